@@ -1,0 +1,14 @@
+//! Souk's HTTP surface.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cache;
+pub mod metrics;
+pub mod ratelimit;
+pub mod router;
+pub mod state;
+pub mod transport;
+pub mod v2;
+
+pub use router::{router, serve, watch_changes};
+pub use state::{ApiConfig, AppState};

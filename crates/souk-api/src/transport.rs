@@ -1,0 +1,145 @@
+//! SPEC 1 transport: parameters from the query string and a form, multipart or JSON body
+//! (the body wins), every API outcome as HTTP 200 JSON, and only transport faults as
+//! 413, 429 and 500.
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use souk_core::{ApiError, Params};
+
+/// The largest body `/api/v2` reads.
+pub const MAX_BODY: usize = 1 << 20;
+
+const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over `MAX_BODY`: HTTP 413.
+    TooLarge,
+    /// Unreadable: answered as an API error at HTTP 200.
+    Api(ApiError),
+}
+
+/// Decodes a request's parameters; `query` is the raw query string.
+pub async fn read_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Params, BodyError> {
+    let mut params = Params::new();
+    if let Some(q) = query {
+        for (name, value) in form_urlencoded::parse(q.as_bytes()) {
+            params.push(&name, value.into_owned());
+        }
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    // A body that cannot be read within the limit (too long, or a broken stream) ends here.
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| BodyError::TooLarge)?;
+    if bytes.is_empty() {
+        return Ok(params);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let body_params = match mime.as_str() {
+        "application/x-www-form-urlencoded" | "" => form_params(&bytes)?,
+        "multipart/form-data" => multipart_params(content_type, bytes).await?,
+        m if m == "application/json" || m.ends_with("+json") => json_params(&bytes)?,
+        _ => return Err(BodyError::Api(ApiError::UnsupportedContentType)),
+    };
+    Ok(params.merged_with_body(body_params))
+}
+
+fn form_params(bytes: &[u8]) -> Result<Params, BodyError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(BodyError::Api(ApiError::InvalidForm));
+    }
+    let mut params = Params::new();
+    for (name, value) in form_urlencoded::parse(bytes) {
+        params.push(&name, value.into_owned());
+    }
+    Ok(params)
+}
+
+fn json_params(bytes: &[u8]) -> Result<Params, BodyError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| BodyError::Api(ApiError::InvalidJson))?;
+    let object = value
+        .as_object()
+        .ok_or(BodyError::Api(ApiError::JsonNotObject))?;
+    let mut params = Params::new();
+    params.push_json_object(object);
+    Ok(params)
+}
+
+async fn multipart_params(content_type: &str, bytes: Bytes) -> Result<Params, BodyError> {
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|_| BodyError::Api(ApiError::InvalidForm))?;
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut params = Params::new();
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let value = field
+                    .text()
+                    .await
+                    .map_err(|_| BodyError::Api(ApiError::InvalidForm))?;
+                if !name.is_empty() {
+                    params.push(&name, value);
+                }
+            }
+            Ok(None) => return Ok(params),
+            Err(_) => return Err(BodyError::Api(ApiError::InvalidForm)),
+        }
+    }
+}
+
+/// The API key: the `key` parameter, else the `X-Api-Key` header.
+pub fn api_key<'a>(params: &'a Params, headers: &'a HeaderMap) -> Option<&'a str> {
+    params.get("key").or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// A JSON body at `status` with the charset the spec names.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    response
+}
+
+pub fn json_value<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &ApiError::Internal),
+    }
+}
+
+/// `{"error": "..."}` at `status`.
+pub fn error_response(status: StatusCode, error: &ApiError) -> Response {
+    json_value(status, &serde_json::json!({ "error": error.to_string() }))
+}

@@ -1,0 +1,284 @@
+//! The read-only catalogue actions, rendered in the seed's shapes from the cached snapshot.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use souk_core::catalogue::{
+    mask_shop_name, parse_page_limit, Catalogue, EntityType, ListQuery, Page, Service,
+};
+use souk_core::id::ServiceRef;
+use souk_core::{ApiError, Lang, Params};
+
+use super::Fault;
+use crate::state::AppState;
+use crate::transport::{json_bytes, json_value};
+
+#[derive(Serialize)]
+struct CategoryView<'a> {
+    category: &'a str,
+    subcategories: Vec<&'a str>,
+}
+
+pub fn categories(state: &AppState, params: &Params) -> Result<Response, Fault> {
+    let lang = params.lang()?;
+    let snapshot = state.cache.get();
+    let c = &snapshot.catalogue;
+    let categories: Vec<CategoryView> = c
+        .categories
+        .iter()
+        .map(|cat| CategoryView {
+            category: cat.name.get(lang),
+            subcategories: c
+                .subcategories
+                .iter()
+                .filter(|s| s.category_id == cat.id)
+                .map(|s| s.name.get(lang))
+                .collect(),
+        })
+        .collect();
+    Ok(json_value(
+        StatusCode::OK,
+        &serde_json::json!({ "categories": categories }),
+    ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubcategoryInfo<'a> {
+    subcategory_id: &'a str,
+    name: &'a str,
+    slug: &'a str,
+    image_url: &'a str,
+    description: &'a str,
+    category: ParentCategory<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParentCategory<'a> {
+    category_id: &'a str,
+    name: &'a str,
+    slug: &'a str,
+}
+
+pub fn subcategory_info(state: &AppState, params: &Params) -> Result<Response, Fault> {
+    let lang = params.lang()?;
+    let id = params
+        .get("subcategoryId")
+        .ok_or(ApiError::SubcategoryIdRequired)?
+        .to_ascii_lowercase();
+    let snapshot = state.cache.get();
+    let c = &snapshot.catalogue;
+    let sub = c.subcategory(&id).ok_or(ApiError::SubcategoryNotFound)?;
+    let cat = c
+        .category(&sub.category_id)
+        .ok_or(ApiError::SubcategoryNotFound)?;
+    Ok(json_value(
+        StatusCode::OK,
+        &SubcategoryInfo {
+            subcategory_id: &sub.id,
+            name: sub.name.get(lang),
+            slug: &sub.slug,
+            image_url: sub.image_url.as_deref().unwrap_or(""),
+            description: sub.description.get(lang),
+            category: ParentCategory {
+                category_id: &cat.id,
+                name: cat.name.get(lang),
+                slug: &cat.slug,
+            },
+        },
+    ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShopView<'a> {
+    shop_id: &'a str,
+    name: String,
+    product_count: i64,
+    rating: f64,
+    review_count: i64,
+}
+
+/// Writes `{"<key>":[...],"total","page","limit","total_pages"}`.
+fn envelope<T: Serialize, I>(key: &str, page: &Page<I>, items: &[T]) -> Result<Response, Fault> {
+    let mut out = Vec::with_capacity(64 + items.len() * 400);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut out, items).map_err(|_| Fault::Api(ApiError::Internal))?;
+    out.extend_from_slice(
+        format!(
+            ",\"total\":{},\"page\":{},\"limit\":{},\"total_pages\":{}}}",
+            page.total, page.page, page.limit, page.total_pages
+        )
+        .as_bytes(),
+    );
+    Ok(json_bytes(StatusCode::OK, out))
+}
+
+pub fn shops(state: &AppState, params: &Params) -> Result<Response, Fault> {
+    let (page, limit) = parse_page_limit(params, 20)?;
+    let snapshot = state.cache.get();
+    let c = &snapshot.catalogue;
+    let page = Page::of(c.shops.iter(), if limit == 0 { 1 } else { page }, limit);
+    let items: Vec<ShopView> = page
+        .items
+        .iter()
+        .map(|s| ShopView {
+            shop_id: &s.id,
+            name: mask_shop_name(&s.name),
+            product_count: c.product_count(&s.id),
+            rating: s.rating(),
+            review_count: s.review_count,
+        })
+        .collect();
+    envelope("shops", &page, &items)
+}
+
+/// A row of `services` and `products` (SPEC 6; product-only fields skipped on SMM rows).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceRowView<'a> {
+    id: &'a str,
+    service: i64,
+    name: &'a str,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    category: &'a str,
+    rate: String,
+    min: i64,
+    max: i64,
+    refill: bool,
+    cancel: bool,
+    stock: i64,
+    entity_type: &'static str,
+    auto_delivery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dripfeed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_recommended: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subcategory_id: Option<&'a str>,
+}
+
+fn row<'a>(c: &'a Catalogue, s: &'a Service, lang: Lang) -> ServiceRowView<'a> {
+    let product = s.entity == EntityType::Product;
+    ServiceRowView {
+        id: &s.id,
+        service: s.number,
+        name: s.name.get(lang),
+        type_name: &s.type_name,
+        category: c
+            .category(&s.category_id)
+            .map_or("", |cat| cat.name.get(lang)),
+        rate: s.rate().display2(),
+        min: s.min(),
+        max: s.max(),
+        refill: s.refill,
+        cancel: s.cancel,
+        stock: s.stock(),
+        entity_type: s.entity.as_str(),
+        auto_delivery: s.auto_delivery(),
+        dripfeed: (!product).then_some(s.dripfeed),
+        description: product.then(|| s.description.get(lang)),
+        image_url: product.then(|| s.image_url.as_deref().unwrap_or("")),
+        is_recommended: product.then_some(s.recommended),
+        subcategory_id: product.then_some(s.subcategory_id.as_str()),
+    }
+}
+
+fn list(state: &AppState, params: &Params, products_only: bool) -> Result<Response, Fault> {
+    let query = ListQuery::parse(params, products_only)?;
+    let snapshot = state.cache.get();
+    let c = &snapshot.catalogue;
+    let page = c.list(&query);
+    let items: Vec<ServiceRowView> = page.items.iter().map(|s| row(c, s, query.lang)).collect();
+    envelope(
+        if products_only {
+            "products"
+        } else {
+            "services"
+        },
+        &page,
+        &items,
+    )
+}
+
+pub fn services(state: &AppState, params: &Params) -> Result<Response, Fault> {
+    list(state, params, false)
+}
+
+pub fn products(state: &AppState, params: &Params) -> Result<Response, Fault> {
+    list(state, params, true)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InventoryView<'a> {
+    service: i64,
+    stock: i64,
+    available: bool,
+    rate: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<i64>,
+    entity_type: &'static str,
+    auto_delivery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subproducts: Option<Vec<SubproductView<'a>>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubproductView<'a> {
+    subproduct_id: &'a str,
+    name: &'a str,
+    stock: i64,
+}
+
+/// Looks a service up by number or entity id, with the seed's errors.
+pub fn find_service<'a>(c: &'a Catalogue, params: &Params) -> Result<&'a Arc<Service>, ApiError> {
+    let text = params.get("service").ok_or(ApiError::ServiceIdRequired)?;
+    ServiceRef::parse(text)
+        .and_then(|r| c.service(&r))
+        .ok_or(ApiError::ServiceNotFound)
+}
+
+pub fn inventory(state: &AppState, params: &Params) -> Result<Response, Fault> {
+    let lang = params.lang()?;
+    let snapshot = state.cache.get();
+    let c = &snapshot.catalogue;
+    let s = find_service(c, params)?;
+    let product = s.entity == EntityType::Product;
+    Ok(json_value(
+        StatusCode::OK,
+        &InventoryView {
+            service: s.number,
+            stock: s.stock(),
+            available: s.available(),
+            rate: s.rate().display4(),
+            min: product.then(|| s.min()),
+            max: product.then(|| s.max()),
+            entity_type: s.entity.as_str(),
+            auto_delivery: s.auto_delivery(),
+            subproducts: product.then(|| {
+                s.subproducts
+                    .iter()
+                    .map(|sp| SubproductView {
+                        subproduct_id: &sp.id,
+                        name: sp.name.get(lang),
+                        stock: sp.stock(),
+                    })
+                    .collect()
+            }),
+        },
+    ))
+}

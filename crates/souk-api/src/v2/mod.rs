@@ -1,0 +1,116 @@
+//! `/api/v2`: one endpoint, the action chosen by the `action` parameter.
+
+mod account;
+mod catalogue;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use souk_core::{ApiError, Params};
+use souk_store::StoreError;
+
+use crate::metrics::{Metrics, TransportFault};
+use crate::state::AppState;
+use crate::transport::{api_key, error_response, read_params, BodyError};
+
+/// Why an action did not produce its normal answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// An API-level error: HTTP 200 with `{"error": ...}`.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    /// The caller's key is over its rate: HTTP 429.
+    #[error("rate limited")]
+    RateLimited,
+    /// Anything the caller cannot fix: HTTP 500, details only in the log.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub async fn handle(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let address = client_address(&state, &parts.headers, peer);
+    if !state.address_limiter.allow(&address) {
+        state.metrics.record_fault(TransportFault::RateLimited);
+        return error_response(StatusCode::TOO_MANY_REQUESTS, &ApiError::RateLimited);
+    }
+    let params = match read_params(parts.uri.query(), &parts.headers, body).await {
+        Ok(p) => p,
+        Err(BodyError::TooLarge) => {
+            state.metrics.record_fault(TransportFault::TooLarge);
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, &ApiError::BodyTooLarge);
+        }
+        Err(BodyError::Api(e)) => {
+            state.metrics.record("invalid", true, started.elapsed());
+            return error_response(StatusCode::OK, &e);
+        }
+    };
+    let action = Metrics::action_label(params.get("action").unwrap_or(""));
+    let (response, is_error) = match dispatch(&state, &params, &parts.headers).await {
+        Ok(response) => (response, false),
+        Err(Fault::Api(e)) => (error_response(StatusCode::OK, &e), true),
+        Err(Fault::RateLimited) => {
+            state.metrics.record_fault(TransportFault::RateLimited);
+            (
+                error_response(StatusCode::TOO_MANY_REQUESTS, &ApiError::RateLimited),
+                true,
+            )
+        }
+        Err(Fault::Store(e)) => {
+            tracing::error!(action, error = %e, "internal error");
+            state.metrics.record_fault(TransportFault::Internal);
+            (
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, &ApiError::Internal),
+                true,
+            )
+        }
+    };
+    state.metrics.record(action, is_error, started.elapsed());
+    response
+}
+
+async fn dispatch(
+    state: &AppState,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, Fault> {
+    let user = state
+        .auth
+        .check(&state.store, api_key(params, headers))
+        .await??;
+    if !state.key_limiter.allow(&user.key_id) {
+        return Err(Fault::RateLimited);
+    }
+    match params.get("action").unwrap_or("") {
+        "categories" => catalogue::categories(state, params),
+        "subcategory_info" => catalogue::subcategory_info(state, params),
+        "shops" => catalogue::shops(state, params),
+        "products" => catalogue::products(state, params),
+        "services" => catalogue::services(state, params),
+        "inventory" => catalogue::inventory(state, params),
+        "balance" => account::balance(state, &user).await,
+        _ => Err(ApiError::InvalidAction.into()),
+    }
+}
+
+/// The socket's address, or the first `X-Forwarded-For` hop when behind a trusted proxy.
+fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if state.config.trust_proxy {
+        if let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+        {
+            return first.trim().to_owned();
+        }
+    }
+    peer.ip().to_string()
+}

@@ -1,0 +1,157 @@
+//! The catalogue of every error a buyer can see. The seed's strings are exact; the rest are
+//! short English sentences in the same style. The docs page lists `ApiError::examples()`.
+
+/// The most ids a multi-id request may carry (`orders`, `refills`, `productIds`).
+pub const MAX_IDS: usize = 100;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    // The seed's own strings.
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    #[error("Invalid action")]
+    InvalidAction,
+    #[error("Service ID is required")]
+    ServiceIdRequired,
+    #[error("Insufficient balance")]
+    InsufficientBalance,
+    #[error("Order not found")]
+    OrderNotFound,
+    #[error("Service not found")]
+    ServiceNotFound,
+    #[error("Incorrect order ID")]
+    IncorrectOrderId,
+
+    // Request shape.
+    #[error("Invalid JSON body")]
+    InvalidJson,
+    #[error("JSON body must be an object")]
+    JsonNotObject,
+    #[error("Unsupported content type")]
+    UnsupportedContentType,
+    #[error("Invalid form body")]
+    InvalidForm,
+    #[error("Request body too large (max 1 MiB)")]
+    BodyTooLarge,
+    #[error("Too many requests, slow down")]
+    RateLimited,
+    #[error("Internal error")]
+    Internal,
+
+    // Parameters.
+    #[error("Unsupported language")]
+    UnsupportedLanguage,
+    #[error("Page must be a positive integer")]
+    InvalidPage,
+    #[error("Limit must be a non-negative integer")]
+    InvalidLimit,
+    #[error("entityType must be product or smm")]
+    InvalidEntityType,
+    #[error("isRecommended must be true or false")]
+    InvalidBoolean,
+    #[error("Invalid product ID: {0}")]
+    InvalidProductId(String),
+    #[error("Too many {0} IDs (max 100)")]
+    TooManyIds(&'static str),
+    #[error("Subcategory ID is required")]
+    SubcategoryIdRequired,
+    #[error("Subcategory not found")]
+    SubcategoryNotFound,
+    #[error("Shop not found")]
+    ShopNotFound,
+
+    // Orders.
+    #[error("Order ID is required")]
+    OrderIdRequired,
+    #[error("Quantity is required")]
+    QuantityRequired,
+    #[error("Quantity must be a positive integer")]
+    InvalidQuantity,
+    #[error("Quantity must be between {0} and {1}")]
+    QuantityOutOfRange(i64, i64),
+    #[error("Link is required")]
+    LinkRequired,
+    #[error("Link is too long (max 2048 characters)")]
+    LinkTooLong,
+    #[error("Not enough stock")]
+    NotEnoughStock,
+    #[error("Subproduct not found")]
+    SubproductNotFound,
+    #[error("Idempotency key is too long (max 128 characters)")]
+    IdempotencyKeyTooLong,
+    #[error("Idempotency key was used for a different order")]
+    IdempotencyKeyReused,
+}
+
+impl ApiError {
+    /// One example of every error, in catalogue order, for the docs page.
+    pub fn examples() -> Vec<ApiError> {
+        use ApiError::*;
+        vec![
+            InvalidApiKey,
+            InvalidAction,
+            ServiceIdRequired,
+            InsufficientBalance,
+            OrderNotFound,
+            ServiceNotFound,
+            IncorrectOrderId,
+            InvalidJson,
+            JsonNotObject,
+            UnsupportedContentType,
+            InvalidForm,
+            BodyTooLarge,
+            RateLimited,
+            Internal,
+            UnsupportedLanguage,
+            InvalidPage,
+            InvalidLimit,
+            InvalidEntityType,
+            InvalidBoolean,
+            InvalidProductId("abc".into()),
+            TooManyIds("order"),
+            SubcategoryIdRequired,
+            SubcategoryNotFound,
+            ShopNotFound,
+            OrderIdRequired,
+            QuantityRequired,
+            InvalidQuantity,
+            QuantityOutOfRange(10, 10000),
+            LinkRequired,
+            LinkTooLong,
+            NotEnoughStock,
+            SubproductNotFound,
+            IdempotencyKeyTooLong,
+            IdempotencyKeyReused,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_strings_are_exact() {
+        assert_eq!(ApiError::InvalidApiKey.to_string(), "Invalid API key");
+        assert_eq!(ApiError::InvalidAction.to_string(), "Invalid action");
+        assert_eq!(
+            ApiError::ServiceIdRequired.to_string(),
+            "Service ID is required"
+        );
+        assert_eq!(
+            ApiError::InsufficientBalance.to_string(),
+            "Insufficient balance"
+        );
+        assert_eq!(ApiError::OrderNotFound.to_string(), "Order not found");
+        assert_eq!(ApiError::ServiceNotFound.to_string(), "Service not found");
+        assert_eq!(ApiError::IncorrectOrderId.to_string(), "Incorrect order ID");
+        assert_eq!(
+            ApiError::TooManyIds("order").to_string(),
+            "Too many order IDs (max 100)"
+        );
+        assert_eq!(
+            ApiError::QuantityOutOfRange(10, 10000).to_string(),
+            "Quantity must be between 10 and 10000"
+        );
+    }
+}

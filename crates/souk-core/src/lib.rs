@@ -1,0 +1,17 @@
+//! Souk's domain: the rules of the marketplace with no I/O, so they can be tested alone.
+#![forbid(unsafe_code)]
+
+pub mod catalogue;
+pub mod clock;
+pub mod error;
+pub mod id;
+pub mod lang;
+pub mod money;
+pub mod params;
+pub mod text;
+
+pub use error::ApiError;
+pub use lang::Lang;
+pub use money::Money;
+pub use params::Params;
+pub use text::Text;

@@ -1,0 +1,590 @@
+//! The catalogue in the store: snapshot loading for the caches, and the writes that the
+//! demo loader, the operator and suppliers make. Every write bumps the catalogue version.
+
+use std::collections::HashMap;
+
+use souk_core::catalogue::{
+    Catalogue, Category, EntityType, ProductType, Service, Shop, StockBoard, Subcategory,
+    Subproduct,
+};
+use souk_core::id::new_entity_id;
+use souk_core::{Lang, Money, Text};
+
+use crate::db::{on_engine, BeginWrite, Engine};
+use crate::versions::{bump_version, notify, Change};
+use crate::{Result, Store, StoreError};
+
+/// Which table a translation belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TranslationEntity {
+    Category,
+    Subcategory,
+    Service,
+    Subproduct,
+    SmsProject,
+    SmsCountry,
+}
+
+impl TranslationEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TranslationEntity::Category => "category",
+            TranslationEntity::Subcategory => "subcategory",
+            TranslationEntity::Service => "service",
+            TranslationEntity::Subproduct => "subproduct",
+            TranslationEntity::SmsProject => "sms_project",
+            TranslationEntity::SmsCountry => "sms_country",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCategory {
+    pub slug: String,
+    pub name: Text,
+    pub description: Text,
+    pub image_url: Option<String>,
+    pub position: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSubcategory {
+    pub category_id: String,
+    pub slug: String,
+    pub name: Text,
+    pub description: Text,
+    pub image_url: Option<String>,
+    pub position: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewShop {
+    pub owner_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSubproduct {
+    pub name: Text,
+    pub price: Money,
+    pub min: i64,
+    pub max: i64,
+    pub position: i64,
+    /// Declared capacity for manual and auto products; inventory stock comes from lines.
+    pub declared_stock: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewService {
+    pub entity: EntityType,
+    pub product_type: ProductType,
+    pub shop_id: String,
+    pub subcategory_id: String,
+    pub name: Text,
+    pub description: Text,
+    pub type_name: String,
+    pub image_url: Option<String>,
+    /// SMM: per 1000 units.
+    pub rate: Money,
+    pub min: i64,
+    pub max: i64,
+    pub refill: bool,
+    pub refill_days: Option<i64>,
+    pub cancel: bool,
+    pub dripfeed: bool,
+    pub recommended: bool,
+    pub subproducts: Vec<NewSubproduct>,
+}
+
+/// Inside a write transaction: replaces the translations of one entity's field.
+macro_rules! write_text {
+    ($tx:expr, $entity:expr, $id:expr, $field:expr, $text:expr) => {
+        for (lang, value) in $text.translations() {
+            sqlx::query(
+                "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
+            )
+            .bind($entity.as_str())
+            .bind($id)
+            .bind($field)
+            .bind(lang.code())
+            .bind(value)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+
+type CategoryRow = (String, String, String, String, Option<String>, i64, bool);
+type SubcategoryRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    bool,
+);
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    number: i64,
+    id: String,
+    entity: String,
+    product_type: String,
+    shop_id: String,
+    category_id: String,
+    subcategory_id: String,
+    name: String,
+    description: String,
+    type_name: String,
+    image_url: Option<String>,
+    rate: i64,
+    min_qty: i64,
+    max_qty: i64,
+    refill: bool,
+    refill_days: Option<i64>,
+    cancel: bool,
+    dripfeed: bool,
+    recommended: bool,
+}
+type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64);
+
+impl Store {
+    /// Reads everything buyers can see in one consistent snapshot. Stock cells come from
+    /// `board`, so updates that race with the load are kept.
+    pub async fn load_catalogue(&self, board: &StockBoard) -> Result<Catalogue> {
+        let engine = self.engine();
+        let (categories, subcategories, shops, services, subproducts, translations) = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            if engine == Engine::Postgres {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let categories: Vec<CategoryRow> = sqlx::query_as(
+                "SELECT id, slug, name, description, image_url, position, active FROM categories",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let subcategories: Vec<SubcategoryRow> = sqlx::query_as(
+                "SELECT id, category_id, slug, name, description, image_url, position, active FROM subcategories",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let shops: Vec<(String, String, bool, i64, i64)> = sqlx::query_as(
+                "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
+                 FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id GROUP BY s.id, s.name, s.active",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let services: Vec<ServiceRow> = sqlx::query_as(
+                "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, c.category_id, s.subcategory_id, \
+                 s.name, s.description, s.type_name, s.image_url, s.rate, s.min_qty, s.max_qty, s.refill, s.refill_days, \
+                 s.cancel, s.dripfeed, s.recommended \
+                 FROM services s JOIN subcategories c ON c.id = s.subcategory_id WHERE s.active ORDER BY s.number",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let subproducts: Vec<SubproductRow> = sqlx::query_as(
+                "SELECT id, service_number, name, price, min_qty, max_qty, position, stock, stock_version \
+                 FROM subproducts WHERE active",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let translations: Vec<(String, String, String, String, String)> = sqlx::query_as(
+                "SELECT entity, entity_id, field, lang, value FROM translations \
+                 WHERE entity IN ('category', 'subcategory', 'service', 'subproduct')",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (categories, subcategories, shops, services, subproducts, translations)
+        });
+
+        let mut texts: HashMap<(String, String), Vec<(Lang, String)>> = HashMap::new();
+        for (entity, id, field, lang, value) in translations {
+            if let Some(lang) = Lang::parse(&lang) {
+                texts
+                    .entry((format!("{entity}:{id}"), field))
+                    .or_default()
+                    .push((lang, value));
+            }
+        }
+        let text = |entity: TranslationEntity, id: &str, field: &str, en: String| {
+            let mut t = Text::new(en);
+            if let Some(list) = texts.get(&(format!("{}:{id}", entity.as_str()), field.to_owned()))
+            {
+                for (lang, value) in list {
+                    t.set(*lang, value.clone());
+                }
+            }
+            t
+        };
+
+        let categories = categories
+            .into_iter()
+            .map(
+                |(id, slug, name, description, image_url, position, active)| Category {
+                    name: text(TranslationEntity::Category, &id, "name", name),
+                    description: text(TranslationEntity::Category, &id, "description", description),
+                    id,
+                    slug,
+                    image_url,
+                    position,
+                    active,
+                },
+            )
+            .collect();
+        let subcategories = subcategories
+            .into_iter()
+            .map(
+                |(id, category_id, slug, name, description, image_url, position, active)| {
+                    Subcategory {
+                        name: text(TranslationEntity::Subcategory, &id, "name", name),
+                        description: text(
+                            TranslationEntity::Subcategory,
+                            &id,
+                            "description",
+                            description,
+                        ),
+                        id,
+                        category_id,
+                        slug,
+                        image_url,
+                        position,
+                        active,
+                    }
+                },
+            )
+            .collect();
+        let shops = shops
+            .into_iter()
+            .map(|(id, name, active, review_count, rating_sum)| Shop {
+                id,
+                name,
+                active,
+                review_count,
+                rating_sum,
+            })
+            .collect();
+
+        let mut variants: HashMap<i64, Vec<Subproduct>> = HashMap::new();
+        for (id, service_number, name, price, min, max, position, stock, version) in subproducts {
+            variants
+                .entry(service_number)
+                .or_default()
+                .push(Subproduct {
+                    name: text(TranslationEntity::Subproduct, &id, "name", name),
+                    stock: board.cell(&id, version, stock),
+                    id,
+                    price: Money::from_micros(price),
+                    min,
+                    max,
+                    position,
+                });
+        }
+        let services = services
+            .into_iter()
+            .filter_map(|row| {
+                Some(Service {
+                    number: row.number,
+                    name: text(TranslationEntity::Service, &row.id, "name", row.name),
+                    description: text(
+                        TranslationEntity::Service,
+                        &row.id,
+                        "description",
+                        row.description,
+                    ),
+                    entity: EntityType::parse(&row.entity)?,
+                    product_type: ProductType::parse(&row.product_type)?,
+                    subproducts: variants.remove(&row.number).unwrap_or_default(),
+                    id: row.id,
+                    shop_id: row.shop_id,
+                    category_id: row.category_id,
+                    subcategory_id: row.subcategory_id,
+                    type_name: row.type_name,
+                    image_url: row.image_url,
+                    rate: Money::from_micros(row.rate),
+                    min: row.min_qty,
+                    max: row.max_qty,
+                    refill: row.refill,
+                    refill_days: row.refill_days,
+                    cancel: row.cancel,
+                    dripfeed: row.dripfeed,
+                    recommended: row.recommended,
+                })
+            })
+            .collect();
+        Ok(Catalogue::build(categories, subcategories, shops, services))
+    }
+
+    pub async fn create_category(
+        &self,
+        c: &NewCategory,
+        now: i64,
+    ) -> Result<(String, Vec<Change>)> {
+        let id = new_entity_id();
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        let change = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO categories (id, slug, name, description, image_url, position, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&id)
+            .bind(&c.slug)
+            .bind(c.name.en())
+            .bind(c.description.en())
+            .bind(&c.image_url)
+            .bind(c.position)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            write_text!(tx, TranslationEntity::Category, &id, "name", c.name);
+            write_text!(tx, TranslationEntity::Category, &id, "description", c.description);
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            change
+        });
+        Ok((id, vec![change]))
+    }
+
+    pub async fn create_subcategory(
+        &self,
+        c: &NewSubcategory,
+        now: i64,
+    ) -> Result<(String, Vec<Change>)> {
+        let id = new_entity_id();
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        let change = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO subcategories (id, category_id, slug, name, description, image_url, position, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&id)
+            .bind(&c.category_id)
+            .bind(&c.slug)
+            .bind(c.name.en())
+            .bind(c.description.en())
+            .bind(&c.image_url)
+            .bind(c.position)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            write_text!(tx, TranslationEntity::Subcategory, &id, "name", c.name);
+            write_text!(tx, TranslationEntity::Subcategory, &id, "description", c.description);
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            change
+        });
+        Ok((id, vec![change]))
+    }
+
+    pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
+        let id = new_entity_id();
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        let change = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&id)
+                .bind(&s.owner_id)
+                .bind(&s.name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            change
+        });
+        Ok((id, vec![change]))
+    }
+
+    /// A review not tied to an order (imported or demo); order reviews come with orders.
+    pub async fn add_shop_review(
+        &self,
+        shop_id: &str,
+        rating: i64,
+        text: &str,
+        now: i64,
+    ) -> Result<Vec<Change>> {
+        if !(1..=5).contains(&rating) {
+            return Err(StoreError::Invalid("Rating must be between 1 and 5".into()));
+        }
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        let change = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("INSERT INTO reviews (id, shop_id, rating, text, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(new_entity_id())
+                .bind(shop_id)
+                .bind(rating)
+                .bind(text)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            change
+        });
+        Ok(vec![change])
+    }
+
+    /// Creates a product or SMM service with its subproducts. Returns the number, the
+    /// entity id and the subproduct ids in the order given.
+    pub async fn create_service(
+        &self,
+        s: &NewService,
+        now: i64,
+    ) -> Result<(i64, String, Vec<String>, Vec<Change>)> {
+        if s.entity == EntityType::Product && s.subproducts.is_empty() {
+            return Err(StoreError::Invalid(
+                "A product needs at least one subproduct".into(),
+            ));
+        }
+        let id = new_entity_id();
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        let (number, sub_ids, change) = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (number,): (i64,) = sqlx::query_as(
+                "INSERT INTO services (id, entity, product_type, shop_id, subcategory_id, name, description, \
+                 type_name, image_url, rate, min_qty, max_qty, refill, refill_days, cancel, dripfeed, recommended, \
+                 created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+                 RETURNING number",
+            )
+            .bind(&id)
+            .bind(s.entity.as_str())
+            .bind(s.product_type.as_str())
+            .bind(&s.shop_id)
+            .bind(&s.subcategory_id)
+            .bind(s.name.en())
+            .bind(s.description.en())
+            .bind(&s.type_name)
+            .bind(&s.image_url)
+            .bind(s.rate.micros())
+            .bind(s.min)
+            .bind(s.max)
+            .bind(s.refill)
+            .bind(s.refill_days)
+            .bind(s.cancel)
+            .bind(s.dripfeed)
+            .bind(s.recommended)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            write_text!(tx, TranslationEntity::Service, &id, "name", s.name);
+            write_text!(tx, TranslationEntity::Service, &id, "description", s.description);
+            let mut sub_ids = Vec::with_capacity(s.subproducts.len());
+            for sp in &s.subproducts {
+                let sub_id = new_entity_id();
+                let stock = if s.product_type == ProductType::Inventory { 0 } else { sp.declared_stock.max(0) };
+                sqlx::query(
+                    "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                )
+                .bind(&sub_id)
+                .bind(number)
+                .bind(sp.name.en())
+                .bind(sp.price.micros())
+                .bind(sp.min)
+                .bind(sp.max)
+                .bind(sp.position)
+                .bind(stock)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                write_text!(tx, TranslationEntity::Subproduct, &sub_id, "name", sp.name);
+                sub_ids.push(sub_id);
+            }
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            (number, sub_ids, change)
+        });
+        Ok((number, id, sub_ids, vec![change]))
+    }
+
+    /// Adds stock lines to an inventory subproduct in one transaction. Blank lines are
+    /// skipped; with `dedupe`, lines already in the product's stock (sold or not) or
+    /// repeated within the upload are rejected. Returns (accepted, rejected).
+    pub async fn add_stock_lines(
+        &self,
+        subproduct_id: &str,
+        lines: &[String],
+        dedupe: bool,
+        now: i64,
+    ) -> Result<(u64, u64, Vec<Change>)> {
+        let engine = self.engine();
+        let prepared: Vec<(String, &str)> = lines
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .map(|l| (self.crypto.fingerprint(l), l))
+            .collect();
+        let _gate = self.gate.enter().await;
+        let (accepted, rejected, change) = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let owner: Option<(i64, String)> = sqlx::query_as(
+                "SELECT p.service_number, s.product_type FROM subproducts p JOIN services s ON s.number = p.service_number \
+                 WHERE p.id = $1",
+            )
+            .bind(subproduct_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((service_number, product_type)) = owner else {
+                return Err(StoreError::NotFound("Subproduct"));
+            };
+            if product_type != ProductType::Inventory.as_str() {
+                return Err(StoreError::Invalid("Stock lines can only be added to inventory products".into()));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if dedupe {
+                let existing: Vec<(String,)> =
+                    sqlx::query_as("SELECT fingerprint FROM stock_lines WHERE service_number = $1")
+                        .bind(service_number)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                seen.extend(existing.into_iter().map(|(f,)| f));
+            }
+            let mut accepted = 0u64;
+            let mut rejected = 0u64;
+            for (fingerprint, line) in &prepared {
+                if dedupe && !seen.insert(fingerprint.clone()) {
+                    rejected += 1;
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(service_number)
+                .bind(subproduct_id)
+                .bind(self.crypto.seal(line))
+                .bind(fingerprint)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                accepted += 1;
+            }
+            let (version, stock): (i64, i64) = sqlx::query_as(
+                "UPDATE subproducts SET stock = stock + $1, stock_version = stock_version + 1, updated_at = $2 \
+                 WHERE id = $3 RETURNING stock_version, stock",
+            )
+            .bind(accepted as i64)
+            .bind(now)
+            .bind(subproduct_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let change = Change::Stock { subproduct: subproduct_id.to_owned(), version, stock };
+            notify!(tx, engine, change);
+            tx.commit().await?;
+            (accepted, rejected, change)
+        });
+        Ok((accepted, rejected, vec![change]))
+    }
+}

@@ -1,0 +1,160 @@
+//! The two engines behind one handle. Queries are written once and compiled for each
+//! engine by `on_engine!`, so both run the same SQL through their native drivers.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::StoreError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the engine's native pool; the body is compiled once
+/// per engine.
+macro_rules! on_engine {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_engine;
+
+impl Db {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Opens `sqlite://path` (created if missing; WAL, busy timeout, foreign keys) or
+    /// `postgres://...`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .pragma("temp_store", "memory")
+                .pragma("cache_size", "-16000");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .min_connections(1)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?
+                .application_name("souk");
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL (use sqlite:// or postgres://): {}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    pub async fn close(&self) {
+        on_engine!(self, pool => pool.close().await)
+    }
+}
+
+/// Hides a password in a database URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Write transactions. SQLite takes the write lock up front (`BEGIN IMMEDIATE`), so a
+/// transaction that reads before it writes cannot fail to upgrade; writers in this process
+/// also queue on a mutex instead of spinning on the busy handler. PostgreSQL uses row locks.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = Sqlite;
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = Postgres;
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+/// One writer at a time per process on SQLite; a no-op on PostgreSQL.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteGate(Option<Arc<Mutex<()>>>);
+
+impl WriteGate {
+    pub fn for_engine(engine: Engine) -> Self {
+        match engine {
+            Engine::Sqlite => WriteGate(Some(Arc::new(Mutex::new(())))),
+            Engine::Postgres => WriteGate(None),
+        }
+    }
+
+    pub async fn enter(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://souk:secret@db:5432/souk"),
+            "postgres://souk:***@db:5432/souk"
+        );
+        assert_eq!(redact_url("postgres://db/souk"), "postgres://db/souk");
+        assert_eq!(redact_url("sqlite://souk.db"), "sqlite://souk.db");
+    }
+}

@@ -1,0 +1,109 @@
+//! Souk's persistence: one `Store` over SQLite (embedded default) or PostgreSQL (several
+//! nodes sharing one database). Every method that moves money or stock is one transaction
+//! that keeps the invariants; callers pass the current time, so tests control the clock.
+#![forbid(unsafe_code)]
+
+mod catalogue;
+pub mod crypto;
+mod db;
+mod users;
+pub mod versions;
+
+use std::sync::Arc;
+
+pub use catalogue::{
+    NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
+};
+pub use crypto::Crypto;
+pub use db::{redact_url, Engine};
+pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
+pub use versions::{Change, StateVersions};
+
+use db::{on_engine, Db, WriteGate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("stored secret cannot be decrypted with this data key")]
+    Crypto,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// True when the database refused a row because of a unique constraint.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+    gate: WriteGate,
+    crypto: Arc<Crypto>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`). Does not migrate.
+    pub async fn connect(url: &str, data_key: &[u8; 32], max_connections: u32) -> Result<Store> {
+        let db = Db::connect(url, max_connections).await?;
+        Ok(Store {
+            gate: WriteGate::for_engine(db.engine()),
+            db,
+            crypto: Arc::new(Crypto::new(data_key)),
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
+    }
+
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
+    }
+
+    /// Applies the engine's pending migrations. Safe to run from several nodes at once:
+    /// PostgreSQL serializes them with an advisory lock, SQLite with its write lock.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        on_engine!(&self.db, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// The PostgreSQL pool, for LISTEN; `None` on SQLite.
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Users, API keys and the balance ledger. A balance changes only through `ledger_entry!`,
+//! which moves the balance and writes its ledger row in the same transaction, refusing to
+//! go below zero.
+
+use souk_core::id::new_entity_id;
+use souk_core::Money;
+
+use crate::crypto::{digest_secret, new_api_key};
+use crate::db::{on_engine, BeginWrite};
+use crate::versions::{bump_version, Change};
+use crate::{Result, Store, StoreError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Suspended,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Suspended => "suspended",
+        }
+    }
+}
+
+/// The caller behind an API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub email: String,
+    pub active: bool,
+    pub is_supplier: bool,
+    pub key_id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub is_supplier: bool,
+    pub initial_balance: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub kind: String,
+    pub order_id: Option<i64>,
+    pub note: String,
+    pub created_at: i64,
+}
+
+/// Inside a write transaction: adds `amount` (negative to debit) to a balance and records
+/// the ledger row. Evaluates to `Some(new_balance)`, or `None` (and changes nothing) when
+/// the balance would go negative or the user does not exist.
+macro_rules! ledger_entry {
+    ($tx:expr, $user:expr, $amount:expr, $kind:expr, $order:expr, $note:expr, $now:expr) => {{
+        let amount: i64 = $amount;
+        let updated: Option<(i64,)> = sqlx::query_as(
+            "UPDATE users SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance",
+        )
+        .bind(amount)
+        .bind($user)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        match updated {
+            Some((balance,)) => {
+                sqlx::query(
+                    "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, note, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind($user)
+                .bind(amount)
+                .bind(balance)
+                .bind($kind)
+                .bind($order)
+                .bind($note)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+                Some(balance)
+            }
+            None => None,
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use ledger_entry;
+
+/// Inside a write transaction: stores a new API key's digest.
+macro_rules! insert_key {
+    ($tx:expr, $user:expr, $key:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_entity_id())
+        .bind($user)
+        .bind(digest_secret($key))
+        .bind(&$key[..6])
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+impl Store {
+    /// Creates a user with one API key (returned in clear, once) and an optional opening
+    /// balance booked as a top-up.
+    pub async fn create_user(&self, user: &NewUser, now: i64) -> Result<(String, String)> {
+        let email = normalize_email(&user.email)?;
+        if user.initial_balance.is_negative() {
+            return Err(StoreError::Invalid("Amount must not be negative".into()));
+        }
+        let user_id = new_entity_id();
+        let key = new_api_key();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO users (id, email, name, password_hash, is_supplier, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
+            )
+            .bind(&user_id)
+            .bind(&email)
+            .bind(&user.name)
+            .bind(&user.password_hash)
+            .bind(user.is_supplier)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("A user with email {email} already exists")));
+            }
+            insert_key!(tx, &user_id, &key, now);
+            if user.initial_balance.micros() > 0 {
+                ledger_entry!(tx, &user_id, user.initial_balance.micros(), "topup", None::<i64>, "opening balance", now);
+            }
+            tx.commit().await?;
+        });
+        Ok((user_id, key))
+    }
+
+    /// The caller behind a key, if the key exists and is not revoked.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<AuthUser>> {
+        let digest = digest_secret(key);
+        let row: Option<(String, String, String, bool, String)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT u.id, u.email, u.status, u.is_supplier, k.id FROM api_keys k \
+                 JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+            )
+            .bind(&digest)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(
+            row.map(|(user_id, email, status, is_supplier, key_id)| AuthUser {
+                user_id,
+                email,
+                active: status == UserStatus::Active.as_str(),
+                is_supplier,
+                key_id,
+            }),
+        )
+    }
+
+    pub async fn balance(&self, user_id: &str) -> Result<Money> {
+        let row: Option<(i64,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT balance FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(b,)| Money::from_micros(b))
+            .ok_or(StoreError::NotFound("User"))
+    }
+
+    pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>> {
+        let email = normalize_email(email)?;
+        let row: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT id FROM users WHERE email = $1")
+                .bind(&email)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// Credits or debits a balance through the ledger (`kind` is `topup` or `adjust`).
+    /// A debit that would make the balance negative is refused and changes nothing.
+    pub async fn adjust_balance(
+        &self,
+        user_id: &str,
+        amount: Money,
+        kind: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Money> {
+        if amount.micros() == 0 {
+            return Err(StoreError::Invalid("Amount must not be zero".into()));
+        }
+        let _gate = self.gate.enter().await;
+        let balance = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let balance = ledger_entry!(tx, user_id, amount.micros(), kind, None::<i64>, note, now);
+            match balance {
+                Some(b) => {
+                    tx.commit().await?;
+                    b
+                }
+                None => {
+                    let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+                        .bind(user_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    return Err(match exists {
+                        None => StoreError::NotFound("User"),
+                        Some(_) => StoreError::Invalid("The balance cannot go below zero".into()),
+                    });
+                }
+            }
+        });
+        Ok(Money::from_micros(balance))
+    }
+
+    /// The newest ledger rows of a user, newest first.
+    pub async fn ledger(&self, user_id: &str, limit: i64) -> Result<Vec<LedgerEntry>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, amount, balance_after, kind, order_id, note, created_at FROM ledger \
+                 WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(user_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Suspends or reactivates a user; their keys stop (or resume) working at once.
+    pub async fn set_user_status(&self, user_id: &str, status: UserStatus) -> Result<Vec<Change>> {
+        let _gate = self.gate.enter().await;
+        let engine = self.engine();
+        Ok(on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+                .bind(status.as_str())
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("User"));
+            }
+            let change = bump_version!(tx, engine, auth);
+            tx.commit().await?;
+            vec![change]
+        }))
+    }
+
+    /// Revokes every key of the user and issues a new one, returned in clear once.
+    pub async fn rotate_api_key(&self, user_id: &str, now: i64) -> Result<(String, Vec<Change>)> {
+        let key = new_api_key();
+        let _gate = self.gate.enter().await;
+        let engine = self.engine();
+        let change = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("User"));
+            }
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_key!(tx, user_id, &key, now);
+            let change = bump_version!(tx, engine, auth);
+            tx.commit().await?;
+            change
+        });
+        Ok((key, vec![change]))
+    }
+}
+
+/// Emails are compared in lower case; a minimal shape check keeps typos out.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !e.chars().any(char::is_whitespace);
+    if valid {
+        Ok(e)
+    } else {
+        Err(StoreError::Invalid(format!(
+            "Invalid email address: {}",
+            email.trim()
+        )))
+    }
+}

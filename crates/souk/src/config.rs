@@ -1,0 +1,155 @@
+//! Configuration from flags and `SOUK_*` environment variables.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use souk_api::ApiConfig;
+use souk_store::Crypto;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://souk.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_u32(name: &str, default: u32) -> anyhow::Result<u32> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("{name} must be a non-negative integer, got {v:?}")),
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("bad duration {text:?}"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => bail!("bad duration {text:?} (use ms, s, m or h)"),
+    })
+}
+
+pub fn api_config() -> anyhow::Result<ApiConfig> {
+    let defaults = ApiConfig::default();
+    Ok(ApiConfig {
+        currency: env("SOUK_CURRENCY").unwrap_or(defaults.currency),
+        rate_limit_per_key: env_u32("SOUK_RATE_LIMIT_PER_KEY", defaults.rate_limit_per_key)?,
+        rate_limit_per_address: env_u32(
+            "SOUK_RATE_LIMIT_PER_ADDRESS",
+            defaults.rate_limit_per_address,
+        )?,
+        trust_proxy: env("SOUK_TRUST_PROXY")
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+        poll_interval: match env("SOUK_POLL_INTERVAL") {
+            Some(v) => parse_duration(&v)?,
+            None => defaults.poll_interval,
+        },
+    })
+}
+
+pub fn max_connections() -> anyhow::Result<u32> {
+    env_u32("SOUK_DB_MAX_CONNECTIONS", 16)
+}
+
+/// The data key that seals stock lines: `SOUK_DATA_KEY` (64 hex), else the key file
+/// (`SOUK_KEY_FILE`, default `souk.key` beside a SQLite database or in the working
+/// directory), generated with owner-only permissions on first start.
+pub fn data_key(database_url: &str) -> anyhow::Result<[u8; 32]> {
+    if let Some(hex_key) = env("SOUK_DATA_KEY") {
+        return Crypto::parse_key(&hex_key).context("SOUK_DATA_KEY");
+    }
+    let path = env("SOUK_KEY_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_key_path(database_url));
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the data key file {}", path.display()))?;
+        return Crypto::parse_key(&text)
+            .with_context(|| format!("bad data key file {}", path.display()));
+    }
+    let key = Crypto::generate_key();
+    write_private(&path, &hex::encode(key))
+        .with_context(|| format!("cannot write the data key file {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new data key; back it up with the database");
+    Ok(key)
+}
+
+fn default_key_path(database_url: &str) -> PathBuf {
+    let sqlite_file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest));
+    match sqlite_file {
+        Some(file) if !file.is_empty() && !file.contains(":memory:") => {
+            let db = Path::new(file);
+            let stem = db
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "souk".into());
+            db.with_file_name(format!("{stem}.key"))
+        }
+        _ => PathBuf::from("souk.key"),
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").ok(), Some(Duration::from_secs(10)));
+        assert_eq!(
+            parse_duration("250ms").ok(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(parse_duration("2m").ok(), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7").ok(), Some(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn key_file_sits_beside_the_database() {
+        assert_eq!(
+            default_key_path("sqlite://data/shop.db"),
+            PathBuf::from("data/shop.key")
+        );
+        assert_eq!(
+            default_key_path("sqlite://souk.db?mode=rwc"),
+            PathBuf::from("souk.key")
+        );
+        assert_eq!(
+            default_key_path("postgres://db/souk"),
+            PathBuf::from("souk.key")
+        );
+    }
+}

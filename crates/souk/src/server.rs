@@ -1,0 +1,93 @@
+//! Starting a node: connect, migrate, load caches, serve, stop cleanly.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use souk_api::{ApiConfig, AppState};
+use souk_core::clock::Clock;
+use souk_store::Store;
+use tokio::net::TcpListener;
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    let key = crate::config::data_key(database_url)?;
+    let store = Store::connect(database_url, &key, max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                souk_store::redact_url(database_url)
+            )
+        })?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// A node ready to serve: the listener is bound and the caches are loaded.
+pub struct Node {
+    pub state: AppState,
+    pub listener: TcpListener,
+}
+
+impl Node {
+    pub async fn start(
+        store: Store,
+        listen: &str,
+        config: ApiConfig,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Node> {
+        let state = AppState::new(store, config, clock)
+            .await
+            .context("cannot load the catalogue")?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        Ok(Node { state, listener })
+    }
+
+    pub fn url(&self) -> String {
+        self.listener
+            .local_addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` resolves; background work stops with it.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let watcher = tokio::spawn(souk_api::watch_changes(self.state.clone()));
+        let store = self.state.store.clone();
+        let result = souk_api::serve(self.listener, self.state, shutdown).await;
+        watcher.abort();
+        store.close().await;
+        result.context("server failed")
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
