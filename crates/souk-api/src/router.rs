@@ -83,7 +83,7 @@ pub async fn watch_changes(state: AppState) {
     loop {
         tokio::time::sleep(poll).await;
         ticks += 1;
-        if let Err(e) = poll_once(&state, ticks % 10 == 0).await {
+        if let Err(e) = poll_once(&state, ticks.is_multiple_of(10)).await {
             tracing::warn!(error = %e, "change poll failed");
         }
     }

@@ -32,17 +32,7 @@ pub async fn read_params(
             params.push(&name, value.into_owned());
         }
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    // A body that cannot be read within the limit (too long, or a broken stream) ends here.
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| BodyError::TooLarge)?;
+    let bytes = read_limited(headers, body).await?;
     if bytes.is_empty() {
         return Ok(params);
     }
@@ -63,6 +53,41 @@ pub async fn read_params(
         _ => return Err(BodyError::Api(ApiError::UnsupportedContentType)),
     };
     Ok(params.merged_with_body(body_params))
+}
+
+/// Reads the body up to `MAX_BODY`. An oversized body is still drained (up to
+/// `DRAIN_LIMIT`) so that the client, still sending, can read the 413 instead of a reset.
+async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyError> {
+    use futures::StreamExt;
+    const DRAIN_LIMIT: usize = 16 << 20;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut too_large = declared.is_some_and(|n| n > MAX_BODY as u64);
+    let mut buffer = Vec::new();
+    let mut seen = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        // A broken stream is a transport fault like an oversized one: nothing is processed.
+        let chunk = chunk.map_err(|_| BodyError::TooLarge)?;
+        seen += chunk.len();
+        if seen > MAX_BODY {
+            too_large = true;
+        }
+        if too_large {
+            buffer = Vec::new();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        } else {
+            buffer.extend_from_slice(&chunk);
+        }
+    }
+    if too_large {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(buffer))
 }
 
 fn form_params(bytes: &[u8]) -> Result<Params, BodyError> {

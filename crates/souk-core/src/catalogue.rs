@@ -373,12 +373,10 @@ impl Catalogue {
             for (j, sp) in s.subproducts.iter().enumerate() {
                 catalogue.subproduct_index.insert(sp.id.clone(), (i, j));
             }
-            if s.entity == EntityType::Product {
-                *catalogue
-                    .product_counts
-                    .entry(s.shop_id.clone())
-                    .or_default() += 1;
-            }
+            *catalogue
+                .product_counts
+                .entry(s.shop_id.clone())
+                .or_default() += 1;
         }
         catalogue.services = services.into_iter().map(Arc::new).collect();
         catalogue
@@ -412,7 +410,7 @@ impl Catalogue {
         self.shop_index.get(id).map(|&i| &self.shops[i])
     }
 
-    /// Active products of a shop, for the `shops` list.
+    /// Everything a shop lists (products and SMM services), for the `shops` list.
     pub fn product_count(&self, shop_id: &str) -> i64 {
         self.product_counts.get(shop_id).copied().unwrap_or(0)
     }

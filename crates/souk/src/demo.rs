@@ -10,7 +10,7 @@ use souk_core::{Lang, Money, Text};
 use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser, Store};
 
 pub const DEMO_BUYER_EMAIL: &str = "demo@souk.local";
-const CATALOGUE: &str = include_str!("demo/catalogue.json.tmp");
+const CATALOGUE: &str = include_str!("demo/catalogue.json");
 
 #[derive(Deserialize)]
 struct DemoFile {

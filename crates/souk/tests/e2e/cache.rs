@@ -1,0 +1,206 @@
+//! The in-memory catalogue: reads need no database, and every change is visible on the
+//! next request, on this node at once and on other nodes and processes shortly after.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use souk_core::catalogue::{EntityType, ProductType};
+use souk_core::{Lang, Money, Text};
+use souk_store::{NewService, NewSubproduct};
+
+use crate::engine_test;
+use crate::fixtures::{self, Fixture};
+use crate::harness::{Kind, TestApp};
+
+fn new_product(f: &Fixture, name: &str) -> NewService {
+    let mut title = Text::new(name);
+    title.set(Lang::Es, format!("{name} (es)"));
+    NewService {
+        entity: EntityType::Product,
+        product_type: ProductType::Inventory,
+        shop_id: f.nord.clone(),
+        subcategory_id: f.gmail.clone(),
+        name: title,
+        description: Text::new(""),
+        type_name: "Default".into(),
+        image_url: None,
+        rate: Money::ZERO,
+        min: 1,
+        max: 1,
+        refill: false,
+        refill_days: None,
+        cancel: false,
+        dripfeed: false,
+        recommended: false,
+        subproducts: vec![NewSubproduct {
+            name: Text::new("Only"),
+            price: Money::parse("2").expect("price"),
+            min: 1,
+            max: 10,
+            position: 1,
+            declared_stock: 0,
+        }],
+    }
+}
+
+async fn stock_of(app: &TestApp, key: &str, service: i64) -> Value {
+    app.call(&[
+        ("key", key),
+        ("action", "inventory"),
+        ("service", &service.to_string()),
+    ])
+    .await["stock"]
+        .clone()
+}
+
+/// Polls `check` until it holds or `limit` passes; returns how long it took.
+async fn eventually<F, Fut>(limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "not visible within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+engine_test!(changes_on_this_node_show_on_the_next_request, |db| {
+    let f = fixtures::load(&db.store().await).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "1").await;
+    assert_eq!(stock_of(&app, &key, f.gmail_usa).await, json!(42));
+
+    // Stock upload: the count and the row's max move at once.
+    let lines: Vec<String> = (0..5).map(|n| format!("new{n}:pw")).collect();
+    let (accepted, _, changes) = app
+        .store
+        .add_stock_lines(&f.gmail_subs[1], &lines, true, app.state.now())
+        .await
+        .expect("upload");
+    assert_eq!(accepted, 5);
+    app.state.apply_changes(&changes).await.expect("apply");
+    assert_eq!(stock_of(&app, &key, f.gmail_usa).await, json!(47));
+
+    // A new product with a translation.
+    let (number, _, _, changes) = app
+        .store
+        .create_service(&new_product(&f, "Gmail Fresh"), app.state.now())
+        .await
+        .expect("create");
+    app.state.apply_changes(&changes).await.expect("apply");
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "products"),
+            ("productIds", &number.to_string()),
+            ("lang", "es"),
+        ])
+        .await;
+    assert_eq!(v["products"][0]["name"], "Gmail Fresh (es)");
+    app.stop().await;
+});
+
+engine_test!(changes_from_another_process_are_picked_up, |db| {
+    let f = fixtures::load(&db.store().await).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "1").await;
+    // A second handle on the same database stands for `souk admin` or another node; it
+    // does not tell this server anything directly.
+    let other = db.store().await;
+    let lines: Vec<String> = (0..3).map(|n| format!("x{n}:pw")).collect();
+    other
+        .add_stock_lines(&f.gmail_subs[0], &lines, false, 0)
+        .await
+        .expect("upload");
+    let waited = eventually(Duration::from_secs(3), || async {
+        stock_of(&app, &key, f.gmail_usa).await == json!(45)
+    })
+    .await;
+    let (number, ..) = other
+        .create_service(&new_product(&f, "Gmail Elsewhere"), 0)
+        .await
+        .expect("create");
+    let waited_catalogue = eventually(Duration::from_secs(3), || async {
+        app.call(&[
+            ("key", &key),
+            ("action", "inventory"),
+            ("service", &number.to_string()),
+        ])
+        .await
+        .get("error")
+        .is_none()
+    })
+    .await;
+    eprintln!(
+        "{:?}: stock visible after {waited:?}, new product after {waited_catalogue:?}",
+        db.kind
+    );
+    // Suspension through another handle locks the key out.
+    let user = other
+        .user_id_by_email("buyer@test.local")
+        .await
+        .expect("lookup")
+        .expect("user");
+    other
+        .set_user_status(&user, souk_store::UserStatus::Suspended)
+        .await
+        .expect("suspend");
+    eventually(Duration::from_secs(3), || async {
+        app.call(&[("key", &key), ("action", "balance")]).await
+            == json!({"error": "Invalid API key"})
+    })
+    .await;
+    app.stop().await;
+});
+
+engine_test!(postgres_nodes_share_changes_by_notify, |db| {
+    if db.kind != Kind::Postgres {
+        return;
+    }
+    let f = fixtures::load(&db.store().await).await;
+    let mut slow_poll = crate::harness::quiet_config();
+    // Polling so slow that only NOTIFY can explain a quick update.
+    slow_poll.poll_interval = Duration::from_secs(600);
+    let a = TestApp::spawn_with(db, slow_poll.clone()).await;
+    let b = TestApp::spawn_with(db, slow_poll).await;
+    let key = a.buyer("buyer@test.local", "1").await;
+    // Give B's listener a moment to subscribe.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines: Vec<String> = (0..4).map(|n| format!("y{n}:pw")).collect();
+    let (_, _, changes) = a
+        .store
+        .add_stock_lines(&f.gmail_subs[0], &lines, false, 0)
+        .await
+        .expect("upload");
+    a.state.apply_changes(&changes).await.expect("apply");
+    assert_eq!(stock_of(&a, &key, f.gmail_usa).await, json!(46));
+    let stock_delay = eventually(Duration::from_secs(2), || async {
+        stock_of(&b, &key, f.gmail_usa).await == json!(46)
+    })
+    .await;
+    let (number, _, _, changes) = a
+        .store
+        .create_service(&new_product(&f, "Gmail Shared"), 0)
+        .await
+        .expect("create");
+    a.state.apply_changes(&changes).await.expect("apply");
+    let catalogue_delay = eventually(Duration::from_secs(2), || async {
+        b.call(&[
+            ("key", &key),
+            ("action", "inventory"),
+            ("service", &number.to_string()),
+        ])
+        .await
+        .get("error")
+        .is_none()
+    })
+    .await;
+    eprintln!("node B saw the stock change after {stock_delay:?} and the new product after {catalogue_delay:?}");
+    a.stop().await;
+    b.stop().await;
+});

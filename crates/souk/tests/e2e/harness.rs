@@ -1,0 +1,237 @@
+//! Test servers on real databases: a SQLite file in a temporary directory, or a fresh
+//! PostgreSQL database per test when `SOUK_TEST_DATABASE_URL` is set. Servers listen on
+//! loopback port 0 and are driven over real HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use souk_api::{ApiConfig, AppState};
+use souk_core::clock::ShiftedClock;
+use souk_core::Money;
+use souk_store::{NewUser, Store};
+use tokio::sync::oneshot;
+
+pub const DATA_KEY: [u8; 32] = [7u8; 32];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that lives as long as the test.
+pub struct TestDb {
+    pub url: String,
+    pub kind: Kind,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("souk.db").display());
+        TestDb {
+            url,
+            kind: Kind::Sqlite,
+            _dir: Some(dir),
+            pg_admin: None,
+        }
+    }
+
+    /// A new database on the server `SOUK_TEST_DATABASE_URL` points at; `None` (and a
+    /// note on stderr) when the variable is unset.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var("SOUK_TEST_DATABASE_URL") else {
+            eprintln!("skipped: SOUK_TEST_DATABASE_URL is not set");
+            return None;
+        };
+        let name = format!("souk_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .expect("connect to SOUK_TEST_DATABASE_URL");
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(TestDb {
+            url,
+            kind: Kind::Postgres,
+            _dir: None,
+            pg_admin: Some((admin, name)),
+        })
+    }
+
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.url, &DATA_KEY, 16)
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
+    pub async fn cleanup(self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
+                let _ = sqlx::Executor::execute(
+                    &mut conn,
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Runs the body once on SQLite and once on PostgreSQL (skipped without a server):
+/// `engine_test!(name, |db| { ... })` with `db: &TestDb`.
+#[macro_export]
+macro_rules! engine_test {
+    ($name:ident, |$db:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: &$crate::harness::TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = $crate::harness::TestDb::sqlite().await;
+                run(&db).await;
+                db.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = $crate::harness::TestDb::postgres().await {
+                    run(&db).await;
+                    db.cleanup().await;
+                }
+            }
+        }
+    };
+}
+
+/// An in-process server over real HTTP.
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub store: Store,
+    pub clock: ShiftedClock,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn quiet_config() -> ApiConfig {
+    ApiConfig {
+        rate_limit_per_key: 0,
+        rate_limit_per_address: 0,
+        poll_interval: Duration::from_millis(100),
+        ..ApiConfig::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(db, quiet_config()).await
+    }
+
+    pub async fn spawn_with(db: &TestDb, config: ApiConfig) -> TestApp {
+        let store = db.store().await;
+        let clock = ShiftedClock::default();
+        let node = souk::server::Node::start(
+            store.clone(),
+            "127.0.0.1:0",
+            config,
+            Arc::new(clock.clone()),
+        )
+        .await
+        .expect("start node");
+        let url = node.url();
+        let state = node.state.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            node.run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server ran");
+        });
+        TestApp {
+            url,
+            state,
+            store,
+            clock,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn api(&self) -> String {
+        format!("{}/api/v2", self.url)
+    }
+
+    /// POSTs a form to `/api/v2` and returns the JSON body (asserting HTTP 200).
+    pub async fn call(&self, params: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .post(self.api())
+            .form(params)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "HTTP status for {params:?}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert_eq!(content_type, "application/json; charset=utf-8");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Creates a buyer with `balance` and returns their key.
+    pub async fn buyer(&self, email: &str, balance: &str) -> String {
+        self.store
+            .create_user(
+                &NewUser {
+                    email: email.into(),
+                    name: String::new(),
+                    password_hash: None,
+                    is_supplier: false,
+                    initial_balance: Money::parse(balance).expect("amount"),
+                },
+                self.state.now(),
+            )
+            .await
+            .expect("create buyer")
+            .1
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Asserts that `value` has exactly the keys `keys`, in any order.
+pub fn assert_keys(value: &Value, keys: &[&str]) {
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"));
+    let mut got: Vec<&str> = object.keys().map(String::as_str).collect();
+    let mut want = keys.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "keys of {value}");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real servers on real databases, over HTTP.
+#![allow(dead_code)] // shared helpers: not every test uses every field
+
+mod cache;
+mod catalogue;
+mod cli;
+mod fixtures;
+mod harness;
+mod transport;
