@@ -81,6 +81,14 @@ pub enum ApiError {
     IdempotencyKeyTooLong,
     #[error("Idempotency key was used for a different order")]
     IdempotencyKeyReused,
+    #[error("{0} is required")]
+    FieldRequired(&'static str),
+    #[error("Invalid {0}")]
+    InvalidField(&'static str),
+    #[error("Drip-feed is not available for this service")]
+    DripFeedUnsupported,
+    #[error("Too many orders at once, try again")]
+    Busy,
 }
 
 impl ApiError {
@@ -122,6 +130,10 @@ impl ApiError {
             SubproductNotFound,
             IdempotencyKeyTooLong,
             IdempotencyKeyReused,
+            FieldRequired("comments"),
+            InvalidField("runs"),
+            DripFeedUnsupported,
+            Busy,
         ]
     }
 }

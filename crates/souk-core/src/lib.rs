@@ -3,10 +3,12 @@
 
 pub mod catalogue;
 pub mod clock;
+pub mod early_cancel;
 pub mod error;
 pub mod id;
 pub mod lang;
 pub mod money;
+pub mod order;
 pub mod params;
 pub mod text;
 

@@ -3,19 +3,23 @@
 //! that keeps the invariants; callers pass the current time, so tests control the clock.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod catalogue;
 pub mod crypto;
 mod db;
+mod orders;
 mod users;
 pub mod versions;
 
 use std::sync::Arc;
 
+pub use audit::AuditReport;
 pub use catalogue::{
     NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
 };
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
+pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
 pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
 pub use versions::{Change, StateVersions};
 
@@ -37,6 +41,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A business rule refused the request; nothing was changed.
+    #[error("{0}")]
+    Rejected(souk_core::ApiError),
 }
 
 impl StoreError {

@@ -89,7 +89,6 @@ macro_rules! ledger_entry {
         }
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use ledger_entry;
 
 /// Inside a write transaction: stores a new API key's digest.

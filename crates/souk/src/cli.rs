@@ -68,6 +68,9 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: BalanceCommand,
     },
+    /// Check every money and stock invariant over the whole database; exits non-zero
+    /// naming each violation.
+    Audit,
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,6 +209,22 @@ async fn admin(store: &souk_store::Store, command: AdminCommand, now: i64) -> an
                 balance.display2()
             );
             Ok(())
+        }
+        AdminCommand::Audit => {
+            let report = store.audit().await?;
+            println!(
+                "audited {} users, {} orders, {} ledger rows, {} delivered stock lines",
+                report.users, report.orders, report.ledger_rows, report.delivered_lines
+            );
+            for v in &report.violations {
+                println!("VIOLATION: {v}");
+            }
+            if report.violations.is_empty() {
+                println!("all invariants hold");
+                Ok(())
+            } else {
+                bail!("{} invariant violation(s) found", report.violations.len())
+            }
         }
     }
 }

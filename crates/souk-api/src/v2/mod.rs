@@ -2,6 +2,7 @@
 
 mod account;
 mod catalogue;
+mod orders;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -27,7 +28,16 @@ pub enum Fault {
     RateLimited,
     /// Anything the caller cannot fix: HTTP 500, details only in the log.
     #[error("store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Fault {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(api) => Fault::Api(api),
+            other => Fault::Store(other),
+        }
+    }
 }
 
 pub async fn handle(
@@ -97,6 +107,10 @@ async fn dispatch(
         "services" => catalogue::services(state, params),
         "inventory" => catalogue::inventory(state, params),
         "balance" => account::balance(state, &user).await,
+        "add" => orders::add(state, &user, params, headers).await,
+        "status" => orders::status(state, &user, params).await,
+        "cancel" => orders::cancel(state, &user, params, false).await,
+        "allowcancel" => orders::cancel(state, &user, params, true).await,
         _ => Err(ApiError::InvalidAction.into()),
     }
 }

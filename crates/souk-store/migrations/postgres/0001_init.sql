@@ -235,11 +235,13 @@ CREATE INDEX orders_forward ON orders (next_attempt_at) WHERE forward_state IN (
 CREATE INDEX orders_sync ON orders (provider_id, next_sync_at) WHERE external_id IS NOT NULL AND status IN ('pending', 'processing', 'error');
 CREATE INDEX orders_parent ON orders (parent_id) WHERE parent_id IS NOT NULL;
 
--- `add` retried with the same key within 24 hours returns the first order.
+-- `add` retried with the same key within 24 hours returns the first order. The row is
+-- written first in the order's transaction (order_id still NULL), so a concurrent retry
+-- waits for it instead of placing a second order.
 CREATE TABLE idempotency_keys (
     user_id       TEXT NOT NULL REFERENCES users(id),
     key           TEXT NOT NULL,
-    order_id      BIGINT NOT NULL REFERENCES orders(id),
+    order_id      BIGINT REFERENCES orders(id),
     request_hash  TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     PRIMARY KEY (user_id, key)

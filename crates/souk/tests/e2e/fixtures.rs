@@ -27,6 +27,15 @@ pub struct Fixture {
     pub ig_likes: i64,
     /// Product, Email / Gmail, BoostLab, inventory, 3 lines at 0.0450.
     pub gmail_bulk: i64,
+    pub gmail_bulk_sub: String,
+}
+
+/// Two `auto` products (fulfilled by an upstream), the kind of order early cancel is for.
+pub struct AutoProducts {
+    /// Nord, 5.00 per unit, capacity 100.
+    pub netflix_auto: i64,
+    /// Nord, free (0.00), capacity 100.
+    pub freebie: i64,
 }
 
 fn text(en: &str, translations: &[(Lang, &str)]) -> Text {
@@ -379,5 +388,48 @@ pub async fn load(store: &Store) -> Fixture {
         outlook_fresh_id,
         ig_likes,
         gmail_bulk,
+        gmail_bulk_sub: bulk_subs[0].clone(),
+    }
+}
+
+pub async fn add_auto_products(store: &Store, f: &Fixture) -> AutoProducts {
+    let now = 1_700_000_000_000;
+    let auto = |name: &str, price: &str| NewService {
+        entity: EntityType::Product,
+        product_type: ProductType::Auto,
+        shop_id: f.nord.clone(),
+        subcategory_id: f.gmail.clone(),
+        name: Text::new(name),
+        description: Text::new("Delivered by an upstream marketplace"),
+        type_name: "Default".into(),
+        image_url: None,
+        rate: Money::ZERO,
+        min: 1,
+        max: 1,
+        refill: false,
+        refill_days: None,
+        cancel: false,
+        dripfeed: false,
+        recommended: false,
+        subproducts: vec![NewSubproduct {
+            name: Text::new("1 Month"),
+            price: money(price),
+            min: 1,
+            max: 50,
+            position: 1,
+            declared_stock: 100,
+        }],
+    };
+    let (netflix_auto, ..) = store
+        .create_service(&auto("Netflix Premium - Auto", "5.00"), now)
+        .await
+        .expect("product");
+    let (freebie, ..) = store
+        .create_service(&auto("Free Sample", "0"), now)
+        .await
+        .expect("product");
+    AutoProducts {
+        netflix_auto,
+        freebie,
     }
 }

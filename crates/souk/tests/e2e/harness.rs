@@ -235,3 +235,62 @@ pub fn assert_keys(value: &Value, keys: &[&str]) {
     want.sort_unstable();
     assert_eq!(got, want, "keys of {value}");
 }
+
+impl TestDb {
+    /// Runs raw SQL: tests use it to set up states no API reaches yet (a pending
+    /// payment, a provider's external id, ...). Placeholders are `$1`-style on both engines.
+    pub async fn exec(&self, sql: &str) {
+        use sqlx::Connection;
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::Executor::execute(&mut c, sql).await.expect("exec");
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::Executor::execute(&mut c, sql).await.expect("exec");
+            }
+        }
+    }
+
+    /// One integer from a query.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("scalar")
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("scalar")
+            }
+        }
+    }
+
+    /// The audit of SPEC 13; panics naming every violation.
+    pub async fn assert_audit_clean(&self) {
+        let store = self.store().await;
+        let report = store.audit().await.expect("audit");
+        assert!(
+            report.violations.is_empty(),
+            "audit violations: {:#?}",
+            report.violations
+        );
+        store.close().await;
+    }
+}

@@ -6,4 +6,5 @@ mod catalogue;
 mod cli;
 mod fixtures;
 mod harness;
+mod orders;
 mod transport;

@@ -1,0 +1,237 @@
+//! `add`, `status`, `cancel` and `allowcancel`.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::{json, Value};
+use souk_core::catalogue::ProductType;
+use souk_core::clock::iso_millis;
+use souk_core::early_cancel::NOT_AVAILABLE;
+use souk_core::order::{parse_add, AddOrder};
+use souk_core::{ApiError, Params};
+use souk_store::{AuthUser, Buyer, CancelOutcome, Idempotency, OrderView, StoreError};
+
+use super::catalogue::find_service;
+use super::Fault;
+use crate::state::AppState;
+use crate::transport::json_value;
+
+pub async fn add(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, Fault> {
+    let snapshot = state.cache.get();
+    let service = find_service(&snapshot.catalogue, params)?;
+    let mut request = parse_add(params, service)?;
+    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        let key = key.trim();
+        if key.len() > souk_core::order::MAX_IDEMPOTENCY_KEY {
+            return Err(ApiError::IdempotencyKeyTooLong.into());
+        }
+        if !key.is_empty() {
+            request.idempotency_key = Some(key.to_owned());
+        }
+    }
+    drop(snapshot);
+    // The order runs to completion even if the client goes away mid-request, so a charge
+    // is never left half-booked by a dropped connection.
+    let (store, user, now) = (state.store.clone(), user.clone(), state.now());
+    let fingerprint = request.fingerprint();
+    let placed = tokio::spawn(async move {
+        let buyer = Buyer {
+            user_id: &user.user_id,
+            email: &user.email,
+        };
+        let idem = request.idempotency_key.as_deref().map(|key| Idempotency {
+            key,
+            fingerprint: &fingerprint,
+        });
+        match &request.order {
+            AddOrder::Product(order) => {
+                store
+                    .place_product_order(&buyer, order, idem.as_ref(), now)
+                    .await
+            }
+            AddOrder::Smm(order) => {
+                store
+                    .place_smm_order(&buyer, order, idem.as_ref(), now)
+                    .await
+            }
+        }
+    })
+    .await
+    .map_err(|e| Fault::Store(StoreError::Conflict(format!("order task failed: {e}"))))??;
+    state.apply_changes(&placed.changes).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "order": placed.order_id }),
+    ))
+}
+
+/// Order ids as buyers send them; `None` for anything that is not a positive integer.
+fn order_id(text: &str) -> Option<i64> {
+    text.trim().parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusView<'a> {
+    status: &'static str,
+    charge: String,
+    #[serde(rename = "start_count")]
+    start_count: i64,
+    remains: i64,
+    currency: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_type: Option<&'static str>,
+    auto_delivery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accounts: Option<&'a [String]>,
+}
+
+fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
+    let product = o.kind == "product";
+    StatusView {
+        status: o.status.display(),
+        // What the order costs the buyer now: the charge less what was refunded.
+        charge: o
+            .charge
+            .checked_sub(o.refunded)
+            .unwrap_or(o.charge)
+            .display2(),
+        start_count: o.start_count.unwrap_or(0),
+        remains: o.remains.unwrap_or(o.quantity - o.delivered),
+        currency,
+        entity_type: product.then_some("product"),
+        auto_delivery: o.product_type != ProductType::Manual,
+        accounts: (product && !o.accounts.is_empty()).then_some(o.accounts.as_slice()),
+    }
+}
+
+pub async fn status(state: &AppState, user: &AuthUser, params: &Params) -> Result<Response, Fault> {
+    let currency = state.config.currency.as_str();
+    if let Some(raw) = params.id_list("orders", "order")? {
+        let ids: Vec<i64> = raw.iter().filter_map(|r| order_id(r)).collect();
+        let found = state.store.orders_of(&user.user_id, &ids).await?;
+        let mut out = serde_json::Map::new();
+        for r in &raw {
+            let view = order_id(r).and_then(|id| found.iter().find(|o| o.id == id));
+            let value = match view {
+                Some(o) => serde_json::to_value(status_view(o, currency))
+                    .map_err(|_| ApiError::Internal)?,
+                None => json!({ "error": ApiError::IncorrectOrderId.to_string() }),
+            };
+            out.insert(r.clone(), value);
+        }
+        return Ok(json_value(StatusCode::OK, &Value::Object(out)));
+    }
+    let raw = params.get("order").ok_or(ApiError::OrderIdRequired)?;
+    let id = order_id(raw).ok_or(ApiError::IncorrectOrderId)?;
+    let found = state.store.orders_of(&user.user_id, &[id]).await?;
+    let order = found.first().ok_or(ApiError::OrderNotFound)?;
+    Ok(json_value(StatusCode::OK, &status_view(order, currency)))
+}
+
+/// `cancel` (`dry_run` false) and `allowcancel` (true): always the multi shape.
+pub async fn cancel(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    dry_run: bool,
+) -> Result<Response, Fault> {
+    let raw = match params.id_list("orders", "order")? {
+        Some(list) => list,
+        None => params
+            .id_list("order", "order")?
+            .ok_or(ApiError::OrderIdRequired)?,
+    };
+    if raw.is_empty() {
+        return Err(ApiError::OrderIdRequired.into());
+    }
+    let field = if dry_run { "allowcancel" } else { "cancel" };
+    let mut out = Vec::with_capacity(raw.len());
+    for r in &raw {
+        let mut entry = BTreeMap::new();
+        let Some(id) = order_id(r) else {
+            entry.insert("order", json!(r));
+            entry.insert(
+                field,
+                json!({ "error": ApiError::IncorrectOrderId.to_string() }),
+            );
+            out.push(entry_object(entry, field));
+            continue;
+        };
+        entry.insert("order", json!(id));
+        let outcome = if dry_run {
+            state
+                .store
+                .early_cancel(&user.user_id, id, true, state.now())
+                .await?
+        } else {
+            let (store, user_id, now) = (state.store.clone(), user.user_id.clone(), state.now());
+            tokio::spawn(async move { store.early_cancel(&user_id, id, false, now).await })
+                .await
+                .map_err(|e| {
+                    Fault::Store(StoreError::Conflict(format!("cancel task failed: {e}")))
+                })??
+        };
+        match (outcome, dry_run) {
+            (CancelOutcome::NotFound, true) => {
+                entry.insert(field, json!(0));
+                entry.insert("error", json!(ApiError::IncorrectOrderId.to_string()));
+            }
+            (CancelOutcome::NotFound, false) => {
+                entry.insert(
+                    field,
+                    json!({ "error": ApiError::IncorrectOrderId.to_string() }),
+                );
+            }
+            (CancelOutcome::Refunded(_), _) => {
+                entry.insert(field, json!(1));
+            }
+            (CancelOutcome::Eligible(amount), _) => {
+                entry.insert(field, json!(1));
+                entry.insert("refundAmount", json!(amount.as_f64()));
+            }
+            (CancelOutcome::Refused(reason), true) => {
+                entry.insert(field, json!(0));
+                entry.insert("error", json!(NOT_AVAILABLE));
+                entry.insert("reason", json!(reason.code()));
+                if let Some(at) = reason.eligible_after() {
+                    entry.insert("eligibleAfter", json!(iso_millis(at)));
+                }
+            }
+            (CancelOutcome::Refused(reason), false) => {
+                let mut detail = json!({ "error": NOT_AVAILABLE, "reason": reason.code() });
+                if let Some(at) = reason.eligible_after() {
+                    detail["eligibleAfter"] = json!(iso_millis(at));
+                }
+                entry.insert(field, detail);
+            }
+        }
+        out.push(entry_object(entry, field));
+    }
+    Ok(json_value(StatusCode::OK, &out))
+}
+
+/// Keys in the seed's order: `order`, the action's field, then the rest.
+fn entry_object(mut entry: BTreeMap<&str, Value>, field: &str) -> Value {
+    let mut object = serde_json::Map::new();
+    for key in [
+        "order",
+        field,
+        "refundAmount",
+        "error",
+        "reason",
+        "eligibleAfter",
+    ] {
+        if let Some(v) = entry.remove(key) {
+            object.insert(key.to_owned(), v);
+        }
+    }
+    Value::Object(object)
+}

@@ -1,0 +1,107 @@
+//! `souk admin audit`: the money and stock invariants, checked over the whole database.
+
+use crate::db::on_engine;
+use crate::{Result, Store};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub users: i64,
+    pub orders: i64,
+    pub ledger_rows: i64,
+    pub delivered_lines: i64,
+    /// One sentence per broken invariant; empty when the database is consistent.
+    pub violations: Vec<String>,
+}
+
+impl Store {
+    pub async fn audit(&self) -> Result<AuditReport> {
+        on_engine!(&self.db, pool => {
+            // One snapshot for every check.
+            let mut tx = pool.begin().await?;
+            if self.engine() == crate::Engine::Postgres {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut report = AuditReport::default();
+            let (users, orders, ledger_rows, delivered_lines): (i64, i64, i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM ledger), \
+                 (SELECT COUNT(*) FROM stock_lines WHERE order_id IS NOT NULL)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            report.users = users;
+            report.orders = orders;
+            report.ledger_rows = ledger_rows;
+            report.delivered_lines = delivered_lines;
+
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT u.email, u.balance, CAST(COALESCE((SELECT SUM(l.amount) FROM ledger l WHERE l.user_id = u.id), 0) AS BIGINT) \
+                 FROM users u",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (email, balance, sum) in rows {
+                if balance != sum {
+                    report.violations.push(format!("user {email}: balance {balance} differs from its ledger sum {sum}"));
+                }
+                if balance < 0 {
+                    report.violations.push(format!("user {email}: negative balance {balance}"));
+                }
+            }
+
+            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT o.id, o.charge, o.refunded, CAST(COALESCE((SELECT SUM(l.amount) FROM ledger l WHERE l.order_id = o.id), 0) AS BIGINT) \
+                 FROM orders o",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, charge, refunded, ledger) in rows {
+                if refunded > charge {
+                    report.violations.push(format!("order {id}: refunded {refunded} exceeds its charge {charge}"));
+                }
+                if charge - refunded != -ledger {
+                    report.violations.push(format!(
+                        "order {id}: charge {charge} minus refunds {refunded} differs from its ledger rows ({ledger})"
+                    ));
+                }
+            }
+
+            let orphans: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT l.id, l.order_id FROM stock_lines l LEFT JOIN orders o ON o.id = l.order_id \
+                 WHERE l.order_id IS NOT NULL AND (o.id IS NULL OR o.kind <> 'product')",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (line, order) in orphans {
+                report.violations.push(format!("stock line {line} is delivered to order {order}, which is not a product order"));
+            }
+
+            let miscounted: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT o.id, o.delivered, (SELECT COUNT(*) FROM stock_lines l WHERE l.order_id = o.id) \
+                 FROM orders o WHERE o.kind = 'product'",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, delivered, lines) in miscounted {
+                if delivered != lines {
+                    report.violations.push(format!("order {id}: {delivered} delivered but {lines} lines hold its id"));
+                }
+            }
+
+            let stock: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT p.id, p.stock, (SELECT COUNT(*) FROM stock_lines l WHERE l.subproduct_id = p.id AND l.order_id IS NULL) \
+                 FROM subproducts p JOIN services s ON s.number = p.service_number WHERE s.product_type = 'inventory'",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, counter, unsold) in stock {
+                if counter != unsold {
+                    report.violations.push(format!("subproduct {id}: stock counter {counter} but {unsold} unsold lines"));
+                }
+            }
+            tx.commit().await?;
+            Ok(report)
+        })
+    }
+}

@@ -1,0 +1,508 @@
+//! Orders and the money they move. Placing an order charges the balance, reserves stock
+//! and (for inventory) delivers the oldest lines in one transaction, so a line is sold
+//! once and a failed order leaves no trace. Cancels refund through the ledger.
+
+use souk_core::catalogue::ProductType;
+use souk_core::early_cancel::{self, CancelSettings, Reason};
+use souk_core::order::{product_charge, OrderStatus, ProductOrder, SmmOrder};
+use souk_core::{ApiError, Money};
+
+use crate::db::{on_engine, BeginWrite, Engine};
+use crate::users::ledger_entry;
+use crate::versions::{notify, Change};
+use crate::{Result, Store, StoreError};
+
+/// How long an idempotency key holds its first order.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Who is ordering.
+#[derive(Clone, Debug)]
+pub struct Buyer<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+}
+
+/// An `Idempotency-Key` and the fingerprint of the request it came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+}
+
+/// A placed order (or the first one, for a retried idempotency key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub order_id: i64,
+    /// False when an idempotency key returned an earlier order.
+    pub new: bool,
+    pub changes: Vec<Change>,
+}
+
+/// An order as its buyer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    pub id: i64,
+    pub kind: String,
+    pub product_type: ProductType,
+    pub status: OrderStatus,
+    pub quantity: i64,
+    pub charge: Money,
+    pub refunded: Money,
+    pub delivered: i64,
+    pub start_count: Option<i64>,
+    pub remains: Option<i64>,
+    /// Delivered credentials, in delivery order (product orders).
+    pub accounts: Vec<String>,
+}
+
+/// The answer to one order of a `cancel` or `allowcancel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    NotFound,
+    Refunded(Money),
+    Eligible(Money),
+    Refused(Reason),
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: i64,
+    kind: String,
+    product_type: String,
+    status: String,
+    quantity: i64,
+    charge: i64,
+    refunded: i64,
+    delivered: i64,
+    start_count: Option<i64>,
+    remains: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CancelRow {
+    product_type: String,
+    payment_status: String,
+    status: String,
+    external_id: Option<String>,
+    paid_at: Option<i64>,
+    self_refunded: bool,
+    quantity: i64,
+    delivered: i64,
+    charge: i64,
+    refunded: i64,
+}
+
+/// Inside a write transaction: claims the idempotency key (waiting for a concurrent
+/// holder of the same key). Evaluates to `Some(earlier order)` when the key was already
+/// used, after checking that it was used for the same request.
+macro_rules! claim_idempotency {
+    ($tx:expr, $user:expr, $idem:expr, $now:expr) => {{
+        match $idem {
+            None => None,
+            Some(idem) => {
+                sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
+                    .bind($user)
+                    .bind(idem.key)
+                    .bind($now - IDEMPOTENCY_WINDOW_MS)
+                    .execute(&mut *$tx)
+                    .await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
+                     VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
+                )
+                .bind($user)
+                .bind(idem.key)
+                .bind(idem.fingerprint)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+                if claimed.rows_affected() == 1 {
+                    None
+                } else {
+                    let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
+                        "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                    )
+                    .bind($user)
+                    .bind(idem.key)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    if hash != idem.fingerprint {
+                        return Err(StoreError::Rejected(ApiError::IdempotencyKeyReused));
+                    }
+                    Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?)
+                }
+            }
+        }
+    }};
+}
+
+/// Inside a write transaction: records the order a claimed key produced.
+macro_rules! settle_idempotency {
+    ($tx:expr, $user:expr, $idem:expr, $order:expr) => {
+        if let Some(idem) = $idem {
+            sqlx::query(
+                "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
+            )
+            .bind($order)
+            .bind($user)
+            .bind(idem.key)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+
+/// Inside a write transaction: an entry in the order's history.
+macro_rules! order_event {
+    ($tx:expr, $order:expr, $kind:expr, $detail:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind($order)
+        .bind($kind)
+        .bind($detail)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+impl Store {
+    /// Places a product order: the first candidate subproduct with the stock serves it at
+    /// its price; the balance is charged; inventory lines are delivered at once, oldest
+    /// first. `Not enough stock` and `Insufficient balance` change nothing.
+    pub async fn place_product_order(
+        &self,
+        buyer: &Buyer<'_>,
+        order: &ProductOrder,
+        idem: Option<&Idempotency<'_>>,
+        now: i64,
+    ) -> Result<Placed> {
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(order_id) = claim_idempotency!(tx, buyer.user_id, idem, now) {
+                tx.commit().await?;
+                return Ok(Placed { order_id, new: false, changes: Vec::new() });
+            }
+            let mut chosen = None;
+            for candidate in &order.candidates {
+                let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                    "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
+                     WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
+                     RETURNING price, stock_version, stock",
+                )
+                .bind(order.quantity)
+                .bind(now)
+                .bind(candidate)
+                .bind(order.service_number)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    chosen = Some((candidate, row));
+                    break;
+                }
+            }
+            let Some((subproduct, (price, stock_version, stock))) = chosen else {
+                return Err(StoreError::Rejected(ApiError::NotEnoughStock));
+            };
+            let price = Money::from_micros(price);
+            let charge = product_charge(price, order.quantity)
+                .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
+            let inventory = order.product_type == ProductType::Inventory;
+            let link = if order.link.is_empty() { buyer.email } else { order.link.as_str() };
+            let forward = if order.product_type == ProductType::Auto { "queued" } else { "none" };
+            let (order_id,): (i64,) = sqlx::query_as(
+                "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
+                 quantity, unit_price, charge, status, payment_status, start_count, remains, forward_state, \
+                 next_attempt_at, created_at, paid_at, updated_at) \
+                 VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 'completed', $7, $7, $10, $11, $11, $11, $11) \
+                 RETURNING id",
+            )
+            .bind(buyer.user_id)
+            .bind(order.service_number)
+            .bind(subproduct)
+            .bind(&order.shop_id)
+            .bind(order.product_type.as_str())
+            .bind(link)
+            .bind(order.quantity)
+            .bind(price.micros())
+            .bind(charge.micros())
+            .bind(forward)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            if ledger_entry!(tx, buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).is_none() {
+                return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+            }
+            if inventory {
+                let delivered = sqlx::query(
+                    "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN \
+                     (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL ORDER BY id LIMIT $4)",
+                )
+                .bind(order_id)
+                .bind(now)
+                .bind(subproduct)
+                .bind(order.quantity)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if delivered != order.quantity as u64 {
+                    return Err(StoreError::Conflict(format!(
+                        "subproduct {subproduct} counts more stock than it has lines"
+                    )));
+                }
+                sqlx::query("UPDATE orders SET delivered = quantity, remains = 0, status = 'completed' WHERE id = $1")
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            order_event!(tx, order_id, "placed", format!("subproduct {subproduct}"), now);
+            settle_idempotency!(tx, buyer.user_id, idem, order_id);
+            let change = Change::Stock { subproduct: subproduct.clone(), version: stock_version, stock };
+            notify!(tx, engine, change);
+            tx.commit().await?;
+            Ok(Placed { order_id, new: true, changes: vec![change] })
+        })
+    }
+
+    /// Places an SMM order: validated and priced by the caller, charged here. Orders for
+    /// provider-backed (`auto`) services are queued for forwarding.
+    pub async fn place_smm_order(
+        &self,
+        buyer: &Buyer<'_>,
+        order: &SmmOrder,
+        idem: Option<&Idempotency<'_>>,
+        now: i64,
+    ) -> Result<Placed> {
+        let params =
+            serde_json::to_string(&order.fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let forward = if order.product_type == ProductType::Auto {
+            "queued"
+        } else {
+            "none"
+        };
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(order_id) = claim_idempotency!(tx, buyer.user_id, idem, now) {
+                tx.commit().await?;
+                return Ok(Placed { order_id, new: false, changes: Vec::new() });
+            }
+            let (order_id,): (i64,) = sqlx::query_as(
+                "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
+                 status, payment_status, remains, params, forward_state, next_attempt_at, runs, interval_minutes, \
+                 created_at, paid_at, updated_at) \
+                 VALUES ($1, 'smm', $2, $3, $4, $5, $6, $7, 'pending', 'completed', $6, $8, $9, $10, $11, $12, $10, $10, $10) \
+                 RETURNING id",
+            )
+            .bind(buyer.user_id)
+            .bind(order.service_number)
+            .bind(&order.shop_id)
+            .bind(order.product_type.as_str())
+            .bind(&order.link)
+            .bind(order.quantity)
+            .bind(order.charge.micros())
+            .bind(&params)
+            .bind(forward)
+            .bind(now)
+            .bind(order.runs)
+            .bind(order.interval_minutes)
+            .fetch_one(&mut *tx)
+            .await?;
+            if ledger_entry!(tx, buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).is_none() {
+                return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+            }
+            order_event!(tx, order_id, "placed", "", now);
+            settle_idempotency!(tx, buyer.user_id, idem, order_id);
+            tx.commit().await?;
+            Ok(Placed { order_id, new: true, changes: Vec::new() })
+        })
+    }
+
+    /// The caller's orders among `ids`, with delivered accounts decrypted. Orders of
+    /// other users are simply absent.
+    pub async fn orders_of(&self, user_id: &str, ids: &[i64]) -> Result<Vec<OrderView>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (0..ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let order_sql = format!(
+            "SELECT id, kind, product_type, status, quantity, charge, refunded, delivered, start_count, remains \
+             FROM orders WHERE user_id = $1 AND id IN ({placeholders})"
+        );
+        let line_sql = format!(
+            "SELECT l.order_id, l.content FROM stock_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE o.user_id = $1 AND l.order_id IN ({placeholders}) ORDER BY l.id"
+        );
+        let (rows, lines) = on_engine!(&self.db, pool => {
+            let mut q = sqlx::query_as::<_, OrderRow>(&order_sql).bind(user_id);
+            for id in ids {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(pool).await?;
+            let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(&line_sql).bind(user_id);
+            for id in ids {
+                q = q.bind(id);
+            }
+            (rows, q.fetch_all(pool).await?)
+        });
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut accounts = Vec::new();
+            for (order_id, sealed) in &lines {
+                if *order_id == row.id {
+                    accounts.push(self.crypto.open(sealed)?);
+                }
+            }
+            views.push(OrderView {
+                id: row.id,
+                kind: row.kind,
+                product_type: ProductType::parse(&row.product_type).unwrap_or(ProductType::Manual),
+                status: OrderStatus::parse(&row.status).unwrap_or(OrderStatus::Error),
+                quantity: row.quantity,
+                charge: Money::from_micros(row.charge),
+                refunded: Money::from_micros(row.refunded),
+                delivered: row.delivered,
+                start_count: row.start_count,
+                remains: row.remains,
+                accounts,
+            });
+        }
+        Ok(views)
+    }
+
+    /// The operator's early-cancel settings (SPEC 8), with their defaults.
+    pub async fn cancel_settings(&self) -> Result<CancelSettings> {
+        let defaults = CancelSettings::default();
+        let rows: Vec<(String, String)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT key, value FROM settings WHERE key IN ('early_cancel_enabled', 'auto_order_early_refund_minutes')",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let mut settings = defaults;
+        for (key, value) in rows {
+            match key.as_str() {
+                "early_cancel_enabled" => {
+                    settings.enabled =
+                        souk_core::params::parse_bool(&value).unwrap_or(defaults.enabled)
+                }
+                "auto_order_early_refund_minutes" => {
+                    settings.min_wait_minutes =
+                        value.trim().parse().unwrap_or(defaults.min_wait_minutes)
+                }
+                _ => {}
+            }
+        }
+        Ok(settings)
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// `cancel` (or, with `dry_run`, `allowcancel`) of one order of the caller's: the
+    /// rules of SPEC 8 read in the same transaction that refunds.
+    pub async fn early_cancel(
+        &self,
+        user_id: &str,
+        order_id: i64,
+        dry_run: bool,
+        now: i64,
+    ) -> Result<CancelOutcome> {
+        let settings = self.cancel_settings().await?;
+        let engine = self.engine();
+        let select = if engine == Engine::Postgres && !dry_run {
+            "SELECT product_type, payment_status, status, external_id, paid_at, self_refunded, quantity, delivered, \
+             charge, refunded FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE"
+        } else {
+            "SELECT product_type, payment_status, status, external_id, paid_at, self_refunded, quantity, delivered, \
+             charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
+        };
+        let _gate = if dry_run {
+            None
+        } else {
+            self.gate.enter().await
+        };
+        on_engine!(&self.db, pool => {
+            let mut tx = if dry_run { pool.begin().await? } else { pool.begin_write().await? };
+            let row: Option<CancelRow> = sqlx::query_as(select)
+                .bind(order_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(CancelOutcome::NotFound);
+            };
+            let (dispute,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM disputes WHERE order_id = $1 AND status = 'open'")
+                .bind(order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let (withdrawal,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM earnings e JOIN withdrawals w ON w.id = e.withdrawal_id \
+                 WHERE e.order_id = $1 AND w.status IN ('requested', 'completed')",
+            )
+            .bind(order_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let facts = early_cancel::OrderFacts {
+                product_type: ProductType::parse(&row.product_type).unwrap_or(ProductType::Manual),
+                payment_status: row.payment_status,
+                status: OrderStatus::parse(&row.status).unwrap_or(OrderStatus::Error),
+                external_id: row.external_id,
+                paid_at: row.paid_at,
+                self_refunded: row.self_refunded,
+                quantity: row.quantity,
+                delivered: row.delivered,
+                charge: Money::from_micros(row.charge),
+                refunded: Money::from_micros(row.refunded),
+                active_dispute: dispute > 0,
+                supplier_withdrawal: withdrawal > 0,
+            };
+            let refund = match early_cancel::evaluate(&facts, &settings, now) {
+                Err(reason) => return Ok(CancelOutcome::Refused(reason)),
+                Ok(refund) if dry_run => return Ok(CancelOutcome::Eligible(refund.amount)),
+                Ok(refund) => refund,
+            };
+            if ledger_entry!(tx, user_id, refund.amount.micros(), "refund", Some(order_id), "early cancel", now).is_none() {
+                return Err(StoreError::Conflict(format!("refund of order {order_id} could not be booked")));
+            }
+            let refunded = facts.refunded.micros() + refund.amount.micros();
+            let payment_status = if refunded >= facts.charge.micros() { "refunded" } else { "partial" };
+            sqlx::query(
+                "UPDATE orders SET status = $1, refunded = $2, self_refunded = TRUE, payment_status = $3, \
+                 remains = quantity - delivered, \
+                 forward_state = CASE WHEN forward_state IN ('queued', 'sending') THEN 'failed' ELSE forward_state END, \
+                 updated_at = $4 WHERE id = $5",
+            )
+            .bind(refund.final_status.as_str())
+            .bind(refunded)
+            .bind(payment_status)
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            order_event!(tx, order_id, "early_cancel", format!("refunded {}", refund.amount.display2()), now);
+            tx.commit().await?;
+            Ok(CancelOutcome::Refunded(refund.amount))
+        })
+    }
+}
