@@ -193,6 +193,9 @@ mod tests {
 
     const LATER: i64 = 31 * 60_000;
 
+    /// Breaks one rule of an otherwise eligible order.
+    type Breaker = Box<dyn Fn(&mut OrderFacts, &mut CancelSettings, &mut i64)>;
+
     #[test]
     fn each_rule_in_order() {
         let s = CancelSettings::default();
@@ -200,10 +203,7 @@ mod tests {
         assert_eq!(ok.amount, Money::from_micros(5_000_000));
         assert_eq!(ok.final_status, OrderStatus::Canceled);
 
-        let cases: Vec<(
-            Box<dyn Fn(&mut OrderFacts, &mut CancelSettings, &mut i64)>,
-            &str,
-        )> = vec![
+        let cases: Vec<(Breaker, &str)> = vec![
             (Box::new(|_, s, _| s.enabled = false), "FEATURE_DISABLED"),
             (
                 Box::new(|f, _, _| f.product_type = ProductType::Manual),
