@@ -294,3 +294,52 @@ impl TestDb {
         store.close().await;
     }
 }
+
+impl TestDb {
+    /// Delivers `text` to an order as a sealed stock line and counts it delivered, as a
+    /// supplier or an upstream would.
+    pub async fn deliver_line(&self, order_id: i64, text: &str) {
+        use sqlx::Connection;
+        let sealed = souk_store::Crypto::new(&DATA_KEY).seal(text);
+        let fingerprint = souk_store::Crypto::new(&DATA_KEY).fingerprint(text);
+        let insert = "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, created_at, delivered_at) \
+                      SELECT service_number, subproduct_id, $1, $2, 'delivery', id, 0, 0 FROM orders WHERE id = $3";
+        let count = "UPDATE orders SET delivered = delivered + 1, remains = quantity - delivered - 1, status = 'processing' WHERE id = $1";
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(insert)
+                    .bind(&sealed)
+                    .bind(&fingerprint)
+                    .bind(order_id)
+                    .execute(&mut c)
+                    .await
+                    .expect("insert");
+                sqlx::query(count)
+                    .bind(order_id)
+                    .execute(&mut c)
+                    .await
+                    .expect("update");
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(insert)
+                    .bind(&sealed)
+                    .bind(&fingerprint)
+                    .bind(order_id)
+                    .execute(&mut c)
+                    .await
+                    .expect("insert");
+                sqlx::query(count)
+                    .bind(order_id)
+                    .execute(&mut c)
+                    .await
+                    .expect("update");
+            }
+        }
+    }
+}

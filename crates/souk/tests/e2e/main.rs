@@ -2,6 +2,7 @@
 #![allow(dead_code)] // shared helpers: not every test uses every field
 
 mod cache;
+mod cancel;
 mod catalogue;
 mod cli;
 mod fixtures;

@@ -1,0 +1,294 @@
+//! Early cancel (SPEC 8): every reason code on both engines, the refund, the shapes.
+
+use serde_json::{json, Value};
+
+use crate::engine_test;
+use crate::fixtures;
+use crate::harness::TestApp;
+
+const NOT_AVAILABLE: &str = "Early auto refund is not available for this order";
+
+engine_test!(every_reason_code_in_order, |db| {
+    let store = db.store().await;
+    let f = fixtures::load(&store).await;
+    let auto = fixtures::add_auto_products(&store, &f).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "500").await;
+    let add = |service: i64, quantity: &'static str| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            let v = app
+                .call(&[
+                    ("key", &key),
+                    ("action", "add"),
+                    ("service", &service.to_string()),
+                    ("quantity", quantity),
+                ])
+                .await;
+            v["order"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("order refused: {v}"))
+        }
+    };
+    let allow = |order: i64| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.call(&[
+                ("key", &key),
+                ("action", "allowcancel"),
+                ("orders", &order.to_string()),
+            ])
+            .await
+        }
+    };
+    let reason = |v: &Value| v[0]["reason"].as_str().map(str::to_owned);
+
+    let placed_at = app.state.now();
+    let fresh = add(auto.netflix_auto, "2").await;
+    let manual = add(f.outlook_fresh, "1").await;
+    let unpaid = add(auto.netflix_auto, "1").await;
+    let completed = add(f.gmail_usa, "1").await;
+    let sent = add(auto.netflix_auto, "1").await;
+    let self_refunded = add(auto.netflix_auto, "1").await;
+    let delivered = add(auto.netflix_auto, "1").await;
+    let free = add(auto.freebie, "1").await;
+    let disputed = add(auto.netflix_auto, "1").await;
+    let withdrawn = add(auto.netflix_auto, "1").await;
+    let eligible = add(auto.netflix_auto, "2").await;
+    let partial = add(auto.netflix_auto, "4").await;
+
+    db.exec(&format!(
+        "UPDATE orders SET payment_status = 'pending' WHERE id = {unpaid}"
+    ))
+    .await;
+    db.exec(&format!(
+        "UPDATE orders SET external_id = 'up-77', forward_state = 'sent' WHERE id = {sent}"
+    ))
+    .await;
+    db.exec(&format!(
+        "UPDATE orders SET self_refunded = TRUE WHERE id = {self_refunded}"
+    ))
+    .await;
+    db.deliver_line(delivered, "acct:delivered").await;
+    db.exec(&format!(
+        "INSERT INTO disputes (id, order_id, user_id, status, created_at) SELECT 'dispute00000000000000001', id, user_id, 'open', 0 FROM orders WHERE id = {disputed}"
+    ))
+    .await;
+    db.exec("INSERT INTO withdrawals (id, shop_id, amount, status, created_at) SELECT 'withdrawal00000000000001', shop_id, 4000000, 'requested', 0 FROM orders LIMIT 1").await;
+    db.exec(&format!(
+        "INSERT INTO earnings (order_id, shop_id, gross, commission, amount, available_at, withdrawal_id, created_at) \
+         SELECT id, shop_id, charge, 0, charge, 0, 'withdrawal00000000000001', 0 FROM orders WHERE id = {withdrawn}"
+    ))
+    .await;
+    db.deliver_line(partial, "acct:partial-1").await;
+
+    // Before the minimum wait, every otherwise eligible order says so, with the moment.
+    let v = allow(fresh).await;
+    assert_eq!(
+        v,
+        json!([{
+            "order": fresh, "allowcancel": 0, "error": NOT_AVAILABLE, "reason": "BEFORE_MIN_WAIT",
+            "eligibleAfter": souk_core::clock::iso_millis(db_paid_at(db, fresh).await + 30 * 60_000)
+        }])
+    );
+    assert!(db_paid_at(db, fresh).await >= placed_at);
+    assert_eq!(
+        reason(&allow(manual).await).as_deref(),
+        Some("PRODUCT_TYPE_NOT_ELIGIBLE")
+    );
+    assert_eq!(
+        reason(&allow(unpaid).await).as_deref(),
+        Some("PAYMENT_NOT_COMPLETED")
+    );
+    assert_eq!(
+        reason(&allow(completed).await).as_deref(),
+        Some("STATUS_NOT_ELIGIBLE")
+    );
+    assert_eq!(
+        reason(&allow(sent).await).as_deref(),
+        Some("SENT_TO_PROVIDER")
+    );
+
+    app.clock.advance(31 * 60_000);
+    let table = [
+        (fresh, None),
+        (manual, Some("PRODUCT_TYPE_NOT_ELIGIBLE")),
+        (unpaid, Some("PAYMENT_NOT_COMPLETED")),
+        (completed, Some("STATUS_NOT_ELIGIBLE")),
+        (sent, Some("SENT_TO_PROVIDER")),
+        (self_refunded, Some("ALREADY_SELF_REFUNDED")),
+        (delivered, Some("FULLY_DELIVERED")),
+        (free, Some("NOTHING_TO_REFUND")),
+        (disputed, Some("ACTIVE_DISPUTE")),
+        (withdrawn, Some("SUPPLIER_WITHDRAWAL")),
+        (eligible, None),
+        (partial, None),
+    ];
+    for (order, expected) in table {
+        let v = allow(order).await;
+        assert_eq!(reason(&v).as_deref(), expected, "order {order}: {v}");
+        if let Some(code) = expected {
+            assert_eq!(
+                v,
+                json!([{"order": order, "allowcancel": 0, "error": NOT_AVAILABLE, "reason": code}])
+            );
+            // cancel refuses the same way and moves no money.
+            let before = app.call(&[("key", &key), ("action", "balance")]).await;
+            let c = app
+                .call(&[
+                    ("key", &key),
+                    ("action", "cancel"),
+                    ("orders", &order.to_string()),
+                ])
+                .await;
+            assert_eq!(
+                c,
+                json!([{"order": order, "cancel": {"error": NOT_AVAILABLE, "reason": code}}])
+            );
+            assert_eq!(
+                app.call(&[("key", &key), ("action", "balance")]).await,
+                before
+            );
+        }
+    }
+    // The switch, checked first of all.
+    app.store
+        .set_setting("early_cancel_enabled", "false", 0)
+        .await
+        .expect("setting");
+    assert_eq!(
+        reason(&allow(eligible).await).as_deref(),
+        Some("FEATURE_DISABLED")
+    );
+    assert_eq!(
+        reason(&allow(manual).await).as_deref(),
+        Some("FEATURE_DISABLED")
+    );
+    app.store
+        .set_setting("early_cancel_enabled", "true", 0)
+        .await
+        .expect("setting");
+    // The minimum wait is a setting too.
+    app.store
+        .set_setting("auto_order_early_refund_minutes", "45", 0)
+        .await
+        .expect("setting");
+    assert_eq!(
+        reason(&allow(eligible).await).as_deref(),
+        Some("BEFORE_MIN_WAIT")
+    );
+    app.store
+        .set_setting("auto_order_early_refund_minutes", "30", 0)
+        .await
+        .expect("setting");
+
+    // The seed's batch example: one refundable, one unknown.
+    let batch = format!("{eligible},999999");
+    assert_eq!(
+        app.call(&[("key", &key), ("action", "allowcancel"), ("orders", &batch)])
+            .await,
+        json!([
+            {"order": eligible, "allowcancel": 1, "refundAmount": 10.0},
+            {"order": 999999, "allowcancel": 0, "error": "Incorrect order ID"}
+        ])
+    );
+    let before: f64 = app.call(&[("key", &key), ("action", "balance")]).await["balance"]
+        .as_str()
+        .and_then(|b| b.parse().ok())
+        .expect("balance");
+    assert_eq!(
+        app.call(&[("key", &key), ("action", "cancel"), ("orders", &batch)])
+            .await,
+        json!([
+            {"order": eligible, "cancel": 1},
+            {"order": 999999, "cancel": {"error": "Incorrect order ID"}}
+        ])
+    );
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &eligible.to_string()),
+        ])
+        .await;
+    assert_eq!(
+        (status["status"].clone(), status["charge"].clone()),
+        (json!("Canceled"), json!("0.00"))
+    );
+    // Cancelled once; the second attempt finds the payment refunded (checked before the
+    // status, by the rules' order).
+    assert_eq!(
+        reason(&allow(eligible).await).as_deref(),
+        Some("PAYMENT_NOT_COMPLETED")
+    );
+    // Partial delivery: 1 of 4 delivered, 3/4 of 20.00 back, the account stays.
+    let v = allow(partial).await;
+    assert_eq!(v[0]["refundAmount"], json!(15.0));
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "cancel"),
+            ("orders", &partial.to_string()),
+        ])
+        .await;
+    assert_eq!(v, json!([{"order": partial, "cancel": 1}]));
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &partial.to_string()),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        json!({
+            "status": "Partial", "charge": "5.00", "start_count": 4, "remains": 3, "currency": "USD",
+            "entityType": "product", "autoDelivery": true, "accounts": ["acct:partial-1"]
+        })
+    );
+    let after: f64 = app.call(&[("key", &key), ("action", "balance")]).await["balance"]
+        .as_str()
+        .and_then(|b| b.parse().ok())
+        .expect("balance");
+    assert!(
+        (after - before - 25.0).abs() < 1e-9,
+        "refunds 10 + 15: {before} -> {after}"
+    );
+    // Other users' orders are indistinguishable from missing ones.
+    let other = app.buyer("other@test.local", "0").await;
+    assert_eq!(
+        app.call(&[
+            ("key", &other),
+            ("action", "cancel"),
+            ("orders", &fresh.to_string())
+        ])
+        .await,
+        json!([{"order": fresh, "cancel": {"error": "Incorrect order ID"}}])
+    );
+    assert_eq!(
+        app.call(&[("key", &key), ("action", "cancel")]).await,
+        json!({"error": "Order ID is required"})
+    );
+    let many: Vec<String> = (1..=101).map(|n| n.to_string()).collect();
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "cancel"),
+            ("orders", &many.join(","))
+        ])
+        .await,
+        json!({"error": "Too many order IDs (max 100)"})
+    );
+    assert_eq!(
+        app.call(&[("key", &key), ("action", "cancel"), ("orders", "abc")])
+            .await,
+        json!([{"order": "abc", "cancel": {"error": "Incorrect order ID"}}])
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+async fn db_paid_at(db: &crate::harness::TestDb, order: i64) -> i64 {
+    db.scalar(&format!("SELECT paid_at FROM orders WHERE id = {order}"))
+        .await
+}
