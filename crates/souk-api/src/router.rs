@@ -75,10 +75,13 @@ pub async fn serve(
 /// and a poll of the version counters on both engines. Runs until the task is dropped.
 pub async fn watch_changes(state: AppState) {
     let poll = state.config.poll_interval;
-    if let Some(pool) = state.store.postgres_pool().cloned() {
+    // The listener stops with this task: dropping the guard aborts it.
+    let _listener = state.store.postgres_pool().cloned().map(|pool| {
         let listener_state = state.clone();
-        tokio::spawn(async move { listen_postgres(listener_state, pool).await });
-    }
+        AbortOnDrop(tokio::spawn(async move {
+            listen_postgres(listener_state, pool).await
+        }))
+    });
     let mut ticks: u64 = 0;
     loop {
         tokio::time::sleep(poll).await;
@@ -86,6 +89,14 @@ pub async fn watch_changes(state: AppState) {
         if let Err(e) = poll_once(&state, ticks.is_multiple_of(10)).await {
             tracing::warn!(error = %e, "change poll failed");
         }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

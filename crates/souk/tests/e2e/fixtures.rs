@@ -433,3 +433,58 @@ pub async fn add_auto_products(store: &Store, f: &Fixture) -> AutoProducts {
         freebie,
     }
 }
+
+/// Just a shop and a subcategory to hang products on: (shop id, subcategory id).
+pub async fn load_minimal(store: &Store) -> (String, String) {
+    let (category, _) = store
+        .create_category(
+            &NewCategory {
+                slug: "goods".into(),
+                name: Text::new("Goods"),
+                description: Text::new(""),
+                image_url: None,
+                position: 1,
+            },
+            0,
+        )
+        .await
+        .expect("category");
+    let (sub, _) = store
+        .create_subcategory(
+            &NewSubcategory {
+                category_id: category,
+                slug: "things".into(),
+                name: Text::new("Things"),
+                description: Text::new(""),
+                image_url: None,
+                position: 1,
+            },
+            0,
+        )
+        .await
+        .expect("subcategory");
+    let (owner, _) = store
+        .create_user(
+            &NewUser {
+                email: "seller@test.local".into(),
+                name: String::new(),
+                password_hash: None,
+                is_supplier: true,
+                initial_balance: Money::ZERO,
+            },
+            0,
+        )
+        .await
+        .expect("owner");
+    let (shop, _) = store
+        .create_shop(
+            &NewShop {
+                owner_id: owner,
+                name: "Seller".into(),
+            },
+            0,
+        )
+        .await
+        .expect("shop");
+    (shop, sub)
+}

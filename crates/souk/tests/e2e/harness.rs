@@ -343,3 +343,68 @@ impl TestDb {
         }
     }
 }
+
+/// A `souk serve` child process on the test database.
+pub struct ServerProcess {
+    pub url: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    pub async fn spawn(db: &TestDb) -> ServerProcess {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("dir");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_souk"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("SOUK_DATABASE_URL", &db.url)
+            .env("SOUK_DATA_KEY", hex::encode(DATA_KEY))
+            .env("SOUK_RATE_LIMIT_PER_KEY", "0")
+            .env("SOUK_RATE_LIMIT_PER_ADDRESS", "0")
+            .env("SOUK_POLL_INTERVAL", "100ms")
+            .env("SOUK_LOG", "warn")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn souk serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let first = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("read");
+            line
+        })
+        .await
+        .expect("join");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        ServerProcess {
+            url,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn api(&self) -> String {
+        format!("{}/api/v2", self.url)
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}

@@ -5,6 +5,7 @@ mod cache;
 mod cancel;
 mod catalogue;
 mod cli;
+mod concurrency;
 mod fixtures;
 mod harness;
 mod orders;

@@ -85,6 +85,19 @@ engine_test!(inventory_orders_deliver_oldest_lines_at_once, |db| {
         ])
         .await;
     assert_eq!(status["accounts"], json!(["a:1", "b:2", "c:3"]));
+    // Credentials are sealed at rest: the database never holds them in clear.
+    if db.kind == crate::harness::Kind::Sqlite {
+        let path = db.url.trim_start_matches("sqlite://");
+        let _ = db.scalar("PRAGMA wal_checkpoint(TRUNCATE)").await;
+        let raw = std::fs::read(path).expect("database file");
+        let needle = b"user1@gmail.com:pass1";
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "a stock line is stored in clear"
+        );
+    } else {
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM stock_lines WHERE position('pass1' in encode(content, 'escape')) > 0").await, 0);
+    }
     assert_eq!(status["charge"], "0.135");
     assert_eq!(balance(&app, &key).await, "49.865");
     // Sold out now: the row shows it, and the next order is refused without a trace.

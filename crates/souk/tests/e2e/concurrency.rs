@@ -1,0 +1,288 @@
+//! Real concurrency over HTTP against two `souk serve` processes sharing one database, and
+//! a crash in the middle of a stream of orders. The audit checks the invariants after.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use souk_core::catalogue::{EntityType, ProductType};
+use souk_core::{Money, Text};
+use souk_store::{NewService, NewSubproduct, Store};
+
+use crate::engine_test;
+use crate::fixtures;
+use crate::harness::ServerProcess;
+
+/// An inventory product at `price` with `lines` stock lines; returns its number.
+async fn stocked_product(store: &Store, name: &str, price: &str, lines: usize) -> i64 {
+    let f = fixtures::load_minimal(store).await;
+    let (number, _, subs, _) = store
+        .create_service(
+            &NewService {
+                entity: EntityType::Product,
+                product_type: ProductType::Inventory,
+                shop_id: f.0,
+                subcategory_id: f.1,
+                name: Text::new(name),
+                description: Text::new(""),
+                type_name: "Default".into(),
+                image_url: None,
+                rate: Money::ZERO,
+                min: 1,
+                max: 1,
+                refill: false,
+                refill_days: None,
+                cancel: false,
+                dripfeed: false,
+                recommended: false,
+                subproducts: vec![NewSubproduct {
+                    name: Text::new("One"),
+                    price: Money::parse(price).expect("price"),
+                    min: 1,
+                    max: 1000,
+                    position: 1,
+                    declared_stock: 0,
+                }],
+            },
+            0,
+        )
+        .await
+        .expect("product");
+    let stock: Vec<String> = (0..lines).map(|n| format!("line-{n:05}:secret")).collect();
+    store
+        .add_stock_lines(&subs[0], &stock, false, 0)
+        .await
+        .expect("stock");
+    number
+}
+
+async fn add(http: &reqwest::Client, api: &str, key: &str, service: i64) -> Value {
+    http.post(api)
+        .form(&[
+            ("key", key),
+            ("action", "add"),
+            ("service", &service.to_string()),
+            ("quantity", "1"),
+        ])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn buyer(store: &Store, email: &str, balance: &str) -> (String, String) {
+    store
+        .create_user(
+            &souk_store::NewUser {
+                email: email.into(),
+                name: String::new(),
+                password_hash: None,
+                is_supplier: false,
+                initial_balance: Money::parse(balance).expect("amount"),
+            },
+            0,
+        )
+        .await
+        .expect("buyer")
+}
+
+engine_test!(fifty_buyers_race_for_the_last_ten_lines, |db| {
+    let store = db.store().await;
+    let service = stocked_product(&store, "Last Ten", "2.00", 10).await;
+    let mut buyers = Vec::new();
+    for i in 0..50 {
+        buyers.push(buyer(&store, &format!("racer{i}@test.local"), "10").await);
+    }
+    let nodes = [
+        ServerProcess::spawn(db).await,
+        ServerProcess::spawn(db).await,
+    ];
+    let http = reqwest::Client::new();
+    let results = futures::future::join_all(buyers.iter().enumerate().map(|(i, (_, key))| {
+        let (http, api) = (http.clone(), nodes[i % 2].api());
+        async move { add(&http, &api, key, service).await }
+    }))
+    .await;
+    let won: Vec<i64> = results.iter().filter_map(|v| v["order"].as_i64()).collect();
+    let lost = results
+        .iter()
+        .filter(|v| v["error"] == "Not enough stock")
+        .count();
+    assert_eq!((won.len(), lost), (10, 40), "{results:?}");
+    for ((user, _), result) in buyers.iter().zip(&results) {
+        let balance = store.balance(user).await.expect("balance").display2();
+        let expected = if result.get("order").is_some() {
+            "8.00"
+        } else {
+            "10.00"
+        };
+        assert_eq!(balance, expected);
+    }
+    // Ten distinct lines, one per winning order.
+    assert_eq!(
+        db.scalar("SELECT COUNT(DISTINCT order_id) FROM stock_lines WHERE order_id IS NOT NULL")
+            .await,
+        10
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NULL")
+            .await,
+        0
+    );
+    for node in nodes {
+        node.stop();
+    }
+    db.assert_audit_clean().await;
+});
+
+engine_test!(one_buyer_hundred_orders_money_for_37, |db| {
+    let store = db.store().await;
+    let service = stocked_product(&store, "Plenty", "1.00", 150).await;
+    let (user, key) = buyer(&store, "spender@test.local", "37").await;
+    let nodes = [
+        ServerProcess::spawn(db).await,
+        ServerProcess::spawn(db).await,
+    ];
+    let http = reqwest::Client::new();
+    let results = futures::future::join_all((0..100).map(|i| {
+        let (http, api, key) = (http.clone(), nodes[i % 2].api(), key.clone());
+        async move { add(&http, &api, &key, service).await }
+    }))
+    .await;
+    let ok = results.iter().filter(|v| v.get("order").is_some()).count();
+    let refused = results
+        .iter()
+        .filter(|v| v["error"] == "Insufficient balance")
+        .count();
+    assert_eq!((ok, refused), (37, 63), "{results:?}");
+    assert_eq!(
+        store.balance(&user).await.expect("balance").display2(),
+        "0.00"
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NOT NULL")
+            .await,
+        37
+    );
+    for node in nodes {
+        node.stop();
+    }
+    db.assert_audit_clean().await;
+});
+
+engine_test!(sigkill_mid_stream_loses_nothing, |db| {
+    let store = db.store().await;
+    let service = stocked_product(&store, "Stream", "0.10", 5000).await;
+    let mut keys = Vec::new();
+    for i in 0..8 {
+        keys.push(
+            buyer(&store, &format!("stream{i}@test.local"), "1000")
+                .await
+                .1,
+        );
+    }
+    let node = ServerProcess::spawn(db).await;
+    let api = node.api();
+    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let workers: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (http, api, key, acknowledged, stop) = (
+                http.clone(),
+                api.clone(),
+                key.clone(),
+                acknowledged.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = http
+                        .post(&api)
+                        .form(&[
+                            ("key", key.as_str()),
+                            ("action", "add"),
+                            ("service", &service.to_string()),
+                            ("quantity", "1"),
+                        ])
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    let Ok(v) = response.json::<Value>().await else {
+                        break;
+                    };
+                    if let Some(id) = v["order"].as_i64() {
+                        acknowledged.lock().expect("lock").push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let orders flow, then pull the plug.
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if acknowledged.lock().expect("lock").len() >= 150 {
+            break;
+        }
+    }
+    node.kill_hard();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let acknowledged: HashSet<i64> = acknowledged.lock().expect("lock").iter().copied().collect();
+    assert!(
+        acknowledged.len() >= 20,
+        "too few orders before the kill: {}",
+        acknowledged.len()
+    );
+
+    // Restart on the same database: it comes up, and nothing was lost or doubled.
+    let node = ServerProcess::spawn(db).await;
+    db.assert_audit_clean().await;
+    for id in &acknowledged {
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM stock_lines WHERE order_id = {id}"
+            ))
+            .await,
+            1,
+            "acknowledged order {id} lost its line"
+        );
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM ledger WHERE order_id = {id} AND kind = 'charge'"
+            ))
+            .await,
+            1,
+            "acknowledged order {id} lost its charge"
+        );
+    }
+    // Every order in the database (acknowledged or cut off before its answer) is whole.
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = o.id)").await,
+        0
+    );
+    let sold = db
+        .scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NOT NULL")
+        .await;
+    assert_eq!(sold, db.scalar("SELECT COUNT(*) FROM orders").await);
+    eprintln!(
+        "{:?}: {} orders acknowledged, {sold} in the database after SIGKILL",
+        db.kind,
+        acknowledged.len()
+    );
+    // The restarted node takes orders.
+    let v = add(&reqwest::Client::new(), &node.api(), &keys[0], service).await;
+    assert!(v["order"].as_i64().is_some(), "{v}");
+    node.stop();
+    db.assert_audit_clean().await;
+});
