@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod cache;
 pub mod metrics;
+pub mod operator;
 pub mod ratelimit;
+pub mod rest;
 pub mod router;
 pub mod state;
 pub mod transport;

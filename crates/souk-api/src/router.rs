@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/", get(v2::handle).post(v2::handle))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .nest(crate::operator::PREFIX, crate::operator::routes())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -24,6 +24,8 @@ pub struct ApiConfig {
     pub trust_proxy: bool,
     /// How often caches poll the database for changes other processes made.
     pub poll_interval: Duration,
+    /// The operator API's bearer token; `None` disables the operator API.
+    pub admin_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -34,6 +36,7 @@ impl Default for ApiConfig {
             rate_limit_per_address: 100,
             trust_proxy: false,
             poll_interval: Duration::from_millis(500),
+            admin_token: None,
         }
     }
 }

@@ -58,6 +58,7 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
             Some(v) => parse_duration(&v)?,
             None => defaults.poll_interval,
         },
+        admin_token: env("SOUK_ADMIN_TOKEN"),
     })
 }
 

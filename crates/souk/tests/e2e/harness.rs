@@ -13,6 +13,8 @@ use souk_store::{NewUser, Store};
 use tokio::sync::oneshot;
 
 pub const DATA_KEY: [u8; 32] = [7u8; 32];
+/// The operator API's token on test servers.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -131,6 +133,7 @@ pub fn quiet_config() -> ApiConfig {
         rate_limit_per_key: 0,
         rate_limit_per_address: 0,
         poll_interval: Duration::from_millis(100),
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
         ..ApiConfig::default()
     }
 }

@@ -1,60 +1,11 @@
-//! The command line of SPEC 13.
-
-use std::sync::Arc;
+//! `souk admin ...`: the operator's commands. Each area adds its subcommands here.
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
-use souk_core::clock::{Clock, SystemClock};
+use clap::Subcommand;
 use souk_core::Money;
-use souk_store::NewUser;
+use souk_store::{NewUser, Store};
 
-use crate::config::{self, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
-use crate::server::{open_store, shutdown_signal, Node};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "souk",
-    version,
-    about = "A self-hosted engine for digital-goods marketplaces, SMM panels and SMS verification"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct DatabaseArg {
-    /// sqlite://FILE (embedded, the default) or postgres://USER@HOST/DB
-    #[arg(long, env = "SOUK_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
-    pub database_url: String,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Run the HTTP server (API v2, health, metrics).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SOUK_LISTEN", default_value = DEFAULT_LISTEN)]
-        listen: String,
-        #[command(flatten)]
-        db: DatabaseArg,
-        /// Load the demo catalogue into an empty database and print a demo buyer's key.
-        #[arg(long)]
-        demo: bool,
-    },
-    /// Apply pending database migrations and exit.
-    Migrate {
-        #[command(flatten)]
-        db: DatabaseArg,
-    },
-    /// Operator commands.
-    Admin {
-        #[command(flatten)]
-        db: DatabaseArg,
-        #[command(subcommand)]
-        command: AdminCommand,
-    },
-}
+use super::parse_amount;
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
@@ -103,51 +54,7 @@ pub enum BalanceCommand {
     },
 }
 
-fn parse_amount(text: &str) -> anyhow::Result<Money> {
-    Money::parse(text).map_err(|e| anyhow::anyhow!("{e}: {text:?}"))
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match cli.command {
-        Command::Serve { listen, db, demo } => {
-            let started = std::time::Instant::now();
-            let store = open_store(&db.database_url, config::max_connections()?).await?;
-            let demo_key = if demo {
-                let d = crate::demo::load(&store, clock.now_ms()).await?;
-                if d.loaded {
-                    tracing::info!("demo catalogue loaded");
-                }
-                Some(d.buyer_key)
-            } else {
-                None
-            };
-            let node = Node::start(store, &listen, config::api_config()?, clock).await?;
-            let url = node.url();
-            println!("Souk is listening on {url} (API: {url}/api/v2)");
-            if let Some(key) = demo_key {
-                println!("Demo buyer API key (balance 100.00): {key}");
-                println!("Try: curl -s {url}/api/v2 -d key={key} -d action=services -d limit=3");
-            }
-            tracing::info!(url = %url, database = %souk_store::redact_url(&db.database_url), ready_ms = started.elapsed().as_millis() as u64, "ready");
-            node.run(shutdown_signal()).await
-        }
-        Command::Migrate { db } => {
-            open_store(&db.database_url, 2).await?;
-            println!("database is up to date");
-            Ok(())
-        }
-        Command::Admin { db, command } => {
-            let store = open_store(&db.database_url, 4).await?;
-            let now = clock.now_ms();
-            let result = admin(&store, command, now).await;
-            store.close().await;
-            result
-        }
-    }
-}
-
-async fn admin(store: &souk_store::Store, command: AdminCommand, now: i64) -> anyhow::Result<()> {
+pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Result<()> {
     match command {
         AdminCommand::User {
             command:

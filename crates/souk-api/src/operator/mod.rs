@@ -1,0 +1,73 @@
+//! The operator's JSON API under `/api/operator/v1`, authenticated with the admin token
+//! from configuration (`Authorization: Bearer <SOUK_ADMIN_TOKEN>`). Without a configured
+//! token the whole API answers 404, so it cannot be opened by accident.
+//!
+//! Each area lives in its own module and adds its routes in `routes()`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::Router;
+
+use crate::rest::RestError;
+use crate::state::AppState;
+
+pub const PREFIX: &str = "/api/operator/v1";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
+
+/// Proof that the request carries the operator's token.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = RestError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(expected) = state
+            .config
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        else {
+            return Err(RestError::NotFound(
+                "The operator API is disabled (set SOUK_ADMIN_TOKEN)".into(),
+            ));
+        };
+        let given = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            Ok(Operator)
+        } else {
+            Err(RestError::Unauthorized("Invalid admin token".into()))
+        }
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn compares_secrets() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
