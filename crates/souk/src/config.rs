@@ -62,6 +62,22 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
     })
 }
 
+/// `SOUK_ALLOW_PRIVATE_UPSTREAMS=1`: providers and webhooks may live on private or
+/// loopback addresses (tests, private networks).
+pub fn allow_private_upstreams() -> bool {
+    env("SOUK_ALLOW_PRIVATE_UPSTREAMS").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// `SOUK_SYNC_INTERVAL` (default 10s): how often open upstream orders are polled.
+pub fn sync_interval() -> anyhow::Result<Duration> {
+    env("SOUK_SYNC_INTERVAL").map_or(Ok(Duration::from_secs(10)), |v| parse_duration(&v))
+}
+
+/// `SOUK_WORKERS=0` keeps background work out of `souk serve` (run `souk worker` instead).
+pub fn workers_in_serve() -> bool {
+    env("SOUK_WORKERS").is_none_or(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
 pub fn max_connections() -> anyhow::Result<u32> {
     env_u32("SOUK_DB_MAX_CONNECTIONS", 16)
 }

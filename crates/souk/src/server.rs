@@ -30,6 +30,8 @@ pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Res
 pub struct Node {
     pub state: AppState,
     pub listener: TcpListener,
+    /// Background work to run beside the server; `None` when it runs elsewhere.
+    pub workers: Option<souk_workers::WorkerContext>,
 }
 
 impl Node {
@@ -45,7 +47,11 @@ impl Node {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        Ok(Node { state, listener })
+        Ok(Node {
+            state,
+            listener,
+            workers: None,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -61,12 +67,34 @@ impl Node {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let watcher = tokio::spawn(souk_api::watch_changes(self.state.clone()));
+        let workers = self
+            .workers
+            .as_ref()
+            .map(souk_workers::spawn_all)
+            .unwrap_or_default();
         let store = self.state.store.clone();
         let result = souk_api::serve(self.listener, self.state, shutdown).await;
         watcher.abort();
+        for w in workers {
+            w.abort();
+        }
         store.close().await;
         result.context("server failed")
     }
+}
+
+/// The worker context for a node on `store`, from `SOUK_*` settings.
+pub fn worker_context(
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<souk_workers::WorkerContext> {
+    Ok(souk_workers::WorkerContext {
+        store,
+        clock,
+        node_id: format!("{}-{}", std::process::id(), souk_core::id::new_entity_id()),
+        allow_private_upstreams: crate::config::allow_private_upstreams(),
+        sync_interval: crate::config::sync_interval()?,
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

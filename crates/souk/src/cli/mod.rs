@@ -77,7 +77,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let node = Node::start(store, &listen, config::api_config()?, clock).await?;
+            let workers = if config::workers_in_serve() {
+                Some(crate::server::worker_context(store.clone(), clock.clone())?)
+            } else {
+                None
+            };
+            let mut node = Node::start(store, &listen, config::api_config()?, clock).await?;
+            node.workers = workers;
             let url = node.url();
             println!("Souk is listening on {url} (API: {url}/api/v2)");
             if let Some(key) = demo_key {

@@ -146,7 +146,7 @@ impl TestApp {
     pub async fn spawn_with(db: &TestDb, config: ApiConfig) -> TestApp {
         let store = db.store().await;
         let clock = ShiftedClock::default();
-        let node = souk::server::Node::start(
+        let mut node = souk::server::Node::start(
             store.clone(),
             "127.0.0.1:0",
             config,
@@ -154,6 +154,11 @@ impl TestApp {
         )
         .await
         .expect("start node");
+        let mut workers =
+            souk::server::worker_context(store.clone(), Arc::new(clock.clone())).expect("workers");
+        workers.allow_private_upstreams = true;
+        workers.sync_interval = Duration::from_millis(200);
+        node.workers = Some(workers);
         let url = node.url();
         let state = node.state.clone();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,0 +1,7 @@
+//! Clients for the protocols Souk speaks to other systems: API v2 (upstream panels and
+//! marketplaces, and other Souk installations) and the sms-activate protocol (upstream
+//! SMS number providers).
+#![forbid(unsafe_code)]
+
+pub mod api_v2;
+pub mod sms_activate;
