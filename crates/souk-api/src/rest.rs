@@ -81,6 +81,7 @@ impl IntoResponse for RestError {
 }
 
 /// A JSON request body whose errors are JSON too (axum's own `Json` answers in text).
+/// An empty body reads as `{}`.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -94,7 +95,13 @@ where
         let bytes = axum::body::to_bytes(req.into_body(), crate::transport::MAX_BODY)
             .await
             .map_err(|_| RestError::TooLarge("Request body too large (max 1 MiB)".into()))?;
-        serde_json::from_slice(&bytes)
+        // An empty body reads as an empty object, so all-optional bodies may be omitted.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| RestError::BadRequest(format!("Invalid JSON body: {e}")))
     }

@@ -4,4 +4,5 @@
 #![forbid(unsafe_code)]
 
 pub mod api_v2;
+pub mod guard;
 pub mod sms_activate;

@@ -89,6 +89,14 @@ pub enum ApiError {
     DripFeedUnsupported,
     #[error("Too many orders at once, try again")]
     Busy,
+    #[error("Refill is not available for this order")]
+    RefillNotAvailable,
+    #[error("The provider did not accept the refill, try again later")]
+    RefillFailed,
+    #[error("Refill ID is required")]
+    RefillIdRequired,
+    #[error("Refill not found")]
+    RefillNotFound,
 }
 
 impl ApiError {
@@ -134,6 +142,10 @@ impl ApiError {
             InvalidField("runs"),
             DripFeedUnsupported,
             Busy,
+            RefillNotAvailable,
+            RefillFailed,
+            RefillIdRequired,
+            RefillNotFound,
         ]
     }
 }

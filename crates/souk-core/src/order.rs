@@ -624,3 +624,92 @@ mod tests {
         }
     }
 }
+
+/// PerfectPanel's refill rule: a completed or partial SMM order of a refillable service,
+/// within the refill window counted from completion (30 days when unset).
+pub fn refill_allowed(
+    kind: OrderKind,
+    status: OrderStatus,
+    refillable: bool,
+    refill_days: Option<i64>,
+    completed_at: Option<i64>,
+    now: i64,
+) -> bool {
+    let window = refill_days
+        .unwrap_or(30)
+        .max(0)
+        .saturating_mul(24 * 60 * 60 * 1000);
+    kind == OrderKind::Smm
+        && refillable
+        && matches!(status, OrderStatus::Completed | OrderStatus::Partial)
+        && completed_at.is_some_and(|at| now <= at.saturating_add(window))
+}
+
+#[cfg(test)]
+mod refill_tests {
+    use super::*;
+
+    #[test]
+    fn refill_window() {
+        let day = 24 * 60 * 60 * 1000;
+        let ok = |kind, status, refillable, days, at: Option<i64>, now| {
+            refill_allowed(kind, status, refillable, days, at, now)
+        };
+        assert!(ok(
+            OrderKind::Smm,
+            OrderStatus::Completed,
+            true,
+            Some(7),
+            Some(0),
+            7 * day
+        ));
+        assert!(!ok(
+            OrderKind::Smm,
+            OrderStatus::Completed,
+            true,
+            Some(7),
+            Some(0),
+            7 * day + 1
+        ));
+        assert!(ok(
+            OrderKind::Smm,
+            OrderStatus::Partial,
+            true,
+            None,
+            Some(0),
+            30 * day
+        ));
+        assert!(!ok(
+            OrderKind::Smm,
+            OrderStatus::Processing,
+            true,
+            Some(7),
+            Some(0),
+            1
+        ));
+        assert!(!ok(
+            OrderKind::Smm,
+            OrderStatus::Completed,
+            false,
+            Some(7),
+            Some(0),
+            1
+        ));
+        assert!(!ok(
+            OrderKind::Product,
+            OrderStatus::Completed,
+            true,
+            Some(7),
+            Some(0),
+            1
+        ));
+        assert!(!ok(
+            OrderKind::Smm,
+            OrderStatus::Completed,
+            true,
+            Some(7),
+            None,
+            1
+        ));
+    }
+}

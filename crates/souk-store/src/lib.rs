@@ -4,10 +4,14 @@
 #![forbid(unsafe_code)]
 
 mod audit;
-mod catalogue;
+pub(crate) mod catalogue;
 pub mod crypto;
 mod db;
+mod forwarding;
+mod leases;
 mod orders;
+mod providers;
+mod refills;
 mod users;
 pub mod versions;
 
@@ -19,7 +23,10 @@ pub use catalogue::{
 };
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
+pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
+pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};
+pub use refills::{Refill, RefillFacts};
 pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
 pub use versions::{Change, StateVersions};
 

@@ -217,7 +217,9 @@ impl Store {
                 "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
                  quantity, unit_price, charge, status, payment_status, start_count, remains, forward_state, \
                  next_attempt_at, created_at, paid_at, updated_at) \
-                 VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 'completed', $7, $7, $10, $11, $11, $11, $11) \
+                 VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 'completed', $7, $7, \
+                 CASE WHEN $10 = 'queued' AND EXISTS (SELECT 1 FROM services WHERE number = $2 AND provider_id IS NOT NULL) \
+                 THEN 'queued' ELSE 'none' END, $11, $11, $11, $11) \
                  RETURNING id",
             )
             .bind(buyer.user_id)
@@ -253,7 +255,7 @@ impl Store {
                         "subproduct {subproduct} counts more stock than it has lines"
                     )));
                 }
-                sqlx::query("UPDATE orders SET delivered = quantity, remains = 0, status = 'completed' WHERE id = $1")
+                sqlx::query("UPDATE orders SET delivered = quantity, remains = 0, status = 'completed', completed_at = paid_at WHERE id = $1")
                     .bind(order_id)
                     .execute(&mut *tx)
                     .await?;
@@ -268,7 +270,8 @@ impl Store {
     }
 
     /// Places an SMM order: validated and priced by the caller, charged here. Orders for
-    /// provider-backed (`auto`) services are queued for forwarding.
+    /// `auto` services connected to a provider are queued for forwarding; without a
+    /// provider they wait, like manual ones.
     pub async fn place_smm_order(
         &self,
         buyer: &Buyer<'_>,
@@ -294,7 +297,9 @@ impl Store {
                 "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
                  status, payment_status, remains, params, forward_state, next_attempt_at, runs, interval_minutes, \
                  created_at, paid_at, updated_at) \
-                 VALUES ($1, 'smm', $2, $3, $4, $5, $6, $7, 'pending', 'completed', $6, $8, $9, $10, $11, $12, $10, $10, $10) \
+                 VALUES ($1, 'smm', $2, $3, $4, $5, $6, $7, 'pending', 'completed', $6, $8, \
+                 CASE WHEN $9 = 'queued' AND EXISTS (SELECT 1 FROM services WHERE number = $2 AND provider_id IS NOT NULL) \
+                 THEN 'queued' ELSE 'none' END, $10, $11, $12, $10, $10, $10) \
                  RETURNING id",
             )
             .bind(buyer.user_id)
@@ -431,10 +436,14 @@ impl Store {
         let settings = self.cancel_settings().await?;
         let engine = self.engine();
         let select = if engine == Engine::Postgres && !dry_run {
-            "SELECT product_type, payment_status, status, external_id, paid_at, self_refunded, quantity, delivered, \
+            "SELECT product_type, payment_status, status, \
+             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') THEN 'forwarding' END) AS external_id, \
+             paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE"
         } else {
-            "SELECT product_type, payment_status, status, external_id, paid_at, self_refunded, quantity, delivered, \
+            "SELECT product_type, payment_status, status, \
+             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') THEN 'forwarding' END) AS external_id, \
+             paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
         };
         let _gate = if dry_run {

@@ -1,9 +1,418 @@
-//! Forwarding orders to upstream providers (outbox) and syncing their status.
+//! Forwarding orders to upstream providers (the outbox), polling their status, and
+//! keeping imported services in line with what providers list.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
+use souk_core::order::OrderStatus;
+use souk_store::{ForwardJob, Provider, RemoteUpdate, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::WorkerContext;
 
-pub fn spawn(_ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
-    Vec::new()
+/// How long a claimed send may take before another node treats it as lost.
+const LEASE_MS: i64 = 120_000;
+/// A refused order is retried this many times before it is cancelled and refunded.
+const MAX_REFUSALS: i64 = 3;
+/// Sends that never left are retried for about a day before giving up.
+const MAX_UNSENT: i64 = 40;
+/// Sends in flight at once, per node.
+const CONCURRENCY: usize = 16;
+/// Orders per multi-status request (PerfectPanel's limit).
+const STATUS_BATCH: usize = 100;
+
+pub fn spawn(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(forward_loop(ctx.clone())),
+        tokio::spawn(status_loop(ctx.clone())),
+        tokio::spawn(catalogue_loop(ctx.clone())),
+    ]
+}
+
+/// Backoff for attempt `n` (1-based): 5 s, 10 s, 20 s ... capped at an hour.
+fn backoff_ms(attempt: i64) -> i64 {
+    let exp = attempt.clamp(1, 20) - 1;
+    (5_000i64.saturating_mul(1i64 << exp.min(10))).min(3_600_000)
+}
+
+fn client_for(provider: &Provider, ctx: &WorkerContext) -> Result<ApiV2Client, ClientError> {
+    ApiV2Client::new(
+        &provider.url,
+        &provider.key,
+        Duration::from_millis(provider.timeout_ms.max(100) as u64),
+        ctx.allow_private_upstreams,
+    )
+}
+
+/// Spaces requests to a provider to its `requests_per_second`.
+#[derive(Default)]
+struct Pacer {
+    next: tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+impl Pacer {
+    async fn wait(&self, provider: &Provider) {
+        if provider.requests_per_second <= 0 {
+            return;
+        }
+        let gap = Duration::from_micros(1_000_000 / provider.requests_per_second as u64);
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = next.entry(provider.id.clone()).or_insert(now);
+            let at = (*slot).max(now);
+            *slot = at + gap;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+async fn forward_loop(ctx: WorkerContext) {
+    let pacer = Pacer::default();
+    let mut installation = None;
+    let mut last_expiry = 0i64;
+    loop {
+        let now = ctx.clock.now_ms();
+        if now - last_expiry > 5_000 {
+            last_expiry = now;
+            if let Err(e) = ctx.store.expire_forward_leases(now).await {
+                tracing::warn!(error = %e, "lease expiry failed");
+            }
+        }
+        if installation.is_none() {
+            installation = ctx.store.installation_id(now).await.ok();
+        }
+        let jobs = match ctx
+            .store
+            .claim_forward_jobs(&ctx.node_id, now, LEASE_MS, 64)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming orders to forward failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let installation = installation.clone().unwrap_or_default();
+        stream::iter(jobs)
+            .for_each_concurrent(CONCURRENCY, |job| {
+                let (ctx, pacer, installation) = (&ctx, &pacer, &installation);
+                async move {
+                    if let Err(e) = forward_one(ctx, pacer, installation, &job).await {
+                        tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+async fn forward_one(
+    ctx: &WorkerContext,
+    pacer: &Pacer,
+    installation: &str,
+    job: &ForwardJob,
+) -> Result<(), StoreError> {
+    let store = &ctx.store;
+    let provider = match store.provider(&job.provider_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            let now = ctx.clock.now_ms();
+            store
+                .requeue_forward(
+                    job.order_id,
+                    &ctx.node_id,
+                    &format!("provider unavailable: {e}"),
+                    now + 60_000,
+                    now,
+                )
+                .await?;
+            return Ok(());
+        }
+    };
+    if !provider.enabled {
+        let now = ctx.clock.now_ms();
+        return store
+            .requeue_forward(
+                job.order_id,
+                &ctx.node_id,
+                "provider disabled",
+                now + 60_000,
+                now,
+            )
+            .await;
+    }
+    let client = match client_for(&provider, ctx) {
+        Ok(c) => c,
+        Err(e) => {
+            return store
+                .fail_forward(job.order_id, &e.to_string(), ctx.clock.now_ms())
+                .await
+                .map(|_| ())
+        }
+    };
+    let fields: Vec<(String, String)> =
+        serde_json::from_str::<HashMap<String, String>>(&job.params)
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
+    let key = format!("souk-{installation}-{}", job.order_id);
+    let order = RemoteOrder {
+        service: &job.provider_service,
+        link: &job.link,
+        quantity: job.quantity,
+        subproduct: job.provider_subproduct.as_deref(),
+        runs: job.runs,
+        interval: job.interval_minutes,
+        fields,
+        idempotency_key: Some(&key),
+    };
+    pacer.wait(&provider).await;
+    let result = client.add(&order).await;
+    let now = ctx.clock.now_ms();
+    match result {
+        Ok(external) => {
+            store.mark_forwarded(job.order_id, &external, now).await?;
+            tracing::debug!(order = job.order_id, external = %external, "forwarded");
+        }
+        Err(e) if e.outcome_unknown() => {
+            if provider.supports_idempotency {
+                store
+                    .requeue_forward(
+                        job.order_id,
+                        &ctx.node_id,
+                        &e.to_string(),
+                        now + backoff_ms(job.attempts),
+                        now,
+                    )
+                    .await?;
+            } else {
+                tracing::warn!(order = job.order_id, error = %e, "send outcome unknown; parked for the operator");
+                store
+                    .park_forward(job.order_id, &ctx.node_id, &e.to_string(), now)
+                    .await?;
+            }
+        }
+        Err(ClientError::Api(message)) => {
+            if job.attempts >= MAX_REFUSALS {
+                store
+                    .fail_forward(job.order_id, &format!("upstream refused: {message}"), now)
+                    .await?;
+            } else {
+                store
+                    .requeue_forward(
+                        job.order_id,
+                        &ctx.node_id,
+                        &format!("upstream refused: {message}"),
+                        now + backoff_ms(job.attempts),
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Err(e) => {
+            if job.attempts >= MAX_UNSENT {
+                store
+                    .fail_forward(job.order_id, &e.to_string(), now)
+                    .await?;
+            } else {
+                store
+                    .requeue_forward(
+                        job.order_id,
+                        &ctx.node_id,
+                        &e.to_string(),
+                        now + backoff_ms(job.attempts),
+                        now,
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps an upstream's answer onto ours.
+pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
+    let status_now = match &status.state {
+        RemoteState::Pending => OrderStatus::Pending,
+        RemoteState::InProgress => OrderStatus::Processing,
+        RemoteState::Completed => OrderStatus::Completed,
+        RemoteState::Partial => OrderStatus::Partial,
+        RemoteState::Canceled => OrderStatus::Canceled,
+        RemoteState::Other(_) => return None,
+    };
+    Some(RemoteUpdate {
+        status: status_now,
+        start_count: status.start_count,
+        remains: status.remains,
+        accounts: status.accounts.clone(),
+    })
+}
+
+async fn status_loop(ctx: WorkerContext) {
+    loop {
+        if let Err(e) = sync_statuses_once(&ctx).await {
+            tracing::warn!(error = %e, "status sync failed");
+        }
+        tokio::time::sleep(ctx.sync_interval.min(Duration::from_secs(10))).await;
+    }
+}
+
+/// One pass over every provider with open orders due for a check. Public so the
+/// benchmark and `souk worker --once` can run exactly one pass.
+pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
+    let mut stats = SyncStats::default();
+    let now = ctx.clock.now_ms();
+    let interval = ctx.sync_interval.as_millis() as i64;
+    for provider_id in ctx.store.providers_due_for_sync(now).await? {
+        let lease = format!("status-sync:{provider_id}");
+        if !ctx
+            .store
+            .try_lease(&lease, &ctx.node_id, now + interval.max(10_000) * 3, now)
+            .await?
+        {
+            continue;
+        }
+        let provider = ctx.store.provider(&provider_id).await?;
+        let client = match client_for(&provider, ctx) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(provider = %provider.name, error = %e, "cannot build a client");
+                continue;
+            }
+        };
+        let pacer = Pacer::default();
+        loop {
+            let now = ctx.clock.now_ms();
+            let open = ctx
+                .store
+                .open_upstream_orders(&provider_id, now, (STATUS_BATCH * 8) as i64)
+                .await?;
+            if open.is_empty() {
+                break;
+            }
+            let batches: Vec<Vec<(i64, String)>> =
+                open.chunks(STATUS_BATCH).map(<[_]>::to_vec).collect();
+            let results: Vec<Result<(usize, usize), StoreError>> = stream::iter(batches)
+                .map(|batch| {
+                    let (client, pacer, provider) = (&client, &pacer, &provider);
+                    async move {
+                        pacer.wait(provider).await;
+                        sync_batch(ctx, client, &batch, interval).await
+                    }
+                })
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            for r in results {
+                let (requests, updated) = r?;
+                stats.requests += requests;
+                stats.orders += updated;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub requests: usize,
+    pub orders: usize,
+}
+
+async fn sync_batch(
+    ctx: &WorkerContext,
+    client: &ApiV2Client,
+    batch: &[(i64, String)],
+    interval: i64,
+) -> Result<(usize, usize), StoreError> {
+    let ids: Vec<String> = batch.iter().map(|(_, e)| e.clone()).collect();
+    let now = ctx.clock.now_ms();
+    let answers = match client.statuses(&ids).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "status request failed");
+            let orders: Vec<i64> = batch.iter().map(|(o, _)| *o).collect();
+            ctx.store.postpone_sync(&orders, now + interval).await?;
+            return Ok((1, 0));
+        }
+    };
+    let mut updated = 0;
+    let mut unanswered = Vec::new();
+    for (order, external) in batch {
+        match answers
+            .get(external)
+            .and_then(|a| a.as_ref().ok())
+            .and_then(remote_update)
+        {
+            Some(update) => {
+                ctx.store
+                    .apply_remote_update(*order, &update, now + interval, now)
+                    .await?;
+                updated += 1;
+            }
+            None => unanswered.push(*order),
+        }
+    }
+    ctx.store.postpone_sync(&unanswered, now + interval).await?;
+    Ok((1, updated))
+}
+
+/// Keeps imported services in step with their providers (prices, limits, availability),
+/// and records each provider's balance.
+async fn catalogue_loop(ctx: WorkerContext) {
+    let every = Duration::from_secs(15 * 60);
+    loop {
+        tokio::time::sleep(every.min(ctx.sync_interval * 90)).await;
+        let providers = match ctx.store.providers().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing providers failed");
+                continue;
+            }
+        };
+        for provider in providers
+            .into_iter()
+            .filter(|p| p.enabled && p.protocol == "api_v2")
+        {
+            let now = ctx.clock.now_ms();
+            let lease = format!("catalogue-sync:{}", provider.id);
+            match ctx
+                .store
+                .try_lease(
+                    &lease,
+                    &ctx.node_id,
+                    now + every.as_millis() as i64 / 2,
+                    now,
+                )
+                .await
+            {
+                Ok(true) => {}
+                _ => continue,
+            }
+            if let Err(e) = crate::import::sync_provider(&ctx, &provider).await {
+                tracing::warn!(provider = %provider.name, error = %e, "provider sync failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_ms(1), 5_000);
+        assert_eq!(backoff_ms(2), 10_000);
+        assert_eq!(backoff_ms(4), 40_000);
+        assert_eq!(backoff_ms(30), 3_600_000);
+    }
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod forward;
+pub mod import;
 pub mod sms;
 
 use std::sync::Arc;

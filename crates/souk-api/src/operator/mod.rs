@@ -13,8 +13,12 @@ use crate::state::AppState;
 
 pub const PREFIX: &str = "/api/operator/v1";
 
+mod providers;
+
+pub use providers::parse_markup;
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(providers::routes())
 }
 
 /// Proof that the request carries the operator's token.

@@ -19,6 +19,16 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: BalanceCommand,
     },
+    /// Upstream providers.
+    Provider {
+        #[command(subcommand)]
+        command: super::admin_provider::ProviderCommand,
+    },
+    /// Orders waiting on a provider.
+    Orders {
+        #[command(subcommand)]
+        command: super::admin_provider::OrdersCommand,
+    },
     /// Check every money and stock invariant over the whole database; exits non-zero
     /// naming each violation.
     Audit,
@@ -116,6 +126,12 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                 balance.display2()
             );
             Ok(())
+        }
+        AdminCommand::Provider { command } => {
+            super::admin_provider::provider(store, command, now).await
+        }
+        AdminCommand::Orders { command } => {
+            super::admin_provider::orders(store, command, now).await
         }
         AdminCommand::Audit => {
             let report = store.audit().await?;

@@ -7,6 +7,8 @@ use souk_core::clock::{Clock, SystemClock};
 use souk_core::Money;
 
 mod admin;
+mod admin_provider;
+mod api;
 
 pub use admin::AdminCommand;
 
@@ -44,6 +46,13 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run the background workers only (forwarding, status sync, expiry), no HTTP.
+    Worker {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Call any API v2 endpoint (balance, services, add, status, cancel).
+    Api(api::ApiArgs),
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -93,6 +102,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(url = %url, database = %souk_store::redact_url(&db.database_url), ready_ms = started.elapsed().as_millis() as u64, "ready");
             node.run(shutdown_signal()).await
         }
+        Command::Worker { db } => {
+            let store = open_store(&db.database_url, config::max_connections()?).await?;
+            let ctx = crate::server::worker_context(store.clone(), clock)?;
+            let handles = souk_workers::spawn_all(&ctx);
+            println!("Souk workers running (node {})", ctx.node_id);
+            shutdown_signal().await;
+            for h in handles {
+                h.abort();
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Api(args) => api::run(args).await,
         Command::Migrate { db } => {
             open_store(&db.database_url, 2).await?;
             println!("database is up to date");

@@ -134,6 +134,7 @@ pub fn quiet_config() -> ApiConfig {
         rate_limit_per_address: 0,
         poll_interval: Duration::from_millis(100),
         admin_token: Some(ADMIN_TOKEN.to_owned()),
+        allow_private_upstreams: true,
         ..ApiConfig::default()
     }
 }

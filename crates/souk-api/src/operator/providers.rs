@@ -1,0 +1,301 @@
+//! Upstream providers: settings, import with a markup, sync and its log, and the orders
+//! whose send had an unknown outcome.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+use souk_core::Money;
+use souk_store::{Markup, NewProvider, Provider, ProviderPatch, Resolution};
+
+use super::Operator;
+use crate::rest::{JsonBody, RestError};
+use crate::state::AppState;
+use crate::transport::json_value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/providers", get(list).post(create))
+        .route("/providers/{id}", get(show).patch(update))
+        .route("/providers/{id}/import", post(import))
+        .route("/providers/{id}/sync", post(sync))
+        .route("/providers/{id}/log", get(log))
+        .route("/orders/stuck", get(stuck))
+        .route("/orders/{id}/resolve", post(resolve))
+}
+
+fn view(p: &Provider) -> serde_json::Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "protocol": p.protocol,
+        "url": p.url,
+        "enabled": p.enabled,
+        "timeoutMs": p.timeout_ms,
+        "requestsPerSecond": p.requests_per_second,
+        "supportsIdempotency": p.supports_idempotency,
+        "balance": p.balance.map(Money::display2),
+        "balanceCheckedAt": p.balance_checked_at,
+        "shopId": p.shop_id,
+    })
+}
+
+async fn list(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let providers = state.store.providers().await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "providers": providers.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateProvider {
+    name: String,
+    url: String,
+    key: String,
+    #[serde(default)]
+    protocol: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<i64>,
+    #[serde(default)]
+    requests_per_second: Option<i64>,
+    #[serde(default)]
+    supports_idempotency: bool,
+}
+
+async fn create(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateProvider>,
+) -> Result<Response, RestError> {
+    let id = state
+        .store
+        .create_provider(
+            &NewProvider {
+                name: body.name,
+                url: body.url,
+                key: body.key,
+                protocol: body.protocol.unwrap_or_else(|| "api_v2".into()),
+                timeout_ms: body.timeout_ms.unwrap_or(15_000),
+                requests_per_second: body.requests_per_second.unwrap_or(5),
+                supports_idempotency: body.supports_idempotency,
+            },
+            state.now(),
+        )
+        .await?;
+    let provider = state.store.provider(&id).await?;
+    Ok(json_value(StatusCode::CREATED, &view(&provider)))
+}
+
+async fn show(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    Ok(json_value(
+        StatusCode::OK,
+        &view(&state.store.provider(&id).await?),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateProvider {
+    name: Option<String>,
+    url: Option<String>,
+    key: Option<String>,
+    enabled: Option<bool>,
+    timeout_ms: Option<i64>,
+    requests_per_second: Option<i64>,
+    supports_idempotency: Option<bool>,
+}
+
+async fn update(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateProvider>,
+) -> Result<Response, RestError> {
+    let provider = state
+        .store
+        .update_provider(
+            &id,
+            &ProviderPatch {
+                name: body.name,
+                url: body.url,
+                key: body.key,
+                enabled: body.enabled,
+                timeout_ms: body.timeout_ms,
+                requests_per_second: body.requests_per_second,
+                supports_idempotency: body.supports_idempotency,
+            },
+        )
+        .await?;
+    Ok(json_value(StatusCode::OK, &view(&provider)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportBody {
+    /// Percent, e.g. "20" or "12.5".
+    #[serde(default)]
+    markup: Option<String>,
+    /// Round prices up to a multiple of this amount, e.g. "0.01".
+    #[serde(default)]
+    round: Option<String>,
+}
+
+/// Parses the markup percent and rounding step of an import.
+pub fn parse_markup(markup: Option<&str>, round: Option<&str>) -> Result<Markup, String> {
+    let percent = match markup {
+        None => Money::ZERO,
+        Some(m) => Money::parse(m).map_err(|_| format!("Invalid markup: {m}"))?,
+    };
+    if percent.is_negative() || percent.micros() > 1_000 * 1_000_000 {
+        return Err("Markup must be between 0 and 1000 percent".into());
+    }
+    let round_to = match round {
+        None => Money::ZERO,
+        Some(r) => Money::parse(r).map_err(|_| format!("Invalid rounding step: {r}"))?,
+    };
+    if round_to.is_negative() {
+        return Err("The rounding step must not be negative".into());
+    }
+    Ok(Markup {
+        // Percent with up to 6 decimals to basis points (1 % = 100 bp).
+        basis_points: percent.micros() / 10_000,
+        round_to: round_to.micros(),
+    })
+}
+
+async fn import(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ImportBody>,
+) -> Result<Response, RestError> {
+    let markup = parse_markup(body.markup.as_deref(), body.round.as_deref())
+        .map_err(RestError::BadRequest)?;
+    let (numbers, changes) = souk_workers::import::import(
+        &state.store,
+        &id,
+        markup,
+        state.config.allow_private_upstreams,
+        state.now(),
+    )
+    .await
+    .map_err(provider_error)?;
+    state.apply_changes(&changes).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "imported": numbers.len(), "services": numbers }),
+    ))
+}
+
+fn provider_error(e: souk_workers::import::ProviderError) -> RestError {
+    match e {
+        souk_workers::import::ProviderError::Store(s) => s.into(),
+        other => RestError::Conflict(other.to_string()),
+    }
+}
+
+async fn sync(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let provider = state.store.provider(&id).await?;
+    let services =
+        souk_workers::import::fetch_services(&provider, state.config.allow_private_upstreams)
+            .await
+            .map_err(provider_error)?;
+    let report = state
+        .store
+        .sync_provider_services(&id, &services, state.now())
+        .await?;
+    state.apply_changes(&report.changes).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "seen": report.seen, "updated": report.updated, "disabled": report.disabled }),
+    ))
+}
+
+async fn log(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    state.store.provider(&id).await?;
+    let entries = state.store.sync_log(&id, 200).await?;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|(service, change, at)| json!({ "service": service, "change": change, "at": at }))
+        .collect();
+    Ok(json_value(StatusCode::OK, &json!({ "log": entries })))
+}
+
+async fn stuck(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let orders = state.store.stuck_orders(500).await?;
+    let orders: Vec<_> = orders
+        .into_iter()
+        .map(|o| {
+            json!({
+                "order": o.id, "providerId": o.provider_id, "forwardState": o.forward_state,
+                "attempts": o.forward_attempts, "lastError": o.last_error, "updatedAt": o.updated_at
+            })
+        })
+        .collect();
+    Ok(json_value(StatusCode::OK, &json!({ "orders": orders })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResolveBody {
+    /// `sent` (with `externalId`), `resend` or `fail`.
+    action: String,
+    external_id: Option<String>,
+}
+
+async fn resolve(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<ResolveBody>,
+) -> Result<Response, RestError> {
+    let resolution = match body.action.as_str() {
+        "sent" => Resolution::Sent(body.external_id.unwrap_or_default()),
+        "resend" => Resolution::Resend,
+        "fail" => Resolution::Fail,
+        other => {
+            return Err(RestError::BadRequest(format!(
+                "Unknown action {other:?} (use sent, resend or fail)"
+            )))
+        }
+    };
+    state
+        .store
+        .resolve_forward(id, &resolution, state.now())
+        .await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "order": id, "resolved": body.action }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_markup;
+
+    #[test]
+    fn markups() {
+        let m = parse_markup(Some("12.5"), Some("0.01")).expect("valid");
+        assert_eq!((m.basis_points, m.round_to), (1250, 10_000));
+        assert!(parse_markup(Some("-1"), None).is_err());
+        assert!(parse_markup(Some("abc"), None).is_err());
+        assert_eq!(parse_markup(None, None).map(|m| m.basis_points), Ok(0));
+    }
+}

@@ -1,0 +1,163 @@
+//! `refill` and `refill_status` (PerfectPanel extensions, SPEC 9).
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+use souk_client::api_v2::ApiV2Client;
+use souk_core::order::{refill_allowed, OrderKind, OrderStatus};
+use souk_core::{ApiError, Params};
+use souk_store::{AuthUser, Refill};
+
+use super::Fault;
+use crate::state::AppState;
+use crate::transport::json_value;
+
+fn id(text: &str) -> Option<i64> {
+    text.trim().parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+async fn upstream(state: &AppState, provider_id: &str) -> Option<ApiV2Client> {
+    let p = state.store.provider(provider_id).await.ok()?;
+    ApiV2Client::new(
+        &p.url,
+        &p.key,
+        Duration::from_millis(p.timeout_ms.max(100) as u64),
+        state.config.allow_private_upstreams,
+    )
+    .ok()
+}
+
+/// One refill request: the new refill's id or why not.
+async fn refill_one(
+    state: &AppState,
+    user: &AuthUser,
+    order_id: i64,
+) -> Result<Result<i64, ApiError>, Fault> {
+    let Some(facts) = state.store.refill_facts(&user.user_id, order_id).await? else {
+        return Ok(Err(ApiError::IncorrectOrderId));
+    };
+    let allowed = refill_allowed(
+        OrderKind::parse(&facts.kind).unwrap_or(OrderKind::Product),
+        OrderStatus::parse(&facts.status).unwrap_or(OrderStatus::Error),
+        facts.refill,
+        facts.refill_days,
+        facts.completed_at,
+        state.now(),
+    );
+    if !allowed {
+        return Ok(Err(ApiError::RefillNotAvailable));
+    }
+    let external = match (&facts.provider_id, &facts.external_id) {
+        (Some(provider), Some(external)) => {
+            let Some(client) = upstream(state, provider).await else {
+                return Ok(Err(ApiError::RefillFailed));
+            };
+            match client.refill(external).await {
+                Ok(refill) => Some(refill),
+                Err(e) => {
+                    tracing::warn!(order = order_id, error = %e, "upstream refill failed");
+                    return Ok(Err(ApiError::RefillFailed));
+                }
+            }
+        }
+        _ => None,
+    };
+    let id = state
+        .store
+        .create_refill(
+            order_id,
+            &user.user_id,
+            facts.provider_id.as_deref(),
+            external.as_deref(),
+            state.now(),
+        )
+        .await?;
+    Ok(Ok(id))
+}
+
+pub async fn refill(state: &AppState, user: &AuthUser, params: &Params) -> Result<Response, Fault> {
+    if let Some(list) = params.id_list("orders", "order")? {
+        let mut out = Vec::with_capacity(list.len());
+        for raw in &list {
+            let outcome = match id(raw) {
+                Some(order) => refill_one(state, user, order).await?,
+                None => Err(ApiError::IncorrectOrderId),
+            };
+            let order = id(raw).map_or_else(|| json!(raw), |n| json!(n));
+            out.push(match outcome {
+                Ok(refill) => json!({ "order": order, "refill": refill }),
+                Err(e) => json!({ "order": order, "refill": { "error": e.to_string() } }),
+            });
+        }
+        return Ok(json_value(StatusCode::OK, &out));
+    }
+    let raw = params.get("order").ok_or(ApiError::OrderIdRequired)?;
+    let order = id(raw).ok_or(ApiError::IncorrectOrderId)?;
+    let refill = refill_one(state, user, order).await??;
+    Ok(json_value(StatusCode::OK, &json!({ "refill": refill })))
+}
+
+/// The seed's status names for a refill.
+fn display(status: &str) -> &'static str {
+    match status {
+        "pending" => "Pending",
+        "in progress" | "processing" => "In progress",
+        "completed" => "Completed",
+        "rejected" | "canceled" | "cancelled" => "Rejected",
+        _ => "In progress",
+    }
+}
+
+async fn refresh(state: &AppState, refill: &Refill) -> String {
+    let open = !matches!(refill.status.as_str(), "completed" | "rejected");
+    if let (true, Some(provider), Some(external)) = (open, &refill.provider_id, &refill.external_id)
+    {
+        if let Some(client) = upstream(state, provider).await {
+            if let Ok(status) = client.refill_status(external).await {
+                let status = status.trim().to_ascii_lowercase();
+                if status != refill.status {
+                    let _ = state
+                        .store
+                        .set_refill_status(refill.id, &status, state.now())
+                        .await;
+                }
+                return status;
+            }
+        }
+    }
+    refill.status.clone()
+}
+
+pub async fn refill_status(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+) -> Result<Response, Fault> {
+    if let Some(list) = params.id_list("refills", "refill")? {
+        let ids: Vec<i64> = list.iter().filter_map(|r| id(r)).collect();
+        let found = state.store.refills_of(&user.user_id, &ids).await?;
+        let mut out: Vec<Value> = Vec::with_capacity(list.len());
+        for raw in &list {
+            let key = id(raw).map_or_else(|| json!(raw), |n| json!(n));
+            match id(raw).and_then(|n| found.iter().find(|r| r.id == n)) {
+                Some(refill) => {
+                    let status = refresh(state, refill).await;
+                    out.push(json!({ "refill": key, "status": display(&status) }));
+                }
+                None => out.push(json!({ "refill": key, "status": { "error": ApiError::RefillNotFound.to_string() } })),
+            }
+        }
+        return Ok(json_value(StatusCode::OK, &out));
+    }
+    let raw = params.get("refill").ok_or(ApiError::RefillIdRequired)?;
+    let refill_id = id(raw).ok_or(ApiError::RefillNotFound)?;
+    let found = state.store.refills_of(&user.user_id, &[refill_id]).await?;
+    let refill = found.first().ok_or(ApiError::RefillNotFound)?;
+    let status = refresh(state, refill).await;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "status": display(&status) }),
+    ))
+}

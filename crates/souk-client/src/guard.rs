@@ -1,0 +1,108 @@
+//! Outbound calls refuse private, loopback and link-local destinations unless the
+//! operator allows them (SPEC 12), so a provider URL cannot be aimed at internal services.
+
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    #[error("destination {0} is a private or local address (set SOUK_ALLOW_PRIVATE_UPSTREAMS=1 to allow)")]
+    Private(String),
+    #[error("cannot resolve {0}")]
+    Unresolvable(String),
+}
+
+/// True for addresses that are not on the public internet.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                // 100.64.0.0/10, carrier-grade NAT.
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link local.
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Resolves the URL's host and refuses it if any address is private (unless allowed).
+pub async fn check_destination(url: &reqwest::Url, allow_private: bool) -> Result<(), GuardError> {
+    if allow_private {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host_for_lookup = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let addrs: Vec<IpAddr> = match host_for_lookup.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host_for_lookup.as_str(), port))
+            .await
+            .map_err(|_| GuardError::Unresolvable(host.clone()))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(GuardError::Unresolvable(host));
+    }
+    if addrs.into_iter().any(is_private) {
+        return Err(GuardError::Private(host));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private(private.parse().expect("ip")), "{private}");
+        }
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_private(public.parse().expect("ip")), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_loopback_unless_allowed() {
+        let url = reqwest::Url::parse("http://127.0.0.1:9/api/v2").expect("url");
+        assert!(matches!(
+            check_destination(&url, false).await,
+            Err(GuardError::Private(_))
+        ));
+        assert!(check_destination(&url, true).await.is_ok());
+        let url = reqwest::Url::parse("http://localhost:9/").expect("url");
+        assert!(check_destination(&url, false).await.is_err());
+    }
+}

@@ -1,0 +1,536 @@
+//! The outbox of orders for upstream providers, and what comes back from them.
+//!
+//! An order is committed first (`forward_state = 'queued'`), then claimed by one node
+//! (`sending`, with a lease) and sent. The answer moves it to `sent` with the upstream's
+//! id, back to `queued` when it surely was not processed, or to `unknown` (shown as
+//! `In progress`, status `error`) when it may have been: such an order is never sent again
+//! blindly; the operator resolves it, unless the provider honours idempotency keys, in
+//! which case the resend with the same key is safe and happens by itself.
+
+use souk_core::early_cancel::proportional_refund;
+use souk_core::order::OrderStatus;
+use souk_core::Money;
+
+use crate::db::{on_engine, BeginWrite, Engine};
+use crate::users::ledger_entry;
+use crate::versions::Change;
+use crate::{Result, Store, StoreError};
+
+/// An order ready to be sent upstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardJob {
+    pub order_id: i64,
+    pub provider_id: String,
+    pub provider_service: String,
+    /// The upstream subproduct, for marketplace products.
+    pub provider_subproduct: Option<String>,
+    pub link: String,
+    pub quantity: i64,
+    /// The SMM type's fields (JSON object of strings).
+    pub params: String,
+    pub runs: Option<i64>,
+    pub interval_minutes: Option<i64>,
+    pub attempts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    provider_id: String,
+    provider_service: String,
+    provider_ref: Option<String>,
+    link: String,
+    quantity: i64,
+    params: String,
+    runs: Option<i64>,
+    interval_minutes: Option<i64>,
+    forward_attempts: i64,
+}
+
+/// What an upstream said about an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteUpdate {
+    pub status: OrderStatus,
+    pub start_count: Option<i64>,
+    pub remains: Option<i64>,
+    /// Every account delivered so far (marketplace products).
+    pub accounts: Vec<String>,
+}
+
+/// How the operator settles an order whose send had an unknown outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// It did reach the upstream, under this id.
+    Sent(String),
+    /// It did not: send it again.
+    Resend,
+    /// Give up: cancel and refund in full.
+    Fail,
+}
+
+/// An order waiting on an upstream, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StuckOrder {
+    pub id: i64,
+    pub provider_id: Option<String>,
+    pub forward_state: String,
+    pub forward_attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+/// Inside a write transaction: refunds `amount` of an open order and closes it with
+/// `status`; the status condition makes a second attempt a no-op, so each refund is paid
+/// once. Evaluates to true when it closed the order.
+macro_rules! close_with_refund {
+    ($tx:expr, $order:expr, $user:expr, $amount:expr, $status:expr, $note:expr, $now:expr) => {{
+        let amount: i64 = $amount;
+        let closed = sqlx::query(
+            "UPDATE orders SET status = $1, refunded = refunded + $2, \
+             payment_status = CASE WHEN refunded + $2 >= charge AND charge > 0 THEN 'refunded' \
+                                   WHEN $2 > 0 THEN 'partial' ELSE payment_status END, \
+             updated_at = $3, completed_at = $3 \
+             WHERE id = $4 AND status IN ('pending', 'processing', 'error') AND refunded + $2 <= charge",
+        )
+        .bind($status.as_str())
+        .bind(amount)
+        .bind($now)
+        .bind($order)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if closed && amount > 0 {
+            if ledger_entry!($tx, $user, amount, "refund", Some($order), $note, $now).is_none() {
+                return Err(StoreError::Conflict(format!("refund of order {} could not be booked", $order)));
+            }
+        }
+        closed
+    }};
+}
+
+impl Store {
+    /// Claims up to `limit` queued orders for this node: each is claimed by one node only
+    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite).
+    pub async fn claim_forward_jobs(
+        &self,
+        node: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ForwardJob>> {
+        let pick = if self.engine() == Engine::Postgres {
+            "SELECT id FROM orders WHERE forward_state = 'queued' AND status = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+        } else {
+            "SELECT id FROM orders WHERE forward_state = 'queued' AND status = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2"
+        };
+        let _gate = self.gate.enter().await;
+        let rows: Vec<JobRow> = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let ids: Vec<(i64,)> = sqlx::query_as(pick).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+            let mut rows = Vec::with_capacity(ids.len());
+            for (id,) in ids {
+                let claimed = sqlx::query(
+                    "UPDATE orders SET forward_state = 'sending', lease_owner = $1, lease_until = $2, \
+                     forward_attempts = forward_attempts + 1, updated_at = $3 WHERE id = $4 AND forward_state = 'queued'",
+                )
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    continue;
+                }
+                let row: Option<JobRow> = sqlx::query_as(
+                    "SELECT o.id, s.provider_id, s.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
+                     o.runs, o.interval_minutes, o.forward_attempts \
+                     FROM orders o JOIN services s ON s.number = o.service_number \
+                     LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+                     WHERE o.id = $1 AND s.provider_id IS NOT NULL AND s.provider_service IS NOT NULL",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match row {
+                    Some(r) => rows.push(r),
+                    None => {
+                        // Queued but no longer connected to a provider: the operator decides.
+                        sqlx::query(
+                            "UPDATE orders SET forward_state = 'unknown', status = 'error', \
+                             last_error = 'the service is not connected to a provider' WHERE id = $1",
+                        )
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| ForwardJob {
+                order_id: r.id,
+                provider_id: r.provider_id,
+                provider_service: r.provider_service,
+                provider_subproduct: r.provider_ref.filter(|p| !p.is_empty()),
+                link: r.link,
+                quantity: r.quantity,
+                params: r.params,
+                runs: r.runs,
+                interval_minutes: r.interval_minutes,
+                attempts: r.forward_attempts,
+            })
+            .collect())
+    }
+
+    /// The upstream accepted the order under `external_id`. Also settles an order that a
+    /// lease expiry had meanwhile moved to `unknown`.
+    pub async fn mark_forwarded(&self, order_id: i64, external_id: &str, now: i64) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let done = on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
+                 last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
+                 next_sync_at = $2, updated_at = $2 \
+                 WHERE id = $3 AND forward_state IN ('sending', 'unknown') AND external_id IS NULL",
+            )
+            .bind(external_id)
+            .bind(now)
+            .bind(order_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// The send surely did not reach the upstream (or the upstream honours idempotency
+    /// keys): queue it again for `retry_at`.
+    pub async fn requeue_forward(
+        &self,
+        order_id: i64,
+        node: &str,
+        error: &str,
+        retry_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, last_error = $1, \
+                 next_attempt_at = $2, updated_at = $3 WHERE id = $4 AND forward_state = 'sending' AND lease_owner = $5",
+            )
+            .bind(error)
+            .bind(retry_at)
+            .bind(now)
+            .bind(order_id)
+            .bind(node)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The send may have reached the upstream: park the order for reconciliation.
+    pub async fn park_forward(
+        &self,
+        order_id: i64,
+        node: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
+                 last_error = $1, updated_at = $2 WHERE id = $3 AND forward_state = 'sending' AND lease_owner = $4",
+            )
+            .bind(error)
+            .bind(now)
+            .bind(order_id)
+            .bind(node)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The upstream refused the order for good: cancel and refund in full, once.
+    pub async fn fail_forward(&self, order_id: i64, error: &str, now: i64) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(String, i64, i64)> = sqlx::query_as(
+                "SELECT user_id, charge, refunded FROM orders WHERE id = $1 AND forward_state IN ('sending', 'unknown', 'queued')",
+            )
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((user, charge, refunded)) = row else {
+                return Ok(false);
+            };
+            let closed = close_with_refund!(tx, order_id, &user, charge - refunded, OrderStatus::Canceled, "provider refused the order", now);
+            sqlx::query(
+                "UPDATE orders SET forward_state = 'failed', lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2",
+            )
+            .bind(error)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'forward_failed', $2, $3)")
+                .bind(order_id)
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(closed)
+        })
+    }
+
+    /// Sends whose lease ran out (the node died or hung mid-send): with an idempotent
+    /// provider they are queued again, otherwise parked as `unknown`.
+    pub async fn expire_forward_leases(&self, now: i64) -> Result<u64> {
+        let _gate = self.gate.enter().await;
+        Ok(on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let requeued = sqlx::query(
+                "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, \
+                 last_error = 'lease expired; resent with the same idempotency key' \
+                 WHERE forward_state = 'sending' AND lease_until < $1 AND service_number IN \
+                 (SELECT s.number FROM services s JOIN providers p ON p.id = s.provider_id WHERE p.supports_idempotency)",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let parked = sqlx::query(
+                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
+                 last_error = 'lease expired during the send; outcome unknown' \
+                 WHERE forward_state = 'sending' AND lease_until < $1",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            requeued + parked
+        }))
+    }
+
+    /// Orders in `unknown` (and long-queued ones), for the operator.
+    pub async fn stuck_orders(&self, limit: i64) -> Result<Vec<StuckOrder>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT o.id, s.provider_id, o.forward_state, o.forward_attempts, o.last_error, o.updated_at \
+                 FROM orders o LEFT JOIN services s ON s.number = o.service_number \
+                 WHERE o.forward_state = 'unknown' ORDER BY o.id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The operator settles an order whose send had an unknown outcome.
+    pub async fn resolve_forward(
+        &self,
+        order_id: i64,
+        resolution: &Resolution,
+        now: i64,
+    ) -> Result<()> {
+        let state: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT forward_state FROM orders WHERE id = $1")
+                .bind(order_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        match state {
+            None => return Err(StoreError::NotFound("Order")),
+            Some((s,)) if s != "unknown" => {
+                return Err(StoreError::Conflict(format!(
+                    "Order {order_id} is {s}, not waiting for a resolution"
+                )))
+            }
+            Some(_) => {}
+        }
+        match resolution {
+            Resolution::Sent(external) => {
+                if external.trim().is_empty() {
+                    return Err(StoreError::Invalid(
+                        "The upstream order id is required".into(),
+                    ));
+                }
+                self.mark_forwarded(order_id, external.trim(), now).await?;
+            }
+            Resolution::Fail => {
+                self.fail_forward(order_id, "failed by the operator", now)
+                    .await?;
+            }
+            Resolution::Resend => {
+                let _gate = self.gate.enter().await;
+                on_engine!(&self.db, pool => {
+                    sqlx::query(
+                        "UPDATE orders SET forward_state = 'queued', status = 'pending', next_attempt_at = $1, \
+                         last_error = 'resent by the operator', updated_at = $1 WHERE id = $2 AND forward_state = 'unknown'",
+                    )
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(pool)
+                    .await?;
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Providers with open upstream orders due for a status check.
+    pub async fn providers_due_for_sync(&self, now: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT DISTINCT s.provider_id FROM orders o JOIN services s ON s.number = o.service_number \
+                 WHERE o.external_id IS NOT NULL AND o.status IN ('pending', 'processing', 'error') \
+                 AND o.next_sync_at <= $1 AND s.provider_id IS NOT NULL",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(p,)| p).collect())
+    }
+
+    /// Open upstream orders of a provider due for a status check: (order id, upstream id).
+    pub async fn open_upstream_orders(
+        &self,
+        provider_id: &str,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT o.id, o.external_id FROM orders o JOIN services s ON s.number = o.service_number \
+                 WHERE s.provider_id = $1 AND o.external_id IS NOT NULL AND o.status IN ('pending', 'processing', 'error') \
+                 AND o.next_sync_at <= $2 ORDER BY o.next_sync_at, o.id LIMIT $3",
+            )
+            .bind(provider_id)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Pushes orders' next status check to `at` (after an unanswered poll, say).
+    pub async fn postpone_sync(&self, order_ids: &[i64], at: i64) -> Result<()> {
+        if order_ids.is_empty() {
+            return Ok(());
+        }
+        let list = order_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!("UPDATE orders SET next_sync_at = $1 WHERE id IN ({list})");
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(&sql).bind(at).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Applies what the upstream reports. `Partial` refunds `charge x remains / quantity`,
+    /// `Canceled` refunds what is left; either closes the order, so each refund is paid
+    /// once even if several nodes report the same answer. Accounts the upstream delivered
+    /// are sealed and added once.
+    pub async fn apply_remote_update(
+        &self,
+        order_id: i64,
+        update: &RemoteUpdate,
+        next_sync_at: i64,
+        now: i64,
+    ) -> Result<Vec<Change>> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \
+                 WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
+            )
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((user, kind, quantity, charge, refunded, delivered, runs)) = row else {
+                return Ok(Vec::new());
+            };
+            let mut delivered_now = delivered;
+            if kind == "product" && update.accounts.len() as i64 > delivered {
+                for account in update.accounts.iter().skip(delivered as usize).take((quantity - delivered).max(0) as usize) {
+                    sqlx::query(
+                        "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, created_at, delivered_at) \
+                         SELECT service_number, subproduct_id, $1, $2, 'upstream', id, $3, $3 FROM orders WHERE id = $4",
+                    )
+                    .bind(self.crypto.seal(account))
+                    .bind(self.crypto.fingerprint(account))
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    delivered_now += 1;
+                }
+            }
+            let remains = update.remains.map(|r| r.clamp(0, quantity));
+            sqlx::query(
+                "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
+                 delivered = $3, next_sync_at = $4, updated_at = $5 WHERE id = $6",
+            )
+            .bind(update.start_count)
+            .bind(remains)
+            .bind(delivered_now)
+            .bind(next_sync_at)
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            let charge_m = Money::from_micros(charge);
+            let refunded_m = Money::from_micros(refunded);
+            match update.status {
+                OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {
+                    let status = if update.status == OrderStatus::Error { OrderStatus::Processing } else { update.status };
+                    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+                        .bind(status.as_str())
+                        .bind(order_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                OrderStatus::Completed => {
+                    close_with_refund!(tx, order_id, &user, 0, OrderStatus::Completed, "", now);
+                    sqlx::query("UPDATE orders SET remains = 0 WHERE id = $1").bind(order_id).execute(&mut *tx).await?;
+                }
+                OrderStatus::Partial => {
+                    // Products: what was not delivered; SMM: what the upstream says remains
+                    // (of every run, for drip-feed).
+                    let (total, undelivered) = if kind == "product" {
+                        (quantity, quantity - delivered_now)
+                    } else {
+                        (quantity * runs.max(1), update.remains.unwrap_or(0).clamp(0, quantity * runs.max(1)))
+                    };
+                    let amount = proportional_refund(charge_m, refunded_m, total, total - undelivered);
+                    close_with_refund!(tx, order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now);
+                }
+                OrderStatus::Canceled => {
+                    let amount = proportional_refund(charge_m, refunded_m, quantity, if kind == "product" { delivered_now } else { 0 });
+                    let status = if kind == "product" && delivered_now > 0 { OrderStatus::Partial } else { OrderStatus::Canceled };
+                    close_with_refund!(tx, order_id, &user, amount.micros(), status, "canceled upstream", now);
+                }
+            }
+            tx.commit().await?;
+            Ok(Vec::new())
+        })
+    }
+}

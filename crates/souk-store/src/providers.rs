@@ -1,0 +1,705 @@
+//! Upstream providers: their settings (keys sealed at rest), the services they list, and
+//! the local services imported from them.
+
+use souk_core::catalogue::{EntityType, ProductType};
+use souk_core::id::new_entity_id;
+use souk_core::{Money, Text};
+
+use crate::catalogue::{NewService, NewSubproduct};
+use crate::db::{on_engine, BeginWrite};
+use crate::versions::{bump_version, Change};
+use crate::{Result, Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProvider {
+    pub name: String,
+    pub url: String,
+    pub key: String,
+    /// `api_v2` or `sms_activate`.
+    pub protocol: String,
+    pub timeout_ms: i64,
+    pub requests_per_second: i64,
+    pub supports_idempotency: bool,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    pub protocol: String,
+    pub url: String,
+    /// The provider's API key, opened.
+    pub key: String,
+    pub enabled: bool,
+    pub timeout_ms: i64,
+    pub requests_per_second: i64,
+    pub supports_idempotency: bool,
+    pub balance: Option<Money>,
+    pub balance_checked_at: Option<i64>,
+    pub shop_id: Option<String>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("key", &"***")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// What the operator may change on a provider; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub key: Option<String>,
+    pub enabled: Option<bool>,
+    pub timeout_ms: Option<i64>,
+    pub requests_per_second: Option<i64>,
+    pub supports_idempotency: Option<bool>,
+}
+
+/// A provider's service as last seen (input to import and sync).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderService {
+    pub external_service: String,
+    pub entity: EntityType,
+    pub name: String,
+    pub type_name: String,
+    pub category: String,
+    pub description: String,
+    pub rate: Money,
+    pub min: i64,
+    pub max: i64,
+    pub refill: bool,
+    pub cancel: bool,
+    pub dripfeed: bool,
+    pub stock: Option<i64>,
+    /// Products: (upstream subproduct id, name, stock).
+    pub subproducts: Vec<(String, String, i64)>,
+}
+
+/// How imported prices are derived from the provider's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Markup {
+    /// Percent in basis points (1250 = 12.5 %).
+    pub basis_points: i64,
+    /// Prices round up to a multiple of this (micro-units; 0 = no rounding).
+    pub round_to: i64,
+}
+
+impl Markup {
+    /// The provider's price with the markup, rounded up to the step.
+    pub fn apply(self, upstream: Money) -> Money {
+        let marked = upstream
+            .mul_div_half_up(10_000 + self.basis_points, 10_000)
+            .unwrap_or(upstream);
+        if self.round_to <= 0 {
+            return marked;
+        }
+        let steps = marked.micros().div_euclid(self.round_to)
+            + i64::from(marked.micros().rem_euclid(self.round_to) != 0);
+        Money::from_micros(steps.saturating_mul(self.round_to))
+    }
+}
+
+/// What one sync changed, for the log and the caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub seen: usize,
+    pub updated: Vec<String>,
+    pub disabled: Vec<String>,
+    pub changes: Vec<Change>,
+}
+
+/// An imported service as sync reads it: number, upstream id, entity, rate, min, max,
+/// active, markup (bp), rounding step.
+type ImportedRow = (i64, String, String, i64, i64, i64, bool, i64, i64);
+
+#[derive(sqlx::FromRow)]
+struct ProviderRow {
+    id: String,
+    name: String,
+    protocol: String,
+    url: String,
+    api_key_enc: Vec<u8>,
+    enabled: bool,
+    timeout_ms: i64,
+    requests_per_second: i64,
+    supports_idempotency: bool,
+    balance: Option<i64>,
+    balance_checked_at: Option<i64>,
+    shop_id: Option<String>,
+}
+
+const PROVIDER_COLUMNS: &str =
+    "id, name, protocol, url, api_key_enc, enabled, timeout_ms, requests_per_second, \
+     supports_idempotency, balance, balance_checked_at, shop_id";
+
+fn validate_url(url: &str) -> Result<()> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > 8
+        && url.len() <= 2048;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "Provider URL must be http(s)://...: {url}"
+        )))
+    }
+}
+
+impl Store {
+    fn provider_from_row(&self, r: ProviderRow) -> Result<Provider> {
+        Ok(Provider {
+            key: self.crypto.open(&r.api_key_enc)?,
+            id: r.id,
+            name: r.name,
+            protocol: r.protocol,
+            url: r.url,
+            enabled: r.enabled,
+            timeout_ms: r.timeout_ms,
+            requests_per_second: r.requests_per_second,
+            supports_idempotency: r.supports_idempotency,
+            balance: r.balance.map(Money::from_micros),
+            balance_checked_at: r.balance_checked_at,
+            shop_id: r.shop_id,
+        })
+    }
+
+    pub async fn create_provider(&self, p: &NewProvider, now: i64) -> Result<String> {
+        validate_url(&p.url)?;
+        if p.name.trim().is_empty() || p.key.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "Provider name and key are required".into(),
+            ));
+        }
+        if !matches!(p.protocol.as_str(), "api_v2" | "sms_activate") {
+            return Err(StoreError::Invalid(
+                "Protocol must be api_v2 or sms_activate".into(),
+            ));
+        }
+        if p.timeout_ms < 100 || p.requests_per_second < 0 {
+            return Err(StoreError::Invalid(
+                "Timeout must be at least 100 ms and the rate not negative".into(),
+            ));
+        }
+        let id = new_entity_id();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO providers (id, name, protocol, url, api_key_enc, timeout_ms, requests_per_second, \
+                 supports_idempotency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&id)
+            .bind(p.name.trim())
+            .bind(&p.protocol)
+            .bind(p.url.trim())
+            .bind(self.crypto.seal(p.key.trim()))
+            .bind(p.timeout_ms)
+            .bind(p.requests_per_second)
+            .bind(p.supports_idempotency)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(id)
+    }
+
+    pub async fn provider(&self, id: &str) -> Result<Provider> {
+        let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = $1");
+        let row: Option<ProviderRow> = on_engine!(&self.db, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        });
+        self.provider_from_row(row.ok_or(StoreError::NotFound("Provider"))?)
+    }
+
+    pub async fn providers(&self) -> Result<Vec<Provider>> {
+        let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY created_at, id");
+        let rows: Vec<ProviderRow> = on_engine!(&self.db, pool => {
+            sqlx::query_as(&sql).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|r| self.provider_from_row(r))
+            .collect()
+    }
+
+    pub async fn update_provider(&self, id: &str, patch: &ProviderPatch) -> Result<Provider> {
+        let current = self.provider(id).await?;
+        if let Some(url) = &patch.url {
+            validate_url(url)?;
+        }
+        let sealed = self
+            .crypto
+            .seal(patch.key.as_deref().unwrap_or(&current.key));
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE providers SET name = $1, url = $2, api_key_enc = $3, enabled = $4, timeout_ms = $5, \
+                 requests_per_second = $6, supports_idempotency = $7 WHERE id = $8",
+            )
+            .bind(patch.name.as_deref().unwrap_or(&current.name))
+            .bind(patch.url.as_deref().unwrap_or(&current.url))
+            .bind(sealed)
+            .bind(patch.enabled.unwrap_or(current.enabled))
+            .bind(patch.timeout_ms.unwrap_or(current.timeout_ms).max(100))
+            .bind(patch.requests_per_second.unwrap_or(current.requests_per_second).max(0))
+            .bind(patch.supports_idempotency.unwrap_or(current.supports_idempotency))
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        drop(_gate);
+        self.provider(id).await
+    }
+
+    pub async fn set_provider_balance(&self, id: &str, balance: Money, now: i64) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE providers SET balance = $1, balance_checked_at = $2 WHERE id = $3")
+                .bind(balance.micros())
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Imports a provider's services and products as local ones, priced with `markup`.
+    /// Each lands in a local category named after the provider's category (created if
+    /// needed, with one subcategory of the same name) in the provider's shop. Services
+    /// already imported are skipped. Returns the new service numbers.
+    pub async fn import_provider_services(
+        &self,
+        provider_id: &str,
+        services: &[ProviderService],
+        markup: Markup,
+        now: i64,
+    ) -> Result<(Vec<i64>, Vec<Change>)> {
+        let provider = self.provider(provider_id).await?;
+        let shop_id = match provider.shop_id {
+            Some(s) => s,
+            None => self.provider_shop(&provider, now).await?,
+        };
+        let existing: Vec<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT provider_service FROM services WHERE provider_id = $1 AND provider_service IS NOT NULL")
+                .bind(provider_id)
+                .fetch_all(pool)
+                .await?
+        });
+        let existing: std::collections::HashSet<String> =
+            existing.into_iter().map(|(s,)| s).collect();
+        self.record_provider_services(provider_id, services, now)
+            .await?;
+        let mut numbers = Vec::new();
+        let mut changes = Vec::new();
+        for s in services
+            .iter()
+            .filter(|s| !existing.contains(&s.external_service))
+        {
+            let subcategory_id = self.category_for_import(&s.category, now).await?;
+            let product = s.entity == EntityType::Product;
+            let subproducts = if product {
+                let variants: Vec<(String, String, i64)> = if s.subproducts.is_empty() {
+                    vec![(String::new(), "Default".into(), s.stock.unwrap_or(s.max))]
+                } else {
+                    s.subproducts.clone()
+                };
+                variants
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, name, stock))| NewSubproduct {
+                        name: Text::new(name.clone()),
+                        price: markup.apply(s.rate),
+                        min: s.min.max(1),
+                        max: s.max.max(s.min.max(1)),
+                        position: i as i64 + 1,
+                        declared_stock: (*stock).max(0),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let (number, _, sub_ids, mut c) = self
+                .create_service(
+                    &NewService {
+                        entity: s.entity,
+                        product_type: ProductType::Auto,
+                        shop_id: shop_id.clone(),
+                        subcategory_id,
+                        name: Text::new(s.name.clone()),
+                        description: Text::new(s.description.clone()),
+                        type_name: if product {
+                            "Default".into()
+                        } else {
+                            s.type_name.clone()
+                        },
+                        image_url: None,
+                        rate: if product {
+                            Money::ZERO
+                        } else {
+                            markup.apply(s.rate)
+                        },
+                        min: s.min.max(1),
+                        max: s.max.max(s.min.max(1)),
+                        refill: s.refill,
+                        refill_days: s.refill.then_some(30),
+                        cancel: s.cancel,
+                        dripfeed: s.dripfeed,
+                        recommended: false,
+                        subproducts,
+                    },
+                    now,
+                )
+                .await?;
+            changes.append(&mut c);
+            let _gate = self.gate.enter().await;
+            on_engine!(&self.db, pool => {
+                let mut tx = pool.begin_write().await?;
+                sqlx::query(
+                    "UPDATE services SET provider_id = $1, provider_service = $2, provider_rate = $3, \
+                     provider_markup_bp = $4, provider_round = $5 WHERE number = $6",
+                )
+                .bind(provider_id)
+                .bind(&s.external_service)
+                .bind(s.rate.micros())
+                .bind(markup.basis_points)
+                .bind(markup.round_to)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+                for ((upstream_id, _, _), sub_id) in s.subproducts.iter().zip(&sub_ids) {
+                    sqlx::query("UPDATE subproducts SET provider_ref = $1 WHERE id = $2")
+                        .bind(upstream_id)
+                        .bind(sub_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(provider_id)
+                    .bind(number)
+                    .bind(format!("imported {} {:?} at {}", s.external_service, s.name, markup.apply(s.rate).display2()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
+            numbers.push(number);
+        }
+        Ok((numbers, changes))
+    }
+
+    /// The shop imported services belong to: one per provider, owned by a system user.
+    async fn provider_shop(&self, provider: &Provider, now: i64) -> Result<String> {
+        let email = format!("provider-{}@souk.local", provider.id);
+        let owner = match self.user_id_by_email(&email).await? {
+            Some(id) => id,
+            None => {
+                self.create_user(
+                    &crate::NewUser {
+                        email,
+                        name: provider.name.clone(),
+                        password_hash: None,
+                        is_supplier: true,
+                        initial_balance: Money::ZERO,
+                    },
+                    now,
+                )
+                .await?
+                .0
+            }
+        };
+        let (shop_id, _) = self
+            .create_shop(
+                &crate::NewShop {
+                    owner_id: owner,
+                    name: provider.name.clone(),
+                },
+                now,
+            )
+            .await?;
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE providers SET shop_id = $1 WHERE id = $2")
+                .bind(&shop_id)
+                .bind(&provider.id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(shop_id)
+    }
+
+    /// The subcategory for an imported row: category and subcategory named after the
+    /// provider's category, found by name or created.
+    async fn category_for_import(&self, category: &str, now: i64) -> Result<String> {
+        let name = if category.trim().is_empty() {
+            "Imported"
+        } else {
+            category.trim()
+        };
+        let found: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT s.id FROM subcategories s JOIN categories c ON c.id = s.category_id \
+                 WHERE lower(c.name) = lower($1) ORDER BY s.position, s.id LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+        });
+        if let Some((id,)) = found {
+            return Ok(id);
+        }
+        let slug_base: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let slug = format!(
+            "{}-{}",
+            if slug_base.is_empty() {
+                "imported"
+            } else {
+                &slug_base
+            },
+            &new_entity_id()[18..]
+        );
+        let (category_id, _) = self
+            .create_category(
+                &crate::NewCategory {
+                    slug: slug.clone(),
+                    name: Text::new(name),
+                    description: Text::new(""),
+                    image_url: None,
+                    position: 100,
+                },
+                now,
+            )
+            .await?;
+        let (sub_id, _) = self
+            .create_subcategory(
+                &crate::NewSubcategory {
+                    category_id,
+                    slug,
+                    name: Text::new(name),
+                    description: Text::new(""),
+                    image_url: None,
+                    position: 1,
+                },
+                now,
+            )
+            .await?;
+        Ok(sub_id)
+    }
+
+    /// Stores what the provider lists now (the last-seen snapshot).
+    pub async fn record_provider_services(
+        &self,
+        provider_id: &str,
+        services: &[ProviderService],
+        now: i64,
+    ) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            for s in services {
+                sqlx::query(
+                    "INSERT INTO provider_services (provider_id, external_service, name, type_name, category, rate, \
+                     min_qty, max_qty, refill, cancel, dripfeed, entity, stock, seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (provider_id, external_service) DO UPDATE SET name = excluded.name, \
+                     type_name = excluded.type_name, category = excluded.category, rate = excluded.rate, \
+                     min_qty = excluded.min_qty, max_qty = excluded.max_qty, refill = excluded.refill, \
+                     cancel = excluded.cancel, dripfeed = excluded.dripfeed, entity = excluded.entity, \
+                     stock = excluded.stock, seen_at = excluded.seen_at",
+                )
+                .bind(provider_id)
+                .bind(&s.external_service)
+                .bind(&s.name)
+                .bind(&s.type_name)
+                .bind(&s.category)
+                .bind(s.rate.micros())
+                .bind(s.min)
+                .bind(s.max)
+                .bind(s.refill)
+                .bind(s.cancel)
+                .bind(s.dripfeed)
+                .bind(s.entity.as_str())
+                .bind(s.stock)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Brings imported services in line with what the provider lists now: prices (with
+    /// their markup), limits, availability; services that vanished upstream are disabled,
+    /// ones that came back re-enabled. Every change is logged in `sync_log`.
+    pub async fn sync_provider_services(
+        &self,
+        provider_id: &str,
+        services: &[ProviderService],
+        now: i64,
+    ) -> Result<SyncReport> {
+        self.record_provider_services(provider_id, services, now)
+            .await?;
+        let by_id: std::collections::HashMap<&str, &ProviderService> = services
+            .iter()
+            .map(|s| (s.external_service.as_str(), s))
+            .collect();
+        let engine = self.engine();
+        let mut report = SyncReport {
+            seen: services.len(),
+            ..SyncReport::default()
+        };
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let local: Vec<ImportedRow> = sqlx::query_as(
+                "SELECT number, provider_service, entity, rate, min_qty, max_qty, active, \
+                 COALESCE(provider_markup_bp, 0), COALESCE(provider_round, 0) \
+                 FROM services WHERE provider_id = $1 AND provider_service IS NOT NULL",
+            )
+            .bind(provider_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut changed = false;
+            for (number, external, entity, rate, min, max, active, markup_bp, round_to) in local {
+                let markup = Markup { basis_points: markup_bp, round_to };
+                let mut notes = Vec::new();
+                match by_id.get(external.as_str()) {
+                    None => {
+                        if active {
+                            sqlx::query("UPDATE services SET active = FALSE, updated_at = $1 WHERE number = $2")
+                                .bind(now)
+                                .bind(number)
+                                .execute(&mut *tx)
+                                .await?;
+                            notes.push("disabled: no longer listed upstream".to_owned());
+                            report.disabled.push(external.clone());
+                        }
+                    }
+                    Some(remote) => {
+                        let new_rate = markup.apply(remote.rate);
+                        let (new_min, new_max) = (remote.min.max(1), remote.max.max(remote.min.max(1)));
+                        if entity == "smm" && new_rate.micros() != rate {
+                            notes.push(format!("rate {} -> {}", Money::from_micros(rate).display2(), new_rate.display2()));
+                        }
+                        if new_min != min || new_max != max {
+                            notes.push(format!("limits {min}..{max} -> {new_min}..{new_max}"));
+                        }
+                        if !active {
+                            notes.push("re-enabled".to_owned());
+                        }
+                        if !notes.is_empty() {
+                            sqlx::query(
+                                "UPDATE services SET rate = CASE WHEN entity = 'smm' THEN $1 ELSE rate END, \
+                                 min_qty = $2, max_qty = $3, active = TRUE, provider_rate = $4, refill = $5, \
+                                 dripfeed = $6, updated_at = $7 WHERE number = $8",
+                            )
+                            .bind(new_rate.micros())
+                            .bind(new_min)
+                            .bind(new_max)
+                            .bind(remote.rate.micros())
+                            .bind(remote.refill)
+                            .bind(remote.dripfeed)
+                            .bind(now)
+                            .bind(number)
+                            .execute(&mut *tx)
+                            .await?;
+                            if entity == "product" {
+                                sqlx::query(
+                                    "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, updated_at = $4 \
+                                     WHERE service_number = $5",
+                                )
+                                .bind(new_rate.micros())
+                                .bind(new_min)
+                                .bind(new_max)
+                                .bind(now)
+                                .bind(number)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            report.updated.push(external.clone());
+                        }
+                    }
+                }
+                for note in notes {
+                    changed = true;
+                    sqlx::query("INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(provider_id)
+                        .bind(number)
+                        .bind(note)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            if changed {
+                report.changes.push(bump_version!(tx, engine, catalogue));
+            }
+            tx.commit().await?;
+        });
+        Ok(report)
+    }
+
+    /// The newest entries of a provider's sync log: (service number, change, time).
+    pub async fn sync_log(
+        &self,
+        provider_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(Option<i64>, String, i64)>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT service_number, change, created_at FROM sync_log WHERE provider_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(provider_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_rounds_up_to_the_step() {
+        let m = |s: &str| Money::parse(s).expect("amount");
+        let markup = Markup {
+            basis_points: 2000,
+            round_to: 10_000,
+        };
+        assert_eq!(markup.apply(m("0.90")), m("1.08"));
+        assert_eq!(markup.apply(m("0.91")), m("1.10"));
+        assert_eq!(
+            Markup {
+                basis_points: 0,
+                round_to: 0
+            }
+            .apply(m("0.123456")),
+            m("0.123456")
+        );
+        assert_eq!(
+            Markup {
+                basis_points: 1250,
+                round_to: 0
+            }
+            .apply(m("2")),
+            m("2.25")
+        );
+    }
+}

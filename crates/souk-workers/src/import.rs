@@ -1,0 +1,108 @@
+//! Reading a provider's catalogue: import (the operator's command) and the periodic sync.
+
+use std::time::Duration;
+
+use souk_client::api_v2::{ApiV2Client, ClientError};
+use souk_core::catalogue::EntityType;
+use souk_store::{Change, Markup, Provider, ProviderService, Store, StoreError, SyncReport};
+
+use crate::WorkerContext;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("provider: {0}")]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("provider {0} does not speak API v2")]
+    WrongProtocol(String),
+}
+
+fn client(provider: &Provider, allow_private: bool) -> Result<ApiV2Client, ProviderError> {
+    if provider.protocol != "api_v2" {
+        return Err(ProviderError::WrongProtocol(provider.name.clone()));
+    }
+    Ok(ApiV2Client::new(
+        &provider.url,
+        &provider.key,
+        Duration::from_millis(provider.timeout_ms.max(100) as u64),
+        allow_private,
+    )?)
+}
+
+/// Everything the provider lists, with the variants of its marketplace products.
+pub async fn fetch_services(
+    provider: &Provider,
+    allow_private: bool,
+) -> Result<Vec<ProviderService>, ProviderError> {
+    let client = client(provider, allow_private)?;
+    let mut out = Vec::new();
+    for s in client.services().await? {
+        let entity = if s.entity == "product" {
+            EntityType::Product
+        } else {
+            EntityType::Smm
+        };
+        let subproducts = if entity == EntityType::Product {
+            client
+                .subproducts(&s.service)
+                .await?
+                .into_iter()
+                .map(|v| (v.id, v.name, v.stock))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(ProviderService {
+            external_service: s.service,
+            entity,
+            name: s.name,
+            type_name: s.type_name,
+            category: s.category,
+            description: s.description,
+            rate: s.rate,
+            min: s.min,
+            max: s.max,
+            refill: s.refill,
+            cancel: s.cancel,
+            dripfeed: s.dripfeed,
+            stock: s.stock,
+            subproducts,
+        });
+    }
+    Ok(out)
+}
+
+/// Imports what the provider lists as local services priced with `markup`; returns the
+/// new service numbers and the catalogue changes to apply.
+pub async fn import(
+    store: &Store,
+    provider_id: &str,
+    markup: Markup,
+    allow_private: bool,
+    now: i64,
+) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
+    let provider = store.provider(provider_id).await?;
+    let services = fetch_services(&provider, allow_private).await?;
+    Ok(store
+        .import_provider_services(provider_id, &services, markup, now)
+        .await?)
+}
+
+/// Checks the provider's balance and brings imported services in line with it.
+pub async fn sync_provider(
+    ctx: &WorkerContext,
+    provider: &Provider,
+) -> Result<SyncReport, ProviderError> {
+    let client = client(provider, ctx.allow_private_upstreams)?;
+    if let Ok((balance, _)) = client.balance().await {
+        ctx.store
+            .set_provider_balance(&provider.id, balance, ctx.clock.now_ms())
+            .await?;
+    }
+    let services = fetch_services(provider, ctx.allow_private_upstreams).await?;
+    Ok(ctx
+        .store
+        .sync_provider_services(&provider.id, &services, ctx.clock.now_ms())
+        .await?)
+}

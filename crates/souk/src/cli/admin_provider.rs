@@ -1,0 +1,166 @@
+//! `souk admin provider ...` and `souk admin orders ...`: upstream providers and the
+//! orders whose send had an unknown outcome.
+
+use anyhow::{anyhow, bail};
+use clap::Subcommand;
+use souk_store::{NewProvider, Resolution, Store};
+
+#[derive(Subcommand, Debug)]
+pub enum ProviderCommand {
+    /// Register a provider; prints its id.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        key: String,
+        /// api_v2 (SMM panels, marketplaces, other Souks) or sms_activate.
+        #[arg(long, default_value = "api_v2")]
+        protocol: String,
+        #[arg(long, default_value_t = 15_000)]
+        timeout_ms: i64,
+        #[arg(long, default_value_t = 5)]
+        requests_per_second: i64,
+        /// The provider honours Idempotency-Key (another Souk does).
+        #[arg(long)]
+        idempotent: bool,
+    },
+    /// List providers.
+    List,
+    /// Import the provider's services and products as our own, priced with the markup.
+    Import {
+        #[arg(long)]
+        provider: String,
+        /// Percent added to the provider's prices, e.g. 20 or 12.5.
+        #[arg(long)]
+        markup: Option<String>,
+        /// Round prices up to a multiple of this amount, e.g. 0.01.
+        #[arg(long)]
+        round: Option<String>,
+    },
+    /// Bring imported services in line with the provider now.
+    Sync {
+        #[arg(long)]
+        provider: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrdersCommand {
+    /// Orders whose send to a provider had an unknown outcome.
+    Stuck,
+    /// Settle one: `--sent EXTERNAL_ID`, `--resend` or `--fail` (refunds in full).
+    Resolve {
+        #[arg(long)]
+        order: i64,
+        #[arg(long, conflicts_with_all = ["resend", "fail"])]
+        sent: Option<String>,
+        #[arg(long, conflicts_with = "fail")]
+        resend: bool,
+        #[arg(long)]
+        fail: bool,
+    },
+}
+
+pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyhow::Result<()> {
+    let allow_private = crate::config::allow_private_upstreams();
+    match command {
+        ProviderCommand::Add {
+            name,
+            url,
+            key,
+            protocol,
+            timeout_ms,
+            requests_per_second,
+            idempotent,
+        } => {
+            let id = store
+                .create_provider(
+                    &NewProvider {
+                        name,
+                        url,
+                        key,
+                        protocol,
+                        timeout_ms,
+                        requests_per_second,
+                        supports_idempotency: idempotent,
+                    },
+                    now,
+                )
+                .await?;
+            println!("{id}");
+        }
+        ProviderCommand::List => {
+            for p in store.providers().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\tbalance {}",
+                    p.id,
+                    p.name,
+                    p.protocol,
+                    p.url,
+                    if p.enabled { "enabled" } else { "disabled" },
+                    p.balance
+                        .map_or_else(|| "unknown".to_owned(), |b| b.display2())
+                );
+            }
+        }
+        ProviderCommand::Import {
+            provider,
+            markup,
+            round,
+        } => {
+            let markup = souk_api::operator::parse_markup(markup.as_deref(), round.as_deref())
+                .map_err(|e| anyhow!(e))?;
+            let (numbers, _) =
+                souk_workers::import::import(store, &provider, markup, allow_private, now).await?;
+            println!("imported {} services: {:?}", numbers.len(), numbers);
+        }
+        ProviderCommand::Sync { provider } => {
+            let p = store.provider(&provider).await?;
+            let services = souk_workers::import::fetch_services(&p, allow_private).await?;
+            let report = store
+                .sync_provider_services(&provider, &services, now)
+                .await?;
+            println!(
+                "seen {} services, updated {}, disabled {}",
+                report.seen,
+                report.updated.len(),
+                report.disabled.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn orders(store: &Store, command: OrdersCommand, now: i64) -> anyhow::Result<()> {
+    match command {
+        OrdersCommand::Stuck => {
+            for o in store.stuck_orders(1000).await? {
+                println!(
+                    "{}\tprovider {}\tattempts {}\t{}",
+                    o.id,
+                    o.provider_id.unwrap_or_default(),
+                    o.forward_attempts,
+                    o.last_error.unwrap_or_default()
+                );
+            }
+        }
+        OrdersCommand::Resolve {
+            order,
+            sent,
+            resend,
+            fail,
+        } => {
+            let resolution = match (sent, resend, fail) {
+                (Some(id), false, false) => Resolution::Sent(id),
+                (None, true, false) => Resolution::Resend,
+                (None, false, true) => Resolution::Fail,
+                _ => bail!("give exactly one of --sent ID, --resend, --fail"),
+            };
+            store.resolve_forward(order, &resolution, now).await?;
+            println!("order {order} resolved");
+        }
+    }
+    Ok(())
+}
