@@ -145,6 +145,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, config: ApiConfig) -> TestApp {
+        init_logs();
         let store = db.store().await;
         let clock = ShiftedClock::default();
         let mut node = souk::server::Node::start(
@@ -416,4 +417,55 @@ impl ServerProcess {
             .status();
         let _ = self.child.wait();
     }
+}
+
+impl TestApp {
+    /// Calls the operator API with the test token; returns (HTTP status, JSON body).
+    pub async fn operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/operator/v1{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.expect("operator request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `secs` seconds.
+pub async fn wait_for<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs of the servers under test, when `SOUK_TEST_LOG` holds a filter (e.g. `warn`).
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("SOUK_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .with_ansi(false)
+                .try_init();
+        }
+    });
 }

@@ -1,0 +1,338 @@
+//! A fake upstream panel: a real HTTP server on loopback speaking API v2 in PerfectPanel's
+//! or HstockPlus's shapes, with faults to inject per request. It records every order it
+//! receives, so tests can count what reached it.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A bare array of services, numbers as strings, `Cancelled`.
+    PerfectPanel,
+    /// `{"services": [...], "total": ...}`.
+    Hstock,
+}
+
+/// What the next request of a kind does.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answers after a delay (still within the client's timeout when short).
+    Slow(Duration),
+    /// Creates the order, then answers too late.
+    TimeoutAfterCreate(Duration),
+    /// Creates the order, then answers 500.
+    ServerErrorAfterCreate,
+    /// Answers 500 without creating anything.
+    ServerErrorBefore,
+    /// Creates the order, then answers an HTML error page.
+    HtmlAfterCreate,
+    /// Creates the order, then answers garbage.
+    GarbageAfterCreate,
+    /// Answers an empty body without creating anything.
+    Empty,
+    /// A well-formed refusal.
+    ApiError(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeOrder {
+    pub id: i64,
+    pub service: String,
+    pub link: String,
+    pub quantity: i64,
+    pub idempotency_key: Option<String>,
+    pub fields: HashMap<String, String>,
+    pub status: String,
+    pub start_count: i64,
+    pub remains: i64,
+    pub accounts: Vec<String>,
+}
+
+pub struct FakeState {
+    pub shape: Shape,
+    pub key: String,
+    pub honours_idempotency: bool,
+    pub services: Mutex<Vec<Value>>,
+    pub orders: Mutex<Vec<FakeOrder>>,
+    pub add_faults: Mutex<VecDeque<Fault>>,
+    pub status_faults: Mutex<VecDeque<Fault>>,
+    pub add_requests: AtomicUsize,
+    pub status_requests: AtomicUsize,
+    pub refills: Mutex<Vec<i64>>,
+}
+
+pub struct FakeUpstream {
+    pub url: String,
+    pub state: Arc<FakeState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A PerfectPanel-style SMM service row.
+pub fn smm_service(
+    id: &str,
+    name: &str,
+    category: &str,
+    rate: &str,
+    min: i64,
+    max: i64,
+    refill: bool,
+    dripfeed: bool,
+) -> Value {
+    json!({
+        "service": id, "name": name, "type": "Default", "category": category, "rate": rate,
+        "min": min.to_string(), "max": max.to_string(), "refill": refill, "cancel": false, "dripfeed": dripfeed
+    })
+}
+
+impl FakeUpstream {
+    pub async fn start(
+        shape: Shape,
+        honours_idempotency: bool,
+        services: Vec<Value>,
+    ) -> FakeUpstream {
+        let state = Arc::new(FakeState {
+            shape,
+            key: "upstream-key".into(),
+            honours_idempotency,
+            services: Mutex::new(services),
+            orders: Mutex::new(Vec::new()),
+            add_faults: Mutex::new(VecDeque::new()),
+            status_faults: Mutex::new(VecDeque::new()),
+            add_requests: AtomicUsize::new(0),
+            status_requests: AtomicUsize::new(0),
+            refills: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/api/v2", post(handle))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeUpstream {
+            url: format!("http://{addr}/api/v2"),
+            state,
+            task,
+        }
+    }
+
+    pub fn fail_next_add(&self, fault: Fault) {
+        self.state.add_faults.lock().expect("lock").push_back(fault);
+    }
+
+    pub fn fail_next_status(&self, fault: Fault) {
+        self.state
+            .status_faults
+            .lock()
+            .expect("lock")
+            .push_back(fault);
+    }
+
+    pub fn orders(&self) -> Vec<FakeOrder> {
+        self.state.orders.lock().expect("lock").clone()
+    }
+
+    /// Sets what the upstream reports for its order `id`.
+    pub fn set_status(&self, id: i64, status: &str, remains: i64, start_count: i64) {
+        let mut orders = self.state.orders.lock().expect("lock");
+        if let Some(o) = orders.iter_mut().find(|o| o.id == id) {
+            o.status = status.into();
+            o.remains = remains;
+            o.start_count = start_count;
+        }
+    }
+
+    pub fn deliver(&self, id: i64, accounts: &[&str]) {
+        let mut orders = self.state.orders.lock().expect("lock");
+        if let Some(o) = orders.iter_mut().find(|o| o.id == id) {
+            o.accounts.extend(accounts.iter().map(|a| (*a).to_owned()));
+        }
+    }
+}
+
+fn text_response(status: StatusCode, content_type: &'static str, body: &'static str) -> Response {
+    (status, [("content-type", content_type)], body).into_response()
+}
+
+fn status_json(shape: Shape, o: &FakeOrder) -> Value {
+    let status = match (shape, o.status.as_str()) {
+        (Shape::PerfectPanel, "Canceled") => "Cancelled",
+        (_, s) => s,
+    };
+    let mut v = json!({
+        "charge": "0.10", "start_count": o.start_count.to_string(), "status": status,
+        "remains": o.remains.to_string(), "currency": "USD"
+    });
+    if shape == Shape::Hstock {
+        v["start_count"] = json!(o.start_count);
+        v["remains"] = json!(o.remains);
+        if !o.accounts.is_empty() {
+            v["accounts"] = json!(o.accounts);
+        }
+    }
+    v
+}
+
+async fn handle(
+    State(state): State<Arc<FakeState>>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if get("key").as_deref() != Some(state.key.as_str()) {
+        return axum::Json(json!({"error": "Invalid API key"})).into_response();
+    }
+    match get("action").as_deref().unwrap_or("") {
+        "balance" => axum::Json(json!({"balance": "100.84292", "currency": "USD"})).into_response(),
+        "services" => {
+            let services = state.services.lock().expect("lock").clone();
+            match state.shape {
+                Shape::PerfectPanel => axum::Json(Value::Array(services)).into_response(),
+                Shape::Hstock => {
+                    let total = services.len();
+                    axum::Json(json!({"services": services, "total": total, "page": 1, "limit": total, "total_pages": 1})).into_response()
+                }
+            }
+        }
+        "inventory" => axum::Json(json!({"subproducts": []})).into_response(),
+        "add" => {
+            state.add_requests.fetch_add(1, Ordering::SeqCst);
+            let fault = state.add_faults.lock().expect("lock").pop_front();
+            match &fault {
+                Some(Fault::ServerErrorBefore) => {
+                    return text_response(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "oops")
+                }
+                Some(Fault::Empty) => return text_response(StatusCode::OK, "application/json", ""),
+                Some(Fault::ApiError(m)) => return axum::Json(json!({"error": m})).into_response(),
+                Some(Fault::Slow(d)) => tokio::time::sleep(*d).await,
+                _ => {}
+            }
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let id = {
+                let mut orders = state.orders.lock().expect("lock");
+                let existing = if state.honours_idempotency {
+                    key.as_ref().and_then(|k| {
+                        orders
+                            .iter()
+                            .find(|o| o.idempotency_key.as_ref() == Some(k))
+                            .map(|o| o.id)
+                    })
+                } else {
+                    None
+                };
+                match existing {
+                    Some(id) => id,
+                    None => {
+                        let id = 1000 + orders.len() as i64;
+                        let quantity = get("quantity").and_then(|q| q.parse().ok()).unwrap_or(0);
+                        orders.push(FakeOrder {
+                            id,
+                            service: get("service").unwrap_or_default(),
+                            link: get("link").unwrap_or_default(),
+                            quantity,
+                            idempotency_key: key,
+                            fields: form.iter().cloned().collect(),
+                            status: "Pending".into(),
+                            start_count: 0,
+                            remains: quantity,
+                            accounts: Vec::new(),
+                        });
+                        id
+                    }
+                }
+            };
+            match fault {
+                Some(Fault::TimeoutAfterCreate(d)) => {
+                    tokio::time::sleep(d).await;
+                    axum::Json(json!({"order": id})).into_response()
+                }
+                Some(Fault::ServerErrorAfterCreate) => {
+                    text_response(StatusCode::BAD_GATEWAY, "text/plain", "bad gateway")
+                }
+                Some(Fault::HtmlAfterCreate) => text_response(
+                    StatusCode::OK,
+                    "text/html",
+                    "<html><body>Maintenance</body></html>",
+                ),
+                Some(Fault::GarbageAfterCreate) => {
+                    text_response(StatusCode::OK, "application/json", "{\"order\": oops")
+                }
+                _ => match state.shape {
+                    Shape::PerfectPanel => {
+                        axum::Json(json!({"order": id.to_string()})).into_response()
+                    }
+                    Shape::Hstock => axum::Json(json!({"order": id})).into_response(),
+                },
+            }
+        }
+        "status" => {
+            state.status_requests.fetch_add(1, Ordering::SeqCst);
+            match state.status_faults.lock().expect("lock").pop_front() {
+                Some(Fault::ServerErrorBefore) => {
+                    return text_response(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "oops")
+                }
+                Some(Fault::GarbageAfterCreate) => {
+                    return text_response(StatusCode::OK, "application/json", "{{{")
+                }
+                Some(Fault::HtmlAfterCreate) => {
+                    return text_response(StatusCode::OK, "text/html", "<html></html>")
+                }
+                _ => {}
+            }
+            let orders = state.orders.lock().expect("lock");
+            if let Some(list) = get("orders") {
+                let mut out = serde_json::Map::new();
+                for id in list.split(',') {
+                    let found = id
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|n| orders.iter().find(|o| o.id == n));
+                    out.insert(
+                        id.trim().to_owned(),
+                        found.map_or_else(
+                            || json!({"error": "Incorrect order ID"}),
+                            |o| status_json(state.shape, o),
+                        ),
+                    );
+                }
+                return axum::Json(Value::Object(out)).into_response();
+            }
+            let id = get("order").and_then(|o| o.parse::<i64>().ok());
+            match id.and_then(|n| orders.iter().find(|o| o.id == n)) {
+                Some(o) => axum::Json(status_json(state.shape, o)).into_response(),
+                None => axum::Json(json!({"error": "Incorrect order ID"})).into_response(),
+            }
+        }
+        "refill" => {
+            let mut refills = state.refills.lock().expect("lock");
+            let id = 77 + refills.len() as i64;
+            refills.push(get("order").and_then(|o| o.parse().ok()).unwrap_or(0));
+            axum::Json(json!({"refill": id.to_string()})).into_response()
+        }
+        "refill_status" => axum::Json(json!({"status": "Completed"})).into_response(),
+        _ => axum::Json(json!({"error": "Invalid action"})).into_response(),
+    }
+}

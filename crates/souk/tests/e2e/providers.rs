@@ -1,0 +1,604 @@
+//! Upstream providers (SPEC 6, 7, 9): import, forwarding through faults, status sync and
+//! refunds, refills, against a fake upstream over loopback.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::engine_test;
+use crate::fake_upstream::{smm_service, FakeUpstream, Fault, Shape};
+use crate::harness::{wait_for, TestApp};
+
+/// Registers `fake` as a provider and imports its services with a 20 % markup.
+async fn connect(
+    app: &TestApp,
+    fake: &FakeUpstream,
+    idempotent: bool,
+    timeout_ms: i64,
+) -> (String, Vec<i64>) {
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(json!({
+                "name": "Upstream Panel", "url": fake.url, "key": "upstream-key",
+                "timeoutMs": timeout_ms, "requestsPerSecond": 0, "supportsIdempotency": idempotent
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let id = provider["id"].as_str().expect("id").to_owned();
+    let (status, imported) = app
+        .operator(
+            Method::POST,
+            &format!("/providers/{id}/import"),
+            Some(json!({"markup": "20", "round": "0.01"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{imported}");
+    let numbers = imported["services"]
+        .as_array()
+        .expect("numbers")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    (id, numbers)
+}
+
+fn panel_services() -> Vec<Value> {
+    vec![
+        smm_service(
+            "11",
+            "IG Followers HQ",
+            "Instagram",
+            "0.90",
+            10,
+            100000,
+            true,
+            false,
+        ),
+        smm_service(
+            "12",
+            "TikTok Views",
+            "TikTok",
+            "0.0100",
+            100,
+            1000000,
+            false,
+            true,
+        ),
+    ]
+}
+
+async fn order(app: &TestApp, key: &str, service: i64, quantity: &str) -> i64 {
+    let v = app
+        .call(&[
+            ("key", key),
+            ("action", "add"),
+            ("service", &service.to_string()),
+            ("link", "https://instagram.com/p/x"),
+            ("quantity", quantity),
+        ])
+        .await;
+    v["order"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("order refused: {v}"))
+}
+
+async fn forward_state(db: &crate::harness::TestDb, order: i64) -> String {
+    let n = db.scalar(&format!(
+        "SELECT CAST(CASE forward_state WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END AS BIGINT) FROM orders WHERE id = {order}"
+    ))
+    .await;
+    ["none", "queued", "sending", "sent", "unknown", "failed"][n as usize].to_owned()
+}
+
+engine_test!(import_prices_with_markup_and_syncs, |db| {
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "10").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
+    assert_eq!(numbers.len(), 2);
+    let services = app.call(&[("key", &key), ("action", "services")]).await;
+    let rows = services["services"].as_array().expect("rows");
+    let followers = rows
+        .iter()
+        .find(|r| r["name"] == "IG Followers HQ")
+        .expect("imported");
+    // 0.90 + 20 % = 1.08; 0.0100 + 20 % = 0.012 (rounded up to 0.01 -> 0.02).
+    assert_eq!(followers["rate"], "1.08");
+    assert_eq!(
+        (
+            followers["min"].clone(),
+            followers["max"].clone(),
+            followers["refill"].clone()
+        ),
+        (json!(10), json!(100000), json!(true))
+    );
+    assert_eq!(followers["autoDelivery"], true);
+    let views = rows
+        .iter()
+        .find(|r| r["name"] == "TikTok Views")
+        .expect("imported");
+    assert_eq!(
+        (views["rate"].clone(), views["dripfeed"].clone()),
+        (json!("0.02"), json!(true))
+    );
+    // Importing again adds nothing.
+    let (_, again) = app
+        .operator(Method::POST, &format!("/providers/{provider}/import"), None)
+        .await;
+    assert_eq!(again["imported"], 0);
+    // The provider changes a price, drops a service: sync follows and logs it.
+    *fake.state.services.lock().expect("lock") = vec![smm_service(
+        "11",
+        "IG Followers HQ",
+        "Instagram",
+        "1.00",
+        20,
+        50000,
+        true,
+        false,
+    )];
+    let (status, report) = app
+        .operator(Method::POST, &format!("/providers/{provider}/sync"), None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["updated"].clone(), report["disabled"].clone()),
+        (json!(["11"]), json!(["12"]))
+    );
+    let services = app.call(&[("key", &key), ("action", "services")]).await;
+    let rows = services["services"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0]["rate"].clone(),
+            rows[0]["min"].clone(),
+            rows[0]["max"].clone()
+        ),
+        (json!("1.20"), json!(20), json!(50000))
+    );
+    let (_, log) = app
+        .operator(Method::GET, &format!("/providers/{provider}/log"), None)
+        .await;
+    let changes: Vec<String> = log["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| e["change"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        changes.iter().any(|c| c.contains("rate 1.08 -> 1.20")),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(|c| c.contains("disabled")),
+        "{changes:?}"
+    );
+    // The operator API wants its token.
+    let r = app
+        .http
+        .get(format!("{}/api/operator/v1/providers", app.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .get(format!("{}/api/operator/v1/providers", app.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+});
+
+engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 300).await;
+    let service = numbers[0];
+    // One fault per order, in order of sending.
+    let faults = vec![
+        None,
+        Some(Fault::Slow(Duration::from_millis(50))),
+        Some(Fault::TimeoutAfterCreate(Duration::from_millis(900))),
+        Some(Fault::ServerErrorAfterCreate),
+        Some(Fault::HtmlAfterCreate),
+        Some(Fault::GarbageAfterCreate),
+        Some(Fault::ServerErrorBefore),
+        Some(Fault::Empty),
+    ];
+    let mut orders = Vec::new();
+    for fault in &faults {
+        if let Some(f) = fault {
+            fake.fail_next_add(f.clone());
+        } else {
+            fake.fail_next_add(Fault::Slow(Duration::ZERO));
+        }
+        let id = order(&app, &key, service, "1000").await;
+        wait_for(10, "the send", || async {
+            !matches!(forward_state(db, id).await.as_str(), "queued" | "sending")
+        })
+        .await;
+        orders.push(id);
+    }
+    let states: Vec<String> =
+        futures::future::join_all(orders.iter().map(|o| forward_state(db, *o))).await;
+    assert_eq!(
+        states,
+        vec!["sent", "sent", "unknown", "unknown", "unknown", "unknown", "unknown", "unknown"]
+    );
+    // Parked orders show In progress and are never sent again on their own.
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &orders[2].to_string()),
+        ])
+        .await;
+    assert_eq!(status["status"], "In progress");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        fake.state
+            .add_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        8
+    );
+    // What reached the upstream: the two clean sends and the four that were created
+    // before their answer broke (timeout, 502, HTML, garbage).
+    assert_eq!(fake.orders().len(), 6);
+    // Early cancel refuses a parked order: it may be at the provider.
+    app.clock.advance(31 * 60_000);
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "allowcancel"),
+            ("orders", &orders[2].to_string()),
+        ])
+        .await;
+    assert_eq!(v[0]["reason"], "SENT_TO_PROVIDER");
+    // The operator sees them and settles each: found upstream, or not (refund once).
+    let (_, stuck) = app.operator(Method::GET, "/orders/stuck", None).await;
+    assert_eq!(stuck["orders"].as_array().map(Vec::len), Some(6));
+    let upstream_of_timeout = fake.orders()[2].id.to_string();
+    let (s, _) = app
+        .operator(
+            Method::POST,
+            &format!("/orders/{}/resolve", orders[2]),
+            Some(json!({"action": "sent", "externalId": upstream_of_timeout})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for o in &orders[6..] {
+        let (s, _) = app
+            .operator(
+                Method::POST,
+                &format!("/orders/{o}/resolve"),
+                Some(json!({"action": "fail"})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, again) = app
+            .operator(
+                Method::POST,
+                &format!("/orders/{o}/resolve"),
+                Some(json!({"action": "fail"})),
+            )
+            .await;
+        assert_eq!(s, 409, "{again}");
+    }
+    let (s, _) = app
+        .operator(
+            Method::POST,
+            &format!("/orders/{}/resolve", orders[3]),
+            Some(json!({"action": "resend"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    wait_for(10, "the resend", || async {
+        forward_state(db, orders[3]).await == "sent"
+    })
+    .await;
+    for o in &orders[6..] {
+        let status = app
+            .call(&[
+                ("key", &key),
+                ("action", "status"),
+                ("order", &o.to_string()),
+            ])
+            .await;
+        assert_eq!(
+            (status["status"].clone(), status["charge"].clone()),
+            (json!("Canceled"), json!("0.00"))
+        );
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM ledger WHERE order_id = {o} AND kind = 'refund'"
+            ))
+            .await,
+            1
+        );
+    }
+    // A refusal is retried, then the order is cancelled and refunded once.
+    for _ in 0..3 {
+        fake.fail_next_add(Fault::ApiError("Not enough funds on balance".into()));
+    }
+    let refused = order(&app, &key, service, "1000").await;
+    for attempt in 1..=2 {
+        wait_for(10, "a refused send", || async {
+            db.scalar(&format!(
+                "SELECT forward_attempts FROM orders WHERE id = {refused}"
+            ))
+            .await
+                == attempt
+                && forward_state(db, refused).await == "queued"
+        })
+        .await;
+        app.clock.advance(3_600_000);
+    }
+    wait_for(10, "the failure", || async {
+        forward_state(db, refused).await == "failed"
+    })
+    .await;
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM ledger WHERE order_id = {refused} AND kind = 'refund'"
+        ))
+        .await,
+        1
+    );
+    // A provider that cannot be reached: the order waits, then goes once it is back.
+    let provider: String = fake_provider_id(db).await;
+    let (s, _) = app
+        .operator(
+            Method::PATCH,
+            &format!("/providers/{provider}"),
+            Some(json!({"url": "http://127.0.0.1:9/api/v2"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let unreachable = order(&app, &key, service, "1000").await;
+    wait_for(10, "a failed connection", || async {
+        db.scalar(&format!(
+            "SELECT forward_attempts FROM orders WHERE id = {unreachable}"
+        ))
+        .await
+            >= 1
+            && forward_state(db, unreachable).await == "queued"
+    })
+    .await;
+    app.operator(
+        Method::PATCH,
+        &format!("/providers/{provider}"),
+        Some(json!({"url": fake.url})),
+    )
+    .await;
+    app.clock.advance(3_600_000);
+    wait_for(10, "the late send", || async {
+        forward_state(db, unreachable).await == "sent"
+    })
+    .await;
+    let received: Vec<String> = fake.orders().iter().map(|o| o.link.clone()).collect();
+    assert_eq!(received.len(), 8, "{received:?}");
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+async fn fake_provider_id(db: &crate::harness::TestDb) -> String {
+    let store = db.store().await;
+    let providers = store.providers().await.expect("providers");
+    providers[0].id.clone()
+}
+
+engine_test!(idempotent_upstream_gets_safe_resends, |db| {
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, true, 300).await;
+    let mut orders = Vec::new();
+    for fault in [
+        Fault::TimeoutAfterCreate(Duration::from_millis(900)),
+        Fault::ServerErrorAfterCreate,
+        Fault::HtmlAfterCreate,
+        Fault::GarbageAfterCreate,
+    ] {
+        fake.fail_next_add(fault);
+        let id = order(&app, &key, numbers[0], "1000").await;
+        wait_for(10, "the first send", || async {
+            forward_state(db, id).await != "sending"
+        })
+        .await;
+        orders.push(id);
+    }
+    // Every unknown outcome is resent with the same key once its backoff passes.
+    for _ in 0..3 {
+        app.clock.advance(3_600_000);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for o in &orders {
+        wait_for(10, "the resend", || async {
+            forward_state(db, *o).await == "sent"
+        })
+        .await;
+    }
+    // Eight requests, four orders upstream: the key made each resend a no-op.
+    assert_eq!(
+        fake.state
+            .add_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        8
+    );
+    assert_eq!(fake.orders().len(), 4);
+    let keys: std::collections::HashSet<Option<String>> = fake
+        .orders()
+        .iter()
+        .map(|o| o.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 4);
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+engine_test!(status_sync_pays_each_refund_once, |db| {
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (partial, canceled, completed, refunded) = (
+        order(&app, &key, numbers[0], "1000").await,
+        order(&app, &key, numbers[0], "500").await,
+        order(&app, &key, numbers[0], "100").await,
+        order(&app, &key, numbers[0], "200").await,
+    );
+    for o in [partial, canceled, completed, refunded] {
+        wait_for(10, "the send", || async {
+            forward_state(db, o).await == "sent"
+        })
+        .await;
+    }
+    // Sends run concurrently: map each order to the upstream id it got.
+    let mut upstream = Vec::new();
+    for o in [partial, canceled, completed, refunded] {
+        upstream.push(
+            db.scalar(&format!(
+                "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {o}"
+            ))
+            .await,
+        );
+    }
+    fake.set_status(upstream[0], "In progress", 600, 1234);
+    wait_for(10, "progress", || async {
+        let s = app
+            .call(&[
+                ("key", &key),
+                ("action", "status"),
+                ("order", &partial.to_string()),
+            ])
+            .await;
+        s["status"] == "In progress" && s["remains"] == 600 && s["start_count"] == 1234
+    })
+    .await;
+    // A failing status endpoint changes nothing.
+    fake.fail_next_status(Fault::ServerErrorBefore);
+    fake.fail_next_status(Fault::GarbageAfterCreate);
+    fake.fail_next_status(Fault::HtmlAfterCreate);
+    fake.set_status(upstream[0], "Partial", 300, 1234);
+    fake.set_status(upstream[1], "Canceled", 500, 0);
+    fake.set_status(upstream[2], "Completed", 0, 10);
+    fake.set_status(upstream[3], "Refunded", 200, 0);
+    wait_for(15, "the final statuses", || async {
+        let v = app
+            .call(&[
+                ("key", &key),
+                ("action", "status"),
+                (
+                    "orders",
+                    &format!("{partial},{canceled},{completed},{refunded}"),
+                ),
+            ])
+            .await;
+        v[partial.to_string()]["status"] == "Partial"
+            && v[canceled.to_string()]["status"] == "Canceled"
+            && v[completed.to_string()]["status"] == "Completed"
+            && v[refunded.to_string()]["status"] == "Canceled"
+    })
+    .await;
+    // Let several more sync rounds pass: nothing is paid twice.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("orders", &format!("{partial},{canceled},{completed}")),
+        ])
+        .await;
+    // 1.08 per 1000: 1000 -> 1.08, 300 remain -> 0.324 back, 0.756 kept.
+    assert_eq!(v[partial.to_string()]["charge"], "0.756");
+    assert_eq!(v[canceled.to_string()]["charge"], "0.00");
+    assert_eq!(v[completed.to_string()]["charge"], "0.108");
+    for o in [partial, canceled, refunded] {
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM ledger WHERE order_id = {o} AND kind = 'refund'"
+            ))
+            .await,
+            1,
+            "order {o}"
+        );
+    }
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM ledger WHERE order_id = {completed} AND kind = 'refund'"
+        ))
+        .await,
+        0
+    );
+    // Refill of the completed order goes upstream; its status comes back.
+    let r = app
+        .call(&[
+            ("key", &key),
+            ("action", "refill"),
+            ("order", &completed.to_string()),
+        ])
+        .await;
+    let refill = r["refill"].as_i64().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(
+        fake.state.refills.lock().expect("lock").as_slice(),
+        &[upstream[2]]
+    );
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "refill_status"),
+            ("refill", &refill.to_string())
+        ])
+        .await,
+        json!({"status": "Completed"})
+    );
+    let multi = app
+        .call(&[
+            ("key", &key),
+            ("action", "refill"),
+            ("orders", &format!("{completed},{canceled},999999")),
+        ])
+        .await;
+    assert_eq!(
+        multi[1],
+        json!({"order": canceled, "refill": {"error": "Refill is not available for this order"}})
+    );
+    assert_eq!(
+        multi[2],
+        json!({"order": 999999, "refill": {"error": "Incorrect order ID"}})
+    );
+    let statuses = app
+        .call(&[
+            ("key", &key),
+            ("action", "refill_status"),
+            ("refills", &format!("{refill},424242")),
+        ])
+        .await;
+    assert_eq!(
+        statuses,
+        json!([{"refill": refill, "status": "Completed"}, {"refill": 424242, "status": {"error": "Refill not found"}}])
+    );
+    // Outside the refill window (30 days from completion) it is refused.
+    app.clock.advance(31 * 24 * 3_600_000);
+    let r = app
+        .call(&[
+            ("key", &key),
+            ("action", "refill"),
+            ("order", &completed.to_string()),
+        ])
+        .await;
+    assert_eq!(
+        r,
+        json!({"error": "Refill is not available for this order"})
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
