@@ -89,8 +89,7 @@ pub fn smm_service(
     name: &str,
     category: &str,
     rate: &str,
-    min: i64,
-    max: i64,
+    (min, max): (i64, i64),
     refill: bool,
     dripfeed: bool,
 ) -> Value {
