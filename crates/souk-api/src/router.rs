@@ -112,7 +112,7 @@ async fn poll_once(state: &AppState, with_stock: bool) -> Result<(), souk_store:
 }
 
 async fn listen_postgres(state: AppState, pool: sqlx::PgPool) {
-    loop {
+    while !pool.is_closed() {
         match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if let Err(e) = listener.listen(souk_store::versions::CHANNEL).await {

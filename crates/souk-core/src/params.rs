@@ -100,7 +100,8 @@ impl Params {
             }
             push_split(&mut out, v);
         }
-        Some(out)
+        // An empty list (`productIds=`) is the same as an absent one, like empty scalars.
+        (!out.is_empty()).then_some(out)
     }
 
     /// A list-valued parameter capped at 100 values; `what` names the ids in the error.
@@ -181,6 +182,8 @@ mod tests {
             assert_eq!(p.list("productIds").expect("present"), expected);
         }
         assert_eq!(params(&[]).list("productIds"), None);
+        assert_eq!(params(&[("productIds", "")]).list("productIds"), None);
+        assert_eq!(params(&[("productIds", " , ")]).list("productIds"), None);
     }
 
     #[test]

@@ -395,7 +395,7 @@ impl Store {
         let rows: Vec<(String,)> = on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT DISTINCT s.provider_id FROM orders o JOIN services s ON s.number = o.service_number \
-                 WHERE o.external_id IS NOT NULL AND o.status IN ('pending', 'processing', 'error') \
+                 WHERE o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' AND o.status IN ('pending', 'processing', 'error') \
                  AND o.next_sync_at <= $1 AND s.provider_id IS NOT NULL",
             )
             .bind(now)
@@ -415,7 +415,8 @@ impl Store {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT o.id, o.external_id FROM orders o JOIN services s ON s.number = o.service_number \
-                 WHERE s.provider_id = $1 AND o.external_id IS NOT NULL AND o.status IN ('pending', 'processing', 'error') \
+                 WHERE s.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
+                 AND o.status IN ('pending', 'processing', 'error') \
                  AND o.next_sync_at <= $2 ORDER BY o.next_sync_at, o.id LIMIT $3",
             )
             .bind(provider_id)

@@ -7,6 +7,7 @@ mod audit;
 pub(crate) mod catalogue;
 pub mod crypto;
 mod db;
+mod dripfeed;
 mod forwarding;
 mod leases;
 mod orders;
@@ -23,6 +24,7 @@ pub use catalogue::{
 };
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
+pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
 pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};

@@ -159,6 +159,16 @@ async fn forward_one(
                 .map(|_| ())
         }
     };
+    // Drip-feed the upstream cannot do itself runs here, as child orders.
+    if job.runs.is_some_and(|r| r > 1)
+        && !store
+            .upstream_dripfeed(&provider.id, &job.provider_service)
+            .await?
+    {
+        return store
+            .expand_dripfeed(job.order_id, &ctx.node_id, ctx.clock.now_ms())
+            .await;
+    }
     let fields: Vec<(String, String)> =
         serde_json::from_str::<HashMap<String, String>>(&job.params)
             .map(|m| m.into_iter().collect())
@@ -260,6 +270,9 @@ async fn status_loop(ctx: WorkerContext) {
     loop {
         if let Err(e) = sync_statuses_once(&ctx).await {
             tracing::warn!(error = %e, "status sync failed");
+        }
+        if let Err(e) = ctx.store.settle_dripfeed_parents(ctx.clock.now_ms()).await {
+            tracing::warn!(error = %e, "settling drip-feed orders failed");
         }
         tokio::time::sleep(ctx.sync_interval.min(Duration::from_secs(10))).await;
     }

@@ -372,6 +372,8 @@ impl ServerProcess {
             .env("SOUK_RATE_LIMIT_PER_KEY", "0")
             .env("SOUK_RATE_LIMIT_PER_ADDRESS", "0")
             .env("SOUK_POLL_INTERVAL", "100ms")
+            .env("SOUK_ALLOW_PRIVATE_UPSTREAMS", "1")
+            .env("SOUK_SYNC_INTERVAL", "1s")
             .env("SOUK_LOG", "warn")
             .current_dir(dir.path())
             .stdout(std::process::Stdio::piped())

@@ -599,3 +599,202 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(two_nodes_forward_a_thousand_orders_once, |db| {
+    let app = TestApp::spawn(db).await;
+    let fake = FakeUpstream::start(Shape::Hstock, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 5_000).await;
+    // Stop this in-process node, so only the two server processes forward.
+    app.stop().await;
+    let store = db.store().await;
+    let (user, _) = store
+        .create_user(
+            &souk_store::NewUser {
+                email: "bulk@test.local".into(),
+                name: String::new(),
+                password_hash: None,
+                is_supplier: false,
+                initial_balance: souk_core::Money::parse("100000").expect("amount"),
+            },
+            0,
+        )
+        .await
+        .expect("buyer");
+    let snapshot = store
+        .load_catalogue(&Default::default())
+        .await
+        .expect("catalogue");
+    let service = snapshot
+        .service(&souk_core::id::ServiceRef::Number(numbers[0]))
+        .expect("service")
+        .clone();
+    let mut params = souk_core::Params::new();
+    params.push("link", "https://instagram.com/p/bulk");
+    params.push("quantity", "100");
+    let request = souk_core::order::parse_add(&params, &service).expect("valid");
+    let souk_core::order::AddOrder::Smm(smm) = request.order else {
+        panic!("an SMM order")
+    };
+    let buyer = souk_store::Buyer {
+        user_id: &user,
+        email: "bulk@test.local",
+    };
+    for _ in 0..1000 {
+        store
+            .place_smm_order(&buyer, &smm, None, 0)
+            .await
+            .expect("order");
+    }
+    let started = std::time::Instant::now();
+    let nodes = [
+        crate::harness::ServerProcess::spawn(db).await,
+        crate::harness::ServerProcess::spawn(db).await,
+    ];
+    wait_for(120, "every order sent", || async {
+        db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+            .await
+            == 1000
+    })
+    .await;
+    let elapsed = started.elapsed();
+    for node in nodes {
+        node.stop();
+    }
+    let received = fake.orders();
+    let keys: std::collections::HashSet<Option<String>> =
+        received.iter().map(|o| o.idempotency_key.clone()).collect();
+    assert_eq!(received.len(), 1000);
+    assert_eq!(keys.len(), 1000, "an order reached the upstream twice");
+    assert_eq!(
+        fake.state
+            .add_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1000
+    );
+    eprintln!(
+        "{:?}: two nodes forwarded 1000 orders in {elapsed:?}",
+        db.kind
+    );
+    db.assert_audit_clean().await;
+});
+
+engine_test!(dripfeed_forwarded_or_run_here, |db| {
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (followers, views) = (numbers[0], numbers[1]);
+    // The upstream does drip-feed for views: runs and interval go with the order.
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &views.to_string()),
+            ("link", "l"),
+            ("quantity", "1000"),
+            ("runs", "2"),
+            ("interval", "5"),
+        ])
+        .await;
+    let forwarded = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    wait_for(10, "the send", || async {
+        forward_state(db, forwarded).await == "sent"
+    })
+    .await;
+    let sent = fake.orders();
+    assert_eq!(
+        (
+            sent[0].fields.get("runs").cloned(),
+            sent[0].fields.get("interval").cloned()
+        ),
+        (Some("2".into()), Some("5".into()))
+    );
+    // The operator offers drip-feed on followers although the upstream cannot: it runs here.
+    db.exec(&format!(
+        "UPDATE services SET dripfeed = TRUE WHERE number = {followers}"
+    ))
+    .await;
+    db.exec("UPDATE state_versions SET catalogue_version = catalogue_version + 1")
+        .await;
+    wait_for(5, "the catalogue", || async {
+        let v = app
+            .call(&[("key", &key), ("action", "services"), ("productIds", "")])
+            .await;
+        v["services"].as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r["service"] == followers && r["dripfeed"] == true)
+        })
+    })
+    .await;
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &followers.to_string()),
+            ("link", "l"),
+            ("quantity", "100"),
+            ("runs", "3"),
+            ("interval", "10"),
+        ])
+        .await;
+    let parent = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    // 1.08 per 1000 x 100 x 3 runs.
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &parent.to_string()),
+        ])
+        .await;
+    assert_eq!(status["charge"], "0.324");
+    wait_for(10, "the first run", || async { fake.orders().len() == 2 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        fake.orders().len(),
+        2,
+        "the next run waits for its interval"
+    );
+    app.clock.advance(10 * 60_000);
+    wait_for(10, "the second run", || async { fake.orders().len() == 3 }).await;
+    app.clock.advance(10 * 60_000);
+    wait_for(10, "the third run", || async { fake.orders().len() == 4 }).await;
+    for o in &fake.orders()[1..] {
+        assert_eq!((o.quantity, o.fields.get("runs")), (100, None));
+    }
+    let runs: Vec<i64> = fake.orders()[1..].iter().map(|o| o.id).collect();
+    fake.set_status(runs[0], "Completed", 0, 5);
+    fake.set_status(runs[1], "Partial", 40, 5);
+    fake.set_status(runs[2], "Canceled", 100, 5);
+    wait_for(15, "the parent to close", || async {
+        app.call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &parent.to_string()),
+        ])
+        .await["status"]
+            == "Partial"
+    })
+    .await;
+    // 140 of 300 units undone: 0.324 x 140 / 300 = 0.1512 back.
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &parent.to_string()),
+        ])
+        .await;
+    assert_eq!(
+        (status["charge"].clone(), status["remains"].clone()),
+        (json!("0.1728"), json!(140))
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM ledger WHERE order_id = {parent} AND kind = 'refund'"
+        ))
+        .await,
+        1
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -1,0 +1,140 @@
+//! Drip-feed run here when the upstream service cannot: the parent order (charged for
+//! every run) becomes `runs` child orders of `quantity` each, one every `interval`
+//! minutes, forwarded like any other; when all have ended the parent closes with the
+//! refund of what they left undone.
+
+use souk_core::early_cancel::proportional_refund;
+use souk_core::order::OrderStatus;
+use souk_core::Money;
+
+use crate::db::{on_engine, BeginWrite};
+use crate::users::ledger_entry;
+use crate::{Result, Store, StoreError};
+
+/// The external id that marks a parent whose runs are sent from here.
+pub const LOCAL_DRIPFEED: &str = "local-dripfeed";
+
+impl Store {
+    /// Whether the provider's service takes `runs`/`interval` itself.
+    pub async fn upstream_dripfeed(
+        &self,
+        provider_id: &str,
+        external_service: &str,
+    ) -> Result<bool> {
+        let row: Option<(bool,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT dripfeed FROM provider_services WHERE provider_id = $1 AND external_service = $2")
+                .bind(provider_id)
+                .bind(external_service)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.is_some_and(|(d,)| d))
+    }
+
+    /// Turns a claimed drip-feed order into its child runs (queued at their times).
+    pub async fn expand_dripfeed(&self, order_id: i64, node: &str, now: i64) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT COALESCE(runs, 1), COALESCE(interval_minutes, 0) FROM orders \
+                 WHERE id = $1 AND forward_state = 'sending' AND lease_owner = $2",
+            )
+            .bind(order_id)
+            .bind(node)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((runs, interval)) = row else {
+                return Ok(());
+            };
+            for run in 0..runs.max(1) {
+                sqlx::query(
+                    "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
+                     status, payment_status, remains, params, forward_state, next_attempt_at, parent_id, created_at, \
+                     paid_at, updated_at) \
+                     SELECT user_id, kind, service_number, shop_id, product_type, link, quantity, 0, 'pending', \
+                     'completed', quantity, params, 'queued', $1, id, $2, $2, $2 FROM orders WHERE id = $3",
+                )
+                .bind(now + run * interval * 60_000)
+                .bind(now)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE orders SET forward_state = 'sent', external_id = $1, status = 'processing', lease_owner = NULL, \
+                 lease_until = NULL, updated_at = $2 WHERE id = $3",
+            )
+            .bind(LOCAL_DRIPFEED)
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Closes drip-feed parents whose runs have all ended, refunding what they left
+    /// undone once; keeps the others' `remains` current. Returns how many closed.
+    pub async fn settle_dripfeed_parents(&self, now: i64) -> Result<usize> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let parents: Vec<(i64, String, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT p.id, p.user_id, p.quantity, COALESCE(p.runs, 1), p.charge, p.refunded, \
+                 CAST(COUNT(c.id) AS BIGINT), \
+                 CAST(SUM(CASE WHEN c.status IN ('pending', 'processing', 'error') THEN 1 ELSE 0 END) AS BIGINT), \
+                 CAST(SUM(CASE c.status WHEN 'completed' THEN 0 WHEN 'canceled' THEN c.quantity ELSE COALESCE(c.remains, 0) END) AS BIGINT) \
+                 FROM orders p JOIN orders c ON c.parent_id = p.id \
+                 WHERE p.external_id = $1 AND p.status IN ('pending', 'processing', 'error') \
+                 GROUP BY p.id, p.user_id, p.quantity, p.runs, p.charge, p.refunded",
+            )
+            .bind(LOCAL_DRIPFEED)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut closed = 0;
+            for (id, user, quantity, runs, charge, refunded, children, open, undone) in parents {
+                let total = quantity * runs;
+                sqlx::query("UPDATE orders SET remains = $1, updated_at = $2 WHERE id = $3")
+                    .bind(undone.clamp(0, total))
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if open > 0 || children < runs {
+                    continue;
+                }
+                let amount = proportional_refund(Money::from_micros(charge), Money::from_micros(refunded), total, total - undone.clamp(0, total));
+                let status = if undone <= 0 {
+                    OrderStatus::Completed
+                } else if undone >= total {
+                    OrderStatus::Canceled
+                } else {
+                    OrderStatus::Partial
+                };
+                let done = sqlx::query(
+                    "UPDATE orders SET status = $1, refunded = refunded + $2, completed_at = $3, updated_at = $3, \
+                     payment_status = CASE WHEN refunded + $2 >= charge AND charge > 0 THEN 'refunded' \
+                                           WHEN $2 > 0 THEN 'partial' ELSE payment_status END \
+                     WHERE id = $4 AND status IN ('pending', 'processing', 'error')",
+                )
+                .bind(status.as_str())
+                .bind(amount.micros())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 1 && amount.micros() > 0
+                    && ledger_entry!(tx, &user, amount.micros(), "refund", Some(id), "drip-feed runs left undone", now).is_none()
+                {
+                    return Err(StoreError::Conflict(format!("refund of order {id} could not be booked")));
+                }
+                closed += done as usize;
+            }
+            tx.commit().await?;
+            Ok(closed)
+        })
+    }
+}
