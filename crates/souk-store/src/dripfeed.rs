@@ -11,6 +11,10 @@ use crate::db::{on_engine, BeginWrite};
 use crate::users::ledger_entry;
 use crate::{Result, Store, StoreError};
 
+/// A drip-feed parent and its runs: id, user, quantity, runs, charge, refunded, children,
+/// open children, units left undone.
+type ParentRow = (i64, String, i64, i64, i64, i64, i64, i64, i64);
+
 /// The external id that marks a parent whose runs are sent from here.
 pub const LOCAL_DRIPFEED: &str = "local-dripfeed";
 
@@ -81,7 +85,7 @@ impl Store {
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let parents: Vec<(i64, String, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            let parents: Vec<ParentRow> = sqlx::query_as(
                 "SELECT p.id, p.user_id, p.quantity, COALESCE(p.runs, 1), p.charge, p.refunded, \
                  CAST(COUNT(c.id) AS BIGINT), \
                  CAST(SUM(CASE WHEN c.status IN ('pending', 'processing', 'error') THEN 1 ELSE 0 END) AS BIGINT), \
