@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -798,3 +799,140 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+/// Measurement, not a check (run with `--release -- --ignored --nocapture`): orders
+/// forwarded per second to a fast upstream next to the rate a plain client reaches on the
+/// same upstream, and one full status sync of 10,000 open orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark"]
+async fn bench_forwarding_and_sync() {
+    let orders: usize = std::env::var("SOUK_BENCH_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut dbs = vec![crate::harness::TestDb::sqlite().await];
+    if let Some(pg) = crate::harness::TestDb::postgres().await {
+        dbs.push(pg);
+    }
+    for db in &dbs {
+        let fake = FakeUpstream::start(Shape::Hstock, false, panel_services()).await;
+        // Baseline: a plain client sending adds to the same fake, 16 at a time.
+        let client = souk_client::api_v2::ApiV2Client::new(
+            &fake.url,
+            "upstream-key",
+            std::time::Duration::from_secs(5),
+            true,
+        )
+        .expect("client");
+        let started = std::time::Instant::now();
+        futures::stream::iter(0..2000)
+            .for_each_concurrent(16, |i| {
+                let client = client.clone();
+                async move {
+                    let link = format!("baseline-{i}");
+                    let order = souk_client::api_v2::RemoteOrder {
+                        service: "11",
+                        link: &link,
+                        quantity: 100,
+                        ..Default::default()
+                    };
+                    client.add(&order).await.expect("baseline add");
+                }
+            })
+            .await;
+        let baseline = 2000.0 / started.elapsed().as_secs_f64();
+        fake.state.orders.lock().expect("lock").clear();
+
+        let app = TestApp::spawn(db).await;
+        let (_, numbers) = connect(&app, &fake, false, 5_000).await;
+        app.stop().await;
+        let store = db.store().await;
+        let (user, _) = store
+            .create_user(
+                &souk_store::NewUser {
+                    email: "bench@test.local".into(),
+                    name: String::new(),
+                    password_hash: None,
+                    is_supplier: false,
+                    initial_balance: souk_core::Money::parse("1000000").expect("amount"),
+                },
+                0,
+            )
+            .await
+            .expect("buyer");
+        let snapshot = store
+            .load_catalogue(&Default::default())
+            .await
+            .expect("catalogue");
+        let service = snapshot
+            .service(&souk_core::id::ServiceRef::Number(numbers[0]))
+            .expect("service")
+            .clone();
+        let mut params = souk_core::Params::new();
+        params.push("link", "https://instagram.com/p/bench");
+        params.push("quantity", "100");
+        let souk_core::order::AddOrder::Smm(smm) = souk_core::order::parse_add(&params, &service)
+            .expect("valid")
+            .order
+        else {
+            panic!("SMM")
+        };
+        let buyer = souk_store::Buyer {
+            user_id: &user,
+            email: "bench@test.local",
+        };
+        for _ in 0..orders {
+            store
+                .place_smm_order(&buyer, &smm, None, 0)
+                .await
+                .expect("order");
+        }
+        let app = TestApp::spawn(db).await;
+        let started = std::time::Instant::now();
+        wait_for(600, "every order sent", || async {
+            db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+                .await
+                == orders as i64
+        })
+        .await;
+        let forwarded = orders as f64 / started.elapsed().as_secs_f64();
+        app.stop().await;
+        assert_eq!(fake.orders().len(), orders);
+
+        let ctx = souk::server::worker_context(
+            store.clone(),
+            std::sync::Arc::new(souk_core::clock::SystemClock),
+        )
+        .expect("ctx");
+        let ctx = souk_workers::WorkerContext {
+            allow_private_upstreams: true,
+            ..ctx
+        };
+        db.exec("UPDATE orders SET next_sync_at = 0").await;
+        db.exec("DELETE FROM worker_leases").await;
+        let before = fake
+            .state
+            .status_requests
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let stats = souk_workers::forward::sync_statuses_once(&ctx)
+            .await
+            .expect("sync");
+        let sync_time = started.elapsed();
+        let requests = fake
+            .state
+            .status_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            - before;
+        eprintln!(
+            "BENCH {:?}: baseline client {baseline:.0} adds/s; forwarded {orders} orders at {forwarded:.0}/s ({:.2} of baseline); \
+             one full status sync of {} open orders: {requests} upstream requests, {sync_time:?}",
+            db.kind,
+            forwarded / baseline,
+            stats.orders
+        );
+    }
+    for db in dbs {
+        db.cleanup().await;
+    }
+}
