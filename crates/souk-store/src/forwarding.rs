@@ -13,7 +13,6 @@ use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite, Engine};
 use crate::users::ledger_entry;
-use crate::versions::Change;
 use crate::{Result, Store, StoreError};
 
 /// An order ready to be sent upstream.
@@ -130,45 +129,41 @@ impl Store {
         let rows: Vec<JobRow> = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let ids: Vec<(i64,)> = sqlx::query_as(pick).bind(now).bind(limit).fetch_all(&mut *tx).await?;
-            let mut rows = Vec::with_capacity(ids.len());
-            for (id,) in ids {
-                let claimed = sqlx::query(
-                    "UPDATE orders SET forward_state = 'sending', lease_owner = $1, lease_until = $2, \
-                     forward_attempts = forward_attempts + 1, updated_at = $3 WHERE id = $4 AND forward_state = 'queued'",
-                )
-                .bind(node)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if claimed.rows_affected() == 0 {
-                    continue;
-                }
-                let row: Option<JobRow> = sqlx::query_as(
-                    "SELECT o.id, s.provider_id, s.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
-                     o.runs, o.interval_minutes, o.forward_attempts \
-                     FROM orders o JOIN services s ON s.number = o.service_number \
-                     LEFT JOIN subproducts p ON p.id = o.subproduct_id \
-                     WHERE o.id = $1 AND s.provider_id IS NOT NULL AND s.provider_service IS NOT NULL",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match row {
-                    Some(r) => rows.push(r),
-                    None => {
-                        // Queued but no longer connected to a provider: the operator decides.
-                        sqlx::query(
-                            "UPDATE orders SET forward_state = 'unknown', status = 'error', \
-                             last_error = 'the service is not connected to a provider' WHERE id = $1",
-                        )
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
+            if ids.is_empty() {
+                return Ok(Vec::new());
             }
+            // Ids come from the database, so they can be inlined; one statement claims them all.
+            let list = ids.iter().map(|(id,)| id.to_string()).collect::<Vec<_>>().join(",");
+            sqlx::query(&format!(
+                "UPDATE orders SET forward_state = 'sending', lease_owner = $1, lease_until = $2, \
+                 forward_attempts = forward_attempts + 1, updated_at = $3 WHERE id IN ({list}) AND forward_state = 'queued'"
+            ))
+            .bind(node)
+            .bind(now + lease_ms)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let rows: Vec<JobRow> = sqlx::query_as(&format!(
+                "SELECT o.id, s.provider_id, s.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
+                 o.runs, o.interval_minutes, o.forward_attempts \
+                 FROM orders o JOIN services s ON s.number = o.service_number \
+                 LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+                 WHERE o.id IN ({list}) AND o.forward_state = 'sending' AND o.lease_owner = $1 \
+                 AND s.provider_id IS NOT NULL AND s.provider_service IS NOT NULL ORDER BY o.id"
+            ))
+            .bind(node)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Queued but no longer connected to a provider: the operator decides.
+            sqlx::query(&format!(
+                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, \
+                 last_error = 'the service is not connected to a provider' \
+                 WHERE id IN ({list}) AND forward_state = 'sending' AND lease_owner = $1 AND service_number NOT IN \
+                 (SELECT number FROM services WHERE provider_id IS NOT NULL AND provider_service IS NOT NULL)"
+            ))
+            .bind(node)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             rows
         });
@@ -449,89 +444,94 @@ impl Store {
     /// `Canceled` refunds what is left; either closes the order, so each refund is paid
     /// once even if several nodes report the same answer. Accounts the upstream delivered
     /// are sealed and added once.
-    pub async fn apply_remote_update(
+    pub async fn apply_remote_updates(
         &self,
-        order_id: i64,
-        update: &RemoteUpdate,
+        updates: &[(i64, RemoteUpdate)],
         next_sync_at: i64,
         now: i64,
-    ) -> Result<Vec<Change>> {
+    ) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-                "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \
-                 WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
-            )
-            .bind(order_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((user, kind, quantity, charge, refunded, delivered, runs)) = row else {
-                return Ok(Vec::new());
-            };
-            let mut delivered_now = delivered;
-            if kind == "product" && update.accounts.len() as i64 > delivered {
-                for account in update.accounts.iter().skip(delivered as usize).take((quantity - delivered).max(0) as usize) {
-                    sqlx::query(
-                        "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, created_at, delivered_at) \
-                         SELECT service_number, subproduct_id, $1, $2, 'upstream', id, $3, $3 FROM orders WHERE id = $4",
-                    )
-                    .bind(self.crypto.seal(account))
-                    .bind(self.crypto.fingerprint(account))
-                    .bind(now)
-                    .bind(order_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    delivered_now += 1;
-                }
-            }
-            let remains = update.remains.map(|r| r.clamp(0, quantity));
-            sqlx::query(
-                "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
-                 delivered = $3, next_sync_at = $4, updated_at = $5 WHERE id = $6",
-            )
-            .bind(update.start_count)
-            .bind(remains)
-            .bind(delivered_now)
-            .bind(next_sync_at)
-            .bind(now)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
-            let charge_m = Money::from_micros(charge);
-            let refunded_m = Money::from_micros(refunded);
-            match update.status {
-                OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {
-                    let status = if update.status == OrderStatus::Error { OrderStatus::Processing } else { update.status };
-                    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
-                        .bind(status.as_str())
+            for (order_id, update) in updates {
+                let order_id = *order_id;
+                let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \
+                     WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
+                )
+                .bind(order_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((user, kind, quantity, charge, refunded, delivered, runs)) = row else {
+                    continue;
+                };
+                let mut delivered_now = delivered;
+                if kind == "product" && update.accounts.len() as i64 > delivered {
+                    for account in update.accounts.iter().skip(delivered as usize).take((quantity - delivered).max(0) as usize) {
+                        sqlx::query(
+                            "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, created_at, delivered_at) \
+                             SELECT service_number, subproduct_id, $1, $2, 'upstream', id, $3, $3 FROM orders WHERE id = $4",
+                        )
+                        .bind(self.crypto.seal(account))
+                        .bind(self.crypto.fingerprint(account))
+                        .bind(now)
                         .bind(order_id)
                         .execute(&mut *tx)
                         .await?;
+                        delivered_now += 1;
+                    }
                 }
-                OrderStatus::Completed => {
-                    close_with_refund!(tx, order_id, &user, 0, OrderStatus::Completed, "", now);
-                    sqlx::query("UPDATE orders SET remains = 0 WHERE id = $1").bind(order_id).execute(&mut *tx).await?;
-                }
-                OrderStatus::Partial => {
-                    // Products: what was not delivered; SMM: what the upstream says remains
-                    // (of every run, for drip-feed).
-                    let (total, undelivered) = if kind == "product" {
-                        (quantity, quantity - delivered_now)
-                    } else {
-                        (quantity * runs.max(1), update.remains.unwrap_or(0).clamp(0, quantity * runs.max(1)))
-                    };
-                    let amount = proportional_refund(charge_m, refunded_m, total, total - undelivered);
-                    close_with_refund!(tx, order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now);
-                }
-                OrderStatus::Canceled => {
-                    let amount = proportional_refund(charge_m, refunded_m, quantity, if kind == "product" { delivered_now } else { 0 });
-                    let status = if kind == "product" && delivered_now > 0 { OrderStatus::Partial } else { OrderStatus::Canceled };
-                    close_with_refund!(tx, order_id, &user, amount.micros(), status, "canceled upstream", now);
+                let remains = update.remains.map(|r| r.clamp(0, quantity));
+                sqlx::query(
+                    "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
+                     delivered = $3, next_sync_at = $4, updated_at = $5 WHERE id = $6",
+                )
+                .bind(update.start_count)
+                .bind(remains)
+                .bind(delivered_now)
+                .bind(next_sync_at)
+                .bind(now)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+                let charge_m = Money::from_micros(charge);
+                let refunded_m = Money::from_micros(refunded);
+                match update.status {
+                    OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {
+                        let status = if update.status == OrderStatus::Error { OrderStatus::Processing } else { update.status };
+                        sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+                            .bind(status.as_str())
+                            .bind(order_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    OrderStatus::Completed => {
+                        close_with_refund!(tx, order_id, &user, 0, OrderStatus::Completed, "", now);
+                        sqlx::query("UPDATE orders SET remains = 0 WHERE id = $1").bind(order_id).execute(&mut *tx).await?;
+                    }
+                    OrderStatus::Partial => {
+                        // Products: what was not delivered; SMM: what the upstream says remains
+                        // (of every run, for drip-feed).
+                        let (total, undelivered) = if kind == "product" {
+                            (quantity, quantity - delivered_now)
+                        } else {
+                            (quantity * runs.max(1), update.remains.unwrap_or(0).clamp(0, quantity * runs.max(1)))
+                        };
+                        let amount = proportional_refund(charge_m, refunded_m, total, total - undelivered);
+                        close_with_refund!(tx, order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now);
+                    }
+                    OrderStatus::Canceled => {
+                        let amount = proportional_refund(charge_m, refunded_m, quantity, if kind == "product" { delivered_now } else { 0 });
+                        let status = if kind == "product" && delivered_now > 0 { OrderStatus::Partial } else { OrderStatus::Canceled };
+                        close_with_refund!(tx, order_id, &user, amount.micros(), status, "canceled upstream", now);
+                    }
                 }
             }
             tx.commit().await?;
-            Ok(Vec::new())
+            Ok(())
         })
     }
 }

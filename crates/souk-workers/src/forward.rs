@@ -102,11 +102,24 @@ async fn forward_loop(ctx: WorkerContext) {
             continue;
         }
         let installation = installation.clone().unwrap_or_default();
+        // Each provider is read (and its key opened) once per batch.
+        let mut providers: HashMap<String, Result<Provider, String>> = HashMap::new();
+        for job in &jobs {
+            if !providers.contains_key(&job.provider_id) {
+                let p = ctx
+                    .store
+                    .provider(&job.provider_id)
+                    .await
+                    .map_err(|e| e.to_string());
+                providers.insert(job.provider_id.clone(), p);
+            }
+        }
         stream::iter(jobs)
             .for_each_concurrent(CONCURRENCY, |job| {
                 let (ctx, pacer, installation) = (&ctx, &pacer, &installation);
+                let provider = providers.get(&job.provider_id).cloned().unwrap_or_else(|| Err("unknown provider".into()));
                 async move {
-                    if let Err(e) = forward_one(ctx, pacer, installation, &job).await {
+                    if let Err(e) = forward_one(ctx, pacer, installation, provider, &job).await {
                         tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
                     }
                 }
@@ -119,10 +132,11 @@ async fn forward_one(
     ctx: &WorkerContext,
     pacer: &Pacer,
     installation: &str,
+    provider: Result<Provider, String>,
     job: &ForwardJob,
 ) -> Result<(), StoreError> {
     let store = &ctx.store;
-    let provider = match store.provider(&job.provider_id).await {
+    let provider = match provider {
         Ok(p) => p,
         Err(e) => {
             let now = ctx.clock.now_ms();
@@ -357,7 +371,7 @@ async fn sync_batch(
             return Ok((1, 0));
         }
     };
-    let mut updated = 0;
+    let mut updates = Vec::with_capacity(batch.len());
     let mut unanswered = Vec::new();
     for (order, external) in batch {
         match answers
@@ -365,15 +379,14 @@ async fn sync_batch(
             .and_then(|a| a.as_ref().ok())
             .and_then(remote_update)
         {
-            Some(update) => {
-                ctx.store
-                    .apply_remote_update(*order, &update, now + interval, now)
-                    .await?;
-                updated += 1;
-            }
+            Some(update) => updates.push((*order, update)),
             None => unanswered.push(*order),
         }
     }
+    let updated = updates.len();
+    ctx.store
+        .apply_remote_updates(&updates, now + interval, now)
+        .await?;
     ctx.store.postpone_sync(&unanswered, now + interval).await?;
     Ok((1, updated))
 }
