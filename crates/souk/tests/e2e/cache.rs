@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use souk_core::catalogue::{EntityType, ProductType};
-use souk_core::{Lang, Money, Text};
-use souk_store::{NewService, NewSubproduct};
+use souk_core::catalogue::ProductType;
+use souk_core::{Lang, Text};
+use souk_store::NewService;
 
 use crate::engine_test;
 use crate::fixtures::{self, Fixture};
@@ -15,32 +15,14 @@ use crate::harness::{Kind, TestApp};
 fn new_product(f: &Fixture, name: &str) -> NewService {
     let mut title = Text::new(name);
     title.set(Lang::Es, format!("{name} (es)"));
-    NewService {
-        entity: EntityType::Product,
-        product_type: ProductType::Inventory,
-        shop_id: f.nord.clone(),
-        subcategory_id: f.gmail.clone(),
-        name: title,
-        description: Text::new(""),
-        type_name: "Default".into(),
-        image_url: None,
-        rate: Money::ZERO,
-        min: 1,
-        max: 1,
-        refill: false,
-        refill_days: None,
-        cancel: false,
-        dripfeed: false,
-        recommended: false,
-        subproducts: vec![NewSubproduct {
-            name: Text::new("Only"),
-            price: Money::parse("2").expect("price"),
-            min: 1,
-            max: 10,
-            position: 1,
-            declared_stock: 0,
-        }],
-    }
+    fixtures::one_variant_product(
+        (&f.nord, &f.gmail),
+        ProductType::Inventory,
+        title,
+        "2",
+        (1, 10),
+        0,
+    )
 }
 
 async fn stock_of(app: &TestApp, key: &str, service: i64) -> Value {

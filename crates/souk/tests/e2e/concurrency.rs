@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use souk_core::catalogue::{EntityType, ProductType};
+use souk_core::catalogue::ProductType;
 use souk_core::{Money, Text};
-use souk_store::{NewService, NewSubproduct, Store};
+use souk_store::Store;
 
 use crate::engine_test;
 use crate::fixtures;
@@ -18,38 +18,15 @@ use crate::harness::ServerProcess;
 /// An inventory product at `price` with `lines` stock lines; returns its number.
 async fn stocked_product(store: &Store, name: &str, price: &str, lines: usize) -> i64 {
     let f = fixtures::load_minimal(store).await;
-    let (number, _, subs, _) = store
-        .create_service(
-            &NewService {
-                entity: EntityType::Product,
-                product_type: ProductType::Inventory,
-                shop_id: f.0,
-                subcategory_id: f.1,
-                name: Text::new(name),
-                description: Text::new(""),
-                type_name: "Default".into(),
-                image_url: None,
-                rate: Money::ZERO,
-                min: 1,
-                max: 1,
-                refill: false,
-                refill_days: None,
-                cancel: false,
-                dripfeed: false,
-                recommended: false,
-                subproducts: vec![NewSubproduct {
-                    name: Text::new("One"),
-                    price: Money::parse(price).expect("price"),
-                    min: 1,
-                    max: 1000,
-                    position: 1,
-                    declared_stock: 0,
-                }],
-            },
-            0,
-        )
-        .await
-        .expect("product");
+    let spec = fixtures::one_variant_product(
+        (&f.0, &f.1),
+        ProductType::Inventory,
+        Text::new(name),
+        price,
+        (1, 1000),
+        0,
+    );
+    let (number, _, subs, _) = store.create_service(&spec, 0).await.expect("product");
     let stock: Vec<String> = (0..lines).map(|n| format!("line-{n:05}:secret")).collect();
     store
         .add_stock_lines(&subs[0], &stock, false, 0)

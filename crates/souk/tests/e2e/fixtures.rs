@@ -394,31 +394,15 @@ pub async fn load(store: &Store) -> Fixture {
 
 pub async fn add_auto_products(store: &Store, f: &Fixture) -> AutoProducts {
     let now = 1_700_000_000_000;
-    let auto = |name: &str, price: &str| NewService {
-        entity: EntityType::Product,
-        product_type: ProductType::Auto,
-        shop_id: f.nord.clone(),
-        subcategory_id: f.gmail.clone(),
-        name: Text::new(name),
-        description: Text::new("Delivered by an upstream marketplace"),
-        type_name: "Default".into(),
-        image_url: None,
-        rate: Money::ZERO,
-        min: 1,
-        max: 1,
-        refill: false,
-        refill_days: None,
-        cancel: false,
-        dripfeed: false,
-        recommended: false,
-        subproducts: vec![NewSubproduct {
-            name: Text::new("1 Month"),
-            price: money(price),
-            min: 1,
-            max: 50,
-            position: 1,
-            declared_stock: 100,
-        }],
+    let auto = |name: &str, price: &str| {
+        one_variant_product(
+            (&f.nord, &f.gmail),
+            ProductType::Auto,
+            Text::new(name),
+            price,
+            (1, 50),
+            100,
+        )
     };
     let (netflix_auto, ..) = store
         .create_service(&auto("Netflix Premium - Auto", "5.00"), now)
@@ -487,4 +471,41 @@ pub async fn load_minimal(store: &Store) -> (String, String) {
         .await
         .expect("shop");
     (shop, sub)
+}
+
+/// A product with one subproduct, the shape most tests need.
+pub fn one_variant_product(
+    (shop, subcategory): (&str, &str),
+    product_type: ProductType,
+    name: Text,
+    price: &str,
+    (min, max): (i64, i64),
+    declared_stock: i64,
+) -> NewService {
+    NewService {
+        entity: EntityType::Product,
+        product_type,
+        shop_id: shop.into(),
+        subcategory_id: subcategory.into(),
+        name,
+        description: Text::new(""),
+        type_name: "Default".into(),
+        image_url: None,
+        rate: Money::ZERO,
+        min: 1,
+        max: 1,
+        refill: false,
+        refill_days: None,
+        cancel: false,
+        dripfeed: false,
+        recommended: false,
+        subproducts: vec![NewSubproduct {
+            name: Text::new("Standard"),
+            price: money(price),
+            min,
+            max,
+            position: 1,
+            declared_stock,
+        }],
+    }
 }
