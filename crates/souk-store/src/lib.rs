@@ -3,6 +3,7 @@
 //! that keeps the invariants; callers pass the current time, so tests control the clock.
 #![forbid(unsafe_code)]
 
+mod bulk;
 mod catalogue;
 pub mod crypto;
 mod db;
