@@ -358,3 +358,37 @@ pub async fn wait(args: WaitArgs) -> anyhow::Result<()> {
         tokio::time::sleep(interval).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_never_carry_the_key() {
+        assert_eq!(
+            form_label("key=abc&action=services&limit=50"),
+            "action=services&limit=50"
+        );
+        assert_eq!(form_label("action=balance&key=abc"), "action=balance");
+    }
+
+    #[test]
+    fn errors_are_non_200_or_error_bodies() {
+        assert!(!is_error(200, br#"{"services":[],"total":0}"#));
+        assert!(is_error(200, br#"{"error":"Invalid API key"}"#));
+        assert!(is_error(500, b"{}"));
+        assert!(is_error(429, br#"{"error":"Rate limit exceeded"}"#));
+    }
+
+    #[test]
+    fn endpoints() {
+        let (e, path) = Endpoint::parse("http://127.0.0.1:8080/api/v2").expect("parses");
+        assert_eq!(
+            (e.authority.as_str(), path.as_str()),
+            ("127.0.0.1:8080", "/api/v2")
+        );
+        let (e, path) = Endpoint::parse("http://localhost").expect("parses");
+        assert_eq!((e.authority.as_str(), path.as_str()), ("localhost:80", "/"));
+        assert!(Endpoint::parse("https://example.com/").is_err());
+    }
+}
