@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod bulk;
 pub(crate) mod catalogue;
 pub mod crypto;
 mod db;
