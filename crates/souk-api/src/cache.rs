@@ -14,6 +14,8 @@ use tokio::sync::Mutex;
 pub struct Snapshot {
     pub version: i64,
     pub catalogue: Catalogue,
+    /// `services`/`products` rows, rendered on first use per language.
+    pub rows: crate::v2::rows::RenderedRows,
 }
 
 #[derive(Debug)]
@@ -32,7 +34,11 @@ impl CatalogueCache {
         Ok(CatalogueCache {
             store,
             board,
-            current: ArcSwap::from_pointee(Snapshot { version, catalogue }),
+            current: ArcSwap::from_pointee(Snapshot {
+                version,
+                catalogue,
+                rows: Default::default(),
+            }),
             reload: Mutex::new(()),
         })
     }
@@ -74,8 +80,11 @@ impl CatalogueCache {
         // snapshot newer than its version, which only costs one more reload later.
         let version = self.store.state_versions().await?.catalogue;
         let catalogue = self.store.load_catalogue(&self.board).await?;
-        self.current
-            .store(Arc::new(Snapshot { version, catalogue }));
+        self.current.store(Arc::new(Snapshot {
+            version,
+            catalogue,
+            rows: Default::default(),
+        }));
         tracing::debug!(version, "catalogue reloaded");
         Ok(())
     }

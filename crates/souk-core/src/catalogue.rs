@@ -416,7 +416,19 @@ impl Catalogue {
     }
 
     /// `services` / `products`: filters combined with AND, ordered by number, paginated.
-    pub fn list(&self, query: &ListQuery) -> Page<&Arc<Service>> {
+    /// The result holds indexes into `services`.
+    pub fn list(&self, query: &ListQuery) -> Page<usize> {
+        let unfiltered = !query.products_only
+            && query.entity.is_none()
+            && query.product_ids.is_none()
+            && query.category.is_none()
+            && query.subcategory.is_none()
+            && query.shop_id.is_none()
+            && !query.recommended_only;
+        if unfiltered {
+            // No filter: the page is a slice, the total the length.
+            return Page::of_len(self.services.len(), query.page, query.limit);
+        }
         let category_ids: Option<HashSet<&str>> = query.category.as_ref().map(|name| {
             self.categories
                 .iter()
@@ -455,7 +467,7 @@ impl Catalogue {
                 && query.shop_id.as_ref().is_none_or(|id| &s.shop_id == id)
                 && (!query.recommended_only || s.recommended)
         });
-        Page::of(rows.map(|(_, s)| s), query.page, query.limit)
+        Page::of(rows.map(|(i, _)| i), query.page, query.limit)
     }
 }
 
@@ -467,6 +479,31 @@ pub struct Page<T> {
     pub page: u64,
     pub limit: u64,
     pub total_pages: u64,
+}
+
+impl Page<usize> {
+    /// The page of `0..len` (what `of` would give for every index, without walking them).
+    pub fn of_len(len: usize, page: u64, limit: u64) -> Page<usize> {
+        let total = len as u64;
+        if limit == 0 {
+            return Page {
+                items: (0..len).collect(),
+                total,
+                page: 1,
+                limit: total,
+                total_pages: 1,
+            };
+        }
+        let start = (page - 1).saturating_mul(limit).min(total) as usize;
+        let end = (start as u64).saturating_add(limit).min(total) as usize;
+        Page {
+            items: (start..end).collect(),
+            total,
+            page,
+            limit,
+            total_pages: total.div_ceil(limit).max(1),
+        }
+    }
 }
 
 impl<T> Page<T> {
@@ -619,6 +656,37 @@ mod tests {
         assert_eq!((p.total, p.total_pages), (0, 1));
         let p = Page::of(1..=3, u64::MAX, 50);
         assert!(p.items.is_empty());
+        // The slice shortcut agrees with walking the items.
+        for (len, page, limit) in [
+            (0, 1, 0),
+            (0, 1, 20),
+            (150, 1, 50),
+            (150, 3, 50),
+            (150, 4, 50),
+            (7, 2, 3),
+            (7, u64::MAX, 3),
+            (7, 1, 0),
+        ] {
+            let walked = Page::of(0..len, page, limit);
+            let sliced = Page::of_len(len, page, limit);
+            assert_eq!(
+                (
+                    walked.items,
+                    walked.total,
+                    walked.page,
+                    walked.limit,
+                    walked.total_pages
+                ),
+                (
+                    sliced.items,
+                    sliced.total,
+                    sliced.page,
+                    sliced.limit,
+                    sliced.total_pages
+                ),
+                "{len} {page} {limit}"
+            );
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use souk_core::catalogue::{
     mask_shop_name, parse_page_limit, Catalogue, EntityType, ListQuery, Page, Service,
 };
 use souk_core::id::ServiceRef;
-use souk_core::{ApiError, Lang, Params};
+use souk_core::{ApiError, Params};
 
 use super::Fault;
 use crate::state::AppState;
@@ -109,6 +109,12 @@ fn envelope<T: Serialize, I>(key: &str, page: &Page<I>, items: &[T]) -> Result<R
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
     serde_json::to_writer(&mut out, items).map_err(|_| Fault::Api(ApiError::Internal))?;
+    finish_envelope(&mut out, page);
+    Ok(json_bytes(StatusCode::OK, out))
+}
+
+/// `,"total":..,"page":..,"limit":..,"total_pages":..}` after the list.
+fn finish_envelope<I>(out: &mut Vec<u8>, page: &Page<I>) {
     out.extend_from_slice(
         format!(
             ",\"total\":{},\"page\":{},\"limit\":{},\"total_pages\":{}}}",
@@ -116,7 +122,6 @@ fn envelope<T: Serialize, I>(key: &str, page: &Page<I>, items: &[T]) -> Result<R
         )
         .as_bytes(),
     );
-    Ok(json_bytes(StatusCode::OK, out))
 }
 
 pub fn shops(state: &AppState, params: &Params) -> Result<Response, Fault> {
@@ -138,77 +143,23 @@ pub fn shops(state: &AppState, params: &Params) -> Result<Response, Fault> {
     envelope("shops", &page, &items)
 }
 
-/// A row of `services` and `products` (SPEC 6; product-only fields skipped on SMM rows).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ServiceRowView<'a> {
-    id: &'a str,
-    service: i64,
-    name: &'a str,
-    #[serde(rename = "type")]
-    type_name: &'a str,
-    category: &'a str,
-    rate: String,
-    min: i64,
-    max: i64,
-    refill: bool,
-    cancel: bool,
-    stock: i64,
-    entity_type: &'static str,
-    auto_delivery: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dripfeed: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    image_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    is_recommended: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subcategory_id: Option<&'a str>,
-}
-
-fn row<'a>(c: &'a Catalogue, s: &'a Service, lang: Lang) -> ServiceRowView<'a> {
-    let product = s.entity == EntityType::Product;
-    ServiceRowView {
-        id: &s.id,
-        service: s.number,
-        name: s.name.get(lang),
-        type_name: &s.type_name,
-        category: c
-            .category(&s.category_id)
-            .map_or("", |cat| cat.name.get(lang)),
-        rate: s.rate().display2(),
-        min: s.min(),
-        max: s.max(),
-        refill: s.refill,
-        cancel: s.cancel,
-        stock: s.stock(),
-        entity_type: s.entity.as_str(),
-        auto_delivery: s.auto_delivery(),
-        dripfeed: (!product).then_some(s.dripfeed),
-        description: product.then(|| s.description.get(lang)),
-        image_url: product.then(|| s.image_url.as_deref().unwrap_or("")),
-        is_recommended: product.then_some(s.recommended),
-        subcategory_id: product.then_some(s.subcategory_id.as_str()),
-    }
-}
-
 fn list(state: &AppState, params: &Params, products_only: bool) -> Result<Response, Fault> {
     let query = ListQuery::parse(params, products_only)?;
     let snapshot = state.cache.get();
     let c = &snapshot.catalogue;
     let page = c.list(&query);
-    let items: Vec<ServiceRowView> = page.items.iter().map(|s| row(c, s, query.lang)).collect();
-    envelope(
-        if products_only {
-            "products"
-        } else {
-            "services"
-        },
-        &page,
-        &items,
-    )
+    let key = if products_only {
+        "products"
+    } else {
+        "services"
+    };
+    let mut out = Vec::with_capacity(96 + page.items.len() * 420);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    snapshot.rows.write(c, query.lang, &page.items, &mut out);
+    finish_envelope(&mut out, &page);
+    Ok(json_bytes(StatusCode::OK, out))
 }
 
 pub fn services(state: &AppState, params: &Params) -> Result<Response, Fault> {

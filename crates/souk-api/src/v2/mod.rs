@@ -4,6 +4,7 @@ mod account;
 mod catalogue;
 mod orders;
 mod refill;
+pub mod rows;
 
 use std::net::SocketAddr;
 use std::time::Instant;
