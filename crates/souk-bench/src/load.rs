@@ -23,7 +23,8 @@ use crate::http::{Call, Connection, Endpoint};
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     /// The server: `http://HOST:PORT/api/v2` (with --form, requests go to this URL; with
-    /// --get, to PATH on the same host).
+    /// --get, to PATH on the same host). Several URLs separated by commas spread the
+    /// workers over several nodes, round robin.
     #[arg(long)]
     url: String,
     /// A form body to POST, e.g. 'key=...&action=services&limit=50'.
@@ -189,7 +190,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     if duration.is_zero() {
         bail!("--duration must be more than zero");
     }
-    let (endpoint, url_path) = Endpoint::parse(&args.url)?;
+    let mut endpoints = Vec::new();
+    let mut url_path = String::new();
+    for url in args.url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let (endpoint, path) = Endpoint::parse(url)?;
+        if !url_path.is_empty() && path != url_path {
+            bail!("every --url must have the same path");
+        }
+        url_path = path;
+        endpoints.push(Arc::new(endpoint));
+    }
+    let Some(endpoint) = endpoints.first().cloned() else {
+        bail!("--url is required");
+    };
     let (call, default_label) = match (&args.form, &args.get) {
         (Some(form), _) => (
             Call {
@@ -231,15 +244,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
     drop(probe);
 
-    let endpoint = Arc::new(endpoint);
     let call = Arc::new(call);
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop_at = measure_from + duration;
     let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
+        .map(|i| {
             tokio::spawn(worker(
-                endpoint.clone(),
+                endpoints[i % endpoints.len()].clone(),
                 call.clone(),
                 measure_from,
                 stop_at,

@@ -7,6 +7,7 @@ mod http;
 mod load;
 mod render;
 mod seed;
+mod seed_orders;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,10 @@ enum Command {
     /// Fill an empty database with a realistic catalogue and a buyer; prints the buyer's
     /// API key alone on the last line of standard output.
     Seed(seed::SeedArgs),
+    /// A database for the order benchmark: one inventory product with many stock lines
+    /// and a buyer who can afford them; prints the service number and the key on the
+    /// last two lines.
+    SeedOrders(seed_orders::SeedOrdersArgs),
     /// Closed-loop HTTP load: C workers, one keep-alive connection each; prints one line
     /// of JSON with throughput and latency percentiles.
     Load(load::LoadArgs),
@@ -52,6 +57,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Seed(args) => seed::run(args).await,
+            Command::SeedOrders(args) => seed_orders::run(args).await,
             Command::Load(args) => load::run(args).await,
             Command::Wait(args) => load::wait(args).await,
             Command::Render(args) => render::run(args).await,

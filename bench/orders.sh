@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Order benchmark (issue 3): `add` of one stock line (charge, reserve, deliver in one
+# transaction) with 1, 8 and 32 concurrent clients, next to `balance` and GET /healthz on
+# the same server in the same run; on SQLite, and on PostgreSQL with one and two nodes
+# sharing the database (the load spread over both). Ends with `souk admin audit`.
+#
+# Usage: bench/orders.sh   (SOUK_BENCH_PG_URL=postgres://... adds the PostgreSQL runs)
+#   SOUK_BENCH_DURATION (10s)  SOUK_BENCH_WARMUP (2s)  SOUK_BENCH_LINES (300000)
+#   SOUK_BENCH_SKIP_BUILD=1    use the binaries already in target/release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${SOUK_BENCH_DURATION:-10s}
+WARMUP=${SOUK_BENCH_WARMUP:-2s}
+LINES=${SOUK_BENCH_LINES:-300000}
+PG_URL=${SOUK_BENCH_PG_URL:-}
+
+if [ "${SOUK_BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release -p souk -p souk-bench
+fi
+SOUK="$ROOT/target/release/souk"
+BENCH="$ROOT/target/release/souk-bench"
+mkdir -p "$ROOT/bench/results"
+SOUK_DATA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export SOUK_DATA_KEY
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/souk-orders.XXXXXX")
+PIDS=()
+PG_DB=""
+stop_servers() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
+cleanup() {
+  stop_servers
+  if [ -n "$PG_DB" ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true; fi
+  PG_DB=""
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT
+
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  return 1
+}
+field() { sed -nE "s/.*\"$2\":\"?([^,\"}]*)\"?.*/\1/p" <<<"$1"; }
+
+# run ENGINE NODES
+run() {
+  local engine=$1 nodes=$2 url
+  case "$engine" in
+    sqlite) url="sqlite://$WORK/orders-$nodes.db" ;;
+    postgres)
+      PG_DB="souk_bench_orders_$(date +%s)_$$"
+      psql "$PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
+      url="${PG_URL%/*}/$PG_DB" ;;
+  esac
+  "$BENCH" seed-orders --database-url "$url" --lines "$LINES" >"$WORK/seed.out"
+  head -n 1 "$WORK/seed.out" >&2
+  local service key
+  service=$(tail -n 2 "$WORK/seed.out" | head -n 1)
+  key=$(tail -n 1 "$WORK/seed.out")
+  local urls="" base port n
+  for n in $(seq 1 "$nodes"); do
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    SOUK_DATABASE_URL="$url" SOUK_LISTEN="127.0.0.1:$port" SOUK_RATE_LIMIT_PER_KEY=0 \
+      SOUK_RATE_LIMIT_PER_ADDRESS=0 SOUK_LOG=warn "$SOUK" serve >"$WORK/server-$n.out" 2>"$WORK/server-$n.err" &
+    PIDS+=($!)
+    "$BENCH" wait --url "$base/healthz" --timeout 60s >/dev/null
+    urls="${urls:+$urls,}$base/api/v2"
+  done
+  local c line label
+  for c in 1 8 32; do
+    for label in healthz balance add; do
+      case $label in
+        healthz) args=(--get /healthz) ;;
+        balance) args=(--form "key=$key&action=balance") ;;
+        add) args=(--form "key=$key&action=add&service=$service&quantity=1") ;;
+      esac
+      line=$("$BENCH" load --url "$urls" "${args[@]}" --label "$label" --concurrency "$c" \
+        --duration "$DURATION" --warmup "$WARMUP" --meta engine="$engine" --meta nodes="$nodes")
+      echo "$line" >>"$ROOT/bench/results/orders.jsonl"
+      printf '%-9s %-6s c=%-3s %-8s rps %9s  p99 %8s ms  errors %s\n' "$engine" "n=$nodes" "$c" "$label" \
+        "$(field "$line" rps)" "$(field "$line" p99_ms)" "$(field "$line" errors)"
+    done
+  done
+  stop_servers
+  SOUK_DATABASE_URL="$url" "$SOUK" admin audit | tail -n 2 || { echo "AUDIT FAILED on $engine" >&2; return 1; }
+  cleanup
+}
+
+echo "engine    nodes  clients action   throughput           latency"
+run sqlite 1
+if [ -n "$PG_URL" ]; then
+  run postgres 1
+  run postgres 2
+fi

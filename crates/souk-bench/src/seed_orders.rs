@@ -1,0 +1,133 @@
+//! `seed-orders`: a database ready for an order benchmark: one inventory product with
+//! plenty of stock lines and a buyer rich enough to buy them all.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use souk_core::catalogue::{EntityType, ProductType};
+use souk_core::clock::{Clock, SystemClock};
+use souk_core::{Money, Text};
+use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser, Store};
+
+#[derive(Args, Debug)]
+pub struct SeedOrdersArgs {
+    #[arg(long, env = "SOUK_DATABASE_URL")]
+    database_url: String,
+    /// Stock lines of the product (each order of quantity 1 takes one).
+    #[arg(long, default_value_t = 200_000)]
+    lines: usize,
+}
+
+pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let key = souk::config::data_key(&args.database_url)?;
+    let store = Store::connect(&args.database_url, &key, 4)
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    let now = SystemClock.now_ms();
+    let (category, _) = store
+        .create_category(
+            &NewCategory {
+                slug: "bench".into(),
+                name: Text::new("Bench"),
+                description: Text::new(""),
+                image_url: None,
+                position: 1,
+            },
+            now,
+        )
+        .await?;
+    let (subcategory, _) = store
+        .create_subcategory(
+            &NewSubcategory {
+                category_id: category,
+                slug: "bench".into(),
+                name: Text::new("Bench"),
+                description: Text::new(""),
+                image_url: None,
+                position: 1,
+            },
+            now,
+        )
+        .await?;
+    let (owner, _) = store
+        .create_user(
+            &NewUser {
+                email: "seller@bench.local".into(),
+                name: String::new(),
+                password_hash: None,
+                is_supplier: true,
+                initial_balance: Money::ZERO,
+            },
+            now,
+        )
+        .await?;
+    let (shop, _) = store
+        .create_shop(
+            &NewShop {
+                owner_id: owner,
+                name: "Bench Shop".into(),
+            },
+            now,
+        )
+        .await?;
+    let product = NewService {
+        entity: EntityType::Product,
+        product_type: ProductType::Inventory,
+        shop_id: shop,
+        subcategory_id: subcategory,
+        name: Text::new("Bench Accounts"),
+        description: Text::new(""),
+        type_name: "Default".into(),
+        image_url: None,
+        rate: Money::ZERO,
+        min: 1,
+        max: 1,
+        refill: false,
+        refill_days: None,
+        cancel: false,
+        dripfeed: false,
+        recommended: false,
+        subproducts: vec![NewSubproduct {
+            name: Text::new("One"),
+            price: Money::from_micros(10_000),
+            min: 1,
+            max: 100,
+            position: 1,
+            declared_stock: 0,
+        }],
+    };
+    let lines: Vec<String> = (0..args.lines)
+        .map(|n| format!("bench{n:07}@example.com:pw{n}"))
+        .collect();
+    let (created, _) = store
+        .create_services(&[(product, vec![lines])], now)
+        .await?;
+    let number = created.first().map(|c| c.0).context("no product created")?;
+    let (_, buyer_key) = store
+        .create_user(
+            &NewUser {
+                email: "buyer@bench.local".into(),
+                name: String::new(),
+                password_hash: None,
+                is_supplier: false,
+                initial_balance: Money::from_micros(10_000 * args.lines as i64 + 1_000_000),
+            },
+            now,
+        )
+        .await?;
+    store.close().await;
+    println!(
+        "seeded product {number} with {} lines in {:?}",
+        args.lines,
+        started.elapsed()
+    );
+    println!("{number}");
+    println!("{buyer_key}");
+    Ok(())
+}
