@@ -89,6 +89,24 @@ pub enum ApiError {
     DripFeedUnsupported,
     #[error("Too many orders at once, try again")]
     Busy,
+
+    // SMS verification.
+    #[error("Project ID is required")]
+    SmsProjectRequired,
+    #[error("Project not found")]
+    SmsProjectNotFound,
+    #[error("Country not found")]
+    SmsCountryNotFound,
+    #[error("This project is not available in this country")]
+    SmsNotOffered,
+    #[error("No numbers available, try again later")]
+    SmsNoNumbers,
+    #[error("Phone number is not available for this project")]
+    SmsPhoneNotAvailable,
+    #[error("Phone number is busy, try again later")]
+    SmsPhoneBusy,
+    #[error("Only one number can be re-rented at a time")]
+    SmsPhoneWithQuantity,
 }
 
 impl ApiError {
@@ -134,6 +152,14 @@ impl ApiError {
             InvalidField("runs"),
             DripFeedUnsupported,
             Busy,
+            SmsProjectRequired,
+            SmsProjectNotFound,
+            SmsCountryNotFound,
+            SmsNotOffered,
+            SmsNoNumbers,
+            SmsPhoneNotAvailable,
+            SmsPhoneBusy,
+            SmsPhoneWithQuantity,
         ]
     }
 }
