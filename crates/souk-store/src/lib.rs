@@ -8,6 +8,10 @@ mod catalogue;
 pub mod crypto;
 mod db;
 mod orders;
+mod sms;
+mod sms_admin;
+mod sms_inbound;
+mod sms_worker;
 mod users;
 pub mod versions;
 
@@ -20,6 +24,16 @@ pub use catalogue::{
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
+pub use sms::{
+    RentOutcome, Rental, SmsActivation, SmsCountry, SmsOffer, SmsProject, SmsRent, SmsTransition,
+    UpstreamRental,
+};
+pub use sms_admin::{
+    NewSmsCountry, NewSmsNumber, NewSmsProject, SmsActivationRow, SmsGateway, SmsMessage,
+    SmsNumber, SmsPrice, SmsProvider,
+};
+pub use sms_inbound::{InboundOutcome, InboundSms, SmsGatewaySecret, StoredSms};
+pub use sms_worker::{SweepReport, UpstreamAction, UpstreamJob, MAX_UPSTREAM_ATTEMPTS};
 pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
 pub use versions::{Change, StateVersions};
 
