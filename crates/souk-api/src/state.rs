@@ -26,6 +26,8 @@ pub struct ApiConfig {
     pub poll_interval: Duration,
     /// The operator API's bearer token; `None` disables the operator API.
     pub admin_token: Option<String>,
+    /// Let upstream providers live on private or loopback addresses.
+    pub allow_private_upstreams: bool,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +39,7 @@ impl Default for ApiConfig {
             trust_proxy: false,
             poll_interval: Duration::from_millis(500),
             admin_token: None,
+            allow_private_upstreams: false,
         }
     }
 }

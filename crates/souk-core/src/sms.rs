@@ -322,6 +322,17 @@ pub fn protocol_time(ms: i64) -> String {
         .to_string()
 }
 
+/// A time as gateways send it: unix seconds or milliseconds, or ISO 8601 / RFC 3339.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return (n >= 0).then_some(if n < 100_000_000_000 { n * 1000 } else { n });
+    }
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
 /// ISO 4217 numeric codes of common currencies, as the sms-activate protocol reports
 /// `currency`.
 pub fn currency_numeric(code: &str) -> Option<u16> {
@@ -560,6 +571,18 @@ mod tests {
             verify_signature(secret, Some(&moved), Some(&header), body, now),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn gateway_times() {
+        assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000));
+        assert_eq!(parse_time("1700000000123"), Some(1_700_000_000_123));
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("-5"), None);
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct SmsRent<'a> {
     pub phone: Option<&'a str>,
     /// Numbers already rented upstream.
     pub upstream: &'a [UpstreamRental],
+    /// Only numbers priced at most this (sms-activate `maxPrice`).
+    pub max_price: Option<Money>,
     pub lifetime_ms: i64,
 }
 
@@ -429,7 +431,7 @@ impl Store {
              JOIN sms_countries c ON c.code = n.country_code AND c.active \
              LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
              WHERE n.current_order IS NULL AND n.active AND (g.id IS NULL OR g.active) \
-             AND ($2 IS NULL OR n.country_code = $2) \
+             AND ($2 IS NULL OR n.country_code = $2) AND ($3 IS NULL OR pr.price <= $3) \
              ORDER BY pr.price, n.last_rented_at, n.id LIMIT 1{skip_locked}"
         );
         let lock = if engine == Engine::Postgres {
@@ -473,6 +475,7 @@ impl Store {
                         let row: Option<(String, String, String, i64)> = sqlx::query_as(&pick)
                             .bind(rent.project_id)
                             .bind(rent.country)
+                            .bind(rent.max_price.map(Money::micros))
                             .fetch_optional(&mut *tx)
                             .await?;
                         match row {
@@ -654,7 +657,8 @@ impl Store {
         dry_run: bool,
         now: i64,
     ) -> Result<Option<CancelOutcome>> {
-        let row: Option<(String, Option<String>, Option<i64>, i64, i64)> = on_engine!(&self.db, pool => {
+        type Row = (String, Option<String>, Option<i64>, i64, i64);
+        let row: Option<Row> = on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT o.kind, a.status, a.created_at, o.charge, o.refunded FROM orders o \
                  LEFT JOIN sms_activations a ON a.order_id = o.id WHERE o.id = $1 AND o.user_id = $2",

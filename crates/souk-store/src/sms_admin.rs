@@ -499,10 +499,8 @@ impl Store {
 
     /// The pool, by phone.
     pub async fn sms_numbers(&self) -> Result<Vec<SmsNumber>> {
-        let (numbers, links): (
-            Vec<(String, String, String, Option<String>, bool, Option<i64>)>,
-            Vec<(String, String)>,
-        ) = on_engine!(&self.db, pool => {
+        type NumberRow = (String, String, String, Option<String>, bool, Option<i64>);
+        let (numbers, links): (Vec<NumberRow>, Vec<(String, String)>) = on_engine!(&self.db, pool => {
             let numbers = sqlx::query_as(
                 "SELECT id, phone, country_code, gateway_id, active, current_order FROM sms_numbers ORDER BY phone",
             )

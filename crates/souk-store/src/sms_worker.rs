@@ -124,7 +124,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<UpstreamJob>> {
         let _gate = self.gate.enter().await;
-        let rows: Vec<(i64, Option<String>, Option<String>, String, i64)> = on_engine!(&self.db, pool => {
+        type Row = (i64, Option<String>, Option<String>, String, i64);
+        let rows: Vec<Row> = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let rows = sqlx::query_as(
                 "UPDATE sms_activations SET lease_owner = $1, lease_until = $2 \

@@ -59,6 +59,7 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
             None => defaults.poll_interval,
         },
         admin_token: env("SOUK_ADMIN_TOKEN"),
+        allow_private_upstreams: allow_private_upstreams(),
     })
 }
 

@@ -11,10 +11,12 @@ use axum::Router;
 use crate::rest::RestError;
 use crate::state::AppState;
 
+mod sms;
+
 pub const PREFIX: &str = "/api/operator/v1";
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(sms::routes())
 }
 
 /// Proof that the request carries the operator's token.

@@ -3,6 +3,7 @@
 mod account;
 mod catalogue;
 mod orders;
+pub(crate) mod sms;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -111,6 +112,11 @@ async fn dispatch(
         "status" => orders::status(state, &user, params).await,
         "cancel" => orders::cancel(state, &user, params, false).await,
         "allowcancel" => orders::cancel(state, &user, params, true).await,
+        "sms_countries" => sms::countries(state, params).await,
+        "sms_projects" => sms::projects(state, params).await,
+        "add_sms" => sms::add(state, &user, params).await,
+        "sms_code" => sms::code(state, &user, params).await,
+        "sms_status" => sms::status(state, &user, params).await,
         _ => Err(ApiError::InvalidAction.into()),
     }
 }
