@@ -22,6 +22,11 @@ pub enum AdminCommand {
     /// Check every money and stock invariant over the whole database; exits non-zero
     /// naming each violation.
     Audit,
+    /// SMS verification: catalogue, gateways, numbers, providers, test SMS.
+    Sms {
+        #[command(subcommand)]
+        command: super::admin_sms::SmsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +122,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
             );
             Ok(())
         }
+        AdminCommand::Sms { command } => super::admin_sms::run(store, command, now).await,
         AdminCommand::Audit => {
             let report = store.audit().await?;
             println!(
