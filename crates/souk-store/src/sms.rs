@@ -432,7 +432,7 @@ impl Store {
              LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
              WHERE n.current_order IS NULL AND n.active AND (g.id IS NULL OR g.active) \
              AND ($2 IS NULL OR n.country_code = $2) AND ($3 IS NULL OR pr.price <= $3) \
-             ORDER BY pr.price, n.last_rented_at, n.id LIMIT 1{skip_locked}"
+             ORDER BY pr.price, n.last_rented_at, n.phone LIMIT 1{skip_locked}"
         );
         let lock = if engine == Engine::Postgres {
             " FOR UPDATE OF n"

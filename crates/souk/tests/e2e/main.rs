@@ -9,4 +9,7 @@ mod concurrency;
 mod fixtures;
 mod harness;
 mod orders;
+mod sms;
+mod sms_activate;
+mod sms_bench;
 mod transport;
