@@ -147,7 +147,7 @@ async fn get_number(
     };
     let offers = state
         .store
-        .sms_offers(Some(&project.id), country.map(|c| c.code.as_str()))
+        .sms_prices_of(&project.id, country.map(|c| c.code.as_str()))
         .await?;
     if offers.is_empty() {
         return Ok(token("NO_NUMBERS"));
@@ -160,7 +160,7 @@ async fn get_number(
         },
     };
     if let Some(max) = max_price {
-        let cheapest = offers.iter().map(|o| o.price).min().unwrap_or_default();
+        let cheapest = offers.iter().map(|o| o.2).min().unwrap_or_default();
         if cheapest > max {
             return Ok(token(format!("WRONG_MAX_PRICE:{}", cheapest.display2())));
         }

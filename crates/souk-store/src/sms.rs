@@ -325,14 +325,44 @@ impl Store {
             .collect())
     }
 
-    /// An active project by its entity id or its short code.
+    /// An active project by its entity id or its short code (English name only).
     pub async fn sms_project(&self, reference: &str) -> Result<Option<SmsProject>> {
         let reference = reference.trim().to_ascii_lowercase();
-        Ok(self
-            .sms_projects(true)
+        let row: Option<(String, String, String)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT id, code, name FROM sms_projects WHERE active AND (id = $1 OR code = $1)")
+                .bind(&reference)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, code, name)| SmsProject {
+            id,
+            code,
+            name: Text::new(name),
+            active: true,
+        }))
+    }
+
+    /// Where a project is sold and at what price, cheapest first (then by country code),
+    /// optionally in one country: what renting needs, without names or counts.
+    pub async fn sms_prices_of(
+        &self,
+        project_id: &str,
+        country: Option<&str>,
+    ) -> Result<Vec<(String, Option<i64>, Money)>> {
+        let rows: Vec<(String, Option<i64>, i64)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT c.code, c.activate_id, pr.price FROM sms_prices pr JOIN sms_countries c ON c.code = pr.country_code \
+                 WHERE pr.project_id = $1 AND c.active AND ($2 IS NULL OR c.code = $2) ORDER BY pr.price, c.code",
+            )
+            .bind(project_id)
+            .bind(country)
+            .fetch_all(pool)
             .await?
+        });
+        Ok(rows
             .into_iter()
-            .find(|p| p.id == reference || p.code == reference))
+            .map(|(code, activate_id, price)| (code, activate_id, Money::from_micros(price)))
+            .collect())
     }
 
     /// What is sold where: active projects priced in active countries, cheapest first
@@ -584,7 +614,7 @@ impl Store {
             }
             q.fetch_all(pool).await?
         });
-        self.activation_views(rows).await
+        Ok(Self::activation_views(rows))
     }
 
     /// One SMS activation of the caller's.
@@ -608,21 +638,16 @@ impl Store {
         let rows: Vec<ActivationRow> = on_engine!(&self.db, pool => {
             sqlx::query_as::<_, ActivationRow>(&sql).bind(user_id).fetch_all(pool).await?
         });
-        self.activation_views(rows).await
+        Ok(Self::activation_views(rows))
     }
 
-    async fn activation_views(&self, rows: Vec<ActivationRow>) -> Result<Vec<SmsActivation>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names = self.sms_names().await?;
-        Ok(rows
-            .into_iter()
+    /// Activations carry English names only: no buyer-facing answer about an activation
+    /// translates them, and reads of codes are the hot path.
+    fn activation_views(rows: Vec<ActivationRow>) -> Vec<SmsActivation> {
+        rows.into_iter()
             .map(|r| SmsActivation {
-                project_name: names.text("sms_project", &r.project_id, r.project_name),
-                country_name: names.text(
-                    "sms_country",
-                    &r.country_code,
+                project_name: Text::new(r.project_name),
+                country_name: Text::new(
                     r.country_name
                         .unwrap_or_else(|| r.country_code.to_uppercase()),
                 ),
@@ -644,7 +669,7 @@ impl Store {
                 expires_at: r.expires_at,
                 upstream: r.provider_id.is_some(),
             })
-            .collect())
+            .collect()
     }
 
     /// `cancel`/`allowcancel` of an SMS order (SPEC 10: after 2 minutes and before any

@@ -126,6 +126,14 @@ impl Store {
     pub async fn receive_sms(&self, sms: &InboundSms<'_>, now: i64) -> Result<InboundOutcome> {
         let received_at = sms.received_at.min(now);
         let code = extract_code(sms.text);
+        // On PostgreSQL the activation is locked while we decide, so an expiry or a
+        // cancel running at the same moment either happens before (and the SMS is not
+        // attributed) or after (and finds the code).
+        let lock_activation = if self.engine() == crate::Engine::Postgres {
+            "SELECT status, created_at, expires_at FROM sms_activations WHERE order_id = $1 FOR UPDATE"
+        } else {
+            "SELECT status, created_at, expires_at FROM sms_activations WHERE order_id = $1"
+        };
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
@@ -157,9 +165,7 @@ impl Store {
                     Some(g) => number_gateway.as_deref() == Some(g),
                 };
                 if same_gateway {
-                    let activation: Option<(String, i64, i64)> = sqlx::query_as(
-                        "SELECT status, created_at, expires_at FROM sms_activations WHERE order_id = $1",
-                    )
+                    let activation: Option<(String, i64, i64)> = sqlx::query_as(lock_activation)
                     .bind(current)
                     .fetch_optional(&mut *tx)
                     .await?;

@@ -188,7 +188,7 @@ async fn rent(
         }
     }
     let offers = store
-        .sms_offers(Some(&project.id), request.country.as_deref())
+        .sms_prices_of(&project.id, request.country.as_deref())
         .await?;
     if offers.is_empty() {
         return Err(ApiError::SmsNotOffered.into());
@@ -210,16 +210,17 @@ async fn rent(
     };
     // What the pool lacks comes from upstream, if anyone has it.
     let providers = store.sms_providers(true).await?;
-    let candidates: Vec<_> = offers
+    let candidates: Vec<(&String, i64)> = offers
         .iter()
-        .filter(|o| o.activate_id.is_some() && max_price.is_none_or(|m| o.price <= m))
+        .filter(|(_, _, price)| max_price.is_none_or(|m| *price <= m))
+        .filter_map(|(code, activate_id, _)| activate_id.map(|n| (code, n)))
         .collect();
     if providers.is_empty() || candidates.is_empty() {
         return Err(ApiError::SmsNoNumbers.into());
     }
     let need = (request.quantity - free) as usize;
     // Do not rent upstream for someone who cannot pay for it.
-    let cheapest = offers.iter().map(|o| o.price).min().unwrap_or_default();
+    let cheapest = offers.iter().map(|o| o.2).min().unwrap_or_default();
     let least = cheapest
         .micros()
         .checked_mul(request.quantity)
@@ -228,7 +229,7 @@ async fn rent(
         return Err(ApiError::InsufficientBalance.into());
     }
     let mut rented: Vec<(UpstreamRental, SmsProvider)> = Vec::with_capacity(need);
-    'offers: for offer in candidates {
+    'offers: for (country_code, activate_id) in candidates {
         for provider in &providers {
             let client = match client_for(state, provider) {
                 Ok(c) => c,
@@ -238,13 +239,13 @@ async fn rent(
                 }
             };
             while rented.len() < need {
-                match client.get_number(&project.code, offer.activate_id).await {
+                match client.get_number(&project.code, Some(activate_id)).await {
                     Ok(number) => rented.push((
                         UpstreamRental {
                             provider_id: provider.id.clone(),
                             external_id: number.id,
                             phone: format!("+{}", number.phone),
-                            country_code: offer.country_code.clone(),
+                            country_code: country_code.clone(),
                         },
                         provider.clone(),
                     )),
