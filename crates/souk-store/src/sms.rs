@@ -454,15 +454,14 @@ impl Store {
         } else {
             ""
         };
+        // Per country, in price order: each pick walks `sms_numbers_free` in
+        // least-recently-rented order and stops at the first number serving the project.
         let pick = format!(
-            "SELECT n.id, n.phone, n.country_code, pr.price FROM sms_numbers n \
+            "SELECT n.id, n.phone FROM sms_numbers n \
              JOIN sms_number_projects np ON np.number_id = n.id AND np.project_id = $1 \
-             JOIN sms_prices pr ON pr.project_id = $1 AND pr.country_code = n.country_code \
-             JOIN sms_countries c ON c.code = n.country_code AND c.active \
              LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
-             WHERE n.current_order IS NULL AND n.active AND (g.id IS NULL OR g.active) \
-             AND ($2 IS NULL OR n.country_code = $2) AND ($3 IS NULL OR pr.price <= $3) \
-             ORDER BY pr.price, n.last_rented_at, n.phone LIMIT 1{skip_locked}"
+             WHERE n.country_code = $2 AND n.current_order IS NULL AND n.active AND (g.id IS NULL OR g.active) \
+             ORDER BY n.last_rented_at, n.phone LIMIT 1{skip_locked}"
         );
         let lock = if engine == Engine::Postgres {
             " FOR UPDATE OF n"
@@ -482,6 +481,24 @@ impl Store {
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            let prices: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT pr.country_code, pr.price FROM sms_prices pr \
+                 JOIN sms_countries c ON c.code = pr.country_code AND c.active \
+                 WHERE pr.project_id = $1 ORDER BY pr.price, pr.country_code",
+            )
+            .bind(rent.project_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let prices: Vec<(String, i64)> = prices
+                .into_iter()
+                .filter(|(country, price)| {
+                    rent.country.is_none_or(|c| c == country)
+                        && rent.max_price.is_none_or(|m| *price <= m.micros())
+                })
+                .collect();
+            let price_in = |country: &str| prices.iter().find(|(c, _)| c == country).map(|(_, p)| *p);
+            // Countries found without a free number are not asked again for the next one.
+            let mut dry = vec![false; prices.len()];
             let mut rentals = Vec::with_capacity(rent.pool as usize + rent.upstream.len());
             for taken in 0..rent.pool {
                 let (number_id, phone, country_code, price): (String, String, String, i64) = match rent.phone {
@@ -493,22 +510,34 @@ impl Store {
                             .fetch_optional(&mut *tx)
                             .await?;
                         match row {
-                            Some((_, _, country, _, _)) if rent.country.is_some_and(|c| c != country) => {
-                                return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable));
-                            }
-                            Some((_, _, _, _, Some(_))) => return Err(StoreError::Rejected(ApiError::SmsPhoneBusy)),
-                            Some((id, phone, country, price, None)) => (id, phone, country, price),
+                            Some((id, phone, country, _, current)) => match (price_in(&country), current) {
+                                (None, _) => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
+                                (Some(_), Some(_)) => return Err(StoreError::Rejected(ApiError::SmsPhoneBusy)),
+                                (Some(price), None) => (id, phone, country, price),
+                            },
                             None => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
                         }
                     }
                     None => {
-                        let row: Option<(String, String, String, i64)> = sqlx::query_as(&pick)
-                            .bind(rent.project_id)
-                            .bind(rent.country)
-                            .bind(rent.max_price.map(Money::micros))
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        match row {
+                        let mut found = None;
+                        for (i, (country, price)) in prices.iter().enumerate() {
+                            if dry[i] {
+                                continue;
+                            }
+                            let row: Option<(String, String)> = sqlx::query_as(&pick)
+                                .bind(rent.project_id)
+                                .bind(country)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match row {
+                                Some((id, phone)) => {
+                                    found = Some((id, phone, country.clone(), *price));
+                                    break;
+                                }
+                                None => dry[i] = true,
+                            }
+                        }
+                        match found {
                             Some(row) => row,
                             None => {
                                 tx.rollback().await?;
@@ -549,14 +578,7 @@ impl Store {
                 rentals.push(Rental { order_id, phone, country_code, price: Money::from_micros(price), created_at: now, expires_at });
             }
             for up in rent.upstream {
-                let price: Option<(i64,)> = sqlx::query_as(
-                    "SELECT price FROM sms_prices WHERE project_id = $1 AND country_code = $2",
-                )
-                .bind(rent.project_id)
-                .bind(&up.country_code)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((price,)) = price else {
+                let Some(price) = price_in(&up.country_code) else {
                     return Err(StoreError::Rejected(ApiError::SmsNotOffered));
                 };
                 let order_id = insert_sms_order!(tx, rent, &up.phone, price, now);

@@ -49,15 +49,26 @@ impl Store {
     /// Ends up to `limit` activations whose lifetime is over, each in its own
     /// transaction, and forgets webhook signatures too old to be replayed.
     pub async fn sms_sweep(&self, now: i64, limit: i64) -> Result<SweepReport> {
+        // One query per status, so each uses its partial index.
         let due: Vec<(i64, String)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT order_id, status FROM sms_activations WHERE status IN ('active', 'code_received') \
-                 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+            let mut due: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT order_id, status FROM sms_activations WHERE status = 'active' AND expires_at <= $1 \
+                 ORDER BY expires_at LIMIT $2",
             )
             .bind(now)
             .bind(limit)
             .fetch_all(pool)
-            .await?
+            .await?;
+            let completing: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT order_id, status FROM sms_activations WHERE status = 'code_received' AND expires_at <= $1 \
+                 ORDER BY expires_at LIMIT $2",
+            )
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            due.extend(completing);
+            due
         });
         let mut report = SweepReport::default();
         for (order_id, status) in due {

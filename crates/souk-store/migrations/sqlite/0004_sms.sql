@@ -8,7 +8,7 @@ CREATE UNIQUE INDEX sms_countries_activate ON sms_countries (activate_id) WHERE 
 
 -- Least recently rented first, so a pool wears evenly.
 ALTER TABLE sms_numbers ADD COLUMN last_rented_at BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX sms_numbers_free ON sms_numbers (country_code, last_rented_at) WHERE current_order IS NULL AND active;
+CREATE INDEX sms_numbers_free ON sms_numbers (country_code, last_rented_at, phone) WHERE current_order IS NULL AND active;
 
 -- When the current code arrived, and whether the buyer asked for another SMS
 -- (sms-activate `setStatus=3`).
