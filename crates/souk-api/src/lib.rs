@@ -9,8 +9,10 @@ pub mod ratelimit;
 pub mod rest;
 pub mod router;
 pub mod state;
+pub mod stubs;
 pub mod transport;
 pub mod v2;
+pub mod webhooks;
 
 pub use router::{router, serve, watch_changes};
 pub use state::{ApiConfig, AppState};

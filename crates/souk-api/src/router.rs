@@ -20,6 +20,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v2", get(v2::handle).post(v2::handle))
         .route("/api/v2/", get(v2::handle).post(v2::handle))
+        .route(
+            "/stubs/handler_api.php",
+            get(crate::stubs::handle).post(crate::stubs::handle),
+        )
+        .route(
+            "/webhooks/sms/{gateway_id}",
+            axum::routing::post(crate::webhooks::sms),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest(crate::operator::PREFIX, crate::operator::routes())

@@ -97,6 +97,24 @@ pub enum ApiError {
     RefillIdRequired,
     #[error("Refill not found")]
     RefillNotFound,
+
+    // SMS verification.
+    #[error("Project ID is required")]
+    SmsProjectRequired,
+    #[error("Project not found")]
+    SmsProjectNotFound,
+    #[error("Country not found")]
+    SmsCountryNotFound,
+    #[error("This project is not available in this country")]
+    SmsNotOffered,
+    #[error("No numbers available, try again later")]
+    SmsNoNumbers,
+    #[error("Phone number is not available for this project")]
+    SmsPhoneNotAvailable,
+    #[error("Phone number is busy, try again later")]
+    SmsPhoneBusy,
+    #[error("Only one number can be re-rented at a time")]
+    SmsPhoneWithQuantity,
 }
 
 impl ApiError {
@@ -146,6 +164,14 @@ impl ApiError {
             RefillFailed,
             RefillIdRequired,
             RefillNotFound,
+            SmsProjectRequired,
+            SmsProjectNotFound,
+            SmsCountryNotFound,
+            SmsNotOffered,
+            SmsNoNumbers,
+            SmsPhoneNotAvailable,
+            SmsPhoneBusy,
+            SmsPhoneWithQuantity,
         ]
     }
 }

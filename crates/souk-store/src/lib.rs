@@ -14,6 +14,10 @@ mod leases;
 mod orders;
 mod providers;
 mod refills;
+mod sms;
+mod sms_admin;
+mod sms_inbound;
+mod sms_worker;
 mod users;
 pub mod versions;
 
@@ -30,6 +34,16 @@ pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
 pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};
 pub use refills::{Refill, RefillFacts};
+pub use sms::{
+    RentOutcome, Rental, SmsActivation, SmsCountry, SmsOffer, SmsProject, SmsRent, SmsTransition,
+    UpstreamRental,
+};
+pub use sms_admin::{
+    NewSmsCountry, NewSmsNumber, NewSmsProject, SmsActivationRow, SmsGateway, SmsMessage,
+    SmsNumber, SmsPrice, SmsProvider,
+};
+pub use sms_inbound::{InboundOutcome, InboundSms, SmsGatewaySecret, StoredSms};
+pub use sms_worker::{SweepReport, UpstreamAction, UpstreamJob, MAX_UPSTREAM_ATTEMPTS};
 pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
 pub use versions::{Change, StateVersions};
 

@@ -1,9 +1,195 @@
-//! SMS activations: expiry refunds and upstream polling.
+//! SMS activations in the background: the expiry sweep (an activation without a code at
+//! the end of its lifetime is refunded in full; one with a code is completed) and the
+//! upstream work (poll sms-activate providers for codes, ask for another SMS, complete
+//! or cancel their rentals).
+//!
+//! Both are safe on several nodes: the sweep ends each activation with a conditional
+//! update in the transaction that books its refund, so a second node finds nothing left
+//! to do; upstream rentals are claimed with a lease, one node at a time.
 
-use tokio::task::JoinHandle;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use souk_client::sms_activate::{self, SetStatus, Status};
+use souk_store::{SmsProvider, UpstreamAction, UpstreamJob, MAX_UPSTREAM_ATTEMPTS};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::WorkerContext;
 
-pub fn spawn(_ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
-    Vec::new()
+/// Activations ended per sweep transaction batch.
+const SWEEP_BATCH: i64 = 200;
+/// Upstream rentals claimed per round.
+const UPSTREAM_BATCH: i64 = 50;
+/// How long a claim on an upstream rental lasts (longer than any provider timeout).
+const LEASE_MS: i64 = 150_000;
+/// The longest wait between retries of a failing upstream call.
+const MAX_BACKOFF_MS: i64 = 5 * 60_000;
+
+pub fn spawn(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(expiry(ctx.clone())),
+        tokio::spawn(upstream(ctx.clone())),
+    ]
+}
+
+/// How often the sweep runs: at most a second, sooner when the sync interval is shorter.
+fn sweep_interval(ctx: &WorkerContext) -> Duration {
+    ctx.sync_interval
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(20))
+}
+
+async fn expiry(ctx: WorkerContext) {
+    loop {
+        match ctx.store.sms_sweep(ctx.clock.now_ms(), SWEEP_BATCH).await {
+            Ok(report) => {
+                if !report.expired.is_empty() || !report.completed.is_empty() {
+                    tracing::info!(
+                        expired = report.expired.len(),
+                        completed = report.completed.len(),
+                        "SMS activations ended"
+                    );
+                }
+                // A full batch means more are due: go on at once.
+                if (report.expired.len() + report.completed.len()) as i64 >= SWEEP_BATCH {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "SMS expiry sweep failed"),
+        }
+        tokio::time::sleep(sweep_interval(&ctx)).await;
+    }
+}
+
+async fn upstream(ctx: WorkerContext) {
+    loop {
+        let now = ctx.clock.now_ms();
+        match ctx
+            .store
+            .sms_claim_upstream(&ctx.node_id, now, LEASE_MS, UPSTREAM_BATCH)
+            .await
+        {
+            Ok(jobs) if !jobs.is_empty() => run_jobs(&ctx, jobs).await,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "claiming upstream SMS work failed"),
+        }
+        tokio::time::sleep(ctx.sync_interval.max(Duration::from_millis(20))).await;
+    }
+}
+
+async fn run_jobs(ctx: &WorkerContext, jobs: Vec<UpstreamJob>) {
+    let providers: HashMap<String, SmsProvider> = match ctx.store.sms_providers(false).await {
+        Ok(list) => list.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "loading SMS providers failed");
+            return;
+        }
+    };
+    let providers = Arc::new(providers);
+    let mut set = JoinSet::new();
+    for job in jobs {
+        let (ctx, providers) = (ctx.clone(), providers.clone());
+        set.spawn(async move {
+            let order = job.order_id;
+            if let Err(e) = run_job(&ctx, &providers, job).await {
+                tracing::warn!(order, error = %e, "upstream SMS work failed");
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+fn backoff(ctx: &WorkerContext, attempts: i64) -> i64 {
+    let base = ctx.sync_interval.as_millis() as i64;
+    (base.saturating_mul(1 << attempts.clamp(0, 6))).min(MAX_BACKOFF_MS)
+}
+
+async fn run_job(
+    ctx: &WorkerContext,
+    providers: &HashMap<String, SmsProvider>,
+    job: UpstreamJob,
+) -> Result<(), souk_store::StoreError> {
+    let store = &ctx.store;
+    let release = |state: &'static str, next_at: i64, error: Option<String>| {
+        let job = &job;
+        async move {
+            store
+                .sms_upstream_release(
+                    job.order_id,
+                    &ctx.node_id,
+                    job.action,
+                    state,
+                    next_at,
+                    error.as_deref(),
+                )
+                .await
+        }
+    };
+    let now = ctx.clock.now_ms();
+    let interval = ctx.sync_interval.as_millis() as i64;
+    let Some(provider) = providers.get(&job.provider_id) else {
+        return release("closed", now, Some("the provider was removed".into())).await;
+    };
+    let client = match sms_activate::Client::new(
+        &provider.url,
+        &provider.api_key,
+        Duration::from_millis(provider.timeout_ms.clamp(1000, 120_000) as u64),
+        ctx.allow_private_upstreams,
+    ) {
+        Ok(c) => c,
+        Err(e) => return release("closed", now, Some(e.to_string())).await,
+    };
+    let exhausted = job.attempts + 1 >= MAX_UPSTREAM_ATTEMPTS;
+    let retry_at = now + backoff(ctx, job.attempts);
+    match job.action {
+        UpstreamAction::Poll => match client.get_status(&job.external_id).await {
+            Ok(Status::Ok(code)) => {
+                store
+                    .sms_upstream_code(job.order_id, &code, ctx.clock.now_ms())
+                    .await?;
+                release("open", now + interval, None).await
+            }
+            Ok(Status::Cancel) | Err(sms_activate::Error::NoActivation) => {
+                store
+                    .sms_upstream_canceled(job.order_id, ctx.clock.now_ms())
+                    .await?;
+                release("closed", now, None).await
+            }
+            Ok(Status::WaitCode | Status::WaitRetry(_) | Status::WaitResend) => {
+                release("open", now + interval, None).await
+            }
+            Err(e) => release("open", retry_at, Some(e.to_string())).await,
+        },
+        UpstreamAction::Retry => {
+            match client.set_status(&job.external_id, SetStatus::Retry).await {
+                Ok(_) => release("open", now, None).await,
+                Err(e) if exhausted => release("open", now, Some(e.to_string())).await,
+                Err(e) => release("retry", retry_at, Some(e.to_string())).await,
+            }
+        }
+        UpstreamAction::Complete | UpstreamAction::Cancel => {
+            let status = if job.action == UpstreamAction::Complete {
+                SetStatus::Complete
+            } else {
+                SetStatus::Cancel
+            };
+            let state = if job.action == UpstreamAction::Complete {
+                "complete"
+            } else {
+                "cancel"
+            };
+            match client.set_status(&job.external_id, status).await {
+                // Done, or already over at the provider.
+                Ok(_)
+                | Err(sms_activate::Error::NoActivation)
+                | Err(sms_activate::Error::BadStatus) => release("closed", now, None).await,
+                Err(e) if exhausted => {
+                    tracing::warn!(order = job.order_id, error = %e, "giving up on an upstream SMS rental");
+                    release("closed", now, Some(e.to_string())).await
+                }
+                Err(e) => release(state, retry_at, Some(e.to_string())).await,
+            }
+        }
+    }
 }

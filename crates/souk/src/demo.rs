@@ -127,6 +127,8 @@ pub struct Demo {
     /// True when the catalogue was loaded now (the database had none).
     pub loaded: bool,
     pub buyer_key: String,
+    /// The demo SMS gateway's id and webhook secret.
+    pub sms_gateway: Option<(String, String)>,
 }
 
 /// Loads the demo catalogue into a database without categories, and returns a fresh key
@@ -162,7 +164,106 @@ pub async fn load(store: &Store, now: i64) -> anyhow::Result<Demo> {
                 .1
         }
     };
-    Ok(Demo { loaded, buyer_key })
+    let sms_gateway = load_sms(store, now).await?;
+    Ok(Demo {
+        loaded,
+        buyer_key,
+        sms_gateway,
+    })
+}
+
+const SMS: &str = include_str!("demo/sms.json");
+
+#[derive(Deserialize)]
+struct DemoSms {
+    countries: Vec<DemoSmsCountry>,
+    projects: Vec<DemoSmsProject>,
+    gateway: String,
+    numbers: Vec<DemoSmsNumber>,
+}
+
+#[derive(Deserialize)]
+struct DemoSmsCountry {
+    code: String,
+    activate_id: i64,
+    name: Translations,
+}
+
+#[derive(Deserialize)]
+struct DemoSmsProject {
+    code: String,
+    name: Translations,
+    prices: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct DemoSmsNumber {
+    phone: String,
+    country: String,
+    projects: Vec<String>,
+}
+
+/// Loads the SMS demo (countries, projects, prices, a gateway and a few pool numbers)
+/// into a database without SMS projects. Returns the demo gateway's id and secret.
+async fn load_sms(store: &Store, now: i64) -> anyhow::Result<Option<(String, String)>> {
+    let file: DemoSms = serde_json::from_str(SMS).context("demo SMS data")?;
+    if store.sms_projects(false).await?.is_empty() {
+        for c in &file.countries {
+            store
+                .upsert_sms_country(&souk_store::NewSmsCountry {
+                    code: c.code.clone(),
+                    name: text(&c.name)?,
+                    activate_id: Some(c.activate_id),
+                    active: true,
+                })
+                .await?;
+        }
+        for p in &file.projects {
+            store
+                .create_sms_project(
+                    &souk_store::NewSmsProject {
+                        code: p.code.clone(),
+                        name: text(&p.name)?,
+                    },
+                    now,
+                )
+                .await?;
+            for (country, price) in &p.prices {
+                store
+                    .set_sms_price(&p.code, country, Some(money(price)?))
+                    .await?;
+            }
+        }
+        let secret = souk_store::crypto::new_api_key();
+        let gateway = store
+            .create_sms_gateway(&file.gateway, &secret, now)
+            .await?;
+        for n in &file.numbers {
+            store
+                .add_sms_number(
+                    &souk_store::NewSmsNumber {
+                        phone: n.phone.clone(),
+                        country: n.country.clone(),
+                        gateway_id: Some(gateway.clone()),
+                        projects: n.projects.clone(),
+                    },
+                    now,
+                )
+                .await?;
+        }
+    }
+    let Some(gateway) = store
+        .sms_gateways()
+        .await?
+        .into_iter()
+        .find(|g| g.name == file.gateway)
+    else {
+        return Ok(None);
+    };
+    Ok(store
+        .sms_gateway_secret(&gateway.id)
+        .await?
+        .map(|g| (g.id, g.secret)))
 }
 
 async fn load_catalogue(store: &Store, now: i64) -> anyhow::Result<()> {

@@ -11,6 +11,8 @@ use axum::Router;
 use crate::rest::RestError;
 use crate::state::AppState;
 
+mod sms;
+
 pub const PREFIX: &str = "/api/operator/v1";
 
 mod providers;
@@ -18,7 +20,9 @@ mod providers;
 pub use providers::parse_markup;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(providers::routes())
+    Router::new()
+        .merge(providers::routes())
+        .merge(sms::routes())
 }
 
 /// Proof that the request carries the operator's token.

@@ -5,6 +5,7 @@ mod catalogue;
 mod orders;
 mod refill;
 pub mod rows;
+pub(crate) mod sms;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -115,6 +116,11 @@ async fn dispatch(
         "allowcancel" => orders::cancel(state, &user, params, true).await,
         "refill" => refill::refill(state, &user, params).await,
         "refill_status" => refill::refill_status(state, &user, params).await,
+        "sms_countries" => sms::countries(state, params).await,
+        "sms_projects" => sms::projects(state, params).await,
+        "add_sms" => sms::add(state, &user, params).await,
+        "sms_code" => sms::code(state, &user, params).await,
+        "sms_status" => sms::status(state, &user, params).await,
         _ => Err(ApiError::InvalidAction.into()),
     }
 }

@@ -11,7 +11,9 @@ use souk_core::clock::iso_millis;
 use souk_core::early_cancel::NOT_AVAILABLE;
 use souk_core::order::{parse_add, AddOrder};
 use souk_core::{ApiError, Params};
-use souk_store::{AuthUser, Buyer, CancelOutcome, Idempotency, OrderView, StoreError};
+use souk_store::{
+    AuthUser, Buyer, CancelOutcome, Idempotency, OrderView, SmsActivation, StoreError,
+};
 
 use super::catalogue::find_service;
 use super::Fault;
@@ -112,17 +114,39 @@ fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
     }
 }
 
+/// One order's `status` value: SMS orders have their own shape.
+fn status_value(o: &OrderView, sms: &[SmsActivation], currency: &str) -> Result<Value, Fault> {
+    if let Some(a) = sms.iter().find(|a| a.order_id == o.id) {
+        return Ok(super::sms::order_status_value(a, currency));
+    }
+    Ok(serde_json::to_value(status_view(o, currency)).map_err(|_| ApiError::Internal)?)
+}
+
+/// The SMS activations behind the SMS orders among `found`.
+async fn sms_of(
+    state: &AppState,
+    user: &AuthUser,
+    found: &[OrderView],
+) -> Result<Vec<SmsActivation>, Fault> {
+    let ids: Vec<i64> = found
+        .iter()
+        .filter(|o| o.kind == "sms")
+        .map(|o| o.id)
+        .collect();
+    Ok(state.store.sms_activations_of(&user.user_id, &ids).await?)
+}
+
 pub async fn status(state: &AppState, user: &AuthUser, params: &Params) -> Result<Response, Fault> {
     let currency = state.config.currency.as_str();
     if let Some(raw) = params.id_list("orders", "order")? {
         let ids: Vec<i64> = raw.iter().filter_map(|r| order_id(r)).collect();
         let found = state.store.orders_of(&user.user_id, &ids).await?;
+        let sms = sms_of(state, user, &found).await?;
         let mut out = serde_json::Map::new();
         for r in &raw {
             let view = order_id(r).and_then(|id| found.iter().find(|o| o.id == id));
             let value = match view {
-                Some(o) => serde_json::to_value(status_view(o, currency))
-                    .map_err(|_| ApiError::Internal)?,
+                Some(o) => status_value(o, &sms, currency)?,
                 None => json!({ "error": ApiError::IncorrectOrderId.to_string() }),
             };
             out.insert(r.clone(), value);
@@ -133,7 +157,11 @@ pub async fn status(state: &AppState, user: &AuthUser, params: &Params) -> Resul
     let id = order_id(raw).ok_or(ApiError::IncorrectOrderId)?;
     let found = state.store.orders_of(&user.user_id, &[id]).await?;
     let order = found.first().ok_or(ApiError::OrderNotFound)?;
-    Ok(json_value(StatusCode::OK, &status_view(order, currency)))
+    let sms = sms_of(state, user, &found).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &status_value(order, &sms, currency)?,
+    ))
 }
 
 /// `cancel` (`dry_run` false) and `allowcancel` (true): always the multi shape.
@@ -166,18 +194,20 @@ pub async fn cancel(
             continue;
         };
         entry.insert("order", json!(id));
+        // SMS orders follow SPEC 10's rule; the others SPEC 8's.
+        let (store, user_id, now) = (state.store.clone(), user.user_id.clone(), state.now());
+        let decide = async move {
+            match store.sms_cancel(&user_id, id, dry_run, now).await? {
+                Some(outcome) => Ok(outcome),
+                None => store.early_cancel(&user_id, id, dry_run, now).await,
+            }
+        };
         let outcome = if dry_run {
-            state
-                .store
-                .early_cancel(&user.user_id, id, true, state.now())
-                .await?
+            decide.await?
         } else {
-            let (store, user_id, now) = (state.store.clone(), user.user_id.clone(), state.now());
-            tokio::spawn(async move { store.early_cancel(&user_id, id, false, now).await })
-                .await
-                .map_err(|e| {
-                    Fault::Store(StoreError::Conflict(format!("cancel task failed: {e}")))
-                })??
+            tokio::spawn(decide).await.map_err(|e| {
+                Fault::Store(StoreError::Conflict(format!("cancel task failed: {e}")))
+            })??
         };
         match (outcome, dry_run) {
             (CancelOutcome::NotFound, true) => {

@@ -32,6 +32,11 @@ pub enum AdminCommand {
     /// Check every money and stock invariant over the whole database; exits non-zero
     /// naming each violation.
     Audit,
+    /// SMS verification: catalogue, gateways, numbers, providers, test SMS.
+    Sms {
+        #[command(subcommand)]
+        command: super::admin_sms::SmsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,6 +138,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
         AdminCommand::Orders { command } => {
             super::admin_provider::orders(store, command, now).await
         }
+        AdminCommand::Sms { command } => super::admin_sms::run(store, command, now).await,
         AdminCommand::Audit => {
             let report = store.audit().await?;
             println!(

@@ -8,6 +8,7 @@ use souk_core::Money;
 
 mod admin;
 mod admin_provider;
+mod admin_sms;
 mod api;
 
 pub use admin::AdminCommand;
@@ -77,12 +78,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen, db, demo } => {
             let started = std::time::Instant::now();
             let store = open_store(&db.database_url, config::max_connections()?).await?;
-            let demo_key = if demo {
+            let demo = if demo {
                 let d = crate::demo::load(&store, clock.now_ms()).await?;
                 if d.loaded {
                     tracing::info!("demo catalogue loaded");
                 }
-                Some(d.buyer_key)
+                Some(d)
             } else {
                 None
             };
@@ -95,9 +96,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             node.workers = workers;
             let url = node.url();
             println!("Souk is listening on {url} (API: {url}/api/v2)");
-            if let Some(key) = demo_key {
+            if let Some(d) = demo {
+                let key = d.buyer_key;
                 println!("Demo buyer API key (balance 100.00): {key}");
                 println!("Try: curl -s {url}/api/v2 -d key={key} -d action=services -d limit=3");
+                if let Some((gateway, secret)) = d.sms_gateway {
+                    println!(
+                        "Demo SMS gateway: POST {url}/webhooks/sms/{gateway} (secret {secret})"
+                    );
+                }
             }
             tracing::info!(url = %url, database = %souk_store::redact_url(&db.database_url), ready_ms = started.elapsed().as_millis() as u64, "ready");
             node.run(shutdown_signal()).await

@@ -134,8 +134,16 @@ pub fn quiet_config() -> ApiConfig {
         rate_limit_per_address: 0,
         poll_interval: Duration::from_millis(100),
         admin_token: Some(ADMIN_TOKEN.to_owned()),
-        allow_private_upstreams: true,
+        allow_private_upstreams: false,
         ..ApiConfig::default()
+    }
+}
+
+/// `quiet_config()` for tests whose upstreams live on loopback.
+pub fn private_upstreams() -> ApiConfig {
+    ApiConfig {
+        allow_private_upstreams: true,
+        ..quiet_config()
     }
 }
 
@@ -148,6 +156,7 @@ impl TestApp {
         init_logs();
         let store = db.store().await;
         let clock = ShiftedClock::default();
+        let allow_private = config.allow_private_upstreams;
         let mut node = souk::server::Node::start(
             store.clone(),
             "127.0.0.1:0",
@@ -158,7 +167,7 @@ impl TestApp {
         .expect("start node");
         let mut workers =
             souk::server::worker_context(store.clone(), Arc::new(clock.clone())).expect("workers");
-        workers.allow_private_upstreams = true;
+        workers.allow_private_upstreams = allow_private;
         workers.sync_interval = Duration::from_millis(200);
         node.workers = Some(workers);
         let url = node.url();

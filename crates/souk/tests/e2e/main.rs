@@ -11,4 +11,7 @@ mod fixtures;
 mod harness;
 mod orders;
 mod providers;
+mod sms;
+mod sms_activate;
+mod sms_bench;
 mod transport;

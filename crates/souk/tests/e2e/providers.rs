@@ -94,7 +94,7 @@ async fn forward_state(db: &crate::harness::TestDb, order: i64) -> String {
 }
 
 engine_test!(import_prices_with_markup_and_syncs, |db| {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "10").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
@@ -195,7 +195,7 @@ engine_test!(import_prices_with_markup_and_syncs, |db| {
 });
 
 engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 300).await;
@@ -394,7 +394,7 @@ async fn fake_provider_id(db: &crate::harness::TestDb) -> String {
 }
 
 engine_test!(idempotent_upstream_gets_safe_resends, |db| {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, true, 300).await;
@@ -443,7 +443,7 @@ engine_test!(idempotent_upstream_gets_safe_resends, |db| {
 });
 
 engine_test!(status_sync_pays_each_refund_once, |db| {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
@@ -602,7 +602,7 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
 });
 
 engine_test!(two_nodes_forward_a_thousand_orders_once, |db| {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let fake = FakeUpstream::start(Shape::Hstock, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 5_000).await;
     // Stop this in-process node, so only the two server processes forward.
@@ -680,7 +680,7 @@ engine_test!(two_nodes_forward_a_thousand_orders_once, |db| {
 });
 
 engine_test!(dripfeed_forwarded_or_run_here, |db| {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
@@ -843,7 +843,7 @@ async fn bench_forwarding_and_sync() {
         let baseline = 2000.0 / started.elapsed().as_secs_f64();
         fake.state.orders.lock().expect("lock").clear();
 
-        let app = TestApp::spawn(db).await;
+        let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
         let (_, numbers) = connect(&app, &fake, false, 5_000).await;
         app.stop().await;
         let store = db.store().await;
@@ -887,7 +887,7 @@ async fn bench_forwarding_and_sync() {
                 .await
                 .expect("order");
         }
-        let app = TestApp::spawn(db).await;
+        let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
         let started = std::time::Instant::now();
         wait_for(600, "every order sent", || async {
             db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")

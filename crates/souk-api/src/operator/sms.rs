@@ -1,0 +1,641 @@
+//! The operator's SMS management under `/api/operator/v1/sms`: countries, projects and
+//! prices (the catalogue), gateways and pool numbers, sms-activate upstream providers,
+//! the activation lifetime, test SMS, and what happened (messages, activations).
+//!
+//! | method and path | body | answer |
+//! | --- | --- | --- |
+//! | `GET /sms/countries` | | countries with translations |
+//! | `PUT /sms/countries/{code}` | `{"name","translations":{"ru":".."},"activate_id":187,"active":true}` | the country |
+//! | `GET /sms/projects` | | projects with translations |
+//! | `POST /sms/projects` | `{"code":"tg","name":"Telegram","translations":{}}` | 201 the project |
+//! | `PATCH /sms/projects/{id or code}` | `{"name","translations","active"}` | the project |
+//! | `GET /sms/prices` | | every price |
+//! | `PUT /sms/prices` | `{"project":"tg","country":"us","price":"0.50"}` | the price |
+//! | `DELETE /sms/prices/{project}/{country}` | | 204 |
+//! | `GET /sms/gateways` | | gateways (no secrets) |
+//! | `POST /sms/gateways` | `{"name","secret"?}` | 201 `{"id","name","secret","webhook"}` (the secret, once) |
+//! | `PATCH /sms/gateways/{id}` | `{"active":false}` | the gateway |
+//! | `GET /sms/numbers` | | the pool |
+//! | `POST /sms/numbers` | `{"phone","country","gateway","projects":["tg"]}` | 201 the number |
+//! | `PATCH /sms/numbers/{id or phone}` | `{"active","projects"}` | the number |
+//! | `GET /sms/providers` | | sms-activate providers (no keys) |
+//! | `POST /sms/providers` | `{"name","url","key"}` | 201 `{"id",..}` |
+//! | `PATCH /sms/providers/{id}` | `{"enabled":false}` | the provider |
+//! | `GET\|PUT /sms/settings` | `{"lifetime_minutes":20}` | the settings |
+//! | `POST /sms/inject` | `{"phone","text","from"?}` | `{"message_id","order","code"}` |
+//! | `GET /sms/messages?phone=&limit=` | | newest SMS first |
+//! | `GET /sms/activations?status=&limit=` | | newest activations first |
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use souk_core::sms::{normalize_phone, ActivationStatus, LIFETIME_SETTING};
+use souk_core::{Lang, Money, Text};
+use souk_store::crypto::new_api_key;
+use souk_store::{
+    InboundOutcome, InboundSms, NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsNumber,
+    SmsProject,
+};
+
+use super::Operator;
+use crate::rest::{JsonBody, RestError};
+use crate::state::AppState;
+use crate::transport::json_value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sms/countries", get(list_countries))
+        .route("/sms/countries/{code}", put(put_country))
+        .route("/sms/projects", get(list_projects).post(create_project))
+        .route("/sms/projects/{project}", patch(update_project))
+        .route("/sms/prices", get(list_prices).put(put_price))
+        .route("/sms/prices/{project}/{country}", delete(delete_price))
+        .route("/sms/gateways", get(list_gateways).post(create_gateway))
+        .route("/sms/gateways/{id}", patch(update_gateway))
+        .route("/sms/numbers", get(list_numbers).post(create_number))
+        .route("/sms/numbers/{number}", patch(update_number))
+        .route("/sms/providers", get(list_providers).post(create_provider))
+        .route("/sms/providers/{id}", patch(update_provider))
+        .route("/sms/settings", get(get_settings).put(put_settings))
+        .route("/sms/inject", post(inject))
+        .route("/sms/messages", get(list_messages))
+        .route("/sms/activations", get(list_activations))
+}
+
+fn ok(value: Value) -> Result<Response, RestError> {
+    Ok(json_value(StatusCode::OK, &value))
+}
+
+fn created(value: Value) -> Result<Response, RestError> {
+    Ok(json_value(StatusCode::CREATED, &value))
+}
+
+/// An English name plus translations keyed by language code.
+fn text(name: &str, translations: &BTreeMap<String, String>) -> Result<Text, RestError> {
+    let mut t = Text::new(name.trim());
+    for (code, value) in translations {
+        let lang = Lang::parse(code)
+            .ok_or_else(|| RestError::BadRequest(format!("Unsupported language {code:?}")))?;
+        t.set(lang, value.trim());
+    }
+    Ok(t)
+}
+
+fn translations(t: &Text) -> Value {
+    let map: serde_json::Map<String, Value> = t
+        .translations()
+        .iter()
+        .map(|(l, v)| (l.code().to_owned(), json!(v)))
+        .collect();
+    Value::Object(map)
+}
+
+fn country_json(c: &SmsCountry) -> Value {
+    json!({
+        "code": c.code,
+        "name": c.name.en(),
+        "translations": translations(&c.name),
+        "activate_id": c.activate_id,
+        "active": c.active,
+    })
+}
+
+fn project_json(p: &SmsProject) -> Value {
+    json!({
+        "id": p.id,
+        "code": p.code,
+        "name": p.name.en(),
+        "translations": translations(&p.name),
+        "active": p.active,
+    })
+}
+
+fn number_json(n: &SmsNumber) -> Value {
+    json!({
+        "id": n.id,
+        "phone": n.phone,
+        "country": n.country_code,
+        "gateway": n.gateway_id,
+        "projects": n.projects,
+        "active": n.active,
+        "current_order": n.current_order,
+    })
+}
+
+async fn list_countries(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let countries = state.store.sms_countries(false).await?;
+    ok(Value::Array(countries.iter().map(country_json).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountryBody {
+    name: String,
+    #[serde(default)]
+    translations: BTreeMap<String, String>,
+    activate_id: Option<i64>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn put_country(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    JsonBody(body): JsonBody<CountryBody>,
+) -> Result<Response, RestError> {
+    state
+        .store
+        .upsert_sms_country(&NewSmsCountry {
+            code: code.clone(),
+            name: text(&body.name, &body.translations)?,
+            activate_id: body.activate_id,
+            active: body.active,
+        })
+        .await?;
+    let code = code.trim().to_ascii_lowercase();
+    let countries = state.store.sms_countries(false).await?;
+    let c = countries
+        .iter()
+        .find(|c| c.code == code)
+        .ok_or_else(|| RestError::NotFound("Country not found".into()))?;
+    ok(country_json(c))
+}
+
+async fn list_projects(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let projects = state.store.sms_projects(false).await?;
+    ok(Value::Array(projects.iter().map(project_json).collect()))
+}
+
+async fn project_by(state: &AppState, reference: &str) -> Result<SmsProject, RestError> {
+    let reference = reference.trim().to_ascii_lowercase();
+    state
+        .store
+        .sms_projects(false)
+        .await?
+        .into_iter()
+        .find(|p| p.id == reference || p.code == reference)
+        .ok_or_else(|| RestError::NotFound("Project not found".into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody {
+    code: String,
+    name: String,
+    #[serde(default)]
+    translations: BTreeMap<String, String>,
+}
+
+async fn create_project(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ProjectBody>,
+) -> Result<Response, RestError> {
+    let id = state
+        .store
+        .create_sms_project(
+            &NewSmsProject {
+                code: body.code,
+                name: text(&body.name, &body.translations)?,
+            },
+            state.now(),
+        )
+        .await?;
+    created(project_json(&project_by(&state, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectPatch {
+    name: Option<String>,
+    translations: Option<BTreeMap<String, String>>,
+    active: Option<bool>,
+}
+
+async fn update_project(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    JsonBody(body): JsonBody<ProjectPatch>,
+) -> Result<Response, RestError> {
+    let current = project_by(&state, &reference).await?;
+    let name = match (&body.name, &body.translations) {
+        (None, None) => None,
+        (name, translations) => {
+            let mut t = Text::new(name.as_deref().unwrap_or(current.name.en()));
+            for (l, v) in current.name.translations() {
+                t.set(*l, v.clone());
+            }
+            if let Some(tr) = translations {
+                let given = text(t.en(), tr)?;
+                for (l, v) in given.translations() {
+                    t.set(*l, v.clone());
+                }
+            }
+            Some(t)
+        }
+    };
+    let id = state
+        .store
+        .update_sms_project(&current.id, name.as_ref(), body.active)
+        .await?;
+    ok(project_json(&project_by(&state, &id).await?))
+}
+
+async fn list_prices(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let prices = state.store.sms_prices().await?;
+    ok(Value::Array(
+        prices
+            .iter()
+            .map(|p| {
+                json!({
+                    "project_id": p.project_id,
+                    "project": p.project_code,
+                    "country": p.country_code,
+                    "price": p.price.display4(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceBody {
+    project: String,
+    country: String,
+    price: String,
+}
+
+async fn put_price(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PriceBody>,
+) -> Result<Response, RestError> {
+    let price = Money::parse(&body.price)
+        .map_err(|e| RestError::BadRequest(format!("{e}: {:?}", body.price)))?;
+    state
+        .store
+        .set_sms_price(&body.project, &body.country, Some(price))
+        .await?;
+    let project = project_by(&state, &body.project).await?;
+    ok(json!({
+        "project_id": project.id,
+        "project": project.code,
+        "country": body.country.trim().to_ascii_lowercase(),
+        "price": price.display4(),
+    }))
+}
+
+async fn delete_price(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((project, country)): Path<(String, String)>,
+) -> Result<Response, RestError> {
+    state.store.set_sms_price(&project, &country, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_gateways(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let gateways = state.store.sms_gateways().await?;
+    ok(Value::Array(
+        gateways
+            .iter()
+            .map(|g| {
+                json!({
+                    "id": g.id,
+                    "name": g.name,
+                    "active": g.active,
+                    "webhook": format!("/webhooks/sms/{}", g.id),
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewayBody {
+    name: String,
+    secret: Option<String>,
+}
+
+async fn create_gateway(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<GatewayBody>,
+) -> Result<Response, RestError> {
+    let secret = body.secret.unwrap_or_else(new_api_key);
+    let id = state
+        .store
+        .create_sms_gateway(&body.name, &secret, state.now())
+        .await?;
+    created(json!({
+        "id": id,
+        "name": body.name.trim(),
+        "active": true,
+        "secret": secret,
+        "webhook": format!("/webhooks/sms/{id}"),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActiveBody {
+    active: bool,
+}
+
+async fn update_gateway(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ActiveBody>,
+) -> Result<Response, RestError> {
+    state.store.set_sms_gateway_active(&id, body.active).await?;
+    let gateways = state.store.sms_gateways().await?;
+    let g = gateways
+        .iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| RestError::NotFound("Gateway not found".into()))?;
+    ok(
+        json!({ "id": g.id, "name": g.name, "active": g.active, "webhook": format!("/webhooks/sms/{}", g.id) }),
+    )
+}
+
+async fn list_numbers(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let numbers = state.store.sms_numbers().await?;
+    ok(Value::Array(numbers.iter().map(number_json).collect()))
+}
+
+async fn number_by(state: &AppState, reference: &str) -> Result<SmsNumber, RestError> {
+    let phone = normalize_phone(reference).unwrap_or_default();
+    state
+        .store
+        .sms_numbers()
+        .await?
+        .into_iter()
+        .find(|n| n.id == reference.trim() || n.phone == phone)
+        .ok_or_else(|| RestError::NotFound("Number not found".into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberBody {
+    phone: String,
+    country: String,
+    gateway: Option<String>,
+    #[serde(default)]
+    projects: Vec<String>,
+}
+
+async fn create_number(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NumberBody>,
+) -> Result<Response, RestError> {
+    let id = state
+        .store
+        .add_sms_number(
+            &NewSmsNumber {
+                phone: body.phone,
+                country: body.country,
+                gateway_id: body.gateway,
+                projects: body.projects,
+            },
+            state.now(),
+        )
+        .await?;
+    created(number_json(&number_by(&state, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberPatch {
+    active: Option<bool>,
+    projects: Option<Vec<String>>,
+}
+
+async fn update_number(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    JsonBody(body): JsonBody<NumberPatch>,
+) -> Result<Response, RestError> {
+    let id = state
+        .store
+        .update_sms_number(&reference, body.active, body.projects.as_deref())
+        .await?;
+    ok(number_json(&number_by(&state, &id).await?))
+}
+
+async fn list_providers(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let providers = state.store.sms_providers(false).await?;
+    ok(Value::Array(
+        providers
+            .iter()
+            .map(|p| json!({ "id": p.id, "name": p.name, "url": p.url, "enabled": p.enabled }))
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderBody {
+    name: String,
+    url: String,
+    key: String,
+}
+
+async fn create_provider(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ProviderBody>,
+) -> Result<Response, RestError> {
+    let id = state
+        .store
+        .create_sms_provider(&body.name, &body.url, &body.key, state.now())
+        .await?;
+    created(json!({ "id": id, "name": body.name.trim(), "url": body.url.trim(), "enabled": true }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnabledBody {
+    enabled: bool,
+}
+
+async fn update_provider(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EnabledBody>,
+) -> Result<Response, RestError> {
+    state
+        .store
+        .set_sms_provider_enabled(&id, body.enabled)
+        .await?;
+    let providers = state.store.sms_providers(false).await?;
+    let p = providers
+        .iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| RestError::NotFound("Provider not found".into()))?;
+    ok(json!({ "id": p.id, "name": p.name, "url": p.url, "enabled": p.enabled }))
+}
+
+async fn get_settings(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
+    let lifetime = state.store.sms_lifetime_ms().await?;
+    ok(json!({ "lifetime_minutes": lifetime / 60_000 }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    lifetime_minutes: i64,
+}
+
+async fn put_settings(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SettingsBody>,
+) -> Result<Response, RestError> {
+    if !(1..=24 * 60).contains(&body.lifetime_minutes) {
+        return Err(RestError::BadRequest(
+            "lifetime_minutes must be between 1 and 1440".into(),
+        ));
+    }
+    state
+        .store
+        .set_setting(
+            LIFETIME_SETTING,
+            &body.lifetime_minutes.to_string(),
+            state.now(),
+        )
+        .await?;
+    ok(json!({ "lifetime_minutes": body.lifetime_minutes }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InjectBody {
+    phone: String,
+    text: String,
+    from: Option<String>,
+}
+
+async fn inject(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<InjectBody>,
+) -> Result<Response, RestError> {
+    let phone = normalize_phone(&body.phone)
+        .ok_or_else(|| RestError::BadRequest(format!("Invalid phone number {:?}", body.phone)))?;
+    if body.text.trim().is_empty() {
+        return Err(RestError::BadRequest("text is required".into()));
+    }
+    let now = state.now();
+    let outcome = state
+        .store
+        .receive_sms(
+            &InboundSms {
+                gateway_id: None,
+                phone: &phone,
+                sender: body.from.as_deref().unwrap_or(""),
+                text: &body.text,
+                received_at: now,
+                signature: None,
+            },
+            now,
+        )
+        .await?;
+    match outcome {
+        InboundOutcome::Stored(s) => ok(json!({
+            "message_id": s.message_id,
+            "order": s.code.as_ref().and(s.order_id),
+            "code": s.code,
+        })),
+        InboundOutcome::Replayed => Err(RestError::Conflict("Replayed".into())),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    phone: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_messages(
+    _: Operator,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, RestError> {
+    let messages = state
+        .store
+        .sms_messages(q.phone.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    ok(Value::Array(
+        messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id,
+                    "gateway": m.gateway_id,
+                    "phone": m.phone,
+                    "from": m.sender,
+                    "text": m.text,
+                    "code": m.code,
+                    "order": m.order_id,
+                    "received_at": souk_core::clock::iso_millis(m.received_at),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn list_activations(
+    _: Operator,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, RestError> {
+    if let Some(s) = &q.status {
+        if ActivationStatus::parse(s).is_none() {
+            return Err(RestError::BadRequest(format!("Unknown status {s:?}")));
+        }
+    }
+    let rows = state
+        .store
+        .sms_activation_rows(q.status.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    ok(Value::Array(
+        rows.iter()
+            .map(|a| {
+                json!({
+                    "order": a.order_id,
+                    "user_id": a.user_id,
+                    "project_id": a.project_id,
+                    "country": a.country_code,
+                    "phone": a.phone,
+                    "status": a.status,
+                    "price": Money::from_micros(a.price).display4(),
+                    "code": a.code,
+                    "provider": a.provider_id,
+                    "external_id": a.external_id,
+                    "upstream_state": a.upstream_state,
+                    "expires_at": souk_core::clock::iso_millis(a.expires_at),
+                    "created_at": souk_core::clock::iso_millis(a.created_at),
+                })
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,430 @@
+//! `/stubs/handler_api.php`: the sms-activate protocol (SPEC 10), so that existing
+//! sms-activate clients rent our numbers unchanged. GET or POST, `api_key` and `action`
+//! (unknown parameters ignored); answers are HTTP 200 plain-text tokens or JSON bodies,
+//! as the protocol has them. An activation's id is its order number.
+//!
+//! Choices the protocol leaves open: `country` takes the protocol's country number (or
+//! an ISO code); without it the cheapest country with a free number is used, as in
+//! `add_sms`. An unknown country answers `NO_NUMBERS`. Times are UTC.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use souk_core::sms::{
+    currency_numeric, normalize_country, protocol_time, ActivationStatus, AddSms,
+};
+use souk_core::{ApiError, Lang, Money, Params};
+use souk_store::{AuthUser, CancelOutcome, SmsActivation, SmsCountry, SmsTransition};
+
+use crate::state::AppState;
+use crate::transport::{json_value, read_params, BodyError};
+use crate::v2::sms::rent_detached;
+use crate::v2::Fault;
+
+/// A protocol answer.
+enum Answer {
+    Token(String),
+    Json(Value),
+}
+
+fn token(text: impl Into<String>) -> Answer {
+    Answer::Token(text.into())
+}
+
+fn text_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+pub async fn handle(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let address = if state.config.trust_proxy {
+        parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| peer.ip().to_string())
+    } else {
+        peer.ip().to_string()
+    };
+    if !state.address_limiter.allow(&address) {
+        return text_response(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS".into());
+    }
+    let params = match read_params(parts.uri.query(), &parts.headers, body).await {
+        Ok(p) => p,
+        Err(BodyError::TooLarge) => {
+            return text_response(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE".into())
+        }
+        Err(BodyError::Api(_)) => return text_response(StatusCode::OK, "BAD_ACTION".into()),
+    };
+    let key = params.get("api_key").or_else(|| params.get("key"));
+    let user = match state.auth.check(&state.store, key).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(_)) => return text_response(StatusCode::OK, "BAD_KEY".into()),
+        Err(e) => {
+            tracing::error!(error = %e, "internal error");
+            return text_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR_SQL".into());
+        }
+    };
+    if !state.key_limiter.allow(&user.key_id) {
+        return text_response(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS".into());
+    }
+    match dispatch(&state, &user, &params).await {
+        Ok(Answer::Token(t)) => text_response(StatusCode::OK, t),
+        Ok(Answer::Json(v)) => json_value(StatusCode::OK, &v),
+        Err(e) => {
+            tracing::error!(error = %e, "internal error");
+            text_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR_SQL".into())
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, user: &AuthUser, params: &Params) -> Result<Answer, Fault> {
+    match params.get("action").unwrap_or("") {
+        "getBalance" => {
+            let balance = state.store.balance(&user.user_id).await?;
+            Ok(token(format!("ACCESS_BALANCE:{}", balance.display2())))
+        }
+        "getNumber" => get_number(state, user, params, false).await,
+        "getNumberV2" => get_number(state, user, params, true).await,
+        "getStatus" => get_status(state, user, params, false).await,
+        "getStatusV2" => get_status(state, user, params, true).await,
+        "setStatus" => set_status(state, user, params).await,
+        "getPrices" => get_prices(state, params).await,
+        "getCountries" => get_countries(state).await,
+        "getServicesList" => get_services(state, params).await,
+        "getActiveActivations" => active_activations(state, user).await,
+        _ => Ok(token("BAD_ACTION")),
+    }
+}
+
+/// The country a request names: the protocol's number, or an ISO code. `Err` when it
+/// names none we sell in.
+fn country_of<'a>(
+    countries: &'a [SmsCountry],
+    value: Option<&str>,
+) -> Result<Option<&'a SmsCountry>, ()> {
+    let Some(v) = value else { return Ok(None) };
+    let found = match v.trim().parse::<i64>() {
+        Ok(n) => countries.iter().find(|c| c.activate_id == Some(n)),
+        Err(_) => normalize_country(v).and_then(|code| countries.iter().find(|c| c.code == code)),
+    };
+    found.map(Some).ok_or(())
+}
+
+fn currency_value(code: &str) -> Value {
+    currency_numeric(code).map_or_else(|| json!(code), |n| json!(n))
+}
+
+async fn get_number(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    v2: bool,
+) -> Result<Answer, Fault> {
+    let Some(service) = params.get("service") else {
+        return Ok(token("BAD_SERVICE"));
+    };
+    let Some(project) = state.store.sms_project(service).await? else {
+        return Ok(token("BAD_SERVICE"));
+    };
+    let countries = state.store.sms_countries(true).await?;
+    let Ok(country) = country_of(&countries, params.get("country")) else {
+        return Ok(token("NO_NUMBERS"));
+    };
+    let offers = state
+        .store
+        .sms_prices_of(&project.id, country.map(|c| c.code.as_str()))
+        .await?;
+    if offers.is_empty() {
+        return Ok(token("NO_NUMBERS"));
+    }
+    let max_price = match params.get("maxPrice") {
+        None => None,
+        Some(text) => match Money::parse(text) {
+            Ok(m) if !m.is_negative() => Some(m),
+            _ => return Ok(token("WRONG_MAX_PRICE:0")),
+        },
+    };
+    if let Some(max) = max_price {
+        let cheapest = offers.iter().map(|o| o.2).min().unwrap_or_default();
+        if cheapest > max {
+            return Ok(token(format!("WRONG_MAX_PRICE:{}", cheapest.display2())));
+        }
+    }
+    let request = AddSms {
+        project: project.id.clone(),
+        quantity: 1,
+        country: country.map(|c| c.code.clone()),
+        phone: None,
+    };
+    let rental = match rent_detached(state, user, request, max_price).await {
+        Ok(mut rentals) if !rentals.is_empty() => rentals.remove(0),
+        Ok(_) => return Ok(token("NO_NUMBERS")),
+        Err(Fault::Api(e)) => {
+            return Ok(token(match e {
+                ApiError::InsufficientBalance => "NO_BALANCE",
+                ApiError::SmsProjectNotFound => "BAD_SERVICE",
+                _ => "NO_NUMBERS",
+            }))
+        }
+        Err(e) => return Err(e),
+    };
+    let phone = rental.phone.trim_start_matches('+').to_owned();
+    if !v2 {
+        return Ok(token(format!("ACCESS_NUMBER:{}:{phone}", rental.order_id)));
+    }
+    let activate_id = countries
+        .iter()
+        .find(|c| c.code == rental.country_code)
+        .and_then(|c| c.activate_id);
+    Ok(Answer::Json(json!({
+        "activationId": rental.order_id,
+        "phoneNumber": phone,
+        "activationCost": rental.price.as_f64(),
+        "currency": currency_value(&state.config.currency),
+        "countryCode": activate_id.map_or(rental.country_code.clone(), |n| n.to_string()),
+        "canGetAnotherSms": true,
+        "activationTime": protocol_time(rental.created_at),
+        "activationEndTime": protocol_time(rental.expires_at),
+        "activationOperator": "any",
+    })))
+}
+
+/// The caller's activation named by `id`.
+async fn activation_of(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+) -> Result<Option<SmsActivation>, Fault> {
+    let Some(id) = params
+        .get("id")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+    else {
+        return Ok(None);
+    };
+    Ok(state.store.sms_activation(&user.user_id, id).await?)
+}
+
+async fn get_status(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    v2: bool,
+) -> Result<Answer, Fault> {
+    let Some(a) = activation_of(state, user, params).await? else {
+        return Ok(token("NO_ACTIVATION"));
+    };
+    if matches!(
+        a.status,
+        ActivationStatus::Expired | ActivationStatus::Canceled
+    ) {
+        return Ok(token("STATUS_CANCEL"));
+    }
+    if v2 {
+        let sms = a.code.as_ref().map(|code| {
+            json!({
+                "dateTime": protocol_time(a.code_at.unwrap_or(a.created_at)),
+                "code": code,
+                "text": a.sms_text.clone().unwrap_or_default(),
+            })
+        });
+        return Ok(Answer::Json(json!({
+            "verificationType": 0,
+            "sms": sms,
+            "call": null,
+        })));
+    }
+    Ok(token(match (&a.code, a.awaiting_retry) {
+        (None, _) => "STATUS_WAIT_CODE".to_owned(),
+        (Some(code), true) if a.status == ActivationStatus::CodeReceived => {
+            format!("STATUS_WAIT_RETRY:{code}")
+        }
+        (Some(code), _) => format!("STATUS_OK:{code}"),
+    }))
+}
+
+async fn set_status(state: &AppState, user: &AuthUser, params: &Params) -> Result<Answer, Fault> {
+    let Some(a) = activation_of(state, user, params).await? else {
+        return Ok(token("NO_ACTIVATION"));
+    };
+    let now = state.now();
+    let store = &state.store;
+    let transition = |t: SmsTransition, ok: &str| match t {
+        SmsTransition::Done => token(ok),
+        SmsTransition::NotFound => token("NO_ACTIVATION"),
+        SmsTransition::BadStatus(_) => token("BAD_STATUS"),
+    };
+    Ok(match params.get("status").unwrap_or("") {
+        "1" if a.status.is_open() => token("ACCESS_READY"),
+        "3" => transition(
+            store
+                .sms_request_another(&user.user_id, a.order_id, now)
+                .await?,
+            "ACCESS_RETRY_GET",
+        ),
+        "6" => transition(
+            store.sms_complete(&user.user_id, a.order_id, now).await?,
+            "ACCESS_ACTIVATION",
+        ),
+        "8" => {
+            let (store, user_id, id) = (store.clone(), user.user_id.clone(), a.order_id);
+            // The refund runs to completion even if the client hangs up.
+            let outcome =
+                tokio::spawn(async move { store.sms_cancel(&user_id, id, false, now).await })
+                    .await
+                    .map_err(|e| {
+                        Fault::Store(souk_store::StoreError::Conflict(format!(
+                            "cancel task failed: {e}"
+                        )))
+                    })??;
+            match outcome {
+                Some(CancelOutcome::Refunded(_)) => token("ACCESS_CANCEL"),
+                Some(CancelOutcome::Refused(souk_core::early_cancel::Reason::BeforeMinWait(_))) => {
+                    token("EARLY_CANCEL_DENIED")
+                }
+                Some(CancelOutcome::NotFound) | None => token("NO_ACTIVATION"),
+                Some(_) => token("BAD_STATUS"),
+            }
+        }
+        _ => token("BAD_STATUS"),
+    })
+}
+
+async fn get_prices(state: &AppState, params: &Params) -> Result<Answer, Fault> {
+    let countries = state.store.sms_countries(true).await?;
+    let Ok(country) = country_of(&countries, params.get("country")) else {
+        return Ok(Answer::Json(json!({})));
+    };
+    let project = match params.get("service") {
+        Some(s) => match state.store.sms_project(s).await? {
+            Some(p) => Some(p),
+            None => return Ok(Answer::Json(json!({}))),
+        },
+        None => None,
+    };
+    let offers = state
+        .store
+        .sms_offers(
+            project.as_ref().map(|p| p.id.as_str()),
+            country.map(|c| c.code.as_str()),
+        )
+        .await?;
+    let mut out: Map<String, Value> = Map::new();
+    for o in offers {
+        let Some(n) = o.activate_id else { continue };
+        let entry = out
+            .entry(n.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(services) = entry {
+            services.insert(
+                o.project_code.clone(),
+                json!({ "cost": o.price.as_f64(), "count": o.free }),
+            );
+        }
+    }
+    Ok(Answer::Json(Value::Object(out)))
+}
+
+async fn get_countries(state: &AppState) -> Result<Answer, Fault> {
+    let mut countries = state.store.sms_countries(true).await?;
+    countries.sort_by_key(|c| c.activate_id);
+    let mut out: Map<String, Value> = Map::new();
+    for c in countries {
+        let Some(n) = c.activate_id else { continue };
+        out.insert(
+            n.to_string(),
+            json!({
+                "id": n,
+                "rus": c.name.get(Lang::Ru),
+                "eng": c.name.get(Lang::En),
+                "chn": c.name.get(Lang::Zh),
+                "visible": 1,
+                "retry": 1,
+                "rent": 0,
+                "multiService": 0,
+            }),
+        );
+    }
+    Ok(Answer::Json(Value::Object(out)))
+}
+
+async fn get_services(state: &AppState, params: &Params) -> Result<Answer, Fault> {
+    // The protocol's `lang` is ru, en, es or cn; ours are accepted too.
+    let lang = match params.get("lang") {
+        Some(l) if l.eq_ignore_ascii_case("cn") => Lang::Zh,
+        Some(l) => Lang::parse(l).unwrap_or(Lang::En),
+        None => Lang::En,
+    };
+    let countries = state.store.sms_countries(true).await?;
+    let projects = match country_of(&countries, params.get("country")) {
+        Err(()) => Vec::new(),
+        Ok(None) => state.store.sms_projects(true).await?,
+        Ok(Some(country)) => {
+            let offers = state.store.sms_offers(None, Some(&country.code)).await?;
+            state
+                .store
+                .sms_projects(true)
+                .await?
+                .into_iter()
+                .filter(|p| offers.iter().any(|o| o.project_id == p.id))
+                .collect()
+        }
+    };
+    let services: Vec<Value> = projects
+        .iter()
+        .map(|p| json!({ "code": p.code, "name": p.name.get(lang) }))
+        .collect();
+    Ok(Answer::Json(
+        json!({ "status": "success", "services": services }),
+    ))
+}
+
+async fn active_activations(state: &AppState, user: &AuthUser) -> Result<Answer, Fault> {
+    let open = state.store.sms_open_activations(&user.user_id).await?;
+    if open.is_empty() {
+        return Ok(Answer::Json(
+            json!({ "status": "error", "error": "NO_ACTIVATIONS" }),
+        ));
+    }
+    let currency = currency_value(&state.config.currency);
+    let rows: Vec<Value> = open
+        .iter()
+        .map(|a| {
+            json!({
+                "activationId": a.order_id.to_string(),
+                "serviceCode": a.project_code,
+                "phoneNumber": a.phone.trim_start_matches('+'),
+                "activationCost": a.price.as_f64(),
+                "activationStatus": if a.code.is_some() { "2" } else { "4" },
+                "smsCode": a.code.as_ref().map(|c| vec![c.clone()]),
+                "smsText": a.sms_text,
+                "activationTime": protocol_time(a.created_at),
+                "activationEndTime": protocol_time(a.expires_at),
+                "discount": "0.00",
+                "repeated": "0",
+                "countryCode": a.activate_id.map_or(a.country_code.clone(), |n| n.to_string()),
+                "countryName": a.country_name.get(Lang::En),
+                "canGetAnotherSms": "1",
+                "currency": currency,
+            })
+        })
+        .collect();
+    Ok(Answer::Json(
+        json!({ "status": "success", "activeActivations": rows }),
+    ))
+}

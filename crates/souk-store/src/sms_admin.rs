@@ -1,0 +1,645 @@
+//! The operator's side of SMS verification: countries, projects and their translations,
+//! prices, gateways (with their webhook secrets sealed at rest), pool numbers and the
+//! projects they serve, sms-activate upstream providers, and what happened (messages,
+//! activations).
+
+use souk_core::id::new_entity_id;
+use souk_core::sms::{normalize_country, normalize_phone};
+use souk_core::{Money, Text};
+
+use crate::db::{on_engine, BeginWrite};
+use crate::{Result, Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct NewSmsCountry {
+    pub code: String,
+    pub name: Text,
+    pub activate_id: Option<i64>,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSmsProject {
+    /// The short service code (`tg`, `wa`), 1 to 16 of `a-z0-9_`.
+    pub code: String,
+    pub name: Text,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSmsNumber {
+    pub phone: String,
+    pub country: String,
+    pub gateway_id: Option<String>,
+    /// Project ids or codes the number may serve.
+    pub projects: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsGateway {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsNumber {
+    pub id: String,
+    pub phone: String,
+    pub country_code: String,
+    pub gateway_id: Option<String>,
+    pub active: bool,
+    /// Project codes.
+    pub projects: Vec<String>,
+    pub current_order: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsPrice {
+    pub project_id: String,
+    pub project_code: String,
+    pub country_code: String,
+    pub price: Money,
+}
+
+/// An upstream provider speaking the sms-activate protocol, key in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmsProvider {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub api_key: String,
+    pub enabled: bool,
+    pub timeout_ms: i64,
+}
+
+impl std::fmt::Debug for SmsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsProvider")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SmsMessage {
+    pub id: i64,
+    pub gateway_id: Option<String>,
+    pub phone: String,
+    pub sender: String,
+    pub text: String,
+    pub code: Option<String>,
+    pub order_id: Option<i64>,
+    pub received_at: i64,
+}
+
+/// An activation as the operator lists it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SmsActivationRow {
+    pub order_id: i64,
+    pub user_id: String,
+    pub project_id: String,
+    pub country_code: String,
+    pub phone: String,
+    pub status: String,
+    pub price: i64,
+    pub code: Option<String>,
+    pub provider_id: Option<String>,
+    pub external_id: Option<String>,
+    pub upstream_state: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// Inside a write transaction: replaces the translations of an SMS name.
+macro_rules! write_name {
+    ($tx:expr, $entity:expr, $id:expr, $text:expr) => {
+        for (lang, value) in $text.translations() {
+            sqlx::query(
+                "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, 'name', $3, $4) \
+                 ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
+            )
+            .bind($entity)
+            .bind($id)
+            .bind(lang.code())
+            .bind(value)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+
+/// Inside a write transaction: links a number to projects given by id or code.
+macro_rules! set_number_projects {
+    ($tx:expr, $number:expr, $projects:expr) => {
+        for project in $projects.iter() {
+            let project = project.trim().to_ascii_lowercase();
+            let row: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
+                    .bind(&project)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            let Some((project_id,)) = row else {
+                return Err(StoreError::Invalid(format!("Unknown project {project}")));
+            };
+            sqlx::query(
+                "INSERT INTO sms_number_projects (number_id, project_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind($number)
+            .bind(&project_id)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+
+fn project_code(code: &str) -> Result<String> {
+    let c = code.trim().to_ascii_lowercase();
+    if (1..=16).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(c)
+    } else {
+        Err(StoreError::Invalid(format!(
+            "Invalid project code {code:?} (1 to 16 of a-z, 0-9, _)"
+        )))
+    }
+}
+
+fn country_code(code: &str) -> Result<String> {
+    normalize_country(code).ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "Invalid country code {code:?} (ISO 3166-1 alpha-2)"
+        ))
+    })
+}
+
+fn non_empty(what: &str, text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        Err(StoreError::Invalid(format!("{what} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Creates or updates a country (name, translations, protocol number, active).
+    pub async fn upsert_sms_country(&self, c: &NewSmsCountry) -> Result<()> {
+        let code = country_code(&c.code)?;
+        non_empty("Country name", c.name.en())?;
+        if c.activate_id.is_some_and(|id| id < 0) {
+            return Err(StoreError::Invalid(
+                "The sms-activate country number must not be negative".into(),
+            ));
+        }
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO sms_countries (code, name, activate_id, active) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (code) DO UPDATE SET name = excluded.name, activate_id = excluded.activate_id, \
+                 active = excluded.active",
+            )
+            .bind(&code)
+            .bind(c.name.en().trim())
+            .bind(c.activate_id)
+            .bind(c.active)
+            .execute(&mut *tx)
+            .await?;
+            write_name!(tx, "sms_country", &code, c.name);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Creates a project; returns its entity id.
+    pub async fn create_sms_project(&self, p: &NewSmsProject, now: i64) -> Result<String> {
+        let code = project_code(&p.code)?;
+        non_empty("Project name", p.name.en())?;
+        let id = new_entity_id();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO sms_projects (id, code, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&code)
+            .bind(p.name.en().trim())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("A project with code {code} already exists")));
+            }
+            write_name!(tx, "sms_project", &id, p.name);
+            tx.commit().await?;
+        });
+        Ok(id)
+    }
+
+    /// Renames (with translations) or (de)activates a project, found by id or code.
+    pub async fn update_sms_project(
+        &self,
+        reference: &str,
+        name: Option<&Text>,
+        active: Option<bool>,
+    ) -> Result<String> {
+        let reference = reference.trim().to_ascii_lowercase();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
+                .bind(&reference)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((id,)) = row else {
+                return Err(StoreError::NotFound("Project"));
+            };
+            if let Some(name) = name {
+                non_empty("Project name", name.en())?;
+                sqlx::query("UPDATE sms_projects SET name = $1 WHERE id = $2")
+                    .bind(name.en().trim())
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                write_name!(tx, "sms_project", &id, name);
+            }
+            if let Some(active) = active {
+                sqlx::query("UPDATE sms_projects SET active = $1 WHERE id = $2")
+                    .bind(active)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Sets the price of a project (id or code) in a country; `None` stops selling it
+    /// there.
+    pub async fn set_sms_price(
+        &self,
+        project: &str,
+        country: &str,
+        price: Option<Money>,
+    ) -> Result<()> {
+        let country = country_code(country)?;
+        if price.is_some_and(Money::is_negative) {
+            return Err(StoreError::Invalid("Price must not be negative".into()));
+        }
+        let project = project.trim().to_ascii_lowercase();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
+                .bind(&project)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((project_id,)) = row else {
+                return Err(StoreError::NotFound("Project"));
+            };
+            let exists: Option<(String,)> = sqlx::query_as("SELECT code FROM sms_countries WHERE code = $1")
+                .bind(&country)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("Country"));
+            }
+            match price {
+                Some(price) => {
+                    sqlx::query(
+                        "INSERT INTO sms_prices (project_id, country_code, price) VALUES ($1, $2, $3) \
+                         ON CONFLICT (project_id, country_code) DO UPDATE SET price = excluded.price",
+                    )
+                    .bind(&project_id)
+                    .bind(&country)
+                    .bind(price.micros())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM sms_prices WHERE project_id = $1 AND country_code = $2")
+                        .bind(&project_id)
+                        .bind(&country)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn sms_prices(&self) -> Result<Vec<SmsPrice>> {
+        let rows: Vec<(String, String, String, i64)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT p.id, p.code, pr.country_code, pr.price FROM sms_prices pr JOIN sms_projects p ON p.id = pr.project_id \
+                 ORDER BY p.code, pr.country_code",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(project_id, project_code, country_code, price)| SmsPrice {
+                project_id,
+                project_code,
+                country_code,
+                price: Money::from_micros(price),
+            })
+            .collect())
+    }
+
+    /// Registers a gateway with its webhook secret (sealed at rest); returns its id.
+    pub async fn create_sms_gateway(&self, name: &str, secret: &str, now: i64) -> Result<String> {
+        non_empty("Gateway name", name)?;
+        if secret.len() < 16 {
+            return Err(StoreError::Invalid(
+                "A gateway secret needs at least 16 characters".into(),
+            ));
+        }
+        let id = new_entity_id();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query("INSERT INTO sms_gateways (id, name, secret_enc, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&id)
+                .bind(name.trim())
+                .bind(self.crypto.seal(secret))
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(id)
+    }
+
+    pub async fn set_sms_gateway_active(&self, id: &str, active: bool) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        let done = on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE sms_gateways SET active = $1 WHERE id = $2")
+                .bind(active)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound("Gateway"));
+        }
+        Ok(())
+    }
+
+    pub async fn sms_gateways(&self) -> Result<Vec<SmsGateway>> {
+        let rows: Vec<(String, String, bool, i64)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT id, name, active, created_at FROM sms_gateways ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, active, created_at)| SmsGateway {
+                id,
+                name,
+                active,
+                created_at,
+            })
+            .collect())
+    }
+
+    /// Adds a number to the pool; returns its id.
+    pub async fn add_sms_number(&self, n: &NewSmsNumber, now: i64) -> Result<String> {
+        let phone = normalize_phone(&n.phone)
+            .ok_or_else(|| StoreError::Invalid(format!("Invalid phone number {:?}", n.phone)))?;
+        let country = country_code(&n.country)?;
+        let id = new_entity_id();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let exists: Option<(String,)> = sqlx::query_as("SELECT code FROM sms_countries WHERE code = $1")
+                .bind(&country)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("Country"));
+            }
+            if let Some(gateway) = &n.gateway_id {
+                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_gateways WHERE id = $1")
+                    .bind(gateway)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound("Gateway"));
+                }
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO sms_numbers (id, phone, country_code, gateway_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (phone) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&phone)
+            .bind(&country)
+            .bind(&n.gateway_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("The number {phone} is already in the pool")));
+            }
+            set_number_projects!(tx, &id, &n.projects);
+            tx.commit().await?;
+        });
+        Ok(id)
+    }
+
+    /// (De)activates a number (found by id or phone) or replaces the projects it serves.
+    /// A deactivated number finishes its current activation but gets no new one.
+    pub async fn update_sms_number(
+        &self,
+        reference: &str,
+        active: Option<bool>,
+        projects: Option<&[String]>,
+    ) -> Result<String> {
+        let phone = normalize_phone(reference).unwrap_or_default();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_numbers WHERE id = $1 OR phone = $2")
+                .bind(reference.trim())
+                .bind(&phone)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((id,)) = row else {
+                return Err(StoreError::NotFound("Number"));
+            };
+            if let Some(active) = active {
+                sqlx::query("UPDATE sms_numbers SET active = $1 WHERE id = $2")
+                    .bind(active)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(projects) = projects {
+                sqlx::query("DELETE FROM sms_number_projects WHERE number_id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                set_number_projects!(tx, &id, projects);
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The pool, by phone.
+    pub async fn sms_numbers(&self) -> Result<Vec<SmsNumber>> {
+        type NumberRow = (String, String, String, Option<String>, bool, Option<i64>);
+        let (numbers, links): (Vec<NumberRow>, Vec<(String, String)>) = on_engine!(&self.db, pool => {
+            let numbers = sqlx::query_as(
+                "SELECT id, phone, country_code, gateway_id, active, current_order FROM sms_numbers ORDER BY phone",
+            )
+            .fetch_all(pool)
+            .await?;
+            let links = sqlx::query_as(
+                "SELECT np.number_id, p.code FROM sms_number_projects np JOIN sms_projects p ON p.id = np.project_id \
+                 ORDER BY p.code",
+            )
+            .fetch_all(pool)
+            .await?;
+            (numbers, links)
+        });
+        Ok(numbers
+            .into_iter()
+            .map(
+                |(id, phone, country_code, gateway_id, active, current_order)| SmsNumber {
+                    projects: links
+                        .iter()
+                        .filter(|(n, _)| *n == id)
+                        .map(|(_, code)| code.clone())
+                        .collect(),
+                    id,
+                    phone,
+                    country_code,
+                    gateway_id,
+                    active,
+                    current_order,
+                },
+            )
+            .collect())
+    }
+
+    /// Registers an upstream provider speaking the sms-activate protocol (key sealed at
+    /// rest); returns its id.
+    pub async fn create_sms_provider(
+        &self,
+        name: &str,
+        url: &str,
+        api_key: &str,
+        now: i64,
+    ) -> Result<String> {
+        non_empty("Provider name", name)?;
+        non_empty("Provider key", api_key)?;
+        let url = url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(StoreError::Invalid(
+                "Provider URL must start with http:// or https://".into(),
+            ));
+        }
+        let id = new_entity_id();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO providers (id, name, protocol, url, api_key_enc, created_at) VALUES ($1, $2, 'sms_activate', $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(name.trim())
+            .bind(url)
+            .bind(self.crypto.seal(api_key.trim()))
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(id)
+    }
+
+    pub async fn set_sms_provider_enabled(&self, id: &str, enabled: bool) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        let done = on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE providers SET enabled = $1 WHERE id = $2 AND protocol = 'sms_activate'")
+                .bind(enabled)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound("Provider"));
+        }
+        Ok(())
+    }
+
+    /// sms-activate providers, oldest first (the order rentals try them in).
+    pub async fn sms_providers(&self, enabled_only: bool) -> Result<Vec<SmsProvider>> {
+        let rows: Vec<(String, String, String, Vec<u8>, bool, i64)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, name, url, api_key_enc, enabled, timeout_ms FROM providers WHERE protocol = 'sms_activate' \
+                 ORDER BY created_at, id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .filter(|r| r.4 || !enabled_only)
+            .map(|(id, name, url, key, enabled, timeout_ms)| {
+                Ok(SmsProvider {
+                    api_key: self.crypto.open(&key)?,
+                    id,
+                    name,
+                    url,
+                    enabled,
+                    timeout_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest SMS, optionally of one phone.
+    pub async fn sms_messages(&self, phone: Option<&str>, limit: i64) -> Result<Vec<SmsMessage>> {
+        let phone = phone.and_then(normalize_phone);
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, gateway_id, phone, sender, text, code, order_id, received_at FROM sms_messages \
+                 WHERE ($1 IS NULL OR phone = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(phone)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The newest activations, optionally in one status.
+    pub async fn sms_activation_rows(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SmsActivationRow>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT order_id, user_id, project_id, country_code, phone, status, price, code, provider_id, external_id, \
+                 upstream_state, expires_at, created_at FROM sms_activations WHERE ($1 IS NULL OR status = $1) \
+                 ORDER BY order_id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}
