@@ -4,15 +4,20 @@
 # the same server in the same run; on SQLite, and on PostgreSQL with one and two nodes
 # sharing the database (the load spread over both). Ends with `souk admin audit`.
 #
+# Two shapes of `add`: `add_hot`, every client the same buyer buying the same product (the
+# worst case: one balance row and one stock counter serialize every order), and `add`,
+# client i a buyer of its own buying a product of its own (distinct rows, as real traffic
+# mostly is).
+#
 # Usage: bench/orders.sh   (SOUK_BENCH_PG_URL=postgres://... adds the PostgreSQL runs)
-#   SOUK_BENCH_DURATION (10s)  SOUK_BENCH_WARMUP (2s)  SOUK_BENCH_LINES (300000)
+#   SOUK_BENCH_DURATION (10s)  SOUK_BENCH_WARMUP (2s)  SOUK_BENCH_LINES (20000 per product)
 #   SOUK_BENCH_SKIP_BUILD=1    use the binaries already in target/release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${SOUK_BENCH_DURATION:-10s}
 WARMUP=${SOUK_BENCH_WARMUP:-2s}
-LINES=${SOUK_BENCH_LINES:-300000}
+LINES=${SOUK_BENCH_LINES:-20000}
 PG_URL=${SOUK_BENCH_PG_URL:-}
 
 if [ "${SOUK_BENCH_SKIP_BUILD:-0}" != 1 ]; then
@@ -58,11 +63,11 @@ run() {
       psql "$PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
       url="${PG_URL%/*}/$PG_DB" ;;
   esac
-  "$BENCH" seed-orders --database-url "$url" --lines "$LINES" >"$WORK/seed.out"
+  "$BENCH" seed-orders --database-url "$url" --lines "$LINES" --products 35 --buyers 32 >"$WORK/seed.out"
   head -n 1 "$WORK/seed.out" >&2
-  local service key
-  service=$(tail -n 2 "$WORK/seed.out" | head -n 1)
-  key=$(tail -n 1 "$WORK/seed.out")
+  local -a services keys
+  IFS=, read -r -a services <<<"$(tail -n 2 "$WORK/seed.out" | head -n 1)"
+  IFS=, read -r -a keys <<<"$(tail -n 1 "$WORK/seed.out")"
   local urls="" base port n
   for n in $(seq 1 "$nodes"); do
     port=$(free_port)
@@ -73,13 +78,17 @@ run() {
     "$BENCH" wait --url "$base/healthz" --timeout 60s >/dev/null
     urls="${urls:+$urls,}$base/api/v2"
   done
-  local c line label
+  local c line label level=0 i
+  local -a args
   for c in 1 8 32; do
-    for label in healthz balance add; do
+    for label in healthz balance add_hot add; do
       case $label in
         healthz) args=(--get /healthz) ;;
-        balance) args=(--form "key=$key&action=balance") ;;
-        add) args=(--form "key=$key&action=add&service=$service&quantity=1") ;;
+        balance) args=(); for i in $(seq 0 $((c - 1))); do args+=(--form "key=${keys[$i]}&action=balance"); done ;;
+        # The hot case takes its own product per level (0-2), so no level runs dry;
+        # client i of the spread case buys product i + 3.
+        add_hot) args=(--form "key=${keys[0]}&action=add&service=${services[$level]}&quantity=1") ;;
+        add) args=(); for i in $(seq 0 $((c - 1))); do args+=(--form "key=${keys[$i]}&action=add&service=${services[$((i + 3))]}&quantity=1"); done ;;
       esac
       line=$("$BENCH" load --url "$urls" "${args[@]}" --label "$label" --concurrency "$c" \
         --duration "$DURATION" --warmup "$WARMUP" --meta engine="$engine" --meta nodes="$nodes")
@@ -87,6 +96,7 @@ run() {
       printf '%-9s %-6s c=%-3s %-8s rps %9s  p99 %8s ms  errors %s\n' "$engine" "n=$nodes" "$c" "$label" \
         "$(field "$line" rps)" "$(field "$line" p99_ms)" "$(field "$line" errors)"
     done
+    level=$((level + 1))
   done
   stop_servers
   SOUK_DATABASE_URL="$url" "$SOUK" admin audit | tail -n 2 || { echo "AUDIT FAILED on $engine" >&2; return 1; }

@@ -27,9 +27,11 @@ pub struct LoadArgs {
     /// workers over several nodes, round robin.
     #[arg(long)]
     url: String,
-    /// A form body to POST, e.g. 'key=...&action=services&limit=50'.
+    /// A form body to POST, e.g. 'key=...&action=services&limit=50'. Repeat it to give
+    /// workers different bodies (worker i sends body i modulo their number), e.g. one
+    /// buyer per worker.
     #[arg(long, conflicts_with = "get", required_unless_present = "get")]
-    form: Option<String>,
+    form: Vec<String>,
     /// GET this path instead, e.g. /healthz.
     #[arg(long)]
     get: Option<String>,
@@ -203,25 +205,28 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let Some(endpoint) = endpoints.first().cloned() else {
         bail!("--url is required");
     };
-    let (call, default_label) = match (&args.form, &args.get) {
-        (Some(form), _) => (
-            Call {
-                method: Method::POST,
-                path: url_path,
-                form: Some(Bytes::from(form.clone())),
-            },
-            form_label(form),
+    let (calls, default_label) = match (args.form.first(), &args.get) {
+        (Some(first), _) => (
+            args.form
+                .iter()
+                .map(|form| Call {
+                    method: Method::POST,
+                    path: url_path.clone(),
+                    form: Some(Bytes::from(form.clone())),
+                })
+                .collect::<Vec<_>>(),
+            form_label(first),
         ),
         (None, Some(path)) => {
             if !path.starts_with('/') {
                 bail!("--get takes a path that starts with /, got {path:?}");
             }
             (
-                Call {
+                vec![Call {
                     method: Method::GET,
                     path: path.clone(),
                     form: None,
-                },
+                }],
                 format!("GET {path}"),
             )
         }
@@ -238,13 +243,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     // One request first, so that a wrong URL or key fails fast instead of producing ten
     // seconds of errors.
     let mut probe = Connection::open(&endpoint).await?;
-    let (status, body) = probe.send(&endpoint, &call).await?;
+    let (status, body) = probe.send(&endpoint, &calls[0]).await?;
     if is_error(status, &body) {
         bail!("the first request failed: {}", snippet(status, &body));
     }
     drop(probe);
 
-    let call = Arc::new(call);
+    let calls: Vec<Arc<Call>> = calls.into_iter().map(Arc::new).collect();
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop_at = measure_from + duration;
@@ -252,7 +257,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         .map(|i| {
             tokio::spawn(worker(
                 endpoints[i % endpoints.len()].clone(),
-                call.clone(),
+                calls[i % calls.len()].clone(),
                 measure_from,
                 stop_at,
                 timeout,

@@ -14,9 +14,15 @@ use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct
 pub struct SeedOrdersArgs {
     #[arg(long, env = "SOUK_DATABASE_URL")]
     database_url: String,
-    /// Stock lines of the product (each order of quantity 1 takes one).
+    /// Stock lines of each product (each order of quantity 1 takes one).
     #[arg(long, default_value_t = 200_000)]
     lines: usize,
+    /// Products, each with `lines` lines.
+    #[arg(long, default_value_t = 1)]
+    products: usize,
+    /// Buyers, each able to buy every line.
+    #[arg(long, default_value_t = 1)]
+    buyers: usize,
 }
 
 pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
@@ -76,12 +82,12 @@ pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
             now,
         )
         .await?;
-    let product = NewService {
+    let product = |n: usize| NewService {
         entity: EntityType::Product,
         product_type: ProductType::Inventory,
-        shop_id: shop,
-        subcategory_id: subcategory,
-        name: Text::new("Bench Accounts"),
+        shop_id: shop.clone(),
+        subcategory_id: subcategory.clone(),
+        name: Text::new(format!("Bench Accounts {n}")),
         description: Text::new(""),
         type_name: "Default".into(),
         image_url: None,
@@ -102,32 +108,51 @@ pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
             declared_stock: 0,
         }],
     };
-    let lines: Vec<String> = (0..args.lines)
-        .map(|n| format!("bench{n:07}@example.com:pw{n}"))
-        .collect();
-    let (created, _) = store
-        .create_services(&[(product, vec![lines])], now)
-        .await?;
-    let number = created.first().map(|c| c.0).context("no product created")?;
-    let (_, buyer_key) = store
-        .create_user(
-            &NewUser {
-                email: "buyer@bench.local".into(),
-                name: String::new(),
-                password_hash: None,
-                is_supplier: false,
-                initial_balance: Money::from_micros(10_000 * args.lines as i64 + 1_000_000),
-            },
-            now,
-        )
-        .await?;
+    let mut numbers = Vec::new();
+    for n in 0..args.products.max(1) {
+        let lines: Vec<String> = (0..args.lines)
+            .map(|i| format!("bench{n}-{i:07}@example.com:pw{i}"))
+            .collect();
+        let (created, _) = store
+            .create_services(&[(product(n), vec![lines])], now)
+            .await?;
+        numbers.push(created.first().map(|c| c.0).context("no product created")?);
+    }
+    let mut keys = Vec::new();
+    for b in 0..args.buyers.max(1) {
+        let (_, key) = store
+            .create_user(
+                &NewUser {
+                    email: format!("buyer{b}@bench.local"),
+                    name: String::new(),
+                    password_hash: None,
+                    is_supplier: false,
+                    initial_balance: Money::from_micros(
+                        10_000 * (args.lines * args.products.max(1)) as i64 + 1_000_000,
+                    ),
+                },
+                now,
+            )
+            .await?;
+        keys.push(key);
+    }
     store.close().await;
     println!(
-        "seeded product {number} with {} lines in {:?}",
+        "seeded {} products with {} lines each and {} buyers in {:?}",
+        numbers.len(),
         args.lines,
+        keys.len(),
         started.elapsed()
     );
-    println!("{number}");
-    println!("{buyer_key}");
+    // The last two lines: the product numbers, then the buyers' keys, comma-separated.
+    println!(
+        "{}",
+        numbers
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    println!("{}", keys.join(","));
     Ok(())
 }
