@@ -89,6 +89,20 @@ pub enum ApiError {
     DripFeedUnsupported,
     #[error("Too many orders at once, try again")]
     Busy,
+
+    // Disputes and reviews (documented extensions).
+    #[error("Message is too long (max 2000 characters)")]
+    MessageTooLong,
+    #[error("A dispute is already open for this order")]
+    DisputeAlreadyOpen,
+    #[error("This order is already fully refunded")]
+    OrderFullyRefunded,
+    #[error("Rating must be between 1 and 5")]
+    InvalidRating,
+    #[error("Only a completed order can be reviewed")]
+    ReviewNotAllowed,
+    #[error("This order has already been reviewed")]
+    AlreadyReviewed,
 }
 
 impl ApiError {
@@ -134,6 +148,12 @@ impl ApiError {
             InvalidField("runs"),
             DripFeedUnsupported,
             Busy,
+            MessageTooLong,
+            DisputeAlreadyOpen,
+            OrderFullyRefunded,
+            InvalidRating,
+            ReviewNotAllowed,
+            AlreadyReviewed,
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod lang;
 pub mod money;
 pub mod order;
 pub mod params;
+pub mod supply;
 pub mod text;
 
 pub use error::ApiError;
