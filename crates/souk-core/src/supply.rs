@@ -33,6 +33,8 @@ pub enum SupplyError {
     EnglishTranslation(&'static str),
     #[error("Unknown translated field: {0} (use name or description)")]
     UnknownTranslationField(String),
+    #[error("slug must be 1 to 100 of a-z, 0-9 and -")]
+    InvalidSlug,
     #[error("type must be inventory or manual")]
     InvalidProductType,
     #[error("entityType must be product or smm")]
@@ -469,6 +471,22 @@ pub fn check_len(field: &'static str, text: &str, max: usize) -> Result<String, 
         return Err(SupplyError::TooLong(field, max));
     }
     Ok(t.to_owned())
+}
+
+/// A category slug: 1 to 100 of `a-z`, `0-9` and `-`.
+pub fn check_slug(slug: &str) -> Result<String, SupplyError> {
+    let s = slug.trim();
+    if s.is_empty() {
+        return Err(SupplyError::Required("slug"));
+    }
+    if s.len() > 100
+        || !s
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+    {
+        return Err(SupplyError::InvalidSlug);
+    }
+    Ok(s.to_owned())
 }
 
 /// `min` and `max` of a subproduct or service.

@@ -7,7 +7,11 @@ mod audit;
 mod catalogue;
 pub mod crypto;
 mod db;
+mod disputes;
+mod operator;
 mod orders;
+mod supplier;
+mod supplier_catalogue;
 mod users;
 pub mod versions;
 
@@ -19,8 +23,16 @@ pub use catalogue::{
 };
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
+pub use disputes::{Dispute, DisputeDecision};
+pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
-pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
+pub use supplier::{
+    EarningRow, EarningsSummary, OrderProgress, SupplierOrder, SupplierOrderQuery, Withdrawal,
+};
+pub use supplier_catalogue::{
+    ServiceDetail, ServicePatch, StockCounts, SubproductDetail, SubproductPatch, TranslationRow,
+};
+pub use users::{ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus};
 pub use versions::{Change, StateVersions};
 
 use db::{on_engine, Db, WriteGate};

@@ -11,10 +11,25 @@ use axum::Router;
 use crate::rest::RestError;
 use crate::state::AppState;
 
+mod catalogue;
+mod disputes;
+mod settings;
+mod shops;
+mod users;
+mod withdrawals;
+
+pub use users::default_shop_name;
+
 pub const PREFIX: &str = "/api/operator/v1";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(catalogue::routes())
+        .merge(shops::routes())
+        .merge(users::routes())
+        .merge(settings::routes())
+        .merge(disputes::routes())
+        .merge(withdrawals::routes())
 }
 
 /// Proof that the request carries the operator's token.

@@ -3,6 +3,7 @@
 mod account;
 mod catalogue;
 mod orders;
+mod supply;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -111,6 +112,8 @@ async fn dispatch(
         "status" => orders::status(state, &user, params).await,
         "cancel" => orders::cancel(state, &user, params, false).await,
         "allowcancel" => orders::cancel(state, &user, params, true).await,
+        "dispute" => supply::dispute(state, &user, params).await,
+        "review" => supply::review(state, &user, params).await,
         _ => Err(ApiError::InvalidAction.into()),
     }
 }
