@@ -7,6 +7,9 @@ use souk_core::clock::{Clock, SystemClock};
 use souk_core::Money;
 
 mod admin;
+mod admin_catalogue;
+mod admin_money;
+mod admin_users;
 
 pub use admin::AdminCommand;
 
