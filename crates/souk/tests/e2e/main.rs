@@ -9,4 +9,6 @@ mod concurrency;
 mod fixtures;
 mod harness;
 mod orders;
+mod supplier;
+mod supply_kit;
 mod transport;
