@@ -1,11 +1,13 @@
 //! End-to-end tests: real servers on real databases, over HTTP.
 #![allow(dead_code)] // shared helpers: not every test uses every field
 
+mod authz;
 mod cache;
 mod cancel;
 mod catalogue;
 mod cli;
 mod concurrency;
+mod disputes;
 mod fixtures;
 mod harness;
 mod orders;
