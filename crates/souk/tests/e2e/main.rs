@@ -10,6 +10,7 @@ mod concurrency;
 mod disputes;
 mod fixtures;
 mod harness;
+mod operator;
 mod orders;
 mod supplier;
 mod supply_kit;
