@@ -1,6 +1,7 @@
 //! End-to-end tests: real servers on real databases, over HTTP.
 #![allow(dead_code)] // shared helpers: not every test uses every field
 
+mod admin_cli;
 mod authz;
 mod cache;
 mod cancel;
