@@ -188,8 +188,3 @@ pub fn entity_id(text: &str, what: &str) -> Result<String, RestError> {
         Err(RestError::NotFound(format!("{what} not found")))
     }
 }
-
-/// A JSON answer at `status`.
-pub fn reply<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
-    json_value(status, value)
-}

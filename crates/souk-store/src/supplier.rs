@@ -120,6 +120,8 @@ struct OwnedOrder {
     refunded: i64,
     service_number: Option<i64>,
     subproduct_id: Option<String>,
+    external_id: Option<String>,
+    forward_state: String,
 }
 
 impl OwnedOrder {
@@ -142,7 +144,8 @@ impl OwnedOrder {
 
 const ORDER_COLUMNS: &str =
     "o.id, o.user_id, o.kind, o.product_type, o.status, o.quantity, o.delivered, \
-     o.remains, o.start_count, o.charge, o.refunded, o.service_number, o.subproduct_id";
+     o.remains, o.start_count, o.charge, o.refunded, o.service_number, o.subproduct_id, \
+     o.external_id, o.forward_state";
 
 /// The order, locked for the transaction, if a shop of `owner` sold it and it was paid.
 fn owned_order_sql(engine: Engine) -> String {
@@ -344,6 +347,12 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let o = owned_order!(tx, &select, order_id, owner);
             o.require_open()?;
+            // Once a provider has (or may have) the order, its answer settles it.
+            if o.external_id.is_some() || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown") {
+                return Err(StoreError::Conflict(format!(
+                    "Order {order_id} is with its provider; the provider's answer settles it"
+                )));
+            }
             // SMM orders count what is done through `remains`.
             let delivered = if o.kind == "smm" {
                 o.quantity - o.remains.unwrap_or(o.quantity).clamp(0, o.quantity)

@@ -12,9 +12,10 @@ use souk_core::Text;
 use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory};
 
 use super::Operator;
-use crate::rest::{entity_id, nullable, reply, JsonBody, RestError, TranslationsInput};
+use crate::rest::{entity_id, nullable, JsonBody, RestError, TranslationsInput};
 use crate::state::AppState;
 use crate::supplier::translations_view;
+use crate::transport::json_value;
 
 const FIELDS: &[&str] = &["name", "description"];
 
@@ -57,7 +58,7 @@ async fn answer_one(
         .iter()
         .find(|c| c.id == id)
         .ok_or_else(|| RestError::NotFound(format!("{} not found", what(level))))?;
-    Ok(reply(status, &view(c)))
+    Ok(json_value(status, &view(c)))
 }
 
 async fn list_categories(
@@ -66,7 +67,7 @@ async fn list_categories(
 ) -> Result<Response, RestError> {
     let all = state.store.categories_of(Level::Category, None).await?;
     let rows: Vec<Value> = all.iter().map(view).collect();
-    Ok(reply(StatusCode::OK, &json!({"categories": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"categories": rows})))
 }
 
 #[derive(Deserialize)]
@@ -85,7 +86,7 @@ async fn list_subcategories(
         .categories_of(Level::Subcategory, q.category_id.as_deref())
         .await?;
     let rows: Vec<Value> = all.iter().map(view).collect();
-    Ok(reply(StatusCode::OK, &json!({"subcategories": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"subcategories": rows})))
 }
 
 #[derive(Deserialize)]

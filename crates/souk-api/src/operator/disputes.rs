@@ -12,8 +12,9 @@ use souk_core::Money;
 use souk_store::{Dispute, DisputeDecision};
 
 use super::Operator;
-use crate::rest::{entity_id, reply, AmountInput, JsonBody, RestError};
+use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
 use crate::state::AppState;
+use crate::transport::json_value;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -63,7 +64,7 @@ async fn list(
         .iter()
         .map(view)
         .collect();
-    Ok(reply(StatusCode::OK, &json!({"disputes": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"disputes": rows})))
 }
 
 #[derive(Deserialize)]
@@ -108,5 +109,5 @@ async fn resolve(
         .store
         .resolve_dispute(&id, decision, &body.note, state.now())
         .await?;
-    Ok(reply(StatusCode::OK, &view(&d)))
+    Ok(json_value(StatusCode::OK, &view(&d)))
 }

@@ -10,8 +10,9 @@ use souk_core::params::parse_bool;
 use souk_core::supply;
 
 use super::Operator;
-use crate::rest::{reply, JsonBody, RestError};
+use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
+use crate::transport::json_value;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/settings", get(list).patch(update))
@@ -33,7 +34,10 @@ async fn answer(state: &AppState) -> Result<Response, RestError> {
         };
         out.insert(key, v);
     }
-    Ok(reply(StatusCode::OK, &serde_json::json!({"settings": out})))
+    Ok(json_value(
+        StatusCode::OK,
+        &serde_json::json!({"settings": out}),
+    ))
 }
 
 async fn list(State(state): State<AppState>, _: Operator) -> Result<Response, RestError> {

@@ -13,8 +13,9 @@ use souk_core::supply;
 use souk_store::{NewShop, ShopRecord};
 
 use super::Operator;
-use crate::rest::{entity_id, reply, JsonBody, RestError};
+use crate::rest::{entity_id, JsonBody, RestError};
 use crate::state::AppState;
+use crate::transport::json_value;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -50,12 +51,12 @@ async fn answer_one(state: &AppState, id: &str, status: StatusCode) -> Result<Re
         .iter()
         .find(|s| s.id == id)
         .ok_or_else(|| RestError::NotFound("Shop not found".into()))?;
-    Ok(reply(status, &view(s)))
+    Ok(json_value(status, &view(s)))
 }
 
 async fn list(State(state): State<AppState>, _: Operator) -> Result<Response, RestError> {
     let rows: Vec<Value> = state.store.all_shops().await?.iter().map(view).collect();
-    Ok(reply(StatusCode::OK, &json!({"shops": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"shops": rows})))
 }
 
 #[derive(Deserialize)]

@@ -15,9 +15,10 @@ use souk_core::Money;
 use souk_store::{ApiKeyRecord, NewUser, UserRecord, UserStatus};
 
 use super::Operator;
-use crate::rest::{entity_id, reply, AmountInput, JsonBody, RestError};
+use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
 use crate::state::AppState;
 use crate::supplier::paging;
+use crate::transport::json_value;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -76,7 +77,7 @@ async fn list(
         .users(q.get("email").map(String::as_str), limit, offset)
         .await?;
     let rows: Vec<Value> = users.iter().map(user_view).collect();
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"users": rows, "count": rows.len(), "total": total}),
     ))
@@ -107,7 +108,7 @@ async fn one(
     let mut v = user_view(&user);
     v["shops"] = json!(shops);
     v["keys"] = json!(keys);
-    Ok(reply(StatusCode::OK, &v))
+    Ok(json_value(StatusCode::OK, &v))
 }
 
 #[derive(Deserialize)]
@@ -168,7 +169,7 @@ async fn create(
         None => None,
     };
     let user = state.store.user(&id).await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::CREATED,
         &json!({"user": user_view(&user), "apiKey": key, "shopId": shop}),
     ))
@@ -193,7 +194,7 @@ async fn set_status(
     let changes = state.store.set_user_status(&id, status).await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
-    Ok(reply(StatusCode::OK, &user_view(&user)))
+    Ok(json_value(StatusCode::OK, &user_view(&user)))
 }
 
 async fn suspend(
@@ -234,7 +235,7 @@ async fn make_supplier(
     let (shop, changes) = state.store.make_supplier(&id, &name, state.now()).await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"user": user_view(&user), "shopId": shop}),
     ))
@@ -254,7 +255,7 @@ async fn keys(
         .iter()
         .map(key_view)
         .collect();
-    Ok(reply(StatusCode::OK, &json!({"keys": keys})))
+    Ok(json_value(StatusCode::OK, &json!({"keys": keys})))
 }
 
 #[derive(Deserialize, Default)]
@@ -274,7 +275,7 @@ async fn create_key(
     let id = user_id(&id)?;
     let label = body.map(|JsonBody(b)| b.label).unwrap_or_default();
     let (key_id, key) = state.store.create_api_key(&id, &label, state.now()).await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::CREATED,
         &json!({"id": key_id, "key": key, "label": label.trim()}),
     ))
@@ -289,7 +290,7 @@ async fn rotate_key(
     let id = user_id(&id)?;
     let (key, changes) = state.store.rotate_api_key(&id, state.now()).await?;
     state.apply_changes(&changes).await?;
-    Ok(reply(StatusCode::OK, &json!({"key": key})))
+    Ok(json_value(StatusCode::OK, &json!({"key": key})))
 }
 
 async fn revoke_key(
@@ -300,7 +301,10 @@ async fn revoke_key(
     let id = entity_id(&id, "API key")?;
     let changes = state.store.revoke_api_key(&id, state.now()).await?;
     state.apply_changes(&changes).await?;
-    Ok(reply(StatusCode::OK, &json!({"id": id, "revoked": true})))
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({"id": id, "revoked": true}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -344,7 +348,7 @@ async fn balance(
         .store
         .adjust_balance(&id, amount, kind, &note, state.now())
         .await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"userId": id, "balance": balance.display2(), "currency": state.config.currency}),
     ))
@@ -376,5 +380,5 @@ async fn ledger(
             })
         })
         .collect();
-    Ok(reply(StatusCode::OK, &json!({"ledger": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"ledger": rows})))
 }

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Operator;
-use crate::rest::{entity_id, reply, JsonBody, RestError};
+use crate::rest::{entity_id, JsonBody, RestError};
 use crate::state::AppState;
 use crate::supplier::withdrawal_view;
+use crate::transport::json_value;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,7 +47,7 @@ async fn list(
         .iter()
         .map(withdrawal_view)
         .collect();
-    Ok(reply(StatusCode::OK, &json!({"withdrawals": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"withdrawals": rows})))
 }
 
 #[derive(Deserialize, Default)]
@@ -68,7 +69,7 @@ async fn decide(
         .store
         .decide_withdrawal(&id, paid, &note, state.now())
         .await?;
-    Ok(reply(StatusCode::OK, &withdrawal_view(&w)))
+    Ok(json_value(StatusCode::OK, &withdrawal_view(&w)))
 }
 
 /// `POST /withdrawals/{id}/complete` (optional `{"note"}`): paid.

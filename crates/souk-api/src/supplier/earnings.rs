@@ -14,8 +14,9 @@ use souk_core::Money;
 use souk_store::{EarningRow, Withdrawal};
 
 use super::{paging, Supplier};
-use crate::rest::{reply, JsonBody, RestError};
+use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
+use crate::transport::json_value;
 
 fn money(micros: i64) -> String {
     Money::from_micros(micros).display2()
@@ -71,7 +72,7 @@ pub async fn list(
     let terms =
         EarningsSettings::from_pairs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let list: Vec<Value> = rows.iter().map(|e| earning_view(e, now)).collect();
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({
             "currency": state.config.currency,
@@ -97,7 +98,7 @@ pub async fn withdrawals(
 ) -> Result<Response, RestError> {
     let list = state.store.withdrawals(Some(supplier.id()), None).await?;
     let rows: Vec<Value> = list.iter().map(withdrawal_view).collect();
-    Ok(reply(StatusCode::OK, &json!({"withdrawals": rows})))
+    Ok(json_value(StatusCode::OK, &json!({"withdrawals": rows})))
 }
 
 #[derive(Deserialize, Default)]
@@ -120,5 +121,5 @@ pub async fn request_withdrawal(
         .store
         .request_withdrawal(supplier.id(), shop, &body.note, state.now())
         .await?;
-    Ok(reply(StatusCode::CREATED, &withdrawal_view(&w)))
+    Ok(json_value(StatusCode::CREATED, &withdrawal_view(&w)))
 }

@@ -112,7 +112,7 @@ async fn me(supplier: Supplier) -> axum::response::Response {
         .iter()
         .map(|(id, name, active)| serde_json::json!({"shopId": id, "name": name, "active": active}))
         .collect();
-    crate::rest::reply(
+    crate::transport::json_value(
         axum::http::StatusCode::OK,
         &serde_json::json!({
             "userId": supplier.user.user_id,

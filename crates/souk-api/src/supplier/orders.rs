@@ -15,8 +15,9 @@ use souk_core::Money;
 use souk_store::{OrderProgress, SupplierOrder, SupplierOrderQuery};
 
 use super::{paging, Supplier};
-use crate::rest::{reply, JsonBody, RestError};
+use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
+use crate::transport::json_value;
 
 /// The most orders one page lists.
 const MAX_LIMIT: i64 = 500;
@@ -129,7 +130,7 @@ pub async fn list(
     };
     let (orders, total) = state.store.supplier_orders(supplier.id(), &query).await?;
     let rows: Vec<Value> = orders.iter().map(order_view).collect();
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"orders": rows, "count": rows.len(), "total": total}),
     ))
@@ -162,7 +163,7 @@ pub async fn deliver(
         .store
         .deliver(supplier.id(), order, &body.accounts, state.now())
         .await?;
-    Ok(reply(StatusCode::OK, &progress_view(&done)))
+    Ok(json_value(StatusCode::OK, &progress_view(&done)))
 }
 
 #[derive(Deserialize, Default)]
@@ -187,7 +188,7 @@ pub async fn fail(
         .await?;
     let mut view = progress_view(&done);
     view["refunded"] = json!(done.refunded_now.display2());
-    Ok(reply(StatusCode::OK, &view))
+    Ok(json_value(StatusCode::OK, &view))
 }
 
 #[derive(Deserialize)]
@@ -220,7 +221,7 @@ pub async fn progress(
         .store
         .report_progress(supplier.id(), order, &report, state.now())
         .await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({
             "order": done.order_id,

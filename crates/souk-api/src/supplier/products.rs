@@ -13,10 +13,9 @@ use souk_core::{Money, Text};
 use souk_store::{NewService, NewSubproduct, ServiceDetail, ServicePatch, SubproductPatch};
 
 use super::{translations_view, Supplier};
-use crate::rest::{
-    entity_id, nullable, reply, AmountInput, JsonBody, RestError, TranslationsInput,
-};
+use crate::rest::{entity_id, nullable, AmountInput, JsonBody, RestError, TranslationsInput};
 use crate::state::AppState;
+use crate::transport::json_value;
 
 const SERVICE_FIELDS: &[&str] = &["name", "description"];
 const SUBPRODUCT_FIELDS: &[&str] = &["name"];
@@ -113,7 +112,7 @@ pub async fn list(
         .filter(|s| entity.is_none_or(|e| s.entity == e))
         .map(product_view)
         .collect();
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"products": rows, "total": rows.len()}),
     ))
@@ -127,7 +126,7 @@ pub async fn one(
 ) -> Result<Response, RestError> {
     let r = service_ref(&id)?;
     let s = load_one(&state, &supplier, &r).await?;
-    Ok(reply(StatusCode::OK, &product_view(&s)))
+    Ok(json_value(StatusCode::OK, &product_view(&s)))
 }
 
 fn text(en: String, field: &'static str, translations: &[Translation]) -> Text {
@@ -323,7 +322,7 @@ pub async fn create(
     let (number, _, _, changes) = state.store.create_service(&service, state.now()).await?;
     state.apply_changes(&changes).await?;
     let s = load_one(&state, &supplier, &ServiceRef::Number(number)).await?;
-    Ok(reply(StatusCode::CREATED, &product_view(&s)))
+    Ok(json_value(StatusCode::CREATED, &product_view(&s)))
 }
 
 #[derive(Deserialize)]
@@ -406,7 +405,7 @@ pub async fn update(
         .await?;
     state.apply_changes(&changes).await?;
     let s = load_one(&state, &supplier, &r).await?;
-    Ok(reply(StatusCode::OK, &product_view(&s)))
+    Ok(json_value(StatusCode::OK, &product_view(&s)))
 }
 
 /// `POST /products/{id}/subproducts`: answers 201 with the product.
@@ -424,7 +423,7 @@ pub async fn add_subproduct(
         .await?;
     state.apply_changes(&changes).await?;
     let s = load_one(&state, &supplier, &r).await?;
-    Ok(reply(StatusCode::CREATED, &product_view(&s)))
+    Ok(json_value(StatusCode::CREATED, &product_view(&s)))
 }
 
 #[derive(Deserialize)]
@@ -475,5 +474,5 @@ pub async fn update_subproduct(
         .into_iter()
         .find(|s| s.subproducts.iter().any(|p| p.id == id))
         .ok_or_else(|| RestError::NotFound("Subproduct not found".into()))?;
-    Ok(reply(StatusCode::OK, &product_view(&product)))
+    Ok(json_value(StatusCode::OK, &product_view(&product)))
 }

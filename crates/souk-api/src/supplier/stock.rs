@@ -12,9 +12,9 @@ use souk_core::params::parse_bool;
 use souk_core::supply::{self, MAX_UPLOAD_BYTES};
 
 use super::Supplier;
-use crate::rest::{entity_id, reply, RestError};
+use crate::rest::{entity_id, RestError};
 use crate::state::AppState;
-use crate::transport::read_body_limited;
+use crate::transport::{json_value, read_body_limited};
 
 /// The body of an upload or removal: text, at most `MAX_UPLOAD_BYTES`.
 async fn read_text(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, RestError> {
@@ -62,7 +62,7 @@ pub async fn upload(
         .upload_stock(Some(supplier.id()), &id, lines, dedupe, state.now())
         .await?;
     state.apply_changes(&changes).await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"accepted": accepted, "rejected": rejected}),
     ))
@@ -76,7 +76,7 @@ pub async fn counts(
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "Subproduct")?;
     let c = state.store.stock_counts(supplier.id(), &id).await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({
             "subproductId": c.subproduct_id,
@@ -108,7 +108,7 @@ pub async fn remove(
         .remove_stock(supplier.id(), &id, only, state.now())
         .await?;
     state.apply_changes(&changes).await?;
-    Ok(reply(
+    Ok(json_value(
         StatusCode::OK,
         &json!({"removed": removed, "available": available}),
     ))

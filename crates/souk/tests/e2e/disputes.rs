@@ -372,6 +372,49 @@ engine_test!(dispute_and_withdrawal_turn_early_cancel_down, |db| {
         (json!("Partial"), json!("5.00"))
     );
     assert_eq!(balance(&app, &buyer).await, "95.00");
+
+    // The supplier may fail an auto order still queued (it is never forwarded then), but
+    // not one its provider has: the provider's answer settles that.
+    let sent = buy(&app, &buyer, auto.netflix_auto, 1).await;
+    db.exec(&format!(
+        "UPDATE orders SET external_id = 'up-9', forward_state = 'sent' WHERE id = {sent}"
+    ))
+    .await;
+    assert_eq!(
+        post(
+            &app,
+            As::Key(&supplier),
+            &format!("/api/admin/v2/orders/{sent}/fail"),
+            json!({})
+        )
+        .await,
+        (
+            409,
+            json!({"error": format!("Order {sent} is with its provider; the provider's answer settles it")})
+        )
+    );
+    let queued = buy(&app, &buyer, auto.netflix_auto, 1).await;
+    assert_eq!(
+        post(
+            &app,
+            As::Key(&supplier),
+            &format!("/api/admin/v2/orders/{queued}/fail"),
+            json!({})
+        )
+        .await,
+        (
+            200,
+            json!({"order": queued, "delivered": 0, "remains": 1, "status": "canceled", "refunded": "5.00"})
+        )
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM orders WHERE id = {queued} AND forward_state = 'failed'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(balance(&app, &buyer).await, "90.00");
     db.assert_audit_clean().await;
     app.stop().await;
 });
