@@ -651,9 +651,14 @@ impl Store {
             .filter(|l| !l.is_empty())
             .collect();
         let sealed = seal_lines(self.crypto.clone(), lines).await?;
+        // SQLite gets anonymous `?` placeholders: it looks a named one (`$7`) up by a linear
+        // scan, which makes binding a statement with thousands of them quadratic. Its
+        // per-row binds are (subproduct, content, fingerprint); PostgreSQL shares `$1`
+        // for the subproduct and binds (content, fingerprint) per row.
+        let anonymous = engine == Engine::Sqlite;
         let rows_per_chunk = match engine {
-            Engine::Sqlite => (SQLITE_MAX_PARAMS - 3) / 2,
-            Engine::Postgres => (POSTGRES_MAX_PARAMS - 3) / 2,
+            Engine::Sqlite => SQLITE_MAX_PARAMS / 3,
+            Engine::Postgres => (POSTGRES_MAX_PARAMS - 1) / 2,
         };
         let owner_sql = if owner.is_some() {
             "SELECT p.service_number, s.product_type FROM subproducts p JOIN services s ON s.number = p.service_number \
@@ -693,7 +698,8 @@ impl Store {
             let accepted = keep.len() as u64;
             let rejected = (sealed.len() - keep.len()) as u64;
             for chunk in keep.chunks(rows_per_chunk) {
-                let mut sql = String::with_capacity(96 + chunk.len() * 28);
+                // The integers are ours (a row id and the clock) and go in as literals.
+                let mut sql = String::with_capacity(96 + chunk.len() * 40);
                 sql.push_str(
                     "INSERT INTO stock_lines (service_number, subproduct_id, created_at, content, fingerprint) VALUES ",
                 );
@@ -701,14 +707,20 @@ impl Store {
                     if i > 0 {
                         sql.push(',');
                     }
-                    let _ = write!(sql, "($1, $2, $3, ${}, ${})", 4 + 2 * i, 5 + 2 * i);
+                    if anonymous {
+                        let _ = write!(sql, "({service_number}, ?, {now}, ?, ?)");
+                    } else {
+                        let _ = write!(sql, "({service_number}, $1, {now}, ${}, ${})", 2 + 2 * i, 3 + 2 * i);
+                    }
                 }
-                let mut q = sqlx::query(&sql)
-                    .persistent(false)
-                    .bind(service_number)
-                    .bind(subproduct_id)
-                    .bind(now);
+                let mut q = sqlx::query(&sql).persistent(false);
+                if !anonymous {
+                    q = q.bind(subproduct_id);
+                }
                 for (content, fingerprint) in chunk {
+                    if anonymous {
+                        q = q.bind(subproduct_id);
+                    }
                     q = q.bind(content.as_slice()).bind(fingerprint.as_str());
                 }
                 q.execute(&mut *tx).await?;
