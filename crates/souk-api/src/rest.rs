@@ -170,6 +170,23 @@ impl AmountInput {
 pub type TranslationsInput =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, Option<String>>>;
 
+/// Checks an optional field.
+pub fn checked<T>(
+    value: Option<&str>,
+    check: impl Fn(&str) -> Result<T, SupplyError>,
+) -> Result<Option<T>, RestError> {
+    Ok(value.map(check).transpose()?)
+}
+
+/// A PATCH `imageUrl`: absent (`None`), removed (`null` or blank), or a new URL.
+pub fn image_patch(value: Option<Option<String>>) -> Result<Option<Option<String>>, RestError> {
+    Ok(match value {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(url)) => Some(souk_core::supply::check_image_url(&url)?),
+    })
+}
+
 /// For PATCH fields where `null` means "remove": absent is `None`, `null` is `Some(None)`.
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where

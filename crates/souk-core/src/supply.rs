@@ -9,6 +9,7 @@ use crate::early_cancel::proportional_refund;
 use crate::lang::Lang;
 use crate::money::Money;
 use crate::order::OrderStatus;
+use crate::text::Text;
 
 /// A supply-side request that cannot be carried out as asked; nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -471,6 +472,28 @@ pub fn check_len(field: &'static str, text: &str, max: usize) -> Result<String, 
         return Err(SupplyError::TooLong(field, max));
     }
     Ok(t.to_owned())
+}
+
+/// A description: trimmed, at most `MAX_DESCRIPTION` characters.
+pub fn check_description(text: &str) -> Result<String, SupplyError> {
+    check_len("description", text, MAX_DESCRIPTION)
+}
+
+/// An image URL: trimmed, at most `MAX_URL` characters; blank means none.
+pub fn check_image_url(url: &str) -> Result<Option<String>, SupplyError> {
+    Ok(Some(check_len("imageUrl", url, MAX_URL)?).filter(|u| !u.is_empty()))
+}
+
+/// English `en` with the given translations of `field` (removals ignored): the text of a
+/// new entity.
+pub fn translated(en: String, field: &str, translations: &[Translation]) -> Text {
+    let mut t = Text::new(en);
+    for tr in translations.iter().filter(|t| t.field == field) {
+        if let Some(v) = &tr.value {
+            t.set(tr.lang, v.clone());
+        }
+    }
+    t
 }
 
 /// A category slug: 1 to 100 of `a-z`, `0-9` and `-`.

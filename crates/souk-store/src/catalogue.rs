@@ -114,6 +114,36 @@ macro_rules! write_text {
         }
     };
 }
+pub(crate) use write_text;
+
+/// Inside a write transaction: one subproduct of service `$number` with its name's
+/// translations. Its stock is the declared capacity, unless inventory lines stock it.
+macro_rules! insert_subproduct {
+    ($tx:expr, $id:expr, $number:expr, $sp:expr, $product_type:expr, $now:expr) => {{
+        let stock = if $product_type == souk_core::catalogue::ProductType::Inventory {
+            0
+        } else {
+            $sp.declared_stock.max(0)
+        };
+        sqlx::query(
+            "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind($id)
+        .bind($number)
+        .bind($sp.name.en())
+        .bind($sp.price.micros())
+        .bind($sp.min)
+        .bind($sp.max)
+        .bind($sp.position)
+        .bind(stock)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        $crate::catalogue::write_text!($tx, $crate::TranslationEntity::Subproduct, $id, "name", $sp.name);
+    }};
+}
+pub(crate) use insert_subproduct;
 
 /// Inside a transaction: `NotFound($what)` unless `$sql` (selecting by `$1`) finds a row,
 /// so an unknown id is a clear error instead of a foreign-key failure.
@@ -128,6 +158,7 @@ macro_rules! require_row {
         }
     }};
 }
+pub(crate) use require_row;
 
 type CategoryRow = (String, String, String, String, Option<String>, i64, bool);
 type SubcategoryRow = (
@@ -432,11 +463,13 @@ impl Store {
         Ok((id, vec![change]))
     }
 
+    /// Opens a shop; its owner is a supplier from then on (their cached keys are dropped
+    /// everywhere if they were not one before).
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
         let _gate = self.gate.enter().await;
-        let change = on_engine!(&self.db, pool => {
+        let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             require_row!(tx, "SELECT id FROM users WHERE id = $1", &s.owner_id, "User");
             sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
@@ -446,11 +479,18 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let change = bump_version!(tx, engine, catalogue);
+            let mut changes = vec![bump_version!(tx, engine, catalogue)];
+            let promoted = sqlx::query("UPDATE users SET is_supplier = TRUE WHERE id = $1 AND NOT is_supplier")
+                .bind(&s.owner_id)
+                .execute(&mut *tx)
+                .await?;
+            if promoted.rows_affected() > 0 {
+                changes.push(bump_version!(tx, engine, auth));
+            }
             tx.commit().await?;
-            change
+            changes
         });
-        Ok((id, vec![change]))
+        Ok((id, changes))
     }
 
     /// A review not tied to an order (imported or demo); order reviews come with orders.
@@ -534,23 +574,7 @@ impl Store {
             let mut sub_ids = Vec::with_capacity(s.subproducts.len());
             for sp in &s.subproducts {
                 let sub_id = new_entity_id();
-                let stock = if s.product_type == ProductType::Inventory { 0 } else { sp.declared_stock.max(0) };
-                sqlx::query(
-                    "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                )
-                .bind(&sub_id)
-                .bind(number)
-                .bind(sp.name.en())
-                .bind(sp.price.micros())
-                .bind(sp.min)
-                .bind(sp.max)
-                .bind(sp.position)
-                .bind(stock)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                write_text!(tx, TranslationEntity::Subproduct, &sub_id, "name", sp.name);
+                insert_subproduct!(tx, &sub_id, number, sp, s.product_type, now);
                 sub_ids.push(sub_id);
             }
             let change = bump_version!(tx, engine, catalogue);

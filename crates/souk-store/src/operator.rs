@@ -2,12 +2,10 @@
 //! shops, supplier status, and the settings. Changes buyers can see bump the catalogue
 //! version and return the `Change` for the caller to apply.
 
-use std::collections::HashMap;
-
 use souk_core::supply::{self, Translation};
 
 use crate::db::{on_engine, BeginWrite};
-use crate::supplier_catalogue::{apply_translations, TranslationRow};
+use crate::supplier_catalogue::{apply_translations, group_translations, TranslationRow};
 use crate::versions::{bump_version, Change};
 use crate::{NewShop, Result, Store, StoreError};
 
@@ -131,13 +129,7 @@ impl Store {
             .await?;
             (rows, translations)
         });
-        let mut texts: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
-        for t in translations {
-            texts
-                .entry(t.entity_id)
-                .or_default()
-                .push((t.field, t.lang, t.value));
-        }
+        let mut texts = group_translations(translations);
         Ok(rows
             .into_iter()
             .map(
@@ -285,30 +277,21 @@ impl Store {
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
         self.user(user_id).await?;
-        let existing = self.shops_of(user_id).await?.into_iter().next();
-        let name = match existing {
-            Some(_) => String::new(),
-            None => supply::check_name("shopName", shop_name)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-        };
-        let mut changes = self.set_supplier(user_id, true).await?;
-        let shop = match existing {
-            Some((id, ..)) => id,
+        match self.shops_of(user_id).await?.into_iter().next() {
+            Some((shop, ..)) => Ok((shop, self.set_supplier(user_id, true).await?)),
             None => {
-                let (id, more) = self
-                    .create_shop(
-                        &NewShop {
-                            owner_id: user_id.to_owned(),
-                            name,
-                        },
-                        now,
-                    )
-                    .await?;
-                changes.extend(more);
-                id
+                let name = supply::check_name("shopName", shop_name)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                self.create_shop(
+                    &NewShop {
+                        owner_id: user_id.to_owned(),
+                        name,
+                    },
+                    now,
+                )
+                .await
             }
-        };
-        Ok((shop, changes))
+        }
     }
 
     /// Every operator setting with its value in effect (stored, else the default).

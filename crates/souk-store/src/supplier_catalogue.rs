@@ -12,6 +12,7 @@ use souk_core::id::{new_entity_id, ServiceRef};
 use souk_core::supply::{self, Translation};
 use souk_core::Money;
 
+use crate::catalogue::insert_subproduct;
 use crate::db::{on_engine, BeginWrite, Engine};
 use crate::versions::{bump_version, notify, Change};
 use crate::{NewSubproduct, Result, Store, StoreError};
@@ -194,11 +195,17 @@ pub(crate) use apply_translations;
 /// Inside a write transaction: a subproduct's stock moved by `$delta` (or set to `$set`);
 /// bumps its stock version, queues the notification and evaluates to the `Change`.
 macro_rules! restock {
-    ($tx:expr, $engine:expr, $sub:expr, set $value:expr, $now:expr) => {{
-        let (version, stock): (i64, i64) = sqlx::query_as(
-            "UPDATE subproducts SET stock = $1, stock_version = stock_version + 1, updated_at = $2 \
-             WHERE id = $3 RETURNING stock_version, stock",
-        )
+    ($tx:expr, $engine:expr, $sub:expr, set $value:expr, $now:expr) => {
+        restock!(@go $tx, $engine, $sub, "$1", $value, $now)
+    };
+    ($tx:expr, $engine:expr, $sub:expr, add $delta:expr, $now:expr) => {
+        restock!(@go $tx, $engine, $sub, "stock + $1", $delta, $now)
+    };
+    (@go $tx:expr, $engine:expr, $sub:expr, $stock:literal, $value:expr, $now:expr) => {{
+        let (version, stock): (i64, i64) = sqlx::query_as(concat!(
+            "UPDATE subproducts SET stock = ", $stock, ", stock_version = stock_version + 1, updated_at = $2 \
+             WHERE id = $3 RETURNING stock_version, stock"
+        ))
         .bind($value)
         .bind($now)
         .bind($sub)
@@ -208,20 +215,23 @@ macro_rules! restock {
         notify!($tx, $engine, change);
         change
     }};
-    ($tx:expr, $engine:expr, $sub:expr, add $delta:expr, $now:expr) => {{
-        let (version, stock): (i64, i64) = sqlx::query_as(
-            "UPDATE subproducts SET stock = stock + $1, stock_version = stock_version + 1, updated_at = $2 \
-             WHERE id = $3 RETURNING stock_version, stock",
-        )
-        .bind($delta)
-        .bind($now)
-        .bind($sub)
-        .fetch_one(&mut *$tx)
-        .await?;
-        let change = Change::Stock { subproduct: $sub.to_owned(), version, stock };
-        notify!($tx, $engine, change);
-        change
-    }};
+}
+
+/// Translations by entity id, each list sorted: (field, lang, value).
+pub(crate) fn group_translations(
+    rows: Vec<TranslationRow>,
+) -> HashMap<String, Vec<(String, String, String)>> {
+    let mut texts: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
+    for t in rows {
+        texts
+            .entry(t.entity_id)
+            .or_default()
+            .push((t.field, t.lang, t.value));
+    }
+    for list in texts.values_mut() {
+        list.sort();
+    }
+    texts
 }
 
 /// A service reference as SQL binds: (entity id or "", number or 0).
@@ -305,16 +315,7 @@ impl Store {
                 .fetch_all(pool).await?;
             (services, subs, translations)
         });
-        let mut texts: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
-        for t in translations {
-            texts
-                .entry(t.entity_id)
-                .or_default()
-                .push((t.field, t.lang, t.value));
-        }
-        for list in texts.values_mut() {
-            list.sort();
-        }
+        let mut texts = group_translations(translations);
         let mut by_service: HashMap<i64, Vec<SubproductDetail>> = HashMap::new();
         for p in subs {
             by_service
@@ -516,29 +517,8 @@ impl Store {
             if entity != EntityType::Product.as_str() {
                 return Err(invalid(supply::SupplyError::SmmSubproducts));
             }
-            let stock = if product_type == ProductType::Inventory.as_str() { 0 } else { sub.declared_stock.max(0) };
-            sqlx::query(
-                "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-            )
-            .bind(&id)
-            .bind(number)
-            .bind(sub.name.en())
-            .bind(sub.price.micros())
-            .bind(sub.min)
-            .bind(sub.max)
-            .bind(sub.position)
-            .bind(stock)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let translations: Vec<Translation> = sub
-                .name
-                .translations()
-                .iter()
-                .map(|(lang, value)| Translation { field: "name", lang: *lang, value: Some(value.clone()) })
-                .collect();
-            apply_translations!(tx, "subproduct", &id, &translations);
+            let product_type = ProductType::parse(&product_type).unwrap_or(ProductType::Manual);
+            insert_subproduct!(tx, &id, number, sub, product_type, now);
             let change = bump_version!(tx, engine, catalogue);
             tx.commit().await?;
             change

@@ -5,6 +5,7 @@
 use souk_core::id::new_entity_id;
 use souk_core::Money;
 
+use crate::catalogue::require_row;
 use crate::crypto::{digest_secret, new_api_key};
 use crate::db::{on_engine, BeginWrite};
 use crate::versions::{bump_version, Change};
@@ -414,13 +415,7 @@ impl Store {
         let _gate = self.gate.enter().await;
         let key_id = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound("User"));
-            }
+            require_row!(tx, "SELECT id FROM users WHERE id = $1", user_id, "User");
             let key_id = insert_key!(tx, user_id, &key, label, now);
             tx.commit().await?;
             key_id

@@ -7,12 +7,14 @@ use axum::routing::{get, patch};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use souk_core::supply;
+use souk_core::supply::{self, translated};
 use souk_core::Text;
 use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory};
 
 use super::Operator;
-use crate::rest::{entity_id, nullable, JsonBody, RestError, TranslationsInput};
+use crate::rest::{
+    checked, entity_id, image_patch, nullable, JsonBody, RestError, TranslationsInput,
+};
 use crate::state::AppState;
 use crate::supplier::translations_view;
 use crate::transport::json_value;
@@ -126,30 +128,17 @@ struct Parsed {
 }
 
 fn parse_new(body: &NewBody) -> Result<Parsed, RestError> {
-    let slug = supply::check_slug(&body.slug)?;
     let name = supply::check_name("name", &body.name)?;
-    let description = supply::check_len("description", &body.description, supply::MAX_DESCRIPTION)?;
-    let image_url = body
-        .image_url
-        .as_deref()
-        .map(|u| supply::check_len("imageUrl", u, supply::MAX_URL))
-        .transpose()?
-        .filter(|u| !u.is_empty());
     let translations = supply::parse_translations(&body.translations, FIELDS)?;
-    let text = |en: String, field: &str| {
-        let mut t = Text::new(en);
-        for tr in translations.iter().filter(|t| t.field == field) {
-            if let Some(v) = &tr.value {
-                t.set(tr.lang, v.clone());
-            }
-        }
-        t
-    };
     Ok(Parsed {
-        slug,
-        name: text(name, "name"),
-        description: text(description, "description"),
-        image_url,
+        slug: supply::check_slug(&body.slug)?,
+        name: translated(name, "name", &translations),
+        description: translated(
+            supply::check_description(&body.description)?,
+            "description",
+            &translations,
+        ),
+        image_url: checked(body.image_url.as_deref(), supply::check_image_url)?.flatten(),
     })
 }
 
@@ -230,32 +219,15 @@ struct PatchBody {
 
 fn parse_patch(body: PatchBody) -> Result<CategoryPatch, RestError> {
     Ok(CategoryPatch {
-        slug: body.slug.as_deref().map(supply::check_slug).transpose()?,
-        name: body
-            .name
-            .as_deref()
-            .map(|n| supply::check_name("name", n))
-            .transpose()?,
-        description: body
-            .description
-            .as_deref()
-            .map(|d| supply::check_len("description", d, supply::MAX_DESCRIPTION))
-            .transpose()?,
-        image_url: body
-            .image_url
-            .map(|u| {
-                u.as_deref()
-                    .map(|u| supply::check_len("imageUrl", u, supply::MAX_URL))
-                    .transpose()
-                    .map(|u| u.filter(|u| !u.is_empty()))
-            })
-            .transpose()?,
+        slug: checked(body.slug.as_deref(), supply::check_slug)?,
+        name: checked(body.name.as_deref(), |n| supply::check_name("name", n))?,
+        description: checked(body.description.as_deref(), supply::check_description)?,
+        image_url: image_patch(body.image_url)?,
         position: body.position,
         active: body.active,
         category_id: body
             .category_id
-            .as_deref()
-            .map(|c| entity_id(c, "Category"))
+            .map(|c| entity_id(&c, "Category"))
             .transpose()?,
         translations: supply::parse_translations(&body.translations, FIELDS)?,
     })

@@ -11,7 +11,7 @@ use souk_core::clock::iso_millis;
 use souk_core::Money;
 use souk_store::{Dispute, DisputeDecision};
 
-use super::Operator;
+use super::{status_filter, Operator};
 use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
@@ -49,14 +49,11 @@ async fn list(
     _: Operator,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, RestError> {
-    let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(s) = status {
-        if !matches!(s, "open" | "refunded" | "rejected") {
-            return Err(RestError::BadRequest(
-                "status must be open, refunded or rejected".into(),
-            ));
-        }
-    }
+    let status = status_filter(
+        q.status.as_deref(),
+        &["open", "refunded", "rejected"],
+        "open, refunded or rejected",
+    )?;
     let rows: Vec<Value> = state
         .store
         .disputes(status)

@@ -67,6 +67,20 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
+/// A `status` filter of a list: absent or blank is none; anything else must be one of
+/// `allowed` (written out in `choices` for the error).
+pub fn status_filter<'a>(
+    value: Option<&'a str>,
+    allowed: &[&str],
+    choices: &str,
+) -> Result<Option<&'a str>, RestError> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) if allowed.contains(&s) => Ok(Some(s)),
+        Some(_) => Err(RestError::BadRequest(format!("status must be {choices}"))),
+    }
+}
+
 /// Compares secrets without leaking where they differ through timing.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

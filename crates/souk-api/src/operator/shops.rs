@@ -83,19 +83,16 @@ async fn create(
             .ok_or_else(|| RestError::NotFound("User not found".into()))?,
         (None, None) => return Err(supply::SupplyError::Required("ownerId").into()),
     };
-    state.store.user(&owner).await?;
-    let now = state.now();
-    let (id, mut changes) = state
+    let (id, changes) = state
         .store
         .create_shop(
             &NewShop {
-                owner_id: owner.clone(),
+                owner_id: owner,
                 name,
             },
-            now,
+            state.now(),
         )
         .await?;
-    changes.extend(state.store.set_supplier(&owner, true).await?);
     state.apply_changes(&changes).await?;
     answer_one(&state, &id, StatusCode::CREATED).await
 }

@@ -17,7 +17,7 @@ use souk_store::{ApiKeyRecord, NewUser, UserRecord, UserStatus};
 use super::Operator;
 use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
 use crate::state::AppState;
-use crate::supplier::paging;
+use crate::supplier::{paging, paging_of};
 use crate::transport::json_value;
 
 pub fn routes() -> Router<AppState> {
@@ -66,12 +66,7 @@ async fn list(
     _: Operator,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
-    let (limit, offset) = paging(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-        50,
-        500,
-    )?;
+    let (limit, offset) = paging_of(&q, 50, 500)?;
     let (users, total) = state
         .store
         .users(q.get("email").map(String::as_str), limit, offset)

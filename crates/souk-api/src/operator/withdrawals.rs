@@ -9,7 +9,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Operator;
+use super::{status_filter, Operator};
 use crate::rest::{entity_id, JsonBody, RestError};
 use crate::state::AppState;
 use crate::supplier::withdrawal_view;
@@ -32,14 +32,11 @@ async fn list(
     _: Operator,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, RestError> {
-    let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(s) = status {
-        if !matches!(s, "requested" | "completed" | "rejected") {
-            return Err(RestError::BadRequest(
-                "status must be requested, completed or rejected".into(),
-            ));
-        }
-    }
+    let status = status_filter(
+        q.status.as_deref(),
+        &["requested", "completed", "rejected"],
+        "requested, completed or rejected",
+    )?;
     let rows: Vec<Value> = state
         .store
         .withdrawals(None, status)

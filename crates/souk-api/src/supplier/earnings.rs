@@ -13,7 +13,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::Money;
 use souk_store::{EarningRow, Withdrawal};
 
-use super::{paging, Supplier};
+use super::{paging_of, Supplier};
 use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
@@ -57,12 +57,7 @@ pub async fn list(
     supplier: Supplier,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
-    let (limit, offset) = paging(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-        50,
-        500,
-    )?;
+    let (limit, offset) = paging_of(&q, 50, 500)?;
     let now = state.now();
     let (rows, total, summary) = state
         .store

@@ -136,6 +136,20 @@ pub fn translations_view(list: &[(String, String, String)]) -> Value {
     Value::Object(out)
 }
 
+/// `limit` and `offset` of a list from its query parameters.
+pub fn paging_of(
+    q: &std::collections::HashMap<String, String>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64), RestError> {
+    paging(
+        q.get("limit").map(String::as_str),
+        q.get("offset").map(String::as_str),
+        default,
+        max,
+    )
+}
+
 /// `limit` (1..=`max`, default `default`) and `offset` (default 0) of a list.
 pub fn paging(
     limit: Option<&str>,

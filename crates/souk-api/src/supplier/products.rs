@@ -8,12 +8,14 @@ use serde_json::{json, Value};
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::clock::iso_millis;
 use souk_core::id::ServiceRef;
-use souk_core::supply::{self, SupplyError, Translation};
-use souk_core::{Money, Text};
+use souk_core::supply::{self, translated, SupplyError};
+use souk_core::Money;
 use souk_store::{NewService, NewSubproduct, ServiceDetail, ServicePatch, SubproductPatch};
 
 use super::{translations_view, Supplier};
-use crate::rest::{entity_id, nullable, AmountInput, JsonBody, RestError, TranslationsInput};
+use crate::rest::{
+    checked, entity_id, image_patch, nullable, AmountInput, JsonBody, RestError, TranslationsInput,
+};
 use crate::state::AppState;
 use crate::transport::json_value;
 
@@ -129,16 +131,6 @@ pub async fn one(
     Ok(json_value(StatusCode::OK, &product_view(&s)))
 }
 
-fn text(en: String, field: &'static str, translations: &[Translation]) -> Text {
-    let mut t = Text::new(en);
-    for tr in translations.iter().filter(|t| t.field == field) {
-        if let Some(v) = &tr.value {
-            t.set(tr.lang, v.clone());
-        }
-    }
-    t
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewSubproductBody {
@@ -171,7 +163,7 @@ impl NewSubproductBody {
         }
         let translations = supply::parse_translations(&self.translations, SUBPRODUCT_FIELDS)?;
         Ok(NewSubproduct {
-            name: text(name, "name", &translations),
+            name: translated(name, "name", &translations),
             price,
             min: self.min,
             max,
@@ -224,13 +216,8 @@ pub async fn create(
         Some(_) => return Err(SupplyError::InvalidEntityType.into()),
     };
     let name = supply::check_name("name", &body.name)?;
-    let description = supply::check_len("description", &body.description, supply::MAX_DESCRIPTION)?;
-    let image_url = body
-        .image_url
-        .as_deref()
-        .map(|u| supply::check_len("imageUrl", u, supply::MAX_URL))
-        .transpose()?
-        .filter(|u| !u.is_empty());
+    let description = supply::check_description(&body.description)?;
+    let image_url = checked(body.image_url.as_deref(), supply::check_image_url)?.flatten();
     let translations = supply::parse_translations(&body.translations, SERVICE_FIELDS)?;
     let subcategory_id = entity_id(&body.subcategory_id, "Subcategory")?;
     let service = match entity {
@@ -259,8 +246,8 @@ pub async fn create(
                 product_type,
                 shop_id,
                 subcategory_id,
-                name: text(name, "name", &translations),
-                description: text(description, "description", &translations),
+                name: translated(name, "name", &translations),
+                description: translated(description, "description", &translations),
                 type_name: "Default".into(),
                 image_url,
                 rate: Money::ZERO,
@@ -300,8 +287,8 @@ pub async fn create(
                 product_type: ProductType::Manual,
                 shop_id,
                 subcategory_id,
-                name: text(name, "name", &translations),
-                description: text(description, "description", &translations),
+                name: translated(name, "name", &translations),
+                description: translated(description, "description", &translations),
                 type_name: supply::check_name(
                     "smmType",
                     body.smm_type.as_deref().unwrap_or("Default"),
@@ -354,25 +341,9 @@ pub async fn update(
 ) -> Result<Response, RestError> {
     let r = service_ref(&id)?;
     let patch = ServicePatch {
-        name: body
-            .name
-            .as_deref()
-            .map(|n| supply::check_name("name", n))
-            .transpose()?,
-        description: body
-            .description
-            .as_deref()
-            .map(|d| supply::check_len("description", d, supply::MAX_DESCRIPTION))
-            .transpose()?,
-        image_url: body
-            .image_url
-            .map(|u| {
-                u.as_deref()
-                    .map(|u| supply::check_len("imageUrl", u, supply::MAX_URL))
-                    .transpose()
-                    .map(|u| u.filter(|u| !u.is_empty()))
-            })
-            .transpose()?,
+        name: checked(body.name.as_deref(), |n| supply::check_name("name", n))?,
+        description: checked(body.description.as_deref(), supply::check_description)?,
+        image_url: image_patch(body.image_url)?,
         product_type: body
             .product_type
             .as_deref()
@@ -392,11 +363,9 @@ pub async fn update(
         rate: body.rate.as_ref().map(|r| r.price("rate")).transpose()?,
         min: body.min,
         max: body.max,
-        type_name: body
-            .smm_type
-            .as_deref()
-            .map(|t| supply::check_name("smmType", t))
-            .transpose()?,
+        type_name: checked(body.smm_type.as_deref(), |t| {
+            supply::check_name("smmType", t)
+        })?,
         translations: supply::parse_translations(&body.translations, SERVICE_FIELDS)?,
     };
     let changes = state
@@ -449,11 +418,7 @@ pub async fn update_subproduct(
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "Subproduct")?;
     let patch = SubproductPatch {
-        name: body
-            .name
-            .as_deref()
-            .map(|n| supply::check_name("name", n))
-            .transpose()?,
+        name: checked(body.name.as_deref(), |n| supply::check_name("name", n))?,
         price: body.price.as_ref().map(|p| p.price("price")).transpose()?,
         min: body.min,
         max: body.max,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use souk_core::{supply, Lang, Text};
+use souk_core::supply;
 use souk_store::{
     CategoryPatch, CategoryRecord, Level, NewCategory, NewShop, NewSubcategory, Store,
 };
@@ -106,19 +106,6 @@ fn translations(given: &[String]) -> anyhow::Result<Vec<supply::Translation>> {
     Ok(supply::parse_translations(&map, &["name", "description"])?)
 }
 
-fn text(en: String, field: &str, list: &[supply::Translation]) -> Text {
-    let mut t = Text::new(en);
-    for tr in list
-        .iter()
-        .filter(|t| t.field == field && t.lang != Lang::En)
-    {
-        if let Some(v) = &tr.value {
-            t.set(tr.lang, v.clone());
-        }
-    }
-    t
-}
-
 fn print(c: &CategoryRecord) {
     let parent = c
         .category_id
@@ -175,8 +162,8 @@ pub async fn run(
             let slug = supply::check_slug(&slug)?;
             let name = supply::check_name("name", &name)?;
             let list = translations(&given)?;
-            let name = text(name, "name", &list);
-            let description = text(description, "description", &list);
+            let name = supply::translated(name, "name", &list);
+            let description = supply::translated(description, "description", &list);
             let (id, _) = match (level, category) {
                 (Level::Category, None) => {
                     store
@@ -267,13 +254,12 @@ pub async fn run_shop(store: &Store, command: ShopCommand, now: i64) -> anyhow::
             let (id, _) = store
                 .create_shop(
                     &NewShop {
-                        owner_id: owner.clone(),
+                        owner_id: owner,
                         name,
                     },
                     now,
                 )
                 .await?;
-            store.set_supplier(&owner, true).await?;
             println!("{id}");
             Ok(())
         }
