@@ -80,6 +80,7 @@ engine_test!(every_reason_code_in_order, |db| {
         "UPDATE earnings SET withdrawal_id = 'withdrawal00000000000001' WHERE order_id = {withdrawn}"
     ))
     .await;
+    db.exec("UPDATE withdrawals SET amount = (SELECT amount FROM earnings WHERE withdrawal_id = withdrawals.id)").await;
     db.deliver_line(partial, "acct:partial-1").await;
 
     // Before the minimum wait, every otherwise eligible order says so, with the moment.

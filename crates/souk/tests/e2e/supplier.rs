@@ -420,6 +420,19 @@ engine_test!(supplier_lists_stocks_sells_and_earns, |db| {
     );
     db.assert_audit_clean().await;
     app.stop().await;
+    // The audit watches the supply side's money too.
+    db.exec("UPDATE withdrawals SET amount = amount + 1").await;
+    db.exec("UPDATE earnings SET amount = gross").await;
+    let store = db.store().await;
+    let report = store.audit().await.expect("audit");
+    assert_eq!(
+        report.violations,
+        vec![
+            format!("order {order}: earning 5000000 outside 0..=4500000 (gross 5000000 less commission 500000)"),
+            format!("withdrawal {wid}: amount 4500001 but its earnings add up to 5000000"),
+        ]
+    );
+    store.close().await;
 });
 
 engine_test!(manual_order_delivered_three_of_five, |db| {
