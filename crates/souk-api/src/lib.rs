@@ -4,12 +4,14 @@
 pub mod auth;
 pub mod cache;
 pub mod metrics;
+pub mod openapi;
 pub mod operator;
 pub mod ratelimit;
 pub mod rest;
 pub mod router;
 pub mod state;
 pub mod stubs;
+pub mod supplier;
 pub mod transport;
 pub mod v2;
 pub mod webhooks;

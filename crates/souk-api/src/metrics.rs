@@ -18,6 +18,8 @@ pub const ACTIONS: &[&str] = &[
     "status",
     "cancel",
     "allowcancel",
+    "dispute",
+    "review",
     "refill",
     "refill_status",
     "sms_countries",

@@ -1,10 +1,11 @@
 //! Conventions of the JSON APIs beside `/api/v2` (supplier, operator): real HTTP status
 //! codes, `{"error": "..."}` bodies, JSON request bodies parsed with clear errors.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use souk_core::supply::SupplyError;
 use souk_core::ApiError;
 use souk_store::StoreError;
 
@@ -24,6 +25,10 @@ pub enum RestError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Too many requests, slow down")]
+    RateLimited,
     #[error("Internal error")]
     Internal(StoreError),
 }
@@ -37,6 +42,8 @@ impl RestError {
             RestError::NotFound(_) => StatusCode::NOT_FOUND,
             RestError::Conflict(_) => StatusCode::CONFLICT,
             RestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RestError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             RestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +75,12 @@ impl From<ApiError> for RestError {
     }
 }
 
+impl From<SupplyError> for RestError {
+    fn from(e: SupplyError) -> Self {
+        RestError::BadRequest(e.to_string())
+    }
+}
+
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         if let RestError::Internal(e) = &self {
@@ -92,17 +105,104 @@ where
     type Rejection = RestError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), crate::transport::MAX_BODY)
-            .await
-            .map_err(|_| RestError::TooLarge("Request body too large (max 1 MiB)".into()))?;
-        // An empty body reads as an empty object, so all-optional bodies may be omitted.
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes)
-            .map(JsonBody)
-            .map_err(|e| RestError::BadRequest(format!("Invalid JSON body: {e}")))
+        let bytes = json_bytes(req).await?;
+        parse_json(&bytes)
+    }
+}
+
+/// `Option<JsonBody<T>>`: an empty body is `None`.
+impl<S, T> OptionalFromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = RestError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let bytes = json_bytes(req).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        parse_json(&bytes).map(Some)
+    }
+}
+
+async fn json_bytes(req: Request) -> Result<axum::body::Bytes, RestError> {
+    axum::body::to_bytes(req.into_body(), crate::transport::MAX_BODY)
+        .await
+        .map_err(|_| RestError::TooLarge("Request body too large (max 1 MiB)".into()))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, RestError> {
+    serde_json::from_slice(bytes)
+        .map(JsonBody)
+        .map_err(|e| RestError::BadRequest(format!("Invalid JSON body: {e}")))
+}
+
+/// A money field as sent: `"1.50"` or `1.5` (a JSON number is read from its text, never
+/// through a float).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum AmountInput {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl AmountInput {
+    pub fn text(&self) -> String {
+        match self {
+            AmountInput::Text(t) => t.clone(),
+            AmountInput::Number(n) => n.to_string(),
+        }
+    }
+
+    /// A price: not negative, up to 6 decimals.
+    pub fn price(&self, field: &'static str) -> Result<souk_core::Money, RestError> {
+        Ok(souk_core::supply::parse_price(field, &self.text())?)
+    }
+
+    /// Any amount, negative included (balance adjustments).
+    pub fn signed(&self, field: &'static str) -> Result<souk_core::Money, RestError> {
+        souk_core::Money::parse(&self.text()).map_err(|_| SupplyError::InvalidAmount(field).into())
+    }
+}
+
+/// Translations as sent: `{"name": {"ru": "..."}, "description": {"ru": null}}`.
+pub type TranslationsInput =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Option<String>>>;
+
+/// Checks an optional field.
+pub fn checked<T>(
+    value: Option<&str>,
+    check: impl Fn(&str) -> Result<T, SupplyError>,
+) -> Result<Option<T>, RestError> {
+    Ok(value.map(check).transpose()?)
+}
+
+/// A PATCH `imageUrl`: absent (`None`), removed (`null` or blank), or a new URL.
+pub fn image_patch(value: Option<Option<String>>) -> Result<Option<Option<String>>, RestError> {
+    Ok(match value {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(url)) => Some(souk_core::supply::check_image_url(&url)?),
+    })
+}
+
+/// For PATCH fields where `null` means "remove": absent is `None`, `null` is `Some(None)`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// A path id that must be an entity id; anything else is `what` not found.
+pub fn entity_id(text: &str, what: &str) -> Result<String, RestError> {
+    let id = text.trim().to_ascii_lowercase();
+    if souk_core::id::is_entity_id(&id) {
+        Ok(id)
+    } else {
+        Err(RestError::NotFound(format!("{what} not found")))
     }
 }

@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest(crate::operator::PREFIX, crate::operator::routes())
+        .nest(crate::supplier::PREFIX, crate::supplier::routes())
+        .route("/openapi/admin.json", get(crate::openapi::admin))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -55,16 +55,26 @@ pub async fn read_params(
     Ok(params.merged_with_body(body_params))
 }
 
-/// Reads the body up to `MAX_BODY`. An oversized body is still drained (up to
-/// `DRAIN_LIMIT`) so that the client, still sending, can read the 413 instead of a reset.
+/// Reads the body up to `MAX_BODY`.
 async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyError> {
+    read_body_limited(headers, body, MAX_BODY).await
+}
+
+/// Reads a body up to `max` bytes. An oversized body is still drained (up to 16 MiB, or
+/// twice `max` if larger) so that the client, still sending, can read the 413 instead of
+/// a reset.
+pub async fn read_body_limited(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+) -> Result<Bytes, BodyError> {
     use futures::StreamExt;
-    const DRAIN_LIMIT: usize = 16 << 20;
+    let drain_limit = (16usize << 20).max(max.saturating_mul(2));
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut too_large = declared.is_some_and(|n| n > MAX_BODY as u64);
+    let mut too_large = declared.is_some_and(|n| n > max as u64);
     let mut buffer = Vec::new();
     let mut seen = 0usize;
     let mut stream = body.into_data_stream();
@@ -72,12 +82,12 @@ async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyErro
         // A broken stream is a transport fault like an oversized one: nothing is processed.
         let chunk = chunk.map_err(|_| BodyError::TooLarge)?;
         seen += chunk.len();
-        if seen > MAX_BODY {
+        if seen > max {
             too_large = true;
         }
         if too_large {
             buffer = Vec::new();
-            if seen > DRAIN_LIMIT {
+            if seen > drain_limit {
                 break;
             }
         } else {

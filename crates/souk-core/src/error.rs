@@ -115,6 +115,20 @@ pub enum ApiError {
     SmsPhoneBusy,
     #[error("Only one number can be re-rented at a time")]
     SmsPhoneWithQuantity,
+
+    // Disputes and reviews (documented extensions).
+    #[error("Message is too long (max 2000 characters)")]
+    MessageTooLong,
+    #[error("A dispute is already open for this order")]
+    DisputeAlreadyOpen,
+    #[error("This order is already fully refunded")]
+    OrderFullyRefunded,
+    #[error("Rating must be between 1 and 5")]
+    InvalidRating,
+    #[error("Only a completed order can be reviewed")]
+    ReviewNotAllowed,
+    #[error("This order has already been reviewed")]
+    AlreadyReviewed,
 }
 
 impl ApiError {
@@ -172,6 +186,12 @@ impl ApiError {
             SmsPhoneNotAvailable,
             SmsPhoneBusy,
             SmsPhoneWithQuantity,
+            MessageTooLong,
+            DisputeAlreadyOpen,
+            OrderFullyRefunded,
+            InvalidRating,
+            ReviewNotAllowed,
+            AlreadyReviewed,
         ]
     }
 }

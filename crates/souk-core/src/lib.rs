@@ -11,6 +11,7 @@ pub mod money;
 pub mod order;
 pub mod params;
 pub mod sms;
+pub mod supply;
 pub mod text;
 
 pub use error::ApiError;

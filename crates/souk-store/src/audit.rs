@@ -100,6 +100,37 @@ impl Store {
                     report.violations.push(format!("subproduct {id}: stock counter {counter} but {unsold} unsold lines"));
                 }
             }
+            // Supply side: an earning belongs to its order's shop, started from its charge,
+            // and never pays out more than the sale less commission; a live withdrawal is
+            // exactly the earnings it covers.
+            let earnings: Vec<(i64, i64, i64, i64, i64, bool)> = sqlx::query_as(
+                "SELECT e.order_id, e.gross, e.commission, e.amount, o.charge, e.shop_id = o.shop_id \
+                 FROM earnings e JOIN orders o ON o.id = e.order_id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (order, gross, commission, amount, charge, same_shop) in earnings {
+                if !same_shop || gross != charge {
+                    report.violations.push(format!("order {order}: its earning names another shop or another charge"));
+                }
+                if amount < 0 || amount > gross - commission {
+                    report.violations.push(format!(
+                        "order {order}: earning {amount} outside 0..={} (gross {gross} less commission {commission})",
+                        gross - commission
+                    ));
+                }
+            }
+            let withdrawals: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT w.id, w.amount, CAST(COALESCE((SELECT SUM(e.amount) FROM earnings e WHERE e.withdrawal_id = w.id), 0) AS BIGINT) \
+                 FROM withdrawals w WHERE w.status IN ('requested', 'completed')",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, amount, covered) in withdrawals {
+                if amount != covered {
+                    report.violations.push(format!("withdrawal {id}: amount {amount} but its earnings add up to {covered}"));
+                }
+            }
             tx.commit().await?;
             Ok(report)
         })

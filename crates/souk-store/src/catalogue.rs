@@ -11,7 +11,7 @@ use souk_core::id::new_entity_id;
 use souk_core::{Lang, Money, Text};
 
 use crate::db::{on_engine, BeginWrite, Engine};
-use crate::versions::{bump_version, notify, Change};
+use crate::versions::{bump_version, Change};
 use crate::{Result, Store, StoreError};
 
 /// Which table a translation belongs to.
@@ -114,6 +114,51 @@ macro_rules! write_text {
         }
     };
 }
+pub(crate) use write_text;
+
+/// Inside a write transaction: one subproduct of service `$number` with its name's
+/// translations. Its stock is the declared capacity, unless inventory lines stock it.
+macro_rules! insert_subproduct {
+    ($tx:expr, $id:expr, $number:expr, $sp:expr, $product_type:expr, $now:expr) => {{
+        let stock = if $product_type == souk_core::catalogue::ProductType::Inventory {
+            0
+        } else {
+            $sp.declared_stock.max(0)
+        };
+        sqlx::query(
+            "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind($id)
+        .bind($number)
+        .bind($sp.name.en())
+        .bind($sp.price.micros())
+        .bind($sp.min)
+        .bind($sp.max)
+        .bind($sp.position)
+        .bind(stock)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        $crate::catalogue::write_text!($tx, $crate::TranslationEntity::Subproduct, $id, "name", $sp.name);
+    }};
+}
+pub(crate) use insert_subproduct;
+
+/// Inside a transaction: `NotFound($what)` unless `$sql` (selecting by `$1`) finds a row,
+/// so an unknown id is a clear error instead of a foreign-key failure.
+macro_rules! require_row {
+    ($tx:expr, $sql:expr, $id:expr, $what:expr) => {{
+        let found: Option<(String,)> = sqlx::query_as($sql)
+            .bind($id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound($what));
+        }
+    }};
+}
+pub(crate) use require_row;
 
 type CategoryRow = (String, String, String, String, Option<String>, i64, bool);
 type SubcategoryRow = (
@@ -324,14 +369,25 @@ impl Store {
         c: &NewCategory,
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
+        self.insert_category(c, true, now).await
+    }
+
+    /// Creates a category, shown to buyers only when `active`. A slug in use is a
+    /// `Conflict`.
+    pub async fn insert_category(
+        &self,
+        c: &NewCategory,
+        active: bool,
+        now: i64,
+    ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
         let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO categories (id, slug, name, description, image_url, position, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            let inserted = sqlx::query(
+                "INSERT INTO categories (id, slug, name, description, image_url, position, active, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (slug) DO NOTHING",
             )
             .bind(&id)
             .bind(&c.slug)
@@ -339,9 +395,13 @@ impl Store {
             .bind(c.description.en())
             .bind(&c.image_url)
             .bind(c.position)
+            .bind(active)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("A category with slug {} already exists", c.slug)));
+            }
             write_text!(tx, TranslationEntity::Category, &id, "name", c.name);
             write_text!(tx, TranslationEntity::Category, &id, "description", c.description);
             let change = bump_version!(tx, engine, catalogue);
@@ -356,14 +416,26 @@ impl Store {
         c: &NewSubcategory,
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
+        self.insert_subcategory(c, true, now).await
+    }
+
+    /// Creates a subcategory, shown to buyers only when `active`. A slug in use within
+    /// the category is a `Conflict`.
+    pub async fn insert_subcategory(
+        &self,
+        c: &NewSubcategory,
+        active: bool,
+        now: i64,
+    ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
         let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO subcategories (id, category_id, slug, name, description, image_url, position, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            require_row!(tx, "SELECT id FROM categories WHERE id = $1", &c.category_id, "Category");
+            let inserted = sqlx::query(
+                "INSERT INTO subcategories (id, category_id, slug, name, description, image_url, position, active, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (category_id, slug) DO NOTHING",
             )
             .bind(&id)
             .bind(&c.category_id)
@@ -372,9 +444,16 @@ impl Store {
             .bind(c.description.en())
             .bind(&c.image_url)
             .bind(c.position)
+            .bind(active)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "A subcategory with slug {} already exists in this category",
+                    c.slug
+                )));
+            }
             write_text!(tx, TranslationEntity::Subcategory, &id, "name", c.name);
             write_text!(tx, TranslationEntity::Subcategory, &id, "description", c.description);
             let change = bump_version!(tx, engine, catalogue);
@@ -384,12 +463,15 @@ impl Store {
         Ok((id, vec![change]))
     }
 
+    /// Opens a shop; its owner is a supplier from then on (their cached keys are dropped
+    /// everywhere if they were not one before).
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
         let _gate = self.gate.enter().await;
-        let change = on_engine!(&self.db, pool => {
+        let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            require_row!(tx, "SELECT id FROM users WHERE id = $1", &s.owner_id, "User");
             sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&id)
                 .bind(&s.owner_id)
@@ -397,11 +479,18 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let change = bump_version!(tx, engine, catalogue);
+            let mut changes = vec![bump_version!(tx, engine, catalogue)];
+            let promoted = sqlx::query("UPDATE users SET is_supplier = TRUE WHERE id = $1 AND NOT is_supplier")
+                .bind(&s.owner_id)
+                .execute(&mut *tx)
+                .await?;
+            if promoted.rows_affected() > 0 {
+                changes.push(bump_version!(tx, engine, auth));
+            }
             tx.commit().await?;
-            change
+            changes
         });
-        Ok((id, vec![change]))
+        Ok((id, changes))
     }
 
     /// A review not tied to an order (imported or demo); order reviews come with orders.
@@ -451,6 +540,8 @@ impl Store {
         let _gate = self.gate.enter().await;
         let (number, sub_ids, change) = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            require_row!(tx, "SELECT id FROM subcategories WHERE id = $1", &s.subcategory_id, "Subcategory");
+            require_row!(tx, "SELECT id FROM shops WHERE id = $1", &s.shop_id, "Shop");
             let (number,): (i64,) = sqlx::query_as(
                 "INSERT INTO services (id, entity, product_type, shop_id, subcategory_id, name, description, \
                  type_name, image_url, rate, min_qty, max_qty, refill, refill_days, cancel, dripfeed, recommended, \
@@ -483,23 +574,7 @@ impl Store {
             let mut sub_ids = Vec::with_capacity(s.subproducts.len());
             for sp in &s.subproducts {
                 let sub_id = new_entity_id();
-                let stock = if s.product_type == ProductType::Inventory { 0 } else { sp.declared_stock.max(0) };
-                sqlx::query(
-                    "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                )
-                .bind(&sub_id)
-                .bind(number)
-                .bind(sp.name.en())
-                .bind(sp.price.micros())
-                .bind(sp.min)
-                .bind(sp.max)
-                .bind(sp.position)
-                .bind(stock)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                write_text!(tx, TranslationEntity::Subproduct, &sub_id, "name", sp.name);
+                insert_subproduct!(tx, &sub_id, number, sp, s.product_type, now);
                 sub_ids.push(sub_id);
             }
             let change = bump_version!(tx, engine, catalogue);
@@ -507,84 +582,5 @@ impl Store {
             (number, sub_ids, change)
         });
         Ok((number, id, sub_ids, vec![change]))
-    }
-
-    /// Adds stock lines to an inventory subproduct in one transaction. Blank lines are
-    /// skipped; with `dedupe`, lines already in the product's stock (sold or not) or
-    /// repeated within the upload are rejected. Returns (accepted, rejected).
-    pub async fn add_stock_lines(
-        &self,
-        subproduct_id: &str,
-        lines: &[String],
-        dedupe: bool,
-        now: i64,
-    ) -> Result<(u64, u64, Vec<Change>)> {
-        let engine = self.engine();
-        let prepared: Vec<(String, &str)> = lines
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .map(|l| (self.crypto.fingerprint(l), l))
-            .collect();
-        let _gate = self.gate.enter().await;
-        let (accepted, rejected, change) = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
-            let owner: Option<(i64, String)> = sqlx::query_as(
-                "SELECT p.service_number, s.product_type FROM subproducts p JOIN services s ON s.number = p.service_number \
-                 WHERE p.id = $1",
-            )
-            .bind(subproduct_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((service_number, product_type)) = owner else {
-                return Err(StoreError::NotFound("Subproduct"));
-            };
-            if product_type != ProductType::Inventory.as_str() {
-                return Err(StoreError::Invalid("Stock lines can only be added to inventory products".into()));
-            }
-            let mut seen = std::collections::HashSet::new();
-            if dedupe {
-                let existing: Vec<(String,)> =
-                    sqlx::query_as("SELECT fingerprint FROM stock_lines WHERE service_number = $1")
-                        .bind(service_number)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                seen.extend(existing.into_iter().map(|(f,)| f));
-            }
-            let mut accepted = 0u64;
-            let mut rejected = 0u64;
-            for (fingerprint, line) in &prepared {
-                if dedupe && !seen.insert(fingerprint.clone()) {
-                    rejected += 1;
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(service_number)
-                .bind(subproduct_id)
-                .bind(self.crypto.seal(line))
-                .bind(fingerprint)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                accepted += 1;
-            }
-            let (version, stock): (i64, i64) = sqlx::query_as(
-                "UPDATE subproducts SET stock = stock + $1, stock_version = stock_version + 1, updated_at = $2 \
-                 WHERE id = $3 RETURNING stock_version, stock",
-            )
-            .bind(accepted as i64)
-            .bind(now)
-            .bind(subproduct_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let change = Change::Stock { subproduct: subproduct_id.to_owned(), version, stock };
-            notify!(tx, engine, change);
-            tx.commit().await?;
-            (accepted, rejected, change)
-        });
-        Ok((accepted, rejected, vec![change]))
     }
 }

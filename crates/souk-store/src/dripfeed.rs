@@ -8,8 +8,8 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::users::ledger_entry;
-use crate::{Result, Store, StoreError};
+use crate::orders::book_refund;
+use crate::{Result, Store};
 
 /// A drip-feed parent and its runs: id, user, quantity, runs, charge, refunded, children,
 /// open children, units left undone.
@@ -118,22 +118,17 @@ impl Store {
                     OrderStatus::Partial
                 };
                 let done = sqlx::query(
-                    "UPDATE orders SET status = $1, refunded = refunded + $2, completed_at = $3, updated_at = $3, \
-                     payment_status = CASE WHEN refunded + $2 >= charge AND charge > 0 THEN 'refunded' \
-                                           WHEN $2 > 0 THEN 'partial' ELSE payment_status END \
-                     WHERE id = $4 AND status IN ('pending', 'processing', 'error')",
+                    "UPDATE orders SET status = $1, completed_at = $2, updated_at = $2 \
+                     WHERE id = $3 AND status IN ('pending', 'processing', 'error')",
                 )
                 .bind(status.as_str())
-                .bind(amount.micros())
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                if done == 1 && amount.micros() > 0
-                    && ledger_entry!(tx, &user, amount.micros(), "refund", Some(id), "drip-feed runs left undone", now).is_none()
-                {
-                    return Err(StoreError::Conflict(format!("refund of order {id} could not be booked")));
+                if done == 1 {
+                    book_refund!(tx, id, &user, amount, status, "drip-feed runs left undone", now);
                 }
                 closed += done as usize;
             }

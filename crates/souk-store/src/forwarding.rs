@@ -12,7 +12,7 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite, Engine};
-use crate::users::ledger_entry;
+use crate::orders::book_refund;
 use crate::{Result, Store, StoreError};
 
 /// An order ready to be sent upstream.
@@ -78,31 +78,27 @@ pub struct StuckOrder {
     pub updated_at: i64,
 }
 
-/// Inside a write transaction: refunds `amount` of an open order and closes it with
-/// `status`; the status condition makes a second attempt a no-op, so each refund is paid
-/// once. Evaluates to true when it closed the order.
+/// Inside a write transaction: closes an open order with `status`, refunding `amount`
+/// through `book_refund!` (ledger, payment status, the supplier's earning). The close is
+/// conditional on the order still being open, so a second report of the same outcome (or
+/// another node's) is a no-op and each refund is paid once. Evaluates to true when it
+/// closed the order.
 macro_rules! close_with_refund {
     ($tx:expr, $order:expr, $user:expr, $amount:expr, $status:expr, $note:expr, $now:expr) => {{
-        let amount: i64 = $amount;
+        let status: OrderStatus = $status;
         let closed = sqlx::query(
-            "UPDATE orders SET status = $1, refunded = refunded + $2, \
-             payment_status = CASE WHEN refunded + $2 >= charge AND charge > 0 THEN 'refunded' \
-                                   WHEN $2 > 0 THEN 'partial' ELSE payment_status END, \
-             updated_at = $3, completed_at = $3 \
-             WHERE id = $4 AND status IN ('pending', 'processing', 'error') AND refunded + $2 <= charge",
+            "UPDATE orders SET status = $1, completed_at = COALESCE(completed_at, $2), updated_at = $2 \
+             WHERE id = $3 AND status IN ('pending', 'processing', 'error')",
         )
-        .bind($status.as_str())
-        .bind(amount)
+        .bind(status.as_str())
         .bind($now)
         .bind($order)
         .execute(&mut *$tx)
         .await?
         .rows_affected()
             == 1;
-        if closed && amount > 0 {
-            if ledger_entry!($tx, $user, amount, "refund", Some($order), $note, $now).is_none() {
-                return Err(StoreError::Conflict(format!("refund of order {} could not be booked", $order)));
-            }
+        if closed {
+            book_refund!($tx, $order, $user, Money::from_micros($amount), status, $note, $now);
         }
         closed
     }};

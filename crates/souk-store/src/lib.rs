@@ -8,9 +8,11 @@ mod bulk;
 pub(crate) mod catalogue;
 pub mod crypto;
 mod db;
+mod disputes;
 mod dripfeed;
 mod forwarding;
 mod leases;
+mod operator;
 mod orders;
 mod providers;
 mod refills;
@@ -18,6 +20,8 @@ mod sms;
 mod sms_admin;
 mod sms_inbound;
 mod sms_worker;
+mod supplier;
+mod supplier_catalogue;
 mod users;
 pub mod versions;
 
@@ -29,8 +33,10 @@ pub use catalogue::{
 };
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
+pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
+pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
 pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};
 pub use refills::{Refill, RefillFacts};
@@ -44,7 +50,13 @@ pub use sms_admin::{
 };
 pub use sms_inbound::{InboundOutcome, InboundSms, SmsGatewaySecret, StoredSms};
 pub use sms_worker::{SweepReport, UpstreamAction, UpstreamJob, MAX_UPSTREAM_ATTEMPTS};
-pub use users::{AuthUser, LedgerEntry, NewUser, UserStatus};
+pub use supplier::{
+    EarningRow, EarningsSummary, OrderProgress, SupplierOrder, SupplierOrderQuery, Withdrawal,
+};
+pub use supplier_catalogue::{
+    ServiceDetail, ServicePatch, StockCounts, SubproductDetail, SubproductPatch, TranslationRow,
+};
+pub use users::{ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus};
 pub use versions::{Change, StateVersions};
 
 use db::{on_engine, Db, WriteGate};

@@ -5,6 +5,7 @@
 use souk_core::id::new_entity_id;
 use souk_core::Money;
 
+use crate::catalogue::require_row;
 use crate::crypto::{digest_secret, new_api_key};
 use crate::db::{on_engine, BeginWrite};
 use crate::versions::{bump_version, Change};
@@ -42,6 +43,29 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     pub is_supplier: bool,
     pub initial_balance: Money,
+}
+
+/// A user as the operator sees them.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub is_supplier: bool,
+    pub balance: i64,
+    pub created_at: i64,
+}
+
+/// An API key as the operator sees it: never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub key_prefix: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -91,20 +115,27 @@ macro_rules! ledger_entry {
 }
 pub(crate) use ledger_entry;
 
-/// Inside a write transaction: stores a new API key's digest.
+/// Inside a write transaction: stores a new API key's digest (with an optional label).
+/// Evaluates to the key's id.
 macro_rules! insert_key {
     ($tx:expr, $user:expr, $key:expr, $now:expr) => {
+        insert_key!($tx, $user, $key, "", $now)
+    };
+    ($tx:expr, $user:expr, $key:expr, $label:expr, $now:expr) => {{
+        let key_id = new_entity_id();
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(new_entity_id())
+        .bind(&key_id)
         .bind($user)
         .bind(digest_secret($key))
         .bind(&$key[..6])
+        .bind($label)
         .bind($now)
         .execute(&mut *$tx)
         .await?;
-    };
+        key_id
+    }};
 }
 
 impl Store {
@@ -135,7 +166,7 @@ impl Store {
             if inserted.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!("A user with email {email} already exists")));
             }
-            insert_key!(tx, &user_id, &key, now);
+            let _ = insert_key!(tx, &user_id, &key, now);
             if user.initial_balance.micros() > 0 {
                 ledger_entry!(tx, &user_id, user.initial_balance.micros(), "topup", None::<i64>, "opening balance", now);
             }
@@ -279,12 +310,144 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            insert_key!(tx, user_id, &key, now);
+            let _ = insert_key!(tx, user_id, &key, now);
             let change = bump_version!(tx, engine, auth);
             tx.commit().await?;
             change
         });
         Ok((key, vec![change]))
+    }
+}
+
+impl Store {
+    /// Users whose email contains `email` (all with `None`), oldest first, and the count.
+    pub async fn users(
+        &self,
+        email: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<UserRecord>, i64)> {
+        let pattern = format!(
+            "%{}%",
+            email
+                .unwrap_or("")
+                .trim()
+                .to_lowercase()
+                .replace(['%', '_'], "")
+        );
+        Ok(on_engine!(&self.db, pool => {
+            let rows = sqlx::query_as(
+                "SELECT id, email, name, status, is_supplier, balance, created_at FROM users WHERE email LIKE $1 \
+                 ORDER BY created_at, id LIMIT $2 OFFSET $3",
+            )
+            .bind(&pattern)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE email LIKE $1")
+                .bind(&pattern)
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        }))
+    }
+
+    pub async fn user(&self, user_id: &str) -> Result<UserRecord> {
+        let row: Option<UserRecord> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, email, name, status, is_supplier, balance, created_at FROM users WHERE id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.ok_or(StoreError::NotFound("User"))
+    }
+
+    /// Makes a user a supplier (or not). Their cached keys are dropped everywhere, since
+    /// the supplier API checks the flag.
+    pub async fn set_supplier(&self, user_id: &str, supplier: bool) -> Result<Vec<Change>> {
+        let _gate = self.gate.enter().await;
+        let engine = self.engine();
+        Ok(on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query("UPDATE users SET is_supplier = $1 WHERE id = $2")
+                .bind(supplier)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("User"));
+            }
+            let change = bump_version!(tx, engine, auth);
+            tx.commit().await?;
+            vec![change]
+        }))
+    }
+
+    pub async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, user_id, key_prefix, label, created_at, revoked_at FROM api_keys WHERE user_id = $1 \
+                 ORDER BY created_at, id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Issues one more key for a user; returns (key id, key in clear, once).
+    pub async fn create_api_key(
+        &self,
+        user_id: &str,
+        label: &str,
+        now: i64,
+    ) -> Result<(String, String)> {
+        let label = label.trim();
+        if label.chars().count() > 100 {
+            return Err(StoreError::Invalid(
+                "label is too long (max 100 characters)".into(),
+            ));
+        }
+        let key = new_api_key();
+        let _gate = self.gate.enter().await;
+        let key_id = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            require_row!(tx, "SELECT id FROM users WHERE id = $1", user_id, "User");
+            let key_id = insert_key!(tx, user_id, &key, label, now);
+            tx.commit().await?;
+            key_id
+        });
+        Ok((key_id, key))
+    }
+
+    /// Revokes one key; it stops working on every node at once.
+    pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<Vec<Change>> {
+        let _gate = self.gate.enter().await;
+        let engine = self.engine();
+        Ok(on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
+                    .bind(key_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match exists {
+                    None => StoreError::NotFound("API key"),
+                    Some(_) => StoreError::Conflict("The API key is already revoked".into()),
+                });
+            }
+            let change = bump_version!(tx, engine, auth);
+            tx.commit().await?;
+            vec![change]
+        }))
     }
 }
 

@@ -11,7 +11,15 @@ use axum::Router;
 use crate::rest::RestError;
 use crate::state::AppState;
 
+mod catalogue;
+mod disputes;
+mod settings;
+mod shops;
 mod sms;
+mod users;
+mod withdrawals;
+
+pub use users::default_shop_name;
 
 pub const PREFIX: &str = "/api/operator/v1";
 
@@ -23,6 +31,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(providers::routes())
         .merge(sms::routes())
+        .merge(catalogue::routes())
+        .merge(shops::routes())
+        .merge(users::routes())
+        .merge(settings::routes())
+        .merge(disputes::routes())
+        .merge(withdrawals::routes())
 }
 
 /// Proof that the request carries the operator's token.
@@ -57,6 +71,20 @@ impl FromRequestParts<AppState> for Operator {
         } else {
             Err(RestError::Unauthorized("Invalid admin token".into()))
         }
+    }
+}
+
+/// A `status` filter of a list: absent or blank is none; anything else must be one of
+/// `allowed` (written out in `choices` for the error).
+pub fn status_filter<'a>(
+    value: Option<&'a str>,
+    allowed: &[&str],
+    choices: &str,
+) -> Result<Option<&'a str>, RestError> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) if allowed.contains(&s) => Ok(Some(s)),
+        Some(_) => Err(RestError::BadRequest(format!("status must be {choices}"))),
     }
 }
 

@@ -138,7 +138,7 @@ async fn update(
     Ok(json_value(StatusCode::OK, &view(&provider)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImportBody {
     /// Percent, e.g. "20" or "12.5".
@@ -176,8 +176,9 @@ async fn import(
     _: Operator,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<ImportBody>,
+    body: Option<JsonBody<ImportBody>>,
 ) -> Result<Response, RestError> {
+    let body = body.map(|b| b.0).unwrap_or_default();
     let markup = parse_markup(body.markup.as_deref(), body.round.as_deref())
         .map_err(RestError::BadRequest)?;
     let (numbers, changes) = souk_workers::import::import(

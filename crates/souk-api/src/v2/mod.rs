@@ -6,6 +6,7 @@ mod orders;
 mod refill;
 pub mod rows;
 pub(crate) mod sms;
+mod supply;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -121,6 +122,8 @@ async fn dispatch(
         "add_sms" => sms::add(state, &user, params).await,
         "sms_code" => sms::code(state, &user, params).await,
         "sms_status" => sms::status(state, &user, params).await,
+        "dispute" => supply::dispute(state, &user, params).await,
+        "review" => supply::review(state, &user, params).await,
         _ => Err(ApiError::InvalidAction.into()),
     }
 }

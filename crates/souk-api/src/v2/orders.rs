@@ -75,7 +75,7 @@ pub async fn add(
 }
 
 /// Order ids as buyers send them; `None` for anything that is not a positive integer.
-fn order_id(text: &str) -> Option<i64> {
+pub(super) fn order_id(text: &str) -> Option<i64> {
     text.trim().parse::<i64>().ok().filter(|n| *n > 0)
 }
 

@@ -3,8 +3,11 @@
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use souk_core::Money;
-use souk_store::{NewUser, Store};
+use souk_store::{Level, NewUser, Store};
 
+use super::admin_catalogue::{self, CategoryCommand, ShopCommand};
+use super::admin_money::{self, DisputeCommand, SettingCommand, WithdrawalCommand};
+use super::admin_users::{self, BalanceManage, KeyCommand, UserManage};
 use super::parse_amount;
 
 #[derive(Subcommand, Debug)]
@@ -37,6 +40,41 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_sms::SmsCommand,
     },
+    /// Categories, with positions, the active flag and translations.
+    Category {
+        #[command(subcommand)]
+        command: CategoryCommand,
+    },
+    /// Subcategories, with positions, the active flag and translations.
+    Subcategory {
+        #[command(subcommand)]
+        command: CategoryCommand,
+    },
+    /// Shops.
+    Shop {
+        #[command(subcommand)]
+        command: ShopCommand,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Operator settings (early cancel, commission, hold period).
+    Setting {
+        #[command(subcommand)]
+        command: SettingCommand,
+    },
+    /// Buyers' disputes.
+    Dispute {
+        #[command(subcommand)]
+        command: DisputeCommand,
+    },
+    /// Suppliers' withdrawal requests.
+    Withdrawal {
+        #[command(subcommand)]
+        command: WithdrawalCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,12 +86,17 @@ pub enum UserCommand {
         /// Opening balance, e.g. 100 or 25.50.
         #[arg(long)]
         balance: Option<String>,
-        /// Make the user a supplier.
+        /// Make the user a supplier, with a shop.
         #[arg(long)]
         supplier: bool,
+        /// The supplier's shop name (default: the email's local part).
+        #[arg(long, requires = "supplier")]
+        shop: Option<String>,
         #[arg(long, default_value = "")]
         name: String,
     },
+    #[command(flatten)]
+    Manage(UserManage),
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,6 +110,8 @@ pub enum BalanceCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
+    #[command(flatten)]
+    Manage(BalanceManage),
 }
 
 pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Result<()> {
@@ -77,6 +122,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                     email,
                     balance,
                     supplier,
+                    shop,
                     name,
                 },
         } => {
@@ -101,6 +147,11 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                 email.trim().to_lowercase(),
                 initial_balance.display2()
             );
+            if supplier {
+                let name = shop.unwrap_or_else(|| souk_api::operator::default_shop_name(&email));
+                let (shop, _) = store.make_supplier(&id, &name, now).await?;
+                println!("supplier shop {shop}");
+            }
             println!("{key}");
             Ok(())
         }
@@ -139,6 +190,25 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
             super::admin_provider::orders(store, command, now).await
         }
         AdminCommand::Sms { command } => super::admin_sms::run(store, command, now).await,
+        AdminCommand::User {
+            command: UserCommand::Manage(command),
+        } => admin_users::run_user(store, command, now).await,
+        AdminCommand::Balance {
+            command: BalanceCommand::Manage(command),
+        } => admin_users::run_balance(store, command, now).await,
+        AdminCommand::Category { command } => {
+            admin_catalogue::run(store, Level::Category, command, now).await
+        }
+        AdminCommand::Subcategory { command } => {
+            admin_catalogue::run(store, Level::Subcategory, command, now).await
+        }
+        AdminCommand::Shop { command } => admin_catalogue::run_shop(store, command, now).await,
+        AdminCommand::Key { command } => admin_users::run_key(store, command, now).await,
+        AdminCommand::Setting { command } => admin_money::run_setting(store, command, now).await,
+        AdminCommand::Dispute { command } => admin_money::run_dispute(store, command, now).await,
+        AdminCommand::Withdrawal { command } => {
+            admin_money::run_withdrawal(store, command, now).await
+        }
         AdminCommand::Audit => {
             let report = store.audit().await?;
             println!(

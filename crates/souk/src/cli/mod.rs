@@ -7,8 +7,11 @@ use souk_core::clock::{Clock, SystemClock};
 use souk_core::Money;
 
 mod admin;
+mod admin_catalogue;
+mod admin_money;
 mod admin_provider;
 mod admin_sms;
+mod admin_users;
 mod api;
 
 pub use admin::AdminCommand;

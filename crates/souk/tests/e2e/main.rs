@@ -1,17 +1,23 @@
 //! End-to-end tests: real servers on real databases, over HTTP.
 #![allow(dead_code)] // shared helpers: not every test uses every field
 
+mod admin_cli;
+mod authz;
 mod cache;
 mod cancel;
 mod catalogue;
 mod cli;
 mod concurrency;
+mod disputes;
 mod fake_upstream;
 mod fixtures;
 mod harness;
+mod operator;
 mod orders;
 mod providers;
 mod sms;
 mod sms_activate;
 mod sms_bench;
+mod supplier;
+mod supply_kit;
 mod transport;

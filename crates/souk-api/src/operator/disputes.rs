@@ -1,0 +1,110 @@
+//! Disputes buyers opened: the list, and the operator's resolution (a refund or not).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use souk_core::clock::iso_millis;
+use souk_core::Money;
+use souk_store::{Dispute, DisputeDecision};
+
+use super::{status_filter, Operator};
+use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
+use crate::state::AppState;
+use crate::transport::json_value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/disputes", get(list))
+        .route("/disputes/{id}/resolve", post(resolve))
+}
+
+fn view(d: &Dispute) -> Value {
+    json!({
+        "id": d.id,
+        "order": d.order_id,
+        "userId": d.user_id,
+        "email": d.email,
+        "status": d.status,
+        "message": d.message,
+        "resolution": d.resolution,
+        "refundAmount": Money::from_micros(d.refund_amount).display2(),
+        "charge": Money::from_micros(d.charge).display2(),
+        "refunded": Money::from_micros(d.refunded).display2(),
+        "createdAt": iso_millis(d.created_at),
+        "resolvedAt": d.resolved_at.map(iso_millis),
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, RestError> {
+    let status = status_filter(
+        q.status.as_deref(),
+        &["open", "refunded", "rejected"],
+        "open, refunded or rejected",
+    )?;
+    let rows: Vec<Value> = state
+        .store
+        .disputes(status)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
+    Ok(json_value(StatusCode::OK, &json!({"disputes": rows})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    /// `refund` or `reject`.
+    decision: String,
+    /// With `refund`: how much (default: everything not yet refunded).
+    amount: Option<AmountInput>,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /disputes/{id}/resolve` with `{"decision": "refund"|"reject", "amount", "note"}`.
+async fn resolve(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ResolveBody>,
+) -> Result<Response, RestError> {
+    let id = entity_id(&id, "Dispute")?;
+    let decision = match body.decision.trim() {
+        "refund" => DisputeDecision::Refund(
+            body.amount
+                .as_ref()
+                .map(|a| a.price("amount"))
+                .transpose()?,
+        ),
+        "reject" if body.amount.is_none() => DisputeDecision::Reject,
+        "reject" => {
+            return Err(RestError::BadRequest(
+                "A rejected dispute refunds nothing; leave amount out".into(),
+            ))
+        }
+        _ => {
+            return Err(RestError::BadRequest(
+                "decision must be refund or reject".into(),
+            ))
+        }
+    };
+    let d = state
+        .store
+        .resolve_dispute(&id, decision, &body.note, state.now())
+        .await?;
+    Ok(json_value(StatusCode::OK, &view(&d)))
+}

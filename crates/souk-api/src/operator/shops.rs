@@ -1,0 +1,125 @@
+//! Shops: who owns them, their names, whether buyers see them.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, patch};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use souk_core::catalogue::Shop;
+use souk_core::clock::iso_millis;
+use souk_core::supply;
+use souk_store::{NewShop, ShopRecord};
+
+use super::Operator;
+use crate::rest::{entity_id, JsonBody, RestError};
+use crate::state::AppState;
+use crate::transport::json_value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/shops", get(list).post(create))
+        .route("/shops/{id}", patch(update))
+}
+
+fn view(s: &ShopRecord) -> Value {
+    let rating = Shop {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        active: s.active,
+        review_count: s.review_count,
+        rating_sum: s.rating_sum,
+    }
+    .rating();
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "ownerId": s.owner_id,
+        "ownerEmail": s.owner_email,
+        "active": s.active,
+        "listings": s.listings,
+        "rating": rating,
+        "reviewCount": s.review_count,
+        "createdAt": iso_millis(s.created_at),
+    })
+}
+
+async fn answer_one(state: &AppState, id: &str, status: StatusCode) -> Result<Response, RestError> {
+    let all = state.store.all_shops().await?;
+    let s = all
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| RestError::NotFound("Shop not found".into()))?;
+    Ok(json_value(status, &view(s)))
+}
+
+async fn list(State(state): State<AppState>, _: Operator) -> Result<Response, RestError> {
+    let rows: Vec<Value> = state.store.all_shops().await?.iter().map(view).collect();
+    Ok(json_value(StatusCode::OK, &json!({"shops": rows})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewBody {
+    name: String,
+    owner_id: Option<String>,
+    owner_email: Option<String>,
+}
+
+/// `POST /shops` with `{"name", "ownerId" | "ownerEmail"}`; the owner becomes a supplier.
+async fn create(
+    State(state): State<AppState>,
+    _: Operator,
+    JsonBody(body): JsonBody<NewBody>,
+) -> Result<Response, RestError> {
+    let name = supply::check_name("name", &body.name)?;
+    let owner = match (&body.owner_id, &body.owner_email) {
+        (Some(id), _) => entity_id(id, "User")?,
+        (None, Some(email)) => state
+            .store
+            .user_id_by_email(email)
+            .await?
+            .ok_or_else(|| RestError::NotFound("User not found".into()))?,
+        (None, None) => return Err(supply::SupplyError::Required("ownerId").into()),
+    };
+    let (id, changes) = state
+        .store
+        .create_shop(
+            &NewShop {
+                owner_id: owner,
+                name,
+            },
+            state.now(),
+        )
+        .await?;
+    state.apply_changes(&changes).await?;
+    answer_one(&state, &id, StatusCode::CREATED).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    name: Option<String>,
+    active: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PatchBody>,
+) -> Result<Response, RestError> {
+    let id = entity_id(&id, "Shop")?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| supply::check_name("name", n))
+        .transpose()?;
+    let changes = state
+        .store
+        .update_shop(&id, name.as_deref(), body.active)
+        .await?;
+    state.apply_changes(&changes).await?;
+    answer_one(&state, &id, StatusCode::OK).await
+}

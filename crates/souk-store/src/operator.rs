@@ -1,0 +1,313 @@
+//! What the operator curates (SPEC 11): categories and subcategories with translations,
+//! shops, supplier status, and the settings. Changes buyers can see bump the catalogue
+//! version and return the `Change` for the caller to apply.
+
+use souk_core::supply::{self, Translation};
+
+use crate::db::{on_engine, BeginWrite};
+use crate::supplier_catalogue::{apply_translations, group_translations, TranslationRow};
+use crate::versions::{bump_version, Change};
+use crate::{NewShop, Result, Store, StoreError};
+
+/// A category or subcategory as the operator sees it (inactive ones included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategoryRecord {
+    pub id: String,
+    /// The parent, for subcategories.
+    pub category_id: Option<String>,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub image_url: Option<String>,
+    pub position: i64,
+    pub active: bool,
+    /// (field, lang, value)
+    pub translations: Vec<(String, String, String)>,
+}
+
+/// Changes to a category or subcategory; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct CategoryPatch {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` removes the image.
+    pub image_url: Option<Option<String>>,
+    pub position: Option<i64>,
+    pub active: Option<bool>,
+    /// Subcategories only: move under another category.
+    pub category_id: Option<String>,
+    pub translations: Vec<Translation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ShopRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub owner_email: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: i64,
+    pub listings: i64,
+    pub review_count: i64,
+    pub rating_sum: i64,
+}
+
+type CategoryRow = (
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    bool,
+);
+
+/// Which table a category-like record lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Category,
+    Subcategory,
+}
+
+impl Level {
+    fn table(self) -> &'static str {
+        match self {
+            Level::Category => "categories",
+            Level::Subcategory => "subcategories",
+        }
+    }
+
+    fn entity(self) -> &'static str {
+        match self {
+            Level::Category => "category",
+            Level::Subcategory => "subcategory",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Level::Category => "Category",
+            Level::Subcategory => "Subcategory",
+        }
+    }
+}
+
+impl Store {
+    /// Every category (or subcategory, optionally of one category), by position then
+    /// name, with translations.
+    pub async fn categories_of(
+        &self,
+        level: Level,
+        parent: Option<&str>,
+    ) -> Result<Vec<CategoryRecord>> {
+        let parent_column = match level {
+            Level::Category => "CAST(NULL AS TEXT)",
+            Level::Subcategory => "category_id",
+        };
+        let filter = match (level, parent) {
+            (Level::Subcategory, Some(_)) => "WHERE category_id = $1",
+            _ => "WHERE $1 = $1",
+        };
+        let sql = format!(
+            "SELECT id, {parent_column}, slug, name, description, image_url, position, active FROM {} {filter} \
+             ORDER BY position, name, id",
+            level.table()
+        );
+        let (rows, translations) = on_engine!(&self.db, pool => {
+            let rows: Vec<CategoryRow> = sqlx::query_as(&sql)
+                .bind(parent.unwrap_or(""))
+                .fetch_all(pool)
+                .await?;
+            let translations: Vec<TranslationRow> = sqlx::query_as(
+                "SELECT entity, entity_id, field, lang, value FROM translations WHERE entity = $1 \
+                 ORDER BY entity_id, field, lang",
+            )
+            .bind(level.entity())
+            .fetch_all(pool)
+            .await?;
+            (rows, translations)
+        });
+        let mut texts = group_translations(translations);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, category_id, slug, name, description, image_url, position, active)| {
+                    CategoryRecord {
+                        translations: texts.remove(&id).unwrap_or_default(),
+                        id,
+                        category_id,
+                        slug,
+                        name,
+                        description,
+                        image_url,
+                        position,
+                        active,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Updates a category or subcategory.
+    pub async fn update_category(
+        &self,
+        level: Level,
+        id: &str,
+        patch: &CategoryPatch,
+    ) -> Result<Vec<Change>> {
+        if let Some(slug) = &patch.slug {
+            supply::check_slug(slug).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        }
+        if level == Level::Category && patch.category_id.is_some() {
+            return Err(StoreError::Invalid(
+                "A category has no parent category".into(),
+            ));
+        }
+        let engine = self.engine();
+        let table = level.table();
+        let parent_column = match level {
+            Level::Category => "CAST(NULL AS TEXT)",
+            Level::Subcategory => "category_id",
+        };
+        let select = format!(
+            "SELECT id, {parent_column}, slug, name, description, image_url, position, active FROM {table} WHERE id = $1"
+        );
+        let update = format!(
+            "UPDATE {table} SET slug = $1, name = $2, description = $3, image_url = $4, position = $5, active = $6 \
+             WHERE id = $7"
+        );
+        let _gate = self.gate.enter().await;
+        let result: Result<Vec<Change>> = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<CategoryRow> = sqlx::query_as(&select).bind(id).fetch_optional(&mut *tx).await?;
+            let (_, _, slug, name, description, image_url, position, active) =
+                row.ok_or(StoreError::NotFound(level.what()))?;
+            if let Some(parent) = &patch.category_id {
+                let found: Option<(String,)> = sqlx::query_as("SELECT id FROM categories WHERE id = $1")
+                    .bind(parent)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::NotFound("Category"));
+                }
+                sqlx::query("UPDATE subcategories SET category_id = $1 WHERE id = $2")
+                    .bind(parent)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(&update)
+                .bind(patch.slug.as_ref().unwrap_or(&slug))
+                .bind(patch.name.as_ref().unwrap_or(&name))
+                .bind(patch.description.as_ref().unwrap_or(&description))
+                .bind(patch.image_url.as_ref().unwrap_or(&image_url))
+                .bind(patch.position.unwrap_or(position))
+                .bind(patch.active.unwrap_or(active))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            apply_translations!(tx, level.entity(), id, &patch.translations);
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            Ok(vec![change])
+        });
+        result.map_err(|e| {
+            if e.is_unique_violation() {
+                StoreError::Conflict(format!(
+                    "The slug {} is already in use",
+                    patch.slug.as_deref().unwrap_or("")
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Every shop with its owner, listing count and reviews.
+    pub async fn all_shops(&self) -> Result<Vec<ShopRecord>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT s.id, s.owner_id, u.email AS owner_email, s.name, s.active, s.created_at, \
+                 (SELECT COUNT(*) FROM services v WHERE v.shop_id = s.id) AS listings, \
+                 (SELECT COUNT(*) FROM reviews r WHERE r.shop_id = s.id) AS review_count, \
+                 CAST(COALESCE((SELECT SUM(r.rating) FROM reviews r WHERE r.shop_id = s.id), 0) AS BIGINT) AS rating_sum \
+                 FROM shops s JOIN users u ON u.id = s.owner_id ORDER BY s.created_at, s.id",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Renames a shop or hides it (and everything it lists) from buyers.
+    pub async fn update_shop(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        active: Option<bool>,
+    ) -> Result<Vec<Change>> {
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        Ok(on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE shops SET name = COALESCE($1, name), active = COALESCE($2, active) WHERE id = $3",
+            )
+            .bind(name)
+            .bind(active)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("Shop"));
+            }
+            let change = bump_version!(tx, engine, catalogue);
+            tx.commit().await?;
+            vec![change]
+        }))
+    }
+
+    /// Makes a user a supplier with a shop: their oldest shop if they have one, else a
+    /// new one named `shop_name`. Returns the shop id.
+    pub async fn make_supplier(
+        &self,
+        user_id: &str,
+        shop_name: &str,
+        now: i64,
+    ) -> Result<(String, Vec<Change>)> {
+        self.user(user_id).await?;
+        match self.shops_of(user_id).await?.into_iter().next() {
+            Some((shop, ..)) => Ok((shop, self.set_supplier(user_id, true).await?)),
+            None => {
+                let name = supply::check_name("shopName", shop_name)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                self.create_shop(
+                    &NewShop {
+                        owner_id: user_id.to_owned(),
+                        name,
+                    },
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Every operator setting with its value in effect (stored, else the default).
+    pub async fn settings(&self) -> Result<Vec<(String, String)>> {
+        let stored: Vec<(String, String)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT key, value FROM settings").fetch_all(pool).await?
+        });
+        Ok(supply::SETTINGS
+            .iter()
+            .map(|(key, default)| {
+                let value = stored
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(*default, |(_, v)| v.as_str());
+                ((*key).to_owned(), value.to_owned())
+            })
+            .collect())
+    }
+}

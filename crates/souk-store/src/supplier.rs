@@ -1,0 +1,661 @@
+//! Suppliers' orders and money (SPEC 11): the paid orders of their shops, deliveries of
+//! manual product orders, failing what cannot be delivered, progress of the shop's own
+//! SMM services, and earnings with their withdrawals. Every method is scoped to the shops
+//! the calling user owns; another shop's order is "not found".
+
+use souk_core::catalogue::{EntityType, ProductType};
+use souk_core::id::new_entity_id;
+use souk_core::order::OrderStatus;
+use souk_core::supply::{self, Progress};
+use souk_core::Money;
+
+use crate::db::{on_engine, BeginWrite, Engine};
+use crate::orders::{book_refund, order_event};
+use crate::{Result, Store, StoreError};
+
+/// Filters of the supplier's order list.
+#[derive(Clone, Debug, Default)]
+pub struct SupplierOrderQuery {
+    pub statuses: Vec<OrderStatus>,
+    pub product_type: Option<ProductType>,
+    pub entity: Option<EntityType>,
+    /// A subcategory id, or its English name (case-insensitive).
+    pub subcategory: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One paid order of the supplier's shops.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SupplierOrder {
+    pub id: i64,
+    pub kind: String,
+    pub product_type: String,
+    pub status: String,
+    pub payment_status: String,
+    pub quantity: i64,
+    pub delivered: i64,
+    pub remains: Option<i64>,
+    pub start_count: Option<i64>,
+    pub link: String,
+    pub unit_price: i64,
+    pub charge: i64,
+    pub refunded: i64,
+    pub created_at: i64,
+    pub service_number: i64,
+    pub service_id: String,
+    pub service_name: String,
+    pub subcategory_id: String,
+    pub subproduct_id: Option<String>,
+    pub subproduct_name: Option<String>,
+    pub buyer_id: String,
+    pub buyer_email: String,
+    pub buyer_name: String,
+}
+
+/// Where an order stands after a supplier's action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderProgress {
+    pub order_id: i64,
+    pub status: OrderStatus,
+    pub quantity: i64,
+    pub delivered: i64,
+    pub remains: i64,
+    pub start_count: Option<i64>,
+    /// What went back to the buyer in this action.
+    pub refunded_now: Money,
+}
+
+/// One sale's earning.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct EarningRow {
+    pub order_id: i64,
+    pub shop_id: String,
+    pub gross: i64,
+    pub commission: i64,
+    pub refunded: i64,
+    pub amount: i64,
+    pub available_at: i64,
+    pub withdrawal_id: Option<String>,
+    pub withdrawal_status: Option<String>,
+    pub created_at: i64,
+}
+
+/// Totals of a supplier's earnings by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EarningsSummary {
+    pub held: Money,
+    pub available: Money,
+    pub requested: Money,
+    pub withdrawn: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Withdrawal {
+    pub id: String,
+    pub shop_id: String,
+    pub amount: i64,
+    pub status: String,
+    pub note: String,
+    pub resolution: String,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+    /// Orders it covers.
+    #[sqlx(default)]
+    pub orders: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnedOrder {
+    id: i64,
+    user_id: String,
+    kind: String,
+    product_type: String,
+    status: String,
+    quantity: i64,
+    delivered: i64,
+    remains: Option<i64>,
+    start_count: Option<i64>,
+    charge: i64,
+    refunded: i64,
+    service_number: Option<i64>,
+    subproduct_id: Option<String>,
+    external_id: Option<String>,
+    forward_state: String,
+}
+
+impl OwnedOrder {
+    fn status(&self) -> OrderStatus {
+        OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Error)
+    }
+
+    fn require_open(&self) -> Result<()> {
+        if self.status().is_open() {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "Order {} is already {}",
+                self.id,
+                self.status().as_str()
+            )))
+        }
+    }
+}
+
+const ORDER_COLUMNS: &str =
+    "o.id, o.user_id, o.kind, o.product_type, o.status, o.quantity, o.delivered, \
+     o.remains, o.start_count, o.charge, o.refunded, o.service_number, o.subproduct_id, \
+     o.external_id, o.forward_state";
+
+/// The order, locked for the transaction, if a shop of `owner` sold it and it was paid.
+fn owned_order_sql(engine: Engine) -> String {
+    let lock = if engine == Engine::Postgres {
+        " FOR UPDATE OF o"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o JOIN shops sh ON sh.id = o.shop_id \
+         WHERE o.id = $1 AND sh.owner_id = $2 AND o.payment_status <> 'pending'{lock}"
+    )
+}
+
+/// Inside a write transaction: the supplier's order or `NotFound("Order")`.
+macro_rules! owned_order {
+    ($tx:expr, $sql:expr, $order:expr, $owner:expr) => {{
+        let row: Option<OwnedOrder> = sqlx::query_as($sql)
+            .bind($order)
+            .bind($owner)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        row.ok_or(StoreError::NotFound("Order"))?
+    }};
+}
+
+fn invalid(e: supply::SupplyError) -> StoreError {
+    StoreError::Invalid(e.to_string())
+}
+
+impl Store {
+    /// The paid orders of `owner`'s shops, newest first, and how many match in all.
+    pub async fn supplier_orders(
+        &self,
+        owner: &str,
+        q: &SupplierOrderQuery,
+    ) -> Result<(Vec<SupplierOrder>, i64)> {
+        enum Arg<'a> {
+            Text(&'a str),
+            Int(i64),
+        }
+        let mut args: Vec<Arg> = vec![Arg::Text(owner)];
+        let mut filter = String::from(
+            "FROM orders o JOIN shops sh ON sh.id = o.shop_id JOIN services s ON s.number = o.service_number \
+             JOIN users u ON u.id = o.user_id LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+             WHERE sh.owner_id = $1 AND o.payment_status <> 'pending' AND o.kind IN ('product', 'smm')",
+        );
+        let statuses: Vec<&'static str> = q.statuses.iter().map(|s| s.as_str()).collect();
+        if !statuses.is_empty() {
+            let list: Vec<String> = statuses
+                .iter()
+                .map(|s| {
+                    args.push(Arg::Text(s));
+                    format!("${}", args.len())
+                })
+                .collect();
+            filter.push_str(&format!(" AND o.status IN ({})", list.join(", ")));
+        }
+        if let Some(t) = q.product_type {
+            args.push(Arg::Text(t.as_str()));
+            filter.push_str(&format!(" AND o.product_type = ${}", args.len()));
+        }
+        if let Some(e) = q.entity {
+            args.push(Arg::Text(e.as_str()));
+            filter.push_str(&format!(" AND o.kind = ${}", args.len()));
+        }
+        if let Some(sub) = &q.subcategory {
+            args.push(Arg::Text(sub));
+            let n = args.len();
+            filter.push_str(&format!(
+                " AND s.subcategory_id IN (SELECT c.id FROM subcategories c WHERE c.id = ${n} OR LOWER(c.name) = LOWER(${n}))"
+            ));
+        }
+        let count_sql = format!("SELECT COUNT(*) {filter}");
+        args.push(Arg::Int(q.limit));
+        args.push(Arg::Int(q.offset));
+        let list_sql = format!(
+            "SELECT o.id, o.kind, o.product_type, o.status, o.payment_status, o.quantity, o.delivered, o.remains, \
+             o.start_count, o.link, o.unit_price, o.charge, o.refunded, o.created_at, s.number AS service_number, \
+             s.id AS service_id, s.name AS service_name, s.subcategory_id, o.subproduct_id, p.name AS subproduct_name, \
+             u.id AS buyer_id, u.email AS buyer_email, u.name AS buyer_name {filter} \
+             ORDER BY o.id DESC LIMIT ${} OFFSET ${}",
+            args.len() - 1,
+            args.len()
+        );
+        Ok(on_engine!(&self.db, pool => {
+            let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
+            let mut list = sqlx::query_as::<_, SupplierOrder>(&list_sql);
+            for (i, a) in args.iter().enumerate() {
+                let in_count = i < args.len() - 2;
+                match a {
+                    Arg::Text(t) => {
+                        if in_count {
+                            count = count.bind(*t);
+                        }
+                        list = list.bind(*t);
+                    }
+                    Arg::Int(n) => {
+                        if in_count {
+                            count = count.bind(*n);
+                        }
+                        list = list.bind(*n);
+                    }
+                }
+            }
+            let (total,) = count.fetch_one(pool).await?;
+            (list.fetch_all(pool).await?, total)
+        }))
+    }
+
+    /// Delivers accounts to one of the supplier's manual product orders: stored sealed as
+    /// delivered stock lines of the order, so the buyer's `status` shows them. The order
+    /// goes to processing, and to completed once everything is delivered.
+    pub async fn deliver(
+        &self,
+        owner: &str,
+        order_id: i64,
+        accounts: &[String],
+        now: i64,
+    ) -> Result<OrderProgress> {
+        let accounts =
+            supply::validate_delivery(accounts, supply::MAX_DELIVERY as i64).map_err(invalid)?;
+        let sealed: Vec<(Vec<u8>, String)> = accounts
+            .iter()
+            .map(|a| (self.crypto.seal(a), self.crypto.fingerprint(a)))
+            .collect();
+        let engine = self.engine();
+        let select = owned_order_sql(engine);
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let o = owned_order!(tx, &select, order_id, owner);
+            if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
+                return Err(StoreError::Invalid(
+                    "Only manual product orders are delivered by the supplier".into(),
+                ));
+            }
+            o.require_open()?;
+            let remaining = o.quantity - o.delivered;
+            if sealed.len() as i64 > remaining {
+                return Err(invalid(supply::SupplyError::TooManyAccounts(remaining)));
+            }
+            let (Some(service_number), Some(subproduct)) = (o.service_number, o.subproduct_id.as_deref()) else {
+                return Err(StoreError::Conflict(format!("order {order_id} names no subproduct")));
+            };
+            for (content, fingerprint) in &sealed {
+                sqlx::query(
+                    "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, \
+                     created_at, delivered_at) VALUES ($1, $2, $3, $4, 'delivery', $5, $6, $6)",
+                )
+                .bind(service_number)
+                .bind(subproduct)
+                .bind(content.as_slice())
+                .bind(fingerprint.as_str())
+                .bind(order_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let delivered = o.delivered + sealed.len() as i64;
+            let status = supply::status_after_delivery(o.quantity, delivered);
+            sqlx::query(
+                "UPDATE orders SET delivered = $1, remains = quantity - $1, status = $2, updated_at = $3, \
+                 completed_at = CASE WHEN $2 = 'completed' THEN COALESCE(completed_at, $3) ELSE completed_at END \
+                 WHERE id = $4",
+            )
+            .bind(delivered)
+            .bind(status.as_str())
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            order_event!(tx, order_id, "delivered", format!("{} by the supplier", sealed.len()), now);
+            tx.commit().await?;
+            Ok(OrderProgress {
+                order_id,
+                status,
+                quantity: o.quantity,
+                delivered,
+                remains: o.quantity - delivered,
+                start_count: o.start_count,
+                refunded_now: Money::ZERO,
+            })
+        })
+    }
+
+    /// Fails what is left of one of the supplier's open orders: the undelivered part is
+    /// refunded to the buyer, and the order ends `Partial` (something was delivered) or
+    /// `Canceled`.
+    pub async fn fail_order(
+        &self,
+        owner: &str,
+        order_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<OrderProgress> {
+        let engine = self.engine();
+        let select = owned_order_sql(engine);
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let o = owned_order!(tx, &select, order_id, owner);
+            o.require_open()?;
+            // Once a provider has (or may have) the order, its answer settles it.
+            if o.external_id.is_some() || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown") {
+                return Err(StoreError::Conflict(format!(
+                    "Order {order_id} is with its provider; the provider's answer settles it"
+                )));
+            }
+            // SMM orders count what is done through `remains`.
+            let delivered = if o.kind == "smm" {
+                o.quantity - o.remains.unwrap_or(o.quantity).clamp(0, o.quantity)
+            } else {
+                o.delivered
+            };
+            let (refund, status) = supply::fail_outcome(
+                Money::from_micros(o.charge),
+                Money::from_micros(o.refunded),
+                o.quantity,
+                delivered,
+            );
+            let why = if reason.trim().is_empty() {
+                "failed by the supplier".to_owned()
+            } else {
+                format!("failed by the supplier: {}", reason.trim())
+            };
+            book_refund!(tx, order_id, &o.user_id, refund, status, &why, now);
+            sqlx::query("UPDATE orders SET remains = $1 WHERE id = $2")
+                .bind(o.quantity - delivered)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(OrderProgress {
+                order_id,
+                status,
+                quantity: o.quantity,
+                delivered,
+                remains: o.quantity - delivered,
+                start_count: o.start_count,
+                refunded_now: refund,
+            })
+        })
+    }
+
+    /// A progress report on one of the supplier's manual SMM orders (SPEC 11):
+    /// `start_count` and `remains`, and completion, which refunds any remains.
+    pub async fn report_progress(
+        &self,
+        owner: &str,
+        order_id: i64,
+        report: &Progress,
+        now: i64,
+    ) -> Result<OrderProgress> {
+        let engine = self.engine();
+        let select = owned_order_sql(engine);
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let o = owned_order!(tx, &select, order_id, owner);
+            if o.kind != "smm" || o.product_type != ProductType::Manual.as_str() {
+                return Err(StoreError::Invalid(
+                    "Progress is reported for the shop's manual SMM orders only".into(),
+                ));
+            }
+            o.require_open()?;
+            let outcome = supply::progress_outcome(
+                report,
+                o.quantity,
+                o.remains.unwrap_or(o.quantity),
+                Money::from_micros(o.charge),
+                Money::from_micros(o.refunded),
+            )
+            .map_err(invalid)?;
+            let start_count = report.start_count.or(o.start_count);
+            if outcome.status.is_open() {
+                sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
+                    .bind(outcome.status.as_str())
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                book_refund!(tx, order_id, &o.user_id, outcome.refund, outcome.status, "progress report", now);
+            }
+            sqlx::query("UPDATE orders SET start_count = $1, remains = $2 WHERE id = $3")
+                .bind(start_count)
+                .bind(outcome.remains)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            order_event!(
+                tx,
+                order_id,
+                "progress",
+                format!("{} remains {}", outcome.status.as_str(), outcome.remains),
+                now
+            );
+            tx.commit().await?;
+            Ok(OrderProgress {
+                order_id,
+                status: outcome.status,
+                quantity: o.quantity,
+                delivered: o.quantity - outcome.remains,
+                remains: outcome.remains,
+                start_count,
+                refunded_now: outcome.refund,
+            })
+        })
+    }
+
+    /// The supplier's earnings, newest first, and their totals by state at `now`.
+    pub async fn earnings(
+        &self,
+        owner: &str,
+        limit: i64,
+        offset: i64,
+        now: i64,
+    ) -> Result<(Vec<EarningRow>, i64, EarningsSummary)> {
+        let (rows, total, sums) = on_engine!(&self.db, pool => {
+            let rows: Vec<EarningRow> = sqlx::query_as(
+                "SELECT e.order_id, e.shop_id, e.gross, e.commission, o.refunded, e.amount, e.available_at, \
+                 e.withdrawal_id, w.status AS withdrawal_status, e.created_at \
+                 FROM earnings e JOIN shops sh ON sh.id = e.shop_id JOIN orders o ON o.id = e.order_id \
+                 LEFT JOIN withdrawals w ON w.id = e.withdrawal_id \
+                 WHERE sh.owner_id = $1 ORDER BY e.order_id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(owner)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+            let (total,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM earnings e JOIN shops sh ON sh.id = e.shop_id WHERE sh.owner_id = $1",
+            )
+            .bind(owner)
+            .fetch_one(pool)
+            .await?;
+            let sums: Vec<(Option<String>, bool, i64)> = sqlx::query_as(
+                "SELECT w.status, e.available_at <= $2, CAST(COALESCE(SUM(e.amount), 0) AS BIGINT) \
+                 FROM earnings e JOIN shops sh ON sh.id = e.shop_id LEFT JOIN withdrawals w ON w.id = e.withdrawal_id \
+                 WHERE sh.owner_id = $1 GROUP BY w.status, e.available_at <= $2",
+            )
+            .bind(owner)
+            .bind(now)
+            .fetch_all(pool)
+            .await?;
+            (rows, total, sums)
+        });
+        let mut summary = EarningsSummary::default();
+        for (status, due, amount) in sums {
+            let slot = match supply::earning_state(
+                status.as_deref(),
+                if due { now } else { now + 1 },
+                now,
+            ) {
+                "withdrawn" => &mut summary.withdrawn,
+                "requested" => &mut summary.requested,
+                "available" => &mut summary.available,
+                _ => &mut summary.held,
+            };
+            *slot = slot
+                .checked_add(Money::from_micros(amount))
+                .unwrap_or(*slot);
+        }
+        Ok((rows, total, summary))
+    }
+
+    /// Requests a withdrawal of everything available in one of `owner`'s shops: the
+    /// earnings past their hold and not covered by another withdrawal. From then on those
+    /// orders cannot be cancelled early (SPEC 8) or refunded.
+    pub async fn request_withdrawal(
+        &self,
+        owner: &str,
+        shop_id: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Withdrawal> {
+        let id = new_entity_id();
+        let note = supply::check_len("note", note, supply::MAX_MESSAGE).map_err(invalid)?;
+        let lock = if self.engine() == Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let shop_sql = format!("SELECT id FROM shops WHERE id = $1 AND owner_id = $2{lock}");
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let shop: Option<(String,)> = sqlx::query_as(&shop_sql)
+                .bind(shop_id)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if shop.is_none() {
+                return Err(StoreError::NotFound("Shop"));
+            }
+            // The row exists first so the earnings can point at it; its amount is what
+            // the covered earnings add up to, so the two always agree.
+            sqlx::query(
+                "INSERT INTO withdrawals (id, shop_id, amount, status, note, created_at) VALUES ($1, $2, 1, 'requested', $3, $4)",
+            )
+            .bind(&id)
+            .bind(shop_id)
+            .bind(&note)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // Earnings of rejected withdrawals were released and count again.
+            let covered: Vec<(i64,)> = sqlx::query_as(
+                "UPDATE earnings SET withdrawal_id = $1 WHERE shop_id = $2 AND available_at <= $3 AND amount > 0 \
+                 AND (withdrawal_id IS NULL OR withdrawal_id IN (SELECT w.id FROM withdrawals w WHERE w.status = 'rejected')) \
+                 RETURNING amount",
+            )
+            .bind(&id)
+            .bind(shop_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let amount: i64 = covered.iter().map(|(a,)| a).sum();
+            if amount <= 0 {
+                return Err(StoreError::Invalid("Nothing is available to withdraw yet".into()));
+            }
+            sqlx::query("UPDATE withdrawals SET amount = $1 WHERE id = $2")
+                .bind(amount)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Withdrawal {
+                id,
+                shop_id: shop_id.to_owned(),
+                amount,
+                status: "requested".into(),
+                note,
+                resolution: String::new(),
+                created_at: now,
+                completed_at: None,
+                orders: covered.len() as i64,
+            })
+        })
+    }
+
+    /// Withdrawals of `owner`'s shops (or, with `None`, of every shop, for the operator),
+    /// optionally of one status, newest first.
+    pub async fn withdrawals(
+        &self,
+        owner: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<Withdrawal>> {
+        let sql = "SELECT w.id, w.shop_id, w.amount, w.status, w.note, w.resolution, w.created_at, w.completed_at, \
+                   (SELECT COUNT(*) FROM earnings e WHERE e.withdrawal_id = w.id) AS orders \
+                   FROM withdrawals w JOIN shops sh ON sh.id = w.shop_id \
+                   WHERE ($1 = '' OR sh.owner_id = $1) AND ($2 = '' OR w.status = $2) ORDER BY w.created_at DESC, w.id";
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(sql)
+                .bind(owner.unwrap_or(""))
+                .bind(status.unwrap_or(""))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// The operator's decision on a requested withdrawal: `paid` marks it completed (the
+    /// money went out of band); otherwise it is rejected and its earnings are released.
+    pub async fn decide_withdrawal(
+        &self,
+        id: &str,
+        paid: bool,
+        resolution: &str,
+        now: i64,
+    ) -> Result<Withdrawal> {
+        let resolution =
+            supply::check_len("note", resolution, supply::MAX_MESSAGE).map_err(invalid)?;
+        let status = if paid { "completed" } else { "rejected" };
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE withdrawals SET status = $1, resolution = $2, completed_at = $3 WHERE id = $4 AND status = 'requested'",
+            )
+            .bind(status)
+            .bind(&resolution)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let current: Option<(String,)> = sqlx::query_as("SELECT status FROM withdrawals WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (current,) = current.ok_or(StoreError::NotFound("Withdrawal"))?;
+                return Err(StoreError::Conflict(format!("Withdrawal {id} is already {current}")));
+            }
+            if !paid {
+                sqlx::query("UPDATE earnings SET withdrawal_id = NULL WHERE withdrawal_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let row: Withdrawal = sqlx::query_as(
+                "SELECT w.id, w.shop_id, w.amount, w.status, w.note, w.resolution, w.created_at, w.completed_at, \
+                 (SELECT COUNT(*) FROM earnings e WHERE e.withdrawal_id = w.id) AS orders FROM withdrawals w WHERE w.id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+}

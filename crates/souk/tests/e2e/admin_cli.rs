@@ -1,0 +1,388 @@
+//! `souk admin ...` for the supply side: the operator API's operations as commands.
+
+use std::process::Command;
+
+use crate::engine_test;
+use crate::harness::TestDb;
+
+fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_souk"))
+        .args(args)
+        .env("SOUK_DATABASE_URL", &db.url)
+        .env("SOUK_DATA_KEY", hex::encode(crate::harness::DATA_KEY))
+        .env("SOUK_LOG", "warn")
+        .current_dir(dir.path())
+        .output()
+        .expect("run souk");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn cmd(db: &TestDb, args: &[&str]) -> String {
+    let (ok, out, err) = souk(db, args);
+    assert!(ok, "{args:?}: {err}");
+    out
+}
+
+/// Runs a command that must fail with one line on standard error.
+fn refused(db: &TestDb, args: &[&str]) -> String {
+    let (ok, _, err) = souk(db, args);
+    assert!(!ok, "{args:?} should fail");
+    assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("souk: "), "{err}");
+    err
+}
+
+fn last_line(out: &str) -> String {
+    out.lines().last().expect("a line").to_owned()
+}
+
+engine_test!(operator_commands, |db| {
+    cmd(db, &["migrate"]);
+    // A supplier with a shop; the key is still alone on the last line.
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "sam@shop.test",
+            "--supplier",
+            "--shop",
+            "Sam's Keys",
+        ],
+    );
+    let key = last_line(&out);
+    assert!(
+        key.len() == 40 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{out}"
+    );
+    assert!(out.contains("supplier shop "), "{out}");
+    let shops = cmd(db, &["admin", "shop", "list"]);
+    assert!(
+        shops.contains("Sam's Keys") && shops.contains("sam@shop.test"),
+        "{shops}"
+    );
+    // A buyer made a supplier afterwards gets a shop named after the email.
+    let buyer_out = cmd(
+        db,
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "bob@test.local",
+            "--balance",
+            "5",
+        ],
+    );
+    let bob = last_line(&buyer_out);
+    let out = cmd(
+        db,
+        &["admin", "user", "supplier", "--email", "bob@test.local"],
+    );
+    assert!(out.contains("is a supplier with shop"), "{out}");
+    assert!(cmd(db, &["admin", "shop", "list"]).contains(" bob "));
+
+    // Catalogue structure with translations.
+    let games = last_line(&cmd(
+        db,
+        &[
+            "admin",
+            "category",
+            "create",
+            "--slug",
+            "games",
+            "--name",
+            "Games",
+            "--position",
+            "3",
+            "--translation",
+            "ru:name=Игры",
+        ],
+    ));
+    let steam = last_line(&cmd(
+        db,
+        &[
+            "admin",
+            "subcategory",
+            "create",
+            "--slug",
+            "steam",
+            "--name",
+            "Steam",
+            "--category",
+            &games,
+        ],
+    ));
+    assert_eq!((games.len(), steam.len()), (24, 24));
+    let list = cmd(db, &["admin", "category", "list"]);
+    assert!(
+        list.contains("games") && list.contains("[ru:name]") && list.contains("active"),
+        "{list}"
+    );
+    cmd(
+        db,
+        &[
+            "admin",
+            "category",
+            "update",
+            "--id",
+            &games,
+            "--active",
+            "false",
+            "--position",
+            "-1",
+        ],
+    );
+    let list = cmd(db, &["admin", "category", "list"]);
+    assert!(
+        list.contains("inactive") && list.contains("position -1"),
+        "{list}"
+    );
+    assert!(cmd(db, &["admin", "subcategory", "list", "--category", &games]).contains(&steam));
+    refused(
+        db,
+        &[
+            "admin", "category", "create", "--slug", "games", "--name", "Again",
+        ],
+    );
+    refused(
+        db,
+        &[
+            "admin", "category", "create", "--slug", "Bad Slug", "--name", "X",
+        ],
+    );
+    refused(
+        db,
+        &[
+            "admin",
+            "subcategory",
+            "create",
+            "--slug",
+            "x",
+            "--name",
+            "X",
+        ],
+    );
+    refused(
+        db,
+        &[
+            "admin",
+            "category",
+            "create",
+            "--slug",
+            "x",
+            "--name",
+            "X",
+            "--translation",
+            "xx:name=?",
+        ],
+    );
+
+    // Settings.
+    assert_eq!(
+        cmd(
+            db,
+            &["admin", "setting", "set", "commission_percent", "12.50"]
+        )
+        .trim(),
+        "commission_percent = 12.5"
+    );
+    let settings = cmd(db, &["admin", "setting", "list"]);
+    assert_eq!(
+        settings.lines().collect::<Vec<_>>(),
+        vec![
+            "early_cancel_enabled = true",
+            "auto_order_early_refund_minutes = 30",
+            "commission_percent = 12.5",
+            "earnings_hold_hours = 72",
+            "sms_lifetime_minutes = 20",
+        ]
+    );
+    let err = refused(
+        db,
+        &["admin", "setting", "set", "commission_percent", "200"],
+    );
+    assert!(err.contains("commission_percent must be"), "{err}");
+    refused(db, &["admin", "setting", "set", "nope", "1"]);
+
+    // Keys and suspension.
+    let second = last_line(&cmd(
+        db,
+        &[
+            "admin",
+            "key",
+            "create",
+            "--email",
+            "sam@shop.test",
+            "--label",
+            "bot",
+        ],
+    ));
+    assert_eq!(second.len(), 40);
+    let keys = cmd(db, &["admin", "key", "list", "--email", "sam@shop.test"]);
+    assert_eq!(
+        keys.lines().filter(|l| l.contains(" active ")).count(),
+        2,
+        "{keys}"
+    );
+    let store = db.store().await;
+    assert!(store.authenticate(&second).await.expect("auth").is_some());
+    let key_id = keys
+        .lines()
+        .find(|l| l.contains(" bot"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("key id")
+        .to_owned();
+    cmd(db, &["admin", "key", "revoke", "--id", &key_id]);
+    assert!(store.authenticate(&second).await.expect("auth").is_none());
+    refused(db, &["admin", "key", "revoke", "--id", &key_id]);
+    cmd(
+        db,
+        &["admin", "user", "suspend", "--email", "sam@shop.test"],
+    );
+    let user = store.authenticate(&key).await.expect("auth").expect("user");
+    assert!(!user.active);
+    cmd(
+        db,
+        &["admin", "user", "reactivate", "--email", "sam@shop.test"],
+    );
+    assert!(
+        store
+            .authenticate(&key)
+            .await
+            .expect("auth")
+            .expect("user")
+            .active
+    );
+    let rotated = last_line(&cmd(
+        db,
+        &["admin", "key", "rotate", "--email", "bob@test.local"],
+    ));
+    assert!(store.authenticate(&bob).await.expect("auth").is_none());
+    assert!(store.authenticate(&rotated).await.expect("auth").is_some());
+    let shown = cmd(db, &["admin", "user", "show", "--email", "sam@shop.test"]);
+    assert!(
+        shown.contains("supplier  true") && shown.contains("shop      "),
+        "{shown}"
+    );
+    assert!(cmd(db, &["admin", "user", "list", "--email", "shop.test"]).contains("1 of 1 users"));
+
+    // Balances: an adjustment needs a note and never goes below zero.
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "balance",
+            "adjust",
+            "--email",
+            "bob@test.local",
+            "--amount",
+            "-2",
+            "--note",
+            "fee",
+        ],
+    );
+    assert!(out.contains("3.00"), "{out}");
+    refused(
+        db,
+        &[
+            "admin",
+            "balance",
+            "adjust",
+            "--email",
+            "bob@test.local",
+            "--amount",
+            "-5",
+            "--note",
+            "too much",
+        ],
+    );
+    refused(
+        db,
+        &[
+            "admin",
+            "balance",
+            "adjust",
+            "--email",
+            "bob@test.local",
+            "--amount",
+            "1",
+            "--note",
+            " ",
+        ],
+    );
+    let (ok, _, _) = souk(
+        db,
+        &[
+            "admin",
+            "balance",
+            "adjust",
+            "--email",
+            "bob@test.local",
+            "--amount",
+            "1",
+        ],
+    );
+    assert!(!ok, "--note is required");
+
+    // Disputes and withdrawals: empty lists, unknown ids refused.
+    assert_eq!(cmd(db, &["admin", "dispute", "list"]), "");
+    assert_eq!(
+        cmd(
+            db,
+            &["admin", "withdrawal", "list", "--status", "requested"]
+        ),
+        ""
+    );
+    refused(
+        db,
+        &[
+            "admin",
+            "dispute",
+            "reject",
+            "--id",
+            "0123456789abcdef01234567",
+        ],
+    );
+    refused(
+        db,
+        &[
+            "admin",
+            "withdrawal",
+            "complete",
+            "--id",
+            "0123456789abcdef01234567",
+        ],
+    );
+    // Shops: rename and hide.
+    let shop_id = cmd(db, &["admin", "shop", "list"])
+        .lines()
+        .find(|l| l.contains("Sam's Keys"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("shop")
+        .to_owned();
+    cmd(
+        db,
+        &[
+            "admin", "shop", "update", "--id", &shop_id, "--name", "Sam", "--active", "false",
+        ],
+    );
+    let shops = cmd(db, &["admin", "shop", "list"]);
+    assert!(
+        shops
+            .lines()
+            .any(|l| l.starts_with(&shop_id) && l.contains("inactive")),
+        "{shops}"
+    );
+    let report = cmd(db, &["admin", "audit"]);
+    assert!(report.contains("all invariants hold"), "{report}");
+    store.close().await;
+});
