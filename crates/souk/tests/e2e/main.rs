@@ -6,6 +6,7 @@ mod authz;
 mod cache;
 mod cancel;
 mod catalogue;
+mod chain;
 mod cli;
 mod concurrency;
 mod disputes;
