@@ -80,6 +80,16 @@ engine_test!(a_buyer_on_a_is_served_by_b, |db| {
         (a_product["rate"].clone(), a_product["stock"].clone()),
         (json!("3.75"), json!(5))
     );
+    // A's services point at B's numbers.
+    for (name, upstream) in [("Telegram Members", smm), ("Gmail Fresh", product)] {
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT CAST(provider_service AS BIGINT) FROM services WHERE name = '{name}'"
+            ))
+            .await,
+            upstream
+        );
+    }
     let inventory = a
         .call(&[
             ("key", &buyer),
