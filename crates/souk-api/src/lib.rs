@@ -14,7 +14,8 @@ pub mod stubs;
 pub mod supplier;
 pub mod transport;
 pub mod v2;
+pub mod web;
 pub mod webhooks;
 
 pub use router::{router, serve, watch_changes};
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, CookieSecure};

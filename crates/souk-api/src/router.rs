@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .nest(crate::operator::PREFIX, crate::operator::routes())
         .nest(crate::supplier::PREFIX, crate::supplier::routes())
         .route("/openapi/admin.json", get(crate::openapi::admin))
+        .merge(crate::web::routes())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -28,6 +28,18 @@ pub struct ApiConfig {
     pub admin_token: Option<String>,
     /// Let providers live on private or loopback addresses.
     pub allow_private_upstreams: bool,
+    /// When the web pages' cookies carry `Secure`.
+    pub cookie_secure: CookieSecure,
+}
+
+/// `Secure` on the web pages' cookies. `Auto` sets it unless the request came over plain
+/// HTTP to a loopback host (a developer's `serve --demo`), where browsers would drop it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CookieSecure {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +52,7 @@ impl Default for ApiConfig {
             poll_interval: Duration::from_millis(500),
             admin_token: None,
             allow_private_upstreams: false,
+            cookie_secure: CookieSecure::Auto,
         }
     }
 }
@@ -57,6 +70,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub key_limiter: RateLimiter,
     pub address_limiter: RateLimiter,
+    /// Sign-in and sign-up attempts per address and per email.
+    pub login_throttle: crate::web::LoginThrottle,
     ready: AtomicBool,
 }
 
@@ -80,6 +95,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             key_limiter: RateLimiter::new(config.rate_limit_per_key),
             address_limiter: RateLimiter::new(config.rate_limit_per_address),
+            login_throttle: crate::web::LoginThrottle::default(),
             store,
             cache,
             auth,

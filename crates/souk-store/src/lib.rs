@@ -24,6 +24,7 @@ mod supplier;
 mod supplier_catalogue;
 mod users;
 pub mod versions;
+mod web;
 
 use std::sync::Arc;
 
@@ -56,8 +57,11 @@ pub use supplier::{
 pub use supplier_catalogue::{
     ServiceDetail, ServicePatch, StockCounts, SubproductDetail, SubproductPatch, TranslationRow,
 };
-pub use users::{ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus};
+pub use users::{
+    normalize_email, ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus,
+};
 pub use versions::{Change, StateVersions};
+pub use web::{LoginRecord, OrderLine, WebSession};
 
 use db::{on_engine, Db, WriteGate};
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use souk_api::ApiConfig;
+use souk_api::{ApiConfig, CookieSecure};
 use souk_store::Crypto;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://souk.db";
@@ -60,6 +60,12 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
         },
         admin_token: env("SOUK_ADMIN_TOKEN"),
         allow_private_upstreams: allow_private_upstreams(),
+        cookie_secure: match env("SOUK_COOKIE_SECURE").as_deref() {
+            None | Some("auto") => CookieSecure::Auto,
+            Some("1" | "true") => CookieSecure::Always,
+            Some("0" | "false") => CookieSecure::Never,
+            Some(other) => bail!("SOUK_COOKIE_SECURE must be auto, 1 or 0, got {other:?}"),
+        },
     })
 }
 

@@ -8,6 +8,8 @@ pub mod rows;
 pub(crate) mod sms;
 mod supply;
 
+pub(crate) use orders::place_order;
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -129,7 +131,7 @@ async fn dispatch(
 }
 
 /// The socket's address, or the first `X-Forwarded-For` hop when behind a trusted proxy.
-fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+pub(crate) fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
     if state.config.trust_proxy {
         if let Some(first) = headers
             .get("x-forwarded-for")

@@ -26,10 +26,22 @@ pub async fn add(
     params: &Params,
     headers: &HeaderMap,
 ) -> Result<Response, Fault> {
+    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let order = place_order(state, user, params, header_key).await?;
+    Ok(json_value(StatusCode::OK, &json!({ "order": order })))
+}
+
+/// Validates and places one order (`add`'s parameters); the web shop uses it too.
+pub(crate) async fn place_order(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    idempotency_key: Option<&str>,
+) -> Result<i64, Fault> {
     let snapshot = state.cache.get();
     let service = find_service(&snapshot.catalogue, params)?;
     let mut request = parse_add(params, service)?;
-    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+    if let Some(key) = idempotency_key {
         let key = key.trim();
         if key.len() > souk_core::order::MAX_IDEMPOTENCY_KEY {
             return Err(ApiError::IdempotencyKeyTooLong.into());
@@ -68,10 +80,7 @@ pub async fn add(
     .await
     .map_err(|e| Fault::Store(StoreError::Conflict(format!("order task failed: {e}"))))??;
     state.apply_changes(&placed.changes).await?;
-    Ok(json_value(
-        StatusCode::OK,
-        &json!({ "order": placed.order_id }),
-    ))
+    Ok(placed.order_id)
 }
 
 /// Order ids as buyers send them; `None` for anything that is not a positive integer.

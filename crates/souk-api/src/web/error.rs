@@ -1,0 +1,60 @@
+//! What a page answers when it cannot show itself. Input a person can fix is not an error
+//! here: pages show it next to the form (see `layout::Notice`).
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use souk_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Not signed in: go to sign-in, then back to this path.
+    #[error("sign in first")]
+    SignIn(String),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("the form's token did not match")]
+    Csrf,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn bare_page(status: StatusCode, en: &str, ru: &str) -> Response {
+    let body = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; title { "Souk" } link rel="stylesheet" href="/assets/app.css"; }
+            body { main.narrow { h1 { (status.as_u16()) } p.notice.error { (en) } p.notice.error lang="ru" { (ru) } p { a href="/" { "Souk" } } } }
+        }
+    };
+    (status, Html(body.into_string())).into_response()
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::SignIn(next) => {
+                let query: String =
+                    form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
+                super::layout::see_other(&format!("/signin?{query}"))
+            }
+            WebError::Forbidden => bare_page(
+                StatusCode::FORBIDDEN,
+                "This page is for suppliers: ask the operator to open a shop for your account.",
+                "Эта страница для поставщиков: попросите оператора открыть магазин для вашего аккаунта.",
+            ),
+            WebError::Csrf => bare_page(
+                StatusCode::FORBIDDEN,
+                "The form expired or came from another site. Go back, reload the page and try again.",
+                "Форма устарела или отправлена с другого сайта. Вернитесь, обновите страницу и повторите.",
+            ),
+            WebError::Store(e) => {
+                tracing::error!(error = %e, "web page failed");
+                bare_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side. Please try again.",
+                    "Что-то пошло не так на нашей стороне. Попробуйте ещё раз.",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The pages' own language (English or Russian, the seed's two), chosen by a cookie set
+//! from the header's switch, else by `Accept-Language`. Separate from the API's `lang`.
+
+use axum::extract::{Path, Query};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+pub const UI_COOKIE: &str = "souk_ui";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ui {
+    En,
+    Ru,
+}
+
+impl Ui {
+    pub fn parse(code: &str) -> Option<Ui> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "en" => Some(Ui::En),
+            "ru" => Some(Ui::Ru),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Ui::En => "en",
+            Ui::Ru => "ru",
+        }
+    }
+
+    /// The text in this language.
+    pub fn t<'a>(self, en: &'a str, ru: &'a str) -> &'a str {
+        match self {
+            Ui::En => en,
+            Ui::Ru => ru,
+        }
+    }
+
+    /// The catalogue language that matches (names in the shop and account pages).
+    pub fn catalogue_lang(self) -> souk_core::Lang {
+        match self {
+            Ui::En => souk_core::Lang::En,
+            Ui::Ru => souk_core::Lang::Ru,
+        }
+    }
+
+    pub fn choose(cookie: Option<&str>, accept_language: Option<&str>) -> Ui {
+        if let Some(ui) = cookie.and_then(Ui::parse) {
+            return ui;
+        }
+        let first = accept_language
+            .and_then(|a| a.split(',').next())
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if first.starts_with("ru") {
+            Ui::Ru
+        } else {
+            Ui::En
+        }
+    }
+}
+
+/// A local path to return to: never another origin.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// `GET /ui/{en|ru}?next=/path`: remembers the choice for a year and goes back.
+pub async fn switch(Path(code): Path<String>, Query(q): Query<Next>) -> Response {
+    let Some(ui) = Ui::parse(&code) else {
+        return (StatusCode::NOT_FOUND, "Unknown language").into_response();
+    };
+    let cookie = format!(
+        "{UI_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        ui.code()
+    );
+    let mut response = super::layout::see_other(&safe_next(q.next.as_deref()));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chooses_cookie_then_header() {
+        assert_eq!(Ui::choose(Some("ru"), Some("en-US")), Ui::Ru);
+        assert_eq!(Ui::choose(None, Some("ru-RU,ru;q=0.9")), Ui::Ru);
+        assert_eq!(Ui::choose(Some("xx"), Some("de")), Ui::En);
+    }
+
+    #[test]
+    fn next_stays_local() {
+        assert_eq!(safe_next(Some("/account")), "/account");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,201 @@
+//! Who is asking: the session cookie (a random token; only its digest is stored), the
+//! pages' language, and the token every form must echo back (CSRF): the session's own
+//! when signed in, else a random cookie of its own (double submit) for sign-in and sign-up.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use rand::RngCore;
+use souk_store::WebSession;
+
+use super::error::WebError;
+use super::i18n::{Ui, UI_COOKIE};
+use crate::state::{AppState, CookieSecure};
+
+pub const SESSION_COOKIE: &str = "souk_session";
+pub const CSRF_COOKIE: &str = "souk_csrf";
+/// How long a sign-in lasts.
+pub const SESSION_MS: i64 = 30 * 24 * 3600 * 1000;
+
+pub struct Visitor {
+    pub ui: Ui,
+    pub session: Option<WebSession>,
+    token: Option<String>,
+    anonymous_csrf: String,
+    fresh_anonymous_csrf: bool,
+    secure: bool,
+    /// The path and query asked for (to come back after signing in).
+    pub here: String,
+}
+
+/// 32 random bytes as 64 hex characters.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn well_formed(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.starts_with("127.")
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let headers = &parts.headers;
+        let ui = Ui::choose(
+            cookie(headers, UI_COOKIE),
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let token = cookie(headers, SESSION_COOKIE)
+            .filter(|t| well_formed(t))
+            .map(str::to_owned);
+        let session = match &token {
+            Some(t) => state
+                .store
+                .session(t, state.now())
+                .await?
+                .filter(|s| s.active()),
+            None => None,
+        };
+        let (anonymous_csrf, fresh_anonymous_csrf) = match cookie(headers, CSRF_COOKIE) {
+            Some(t) if well_formed(t) => (t.to_owned(), false),
+            _ => (random_token(), true),
+        };
+        let forwarded_https = state.config.trust_proxy
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let secure = match state.config.cookie_secure {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => forwarded_https || !loopback_host(headers),
+        };
+        Ok(Visitor {
+            ui,
+            session,
+            token,
+            anonymous_csrf,
+            fresh_anonymous_csrf,
+            secure,
+            here: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        })
+    }
+}
+
+impl Visitor {
+    /// The token this visitor's forms carry.
+    pub fn csrf(&self) -> &str {
+        self.session
+            .as_ref()
+            .map_or(self.anonymous_csrf.as_str(), |s| s.csrf_token.as_str())
+    }
+
+    /// Refuses a form that does not echo this visitor's token.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), WebError> {
+        match sent {
+            Some(s) if !self.fresh_anonymous_csrf || self.session.is_some() => {
+                if same_secret(s.trim(), self.csrf()) {
+                    Ok(())
+                } else {
+                    Err(WebError::Csrf)
+                }
+            }
+            _ => Err(WebError::Csrf),
+        }
+    }
+
+    /// The signed-in user, or a redirect to sign in and come back here.
+    pub fn user(&self) -> Result<&WebSession, WebError> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| WebError::SignIn(self.here.clone()))
+    }
+
+    /// The session cookie's token (to end the session).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure where it applies.
+    pub fn cookie(&self, name: &str, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}"
+        ))
+        .ok()
+    }
+
+    /// Adds the anonymous CSRF cookie when this visit made it up.
+    pub fn finish(&self, mut response: Response) -> Response {
+        if self.fresh_anonymous_csrf && self.session.is_none() {
+            if let Some(v) = self.cookie(CSRF_COOKIE, &self.anonymous_csrf, 24 * 3600) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_secrets() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+
+    #[test]
+    fn reads_cookies() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; souk_ui=ru; b=2"),
+        );
+        assert_eq!(cookie(&h, "souk_ui"), Some("ru"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

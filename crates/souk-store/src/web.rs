@@ -1,0 +1,160 @@
+//! What the web pages need from storage: password sign-in, sessions (kept as digests of
+//! their tokens), the API key a signed-in user may see again, and a user's recent orders.
+
+use crate::crypto::digest_secret;
+use crate::db::{on_engine, BeginWrite};
+use crate::Result;
+use crate::Store;
+
+/// What signing in checks an email against.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LoginRecord {
+    pub user_id: String,
+    pub password_hash: Option<String>,
+    pub status: String,
+}
+
+/// The user behind a session cookie.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebSession {
+    pub user_id: String,
+    pub email: String,
+    pub is_supplier: bool,
+    pub status: String,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+impl WebSession {
+    pub fn active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+/// One of a user's orders, as the account page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrderLine {
+    pub id: i64,
+    pub kind: String,
+    pub service_number: Option<i64>,
+    pub link: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>> {
+        let email = email.trim().to_lowercase();
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT id AS user_id, password_hash, status FROM users WHERE email = $1")
+                .bind(&email)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Stores a session under its token's digest; drops the user's expired ones.
+    pub async fn create_session(
+        &self,
+        user_id: &str,
+        token: &str,
+        csrf_token: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND expires_at <= $2")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(digest_secret(token))
+            .bind(user_id)
+            .bind(csrf_token)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The session behind a cookie's token, unless it expired.
+    pub async fn session(&self, token: &str, now: i64) -> Result<Option<WebSession>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT u.id AS user_id, u.email, u.is_supplier, u.status, s.csrf_token, s.expires_at \
+                 FROM web_sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.token_hash = $1 AND s.expires_at > $2",
+            )
+            .bind(digest_secret(token))
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+                .bind(digest_secret(token))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Keeps `key` (already stored by its digest) sealed, so that its owner can see it
+    /// again on their account page.
+    pub async fn remember_key(&self, key: &str) -> Result<()> {
+        let sealed = self.crypto.seal(key);
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE api_keys SET key_sealed = $1 WHERE key_hash = $2")
+                .bind(&sealed)
+                .bind(digest_secret(key))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The user's newest live key, if it was issued through the web (others exist only
+    /// as digests).
+    pub async fn visible_key(&self, user_id: &str) -> Result<Option<String>> {
+        let sealed: Option<(Option<Vec<u8>>,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT key_sealed FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        match sealed.and_then(|(s,)| s) {
+            Some(bytes) => Ok(Some(self.crypto.open(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The user's newest orders (paid or not), newest first.
+    pub async fn recent_orders(&self, user_id: &str, limit: i64) -> Result<Vec<OrderLine>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, kind, service_number, link, created_at FROM orders \
+                 WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(user_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}
