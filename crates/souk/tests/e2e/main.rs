@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod authz;
+mod browser;
 mod cache;
 mod cancel;
 mod catalogue;
@@ -22,3 +23,4 @@ mod sms_bench;
 mod supplier;
 mod supply_kit;
 mod transport;
+mod webdriver;

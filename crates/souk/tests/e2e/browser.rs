@@ -1,0 +1,344 @@
+//! The web pages in a real browser (headless Chromium through chromedriver): sign up, sign
+//! in, the Test API, buying through the shop, the supplier desk's stock upload, and the
+//! forms refusing bad input. Screenshots of every page land in
+//! `target/tmp/screenshots/<engine>/`. Skipped, saying so, where Chromium is not installed.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use souk_core::Money;
+
+use crate::engine_test;
+use crate::harness::{Kind, TestApp};
+use crate::supply_kit::{inventory_product, market, ok, post, supplier, upload, As};
+use crate::webdriver::{self, Browser};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn sign_up(b: &Browser, base: &str, email: &str) {
+    b.goto(&format!("{base}/signup")).await;
+    b.type_into("#email", email).await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#password2", PASSWORD).await;
+    b.click("#auth-submit").await;
+    wait_url(b, "/account").await;
+}
+
+async fn wait_url(b: &Browser, part: &str) -> String {
+    for _ in 0..100 {
+        let url = b.url().await;
+        if url.contains(part) {
+            return url;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never reached {part}: at {}", b.url().await);
+}
+
+async fn sign_out(b: &Browser) {
+    b.click("#signout").await;
+    b.find("#nav-signin").await;
+}
+
+async fn balance(app: &TestApp, key: &str) -> String {
+    app.call(&[("key", key), ("action", "balance")]).await["balance"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn order_count(app: &TestApp) -> i64 {
+    let pool = app.store.clone();
+    pool.audit().await.expect("audit").orders as i64
+}
+
+engine_test!(browser_buyer_and_supplier_journeys, |db| {
+    if webdriver::tools().is_none() {
+        eprintln!("skipped: chromium and chromium-driver are not installed");
+        return;
+    }
+    let app = TestApp::spawn(db).await;
+    let engine = match db.kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join(engine);
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut b = Browser::start(shots).await.expect("browser");
+    let base = app.url.clone();
+
+    // A shop selling an inventory product with three accounts in stock.
+    let (_, subcategory) = market(&app).await;
+    let (seller_key, _, _) = supplier(&app, "seller@example.com", "Seller").await;
+    let (_, service, subs) =
+        inventory_product(&app, &seller_key, &subcategory, "Browser Mail").await;
+    ok(
+        200,
+        upload(
+            &app,
+            &seller_key,
+            &subs[0],
+            "acc-1:pw1\nacc-2:pw2\nacc-3:pw3\n",
+            false,
+        )
+        .await,
+    );
+
+    // Sign-up refuses two different passwords, visibly, and creates nobody.
+    b.goto(&format!("{base}/signup")).await;
+    b.screenshot("signup").await;
+    b.type_into("#email", "buyer@example.com").await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#password2", "another horse battery").await;
+    b.click("#auth-submit").await;
+    let notice = b
+        .wait_text("#notice", "signup error", |t| !t.is_empty())
+        .await;
+    assert!(notice.contains("differ"), "{notice}");
+    b.screenshot("signup-refused").await;
+    assert_eq!(
+        app.store
+            .user_id_by_email("buyer@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        b.value("#password").await,
+        "",
+        "a refused form never echoes the password"
+    );
+
+    // Sign-up, then the account page with an empty balance and the user's own key.
+    sign_up(&b, &base, "buyer@example.com").await;
+    let buyer = app
+        .store
+        .user_id_by_email("buyer@example.com")
+        .await
+        .unwrap()
+        .expect("buyer exists");
+    let key = app
+        .store
+        .visible_key(&buyer)
+        .await
+        .unwrap()
+        .expect("web key");
+    assert_eq!(b.text("#balance").await, "0.00");
+    assert!(
+        !b.text("#key-masked").await.contains(&key),
+        "the key starts masked"
+    );
+    b.click("#api-key button[data-reveal]").await;
+    assert_eq!(b.text("#key-masked").await, key);
+    b.screenshot("account").await;
+    let session_cookie = b.cookie_flags("souk_session").await;
+    assert_eq!(session_cookie["httpOnly"], true, "{session_cookie}");
+    assert_eq!(session_cookie["sameSite"], "Lax", "{session_cookie}");
+
+    // A buyer is not let into the supplier desk.
+    b.goto(&format!("{base}/desk")).await;
+    assert!(b.source().await.contains("for suppliers"));
+
+    // Sign out; a wrong password is refused visibly; the right one signs in.
+    b.goto(&format!("{base}/account")).await;
+    sign_out(&b).await;
+    b.goto(&format!("{base}/signin")).await;
+    b.type_into("#email", "buyer@example.com").await;
+    b.type_into("#password", "not my password").await;
+    b.click("#auth-submit").await;
+    let notice = b
+        .wait_text("#notice", "signin error", |t| !t.is_empty())
+        .await;
+    assert!(notice.contains("Wrong email or password"), "{notice}");
+    b.screenshot("signin-refused").await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#auth-submit").await;
+    wait_url(&b, "/account").await;
+    app.store
+        .adjust_balance(
+            &buyer,
+            Money::parse("20").unwrap(),
+            "topup",
+            "test",
+            app.state.now(),
+        )
+        .await
+        .unwrap();
+
+    // Test API: the key is filled in, masked in the curl preview, which follows typing.
+    b.goto(&format!("{base}/api-docs")).await;
+    assert_eq!(b.value("#ta-key").await, key);
+    b.click("#ta-action option[value=services]").await;
+    let curl = b
+        .wait_text("#ta-curl", "curl for services", |t| {
+            t.contains("action=services")
+        })
+        .await;
+    assert!(!curl.contains("limit"), "{curl}");
+    assert!(!curl.contains(&key), "the preview masks the key: {curl}");
+    assert!(curl.contains(&format!("key={}••••", &key[..4])), "{curl}");
+    b.type_into("#ta-p-limit", "2").await;
+    b.wait_text("#ta-curl", "curl with limit", |t| t.contains("limit=2"))
+        .await;
+    b.click("#ta-reveal").await;
+    b.wait_text("#ta-curl", "revealed key", |t| t.contains(&key))
+        .await;
+    b.click("#ta-reveal").await;
+    b.click("#ta-send").await;
+    let meta = b
+        .wait_text("#ta-meta", "response status", |t| t.contains("HTTP"))
+        .await;
+    assert!(meta.starts_with("HTTP 200 · "), "{meta}");
+    let answer: Value = serde_json::from_str(&b.text("#ta-response").await).expect("JSON shown");
+    assert_eq!(answer["limit"], 2, "{answer}");
+    assert!(answer["services"].as_array().expect("rows").len() <= 2);
+    b.screenshot("test-api").await;
+    assert!(
+        !b.source().await.contains(&seller_key),
+        "no other user's key on the page"
+    );
+
+    // The page in Russian, and on a phone-sized screen without sideways scrolling.
+    b.click("#ui-ru").await;
+    b.wait_text("header", "Russian header", |t| {
+        t.contains("Документация API")
+    })
+    .await;
+    b.screenshot("docs-ru").await;
+    b.click("#ui-en").await;
+    b.wait_text("header", "English header", |t| t.contains("API docs"))
+        .await;
+    b.resize(390, 844).await;
+    for path in ["/api-docs", "/shop", "/account"] {
+        b.goto(&format!("{base}{path}")).await;
+        let fits = b
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+                json!([]),
+            )
+            .await;
+        assert_eq!(fits, true, "{path} scrolls sideways on a phone");
+    }
+    b.goto(&format!("{base}/api-docs")).await;
+    b.screenshot("docs-phone").await;
+    b.resize(1280, 1400).await;
+
+    // Buying through the shop: a refused quantity changes nothing, a good one delivers.
+    let before = (balance(&app, &key).await, order_count(&app).await);
+    b.goto(&format!("{base}/shop?q=Browser+Mail")).await;
+    let form = format!("#service-{service} form.buy");
+    b.type_into(&format!("{form} input[name=quantity]"), "50")
+        .await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    let notice = b
+        .wait_text("#notice", "buy refused", |t| !t.is_empty())
+        .await;
+    assert!(
+        notice.contains("Quantity must be between") || notice.contains("stock"),
+        "{notice}"
+    );
+    b.screenshot("shop-refused").await;
+    assert_eq!((balance(&app, &key).await, order_count(&app).await), before);
+    b.goto(&format!("{base}/shop?q=Browser+Mail")).await;
+    b.screenshot("shop").await;
+    b.type_into(&format!("{form} input[name=quantity]"), "2")
+        .await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    wait_url(&b, "/account/orders?placed=").await;
+    let accounts = b.text("ul.accounts").await;
+    assert!(
+        accounts.contains("acc-1:pw1") && accounts.contains("acc-2:pw2"),
+        "{accounts}"
+    );
+    assert!(!accounts.contains("acc-3:pw3"));
+    b.screenshot("orders").await;
+    assert_eq!(balance(&app, &key).await, "15.00");
+    b.goto(&format!("{base}/account/sms")).await;
+    b.screenshot("sms").await;
+
+    // A form without its CSRF token is refused and changes nothing.
+    let cookie = b.cookie("souk_session").await.expect("session cookie");
+    let refused = app
+        .http
+        .post(format!("{base}/account/key"))
+        .header("Cookie", format!("souk_session={cookie}"))
+        .form(&[("csrf", "0".repeat(64))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        app.store.visible_key(&buyer).await.unwrap().as_deref(),
+        Some(key.as_str())
+    );
+
+    // A supplier signs up, the operator opens a shop for them, they list a product.
+    b.goto(&format!("{base}/account")).await;
+    sign_out(&b).await;
+    sign_up(&b, &base, "maker@example.com").await;
+    ok(
+        201,
+        post(
+            &app,
+            As::Operator,
+            "/api/operator/v1/shops",
+            json!({"name": "Maker", "ownerEmail": "maker@example.com"}),
+        )
+        .await,
+    );
+    let maker = app
+        .store
+        .user_id_by_email("maker@example.com")
+        .await
+        .unwrap()
+        .expect("maker");
+    let maker_key = app.store.visible_key(&maker).await.unwrap().expect("key");
+    let (_, _, maker_subs) = inventory_product(&app, &maker_key, &subcategory, "Maker Keys").await;
+    let sub = &maker_subs[0];
+
+    // The desk: an empty upload is refused; a file of three lines adds three.
+    b.goto(&format!("{base}/desk")).await;
+    assert_eq!(b.text(&format!("#stock-{sub}")).await, "0");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let upload_form = format!("#upload-{sub}");
+    b.type_into(
+        &format!("{upload_form} input[type=file]"),
+        empty.to_str().unwrap(),
+    )
+    .await;
+    b.click(&format!("{upload_form} button[type=submit]")).await;
+    let notice = b
+        .wait_text("#notice", "empty upload", |t| !t.is_empty())
+        .await;
+    assert!(notice.contains("no lines"), "{notice}");
+    assert_eq!(b.text(&format!("#stock-{sub}")).await, "0");
+    let file = dir.path().join("keys.txt");
+    std::fs::write(&file, "key-1\nkey-2\nkey-3\n").unwrap();
+    b.type_into(
+        &format!("{upload_form} input[type=file]"),
+        file.to_str().unwrap(),
+    )
+    .await;
+    b.click(&format!("{upload_form} button[type=submit]")).await;
+    let notice = b
+        .wait_text("#notice", "upload done", |t| t.contains("Accepted"))
+        .await;
+    assert!(notice.contains("Accepted: 3, rejected: 0"), "{notice}");
+    assert_eq!(b.text(&format!("#stock-{sub}")).await, "3");
+    b.screenshot("desk").await;
+    let desk = b.source().await;
+    for secret in [key.as_str(), seller_key.as_str(), "acc-1:pw1"] {
+        assert!(!desk.contains(secret), "the desk shows {secret}");
+    }
+
+    // Every page screenshot is there.
+    let count = std::fs::read_dir(b.screenshot_dir()).unwrap().count();
+    assert!(count >= 10, "{count} screenshots");
+    b.quit().await;
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
