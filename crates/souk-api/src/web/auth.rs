@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn hashes_and_verifies() {
-        let hash = hash_password("correct horse battery").unwrap();
+        let hash = hash_password("correct horse battery").expect("hash");
         assert!(hash.starts_with("$argon2id$"));
         assert!(password_matches("correct horse battery", Some(&hash)));
         assert!(!password_matches("wrong horse battery", Some(&hash)));

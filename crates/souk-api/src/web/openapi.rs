@@ -129,7 +129,7 @@ pub async fn document() -> Response {
 mod tests {
     #[test]
     fn merges_the_buyer_api_with_the_admin_document() {
-        let doc: serde_json::Value = serde_json::from_slice(&super::build()).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&super::build()).expect("JSON");
         assert_eq!(doc["openapi"], "3.0.3");
         assert!(doc["paths"]["/api/v2"]["post"]["requestBody"].is_object());
         assert!(doc["paths"]["/api/admin/v2/me"].is_object());

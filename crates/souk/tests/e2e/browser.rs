@@ -54,6 +54,10 @@ async fn order_count(app: &TestApp) -> i64 {
 
 engine_test!(browser_buyer_and_supplier_journeys, |db| {
     if webdriver::tools().is_none() {
+        assert!(
+            std::env::var_os("SOUK_REQUIRE_BROWSER").is_none(),
+            "SOUK_REQUIRE_BROWSER is set but chromium or chromedriver is missing"
+        );
         eprintln!("skipped: chromium and chromium-driver are not installed");
         return;
     }
@@ -102,7 +106,7 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
         app.store
             .user_id_by_email("buyer@example.com")
             .await
-            .unwrap(),
+            .expect("browser test step"),
         None
     );
     assert_eq!(
@@ -117,13 +121,13 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
         .store
         .user_id_by_email("buyer@example.com")
         .await
-        .unwrap()
+        .expect("browser test step")
         .expect("buyer exists");
     let key = app
         .store
         .visible_key(&buyer)
         .await
-        .unwrap()
+        .expect("browser test step")
         .expect("web key");
     assert_eq!(b.text("#balance").await, "0.00");
     assert!(
@@ -159,13 +163,13 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     app.store
         .adjust_balance(
             &buyer,
-            Money::parse("20").unwrap(),
+            Money::parse("20").expect("browser test step"),
             "topup",
             "test",
             app.state.now(),
         )
         .await
-        .unwrap();
+        .expect("browser test step");
 
     // Test API: the key is filled in, masked in the curl preview, which follows typing.
     b.goto(&format!("{base}/api-docs")).await;
@@ -267,10 +271,14 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
         .form(&[("csrf", "0".repeat(64))])
         .send()
         .await
-        .unwrap();
+        .expect("browser test step");
     assert_eq!(refused.status(), 403);
     assert_eq!(
-        app.store.visible_key(&buyer).await.unwrap().as_deref(),
+        app.store
+            .visible_key(&buyer)
+            .await
+            .expect("browser test step")
+            .as_deref(),
         Some(key.as_str())
     );
 
@@ -292,22 +300,27 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
         .store
         .user_id_by_email("maker@example.com")
         .await
-        .unwrap()
+        .expect("browser test step")
         .expect("maker");
-    let maker_key = app.store.visible_key(&maker).await.unwrap().expect("key");
+    let maker_key = app
+        .store
+        .visible_key(&maker)
+        .await
+        .expect("browser test step")
+        .expect("key");
     let (_, _, maker_subs) = inventory_product(&app, &maker_key, &subcategory, "Maker Keys").await;
     let sub = &maker_subs[0];
 
     // The desk: an empty upload is refused; a file of three lines adds three.
     b.goto(&format!("{base}/desk")).await;
     assert_eq!(b.text(&format!("#stock-{sub}")).await, "0");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("browser test step");
     let empty = dir.path().join("empty.txt");
-    std::fs::write(&empty, "\n\n").unwrap();
+    std::fs::write(&empty, "\n\n").expect("browser test step");
     let upload_form = format!("#upload-{sub}");
     b.type_into(
         &format!("{upload_form} input[type=file]"),
-        empty.to_str().unwrap(),
+        empty.to_str().expect("browser test step"),
     )
     .await;
     b.click(&format!("{upload_form} button[type=submit]")).await;
@@ -317,10 +330,10 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     assert!(notice.contains("no lines"), "{notice}");
     assert_eq!(b.text(&format!("#stock-{sub}")).await, "0");
     let file = dir.path().join("keys.txt");
-    std::fs::write(&file, "key-1\nkey-2\nkey-3\n").unwrap();
+    std::fs::write(&file, "key-1\nkey-2\nkey-3\n").expect("browser test step");
     b.type_into(
         &format!("{upload_form} input[type=file]"),
-        file.to_str().unwrap(),
+        file.to_str().expect("browser test step"),
     )
     .await;
     b.click(&format!("{upload_form} button[type=submit]")).await;
@@ -336,7 +349,9 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     }
 
     // Every page screenshot is there.
-    let count = std::fs::read_dir(b.screenshot_dir()).unwrap().count();
+    let count = std::fs::read_dir(b.screenshot_dir())
+        .expect("browser test step")
+        .count();
     assert!(count >= 10, "{count} screenshots");
     b.quit().await;
     app.stop().await;

@@ -23,4 +23,5 @@ mod sms_bench;
 mod supplier;
 mod supply_kit;
 mod transport;
+mod web;
 mod webdriver;
