@@ -399,3 +399,185 @@ engine_test!(web_pages_answer_and_guard_their_forms, |db| {
     app.stop().await;
     db.assert_audit_clean().await;
 });
+
+/// Signs up through the pages; returns the session cookie (`souk_session=...`).
+async fn sign_up(app: &TestApp, email: &str) -> String {
+    let (cookie, token) = visit(app, "/signup").await;
+    let r = form(
+        app,
+        "/signup",
+        &format!("souk_csrf={cookie}"),
+        &[
+            ("csrf", &token),
+            ("email", email),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (session, _) = set_cookie(r.headers(), "souk_session").expect("session");
+    format!("souk_session={session}")
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let r = client()
+        .get(format!("{}{path}", app.url))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("page");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+engine_test!(
+    web_desk_delivers_manual_orders_and_refuses_bad_input,
+    |db| {
+        use crate::supply_kit::{buy, market, ok, post, status, supplier, As};
+        use serde_json::json;
+
+        let app = TestApp::spawn(db).await;
+        let (_, sub) = market(&app).await;
+        let maker = sign_up(&app, "maker@example.com").await;
+        ok(
+            201,
+            post(
+                &app,
+                As::Operator,
+                "/api/operator/v1/shops",
+                json!({"name": "Maker", "ownerEmail": "maker@example.com"}),
+            )
+            .await,
+        );
+        let maker_id = app
+            .store
+            .user_id_by_email("maker@example.com")
+            .await
+            .expect("db")
+            .expect("maker");
+        let maker_key = app
+            .store
+            .visible_key(&maker_id)
+            .await
+            .expect("db")
+            .expect("key");
+        let v = ok(
+            201,
+            post(
+                &app,
+                As::Key(&maker_key),
+                "/api/admin/v2/products",
+                json!({"name": "Hand Made", "subcategoryId": sub, "type": "manual",
+                   "subproducts": [{"name": "Standard", "price": "1.50", "max": 20, "stock": 10}]}),
+            )
+            .await,
+        );
+        let number = v["service"].as_i64().expect("service");
+        let buyer = app.buyer("buyer@example.com", "100").await;
+        let order = buy(&app, &buyer, number, 3).await;
+        // Another shop's order, which this desk must not touch.
+        let (other_key, _, _) = supplier(&app, "other@example.com", "Other").await;
+        let other = ok(
+            201,
+            post(
+                &app,
+                As::Key(&other_key),
+                "/api/admin/v2/products",
+                json!({"name": "Other Hand", "subcategoryId": sub, "type": "manual",
+                   "subproducts": [{"name": "Standard", "price": "1.00", "max": 20, "stock": 10}]}),
+            )
+            .await,
+        );
+        let other_order = buy(&app, &buyer, other["service"].as_i64().expect("n"), 1).await;
+
+        // The queue lists this shop's order only; the page shows no buyer's secret.
+        let (code, html) = page(&app, &maker, "/desk").await;
+        assert_eq!(code, 200);
+        assert!(html.contains(&format!("id=\"queue-{order}\"")));
+        assert!(!html.contains(&format!("id=\"queue-{other_order}\"")));
+        assert!(!html.contains(&buyer) && !html.contains(&other_key));
+        let token = csrf_of(&html);
+
+        // Refusals: nothing typed, another shop's order, no token. Nothing changes.
+        let r = form(
+            &app,
+            &format!("/desk/orders/{order}/deliver"),
+            &maker,
+            &[("csrf", &token), ("accounts", " \n \n")],
+        )
+        .await;
+        assert_eq!(r.status(), 422);
+        assert!(r
+            .text()
+            .await
+            .expect("body")
+            .contains("at least one account"));
+        let r = form(
+            &app,
+            &format!("/desk/orders/{other_order}/deliver"),
+            &maker,
+            &[("csrf", &token), ("accounts", "x:y")],
+        )
+        .await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.expect("body").contains("not found"));
+        let r = form(
+            &app,
+            &format!("/desk/orders/{order}/deliver"),
+            &maker,
+            &[("accounts", "x:y")],
+        )
+        .await;
+        assert_eq!(r.status(), 403);
+        let r = form(
+            &app,
+            "/desk/withdraw",
+            &maker,
+            &[("csrf", &token), ("note", "")],
+        )
+        .await;
+        assert_eq!(r.status(), 422, "nothing is available to withdraw yet");
+        assert_eq!(status(&app, &buyer, order).await["status"], "Pending");
+        assert_eq!(status(&app, &buyer, other_order).await["status"], "Pending");
+
+        // Two accounts delivered through the form, then the rest refunded.
+        let r = form(
+            &app,
+            &format!("/desk/orders/{order}/deliver"),
+            &maker,
+            &[("csrf", &token), ("accounts", "one:1\r\ntwo:2\r\n")],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()[LOCATION], format!("/desk?delivered={order}"));
+        let s = status(&app, &buyer, order).await;
+        assert_eq!(s["accounts"], json!(["one:1", "two:2"]));
+        assert_eq!(s["remains"], 1);
+        let r = form(
+            &app,
+            &format!("/desk/orders/{order}/fail"),
+            &maker,
+            &[("csrf", &token), ("note", "out of stock")],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let s = status(&app, &buyer, order).await;
+        assert_eq!(s["status"], "Partial");
+        assert_eq!(s["charge"], "3.00");
+
+        // The buyer's pages show the accounts; the supplier's never do.
+        let (_, html) = page(&app, &maker, "/desk").await;
+        assert!(!html.contains("one:1"));
+        assert!(html.contains("Earnings"));
+        // A buyer without a shop gets no desk.
+        let stranger = sign_up(&app, "stranger@example.com").await;
+        let (code, _) = page(&app, &stranger, "/desk").await;
+        assert_eq!(code, 403);
+        let (code, html) = page(&app, &stranger, "/account/orders").await;
+        assert_eq!(code, 200);
+        assert!(!html.contains("one:1"), "another buyer's accounts");
+
+        app.stop().await;
+        db.assert_audit_clean().await;
+    }
+);
