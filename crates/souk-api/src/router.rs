@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .nest(crate::supplier::PREFIX, crate::supplier::routes())
         .route("/openapi/admin.json", get(crate::openapi::admin))
         .merge(crate::web::routes())
+        .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
@@ -59,6 +60,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Unknown paths: JSON under `/api/`, where clients parse every answer; a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        json_value(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "Not found" }),
+        )
+    } else {
+        crate::web::not_found()
+    }
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {

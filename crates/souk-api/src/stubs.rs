@@ -49,17 +49,7 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let address = if state.config.trust_proxy {
-        parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| peer.ip().to_string())
-    } else {
-        peer.ip().to_string()
-    };
+    let address = crate::v2::client_address(&state, &parts.headers, peer);
     if !state.address_limiter.allow(&address) {
         return text_response(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS".into());
     }

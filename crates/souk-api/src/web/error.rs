@@ -18,7 +18,7 @@ pub enum WebError {
     Store(#[from] StoreError),
 }
 
-fn bare_page(status: StatusCode, en: &str, ru: &str) -> Response {
+pub(super) fn bare_page(status: StatusCode, en: &str, ru: &str) -> Response {
     let body = maud::html! {
         (maud::DOCTYPE)
         html lang="en" {

@@ -28,6 +28,15 @@ use crate::state::AppState;
 
 pub use throttle::LoginThrottle;
 
+/// The page for a path that does not exist.
+pub fn not_found() -> Response {
+    error::bare_page(
+        axum::http::StatusCode::NOT_FOUND,
+        "There is no such page.",
+        "Такой страницы нет.",
+    )
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(docs::page))

@@ -152,6 +152,29 @@ engine_test!(web_pages_answer_and_guard_their_forms, |db| {
     assert!(doc["paths"]["/api/admin/v2/orders"].is_object());
     assert!(doc["paths"]["/api/operator/v1/users"].is_object());
 
+    // Unknown paths: JSON under /api/, a page elsewhere.
+    let r = http
+        .get(format!("{}/api/admin/v2/nope", app.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.expect("JSON"),
+        serde_json::json!({"error": "Not found"})
+    );
+    let r = http
+        .get(format!("{}/nope", app.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(r
+        .text()
+        .await
+        .expect("body")
+        .contains("There is no such page"));
+
     // Private pages send strangers to sign in; the language switch stays on this site.
     let r = http
         .get(format!("{}/account/orders", app.url))
