@@ -111,6 +111,23 @@ impl Store {
         Ok(())
     }
 
+    /// Sets (or replaces) a user's password hash.
+    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        let updated = on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(user_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(crate::StoreError::NotFound("User"));
+        }
+        Ok(())
+    }
+
     /// Keeps `key` (already stored by its digest) sealed, so that its owner can see it
     /// again on their account page.
     pub async fn remember_key(&self, key: &str) -> Result<()> {

@@ -127,6 +127,8 @@ pub struct Demo {
     /// True when the catalogue was loaded now (the database had none).
     pub loaded: bool,
     pub buyer_key: String,
+    /// A fresh password for the demo buyer on the web pages.
+    pub buyer_password: String,
     /// The demo SMS gateway's id and webhook secret.
     pub sms_gateway: Option<(String, String)>,
 }
@@ -164,10 +166,21 @@ pub async fn load(store: &Store, now: i64) -> anyhow::Result<Demo> {
                 .1
         }
     };
+    // The web pages show the key again, and a fresh password signs the buyer in there.
+    store.remember_key(&buyer_key).await?;
+    let buyer_password = souk_api::web::random_token()[..16].to_owned();
+    let hash = {
+        let password = buyer_password.clone();
+        tokio::task::spawn_blocking(move || souk_api::web::hash_password(&password)).await??
+    };
+    if let Some(id) = store.user_id_by_email(DEMO_BUYER_EMAIL).await? {
+        store.set_password_hash(&id, &hash).await?;
+    }
     let sms_gateway = load_sms(store, now).await?;
     Ok(Demo {
         loaded,
         buyer_key,
+        buyer_password,
         sms_gateway,
     })
 }

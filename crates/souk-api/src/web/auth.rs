@@ -47,7 +47,8 @@ fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> St
     crate::v2::client_address(state, headers, peer)
 }
 
-fn hash_password(password: &str) -> Result<String, StoreError> {
+/// An argon2id hash of `password` (slow on purpose: call it off the async threads).
+pub fn hash_password(password: &str) -> Result<String, StoreError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)

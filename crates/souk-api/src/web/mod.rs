@@ -26,6 +26,8 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub use auth::hash_password;
+pub use session::random_token;
 pub use throttle::LoginThrottle;
 
 /// The page for a path that does not exist.

@@ -103,6 +103,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let key = d.buyer_key;
                 println!("Demo buyer API key (balance 100.00): {key}");
                 println!("Try: curl -s {url}/api/v2 -d key={key} -d action=services -d limit=3");
+                println!(
+                    "Web: {url}/ (sign in as {} with password {})",
+                    crate::demo::DEMO_BUYER_EMAIL,
+                    d.buyer_password
+                );
                 if let Some((gateway, secret)) = d.sms_gateway {
                     println!(
                         "Demo SMS gateway: POST {url}/webhooks/sms/{gateway} (secret {secret})"
