@@ -1324,11 +1324,18 @@ engine_test!(demo_sells_sms_numbers, |db| {
     let lines: Vec<String> = tokio::task::spawn_blocking({
         let stdout = child.stdout.take().expect("stdout");
         move || {
-            BufReader::new(stdout)
-                .lines()
-                .take(4)
-                .map(|l| l.expect("utf8"))
-                .collect()
+            // The gateway line is the last the demo prints: read up to it, and no further
+            // (the server keeps its standard output open).
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let line = line.expect("utf8");
+                let last = line.starts_with("Demo SMS gateway: ");
+                lines.push(line);
+                if last {
+                    break;
+                }
+            }
+            lines
         }
     })
     .await
@@ -1338,8 +1345,13 @@ engine_test!(demo_sells_sms_numbers, |db| {
         .find(|w| w.starts_with("http://"))
         .expect("url")
         .to_owned();
-    let key = lines[1].rsplit(' ').next().expect("key").to_owned();
-    let gateway_line = &lines[3];
+    let key = lines
+        .iter()
+        .find(|l| l.starts_with("Demo buyer API key"))
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("key")
+        .to_owned();
+    let gateway_line = lines.last().expect("gateway line");
     assert!(
         gateway_line.starts_with("Demo SMS gateway: POST "),
         "{gateway_line}"
