@@ -118,8 +118,11 @@ impl Store {
             "SELECT id FROM orders WHERE forward_state = 'queued' AND status = 'pending' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
         } else {
-            "SELECT id FROM orders WHERE forward_state = 'queued' AND status = 'pending' AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, id LIMIT $2"
+            // SQLite uses the partial index `orders_forward` only when the query repeats its
+            // condition word for word; without it, every batch scanned and sorted all orders
+            // (10,000 queued orders forwarded at 205/s instead of 1,100/s).
+            "SELECT id FROM orders WHERE forward_state IN ('queued', 'sending') AND forward_state = 'queued' \
+             AND status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
         };
         let _gate = self.gate.enter().await;
         let rows: Vec<JobRow> = on_engine!(&self.db, pool => {
@@ -294,7 +297,7 @@ impl Store {
             let requeued = sqlx::query(
                 "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, \
                  last_error = 'lease expired; resent with the same idempotency key' \
-                 WHERE forward_state = 'sending' AND lease_until < $1 AND service_number IN \
+                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1 AND service_number IN \
                  (SELECT s.number FROM services s JOIN providers p ON p.id = s.provider_id WHERE p.supports_idempotency)",
             )
             .bind(now)
@@ -304,7 +307,7 @@ impl Store {
             let parked = sqlx::query(
                 "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
                  last_error = 'lease expired during the send; outcome unknown' \
-                 WHERE forward_state = 'sending' AND lease_until < $1",
+                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1",
             )
             .bind(now)
             .execute(&mut *tx)

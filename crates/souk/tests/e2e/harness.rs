@@ -153,6 +153,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, config: ApiConfig) -> TestApp {
+        Self::spawn_syncing_every(db, config, Duration::from_millis(200)).await
+    }
+
+    /// `spawn_with`, polling open upstream orders every `sync_interval` (tests poll fast;
+    /// benchmarks use the production default).
+    pub async fn spawn_syncing_every(
+        db: &TestDb,
+        config: ApiConfig,
+        sync_interval: Duration,
+    ) -> TestApp {
         init_logs();
         let store = db.store().await;
         let clock = ShiftedClock::default();
@@ -168,7 +178,7 @@ impl TestApp {
         let mut workers =
             souk::server::worker_context(store.clone(), Arc::new(clock.clone())).expect("workers");
         workers.allow_private_upstreams = allow_private;
-        workers.sync_interval = Duration::from_millis(200);
+        workers.sync_interval = sync_interval;
         node.workers = Some(workers);
         let url = node.url();
         let state = node.state.clone();

@@ -887,7 +887,13 @@ async fn bench_forwarding_and_sync() {
                 .await
                 .expect("order");
         }
-        let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+        // Status polling at its production default (10 s), as a real node forwards.
+        let app = TestApp::spawn_syncing_every(
+            db,
+            crate::harness::private_upstreams(),
+            std::time::Duration::from_secs(10),
+        )
+        .await;
         let started = std::time::Instant::now();
         wait_for(600, "every order sent", || async {
             db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
