@@ -9,6 +9,7 @@ pub mod operator;
 pub mod ratelimit;
 pub mod rest;
 pub mod router;
+pub mod routes;
 pub mod state;
 pub mod stubs;
 pub mod supplier;
@@ -18,4 +19,5 @@ pub mod web;
 pub mod webhooks;
 
 pub use router::{router, serve, watch_changes};
+pub use routes::documented_routes;
 pub use state::{ApiConfig, AppState, CookieSecure};

@@ -30,8 +30,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .nest(crate::operator::PREFIX, crate::operator::routes())
-        .nest(crate::supplier::PREFIX, crate::supplier::routes())
+        .nest(
+            crate::operator::PREFIX,
+            crate::operator::routes().into_router(),
+        )
+        .nest(
+            crate::supplier::PREFIX,
+            crate::supplier::routes().into_router(),
+        )
         .route("/openapi/admin.json", get(crate::openapi::admin))
         .merge(crate::web::routes())
         .fallback(not_found)

@@ -1,10 +1,9 @@
 //! Categories and subcategories: positions, the active flag, translations.
 
+use crate::routes::{get, patch, Routes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_core::supply::{self, translated};
@@ -21,8 +20,8 @@ use crate::transport::json_value;
 
 const FIELDS: &[&str] = &["name", "description"];
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/categories", get(list_categories).post(create_category))
         .route("/categories/{id}", patch(update_category))
         .route(

@@ -1,10 +1,9 @@
 //! Disputes buyers opened: the list, and the operator's resolution (a refund or not).
 
+use crate::routes::{get, post, Routes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_core::clock::iso_millis;
@@ -16,8 +15,8 @@ use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/disputes", get(list))
         .route("/disputes/{id}/resolve", post(resolve))
 }

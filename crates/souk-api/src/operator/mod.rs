@@ -6,9 +6,9 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::Router;
 
 use crate::rest::RestError;
+use crate::routes::Routes;
 use crate::state::AppState;
 
 mod catalogue;
@@ -27,8 +27,8 @@ mod providers;
 
 pub use providers::parse_markup;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .merge(providers::routes())
         .merge(sms::routes())
         .merge(catalogue::routes())

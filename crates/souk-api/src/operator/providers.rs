@@ -1,11 +1,10 @@
 //! Upstream providers: settings, import with a markup, sync and its log, and the orders
 //! whose send had an unknown outcome.
 
+use crate::routes::{get, post, Routes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 use souk_core::Money;
@@ -16,8 +15,8 @@ use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/providers", get(list).post(create))
         .route("/providers/{id}", get(show).patch(update))
         .route("/providers/{id}/import", post(import))

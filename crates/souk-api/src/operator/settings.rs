@@ -1,10 +1,9 @@
 //! The operator settings: early cancel switch and minutes, commission, hold period.
 
+use crate::routes::{get, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde_json::{Map, Value};
 use souk_core::params::parse_bool;
 use souk_core::supply;
@@ -14,8 +13,8 @@ use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/settings", get(list).patch(update))
+pub fn routes() -> Routes {
+    Routes::new().route("/settings", get(list).patch(update))
 }
 
 /// Every setting in effect: the switch as a boolean, minutes and hours as numbers, the

@@ -1,10 +1,9 @@
 //! Shops: who owns them, their names, whether buyers see them.
 
+use crate::routes::{get, patch, Routes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_core::catalogue::Shop;
@@ -17,8 +16,8 @@ use crate::rest::{entity_id, JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/shops", get(list).post(create))
         .route("/shops/{id}", patch(update))
 }

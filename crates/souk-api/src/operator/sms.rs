@@ -28,11 +28,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::routes::{delete, get, patch, post, put, Routes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_core::sms::{normalize_phone, ActivationStatus, LIFETIME_SETTING};
@@ -48,8 +47,8 @@ use crate::rest::{JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/sms/countries", get(list_countries))
         .route("/sms/countries/{code}", put(put_country))
         .route("/sms/projects", get(list_projects).post(create_project))

@@ -2,11 +2,10 @@
 
 use std::collections::HashMap;
 
+use crate::routes::{delete, get, post, Routes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_core::clock::iso_millis;
@@ -20,8 +19,8 @@ use crate::state::AppState;
 use crate::supplier::{paging, paging_of};
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/users", get(list).post(create))
         .route("/users/{id}", get(one))
         .route("/users/{id}/suspend", post(suspend))

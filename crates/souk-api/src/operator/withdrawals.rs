@@ -1,11 +1,10 @@
 //! Suppliers' withdrawal requests: the operator pays them (out of band) or rejects them,
 //! which releases their earnings.
 
+use crate::routes::{get, post, Routes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,8 +14,8 @@ use crate::state::AppState;
 use crate::supplier::withdrawal_view;
 use crate::transport::json_value;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/withdrawals", get(list))
         .route("/withdrawals/{id}/complete", post(complete))
         .route("/withdrawals/{id}/reject", post(reject))

@@ -7,10 +7,9 @@ mod orders;
 mod products;
 mod stock;
 
+use crate::routes::{get, patch, post, Routes};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::routing::{get, patch, post};
-use axum::Router;
 use serde_json::{Map, Value};
 use souk_store::AuthUser;
 
@@ -21,8 +20,8 @@ pub use earnings::withdrawal_view;
 
 pub const PREFIX: &str = "/api/admin/v2";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/me", get(me))
         .route("/orders", get(orders::list))
         .route("/orders/{order}/deliver", post(orders::deliver))
