@@ -32,8 +32,9 @@ pub struct ApiConfig {
     pub cookie_secure: CookieSecure,
 }
 
-/// `Secure` on the web pages' cookies. `Auto` sets it unless the request came over plain
-/// HTTP to a loopback host (a developer's `serve --demo`), where browsers would drop it.
+/// `Secure` on the web pages' cookies. `Auto` sets it when the request came over HTTPS
+/// (`X-Forwarded-Proto: https` from a proxy trusted with `SOUK_TRUST_PROXY`): browsers
+/// drop a `Secure` cookie set over plain HTTP, whatever the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CookieSecure {
     #[default]

@@ -92,11 +92,7 @@ pub fn endpoint(state: &AppState, headers: &HeaderMap) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .unwrap_or("localhost");
-    let https = state.config.trust_proxy
-        && headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let https = super::session::came_over_https(state, headers);
     format!("{}://{host}/api/v2", if https { "https" } else { "http" })
 }
 

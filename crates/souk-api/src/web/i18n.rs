@@ -1,10 +1,12 @@
 //! The pages' own language (English or Russian, the seed's two), chosen by a cookie set
 //! from the header's switch, else by `Accept-Language`. Separate from the API's `lang`.
 
-use axum::extract::{Path, Query};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+
+use crate::state::AppState;
 
 pub const UI_COOKIE: &str = "souk_ui";
 
@@ -76,17 +78,20 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// `GET /ui/{en|ru}?next=/path`: remembers the choice for a year and goes back.
-pub async fn switch(Path(code): Path<String>, Query(q): Query<Next>) -> Response {
+/// `GET /ui/{en|ru}?next=/path`: remembers the choice for a year and goes back. The
+/// cookie has the session cookie's flags: the pages' script never reads it.
+pub async fn switch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<Next>,
+) -> Response {
     let Some(ui) = Ui::parse(&code) else {
         return (StatusCode::NOT_FOUND, "Unknown language").into_response();
     };
-    let cookie = format!(
-        "{UI_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-        ui.code()
-    );
+    let secure = super::session::secure_cookies(&state, &headers);
     let mut response = super::layout::see_other(&safe_next(q.next.as_deref()));
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Some(v) = super::session::set_cookie(UI_COOKIE, ui.code(), 365 * 24 * 3600, secure) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response

@@ -60,16 +60,37 @@ pub fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn loopback_host(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.starts_with("127.")
+/// Whether the request reached us over TLS. Souk itself serves plain HTTP, so only a
+/// trusted proxy (`SOUK_TRUST_PROXY`) can say so, with `X-Forwarded-Proto: https`; from
+/// anyone else the header could be forged.
+pub fn came_over_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.config.trust_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Whether cookies get `Secure`. `Auto` follows the request's own scheme: a browser drops
+/// a `Secure` cookie set over plain HTTP (to `http://10.0.0.5:8080` as much as to
+/// localhost), which would make signing in impossible there.
+pub fn secure_cookies(state: &AppState, headers: &HeaderMap) -> bool {
+    match state.config.cookie_secure {
+        CookieSecure::Always => true,
+        CookieSecure::Never => false,
+        CookieSecure::Auto => came_over_https(state, headers),
+    }
+}
+
+/// A `Set-Cookie` value: HttpOnly (no page script reads any of ours), SameSite=Lax,
+/// Secure when `secure`.
+pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .ok()
 }
 
 impl FromRequestParts<AppState> for Visitor {
@@ -98,16 +119,7 @@ impl FromRequestParts<AppState> for Visitor {
             Some(t) if well_formed(t) => (t.to_owned(), false),
             _ => (random_token(), true),
         };
-        let forwarded_https = state.config.trust_proxy
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-        let secure = match state.config.cookie_secure {
-            CookieSecure::Always => true,
-            CookieSecure::Never => false,
-            CookieSecure::Auto => forwarded_https || !loopback_host(headers),
-        };
+        let secure = secure_cookies(state, headers);
         Ok(Visitor {
             ui,
             session,
@@ -157,13 +169,9 @@ impl Visitor {
         self.token.as_deref()
     }
 
-    /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure where it applies.
+    /// A `Set-Cookie` value under this request's `Secure` policy.
     pub fn cookie(&self, name: &str, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
-        let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}"
-        ))
-        .ok()
+        set_cookie(name, value, max_age_secs, self.secure)
     }
 
     /// Adds the anonymous CSRF cookie when this visit made it up.

@@ -8,9 +8,9 @@ use serde_json::Value;
 use crate::engine_test;
 use crate::harness::TestApp;
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -18,7 +18,7 @@ fn client() -> reqwest::Client {
 }
 
 /// `name=value` of a `Set-Cookie` header.
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
+pub(crate) fn set_cookie(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -31,13 +31,13 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
 }
 
 /// The value of the page's first `name="csrf"` hidden field.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
     html[at..at + 64].to_owned()
 }
 
 /// A signed-out visitor: (csrf cookie, csrf token of the form).
-async fn visit(app: &TestApp, path: &str) -> (String, String) {
+pub(crate) async fn visit(app: &TestApp, path: &str) -> (String, String) {
     let r = client()
         .get(format!("{}{path}", app.url))
         .send()
@@ -51,7 +51,7 @@ async fn visit(app: &TestApp, path: &str) -> (String, String) {
     (cookie, token)
 }
 
-async fn form(
+pub(crate) async fn form(
     app: &TestApp,
     path: &str,
     cookie: &str,
@@ -424,7 +424,7 @@ engine_test!(web_pages_answer_and_guard_their_forms, |db| {
 });
 
 /// Signs up through the pages; returns the session cookie (`souk_session=...`).
-async fn sign_up(app: &TestApp, email: &str) -> String {
+pub(crate) async fn sign_up(app: &TestApp, email: &str) -> String {
     let (cookie, token) = visit(app, "/signup").await;
     let r = form(
         app,
@@ -443,7 +443,7 @@ async fn sign_up(app: &TestApp, email: &str) -> String {
     format!("souk_session={session}")
 }
 
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let r = client()
         .get(format!("{}{path}", app.url))
         .header(COOKIE, cookie)
@@ -601,6 +601,105 @@ engine_test!(
         assert!(!html.contains("one:1"), "another buyer's accounts");
 
         app.stop().await;
+        db.assert_audit_clean().await;
+    }
+);
+
+/// What follows the value in each cookie a visitor gets from `base` with `headers`: the
+/// sign-up page's CSRF cookie, a sign-up's session cookie and the language switch's.
+async fn cookie_flags(base: &str, headers: &[(&str, &str)], email: &str) -> [String; 3] {
+    let http = client();
+    let with = |mut r: reqwest::RequestBuilder| {
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r
+    };
+    let flags = |r: &reqwest::Response, name: &str| {
+        let (_, full) = set_cookie(r.headers(), name).unwrap_or_else(|| panic!("{name} set"));
+        full.split_once(';')
+            .map(|(_, f)| f.to_owned())
+            .unwrap_or_default()
+    };
+    let r = with(http.get(format!("{base}/signup")))
+        .send()
+        .await
+        .expect("signup page");
+    assert_eq!(r.status(), 200);
+    let csrf = flags(&r, "souk_csrf");
+    let (cookie, _) = set_cookie(r.headers(), "souk_csrf").expect("csrf");
+    let token = csrf_of(&r.text().await.expect("body"));
+    let r = with(http.post(format!("{base}/signup")))
+        .header(COOKIE, format!("souk_csrf={cookie}"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", email),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(r.status(), 303, "{email} signed up");
+    let session = flags(&r, "souk_session");
+    let r = with(http.get(format!("{base}/ui/ru?next=/")))
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(r.status(), 303);
+    [csrf, session, flags(&r, "souk_ui")]
+}
+
+fn expected_flags(secure: bool) -> [String; 3] {
+    let s = if secure { "; Secure" } else { "" };
+    [
+        format!(" Path=/; Max-Age=86400; HttpOnly; SameSite=Lax{s}"),
+        format!(" Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax{s}"),
+        format!(" Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{s}"),
+    ]
+}
+
+engine_test!(
+    web_cookies_are_secure_exactly_when_the_request_came_over_https,
+    |db| {
+        use crate::harness::ServerProcess;
+
+        // Plain HTTP to a LAN address: a Secure cookie would be dropped by the browser and
+        // nobody could sign in, so there is none; a forged X-Forwarded-Proto changes nothing.
+        let app = TestApp::spawn(db).await;
+        let lan = [("Host", "10.0.0.5:8080")];
+        assert_eq!(
+            cookie_flags(&app.url, &lan, "lan@example.com").await,
+            expected_flags(false)
+        );
+        let forged = [("Host", "10.0.0.5:8080"), ("X-Forwarded-Proto", "https")];
+        assert_eq!(
+            cookie_flags(&app.url, &forged, "forged@example.com").await,
+            expected_flags(false)
+        );
+        app.stop().await;
+
+        // Behind a trusted proxy the proxy's word counts: https gets Secure, http does not.
+        let proxied = ServerProcess::spawn_with_env(db, &[("SOUK_TRUST_PROXY", "1")]).await;
+        let https = [("Host", "shop.example"), ("X-Forwarded-Proto", "https")];
+        assert_eq!(
+            cookie_flags(&proxied.url, &https, "https@example.com").await,
+            expected_flags(true)
+        );
+        let http = [("Host", "shop.example"), ("X-Forwarded-Proto", "http")];
+        assert_eq!(
+            cookie_flags(&proxied.url, &http, "http@example.com").await,
+            expected_flags(false)
+        );
+        proxied.stop();
+
+        // SOUK_COOKIE_SECURE=1: always, even on plain HTTP to loopback.
+        let always = ServerProcess::spawn_with_env(db, &[("SOUK_COOKIE_SECURE", "1")]).await;
+        assert_eq!(
+            cookie_flags(&always.url, &[], "always@example.com").await,
+            expected_flags(true)
+        );
+        always.stop();
         db.assert_audit_clean().await;
     }
 );
