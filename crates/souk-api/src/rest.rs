@@ -56,6 +56,8 @@ impl From<StoreError> for RestError {
             StoreError::Invalid(msg) => RestError::BadRequest(msg),
             StoreError::Conflict(msg) => RestError::Conflict(msg),
             StoreError::Rejected(api) => RestError::from(api),
+            StoreError::Supply(e) if e.is_conflict() => RestError::Conflict(e.to_string()),
+            StoreError::Supply(e) => RestError::BadRequest(e.to_string()),
             e if e.is_unique_violation() => RestError::Conflict("Already exists".into()),
             other => RestError::Internal(other),
         }

@@ -70,6 +70,28 @@ pub enum SupplyError {
     RemainsOutOfRange(i64),
     #[error("A Partial order has remains above 0")]
     PartialWithoutRemains,
+    #[error("The upload is larger than {0} MiB")]
+    UploadTooLarge(usize),
+    #[error("Order {0} is already {1}")]
+    OrderClosed(i64, &'static str),
+    #[error("Only manual product orders are delivered by the supplier")]
+    NotManualProductOrder,
+    #[error("Progress is reported for the shop's manual SMM orders only")]
+    NotManualSmmOrder,
+    #[error("Order {0} is with its provider; the provider's answer settles it")]
+    WithProvider(i64),
+    #[error("Nothing is available to withdraw yet")]
+    NothingToWithdraw,
+}
+
+impl SupplyError {
+    /// A refusal because of the state things are in (HTTP 409), not the input (400).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            SupplyError::OrderClosed(..) | SupplyError::WithProvider(_)
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -277,8 +299,12 @@ pub const MAX_UPLOAD_LINES: usize = 200_000;
 pub const MAX_DELIVERY: usize = 10_000;
 
 /// Splits an upload into its items: one per line (`\n` or `\r\n`), trimmed, blank lines
-/// skipped. Any line over the limit refuses the whole upload.
+/// skipped. An upload over `MAX_UPLOAD_BYTES`, or any line over the limit, is refused whole.
 pub fn parse_stock_upload(body: &[u8]) -> Result<Vec<String>, SupplyError> {
+    // Every way in (the API's body, the desk's file) gets the same limit.
+    if body.len() > MAX_UPLOAD_BYTES {
+        return Err(SupplyError::UploadTooLarge(MAX_UPLOAD_BYTES >> 20));
+    }
     let text = std::str::from_utf8(body).map_err(|_| SupplyError::NotUtf8)?;
     let mut lines = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
@@ -686,6 +712,18 @@ mod tests {
             Err(SupplyError::LineTooLong(2, MAX_LINE_BYTES))
         );
         assert_eq!(parse_stock_upload(&[0xff, 0xfe]), Err(SupplyError::NotUtf8));
+        // Exactly the limit passes; one byte more is refused, whoever read the body.
+        let line = format!("{}\n", "x".repeat(4095));
+        let full = line.repeat(MAX_UPLOAD_BYTES / line.len());
+        assert_eq!(full.len(), MAX_UPLOAD_BYTES);
+        assert_eq!(
+            parse_stock_upload(full.as_bytes()).map(|l| l.len()),
+            Ok(2048)
+        );
+        assert_eq!(
+            parse_stock_upload(format!("{full}y").as_bytes()),
+            Err(SupplyError::UploadTooLarge(8))
+        );
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub enum StoreError {
     /// A business rule refused the request; nothing was changed.
     #[error("{0}")]
     Rejected(souk_core::ApiError),
+    /// A supply-side rule refused the request (typed, so pages can say it in their
+    /// language); nothing was changed.
+    #[error("{0}")]
+    Supply(souk_core::supply::SupplyError),
 }
 
 impl StoreError {

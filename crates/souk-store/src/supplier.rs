@@ -133,10 +133,9 @@ impl OwnedOrder {
         if self.status().is_open() {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
-                "Order {} is already {}",
+            Err(StoreError::Supply(supply::SupplyError::OrderClosed(
                 self.id,
-                self.status().as_str()
+                self.status().as_str(),
             )))
         }
     }
@@ -172,8 +171,8 @@ macro_rules! owned_order {
     }};
 }
 
-fn invalid(e: supply::SupplyError) -> StoreError {
-    StoreError::Invalid(e.to_string())
+fn refusal(e: supply::SupplyError) -> StoreError {
+    StoreError::Supply(e)
 }
 
 impl Store {
@@ -267,7 +266,7 @@ impl Store {
         now: i64,
     ) -> Result<OrderProgress> {
         let accounts =
-            supply::validate_delivery(accounts, supply::MAX_DELIVERY as i64).map_err(invalid)?;
+            supply::validate_delivery(accounts, supply::MAX_DELIVERY as i64).map_err(refusal)?;
         let sealed: Vec<(Vec<u8>, String)> = accounts
             .iter()
             .map(|a| (self.crypto.seal(a), self.crypto.fingerprint(a)))
@@ -279,14 +278,12 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let o = owned_order!(tx, &select, order_id, owner);
             if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
-                return Err(StoreError::Invalid(
-                    "Only manual product orders are delivered by the supplier".into(),
-                ));
+                return Err(refusal(supply::SupplyError::NotManualProductOrder));
             }
             o.require_open()?;
             let remaining = o.quantity - o.delivered;
             if sealed.len() as i64 > remaining {
-                return Err(invalid(supply::SupplyError::TooManyAccounts(remaining)));
+                return Err(refusal(supply::SupplyError::TooManyAccounts(remaining)));
             }
             let (Some(service_number), Some(subproduct)) = (o.service_number, o.subproduct_id.as_deref()) else {
                 return Err(StoreError::Conflict(format!("order {order_id} names no subproduct")));
@@ -351,9 +348,7 @@ impl Store {
             o.require_open()?;
             // Once a provider has (or may have) the order, its answer settles it.
             if o.external_id.is_some() || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown") {
-                return Err(StoreError::Conflict(format!(
-                    "Order {order_id} is with its provider; the provider's answer settles it"
-                )));
+                return Err(refusal(supply::SupplyError::WithProvider(order_id)));
             }
             // SMM orders count what is done through `remains`.
             let delivered = if o.kind == "smm" {
@@ -407,9 +402,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let o = owned_order!(tx, &select, order_id, owner);
             if o.kind != "smm" || o.product_type != ProductType::Manual.as_str() {
-                return Err(StoreError::Invalid(
-                    "Progress is reported for the shop's manual SMM orders only".into(),
-                ));
+                return Err(refusal(supply::SupplyError::NotManualSmmOrder));
             }
             o.require_open()?;
             let outcome = supply::progress_outcome(
@@ -419,7 +412,7 @@ impl Store {
                 Money::from_micros(o.charge),
                 Money::from_micros(o.refunded),
             )
-            .map_err(invalid)?;
+            .map_err(refusal)?;
             let start_count = report.start_count.or(o.start_count);
             if outcome.status.is_open() {
                 sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
@@ -525,7 +518,7 @@ impl Store {
         now: i64,
     ) -> Result<Withdrawal> {
         let id = new_entity_id();
-        let note = supply::check_len("note", note, supply::MAX_MESSAGE).map_err(invalid)?;
+        let note = supply::check_len("note", note, supply::MAX_MESSAGE).map_err(refusal)?;
         let lock = if self.engine() == Engine::Postgres {
             " FOR UPDATE"
         } else {
@@ -567,7 +560,7 @@ impl Store {
             .await?;
             let amount: i64 = covered.iter().map(|(a,)| a).sum();
             if amount <= 0 {
-                return Err(StoreError::Invalid("Nothing is available to withdraw yet".into()));
+                return Err(refusal(supply::SupplyError::NothingToWithdraw));
             }
             sqlx::query("UPDATE withdrawals SET amount = $1 WHERE id = $2")
                 .bind(amount)
@@ -619,7 +612,7 @@ impl Store {
         now: i64,
     ) -> Result<Withdrawal> {
         let resolution =
-            supply::check_len("note", resolution, supply::MAX_MESSAGE).map_err(invalid)?;
+            supply::check_len("note", resolution, supply::MAX_MESSAGE).map_err(refusal)?;
         let status = if paid { "completed" } else { "rejected" };
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {

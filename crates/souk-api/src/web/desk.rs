@@ -2,7 +2,7 @@
 //! the queue of manual orders with a deliver form, earnings and withdrawals. The same store
 //! calls, with the same rules, as the supplier API under `/api/admin/v2`.
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
@@ -14,7 +14,7 @@ use souk_core::supply::{self, MAX_UPLOAD_BYTES};
 use souk_core::Money;
 use souk_store::{StoreError, SupplierOrderQuery, WebSession};
 
-use super::error::WebError;
+use super::error::{PagePath, WebError};
 use super::i18n::Ui;
 use super::layout::{document, respond, see_other, when, Notice};
 use super::session::Visitor;
@@ -215,12 +215,7 @@ pub async fn page(
 
 /// Turns a refusal the supplier can act on into the page with its message.
 async fn refused(state: &AppState, v: &Visitor, e: StoreError) -> Result<Response, WebError> {
-    let text = match e {
-        StoreError::Invalid(t) | StoreError::Conflict(t) => t,
-        StoreError::NotFound(what) => format!("{what} not found"),
-        StoreError::Rejected(api) => api.to_string(),
-        other => return Err(other.into()),
-    };
+    let text = super::refusal::store(v.ui, e)?;
     render(
         state,
         v,
@@ -234,7 +229,7 @@ async fn refused(state: &AppState, v: &Visitor, e: StoreError) -> Result<Respons
 pub async fn upload(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(subproduct): Path<String>,
+    PagePath(subproduct): PagePath<String>,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
@@ -286,7 +281,7 @@ pub async fn upload(
     visitor.check_csrf(csrf.as_deref())?;
     let lines = match file.as_deref().map(supply::parse_stock_upload) {
         Some(Ok(lines)) if !lines.is_empty() => lines,
-        Some(Err(e)) => return refused(&state, &visitor, StoreError::Invalid(e.to_string())).await,
+        Some(Err(e)) => return refused(&state, &visitor, StoreError::Supply(e)).await,
         _ => {
             let text = ui
                 .t(
@@ -330,7 +325,7 @@ pub struct DeliverForm {
 pub async fn deliver(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(order): Path<i64>,
+    PagePath(order): PagePath<i64>,
     Form(form): Form<DeliverForm>,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
@@ -379,7 +374,7 @@ pub struct NoteForm {
 pub async fn fail(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(order): Path<i64>,
+    PagePath(order): PagePath<i64>,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();

@@ -1,8 +1,11 @@
 //! What a page answers when it cannot show itself. Input a person can fix is not an error
 //! here: pages show it next to the form (see `layout::Notice`).
 
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use souk_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +17,9 @@ pub enum WebError {
     Forbidden,
     #[error("the form's token did not match")]
     Csrf,
+    /// A path that names nothing (`/desk/orders/abc/deliver`).
+    #[error("no such page")]
+    NotFound,
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -47,6 +53,7 @@ impl IntoResponse for WebError {
                 "The form expired or came from another site. Go back, reload the page and try again.",
                 "Форма устарела или отправлена с другого сайта. Вернитесь, обновите страницу и повторите.",
             ),
+            WebError::NotFound => super::not_found(),
             WebError::Store(e) => {
                 tracing::error!(error = %e, "web page failed");
                 bare_page(
@@ -56,5 +63,24 @@ impl IntoResponse for WebError {
                 )
             }
         }
+    }
+}
+
+/// axum's `Path` for pages: a segment that does not parse (a word where an order number
+/// goes) is the site's 404 page, not axum's plain-text 400.
+pub struct PagePath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PagePath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| PagePath(value))
+            .map_err(|_| WebError::NotFound)
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod i18n;
 mod layout;
 mod openapi;
+mod refusal;
 mod session;
 mod shop;
 mod throttle;

@@ -171,7 +171,7 @@ pub async fn buy(
             &state,
             &visitor,
             &ShopQuery::default(),
-            Notice::Error(e.to_string()),
+            Notice::Error(super::refusal::api(visitor.ui, &e)),
             StatusCode::UNPROCESSABLE_ENTITY,
         )),
         Err(Fault::Store(e)) => Err(e.into()),
@@ -179,7 +179,10 @@ pub async fn buy(
             &state,
             &visitor,
             &ShopQuery::default(),
-            Notice::Error(souk_core::ApiError::RateLimited.to_string()),
+            Notice::Error(super::refusal::api(
+                visitor.ui,
+                &souk_core::ApiError::RateLimited,
+            )),
             StatusCode::TOO_MANY_REQUESTS,
         )),
     }

@@ -24,4 +24,5 @@ mod supplier;
 mod supply_kit;
 mod transport;
 mod web;
+mod web_forms;
 mod webdriver;

@@ -248,6 +248,16 @@ pub async fn digest(db: &TestDb) -> Vec<i64> {
         "SELECT auth_version FROM state_versions",
         "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL",
         "SELECT COUNT(*) FROM users WHERE status = 'active'",
+        "SELECT COUNT(*) FROM orders",
+        "SELECT COUNT(*) FROM idempotency_keys",
+        "SELECT COUNT(*) FROM shops",
+        "SELECT COUNT(*) FROM categories",
+        "SELECT COUNT(*) FROM subcategories",
+        "SELECT COUNT(*) FROM settings",
+        "SELECT CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM settings",
+        "SELECT COUNT(*) FROM users",
+        "SELECT COUNT(*) FROM api_keys",
+        "SELECT COUNT(*) FROM web_sessions",
     ] {
         out.push(db.scalar(sql).await);
     }
