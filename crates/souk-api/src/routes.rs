@@ -92,11 +92,7 @@ pub fn documented_routes() -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = crate::supplier::routes()
         .table(crate::supplier::PREFIX)
         .into_iter()
-        .chain(
-            crate::operator::routes()
-                .table(crate::operator::PREFIX)
-                .into_iter(),
-        )
+        .chain(crate::operator::routes().table(crate::operator::PREFIX))
         .map(|(m, p)| (m.as_str().to_ascii_lowercase(), p))
         .collect();
     all.sort();
