@@ -143,13 +143,14 @@ impl Store {
         Ok(())
     }
 
-    /// The user's newest live key, if it was issued through the web (others exist only
-    /// as digests).
+    /// The user's newest live key that was issued through the web. Keys made elsewhere (the
+    /// operator, `souk admin`) exist only as digests and are passed over, so one of them
+    /// does not hide the key the user can see.
     pub async fn visible_key(&self, user_id: &str) -> Result<Option<String>> {
         let sealed: Option<(Option<Vec<u8>>,)> = on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT key_sealed FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL \
-                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                 AND key_sealed IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
             )
             .bind(user_id)
             .fetch_optional(pool)

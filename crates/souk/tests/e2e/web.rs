@@ -703,3 +703,60 @@ engine_test!(
         db.assert_audit_clean().await;
     }
 );
+
+engine_test!(
+    web_pages_show_the_web_key_beside_newer_operator_keys,
+    |db| {
+        use crate::supply_kit::{ok, post, As};
+
+        let app = TestApp::spawn(db).await;
+        let session = sign_up(&app, "keys@example.com").await;
+        let user = app
+            .store
+            .user_id_by_email("keys@example.com")
+            .await
+            .expect("db")
+            .expect("user");
+        let web_key = app
+            .store
+            .visible_key(&user)
+            .await
+            .expect("db")
+            .expect("web key");
+        // A newer key from the operator exists only as a digest; it must not hide the web one.
+        app.clock.advance(1_000);
+        let made = ok(
+            201,
+            post(
+                &app,
+                As::Operator,
+                &format!("/api/operator/v1/users/{user}/keys"),
+                serde_json::json!({"label": "ops"}),
+            )
+            .await,
+        );
+        let operator_key = made["key"].as_str().expect("key").to_owned();
+        assert_ne!(operator_key, web_key);
+        assert_eq!(
+            app.store.visible_key(&user).await.expect("db").as_deref(),
+            Some(web_key.as_str())
+        );
+        for path in ["/account", "/api-docs"] {
+            let (code, html) = page(&app, &session, path).await;
+            assert_eq!(code, 200);
+            assert!(html.contains(&web_key), "{path} shows the web key");
+            assert!(
+                !html.contains(&operator_key),
+                "{path} never shows the operator's"
+            );
+        }
+        for key in [&web_key, &operator_key] {
+            assert_eq!(
+                app.call(&[("key", key), ("action", "balance")]).await["balance"],
+                "0.00"
+            );
+        }
+        app.stop().await;
+        db.assert_audit_clean().await;
+    }
+);
