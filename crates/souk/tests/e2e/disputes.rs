@@ -418,3 +418,104 @@ engine_test!(dispute_and_withdrawal_turn_early_cancel_down, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(a_completed_withdrawal_still_turns_early_cancel_down, |db| {
+    let store = db.store().await;
+    let f = fixtures::load(&store).await;
+    let auto = fixtures::add_auto_products(&store, &f).await;
+    let app = TestApp::spawn(db).await;
+    ok(
+        200,
+        patch(
+            &app,
+            As::Operator,
+            "/api/operator/v1/settings",
+            json!({"earnings_hold_hours": 0}),
+        )
+        .await,
+    );
+    let nord = ok(
+        200,
+        get(&app, As::Operator, "/api/operator/v1/users?email=nord@").await,
+    );
+    let nord_id = nord["users"][0]["id"].as_str().expect("id").to_owned();
+    let supplier = ok(
+        201,
+        post(
+            &app,
+            As::Operator,
+            &format!("/api/operator/v1/users/{nord_id}/keys"),
+            json!({"label": "tests"}),
+        )
+        .await,
+    )["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let buyer = app.buyer("buyer@test.local", "100").await;
+    let order = buy(&app, &buyer, auto.netflix_auto, 2).await;
+    app.clock.advance(31 * 60_000);
+    let order_text = order.to_string();
+    let ask = [
+        ("key", buyer.as_str()),
+        ("action", "allowcancel"),
+        ("orders", order_text.as_str()),
+    ];
+    let allow = || app.call(&ask);
+    assert_eq!(
+        allow().await,
+        json!([{"order": order, "allowcancel": 1, "refundAmount": 10.0}])
+    );
+
+    // Requested, then paid out by the operator: the money has left, so the order stays.
+    let w = ok(
+        201,
+        post(
+            &app,
+            As::Key(&supplier),
+            "/api/admin/v2/withdrawals",
+            json!({}),
+        )
+        .await,
+    );
+    let wid = w["id"].as_str().expect("id").to_owned();
+    let done = ok(
+        200,
+        post(
+            &app,
+            As::Operator,
+            &format!("/api/operator/v1/withdrawals/{wid}/complete"),
+            json!({"note": "paid"}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (done["status"].clone(), done["orders"].clone()),
+        (json!("completed"), json!(1))
+    );
+    let refused = json!([{"order": order, "allowcancel": 0, "error": NOT_AVAILABLE, "reason": "SUPPLIER_WITHDRAWAL"}]);
+    assert_eq!(allow().await, refused);
+    let before = digest(db).await;
+    assert_eq!(
+        app.call(&[
+            ("key", &buyer),
+            ("action", "cancel"),
+            ("orders", &order.to_string()),
+        ])
+        .await,
+        json!([{"order": order, "cancel": {"error": NOT_AVAILABLE, "reason": "SUPPLIER_WITHDRAWAL"}}])
+    );
+    assert_eq!(
+        digest(db).await,
+        before,
+        "the refused cancel changes nothing"
+    );
+    assert_eq!(balance(&app, &buyer).await, "90.00");
+    // A day later, still open upstream and still covered: a paid-out earning cannot be
+    // taken back by a refund.
+    app.clock.advance(24 * 3_600_000);
+    assert_eq!(allow().await, refused);
+    assert_eq!(status(&app, &buyer, order).await["status"], "Pending");
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -990,3 +990,302 @@ async fn remove_stock(app: &TestApp, key: &str, sub: &str, text: &str) -> (u16, 
     let status = response.status().as_u16();
     (status, response.json().await.expect("json"))
 }
+
+/// A manual product (`Standard` at 0.10, up to 10 per order, capacity 1000): its number.
+async fn manual_product(app: &TestApp, key: &str, subcategory: &str, name: &str) -> i64 {
+    let v = ok(
+        201,
+        post(
+            app,
+            As::Key(key),
+            "/api/admin/v2/products",
+            json!({"name": name, "subcategoryId": subcategory, "type": "manual",
+                   "subproducts": [{"name": "Standard", "price": "0.10", "max": 10, "stock": 1000}]}),
+        )
+        .await,
+    );
+    v["service"].as_i64().expect("service")
+}
+
+engine_test!(orders_list_pages_fifty_by_default_and_up_to_500, |db| {
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (key, _, _) = supply_kit::supplier(&app, "busy@shop.test", "Busy").await;
+    let number = manual_product(&app, &key, &sub, "Hand Work").await;
+    let buyer = app.buyer("buyer@test.local", "100").await;
+    let mut placed = Vec::new();
+    for _ in 0..55 {
+        placed.push(buy(&app, &buyer, number, 1).await);
+    }
+    let newest_first: Vec<Value> = placed.iter().rev().map(|o| json!(o)).collect();
+    let ids = |v: &Value| -> Vec<Value> {
+        v["orders"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .map(|o| o["id"].clone())
+            .collect()
+    };
+    let page = ok(200, get(&app, As::Key(&key), "/api/admin/v2/orders").await);
+    assert_eq!(
+        (page["count"].clone(), page["total"].clone()),
+        (json!(50), json!(55))
+    );
+    assert_eq!(ids(&page), newest_first[..50].to_vec(), "the newest 50");
+    let all = ok(
+        200,
+        get(&app, As::Key(&key), "/api/admin/v2/orders?limit=500").await,
+    );
+    assert_eq!(
+        (all["count"].clone(), all["total"].clone()),
+        (json!(55), json!(55))
+    );
+    assert_eq!(ids(&all), newest_first);
+    let rest = ok(
+        200,
+        get(
+            &app,
+            As::Key(&key),
+            "/api/admin/v2/orders?limit=500&offset=50",
+        )
+        .await,
+    );
+    assert_eq!(ids(&rest), newest_first[50..].to_vec());
+    for query in ["limit=501", "limit=0", "limit=ten"] {
+        assert_eq!(
+            get(
+                &app,
+                As::Key(&key),
+                &format!("/api/admin/v2/orders?{query}")
+            )
+            .await,
+            (400, json!({"error": "limit must be between 1 and 500"})),
+            "{query}"
+        );
+    }
+    assert_eq!(
+        get(&app, As::Key(&key), "/api/admin/v2/orders?offset=-1").await,
+        (
+            400,
+            json!({"error": "offset must be a non-negative integer"})
+        )
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+engine_test!(reviews_wait_for_a_finished_order, |db| {
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (key, _, shop) = supply_kit::supplier(&app, "slow@shop.test", "Slow").await;
+    let number = manual_product(&app, &key, &sub, "Hand Work").await;
+    let buyer = app.buyer("buyer@test.local", "10").await;
+    let pending = buy(&app, &buyer, number, 2).await;
+    let in_progress = buy(&app, &buyer, number, 2).await;
+    ok(
+        200,
+        post(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/orders/{in_progress}/deliver"),
+            json!({"accounts": ["one:1"]}),
+        )
+        .await,
+    );
+    let canceled = buy(&app, &buyer, number, 2).await;
+    ok(
+        200,
+        post(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/orders/{canceled}/fail"),
+            json!({}),
+        )
+        .await,
+    );
+    for (order, shown) in [
+        (pending, "Pending"),
+        (in_progress, "In progress"),
+        (canceled, "Canceled"),
+    ] {
+        assert_eq!(status(&app, &buyer, order).await["status"], shown);
+    }
+    let before = digest(db).await;
+    for order in [pending, in_progress, canceled] {
+        assert_eq!(
+            app.call(&[
+                ("key", &buyer),
+                ("action", "review"),
+                ("order", &order.to_string()),
+                ("rating", "5"),
+                ("text", "Too early"),
+            ])
+            .await,
+            json!({"error": "Only a completed order can be reviewed"}),
+            "order {order}"
+        );
+    }
+    assert_eq!(digest(db).await, before, "a refused review changes nothing");
+    let shops = app.call(&[("key", &buyer), ("action", "shops")]).await;
+    assert_eq!(
+        (
+            shops["shops"][0]["shopId"].clone(),
+            shops["shops"][0]["rating"].clone(),
+            shops["shops"][0]["reviewCount"].clone()
+        ),
+        (json!(shop), json!(0.0), json!(0))
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+/// The `products` row of one service, as a buyer reads it.
+async fn product_row(app: &TestApp, buyer: &str, number: i64) -> Value {
+    let v = app
+        .call(&[
+            ("key", buyer),
+            ("action", "products"),
+            ("productIds", &number.to_string()),
+        ])
+        .await;
+    v["products"][0].clone()
+}
+
+async fn inventory_of(app: &TestApp, buyer: &str, number: i64) -> Value {
+    app.call(&[
+        ("key", buyer),
+        ("action", "inventory"),
+        ("service", &number.to_string()),
+    ])
+    .await
+}
+
+engine_test!(listing_details_reach_buyers, |db| {
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (key, _, _) = supply_kit::supplier(&app, "detail@shop.test", "Details").await;
+    let buyer = app.buyer("buyer@test.local", "100").await;
+    let (product, number, subs) = inventory_product(&app, &key, &sub, "Mailbox").await;
+    for s in &subs {
+        ok(
+            200,
+            supply_kit::upload(&app, &key, s, "m1\nm2\nm3\nm4\nm5\nm6", false).await,
+        );
+    }
+    let row = || product_row(&app, &buyer, number);
+    let inventory = || inventory_of(&app, &buyer, number);
+    let first = row().await;
+    assert_eq!(
+        (
+            first["description"].clone(),
+            first["min"].clone(),
+            first["max"].clone()
+        ),
+        (json!("Fresh accounts"), json!(1), json!(6))
+    );
+
+    // The description, then the primary variant's limits.
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/products/{product}"),
+            json!({"description": "Aged accounts, phone verified"}),
+        )
+        .await,
+    );
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/subproducts/{}", subs[0]),
+            json!({"min": 2, "max": 4}),
+        )
+        .await,
+    );
+    let r = row().await;
+    assert_eq!(
+        (r["description"].clone(), r["min"].clone(), r["max"].clone()),
+        (json!("Aged accounts, phone verified"), json!(2), json!(4))
+    );
+    let inv = inventory().await;
+    assert_eq!(
+        (inv["min"].clone(), inv["max"].clone(), inv["stock"].clone()),
+        (json!(2), json!(4), json!(12)),
+        "{inv}"
+    );
+    // The new limits hold at once: one is too few for the primary variant.
+    let before = digest(db).await;
+    assert_eq!(
+        app.call(&[
+            ("key", &buyer),
+            ("action", "add"),
+            ("service", &number.to_string()),
+            ("quantity", "1"),
+            ("subproduct", &subs[0]),
+        ])
+        .await,
+        json!({"error": "Quantity must be between 2 and 4"})
+    );
+    assert_eq!(digest(db).await, before);
+
+    // A hidden variant leaves the inventory and cannot be bought.
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/subproducts/{}", subs[1]),
+            json!({"active": false}),
+        )
+        .await,
+    );
+    let inv = inventory().await;
+    assert_eq!(
+        (inv["stock"].clone(), inv["subproducts"].clone()),
+        (
+            json!(6),
+            json!([{"subproductId": subs[0], "name": "1 Month", "stock": 6}])
+        )
+    );
+    let before = digest(db).await;
+    assert_eq!(
+        app.call(&[
+            ("key", &buyer),
+            ("action", "add"),
+            ("service", &number.to_string()),
+            ("quantity", "1"),
+            ("subproduct", &subs[1]),
+        ])
+        .await,
+        json!({"error": "Subproduct not found"})
+    );
+    assert_eq!(digest(db).await, before);
+    // Shown again, it sells again.
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/subproducts/{}", subs[1]),
+            json!({"active": true}),
+        )
+        .await,
+    );
+    let order = app
+        .call(&[
+            ("key", &buyer),
+            ("action", "add"),
+            ("service", &number.to_string()),
+            ("quantity", "1"),
+            ("subproduct", &subs[1]),
+        ])
+        .await["order"]
+        .as_i64()
+        .expect("order");
+    assert_eq!(status(&app, &buyer, order).await["status"], "Completed");
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
