@@ -386,3 +386,315 @@ engine_test!(operator_commands, |db| {
     assert!(report.contains("all invariants hold"), "{report}");
     store.close().await;
 });
+
+/// One withdrawal of the supplier's, as the supplier API lists it.
+async fn withdrawal_of(app: &crate::harness::TestApp, key: &str, id: &str) -> serde_json::Value {
+    use crate::supply_kit::{get, ok, As};
+    let list = ok(
+        200,
+        get(app, As::Key(key), "/api/admin/v2/withdrawals").await,
+    );
+    list["withdrawals"]
+        .as_array()
+        .expect("withdrawals")
+        .iter()
+        .find(|w| w["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("withdrawal {id} in {list}"))
+}
+
+engine_test!(operator_commands_decide_and_create, |db| {
+    use crate::harness::TestApp;
+    use crate::supply_kit::{
+        balance, buy, get, inventory_product, market, ok, patch, post, status, supplier, upload, As,
+    };
+    use serde_json::json;
+
+    let app = TestApp::spawn(db).await;
+    ok(
+        200,
+        patch(
+            &app,
+            As::Operator,
+            "/api/operator/v1/settings",
+            json!({"earnings_hold_hours": 0}),
+        )
+        .await,
+    );
+    let (_, sub) = market(&app).await;
+    let (key, _, _) = supplier(&app, "cli@shop.test", "Cli").await;
+    let (_, number, subs) = inventory_product(&app, &key, &sub, "Cli Mail").await;
+    ok(200, upload(&app, &key, &subs[0], "c1\nc2\nc3", false).await);
+    let buyer = app.buyer("buyer@test.local", "20").await;
+    let (a, b, _c) = (
+        buy(&app, &buyer, number, 1).await,
+        buy(&app, &buyer, number, 1).await,
+        buy(&app, &buyer, number, 1).await,
+    );
+    assert_eq!(balance(&app, &buyer).await, "12.50");
+    let mut disputes = Vec::new();
+    for order in [a, b] {
+        let v = app
+            .call(&[
+                ("key", &buyer),
+                ("action", "dispute"),
+                ("order", &order.to_string()),
+                ("message", "Wrong password"),
+            ])
+            .await;
+        disputes.push(v["dispute"].as_str().expect("dispute").to_owned());
+    }
+    let dispute_view = |id: String| {
+        let app = &app;
+        async move {
+            let v = ok(
+                200,
+                get(app, As::Operator, "/api/operator/v1/disputes").await,
+            );
+            v["disputes"]
+                .as_array()
+                .expect("disputes")
+                .iter()
+                .find(|d| d["id"] == id.as_str())
+                .cloned()
+                .expect("dispute listed")
+        }
+    };
+
+    // dispute refund: part of the charge back, through the ledger.
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "dispute",
+            "refund",
+            "--id",
+            &disputes[0],
+            "--amount",
+            "1.00",
+            "--note",
+            "one bad",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        format!(
+            "dispute {} refunded: 1.00 refunded on order {a}",
+            disputes[0]
+        )
+    );
+    let d = dispute_view(disputes[0].clone()).await;
+    assert_eq!(
+        (
+            d["status"].clone(),
+            d["refundAmount"].clone(),
+            d["resolution"].clone()
+        ),
+        (json!("refunded"), json!("1.00"), json!("one bad"))
+    );
+    assert_eq!(balance(&app, &buyer).await, "13.50");
+    let s = status(&app, &buyer, a).await;
+    assert_eq!(
+        (s["status"].clone(), s["charge"].clone()),
+        (json!("Partial"), json!("1.50"))
+    );
+    // dispute reject: closed, no money moves.
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "dispute",
+            "reject",
+            "--id",
+            &disputes[1],
+            "--note",
+            "works",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        format!(
+            "dispute {} rejected: 0.00 refunded on order {b}",
+            disputes[1]
+        )
+    );
+    let d = dispute_view(disputes[1].clone()).await;
+    assert_eq!(
+        (d["status"].clone(), d["refundAmount"].clone()),
+        (json!("rejected"), json!("0.00"))
+    );
+    assert_eq!(balance(&app, &buyer).await, "13.50");
+    assert_eq!(status(&app, &buyer, b).await["status"], "Completed");
+
+    // withdrawal reject, then complete of a new request for the same earnings.
+    let first = ok(
+        201,
+        post(&app, As::Key(&key), "/api/admin/v2/withdrawals", json!({})).await,
+    );
+    let (first_id, amount) = (
+        first["id"].as_str().expect("id").to_owned(),
+        first["amount"].as_str().expect("amount").to_owned(),
+    );
+    assert_eq!(first["orders"], 3);
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "withdrawal",
+            "reject",
+            "--id",
+            &first_id,
+            "--note",
+            "wrong details",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        format!("withdrawal {first_id} rejected ({amount})")
+    );
+    let w = withdrawal_of(&app, &key, &first_id).await;
+    assert_eq!(
+        (w["status"].clone(), w["resolution"].clone()),
+        (json!("rejected"), json!("wrong details"))
+    );
+    let e = ok(
+        200,
+        get(&app, As::Key(&key), "/api/admin/v2/earnings").await,
+    );
+    assert_eq!(
+        e["summary"],
+        json!({"held": "0.00", "available": amount, "requested": "0.00", "withdrawn": "0.00"})
+    );
+    let second = ok(
+        201,
+        post(&app, As::Key(&key), "/api/admin/v2/withdrawals", json!({})).await,
+    );
+    let second_id = second["id"].as_str().expect("id").to_owned();
+    assert_eq!(second["amount"], json!(amount));
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "withdrawal",
+            "complete",
+            "--id",
+            &second_id,
+            "--note",
+            "paid",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        format!("withdrawal {second_id} completed ({amount})")
+    );
+    let w = withdrawal_of(&app, &key, &second_id).await;
+    assert_eq!(
+        (w["status"].clone(), w["resolution"].clone()),
+        (json!("completed"), json!("paid"))
+    );
+    assert!(w["completedAt"].is_string(), "{w}");
+    let e = ok(
+        200,
+        get(&app, As::Key(&key), "/api/admin/v2/earnings").await,
+    );
+    assert_eq!(
+        e["summary"],
+        json!({"held": "0.00", "available": "0.00", "requested": "0.00", "withdrawn": amount})
+    );
+
+    // shop create: the user becomes a supplier of the new shop.
+    let fresh_key = last_line(&cmd(
+        db,
+        &["admin", "user", "create", "--email", "fresh@shop.test"],
+    ));
+    assert_eq!(
+        get(&app, As::Key(&fresh_key), "/api/admin/v2/me").await.0,
+        403,
+        "a buyer before the shop"
+    );
+    let shop = last_line(&cmd(
+        db,
+        &[
+            "admin",
+            "shop",
+            "create",
+            "--email",
+            "fresh@shop.test",
+            "--name",
+            "Fresh Shop",
+        ],
+    ));
+    assert_eq!(shop.len(), 24, "{shop}");
+    // The server learns of the change made by another process within a poll.
+    crate::harness::wait_for(5, "the new supplier's key", || async {
+        get(&app, As::Key(&fresh_key), "/api/admin/v2/me").await.0 == 200
+    })
+    .await;
+    let me = ok(
+        200,
+        get(&app, As::Key(&fresh_key), "/api/admin/v2/me").await,
+    );
+    assert_eq!(
+        me["shops"],
+        json!([{"shopId": shop, "name": "Fresh Shop", "active": true}])
+    );
+    let shops = ok(200, get(&app, As::Operator, "/api/operator/v1/shops").await);
+    let listed = shops["shops"]
+        .as_array()
+        .expect("shops")
+        .iter()
+        .find(|s| s["id"] == shop.as_str())
+        .cloned()
+        .expect("shop listed");
+    assert_eq!(
+        (listed["name"].clone(), listed["ownerEmail"].clone()),
+        (json!("Fresh Shop"), json!("fresh@shop.test"))
+    );
+
+    // subcategory update: name, position and a translation.
+    let out = cmd(
+        db,
+        &[
+            "admin",
+            "subcategory",
+            "update",
+            "--id",
+            &sub,
+            "--name",
+            "Mailboxes",
+            "--position",
+            "5",
+            "--translation",
+            "ru:name=Почта",
+        ],
+    );
+    assert_eq!(out.trim(), format!("updated {sub}"));
+    let subs = ok(
+        200,
+        get(&app, As::Operator, "/api/operator/v1/subcategories").await,
+    );
+    let row = subs["subcategories"]
+        .as_array()
+        .expect("subcategories")
+        .iter()
+        .find(|s| s["id"] == sub.as_str())
+        .cloned()
+        .expect("subcategory listed");
+    assert_eq!(
+        (
+            row["name"].clone(),
+            row["position"].clone(),
+            row["translations"].clone()
+        ),
+        (
+            json!("Mailboxes"),
+            json!(5),
+            json!({"name": {"ru": "Почта"}})
+        )
+    );
+
+    let report = cmd(db, &["admin", "audit"]);
+    assert!(report.contains("all invariants hold"), "{report}");
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
