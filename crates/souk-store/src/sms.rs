@@ -639,6 +639,30 @@ impl Store {
         Ok(Self::activation_views(rows))
     }
 
+    /// `sms_activations_of` with the project's and country's names in every language
+    /// (the account page shows them in its own; the API answers in English).
+    pub async fn sms_activations_translated(
+        &self,
+        user_id: &str,
+        order_ids: &[i64],
+    ) -> Result<Vec<SmsActivation>> {
+        let mut list = self.sms_activations_of(user_id, order_ids).await?;
+        if list.is_empty() {
+            return Ok(list);
+        }
+        let names = self.sms_names().await?;
+        for a in &mut list {
+            a.project_name =
+                names.text("sms_project", &a.project_id, a.project_name.en().to_owned());
+            a.country_name = names.text(
+                "sms_country",
+                &a.country_code,
+                a.country_name.en().to_owned(),
+            );
+        }
+        Ok(list)
+    }
+
     /// One SMS activation of the caller's.
     pub async fn sms_activation(
         &self,

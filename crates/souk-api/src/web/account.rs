@@ -26,6 +26,17 @@ pub struct AccountQuery {
     placed: Option<i64>,
 }
 
+/// A ledger row's kind in words (the ledger stores `topup`, `charge`, `refund`, `adjust`).
+fn kind_name(ui: super::i18n::Ui, kind: &str) -> &str {
+    match kind {
+        "topup" => ui.t("top-up", "пополнение"),
+        "charge" => ui.t("charge", "списание"),
+        "refund" => ui.t("refund", "возврат"),
+        "adjust" => ui.t("adjustment", "корректировка"),
+        other => other,
+    }
+}
+
 fn signed(micros: i64) -> String {
     let text = Money::from_micros(micros.abs()).display2();
     if micros < 0 {
@@ -87,7 +98,7 @@ pub async fn overview(
                         @for e in &ledger {
                             tr {
                                 td { (when(e.created_at)) }
-                                td { (e.kind) }
+                                td { (kind_name(ui, &e.kind)) }
                                 td.num { (signed(e.amount)) }
                                 td.num { (Money::from_micros(e.balance_after).display2()) }
                                 td { @if let Some(o) = e.order_id { (o) } }
@@ -204,7 +215,10 @@ pub async fn sms(State(state): State<AppState>, visitor: Visitor) -> Result<Resp
         .filter(|l| l.kind == "sms")
         .map(|l| l.id)
         .collect();
-    let mut activations = state.store.sms_activations_of(&user.user_id, &ids).await?;
+    let mut activations = state
+        .store
+        .sms_activations_translated(&user.user_id, &ids)
+        .await?;
     activations.sort_by_key(|a| std::cmp::Reverse(a.order_id));
     let lang = ui.catalogue_lang();
     let currency = &state.config.currency;

@@ -24,5 +24,6 @@ mod supplier;
 mod supply_kit;
 mod transport;
 mod web;
+mod web_account;
 mod web_forms;
 mod webdriver;
