@@ -120,10 +120,10 @@ async fn render(
                             tbody {
                                 @for s in &p.subproducts {
                                     tr #{"sub-" (s.id)} {
-                                        td { (s.name) @if !s.active { " (" (ui.t("hidden", "скрыт")) ")" } }
-                                        td.num { (s.price.display2()) " " (currency) }
-                                        td.num { span.stock #{"stock-" (s.id)} { (s.stock) } }
-                                        td {
+                                        td { strong { (s.name) } @if !s.active { " (" (ui.t("hidden", "скрыт")) ")" } }
+                                        td.num data-label=(ui.t("Price", "Цена")) { (s.price.display2()) " " (currency) }
+                                        td.num data-label=(ui.t("In stock", "В наличии")) { span.stock #{"stock-" (s.id)} { (s.stock) } }
+                                        td.upload-cell {
                                             @if p.product_type == ProductType::Inventory {
                                                 form.upload #{"upload-" (s.id)} method="post" action={"/desk/stock/" (s.id)} enctype="multipart/form-data" {
                                                     input type="hidden" name="csrf" value=(v.csrf());

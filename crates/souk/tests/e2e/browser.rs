@@ -149,6 +149,7 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     b.goto(&format!("{base}/account")).await;
     sign_out(&b).await;
     b.goto(&format!("{base}/signin")).await;
+    b.screenshot("signin").await;
     b.type_into("#email", "buyer@example.com").await;
     b.type_into("#password", "not my password").await;
     b.click("#auth-submit").await;
@@ -197,8 +198,25 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     assert!(meta.starts_with("HTTP 200 · "), "{meta}");
     let answer: Value = serde_json::from_str(&b.text("#ta-response").await).expect("JSON shown");
     assert_eq!(answer["limit"], 2, "{answer}");
-    assert!(answer["services"].as_array().expect("rows").len() <= 2);
+    // The one service on sale, as `/api/v2` itself answers.
+    let direct = app
+        .call(&[("key", &key), ("action", "services"), ("limit", "2")])
+        .await;
+    assert_eq!(answer, direct);
+    let numbers: Vec<Value> = answer["services"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["service"].clone())
+        .collect();
+    assert_eq!(numbers, vec![json!(service)], "{answer}");
     b.screenshot("test-api").await;
+    b.execute(
+        "document.getElementById('ta-response').scrollIntoView({block: 'center'});",
+        json!([]),
+    )
+    .await;
+    b.screenshot("test-api-response").await;
     assert!(
         !b.source().await.contains(&seller_key),
         "no other user's key on the page"
@@ -215,7 +233,13 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     b.wait_text("header", "English header", |t| t.contains("API docs"))
         .await;
     b.resize(390, 844).await;
-    for path in ["/api-docs", "/shop", "/account"] {
+    for path in [
+        "/api-docs",
+        "/shop",
+        "/account",
+        "/account/orders",
+        "/account/sms",
+    ] {
         b.goto(&format!("{base}{path}")).await;
         let fits = b
             .execute(
@@ -227,6 +251,8 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     }
     b.goto(&format!("{base}/api-docs")).await;
     b.screenshot("docs-phone").await;
+    b.goto(&format!("{base}/shop")).await;
+    b.screenshot("shop-phone").await;
     b.resize(1280, 1400).await;
 
     // Buying through the shop: a refused quantity changes nothing, a good one delivers.
@@ -348,11 +374,73 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
         assert!(!desk.contains(secret), "the desk shows {secret}");
     }
 
-    // Every page screenshot is there.
-    let count = std::fs::read_dir(b.screenshot_dir())
+    // The desk on a phone: no sideways scrolling either.
+    b.resize(390, 844).await;
+    b.goto(&format!("{base}/desk")).await;
+    let fits = b
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(fits, true, "/desk scrolls sideways on a phone");
+    b.screenshot("desk-phone").await;
+
+    // Every page's screenshot is there, a real PNG of the window's width.
+    let mut shots: Vec<String> = std::fs::read_dir(b.screenshot_dir())
         .expect("browser test step")
-        .count();
-    assert!(count >= 10, "{count} screenshots");
+        .map(|e| {
+            e.expect("browser test step")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    shots.sort();
+    let names: Vec<&str> = shots
+        .iter()
+        .map(|n| n[3..].trim_end_matches(".png"))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "signup",
+            "signup-refused",
+            "account",
+            "signin",
+            "signin-refused",
+            "test-api",
+            "test-api-response",
+            "docs-ru",
+            "docs-phone",
+            "shop-phone",
+            "shop-refused",
+            "shop",
+            "orders",
+            "sms",
+            "desk",
+            "desk-phone",
+        ]
+    );
+    for name in &shots {
+        let png = std::fs::read(b.screenshot_dir().join(name)).expect("browser test step");
+        assert_eq!(&png[1..4], b"PNG", "{name}");
+        let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        let phone = name.contains("phone");
+        assert!(
+            if phone {
+                (300..=400).contains(&width)
+            } else {
+                width >= 1200
+            },
+            "{name} is {width} px wide"
+        );
+        assert!(
+            png.len() > 10_000,
+            "{name} looks blank ({} bytes)",
+            png.len()
+        );
+    }
     b.quit().await;
     app.stop().await;
     db.assert_audit_clean().await;
