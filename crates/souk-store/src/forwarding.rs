@@ -221,7 +221,13 @@ impl Store {
     /// than the request can take), one more attempt. False when the order is no longer
     /// this node's to send (the claim ran out and another node took it, or the buyer
     /// cancelled it): then nothing may be sent.
-    pub async fn begin_send(&self, order_id: i64, node: &str, lease_ms: i64, now: i64) -> Result<bool> {
+    pub async fn begin_send(
+        &self,
+        order_id: i64,
+        node: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<bool> {
         let _gate = self.gate.enter().await;
         let done = on_engine!(&self.db, pool => {
             sqlx::query(

@@ -99,7 +99,9 @@ pub async fn check_balance(
 ) -> Result<(Money, String), ProviderError> {
     let provider = store.provider(provider_id).await?;
     let (balance, currency) = client(&provider, allow_private)?.balance().await?;
-    store.set_provider_balance(provider_id, balance, now).await?;
+    store
+        .set_provider_balance(provider_id, balance, now)
+        .await?;
     Ok((balance, currency))
 }
 

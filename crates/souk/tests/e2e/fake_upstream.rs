@@ -115,7 +115,13 @@ pub fn typed_service(id: &str, type_name: &str, rate: &str, (min, max): (i64, i6
 }
 
 /// A marketplace product row as Souk lists it (`entityType: product`, rate per unit).
-pub fn product_service(id: &str, name: &str, rate: &str, (min, max): (i64, i64), stock: i64) -> Value {
+pub fn product_service(
+    id: &str,
+    name: &str,
+    rate: &str,
+    (min, max): (i64, i64),
+    stock: i64,
+) -> Value {
     json!({
         "service": id, "name": name, "type": "Default", "category": "Accounts", "rate": rate,
         "min": min, "max": max, "refill": false, "cancel": false, "stock": stock,
@@ -203,7 +209,11 @@ impl FakeUpstream {
 
     /// Forgets order `id`: later status checks answer `Incorrect order ID` for it.
     pub fn forget(&self, id: i64) {
-        self.state.orders.lock().expect("lock").retain(|o| o.id != id);
+        self.state
+            .orders
+            .lock()
+            .expect("lock")
+            .retain(|o| o.id != id);
     }
 
     pub fn set_services(&self, services: Vec<Value>) {
@@ -284,7 +294,11 @@ async fn handle(
         "cancel" => {
             let list = get("orders").unwrap_or_default();
             let ids: Vec<String> = list.split(',').map(|i| i.trim().to_owned()).collect();
-            state.cancels.lock().expect("lock").extend(ids.iter().cloned());
+            state
+                .cancels
+                .lock()
+                .expect("lock")
+                .extend(ids.iter().cloned());
             let mut orders = state.orders.lock().expect("lock");
             let out: Vec<Value> = ids
                 .iter()

@@ -382,6 +382,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn spawn(db: &TestDb) -> ServerProcess {
+        Self::spawn_with_env(db, &[]).await
+    }
+
+    /// `spawn` with more `SOUK_*` settings (e.g. `SOUK_WORKERS=0`).
+    pub async fn spawn_with_env(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
         use std::io::BufRead;
         let dir = tempfile::tempdir().expect("dir");
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_souk"))
@@ -394,6 +399,7 @@ impl ServerProcess {
             .env("SOUK_ALLOW_PRIVATE_UPSTREAMS", "1")
             .env("SOUK_SYNC_INTERVAL", "1s")
             .env("SOUK_LOG", "warn")
+            .envs(env.iter().copied())
             .current_dir(dir.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
