@@ -46,6 +46,15 @@ async fn product(app: &TestApp, key: &str, service: i64) -> (Value, Vec<(String,
     (json!([r["rate"], r["min"], r["max"], r["stock"]]), variants)
 }
 
+/// (upstream id, SMM type, the buyer's fields besides the service, the quantity that must
+/// reach the upstream).
+type TypedCase = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    i64,
+);
+
 async fn log(app: &TestApp, provider: &str) -> Vec<String> {
     let (_, log) = app
         .operator(Method::GET, &format!("/providers/{provider}/log"), None)
@@ -199,8 +208,7 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
 engine_test!(smm_type_fields_reach_the_upstream_verbatim, |db| {
     let app = TestApp::spawn_with(db, private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
-    // (upstream id, type, the buyer's fields besides service, the quantity sent upstream)
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, i64)> = vec![
+    let cases: Vec<TypedCase> = vec![
         (
             "31",
             "Custom Comments",
