@@ -481,7 +481,7 @@ impl Store {
                 on_engine!(&self.db, pool => {
                     sqlx::query(
                         "UPDATE orders SET forward_state = 'queued', status = 'pending', next_attempt_at = $1, \
-                         external_id = NULL, unknown_since = NULL, sync_misses = 0, forward_refusals = 0, \
+                         external_id = NULL, unknown_since = NULL, sync_misses = 0, forward_attempts = 0, forward_refusals = 0, \
                          lease_owner = NULL, lease_until = NULL, \
                          last_error = 'resent by the operator', updated_at = $1 WHERE id = $2 AND forward_state = 'unknown'",
                     )

@@ -65,6 +65,7 @@ impl Workers {
     /// Stops every worker: the forwarder claims nothing more and lets its sends in
     /// flight finish (at most `grace`); orders it claimed but never sent go back to the
     /// queue at once, so another node sends them and none is mistaken for a lost send.
+    /// The node's singleton leases (status and catalogue sync) are given up too.
     pub async fn stop(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         for h in self.others.drain(..) {
@@ -86,6 +87,9 @@ impl Workers {
             Ok(n) if n > 0 => tracing::info!(orders = n, "claimed orders given back to the queue"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "giving claimed orders back failed"),
+        }
+        if let Err(e) = self.ctx.store.release_leases(&self.ctx.node_id).await {
+            tracing::warn!(error = %e, "giving leases back failed");
         }
     }
 }

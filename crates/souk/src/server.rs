@@ -74,7 +74,11 @@ impl Node {
         if let Some(workers) = workers {
             workers.stop(souk_workers::STOP_GRACE).await;
         }
+        // Wait until the watcher (and with it the change listener) is gone, so closing
+        // the pool does not surface as a listener failure.
         watcher.abort();
+        let _ = watcher.await;
+        tokio::task::yield_now().await;
         store.close().await;
         result.context("server failed")
     }
