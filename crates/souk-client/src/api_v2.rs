@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
-use souk_core::Money;
+use souk_core::{ApiError, Money};
 
 use crate::guard::{check_destination, GuardError};
 
@@ -35,6 +35,10 @@ pub enum ClientError {
     /// A well-formed `{"error": ...}`: processed and refused.
     #[error("upstream refused: {0}")]
     Api(String),
+    /// An `add` sent with an Idempotency-Key that the upstream (another Souk) says is
+    /// taken by a different request, or still being placed: the order may be there.
+    #[error("upstream answered {0:?} for our idempotency key; it may hold the order")]
+    KeyConflict(String),
     #[error("{0}")]
     Destination(#[from] GuardError),
     #[error("bad upstream URL: {0}")]
@@ -52,8 +56,15 @@ impl ClientError {
                 | ClientError::Html
                 | ClientError::Empty
                 | ClientError::Garbage(_)
+                | ClientError::KeyConflict(_)
         )
     }
+}
+
+/// Souk's answers to an `add` whose Idempotency-Key is held by another request or by
+/// one still in progress (SPEC 7): neither says the order is absent.
+fn is_key_conflict(message: &str) -> bool {
+    message == ApiError::IdempotencyKeyReused.to_string() || message == ApiError::Busy.to_string()
 }
 
 /// A service (or product) as an upstream lists it.
@@ -394,6 +405,9 @@ impl ApiV2Client {
         }
         let v = self.call(&all, order.idempotency_key).await?;
         if let Some(e) = api_error(&v) {
+            if order.idempotency_key.is_some() && is_key_conflict(&e) {
+                return Err(ClientError::KeyConflict(e));
+            }
             return Err(ClientError::Api(e));
         }
         match &v["order"] {
@@ -540,5 +554,11 @@ mod tests {
         assert!(!ClientError::NotSent("refused".into()).outcome_unknown());
         assert!(!ClientError::Api("Not enough funds".into()).outcome_unknown());
         assert!(!ClientError::Refused(404).outcome_unknown());
+        assert!(ClientError::KeyConflict("x".into()).outcome_unknown());
+        assert!(is_key_conflict(
+            "Idempotency key was used for a different order"
+        ));
+        assert!(is_key_conflict("Too many orders at once, try again"));
+        assert!(!is_key_conflict("Not enough funds on balance"));
     }
 }

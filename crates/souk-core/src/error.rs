@@ -93,6 +93,8 @@ pub enum ApiError {
     RefillNotAvailable,
     #[error("The provider did not accept the refill, try again later")]
     RefillFailed,
+    #[error("Refill is not available for drip-feed orders run in parts")]
+    RefillDripFeedRuns,
     #[error("Refill ID is required")]
     RefillIdRequired,
     #[error("Refill not found")]
@@ -176,6 +178,7 @@ impl ApiError {
             Busy,
             RefillNotAvailable,
             RefillFailed,
+            RefillDripFeedRuns,
             RefillIdRequired,
             RefillNotFound,
             SmsProjectRequired,

@@ -42,7 +42,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let row: Option<(i64, i64)> = sqlx::query_as(
                 "SELECT COALESCE(runs, 1), COALESCE(interval_minutes, 0) FROM orders \
-                 WHERE id = $1 AND forward_state = 'sending' AND lease_owner = $2",
+                 WHERE id = $1 AND forward_state IN ('queued', 'sending') AND lease_owner = $2 AND status = 'pending'",
             )
             .bind(order_id)
             .bind(node)

@@ -1,11 +1,14 @@
 //! The outbox of orders for upstream providers, and what comes back from them.
 //!
 //! An order is committed first (`forward_state = 'queued'`), then claimed by one node
-//! (`sending`, with a lease) and sent. The answer moves it to `sent` with the upstream's
-//! id, back to `queued` when it surely was not processed, or to `unknown` (shown as
-//! `In progress`, status `error`) when it may have been: such an order is never sent again
-//! blindly; the operator resolves it, unless the provider honours idempotency keys, in
-//! which case the resend with the same key is safe and happens by itself.
+//! (still `queued`, owned by the node until the claim runs out) and moved to `sending`,
+//! with a lease, only right before its request goes out: an order a node claimed but
+//! never sent goes back to the queue, never to `unknown`. The answer moves it to `sent`
+//! with the upstream's id, back to `queued` when it surely was not processed, or to
+//! `unknown` (shown as `In progress`, status `error`) when it may have been: such an
+//! order is never sent again blindly; the operator resolves it, unless the provider
+//! honours idempotency keys, in which case the resend with the same key is safe and
+//! happens by itself while the upstream still remembers the key.
 
 use souk_core::early_cancel::proportional_refund;
 use souk_core::order::OrderStatus;
@@ -13,7 +16,23 @@ use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite, Engine};
 use crate::orders::book_refund;
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, IDEMPOTENCY_WINDOW_MS};
+
+/// How long after a send whose outcome was unknown a resend with the same
+/// Idempotency-Key is still safe: the upstream (Souk) forgets keys after 24 h; an hour
+/// less leaves room for clock skew and a send in progress at the edge.
+pub const RESEND_WINDOW_MS: i64 = IDEMPOTENCY_WINDOW_MS - 3_600_000;
+
+/// Why a sent order goes back to the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Never sent, or surely not processed (connection refused, HTTP 4xx, 429).
+    Unsent,
+    /// A well-formed refusal: counts towards the order's refusals.
+    Refused,
+    /// May have been processed: resent with the same Idempotency-Key later.
+    Unknown,
+}
 
 /// An order ready to be sent upstream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +48,13 @@ pub struct ForwardJob {
     pub params: String,
     pub runs: Option<i64>,
     pub interval_minutes: Option<i64>,
+    /// Requests sent so far (claims that never sent do not count).
     pub attempts: i64,
+    /// Well-formed refusals so far.
+    pub refusals: i64,
+    /// When the earliest send whose outcome was unknown began: the upstream may hold
+    /// the order.
+    pub unknown_since: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,6 +69,8 @@ struct JobRow {
     runs: Option<i64>,
     interval_minutes: Option<i64>,
     forward_attempts: i64,
+    forward_refusals: i64,
+    unknown_since: Option<i64>,
 }
 
 /// What an upstream said about an order.
@@ -72,6 +99,8 @@ pub enum Resolution {
 pub struct StuckOrder {
     pub id: i64,
     pub provider_id: Option<String>,
+    /// Set when the upstream took the order but later stopped knowing it.
+    pub external_id: Option<String>,
     pub forward_state: String,
     pub forward_attempts: i64,
     pub last_error: Option<String>,
@@ -105,13 +134,16 @@ macro_rules! close_with_refund {
 }
 
 impl Store {
-    /// Claims up to `limit` queued orders for this node: each is claimed by one node only
-    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite).
+    /// Claims up to `limit` due orders for this node: each is claimed by one node only
+    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite). A claimed order
+    /// stays `queued`, owned by `node`, and is not due for anyone else for `claim_ms`;
+    /// `begin_send` moves it to `sending` when its request goes out. Nothing is counted
+    /// here: a claim that ends without a send (provider disabled, shutdown) is no attempt.
     pub async fn claim_forward_jobs(
         &self,
         node: &str,
         now: i64,
-        lease_ms: i64,
+        claim_ms: i64,
         limit: i64,
     ) -> Result<Vec<ForwardJob>> {
         let pick = if self.engine() == Engine::Postgres {
@@ -134,20 +166,20 @@ impl Store {
             // Ids come from the database, so they can be inlined; one statement claims them all.
             let list = ids.iter().map(|(id,)| id.to_string()).collect::<Vec<_>>().join(",");
             sqlx::query(&format!(
-                "UPDATE orders SET forward_state = 'sending', lease_owner = $1, lease_until = $2, \
-                 forward_attempts = forward_attempts + 1, updated_at = $3 WHERE id IN ({list}) AND forward_state = 'queued'"
+                "UPDATE orders SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, updated_at = $3 \
+                 WHERE id IN ({list}) AND forward_state = 'queued'"
             ))
             .bind(node)
-            .bind(now + lease_ms)
+            .bind(now + claim_ms)
             .bind(now)
             .execute(&mut *tx)
             .await?;
             let rows: Vec<JobRow> = sqlx::query_as(&format!(
                 "SELECT o.id, s.provider_id, s.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
-                 o.runs, o.interval_minutes, o.forward_attempts \
+                 o.runs, o.interval_minutes, o.forward_attempts, o.forward_refusals, o.unknown_since \
                  FROM orders o JOIN services s ON s.number = o.service_number \
                  LEFT JOIN subproducts p ON p.id = o.subproduct_id \
-                 WHERE o.id IN ({list}) AND o.forward_state = 'sending' AND o.lease_owner = $1 \
+                 WHERE o.id IN ({list}) AND o.forward_state = 'queued' AND o.lease_owner = $1 \
                  AND s.provider_id IS NOT NULL AND s.provider_service IS NOT NULL ORDER BY o.id"
             ))
             .bind(node)
@@ -155,9 +187,9 @@ impl Store {
             .await?;
             // Queued but no longer connected to a provider: the operator decides.
             sqlx::query(&format!(
-                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, \
+                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
                  last_error = 'the service is not connected to a provider' \
-                 WHERE id IN ({list}) AND forward_state = 'sending' AND lease_owner = $1 AND service_number NOT IN \
+                 WHERE id IN ({list}) AND forward_state = 'queued' AND lease_owner = $1 AND service_number NOT IN \
                  (SELECT number FROM services WHERE provider_id IS NOT NULL AND provider_service IS NOT NULL)"
             ))
             .bind(node)
@@ -179,8 +211,56 @@ impl Store {
                 runs: r.runs,
                 interval_minutes: r.interval_minutes,
                 attempts: r.forward_attempts,
+                refusals: r.forward_refusals,
+                unknown_since: r.unknown_since,
             })
             .collect())
+    }
+
+    /// Right before an order's request goes out: `sending`, leased for `lease_ms` (longer
+    /// than the request can take), one more attempt. False when the order is no longer
+    /// this node's to send (the claim ran out and another node took it, or the buyer
+    /// cancelled it): then nothing may be sent.
+    pub async fn begin_send(
+        &self,
+        order_id: i64,
+        node: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let done = on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE orders SET forward_state = 'sending', lease_until = $1, send_started_at = $2, \
+                 forward_attempts = forward_attempts + 1, updated_at = $2 \
+                 WHERE id = $3 AND forward_state = 'queued' AND lease_owner = $4 AND status = 'pending'",
+            )
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(order_id)
+            .bind(node)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Gives this node's claimed but unsent orders back to the queue, due at once (a
+    /// stopping node, or a batch cut short).
+    pub async fn release_forward_claims(&self, node: &str, now: i64) -> Result<u64> {
+        let _gate = self.gate.enter().await;
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE orders SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 \
+                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'queued' AND lease_owner = $2",
+            )
+            .bind(now)
+            .bind(node)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }))
     }
 
     /// The upstream accepted the order under `external_id`. Also settles an order that a
@@ -191,7 +271,7 @@ impl Store {
             sqlx::query(
                 "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
                  last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
-                 next_sync_at = $2, updated_at = $2 \
+                 next_sync_at = $2, sync_misses = 0, updated_at = $2 \
                  WHERE id = $3 AND forward_state IN ('sending', 'unknown') AND external_id IS NULL",
             )
             .bind(external_id)
@@ -204,12 +284,13 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// The send surely did not reach the upstream (or the upstream honours idempotency
-    /// keys): queue it again for `retry_at`.
+    /// Queues a claimed or sent order again for `retry_at`. `Retry::Unknown` remembers
+    /// when the send that may have reached the upstream began.
     pub async fn requeue_forward(
         &self,
         order_id: i64,
         node: &str,
+        retry: Retry,
         error: &str,
         retry_at: i64,
         now: i64,
@@ -218,11 +299,15 @@ impl Store {
         on_engine!(&self.db, pool => {
             sqlx::query(
                 "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, last_error = $1, \
-                 next_attempt_at = $2, updated_at = $3 WHERE id = $4 AND forward_state = 'sending' AND lease_owner = $5",
+                 next_attempt_at = $2, updated_at = $3, forward_refusals = forward_refusals + $4, \
+                 unknown_since = CASE WHEN $5 THEN COALESCE(unknown_since, send_started_at, $3) ELSE unknown_since END \
+                 WHERE id = $6 AND forward_state IN ('queued', 'sending') AND lease_owner = $7",
             )
             .bind(error)
             .bind(retry_at)
             .bind(now)
+            .bind(i64::from(retry == Retry::Refused))
+            .bind(retry == Retry::Unknown)
             .bind(order_id)
             .bind(node)
             .execute(pool)
@@ -231,7 +316,8 @@ impl Store {
         Ok(())
     }
 
-    /// The send may have reached the upstream: park the order for reconciliation.
+    /// The upstream may hold the order: park it for the operator (`unknown`, shown as
+    /// `In progress`). Never refunded without the operator.
     pub async fn park_forward(
         &self,
         order_id: i64,
@@ -243,7 +329,8 @@ impl Store {
         on_engine!(&self.db, pool => {
             sqlx::query(
                 "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
-                 last_error = $1, updated_at = $2 WHERE id = $3 AND forward_state = 'sending' AND lease_owner = $4",
+                 unknown_since = COALESCE(unknown_since, send_started_at), last_error = $1, updated_at = $2 \
+                 WHERE id = $3 AND forward_state IN ('queued', 'sending') AND lease_owner = $4",
             )
             .bind(error)
             .bind(now)
@@ -289,23 +376,29 @@ impl Store {
     }
 
     /// Sends whose lease ran out (the node died or hung mid-send): with an idempotent
-    /// provider they are queued again, otherwise parked as `unknown`.
+    /// provider, and while the upstream still remembers the key, they are queued again;
+    /// otherwise parked as `unknown`. Claimed orders that never went out are not here:
+    /// they are still `queued` and due again once their claim runs out.
     pub async fn expire_forward_leases(&self, now: i64) -> Result<u64> {
         let _gate = self.gate.enter().await;
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let requeued = sqlx::query(
                 "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, \
+                 unknown_since = COALESCE(unknown_since, send_started_at), \
                  last_error = 'lease expired; resent with the same idempotency key' \
-                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1 AND service_number IN \
+                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1 \
+                 AND COALESCE(unknown_since, send_started_at, 0) >= $2 AND service_number IN \
                  (SELECT s.number FROM services s JOIN providers p ON p.id = s.provider_id WHERE p.supports_idempotency)",
             )
             .bind(now)
+            .bind(now - RESEND_WINDOW_MS)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             let parked = sqlx::query(
                 "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
+                 unknown_since = COALESCE(unknown_since, send_started_at), \
                  last_error = 'lease expired during the send; outcome unknown' \
                  WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1",
             )
@@ -318,11 +411,12 @@ impl Store {
         }))
     }
 
-    /// Orders in `unknown` (and long-queued ones), for the operator.
+    /// Orders parked as `unknown` (a send with an unknown outcome, or an upstream that
+    /// stopped knowing the order), for the operator.
     pub async fn stuck_orders(&self, limit: i64) -> Result<Vec<StuckOrder>> {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT o.id, s.provider_id, o.forward_state, o.forward_attempts, o.last_error, o.updated_at \
+                "SELECT o.id, s.provider_id, o.external_id, o.forward_state, o.forward_attempts, o.last_error, o.updated_at \
                  FROM orders o LEFT JOIN services s ON s.number = o.service_number \
                  WHERE o.forward_state = 'unknown' ORDER BY o.id LIMIT $1",
             )
@@ -332,7 +426,7 @@ impl Store {
         }))
     }
 
-    /// The operator settles an order whose send had an unknown outcome.
+    /// The operator settles a parked order.
     pub async fn resolve_forward(
         &self,
         order_id: i64,
@@ -356,22 +450,39 @@ impl Store {
         }
         match resolution {
             Resolution::Sent(external) => {
-                if external.trim().is_empty() {
+                let external = external.trim();
+                if external.is_empty() {
                     return Err(StoreError::Invalid(
                         "The upstream order id is required".into(),
                     ));
                 }
-                self.mark_forwarded(order_id, external.trim(), now).await?;
+                // Replaces the id of an order the upstream stopped knowing, too.
+                let _gate = self.gate.enter().await;
+                on_engine!(&self.db, pool => {
+                    sqlx::query(
+                        "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
+                         last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
+                         next_sync_at = $2, sync_misses = 0, updated_at = $2 WHERE id = $3 AND forward_state = 'unknown'",
+                    )
+                    .bind(external)
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(pool)
+                    .await?;
+                });
             }
             Resolution::Fail => {
                 self.fail_forward(order_id, "failed by the operator", now)
                     .await?;
             }
             Resolution::Resend => {
+                // The operator says the upstream does not hold it: a fresh start.
                 let _gate = self.gate.enter().await;
                 on_engine!(&self.db, pool => {
                     sqlx::query(
                         "UPDATE orders SET forward_state = 'queued', status = 'pending', next_attempt_at = $1, \
+                         external_id = NULL, unknown_since = NULL, sync_misses = 0, forward_attempts = 0, forward_refusals = 0, \
+                         lease_owner = NULL, lease_until = NULL, \
                          last_error = 'resent by the operator', updated_at = $1 WHERE id = $2 AND forward_state = 'unknown'",
                     )
                     .bind(now)
@@ -390,7 +501,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT DISTINCT s.provider_id FROM orders o JOIN services s ON s.number = o.service_number \
                  WHERE o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' AND o.status IN ('pending', 'processing', 'error') \
-                 AND o.next_sync_at <= $1 AND s.provider_id IS NOT NULL",
+                 AND o.forward_state = 'sent' AND o.next_sync_at <= $1 AND s.provider_id IS NOT NULL",
             )
             .bind(now)
             .fetch_all(pool)
@@ -410,7 +521,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT o.id, o.external_id FROM orders o JOIN services s ON s.number = o.service_number \
                  WHERE s.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
-                 AND o.status IN ('pending', 'processing', 'error') \
+                 AND o.status IN ('pending', 'processing', 'error') AND o.forward_state = 'sent' \
                  AND o.next_sync_at <= $2 ORDER BY o.next_sync_at, o.id LIMIT $3",
             )
             .bind(provider_id)
@@ -437,6 +548,57 @@ impl Store {
             sqlx::query(&sql).bind(at).execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Orders whose status poll the upstream answered without knowing them (`Incorrect
+    /// order ID`, a status we cannot read, no entry at all): one more miss each, next
+    /// check at `at`; those with `limit` misses in a row are parked for the operator
+    /// instead of being polled forever. Returns the parked ones.
+    pub async fn record_sync_misses(
+        &self,
+        order_ids: &[i64],
+        limit: i64,
+        at: i64,
+        now: i64,
+    ) -> Result<Vec<i64>> {
+        if order_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = order_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(&format!(
+                "UPDATE orders SET sync_misses = sync_misses + 1, next_sync_at = $1 WHERE id IN ({list})"
+            ))
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            let parked: Vec<(i64,)> = sqlx::query_as(&format!(
+                "SELECT id FROM orders WHERE id IN ({list}) AND sync_misses >= $1 AND forward_state = 'sent' \
+                 AND status IN ('pending', 'processing', 'error') ORDER BY id"
+            ))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !parked.is_empty() {
+                let ids = parked.iter().map(|(id,)| id.to_string()).collect::<Vec<_>>().join(",");
+                sqlx::query(&format!(
+                    "UPDATE orders SET forward_state = 'unknown', status = 'error', last_error = $1, updated_at = $2 \
+                     WHERE id IN ({ids})"
+                ))
+                .bind(format!("the upstream did not know the order in {limit} status checks in a row"))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(parked.into_iter().map(|(id,)| id).collect())
+        })
     }
 
     /// Applies what the upstream reports. `Partial` refunds `charge x remains / quantity`,
@@ -486,7 +648,7 @@ impl Store {
                 let remains = update.remains.map(|r| r.clamp(0, quantity));
                 sqlx::query(
                     "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
-                     delivered = $3, next_sync_at = $4, updated_at = $5 WHERE id = $6",
+                     delivered = $3, next_sync_at = $4, sync_misses = 0, updated_at = $5 WHERE id = $6",
                 )
                 .bind(update.start_count)
                 .bind(remains)

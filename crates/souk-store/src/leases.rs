@@ -25,6 +25,19 @@ impl Store {
         Ok(taken == 1)
     }
 
+    /// Gives up every named lease `owner` holds (a node stopping cleanly), so another
+    /// node takes the singleton jobs at once instead of after the lease runs out.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64> {
+        let _gate = self.gate.enter().await;
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query("DELETE FROM worker_leases WHERE owner = $1")
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// The installation's id, made on first use: it scopes the idempotency keys this
     /// installation sends upstream.
     pub async fn installation_id(&self, now: i64) -> Result<String> {

@@ -36,7 +36,7 @@ pub use crypto::Crypto;
 pub use db::{redact_url, Engine};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
-pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
+pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, Retry, StuckOrder, RESEND_WINDOW_MS};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
 pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};

@@ -7,7 +7,7 @@ use souk_core::{Money, Text};
 
 use crate::catalogue::{NewService, NewSubproduct};
 use crate::db::{on_engine, BeginWrite};
-use crate::versions::{bump_version, Change};
+use crate::versions::{bump_version, notify, Change};
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +120,10 @@ pub struct SyncReport {
 /// active, markup (bp), rounding step.
 type ImportedRow = (i64, String, String, i64, i64, i64, bool, i64, i64);
 
+/// An imported product's variant as sync reads it: id, name, price, min, max, active,
+/// stock, upstream id ('' when imported without one).
+type VariantRow = (String, String, i64, i64, i64, bool, i64, String);
+
 #[derive(sqlx::FromRow)]
 struct ProviderRow {
     id: String,
@@ -151,6 +155,93 @@ fn validate_url(url: &str) -> Result<()> {
             "Provider URL must be http(s)://...: {url}"
         )))
     }
+}
+
+/// Inside a write transaction: one `sync_log` row per note.
+macro_rules! log_sync {
+    ($tx:expr, $provider:expr, $number:expr, $notes:expr, $now:expr) => {
+        for note in $notes {
+            sqlx::query(
+                "INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind($provider)
+            .bind($number)
+            .bind(note)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+
+/// Inside a write transaction: an imported product's variants in line with the
+/// upstream's — the row's price (marked up) and limits for every variant (the API gives
+/// one price per product), each variant's stock from `inventory` (a variant imported
+/// without an upstream id follows the row's stock), and variants the upstream no longer
+/// lists disabled, ones it lists again re-enabled. Adds a note per change; evaluates to
+/// (whether the catalogue changed, the stock changes to announce).
+macro_rules! sync_variants {
+    ($tx:expr, $engine:expr, $number:expr, $remote:expr, $price:expr, $min:expr, $max:expr, $notes:expr, $now:expr) => {{
+        let variants: Vec<VariantRow> = sqlx::query_as(
+            "SELECT id, name, price, min_qty, max_qty, active, stock, COALESCE(provider_ref, '') \
+             FROM subproducts WHERE service_number = $1 ORDER BY position, id",
+        )
+        .bind($number)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let mut changed = false;
+        let mut stock_changes = Vec::new();
+        if let Some((_, _, old_price, _, _, _, _, _)) =
+            variants.iter().find(|v| v.2 != $price.micros())
+        {
+            $notes.push(format!("price {} -> {}", Money::from_micros(*old_price).display2(), $price.display2()));
+        }
+        for (id, name, price, min, max, active, stock, upstream_ref) in &variants {
+            let upstream = if upstream_ref.is_empty() {
+                Some($remote.stock.unwrap_or($remote.max).max(0))
+            } else {
+                $remote.subproducts.iter().find(|(r, _, _)| r == upstream_ref).map(|(_, _, s)| (*s).max(0))
+            };
+            let listed = upstream.is_some();
+            if listed != *active {
+                $notes.push(if listed {
+                    format!("variant {name:?} re-enabled")
+                } else {
+                    format!("variant {name:?} disabled: no longer listed upstream")
+                });
+            }
+            if *price != $price.micros() || *min != $min || *max != $max || listed != *active {
+                sqlx::query(
+                    "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, active = $4, updated_at = $5 WHERE id = $6",
+                )
+                .bind($price.micros())
+                .bind($min)
+                .bind($max)
+                .bind(listed)
+                .bind($now)
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
+                changed = true;
+            }
+            if let Some(new_stock) = upstream.filter(|s| s != stock) {
+                let (version, stock_now): (i64, i64) = sqlx::query_as(
+                    "UPDATE subproducts SET stock = $1, stock_version = stock_version + 1, updated_at = $2 \
+                     WHERE id = $3 RETURNING stock_version, stock",
+                )
+                .bind(new_stock)
+                .bind($now)
+                .bind(id)
+                .fetch_one(&mut *$tx)
+                .await?;
+                $notes.push(format!("stock of {name:?} {stock} -> {stock_now}"));
+                let change = Change::Stock { subproduct: id.clone(), version, stock: stock_now };
+                notify!($tx, $engine, change);
+                stock_changes.push(change);
+            }
+        }
+        (changed, stock_changes)
+    }};
 }
 
 impl Store {
@@ -233,17 +324,30 @@ impl Store {
         if let Some(url) = &patch.url {
             validate_url(url)?;
         }
+        let blank = |v: &Option<String>| v.as_ref().is_some_and(|t| t.trim().is_empty());
+        if blank(&patch.name) || blank(&patch.key) {
+            return Err(StoreError::Invalid(
+                "Provider name and key must not be empty".into(),
+            ));
+        }
+        if patch.timeout_ms.is_some_and(|t| t < 100)
+            || patch.requests_per_second.is_some_and(|r| r < 0)
+        {
+            return Err(StoreError::Invalid(
+                "Timeout must be at least 100 ms and the rate not negative".into(),
+            ));
+        }
         let sealed = self
             .crypto
-            .seal(patch.key.as_deref().unwrap_or(&current.key));
+            .seal(patch.key.as_deref().map_or(current.key.as_str(), str::trim));
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             sqlx::query(
                 "UPDATE providers SET name = $1, url = $2, api_key_enc = $3, enabled = $4, timeout_ms = $5, \
                  requests_per_second = $6, supports_idempotency = $7 WHERE id = $8",
             )
-            .bind(patch.name.as_deref().unwrap_or(&current.name))
-            .bind(patch.url.as_deref().unwrap_or(&current.url))
+            .bind(patch.name.as_deref().map_or(current.name.as_str(), str::trim))
+            .bind(patch.url.as_deref().map_or(current.url.as_str(), str::trim))
             .bind(sealed)
             .bind(patch.enabled.unwrap_or(current.enabled))
             .bind(patch.timeout_ms.unwrap_or(current.timeout_ms).max(100))
@@ -544,8 +648,10 @@ impl Store {
     }
 
     /// Brings imported services in line with what the provider lists now: prices (with
-    /// their markup), limits, availability; services that vanished upstream are disabled,
-    /// ones that came back re-enabled. Every change is logged in `sync_log`.
+    /// their markup and rounding), limits, availability; for products also each
+    /// variant's price, limits, stock and whether the upstream still lists it. Services
+    /// that vanished upstream are disabled, ones that came back re-enabled. Every change
+    /// is logged in `sync_log`.
     pub async fn sync_provider_services(
         &self,
         provider_id: &str,
@@ -569,84 +675,75 @@ impl Store {
             let local: Vec<ImportedRow> = sqlx::query_as(
                 "SELECT number, provider_service, entity, rate, min_qty, max_qty, active, \
                  COALESCE(provider_markup_bp, 0), COALESCE(provider_round, 0) \
-                 FROM services WHERE provider_id = $1 AND provider_service IS NOT NULL",
+                 FROM services WHERE provider_id = $1 AND provider_service IS NOT NULL ORDER BY number",
             )
             .bind(provider_id)
             .fetch_all(&mut *tx)
             .await?;
-            let mut changed = false;
+            // Changes other nodes must reload the catalogue for (stock moves travel alone).
+            let mut catalogue_changed = false;
             for (number, external, entity, rate, min, max, active, markup_bp, round_to) in local {
                 let markup = Markup { basis_points: markup_bp, round_to };
                 let mut notes = Vec::new();
-                match by_id.get(external.as_str()) {
-                    None => {
-                        if active {
-                            sqlx::query("UPDATE services SET active = FALSE, updated_at = $1 WHERE number = $2")
-                                .bind(now)
-                                .bind(number)
-                                .execute(&mut *tx)
-                                .await?;
-                            notes.push("disabled: no longer listed upstream".to_owned());
-                            report.disabled.push(external.clone());
-                        }
-                    }
-                    Some(remote) => {
-                        let new_rate = markup.apply(remote.rate);
-                        let (new_min, new_max) = (remote.min.max(1), remote.max.max(remote.min.max(1)));
-                        if entity == "smm" && new_rate.micros() != rate {
-                            notes.push(format!("rate {} -> {}", Money::from_micros(rate).display2(), new_rate.display2()));
-                        }
-                        if new_min != min || new_max != max {
-                            notes.push(format!("limits {min}..{max} -> {new_min}..{new_max}"));
-                        }
-                        if !active {
-                            notes.push("re-enabled".to_owned());
-                        }
-                        if !notes.is_empty() {
-                            sqlx::query(
-                                "UPDATE services SET rate = CASE WHEN entity = 'smm' THEN $1 ELSE rate END, \
-                                 min_qty = $2, max_qty = $3, active = TRUE, provider_rate = $4, refill = $5, \
-                                 dripfeed = $6, updated_at = $7 WHERE number = $8",
-                            )
-                            .bind(new_rate.micros())
-                            .bind(new_min)
-                            .bind(new_max)
-                            .bind(remote.rate.micros())
-                            .bind(remote.refill)
-                            .bind(remote.dripfeed)
+                let Some(remote) = by_id.get(external.as_str()) else {
+                    if active {
+                        sqlx::query("UPDATE services SET active = FALSE, updated_at = $1 WHERE number = $2")
                             .bind(now)
                             .bind(number)
                             .execute(&mut *tx)
                             .await?;
-                            if entity == "product" {
-                                sqlx::query(
-                                    "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, updated_at = $4 \
-                                     WHERE service_number = $5",
-                                )
-                                .bind(new_rate.micros())
-                                .bind(new_min)
-                                .bind(new_max)
-                                .bind(now)
-                                .bind(number)
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            report.updated.push(external.clone());
-                        }
+                        notes.push("disabled: no longer listed upstream".to_owned());
+                        report.disabled.push(external.clone());
+                        catalogue_changed = true;
                     }
+                    log_sync!(tx, provider_id, number, notes, now);
+                    continue;
+                };
+                let new_rate = markup.apply(remote.rate);
+                let (new_min, new_max) = (remote.min.max(1), remote.max.max(remote.min.max(1)));
+                let mut service_changed = false;
+                if entity == "smm" && new_rate.micros() != rate {
+                    notes.push(format!("rate {} -> {}", Money::from_micros(rate).display2(), new_rate.display2()));
+                    service_changed = true;
                 }
-                for note in notes {
-                    changed = true;
-                    sqlx::query("INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)")
-                        .bind(provider_id)
-                        .bind(number)
-                        .bind(note)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                if new_min != min || new_max != max {
+                    notes.push(format!("limits {min}..{max} -> {new_min}..{new_max}"));
+                    service_changed = true;
                 }
+                if !active {
+                    notes.push("re-enabled".to_owned());
+                    service_changed = true;
+                }
+                if entity == "product" {
+                    let (variants_changed, mut stock) =
+                        sync_variants!(tx, engine, number, remote, new_rate, new_min, new_max, notes, now);
+                    service_changed |= variants_changed;
+                    report.changes.append(&mut stock);
+                }
+                if service_changed {
+                    sqlx::query(
+                        "UPDATE services SET rate = CASE WHEN entity = 'smm' THEN $1 ELSE rate END, \
+                         min_qty = $2, max_qty = $3, active = TRUE, provider_rate = $4, refill = $5, \
+                         dripfeed = $6, updated_at = $7 WHERE number = $8",
+                    )
+                    .bind(new_rate.micros())
+                    .bind(new_min)
+                    .bind(new_max)
+                    .bind(remote.rate.micros())
+                    .bind(remote.refill)
+                    .bind(remote.dripfeed)
+                    .bind(now)
+                    .bind(number)
+                    .execute(&mut *tx)
+                    .await?;
+                    catalogue_changed = true;
+                }
+                if !notes.is_empty() {
+                    report.updated.push(external.clone());
+                }
+                log_sync!(tx, provider_id, number, notes, now);
             }
-            if changed {
+            if catalogue_changed {
                 report.changes.push(bump_version!(tx, engine, catalogue));
             }
             tx.commit().await?;

@@ -1,6 +1,9 @@
 //! Refills of SMM orders (PerfectPanel's `refill` and `refill_status`).
 
+use souk_core::ApiError;
+
 use crate::db::on_engine;
+use crate::dripfeed::LOCAL_DRIPFEED;
 use crate::{Result, Store};
 
 /// What the refill rule reads about an order.
@@ -13,6 +16,19 @@ pub struct RefillFacts {
     pub completed_at: Option<i64>,
     pub external_id: Option<String>,
     pub provider_id: Option<String>,
+}
+
+impl RefillFacts {
+    /// Where a refill goes: `Some((provider, upstream order id))` for a forwarded order,
+    /// `None` for one fulfilled here. A drip-feed order run here in parts has no upstream
+    /// order of its own (its runs do), so it cannot be refilled as one.
+    pub fn upstream(&self) -> Result<Option<(&str, &str)>, ApiError> {
+        match (&self.provider_id, &self.external_id) {
+            (_, Some(external)) if external == LOCAL_DRIPFEED => Err(ApiError::RefillDripFeedRuns),
+            (Some(provider), Some(external)) => Ok(Some((provider, external))),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]

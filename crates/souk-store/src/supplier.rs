@@ -122,6 +122,9 @@ struct OwnedOrder {
     subproduct_id: Option<String>,
     external_id: Option<String>,
     forward_state: String,
+    /// Set once a send may have reached the provider (even if the order is queued for a
+    /// resend with the same key).
+    unknown_since: Option<i64>,
 }
 
 impl OwnedOrder {
@@ -144,7 +147,7 @@ impl OwnedOrder {
 const ORDER_COLUMNS: &str =
     "o.id, o.user_id, o.kind, o.product_type, o.status, o.quantity, o.delivered, \
      o.remains, o.start_count, o.charge, o.refunded, o.service_number, o.subproduct_id, \
-     o.external_id, o.forward_state";
+     o.external_id, o.forward_state, o.unknown_since";
 
 /// The order, locked for the transaction, if a shop of `owner` sold it and it was paid.
 fn owned_order_sql(engine: Engine) -> String {
@@ -347,7 +350,10 @@ impl Store {
             let o = owned_order!(tx, &select, order_id, owner);
             o.require_open()?;
             // Once a provider has (or may have) the order, its answer settles it.
-            if o.external_id.is_some() || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown") {
+            if o.external_id.is_some()
+                || o.unknown_since.is_some()
+                || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown")
+            {
                 return Err(refusal(supply::SupplyError::WithProvider(order_id)));
             }
             // SMM orders count what is done through `remains`.

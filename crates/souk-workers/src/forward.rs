@@ -7,13 +7,19 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
 use souk_core::order::OrderStatus;
-use souk_store::{ForwardJob, Provider, RemoteUpdate, StoreError};
+use souk_store::{ForwardJob, Provider, RemoteUpdate, Retry, StoreError, RESEND_WINDOW_MS};
 use tokio::task::JoinHandle;
 
-use crate::WorkerContext;
+use crate::{StopSignal, WorkerContext};
 
-/// How long a claimed send may take before another node treats it as lost.
+/// The shortest lease on a send in flight, after which another node treats it as lost;
+/// providers with long timeouts get longer ones (`send_lease_ms`).
 const LEASE_MS: i64 = 120_000;
+/// How long a batch's claim keeps its orders from other nodes before they are sent.
+/// Running out only lets another node send what this one has not started.
+const CLAIM_MS: i64 = 120_000;
+/// Orders claimed per batch.
+const BATCH: i64 = 64;
 /// A refused order is retried this many times before it is cancelled and refunded.
 const MAX_REFUSALS: i64 = 3;
 /// Sends that never left are retried for about a day before giving up.
@@ -22,10 +28,13 @@ const MAX_UNSENT: i64 = 40;
 const CONCURRENCY: usize = 16;
 /// Orders per multi-status request (PerfectPanel's limit).
 const STATUS_BATCH: usize = 100;
+/// Status polls in a row in which the upstream did not know an order before it is
+/// parked for the operator.
+pub const MAX_SYNC_MISSES: i64 = 10;
 
-pub fn spawn(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
+/// The status sync and the catalogue sync: stopped at once with the node.
+pub fn spawn_background(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
     vec![
-        tokio::spawn(forward_loop(ctx.clone())),
         tokio::spawn(status_loop(ctx.clone())),
         tokio::spawn(catalogue_loop(ctx.clone())),
     ]
@@ -35,6 +44,17 @@ pub fn spawn(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
 fn backoff_ms(attempt: i64) -> i64 {
     let exp = attempt.clamp(1, 20) - 1;
     (5_000i64.saturating_mul(1i64 << exp.min(10))).min(3_600_000)
+}
+
+/// A send's lease outlasts the request it covers: twice the provider's timeout and a
+/// margin, never less than `LEASE_MS`.
+fn send_lease_ms(provider: &Provider) -> i64 {
+    provider
+        .timeout_ms
+        .max(100)
+        .saturating_mul(2)
+        .saturating_add(30_000)
+        .max(LEASE_MS)
 }
 
 fn client_for(provider: &Provider, ctx: &WorkerContext) -> Result<ApiV2Client, ClientError> {
@@ -70,11 +90,14 @@ impl Pacer {
     }
 }
 
-async fn forward_loop(ctx: WorkerContext) {
+/// Claims due orders in batches and sends them, until the node stops: then it claims no
+/// more, starts no new send, lets the ones in flight finish and gives the rest of the
+/// batch back to the queue.
+pub async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
     let pacer = Pacer::default();
     let mut installation = None;
     let mut last_expiry = 0i64;
-    loop {
+    while !stop.is_set() {
         let now = ctx.clock.now_ms();
         if now - last_expiry > 5_000 {
             last_expiry = now;
@@ -87,18 +110,18 @@ async fn forward_loop(ctx: WorkerContext) {
         }
         let jobs = match ctx
             .store
-            .claim_forward_jobs(&ctx.node_id, now, LEASE_MS, 64)
+            .claim_forward_jobs(&ctx.node_id, now, CLAIM_MS, BATCH)
             .await
         {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming orders to forward failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                pause(&stop, Duration::from_secs(1)).await;
                 continue;
             }
         };
         if jobs.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            pause(&stop, Duration::from_millis(200)).await;
             continue;
         }
         let installation = installation.clone().unwrap_or_default();
@@ -116,15 +139,37 @@ async fn forward_loop(ctx: WorkerContext) {
         }
         stream::iter(jobs)
             .for_each_concurrent(CONCURRENCY, |job| {
-                let (ctx, pacer, installation) = (&ctx, &pacer, &installation);
-                let provider = providers.get(&job.provider_id).cloned().unwrap_or_else(|| Err("unknown provider".into()));
+                let (ctx, pacer, installation, stop) = (&ctx, &pacer, &installation, &stop);
+                let provider = providers
+                    .get(&job.provider_id)
+                    .cloned()
+                    .unwrap_or_else(|| Err("unknown provider".into()));
                 async move {
-                    if let Err(e) = forward_one(ctx, pacer, installation, provider, &job).await {
+                    if let Err(e) =
+                        forward_one(ctx, pacer, installation, provider, &job, stop).await
+                    {
                         tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
                     }
                 }
             })
             .await;
+    }
+    match ctx
+        .store
+        .release_forward_claims(&ctx.node_id, ctx.clock.now_ms())
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(orders = n, "claimed orders given back to the queue"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "giving claimed orders back failed"),
+    }
+}
+
+/// Sleeps for `d`, or less if the node stops meanwhile.
+async fn pause(stop: &StopSignal, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.wait() => {}
     }
 }
 
@@ -134,44 +179,55 @@ async fn forward_one(
     installation: &str,
     provider: Result<Provider, String>,
     job: &ForwardJob,
+    stop: &StopSignal,
 ) -> Result<(), StoreError> {
     let store = &ctx.store;
+    let node = ctx.node_id.as_str();
+    let now = ctx.clock.now_ms();
+    // Nothing is sent here, so nothing counts as an attempt.
     let provider = match provider {
         Ok(p) => p,
         Err(e) => {
-            let now = ctx.clock.now_ms();
-            store
-                .requeue_forward(
-                    job.order_id,
-                    &ctx.node_id,
-                    &format!("provider unavailable: {e}"),
-                    now + 60_000,
-                    now,
-                )
-                .await?;
-            return Ok(());
+            let why = format!("provider unavailable: {e}");
+            return store
+                .requeue_forward(job.order_id, node, Retry::Unsent, &why, now + 60_000, now)
+                .await;
         }
     };
     if !provider.enabled {
-        let now = ctx.clock.now_ms();
         return store
             .requeue_forward(
                 job.order_id,
-                &ctx.node_id,
+                node,
+                Retry::Unsent,
                 "provider disabled",
                 now + 60_000,
                 now,
             )
             .await;
     }
+    // A same-key resend is safe only while the upstream remembers the key; later it
+    // could place the order a second time.
+    if job
+        .unknown_since
+        .is_some_and(|since| now - since > RESEND_WINDOW_MS)
+    {
+        tracing::warn!(
+            order = job.order_id,
+            "too late to resend with the same key; parked"
+        );
+        return store
+            .park_forward(
+                job.order_id,
+                node,
+                "an earlier send had an unknown outcome and the upstream may have forgotten its idempotency key; not resent",
+                now,
+            )
+            .await;
+    }
     let client = match client_for(&provider, ctx) {
         Ok(c) => c,
-        Err(e) => {
-            return store
-                .fail_forward(job.order_id, &e.to_string(), ctx.clock.now_ms())
-                .await
-                .map(|_| ())
-        }
+        Err(e) => return give_up(ctx, job, &e.to_string(), now).await,
     };
     // Drip-feed the upstream cannot do itself runs here, as child orders.
     if job.runs.is_some_and(|r| r > 1)
@@ -179,9 +235,7 @@ async fn forward_one(
             .upstream_dripfeed(&provider.id, &job.provider_service)
             .await?
     {
-        return store
-            .expand_dripfeed(job.order_id, &ctx.node_id, ctx.clock.now_ms())
-            .await;
+        return store.expand_dripfeed(job.order_id, node, now).await;
     }
     let fields: Vec<(String, String)> =
         serde_json::from_str::<HashMap<String, String>>(&job.params)
@@ -198,7 +252,26 @@ async fn forward_one(
         fields,
         idempotency_key: Some(&key),
     };
-    pacer.wait(&provider).await;
+    // A stopping node starts no new send: the order stays claimed and is given back.
+    tokio::select! {
+        _ = pacer.wait(&provider) => {}
+        _ = stop.wait() => return Ok(()),
+    }
+    if stop.is_set() {
+        return Ok(());
+    }
+    let started = ctx.clock.now_ms();
+    if !store
+        .begin_send(job.order_id, node, send_lease_ms(&provider), started)
+        .await?
+    {
+        tracing::debug!(
+            order = job.order_id,
+            "no longer ours to send (claim taken over or order closed)"
+        );
+        return Ok(());
+    }
+    let attempt = job.attempts + 1;
     let result = client.add(&order).await;
     let now = ctx.clock.now_ms();
     match result {
@@ -206,53 +279,63 @@ async fn forward_one(
             store.mark_forwarded(job.order_id, &external, now).await?;
             tracing::debug!(order = job.order_id, external = %external, "forwarded");
         }
+        // Another Souk holds this key for another request, or is still placing it: the
+        // order may well be there. Not ours to refund or resend.
+        Err(e @ ClientError::KeyConflict(_)) => {
+            tracing::warn!(order = job.order_id, error = %e, "idempotency key conflict; parked for the operator");
+            store
+                .park_forward(job.order_id, node, &e.to_string(), now)
+                .await?;
+        }
         Err(e) if e.outcome_unknown() => {
-            if provider.supports_idempotency {
+            let since = job.unknown_since.unwrap_or(started);
+            if provider.supports_idempotency && now - since <= RESEND_WINDOW_MS {
                 store
                     .requeue_forward(
                         job.order_id,
-                        &ctx.node_id,
+                        node,
+                        Retry::Unknown,
                         &e.to_string(),
-                        now + backoff_ms(job.attempts),
+                        now + backoff_ms(attempt),
                         now,
                     )
                     .await?;
             } else {
                 tracing::warn!(order = job.order_id, error = %e, "send outcome unknown; parked for the operator");
                 store
-                    .park_forward(job.order_id, &ctx.node_id, &e.to_string(), now)
+                    .park_forward(job.order_id, node, &e.to_string(), now)
                     .await?;
             }
         }
         Err(ClientError::Api(message)) => {
-            if job.attempts >= MAX_REFUSALS {
-                store
-                    .fail_forward(job.order_id, &format!("upstream refused: {message}"), now)
-                    .await?;
+            let refusals = job.refusals + 1;
+            let why = format!("upstream refused: {message}");
+            if refusals >= MAX_REFUSALS {
+                give_up(ctx, job, &why, now).await?;
             } else {
                 store
                     .requeue_forward(
                         job.order_id,
-                        &ctx.node_id,
-                        &format!("upstream refused: {message}"),
-                        now + backoff_ms(job.attempts),
+                        node,
+                        Retry::Refused,
+                        &why,
+                        now + backoff_ms(refusals),
                         now,
                     )
                     .await?;
             }
         }
         Err(e) => {
-            if job.attempts >= MAX_UNSENT {
-                store
-                    .fail_forward(job.order_id, &e.to_string(), now)
-                    .await?;
+            if attempt >= MAX_UNSENT {
+                give_up(ctx, job, &e.to_string(), now).await?;
             } else {
                 store
                     .requeue_forward(
                         job.order_id,
-                        &ctx.node_id,
+                        node,
+                        Retry::Unsent,
                         &e.to_string(),
-                        now + backoff_ms(job.attempts),
+                        now + backoff_ms(attempt),
                         now,
                     )
                     .await?;
@@ -260,6 +343,26 @@ async fn forward_one(
         }
     }
     Ok(())
+}
+
+/// No more tries: cancel and refund in full, unless an earlier send may have reached the
+/// upstream, in which case only the operator may decide.
+async fn give_up(
+    ctx: &WorkerContext,
+    job: &ForwardJob,
+    why: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if job.unknown_since.is_some() {
+        return ctx
+            .store
+            .park_forward(job.order_id, &ctx.node_id, why, now)
+            .await;
+    }
+    ctx.store
+        .fail_forward(job.order_id, why, now)
+        .await
+        .map(|_| ())
 }
 
 /// Maps an upstream's answer onto ours.
@@ -293,7 +396,7 @@ async fn status_loop(ctx: WorkerContext) {
 }
 
 /// One pass over every provider with open orders due for a check. Public so the
-/// benchmark and `souk worker --once` can run exactly one pass.
+/// benchmark (and tests) can run exactly one pass.
 pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
     let mut stats = SyncStats::default();
     let now = ctx.clock.now_ms();
@@ -372,7 +475,9 @@ async fn sync_batch(
         }
     };
     let mut updates = Vec::with_capacity(batch.len());
-    let mut unanswered = Vec::new();
+    // `Incorrect order ID`, a status we cannot read, or no entry: the upstream does not
+    // know the order (for now). Counted, so it is not polled forever.
+    let mut unknown = Vec::new();
     for (order, external) in batch {
         match answers
             .get(external)
@@ -380,14 +485,20 @@ async fn sync_batch(
             .and_then(remote_update)
         {
             Some(update) => updates.push((*order, update)),
-            None => unanswered.push(*order),
+            None => unknown.push(*order),
         }
     }
     let updated = updates.len();
     ctx.store
         .apply_remote_updates(&updates, now + interval, now)
         .await?;
-    ctx.store.postpone_sync(&unanswered, now + interval).await?;
+    let parked = ctx
+        .store
+        .record_sync_misses(&unknown, MAX_SYNC_MISSES, now + interval, now)
+        .await?;
+    if !parked.is_empty() {
+        tracing::warn!(orders = ?parked, "the upstream does not know these orders; parked for the operator");
+    }
     Ok((1, updated))
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use souk_client::api_v2::{ApiV2Client, ClientError};
 use souk_core::catalogue::EntityType;
+use souk_core::Money;
 use souk_store::{Change, Markup, Provider, ProviderService, Store, StoreError, SyncReport};
 
 use crate::WorkerContext;
@@ -87,6 +88,21 @@ pub async fn import(
     Ok(store
         .import_provider_services(provider_id, &services, markup, now)
         .await?)
+}
+
+/// Asks the provider for its balance now and records it: (balance, currency).
+pub async fn check_balance(
+    store: &Store,
+    provider_id: &str,
+    allow_private: bool,
+    now: i64,
+) -> Result<(Money, String), ProviderError> {
+    let provider = store.provider(provider_id).await?;
+    let (balance, currency) = client(&provider, allow_private)?.balance().await?;
+    store
+        .set_provider_balance(provider_id, balance, now)
+        .await?;
+    Ok((balance, currency))
 }
 
 /// Checks the provider's balance and brings imported services in line with it.

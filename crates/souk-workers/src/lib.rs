@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use souk_core::clock::Clock;
 use souk_store::Store;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// What every worker needs.
@@ -27,10 +28,90 @@ pub struct WorkerContext {
     pub sync_interval: Duration,
 }
 
-/// Starts every worker; they stop when the handles are aborted.
-pub fn spawn_all(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
-    let mut handles = Vec::new();
-    handles.extend(forward::spawn(ctx));
-    handles.extend(sms::spawn(ctx));
-    handles
+/// How long a stopping node waits for sends already in flight. Past it they are cut off
+/// and, like a crashed node's, settled by lease expiry.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Set once the node is stopping: loops that must not be cut mid-step watch it.
+#[derive(Clone, Debug)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the node is stopping.
+    pub async fn wait(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|stop| *stop).await.is_err() {
+            // The handle went away without a stop: its drop aborts us anyway.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The running workers of a node.
+pub struct Workers {
+    ctx: WorkerContext,
+    stop: watch::Sender<bool>,
+    /// Stopped gracefully: claims no more, finishes the sends in flight.
+    forward: Option<JoinHandle<()>>,
+    /// Stopped at once: each step is a transaction or an idempotent poll.
+    others: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops every worker: the forwarder claims nothing more and lets its sends in
+    /// flight finish (at most `grace`); orders it claimed but never sent go back to the
+    /// queue at once, so another node sends them and none is mistaken for a lost send.
+    /// The node's singleton leases (status and catalogue sync) are given up too.
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        for h in self.others.drain(..) {
+            h.abort();
+        }
+        if let Some(mut forward) = self.forward.take() {
+            if tokio::time::timeout(grace, &mut forward).await.is_err() {
+                tracing::warn!("sends still in flight after the grace period; cut off");
+                forward.abort();
+                let _ = forward.await;
+            }
+        }
+        match self
+            .ctx
+            .store
+            .release_forward_claims(&self.ctx.node_id, self.ctx.clock.now_ms())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(orders = n, "claimed orders given back to the queue"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "giving claimed orders back failed"),
+        }
+        if let Err(e) = self.ctx.store.release_leases(&self.ctx.node_id).await {
+            tracing::warn!(error = %e, "giving leases back failed");
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for h in self.others.drain(..).chain(self.forward.take()) {
+            h.abort();
+        }
+    }
+}
+
+/// Starts every worker; `Workers::stop` ends them (dropping the handle aborts them).
+pub fn spawn_all(ctx: &WorkerContext) -> Workers {
+    let (stop, stopped) = watch::channel(false);
+    let stopped = StopSignal(stopped);
+    let mut others = forward::spawn_background(ctx);
+    others.extend(sms::spawn(ctx));
+    Workers {
+        ctx: ctx.clone(),
+        stop,
+        forward: Some(tokio::spawn(forward::forward_loop(ctx.clone(), stopped))),
+        others,
+    }
 }

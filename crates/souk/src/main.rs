@@ -24,7 +24,17 @@ async fn main() -> std::process::ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    let cli = souk::cli::Cli::parse();
+    let cli = match souk::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        // Usage errors too: one line on standard error, like every other failure.
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("souk: {}", line.trim_start_matches("error: "));
+            return std::process::ExitCode::from(2);
+        }
+    };
     match souk::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

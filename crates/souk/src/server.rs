@@ -61,23 +61,24 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// Serves until `shutdown` resolves; background work stops with it.
+    /// Serves until `shutdown` resolves; background work stops with it, gracefully:
+    /// sends in flight finish, claimed orders not yet sent go back to the queue.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let watcher = tokio::spawn(souk_api::watch_changes(self.state.clone()));
-        let workers = self
-            .workers
-            .as_ref()
-            .map(souk_workers::spawn_all)
-            .unwrap_or_default();
+        let workers = self.workers.as_ref().map(souk_workers::spawn_all);
         let store = self.state.store.clone();
         let result = souk_api::serve(self.listener, self.state, shutdown).await;
-        watcher.abort();
-        for w in workers {
-            w.abort();
+        if let Some(workers) = workers {
+            workers.stop(souk_workers::STOP_GRACE).await;
         }
+        // Wait until the watcher (and with it the change listener) is gone, so closing
+        // the pool does not surface as a listener failure.
+        watcher.abort();
+        let _ = watcher.await;
+        tokio::task::yield_now().await;
         store.close().await;
         result.context("server failed")
     }

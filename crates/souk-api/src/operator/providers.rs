@@ -21,6 +21,7 @@ pub fn routes() -> Routes {
         .route("/providers/{id}", get(show).patch(update))
         .route("/providers/{id}/import", post(import))
         .route("/providers/{id}/sync", post(sync))
+        .route("/providers/{id}/check", post(check))
         .route("/providers/{id}/log", get(log))
         .route("/orders/stuck", get(stuck))
         .route("/orders/{id}/resolve", post(resolve))
@@ -224,6 +225,26 @@ async fn sync(
     ))
 }
 
+/// `POST /providers/{id}/check`: the provider's balance, asked now (and recorded).
+async fn check(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let (balance, currency) = souk_workers::import::check_balance(
+        &state.store,
+        &id,
+        state.config.allow_private_upstreams,
+        state.now(),
+    )
+    .await
+    .map_err(provider_error)?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "id": id, "balance": balance.display2(), "currency": currency }),
+    ))
+}
+
 async fn log(
     _: Operator,
     State(state): State<AppState>,
@@ -244,7 +265,7 @@ async fn stuck(_: Operator, State(state): State<AppState>) -> Result<Response, R
         .into_iter()
         .map(|o| {
             json!({
-                "order": o.id, "providerId": o.provider_id, "forwardState": o.forward_state,
+                "order": o.id, "providerId": o.provider_id, "externalId": o.external_id, "forwardState": o.forward_state,
                 "attempts": o.forward_attempts, "lastError": o.last_error, "updatedAt": o.updated_at
             })
         })

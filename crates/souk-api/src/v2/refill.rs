@@ -49,8 +49,12 @@ async fn refill_one(
     if !allowed {
         return Ok(Err(ApiError::RefillNotAvailable));
     }
-    let external = match (&facts.provider_id, &facts.external_id) {
-        (Some(provider), Some(external)) => {
+    let target = match facts.upstream() {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    let external = match target {
+        Some((provider, external)) => {
             let Some(client) = upstream(state, provider).await else {
                 return Ok(Err(ApiError::RefillFailed));
             };
@@ -62,7 +66,7 @@ async fn refill_one(
                 }
             }
         }
-        _ => None,
+        None => None,
     };
     let id = state
         .store

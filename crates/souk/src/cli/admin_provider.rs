@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use souk_store::{NewProvider, Resolution, Store};
+use souk_store::{NewProvider, Provider, ProviderPatch, Resolution, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCommand {
@@ -44,6 +44,60 @@ pub enum ProviderCommand {
         #[arg(long)]
         provider: String,
     },
+    /// Change a provider's settings; prints the provider as `list` does.
+    Update {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        /// true or false.
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Per request, e.g. 10s or 1500ms.
+        #[arg(long, value_parser = parse_timeout)]
+        timeout: Option<i64>,
+        /// Requests per second (0: no limit).
+        #[arg(long)]
+        rps: Option<i64>,
+        /// Whether the provider honours Idempotency-Key: true or false.
+        #[arg(long)]
+        idempotent: Option<bool>,
+    },
+    /// Ask the provider for its balance now; prints it (and records it).
+    Check {
+        #[arg(long)]
+        provider: String,
+    },
+}
+
+/// A timeout in milliseconds from `10s`, `1500ms`, `2m`.
+fn parse_timeout(text: &str) -> Result<i64, String> {
+    let d = crate::config::parse_duration(text).map_err(|e| e.to_string())?;
+    i64::try_from(d.as_millis()).map_err(|_| format!("timeout too long: {text:?}"))
+}
+
+fn print_provider(p: &Provider) {
+    println!(
+        "{}\t{}\t{}\t{}\t{}\ttimeout {}ms\t{} rps\t{}\tbalance {}",
+        p.id,
+        p.name,
+        p.protocol,
+        p.url,
+        if p.enabled { "enabled" } else { "disabled" },
+        p.timeout_ms,
+        p.requests_per_second,
+        if p.supports_idempotency {
+            "idempotent"
+        } else {
+            "not idempotent"
+        },
+        p.balance
+            .map_or_else(|| "unknown".to_owned(), |b| b.display2())
+    );
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,17 +147,39 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
         }
         ProviderCommand::List => {
             for p in store.providers().await? {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\tbalance {}",
-                    p.id,
-                    p.name,
-                    p.protocol,
-                    p.url,
-                    if p.enabled { "enabled" } else { "disabled" },
-                    p.balance
-                        .map_or_else(|| "unknown".to_owned(), |b| b.display2())
-                );
+                print_provider(&p);
             }
+        }
+        ProviderCommand::Update {
+            provider,
+            name,
+            url,
+            key,
+            enabled,
+            timeout,
+            rps,
+            idempotent,
+        } => {
+            let p = store
+                .update_provider(
+                    &provider,
+                    &ProviderPatch {
+                        name,
+                        url,
+                        key,
+                        enabled,
+                        timeout_ms: timeout,
+                        requests_per_second: rps,
+                        supports_idempotency: idempotent,
+                    },
+                )
+                .await?;
+            print_provider(&p);
+        }
+        ProviderCommand::Check { provider } => {
+            let (balance, currency) =
+                souk_workers::import::check_balance(store, &provider, allow_private, now).await?;
+            println!("balance {} {currency}", balance.display2());
         }
         ProviderCommand::Import {
             provider,
@@ -138,9 +214,10 @@ pub async fn orders(store: &Store, command: OrdersCommand, now: i64) -> anyhow::
         OrdersCommand::Stuck => {
             for o in store.stuck_orders(1000).await? {
                 println!(
-                    "{}\tprovider {}\tattempts {}\t{}",
+                    "{}\tprovider {}\tupstream id {}\tattempts {}\t{}",
                     o.id,
                     o.provider_id.unwrap_or_default(),
+                    o.external_id.as_deref().unwrap_or("-"),
                     o.forward_attempts,
                     o.last_error.unwrap_or_default()
                 );

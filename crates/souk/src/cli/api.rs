@@ -97,6 +97,13 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
                 .await?
         }
     };
+    // An API-level refusal is a failed command: one line on standard error, exit 1.
+    if let Some(error) = value.get("error") {
+        let text = error
+            .as_str()
+            .map_or_else(|| error.to_string(), str::to_owned);
+        anyhow::bail!("upstream refused: {text}");
+    }
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
 }

@@ -120,12 +120,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker { db } => {
             let store = open_store(&db.database_url, config::max_connections()?).await?;
             let ctx = crate::server::worker_context(store.clone(), clock)?;
-            let handles = souk_workers::spawn_all(&ctx);
+            let workers = souk_workers::spawn_all(&ctx);
             println!("Souk workers running (node {})", ctx.node_id);
             shutdown_signal().await;
-            for h in handles {
-                h.abort();
-            }
+            workers.stop(souk_workers::STOP_GRACE).await;
             store.close().await;
             Ok(())
         }

@@ -69,6 +69,12 @@ pub struct FakeState {
     pub add_requests: AtomicUsize,
     pub status_requests: AtomicUsize,
     pub refills: Mutex<Vec<i64>>,
+    /// Every `add` waits this long before it is processed (a slow upstream).
+    pub add_delay: Mutex<Duration>,
+    /// `inventory` answers: the variants of each product service, by service id.
+    pub inventory: Mutex<HashMap<String, Vec<Value>>>,
+    /// Order ids named in `cancel` requests.
+    pub cancels: Mutex<Vec<String>>,
 }
 
 pub struct FakeUpstream {
@@ -99,6 +105,35 @@ pub fn smm_service(
     })
 }
 
+/// An SMM service row of one of SPEC 7's types (`Custom Comments`, `Poll`, ...).
+pub fn typed_service(id: &str, type_name: &str, rate: &str, (min, max): (i64, i64)) -> Value {
+    json!({
+        "service": id, "name": format!("{type_name} service"), "type": type_name, "category": "Typed",
+        "rate": rate, "min": min.to_string(), "max": max.to_string(), "refill": false, "cancel": false,
+        "dripfeed": false
+    })
+}
+
+/// A marketplace product row as Souk lists it (`entityType: product`, rate per unit).
+pub fn product_service(
+    id: &str,
+    name: &str,
+    rate: &str,
+    (min, max): (i64, i64),
+    stock: i64,
+) -> Value {
+    json!({
+        "service": id, "name": name, "type": "Default", "category": "Accounts", "rate": rate,
+        "min": min, "max": max, "refill": false, "cancel": false, "stock": stock,
+        "entityType": "product", "autoDelivery": true
+    })
+}
+
+/// One variant in an `inventory` answer.
+pub fn variant(id: &str, name: &str, stock: i64) -> Value {
+    json!({"subproductId": id, "name": name, "stock": stock})
+}
+
 impl FakeUpstream {
     pub async fn start(
         shape: Shape,
@@ -116,6 +151,9 @@ impl FakeUpstream {
             add_requests: AtomicUsize::new(0),
             status_requests: AtomicUsize::new(0),
             refills: Mutex::new(Vec::new()),
+            add_delay: Mutex::new(Duration::ZERO),
+            inventory: Mutex::new(HashMap::new()),
+            cancels: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/api/v2", post(handle))
@@ -158,6 +196,36 @@ impl FakeUpstream {
             o.remains = remains;
             o.start_count = start_count;
         }
+    }
+
+    /// Every later `add` waits `delay` before it is processed.
+    pub fn slow_adds(&self, delay: Duration) {
+        *self.state.add_delay.lock().expect("lock") = delay;
+    }
+
+    pub fn add_requests(&self) -> usize {
+        self.state.add_requests.load(Ordering::SeqCst)
+    }
+
+    /// Forgets order `id`: later status checks answer `Incorrect order ID` for it.
+    pub fn forget(&self, id: i64) {
+        self.state
+            .orders
+            .lock()
+            .expect("lock")
+            .retain(|o| o.id != id);
+    }
+
+    pub fn set_services(&self, services: Vec<Value>) {
+        *self.state.services.lock().expect("lock") = services;
+    }
+
+    pub fn set_inventory(&self, service: &str, variants: Vec<Value>) {
+        self.state
+            .inventory
+            .lock()
+            .expect("lock")
+            .insert(service.to_owned(), variants);
     }
 
     pub fn deliver(&self, id: i64, accounts: &[&str]) {
@@ -212,9 +280,50 @@ async fn handle(
                 }
             }
         }
-        "inventory" => axum::Json(json!({"subproducts": []})).into_response(),
+        "inventory" => {
+            let service = get("service").unwrap_or_default();
+            let variants = state
+                .inventory
+                .lock()
+                .expect("lock")
+                .get(&service)
+                .cloned()
+                .unwrap_or_default();
+            axum::Json(json!({"service": service, "subproducts": variants})).into_response()
+        }
+        "cancel" => {
+            let list = get("orders").unwrap_or_default();
+            let ids: Vec<String> = list.split(',').map(|i| i.trim().to_owned()).collect();
+            state
+                .cancels
+                .lock()
+                .expect("lock")
+                .extend(ids.iter().cloned());
+            let mut orders = state.orders.lock().expect("lock");
+            let out: Vec<Value> = ids
+                .iter()
+                .map(|id| {
+                    let found = id
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|n| orders.iter_mut().find(|o| o.id == n));
+                    match found {
+                        Some(o) => {
+                            o.status = "Canceled".into();
+                            json!({"order": o.id, "cancel": 1})
+                        }
+                        None => json!({"order": id, "cancel": {"error": "Incorrect order ID"}}),
+                    }
+                })
+                .collect();
+            axum::Json(Value::Array(out)).into_response()
+        }
         "add" => {
             state.add_requests.fetch_add(1, Ordering::SeqCst);
+            let delay = *state.add_delay.lock().expect("lock");
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let fault = state.add_faults.lock().expect("lock").pop_front();
             match &fault {
                 Some(Fault::ServerErrorBefore) => {

@@ -385,7 +385,7 @@ impl ServerProcess {
         Self::spawn_with_env(db, &[]).await
     }
 
-    /// `spawn` with more environment variables (configuration under test).
+    /// `spawn` with more `SOUK_*` settings (e.g. `SOUK_WORKERS=0`).
     pub async fn spawn_with_env(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
         use std::io::BufRead;
         let dir = tempfile::tempdir().expect("dir");

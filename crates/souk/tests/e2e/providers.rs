@@ -12,7 +12,7 @@ use crate::fake_upstream::{smm_service, FakeUpstream, Fault, Shape};
 use crate::harness::{wait_for, TestApp};
 
 /// Registers `fake` as a provider and imports its services with a 20 % markup.
-async fn connect(
+pub(crate) async fn connect(
     app: &TestApp,
     fake: &FakeUpstream,
     idempotent: bool,
@@ -47,7 +47,7 @@ async fn connect(
     (id, numbers)
 }
 
-fn panel_services() -> Vec<Value> {
+pub(crate) fn panel_services() -> Vec<Value> {
     vec![
         smm_service(
             "11",
@@ -70,7 +70,7 @@ fn panel_services() -> Vec<Value> {
     ]
 }
 
-async fn order(app: &TestApp, key: &str, service: i64, quantity: &str) -> i64 {
+pub(crate) async fn order(app: &TestApp, key: &str, service: i64, quantity: &str) -> i64 {
     let v = app
         .call(&[
             ("key", key),
@@ -85,7 +85,7 @@ async fn order(app: &TestApp, key: &str, service: i64, quantity: &str) -> i64 {
         .unwrap_or_else(|| panic!("order refused: {v}"))
 }
 
-async fn forward_state(db: &crate::harness::TestDb, order: i64) -> String {
+pub(crate) async fn forward_state(db: &crate::harness::TestDb, order: i64) -> String {
     let n = db.scalar(&format!(
         "SELECT CAST(CASE forward_state WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END AS BIGINT) FROM orders WHERE id = {order}"
     ))
@@ -387,7 +387,55 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     app.stop().await;
 });
 
-async fn fake_provider_id(db: &crate::harness::TestDb) -> String {
+/// Places `n` orders of 100 for service `number` straight through the store (a bulk
+/// buyer with plenty of balance), faster than over HTTP.
+pub(crate) async fn place_bulk(db: &crate::harness::TestDb, number: i64, n: usize) {
+    let store = db.store().await;
+    let email = format!("bulk-{}@test.local", souk_core::id::new_entity_id());
+    let (user, _) = store
+        .create_user(
+            &souk_store::NewUser {
+                email: email.clone(),
+                name: String::new(),
+                password_hash: None,
+                is_supplier: false,
+                initial_balance: souk_core::Money::parse("1000000").expect("amount"),
+            },
+            0,
+        )
+        .await
+        .expect("buyer");
+    let snapshot = store
+        .load_catalogue(&Default::default())
+        .await
+        .expect("catalogue");
+    let service = snapshot
+        .service(&souk_core::id::ServiceRef::Number(number))
+        .expect("service")
+        .clone();
+    let mut params = souk_core::Params::new();
+    params.push("link", "https://instagram.com/p/bulk");
+    params.push("quantity", "100");
+    let souk_core::order::AddOrder::Smm(smm) = souk_core::order::parse_add(&params, &service)
+        .expect("valid")
+        .order
+    else {
+        panic!("an SMM order")
+    };
+    let buyer = souk_store::Buyer {
+        user_id: &user,
+        email: &email,
+    };
+    for _ in 0..n {
+        store
+            .place_smm_order(&buyer, &smm, None, 0)
+            .await
+            .expect("order");
+    }
+    store.close().await;
+}
+
+pub(crate) async fn fake_provider_id(db: &crate::harness::TestDb) -> String {
     let store = db.store().await;
     let providers = store.providers().await.expect("providers");
     providers[0].id.clone()
@@ -607,45 +655,7 @@ engine_test!(two_nodes_forward_a_thousand_orders_once, |db| {
     let (_, numbers) = connect(&app, &fake, false, 5_000).await;
     // Stop this in-process node, so only the two server processes forward.
     app.stop().await;
-    let store = db.store().await;
-    let (user, _) = store
-        .create_user(
-            &souk_store::NewUser {
-                email: "bulk@test.local".into(),
-                name: String::new(),
-                password_hash: None,
-                is_supplier: false,
-                initial_balance: souk_core::Money::parse("100000").expect("amount"),
-            },
-            0,
-        )
-        .await
-        .expect("buyer");
-    let snapshot = store
-        .load_catalogue(&Default::default())
-        .await
-        .expect("catalogue");
-    let service = snapshot
-        .service(&souk_core::id::ServiceRef::Number(numbers[0]))
-        .expect("service")
-        .clone();
-    let mut params = souk_core::Params::new();
-    params.push("link", "https://instagram.com/p/bulk");
-    params.push("quantity", "100");
-    let request = souk_core::order::parse_add(&params, &service).expect("valid");
-    let souk_core::order::AddOrder::Smm(smm) = request.order else {
-        panic!("an SMM order")
-    };
-    let buyer = souk_store::Buyer {
-        user_id: &user,
-        email: "bulk@test.local",
-    };
-    for _ in 0..1000 {
-        store
-            .place_smm_order(&buyer, &smm, None, 0)
-            .await
-            .expect("order");
-    }
+    place_bulk(db, numbers[0], 1000).await;
     let started = std::time::Instant::now();
     let nodes = [
         crate::harness::ServerProcess::spawn(db).await,
@@ -846,47 +856,8 @@ async fn bench_forwarding_and_sync() {
         let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
         let (_, numbers) = connect(&app, &fake, false, 5_000).await;
         app.stop().await;
+        place_bulk(db, numbers[0], orders).await;
         let store = db.store().await;
-        let (user, _) = store
-            .create_user(
-                &souk_store::NewUser {
-                    email: "bench@test.local".into(),
-                    name: String::new(),
-                    password_hash: None,
-                    is_supplier: false,
-                    initial_balance: souk_core::Money::parse("1000000").expect("amount"),
-                },
-                0,
-            )
-            .await
-            .expect("buyer");
-        let snapshot = store
-            .load_catalogue(&Default::default())
-            .await
-            .expect("catalogue");
-        let service = snapshot
-            .service(&souk_core::id::ServiceRef::Number(numbers[0]))
-            .expect("service")
-            .clone();
-        let mut params = souk_core::Params::new();
-        params.push("link", "https://instagram.com/p/bench");
-        params.push("quantity", "100");
-        let souk_core::order::AddOrder::Smm(smm) = souk_core::order::parse_add(&params, &service)
-            .expect("valid")
-            .order
-        else {
-            panic!("SMM")
-        };
-        let buyer = souk_store::Buyer {
-            user_id: &user,
-            email: "bench@test.local",
-        };
-        for _ in 0..orders {
-            store
-                .place_smm_order(&buyer, &smm, None, 0)
-                .await
-                .expect("order");
-        }
         // Status polling at its production default (10 s), as a real node forwards.
         let app = TestApp::spawn_syncing_every(
             db,

@@ -1,0 +1,505 @@
+//! What an upstream provider lists and what reaches it, beyond the outbox: imported
+//! products kept in step with the provider's prices and stock, SMM type fields forwarded
+//! verbatim, and refills of drip-feed orders run here.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::engine_test;
+use crate::fake_upstream::{product_service, typed_service, variant, FakeUpstream, Shape};
+use crate::harness::{private_upstreams, wait_for, TestApp};
+use crate::providers::{connect, forward_state, panel_services};
+
+async fn row(app: &TestApp, key: &str, service: i64) -> Value {
+    let v = app.call(&[("key", key), ("action", "services")]).await;
+    v["services"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["service"] == service).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// (row rate, min, max, stock) and each listed variant's (name, stock).
+async fn product(app: &TestApp, key: &str, service: i64) -> (Value, Vec<(String, i64)>) {
+    let r = row(app, key, service).await;
+    let inventory = app
+        .call(&[
+            ("key", key),
+            ("action", "inventory"),
+            ("service", &service.to_string()),
+        ])
+        .await;
+    let variants = inventory["subproducts"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|v| {
+                    (
+                        v["name"].as_str().unwrap_or("").to_owned(),
+                        v["stock"].as_i64().unwrap_or(-1),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (json!([r["rate"], r["min"], r["max"], r["stock"]]), variants)
+}
+
+/// (upstream id, SMM type, the buyer's fields besides the service, the quantity that must
+/// reach the upstream).
+type TypedCase = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    i64,
+);
+
+async fn log(app: &TestApp, provider: &str) -> Vec<String> {
+    let (_, log) = app
+        .operator(Method::GET, &format!("/providers/{provider}/log"), None)
+        .await;
+    log["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| e["change"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(
+        Shape::Hstock,
+        false,
+        vec![product_service(
+            "21",
+            "Netflix Premium",
+            "2.00",
+            (1, 10),
+            15,
+        )],
+    )
+    .await;
+    fake.set_inventory(
+        "21",
+        vec![variant("v1", "1 Month", 10), variant("v2", "3 Months", 5)],
+    );
+    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
+    let netflix = numbers[0];
+    // 2.00 + 20 % = 2.40, per variant; stock as the upstream's inventory says.
+    assert_eq!(
+        product(&app, &key, netflix).await,
+        (
+            json!(["2.40", 1, 10, 15]),
+            vec![("1 Month".into(), 10), ("3 Months".into(), 5)]
+        )
+    );
+    // Upstream: dearer, other limits, less stock, and one variant gone.
+    fake.set_services(vec![product_service(
+        "21",
+        "Netflix Premium",
+        "2.50",
+        (2, 8),
+        7,
+    )]);
+    fake.set_inventory("21", vec![variant("v1", "1 Month", 7)]);
+    let (s, report) = app
+        .operator(Method::POST, &format!("/providers/{provider}/sync"), None)
+        .await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(
+        (report["updated"].clone(), report["disabled"].clone()),
+        (json!(["21"]), json!([]))
+    );
+    // The row's max never exceeds the primary variant's stock.
+    assert_eq!(
+        product(&app, &key, netflix).await,
+        (json!(["3.00", 2, 7, 7]), vec![("1 Month".into(), 7)])
+    );
+    let changes = log(&app, &provider).await;
+    for want in [
+        "price 2.40 -> 3.00",
+        "limits 1..10 -> 2..8",
+        "stock of \"1 Month\" 10 -> 7",
+        "variant \"3 Months\" disabled: no longer listed upstream",
+    ] {
+        assert!(changes.iter().any(|c| c == want), "{want:?} in {changes:?}");
+    }
+    // Buying uses the new price and goes upstream as the variant it names there.
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &netflix.to_string()),
+            ("quantity", "2"),
+        ])
+        .await;
+    let bought = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    wait_for(10, "the send", || async {
+        forward_state(db, bought).await == "sent"
+    })
+    .await;
+    let sent = fake.orders();
+    assert_eq!(
+        (
+            sent[0].quantity,
+            sent[0].fields.get("subproduct").cloned(),
+            sent[0].service.clone()
+        ),
+        (2, Some("v1".into()), "21".into())
+    );
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &bought.to_string()),
+        ])
+        .await;
+    assert_eq!(status["charge"], "6.00");
+    // The periodic sync (the worker's own pass): the variant is back, stock follows.
+    fake.set_inventory(
+        "21",
+        vec![variant("v1", "1 Month", 7), variant("v2", "3 Months", 3)],
+    );
+    let ctx =
+        souk::server::worker_context(app.store.clone(), std::sync::Arc::new(app.clock.clone()))
+            .expect("ctx");
+    let ctx = souk_workers::WorkerContext {
+        allow_private_upstreams: true,
+        ..ctx
+    };
+    let provider_row = app.store.provider(&provider).await.expect("provider");
+    let report = souk_workers::import::sync_provider(&ctx, &provider_row)
+        .await
+        .expect("sync");
+    assert_eq!(report.updated, vec!["21".to_owned()]);
+    wait_for(10, "the change on this node", || async {
+        product(&app, &key, netflix).await
+            == (
+                json!(["3.00", 2, 7, 10]),
+                vec![("1 Month".into(), 7), ("3 Months".into(), 3)],
+            )
+    })
+    .await;
+    let changes = log(&app, &provider).await;
+    for want in [
+        "variant \"3 Months\" re-enabled",
+        "stock of \"3 Months\" 5 -> 3",
+        "stock of \"1 Month\" 5 -> 7",
+    ] {
+        assert!(changes.iter().any(|c| c == want), "{want:?} in {changes:?}");
+    }
+    // The periodic pass records the balance too.
+    assert_eq!(
+        app.store
+            .provider(&provider)
+            .await
+            .expect("provider")
+            .balance
+            .map(|b| b.display2()),
+        Some("100.84292".into())
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+engine_test!(smm_type_fields_reach_the_upstream_verbatim, |db| {
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let cases: Vec<TypedCase> = vec![
+        (
+            "31",
+            "Custom Comments",
+            vec![
+                ("link", "https://instagram.com/p/a"),
+                ("comments", "Great shot!\nLove it\n🔥 wow"),
+            ],
+            3,
+        ),
+        (
+            "32",
+            "Custom Comments Package",
+            vec![
+                ("link", "https://instagram.com/p/b"),
+                ("comments", "one\ntwo"),
+            ],
+            1,
+        ),
+        (
+            "33",
+            "Package",
+            vec![("link", "https://instagram.com/p/c")],
+            1,
+        ),
+        (
+            "34",
+            "Mentions Custom List",
+            vec![
+                ("link", "https://instagram.com/p/d"),
+                ("usernames", "alice\nbob"),
+            ],
+            2,
+        ),
+        (
+            "35",
+            "Mentions with Hashtags",
+            vec![
+                ("link", "https://instagram.com/p/e"),
+                ("quantity", "100"),
+                ("usernames", "alice,bob"),
+                ("hashtags", "#souk,#rust"),
+            ],
+            100,
+        ),
+        (
+            "36",
+            "Mentions Hashtag",
+            vec![
+                ("link", "https://instagram.com/p/f"),
+                ("quantity", "100"),
+                ("hashtag", "#souk"),
+            ],
+            100,
+        ),
+        (
+            "37",
+            "Mentions User Followers",
+            vec![
+                ("link", "https://instagram.com/p/g"),
+                ("quantity", "100"),
+                ("username", "carol"),
+            ],
+            100,
+        ),
+        (
+            "38",
+            "Mentions Media Likers",
+            vec![
+                ("link", "https://instagram.com/p/h"),
+                ("quantity", "100"),
+                ("media", "https://instagram.com/p/media"),
+            ],
+            100,
+        ),
+        (
+            "39",
+            "Comment Likes",
+            vec![
+                ("link", "https://instagram.com/p/i"),
+                ("quantity", "100"),
+                ("username", "dave"),
+            ],
+            100,
+        ),
+        (
+            "40",
+            "Comment Replies",
+            vec![
+                ("link", "https://instagram.com/p/j"),
+                ("username", "erin"),
+                ("comments", "reply one\nreply two"),
+            ],
+            2,
+        ),
+        (
+            "41",
+            "Poll",
+            vec![
+                ("link", "https://instagram.com/p/k"),
+                ("quantity", "100"),
+                ("answer_number", "2"),
+            ],
+            100,
+        ),
+        (
+            "42",
+            "SEO",
+            vec![
+                ("link", "https://souk.test"),
+                ("quantity", "100"),
+                ("keywords", "smm panel\nreseller"),
+            ],
+            100,
+        ),
+        (
+            "43",
+            "Invites from Groups",
+            vec![
+                ("link", "https://t.me/x"),
+                ("quantity", "100"),
+                ("groups", "group_a\ngroup_b"),
+            ],
+            100,
+        ),
+        (
+            "44",
+            "Subscriptions",
+            vec![
+                ("username", "frank"),
+                ("min", "100"),
+                ("max", "200"),
+                ("posts", "5"),
+                ("old_posts", "2"),
+                ("delay", "30"),
+                ("expiry", "31/12/2030"),
+            ],
+            200,
+        ),
+        (
+            "45",
+            "Web Traffic",
+            vec![
+                ("link", "https://souk.test/landing"),
+                ("quantity", "100"),
+                ("country", "US"),
+                ("device", "2"),
+                ("type_of_traffic", "1"),
+                ("google_keyword", "self-hosted marketplace"),
+                ("referring_url", "https://referrer.test/"),
+            ],
+            100,
+        ),
+    ];
+    let services: Vec<Value> = cases
+        .iter()
+        .map(|(id, type_name, _, _)| typed_service(id, type_name, "1.00", (1, 1000)))
+        .collect();
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, services).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    assert_eq!(numbers.len(), cases.len());
+    let mut ids = Vec::new();
+    for (number, (upstream, type_name, fields, quantity)) in numbers.iter().zip(&cases) {
+        let mut params = vec![("key", key.as_str()), ("action", "add")];
+        let service = number.to_string();
+        params.push(("service", &service));
+        params.extend(fields.iter().copied());
+        let v = app.call(&params).await;
+        let id = v["order"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{type_name}: {v}"));
+        ids.push(id);
+        wait_for(10, "the send", || async {
+            forward_state(db, id).await == "sent"
+        })
+        .await;
+        let received = fake
+            .orders()
+            .into_iter()
+            .find(|o| o.service == *upstream)
+            .unwrap_or_else(|| panic!("{type_name} did not reach the upstream"));
+        assert_eq!(received.quantity, *quantity, "{type_name}");
+        for (name, value) in fields {
+            if *name == "quantity" {
+                continue;
+            }
+            assert_eq!(
+                received.fields.get(*name).map(String::as_str),
+                Some(*value),
+                "{type_name}: {name}"
+            );
+        }
+        // Nothing else of the buyer's request travels: our key stays ours.
+        let mut sent: Vec<&str> = received.fields.keys().map(String::as_str).collect();
+        sent.sort_unstable();
+        let mut want: Vec<&str> = fields
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(["key", "action", "service", "link", "quantity"])
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(sent, want, "{type_name}");
+        assert_eq!(
+            received.fields.get("key").map(String::as_str),
+            Some("upstream-key")
+        );
+    }
+    // Packages charge the rate once (1.00 + 20 %); comments count one unit a line.
+    for (id, charge) in [(ids[2], "1.20"), (ids[0], "0.0036")] {
+        let v = app
+            .call(&[
+                ("key", &key),
+                ("action", "status"),
+                ("order", &id.to_string()),
+            ])
+            .await;
+        assert_eq!(v["charge"], charge);
+    }
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    // Followers have refill but no drip-feed upstream: the operator offers drip-feed,
+    // so its runs are sent from here.
+    let followers = numbers[0];
+    db.exec(&format!(
+        "UPDATE services SET dripfeed = TRUE WHERE number = {followers}"
+    ))
+    .await;
+    db.exec("UPDATE state_versions SET catalogue_version = catalogue_version + 1")
+        .await;
+    wait_for(5, "the catalogue", || async {
+        row(&app, &key, followers).await["dripfeed"] == true
+    })
+    .await;
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &followers.to_string()),
+            ("link", "https://instagram.com/u"),
+            ("quantity", "100"),
+            ("runs", "2"),
+            ("interval", "1"),
+        ])
+        .await;
+    let parent = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    wait_for(10, "the first run", || async { fake.orders().len() == 1 }).await;
+    app.clock.advance(60_000);
+    wait_for(10, "the second run", || async { fake.orders().len() == 2 }).await;
+    for o in fake.orders() {
+        fake.set_status(o.id, "Completed", 0, 5);
+    }
+    wait_for(15, "the parent to complete", || async {
+        app.call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &parent.to_string()),
+        ])
+        .await["status"]
+            == "Completed"
+    })
+    .await;
+    let refused = json!({"error": "Refill is not available for drip-feed orders run in parts"});
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "refill"),
+            ("order", &parent.to_string()),
+        ])
+        .await,
+        refused
+    );
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "refill"),
+            ("orders", &parent.to_string()),
+        ])
+        .await,
+        json!([{"order": parent, "refill": refused}])
+    );
+    // Nothing went upstream and no refill was recorded.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(fake.state.refills.lock().expect("lock").is_empty());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM refills").await, 0);
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
