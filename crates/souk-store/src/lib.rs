@@ -11,6 +11,7 @@ mod db;
 mod disputes;
 mod dripfeed;
 mod forwarding;
+mod idempotency;
 mod leases;
 mod operator;
 mod orders;
@@ -37,8 +38,9 @@ pub use db::{redact_url, Engine};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
+pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
-pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
+pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};
 pub use refills::{Refill, RefillFacts};
 pub use sms::{

@@ -9,25 +9,16 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, BeginWrite, Engine};
+use crate::idempotency::{claim_idempotency, settle_idempotency, Idempotency};
 use crate::users::ledger_entry;
 use crate::versions::{notify, Change};
 use crate::{Result, Store, StoreError};
-
-/// How long an idempotency key holds its first order.
-pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Who is ordering.
 #[derive(Clone, Debug)]
 pub struct Buyer<'a> {
     pub user_id: &'a str,
     pub email: &'a str,
-}
-
-/// An `Idempotency-Key` and the fingerprint of the request it came with.
-#[derive(Clone, Debug)]
-pub struct Idempotency<'a> {
-    pub key: &'a str,
-    pub fingerprint: &'a str,
 }
 
 /// A placed order (or the first one, for a retried idempotency key).
@@ -91,66 +82,6 @@ struct CancelRow {
     delivered: i64,
     charge: i64,
     refunded: i64,
-}
-
-/// Inside a write transaction: claims the idempotency key (waiting for a concurrent
-/// holder of the same key). Evaluates to `Some(earlier order)` when the key was already
-/// used, after checking that it was used for the same request.
-macro_rules! claim_idempotency {
-    ($tx:expr, $user:expr, $idem:expr, $now:expr) => {{
-        match $idem {
-            None => None,
-            Some(idem) => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
-                    .bind($user)
-                    .bind(idem.key)
-                    .bind($now - IDEMPOTENCY_WINDOW_MS)
-                    .execute(&mut *$tx)
-                    .await?;
-                let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
-                     VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
-                )
-                .bind($user)
-                .bind(idem.key)
-                .bind(idem.fingerprint)
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?;
-                if claimed.rows_affected() == 1 {
-                    None
-                } else {
-                    let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
-                        "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                    )
-                    .bind($user)
-                    .bind(idem.key)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                    if hash != idem.fingerprint {
-                        return Err(StoreError::Rejected(ApiError::IdempotencyKeyReused));
-                    }
-                    Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?)
-                }
-            }
-        }
-    }};
-}
-
-/// Inside a write transaction: records the order a claimed key produced.
-macro_rules! settle_idempotency {
-    ($tx:expr, $user:expr, $idem:expr, $order:expr) => {
-        if let Some(idem) = $idem {
-            sqlx::query(
-                "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
-            )
-            .bind($order)
-            .bind($user)
-            .bind(idem.key)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    };
 }
 
 /// Inside a write transaction: an entry in the order's history.
