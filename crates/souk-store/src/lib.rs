@@ -34,7 +34,7 @@ pub use catalogue::{
     NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
 };
 pub use crypto::Crypto;
-pub use db::{redact_url, Engine};
+pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, StuckOrder};
@@ -108,9 +108,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://...` or `postgres://...`). Does not migrate.
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), SQLite with
+    /// `synchronous=FULL`. Does not migrate.
     pub async fn connect(url: &str, data_key: &[u8; 32], max_connections: u32) -> Result<Store> {
-        let db = Db::connect(url, max_connections).await?;
+        Self::connect_with(url, data_key, max_connections, SqliteSync::Full).await
+    }
+
+    /// `connect` with the SQLite durability chosen by the operator.
+    pub async fn connect_with(
+        url: &str,
+        data_key: &[u8; 32],
+        max_connections: u32,
+        sqlite_sync: SqliteSync,
+    ) -> Result<Store> {
+        let db = Db::connect(url, max_connections, sqlite_sync).await?;
         Ok(Store {
             gate: WriteGate::for_engine(db.engine()),
             db,

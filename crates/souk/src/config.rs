@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use souk_api::{ApiConfig, CookieSecure};
-use souk_store::Crypto;
+use souk_store::{Crypto, SqliteSync};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://souk.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -83,6 +83,16 @@ pub fn sync_interval() -> anyhow::Result<Duration> {
 /// `SOUK_WORKERS=0` keeps background work out of `souk serve` (run `souk worker` instead).
 pub fn workers_in_serve() -> bool {
     env("SOUK_WORKERS").is_none_or(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// `SOUK_SQLITE_SYNCHRONOUS`: `full` (default: a commit survives power loss) or `normal`
+/// (faster commits; the last ones before an OS crash can be lost).
+pub fn sqlite_synchronous() -> anyhow::Result<SqliteSync> {
+    match env("SOUK_SQLITE_SYNCHRONOUS") {
+        None => Ok(SqliteSync::Full),
+        Some(v) => SqliteSync::parse(&v)
+            .with_context(|| format!("SOUK_SQLITE_SYNCHRONOUS must be full or normal, got {v:?}")),
+    }
 }
 
 pub fn max_connections() -> anyhow::Result<u32> {

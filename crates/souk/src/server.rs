@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 /// Connects to the database and applies pending migrations.
 pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Result<Store> {
     let key = crate::config::data_key(database_url)?;
-    let store = Store::connect(database_url, &key, max_connections)
+    let sync = crate::config::sqlite_synchronous()?;
+    let store = Store::connect_with(database_url, &key, max_connections, sync)
         .await
         .with_context(|| {
             format!(
