@@ -56,6 +56,8 @@ pub enum CancelOutcome {
     Refused(Reason),
 }
 
+const CANCEL_SETTINGS_SQL: &str = "SELECT key, value FROM settings WHERE key IN ($1, $2)";
+
 #[derive(sqlx::FromRow)]
 struct OrderRow {
     id: i64,
@@ -437,29 +439,16 @@ impl Store {
 
     /// The operator's early-cancel settings (SPEC 8), with their defaults.
     pub async fn cancel_settings(&self) -> Result<CancelSettings> {
-        let defaults = CancelSettings::default();
         let rows: Vec<(String, String)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT key, value FROM settings WHERE key IN ('early_cancel_enabled', 'auto_order_early_refund_minutes')",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(CANCEL_SETTINGS_SQL)
+                .bind(supply::EARLY_CANCEL_ENABLED)
+                .bind(supply::EARLY_REFUND_MINUTES)
+                .fetch_all(pool)
+                .await?
         });
-        let mut settings = defaults;
-        for (key, value) in rows {
-            match key.as_str() {
-                "early_cancel_enabled" => {
-                    settings.enabled =
-                        souk_core::params::parse_bool(&value).unwrap_or(defaults.enabled)
-                }
-                "auto_order_early_refund_minutes" => {
-                    settings.min_wait_minutes =
-                        value.trim().parse().unwrap_or(defaults.min_wait_minutes)
-                }
-                _ => {}
-            }
-        }
-        Ok(settings)
+        Ok(CancelSettings::from_pairs(
+            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
     }
 
     /// Stores an operator setting after checking it (`souk_core::supply::SETTINGS`).
@@ -490,7 +479,6 @@ impl Store {
         dry_run: bool,
         now: i64,
     ) -> Result<CancelOutcome> {
-        let settings = self.cancel_settings().await?;
         let engine = self.engine();
         let select = if engine == Engine::Postgres && !dry_run {
             "SELECT product_type, payment_status, status, \
@@ -518,6 +506,14 @@ impl Store {
             let Some(row) = row else {
                 return Ok(CancelOutcome::NotFound);
             };
+            // The rules read the switch and the wait in the same transaction as the order,
+            // like everything else they decide on.
+            let pairs: Vec<(String, String)> = sqlx::query_as(CANCEL_SETTINGS_SQL)
+                .bind(supply::EARLY_CANCEL_ENABLED)
+                .bind(supply::EARLY_REFUND_MINUTES)
+                .fetch_all(&mut *tx)
+                .await?;
+            let settings = CancelSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let (dispute,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM disputes WHERE order_id = $1 AND status = 'open'")
                 .bind(order_id)
                 .fetch_one(&mut *tx)
