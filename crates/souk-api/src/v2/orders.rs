@@ -237,12 +237,34 @@ pub async fn cancel(
                 None => store.early_cancel(&user_id, id, dry_run, now).await,
             }
         };
-        let outcome = if dry_run {
-            decide.await?
+        let decided = if dry_run {
+            decide.await
         } else {
-            tokio::spawn(decide).await.map_err(|e| {
-                Fault::Store(StoreError::Conflict(format!("cancel task failed: {e}")))
-            })??
+            tokio::spawn(decide)
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Conflict(format!("cancel task failed: {e}"))))
+        };
+        // Each id is its own transaction: one that fails leaves the others (refunded and
+        // committed already, or still to come) alone and answers for itself.
+        let outcome = match decided {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let message = match e {
+                    StoreError::Rejected(api) => api.to_string(),
+                    other => {
+                        tracing::error!(order = id, error = %other, "early cancel failed");
+                        ApiError::Internal.to_string()
+                    }
+                };
+                if dry_run {
+                    entry.insert(field, json!(0));
+                    entry.insert("error", json!(message));
+                } else {
+                    entry.insert(field, json!({ "error": message }));
+                }
+                out.push(entry_object(entry, field));
+                continue;
+            }
         };
         match (outcome, dry_run) {
             (CancelOutcome::NotFound, true) => {
