@@ -57,9 +57,18 @@ impl Store {
     /// then answers how they compare. Two nodes recording different keys at once: the
     /// first commit wins and the other gets `Mismatch`.
     pub async fn record_data_key(&self, now: i64) -> Result<KeyCheck> {
-        match self.check_data_key().await? {
-            KeyCheck::Mismatch => return Ok(KeyCheck::Mismatch),
-            KeyCheck::Unused | KeyCheck::Matches => {}
+        // Recorded already (every start but the first): a read, no write.
+        let recorded: Option<String> = on_engine!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(CHECK_SETTING)
+                .fetch_optional(pool)
+                .await?
+        });
+        if let Some(value) = recorded {
+            return Ok(self.judge(&value));
+        }
+        if self.check_data_key().await? == KeyCheck::Mismatch {
+            return Ok(KeyCheck::Mismatch);
         }
         let check = hex::encode(self.crypto.seal(CHECK_PLAINTEXT));
         let _gate = self.gate.enter().await;
