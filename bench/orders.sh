@@ -12,6 +12,7 @@
 # Usage: bench/orders.sh   (SOUK_BENCH_PG_URL=postgres://... adds the PostgreSQL runs)
 #   SOUK_BENCH_DURATION (10s)  SOUK_BENCH_WARMUP (2s)  SOUK_BENCH_LINES (20000 per product)
 #   SOUK_BENCH_SKIP_BUILD=1    use the binaries already in target/release
+#   SOUK_SQLITE_SYNCHRONOUS=normal   the server's SQLite durability (default full)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -91,7 +92,8 @@ run() {
         add) args=(); for i in $(seq 0 $((c - 1))); do args+=(--form "key=${keys[$i]}&action=add&service=${services[$((i + 3))]}&quantity=1"); done ;;
       esac
       line=$("$BENCH" load --url "$urls" "${args[@]}" --label "$label" --concurrency "$c" \
-        --duration "$DURATION" --warmup "$WARMUP" --meta engine="$engine" --meta nodes="$nodes")
+        --duration "$DURATION" --warmup "$WARMUP" --meta engine="$engine" --meta nodes="$nodes" \
+        --meta sqlite_sync="${SOUK_SQLITE_SYNCHRONOUS:-full}")
       echo "$line" >>"$ROOT/bench/results/orders.jsonl"
       printf '%-9s %-6s c=%-3s %-8s rps %9s  p99 %8s ms  errors %s\n' "$engine" "n=$nodes" "$c" "$label" \
         "$(field "$line" rps)" "$(field "$line" p99_ms)" "$(field "$line" errors)"

@@ -18,7 +18,6 @@ use souk_api::{ApiConfig, AppState};
 use souk_core::catalogue::ListQuery;
 use souk_core::clock::SystemClock;
 use souk_core::Params;
-use souk_store::Store;
 use tower::ServiceExt;
 
 #[derive(Args, Debug)]
@@ -53,10 +52,7 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<()> {
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let key = souk::config::data_key(&args.database_url)?;
-    let store = Store::connect(&args.database_url, &key, 2)
-        .await
-        .context("cannot open the database")?;
+    let store = souk::server::open_store(&args.database_url, 2).await?;
     let loading = Instant::now();
     let config = ApiConfig {
         rate_limit_per_key: 0,

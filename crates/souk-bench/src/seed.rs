@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use souk_core::catalogue::{EntityType, ProductType, StockBoard};
 use souk_core::clock::{Clock, SystemClock};
 use souk_core::{Lang, Money, Text};
-use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser, Store};
+use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser};
 
 use crate::catalogue_data::{
     Words, CATEGORIES, PRODUCT_VARIANTS, REVIEWS, SHOPS, SMM_QUALITIES, SMM_STARTS, SUBPRODUCTS,
@@ -267,19 +267,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let buyer_balance =
         Money::parse(&args.buyer_balance).map_err(|e| anyhow::anyhow!("--buyer-balance: {e}"))?;
     let started = Instant::now();
-    let key = souk::config::data_key(&args.database_url)?;
-    let store = Store::connect(&args.database_url, &key, 4)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                souk_store::redact_url(&args.database_url)
-            )
-        })?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    // The server's own way in: migrations, and the data key checked against the database.
+    let store = souk::server::open_store(&args.database_url, 4).await?;
     let existing = store.load_catalogue(&StockBoard::default()).await?;
     if !existing.categories.is_empty() || !existing.services.is_empty() {
         bail!("the database already holds a catalogue; seed needs an empty one");

@@ -8,7 +8,7 @@ use clap::Args;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::clock::{Clock, SystemClock};
 use souk_core::{Money, Text};
-use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser, Store};
+use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser};
 
 #[derive(Args, Debug)]
 pub struct SeedOrdersArgs {
@@ -27,14 +27,7 @@ pub struct SeedOrdersArgs {
 
 pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let key = souk::config::data_key(&args.database_url)?;
-    let store = Store::connect(&args.database_url, &key, 4)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    let store = souk::server::open_store(&args.database_url, 4).await?;
     let now = SystemClock.now_ms();
     let (category, _) = store
         .create_category(

@@ -4,6 +4,8 @@
 use crate::catalogue::ProductType;
 use crate::money::Money;
 use crate::order::OrderStatus;
+use crate::params::parse_bool;
+use crate::supply::{EARLY_CANCEL_ENABLED, EARLY_REFUND_MINUTES};
 
 /// The answer's `error` for an ineligible order.
 pub const NOT_AVAILABLE: &str = "Early auto refund is not available for this order";
@@ -22,6 +24,24 @@ impl Default for CancelSettings {
             enabled: true,
             min_wait_minutes: 30,
         }
+    }
+}
+
+impl CancelSettings {
+    /// The settings from stored (key, value) rows; a missing or unreadable value keeps its
+    /// default.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut s = CancelSettings::default();
+        for (key, value) in pairs {
+            match key {
+                EARLY_CANCEL_ENABLED => s.enabled = parse_bool(value).unwrap_or(s.enabled),
+                EARLY_REFUND_MINUTES => {
+                    s.min_wait_minutes = value.trim().parse().unwrap_or(s.min_wait_minutes)
+                }
+                _ => {}
+            }
+        }
+        s
     }
 }
 
@@ -118,9 +138,12 @@ pub fn evaluate(facts: &OrderFacts, settings: &CancelSettings, now: i64) -> Resu
     ) {
         return Err(Reason::ProductTypeNotEligible);
     }
-    if !matches!(facts.payment_status.as_str(), "completed" | "partial") {
-        return Err(Reason::PaymentNotCompleted);
-    }
+    // A payment without its time is no completed payment: there is no moment to count
+    // the minimum wait from (and `eligibleAfter` would print 1970).
+    let paid_at = match (facts.payment_status.as_str(), facts.paid_at) {
+        ("completed" | "partial", Some(at)) => at,
+        _ => return Err(Reason::PaymentNotCompleted),
+    };
     if !facts.status.is_open() {
         return Err(Reason::StatusNotEligible);
     }
@@ -131,10 +154,8 @@ pub fn evaluate(facts: &OrderFacts, settings: &CancelSettings, now: i64) -> Resu
     {
         return Err(Reason::SentToProvider);
     }
-    let eligible_at = facts
-        .paid_at
-        .unwrap_or(i64::MAX / 2)
-        .saturating_add(settings.min_wait_minutes.max(0).saturating_mul(60_000));
+    let eligible_at =
+        paid_at.saturating_add(settings.min_wait_minutes.max(0).saturating_mul(60_000));
     if now < eligible_at {
         return Err(Reason::BeforeMinWait(eligible_at));
     }
@@ -269,6 +290,37 @@ mod tests {
             Err(Some(1_000 + 45 * 60_000))
         );
         assert!(evaluate(&f, &s, 1_000 + 45 * 60_000).is_ok());
+    }
+
+    #[test]
+    fn paid_without_a_payment_time_is_not_paid() {
+        let mut f = eligible();
+        f.paid_at = None;
+        assert_eq!(
+            evaluate(&f, &CancelSettings::default(), LATER),
+            Err(Reason::PaymentNotCompleted)
+        );
+    }
+
+    #[test]
+    fn settings_from_stored_rows() {
+        let s = CancelSettings::from_pairs([
+            (EARLY_CANCEL_ENABLED, "false"),
+            (EARLY_REFUND_MINUTES, " 45 "),
+            ("commission_percent", "12"),
+        ]);
+        assert_eq!(
+            s,
+            CancelSettings {
+                enabled: false,
+                min_wait_minutes: 45
+            }
+        );
+        let kept = CancelSettings::from_pairs([
+            (EARLY_CANCEL_ENABLED, "maybe"),
+            (EARLY_REFUND_MINUTES, "soon"),
+        ]);
+        assert_eq!(kept, CancelSettings::default());
     }
 
     #[test]

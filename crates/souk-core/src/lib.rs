@@ -6,6 +6,7 @@ pub mod clock;
 pub mod early_cancel;
 pub mod error;
 pub mod id;
+pub mod idempotency;
 pub mod lang;
 pub mod money;
 pub mod order;

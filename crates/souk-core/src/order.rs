@@ -134,16 +134,9 @@ pub enum AddOrder {
 /// `add`'s common parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddRequest {
+    /// The `idempotency_key` field (`crate::idempotency::key` also reads the header).
     pub idempotency_key: Option<String>,
     pub order: AddOrder,
-}
-
-impl AddRequest {
-    /// A digest of what was asked, so a reused idempotency key with a different request
-    /// is recognised.
-    pub fn fingerprint(&self) -> String {
-        format!("{:?}", self.order)
-    }
 }
 
 fn quantity(params: &Params) -> Result<i64, ApiError> {
@@ -175,13 +168,7 @@ fn optional_count(params: &Params, name: &'static str) -> Result<Option<i64>, Ap
 /// Parses and validates `add` against the catalogue entry it names. Stock is not checked
 /// here: the store checks it in the order's transaction.
 pub fn parse_add(params: &Params, service: &Service) -> Result<AddRequest, ApiError> {
-    let idempotency_key = params.get("idempotency_key").map(str::to_owned);
-    if idempotency_key
-        .as_ref()
-        .is_some_and(|k| k.len() > MAX_IDEMPOTENCY_KEY)
-    {
-        return Err(ApiError::IdempotencyKeyTooLong);
-    }
+    let idempotency_key = crate::idempotency::key(params, None)?;
     let order = match service.entity {
         EntityType::Product => AddOrder::Product(parse_product(params, service)?),
         EntityType::Smm => AddOrder::Smm(parse_smm(params, service)?),
@@ -287,7 +274,7 @@ fn smm_type(type_name: &str) -> (QuantityRule, &'static [&'static str], bool) {
 }
 
 /// Fields of an SMM `add` that are stored and forwarded verbatim.
-const SMM_FIELDS: &[&str] = &[
+pub(crate) const SMM_FIELDS: &[&str] = &[
     "comments",
     "usernames",
     "hashtags",

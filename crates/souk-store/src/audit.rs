@@ -1,4 +1,6 @@
 //! `souk admin audit`: the money and stock invariants, checked over the whole database.
+//! Each check is one query in one snapshot; `crates/souk/tests/e2e/audit.rs` breaks each
+//! invariant on purpose and expects its sentence.
 
 use crate::db::on_engine;
 use crate::{Result, Store};
@@ -67,14 +69,46 @@ impl Store {
                 }
             }
 
-            let orphans: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT l.id, l.order_id FROM stock_lines l LEFT JOIN orders o ON o.id = l.order_id \
+            // Every ledger row that names an order names one of its owner's orders, so the
+            // per-order sums above see every charge and refund.
+            let stray: Vec<(i64, String, i64, bool)> = sqlx::query_as(
+                "SELECT l.id, u.email, l.order_id, o.id IS NULL FROM ledger l JOIN users u ON u.id = l.user_id \
+                 LEFT JOIN orders o ON o.id = l.order_id \
+                 WHERE l.order_id IS NOT NULL AND (o.id IS NULL OR o.user_id <> l.user_id)",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (row, email, order, missing) in stray {
+                report.violations.push(if missing {
+                    format!("ledger row {row} of user {email} names order {order}, which does not exist")
+                } else {
+                    format!("ledger row {row} of user {email} names order {order} of another user")
+                });
+            }
+
+            let orphans: Vec<(i64, i64, bool)> = sqlx::query_as(
+                "SELECT l.id, l.order_id, o.id IS NULL FROM stock_lines l LEFT JOIN orders o ON o.id = l.order_id \
                  WHERE l.order_id IS NOT NULL AND (o.id IS NULL OR o.kind <> 'product')",
             )
             .fetch_all(&mut *tx)
             .await?;
-            for (line, order) in orphans {
-                report.violations.push(format!("stock line {line} is delivered to order {order}, which is not a product order"));
+            for (line, order, missing) in orphans {
+                let what = if missing { "which does not exist" } else { "which is not a product order" };
+                report.violations.push(format!("stock line {line} is delivered to order {order}, {what}"));
+            }
+            // A line is delivered with its own order's variant: one of another subproduct
+            // was sold from someone else's stock (or twice).
+            let crossed: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
+                "SELECT l.id, l.subproduct_id, o.id, o.subproduct_id FROM stock_lines l JOIN orders o ON o.id = l.order_id \
+                 WHERE o.kind = 'product' AND (o.subproduct_id IS NULL OR o.subproduct_id <> l.subproduct_id)",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (line, line_sub, order, order_sub) in crossed {
+                report.violations.push(format!(
+                    "stock line {line} of subproduct {line_sub} is delivered to order {order} of subproduct {}",
+                    order_sub.as_deref().unwrap_or("(none)")
+                ));
             }
 
             let miscounted: Vec<(i64, i64, i64)> = sqlx::query_as(
@@ -130,6 +164,18 @@ impl Store {
                 if amount != covered {
                     report.violations.push(format!("withdrawal {id}: amount {amount} but its earnings add up to {covered}"));
                 }
+            }
+            // A shop withdraws only its own earnings.
+            let foreign: Vec<(String, String, i64, String)> = sqlx::query_as(
+                "SELECT w.id, w.shop_id, e.order_id, e.shop_id FROM earnings e JOIN withdrawals w ON w.id = e.withdrawal_id \
+                 WHERE e.shop_id <> w.shop_id ORDER BY w.id, e.order_id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, shop, order, owner) in foreign {
+                report.violations.push(format!(
+                    "withdrawal {id} of shop {shop} covers the earning of order {order} of shop {owner}"
+                ));
             }
             tx.commit().await?;
             Ok(report)

@@ -20,6 +20,27 @@ pub enum Engine {
     Postgres,
 }
 
+/// SQLite's `synchronous` under WAL. `Full` syncs the log on every commit, so an
+/// acknowledged sale survives an OS crash or power loss; `Normal` syncs only at
+/// checkpoints: faster commits, but the last transactions before a power loss can roll
+/// back (a line sold and delivered could be sold again).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl SqliteSync {
+    pub fn parse(text: &str) -> Option<SqliteSync> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "full" => Some(SqliteSync::Full),
+            "normal" => Some(SqliteSync::Normal),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -46,15 +67,22 @@ impl Db {
         }
     }
 
-    /// Opens `sqlite://path` (created if missing; WAL, busy timeout, foreign keys) or
-    /// `postgres://...`.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, StoreError> {
+    /// Opens `sqlite://path` (created if missing; WAL, `sync`, busy timeout, foreign keys)
+    /// or `postgres://...`.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        sync: SqliteSync,
+    ) -> Result<Db, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(match sync {
+                    SqliteSync::Full => SqliteSynchronous::Full,
+                    SqliteSync::Normal => SqliteSynchronous::Normal,
+                })
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 .pragma("temp_store", "memory")
@@ -146,7 +174,33 @@ impl WriteGate {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, Db, SqliteSync};
+
+    /// FULL unless the operator opts out: `PRAGMA synchronous` reads 2 for FULL, 1 for NORMAL.
+    #[tokio::test]
+    async fn sqlite_commits_are_durable_by_default() {
+        let dir = std::env::temp_dir().join(format!(
+            "souk-sync-{}",
+            hex::encode(rand::random::<[u8; 6]>())
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}", dir.join("s.db").display());
+        for (sync, want) in [(SqliteSync::Full, 2), (SqliteSync::Normal, 1)] {
+            let Db::Sqlite(pool) = Db::connect(&url, 2, sync).await.expect("connect") else {
+                panic!("not SQLite")
+            };
+            let got: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&pool)
+                .await
+                .expect("pragma");
+            assert_eq!(got, want, "{sync:?}");
+            pool.close().await;
+        }
+        assert_eq!(SqliteSync::default(), SqliteSync::Full);
+        assert_eq!(SqliteSync::parse(" NORMAL "), Some(SqliteSync::Normal));
+        assert_eq!(SqliteSync::parse("off"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn redacts_passwords() {

@@ -11,6 +11,8 @@ mod db;
 mod disputes;
 mod dripfeed;
 mod forwarding;
+mod idempotency;
+mod keycheck;
 mod leases;
 mod operator;
 mod orders;
@@ -33,12 +35,14 @@ pub use catalogue::{
     NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
 };
 pub use crypto::Crypto;
-pub use db::{redact_url, Engine};
+pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, Retry, StuckOrder, RESEND_WINDOW_MS};
+pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
+pub use keycheck::KeyCheck;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
-pub use orders::{Buyer, CancelOutcome, Idempotency, OrderView, Placed, IDEMPOTENCY_WINDOW_MS};
+pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};
 pub use refills::{Refill, RefillFacts};
 pub use sms::{
@@ -110,9 +114,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://...` or `postgres://...`). Does not migrate.
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), SQLite with
+    /// `synchronous=FULL`. Does not migrate.
     pub async fn connect(url: &str, data_key: &[u8; 32], max_connections: u32) -> Result<Store> {
-        let db = Db::connect(url, max_connections).await?;
+        Self::connect_with(url, data_key, max_connections, SqliteSync::Full).await
+    }
+
+    /// `connect` with the SQLite durability chosen by the operator.
+    pub async fn connect_with(
+        url: &str,
+        data_key: &[u8; 32],
+        max_connections: u32,
+        sqlite_sync: SqliteSync,
+    ) -> Result<Store> {
+        let db = Db::connect(url, max_connections, sqlite_sync).await?;
         Ok(Store {
             gate: WriteGate::for_engine(db.engine()),
             db,

@@ -9,25 +9,16 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, BeginWrite, Engine};
+use crate::idempotency::{claim_idempotency, settle_idempotency, Idempotency};
 use crate::users::ledger_entry;
 use crate::versions::{notify, Change};
 use crate::{Result, Store, StoreError};
-
-/// How long an idempotency key holds its first order.
-pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Who is ordering.
 #[derive(Clone, Debug)]
 pub struct Buyer<'a> {
     pub user_id: &'a str,
     pub email: &'a str,
-}
-
-/// An `Idempotency-Key` and the fingerprint of the request it came with.
-#[derive(Clone, Debug)]
-pub struct Idempotency<'a> {
-    pub key: &'a str,
-    pub fingerprint: &'a str,
 }
 
 /// A placed order (or the first one, for a retried idempotency key).
@@ -65,6 +56,8 @@ pub enum CancelOutcome {
     Refused(Reason),
 }
 
+const CANCEL_SETTINGS_SQL: &str = "SELECT key, value FROM settings WHERE key IN ($1, $2)";
+
 #[derive(sqlx::FromRow)]
 struct OrderRow {
     id: i64,
@@ -91,66 +84,6 @@ struct CancelRow {
     delivered: i64,
     charge: i64,
     refunded: i64,
-}
-
-/// Inside a write transaction: claims the idempotency key (waiting for a concurrent
-/// holder of the same key). Evaluates to `Some(earlier order)` when the key was already
-/// used, after checking that it was used for the same request.
-macro_rules! claim_idempotency {
-    ($tx:expr, $user:expr, $idem:expr, $now:expr) => {{
-        match $idem {
-            None => None,
-            Some(idem) => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
-                    .bind($user)
-                    .bind(idem.key)
-                    .bind($now - IDEMPOTENCY_WINDOW_MS)
-                    .execute(&mut *$tx)
-                    .await?;
-                let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
-                     VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
-                )
-                .bind($user)
-                .bind(idem.key)
-                .bind(idem.fingerprint)
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?;
-                if claimed.rows_affected() == 1 {
-                    None
-                } else {
-                    let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
-                        "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                    )
-                    .bind($user)
-                    .bind(idem.key)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                    if hash != idem.fingerprint {
-                        return Err(StoreError::Rejected(ApiError::IdempotencyKeyReused));
-                    }
-                    Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?)
-                }
-            }
-        }
-    }};
-}
-
-/// Inside a write transaction: records the order a claimed key produced.
-macro_rules! settle_idempotency {
-    ($tx:expr, $user:expr, $idem:expr, $order:expr) => {
-        if let Some(idem) = $idem {
-            sqlx::query(
-                "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
-            )
-            .bind($order)
-            .bind($user)
-            .bind(idem.key)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    };
 }
 
 /// Inside a write transaction: an entry in the order's history.
@@ -506,29 +439,16 @@ impl Store {
 
     /// The operator's early-cancel settings (SPEC 8), with their defaults.
     pub async fn cancel_settings(&self) -> Result<CancelSettings> {
-        let defaults = CancelSettings::default();
         let rows: Vec<(String, String)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT key, value FROM settings WHERE key IN ('early_cancel_enabled', 'auto_order_early_refund_minutes')",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(CANCEL_SETTINGS_SQL)
+                .bind(supply::EARLY_CANCEL_ENABLED)
+                .bind(supply::EARLY_REFUND_MINUTES)
+                .fetch_all(pool)
+                .await?
         });
-        let mut settings = defaults;
-        for (key, value) in rows {
-            match key.as_str() {
-                "early_cancel_enabled" => {
-                    settings.enabled =
-                        souk_core::params::parse_bool(&value).unwrap_or(defaults.enabled)
-                }
-                "auto_order_early_refund_minutes" => {
-                    settings.min_wait_minutes =
-                        value.trim().parse().unwrap_or(defaults.min_wait_minutes)
-                }
-                _ => {}
-            }
-        }
-        Ok(settings)
+        Ok(CancelSettings::from_pairs(
+            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
     }
 
     /// Stores an operator setting after checking it (`souk_core::supply::SETTINGS`).
@@ -559,7 +479,6 @@ impl Store {
         dry_run: bool,
         now: i64,
     ) -> Result<CancelOutcome> {
-        let settings = self.cancel_settings().await?;
         let engine = self.engine();
         let select = if engine == Engine::Postgres && !dry_run {
             "SELECT product_type, payment_status, status, \
@@ -587,6 +506,14 @@ impl Store {
             let Some(row) = row else {
                 return Ok(CancelOutcome::NotFound);
             };
+            // The rules read the switch and the wait in the same transaction as the order,
+            // like everything else they decide on.
+            let pairs: Vec<(String, String)> = sqlx::query_as(CANCEL_SETTINGS_SQL)
+                .bind(supply::EARLY_CANCEL_ENABLED)
+                .bind(supply::EARLY_REFUND_MINUTES)
+                .fetch_all(&mut *tx)
+                .await?;
+            let settings = CancelSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let (dispute,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM disputes WHERE order_id = $1 AND status = 'open'")
                 .bind(order_id)
                 .fetch_one(&mut *tx)

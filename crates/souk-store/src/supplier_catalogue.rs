@@ -773,6 +773,13 @@ impl Store {
             if product_type != ProductType::Inventory.as_str() {
                 return Err(StoreError::Invalid("Only inventory products have stock lines".into()));
             }
+            // The subproduct row first, then its lines: the order `place_product_order`
+            // locks them in. The other way round, an order holding the row and waiting for
+            // a line this removal holds deadlocks on PostgreSQL.
+            sqlx::query("UPDATE subproducts SET stock = stock WHERE id = $1")
+                .bind(subproduct_id)
+                .execute(&mut *tx)
+                .await?;
             let mut removed = 0u64;
             match &fingerprints {
                 None => {

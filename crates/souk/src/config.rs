@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use souk_api::{ApiConfig, CookieSecure};
-use souk_store::Crypto;
+use souk_store::{Crypto, SqliteSync};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://souk.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -85,16 +85,61 @@ pub fn workers_in_serve() -> bool {
     env("SOUK_WORKERS").is_none_or(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
+/// `SOUK_SQLITE_SYNCHRONOUS`: `full` (default: a commit survives power loss) or `normal`
+/// (faster commits; the last ones before an OS crash can be lost).
+pub fn sqlite_synchronous() -> anyhow::Result<SqliteSync> {
+    match env("SOUK_SQLITE_SYNCHRONOUS") {
+        None => Ok(SqliteSync::Full),
+        Some(v) => SqliteSync::parse(&v)
+            .with_context(|| format!("SOUK_SQLITE_SYNCHRONOUS must be full or normal, got {v:?}")),
+    }
+}
+
 pub fn max_connections() -> anyhow::Result<u32> {
     env_u32("SOUK_DB_MAX_CONNECTIONS", 16)
 }
 
-/// The data key that seals stock lines: `SOUK_DATA_KEY` (64 hex), else the key file
-/// (`SOUK_KEY_FILE`, default `souk.key` beside a SQLite database or in the working
-/// directory), generated with owner-only permissions on first start.
-pub fn data_key(database_url: &str) -> anyhow::Result<[u8; 32]> {
+/// The data key that seals stock lines and provider secrets.
+pub enum DataKey {
+    /// From `SOUK_DATA_KEY` or an existing key file.
+    Given([u8; 32]),
+    /// None was found: a fresh key, written to `path` only once the database has no key
+    /// of its own (`server::open_store`).
+    Fresh { key: [u8; 32], path: PathBuf },
+}
+
+impl DataKey {
+    pub fn bytes(&self) -> &[u8; 32] {
+        match self {
+            DataKey::Given(key) | DataKey::Fresh { key, .. } => key,
+        }
+    }
+
+    /// Writes a fresh key to its file (owner-only permissions).
+    pub fn save(&self) -> anyhow::Result<()> {
+        if let DataKey::Fresh { key, path } = self {
+            write_private(path, &hex::encode(key))
+                .with_context(|| format!("cannot write the data key file {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new data key; back it up with the database");
+        }
+        Ok(())
+    }
+
+    /// Removes a fresh key's file again (the database turned out to have another key).
+    pub fn discard(&self) {
+        if let DataKey::Fresh { path, .. } = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// `SOUK_DATA_KEY` (64 hex), else the key file (`SOUK_KEY_FILE`, default `souk.key` beside
+/// a SQLite database or in the working directory), else a fresh key for that file.
+pub fn data_key(database_url: &str) -> anyhow::Result<DataKey> {
     if let Some(hex_key) = env("SOUK_DATA_KEY") {
-        return Crypto::parse_key(&hex_key).context("SOUK_DATA_KEY");
+        return Ok(DataKey::Given(
+            Crypto::parse_key(&hex_key).context("SOUK_DATA_KEY")?,
+        ));
     }
     let path = env("SOUK_KEY_FILE")
         .map(PathBuf::from)
@@ -102,14 +147,14 @@ pub fn data_key(database_url: &str) -> anyhow::Result<[u8; 32]> {
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the data key file {}", path.display()))?;
-        return Crypto::parse_key(&text)
-            .with_context(|| format!("bad data key file {}", path.display()));
+        return Ok(DataKey::Given(Crypto::parse_key(&text).with_context(
+            || format!("bad data key file {}", path.display()),
+        )?));
     }
-    let key = Crypto::generate_key();
-    write_private(&path, &hex::encode(key))
-        .with_context(|| format!("cannot write the data key file {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a new data key; back it up with the database");
-    Ok(key)
+    Ok(DataKey::Fresh {
+        key: Crypto::generate_key(),
+        path,
+    })
 }
 
 fn default_key_path(database_url: &str) -> PathBuf {

@@ -2,16 +2,20 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use souk_api::{ApiConfig, AppState};
 use souk_core::clock::Clock;
-use souk_store::Store;
+use souk_store::{KeyCheck, Store};
+
+use crate::config::DataKey;
 use tokio::net::TcpListener;
 
-/// Connects to the database and applies pending migrations.
+/// Connects to the database, applies pending migrations and checks that the data key is
+/// the database's own (recording it on first use).
 pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Result<Store> {
     let key = crate::config::data_key(database_url)?;
-    let store = Store::connect(database_url, &key, max_connections)
+    let sync = crate::config::sqlite_synchronous()?;
+    let store = Store::connect_with(database_url, key.bytes(), max_connections, sync)
         .await
         .with_context(|| {
             format!(
@@ -23,7 +27,45 @@ pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Res
         .migrate()
         .await
         .context("cannot migrate the database")?;
+    adopt_data_key(&store, &key).await?;
     Ok(store)
+}
+
+const SET_THE_KEY: &str =
+    "set SOUK_DATA_KEY or SOUK_KEY_FILE to the key this database was created with";
+
+/// Refuses a key that is not the database's, and never makes up a key for a database
+/// that already has one.
+async fn adopt_data_key(store: &Store, key: &DataKey) -> anyhow::Result<()> {
+    let now = souk_core::clock::SystemClock.now_ms();
+    match key {
+        DataKey::Given(_) => match store.record_data_key(now).await? {
+            KeyCheck::Matches | KeyCheck::Unused => Ok(()),
+            KeyCheck::Mismatch => {
+                bail!("the data key does not match this database; {SET_THE_KEY}")
+            }
+        },
+        DataKey::Fresh { path, .. } => {
+            if store.check_data_key().await? != KeyCheck::Unused {
+                bail!(
+                    "no data key found (SOUK_DATA_KEY is unset and {} does not exist), but this database already has one; {SET_THE_KEY}",
+                    path.display()
+                );
+            }
+            key.save()?;
+            match store.record_data_key(now).await {
+                Ok(KeyCheck::Matches | KeyCheck::Unused) => Ok(()),
+                Ok(KeyCheck::Mismatch) => {
+                    key.discard();
+                    bail!("another node recorded a different data key for this database just now; {SET_THE_KEY}")
+                }
+                Err(e) => {
+                    key.discard();
+                    Err(e.into())
+                }
+            }
+        }
+    }
 }
 
 /// A node ready to serve: the listener is bound and the caches are loaded.

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use souk_core::catalogue::ProductType;
 use souk_core::clock::iso_millis;
 use souk_core::early_cancel::NOT_AVAILABLE;
+use souk_core::id::ServiceRef;
+use souk_core::idempotency;
 use souk_core::order::{parse_add, AddOrder};
 use souk_core::{ApiError, Params};
 use souk_store::{
@@ -38,29 +40,39 @@ pub(crate) async fn place_order(
     params: &Params,
     idempotency_key: Option<&str>,
 ) -> Result<i64, Fault> {
-    let snapshot = state.cache.get();
-    let service = find_service(&snapshot.catalogue, params)?;
-    let mut request = parse_add(params, service)?;
-    if let Some(key) = idempotency_key {
-        let key = key.trim();
-        if key.len() > souk_core::order::MAX_IDEMPOTENCY_KEY {
-            return Err(ApiError::IdempotencyKeyTooLong.into());
-        }
-        if !key.is_empty() {
-            request.idempotency_key = Some(key.to_owned());
+    let key = idempotency::key(params, idempotency_key)?;
+    // A retry finds its first order before anything is validated: the service may have
+    // been deactivated, repriced or sold out since, and the answer must not change.
+    if let Some(key) = &key {
+        if let Some(number) = named_service_number(state, params).await? {
+            let fingerprint = idempotency::fingerprint(params, number);
+            let idem = Idempotency {
+                key,
+                fingerprint: &fingerprint,
+            };
+            if let Some(order) = state
+                .store
+                .idempotent_order(&user.user_id, &idem, state.now())
+                .await?
+            {
+                return Ok(order);
+            }
         }
     }
+    let snapshot = state.cache.get();
+    let service = find_service(&snapshot.catalogue, params)?;
+    let request = parse_add(params, service)?;
+    let fingerprint = idempotency::fingerprint(params, service.number);
     drop(snapshot);
     // The order runs to completion even if the client goes away mid-request, so a charge
     // is never left half-booked by a dropped connection.
     let (store, user, now) = (state.store.clone(), user.clone(), state.now());
-    let fingerprint = request.fingerprint();
     let placed = tokio::spawn(async move {
         let buyer = Buyer {
             user_id: &user.user_id,
             email: &user.email,
         };
-        let idem = request.idempotency_key.as_deref().map(|key| Idempotency {
+        let idem = key.as_deref().map(|key| Idempotency {
             key,
             fingerprint: &fingerprint,
         });
@@ -81,6 +93,20 @@ pub(crate) async fn place_order(
     .map_err(|e| Fault::Store(StoreError::Conflict(format!("order task failed: {e}"))))??;
     state.apply_changes(&placed.changes).await?;
     Ok(placed.order_id)
+}
+
+/// The number of the service `add` names, whether or not it is still on sale.
+async fn named_service_number(state: &AppState, params: &Params) -> Result<Option<i64>, Fault> {
+    let Some(named) = params.get("service").and_then(ServiceRef::parse) else {
+        return Ok(None);
+    };
+    if let Some(service) = state.cache.get().catalogue.service(&named) {
+        return Ok(Some(service.number));
+    }
+    Ok(match named {
+        ServiceRef::Number(number) => Some(number),
+        ServiceRef::Id(id) => state.store.service_number_of(&id).await?,
+    })
 }
 
 /// Order ids as buyers send them; `None` for anything that is not a positive integer.
@@ -211,12 +237,34 @@ pub async fn cancel(
                 None => store.early_cancel(&user_id, id, dry_run, now).await,
             }
         };
-        let outcome = if dry_run {
-            decide.await?
+        let decided = if dry_run {
+            decide.await
         } else {
-            tokio::spawn(decide).await.map_err(|e| {
-                Fault::Store(StoreError::Conflict(format!("cancel task failed: {e}")))
-            })??
+            tokio::spawn(decide)
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Conflict(format!("cancel task failed: {e}"))))
+        };
+        // Each id is its own transaction: one that fails leaves the others (refunded and
+        // committed already, or still to come) alone and answers for itself.
+        let outcome = match decided {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let message = match e {
+                    StoreError::Rejected(api) => api.to_string(),
+                    other => {
+                        tracing::error!(order = id, error = %other, "early cancel failed");
+                        ApiError::Internal.to_string()
+                    }
+                };
+                if dry_run {
+                    entry.insert(field, json!(0));
+                    entry.insert("error", json!(message));
+                } else {
+                    entry.insert(field, json!({ "error": message }));
+                }
+                out.push(entry_object(entry, field));
+                continue;
+            }
         };
         match (outcome, dry_run) {
             (CancelOutcome::NotFound, true) => {

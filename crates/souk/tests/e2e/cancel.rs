@@ -293,3 +293,119 @@ async fn db_paid_at(db: &crate::harness::TestDb, order: i64) -> i64 {
     db.scalar(&format!("SELECT paid_at FROM orders WHERE id = {order}"))
         .await
 }
+
+/// Makes every update of order `order` fail inside the database, as a lost connection or
+/// a full disk would.
+async fn fail_updates_of(db: &crate::harness::TestDb, order: i64) {
+    match db.kind {
+        crate::harness::Kind::Sqlite => {
+            db.exec(&format!(
+                "CREATE TRIGGER fail_order BEFORE UPDATE ON orders WHEN OLD.id = {order} \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            ))
+            .await
+        }
+        crate::harness::Kind::Postgres => {
+            db.exec(&format!(
+                "CREATE FUNCTION fail_order() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER fail_order BEFORE UPDATE ON orders FOR EACH ROW WHEN (OLD.id = {order}) EXECUTE FUNCTION fail_order()"
+            ))
+            .await
+        }
+    }
+}
+
+engine_test!(a_failing_order_does_not_sink_the_batch, |db| {
+    let store = db.store().await;
+    let f = fixtures::load(&store).await;
+    let auto = fixtures::add_auto_products(&store, &f).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let v = app
+            .call(&[
+                ("key", &key),
+                ("action", "add"),
+                ("service", &auto.netflix_auto.to_string()),
+                ("quantity", "1"),
+            ])
+            .await;
+        orders.push(v["order"].as_i64().unwrap_or_else(|| panic!("{v}")));
+    }
+    let (a, b, c) = (orders[0], orders[1], orders[2]);
+    // Paid, yet no payment time: not eligible, and never an `eligibleAfter` in 1970.
+    let unpaid = app
+        .call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &auto.netflix_auto.to_string()),
+            ("quantity", "1"),
+        ])
+        .await["order"]
+        .as_i64()
+        .expect("order");
+    db.exec(&format!(
+        "UPDATE orders SET paid_at = NULL WHERE id = {unpaid}"
+    ))
+    .await;
+    app.clock.advance(31 * 60_000);
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "allowcancel"),
+            ("orders", &unpaid.to_string())
+        ])
+        .await,
+        json!([{"order": unpaid, "allowcancel": 0, "error": NOT_AVAILABLE, "reason": "PAYMENT_NOT_COMPLETED"}])
+    );
+
+    fail_updates_of(db, b).await;
+    let batch = format!("{a},{b},{c}");
+    assert_eq!(
+        app.call(&[("key", &key), ("action", "cancel"), ("orders", &batch)])
+            .await,
+        json!([
+            {"order": a, "cancel": 1},
+            {"order": b, "cancel": {"error": "Internal error"}},
+            {"order": c, "cancel": 1}
+        ])
+    );
+    // a and c are refunded; b's transaction left nothing behind.
+    assert_eq!(
+        app.call(&[("key", &key), ("action", "balance")]).await,
+        json!({"balance": "90.00", "currency": "USD"})
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM ledger WHERE order_id = {b} AND kind = 'refund'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM orders WHERE id = {b} AND status = 'pending' AND refunded = 0 AND NOT self_refunded"
+        ))
+        .await,
+        1
+    );
+    db.exec(match db.kind {
+        crate::harness::Kind::Sqlite => "DROP TRIGGER fail_order",
+        crate::harness::Kind::Postgres => {
+            "DROP TRIGGER fail_order ON orders; DROP FUNCTION fail_order()"
+        }
+    })
+    .await;
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "cancel"),
+            ("orders", &b.to_string())
+        ])
+        .await,
+        json!([{"order": b, "cancel": 1}])
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

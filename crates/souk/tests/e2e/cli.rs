@@ -7,16 +7,32 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::engine_test;
-use crate::harness::TestDb;
+use crate::harness::{Kind, TestDb};
 
-fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+/// Runs `souk ARGS` on the test database with the test data key, in a fresh directory:
+/// (exit status ok, stdout, stderr).
+pub(crate) fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
     let dir = tempfile::tempdir().expect("dir");
+    let key = hex::encode(crate::harness::DATA_KEY);
+    souk_in(db, dir.path(), &[("SOUK_DATA_KEY", key.as_str())], args)
+}
+
+/// Runs `souk ARGS` on the test database from `dir`, with `env` (and no data key unless
+/// `env` gives one).
+fn souk_in(
+    db: &TestDb,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_souk"))
         .args(args)
         .env("SOUK_DATABASE_URL", &db.url)
-        .env("SOUK_DATA_KEY", hex::encode(crate::harness::DATA_KEY))
+        .env_remove("SOUK_DATA_KEY")
+        .env_remove("SOUK_KEY_FILE")
+        .envs(env.iter().copied())
         .env("SOUK_LOG", "warn")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .output()
         .expect("run souk");
     (
@@ -248,4 +264,163 @@ engine_test!(serve_demo_answers_and_stops_on_sigterm, |db| {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+});
+
+/// Where `souk` keeps a generated key when neither SOUK_DATA_KEY nor SOUK_KEY_FILE is set.
+fn default_key_file(db: &TestDb, cwd: &std::path::Path) -> std::path::PathBuf {
+    match db.kind {
+        Kind::Sqlite => {
+            std::path::Path::new(db.url.trim_start_matches("sqlite://")).with_file_name("souk.key")
+        }
+        Kind::Postgres => cwd.join("souk.key"),
+    }
+}
+
+/// Asserts a refusal: non-zero exit, one line on stderr naming the way out.
+fn assert_key_refused((ok, _, err): (bool, String, String), what: &str) {
+    assert!(!ok, "{what}: accepted");
+    assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
+    assert!(
+        err.starts_with("souk: ") && err.contains("SOUK_DATA_KEY") && err.contains("SOUK_KEY_FILE"),
+        "{what}: {err}"
+    );
+}
+
+engine_test!(the_data_key_is_checked_against_the_database, |db| {
+    let home = tempfile::tempdir().expect("dir");
+    let elsewhere = tempfile::tempdir().expect("dir");
+    let checks = "SELECT COUNT(*) FROM settings WHERE key = 'data_key_check'";
+    // First start: no key anywhere, so one is generated, written and recorded.
+    let (ok, _, err) = souk_in(db, home.path(), &[], &["migrate"]);
+    assert!(ok, "{err}");
+    let file = default_key_file(db, home.path());
+    let key = std::fs::read_to_string(&file)
+        .expect("key file")
+        .trim()
+        .to_owned();
+    assert_eq!(key.len(), 64, "{key}");
+    assert_eq!(db.scalar(checks).await, 1);
+    // Restarts reuse it, from the file or from SOUK_DATA_KEY.
+    let (ok, _, err) = souk_in(db, home.path(), &[], &["migrate"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = souk_in(
+        db,
+        elsewhere.path(),
+        &[("SOUK_DATA_KEY", key.as_str())],
+        &["admin", "user", "create", "--email", "ann@example.com"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().last().map(str::len), Some(40), "{out}");
+    let file_text = file.display().to_string();
+    let (ok, _, err) = souk_in(
+        db,
+        elsewhere.path(),
+        &[("SOUK_KEY_FILE", file_text.as_str())],
+        &["admin", "audit"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("key file").trim(),
+        key
+    );
+    // Another key is refused, whichever way it comes.
+    let wrong = hex::encode([9u8; 32]);
+    assert_key_refused(
+        souk_in(
+            db,
+            home.path(),
+            &[("SOUK_DATA_KEY", wrong.as_str())],
+            &["migrate"],
+        ),
+        "wrong SOUK_DATA_KEY",
+    );
+    let wrong_file = elsewhere.path().join("other.key");
+    std::fs::write(&wrong_file, &wrong).expect("write");
+    let wrong_file_text = wrong_file.display().to_string();
+    assert_key_refused(
+        souk_in(
+            db,
+            home.path(),
+            &[("SOUK_KEY_FILE", wrong_file_text.as_str())],
+            &["admin", "audit"],
+        ),
+        "wrong SOUK_KEY_FILE",
+    );
+    // No key at all (another node, an admin run elsewhere): no new key is made up.
+    let missing = elsewhere.path().join("missing.key");
+    let missing_text = missing.display().to_string();
+    assert_key_refused(
+        souk_in(
+            db,
+            elsewhere.path(),
+            &[("SOUK_KEY_FILE", missing_text.as_str())],
+            &["admin", "user", "create", "--email", "bob@example.com"],
+        ),
+        "no key",
+    );
+    assert!(
+        !missing.exists(),
+        "a key was generated for a database that has one"
+    );
+    if db.kind == Kind::Postgres {
+        assert_key_refused(
+            souk_in(db, elsewhere.path(), &[], &["migrate"]),
+            "no key file here",
+        );
+        assert!(!elsewhere.path().join("souk.key").exists());
+    }
+    assert_eq!(db.scalar(checks).await, 1);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM users WHERE email = 'bob@example.com'")
+            .await,
+        0
+    );
+});
+
+engine_test!(sealed_data_from_before_the_check_keeps_its_key, |db| {
+    // A database written before check values existed: stock sealed with the test key.
+    let store = db.store().await;
+    crate::fixtures::load(&store).await;
+    store.close().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let wrong = hex::encode([9u8; 32]);
+    assert_key_refused(
+        souk_in(
+            db,
+            dir.path(),
+            &[("SOUK_DATA_KEY", wrong.as_str())],
+            &["migrate"],
+        ),
+        "a key that cannot open the stock",
+    );
+    let missing = dir.path().join("fresh.key");
+    let missing_text = missing.display().to_string();
+    assert_key_refused(
+        souk_in(
+            db,
+            dir.path(),
+            &[("SOUK_KEY_FILE", missing_text.as_str())],
+            &["migrate"],
+        ),
+        "a generated key",
+    );
+    assert!(!missing.exists());
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM settings WHERE key = 'data_key_check'")
+            .await,
+        0
+    );
+    let key = hex::encode(crate::harness::DATA_KEY);
+    let (ok, _, err) = souk_in(
+        db,
+        dir.path(),
+        &[("SOUK_DATA_KEY", key.as_str())],
+        &["admin", "audit"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM settings WHERE key = 'data_key_check'")
+            .await,
+        1
+    );
 });

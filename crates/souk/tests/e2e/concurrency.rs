@@ -263,3 +263,93 @@ engine_test!(sigkill_mid_stream_loses_nothing, |db| {
     node.stop();
     db.assert_audit_clean().await;
 });
+
+engine_test!(stock_removals_race_orders, |db| {
+    use crate::supply_kit::{inventory_product, market, ok, remove_stock, supplier, upload};
+    use std::sync::atomic::AtomicUsize;
+    const LINES: usize = 300;
+    let app = crate::harness::TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (seller, _, _) = supplier(&app, "racer@shop.test", "Racer").await;
+    let (_, number, subs) = inventory_product(&app, &seller, &sub, "Raced").await;
+    let lines: Vec<String> = (0..LINES).map(|n| format!("race-{n:03}:pw")).collect();
+    ok(
+        200,
+        upload(&app, &seller, &subs[0], lines.join("\n"), false).await,
+    );
+    let mut keys = Vec::new();
+    for i in 0..8 {
+        keys.push(app.buyer(&format!("racer{i}@test.local"), "1000").await);
+    }
+    // Orders take the oldest lines; removals go after the oldest lines too, so both lock
+    // the same rows at the same time.
+    let next = Arc::new(AtomicUsize::new(0));
+    let buying = keys.iter().map(|key| {
+        let (http, api, key) = (app.http.clone(), app.api(), key.clone());
+        async move {
+            let mut answers = Vec::new();
+            for _ in 0..15 {
+                let response = http
+                    .post(&api)
+                    .form(&[
+                        ("key", key.as_str()),
+                        ("action", "add"),
+                        ("service", &number.to_string()),
+                        ("quantity", "2"),
+                    ])
+                    .send()
+                    .await
+                    .expect("send");
+                let status = response.status().as_u16();
+                answers.push((status, response.json::<Value>().await.expect("json")));
+            }
+            answers
+        }
+    });
+    let removing = (0..3).map(|_| {
+        let (app, seller, sub, lines, next) = (&app, &seller, &subs[0], &lines, next.clone());
+        async move {
+            let mut answers = Vec::new();
+            for _ in 0..15 {
+                let from = next.fetch_add(5, Ordering::SeqCst).min(LINES);
+                let chunk = lines[from..(from + 5).min(LINES)].join("\n");
+                answers.push(remove_stock(app, seller, sub, chunk).await);
+            }
+            answers
+        }
+    });
+    let (bought, removed) = tokio::join!(
+        futures::future::join_all(buying),
+        futures::future::join_all(removing)
+    );
+    let mut sold = 0;
+    for (status, v) in bought.iter().flatten() {
+        assert_eq!(*status, 200, "{v}");
+        if v.get("order").is_some() {
+            sold += 2;
+        } else {
+            assert_eq!(*v, serde_json::json!({"error": "Not enough stock"}));
+        }
+    }
+    let mut gone = 0;
+    for (status, v) in removed.iter().flatten() {
+        assert_eq!(*status, 200, "{v}");
+        gone += v["removed"].as_i64().expect("removed");
+    }
+    let unsold = db
+        .scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NULL")
+        .await;
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NOT NULL")
+            .await,
+        sold
+    );
+    assert_eq!(
+        sold + gone + unsold,
+        LINES as i64,
+        "sold {sold}, removed {gone}, left {unsold}"
+    );
+    eprintln!("{:?}: sold {sold}, removed {gone}, left {unsold}", db.kind);
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // shared helpers: not every test uses every field
 
 mod admin_cli;
+mod audit;
 mod authz;
 mod browser;
 mod cache;

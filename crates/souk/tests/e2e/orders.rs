@@ -523,3 +523,198 @@ engine_test!(idempotency_key_charges_once, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+/// `add` with an `Idempotency-Key` header.
+async fn add_keyed(app: &TestApp, key: &str, idem: &str, params: &[(&str, &str)]) -> Value {
+    let mut form = vec![("key", key), ("action", "add")];
+    form.extend_from_slice(params);
+    let response = app
+        .http
+        .post(app.api())
+        .header("Idempotency-Key", idem)
+        .form(&form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+/// A supplier's inventory product with 5 lines per subproduct, and a buyer with 100.00:
+/// (supplier key, subcategory id, product id, service number, subproduct ids, buyer key).
+async fn keyed_market(app: &TestApp) -> (String, String, String, i64, Vec<String>, String) {
+    use crate::supply_kit::{inventory_product, market, ok, supplier, upload};
+    let (_, sub) = market(app).await;
+    let (seller, _, _) = supplier(app, "seller@test.local", "Keys").await;
+    let (product, number, subs) = inventory_product(app, &seller, &sub, "Mail").await;
+    for (i, s) in subs.iter().enumerate() {
+        let lines: Vec<String> = (0..5).map(|n| format!("v{i}-{n}:pw")).collect();
+        ok(200, upload(app, &seller, s, lines.join("\n"), false).await);
+    }
+    let buyer = app.buyer("keyed@test.local", "100").await;
+    (seller, sub, product, number, subs, buyer)
+}
+
+engine_test!(idempotent_retry_survives_price_and_stock_changes, |db| {
+    use crate::supply_kit::{buy, ok, patch, As};
+    let app = TestApp::spawn(db).await;
+    let (seller, sub, _, number, subs, buyer) = keyed_market(&app).await;
+    let service = number.to_string();
+    let order = [("service", service.as_str()), ("quantity", "2")];
+    let first = add_keyed(&app, &buyer, "price-1", &order).await;
+    let id = order_of(&first);
+    assert_eq!(balance(&app, &buyer).await, "95.00");
+    // The primary's price doubles and its limits no longer admit 2, so a fresh order
+    // would go to the other variant: the retry is still the first order, charged once.
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&seller),
+            &format!("/api/admin/v2/subproducts/{}", subs[0]),
+            json!({"price": "5.00"}),
+        )
+        .await,
+    );
+    assert_eq!(add_keyed(&app, &buyer, "price-1", &order).await, first);
+    let other = app.buyer("other@test.local", "100").await;
+    buy(&app, &other, number, 3).await;
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&seller),
+            &format!("/api/admin/v2/subproducts/{}", subs[0]),
+            json!({"max": 1}),
+        )
+        .await,
+    );
+    assert_eq!(add_keyed(&app, &buyer, "price-1", &order).await, first);
+    // An SMM service: the rate doubles and the maximum drops below the first quantity.
+    let smm = ok(
+        201,
+        crate::supply_kit::post(
+            &app,
+            As::Key(&seller),
+            "/api/admin/v2/products",
+            json!({"name": "Followers", "subcategoryId": sub, "entityType": "smm",
+                   "rate": "1.00", "min": 100, "max": 1000}),
+        )
+        .await,
+    );
+    let smm_service = smm["service"].as_i64().expect("service").to_string();
+    let smm_order = [
+        ("service", smm_service.as_str()),
+        ("quantity", "500"),
+        ("link", "https://example.com/p"),
+    ];
+    let smm_first = add_keyed(&app, &buyer, "price-2", &smm_order).await;
+    order_of(&smm_first);
+    assert_eq!(balance(&app, &buyer).await, "94.50");
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&seller),
+            &format!("/api/admin/v2/products/{smm_service}"),
+            json!({"rate": "2.00", "max": 400}),
+        )
+        .await,
+    );
+    assert_eq!(
+        add_keyed(&app, &buyer, "price-2", &smm_order).await,
+        smm_first
+    );
+    // The same key for another order is still refused, and changes nothing.
+    assert_eq!(
+        add_keyed(
+            &app,
+            &buyer,
+            "price-1",
+            &[("service", &service), ("quantity", "1")]
+        )
+        .await,
+        json!({"error": "Idempotency key was used for a different order"})
+    );
+    assert_eq!(balance(&app, &buyer).await, "94.50");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM ledger WHERE user_id = (SELECT user_id FROM orders WHERE id = {id})"
+        ))
+        .await,
+        3,
+        "the top-up and one charge per order"
+    );
+    assert_eq!(
+        db.scalar(&format!("SELECT COUNT(*) FROM orders WHERE id > {id}"))
+            .await,
+        2,
+        "the other buyer's order and the SMM order"
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+engine_test!(idempotent_retry_survives_deactivation, |db| {
+    use crate::supply_kit::{ok, patch, As};
+    let app = TestApp::spawn(db).await;
+    let (seller, _, product, number, _, buyer) = keyed_market(&app).await;
+    let service = number.to_string();
+    let first = add_keyed(
+        &app,
+        &buyer,
+        "gone-1",
+        &[("service", &service), ("quantity", "1"), ("link", "me")],
+    )
+    .await;
+    order_of(&first);
+    ok(
+        200,
+        patch(
+            &app,
+            As::Key(&seller),
+            &format!("/api/admin/v2/products/{product}"),
+            json!({"active": false}),
+        )
+        .await,
+    );
+    let orders = db.scalar("SELECT COUNT(*) FROM orders").await;
+    // By number and by entity id: the first order, though the service is off sale.
+    for named in [service.as_str(), product.as_str()] {
+        assert_eq!(
+            add_keyed(
+                &app,
+                &buyer,
+                "gone-1",
+                &[("service", named), ("quantity", "1"), ("link", "me")]
+            )
+            .await,
+            first,
+            "{named}"
+        );
+    }
+    assert_eq!(
+        add_keyed(
+            &app,
+            &buyer,
+            "gone-1",
+            &[("service", &service), ("quantity", "2"), ("link", "me")]
+        )
+        .await,
+        json!({"error": "Idempotency key was used for a different order"})
+    );
+    assert_eq!(
+        add_keyed(
+            &app,
+            &buyer,
+            "gone-2",
+            &[("service", &service), ("quantity", "1"), ("link", "me")]
+        )
+        .await,
+        json!({"error": "Service not found"})
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM orders").await, orders);
+    assert_eq!(balance(&app, &buyer).await, "97.50");
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -102,6 +102,29 @@ pub async fn upload(
     answer(response, "upload").await
 }
 
+/// `DELETE /api/admin/v2/subproducts/{id}/stock`: the unsold lines equal to those in
+/// `text`, or all of them when it is empty.
+pub async fn remove_stock(
+    app: &TestApp,
+    key: &str,
+    subproduct: &str,
+    text: String,
+) -> (u16, Value) {
+    let response = app
+        .http
+        .delete(format!(
+            "{}/api/admin/v2/subproducts/{subproduct}/stock",
+            app.url
+        ))
+        .header("X-Api-Key", key)
+        .header("Content-Type", "text/plain")
+        .body(text)
+        .send()
+        .await
+        .expect("remove stock");
+    answer(response, "remove stock").await
+}
+
 /// A category `Accounts` with a subcategory `Email`, made through the operator API:
 /// (category id, subcategory id).
 pub async fn market(app: &TestApp) -> (String, String) {

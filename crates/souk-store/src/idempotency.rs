@@ -1,0 +1,122 @@
+//! Idempotency keys of `add` (SPEC 7). A key is claimed inside the order's transaction
+//! (the row is written first, `order_id` still NULL), so concurrent retries wait for the
+//! first instead of placing a second order; a retry that arrives after it committed is
+//! answered by `idempotent_order` before anything is validated.
+
+use souk_core::ApiError;
+
+use crate::db::on_engine;
+use crate::{Result, Store, StoreError};
+
+/// How long an idempotency key holds its first order.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// An `Idempotency-Key` and the fingerprint of the request it came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+}
+
+/// Inside a write transaction: claims the idempotency key (waiting for a concurrent
+/// holder of the same key). Evaluates to `Some(earlier order)` when the key was already
+/// used, after checking that it was used for the same request.
+macro_rules! claim_idempotency {
+    ($tx:expr, $user:expr, $idem:expr, $now:expr) => {{
+        match $idem {
+            None => None,
+            Some(idem) => {
+                sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
+                    .bind($user)
+                    .bind(idem.key)
+                    .bind($now - $crate::idempotency::IDEMPOTENCY_WINDOW_MS)
+                    .execute(&mut *$tx)
+                    .await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
+                     VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
+                )
+                .bind($user)
+                .bind(idem.key)
+                .bind(idem.fingerprint)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+                if claimed.rows_affected() == 1 {
+                    None
+                } else {
+                    let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
+                        "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                    )
+                    .bind($user)
+                    .bind(idem.key)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    if hash != idem.fingerprint {
+                        return Err($crate::StoreError::Rejected(souk_core::ApiError::IdempotencyKeyReused));
+                    }
+                    Some(order_id.ok_or($crate::StoreError::Rejected(souk_core::ApiError::Busy))?)
+                }
+            }
+        }
+    }};
+}
+pub(crate) use claim_idempotency;
+
+/// Inside a write transaction: records the order a claimed key produced.
+macro_rules! settle_idempotency {
+    ($tx:expr, $user:expr, $idem:expr, $order:expr) => {
+        if let Some(idem) = $idem {
+            sqlx::query(
+                "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
+            )
+            .bind($order)
+            .bind($user)
+            .bind(idem.key)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+pub(crate) use settle_idempotency;
+
+impl Store {
+    /// The order a live key already produced for this request; `IdempotencyKeyReused` when
+    /// the key was used for a different one. `None` when the key is new (or expired): the
+    /// order's own transaction then claims it.
+    pub async fn idempotent_order(
+        &self,
+        user_id: &str,
+        idem: &Idempotency<'_>,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let row: Option<(Option<i64>, String)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT order_id, request_hash FROM idempotency_keys \
+                 WHERE user_id = $1 AND key = $2 AND created_at >= $3",
+            )
+            .bind(user_id)
+            .bind(idem.key)
+            .bind(now - IDEMPOTENCY_WINDOW_MS)
+            .fetch_optional(pool)
+            .await?
+        });
+        match row {
+            None => Ok(None),
+            Some((_, hash)) if hash != idem.fingerprint => {
+                Err(StoreError::Rejected(ApiError::IdempotencyKeyReused))
+            }
+            Some((order_id, _)) => Ok(order_id),
+        }
+    }
+
+    /// The number of the service with entity id `id`, active or not.
+    pub async fn service_number_of(&self, id: &str) -> Result<Option<i64>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_scalar("SELECT number FROM services WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+}
