@@ -480,14 +480,16 @@ impl Store {
         now: i64,
     ) -> Result<CancelOutcome> {
         let engine = self.engine();
+        // An order a provider has or may have counts as sent: being sent, sent, outcome
+        // unknown, or queued again for a resend after an unknown outcome.
         let select = if engine == Engine::Postgres && !dry_run {
             "SELECT product_type, payment_status, status, \
-             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') THEN 'forwarding' END) AS external_id, \
+             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') OR unknown_since IS NOT NULL THEN 'forwarding' END) AS external_id, \
              paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE"
         } else {
             "SELECT product_type, payment_status, status, \
-             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') THEN 'forwarding' END) AS external_id, \
+             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') OR unknown_since IS NOT NULL THEN 'forwarding' END) AS external_id, \
              paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
         };

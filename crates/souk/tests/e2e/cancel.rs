@@ -49,6 +49,7 @@ engine_test!(every_reason_code_in_order, |db| {
     let unpaid = add(auto.netflix_auto, "1").await;
     let completed = add(f.gmail_usa, "1").await;
     let sent = add(auto.netflix_auto, "1").await;
+    let resending = add(auto.netflix_auto, "1").await;
     let self_refunded = add(auto.netflix_auto, "1").await;
     let delivered = add(auto.netflix_auto, "1").await;
     let free = add(auto.freebie, "1").await;
@@ -63,6 +64,12 @@ engine_test!(every_reason_code_in_order, |db| {
     .await;
     db.exec(&format!(
         "UPDATE orders SET external_id = 'up-77', forward_state = 'sent' WHERE id = {sent}"
+    ))
+    .await;
+    // Queued again for a resend with its key after a send whose outcome was unknown: the
+    // provider may hold it, so it counts as sent.
+    db.exec(&format!(
+        "UPDATE orders SET forward_state = 'queued', unknown_since = 1 WHERE id = {resending}"
     ))
     .await;
     db.exec(&format!(
@@ -117,6 +124,7 @@ engine_test!(every_reason_code_in_order, |db| {
         (unpaid, Some("PAYMENT_NOT_COMPLETED")),
         (completed, Some("STATUS_NOT_ELIGIBLE")),
         (sent, Some("SENT_TO_PROVIDER")),
+        (resending, Some("SENT_TO_PROVIDER")),
         (self_refunded, Some("ALREADY_SELF_REFUNDED")),
         (delivered, Some("FULLY_DELIVERED")),
         (free, Some("NOTHING_TO_REFUND")),
