@@ -148,7 +148,9 @@ pub fn api(ui: Ui, e: &ApiError) -> String {
         Busy => "Слишком много заказов одновременно, попробуйте ещё раз".into(),
         RefillNotAvailable => "Дозаполнение недоступно для этого заказа".into(),
         RefillFailed => "Провайдер не принял дозаполнение, попробуйте позже".into(),
-        RefillDripFeedRuns => "Дозаполнение недоступно для заказов drip-feed, выполняемых частями".into(),
+        RefillDripFeedRuns => {
+            "Дозаполнение недоступно для заказов drip-feed, выполняемых частями".into()
+        }
         RefillIdRequired => "Нужен ID дозаполнения".into(),
         RefillNotFound => "Дозаполнение не найдено".into(),
         SmsProjectRequired => "Нужен ID проекта".into(),
