@@ -220,9 +220,14 @@ engine_test!(
         // due in 5 s, but the clock jumps a day first.
         fake.fail_next_add(Fault::TimeoutAfterCreate(Duration::from_millis(900)));
         let late = order(&app, &key, numbers[0], "1000").await;
+        // One read of both columns: two reads could see `queued` before the send and the
+        // attempt after it, and the clock would jump while the send is in flight.
         wait_for(10, "the timed-out send", || async {
-            forward_state(db, late).await == "queued"
-                && column(db, late, "forward_attempts").await == 1
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM orders WHERE id = {late} AND forward_state = 'queued' AND forward_attempts = 1"
+            ))
+            .await
+                == 1
         })
         .await;
         app.clock.advance(souk_store::RESEND_WINDOW_MS + 60_000);
