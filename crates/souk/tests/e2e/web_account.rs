@@ -8,7 +8,7 @@ use crate::engine_test;
 use crate::harness::{quiet_config, TestApp};
 use crate::sms::{add_sms, only_order, push_sms, sms_fixture, GB1};
 use crate::supply_kit::{buy, inventory_product, market, ok, post, supplier, upload, As};
-use crate::web::{client, page, sign_up, visit, PASSWORD};
+use crate::web::{client, page, sign_up, user_of, visit, PASSWORD};
 
 /// The text of each cell of each body row of the table `#id`, tags stripped.
 fn table_rows(html: &str, id: &str) -> Vec<Vec<String>> {
@@ -40,22 +40,6 @@ fn table_rows(html: &str, id: &str) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
-}
-
-async fn user_of(app: &TestApp, email: &str) -> (String, String) {
-    let id = app
-        .store
-        .user_id_by_email(email)
-        .await
-        .expect("db")
-        .expect("user");
-    let key = app
-        .store
-        .visible_key(&id)
-        .await
-        .expect("db")
-        .expect("web key");
-    (id, key)
 }
 
 engine_test!(web_sign_in_is_limited_per_address, |db| {
