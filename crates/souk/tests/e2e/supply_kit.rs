@@ -78,6 +78,21 @@ pub fn ok(expected: u16, (status, body): (u16, Value)) -> Value {
     body
 }
 
+/// Sets `earnings_hold_hours` to 0 through the operator API, so earnings are withdrawable
+/// as soon as they are made.
+pub async fn earnings_withdrawable_at_once(app: &TestApp) {
+    ok(
+        200,
+        patch(
+            app,
+            As::Operator,
+            "/api/operator/v1/settings",
+            json!({"earnings_hold_hours": 0}),
+        )
+        .await,
+    );
+}
+
 /// `POST /api/admin/v2/subproducts/{id}/stock` with a text body.
 pub async fn upload(
     app: &TestApp,
