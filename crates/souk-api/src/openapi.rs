@@ -13,6 +13,20 @@ pub async fn admin() -> Response {
     json_bytes(StatusCode::OK, ADMIN_JSON.as_bytes().to_vec())
 }
 
+/// Every operation an OpenAPI document lists, as (method, path) sorted, the shape of
+/// [`crate::documented_routes`]; `None` when `paths` or one of its entries is not an
+/// object.
+pub fn operations(doc: &serde_json::Value) -> Option<Vec<(String, String)>> {
+    let mut listed = Vec::new();
+    for (path, ops) in doc["paths"].as_object()? {
+        for method in ops.as_object()?.keys() {
+            listed.push((method.clone(), path.clone()));
+        }
+    }
+    listed.sort();
+    Some(listed)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -22,18 +36,7 @@ mod tests {
     #[test]
     fn documents_every_route_of_the_routers() {
         let doc: Value = serde_json::from_str(super::ADMIN_JSON).expect("admin.json is JSON");
-        let mut listed: Vec<(String, String)> = doc["paths"]
-            .as_object()
-            .expect("paths")
-            .iter()
-            .flat_map(|(path, ops)| {
-                ops.as_object()
-                    .expect("operations")
-                    .keys()
-                    .map(move |m| (m.clone(), path.clone()))
-            })
-            .collect();
-        listed.sort();
+        let listed = super::operations(&doc).expect("paths and their operations are objects");
         assert_eq!(listed, crate::documented_routes());
     }
 }

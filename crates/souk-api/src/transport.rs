@@ -26,12 +26,7 @@ pub async fn read_params(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Params, BodyError> {
-    let mut params = Params::new();
-    if let Some(q) = query {
-        for (name, value) in form_urlencoded::parse(q.as_bytes()) {
-            params.push(&name, value.into_owned());
-        }
-    }
+    let params = Params::from_pairs(form_urlencoded::parse(query.unwrap_or("").as_bytes()));
     let bytes = read_limited(headers, body).await?;
     if bytes.is_empty() {
         return Ok(params);
@@ -104,11 +99,7 @@ fn form_params(bytes: &[u8]) -> Result<Params, BodyError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(BodyError::Api(ApiError::InvalidForm));
     }
-    let mut params = Params::new();
-    for (name, value) in form_urlencoded::parse(bytes) {
-        params.push(&name, value.into_owned());
-    }
-    Ok(params)
+    Ok(Params::from_pairs(form_urlencoded::parse(bytes)))
 }
 
 fn json_params(bytes: &[u8]) -> Result<Params, BodyError> {

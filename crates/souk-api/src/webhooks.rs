@@ -125,7 +125,6 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Params, RestError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let mut params = Params::new();
     let looks_json = bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -136,14 +135,13 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Params, RestError> {
         let object = value
             .as_object()
             .ok_or_else(|| RestError::BadRequest("JSON body must be an object".into()))?;
+        let mut params = Params::new();
         params.push_json_object(object);
+        Ok(params)
     } else {
         if std::str::from_utf8(bytes).is_err() {
             return Err(RestError::BadRequest("Invalid form body".into()));
         }
-        for (name, value) in form_urlencoded::parse(bytes) {
-            params.push(&name, value.into_owned());
-        }
+        Ok(Params::from_pairs(form_urlencoded::parse(bytes)))
     }
-    Ok(params)
 }

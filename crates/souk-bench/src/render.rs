@@ -102,10 +102,7 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<()> {
     samples.sort_by(f64::total_cmp);
 
     // The catalogue query alone, for the list actions.
-    let mut params = Params::new();
-    for (name, value) in form_urlencoded::parse(args.form.as_bytes()) {
-        params.push(&name, value.into_owned());
-    }
+    let params = Params::from_pairs(form_urlencoded::parse(args.form.as_bytes()));
     let list_us = match params.get("action") {
         Some(action @ ("services" | "products")) => {
             let query = ListQuery::parse(&params, action == "products")

@@ -58,39 +58,34 @@ pub fn fingerprint(params: &Params, service_number: i64) -> String {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::new();
-        for (n, v) in pairs {
-            p.push(n, *v);
-        }
-        p
-    }
-
     #[test]
     fn header_wins_over_the_field_and_blank_is_none() {
-        let p = params(&[("idempotency_key", " field ")]);
+        let p = Params::from_pairs([("idempotency_key", " field ")]);
         assert_eq!(key(&p, Some(" head ")), Ok(Some("head".into())));
         assert_eq!(key(&p, Some("  ")), Ok(Some("field".into())));
         assert_eq!(key(&p, None), Ok(Some("field".into())));
-        assert_eq!(key(&params(&[("idempotency_key", " ")]), None), Ok(None));
+        assert_eq!(
+            key(&Params::from_pairs([("idempotency_key", " ")]), None),
+            Ok(None)
+        );
         let long = "k".repeat(MAX_IDEMPOTENCY_KEY + 1);
         assert_eq!(
             key(&Params::new(), Some(&long)),
             Err(ApiError::IdempotencyKeyTooLong)
         );
         assert_eq!(
-            key(&params(&[("idempotency_key", &long)]), None),
+            key(&Params::from_pairs([("idempotency_key", &long)]), None),
             Err(ApiError::IdempotencyKeyTooLong)
         );
     }
 
     #[test]
     fn fingerprint_is_what_the_buyer_sent() {
-        let base = params(&[("service", "7"), ("quantity", "2"), ("link", "a")]);
+        let base = Params::from_pairs([("service", "7"), ("quantity", "2"), ("link", "a")]);
         let same = fingerprint(&base, 7);
         // The service given by entity id resolves to the same number; spelling of numbers
         // and ids, the key itself and unrelated fields do not matter.
-        let respelled = params(&[
+        let respelled = Params::from_pairs([
             ("service", "0123456789abcdef01234567"),
             ("quantity", " 2.0 "),
             ("link", "a"),

@@ -380,14 +380,6 @@ mod tests {
     use crate::catalogue::{StockBoard, Subproduct};
     use crate::text::Text;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::new();
-        for (n, v) in pairs {
-            p.push(n, *v);
-        }
-        p
-    }
-
     fn sub(
         board: &StockBoard,
         id: &str,
@@ -473,28 +465,37 @@ mod tests {
             "Default",
             vec![sub(&board, "p", "2.00", 2, 10, 1, 5)],
         );
-        assert_eq!(parse_add(&params(&[]), &s), Err(ApiError::QuantityRequired));
+        assert_eq!(
+            parse_add(&Params::new(), &s),
+            Err(ApiError::QuantityRequired)
+        );
         for bad in ["0", "-1", "x", "1.5"] {
             assert_eq!(
-                parse_add(&params(&[("quantity", bad)]), &s),
+                parse_add(&Params::from_pairs([("quantity", bad)]), &s),
                 Err(ApiError::InvalidQuantity),
                 "{bad}"
             );
         }
         assert_eq!(
-            parse_add(&params(&[("quantity", "1")]), &s),
+            parse_add(&Params::from_pairs([("quantity", "1")]), &s),
             Err(ApiError::QuantityOutOfRange(2, 10))
         );
         assert_eq!(
-            parse_add(&params(&[("quantity", "2"), ("subproduct", "nope")]), &s),
+            parse_add(
+                &Params::from_pairs([("quantity", "2"), ("subproduct", "nope")]),
+                &s
+            ),
             Err(ApiError::SubproductNotFound)
         );
         let long = "x".repeat(MAX_LINK + 1);
         assert_eq!(
-            parse_add(&params(&[("quantity", "2"), ("link", &long)]), &s),
+            parse_add(
+                &Params::from_pairs([("quantity", "2"), ("link", &long)]),
+                &s
+            ),
             Err(ApiError::LinkTooLong)
         );
-        let ok = parse_add(&params(&[("quantity", "3")]), &s).expect("valid");
+        let ok = parse_add(&Params::from_pairs([("quantity", "3")]), &s).expect("valid");
         assert!(matches!(
             ok.order,
             AddOrder::Product(ProductOrder { quantity: 3, .. })
@@ -505,16 +506,19 @@ mod tests {
     fn smm_charges() {
         let s = service(EntityType::Smm, "Default", vec![]);
         assert_eq!(
-            parse_add(&params(&[("quantity", "1000")]), &s),
+            parse_add(&Params::from_pairs([("quantity", "1000")]), &s),
             Err(ApiError::LinkRequired)
         );
         assert_eq!(
-            parse_add(&params(&[("link", "l"), ("quantity", "99")]), &s),
+            parse_add(&Params::from_pairs([("link", "l"), ("quantity", "99")]), &s),
             Err(ApiError::QuantityOutOfRange(100, 10000))
         );
-        let charge = |p: &[(&str, &str)], s: &Service| match parse_add(&params(p), s)
-            .expect("valid")
-            .order
+        let charge = |p: &[(&str, &str)], s: &Service| match parse_add(
+            &Params::from_pairs(p.iter().copied()),
+            s,
+        )
+        .expect("valid")
+        .order
         {
             AddOrder::Smm(o) => (o.quantity, o.charge.display2()),
             AddOrder::Product(_) => unreachable!(),
@@ -543,7 +547,7 @@ mod tests {
         );
         assert_eq!(
             parse_add(
-                &params(&[("link", "l"), ("quantity", "1000"), ("runs", "3")]),
+                &Params::from_pairs([("link", "l"), ("quantity", "1000"), ("runs", "3")]),
                 &s
             ),
             Err(ApiError::FieldRequired("interval"))
@@ -553,7 +557,7 @@ mod tests {
         let mut comments = service(EntityType::Smm, "Custom Comments", vec![]);
         comments.min = 1;
         assert_eq!(
-            parse_add(&params(&[("link", "l")]), &comments),
+            parse_add(&Params::from_pairs([("link", "l")]), &comments),
             Err(ApiError::FieldRequired("comments"))
         );
         assert_eq!(
@@ -565,7 +569,7 @@ mod tests {
         );
         assert_eq!(
             parse_add(
-                &params(&[
+                &Params::from_pairs([
                     ("link", "l"),
                     ("quantity", "1000"),
                     ("runs", "2"),
@@ -577,11 +581,14 @@ mod tests {
         );
         let poll = service(EntityType::Smm, "Poll", vec![]);
         assert_eq!(
-            parse_add(&params(&[("link", "l"), ("quantity", "100")]), &poll),
+            parse_add(
+                &Params::from_pairs([("link", "l"), ("quantity", "100")]),
+                &poll
+            ),
             Err(ApiError::FieldRequired("answer_number"))
         );
         match parse_add(
-            &params(&[("link", "l"), ("quantity", "100"), ("answer_number", "2")]),
+            &Params::from_pairs([("link", "l"), ("quantity", "100"), ("answer_number", "2")]),
             &poll,
         )
         .expect("ok")

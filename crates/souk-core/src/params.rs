@@ -14,6 +14,20 @@ impl Params {
         Self::default()
     }
 
+    /// Params holding `pairs` in order, each added as by [`Params::push`]: a decoded query
+    /// string or form (`form_urlencoded::parse`), or a literal list of pairs.
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: AsRef<str>,
+        V: Into<String>,
+    {
+        let mut params = Self::new();
+        for (name, value) in pairs {
+            params.push(name.as_ref(), value);
+        }
+        params
+    }
+
     /// Adds a pair; `name[]` is stored as `name` so the PHP-style list form reads like the others.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
         let name = name.strip_suffix("[]").unwrap_or(name);
@@ -154,26 +168,18 @@ pub fn parse_count(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::new();
-        for (n, v) in pairs {
-            p.push(n, *v);
-        }
-        p
-    }
-
     #[test]
     fn list_forms() {
         let expected = vec!["2", "5", "507f1f77bcf86cd799439011"];
         for p in [
-            params(&[("productIds", "2,5, 507f1f77bcf86cd799439011")]),
-            params(&[("productIds", r#"[2,"5","507f1f77bcf86cd799439011"]"#)]),
-            params(&[
+            Params::from_pairs([("productIds", "2,5, 507f1f77bcf86cd799439011")]),
+            Params::from_pairs([("productIds", r#"[2,"5","507f1f77bcf86cd799439011"]"#)]),
+            Params::from_pairs([
                 ("productIds", "2"),
                 ("productIds", "5"),
                 ("productIds", "507f1f77bcf86cd799439011"),
             ]),
-            params(&[
+            Params::from_pairs([
                 ("productIds[]", "2"),
                 ("productIds[]", "5"),
                 ("productIds[]", "507f1f77bcf86cd799439011"),
@@ -181,15 +187,21 @@ mod tests {
         ] {
             assert_eq!(p.list("productIds").expect("present"), expected);
         }
-        assert_eq!(params(&[]).list("productIds"), None);
-        assert_eq!(params(&[("productIds", "")]).list("productIds"), None);
-        assert_eq!(params(&[("productIds", " , ")]).list("productIds"), None);
+        assert_eq!(Params::new().list("productIds"), None);
+        assert_eq!(
+            Params::from_pairs([("productIds", "")]).list("productIds"),
+            None
+        );
+        assert_eq!(
+            Params::from_pairs([("productIds", " , ")]).list("productIds"),
+            None
+        );
     }
 
     #[test]
     fn body_wins_over_query() {
-        let query = params(&[("action", "balance"), ("limit", "5")]);
-        let body = params(&[("action", "services")]);
+        let query = Params::from_pairs([("action", "balance"), ("limit", "5")]);
+        let body = Params::from_pairs([("action", "services")]);
         let merged = query.merged_with_body(body);
         assert_eq!(merged.get("action"), Some("services"));
         assert_eq!(merged.get("limit"), Some("5"));
@@ -212,12 +224,12 @@ mod tests {
     #[test]
     fn id_list_caps_at_100() {
         let many: Vec<String> = (1..=101).map(|n| n.to_string()).collect();
-        let p = params(&[("orders", &many.join(","))]);
+        let p = Params::from_pairs([("orders", &many.join(","))]);
         assert_eq!(
             p.id_list("orders", "order"),
             Err(ApiError::TooManyIds("order"))
         );
-        let ok = params(&[("orders", &many[..100].join(","))]);
+        let ok = Params::from_pairs([("orders", &many[..100].join(","))]);
         assert_eq!(
             ok.id_list("orders", "order").expect("ok").map(|v| v.len()),
             Some(100)

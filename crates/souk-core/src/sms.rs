@@ -362,14 +362,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::new();
-        for (n, v) in pairs {
-            p.push(n, *v);
-        }
-        p
-    }
-
     #[test]
     fn codes_after_keywords_first() {
         let cases = [
@@ -434,7 +426,7 @@ mod tests {
     #[test]
     fn add_sms_parameters() {
         assert_eq!(
-            parse_add_sms(&params(&[("project_id", "TG")])),
+            parse_add_sms(&Params::from_pairs([("project_id", "TG")])),
             Ok(AddSms {
                 project: "tg".into(),
                 quantity: 1,
@@ -443,31 +435,46 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_add_sms(&params(&[])),
+            parse_add_sms(&Params::new()),
             Err(ApiError::SmsProjectRequired)
         );
         assert_eq!(
-            parse_add_sms(&params(&[("project_id", "x"), ("quantity", "11")])),
+            parse_add_sms(&Params::from_pairs([
+                ("project_id", "x"),
+                ("quantity", "11")
+            ])),
             Err(ApiError::QuantityOutOfRange(1, 10))
         );
         assert_eq!(
-            parse_add_sms(&params(&[("project_id", "x"), ("quantity", "0")])),
+            parse_add_sms(&Params::from_pairs([
+                ("project_id", "x"),
+                ("quantity", "0")
+            ])),
             Err(ApiError::QuantityOutOfRange(1, 10))
         );
         assert_eq!(
-            parse_add_sms(&params(&[("project_id", "x"), ("quantity", "two")])),
+            parse_add_sms(&Params::from_pairs([
+                ("project_id", "x"),
+                ("quantity", "two")
+            ])),
             Err(ApiError::InvalidQuantity)
         );
         assert_eq!(
-            parse_add_sms(&params(&[("project_id", "x"), ("country", "usa")])),
+            parse_add_sms(&Params::from_pairs([
+                ("project_id", "x"),
+                ("country", "usa")
+            ])),
             Err(ApiError::SmsCountryNotFound)
         );
         assert_eq!(
-            parse_add_sms(&params(&[("project_id", "x"), ("phone", "call me")])),
+            parse_add_sms(&Params::from_pairs([
+                ("project_id", "x"),
+                ("phone", "call me")
+            ])),
             Err(ApiError::InvalidField("phone"))
         );
         assert_eq!(
-            parse_add_sms(&params(&[
+            parse_add_sms(&Params::from_pairs([
                 ("project_id", "x"),
                 ("phone", "+15550100001"),
                 ("quantity", "2")

@@ -406,21 +406,13 @@ async fn withdrawal_of(app: &crate::harness::TestApp, key: &str, id: &str) -> se
 engine_test!(operator_commands_decide_and_create, |db| {
     use crate::harness::TestApp;
     use crate::supply_kit::{
-        balance, buy, get, inventory_product, market, ok, patch, post, status, supplier, upload, As,
+        balance, buy, earnings_withdrawable_at_once, get, inventory_product, market, ok, post,
+        status, supplier, upload, As,
     };
     use serde_json::json;
 
     let app = TestApp::spawn(db).await;
-    ok(
-        200,
-        patch(
-            &app,
-            As::Operator,
-            "/api/operator/v1/settings",
-            json!({"earnings_hold_hours": 0}),
-        )
-        .await,
-    );
+    earnings_withdrawable_at_once(&app).await;
     let (_, sub) = market(&app).await;
     let (key, _, _) = supplier(&app, "cli@shop.test", "Cli").await;
     let (_, number, subs) = inventory_product(&app, &key, &sub, "Cli Mail").await;

@@ -10,7 +10,8 @@ use souk_core::Money;
 
 use crate::engine_test;
 use crate::harness::{Kind, TestApp};
-use crate::supply_kit::{inventory_product, market, ok, post, supplier, upload, As};
+use crate::supply_kit::{inventory_product, market, ok, supplier, upload};
+use crate::web::{open_shop_for, user_of};
 use crate::webdriver::{self, Browser};
 
 const PASSWORD: &str = "correct horse battery";
@@ -117,18 +118,7 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
 
     // Sign-up, then the account page with an empty balance and the user's own key.
     sign_up(&b, &base, "buyer@example.com").await;
-    let buyer = app
-        .store
-        .user_id_by_email("buyer@example.com")
-        .await
-        .expect("browser test step")
-        .expect("buyer exists");
-    let key = app
-        .store
-        .visible_key(&buyer)
-        .await
-        .expect("browser test step")
-        .expect("web key");
+    let (buyer, key) = user_of(&app, "buyer@example.com").await;
     assert_eq!(b.text("#balance").await, "0.00");
     assert!(
         !b.text("#key-masked").await.contains(&key),
@@ -312,28 +302,7 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
     b.goto(&format!("{base}/account")).await;
     sign_out(&b).await;
     sign_up(&b, &base, "maker@example.com").await;
-    ok(
-        201,
-        post(
-            &app,
-            As::Operator,
-            "/api/operator/v1/shops",
-            json!({"name": "Maker", "ownerEmail": "maker@example.com"}),
-        )
-        .await,
-    );
-    let maker = app
-        .store
-        .user_id_by_email("maker@example.com")
-        .await
-        .expect("browser test step")
-        .expect("maker");
-    let maker_key = app
-        .store
-        .visible_key(&maker)
-        .await
-        .expect("browser test step")
-        .expect("key");
+    let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
     let (_, _, maker_subs) = inventory_product(&app, &maker_key, &subcategory, "Maker Keys").await;
     let sub = &maker_subs[0];
 

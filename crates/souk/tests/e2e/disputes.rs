@@ -5,33 +5,28 @@ use serde_json::{json, Value};
 
 use crate::engine_test;
 use crate::fixtures;
-use crate::harness::TestApp;
-use crate::supply_kit::{balance, buy, digest, get, ok, patch, post, status, As};
+use crate::harness::{TestApp, TestDb};
+use crate::supply_kit::{
+    balance, buy, digest, earnings_withdrawable_at_once, get, ok, post, status, As,
+};
 
 const NOT_AVAILABLE: &str = "Early auto refund is not available for this order";
 
-engine_test!(dispute_and_withdrawal_turn_early_cancel_down, |db| {
+/// The fixture and its auto products on a running app, with earnings withdrawable at once
+/// (so a withdrawal can cover fresh orders) and a new key of Nord's, the supplier of
+/// `netflix_auto`: (app, auto products, Nord's key).
+async fn withdrawable_nord(db: &TestDb) -> (TestApp, fixtures::AutoProducts, String) {
     let store = db.store().await;
     let f = fixtures::load(&store).await;
     let auto = fixtures::add_auto_products(&store, &f).await;
     let app = TestApp::spawn(db).await;
-    // Earnings are withdrawable at once, so a withdrawal can cover fresh orders.
-    ok(
-        200,
-        patch(
-            &app,
-            As::Operator,
-            "/api/operator/v1/settings",
-            json!({"earnings_hold_hours": 0}),
-        )
-        .await,
-    );
+    earnings_withdrawable_at_once(&app).await;
     let nord = ok(
         200,
         get(&app, As::Operator, "/api/operator/v1/users?email=nord@").await,
     );
     let nord_id = nord["users"][0]["id"].as_str().expect("id").to_owned();
-    let supplier = ok(
+    let key = ok(
         201,
         post(
             &app,
@@ -44,6 +39,11 @@ engine_test!(dispute_and_withdrawal_turn_early_cancel_down, |db| {
         .as_str()
         .expect("key")
         .to_owned();
+    (app, auto, key)
+}
+
+engine_test!(dispute_and_withdrawal_turn_early_cancel_down, |db| {
+    let (app, auto, supplier) = withdrawable_nord(db).await;
     let buyer = app.buyer("buyer@test.local", "100").await;
     let disputed = buy(&app, &buyer, auto.netflix_auto, 2).await;
     let withdrawn = buy(&app, &buyer, auto.netflix_auto, 2).await;
@@ -420,38 +420,7 @@ engine_test!(dispute_and_withdrawal_turn_early_cancel_down, |db| {
 });
 
 engine_test!(a_completed_withdrawal_still_turns_early_cancel_down, |db| {
-    let store = db.store().await;
-    let f = fixtures::load(&store).await;
-    let auto = fixtures::add_auto_products(&store, &f).await;
-    let app = TestApp::spawn(db).await;
-    ok(
-        200,
-        patch(
-            &app,
-            As::Operator,
-            "/api/operator/v1/settings",
-            json!({"earnings_hold_hours": 0}),
-        )
-        .await,
-    );
-    let nord = ok(
-        200,
-        get(&app, As::Operator, "/api/operator/v1/users?email=nord@").await,
-    );
-    let nord_id = nord["users"][0]["id"].as_str().expect("id").to_owned();
-    let supplier = ok(
-        201,
-        post(
-            &app,
-            As::Operator,
-            &format!("/api/operator/v1/users/{nord_id}/keys"),
-            json!({"label": "tests"}),
-        )
-        .await,
-    )["key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let (app, auto, supplier) = withdrawable_nord(db).await;
     let buyer = app.buyer("buyer@test.local", "100").await;
     let order = buy(&app, &buyer, auto.netflix_auto, 2).await;
     app.clock.advance(31 * 60_000);

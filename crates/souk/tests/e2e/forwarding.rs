@@ -13,7 +13,7 @@ use crate::fake_upstream::{FakeOrder, FakeUpstream, Fault, Shape};
 use crate::fixtures;
 use crate::harness::{private_upstreams, wait_for, Kind, ServerProcess, TestApp, TestDb};
 use crate::providers::{
-    connect, fake_provider_id, forward_state, order, panel_services, place_bulk,
+    connect, fake_provider_id, forward_state, order, panel_services, place_bulk, set_provider_url,
 };
 
 async fn refunds(db: &TestDb, order: i64) -> i64 {
@@ -395,27 +395,13 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     assert_eq!(column(db, id, "forward_refusals").await, 1);
     assert_eq!(refunds(db, id).await, 0);
     // A connection error is one attempt, not the end either.
-    let (s, _) = app
-        .operator(
-            Method::PATCH,
-            &format!("/providers/{provider}"),
-            Some(json!({"url": "http://127.0.0.1:9/api/v2"})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
     app.clock.advance(3_600_000);
     wait_for(10, "the failed connection", || async {
         column(db, id, "forward_attempts").await == 2 && forward_state(db, id).await == "queued"
     })
     .await;
-    let (s, _) = app
-        .operator(
-            Method::PATCH,
-            &format!("/providers/{provider}"),
-            Some(json!({"url": fake.url})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    set_provider_url(&app, &provider, &fake.url).await;
     app.clock.advance(3_600_000);
     wait_for(10, "the send", || async {
         forward_state(db, id).await == "sent"

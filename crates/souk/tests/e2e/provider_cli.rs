@@ -172,33 +172,25 @@ engine_test!(souk_api_speaks_to_a_panel_and_to_another_souk, |db| {
             .is_some_and(|rows| rows.iter().any(|r| r["service"] == f.ig_followers)),
         "{listed}"
     );
-    let placed = souk_api(&[
+    let followers = f.ig_followers.to_string();
+    let add = [
         "add",
         "--service",
-        &f.ig_followers.to_string(),
+        &followers,
         "--link",
         "https://instagram.com/p/b",
         "--quantity",
         "1000",
         "--idempotency-key",
         "cli-b-1",
-    ]);
+    ];
+    let placed = souk_api(&add);
     let number = placed["order"]
         .as_str()
         .unwrap_or_else(|| panic!("{placed}"))
         .to_owned();
-    // The same key again: the same order, charged once.
-    let again = souk_api(&[
-        "add",
-        "--service",
-        &f.ig_followers.to_string(),
-        "--link",
-        "https://instagram.com/p/b",
-        "--quantity",
-        "1000",
-        "--idempotency-key",
-        "cli-b-1",
-    ]);
+    // The same command, so the same key, again: the same order, charged once.
+    let again = souk_api(&add);
     assert_eq!(again, json!({ "order": number }));
     let status = souk_api(&["status", "--order", &number]);
     assert_eq!(

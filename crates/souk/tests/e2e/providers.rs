@@ -352,14 +352,7 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     );
     // A provider that cannot be reached: the order waits, then goes once it is back.
     let provider: String = fake_provider_id(db).await;
-    let (s, _) = app
-        .operator(
-            Method::PATCH,
-            &format!("/providers/{provider}"),
-            Some(json!({"url": "http://127.0.0.1:9/api/v2"})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
     let unreachable = order(&app, &key, service, "1000").await;
     wait_for(10, "a failed connection", || async {
         db.scalar(&format!(
@@ -370,12 +363,7 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
             && forward_state(db, unreachable).await == "queued"
     })
     .await;
-    app.operator(
-        Method::PATCH,
-        &format!("/providers/{provider}"),
-        Some(json!({"url": fake.url})),
-    )
-    .await;
+    set_provider_url(&app, &provider, &fake.url).await;
     app.clock.advance(3_600_000);
     wait_for(10, "the late send", || async {
         forward_state(db, unreachable).await == "sent"
@@ -433,6 +421,44 @@ pub(crate) async fn place_bulk(db: &crate::harness::TestDb, number: i64, n: usiz
             .expect("order");
     }
     store.close().await;
+}
+
+/// The operator offers drip-feed on service `number` although its upstream cannot, so its
+/// runs are sent from here; returns once `key` sees the offer in the catalogue.
+pub(crate) async fn offer_dripfeed_here(
+    app: &TestApp,
+    db: &crate::harness::TestDb,
+    key: &str,
+    number: i64,
+) {
+    db.exec(&format!(
+        "UPDATE services SET dripfeed = TRUE WHERE number = {number}"
+    ))
+    .await;
+    db.exec("UPDATE state_versions SET catalogue_version = catalogue_version + 1")
+        .await;
+    wait_for(5, "the catalogue", || async {
+        let v = app
+            .call(&[("key", key), ("action", "services"), ("productIds", "")])
+            .await;
+        v["services"].as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r["service"] == number && r["dripfeed"] == true)
+        })
+    })
+    .await;
+}
+
+/// Sets the provider's `url` through the operator API.
+pub(crate) async fn set_provider_url(app: &TestApp, provider: &str, url: &str) {
+    let (status, body) = app
+        .operator(
+            Method::PATCH,
+            &format!("/providers/{provider}"),
+            Some(json!({ "url": url })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 pub(crate) async fn fake_provider_id(db: &crate::harness::TestDb) -> String {
@@ -721,22 +747,7 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
         (Some("2".into()), Some("5".into()))
     );
     // The operator offers drip-feed on followers although the upstream cannot: it runs here.
-    db.exec(&format!(
-        "UPDATE services SET dripfeed = TRUE WHERE number = {followers}"
-    ))
-    .await;
-    db.exec("UPDATE state_versions SET catalogue_version = catalogue_version + 1")
-        .await;
-    wait_for(5, "the catalogue", || async {
-        let v = app
-            .call(&[("key", &key), ("action", "services"), ("productIds", "")])
-            .await;
-        v["services"].as_array().is_some_and(|rows| {
-            rows.iter()
-                .any(|r| r["service"] == followers && r["dripfeed"] == true)
-        })
-    })
-    .await;
+    offer_dripfeed_here(&app, db, &key, followers).await;
     let v = app
         .call(&[
             ("key", &key),

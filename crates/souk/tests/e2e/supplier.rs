@@ -1160,6 +1160,18 @@ async fn inventory_of(app: &TestApp, buyer: &str, number: i64) -> Value {
     .await
 }
 
+/// `add` of one unit of the variant `subproduct` of service `number`: the answer.
+async fn add_one_of(app: &TestApp, buyer: &str, number: i64, subproduct: &str) -> Value {
+    app.call(&[
+        ("key", buyer),
+        ("action", "add"),
+        ("service", &number.to_string()),
+        ("quantity", "1"),
+        ("subproduct", subproduct),
+    ])
+    .await
+}
+
 engine_test!(listing_details_reach_buyers, |db| {
     let app = TestApp::spawn(db).await;
     let (_, sub) = market(&app).await;
@@ -1174,6 +1186,7 @@ engine_test!(listing_details_reach_buyers, |db| {
     }
     let row = || product_row(&app, &buyer, number);
     let inventory = || inventory_of(&app, &buyer, number);
+    let add_one = |i: usize| add_one_of(&app, &buyer, number, &subs[i]);
     let first = row().await;
     assert_eq!(
         (
@@ -1219,14 +1232,7 @@ engine_test!(listing_details_reach_buyers, |db| {
     // The new limits hold at once: one is too few for the primary variant.
     let before = digest(db).await;
     assert_eq!(
-        app.call(&[
-            ("key", &buyer),
-            ("action", "add"),
-            ("service", &number.to_string()),
-            ("quantity", "1"),
-            ("subproduct", &subs[0]),
-        ])
-        .await,
+        add_one(0).await,
         json!({"error": "Quantity must be between 2 and 4"})
     );
     assert_eq!(digest(db).await, before);
@@ -1251,17 +1257,7 @@ engine_test!(listing_details_reach_buyers, |db| {
         )
     );
     let before = digest(db).await;
-    assert_eq!(
-        app.call(&[
-            ("key", &buyer),
-            ("action", "add"),
-            ("service", &number.to_string()),
-            ("quantity", "1"),
-            ("subproduct", &subs[1]),
-        ])
-        .await,
-        json!({"error": "Subproduct not found"})
-    );
+    assert_eq!(add_one(1).await, json!({"error": "Subproduct not found"}));
     assert_eq!(digest(db).await, before);
     // Shown again, it sells again.
     ok(
@@ -1274,17 +1270,7 @@ engine_test!(listing_details_reach_buyers, |db| {
         )
         .await,
     );
-    let order = app
-        .call(&[
-            ("key", &buyer),
-            ("action", "add"),
-            ("service", &number.to_string()),
-            ("quantity", "1"),
-            ("subproduct", &subs[1]),
-        ])
-        .await["order"]
-        .as_i64()
-        .expect("order");
+    let order = add_one(1).await["order"].as_i64().expect("order");
     assert_eq!(status(&app, &buyer, order).await["status"], "Completed");
     db.assert_audit_clean().await;
     app.stop().await;

@@ -78,6 +78,21 @@ pub fn ok(expected: u16, (status, body): (u16, Value)) -> Value {
     body
 }
 
+/// Sets `earnings_hold_hours` to 0 through the operator API, so earnings are withdrawable
+/// as soon as they are made.
+pub async fn earnings_withdrawable_at_once(app: &TestApp) {
+    ok(
+        200,
+        patch(
+            app,
+            As::Operator,
+            "/api/operator/v1/settings",
+            json!({"earnings_hold_hours": 0}),
+        )
+        .await,
+    );
+}
+
 /// `POST /api/admin/v2/subproducts/{id}/stock` with a text body.
 pub async fn upload(
     app: &TestApp,
@@ -87,19 +102,7 @@ pub async fn upload(
     dedupe: bool,
 ) -> (u16, Value) {
     let query = if dedupe { "?dedupe=true" } else { "" };
-    let response = app
-        .http
-        .post(format!(
-            "{}/api/admin/v2/subproducts/{subproduct}/stock{query}",
-            app.url
-        ))
-        .header("X-Api-Key", key)
-        .header("Content-Type", "text/plain")
-        .body(text)
-        .send()
-        .await
-        .expect("upload");
-    answer(response, "upload").await
+    send_stock(app, Method::POST, key, subproduct, query, text, "upload").await
 }
 
 /// `DELETE /api/admin/v2/subproducts/{id}/stock`: the unsold lines equal to those in
@@ -110,19 +113,45 @@ pub async fn remove_stock(
     subproduct: &str,
     text: String,
 ) -> (u16, Value) {
+    send_stock(
+        app,
+        Method::DELETE,
+        key,
+        subproduct,
+        "",
+        text,
+        "remove stock",
+    )
+    .await
+}
+
+/// A text body to `/api/admin/v2/subproducts/{id}/stock{query}` as `key`; `what` names
+/// the call in failures.
+async fn send_stock(
+    app: &TestApp,
+    method: Method,
+    key: &str,
+    subproduct: &str,
+    query: &str,
+    text: impl Into<reqwest::Body>,
+    what: &str,
+) -> (u16, Value) {
     let response = app
         .http
-        .delete(format!(
-            "{}/api/admin/v2/subproducts/{subproduct}/stock",
-            app.url
-        ))
+        .request(
+            method,
+            format!(
+                "{}/api/admin/v2/subproducts/{subproduct}/stock{query}",
+                app.url
+            ),
+        )
         .header("X-Api-Key", key)
         .header("Content-Type", "text/plain")
         .body(text)
         .send()
         .await
-        .expect("remove stock");
-    answer(response, "remove stock").await
+        .expect(what);
+    answer(response, what).await
 }
 
 /// A category `Accounts` with a subcategory `Email`, made through the operator API:

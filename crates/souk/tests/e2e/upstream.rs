@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::engine_test;
 use crate::fake_upstream::{product_service, typed_service, variant, FakeUpstream, Shape};
 use crate::harness::{private_upstreams, wait_for, TestApp};
-use crate::providers::{connect, forward_state, panel_services};
+use crate::providers::{connect, forward_state, offer_dripfeed_here, panel_services};
 
 async fn row(app: &TestApp, key: &str, service: i64) -> Value {
     let v = app.call(&[("key", key), ("action", "services")]).await;
@@ -439,16 +439,7 @@ engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
     // Followers have refill but no drip-feed upstream: the operator offers drip-feed,
     // so its runs are sent from here.
     let followers = numbers[0];
-    db.exec(&format!(
-        "UPDATE services SET dripfeed = TRUE WHERE number = {followers}"
-    ))
-    .await;
-    db.exec("UPDATE state_versions SET catalogue_version = catalogue_version + 1")
-        .await;
-    wait_for(5, "the catalogue", || async {
-        row(&app, &key, followers).await["dripfeed"] == true
-    })
-    .await;
+    offer_dripfeed_here(&app, db, &key, followers).await;
     let v = app
         .call(&[
             ("key", &key),

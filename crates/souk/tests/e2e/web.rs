@@ -290,18 +290,7 @@ engine_test!(web_pages_answer_and_guard_their_forms, |db| {
     assert_eq!(users(&app).await, before + 1);
 
     // The account page shows the user's own key, which works on /api/v2.
-    let user = app
-        .store
-        .user_id_by_email("a@example.com")
-        .await
-        .expect("web test step")
-        .expect("web test step");
-    let key = app
-        .store
-        .visible_key(&user)
-        .await
-        .expect("web test step")
-        .expect("web test step");
+    let (user, key) = user_of(&app, "a@example.com").await;
     let account = http
         .get(format!("{}/account", app.url))
         .header(COOKIE, format!("souk_session={session}"))
@@ -453,6 +442,41 @@ pub(crate) async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, Strin
     (r.status().as_u16(), r.text().await.expect("body"))
 }
 
+/// A signed-up user's id and the key their account page shows: (user id, key).
+pub(crate) async fn user_of(app: &TestApp, email: &str) -> (String, String) {
+    let id = app
+        .store
+        .user_id_by_email(email)
+        .await
+        .expect("db")
+        .expect("user");
+    let key = app
+        .store
+        .visible_key(&id)
+        .await
+        .expect("db")
+        .expect("web key");
+    (id, key)
+}
+
+/// The operator opens the shop `name` for the signed-up user `email`, through the
+/// operator API; returns that user's key, which now speaks for the shop.
+pub(crate) async fn open_shop_for(app: &TestApp, email: &str, name: &str) -> String {
+    use crate::supply_kit::{ok, post, As};
+
+    ok(
+        201,
+        post(
+            app,
+            As::Operator,
+            "/api/operator/v1/shops",
+            serde_json::json!({"name": name, "ownerEmail": email}),
+        )
+        .await,
+    );
+    user_of(app, email).await.1
+}
+
 engine_test!(
     web_desk_delivers_manual_orders_and_refuses_bad_input,
     |db| {
@@ -462,28 +486,7 @@ engine_test!(
         let app = TestApp::spawn(db).await;
         let (_, sub) = market(&app).await;
         let maker = sign_up(&app, "maker@example.com").await;
-        ok(
-            201,
-            post(
-                &app,
-                As::Operator,
-                "/api/operator/v1/shops",
-                json!({"name": "Maker", "ownerEmail": "maker@example.com"}),
-            )
-            .await,
-        );
-        let maker_id = app
-            .store
-            .user_id_by_email("maker@example.com")
-            .await
-            .expect("db")
-            .expect("maker");
-        let maker_key = app
-            .store
-            .visible_key(&maker_id)
-            .await
-            .expect("db")
-            .expect("key");
+        let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
         let v = ok(
             201,
             post(
@@ -711,18 +714,7 @@ engine_test!(
 
         let app = TestApp::spawn(db).await;
         let session = sign_up(&app, "keys@example.com").await;
-        let user = app
-            .store
-            .user_id_by_email("keys@example.com")
-            .await
-            .expect("db")
-            .expect("user");
-        let web_key = app
-            .store
-            .visible_key(&user)
-            .await
-            .expect("db")
-            .expect("web key");
+        let (user, web_key) = user_of(&app, "keys@example.com").await;
         // A newer key from the operator exists only as a digest; it must not hide the web one.
         app.clock.advance(1_000);
         let made = ok(

@@ -8,7 +8,7 @@ use crate::engine_test;
 use crate::harness::{quiet_config, TestApp};
 use crate::sms::{add_sms, only_order, push_sms, sms_fixture, GB1};
 use crate::supply_kit::{buy, inventory_product, market, ok, post, supplier, upload, As};
-use crate::web::{client, page, sign_up, visit, PASSWORD};
+use crate::web::{client, page, sign_up, user_of, visit, PASSWORD};
 
 /// The text of each cell of each body row of the table `#id`, tags stripped.
 fn table_rows(html: &str, id: &str) -> Vec<Vec<String>> {
@@ -42,20 +42,18 @@ fn table_rows(html: &str, id: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-async fn user_of(app: &TestApp, email: &str) -> (String, String) {
-    let id = app
-        .store
-        .user_id_by_email(email)
-        .await
-        .expect("db")
-        .expect("user");
-    let key = app
-        .store
-        .visible_key(&id)
-        .await
-        .expect("db")
-        .expect("web key");
-    (id, key)
+/// The operator changes `user`'s balance by `amount`, saying why in `note`.
+async fn adjust_balance(app: &TestApp, user: &str, amount: &str, note: &str) {
+    ok(
+        200,
+        post(
+            app,
+            As::Operator,
+            &format!("/api/operator/v1/users/{user}/balance"),
+            json!({"amount": amount, "note": note}),
+        )
+        .await,
+    );
 }
 
 engine_test!(web_sign_in_is_limited_per_address, |db| {
@@ -139,27 +137,9 @@ engine_test!(web_account_lists_the_ledger, |db| {
     let (seller, _, _) = supplier(&app, "seller@example.com", "Seller").await;
     let (_, number, subs) = inventory_product(&app, &seller, &subcategory, "Ledger Mail").await;
     ok(200, upload(&app, &seller, &subs[0], "l1\nl2", false).await);
-    ok(
-        200,
-        post(
-            &app,
-            As::Operator,
-            &format!("/api/operator/v1/users/{user}/balance"),
-            json!({"amount": "10", "note": "welcome bonus"}),
-        )
-        .await,
-    );
+    adjust_balance(&app, &user, "10", "welcome bonus").await;
     let order = buy(&app, &key, number, 2).await;
-    ok(
-        200,
-        post(
-            &app,
-            As::Operator,
-            &format!("/api/operator/v1/users/{user}/balance"),
-            json!({"amount": "-1.5", "note": "fee"}),
-        )
-        .await,
-    );
+    adjust_balance(&app, &user, "-1.5", "fee").await;
 
     let (code, html) = page(&app, &session, "/account").await;
     assert_eq!(code, 200);
@@ -196,16 +176,7 @@ engine_test!(web_account_sms_shows_an_activation_with_its_code, |db| {
     let (user, key) = user_of(&app, "sms@example.com").await;
     let (_, html) = page(&app, &session, "/account/sms").await;
     assert!(html.contains("No activations yet"));
-    ok(
-        200,
-        post(
-            &app,
-            As::Operator,
-            &format!("/api/operator/v1/users/{user}/balance"),
-            json!({"amount": "1", "note": "sms"}),
-        )
-        .await,
-    );
+    adjust_balance(&app, &user, "1", "sms").await;
     let (order, phone) =
         only_order(&add_sms(&app, &key, &[("project_id", "tg"), ("country", "gb")]).await);
     assert_eq!(phone, GB1);

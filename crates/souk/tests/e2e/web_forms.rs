@@ -11,7 +11,7 @@ use crate::harness::TestApp;
 use crate::supply_kit::{
     buy, digest, inventory_product, market, ok, post, status, supplier, upload, As,
 };
-use crate::web::{client, csrf_of, form, page, sign_up};
+use crate::web::{client, csrf_of, form, open_shop_for, page, sign_up};
 
 /// The text of the page's notice (`#notice`), unescaped enough for our messages.
 fn notice(html: &str) -> String {
@@ -67,28 +67,7 @@ engine_test!(web_desk_refuses_bad_uploads_and_orders_visibly, |db| {
     let app = TestApp::spawn(db).await;
     let (_, subcategory) = market(&app).await;
     let maker = sign_up(&app, "maker@example.com").await;
-    ok(
-        201,
-        post(
-            &app,
-            As::Operator,
-            "/api/operator/v1/shops",
-            json!({"name": "Maker", "ownerEmail": "maker@example.com"}),
-        )
-        .await,
-    );
-    let maker_id = app
-        .store
-        .user_id_by_email("maker@example.com")
-        .await
-        .expect("db")
-        .expect("maker");
-    let maker_key = app
-        .store
-        .visible_key(&maker_id)
-        .await
-        .expect("db")
-        .expect("key");
+    let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
     let (_, _, subs) = inventory_product(&app, &maker_key, &subcategory, "Maker Mail").await;
     let sub = subs[0].clone();
     // Another shop: its stock and its manual order are out of this desk's reach.
