@@ -266,20 +266,37 @@ impl Store {
     /// The upstream accepted the order under `external_id`. Also settles an order that a
     /// lease expiry had meanwhile moved to `unknown`.
     pub async fn mark_forwarded(&self, order_id: i64, external_id: &str, now: i64) -> Result<bool> {
+        self.settle_sent(
+            order_id,
+            external_id,
+            now,
+            "forward_state IN ('sending', 'unknown') AND external_id IS NULL",
+        )
+        .await
+    }
+
+    /// Moves an order to `sent` under `external_id`, where `only_if` holds.
+    async fn settle_sent(
+        &self,
+        order_id: i64,
+        external_id: &str,
+        now: i64,
+        only_if: &str,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
+             last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
+             next_sync_at = $2, sync_misses = 0, updated_at = $2 WHERE id = $3 AND {only_if}"
+        );
         let _gate = self.gate.enter().await;
         let done = on_engine!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
-                 last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
-                 next_sync_at = $2, sync_misses = 0, updated_at = $2 \
-                 WHERE id = $3 AND forward_state IN ('sending', 'unknown') AND external_id IS NULL",
-            )
-            .bind(external_id)
-            .bind(now)
-            .bind(order_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(external_id)
+                .bind(now)
+                .bind(order_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(done == 1)
     }
@@ -457,19 +474,8 @@ impl Store {
                     ));
                 }
                 // Replaces the id of an order the upstream stopped knowing, too.
-                let _gate = self.gate.enter().await;
-                on_engine!(&self.db, pool => {
-                    sqlx::query(
-                        "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
-                         last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
-                         next_sync_at = $2, sync_misses = 0, updated_at = $2 WHERE id = $3 AND forward_state = 'unknown'",
-                    )
-                    .bind(external)
-                    .bind(now)
-                    .bind(order_id)
-                    .execute(pool)
+                self.settle_sent(order_id, external, now, "forward_state = 'unknown'")
                     .await?;
-                });
             }
             Resolution::Fail => {
                 self.fail_forward(order_id, "failed by the operator", now)

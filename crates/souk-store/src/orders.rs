@@ -437,20 +437,6 @@ impl Store {
         Ok(views)
     }
 
-    /// The operator's early-cancel settings (SPEC 8), with their defaults.
-    pub async fn cancel_settings(&self) -> Result<CancelSettings> {
-        let rows: Vec<(String, String)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(CANCEL_SETTINGS_SQL)
-                .bind(supply::EARLY_CANCEL_ENABLED)
-                .bind(supply::EARLY_REFUND_MINUTES)
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(CancelSettings::from_pairs(
-            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        ))
-    }
-
     /// Stores an operator setting after checking it (`souk_core::supply::SETTINGS`).
     pub async fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
         let value = supply::normalize_setting(key, value)

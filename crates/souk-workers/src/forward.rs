@@ -91,9 +91,9 @@ impl Pacer {
 }
 
 /// Claims due orders in batches and sends them, until the node stops: then it claims no
-/// more, starts no new send, lets the ones in flight finish and gives the rest of the
-/// batch back to the queue.
-pub async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
+/// more, starts no new send and lets the ones in flight finish; `Workers::stop` gives the
+/// rest of the batch back to the queue (also when the grace period cut the sends off).
+pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
     let pacer = Pacer::default();
     let mut installation = None;
     let mut last_expiry = 0i64;
@@ -153,15 +153,6 @@ pub async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
                 }
             })
             .await;
-    }
-    match ctx
-        .store
-        .release_forward_claims(&ctx.node_id, ctx.clock.now_ms())
-        .await
-    {
-        Ok(n) if n > 0 => tracing::info!(orders = n, "claimed orders given back to the queue"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "giving claimed orders back failed"),
     }
 }
 
