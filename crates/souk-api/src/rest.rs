@@ -79,7 +79,7 @@ impl From<ApiError> for RestError {
 
 impl From<SupplyError> for RestError {
     fn from(e: SupplyError) -> Self {
-        RestError::BadRequest(e.to_string())
+        RestError::from(StoreError::Supply(e))
     }
 }
 

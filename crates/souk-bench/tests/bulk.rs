@@ -296,13 +296,25 @@ async fn run(url: &str) {
     let smm_with_lines = (items[0].0.clone(), Vec::new());
     let mut bad = items[0].0.clone();
     bad.subproducts = vec![sub("s", "1", 1, 1, 0)];
-    for batch in [
-        vec![smm_with_lines.clone(), (no_subproducts, Vec::new())],
-        vec![(bad.clone(), vec![lines(&["x"])])],
-        vec![(items[1].0.clone(), vec![Vec::new(), Vec::new(), Vec::new()])],
+    for (batch, refusal) in [
+        (
+            vec![smm_with_lines.clone(), (no_subproducts, Vec::new())],
+            "A product needs at least one subproduct",
+        ),
+        (
+            vec![(bad.clone(), vec![lines(&["x"])])],
+            "Stock lines can only be added to inventory products",
+        ),
+        (
+            vec![(items[1].0.clone(), vec![Vec::new(), Vec::new(), Vec::new()])],
+            "More stock line lists than subproducts",
+        ),
     ] {
         let result = store.create_services(&batch, NOW).await;
-        assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+        assert!(
+            matches!(&result, Err(e @ (StoreError::Invalid(_) | StoreError::Supply(_))) if e.to_string() == refusal),
+            "{result:?}"
+        );
     }
     assert_eq!(
         store.state_versions().await.expect("versions").catalogue,

@@ -82,6 +82,20 @@ pub enum SupplyError {
     WithProvider(i64),
     #[error("Nothing is available to withdraw yet")]
     NothingToWithdraw,
+    #[error("A product's price and limits belong to its subproducts")]
+    LimitsOnSubproducts,
+    #[error("A shop's own SMM service is manual")]
+    SmmIsManual,
+    #[error("An auto product is fulfilled by its provider; its type cannot change")]
+    AutoTypeFixed,
+    #[error("Remove the {0} unsold stock lines before making the product manual")]
+    UnsoldLines(i64),
+    #[error("An inventory subproduct's stock is its lines: upload or remove lines instead")]
+    StockIsLines,
+    #[error("Stock lines can only be added to inventory products")]
+    LinesNeedInventory,
+    #[error("Only inventory products have stock lines")]
+    NoStockLines,
 }
 
 impl SupplyError {
@@ -89,7 +103,9 @@ impl SupplyError {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            SupplyError::OrderClosed(..) | SupplyError::WithProvider(_)
+            SupplyError::OrderClosed(..)
+                | SupplyError::WithProvider(_)
+                | SupplyError::UnsoldLines(_)
         )
     }
 }

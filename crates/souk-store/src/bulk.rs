@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::id::new_entity_id;
+use souk_core::supply::SupplyError;
 
 use crate::catalogue::{NewService, TranslationEntity};
 use crate::db::{on_engine, BeginWrite};
@@ -35,9 +36,7 @@ impl Store {
     ) -> Result<(Vec<(i64, String, Vec<String>)>, Vec<Change>)> {
         for (s, lines) in items {
             if s.entity == EntityType::Product && s.subproducts.is_empty() {
-                return Err(StoreError::Invalid(
-                    "A product needs at least one subproduct".into(),
-                ));
+                return Err(StoreError::Supply(SupplyError::NoSubproducts));
             }
             if lines.len() > s.subproducts.len() {
                 return Err(StoreError::Invalid(
@@ -46,9 +45,7 @@ impl Store {
             }
             let has_lines = lines.iter().flatten().any(|line| !line.trim().is_empty());
             if has_lines && s.product_type != ProductType::Inventory {
-                return Err(StoreError::Invalid(
-                    "Stock lines can only be added to inventory products".into(),
-                ));
+                return Err(StoreError::Supply(SupplyError::LinesNeedInventory));
             }
         }
         if items.is_empty() {

@@ -181,8 +181,7 @@ impl Store {
         resolution: &str,
         now: i64,
     ) -> Result<Dispute> {
-        let resolution = supply::check_len("note", resolution, supply::MAX_MESSAGE)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let resolution = supply::check_len("note", resolution, supply::MAX_MESSAGE)?;
         let lock = if self.engine() == Engine::Postgres {
             " FOR UPDATE OF d, o"
         } else {

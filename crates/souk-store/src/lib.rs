@@ -91,7 +91,7 @@ pub enum StoreError {
     /// A supply-side rule refused the request (typed, so pages can say it in their
     /// language); nothing was changed.
     #[error("{0}")]
-    Supply(souk_core::supply::SupplyError),
+    Supply(#[from] souk_core::supply::SupplyError),
 }
 
 impl StoreError {

@@ -158,7 +158,7 @@ impl Store {
         patch: &CategoryPatch,
     ) -> Result<Vec<Change>> {
         if let Some(slug) = &patch.slug {
-            supply::check_slug(slug).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            supply::check_slug(slug)?;
         }
         if level == Level::Category && patch.category_id.is_some() {
             return Err(StoreError::Invalid(
@@ -280,8 +280,7 @@ impl Store {
         match self.shops_of(user_id).await?.into_iter().next() {
             Some((shop, ..)) => Ok((shop, self.set_supplier(user_id, true).await?)),
             None => {
-                let name = supply::check_name("shopName", shop_name)
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let name = supply::check_name("shopName", shop_name)?;
                 self.create_shop(
                     &NewShop {
                         owner_id: user_id.to_owned(),

@@ -439,8 +439,7 @@ impl Store {
 
     /// Stores an operator setting after checking it (`souk_core::supply::SETTINGS`).
     pub async fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
-        let value = supply::normalize_setting(key, value)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let value = supply::normalize_setting(key, value)?;
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             sqlx::query(

@@ -174,10 +174,6 @@ macro_rules! owned_order {
     }};
 }
 
-fn refusal(e: supply::SupplyError) -> StoreError {
-    StoreError::Supply(e)
-}
-
 impl Store {
     /// The paid orders of `owner`'s shops, newest first, and how many match in all.
     pub async fn supplier_orders(
@@ -268,8 +264,7 @@ impl Store {
         accounts: &[String],
         now: i64,
     ) -> Result<OrderProgress> {
-        let accounts =
-            supply::validate_delivery(accounts, supply::MAX_DELIVERY as i64).map_err(refusal)?;
+        let accounts = supply::validate_delivery(accounts, supply::MAX_DELIVERY as i64)?;
         let sealed: Vec<(Vec<u8>, String)> = accounts
             .iter()
             .map(|a| (self.crypto.seal(a), self.crypto.fingerprint(a)))
@@ -281,12 +276,12 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let o = owned_order!(tx, &select, order_id, owner);
             if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
-                return Err(refusal(supply::SupplyError::NotManualProductOrder));
+                return Err(StoreError::Supply(supply::SupplyError::NotManualProductOrder));
             }
             o.require_open()?;
             let remaining = o.quantity - o.delivered;
             if sealed.len() as i64 > remaining {
-                return Err(refusal(supply::SupplyError::TooManyAccounts(remaining)));
+                return Err(StoreError::Supply(supply::SupplyError::TooManyAccounts(remaining)));
             }
             let (Some(service_number), Some(subproduct)) = (o.service_number, o.subproduct_id.as_deref()) else {
                 return Err(StoreError::Conflict(format!("order {order_id} names no subproduct")));
@@ -354,7 +349,7 @@ impl Store {
                 || o.unknown_since.is_some()
                 || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown")
             {
-                return Err(refusal(supply::SupplyError::WithProvider(order_id)));
+                return Err(StoreError::Supply(supply::SupplyError::WithProvider(order_id)));
             }
             // SMM orders count what is done through `remains`.
             let delivered = if o.kind == "smm" {
@@ -408,7 +403,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let o = owned_order!(tx, &select, order_id, owner);
             if o.kind != "smm" || o.product_type != ProductType::Manual.as_str() {
-                return Err(refusal(supply::SupplyError::NotManualSmmOrder));
+                return Err(StoreError::Supply(supply::SupplyError::NotManualSmmOrder));
             }
             o.require_open()?;
             let outcome = supply::progress_outcome(
@@ -418,7 +413,7 @@ impl Store {
                 Money::from_micros(o.charge),
                 Money::from_micros(o.refunded),
             )
-            .map_err(refusal)?;
+            ?;
             let start_count = report.start_count.or(o.start_count);
             if outcome.status.is_open() {
                 sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
@@ -524,7 +519,7 @@ impl Store {
         now: i64,
     ) -> Result<Withdrawal> {
         let id = new_entity_id();
-        let note = supply::check_len("note", note, supply::MAX_MESSAGE).map_err(refusal)?;
+        let note = supply::check_len("note", note, supply::MAX_MESSAGE)?;
         let lock = if self.engine() == Engine::Postgres {
             " FOR UPDATE"
         } else {
@@ -566,7 +561,7 @@ impl Store {
             .await?;
             let amount: i64 = covered.iter().map(|(a,)| a).sum();
             if amount <= 0 {
-                return Err(refusal(supply::SupplyError::NothingToWithdraw));
+                return Err(StoreError::Supply(supply::SupplyError::NothingToWithdraw));
             }
             sqlx::query("UPDATE withdrawals SET amount = $1 WHERE id = $2")
                 .bind(amount)
@@ -617,8 +612,7 @@ impl Store {
         resolution: &str,
         now: i64,
     ) -> Result<Withdrawal> {
-        let resolution =
-            supply::check_len("note", resolution, supply::MAX_MESSAGE).map_err(refusal)?;
+        let resolution = supply::check_len("note", resolution, supply::MAX_MESSAGE)?;
         let status = if paid { "completed" } else { "rejected" };
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {

@@ -242,10 +242,6 @@ fn service_binds(r: &ServiceRef) -> (String, i64) {
     }
 }
 
-fn invalid(e: supply::SupplyError) -> StoreError {
-    StoreError::Invalid(e.to_string())
-}
-
 /// `(sealed content, fingerprint)` of each line, computed off the async threads.
 async fn seal_lines(
     crypto: std::sync::Arc<crate::Crypto>,
@@ -390,10 +386,10 @@ impl Store {
             if let Some(new_type) = patch.product_type {
                 let old_type = ProductType::parse(&s.product_type).unwrap_or(ProductType::Manual);
                 if entity == EntityType::Smm && new_type != ProductType::Manual {
-                    return Err(StoreError::Invalid("A shop's own SMM service is manual".into()));
+                    return Err(StoreError::Supply(supply::SupplyError::SmmIsManual));
                 }
                 if old_type == ProductType::Auto && new_type != ProductType::Auto {
-                    return Err(StoreError::Invalid("An auto product is fulfilled by its provider; its type cannot change".into()));
+                    return Err(StoreError::Supply(supply::SupplyError::AutoTypeFixed));
                 }
                 if new_type != old_type {
                     let subs: Vec<(String, i64)> = sqlx::query_as(
@@ -405,9 +401,7 @@ impl Store {
                     .await?;
                     let unsold: i64 = subs.iter().map(|(_, n)| n).sum();
                     if new_type == ProductType::Manual && unsold > 0 {
-                        return Err(StoreError::Conflict(format!(
-                            "Remove the {unsold} unsold stock lines before making the product manual"
-                        )));
+                        return Err(StoreError::Supply(supply::SupplyError::UnsoldLines(unsold)));
                     }
                     for (sub, lines) in &subs {
                         // Inventory stock is its unsold lines; a manual product starts with
@@ -431,9 +425,7 @@ impl Store {
             if entity == EntityType::Product
                 && (patch.rate.is_some() || patch.min.is_some() || patch.max.is_some() || patch.type_name.is_some())
             {
-                return Err(StoreError::Invalid(
-                    "A product's price and limits belong to its subproducts".into(),
-                ));
+                return Err(StoreError::Supply(supply::SupplyError::LimitsOnSubproducts));
             }
             if let Some(name) = &patch.name {
                 s.name = name.clone();
@@ -458,7 +450,7 @@ impl Store {
             }
             s.min_qty = patch.min.unwrap_or(s.min_qty);
             s.max_qty = patch.max.unwrap_or(s.max_qty);
-            supply::check_limits(s.min_qty, s.max_qty).map_err(invalid)?;
+            supply::check_limits(s.min_qty, s.max_qty)?;
             sqlx::query(
                 "UPDATE services SET product_type = $1, subcategory_id = $2, name = $3, description = $4, \
                  image_url = $5, recommended = $6, active = $7, rate = $8, min_qty = $9, max_qty = $10, \
@@ -494,9 +486,9 @@ impl Store {
         sub: &NewSubproduct,
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
-        supply::check_limits(sub.min, sub.max).map_err(invalid)?;
+        supply::check_limits(sub.min, sub.max)?;
         if sub.price.is_negative() {
-            return Err(invalid(supply::SupplyError::Negative("price")));
+            return Err(StoreError::Supply(supply::SupplyError::Negative("price")));
         }
         let (by_id, by_number) = service_binds(service);
         let engine = self.engine();
@@ -515,7 +507,7 @@ impl Store {
             .await?;
             let (number, entity, product_type) = found.ok_or(StoreError::NotFound("Product"))?;
             if entity != EntityType::Product.as_str() {
-                return Err(invalid(supply::SupplyError::SmmSubproducts));
+                return Err(StoreError::Supply(supply::SupplyError::SmmSubproducts));
             }
             let product_type = ProductType::parse(&product_type).unwrap_or(ProductType::Manual);
             insert_subproduct!(tx, &id, number, sub, product_type, now);
@@ -552,19 +544,17 @@ impl Store {
             let name = patch.name.clone().unwrap_or(name);
             let price = patch.price.map_or(price, Money::micros);
             if price < 0 {
-                return Err(invalid(supply::SupplyError::Negative("price")));
+                return Err(StoreError::Supply(supply::SupplyError::Negative("price")));
             }
             let (min, max) = (patch.min.unwrap_or(min), patch.max.unwrap_or(max));
-            supply::check_limits(min, max).map_err(invalid)?;
+            supply::check_limits(min, max)?;
             let mut changes = Vec::new();
             if let Some(capacity) = patch.stock {
                 if product_type == ProductType::Inventory.as_str() {
-                    return Err(StoreError::Invalid(
-                        "An inventory subproduct's stock is its lines: upload or remove lines instead".into(),
-                    ));
+                    return Err(StoreError::Supply(supply::SupplyError::StockIsLines));
                 }
                 if capacity < 0 {
-                    return Err(invalid(supply::SupplyError::Negative("stock")));
+                    return Err(StoreError::Supply(supply::SupplyError::Negative("stock")));
                 }
                 if capacity != stock {
                     changes.push(restock!(tx, engine, subproduct_id, set capacity, now));
@@ -659,7 +649,7 @@ impl Store {
                 return Err(StoreError::NotFound("Subproduct"));
             };
             if product_type != ProductType::Inventory.as_str() {
-                return Err(StoreError::Invalid("Stock lines can only be added to inventory products".into()));
+                return Err(StoreError::Supply(supply::SupplyError::LinesNeedInventory));
             }
             let mut keep: Vec<&(Vec<u8>, String)> = Vec::with_capacity(sealed.len());
             if dedupe {
@@ -771,7 +761,7 @@ impl Store {
             .await?;
             let (product_type,) = found.ok_or(StoreError::NotFound("Subproduct"))?;
             if product_type != ProductType::Inventory.as_str() {
-                return Err(StoreError::Invalid("Only inventory products have stock lines".into()));
+                return Err(StoreError::Supply(supply::SupplyError::NoStockLines));
             }
             // The subproduct row first, then its lines: the order `place_product_order`
             // locks them in. The other way round, an order holding the row and waiting for

@@ -228,9 +228,7 @@ pub async fn create(
                     .ok_or(SupplyError::Required("type"))?,
             )?;
             if body.rate.is_some() || body.min.is_some() || body.max.is_some() {
-                return Err(RestError::BadRequest(
-                    "A product's price and limits belong to its subproducts".into(),
-                ));
+                return Err(SupplyError::LimitsOnSubproducts.into());
             }
             if body.subproducts.is_empty() {
                 return Err(SupplyError::NoSubproducts.into());
@@ -267,9 +265,7 @@ pub async fn create(
                 .as_deref()
                 .is_some_and(|t| ProductType::parse(t) != Some(ProductType::Manual))
             {
-                return Err(RestError::BadRequest(
-                    "A shop's own SMM service is manual".into(),
-                ));
+                return Err(SupplyError::SmmIsManual.into());
             }
             if !body.subproducts.is_empty() {
                 return Err(SupplyError::SmmSubproducts.into());

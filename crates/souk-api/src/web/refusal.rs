@@ -1,7 +1,8 @@
 //! Refusals as a page says them, in the page's language. The APIs answer in English (the
 //! seed's messages); the pages translate the typed errors here, matched exhaustively so a
-//! new rule cannot reach a Russian page without its Russian text. The few refusals the
-//! store still words itself (`StoreError::Invalid`/`Conflict`) show as they are.
+//! new rule cannot reach a Russian page without its Russian text. The refusals the store
+//! still words itself (`StoreError::Invalid`/`Conflict`: operator-only rules and faults of
+//! state) show as they are.
 
 use souk_core::supply::SupplyError;
 use souk_core::ApiError;
@@ -95,6 +96,17 @@ pub fn supply(ui: Ui, e: &SupplyError) -> String {
             format!("Заказ {order} передан провайдеру; исход определит его ответ")
         }
         NothingToWithdraw => "Пока нечего выводить".into(),
+        LimitsOnSubproducts => "Цена и лимиты товара задаются в его вариантах".into(),
+        SmmIsManual => "Собственная SMM-услуга магазина всегда ручная".into(),
+        AutoTypeFixed => "Авто-товар выполняет его провайдер; тип изменить нельзя".into(),
+        UnsoldLines(n) => {
+            format!("Сначала удалите непроданные строки ({n}), затем делайте товар ручным")
+        }
+        StockIsLines => {
+            "Наличие складского варианта — это его строки: загрузите или удалите строки".into()
+        }
+        LinesNeedInventory => "Строки можно добавлять только к складским товарам".into(),
+        NoStockLines => "Строки склада есть только у складских товаров".into(),
     }
 }
 
@@ -190,6 +202,12 @@ mod tests {
         assert_eq!(
             supply(Ui::Ru, &SupplyError::OrderClosed(5, "completed")),
             "Заказ 5 уже выполнен"
+        );
+        assert_eq!(
+            store(Ui::Ru, StoreError::Supply(SupplyError::LinesNeedInventory))
+                .ok()
+                .as_deref(),
+            Some("Строки можно добавлять только к складским товарам")
         );
         assert!(store(Ui::En, StoreError::Crypto).is_err());
     }

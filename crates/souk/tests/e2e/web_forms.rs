@@ -70,6 +70,21 @@ engine_test!(web_desk_refuses_bad_uploads_and_orders_visibly, |db| {
     let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
     let (_, _, subs) = inventory_product(&app, &maker_key, &subcategory, "Maker Mail").await;
     let sub = subs[0].clone();
+    let own_manual = ok(
+        201,
+        post(
+            &app,
+            As::Key(&maker_key),
+            "/api/admin/v2/products",
+            json!({"name": "Maker Hand", "subcategoryId": subcategory, "type": "manual",
+                   "subproducts": [{"name": "Standard", "price": "1.00", "max": 20, "stock": 10}]}),
+        )
+        .await,
+    );
+    let own_manual_sub = own_manual["subproducts"][0]["subproductId"]
+        .as_str()
+        .expect("subproductId")
+        .to_owned();
     // Another shop: its stock and its manual order are out of this desk's reach.
     let (other_key, _, _) = supplier(&app, "other@example.com", "Other").await;
     let (_, _, other_subs) = inventory_product(&app, &other_key, &subcategory, "Other Mail").await;
@@ -137,6 +152,18 @@ engine_test!(web_desk_refuses_bad_uploads_and_orders_visibly, |db| {
             "The upload is larger than 8 MiB",
         ),
         (ru.as_str(), sub.as_str(), over, "Файл больше 8 МиБ"),
+        (
+            maker.as_str(),
+            own_manual_sub.as_str(),
+            b"line:1\n".to_vec(),
+            "Stock lines can only be added to inventory products",
+        ),
+        (
+            ru.as_str(),
+            own_manual_sub.as_str(),
+            b"line:1\n".to_vec(),
+            "Строки можно добавлять только к складским товарам",
+        ),
         (
             maker.as_str(),
             sub.as_str(),
