@@ -32,6 +32,33 @@ pub enum KeyCheck {
 }
 
 impl Store {
+    /// The recorded check, judged, before any migration: `None` for a database with no
+    /// `settings` table yet or no check recorded. Lets a start with the wrong key stop
+    /// before it changes the schema of a database that is not its own.
+    pub async fn recorded_data_key(&self) -> Result<Option<KeyCheck>> {
+        let exists_sql = match self.engine() {
+            crate::Engine::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'settings'"
+            }
+            crate::Engine::Postgres => {
+                "SELECT COUNT(*) FROM pg_catalog.pg_class WHERE oid = to_regclass('settings')"
+            }
+        };
+        let recorded: Option<String> = on_engine!(&self.db, pool => {
+            let mut conn = pool.acquire().await?;
+            let tables: i64 = sqlx::query_scalar(exists_sql).fetch_one(&mut *conn).await?;
+            if tables == 0 {
+                None
+            } else {
+                sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(CHECK_SETTING)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        });
+        Ok(recorded.map(|value| self.judge(&value)))
+    }
+
     /// Compares this store's data key with the database's, changing nothing.
     pub async fn check_data_key(&self) -> Result<KeyCheck> {
         on_engine!(&self.db, pool => {

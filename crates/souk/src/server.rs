@@ -23,6 +23,11 @@ pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Res
                 souk_store::redact_url(database_url)
             )
         })?;
+    // A recorded key that is not ours stops the start before the schema changes; an
+    // older database without a record is judged on its sealed rows after migrating.
+    if let Some(check) = store.recorded_data_key().await? {
+        refuse_foreign_key(&key, check)?;
+    }
     store
         .migrate()
         .await
@@ -34,24 +39,28 @@ pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Res
 const SET_THE_KEY: &str =
     "set SOUK_DATA_KEY or SOUK_KEY_FILE to the key this database was created with";
 
-/// Refuses a key that is not the database's, and never makes up a key for a database
+/// Refuses a key that is not the database's, and a freshly made-up key for a database
 /// that already has one.
+fn refuse_foreign_key(key: &DataKey, check: KeyCheck) -> anyhow::Result<()> {
+    match (key, check) {
+        (_, KeyCheck::Unused) | (DataKey::Given(_), KeyCheck::Matches) => Ok(()),
+        (DataKey::Given(_), KeyCheck::Mismatch) => {
+            bail!("the data key does not match this database; {SET_THE_KEY}")
+        }
+        (DataKey::Fresh { path, .. }, _) => bail!(
+            "no data key found (SOUK_DATA_KEY is unset and {} does not exist), but this database already has one; {SET_THE_KEY}",
+            path.display()
+        ),
+    }
+}
+
+/// Records the key as the database's when it has none, after `refuse_foreign_key`.
 async fn adopt_data_key(store: &Store, key: &DataKey) -> anyhow::Result<()> {
     let now = souk_core::clock::SystemClock.now_ms();
     match key {
-        DataKey::Given(_) => match store.record_data_key(now).await? {
-            KeyCheck::Matches | KeyCheck::Unused => Ok(()),
-            KeyCheck::Mismatch => {
-                bail!("the data key does not match this database; {SET_THE_KEY}")
-            }
-        },
-        DataKey::Fresh { path, .. } => {
-            if store.check_data_key().await? != KeyCheck::Unused {
-                bail!(
-                    "no data key found (SOUK_DATA_KEY is unset and {} does not exist), but this database already has one; {SET_THE_KEY}",
-                    path.display()
-                );
-            }
+        DataKey::Given(_) => refuse_foreign_key(key, store.record_data_key(now).await?),
+        DataKey::Fresh { .. } => {
+            refuse_foreign_key(key, store.check_data_key().await?)?;
             key.save()?;
             match store.record_data_key(now).await {
                 Ok(KeyCheck::Matches | KeyCheck::Unused) => Ok(()),

@@ -334,6 +334,30 @@ engine_test!(the_data_key_is_checked_against_the_database, |db| {
         ),
         "wrong SOUK_DATA_KEY",
     );
+    // The wrong key stops the start before it migrates: with the newest migration made
+    // pending again, the refusal leaves it pending.
+    db.exec(
+        "CREATE TABLE held_migration AS SELECT * FROM _sqlx_migrations \
+         WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .await;
+    db.exec("DELETE FROM _sqlx_migrations WHERE version IN (SELECT version FROM held_migration)")
+        .await;
+    let applied = "SELECT COUNT(*) FROM _sqlx_migrations";
+    let pending = db.scalar(applied).await;
+    assert_key_refused(
+        souk_in(
+            db,
+            home.path(),
+            &[("SOUK_DATA_KEY", wrong.as_str())],
+            &["migrate"],
+        ),
+        "wrong SOUK_DATA_KEY, a migration pending",
+    );
+    assert_eq!(db.scalar(applied).await, pending, "nothing migrated");
+    db.exec("INSERT INTO _sqlx_migrations SELECT * FROM held_migration")
+        .await;
+    db.exec("DROP TABLE held_migration").await;
     let wrong_file = elsewhere.path().join("other.key");
     std::fs::write(&wrong_file, &wrong).expect("write");
     let wrong_file_text = wrong_file.display().to_string();
