@@ -608,6 +608,102 @@ engine_test!(
     }
 );
 
+engine_test!(web_desk_withdraws_what_every_shop_has_available, |db| {
+    use crate::supply_kit::{
+        buy, earnings_withdrawable_at_once, get, market, ok, post, upload, As,
+    };
+    use serde_json::json;
+
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let maker = sign_up(&app, "maker@example.com").await;
+    open_shop_for(&app, "maker@example.com", "North").await;
+    let key = open_shop_for(&app, "maker@example.com", "South").await;
+    let (user, _) = user_of(&app, "maker@example.com").await;
+    let shops: Vec<String> = app
+        .store
+        .shops_of(&user)
+        .await
+        .expect("shops")
+        .into_iter()
+        .map(|(id, ..)| id)
+        .collect();
+    assert_eq!(shops.len(), 2);
+    earnings_withdrawable_at_once(&app).await;
+    let buyer = app.buyer("buyer@example.com", "100").await;
+    for (shop, price) in shops.iter().zip(["2.00", "3.00"]) {
+        let v = ok(
+            201,
+            post(
+                &app,
+                As::Key(&key),
+                "/api/admin/v2/products",
+                json!({"name": format!("Mail {price}"), "subcategoryId": sub, "type": "inventory",
+                       "shopId": shop, "subproducts": [{"name": "One", "price": price, "max": 5}]}),
+            )
+            .await,
+        );
+        let subproduct = v["subproducts"][0]["subproductId"].as_str().expect("id");
+        ok(200, upload(&app, &key, subproduct, "a:1\n", false).await);
+        buy(&app, &buyer, v["service"].as_i64().expect("service"), 1).await;
+    }
+
+    let (_, html) = page(&app, &maker, "/desk").await;
+    let token = csrf_of(&html);
+    let fields = [("csrf", token.as_str()), ("note", "all")];
+    let withdraw = || form(&app, "/desk/withdraw", &maker, &fields);
+    let r = withdraw().await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/desk?withdrawal=2");
+    let listed = ok(
+        200,
+        get(&app, As::Key(&key), "/api/admin/v2/withdrawals").await,
+    );
+    let mut by_shop: Vec<(String, String)> = listed["withdrawals"]
+        .as_array()
+        .expect("withdrawals")
+        .iter()
+        .map(|w| {
+            (
+                w["shopId"].as_str().expect("shop").to_owned(),
+                w["amount"].as_str().expect("amount").to_owned(),
+            )
+        })
+        .collect();
+    by_shop.sort();
+    let mut expected = vec![
+        (shops[0].clone(), "1.80".to_owned()),
+        (shops[1].clone(), "2.70".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(
+        by_shop, expected,
+        "one withdrawal per shop, each its own earnings"
+    );
+    let v = ok(
+        200,
+        get(&app, As::Key(&key), "/api/admin/v2/earnings").await,
+    );
+    assert_eq!(v["summary"]["available"], "0.00");
+    assert_eq!(v["summary"]["requested"], "4.50");
+    // Nothing left anywhere: refused, visibly, and nothing more requested.
+    let r = withdraw().await;
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .expect("body")
+        .contains("Nothing is available to withdraw yet"));
+    let listed = ok(
+        200,
+        get(&app, As::Key(&key), "/api/admin/v2/withdrawals").await,
+    );
+    assert_eq!(listed["withdrawals"].as_array().map(Vec::len), Some(2));
+
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
+
 /// What follows the value in each cookie a visitor gets from `base` with `headers`: the
 /// sign-up page's CSRF cookie, a sign-up's session cookie and the language switch's.
 async fn cookie_flags(base: &str, headers: &[(&str, &str)], email: &str) -> [String; 3] {
