@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use souk_client::api_v2::ApiV2Client;
 use souk_core::order::{refill_allowed, OrderKind, OrderStatus};
@@ -81,20 +82,29 @@ async fn refill_one(
     Ok(Ok(id))
 }
 
+/// How many upstream calls one multi-id `refill` or `refill_status` has in flight: a
+/// list of 100 waits for about 100 / this round trips, not 100, and one slow provider
+/// does not hold the others up behind it.
+const UPSTREAM_PARALLEL: usize = 8;
+
 pub async fn refill(state: &AppState, user: &AuthUser, params: &Params) -> Result<Response, Fault> {
     if let Some(list) = params.id_list("orders", "order")? {
-        let mut out = Vec::with_capacity(list.len());
-        for raw in &list {
-            let outcome = match id(raw) {
-                Some(order) => refill_one(state, user, order).await?,
-                None => Err(ApiError::IncorrectOrderId),
-            };
-            let order = id(raw).map_or_else(|| json!(raw), |n| json!(n));
-            out.push(match outcome {
-                Ok(refill) => json!({ "order": order, "refill": refill }),
-                Err(e) => json!({ "order": order, "refill": { "error": e.to_string() } }),
-            });
-        }
+        // Owned ids: a closure over borrowed ones makes the handler's future not `Send`.
+        let out: Vec<Value> = stream::iter(list)
+            .map(|raw| async move {
+                let outcome = match id(&raw) {
+                    Some(order) => refill_one(state, user, order).await?,
+                    None => Err(ApiError::IncorrectOrderId),
+                };
+                let order = id(&raw).map_or_else(|| json!(raw), |n| json!(n));
+                Ok::<_, Fault>(match outcome {
+                    Ok(refill) => json!({ "order": order, "refill": refill }),
+                    Err(e) => json!({ "order": order, "refill": { "error": e.to_string() } }),
+                })
+            })
+            .buffered(UPSTREAM_PARALLEL)
+            .try_collect()
+            .await?;
         return Ok(json_value(StatusCode::OK, &out));
     }
     let raw = params.get("order").ok_or(ApiError::OrderIdRequired)?;
@@ -142,17 +152,21 @@ pub async fn refill_status(
     if let Some(list) = params.id_list("refills", "refill")? {
         let ids: Vec<i64> = list.iter().filter_map(|r| id(r)).collect();
         let found = state.store.refills_of(&user.user_id, &ids).await?;
-        let mut out: Vec<Value> = Vec::with_capacity(list.len());
-        for raw in &list {
-            let key = id(raw).map_or_else(|| json!(raw), |n| json!(n));
-            match id(raw).and_then(|n| found.iter().find(|r| r.id == n)) {
-                Some(refill) => {
-                    let status = refresh(state, refill).await;
-                    out.push(json!({ "refill": key, "status": display(&status) }));
+        let found = &found;
+        let out: Vec<Value> = stream::iter(list)
+            .map(|raw| async move {
+                let key = id(&raw).map_or_else(|| json!(raw), |n| json!(n));
+                match id(&raw).and_then(|n| found.iter().find(|r| r.id == n)) {
+                    Some(refill) => {
+                        let status = refresh(state, refill).await;
+                        json!({ "refill": key, "status": display(&status) })
+                    }
+                    None => json!({ "refill": key, "status": { "error": ApiError::RefillNotFound.to_string() } }),
                 }
-                None => out.push(json!({ "refill": key, "status": { "error": ApiError::RefillNotFound.to_string() } })),
-            }
-        }
+            })
+            .buffered(UPSTREAM_PARALLEL)
+            .collect()
+            .await;
         return Ok(json_value(StatusCode::OK, &out));
     }
     let raw = params.get("refill").ok_or(ApiError::RefillIdRequired)?;

@@ -639,6 +639,17 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
             ("orders", &format!("{completed},{canceled},999999")),
         ])
         .await;
+    // Answered in the order asked, whatever order the upstream calls finish in.
+    assert_eq!(multi.as_array().map(Vec::len), Some(3), "{multi}");
+    assert_eq!(multi[0]["order"], completed, "{multi}");
+    assert!(
+        multi[0]["refill"].as_i64().is_some_and(|r| r > refill),
+        "{multi}"
+    );
+    assert_eq!(
+        fake.state.refills.lock().expect("lock").as_slice(),
+        &[upstream[2], upstream[2]]
+    );
     assert_eq!(
         multi[1],
         json!({"order": canceled, "refill": {"error": "Refill is not available for this order"}})
