@@ -481,135 +481,152 @@ impl Store {
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let prices: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT pr.country_code, pr.price FROM sms_prices pr \
-                 JOIN sms_countries c ON c.code = pr.country_code AND c.active \
-                 WHERE pr.project_id = $1 ORDER BY pr.price, pr.country_code",
-            )
-            .bind(rent.project_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let prices: Vec<(String, i64)> = prices
-                .into_iter()
-                .filter(|(country, price)| {
-                    rent.country.is_none_or(|c| c == country)
-                        && rent.max_price.is_none_or(|m| *price <= m.micros())
-                })
-                .collect();
-            let price_in = |country: &str| prices.iter().find(|(c, _)| c == country).map(|(_, p)| *p);
-            // Countries found without a free number are not asked again for the next one.
-            let mut dry = vec![false; prices.len()];
-            let mut rentals = Vec::with_capacity(rent.pool as usize + rent.upstream.len());
-            for taken in 0..rent.pool {
-                let (number_id, phone, country_code, price): (String, String, String, i64) = match rent.phone {
-                    Some(phone) => {
-                        let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(&pick_phone)
-                            .bind(rent.project_id)
-                            .bind(phone)
-                            .bind(rent.user_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        match row {
-                            Some((id, phone, country, _, current)) => match (price_in(&country), current) {
-                                (None, _) => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
-                                (Some(_), Some(_)) => return Err(StoreError::Rejected(ApiError::SmsPhoneBusy)),
-                                (Some(price), None) => (id, phone, country, price),
-                            },
-                            None => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
-                        }
-                    }
-                    None => {
-                        let mut found = None;
-                        for (i, (country, price)) in prices.iter().enumerate() {
-                            if dry[i] {
-                                continue;
-                            }
-                            let row: Option<(String, String)> = sqlx::query_as(&pick)
+            // The work in a block of its own, so that every way out but success rolls back
+            // here and now: a transaction merely dropped rolls back later, when its
+            // connection is next used, and until then keeps the numbers it locked, which
+            // the next rental's SKIP LOCKED would pass over for a dearer country.
+            let outcome: Result<RentOutcome> = async {
+                let prices: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT pr.country_code, pr.price FROM sms_prices pr \
+                     JOIN sms_countries c ON c.code = pr.country_code AND c.active \
+                     WHERE pr.project_id = $1 ORDER BY pr.price, pr.country_code",
+                )
+                .bind(rent.project_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let prices: Vec<(String, i64)> = prices
+                    .into_iter()
+                    .filter(|(country, price)| {
+                        rent.country.is_none_or(|c| c == country)
+                            && rent.max_price.is_none_or(|m| *price <= m.micros())
+                    })
+                    .collect();
+                let price_in = |country: &str| prices.iter().find(|(c, _)| c == country).map(|(_, p)| *p);
+                // Countries found without a free number are not asked again for the next one.
+                let mut dry = vec![false; prices.len()];
+                let mut rentals = Vec::with_capacity(rent.pool as usize + rent.upstream.len());
+                for taken in 0..rent.pool {
+                    let (number_id, phone, country_code, price): (String, String, String, i64) = match rent.phone {
+                        Some(phone) => {
+                            let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(&pick_phone)
                                 .bind(rent.project_id)
-                                .bind(country)
+                                .bind(phone)
+                                .bind(rent.user_id)
                                 .fetch_optional(&mut *tx)
                                 .await?;
                             match row {
-                                Some((id, phone)) => {
-                                    found = Some((id, phone, country.clone(), *price));
-                                    break;
+                                Some((id, phone, country, _, current)) => match (price_in(&country), current) {
+                                    (None, _) => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
+                                    (Some(_), Some(_)) => return Err(StoreError::Rejected(ApiError::SmsPhoneBusy)),
+                                    (Some(price), None) => (id, phone, country, price),
+                                },
+                                None => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
+                            }
+                        }
+                        None => {
+                            let mut found = None;
+                            for (i, (country, price)) in prices.iter().enumerate() {
+                                if dry[i] {
+                                    continue;
                                 }
-                                None => dry[i] = true,
+                                let row: Option<(String, String)> = sqlx::query_as(&pick)
+                                    .bind(rent.project_id)
+                                    .bind(country)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                match row {
+                                    Some((id, phone)) => {
+                                        found = Some((id, phone, country.clone(), *price));
+                                        break;
+                                    }
+                                    None => dry[i] = true,
+                                }
+                            }
+                            match found {
+                                Some(row) => row,
+                                None => return Ok(RentOutcome::Short { free: taken }),
                             }
                         }
-                        match found {
-                            Some(row) => row,
-                            None => {
-                                tx.rollback().await?;
-                                return Ok(RentOutcome::Short { free: taken });
-                            }
-                        }
+                    };
+                    let order_id = insert_sms_order!(tx, rent, &phone, price, now);
+                    let claimed = sqlx::query(
+                        "UPDATE sms_numbers SET current_order = $1, last_rented_at = $2 WHERE id = $3 AND current_order IS NULL",
+                    )
+                    .bind(order_id)
+                    .bind(now)
+                    .bind(&number_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if claimed != 1 {
+                        // Only possible when a concurrent writer slipped past the row lock.
+                        return Err(StoreError::Rejected(ApiError::Busy));
                     }
-                };
-                let order_id = insert_sms_order!(tx, rent, &phone, price, now);
-                let claimed = sqlx::query(
-                    "UPDATE sms_numbers SET current_order = $1, last_rented_at = $2 WHERE id = $3 AND current_order IS NULL",
-                )
-                .bind(order_id)
-                .bind(now)
-                .bind(&number_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if claimed != 1 {
-                    // Only possible when a concurrent writer slipped past the row lock.
-                    return Err(StoreError::Rejected(ApiError::Busy));
+                    sqlx::query(
+                        "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, number_id, status, \
+                         price, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $9)",
+                    )
+                    .bind(order_id)
+                    .bind(rent.user_id)
+                    .bind(rent.project_id)
+                    .bind(&country_code)
+                    .bind(&phone)
+                    .bind(&number_id)
+                    .bind(price)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    rentals.push(Rental { order_id, phone, country_code, price: Money::from_micros(price), created_at: now, expires_at });
                 }
-                sqlx::query(
-                    "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, number_id, status, \
-                     price, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $9)",
-                )
-                .bind(order_id)
-                .bind(rent.user_id)
-                .bind(rent.project_id)
-                .bind(&country_code)
-                .bind(&phone)
-                .bind(&number_id)
-                .bind(price)
-                .bind(expires_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                rentals.push(Rental { order_id, phone, country_code, price: Money::from_micros(price), created_at: now, expires_at });
+                for up in rent.upstream {
+                    let Some(price) = price_in(&up.country_code) else {
+                        return Err(StoreError::Rejected(ApiError::SmsNotOffered));
+                    };
+                    let order_id = insert_sms_order!(tx, rent, &up.phone, price, now);
+                    sqlx::query(
+                        "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, provider_id, external_id, \
+                         status, price, expires_at, created_at, updated_at, upstream_state, next_poll_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10, 'open', $10)",
+                    )
+                    .bind(order_id)
+                    .bind(rent.user_id)
+                    .bind(rent.project_id)
+                    .bind(&up.country_code)
+                    .bind(&up.phone)
+                    .bind(&up.provider_id)
+                    .bind(&up.external_id)
+                    .bind(price)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    rentals.push(Rental {
+                        order_id,
+                        phone: up.phone.clone(),
+                        country_code: up.country_code.clone(),
+                        price: Money::from_micros(price),
+                        created_at: now,
+                        expires_at,
+                    });
+                }
+                Ok(RentOutcome::Rented(rentals))
             }
-            for up in rent.upstream {
-                let Some(price) = price_in(&up.country_code) else {
-                    return Err(StoreError::Rejected(ApiError::SmsNotOffered));
-                };
-                let order_id = insert_sms_order!(tx, rent, &up.phone, price, now);
-                sqlx::query(
-                    "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, provider_id, external_id, \
-                     status, price, expires_at, created_at, updated_at, upstream_state, next_poll_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10, 'open', $10)",
-                )
-                .bind(order_id)
-                .bind(rent.user_id)
-                .bind(rent.project_id)
-                .bind(&up.country_code)
-                .bind(&up.phone)
-                .bind(&up.provider_id)
-                .bind(&up.external_id)
-                .bind(price)
-                .bind(expires_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                rentals.push(Rental {
-                    order_id,
-                    phone: up.phone.clone(),
-                    country_code: up.country_code.clone(),
-                    price: Money::from_micros(price),
-                    created_at: now,
-                    expires_at,
-                });
+            .await;
+            match outcome {
+                Ok(rented @ RentOutcome::Rented(_)) => {
+                    tx.commit().await?;
+                    Ok(rented)
+                }
+                other => {
+                    // The answer stands even if the rollback fails: the connection is
+                    // then closed, which ends the transaction too.
+                    if let Err(e) = tx.rollback().await {
+                        tracing::warn!(error = %e, "rolling back a refused rental failed");
+                    }
+                    other
+                }
             }
-            tx.commit().await?;
-            Ok(RentOutcome::Rented(rentals))
         })
     }
 
