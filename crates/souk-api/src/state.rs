@@ -71,8 +71,6 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub key_limiter: RateLimiter,
     pub address_limiter: RateLimiter,
-    /// Sign-in and sign-up attempts per address and per email.
-    pub login_throttle: crate::web::LoginThrottle,
     ready: AtomicBool,
 }
 
@@ -96,7 +94,6 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             key_limiter: RateLimiter::new(config.rate_limit_per_key),
             address_limiter: RateLimiter::new(config.rate_limit_per_address),
-            login_throttle: crate::web::LoginThrottle::default(),
             store,
             cache,
             auth,

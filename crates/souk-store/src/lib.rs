@@ -14,6 +14,7 @@ mod forwarding;
 mod idempotency;
 mod keycheck;
 mod leases;
+mod login_attempts;
 mod operator;
 mod orders;
 mod providers;

@@ -1,6 +1,6 @@
 //! Sign-up, sign-in and sign-out with an email and a password. Passwords are stored as
 //! argon2id hashes (hashed off the async threads); attempts are throttled per address and
-//! per email; a new session token is issued at every sign-in.
+//! per email, across all nodes; a new session token is issued at every sign-in.
 
 use std::net::SocketAddr;
 
@@ -20,7 +20,7 @@ use super::error::WebError;
 use super::i18n::{safe_next, Ui};
 use super::layout::{document, respond, see_other, Notice};
 use super::session::{random_token, Visitor, SESSION_COOKIE, SESSION_MS};
-use super::throttle::{PER_ADDRESS, PER_EMAIL};
+use super::throttle::{self, PER_ADDRESS, PER_EMAIL};
 use crate::state::AppState;
 
 pub const MIN_PASSWORD: usize = 10;
@@ -199,7 +199,7 @@ pub async fn signup(
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
     let address = format!("addr:{}", client_address(&state, &headers, peer));
-    if let Err(wait) = state.login_throttle.check(&address, PER_ADDRESS) {
+    if let Some(wait) = throttle::wait(&state, &address, PER_ADDRESS).await? {
         let text = format!(
             "{} {}",
             ui.t(
@@ -216,7 +216,7 @@ pub async fn signup(
             StatusCode::TOO_MANY_REQUESTS,
         ));
     }
-    state.login_throttle.record(&address);
+    throttle::record(&state, &[&address]).await?;
     if let Some(problem) = signup_problem(ui, &form) {
         form.password.clear();
         return Ok(auth_page(
@@ -290,11 +290,11 @@ pub async fn signin(
     let email = form.email.trim().to_lowercase();
     let address = format!("addr:{}", client_address(&state, &headers, peer));
     let email_key = format!("email:{email}");
-    let throttled = state
-        .login_throttle
-        .check(&address, PER_ADDRESS)
-        .and_then(|()| state.login_throttle.check(&email_key, PER_EMAIL));
-    if let Err(wait) = throttled {
+    let throttled = match throttle::wait(&state, &address, PER_ADDRESS).await? {
+        None => throttle::wait(&state, &email_key, PER_EMAIL).await?,
+        waiting => waiting,
+    };
+    if let Some(wait) = throttled {
         let text = format!(
             "{} {}",
             ui.t(
@@ -323,8 +323,7 @@ pub async fn signin(
     let record = match record {
         Some(r) if matched => r,
         _ => {
-            state.login_throttle.record(&address);
-            state.login_throttle.record(&email_key);
+            throttle::record(&state, &[&address, &email_key]).await?;
             let text = ui
                 .t("Wrong email or password.", "Неверная почта или пароль.")
                 .to_owned();
@@ -349,7 +348,7 @@ pub async fn signin(
             StatusCode::FORBIDDEN,
         ));
     }
-    state.login_throttle.clear(&email_key);
+    throttle::clear(&state, &email_key).await?;
     let next = safe_next(form.next.as_deref());
     let next = if next == "/" {
         "/account".to_owned()

@@ -29,7 +29,6 @@ use crate::state::AppState;
 
 pub use auth::hash_password;
 pub use session::random_token;
-pub use throttle::LoginThrottle;
 
 /// The page for a path that does not exist.
 pub fn not_found() -> Response {

@@ -1,72 +1,42 @@
 //! Sign-in and sign-up attempts, counted per client address and per email in fixed
-//! windows. Per node: on several nodes an attacker gets at most the limit on each.
+//! windows, in the database: every node of an installation counts the same attempts.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use souk_store::StoreError;
+
+use crate::state::AppState;
 
 /// Failed sign-ins allowed per email in a window.
-pub const PER_EMAIL: u32 = 10;
+pub const PER_EMAIL: i64 = 10;
 /// Sign-in and sign-up attempts allowed per address in a window.
-pub const PER_ADDRESS: u32 = 30;
+pub const PER_ADDRESS: i64 = 30;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Past this many tracked keys, expired windows are dropped.
-const PRUNE_AT: usize = 10_000;
 
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+fn window_ms() -> i64 {
+    WINDOW.as_millis() as i64
 }
 
-impl LoginThrottle {
-    /// `Err(wait)` when `key` used up its attempts for this window.
-    pub fn check(&self, key: &str, limit: u32) -> Result<(), Duration> {
-        let now = Instant::now();
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        match windows.get(key) {
-            Some((start, count)) if now.duration_since(*start) < WINDOW && *count >= limit => {
-                Err(WINDOW.saturating_sub(now.duration_since(*start)))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts one attempt against `key`.
-    pub fn record(&self, key: &str) {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= PRUNE_AT {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
-        }
-        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-    }
-
-    pub fn clear(&self, key: &str) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
+/// `Some(wait)` when `key` used up its `limit` attempts for this window.
+pub async fn wait(state: &AppState, key: &str, limit: i64) -> Result<Option<Duration>, StoreError> {
+    Ok(state
+        .store
+        .attempts_wait(key, limit, window_ms(), state.now())
+        .await?
+        .map(|ms| Duration::from_millis(ms.max(0) as u64)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_after_the_limit_and_clears() {
-        let t = LoginThrottle::default();
-        for _ in 0..3 {
-            assert!(t.check("a", 3).is_ok());
-            t.record("a");
-        }
-        assert!(t.check("a", 3).is_err());
-        assert!(t.check("b", 3).is_ok());
-        t.clear("a");
-        assert!(t.check("a", 3).is_ok());
+/// Counts one attempt against each of `keys`.
+pub async fn record(state: &AppState, keys: &[&str]) -> Result<(), StoreError> {
+    for key in keys {
+        state
+            .store
+            .record_attempt(key, window_ms(), state.now())
+            .await?;
     }
+    Ok(())
+}
+
+pub async fn clear(state: &AppState, key: &str) -> Result<(), StoreError> {
+    state.store.clear_attempts(key).await
 }

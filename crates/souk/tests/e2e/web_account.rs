@@ -126,6 +126,52 @@ engine_test!(web_sign_in_is_limited_per_address, |db| {
     db.assert_audit_clean().await;
 });
 
+engine_test!(web_sign_in_limit_is_shared_by_the_nodes, |db| {
+    // Two nodes on one database: failures on either count against the same email.
+    let a = TestApp::spawn(db).await;
+    let b = TestApp::spawn(db).await;
+    sign_up(&a, "shared@example.com").await;
+    let (csrf, token) = visit(&a, "/signin").await;
+    let attempt = |node: &TestApp, password: &'static str| {
+        let (url, csrf, token) = (node.url.clone(), csrf.clone(), token.clone());
+        async move {
+            let r = client()
+                .post(format!("{url}/signin"))
+                .header(COOKIE, format!("souk_csrf={csrf}"))
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("email", "shared@example.com"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .expect("sign in");
+            r.status().as_u16()
+        }
+    };
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(attempt(node, "wrong password!").await, 401, "attempt {i}");
+    }
+    // Five failures on each node, ten in all: both now hold the email back.
+    assert_eq!(attempt(&a, PASSWORD).await, 429);
+    assert_eq!(attempt(&b, PASSWORD).await, 429);
+    // No address or email is kept in clear.
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM login_attempts WHERE key LIKE '%example.com%' OR key LIKE '%127.0.0.1%'")
+            .await,
+        0
+    );
+    // The window runs out (15 minutes), and the right password gets in, on either node.
+    a.clock.advance(15 * 60_000);
+    b.clock.advance(15 * 60_000);
+    assert_eq!(attempt(&b, PASSWORD).await, 303);
+    assert_eq!(attempt(&a, PASSWORD).await, 303);
+    a.stop().await;
+    b.stop().await;
+    db.assert_audit_clean().await;
+});
+
 engine_test!(web_account_lists_the_ledger, |db| {
     let app = TestApp::spawn(db).await;
     let session = sign_up(&app, "ledger@example.com").await;
