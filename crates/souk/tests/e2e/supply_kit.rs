@@ -93,6 +93,28 @@ pub async fn earnings_withdrawable_at_once(app: &TestApp) {
     );
 }
 
+/// A manual product of `key`'s first shop with one variant, `Standard` at `price`, up to
+/// 20 per order and a capacity of 10: the supplier API's answer.
+pub async fn manual_product(
+    app: &TestApp,
+    key: &str,
+    subcategory: &str,
+    name: &str,
+    price: &str,
+) -> Value {
+    ok(
+        201,
+        post(
+            app,
+            As::Key(key),
+            "/api/admin/v2/products",
+            json!({"name": name, "subcategoryId": subcategory, "type": "manual",
+                   "subproducts": [{"name": "Standard", "price": price, "max": 20, "stock": 10}]}),
+        )
+        .await,
+    )
+}
+
 /// `POST /api/admin/v2/subproducts/{id}/stock` with a text body.
 pub async fn upload(
     app: &TestApp,

@@ -480,40 +480,20 @@ pub(crate) async fn open_shop_for(app: &TestApp, email: &str, name: &str) -> Str
 engine_test!(
     web_desk_delivers_manual_orders_and_refuses_bad_input,
     |db| {
-        use crate::supply_kit::{buy, market, ok, post, status, supplier, As};
+        use crate::supply_kit::{buy, manual_product, market, status, supplier};
         use serde_json::json;
 
         let app = TestApp::spawn(db).await;
         let (_, sub) = market(&app).await;
         let maker = sign_up(&app, "maker@example.com").await;
         let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
-        let v = ok(
-            201,
-            post(
-                &app,
-                As::Key(&maker_key),
-                "/api/admin/v2/products",
-                json!({"name": "Hand Made", "subcategoryId": sub, "type": "manual",
-                   "subproducts": [{"name": "Standard", "price": "1.50", "max": 20, "stock": 10}]}),
-            )
-            .await,
-        );
+        let v = manual_product(&app, &maker_key, &sub, "Hand Made", "1.50").await;
         let number = v["service"].as_i64().expect("service");
         let buyer = app.buyer("buyer@example.com", "100").await;
         let order = buy(&app, &buyer, number, 3).await;
         // Another shop's order, which this desk must not touch.
         let (other_key, _, _) = supplier(&app, "other@example.com", "Other").await;
-        let other = ok(
-            201,
-            post(
-                &app,
-                As::Key(&other_key),
-                "/api/admin/v2/products",
-                json!({"name": "Other Hand", "subcategoryId": sub, "type": "manual",
-                   "subproducts": [{"name": "Standard", "price": "1.00", "max": 20, "stock": 10}]}),
-            )
-            .await,
-        );
+        let other = manual_product(&app, &other_key, &sub, "Other Hand", "1.00").await;
         let other_order = buy(&app, &buyer, other["service"].as_i64().expect("n"), 1).await;
 
         // The queue lists this shop's order only; the page shows no buyer's secret.

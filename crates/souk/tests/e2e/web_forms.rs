@@ -9,7 +9,7 @@ use souk_core::supply::{MAX_LINE_BYTES, MAX_UPLOAD_BYTES};
 use crate::engine_test;
 use crate::harness::TestApp;
 use crate::supply_kit::{
-    buy, digest, inventory_product, market, ok, post, status, supplier, upload, As,
+    buy, digest, inventory_product, manual_product, market, ok, status, supplier, upload, As,
 };
 use crate::web::{client, csrf_of, form, open_shop_for, page, sign_up};
 
@@ -70,17 +70,7 @@ engine_test!(web_desk_refuses_bad_uploads_and_orders_visibly, |db| {
     let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
     let (_, _, subs) = inventory_product(&app, &maker_key, &subcategory, "Maker Mail").await;
     let sub = subs[0].clone();
-    let own_manual = ok(
-        201,
-        post(
-            &app,
-            As::Key(&maker_key),
-            "/api/admin/v2/products",
-            json!({"name": "Maker Hand", "subcategoryId": subcategory, "type": "manual",
-                   "subproducts": [{"name": "Standard", "price": "1.00", "max": 20, "stock": 10}]}),
-        )
-        .await,
-    );
+    let own_manual = manual_product(&app, &maker_key, &subcategory, "Maker Hand", "1.00").await;
     let own_manual_sub = own_manual["subproducts"][0]["subproductId"]
         .as_str()
         .expect("subproductId")
@@ -88,17 +78,7 @@ engine_test!(web_desk_refuses_bad_uploads_and_orders_visibly, |db| {
     // Another shop: its stock and its manual order are out of this desk's reach.
     let (other_key, _, _) = supplier(&app, "other@example.com", "Other").await;
     let (_, _, other_subs) = inventory_product(&app, &other_key, &subcategory, "Other Mail").await;
-    let manual = ok(
-        201,
-        post(
-            &app,
-            As::Key(&other_key),
-            "/api/admin/v2/products",
-            json!({"name": "Other Hand", "subcategoryId": subcategory, "type": "manual",
-                   "subproducts": [{"name": "Standard", "price": "1.00", "max": 20, "stock": 10}]}),
-        )
-        .await,
-    );
+    let manual = manual_product(&app, &other_key, &subcategory, "Other Hand", "1.00").await;
     let buyer = app.buyer("buyer@example.com", "10").await;
     let other_order = buy(&app, &buyer, manual["service"].as_i64().expect("n"), 2).await;
 
