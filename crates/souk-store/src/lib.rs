@@ -91,7 +91,7 @@ pub enum StoreError {
     Rejected(souk_core::ApiError),
     /// A supply-side rule refused the request (typed, so pages can say it in their
     /// language); nothing was changed.
-    #[error("{0}")]
+    #[error(transparent)]
     Supply(#[from] souk_core::supply::SupplyError),
 }
 

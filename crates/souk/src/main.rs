@@ -38,8 +38,7 @@ async fn main() -> std::process::ExitCode {
     match souk::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
-            eprintln!("souk: {message}");
+            eprintln!("souk: {}", souk::cli::error_line(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -75,6 +75,22 @@ pub(crate) fn parse_amount(text: &str) -> anyhow::Result<Money> {
     Money::parse(text).map_err(|e| anyhow::anyhow!("{e}: {text:?}"))
 }
 
+/// A failure as the one line `souk` prints: the error and its causes, each cause left out
+/// where the text before it already says it (errors that print their source too).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
@@ -140,5 +156,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("provider: {0}")]
+        Inner(#[from] std::io::Error),
+    }
+
+    #[test]
+    fn causes_said_already_are_not_repeated() {
+        let io = std::io::Error::other("upstream refused");
+        let e = anyhow::Error::from(Outer::from(io)).context("cannot import");
+        assert_eq!(error_line(&e), "cannot import: provider: upstream refused");
+        let plain = anyhow::anyhow!("no such\nthing").context("lookup");
+        assert_eq!(error_line(&plain), "lookup: no such thing");
     }
 }
