@@ -18,6 +18,8 @@ pub enum SupplyError {
     Required(&'static str),
     #[error("{0} must not be negative")]
     Negative(&'static str),
+    #[error("{0} must be above zero")]
+    NotPositive(&'static str),
     #[error("{0} is not a valid amount (up to 6 decimals, e.g. \"1.50\")")]
     InvalidAmount(&'static str),
     #[error("{0} must be a whole number of at least {1}")]

@@ -44,7 +44,9 @@ pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
 pub use keycheck::KeyCheck;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
-pub use providers::{Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport};
+pub use providers::{
+    ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,
+};
 pub use refills::{Refill, RefillFacts};
 pub use sms::{
     RentOutcome, Rental, SmsActivation, SmsCountry, SmsOffer, SmsProject, SmsRent, SmsTransition,

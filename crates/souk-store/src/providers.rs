@@ -121,8 +121,25 @@ pub struct SyncReport {
 type ImportedRow = (i64, String, String, i64, i64, i64, bool, i64, i64);
 
 /// An imported product's variant as sync reads it: id, name, price, min, max, active,
-/// stock, upstream id ('' when imported without one).
-type VariantRow = (String, String, i64, i64, i64, bool, i64, String);
+/// stock, upstream id ('' when imported without one), price pinned, listed upstream.
+type VariantRow = (String, String, i64, i64, i64, bool, i64, String, bool, bool);
+
+/// A variant of an imported product, as the operator reviews its price.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ImportedVariant {
+    pub id: String,
+    pub service: i64,
+    pub product: String,
+    pub name: String,
+    /// The provider's id for it ('' for a product imported without variants).
+    pub upstream_id: String,
+    pub price: i64,
+    /// Set by the operator; otherwise the product's published price (primary only).
+    pub price_pinned: bool,
+    pub active: bool,
+    pub listed_upstream: bool,
+    pub stock: i64,
+}
 
 #[derive(sqlx::FromRow)]
 struct ProviderRow {
@@ -157,6 +174,13 @@ fn validate_url(url: &str) -> Result<()> {
     }
 }
 
+/// The log line of an imported variant that is not sold because its price is unknown.
+fn held_back(name: &str) -> String {
+    format!(
+        "variant {name:?} held back: the provider publishes no price for it; price it to sell it"
+    )
+}
+
 /// Inside a write transaction: one `sync_log` row per note.
 macro_rules! log_sync {
     ($tx:expr, $provider:expr, $number:expr, $notes:expr, $now:expr) => {
@@ -175,48 +199,57 @@ macro_rules! log_sync {
 }
 
 /// Inside a write transaction: an imported product's variants in line with the
-/// upstream's — the row's price (marked up) and limits for every variant (the API gives
-/// one price per product), each variant's stock from `inventory` (a variant imported
-/// without an upstream id follows the row's stock), and variants the upstream no longer
-/// lists disabled, ones it lists again re-enabled. Adds a note per change; evaluates to
-/// (whether the catalogue changed, the stock changes to announce).
+/// upstream's. The API publishes one price per product, its primary variant's (the first
+/// `inventory` lists), so only that variant follows the row's price (marked up); another
+/// is sold only at a price the operator set (`price_pinned`), and held back until then.
+/// Every variant gets the row's limits and its stock from `inventory` (a variant imported
+/// without an upstream id is the primary and follows the row's stock); variants the
+/// upstream no longer lists are disabled, ones it lists again re-enabled. Adds a note per
+/// change; evaluates to (whether the catalogue changed, the stock changes to announce).
 macro_rules! sync_variants {
     ($tx:expr, $engine:expr, $number:expr, $remote:expr, $price:expr, $min:expr, $max:expr, $notes:expr, $now:expr) => {{
         let variants: Vec<VariantRow> = sqlx::query_as(
-            "SELECT id, name, price, min_qty, max_qty, active, stock, COALESCE(provider_ref, '') \
+            "SELECT id, name, price, min_qty, max_qty, active, stock, COALESCE(provider_ref, ''), price_pinned, listed_upstream \
              FROM subproducts WHERE service_number = $1 ORDER BY position, id",
         )
         .bind($number)
         .fetch_all(&mut *$tx)
         .await?;
+        let primary_ref = $remote.subproducts.first().map(|(r, _, _)| r.as_str());
         let mut changed = false;
         let mut stock_changes = Vec::new();
-        if let Some((_, _, old_price, _, _, _, _, _)) =
-            variants.iter().find(|v| v.2 != $price.micros())
-        {
-            $notes.push(format!("price {} -> {}", Money::from_micros(*old_price).display2(), $price.display2()));
+        if let Some(v) = variants.iter().find(|v| !v.8 && v.2 != $price.micros()) {
+            $notes.push(format!("price {} -> {}", Money::from_micros(v.2).display2(), $price.display2()));
         }
-        for (id, name, price, min, max, active, stock, upstream_ref) in &variants {
+        for (id, name, price, min, max, active, stock, upstream_ref, pinned, was_listed) in &variants {
             let upstream = if upstream_ref.is_empty() {
                 Some($remote.stock.unwrap_or($remote.max).max(0))
             } else {
                 $remote.subproducts.iter().find(|(r, _, _)| r == upstream_ref).map(|(_, _, s)| (*s).max(0))
             };
             let listed = upstream.is_some();
-            if listed != *active {
-                $notes.push(if listed {
+            let primary = upstream_ref.is_empty() || primary_ref == Some(upstream_ref.as_str());
+            let priced = primary || *pinned;
+            let sold = listed && priced;
+            let new_price = if *pinned { *price } else { $price.micros() };
+            if sold != *active {
+                $notes.push(if sold {
                     format!("variant {name:?} re-enabled")
-                } else {
+                } else if !listed {
                     format!("variant {name:?} disabled: no longer listed upstream")
+                } else {
+                    held_back(name)
                 });
             }
-            if *price != $price.micros() || *min != $min || *max != $max || listed != *active {
+            if *price != new_price || *min != $min || *max != $max || sold != *active || listed != *was_listed {
                 sqlx::query(
-                    "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, active = $4, updated_at = $5 WHERE id = $6",
+                    "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, active = $4, listed_upstream = $5, \
+                     updated_at = $6 WHERE id = $7",
                 )
-                .bind($price.micros())
+                .bind(new_price)
                 .bind($min)
                 .bind($max)
+                .bind(sold)
                 .bind(listed)
                 .bind($now)
                 .bind(id)
@@ -400,6 +433,7 @@ impl Store {
             existing.into_iter().map(|(s,)| s).collect();
         self.record_provider_services(provider_id, services, now)
             .await?;
+        let engine = self.engine();
         let mut numbers = Vec::new();
         let mut changes = Vec::new();
         for s in services
@@ -477,12 +511,21 @@ impl Store {
                 .bind(number)
                 .execute(&mut *tx)
                 .await?;
-                for ((upstream_id, _, _), sub_id) in s.subproducts.iter().zip(&sub_ids) {
-                    sqlx::query("UPDATE subproducts SET provider_ref = $1 WHERE id = $2")
+                // The first variant listed is the provider's primary, the one whose price the
+                // row publishes; the others wait for the operator to price them.
+                for (i, ((upstream_id, name, _), sub_id)) in s.subproducts.iter().zip(&sub_ids).enumerate() {
+                    sqlx::query("UPDATE subproducts SET provider_ref = $1, active = $2 WHERE id = $3")
                         .bind(upstream_id)
+                        .bind(i == 0)
                         .bind(sub_id)
                         .execute(&mut *tx)
                         .await?;
+                    if i > 0 {
+                        log_sync!(tx, provider_id, number, [held_back(name)], now);
+                    }
+                }
+                if s.subproducts.len() > 1 {
+                    changes.push(bump_version!(tx, engine, catalogue));
                 }
                 sqlx::query("INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(provider_id)
@@ -749,6 +792,79 @@ impl Store {
             tx.commit().await?;
         });
         Ok(report)
+    }
+
+    /// The variants of a provider's imported products, by service and position.
+    pub async fn imported_variants(&self, provider_id: &str) -> Result<Vec<ImportedVariant>> {
+        self.provider(provider_id).await?;
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT p.id, s.number AS service, s.name AS product, p.name, COALESCE(p.provider_ref, '') AS upstream_id, \
+                 p.price, p.price_pinned, p.active, p.listed_upstream, p.stock \
+                 FROM subproducts p JOIN services s ON s.number = p.service_number \
+                 WHERE s.provider_id = $1 ORDER BY s.number, p.position, p.id",
+            )
+            .bind(provider_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Sets the operator's price of an imported variant: sync leaves it alone from now on,
+    /// and the variant is sold while the provider lists it. Returns the variant as it is
+    /// now and the catalogue change to apply.
+    pub async fn price_imported_variant(
+        &self,
+        subproduct_id: &str,
+        price: Money,
+        now: i64,
+    ) -> Result<(ImportedVariant, Vec<Change>)> {
+        if price.micros() <= 0 {
+            return Err(StoreError::Supply(
+                souk_core::supply::SupplyError::NotPositive("price"),
+            ));
+        }
+        let engine = self.engine();
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let found: Option<(String, i64, i64, String)> = sqlx::query_as(
+                "SELECT s.provider_id, s.number, p.price, p.name FROM subproducts p \
+                 JOIN services s ON s.number = p.service_number \
+                 WHERE p.id = $1 AND s.provider_id IS NOT NULL",
+            )
+            .bind(subproduct_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((provider_id, number, old, name)) = found else {
+                return Err(StoreError::NotFound("Imported variant"));
+            };
+            sqlx::query(
+                "UPDATE subproducts SET price = $1, price_pinned = TRUE, active = listed_upstream, updated_at = $2 WHERE id = $3",
+            )
+            .bind(price.micros())
+            .bind(now)
+            .bind(subproduct_id)
+            .execute(&mut *tx)
+            .await?;
+            let note = format!(
+                "variant {name:?} priced by the operator: {} -> {}",
+                Money::from_micros(old).display2(),
+                price.display2()
+            );
+            log_sync!(tx, &provider_id, number, [note], now);
+            let change = bump_version!(tx, engine, catalogue);
+            let variant: ImportedVariant = sqlx::query_as(
+                "SELECT p.id, s.number AS service, s.name AS product, p.name, COALESCE(p.provider_ref, '') AS upstream_id, \
+                 p.price, p.price_pinned, p.active, p.listed_upstream, p.stock \
+                 FROM subproducts p JOIN services s ON s.number = p.service_number WHERE p.id = $1",
+            )
+            .bind(subproduct_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((variant, vec![change]))
+        })
     }
 
     /// The newest entries of a provider's sync log: (service number, change, time).

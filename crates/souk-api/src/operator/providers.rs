@@ -1,17 +1,17 @@
 //! Upstream providers: settings, import with a markup, sync and its log, and the orders
 //! whose send had an unknown outcome.
 
-use crate::routes::{get, post, Routes};
+use crate::routes::{get, patch, post, Routes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use souk_core::Money;
-use souk_store::{Markup, NewProvider, Provider, ProviderPatch, Resolution};
+use souk_store::{ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, Resolution};
 
 use super::Operator;
-use crate::rest::{JsonBody, RestError};
+use crate::rest::{AmountInput, JsonBody, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
@@ -23,6 +23,8 @@ pub fn routes() -> Routes {
         .route("/providers/{id}/sync", post(sync))
         .route("/providers/{id}/check", post(check))
         .route("/providers/{id}/log", get(log))
+        .route("/providers/{id}/variants", get(variants))
+        .route("/variants/{id}", patch(price_variant))
         .route("/orders/stuck", get(stuck))
         .route("/orders/{id}/resolve", post(resolve))
 }
@@ -257,6 +259,58 @@ async fn log(
         .map(|(service, change, at)| json!({ "service": service, "change": change, "at": at }))
         .collect();
     Ok(json_value(StatusCode::OK, &json!({ "log": entries })))
+}
+
+fn variant_view(v: &ImportedVariant) -> serde_json::Value {
+    json!({
+        "subproductId": v.id,
+        "service": v.service,
+        "product": v.product,
+        "name": v.name,
+        "upstreamId": v.upstream_id,
+        "price": Money::from_micros(v.price).display2(),
+        "priceSetBy": if v.price_pinned { "operator" } else { "provider" },
+        "active": v.active,
+        "listedUpstream": v.listed_upstream,
+        "stock": v.stock,
+    })
+}
+
+/// `GET /providers/{id}/variants`: the imported variants and who set their price; the
+/// ones held back (listed upstream, not active) wait for a price.
+async fn variants(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let list = state.store.imported_variants(&id).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "variants": list.iter().map(variant_view).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantPrice {
+    price: AmountInput,
+}
+
+/// `PATCH /variants/{id}` `{"price": "7.20"}`: the operator's price for an imported
+/// variant, kept by sync from now on.
+async fn price_variant(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VariantPrice>,
+) -> Result<Response, RestError> {
+    let price = body.price.price("price")?;
+    let (variant, changes) = state
+        .store
+        .price_imported_variant(&id, price, state.now())
+        .await?;
+    state.apply_changes(&changes).await?;
+    Ok(json_value(StatusCode::OK, &variant_view(&variant)))
 }
 
 async fn stuck(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {

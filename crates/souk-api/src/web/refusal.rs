@@ -54,6 +54,7 @@ pub fn supply(ui: Ui, e: &SupplyError) -> String {
     match e {
         Required(f) => format!("Поле {f} обязательно"),
         Negative(f) => format!("{f} не может быть отрицательным"),
+        NotPositive(f) => format!("{f} должно быть больше нуля"),
         InvalidAmount(f) => {
             format!("{f}: неверная сумма (не больше 6 знаков после точки, например \"1.50\")")
         }

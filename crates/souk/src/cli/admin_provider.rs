@@ -3,7 +3,8 @@
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use souk_store::{NewProvider, Provider, ProviderPatch, Resolution, Store};
+use souk_core::Money;
+use souk_store::{ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCommand {
@@ -72,6 +73,43 @@ pub enum ProviderCommand {
         #[arg(long)]
         provider: String,
     },
+    /// The variants of the provider's imported products: id, service, names, price and
+    /// who set it, whether sold. Only a product's primary variant has a published price;
+    /// the others are held back until priced with `price`.
+    Variants {
+        #[arg(long)]
+        provider: String,
+    },
+    /// Price an imported variant (sync keeps this price); it is sold while listed upstream.
+    Price {
+        #[arg(long)]
+        subproduct: String,
+        /// e.g. 7.20
+        #[arg(long)]
+        price: String,
+    },
+}
+
+fn print_variant(v: &ImportedVariant) {
+    println!(
+        "{}	service {}	{:?} / {:?}	{}	price set by {}	{}	stock {}",
+        v.id,
+        v.service,
+        v.product,
+        v.name,
+        Money::from_micros(v.price).display2(),
+        if v.price_pinned {
+            "operator"
+        } else {
+            "provider"
+        },
+        match (v.active, v.listed_upstream) {
+            (true, _) => "sold",
+            (false, true) => "held back: no price",
+            (false, false) => "not listed upstream",
+        },
+        v.stock
+    );
 }
 
 /// A timeout in milliseconds from `10s`, `1500ms`, `2m`.
@@ -180,6 +218,18 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             let (balance, currency) =
                 souk_workers::import::check_balance(store, &provider, allow_private, now).await?;
             println!("balance {} {currency}", balance.display2());
+        }
+        ProviderCommand::Variants { provider } => {
+            for v in store.imported_variants(&provider).await? {
+                print_variant(&v);
+            }
+        }
+        ProviderCommand::Price { subproduct, price } => {
+            let price = souk_core::supply::parse_price("price", &price)?;
+            let (v, _) = store
+                .price_imported_variant(&subproduct, price, now)
+                .await?;
+            print_variant(&v);
         }
         ProviderCommand::Import {
             provider,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::engine_test;
-use crate::fake_upstream::{FakeUpstream, Fault, Shape};
+use crate::fake_upstream::{product_service, variant, FakeUpstream, Fault, Shape};
 use crate::fixtures;
 use crate::harness::{wait_for, ServerProcess, TestApp, TestDb, DATA_KEY};
 use crate::providers::{forward_state, panel_services};
@@ -203,6 +203,108 @@ engine_test!(souk_api_speaks_to_a_panel_and_to_another_souk, |db| {
     );
     b.stop().await;
     db_b.cleanup().await;
+});
+
+engine_test!(souk_admin_provider_prices_imported_variants, |db| {
+    ok(db, &["migrate"]);
+    let fake = FakeUpstream::start(
+        Shape::Hstock,
+        false,
+        vec![product_service("21", "Netflix", "2.00", (1, 10), 15)],
+    )
+    .await;
+    fake.set_inventory(
+        "21",
+        vec![variant("v1", "1 Month", 10), variant("v2", "3 Months", 5)],
+    );
+    let id = ok(
+        db,
+        &[
+            "admin",
+            "provider",
+            "add",
+            "--name",
+            "Shop Two",
+            "--url",
+            &fake.url,
+            "--key",
+            "upstream-key",
+        ],
+    )
+    .trim()
+    .to_owned();
+    ok(
+        db,
+        &[
+            "admin",
+            "provider",
+            "import",
+            "--provider",
+            &id,
+            "--markup",
+            "20",
+        ],
+    );
+    let listed = ok(db, &["admin", "provider", "variants", "--provider", &id]);
+    let lines: Vec<Vec<&str>> = listed.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert_eq!(
+        lines.iter().map(|l| l[2..].to_vec()).collect::<Vec<_>>(),
+        vec![
+            vec![
+                "\"Netflix\" / \"1 Month\"",
+                "2.40",
+                "price set by provider",
+                "sold",
+                "stock 10"
+            ],
+            vec![
+                "\"Netflix\" / \"3 Months\"",
+                "2.40",
+                "price set by provider",
+                "held back: no price",
+                "stock 5"
+            ],
+        ]
+    );
+    let three_months = lines[1][0].to_owned();
+    assert_eq!(
+        fails(
+            db,
+            &[
+                "admin",
+                "provider",
+                "price",
+                "--subproduct",
+                &three_months,
+                "--price",
+                "0"
+            ]
+        ),
+        "souk: price must be above zero"
+    );
+    let priced = ok(
+        db,
+        &[
+            "admin",
+            "provider",
+            "price",
+            "--subproduct",
+            &three_months,
+            "--price",
+            "7.20",
+        ],
+    );
+    assert_eq!(
+        priced.trim().split('\t').skip(2).collect::<Vec<_>>(),
+        vec![
+            "\"Netflix\" / \"3 Months\"",
+            "7.20",
+            "price set by operator",
+            "sold",
+            "stock 5"
+        ]
+    );
 });
 
 engine_test!(souk_admin_provider_and_orders_commands, |db| {

@@ -88,7 +88,95 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
     );
     let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
     let netflix = numbers[0];
-    // 2.00 + 20 % = 2.40, per variant; stock as the upstream's inventory says.
+    // 2.00 + 20 % = 2.40 for the primary variant, the one whose price the row publishes;
+    // stock as the upstream's inventory says. "3 Months" has no published price: it is
+    // held back, not sold at the primary's.
+    assert_eq!(
+        product(&app, &key, netflix).await,
+        (json!(["2.40", 1, 10, 10]), vec![("1 Month".into(), 10)])
+    );
+    let held = "variant \"3 Months\" held back: the provider publishes no price for it; price it to sell it";
+    assert!(log(&app, &provider).await.iter().any(|c| c == held));
+    let (s, listed) = app
+        .operator(
+            Method::GET,
+            &format!("/providers/{provider}/variants"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{listed}");
+    let variants = listed["variants"].as_array().expect("variants");
+    let summary: Vec<Value> = variants
+        .iter()
+        .map(|v| {
+            json!([
+                v["name"],
+                v["upstreamId"],
+                v["price"],
+                v["priceSetBy"],
+                v["active"],
+                v["listedUpstream"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            json!(["1 Month", "v1", "2.40", "provider", true, true]),
+            json!(["3 Months", "v2", "2.40", "provider", false, true]),
+        ]
+    );
+    let three_months = variants[1]["subproductId"].as_str().expect("id").to_owned();
+    // Pricing it: refusals first, which change nothing.
+    let own = db
+        .scalar("SELECT COUNT(*) FROM subproducts WHERE price_pinned")
+        .await;
+    for (id, body, code, error) in [
+        (
+            three_months.as_str(),
+            json!({"price": "0"}),
+            400,
+            "price must be above zero",
+        ),
+        (
+            three_months.as_str(),
+            json!({"price": "-1"}),
+            400,
+            "price must not be negative",
+        ),
+        (
+            "0123456789abcdef01234567",
+            json!({"price": "7.20"}),
+            404,
+            "Imported variant not found",
+        ),
+    ] {
+        let (s, v) = app
+            .operator(Method::PATCH, &format!("/variants/{id}"), Some(body))
+            .await;
+        assert_eq!((s, v), (code, json!({"error": error})));
+    }
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM subproducts WHERE price_pinned")
+            .await,
+        own
+    );
+    let (s, priced) = app
+        .operator(
+            Method::PATCH,
+            &format!("/variants/{three_months}"),
+            Some(json!({"price": "7.20"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{priced}");
+    assert_eq!(
+        (
+            priced["price"].clone(),
+            priced["priceSetBy"].clone(),
+            priced["active"].clone()
+        ),
+        (json!("7.20"), json!("operator"), json!(true))
+    );
     assert_eq!(
         product(&app, &key, netflix).await,
         (
@@ -188,9 +276,36 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
         "variant \"3 Months\" re-enabled",
         "stock of \"3 Months\" 5 -> 3",
         "stock of \"1 Month\" 5 -> 7",
+        "variant \"3 Months\" priced by the operator: 2.40 -> 7.20",
     ] {
         assert!(changes.iter().any(|c| c == want), "{want:?} in {changes:?}");
     }
+    // The operator's price outlived both syncs: buying "3 Months" charges it, and the
+    // order goes upstream as v2.
+    let v = app
+        .call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &netflix.to_string()),
+            ("subproduct", &three_months),
+            ("quantity", "2"),
+        ])
+        .await;
+    let dearer = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    wait_for(10, "the send", || async {
+        forward_state(db, dearer).await == "sent"
+    })
+    .await;
+    let sent = fake.orders();
+    assert_eq!(sent[1].fields.get("subproduct").cloned(), Some("v2".into()));
+    let status = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &dearer.to_string()),
+        ])
+        .await;
+    assert_eq!(status["charge"], "14.40");
     // The periodic pass records the balance too.
     assert_eq!(
         app.store
