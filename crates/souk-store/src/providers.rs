@@ -204,7 +204,8 @@ macro_rules! log_sync {
 /// is sold only at a price the operator set (`price_pinned`), and held back until then.
 /// Every variant gets the row's limits and its stock from `inventory` (a variant imported
 /// without an upstream id is the primary and follows the row's stock); variants the
-/// upstream no longer lists are disabled, ones it lists again re-enabled. Adds a note per
+/// upstream no longer lists are disabled, ones it lists again re-enabled, ones it lists
+/// for the first time added. Adds a note per
 /// change; evaluates to (whether the catalogue changed, the stock changes to announce).
 macro_rules! sync_variants {
     ($tx:expr, $engine:expr, $number:expr, $remote:expr, $price:expr, $min:expr, $max:expr, $notes:expr, $now:expr) => {{
@@ -272,6 +273,36 @@ macro_rules! sync_variants {
                 notify!($tx, $engine, change);
                 stock_changes.push(change);
             }
+        }
+        // Variants new upstream join at the end: sold at once if the provider made one its
+        // primary, held back for a price otherwise.
+        let mut position = variants.len() as i64;
+        for (i, (upstream_ref, name, stock)) in $remote.subproducts.iter().enumerate() {
+            if upstream_ref.is_empty() || variants.iter().any(|v| &v.7 == upstream_ref) {
+                continue;
+            }
+            position += 1;
+            let sold = i == 0;
+            sqlx::query(
+                "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, active, stock, \
+                 provider_ref, listed_upstream, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11, $11)",
+            )
+            .bind(new_entity_id())
+            .bind($number)
+            .bind(name)
+            .bind($price.micros())
+            .bind($min)
+            .bind($max)
+            .bind(position)
+            .bind(sold)
+            .bind((*stock).max(0))
+            .bind(upstream_ref)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            $notes.push(if sold { format!("variant {name:?} added") } else { held_back(name) });
+            changed = true;
         }
         (changed, stock_changes)
     }};

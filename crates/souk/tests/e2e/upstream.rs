@@ -246,10 +246,15 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
         ])
         .await;
     assert_eq!(status["charge"], "6.00");
-    // The periodic sync (the worker's own pass): the variant is back, stock follows.
+    // The periodic sync (the worker's own pass): the variant is back, stock follows, and
+    // a variant new upstream joins, held back for a price.
     fake.set_inventory(
         "21",
-        vec![variant("v1", "1 Month", 7), variant("v2", "3 Months", 3)],
+        vec![
+            variant("v1", "1 Month", 7),
+            variant("v2", "3 Months", 3),
+            variant("v3", "12 Months", 4),
+        ],
     );
     let ctx =
         souk::server::worker_context(app.store.clone(), std::sync::Arc::new(app.clock.clone()))
@@ -277,9 +282,40 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
         "stock of \"3 Months\" 5 -> 3",
         "stock of \"1 Month\" 5 -> 7",
         "variant \"3 Months\" priced by the operator: 2.40 -> 7.20",
+        "variant \"12 Months\" held back: the provider publishes no price for it; price it to sell it",
     ] {
         assert!(changes.iter().any(|c| c == want), "{want:?} in {changes:?}");
     }
+    let (_, listed) = app
+        .operator(
+            Method::GET,
+            &format!("/providers/{provider}/variants"),
+            None,
+        )
+        .await;
+    let summary: Vec<Value> = listed["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .map(|v| {
+            json!([
+                v["name"],
+                v["upstreamId"],
+                v["price"],
+                v["priceSetBy"],
+                v["active"],
+                v["stock"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            json!(["1 Month", "v1", "3.00", "provider", true, 7]),
+            json!(["3 Months", "v2", "7.20", "operator", true, 3]),
+            json!(["12 Months", "v3", "3.00", "provider", false, 4]),
+        ]
+    );
     // The operator's price outlived both syncs: buying "3 Months" charges it, and the
     // order goes upstream as v2.
     let v = app
