@@ -260,6 +260,15 @@ impl Service {
         }
     }
 
+    /// The most one order may ask for, as `add` checks it: for products the primary's
+    /// own max (the stock decides the rest, with `Not enough stock`).
+    pub fn order_max(&self) -> i64 {
+        match self.entity {
+            EntityType::Smm => self.max,
+            EntityType::Product => self.primary().map_or(0, |p| p.max),
+        }
+    }
+
     /// The listed max: for products the primary's max, never above its available stock.
     pub fn max(&self) -> i64 {
         match self.entity {

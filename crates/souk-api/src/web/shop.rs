@@ -109,7 +109,8 @@ fn render(
                         strong { (s.rate().display2()) " " (currency) }
                         @if smm { (ui.t(" per 1000", " за 1000")) } @else { (ui.t(" each", " за шт.")) }
                         " · " (ui.t("stock", "в наличии")) ": " span.stock { (s.stock()) }
-                        " · " (ui.t("min", "мин")) " " (s.min()) " / " (ui.t("max", "макс")) " " (s.max())
+                        // The limits `add` checks, as its range message says them; the stock beside them.
+                        " · " (ui.t("min", "мин")) " " (s.min()) " / " (ui.t("max", "макс")) " " (s.order_max())
                     }
                     @if v.session.is_some() {
                         form.row.buy method="post" action="/shop/buy" {

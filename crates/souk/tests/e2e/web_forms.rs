@@ -238,6 +238,13 @@ engine_test!(web_shop_refuses_bad_orders_visibly, |db| {
         .expect("buyer");
     let (code, html) = page(&app, &buyer, "/shop").await;
     assert_eq!(code, 200);
+    // The card says the limits the range refusal below says (1 to 10), the stock apart.
+    let card = &html[html
+        .find(&format!("id=\"service-{service}\""))
+        .expect("card")..];
+    let card = &card[..card.find("</article>").expect("card end")];
+    assert!(card.contains("min 1 / max 10"), "{card}");
+    assert!(card.contains(r#"<span class="stock">3</span>"#), "{card}");
     let token = csrf_of(&html);
     let ru = format!("{buyer}; souk_ui=ru");
     let service = service.to_string();
