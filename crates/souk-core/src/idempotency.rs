@@ -54,6 +54,16 @@ pub fn fingerprint(params: &Params, service_number: i64) -> String {
     hex::encode(digest.finalize())
 }
 
+/// Whether a key stored with fingerprint `stored` was used for the request `fingerprint`
+/// describes. Fingerprints are hex SHA-256 digests; a key stored by an earlier version
+/// (whose fingerprint was the validated order's Debug text, never 64 hex digits) is taken
+/// as the same request for its remaining day, so a retry across an upgrade returns its
+/// order instead of being refused.
+pub fn same_request(stored: &str, fingerprint: &str) -> bool {
+    let digest = stored.len() == 64 && stored.bytes().all(|b| b.is_ascii_hexdigit());
+    stored == fingerprint || !digest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +124,17 @@ mod tests {
         }
         assert_ne!(fingerprint(&base, 8), same);
         assert_eq!(same.len(), 64);
+    }
+
+    #[test]
+    fn digests_must_match_and_legacy_fingerprints_pass() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        assert!(same_request(&a, &a));
+        assert!(!same_request(&a, &b));
+        assert!(same_request(
+            "Product(ProductOrder { service_number: 7 })",
+            &b
+        ));
     }
 }

@@ -52,7 +52,7 @@ macro_rules! claim_idempotency {
                     .bind(idem.key)
                     .fetch_one(&mut *$tx)
                     .await?;
-                    if hash != idem.fingerprint {
+                    if !souk_core::idempotency::same_request(&hash, idem.fingerprint) {
                         return Err($crate::StoreError::Rejected(souk_core::ApiError::IdempotencyKeyReused));
                     }
                     Some(order_id.ok_or($crate::StoreError::Rejected(souk_core::ApiError::Busy))?)
@@ -103,7 +103,7 @@ impl Store {
         });
         match row {
             None => Ok(None),
-            Some((_, hash)) if hash != idem.fingerprint => {
+            Some((_, hash)) if !souk_core::idempotency::same_request(&hash, idem.fingerprint) => {
                 Err(StoreError::Rejected(ApiError::IdempotencyKeyReused))
             }
             Some((order_id, _)) => Ok(order_id),

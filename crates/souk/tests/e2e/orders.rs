@@ -485,6 +485,12 @@ engine_test!(idempotency_key_charges_once, |db| {
         json!({"error": "Idempotency key was used for a different order"})
     );
     assert_eq!(balance(&app, &key).await, "75.00");
+    // A key stored by an earlier version (its fingerprint the order's Debug text) still
+    // returns its order to a retry after the upgrade, charged once.
+    db.exec("UPDATE idempotency_keys SET request_hash = 'Product(ProductOrder { quantity: 1 })' WHERE key = 'retry-1'")
+        .await;
+    assert_eq!(send("retry-1", "1", true).await, first);
+    assert_eq!(balance(&app, &key).await, "75.00");
     // Concurrent retries of a new key: one order.
     let results = futures::future::join_all((0..10).map(|_| send("burst", "1", true))).await;
     let ids: std::collections::HashSet<i64> =
