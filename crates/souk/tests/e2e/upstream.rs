@@ -127,6 +127,18 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
         ]
     );
     let three_months = variants[1]["subproductId"].as_str().expect("id").to_owned();
+    // Held back means not for sale, also when named.
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "add"),
+            ("service", &netflix.to_string()),
+            ("subproduct", &three_months),
+            ("quantity", "1"),
+        ])
+        .await,
+        json!({"error": "Subproduct not found"})
+    );
     // Pricing it: refusals first, which change nothing.
     let own = db
         .scalar("SELECT COUNT(*) FROM subproducts WHERE price_pinned")
