@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::engine_test;
 use crate::fake_upstream::{product_service, typed_service, variant, FakeUpstream, Shape};
-use crate::harness::{private_upstreams, wait_for, TestApp};
+use crate::harness::{private_upstreams, wait_for, TestApp, TestDb};
 use crate::providers::{connect, forward_state, offer_dripfeed_here, panel_services};
 
 async fn row(app: &TestApp, key: &str, service: i64) -> Value {
@@ -65,6 +65,19 @@ async fn log(app: &TestApp, provider: &str) -> Vec<String> {
         .iter()
         .map(|e| e["change"].as_str().unwrap_or("").to_owned())
         .collect()
+}
+
+/// `add` with `params` (key, service, ...), then waits until the order went upstream: its id.
+async fn add_sent(app: &TestApp, db: &TestDb, params: &[(&str, &str)]) -> i64 {
+    let mut form = vec![("action", "add")];
+    form.extend_from_slice(params);
+    let v = app.call(&form).await;
+    let order = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    wait_for(10, "the send", || async {
+        forward_state(db, order).await == "sent"
+    })
+    .await;
+    order
 }
 
 engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
@@ -228,18 +241,16 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
         assert!(changes.iter().any(|c| c == want), "{want:?} in {changes:?}");
     }
     // Buying uses the new price and goes upstream as the variant it names there.
-    let v = app
-        .call(&[
+    let netflix_number = netflix.to_string();
+    let bought = add_sent(
+        &app,
+        db,
+        &[
             ("key", &key),
-            ("action", "add"),
-            ("service", &netflix.to_string()),
+            ("service", &netflix_number),
             ("quantity", "2"),
-        ])
-        .await;
-    let bought = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
-    wait_for(10, "the send", || async {
-        forward_state(db, bought).await == "sent"
-    })
+        ],
+    )
     .await;
     let sent = fake.orders();
     assert_eq!(
@@ -330,19 +341,16 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
     );
     // The operator's price outlived both syncs: buying "3 Months" charges it, and the
     // order goes upstream as v2.
-    let v = app
-        .call(&[
+    let dearer = add_sent(
+        &app,
+        db,
+        &[
             ("key", &key),
-            ("action", "add"),
-            ("service", &netflix.to_string()),
+            ("service", &netflix_number),
             ("subproduct", &three_months),
             ("quantity", "2"),
-        ])
-        .await;
-    let dearer = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
-    wait_for(10, "the send", || async {
-        forward_state(db, dearer).await == "sent"
-    })
+        ],
+    )
     .await;
     let sent = fake.orders();
     assert_eq!(sent[1].fields.get("subproduct").cloned(), Some("v2".into()));
