@@ -508,6 +508,28 @@ impl Store {
         Ok((rows, total, summary))
     }
 
+    /// Requests a withdrawal in each of `owner`'s shops that has something available (a
+    /// withdrawal covers one shop's earnings); `NothingToWithdraw` when none has.
+    pub async fn withdraw_everything(
+        &self,
+        owner: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Vec<Withdrawal>> {
+        let mut requested = Vec::new();
+        for (shop, ..) in self.shops_of(owner).await? {
+            match self.request_withdrawal(owner, &shop, note, now).await {
+                Ok(w) => requested.push(w),
+                Err(StoreError::Supply(supply::SupplyError::NothingToWithdraw)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if requested.is_empty() {
+            return Err(StoreError::Supply(supply::SupplyError::NothingToWithdraw));
+        }
+        Ok(requested)
+    }
+
     /// Requests a withdrawal of everything available in one of `owner`'s shops: the
     /// earnings past their hold and not covered by another withdrawal. From then on those
     /// orders cannot be cancelled early (SPEC 8) or refunded.

@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::order::OrderStatus;
-use souk_core::supply::{self, SupplyError, MAX_UPLOAD_BYTES};
+use souk_core::supply::{self, MAX_UPLOAD_BYTES};
 use souk_core::Money;
 use souk_store::{StoreError, SupplierOrderQuery, WebSession};
 
@@ -389,8 +389,7 @@ pub async fn fail(
     }
 }
 
-/// `POST /desk/withdraw`: everything available, one withdrawal per shop that has some
-/// (a withdrawal covers one shop's earnings). Refused only when no shop has anything.
+/// `POST /desk/withdraw`: everything available, in every shop that has some.
 pub async fn withdraw(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -398,25 +397,12 @@ pub async fn withdraw(
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
-    let shops = state.store.shops_of(&user).await?;
-    if shops.is_empty() {
-        return Err(WebError::Forbidden);
+    match state
+        .store
+        .withdraw_everything(&user, form.note.trim(), state.now())
+        .await
+    {
+        Ok(requested) => Ok(see_other(&format!("/desk?withdrawal={}", requested.len()))),
+        Err(e) => refused(&state, &visitor, e).await,
     }
-    let mut requested = 0;
-    for (shop, ..) in &shops {
-        match state
-            .store
-            .request_withdrawal(&user, shop, form.note.trim(), state.now())
-            .await
-        {
-            Ok(_) => requested += 1,
-            Err(StoreError::Supply(SupplyError::NothingToWithdraw)) => {}
-            Err(e) => return refused(&state, &visitor, e).await,
-        }
-    }
-    if requested == 0 {
-        let nothing = StoreError::Supply(SupplyError::NothingToWithdraw);
-        return refused(&state, &visitor, nothing).await;
-    }
-    Ok(see_other(&format!("/desk?withdrawal={requested}")))
 }
