@@ -124,6 +124,11 @@ type ImportedRow = (i64, String, String, i64, i64, i64, bool, i64, i64);
 /// stock, upstream id ('' when imported without one), price pinned, listed upstream.
 type VariantRow = (String, String, i64, i64, i64, bool, i64, String, bool, bool);
 
+const IMPORTED_VARIANT_SELECT: &str =
+    "SELECT p.id, s.number AS service, s.name AS product, p.name, COALESCE(p.provider_ref, '') AS upstream_id, \
+     p.price, p.price_pinned, p.active, p.listed_upstream, p.stock \
+     FROM subproducts p JOIN services s ON s.number = p.service_number";
+
 /// A variant of an imported product, as the operator reviews its price.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ImportedVariant {
@@ -205,8 +210,8 @@ macro_rules! log_sync {
 /// Every variant gets the row's limits and its stock from `inventory` (a variant imported
 /// without an upstream id is the primary and follows the row's stock); variants the
 /// upstream no longer lists are disabled, ones it lists again re-enabled, ones it lists
-/// for the first time added. Adds a note per
-/// change; evaluates to (whether the catalogue changed, the stock changes to announce).
+/// for the first time added. Adds a note per change; evaluates to (whether the catalogue
+/// changed, the stock changes to announce).
 macro_rules! sync_variants {
     ($tx:expr, $engine:expr, $number:expr, $remote:expr, $price:expr, $min:expr, $max:expr, $notes:expr, $now:expr) => {{
         let variants: Vec<VariantRow> = sqlx::query_as(
@@ -542,6 +547,12 @@ impl Store {
                 .bind(number)
                 .execute(&mut *tx)
                 .await?;
+                let mut notes = vec![format!(
+                    "imported {} {:?} at {}",
+                    s.external_service,
+                    s.name,
+                    markup.apply(s.rate).display2()
+                )];
                 // The first variant listed is the provider's primary, the one whose price the
                 // row publishes; the others wait for the operator to price them.
                 for (i, ((upstream_id, name, _), sub_id)) in s.subproducts.iter().zip(&sub_ids).enumerate() {
@@ -552,19 +563,13 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     if i > 0 {
-                        log_sync!(tx, provider_id, number, [held_back(name)], now);
+                        notes.push(held_back(name));
                     }
                 }
                 if s.subproducts.len() > 1 {
                     changes.push(bump_version!(tx, engine, catalogue));
                 }
-                sqlx::query("INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(provider_id)
-                    .bind(number)
-                    .bind(format!("imported {} {:?} at {}", s.external_service, s.name, markup.apply(s.rate).display2()))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                log_sync!(tx, provider_id, number, notes, now);
                 tx.commit().await?;
             });
             numbers.push(number);
@@ -829,12 +834,9 @@ impl Store {
     pub async fn imported_variants(&self, provider_id: &str) -> Result<Vec<ImportedVariant>> {
         self.provider(provider_id).await?;
         Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT p.id, s.number AS service, s.name AS product, p.name, COALESCE(p.provider_ref, '') AS upstream_id, \
-                 p.price, p.price_pinned, p.active, p.listed_upstream, p.stock \
-                 FROM subproducts p JOIN services s ON s.number = p.service_number \
-                 WHERE s.provider_id = $1 ORDER BY s.number, p.position, p.id",
-            )
+            sqlx::query_as(&format!(
+                "{IMPORTED_VARIANT_SELECT} WHERE s.provider_id = $1 ORDER BY s.number, p.position, p.id"
+            ))
             .bind(provider_id)
             .fetch_all(pool)
             .await?
@@ -885,11 +887,7 @@ impl Store {
             );
             log_sync!(tx, &provider_id, number, [note], now);
             let change = bump_version!(tx, engine, catalogue);
-            let variant: ImportedVariant = sqlx::query_as(
-                "SELECT p.id, s.number AS service, s.name AS product, p.name, COALESCE(p.provider_ref, '') AS upstream_id, \
-                 p.price, p.price_pinned, p.active, p.listed_upstream, p.stock \
-                 FROM subproducts p JOIN services s ON s.number = p.service_number WHERE p.id = $1",
-            )
+            let variant: ImportedVariant = sqlx::query_as(&format!("{IMPORTED_VARIANT_SELECT} WHERE p.id = $1"))
             .bind(subproduct_id)
             .fetch_one(&mut *tx)
             .await?;

@@ -412,8 +412,7 @@ impl Store {
                 o.remains.unwrap_or(o.quantity),
                 Money::from_micros(o.charge),
                 Money::from_micros(o.refunded),
-            )
-            ?;
+            )?;
             let start_count = report.start_count.or(o.start_count);
             if outcome.status.is_open() {
                 sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
