@@ -27,9 +27,9 @@ impl Store {
         }))
     }
 
-    /// Counts one attempt against `key`: a window that has run out starts again at `now`.
-    /// Expired windows of other keys are dropped on the way.
-    pub async fn record_attempt(&self, key: &str, window_ms: i64, now: i64) -> Result<()> {
+    /// Counts one attempt against each of `keys`, in one transaction: a window that has
+    /// run out starts again at `now`. Expired windows of other keys are dropped on the way.
+    pub async fn record_attempts(&self, keys: &[&str], window_ms: i64, now: i64) -> Result<()> {
         let expired_before = now - window_ms;
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
@@ -38,14 +38,16 @@ impl Store {
                 .bind(expired_before)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO login_attempts (key, window_start, attempts) VALUES ($1, $2, 1) \
-                 ON CONFLICT (key) DO UPDATE SET attempts = login_attempts.attempts + 1",
-            )
-            .bind(digest_secret(key))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            for key in keys {
+                sqlx::query(
+                    "INSERT INTO login_attempts (key, window_start, attempts) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET attempts = login_attempts.attempts + 1",
+                )
+                .bind(digest_secret(key))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
         });
         Ok(())

@@ -28,13 +28,10 @@ pub async fn wait(state: &AppState, key: &str, limit: i64) -> Result<Option<Dura
 
 /// Counts one attempt against each of `keys`.
 pub async fn record(state: &AppState, keys: &[&str]) -> Result<(), StoreError> {
-    for key in keys {
-        state
-            .store
-            .record_attempt(key, window_ms(), state.now())
-            .await?;
-    }
-    Ok(())
+    state
+        .store
+        .record_attempts(keys, window_ms(), state.now())
+        .await
 }
 
 pub async fn clear(state: &AppState, key: &str) -> Result<(), StoreError> {
