@@ -1,11 +1,13 @@
 //! Souk's HTTP surface.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod auth;
 pub mod cache;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;
+pub mod passwords;
 pub mod ratelimit;
 pub mod rest;
 pub mod router;
@@ -20,4 +22,4 @@ pub mod webhooks;
 
 pub use router::{router, serve, watch_changes};
 pub use routes::documented_routes;
-pub use state::{ApiConfig, AppState, CookieSecure};
+pub use state::{ApiConfig, AppState, CookieSecure, Throttle};

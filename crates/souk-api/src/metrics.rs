@@ -1,5 +1,7 @@
-//! Prometheus text metrics: requests, errors and latency per `/api/v2` action. Plain
-//! atomics in a per-state registry, so tests can run many servers in one process.
+//! Prometheus text metrics: requests, errors and latency per `/api/v2` action, and the
+//! transport faults (413, 429, 5xx) of every route. Plain atomics in a per-state
+//! registry, so tests can run many servers in one process (a global `metrics` recorder
+//! installs once per process).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,31 +45,22 @@ struct ActionStats {
     sum_micros: AtomicU64,
 }
 
+/// The statuses counted in `souk_http_faults_total`; every 5xx counts as `500`.
+const FAULTS: [(u16, &str); 3] = [(413, "413"), (429, "429"), (500, "500")];
+
 #[derive(Debug)]
 pub struct Metrics {
     actions: Vec<ActionStats>,
-    http_413: AtomicU64,
-    http_429: AtomicU64,
-    http_500: AtomicU64,
+    faults: [AtomicU64; FAULTS.len()],
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             actions: ACTIONS.iter().map(|_| ActionStats::default()).collect(),
-            http_413: AtomicU64::new(0),
-            http_429: AtomicU64::new(0),
-            http_500: AtomicU64::new(0),
+            faults: Default::default(),
         }
     }
-}
-
-/// HTTP statuses counted outside the per-action figures.
-#[derive(Clone, Copy, Debug)]
-pub enum TransportFault {
-    TooLarge,
-    RateLimited,
-    Internal,
 }
 
 impl Metrics {
@@ -98,13 +91,12 @@ impl Metrics {
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn record_fault(&self, fault: TransportFault) {
-        match fault {
-            TransportFault::TooLarge => &self.http_413,
-            TransportFault::RateLimited => &self.http_429,
-            TransportFault::Internal => &self.http_500,
+    /// Counts a response of any route by its status, when it is a transport fault.
+    pub fn record_status(&self, status: u16) {
+        let status = if status >= 500 { 500 } else { status };
+        if let Some(i) = FAULTS.iter().position(|(code, _)| *code == status) {
+            self.faults[i].fetch_add(1, Ordering::Relaxed);
         }
-        .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -153,13 +145,11 @@ impl Metrics {
                 "souk_api_request_duration_seconds_count{{action=\"{name}\"}} {total}"
             );
         }
-        out.push_str("# HELP souk_http_faults_total Requests refused at the transport level.\n");
+        out.push_str(
+            "# HELP souk_http_faults_total Responses of any route with a transport fault (5xx as 500).\n",
+        );
         out.push_str("# TYPE souk_http_faults_total counter\n");
-        for (code, counter) in [
-            ("413", &self.http_413),
-            ("429", &self.http_429),
-            ("500", &self.http_500),
-        ] {
+        for ((_, code), counter) in FAULTS.iter().zip(&self.faults) {
             let _ = writeln!(
                 out,
                 "souk_http_faults_total{{status=\"{code}\"}} {}",
@@ -190,5 +180,15 @@ mod tests {
         assert!(text.contains(
             "souk_api_request_duration_seconds_bucket{action=\"services\",le=\"+Inf\"} 2"
         ));
+        for status in [200, 404, 500, 503, 429] {
+            m.record_status(status);
+        }
+        assert!(text_has(&m, "souk_http_faults_total{status=\"500\"} 2"));
+        assert!(text_has(&m, "souk_http_faults_total{status=\"429\"} 1"));
+        assert!(text_has(&m, "souk_http_faults_total{status=\"413\"} 0"));
+    }
+
+    fn text_has(m: &Metrics, line: &str) -> bool {
+        m.render().lines().any(|l| l == line)
     }
 }

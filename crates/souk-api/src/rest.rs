@@ -1,7 +1,8 @@
 //! Conventions of the JSON APIs beside `/api/v2` (supplier, operator): real HTTP status
 //! codes, `{"error": "..."}` bodies, JSON request bodies parsed with clear errors.
 
-use axum::extract::{FromRequest, OptionalFromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -59,6 +60,9 @@ impl From<StoreError> for RestError {
             StoreError::Supply(e) if e.is_conflict() => RestError::Conflict(e.to_string()),
             StoreError::Supply(e) => RestError::BadRequest(e.to_string()),
             e if e.is_unique_violation() => RestError::Conflict("Already exists".into()),
+            e if e.is_bad_text() => RestError::BadRequest(
+                ApiError::InvalidCharacters("a text field".into()).to_string(),
+            ),
             other => RestError::Internal(other),
         }
     }
@@ -136,9 +140,57 @@ async fn json_bytes(req: Request) -> Result<axum::body::Bytes, RestError> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, RestError> {
-    serde_json::from_slice(bytes)
-        .map(JsonBody)
-        .map_err(|e| RestError::BadRequest(format!("Invalid JSON body: {e}")))
+    let invalid = |e: serde_json::Error| RestError::BadRequest(format!("Invalid JSON body: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    check_json("body", &value)?;
+    serde_json::from_value(value).map(JsonBody).map_err(invalid)
+}
+
+/// The input rule (`souk_core::input`) over every string and key of a JSON body, before
+/// any of it is read: the error names the field by its path (`subproducts.0.name`).
+/// Strings may hold several lines; fields that may not say so where they are checked.
+fn check_json(path: &str, value: &serde_json::Value) -> Result<(), RestError> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => souk_core::input::check(path, s, true)?,
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_json(&format!("{path}.{i}"), item)?;
+            }
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                souk_core::input::check("a field name", name, false)?;
+                let inner = if path == "body" {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                check_json(&inner, item)?;
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
+}
+
+/// axum's `Query` under the input rule (at most 1000 pairs, no control characters), its
+/// refusals JSON like every other answer of these APIs (axum's own are plain text).
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = RestError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, RestError> {
+        souk_core::Params::from_form(parts.uri.query().unwrap_or("").as_bytes())?;
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| QueryParams(q.0))
+            .map_err(|e| RestError::BadRequest(e.body_text()))
+    }
 }
 
 /// A money field as sent: `"1.50"` or `1.5` (a JSON number is read from its text, never

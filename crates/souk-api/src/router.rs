@@ -4,8 +4,9 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -17,9 +18,10 @@ use crate::transport::{error_response, json_value};
 use crate::v2;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v2", get(v2::handle).post(v2::handle))
-        .route("/api/v2/", get(v2::handle).post(v2::handle))
+    let api_v2 = get(v2::handle).post(v2::handle);
+    let mut routes = Router::new()
+        .route("/api/v2", api_v2.clone())
+        .route("/api/v2/", api_v2)
         .route(
             "/stubs/handler_api.php",
             get(crate::stubs::handle).post(crate::stubs::handle),
@@ -28,8 +30,11 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/sms/{gateway_id}",
             axum::routing::post(crate::webhooks::sms),
         )
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz));
+    if state.config.metrics_listen.is_none() {
+        routes = routes.route("/metrics", get(metrics));
+    }
+    routes
         .nest(
             crate::operator::PREFIX,
             crate::operator::routes().into_router(),
@@ -41,8 +46,93 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/admin.json", get(crate::openapi::admin))
         .merge(crate::web::routes())
         .fallback(not_found)
+        // Innermost first: the per-address limit before anything reads the request; the
+        // API answers in JSON whatever refused it; panics become a 500; every answer
+        // carries the security headers; every answer's status is counted.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::limit_addresses,
+        ))
+        .layer(middleware::from_fn(json_api_errors))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::map_response(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_statuses,
+        ))
         .with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`SOUK_METRICS_LISTEN`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Counts every response's status in the transport-fault metrics (any route).
+async fn count_statuses(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.record_status(response.status().as_u16());
+    response
+}
+
+/// Refusals that axum or a layer answered in plain text or with no body (a 405 for PUT,
+/// a rejected extractor) get the JSON error shape under `/api/` and `/webhooks/`, where
+/// clients parse every answer.
+async fn json_api_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_api = path.starts_with("/api/") || path.starts_with("/webhooks/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !is_api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_owned()
+    } else {
+        text
+    };
+    let mut json = json_value(status, &serde_json::json!({ "error": message }));
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+/// Scripts, styles and requests only from this origin; no framing; no sniffing. On every
+/// answer, pages and 404s and JSON alike.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 /// 200 once migrations ran and the caches are loaded; 503 before and while shutting down.
@@ -85,13 +175,23 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     error_response(StatusCode::INTERNAL_SERVER_ERROR, &ApiError::Internal)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests. With a
+/// `metrics_listener`, `/metrics` is served there (and not on `listener`) until then.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let metrics_task = metrics_listener.map(|l| {
+        let app = metrics_router(state.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, app).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        }))
+    });
     state.set_ready(true);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -99,6 +199,7 @@ pub async fn serve(
             state.set_ready(false);
         })
         .await;
+    drop(metrics_task);
     result
 }
 

@@ -10,6 +10,7 @@ use souk_store::{Change, Store, StoreError};
 use crate::auth::AuthCache;
 use crate::cache::CatalogueCache;
 use crate::metrics::Metrics;
+use crate::passwords::Passwords;
 use crate::ratelimit::RateLimiter;
 
 #[derive(Clone, Debug)]
@@ -20,8 +21,11 @@ pub struct ApiConfig {
     pub rate_limit_per_key: u32,
     /// Requests per second per client address; 0 turns the limit off.
     pub rate_limit_per_address: u32,
-    /// Take the client address from `X-Forwarded-For` (behind a reverse proxy).
-    pub trust_proxy: bool,
+    /// Reverse proxies in front of this node whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed (0: none, the socket's peer is the client).
+    pub trusted_proxy_hops: usize,
+    /// Sign-in and sign-up throttle (all nodes share the count).
+    pub throttle: Throttle,
     /// How often caches poll the database for changes other processes made.
     pub poll_interval: Duration,
     /// The operator API's bearer token; `None` disables the operator API.
@@ -30,10 +34,32 @@ pub struct ApiConfig {
     pub allow_private_upstreams: bool,
     /// When the web pages' cookies carry `Secure`.
     pub cookie_secure: CookieSecure,
+    /// Where `/metrics` is served instead of the public listener (`SOUK_METRICS_LISTEN`).
+    pub metrics_listen: Option<String>,
+}
+
+/// Attempts allowed in a window before sign-in or sign-up answers 429.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// Sign-ins allowed per email (a successful one clears the count).
+    pub per_email: i64,
+    /// Sign-ins and sign-ups allowed per client address.
+    pub per_address: i64,
+    pub window: Duration,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            per_email: 10,
+            per_address: 30,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 /// `Secure` on the web pages' cookies. `Auto` sets it when the request came over HTTPS
-/// (`X-Forwarded-Proto: https` from a proxy trusted with `SOUK_TRUST_PROXY`): browsers
+/// (`X-Forwarded-Proto: https` from a trusted proxy, `SOUK_TRUSTED_PROXY_HOPS`): browsers
 /// drop a `Secure` cookie set over plain HTTP, whatever the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CookieSecure {
@@ -49,11 +75,13 @@ impl Default for ApiConfig {
             currency: "USD".to_owned(),
             rate_limit_per_key: 50,
             rate_limit_per_address: 100,
-            trust_proxy: false,
+            trusted_proxy_hops: 0,
+            throttle: Throttle::default(),
             poll_interval: Duration::from_millis(500),
             admin_token: None,
             allow_private_upstreams: false,
             cookie_secure: CookieSecure::Auto,
+            metrics_listen: None,
         }
     }
 }
@@ -71,6 +99,7 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub key_limiter: RateLimiter,
     pub address_limiter: RateLimiter,
+    pub passwords: Passwords,
     ready: AtomicBool,
 }
 
@@ -94,6 +123,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             key_limiter: RateLimiter::new(config.rate_limit_per_key),
             address_limiter: RateLimiter::new(config.rate_limit_per_address),
+            passwords: Passwords::default(),
             store,
             cache,
             auth,

@@ -7,9 +7,7 @@
 //! an ISO code); without it the cheapest country with a free number is used, as in
 //! `add_sms`. An unknown country answers `NO_NUMBERS`. Times are UTC.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -43,20 +41,16 @@ fn text_response(status: StatusCode, body: String) -> Response {
     response
 }
 
-pub async fn handle(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+/// The per-address limit ran before this (`ratelimit::limit_addresses`).
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let address = crate::v2::client_address(&state, &parts.headers, peer);
-    if !state.address_limiter.allow(&address) {
-        return text_response(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS".into());
-    }
     let params = match read_params(parts.uri.query(), &parts.headers, body).await {
         Ok(p) => p,
         Err(BodyError::TooLarge) => {
             return text_response(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE".into())
+        }
+        Err(BodyError::Broken) => {
+            return text_response(StatusCode::BAD_REQUEST, "BAD_REQUEST".into())
         }
         Err(BodyError::Api(_)) => return text_response(StatusCode::OK, "BAD_ACTION".into()),
     };

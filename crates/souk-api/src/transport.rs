@@ -1,6 +1,10 @@
 //! SPEC 1 transport: parameters from the query string and a form, multipart or JSON body
 //! (the body wins), every API outcome as HTTP 200 JSON, and only transport faults as
-//! 413, 429 and 500.
+//! 400 (a body that broke off), 413, 429 and 500.
+//!
+//! Everything here runs before the key is checked, so it must cost little whatever is
+//! sent: decoding is linear in the input, stops at the parameter cap, and applies the
+//! input rule (`souk_core::input`) once, here, for every action.
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -16,6 +20,8 @@ const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 pub enum BodyError {
     /// Over `MAX_BODY`: HTTP 413.
     TooLarge,
+    /// The stream broke off before its end: HTTP 400, nothing processed.
+    Broken,
     /// Unreadable: answered as an API error at HTTP 200.
     Api(ApiError),
 }
@@ -26,8 +32,10 @@ pub async fn read_params(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Params, BodyError> {
-    let params = Params::from_pairs(form_urlencoded::parse(query.unwrap_or("").as_bytes()));
+    // The body is read (or drained, up to its limit) before anything is refused, so a
+    // client still sending can read the answer instead of a reset connection.
     let bytes = read_limited(headers, body).await?;
+    let params = Params::from_form(query.unwrap_or("").as_bytes()).map_err(BodyError::Api)?;
     if bytes.is_empty() {
         return Ok(params);
     }
@@ -74,8 +82,8 @@ pub async fn read_body_limited(
     let mut seen = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        // A broken stream is a transport fault like an oversized one: nothing is processed.
-        let chunk = chunk.map_err(|_| BodyError::TooLarge)?;
+        // A broken stream is a transport fault: nothing is processed.
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
         seen += chunk.len();
         if seen > max {
             too_large = true;
@@ -99,7 +107,7 @@ fn form_params(bytes: &[u8]) -> Result<Params, BodyError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(BodyError::Api(ApiError::InvalidForm));
     }
-    Ok(Params::from_pairs(form_urlencoded::parse(bytes)))
+    Params::from_form(bytes).map_err(BodyError::Api)
 }
 
 fn json_params(bytes: &[u8]) -> Result<Params, BodyError> {
@@ -110,6 +118,7 @@ fn json_params(bytes: &[u8]) -> Result<Params, BodyError> {
         .ok_or(BodyError::Api(ApiError::JsonNotObject))?;
     let mut params = Params::new();
     params.push_json_object(object);
+    params.check().map_err(BodyError::Api)?;
     Ok(params)
 }
 
@@ -128,10 +137,16 @@ async fn multipart_params(content_type: &str, bytes: Bytes) -> Result<Params, Bo
                     .await
                     .map_err(|_| BodyError::Api(ApiError::InvalidForm))?;
                 if !name.is_empty() {
+                    if params.len() == souk_core::input::MAX_PARAMS {
+                        return Err(BodyError::Api(ApiError::TooManyParams));
+                    }
                     params.push(&name, value);
                 }
             }
-            Ok(None) => return Ok(params),
+            Ok(None) => {
+                params.check().map_err(BodyError::Api)?;
+                return Ok(params);
+            }
             Err(_) => return Err(BodyError::Api(ApiError::InvalidForm)),
         }
     }

@@ -45,6 +45,11 @@ pub async fn sms(
         .await
         .map_err(|_| RestError::TooLarge("Request body too large (max 64 KiB)".into()))?;
     let now = state.now();
+    // Gateway ids are entity ids: anything else names no gateway, and never reaches the
+    // database (a NUL in a path once made PostgreSQL answer 500 here).
+    if !souk_core::id::is_entity_id(&gateway_id) {
+        return Err(RestError::NotFound("Gateway not found".into()));
+    }
     let gateway = state
         .store
         .sms_gateway_secret(&gateway_id)
@@ -137,11 +142,12 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Params, RestError> {
             .ok_or_else(|| RestError::BadRequest("JSON body must be an object".into()))?;
         let mut params = Params::new();
         params.push_json_object(object);
+        params.check()?;
         Ok(params)
     } else {
         if std::str::from_utf8(bytes).is_err() {
             return Err(RestError::BadRequest("Invalid form body".into()));
         }
-        Ok(Params::from_pairs(form_urlencoded::parse(bytes)))
+        Ok(Params::from_form(bytes)?)
     }
 }

@@ -5,6 +5,7 @@
 mod catalogue_data;
 mod http;
 mod load;
+mod preauth;
 mod render;
 mod seed;
 mod seed_orders;
@@ -37,6 +38,9 @@ enum Command {
     /// Poll a URL until it answers 200 and print how long that took, in milliseconds,
     /// counted from `--started-at-us` (for cold-start measurements).
     Wait(load::WaitArgs),
+    /// The server CPU time of hostile requests before authentication, beside a small
+    /// request with a wrong key; one JSON line per request.
+    Preauth(preauth::PreauthArgs),
     /// Time one /api/v2 call in-process (no sockets, no load generator): the server's own
     /// cost per call, over a seeded database.
     Render(render::RenderArgs),
@@ -61,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Load(args) => load::run(args).await,
             Command::Wait(args) => load::wait(args).await,
             Command::Render(args) => render::run(args).await,
+            Command::Preauth(args) => preauth::run(args).await,
         }
     });
     match result {

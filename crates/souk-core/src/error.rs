@@ -33,8 +33,14 @@ pub enum ApiError {
     InvalidForm,
     #[error("Request body too large (max 1 MiB)")]
     BodyTooLarge,
+    #[error("Request body could not be read")]
+    BodyUnreadable,
     #[error("Too many requests, slow down")]
     RateLimited,
+    #[error("Too many parameters (max 1000)")]
+    TooManyParams,
+    #[error("Invalid characters in {0}")]
+    InvalidCharacters(String),
     #[error("Internal error")]
     Internal,
 
@@ -150,7 +156,10 @@ impl ApiError {
             UnsupportedContentType,
             InvalidForm,
             BodyTooLarge,
+            BodyUnreadable,
             RateLimited,
+            TooManyParams,
+            InvalidCharacters("link".into()),
             Internal,
             UnsupportedLanguage,
             InvalidPage,

@@ -7,6 +7,7 @@ pub mod early_cancel;
 pub mod error;
 pub mod id;
 pub mod idempotency;
+pub mod input;
 pub mod lang;
 pub mod money;
 pub mod order;

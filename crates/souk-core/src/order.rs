@@ -147,11 +147,13 @@ fn quantity(params: &Params) -> Result<i64, ApiError> {
         .ok_or(ApiError::InvalidQuantity)
 }
 
+/// `link`: one line (it is forwarded as a URL), at most `MAX_LINK` characters.
 fn link(params: &Params) -> Result<String, ApiError> {
     let link = params.get("link").unwrap_or("").to_owned();
     if link.chars().count() > MAX_LINK {
         return Err(ApiError::LinkTooLong);
     }
+    crate::input::check("link", &link, false)?;
     Ok(link)
 }
 

@@ -30,6 +30,10 @@ pub enum SupplyError {
     MinAboveMax(i64, i64),
     #[error("{0} is too long (max {1} characters)")]
     TooLong(&'static str, usize),
+    #[error("Invalid characters in {0}")]
+    InvalidCharacters(&'static str),
+    #[error("imageUrl must be an http:// or https:// URL")]
+    InvalidImageUrl,
     #[error("Unsupported language: {0}")]
     UnsupportedLanguage(String),
     #[error("Translations are for other languages; set English in {0} itself")]
@@ -510,21 +514,35 @@ pub fn parse_price(field: &'static str, text: &str) -> Result<Money, SupplyError
     Ok(m)
 }
 
-/// A name: trimmed, not blank, at most `MAX_NAME` characters.
+/// A name: trimmed, not blank, one line, at most `MAX_NAME` characters.
 pub fn check_name(field: &'static str, text: &str) -> Result<String, SupplyError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(SupplyError::Required(field));
     }
-    check_len(field, t, MAX_NAME)
+    check_line(field, t, MAX_NAME)
 }
 
+/// Text of at most `max` characters, trimmed, under the input rule (several lines
+/// allowed; see `check_line` for fields of one).
 pub fn check_len(field: &'static str, text: &str, max: usize) -> Result<String, SupplyError> {
     let t = text.trim();
     if t.chars().count() > max {
         return Err(SupplyError::TooLong(field, max));
     }
+    if !crate::input::is_clean(t, true) {
+        return Err(SupplyError::InvalidCharacters(field));
+    }
     Ok(t.to_owned())
+}
+
+/// `check_len` for a field of one line: no tab or line break either.
+pub fn check_line(field: &'static str, text: &str, max: usize) -> Result<String, SupplyError> {
+    let t = check_len(field, text, max)?;
+    if !crate::input::is_clean(&t, false) {
+        return Err(SupplyError::InvalidCharacters(field));
+    }
+    Ok(t)
 }
 
 /// A description: trimmed, at most `MAX_DESCRIPTION` characters.
@@ -532,9 +550,21 @@ pub fn check_description(text: &str) -> Result<String, SupplyError> {
     check_len("description", text, MAX_DESCRIPTION)
 }
 
-/// An image URL: trimmed, at most `MAX_URL` characters; blank means none.
+/// An image URL: trimmed, at most `MAX_URL` characters, `http://` or `https://` (it is
+/// shown to buyers: `javascript:` and `data:` are not images); blank means none.
 pub fn check_image_url(url: &str) -> Result<Option<String>, SupplyError> {
-    Ok(Some(check_len("imageUrl", url, MAX_URL)?).filter(|u| !u.is_empty()))
+    let url = check_line("imageUrl", url, MAX_URL)?;
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let scheme_ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
+            && !rest.is_empty()
+    });
+    if !scheme_ok {
+        return Err(SupplyError::InvalidImageUrl);
+    }
+    Ok(Some(url))
 }
 
 /// English `en` with the given translations of `field` (removals ignored): the text of a
@@ -616,14 +646,10 @@ pub fn parse_translations(
             if lang == Lang::En {
                 return Err(SupplyError::EnglishTranslation(field));
             }
-            let max = if *field == "description" {
-                MAX_DESCRIPTION
-            } else {
-                MAX_NAME
-            };
             let value = match value.as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(v) => Some(check_len(field, v, max)?),
+                Some(v) if *field == "description" => Some(check_len(field, v, MAX_DESCRIPTION)?),
+                Some(v) => Some(check_line(field, v, MAX_NAME)?),
             };
             out.push(Translation { field, lang, value });
         }

@@ -42,6 +42,7 @@ pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, Retry, StuckOrder, RESEND_WINDOW_MS};
 pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
 pub use keycheck::KeyCheck;
+pub use login_attempts::AttemptCount;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use providers::{
@@ -101,6 +102,14 @@ impl StoreError {
     /// True when the database refused a row because of a unique constraint.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    /// True when PostgreSQL refused text it cannot store (a NUL byte): bad input, not a
+    /// fault. The input rule (`souk_core::input`) refuses such text at every surface
+    /// before it gets here; this keeps a field that slipped through a 400, not a 500.
+    pub fn is_bad_text(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("22021" | "22P05")))
     }
 }
 

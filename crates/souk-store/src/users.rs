@@ -319,6 +319,19 @@ impl Store {
     }
 }
 
+/// `text` for a `LIKE ... ESCAPE '\'` pattern: its `%` and `_` match themselves (an
+/// operator searching `a_b` finds `a_b`, not every `a?b`).
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Store {
     /// Users whose email contains `email` (all with `None`), oldest first, and the count.
     pub async fn users(
@@ -329,23 +342,19 @@ impl Store {
     ) -> Result<(Vec<UserRecord>, i64)> {
         let pattern = format!(
             "%{}%",
-            email
-                .unwrap_or("")
-                .trim()
-                .to_lowercase()
-                .replace(['%', '_'], "")
+            like_escaped(&email.unwrap_or("").trim().to_lowercase())
         );
         Ok(on_engine!(&self.db, pool => {
             let rows = sqlx::query_as(
-                "SELECT id, email, name, status, is_supplier, balance, created_at FROM users WHERE email LIKE $1 \
-                 ORDER BY created_at, id LIMIT $2 OFFSET $3",
+                "SELECT id, email, name, status, is_supplier, balance, created_at FROM users \
+                 WHERE email LIKE $1 ESCAPE '\\' ORDER BY created_at, id LIMIT $2 OFFSET $3",
             )
             .bind(&pattern)
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)
             .await?;
-            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE email LIKE $1")
+            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE email LIKE $1 ESCAPE '\\'")
                 .bind(&pattern)
                 .fetch_one(pool)
                 .await?;

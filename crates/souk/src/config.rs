@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use souk_api::{ApiConfig, CookieSecure};
+use souk_api::{ApiConfig, CookieSecure, Throttle};
 use souk_store::{Crypto, SqliteSync};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://souk.db";
@@ -52,14 +52,27 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
             "SOUK_RATE_LIMIT_PER_ADDRESS",
             defaults.rate_limit_per_address,
         )?,
-        trust_proxy: env("SOUK_TRUST_PROXY")
-            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+        trusted_proxy_hops: trusted_proxy_hops()?,
+        throttle: Throttle {
+            per_email: env_u32(
+                "SOUK_SIGNIN_LIMIT_PER_EMAIL",
+                defaults.throttle.per_email as u32,
+            )?
+            .into(),
+            per_address: env_u32(
+                "SOUK_SIGNIN_LIMIT_PER_ADDRESS",
+                defaults.throttle.per_address as u32,
+            )?
+            .into(),
+            window: defaults.throttle.window,
+        },
         poll_interval: match env("SOUK_POLL_INTERVAL") {
             Some(v) => parse_duration(&v)?,
             None => defaults.poll_interval,
         },
         admin_token: env("SOUK_ADMIN_TOKEN"),
         allow_private_upstreams: allow_private_upstreams(),
+        metrics_listen: env("SOUK_METRICS_LISTEN"),
         cookie_secure: match env("SOUK_COOKIE_SECURE").as_deref() {
             None | Some("auto") => CookieSecure::Auto,
             Some("1" | "true") => CookieSecure::Always,
@@ -67,6 +80,17 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
             Some(other) => bail!("SOUK_COOKIE_SECURE must be auto, 1 or 0, got {other:?}"),
         },
     })
+}
+
+/// How many reverse proxies in front of Souk append to `X-Forwarded-For`:
+/// `SOUK_TRUSTED_PROXY_HOPS=N`, or `SOUK_TRUST_PROXY=1` for one (the usual nginx).
+fn trusted_proxy_hops() -> anyhow::Result<usize> {
+    if env("SOUK_TRUSTED_PROXY_HOPS").is_some() {
+        return Ok(env_u32("SOUK_TRUSTED_PROXY_HOPS", 0)? as usize);
+    }
+    Ok(usize::from(env("SOUK_TRUST_PROXY").is_some_and(|v| {
+        v == "1" || v.eq_ignore_ascii_case("true")
+    })))
 }
 
 /// `SOUK_ALLOW_PRIVATE_UPSTREAMS=1`: providers and webhooks may live on private or

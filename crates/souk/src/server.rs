@@ -81,6 +81,8 @@ async fn adopt_data_key(store: &Store, key: &DataKey) -> anyhow::Result<()> {
 pub struct Node {
     pub state: AppState,
     pub listener: TcpListener,
+    /// `/metrics` on its own listener (`SOUK_METRICS_LISTEN`), off the public one.
+    pub metrics_listener: Option<TcpListener>,
     /// Background work to run beside the server; `None` when it runs elsewhere.
     pub workers: Option<souk_workers::WorkerContext>,
 }
@@ -98,11 +100,26 @@ impl Node {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        let metrics_listener = match &state.config.metrics_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (SOUK_METRICS_LISTEN)"))?,
+            ),
+        };
         Ok(Node {
             state,
             listener,
+            metrics_listener,
             workers: None,
         })
+    }
+
+    /// Where `/metrics` is served when it has its own listener.
+    pub fn metrics_url(&self) -> Option<String> {
+        let addr = self.metrics_listener.as_ref()?.local_addr().ok()?;
+        Some(format!("http://{addr}/metrics"))
     }
 
     pub fn url(&self) -> String {
@@ -121,7 +138,8 @@ impl Node {
         let watcher = tokio::spawn(souk_api::watch_changes(self.state.clone()));
         let workers = self.workers.as_ref().map(souk_workers::spawn_all);
         let store = self.state.store.clone();
-        let result = souk_api::serve(self.listener, self.state, shutdown).await;
+        let result =
+            souk_api::serve(self.listener, self.metrics_listener, self.state, shutdown).await;
         if let Some(workers) = workers {
             workers.stop(souk_workers::STOP_GRACE).await;
         }

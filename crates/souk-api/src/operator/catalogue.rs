@@ -1,7 +1,7 @@
 //! Categories and subcategories: positions, the active flag, translations.
 
 use crate::routes::{get, patch, Routes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcatego
 
 use super::Operator;
 use crate::rest::{
-    checked, entity_id, image_patch, nullable, JsonBody, RestError, TranslationsInput,
+    checked, entity_id, image_patch, nullable, JsonBody, QueryParams, RestError, TranslationsInput,
 };
 use crate::state::AppState;
 use crate::supplier::translations_view;
@@ -80,7 +80,7 @@ struct SubQuery {
 async fn list_subcategories(
     State(state): State<AppState>,
     _: Operator,
-    Query(q): Query<SubQuery>,
+    QueryParams(q): QueryParams<SubQuery>,
 ) -> Result<Response, RestError> {
     let all = state
         .store

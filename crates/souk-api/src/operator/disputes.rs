@@ -1,7 +1,7 @@
 //! Disputes buyers opened: the list, and the operator's resolution (a refund or not).
 
 use crate::routes::{get, post, Routes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use souk_core::Money;
 use souk_store::{Dispute, DisputeDecision};
 
 use super::{status_filter, Operator};
-use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
+use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
@@ -46,7 +46,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     _: Operator,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Response, RestError> {
     let status = status_filter(
         q.status.as_deref(),

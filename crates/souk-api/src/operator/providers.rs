@@ -338,9 +338,14 @@ struct ResolveBody {
 async fn resolve(
     _: Operator,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     JsonBody(body): JsonBody<ResolveBody>,
 ) -> Result<Response, RestError> {
+    // An order number; anything else names no order (axum's own refusal is plain text).
+    let id: i64 = id
+        .trim()
+        .parse()
+        .map_err(|_| RestError::NotFound("Order not found".into()))?;
     let resolution = match body.action.as_str() {
         "sent" => Resolution::Sent(body.external_id.unwrap_or_default()),
         "resend" => Resolution::Resend,

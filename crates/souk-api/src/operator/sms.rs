@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 
 use crate::routes::{delete, get, patch, post, put, Routes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -43,7 +43,7 @@ use souk_store::{
 };
 
 use super::Operator;
-use crate::rest::{JsonBody, RestError};
+use crate::rest::{JsonBody, QueryParams, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
@@ -577,7 +577,7 @@ struct ListQuery {
 async fn list_messages(
     _: Operator,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Response, RestError> {
     let messages = state
         .store
@@ -605,7 +605,7 @@ async fn list_messages(
 async fn list_activations(
     _: Operator,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Response, RestError> {
     if let Some(s) = &q.status {
         if ActivationStatus::parse(s).is_none() {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::routes::{delete, get, post, Routes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use souk_core::Money;
 use souk_store::{ApiKeyRecord, NewUser, UserRecord, UserStatus};
 
 use super::Operator;
-use crate::rest::{entity_id, AmountInput, JsonBody, RestError};
+use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
 use crate::state::AppState;
 use crate::supplier::{paging, paging_of};
 use crate::transport::json_value;
@@ -63,7 +63,7 @@ fn user_id(text: &str) -> Result<String, RestError> {
 async fn list(
     State(state): State<AppState>,
     _: Operator,
-    Query(q): Query<HashMap<String, String>>,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
     let (limit, offset) = paging_of(&q, 50, 500)?;
     let (users, total) = state
@@ -352,7 +352,7 @@ async fn ledger(
     State(state): State<AppState>,
     _: Operator,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
     state.store.user(&id).await?;

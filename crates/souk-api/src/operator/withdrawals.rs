@@ -2,14 +2,14 @@
 //! which releases their earnings.
 
 use crate::routes::{get, post, Routes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{status_filter, Operator};
-use crate::rest::{entity_id, JsonBody, RestError};
+use crate::rest::{entity_id, JsonBody, QueryParams, RestError};
 use crate::state::AppState;
 use crate::supplier::withdrawal_view;
 use crate::transport::json_value;
@@ -29,7 +29,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     _: Operator,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Response, RestError> {
     let status = status_filter(
         q.status.as_deref(),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use souk_core::Money;
 use souk_store::{EarningRow, Withdrawal};
 
 use super::{paging_of, Supplier};
-use crate::rest::{JsonBody, RestError};
+use crate::rest::{JsonBody, QueryParams, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
@@ -55,7 +55,7 @@ pub fn withdrawal_view(w: &Withdrawal) -> Value {
 pub async fn list(
     State(state): State<AppState>,
     supplier: Supplier,
-    Query(q): Query<HashMap<String, String>>,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
     let (limit, offset) = paging_of(&q, 50, 500)?;
     let now = state.now();

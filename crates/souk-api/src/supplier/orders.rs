@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use souk_core::Money;
 use souk_store::{OrderProgress, SupplierOrder, SupplierOrderQuery};
 
 use super::{paging, Supplier};
-use crate::rest::{JsonBody, RestError};
+use crate::rest::{JsonBody, QueryParams, RestError};
 use crate::state::AppState;
 use crate::transport::json_value;
 
@@ -81,7 +81,7 @@ fn order_view(o: &SupplierOrder) -> Value {
 pub async fn list(
     State(state): State<AppState>,
     supplier: Supplier,
-    Query(q): Query<HashMap<String, String>>,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
     let get = |name: &str| {
         q.get(name)

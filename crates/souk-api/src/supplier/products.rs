@@ -1,6 +1,6 @@
 //! The supplier's products and SMM services, subproducts and translations.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -14,7 +14,8 @@ use souk_store::{NewService, NewSubproduct, ServiceDetail, ServicePatch, Subprod
 
 use super::{translations_view, Supplier};
 use crate::rest::{
-    checked, entity_id, image_patch, nullable, AmountInput, JsonBody, RestError, TranslationsInput,
+    checked, entity_id, image_patch, nullable, AmountInput, JsonBody, QueryParams, RestError,
+    TranslationsInput,
 };
 use crate::state::AppState;
 use crate::transport::json_value;
@@ -96,7 +97,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     supplier: Supplier,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Response, RestError> {
     let entity = match q.entity_type.as_deref().map(str::trim) {
         None | Some("") => None,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
@@ -12,9 +12,10 @@ use souk_core::params::parse_bool;
 use souk_core::supply::{self, MAX_UPLOAD_BYTES};
 
 use super::Supplier;
-use crate::rest::{entity_id, RestError};
+use crate::rest::{entity_id, QueryParams, RestError};
 use crate::state::AppState;
-use crate::transport::{json_value, read_body_limited};
+use crate::transport::{json_value, read_body_limited, BodyError};
+use souk_core::ApiError;
 
 /// The body of an upload or removal: text, at most `MAX_UPLOAD_BYTES`.
 async fn read_text(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, RestError> {
@@ -28,15 +29,16 @@ async fn read_text(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, RestError
             ));
         }
     }
-    read_body_limited(headers, body, MAX_UPLOAD_BYTES)
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|_| {
-            RestError::TooLarge(format!(
-                "Stock upload too large (max {} MiB)",
-                MAX_UPLOAD_BYTES >> 20
-            ))
-        })
+    match read_body_limited(headers, body, MAX_UPLOAD_BYTES).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(BodyError::TooLarge) => Err(RestError::TooLarge(format!(
+            "Stock upload too large (max {} MiB)",
+            MAX_UPLOAD_BYTES >> 20
+        ))),
+        Err(BodyError::Broken | BodyError::Api(_)) => {
+            Err(RestError::BadRequest(ApiError::BodyUnreadable.to_string()))
+        }
+    }
 }
 
 /// `POST /subproducts/{id}/stock[?dedupe=true]` with a text body: `{"accepted","rejected"}`.
@@ -44,7 +46,7 @@ pub async fn upload(
     State(state): State<AppState>,
     supplier: Supplier,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {

@@ -10,16 +10,15 @@ mod supply;
 
 pub(crate) use orders::place_order;
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use souk_core::{ApiError, Params};
 use souk_store::StoreError;
 
-use crate::metrics::{Metrics, TransportFault};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::transport::{api_key, error_response, read_params, BodyError};
 
@@ -41,28 +40,24 @@ impl From<StoreError> for Fault {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(api) => Fault::Api(api),
+            e if e.is_bad_text() => Fault::Api(ApiError::InvalidCharacters("a text field".into())),
             other => Fault::Store(other),
         }
     }
 }
 
-pub async fn handle(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+/// The per-address limit ran before this (`ratelimit::limit_addresses`); the key's
+/// limit runs once the key is known.
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let address = client_address(&state, &parts.headers, peer);
-    if !state.address_limiter.allow(&address) {
-        state.metrics.record_fault(TransportFault::RateLimited);
-        return error_response(StatusCode::TOO_MANY_REQUESTS, &ApiError::RateLimited);
-    }
     let params = match read_params(parts.uri.query(), &parts.headers, body).await {
         Ok(p) => p,
         Err(BodyError::TooLarge) => {
-            state.metrics.record_fault(TransportFault::TooLarge);
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, &ApiError::BodyTooLarge);
+        }
+        Err(BodyError::Broken) => {
+            return error_response(StatusCode::BAD_REQUEST, &ApiError::BodyUnreadable);
         }
         Err(BodyError::Api(e)) => {
             state.metrics.record("invalid", true, started.elapsed());
@@ -73,16 +68,12 @@ pub async fn handle(
     let (response, is_error) = match dispatch(&state, &params, &parts.headers).await {
         Ok(response) => (response, false),
         Err(Fault::Api(e)) => (error_response(StatusCode::OK, &e), true),
-        Err(Fault::RateLimited) => {
-            state.metrics.record_fault(TransportFault::RateLimited);
-            (
-                error_response(StatusCode::TOO_MANY_REQUESTS, &ApiError::RateLimited),
-                true,
-            )
-        }
+        Err(Fault::RateLimited) => (
+            error_response(StatusCode::TOO_MANY_REQUESTS, &ApiError::RateLimited),
+            true,
+        ),
         Err(Fault::Store(e)) => {
             tracing::error!(action, error = %e, "internal error");
-            state.metrics.record_fault(TransportFault::Internal);
             (
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, &ApiError::Internal),
                 true,
@@ -128,18 +119,4 @@ async fn dispatch(
         "review" => supply::review(state, &user, params).await,
         _ => Err(ApiError::InvalidAction.into()),
     }
-}
-
-/// The socket's address, or the first `X-Forwarded-For` hop when behind a trusted proxy.
-pub(crate) fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
-    if state.config.trust_proxy {
-        if let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-        {
-            return first.trim().to_owned();
-        }
-    }
-    peer.ip().to_string()
 }

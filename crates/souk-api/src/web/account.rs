@@ -2,10 +2,10 @@
 //! rotated with a form), orders with their delivered accounts, SMS activations with codes.
 //! Everything shown is the signed-in user's own.
 
+use super::error::PageForm;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use maud::html;
 use serde::Deserialize;
 use souk_core::id::ServiceRef;
@@ -126,7 +126,7 @@ pub struct CsrfForm {
 pub async fn rotate_key(
     State(state): State<AppState>,
     visitor: Visitor,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;

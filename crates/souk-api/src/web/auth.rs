@@ -1,16 +1,12 @@
 //! Sign-up, sign-in and sign-out with an email and a password. Passwords are stored as
-//! argon2id hashes (hashed off the async threads); attempts are throttled per address and
-//! per email, across all nodes; a new session token is issued at every sign-in.
+//! argon2id hashes, hashed and checked on the bounded password threads (`passwords`);
+//! attempts are counted per address and per email across all nodes before they are
+//! judged; a new session token is issued at every sign-in.
 
-use std::net::SocketAddr;
-
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use super::error::PageForm;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
-use axum::Form;
 use maud::html;
 use serde::Deserialize;
 use souk_core::Money;
@@ -20,7 +16,9 @@ use super::error::WebError;
 use super::i18n::{safe_next, Ui};
 use super::layout::{document, respond, see_other, Notice};
 use super::session::{random_token, Visitor, SESSION_COOKIE, SESSION_MS};
-use super::throttle::{self, PER_ADDRESS, PER_EMAIL};
+use super::throttle;
+use crate::passwords::PasswordError;
+use crate::ratelimit::ClientAddress;
 use crate::state::AppState;
 
 pub const MIN_PASSWORD: usize = 10;
@@ -43,34 +41,11 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
-    crate::v2::client_address(state, headers, peer)
-}
-
-/// An argon2id hash of `password` (slow on purpose: call it off the async threads).
+/// An argon2id hash of `password`, on the calling thread (the CLI's and the demo's; the
+/// pages go through the bounded password threads).
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| StoreError::Config(format!("password hashing failed: {e}")))
-}
-
-fn password_matches(password: &str, hash: Option<&str>) -> bool {
-    // Without a hash, still spend the time of a check, so timing does not tell which
-    // emails have accounts.
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("not a password").unwrap_or_default());
-    let real = hash.is_some();
-    let hash = hash.unwrap_or(dummy);
-    let matched = PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false);
-    matched && real
+    crate::passwords::hash_with(&mut Vec::new(), password)
+        .map_err(|e| StoreError::Config(e.to_string()))
 }
 
 fn minutes(wait: std::time::Duration) -> u64 {
@@ -189,34 +164,53 @@ fn signup_problem(ui: Ui, form: &AuthForm) -> Option<String> {
     None
 }
 
-pub async fn signup(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    visitor: Visitor,
-    Form(mut form): Form<AuthForm>,
-) -> Result<Response, WebError> {
-    visitor.check_csrf(form.csrf.as_deref())?;
-    let ui = visitor.ui;
-    let address = format!("addr:{}", client_address(&state, &headers, peer));
-    if let Some(wait) = throttle::wait(&state, &address, PER_ADDRESS).await? {
-        let text = format!(
+/// A refusal of the throttle or the password threads: 429, the form shown again.
+fn too_many(
+    v: &Visitor,
+    signup: bool,
+    form: &AuthForm,
+    wait: Option<std::time::Duration>,
+) -> Response {
+    let ui = v.ui;
+    let text = match wait {
+        Some(wait) => format!(
             "{} {}",
             ui.t(
                 "Too many attempts; try again in minutes:",
                 "Слишком много попыток; повторите через минут:"
             ),
             minutes(wait)
-        );
-        return Ok(auth_page(
-            &visitor,
-            true,
-            &form,
-            Notice::Error(text),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
+        ),
+        None => ui
+            .t(
+                "Too many sign-ins right now; try again in a moment.",
+                "Сейчас слишком много входов; повторите через минуту.",
+            )
+            .to_owned(),
+    };
+    auth_page(
+        v,
+        signup,
+        form,
+        Notice::Error(text),
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    visitor: Visitor,
+    PageForm(mut form): PageForm<AuthForm>,
+) -> Result<Response, WebError> {
+    visitor.check_csrf(form.csrf.as_deref())?;
+    let ui = visitor.ui;
+    let address = format!("addr:{address}");
+    let limits = state.config.throttle;
+    if let Some(wait) = throttle::count(&state, &[(&address, limits.per_address)]).await? {
+        form.password.clear();
+        return Ok(too_many(&visitor, true, &form, Some(wait)));
     }
-    throttle::record(&state, &[&address]).await?;
     if let Some(problem) = signup_problem(ui, &form) {
         form.password.clear();
         return Ok(auth_page(
@@ -244,9 +238,11 @@ pub async fn signup(
         ));
     }
     let password = std::mem::take(&mut form.password);
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Config(format!("hashing task failed: {e}")))??;
+    let hash = match state.passwords.hash(password).await {
+        Ok(hash) => hash,
+        Err(PasswordError::Busy) => return Ok(too_many(&visitor, true, &form, None)),
+        Err(e) => return Err(StoreError::Config(e.to_string()).into()),
+    };
     let new_user = NewUser {
         email: form.email.clone(),
         name: String::new(),
@@ -279,37 +275,25 @@ pub async fn signup(
 
 pub async fn signin(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     visitor: Visitor,
-    Form(mut form): Form<AuthForm>,
+    PageForm(mut form): PageForm<AuthForm>,
 ) -> Result<Response, WebError> {
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
     let password = std::mem::take(&mut form.password);
     let email = form.email.trim().to_lowercase();
-    let address = format!("addr:{}", client_address(&state, &headers, peer));
+    let address = format!("addr:{address}");
     let email_key = format!("email:{email}");
-    let throttled = match throttle::wait(&state, &address, PER_ADDRESS).await? {
-        None => throttle::wait(&state, &email_key, PER_EMAIL).await?,
-        waiting => waiting,
-    };
-    if let Some(wait) = throttled {
-        let text = format!(
-            "{} {}",
-            ui.t(
-                "Too many attempts; try again in minutes:",
-                "Слишком много попыток; повторите через минут:"
-            ),
-            minutes(wait)
-        );
-        return Ok(auth_page(
-            &visitor,
-            false,
-            &form,
-            Notice::Error(text),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
+    // Counted before the password is looked at: of any number of parallel attempts, only
+    // the first `per_email` are judged.
+    let limits = state.config.throttle;
+    let counted = [
+        (address.as_str(), limits.per_address),
+        (email_key.as_str(), limits.per_email),
+    ];
+    if let Some(wait) = throttle::count(&state, &counted).await? {
+        return Ok(too_many(&visitor, false, &form, Some(wait)));
     }
     let record = if email.is_empty() || password.is_empty() || password.len() > MAX_PASSWORD {
         None
@@ -317,13 +301,14 @@ pub async fn signin(
         state.store.login_record(&email).await?
     };
     let hash = record.as_ref().and_then(|r| r.password_hash.clone());
-    let matched = tokio::task::spawn_blocking(move || password_matches(&password, hash.as_deref()))
-        .await
-        .unwrap_or(false);
+    let matched = match state.passwords.verify(password, hash).await {
+        Ok(matched) => matched,
+        Err(PasswordError::Busy) => return Ok(too_many(&visitor, false, &form, None)),
+        Err(e) => return Err(StoreError::Config(e.to_string()).into()),
+    };
     let record = match record {
         Some(r) if matched => r,
         _ => {
-            throttle::record(&state, &[&address, &email_key]).await?;
             let text = ui
                 .t("Wrong email or password.", "Неверная почта или пароль.")
                 .to_owned();
@@ -366,7 +351,7 @@ pub struct CsrfForm {
 pub async fn signout(
     State(state): State<AppState>,
     visitor: Visitor,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     visitor.check_csrf(form.csrf.as_deref())?;
     if let Some(token) = visitor.token() {
@@ -377,18 +362,4 @@ pub async fn signout(
         response.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_and_verifies() {
-        let hash = hash_password("correct horse battery").expect("hash");
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(password_matches("correct horse battery", Some(&hash)));
-        assert!(!password_matches("wrong horse battery", Some(&hash)));
-        assert!(!password_matches("anything", None));
-    }
 }

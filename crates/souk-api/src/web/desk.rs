@@ -2,10 +2,10 @@
 //! the queue of manual orders with a deliver form, earnings and withdrawals. The same store
 //! calls, with the same rules, as the supplier API under `/api/admin/v2`.
 
+use super::error::PageForm;
 use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use maud::html;
 use serde::Deserialize;
 use souk_core::catalogue::{EntityType, ProductType};
@@ -326,7 +326,7 @@ pub async fn deliver(
     State(state): State<AppState>,
     visitor: Visitor,
     PagePath(order): PagePath<i64>,
-    Form(form): Form<DeliverForm>,
+    PageForm(form): PageForm<DeliverForm>,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
@@ -375,7 +375,7 @@ pub async fn fail(
     State(state): State<AppState>,
     visitor: Visitor,
     PagePath(order): PagePath<i64>,
-    Form(form): Form<NoteForm>,
+    PageForm(form): PageForm<NoteForm>,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
@@ -393,7 +393,7 @@ pub async fn fail(
 pub async fn withdraw(
     State(state): State<AppState>,
     visitor: Visitor,
-    Form(form): Form<NoteForm>,
+    PageForm(form): PageForm<NoteForm>,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
     visitor.check_csrf(form.csrf.as_deref())?;

@@ -1,11 +1,13 @@
 //! What a page answers when it cannot show itself. Input a person can fix is not an error
 //! here: pages show it next to the form (see `layout::Notice`).
 
-use axum::extract::{FromRequestParts, Path};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use souk_core::{ApiError, Params};
 use souk_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,9 @@ pub enum WebError {
     /// A path that names nothing (`/desk/orders/abc/deliver`).
     #[error("no such page")]
     NotFound,
+    /// A form no page of ours sends: unreadable, or text the input rule refuses.
+    #[error("bad form: {0}")]
+    BadForm(souk_core::ApiError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -54,6 +59,11 @@ impl IntoResponse for WebError {
                 "Форма устарела или отправлена с другого сайта. Вернитесь, обновите страницу и повторите.",
             ),
             WebError::NotFound => super::not_found(),
+            WebError::BadForm(e) => bare_page(
+                StatusCode::BAD_REQUEST,
+                &super::refusal::api(super::i18n::Ui::En, &e),
+                &super::refusal::api(super::i18n::Ui::Ru, &e),
+            ),
             WebError::Store(e) => {
                 tracing::error!(error = %e, "web page failed");
                 bare_page(
@@ -63,6 +73,29 @@ impl IntoResponse for WebError {
                 )
             }
         }
+    }
+}
+
+/// axum's `Form` for pages, under the input rule (`souk_core::input`): a form with a
+/// NUL or another control character (tab and newline aside) is refused whole, naming the
+/// field, before a handler sees it; so is one no page of ours could have sent.
+pub struct PageForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for PageForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| WebError::BadForm(ApiError::BodyUnreadable))?;
+        Params::from_form(&bytes).map_err(WebError::BadForm)?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(PageForm)
+            .map_err(|_| WebError::BadForm(ApiError::InvalidForm))
     }
 }
 

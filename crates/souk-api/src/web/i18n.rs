@@ -68,9 +68,19 @@ impl Ui {
 /// A local path to return to: never another origin.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p) if is_local_path(p) => p.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+/// A path on this site and nothing a browser could read as another origin: it starts
+/// with one `/`, and holds no backslash (read as `/`), no space or control character
+/// (browsers drop tabs and newlines, so `/\t/evil.example` is `//evil.example`), and
+/// nothing outside printable ASCII.
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
 #[derive(Deserialize)]
@@ -115,5 +125,20 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
+        // Browsers drop tabs and newlines: each of these would be `//evil.example`.
+        for sneaky in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/ /evil",
+        ] {
+            assert_eq!(safe_next(Some(sneaky)), "/", "{sneaky:?}");
+        }
+        assert_eq!(safe_next(Some("/\u{0}/x")), "/");
+        assert_eq!(safe_next(Some("/sh\u{f6}p")), "/");
+        assert_eq!(
+            safe_next(Some("/account/orders?placed=5")),
+            "/account/orders?placed=5"
+        );
     }
 }

@@ -20,7 +20,6 @@ mod shop;
 mod throttle;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -63,27 +62,13 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/orders/{order}/deliver", post(desk::deliver))
         .route("/desk/orders/{order}/fail", post(desk::fail))
         .route("/desk/withdraw", post(desk::withdraw))
-        .layer(axum::middleware::map_response(security_headers))
 }
 
-/// Scripts, styles and requests only from this origin; no framing; no sniffing.
-async fn security_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    response
+/// The page for a client over its rate (the limit itself is `ratelimit`).
+pub fn too_many_requests() -> Response {
+    error::bare_page(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests from your address. Wait a moment and try again.",
+        "Слишком много запросов с вашего адреса. Подождите немного и повторите.",
+    )
 }

@@ -62,6 +62,8 @@ pub fn supply(ui: Ui, e: &SupplyError) -> String {
         TooLarge(f, n) => format!("{f} должно быть не больше {n}"),
         MinAboveMax(min, max) => format!("min ({min}) не может быть больше max ({max})"),
         TooLong(f, n) => format!("{f} слишком длинное (не больше {n} символов)"),
+        InvalidCharacters(f) => format!("Недопустимые символы в поле {f}"),
+        InvalidImageUrl => "imageUrl должен быть адресом http:// или https://".into(),
         UnsupportedLanguage(l) => format!("Неподдерживаемый язык: {l}"),
         EnglishTranslation(f) => {
             format!("Переводы — для других языков; английский текст задаётся в самом поле {f}")
@@ -129,7 +131,10 @@ pub fn api(ui: Ui, e: &ApiError) -> String {
         UnsupportedContentType => "Неподдерживаемый тип содержимого".into(),
         InvalidForm => "Неверное тело формы".into(),
         BodyTooLarge => "Тело запроса слишком большое (не больше 1 МиБ)".into(),
+        BodyUnreadable => "Тело запроса не удалось прочитать".into(),
         RateLimited => "Слишком много запросов, помедленнее".into(),
+        TooManyParams => "Слишком много параметров (не больше 1000)".into(),
+        InvalidCharacters(field) => format!("Недопустимые символы в поле {field}"),
         Internal => "Внутренняя ошибка".into(),
         UnsupportedLanguage => "Неподдерживаемый язык".into(),
         InvalidPage => "Номер страницы должен быть положительным целым числом".into(),

@@ -61,15 +61,24 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// Whether the request reached us over TLS. Souk itself serves plain HTTP, so only a
-/// trusted proxy (`SOUK_TRUST_PROXY`) can say so, with `X-Forwarded-Proto: https`; from
-/// anyone else the header could be forged.
+/// trusted proxy (`SOUK_TRUSTED_PROXY_HOPS`) can say so, with `X-Forwarded-Proto: https`;
+/// from anyone else the header could be forged. The outermost trusted proxy is the one
+/// that saw the client's scheme: its entry is `hops` from the right, like its address.
 pub fn came_over_https(state: &AppState, headers: &HeaderMap) -> bool {
-    state.config.trust_proxy
-        && headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+    let hops = state.config.trusted_proxy_hops;
+    if hops == 0 {
+        return false;
+    }
+    let schemes: Vec<&str> = headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    schemes
+        .get(schemes.len().saturating_sub(hops))
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
 /// Whether cookies get `Secure`. `Auto` follows the request's own scheme: a browser drops

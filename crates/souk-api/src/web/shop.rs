@@ -2,10 +2,10 @@
 //! the very path `/api/v2` `add` takes, with the signed-in user as the buyer; a random key
 //! in the form makes a double click one order (the `add` idempotency key).
 
+use super::error::PageForm;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use maud::html;
 use serde::Deserialize;
 use souk_core::catalogue::EntityType;
@@ -148,7 +148,7 @@ pub async fn page(
 pub async fn buy(
     State(state): State<AppState>,
     visitor: Visitor,
-    Form(form): Form<BuyForm>,
+    PageForm(form): PageForm<BuyForm>,
 ) -> Result<Response, WebError> {
     let session = visitor.user()?.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
@@ -166,7 +166,14 @@ pub async fn buy(
         params.push("link", form.link.trim());
     }
     let idempotency = Some(form.idempotency_key.as_str()).filter(|k| !k.trim().is_empty());
-    match place_order(&state, &buyer, &params, idempotency).await {
+    // A purchase here passes the per-key limit like `add` does: the buyer's web bucket
+    // (`web:<user>`) at the per-key rate.
+    let placed = if state.key_limiter.allow(&buyer.key_id) {
+        place_order(&state, &buyer, &params, idempotency).await
+    } else {
+        Err(Fault::RateLimited)
+    };
+    match placed {
         Ok(order) => Ok(see_other(&format!("/account/orders?placed={order}"))),
         Err(Fault::Api(e)) => Ok(render(
             &state,

@@ -1,5 +1,8 @@
 //! Sign-in and sign-up attempts, counted per client address and per email in fixed
 //! windows, in the database: every node of an installation counts the same attempts.
+//! An attempt is counted before it is judged (`Store::count_attempts`), so parallel
+//! attempts cannot all slip under the limit; a successful sign-in clears its email's
+//! count, so the email limit is in effect one of failures.
 
 use std::time::Duration;
 
@@ -7,31 +10,19 @@ use souk_store::StoreError;
 
 use crate::state::AppState;
 
-/// Failed sign-ins allowed per email in a window.
-pub const PER_EMAIL: i64 = 10;
-/// Sign-in and sign-up attempts allowed per address in a window.
-pub const PER_ADDRESS: i64 = 30;
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-fn window_ms() -> i64 {
-    WINDOW.as_millis() as i64
-}
-
-/// `Some(wait)` when `key` used up its `limit` attempts for this window.
-pub async fn wait(state: &AppState, key: &str, limit: i64) -> Result<Option<Duration>, StoreError> {
-    Ok(state
-        .store
-        .attempts_wait(key, limit, window_ms(), state.now())
-        .await?
-        .map(|ms| Duration::from_millis(ms.max(0) as u64)))
-}
-
-/// Counts one attempt against each of `keys`.
-pub async fn record(state: &AppState, keys: &[&str]) -> Result<(), StoreError> {
-    state
-        .store
-        .record_attempts(keys, window_ms(), state.now())
-        .await
+/// Counts this attempt against each `(key, limit)`; `Some(wait)` when any key is over its
+/// limit (the attempt must then not be judged).
+pub async fn count(state: &AppState, keys: &[(&str, i64)]) -> Result<Option<Duration>, StoreError> {
+    let window_ms = state.config.throttle.window.as_millis() as i64;
+    let now = state.now();
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    let counts = state.store.count_attempts(&names, window_ms, now).await?;
+    Ok(counts
+        .iter()
+        .zip(keys)
+        .filter_map(|(count, (_, limit))| count.over(*limit, now))
+        .max()
+        .map(|ms| Duration::from_millis(ms as u64)))
 }
 
 pub async fn clear(state: &AppState, key: &str) -> Result<(), StoreError> {

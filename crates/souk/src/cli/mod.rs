@@ -115,6 +115,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             node.workers = workers;
             let url = node.url();
             println!("Souk is listening on {url} (API: {url}/api/v2)");
+            if let Some(metrics) = node.metrics_url() {
+                println!("Metrics: {metrics}");
+            }
             if let Some(d) = demo {
                 let key = d.buyer_key;
                 println!("Demo buyer API key (balance 100.00): {key}");

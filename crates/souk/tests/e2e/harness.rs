@@ -120,6 +120,8 @@ macro_rules! engine_test {
 /// An in-process server over real HTTP.
 pub struct TestApp {
     pub url: String,
+    /// `/metrics` when it has its own listener (`metrics_listen`).
+    pub metrics_url: Option<String>,
     pub state: AppState,
     pub store: Store,
     pub clock: ShiftedClock,
@@ -181,6 +183,7 @@ impl TestApp {
         workers.sync_interval = sync_interval;
         node.workers = Some(workers);
         let url = node.url();
+        let metrics_url = node.metrics_url();
         let state = node.state.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -192,6 +195,7 @@ impl TestApp {
         });
         TestApp {
             url,
+            metrics_url,
             state,
             store,
             clock,
@@ -429,6 +433,10 @@ impl ServerProcess {
 
     pub fn api(&self) -> String {
         format!("{}/api/v2", self.url)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no chance to finish anything.

@@ -16,6 +16,7 @@ mod fake_upstream;
 mod fixtures;
 mod forwarding;
 mod harness;
+mod hostile;
 mod operator;
 mod orders;
 mod provider_cli;

@@ -61,7 +61,7 @@ engine_test!(web_sign_in_is_limited_per_address, |db| {
     let app = TestApp::spawn_with(
         db,
         souk_api::ApiConfig {
-            trust_proxy: true,
+            trusted_proxy_hops: 1,
             ..quiet_config()
         },
     )
