@@ -134,44 +134,83 @@ where
 }
 
 async fn json_bytes(req: Request) -> Result<axum::body::Bytes, RestError> {
-    axum::body::to_bytes(req.into_body(), crate::transport::MAX_BODY)
+    let (parts, body) = req.into_parts();
+    read_body(&parts.headers, body, crate::transport::MAX_BODY, "1 MiB").await
+}
+
+/// A body of at most `max` bytes (`limit` says it in words): 413 over it, 400 when the
+/// stream broke off.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    max: usize,
+    limit: &str,
+) -> Result<axum::body::Bytes, RestError> {
+    use crate::transport::{read_body_limited, BodyError};
+    read_body_limited(headers, body, max)
         .await
-        .map_err(|_| RestError::TooLarge("Request body too large (max 1 MiB)".into()))
+        .map_err(|e| match e {
+            BodyError::TooLarge => {
+                RestError::TooLarge(format!("Request body too large (max {limit})"))
+            }
+            BodyError::Broken | BodyError::Api(_) => {
+                RestError::BadRequest(ApiError::BodyUnreadable.to_string())
+            }
+        })
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, RestError> {
     let invalid = |e: serde_json::Error| RestError::BadRequest(format!("Invalid JSON body: {e}"));
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
-    check_json("body", &value)?;
+    check_json(&value)?;
     serde_json::from_value(value).map(JsonBody).map_err(invalid)
 }
 
 /// The input rule (`souk_core::input`) over every string and key of a JSON body, before
 /// any of it is read: the error names the field by its path (`subproducts.0.name`).
 /// Strings may hold several lines; fields that may not say so where they are checked.
-fn check_json(path: &str, value: &serde_json::Value) -> Result<(), RestError> {
+fn check_json(value: &serde_json::Value) -> Result<(), RestError> {
+    let mut path = Vec::new();
+    match first_unclean(value, &mut path) {
+        None => Ok(()),
+        Some(Unclean::Key) => Err(ApiError::InvalidCharacters("a field name".into()).into()),
+        Some(Unclean::Value) => {
+            let label = if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.join(".")
+            };
+            Err(ApiError::InvalidCharacters(souk_core::input::field_label(&label)).into())
+        }
+    }
+}
+
+enum Unclean {
+    Key,
+    Value,
+}
+
+/// The first refused key or string, depth first; `path` then leads to it (array indexes
+/// and keys). Nothing is allocated on the way unless something is refused.
+fn first_unclean(value: &serde_json::Value, path: &mut Vec<String>) -> Option<Unclean> {
     use serde_json::Value;
     match value {
-        Value::String(s) => souk_core::input::check(path, s, true)?,
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                check_json(&format!("{path}.{i}"), item)?;
+        Value::String(s) => (!souk_core::input::is_clean(s, true)).then_some(Unclean::Value),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let found = first_unclean(item, path)?;
+            path.insert(0, i.to_string());
+            Some(found)
+        }),
+        Value::Object(fields) => fields.iter().find_map(|(name, item)| {
+            if !souk_core::input::is_clean(name, false) {
+                return Some(Unclean::Key);
             }
-        }
-        Value::Object(fields) => {
-            for (name, item) in fields {
-                souk_core::input::check("a field name", name, false)?;
-                let inner = if path == "body" {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
-                check_json(&inner, item)?;
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            let found = first_unclean(item, path)?;
+            path.insert(0, name.clone());
+            Some(found)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
     }
-    Ok(())
 }
 
 /// axum's `Query` under the input rule (at most 1000 pairs, no control characters), its

@@ -41,9 +41,7 @@ pub async fn sms(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| RestError::TooLarge("Request body too large (max 64 KiB)".into()))?;
+    let bytes = crate::rest::read_body(&headers, body, MAX_BODY, "64 KiB").await?;
     let now = state.now();
     // Gateway ids are entity ids: anything else names no gateway, and never reaches the
     // database (a NUL in a path once made PostgreSQL answer 500 here).

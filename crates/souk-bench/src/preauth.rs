@@ -1,9 +1,10 @@
 //! What a request costs the server before its key, token, signature or session is checked.
 //!
-//! Sends each of a list of hostile requests `--rounds` times, one after another, to a
-//! running node and reads the node's CPU time (user + system, `/proc/PID/stat`) before and
-//! after: the CPU per request, beside the same figure for a small request with a wrong key
-//! measured in the same run. Prints one JSON line per request.
+//! Sends each of a list of hostile requests, one after another, for `--seconds` to a
+//! running node and reads the node's CPU time (user + system, `/proc/PID/stat`, in 10 ms
+//! ticks: hence seconds of sending, not a few rounds) before and after: the CPU per
+//! request, beside the same figure for a small request with a wrong key measured in the
+//! same run. Prints one JSON line per request.
 
 use std::time::Instant;
 
@@ -21,9 +22,9 @@ pub struct PreauthArgs {
     /// The node's process id (its CPU time is read from /proc).
     #[arg(long)]
     pid: u32,
-    /// Times each request is sent.
-    #[arg(long, default_value_t = 50)]
-    rounds: u32,
+    /// How long each request is sent again and again.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
 }
 
 /// One hostile request: a name and its raw HTTP/1.1 bytes.
@@ -70,8 +71,9 @@ fn cases(csrf: &str) -> Vec<Case> {
         serde_json::Value::Object(fields).to_string().into_bytes()
     };
     let boundary = "bench-boundary";
+    let part_value = "x".repeat(MIB / 1000 - 80);
     let multipart: String = (0..998)
-        .map(|i| format!("--{boundary}\r\nContent-Disposition: form-data; name=\"n{i}\"\r\n\r\n{value}\r\n"))
+        .map(|i| format!("--{boundary}\r\nContent-Disposition: form-data; name=\"n{i}\"\r\n\r\n{part_value}\r\n"))
         .chain([format!("--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nwrong\r\n--{boundary}--\r\n")])
         .collect();
     let multipart_type = format!("multipart/form-data; boundary={boundary}");
@@ -247,11 +249,13 @@ pub async fn run(args: PreauthArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut statuses = std::collections::BTreeSet::new();
         statuses.insert(first);
-        for _ in 0..args.rounds {
+        let mut rounds = 0u32;
+        while rounds < 10 || started.elapsed().as_secs_f64() < args.seconds {
             statuses.insert(send(&authority, &case.request).await?);
+            rounds += 1;
         }
-        let wall_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(args.rounds);
-        let cpu_ms = (cpu_seconds(args.pid)? - cpu_before) * 1000.0 / f64::from(args.rounds);
+        let wall_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
+        let cpu_ms = (cpu_seconds(args.pid)? - cpu_before) * 1000.0 / f64::from(rounds);
         if statuses.contains(&429) {
             bail!(
                 "{}: rate limited; start the node with the limits off",
@@ -265,6 +269,7 @@ pub async fn run(args: PreauthArgs) -> anyhow::Result<()> {
                 "request": case.name,
                 "bytes": case.request.len(),
                 "statuses": statuses,
+                "rounds": rounds,
                 "cpu_ms": (cpu_ms * 1000.0).round() / 1000.0,
                 "wall_ms": (wall_ms * 1000.0).round() / 1000.0,
                 "cpu_vs_baseline": (cpu_ms / base * 10.0).round() / 10.0,

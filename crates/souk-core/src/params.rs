@@ -78,18 +78,21 @@ impl Params {
     /// arrays as repeated fields, `null` as absent.
     pub fn push_json_object(&mut self, object: &serde_json::Map<String, serde_json::Value>) {
         use serde_json::Value;
-        for (name, value) in object {
+        // Values past the cap are not turned into text: `check` refuses the lot anyway,
+        // and a 1 MiB array would otherwise become half a million pairs first.
+        let values = object.iter().flat_map(|(name, value)| {
+            let items = match value {
+                Value::Array(items) => items.as_slice(),
+                other => std::slice::from_ref(other),
+            };
+            items.iter().map(move |item| (name, item))
+        });
+        for (name, value) in values {
+            if self.pairs.len() > MAX_PARAMS {
+                return;
+            }
             match value {
                 Value::Null => {}
-                Value::Array(items) => {
-                    for item in items {
-                        match item {
-                            Value::Null => {}
-                            Value::String(s) => self.push(name, s.clone()),
-                            other => self.push(name, other.to_string()),
-                        }
-                    }
-                }
                 Value::String(s) => self.push(name, s.clone()),
                 other => self.push(name, other.to_string()),
             }
