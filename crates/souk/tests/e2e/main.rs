@@ -15,6 +15,7 @@ mod disputes;
 mod fake_upstream;
 mod fixtures;
 mod forwarding;
+mod fuzz;
 mod harness;
 mod hostile;
 mod operator;
