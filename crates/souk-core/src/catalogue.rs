@@ -282,7 +282,12 @@ impl Service {
     pub fn stock(&self) -> i64 {
         match self.entity {
             EntityType::Smm => self.max,
-            EntityType::Product => self.subproducts.iter().map(Subproduct::stock).sum(),
+            // Saturating: capacities are capped at input, but a sum must never panic a read.
+            EntityType::Product => self
+                .subproducts
+                .iter()
+                .map(Subproduct::stock)
+                .fold(0i64, i64::saturating_add),
         }
     }
 

@@ -69,11 +69,14 @@ impl Money {
         for (i, b) in frac_trimmed.bytes().enumerate() {
             frac += i64::from(b - b'0') * 10_i64.pow(5 - i as u32);
         }
-        let micros = units
-            .checked_mul(MICROS)
-            .and_then(|m| m.checked_add(frac))
-            .ok_or(MoneyError::Overflow)?;
-        Ok(Money(if negative { -micros } else { micros }))
+        // Built on the sign's own side: i64::MIN's micros have no positive twin.
+        let whole = units.checked_mul(MICROS).ok_or(MoneyError::Overflow)?;
+        let micros = if negative {
+            (-whole).checked_sub(frac)
+        } else {
+            whole.checked_add(frac)
+        };
+        micros.map(Money).ok_or(MoneyError::Overflow)
     }
 
     /// Prints with at least `min_decimals` (0..=6) and at most 6 decimals.

@@ -326,7 +326,12 @@ pub fn protocol_time(ms: i64) -> String {
 pub fn parse_time(text: &str) -> Option<i64> {
     let t = text.trim();
     if let Ok(n) = t.parse::<i64>() {
-        return (n >= 0).then_some(if n < 100_000_000_000 { n * 1000 } else { n });
+        // Seconds below 10^11 (until the year 5138), milliseconds above; never negative.
+        return match n {
+            ..0 => None,
+            0..100_000_000_000 => Some(n * 1000),
+            _ => Some(n),
+        };
     }
     chrono::DateTime::parse_from_rfc3339(t)
         .ok()
@@ -589,6 +594,10 @@ mod tests {
             Some(1_700_000_000_123)
         );
         assert_eq!(parse_time("yesterday"), None);
+        // Negative times are refused, the most negative one too (it once overflowed).
+        assert_eq!(parse_time("-1"), None);
+        assert_eq!(parse_time(&i64::MIN.to_string()), None);
+        assert_eq!(parse_time(&i64::MAX.to_string()), Some(i64::MAX));
         assert_eq!(parse_time("-5"), None);
     }
 

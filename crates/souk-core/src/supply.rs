@@ -595,6 +595,19 @@ pub fn check_slug(slug: &str) -> Result<String, SupplyError> {
     Ok(s.to_owned())
 }
 
+/// A declared capacity (`stock` of a manual variant): 0 to `MAX_QUANTITY`. Unbounded,
+/// one supplier's `i64::MAX` once overflowed the sum of a product's stock and broke the
+/// catalogue for every buyer.
+pub fn check_capacity(stock: i64) -> Result<i64, SupplyError> {
+    if stock < 0 {
+        return Err(SupplyError::Negative("stock"));
+    }
+    if stock > MAX_QUANTITY {
+        return Err(SupplyError::TooLarge("stock", MAX_QUANTITY));
+    }
+    Ok(stock)
+}
+
 /// `min` and `max` of a subproduct or service.
 pub fn check_limits(min: i64, max: i64) -> Result<(), SupplyError> {
     if min < 1 {
@@ -660,6 +673,43 @@ pub fn parse_translations(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capacities_are_bounded() {
+        assert_eq!(check_capacity(0), Ok(0));
+        assert_eq!(check_capacity(MAX_QUANTITY), Ok(MAX_QUANTITY));
+        assert_eq!(check_capacity(-1), Err(SupplyError::Negative("stock")));
+        assert_eq!(
+            check_capacity(i64::MAX),
+            Err(SupplyError::TooLarge("stock", MAX_QUANTITY))
+        );
+        assert_eq!(
+            check_image_url(" https://cdn.example.com/a.png "),
+            Ok(Some("https://cdn.example.com/a.png".into()))
+        );
+        assert_eq!(check_image_url(""), Ok(None));
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/png;base64,x",
+            "//x.example/a",
+            "http://",
+        ] {
+            assert_eq!(
+                check_image_url(bad),
+                Err(SupplyError::InvalidImageUrl),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_name("name", "two\nlines"),
+            Err(SupplyError::InvalidCharacters("name"))
+        );
+        assert_eq!(check_description("two\nlines").as_deref(), Ok("two\nlines"));
+        assert_eq!(
+            check_description("nul\0"),
+            Err(SupplyError::InvalidCharacters("description"))
+        );
+    }
 
     fn m(s: &str) -> Money {
         Money::parse(s).expect("amount")

@@ -553,9 +553,7 @@ impl Store {
                 if product_type == ProductType::Inventory.as_str() {
                     return Err(StoreError::Supply(supply::SupplyError::StockIsLines));
                 }
-                if capacity < 0 {
-                    return Err(StoreError::Supply(supply::SupplyError::Negative("stock")));
-                }
+                supply::check_capacity(capacity)?;
                 if capacity != stock {
                     changes.push(restock!(tx, engine, subproduct_id, set capacity, now));
                 }

@@ -159,9 +159,7 @@ impl NewSubproductBody {
         let price = self.price.price("price")?;
         let max = self.max.ok_or(SupplyError::Required("max"))?;
         supply::check_limits(self.min, max)?;
-        if self.stock < 0 {
-            return Err(SupplyError::Negative("stock").into());
-        }
+        supply::check_capacity(self.stock)?;
         let translations = supply::parse_translations(&self.translations, SUBPRODUCT_FIELDS)?;
         Ok(NewSubproduct {
             name: translated(name, "name", &translations),

@@ -233,6 +233,9 @@ pub async fn upload(
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
+    if !souk_core::id::is_entity_id(&subproduct) {
+        return Err(WebError::NotFound);
+    }
     let ui = visitor.ui;
     let (mut csrf, mut file, mut dedupe) = (None, None, false);
     loop {

@@ -26,7 +26,18 @@ pub enum WebError {
     #[error("bad form: {0}")]
     BadForm(souk_core::ApiError),
     #[error("store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        if e.is_bad_text() {
+            // A field the input rule should have caught: bad input, not our fault.
+            WebError::BadForm(ApiError::InvalidCharacters("a text field".into()))
+        } else {
+            WebError::Store(e)
+        }
+    }
 }
 
 pub(super) fn bare_page(status: StatusCode, en: &str, ru: &str) -> Response {

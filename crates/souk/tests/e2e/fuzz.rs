@@ -879,7 +879,7 @@ async fn setup(db: &TestDb) -> (TestApp, World) {
     // Web requests carry X-Forwarded-For from a documentation range, so the sign-in
     // throttle (30 attempts per address) does not turn every later attempt into a 429.
     let config = ApiConfig {
-        trust_proxy: true,
+        trusted_proxy_hops: 1,
         ..quiet_config()
     };
     let app = TestApp::spawn_with(db, config).await;

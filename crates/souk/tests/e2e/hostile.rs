@@ -769,3 +769,56 @@ engine_test!(metrics_can_leave_the_public_listener, |db| {
         .contains("souk_http_faults_total{status=\"500\"} 0"));
     app.stop().await;
 });
+
+// Found by the fuzz test: one supplier's `"stock": i64::MAX` overflowed the sum of the
+// product's stock and answered 500 to every buyer's `services` until it was changed.
+engine_test!(a_declared_capacity_is_bounded, |db| {
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (key, _, _) = supplier(&app, "s@example.com", "Shop").await;
+    let product = |stock: i64| {
+        json!({"name": "Boosting", "subcategoryId": sub, "type": "manual", "subproducts": [
+            {"name": "A", "price": "1.00", "max": 10, "stock": stock},
+            {"name": "B", "price": "2.00", "max": 10, "stock": 1}]})
+    };
+    assert_eq!(
+        post(
+            &app,
+            As::Key(&key),
+            "/api/admin/v2/products",
+            product(i64::MAX)
+        )
+        .await,
+        (400, error("stock must be at most 1000000000"))
+    );
+    let made = ok(
+        201,
+        post(
+            &app,
+            As::Key(&key),
+            "/api/admin/v2/products",
+            product(1_000_000_000),
+        )
+        .await,
+    );
+    let variant = made["subproducts"][0]["subproductId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        crate::supply_kit::patch(
+            &app,
+            As::Key(&key),
+            &format!("/api/admin/v2/subproducts/{variant}"),
+            json!({"stock": i64::MAX})
+        )
+        .await,
+        (400, error("stock must be at most 1000000000"))
+    );
+    let buyer = app.buyer("b@example.com", "1.00").await;
+    let listed = app
+        .call(&[("key", &buyer), ("action", "services"), ("limit", "0")])
+        .await;
+    assert_eq!(listed["services"][0]["stock"], json!(1_000_000_001));
+    app.stop().await;
+});
