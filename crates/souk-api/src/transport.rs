@@ -111,15 +111,7 @@ fn form_params(bytes: &[u8]) -> Result<Params, BodyError> {
 }
 
 fn json_params(bytes: &[u8]) -> Result<Params, BodyError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|_| BodyError::Api(ApiError::InvalidJson))?;
-    let object = value
-        .as_object()
-        .ok_or(BodyError::Api(ApiError::JsonNotObject))?;
-    let mut params = Params::new();
-    params.push_json_object(object);
-    params.check().map_err(BodyError::Api)?;
-    Ok(params)
+    Params::from_json(bytes).map_err(BodyError::Api)
 }
 
 async fn multipart_params(content_type: &str, bytes: Bytes) -> Result<Params, BodyError> {

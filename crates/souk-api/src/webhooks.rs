@@ -24,6 +24,7 @@ use souk_core::sms::{
     normalize_phone, parse_time, verify_signature, SignatureError, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
 };
+use souk_core::ApiError;
 use souk_store::{InboundOutcome, InboundSms};
 
 use crate::rest::RestError;
@@ -133,15 +134,12 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Params, RestError> {
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{');
     if content_type.contains("json") || (content_type.is_empty() && looks_json) {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| RestError::BadRequest(format!("Invalid JSON body: {e}")))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| RestError::BadRequest("JSON body must be an object".into()))?;
-        let mut params = Params::new();
-        params.push_json_object(object);
-        params.check()?;
-        Ok(params)
+        Params::from_json(bytes).map_err(|e| match e {
+            ApiError::InvalidJson | ApiError::JsonNotObject => {
+                RestError::BadRequest(format!("{e}"))
+            }
+            other => other.into(),
+        })
     } else {
         if std::str::from_utf8(bytes).is_err() {
             return Err(RestError::BadRequest("Invalid form body".into()));

@@ -132,6 +132,16 @@ fn cases(csrf: &str) -> Vec<Case> {
             JSON,
             nested.into_bytes(),
         ),
+        api(
+            "1 MiB JSON array of 500,000 numbers",
+            String::new(),
+            JSON,
+            format!(
+                "{{\"key\":\"wrong\",\"orders\":[{}1]}}",
+                "1,".repeat(MIB / 2 - 16)
+            )
+            .into_bytes(),
+        ),
         Case {
             name: "1 MiB multipart: 1,000 fields of 1 KiB",
             request: request(
@@ -208,9 +218,22 @@ async fn send(authority: &str, bytes: &[u8]) -> anyhow::Result<u16> {
     let mut stream = TcpStream::connect(authority)
         .await
         .with_context(|| format!("cannot connect to {authority}"))?;
-    stream.write_all(bytes).await.context("sending")?;
+    // A node may answer before reading the whole body (a wrong key refused by the
+    // supplier API) and close: the answer is still there to read.
+    if let Err(e) = stream.write_all(bytes).await {
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ) {
+            return Err(e).context("sending");
+        }
+    }
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.context("reading")?;
+    if let Err(e) = stream.read_to_end(&mut answer).await {
+        if answer.is_empty() {
+            return Err(e).context("reading");
+        }
+    }
     let line = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
     line.split_whitespace()
         .nth(1)
@@ -232,6 +255,52 @@ async fn csrf(authority: &str) -> anyhow::Result<String> {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric())
         .collect())
+}
+
+/// A line of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Ten bursts of 64 wrong sign-ins at once: how many were judged (401) or refused at once
+/// (429), and the node's resident memory before and at its peak.
+async fn sign_in_bursts(authority: &str, pid: u32, csrf: &str) -> anyhow::Result<()> {
+    let rss_before = status_kib(pid, "VmRSS:")?;
+    let mut tally = std::collections::BTreeMap::<u16, u32>::new();
+    let started = Instant::now();
+    for burst in 0..10 {
+        let sends = (0..64).map(|i| {
+            let body =
+                format!("csrf={csrf}&email=burst{burst}-{i}%40example.com&password=wrong+password");
+            let bytes = request(
+                "POST",
+                "/signin",
+                &[FORM, ("Cookie", &format!("souk_csrf={csrf}"))],
+                body.as_bytes(),
+            );
+            async move { send(authority, &bytes).await }
+        });
+        for status in futures::future::join_all(sends).await {
+            *tally.entry(status?).or_default() += 1;
+        }
+    }
+    println!(
+        "{}",
+        json!({
+            "request": "10 bursts of 64 wrong sign-ins at once",
+            "statuses": tally,
+            "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            "rss_before_mib": rss_before / 1024,
+            "rss_peak_mib": status_kib(pid, "VmHWM:")? / 1024,
+        })
+    );
+    Ok(())
 }
 
 pub async fn run(args: PreauthArgs) -> anyhow::Result<()> {
@@ -276,5 +345,5 @@ pub async fn run(args: PreauthArgs) -> anyhow::Result<()> {
             })
         );
     }
-    Ok(())
+    sign_in_bursts(&authority, args.pid, &csrf).await
 }

@@ -46,6 +46,33 @@ impl Params {
         Ok(params)
     }
 
+    /// A JSON object body, read straight into pairs as `push_json_object` would, under
+    /// the input rule. Streamed: no document is built, and decoding stops at the first
+    /// value over [`MAX_PARAMS`] (a 1 MiB array of numbers once cost 40 ms of a core as
+    /// a document before the cap was looked at). A value nested in a value (an object, or
+    /// an array in an array) is kept as its JSON text as sent, unparsed.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ApiError> {
+        use serde::de::DeserializeSeed;
+        let mut params = Self::new();
+        let mut refusal = None;
+        let seed = json::Body {
+            params: &mut params,
+            refusal: &mut refusal,
+        };
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let parsed = seed
+            .deserialize(&mut deserializer)
+            .and_then(|()| deserializer.end());
+        match (parsed, refusal) {
+            (Ok(()), _) => {
+                params.check()?;
+                Ok(params)
+            }
+            (Err(_), Some(refusal)) => Err(refusal),
+            (Err(_), None) => Err(ApiError::InvalidJson),
+        }
+    }
+
     /// The input rule on pairs that arrived some other way (JSON, multipart): the count
     /// and the characters of every name and value.
     pub fn check(&self) -> Result<(), ApiError> {
@@ -181,6 +208,203 @@ impl Params {
     }
 }
 
+/// The streaming reader behind [`Params::from_json`].
+mod json {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    use super::{Params, MAX_PARAMS};
+    use crate::error::ApiError;
+
+    /// The top level: an object, each field pushed as it is read.
+    pub(super) struct Body<'a> {
+        pub params: &'a mut Params,
+        pub refusal: &'a mut Option<ApiError>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Body<'_> {
+        type Value = ();
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Body<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(name) = map.next_key::<String>()? {
+                map.next_value_seed(Field {
+                    name: &name,
+                    params: &mut *self.params,
+                    refusal: &mut *self.refusal,
+                    in_list: false,
+                })?;
+            }
+            Ok(())
+        }
+
+        // Anything but an object at the top.
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.not_object()
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            self.not_object()
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            self.not_object()
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            self.not_object()
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            self.not_object()
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.not_object()
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            self.not_object()
+        }
+    }
+
+    impl Body<'_> {
+        fn not_object<E: de::Error>(self) -> Result<(), E> {
+            *self.refusal = Some(ApiError::JsonNotObject);
+            Err(E::custom("not an object"))
+        }
+    }
+
+    /// One field's value: a scalar is one pair, an array one pair per item, `null` none.
+    struct Field<'a> {
+        name: &'a str,
+        params: &'a mut Params,
+        refusal: &'a mut Option<ApiError>,
+        in_list: bool,
+    }
+
+    impl Field<'_> {
+        fn push<E: de::Error>(self, value: String) -> Result<(), E> {
+            if self.params.pairs.len() >= MAX_PARAMS {
+                *self.refusal = Some(ApiError::TooManyParams);
+                return Err(E::custom("too many parameters"));
+            }
+            self.params.push(self.name, value);
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Field<'_> {
+        type Value = ();
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Field<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+            self.push(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+            self.push(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+            self.push(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+            // As serde_json prints a number (`1e308`, `0.5`).
+            let text =
+                serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string());
+            self.push(text)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            self.push(v.to_owned())
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+            self.push(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            if self.in_list {
+                // An array in an array: its text, as one value.
+                return self.push(nested_text(NestedSeq(seq))?);
+            }
+            while seq
+                .next_element_seed(Field {
+                    name: self.name,
+                    params: &mut *self.params,
+                    refusal: &mut *self.refusal,
+                    in_list: true,
+                })?
+                .is_some()
+            {}
+            Ok(())
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+            self.push(nested_text(NestedMap(map))?)
+        }
+    }
+
+    /// The JSON text of a nested value, taken raw (scanned, never built).
+    fn nested_text<'de, A>(access: A) -> Result<String, A::Error>
+    where
+        A: NestedAccess<'de>,
+    {
+        access.raw().map(|raw| raw.get().to_owned())
+    }
+
+    trait NestedAccess<'de> {
+        type Error: de::Error;
+        fn raw(self) -> Result<Box<RawValue>, Self::Error>;
+    }
+
+    struct NestedSeq<A>(A);
+    struct NestedMap<A>(A);
+
+    impl<'de, A: SeqAccess<'de>> NestedAccess<'de> for NestedSeq<A> {
+        type Error = A::Error;
+        fn raw(self) -> Result<Box<RawValue>, A::Error> {
+            let mut items = Vec::new();
+            let mut seq = self.0;
+            while let Some(item) = seq.next_element::<Box<RawValue>>()? {
+                items.push(item.get().to_owned());
+            }
+            RawValue::from_string(format!("[{}]", items.join(","))).map_err(de::Error::custom)
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> NestedAccess<'de> for NestedMap<A> {
+        type Error = A::Error;
+        fn raw(self) -> Result<Box<RawValue>, A::Error> {
+            let mut fields = Vec::new();
+            let mut map = self.0;
+            while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+                let key = serde_json::to_string(&k).map_err(de::Error::custom)?;
+                fields.push(format!("{key}:{}", v.get()));
+            }
+            RawValue::from_string(format!("{{{}}}", fields.join(","))).map_err(de::Error::custom)
+        }
+    }
+}
+
 fn push_split(out: &mut Vec<String>, text: &str) {
     out.extend(
         text.split(',')
@@ -284,6 +508,47 @@ mod tests {
         assert_eq!(merged.len(), 510_000);
         assert_eq!(merged.get("n0"), Some("q"));
         assert_eq!(merged.get("n10000"), Some("b"));
+    }
+
+    /// `from_json` reads what `push_json_object` reads from a document, and stops at the cap.
+    #[test]
+    fn json_streams_like_the_document() {
+        let text = r#"{"limit":50,"isRecommended":true,"productIds":[1,"2",null,[3,4]],"x":null,
+                       "rate":0.5,"big":1e308,"nested":{"a":[1,2],"b":"c"},"lang":"ru"}"#;
+        let mut from_document = Params::new();
+        let v: serde_json::Value = serde_json::from_str(text).expect("json");
+        from_document.push_json_object(v.as_object().expect("object"));
+        assert_eq!(Params::from_json(text.as_bytes()), Ok(from_document));
+        // A nested value is its text as sent, spaces included (it is never parsed).
+        assert_eq!(
+            Params::from_json(br#"{"n":{"a": [1, 2]}}"#)
+                .expect("json")
+                .get("n"),
+            Some(r#"{"a":[1, 2]}"#)
+        );
+        let many = format!("{{\"orders\":[{}1]}}", "1,".repeat(MAX_PARAMS));
+        assert_eq!(
+            Params::from_json(many.as_bytes()),
+            Err(ApiError::TooManyParams)
+        );
+        let at_cap = format!("{{\"orders\":[{}1]}}", "1,".repeat(MAX_PARAMS - 1));
+        assert_eq!(
+            Params::from_json(at_cap.as_bytes()).map(|p| p.len()),
+            Ok(MAX_PARAMS)
+        );
+        assert_eq!(Params::from_json(b"[1,2]"), Err(ApiError::JsonNotObject));
+        assert_eq!(Params::from_json(b"\"text\""), Err(ApiError::JsonNotObject));
+        assert_eq!(Params::from_json(b"{\"a\":"), Err(ApiError::InvalidJson));
+        assert_eq!(Params::from_json(b"{} {}"), Err(ApiError::InvalidJson));
+        let deep = format!("{{\"a\":{}", "[".repeat(100_000));
+        assert_eq!(
+            Params::from_json(deep.as_bytes()),
+            Err(ApiError::InvalidJson)
+        );
+        assert_eq!(
+            Params::from_json(br#"{"link":"a\u0000b"}"#),
+            Err(ApiError::InvalidCharacters("link".into()))
+        );
     }
 
     #[test]
