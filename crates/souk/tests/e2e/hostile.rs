@@ -342,42 +342,20 @@ engine_test!(control_characters_are_refused_everywhere, |db| {
         );
     }
     // The supplier and operator APIs, JSON bodies and query strings.
-    let bad_name = json!({"name": "Ma\0il", "subcategoryId": sub, "type": "inventory",
-                          "subproducts": [{"name": "1", "price": "1.00"}]});
-    assert_eq!(
-        post(
-            &app,
-            As::Key(&supplier_key),
-            "/api/admin/v2/products",
-            bad_name
-        )
-        .await,
-        (400, error("Invalid characters in name"))
-    );
-    let bad_variant = json!({"name": "Mail", "subcategoryId": sub, "type": "inventory",
-                             "subproducts": [{"name": "1\u{7}", "price": "1.00"}]});
-    assert_eq!(
-        post(
-            &app,
-            As::Key(&supplier_key),
-            "/api/admin/v2/products",
-            bad_variant
-        )
-        .await,
-        (400, error("Invalid characters in subproducts.0.name"))
-    );
-    let two_lines = json!({"name": "Mail\nAccounts", "subcategoryId": sub, "type": "inventory",
-                           "subproducts": [{"name": "1", "price": "1.00"}]});
-    assert_eq!(
-        post(
-            &app,
-            As::Key(&supplier_key),
-            "/api/admin/v2/products",
-            two_lines
-        )
-        .await,
-        (400, error("Invalid characters in name"))
-    );
+    let product = |name: &str, variant: &str| {
+        json!({"name": name, "subcategoryId": sub, "type": "inventory",
+               "subproducts": [{"name": variant, "price": "1.00"}]})
+    };
+    for (body, field) in [
+        (product("Ma\0il", "1"), "name"),
+        (product("Mail", "1\u{7}"), "subproducts.0.name"),
+        (product("Mail\nAccounts", "1"), "name"),
+    ] {
+        assert_eq!(
+            post(&app, As::Key(&supplier_key), "/api/admin/v2/products", body).await,
+            (400, error(&format!("Invalid characters in {field}")))
+        );
+    }
     assert_eq!(
         get(
             &app,
