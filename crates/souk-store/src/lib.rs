@@ -165,6 +165,23 @@ impl Store {
         Ok(())
     }
 
+    /// A digest of the engine's migrations (versions and checksums): two databases with
+    /// the same fingerprint were migrated to the same schema. Tests name their
+    /// pre-migrated template databases with it.
+    pub fn schema_fingerprint(engine: Engine) -> String {
+        use sha2::Digest;
+        let migrator = match engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let mut hash = sha2::Sha256::new();
+        for m in migrator.iter() {
+            hash.update(m.version.to_be_bytes());
+            hash.update(&m.checksum);
+        }
+        hex::encode(&hash.finalize()[..8])
+    }
+
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
         on_engine!(&self.db, pool => {

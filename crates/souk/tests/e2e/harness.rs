@@ -31,9 +31,12 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A copy of a SQLite file migrated once per test process.
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("souk.db").display());
+        let path = dir.path().join("souk.db");
+        std::fs::copy(sqlite_template().await, &path).expect("copy the template database");
+        let url = format!("sqlite://{}", path.display());
         TestDb {
             url,
             kind: Kind::Sqlite,
@@ -42,20 +45,28 @@ impl TestDb {
         }
     }
 
-    /// A new database on the server `SOUK_TEST_DATABASE_URL` points at; `None` (and a
-    /// note on stderr) when the variable is unset.
+    /// A new database on the server `SOUK_TEST_DATABASE_URL` points at, cloned from a
+    /// template migrated once per schema; `None` (and a note on stderr) when the
+    /// variable is unset.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(admin) = std::env::var("SOUK_TEST_DATABASE_URL") else {
             eprintln!("skipped: SOUK_TEST_DATABASE_URL is not set");
             return None;
         };
+        let template = postgres_template(&admin).await;
         let name = format!("souk_test_{}", hex::encode(rand::random::<[u8; 6]>()));
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
             .await
             .expect("connect to SOUK_TEST_DATABASE_URL");
-        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create test database");
+        // Cloning fails while anyone is connected to the template; nobody should be
+        // (connections are off on it), but a moment's retry costs nothing.
+        let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
+        let mut tries = 0;
+        while let Err(e) = sqlx::Executor::execute(&mut conn, create.as_str()).await {
+            tries += 1;
+            assert!(tries < 50, "create test database: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
         Some(TestDb {
@@ -86,6 +97,110 @@ impl TestDb {
             }
         }
     }
+}
+
+/// The migrated SQLite file every test database copies, made once per process (its
+/// directory lives as long as the process).
+async fn sqlite_template() -> &'static std::path::Path {
+    static TEMPLATE: tokio::sync::OnceCell<(tempfile::TempDir, std::path::PathBuf)> =
+        tokio::sync::OnceCell::const_new();
+    let (_, path) = TEMPLATE
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().expect("template dir");
+            let path = dir.path().join("template.db");
+            let store = Store::connect(&format!("sqlite://{}", path.display()), &DATA_KEY, 2)
+                .await
+                .expect("create the template database");
+            store
+                .migrate()
+                .await
+                .expect("migrate the template database");
+            store.close().await;
+            // One self-contained file, the log folded in: copies need nothing beside it.
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+                "sqlite://{}",
+                path.display()
+            ))
+            .await
+            .expect("open the template");
+            for pragma in [
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+                "PRAGMA journal_mode=DELETE",
+            ] {
+                sqlx::Executor::execute(&mut conn, pragma)
+                    .await
+                    .expect("fold the log into the template");
+            }
+            sqlx::Connection::close(conn)
+                .await
+                .expect("close the template");
+            (dir, path)
+        })
+        .await;
+    path
+}
+
+/// The name of a PostgreSQL database migrated to this build's schema, made once per
+/// schema on the server (under an advisory lock, so parallel test processes agree) and
+/// closed to connections, so that `CREATE DATABASE ... TEMPLATE` can clone it at once.
+async fn postgres_template(admin: &str) -> &'static str {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            use sqlx::Executor;
+            let name = format!(
+                "souk_tpl_{}",
+                Store::schema_fingerprint(souk_store::Engine::Postgres)
+            );
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+                .await
+                .expect("connect to SOUK_TEST_DATABASE_URL");
+            conn.execute("SELECT pg_advisory_lock(7212001)")
+                .await
+                .expect("template lock");
+            let exists: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(&name)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .expect("look for the template");
+            if exists.is_none() {
+                // Built under another name and renamed once complete: a process that
+                // dies half way leaves no broken template behind.
+                let building = format!("{name}_building");
+                conn.execute(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)").as_str())
+                    .await
+                    .expect("drop a half-built template");
+                conn.execute(format!("CREATE DATABASE {building}").as_str())
+                    .await
+                    .expect("create the template");
+                let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+                let store = Store::connect(&format!("{base}/{building}"), &DATA_KEY, 2)
+                    .await
+                    .expect("connect to the template");
+                store.migrate().await.expect("migrate the template");
+                store.close().await;
+                // The pool's connections may take a moment to leave the server.
+                let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
+                let mut tries = 0;
+                while let Err(e) = conn.execute(rename.as_str()).await {
+                    tries += 1;
+                    assert!(tries < 50, "name the template: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                conn.execute(
+                    format!("ALTER DATABASE {name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+                        .as_str(),
+                )
+                .await
+                .expect("close the template to connections");
+            }
+            conn.execute("SELECT pg_advisory_unlock(7212001)")
+                .await
+                .expect("template unlock");
+            name
+        })
+        .await
 }
 
 /// Runs the body once on SQLite and once on PostgreSQL (skipped without a server):
