@@ -299,3 +299,21 @@ pub fn entity_id(text: &str, what: &str) -> Result<String, RestError> {
         Err(RestError::NotFound(format!("{what} not found")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task that panicked while placing or refunding an order is our fault: 500, with
+    /// nothing of the panic in the answer (it once came back as 409 with its text).
+    #[tokio::test]
+    async fn a_failed_task_is_an_internal_error() {
+        let joined = tokio::spawn(async { panic!("boom") }).await;
+        let e = joined.expect_err("the task panicked");
+        let error = RestError::from(StoreError::task_failed("order", &e));
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.to_string(), "Internal error");
+        let fault = crate::v2::Fault::from(StoreError::task_failed("order", &e));
+        assert!(matches!(fault, crate::v2::Fault::Store(_)));
+    }
+}

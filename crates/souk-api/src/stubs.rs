@@ -272,9 +272,7 @@ async fn set_status(state: &AppState, user: &AuthUser, params: &Params) -> Resul
                 tokio::spawn(async move { store.sms_cancel(&user_id, id, false, now).await })
                     .await
                     .map_err(|e| {
-                        Fault::Store(souk_store::StoreError::Conflict(format!(
-                            "cancel task failed: {e}"
-                        )))
+                        Fault::Store(souk_store::StoreError::task_failed("cancel", &e))
                     })??;
             match outcome {
                 Some(CancelOutcome::Refunded(_)) => token("ACCESS_CANCEL"),

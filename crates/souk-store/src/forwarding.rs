@@ -161,12 +161,23 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let ids: Vec<(i64,)> = sqlx::query_as(pick).bind(now).bind(limit).fetch_all(&mut *tx).await?;
             if ids.is_empty() {
+                // Rolled back here, before the gate opens: a dropped transaction rolls back
+                // only when its connection is next used, and until then the next writer
+                // meets a locked database (every idle poll took this path).
+                tx.rollback().await?;
                 return Ok(Vec::new());
             }
             // Ids come from the database, so they can be inlined; one statement claims them all.
             let list = ids.iter().map(|(id,)| id.to_string()).collect::<Vec<_>>().join(",");
+            // An order is bound to its provider (and that provider's service) at its first
+            // claim and keeps them: status, refills and resends go where it was sent, even
+            // after the operator re-points the service.
             sqlx::query(&format!(
-                "UPDATE orders SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, updated_at = $3 \
+                "UPDATE orders SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, updated_at = $3, \
+                 provider_id = COALESCE(provider_id, (SELECT s.provider_id FROM services s WHERE s.number = orders.service_number)), \
+                 provider_service = CASE WHEN provider_id IS NULL \
+                   THEN (SELECT s.provider_service FROM services s WHERE s.number = orders.service_number) \
+                   ELSE provider_service END \
                  WHERE id IN ({list}) AND forward_state = 'queued'"
             ))
             .bind(node)
@@ -175,12 +186,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let rows: Vec<JobRow> = sqlx::query_as(&format!(
-                "SELECT o.id, s.provider_id, s.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
+                "SELECT o.id, o.provider_id, o.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
                  o.runs, o.interval_minutes, o.forward_attempts, o.forward_refusals, o.unknown_since \
-                 FROM orders o JOIN services s ON s.number = o.service_number \
-                 LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+                 FROM orders o LEFT JOIN subproducts p ON p.id = o.subproduct_id \
                  WHERE o.id IN ({list}) AND o.forward_state = 'queued' AND o.lease_owner = $1 \
-                 AND s.provider_id IS NOT NULL AND s.provider_service IS NOT NULL ORDER BY o.id"
+                 AND o.provider_id IS NOT NULL AND o.provider_service IS NOT NULL ORDER BY o.id"
             ))
             .bind(node)
             .fetch_all(&mut *tx)
@@ -189,8 +199,8 @@ impl Store {
             sqlx::query(&format!(
                 "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
                  last_error = 'the service is not connected to a provider' \
-                 WHERE id IN ({list}) AND forward_state = 'queued' AND lease_owner = $1 AND service_number NOT IN \
-                 (SELECT number FROM services WHERE provider_id IS NOT NULL AND provider_service IS NOT NULL)"
+                 WHERE id IN ({list}) AND forward_state = 'queued' AND lease_owner = $1 \
+                 AND (provider_id IS NULL OR provider_service IS NULL)"
             ))
             .bind(node)
             .execute(&mut *tx)
@@ -405,8 +415,8 @@ impl Store {
                  unknown_since = COALESCE(unknown_since, send_started_at), \
                  last_error = 'lease expired; resent with the same idempotency key' \
                  WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1 \
-                 AND COALESCE(unknown_since, send_started_at, 0) >= $2 AND service_number IN \
-                 (SELECT s.number FROM services s JOIN providers p ON p.id = s.provider_id WHERE p.supports_idempotency)",
+                 AND COALESCE(unknown_since, send_started_at, 0) >= $2 AND provider_id IN \
+                 (SELECT id FROM providers WHERE supports_idempotency)",
             )
             .bind(now)
             .bind(now - RESEND_WINDOW_MS)
@@ -433,7 +443,8 @@ impl Store {
     pub async fn stuck_orders(&self, limit: i64) -> Result<Vec<StuckOrder>> {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT o.id, s.provider_id, o.external_id, o.forward_state, o.forward_attempts, o.last_error, o.updated_at \
+                "SELECT o.id, COALESCE(o.provider_id, s.provider_id) AS provider_id, o.external_id, o.forward_state, \
+                 o.forward_attempts, o.last_error, o.updated_at \
                  FROM orders o LEFT JOIN services s ON s.number = o.service_number \
                  WHERE o.forward_state = 'unknown' ORDER BY o.id LIMIT $1",
             )
@@ -505,9 +516,9 @@ impl Store {
     pub async fn providers_due_for_sync(&self, now: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT DISTINCT s.provider_id FROM orders o JOIN services s ON s.number = o.service_number \
+                "SELECT DISTINCT o.provider_id FROM orders o \
                  WHERE o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' AND o.status IN ('pending', 'processing', 'error') \
-                 AND o.forward_state = 'sent' AND o.next_sync_at <= $1 AND s.provider_id IS NOT NULL",
+                 AND o.forward_state = 'sent' AND o.next_sync_at <= $1 AND o.provider_id IS NOT NULL",
             )
             .bind(now)
             .fetch_all(pool)
@@ -525,8 +536,8 @@ impl Store {
     ) -> Result<Vec<(i64, String)>> {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT o.id, o.external_id FROM orders o JOIN services s ON s.number = o.service_number \
-                 WHERE s.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
+                "SELECT o.id, o.external_id FROM orders o \
+                 WHERE o.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
                  AND o.status IN ('pending', 'processing', 'error') AND o.forward_state = 'sent' \
                  AND o.next_sync_at <= $2 ORDER BY o.next_sync_at, o.id LIMIT $3",
             )

@@ -96,6 +96,17 @@ pub enum StoreError {
     /// language); nothing was changed.
     #[error(transparent)]
     Supply(#[from] souk_core::supply::SupplyError),
+    /// Our own fault (a task that panicked or was cancelled): answered as a 500, never as
+    /// a conflict the caller could act on; the text is for the log only.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// A task that carried a store operation and did not finish: `what` names it.
+    pub fn task_failed(what: &str, e: &tokio::task::JoinError) -> StoreError {
+        StoreError::Internal(format!("{what} task failed: {e}"))
+    }
 }
 
 impl StoreError {

@@ -46,7 +46,8 @@ impl Store {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT o.kind, o.status, COALESCE(s.refill, FALSE) AS refill, s.refill_days, o.completed_at, \
-                 o.external_id, s.provider_id FROM orders o LEFT JOIN services s ON s.number = o.service_number \
+                 o.external_id, COALESCE(o.provider_id, s.provider_id) AS provider_id \
+                 FROM orders o LEFT JOIN services s ON s.number = o.service_number \
                  WHERE o.id = $1 AND o.user_id = $2",
             )
             .bind(order_id)

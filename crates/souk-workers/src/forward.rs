@@ -95,7 +95,6 @@ impl Pacer {
 /// rest of the batch back to the queue (also when the grace period cut the sends off).
 pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
     let pacer = Pacer::default();
-    let mut installation = None;
     let mut last_expiry = 0i64;
     while !stop.is_set() {
         let now = ctx.clock.now_ms();
@@ -104,9 +103,6 @@ pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
             if let Err(e) = ctx.store.expire_forward_leases(now).await {
                 tracing::warn!(error = %e, "lease expiry failed");
             }
-        }
-        if installation.is_none() {
-            installation = ctx.store.installation_id(now).await.ok();
         }
         let jobs = match ctx
             .store
@@ -124,7 +120,7 @@ pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
             pause(&stop, Duration::from_millis(200)).await;
             continue;
         }
-        let installation = installation.clone().unwrap_or_default();
+        let installation = ctx.installation_id.as_str();
         // Each provider is read (and its key opened) once per batch.
         let mut providers: HashMap<String, Result<Provider, String>> = HashMap::new();
         for job in &jobs {
@@ -139,7 +135,7 @@ pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
         }
         stream::iter(jobs)
             .for_each_concurrent(CONCURRENCY, |job| {
-                let (ctx, pacer, installation, stop) = (&ctx, &pacer, &installation, &stop);
+                let (ctx, pacer, stop) = (&ctx, &pacer, &stop);
                 let provider = providers
                     .get(&job.provider_id)
                     .cloned()

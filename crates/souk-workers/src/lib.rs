@@ -22,6 +22,9 @@ pub struct WorkerContext {
     pub clock: Arc<dyn Clock>,
     /// Identifies this node in leases.
     pub node_id: String,
+    /// This installation's id: every Idempotency-Key sent upstream is
+    /// `souk-{installation_id}-{order}`, the same for every send of an order.
+    pub installation_id: String,
     /// Let providers and webhooks live on private or loopback addresses.
     pub allow_private_upstreams: bool,
     /// How often open upstream orders are polled.

@@ -153,15 +153,23 @@ impl Node {
     }
 }
 
-/// The worker context for a node on `store`, from `SOUK_*` settings.
-pub fn worker_context(
+/// The worker context for a node on `store`, from `SOUK_*` settings. Reads (or makes)
+/// the installation id first: every Idempotency-Key sent upstream is built from it, so
+/// without it no worker starts (a key built without it once differed from the resend's,
+/// and an idempotent upstream placed the order twice).
+pub async fn worker_context(
     store: Store,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<souk_workers::WorkerContext> {
+    let installation_id = store
+        .installation_id(clock.now_ms())
+        .await
+        .context("cannot read the installation id, which upstream idempotency keys carry")?;
     Ok(souk_workers::WorkerContext {
         store,
         clock,
         node_id: format!("{}-{}", std::process::id(), souk_core::id::new_entity_id()),
+        installation_id,
         allow_private_upstreams: crate::config::allow_private_upstreams(),
         sync_interval: crate::config::sync_interval()?,
     })

@@ -90,7 +90,7 @@ pub(crate) async fn place_order(
         }
     })
     .await
-    .map_err(|e| Fault::Store(StoreError::Conflict(format!("order task failed: {e}"))))??;
+    .map_err(|e| Fault::Store(StoreError::task_failed("order", &e)))??;
     state.apply_changes(&placed.changes).await?;
     Ok(placed.order_id)
 }
@@ -242,7 +242,7 @@ pub async fn cancel(
         } else {
             tokio::spawn(decide)
                 .await
-                .unwrap_or_else(|e| Err(StoreError::Conflict(format!("cancel task failed: {e}"))))
+                .unwrap_or_else(|e| Err(StoreError::task_failed("cancel", &e)))
         };
         // Each id is its own transaction: one that fails leaves the others (refunded and
         // committed already, or still to come) alone and answers for itself.

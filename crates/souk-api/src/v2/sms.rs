@@ -159,7 +159,7 @@ pub(crate) async fn rent_detached(
     let (state, user_id) = (state.clone(), user.user_id.clone());
     tokio::spawn(async move { rent(&state, &user_id, &request, max_price).await })
         .await
-        .map_err(|e| Fault::Store(StoreError::Conflict(format!("rent task failed: {e}"))))?
+        .map_err(|e| Fault::Store(StoreError::task_failed("rent", &e)))?
 }
 
 /// SPEC 10 renting, all or nothing: pool numbers first (cheapest country with a free

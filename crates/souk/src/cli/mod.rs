@@ -107,7 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             let workers = if config::workers_in_serve() {
-                Some(crate::server::worker_context(store.clone(), clock.clone())?)
+                Some(crate::server::worker_context(store.clone(), clock.clone()).await?)
             } else {
                 None
             };
@@ -138,7 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker { db } => {
             let store = open_store(&db.database_url, config::max_connections()?).await?;
-            let ctx = crate::server::worker_context(store.clone(), clock)?;
+            let ctx = crate::server::worker_context(store.clone(), clock).await?;
             let workers = souk_workers::spawn_all(&ctx);
             println!("Souk workers running (node {})", ctx.node_id);
             shutdown_signal().await;

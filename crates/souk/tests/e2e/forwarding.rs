@@ -508,3 +508,77 @@ engine_test!(
         app.stop().await;
     }
 );
+
+// Every Idempotency-Key is `souk-{installation}-{order}`. A forwarder that could not
+// read the installation id once sent `souk--{order}`, and the resend's different key let
+// an idempotent upstream place the order twice: now no worker starts without it.
+engine_test!(workers_start_only_with_the_installation_id, |db| {
+    let store = db.store().await;
+    let clock = std::sync::Arc::new(souk_core::clock::ShiftedClock::default());
+    db.exec("ALTER TABLE settings RENAME TO settings_away")
+        .await;
+    let refused = souk::server::worker_context(store.clone(), clock.clone()).await;
+    assert!(
+        refused.is_err(),
+        "workers started without the installation id"
+    );
+    db.exec("ALTER TABLE settings_away RENAME TO settings")
+        .await;
+    let ctx = souk::server::worker_context(store.clone(), clock)
+        .await
+        .expect("workers");
+    let recorded = store.installation_id(0).await.expect("installation id");
+    assert_eq!(ctx.installation_id, recorded);
+    assert!(!recorded.is_empty());
+    store.close().await;
+});
+
+// An order stays with the provider it was sent to. Status sync once joined the service's
+// current provider, so re-pointing a service polled the new panel for the old one's
+// orders, which never settled.
+engine_test!(orders_stay_with_the_provider_they_were_sent_to, |db| {
+    use std::sync::atomic::Ordering;
+
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let first = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &first, false, 2_000).await;
+    let sent = order(&app, &key, numbers[0], "1000").await;
+    wait_for(10, "the first send", || async {
+        forward_state(db, sent).await == "sent"
+    })
+    .await;
+    // The operator re-points the service at another panel.
+    let second = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(json!({"name": "Second Panel", "url": second.url, "key": "upstream-key", "requestsPerSecond": 0})),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let second_id = provider["id"].as_str().expect("id");
+    db.exec(&format!(
+        "UPDATE services SET provider_id = '{second_id}' WHERE number = {}",
+        numbers[0]
+    ))
+    .await;
+    // The first panel completes the order: the sync asks the first panel for it.
+    let external = first.orders()[0].id;
+    first.set_status(external, "Completed", 0, 100);
+    wait_for(10, "the completion from the first panel", || async {
+        seen(&app, &key, sent).await.0 == "Completed"
+    })
+    .await;
+    assert_eq!(second.state.status_requests.load(Ordering::SeqCst), 0);
+    // New orders go to the second panel.
+    let next = order(&app, &key, numbers[0], "1000").await;
+    wait_for(10, "the second send", || async {
+        forward_state(db, next).await == "sent"
+    })
+    .await;
+    assert_eq!((first.orders().len(), second.orders().len()), (1, 1));
+    app.stop().await;
+    db.assert_audit_clean().await;
+});

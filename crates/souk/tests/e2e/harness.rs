@@ -292,8 +292,9 @@ impl TestApp {
         )
         .await
         .expect("start node");
-        let mut workers =
-            souk::server::worker_context(store.clone(), Arc::new(clock.clone())).expect("workers");
+        let mut workers = souk::server::worker_context(store.clone(), Arc::new(clock.clone()))
+            .await
+            .expect("workers");
         workers.allow_private_upstreams = allow_private;
         workers.sync_interval = sync_interval;
         node.workers = Some(workers);

@@ -22,6 +22,7 @@ mod operator;
 mod orders;
 mod provider_cli;
 mod providers;
+mod schema;
 mod sms;
 mod sms_activate;
 mod sms_bench;

@@ -902,6 +902,7 @@ async fn bench_forwarding_and_sync() {
             store.clone(),
             std::sync::Arc::new(souk_core::clock::SystemClock),
         )
+        .await
         .expect("ctx");
         let ctx = souk_workers::WorkerContext {
             allow_private_upstreams: true,

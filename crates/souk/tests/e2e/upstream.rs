@@ -281,6 +281,7 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
     );
     let ctx =
         souk::server::worker_context(app.store.clone(), std::sync::Arc::new(app.clock.clone()))
+            .await
             .expect("ctx");
     let ctx = souk_workers::WorkerContext {
         allow_private_upstreams: true,
