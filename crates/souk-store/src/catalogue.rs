@@ -530,6 +530,19 @@ impl Store {
         s: &NewService,
         now: i64,
     ) -> Result<(i64, String, Vec<String>, Vec<Change>)> {
+        self.create_service_with(s, None, now).await
+    }
+
+    /// `create_service` for a service imported from a provider: the service, its
+    /// binding to the provider, which variants sell and the import's log notes are one
+    /// transaction, so no node ever sees an auto service without its provider or a
+    /// variant on sale before it was held back.
+    pub(crate) async fn create_service_with(
+        &self,
+        s: &NewService,
+        upstream: Option<&crate::providers::ImportBinding<'_>>,
+        now: i64,
+    ) -> Result<(i64, String, Vec<String>, Vec<Change>)> {
         if s.entity == EntityType::Product && s.subproducts.is_empty() {
             return Err(StoreError::Invalid(
                 "A product needs at least one subproduct".into(),
@@ -576,6 +589,29 @@ impl Store {
                 let sub_id = new_entity_id();
                 insert_subproduct!(tx, &sub_id, number, sp, s.product_type, now);
                 sub_ids.push(sub_id);
+            }
+            if let Some(b) = upstream {
+                sqlx::query(
+                    "UPDATE services SET provider_id = $1, provider_service = $2, provider_rate = $3, \
+                     provider_markup_bp = $4, provider_round = $5 WHERE number = $6",
+                )
+                .bind(b.provider_id)
+                .bind(b.provider_service)
+                .bind(b.provider_rate.micros())
+                .bind(b.markup.basis_points)
+                .bind(b.markup.round_to)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+                for ((upstream_id, active), sub_id) in b.variants.iter().zip(&sub_ids) {
+                    sqlx::query("UPDATE subproducts SET provider_ref = $1, active = $2 WHERE id = $3")
+                        .bind(upstream_id)
+                        .bind(*active)
+                        .bind(sub_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                crate::providers::log_sync!(tx, b.provider_id, number, &b.notes, now);
             }
             let change = bump_version!(tx, engine, catalogue);
             tx.commit().await?;

@@ -186,6 +186,18 @@ fn held_back(name: &str) -> String {
     )
 }
 
+/// What binds a service being imported to its provider (`Store::create_service_with`).
+pub(crate) struct ImportBinding<'a> {
+    pub provider_id: &'a str,
+    pub provider_service: &'a str,
+    pub provider_rate: Money,
+    pub markup: Markup,
+    /// Per subproduct, in order: its upstream id and whether it is on sale.
+    pub variants: Vec<(String, bool)>,
+    /// The import's lines in the provider's log.
+    pub notes: Vec<String>,
+}
+
 /// Inside a write transaction: one `sync_log` row per note.
 macro_rules! log_sync {
     ($tx:expr, $provider:expr, $number:expr, $notes:expr, $now:expr) => {
@@ -202,6 +214,7 @@ macro_rules! log_sync {
         }
     };
 }
+pub(crate) use log_sync;
 
 /// Inside a write transaction: an imported product's variants in line with the
 /// upstream's. The API publishes one price per product, its primary variant's (the first
@@ -388,8 +401,10 @@ impl Store {
             .collect()
     }
 
+    /// Changes the fields `patch` names, in one statement: each field not named keeps the
+    /// value it has when the statement runs, so concurrent patches of different fields
+    /// never undo each other (reading the row first and writing every column back did).
     pub async fn update_provider(&self, id: &str, patch: &ProviderPatch) -> Result<Provider> {
-        let current = self.provider(id).await?;
         if let Some(url) = &patch.url {
             validate_url(url)?;
         }
@@ -406,27 +421,31 @@ impl Store {
                 "Timeout must be at least 100 ms and the rate not negative".into(),
             ));
         }
-        let sealed = self
-            .crypto
-            .seal(patch.key.as_deref().map_or(current.key.as_str(), str::trim));
+        let sealed = patch.key.as_deref().map(|k| self.crypto.seal(k.trim()));
         let _gate = self.gate.enter().await;
-        on_engine!(&self.db, pool => {
+        let updated = on_engine!(&self.db, pool => {
             sqlx::query(
-                "UPDATE providers SET name = $1, url = $2, api_key_enc = $3, enabled = $4, timeout_ms = $5, \
-                 requests_per_second = $6, supports_idempotency = $7 WHERE id = $8",
+                "UPDATE providers SET name = COALESCE($1, name), url = COALESCE($2, url), \
+                 api_key_enc = COALESCE($3, api_key_enc), enabled = COALESCE($4, enabled), \
+                 timeout_ms = COALESCE($5, timeout_ms), requests_per_second = COALESCE($6, requests_per_second), \
+                 supports_idempotency = COALESCE($7, supports_idempotency) WHERE id = $8",
             )
-            .bind(patch.name.as_deref().map_or(current.name.as_str(), str::trim))
-            .bind(patch.url.as_deref().map_or(current.url.as_str(), str::trim))
+            .bind(patch.name.as_deref().map(str::trim))
+            .bind(patch.url.as_deref().map(str::trim))
             .bind(sealed)
-            .bind(patch.enabled.unwrap_or(current.enabled))
-            .bind(patch.timeout_ms.unwrap_or(current.timeout_ms).max(100))
-            .bind(patch.requests_per_second.unwrap_or(current.requests_per_second).max(0))
-            .bind(patch.supports_idempotency.unwrap_or(current.supports_idempotency))
+            .bind(patch.enabled)
+            .bind(patch.timeout_ms)
+            .bind(patch.requests_per_second)
+            .bind(patch.supports_idempotency)
             .bind(id)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
         });
         drop(_gate);
+        if updated == 0 {
+            return Err(StoreError::NotFound("Provider"));
+        }
         self.provider(id).await
     }
 
@@ -469,7 +488,6 @@ impl Store {
             existing.into_iter().map(|(s,)| s).collect();
         self.record_provider_services(provider_id, services, now)
             .await?;
-        let engine = self.engine();
         let mut numbers = Vec::new();
         let mut changes = Vec::new();
         for s in services
@@ -499,8 +517,35 @@ impl Store {
             } else {
                 Vec::new()
             };
-            let (number, _, sub_ids, mut c) = self
-                .create_service(
+            let mut notes = vec![format!(
+                "imported {} {:?} at {}",
+                s.external_service,
+                s.name,
+                markup.apply(s.rate).display2()
+            )];
+            // The first variant listed is the provider's primary, the one whose price the
+            // row publishes; the others wait for the operator to price them.
+            let variants: Vec<(String, bool)> = s
+                .subproducts
+                .iter()
+                .enumerate()
+                .map(|(i, (upstream_id, name, _))| {
+                    if i > 0 {
+                        notes.push(held_back(name));
+                    }
+                    (upstream_id.clone(), i == 0)
+                })
+                .collect();
+            let binding = ImportBinding {
+                provider_id,
+                provider_service: &s.external_service,
+                provider_rate: s.rate,
+                markup,
+                variants,
+                notes,
+            };
+            let (number, _, _, mut c) = self
+                .create_service_with(
                     &NewService {
                         entity: s.entity,
                         product_type: ProductType::Auto,
@@ -528,50 +573,11 @@ impl Store {
                         recommended: false,
                         subproducts,
                     },
+                    Some(&binding),
                     now,
                 )
                 .await?;
             changes.append(&mut c);
-            let _gate = self.gate.enter().await;
-            on_engine!(&self.db, pool => {
-                let mut tx = pool.begin_write().await?;
-                sqlx::query(
-                    "UPDATE services SET provider_id = $1, provider_service = $2, provider_rate = $3, \
-                     provider_markup_bp = $4, provider_round = $5 WHERE number = $6",
-                )
-                .bind(provider_id)
-                .bind(&s.external_service)
-                .bind(s.rate.micros())
-                .bind(markup.basis_points)
-                .bind(markup.round_to)
-                .bind(number)
-                .execute(&mut *tx)
-                .await?;
-                let mut notes = vec![format!(
-                    "imported {} {:?} at {}",
-                    s.external_service,
-                    s.name,
-                    markup.apply(s.rate).display2()
-                )];
-                // The first variant listed is the provider's primary, the one whose price the
-                // row publishes; the others wait for the operator to price them.
-                for (i, ((upstream_id, name, _), sub_id)) in s.subproducts.iter().zip(&sub_ids).enumerate() {
-                    sqlx::query("UPDATE subproducts SET provider_ref = $1, active = $2 WHERE id = $3")
-                        .bind(upstream_id)
-                        .bind(i == 0)
-                        .bind(sub_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    if i > 0 {
-                        notes.push(held_back(name));
-                    }
-                }
-                if s.subproducts.len() > 1 {
-                    changes.push(bump_version!(tx, engine, catalogue));
-                }
-                log_sync!(tx, provider_id, number, notes, now);
-                tx.commit().await?;
-            });
             numbers.push(number);
         }
         Ok((numbers, changes))

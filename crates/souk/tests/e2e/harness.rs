@@ -117,27 +117,33 @@ async fn sqlite_template() -> &'static std::path::Path {
                 .expect("migrate the template database");
             store.close().await;
             // One self-contained file, the log folded in: copies need nothing beside it.
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-                "sqlite://{}",
-                path.display()
-            ))
-            .await
-            .expect("open the template");
-            for pragma in [
-                "PRAGMA wal_checkpoint(TRUNCATE)",
-                "PRAGMA journal_mode=DELETE",
-            ] {
-                sqlx::Executor::execute(&mut conn, pragma)
-                    .await
-                    .expect("fold the log into the template");
+            // The pool's connections may close a moment after `close` returns; until they
+            // have, the switch away from WAL finds the database locked.
+            let url = format!("sqlite://{}", path.display());
+            let mut tries = 0;
+            while let Err(e) = fold_log(&url).await {
+                tries += 1;
+                assert!(tries < 100, "fold the log into the template: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            sqlx::Connection::close(conn)
-                .await
-                .expect("close the template");
             (dir, path)
         })
         .await;
     path
+}
+
+/// Checkpoints a SQLite database's log into its file and leaves WAL mode.
+async fn fold_log(url: &str) -> Result<(), sqlx::Error> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    let result = async {
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        conn.execute("PRAGMA journal_mode=DELETE").await?;
+        Ok(())
+    }
+    .await;
+    conn.close().await?;
+    result
 }
 
 /// The name of a PostgreSQL database migrated to this build's schema, made once per

@@ -936,3 +936,133 @@ async fn bench_forwarding_and_sync() {
         db.cleanup().await;
     }
 }
+
+// Two operators change different fields of a provider at once: both changes stay. The
+// update read the row, then wrote every column back, so one PATCH undid the other.
+engine_test!(concurrent_provider_patches_keep_every_change, |db| {
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(json!({"name": "Panel", "url": "https://panel.example/api/v2", "key": "k"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let id = provider["id"].as_str().expect("id").to_owned();
+    let patch = |body: Value| {
+        let (app, path) = (&app, format!("/providers/{id}"));
+        async move {
+            let (status, body) = app.operator(Method::PATCH, &path, Some(body)).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    for round in 0..30 {
+        futures::future::join3(
+            patch(json!({ "name": format!("Panel {round}") })),
+            patch(json!({ "timeoutMs": 1_000 + round })),
+            patch(json!({ "requestsPerSecond": round })),
+        )
+        .await;
+        let (_, now) = app
+            .operator(Method::GET, &format!("/providers/{id}"), None)
+            .await;
+        assert_eq!(
+            (
+                now["name"].clone(),
+                now["timeoutMs"].clone(),
+                now["requestsPerSecond"].clone()
+            ),
+            (
+                json!(format!("Panel {round}")),
+                json!(1_000 + round),
+                json!(round)
+            ),
+            "round {round}: {now}"
+        );
+    }
+    let (status, body) = app
+        .operator(
+            Method::PATCH,
+            "/providers/0123456789abcdef01234567",
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    app.stop().await;
+});
+
+// An import of one service is one transaction: the service, its provider, which variants
+// sell and the log. It once committed the service first and bound it in a second
+// transaction, so a failure in between left an `auto` service without a provider, its
+// variants all on sale at the primary's price. Here the log refuses every write.
+engine_test!(an_import_that_fails_leaves_nothing_half_done, |db| {
+    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(json!({"name": "Panel", "url": fake.url, "key": "upstream-key"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let id = provider["id"].as_str().expect("id").to_owned();
+    match db.kind {
+        crate::harness::Kind::Sqlite => {
+            db.exec(
+                "CREATE TRIGGER no_log BEFORE INSERT ON sync_log \
+                 BEGIN SELECT RAISE(ABORT, 'the log is full'); END",
+            )
+            .await
+        }
+        crate::harness::Kind::Postgres => {
+            db.exec(
+                "CREATE FUNCTION no_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'the log is full'; END $$ \
+                 LANGUAGE plpgsql; \
+                 CREATE TRIGGER no_log BEFORE INSERT ON sync_log FOR EACH ROW EXECUTE FUNCTION no_log()",
+            )
+            .await
+        }
+    }
+    let services_before = db.scalar("SELECT COUNT(*) FROM services").await;
+    let (status, body) = app
+        .operator(
+            Method::POST,
+            &format!("/providers/{id}/import"),
+            Some(json!({"markup": "20"})),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM services").await,
+        services_before
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM services WHERE product_type = 'auto' AND provider_id IS NULL"
+        )
+        .await,
+        0
+    );
+    // Once the log takes writes again, the import goes through whole.
+    db.exec(match db.kind {
+        crate::harness::Kind::Sqlite => "DROP TRIGGER no_log",
+        crate::harness::Kind::Postgres => "DROP TRIGGER no_log ON sync_log",
+    })
+    .await;
+    let (status, body) = app
+        .operator(
+            Method::POST,
+            &format!("/providers/{id}/import"),
+            Some(json!({"markup": "20"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM services WHERE provider_id IS NOT NULL")
+            .await,
+        2
+    );
+    app.stop().await;
+});
