@@ -10,7 +10,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use souk_core::{ApiError, Money};
 
-use crate::guard::{check_destination, GuardError};
+use crate::guard::{check_literal_host, refused_host, shared_client, GuardError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
@@ -151,9 +151,13 @@ pub struct RemoteOrder<'a> {
 
 #[derive(Clone, Debug)]
 pub struct ApiV2Client {
+    /// The process's shared pool (`guard::shared_client`): building a client is cheap,
+    /// and calls to one provider reuse its connections.
     http: reqwest::Client,
     url: reqwest::Url,
     key: String,
+    /// Per request, from the provider's settings.
+    timeout: Duration,
     allow_private: bool,
 }
 
@@ -222,17 +226,11 @@ impl ApiV2Client {
                 url.scheme()
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("souk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::BadUrl(e.to_string()))?;
         Ok(ApiV2Client {
-            http,
+            http: shared_client(allow_private),
             url,
             key: key.to_owned(),
+            timeout,
             allow_private,
         })
     }
@@ -247,18 +245,30 @@ impl ApiV2Client {
         params: &[(&str, String)],
         idempotency_key: Option<&str>,
     ) -> Result<Value, ClientError> {
-        check_destination(&self.url, self.allow_private).await?;
+        if !self.allow_private {
+            check_literal_host(&self.url)?;
+        }
         let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
         form.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let mut request = self.http.post(self.url.clone()).form(&form);
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .timeout(self.timeout)
+            .form(&form);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return Err(ClientError::NotSent(e.to_string())),
-            Err(e) if e.is_builder() => return Err(ClientError::BadUrl(e.to_string())),
-            Err(_) => return Err(ClientError::Timeout),
+            // Names are checked as they resolve, for the connection itself.
+            Err(e) => {
+                return Err(match refused_host(&e) {
+                    Some(host) => ClientError::Destination(GuardError::Private(host)),
+                    None if e.is_connect() => ClientError::NotSent(e.to_string()),
+                    None if e.is_builder() => ClientError::BadUrl(e.to_string()),
+                    None => ClientError::Timeout,
+                })
+            }
         };
         let status = response.status().as_u16();
         let is_html = response

@@ -2,6 +2,8 @@
 //! operator allows them (SPEC 12), so a provider URL cannot be aimed at internal services.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardError {
@@ -73,32 +75,89 @@ fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     }
 }
 
-/// Resolves the URL's host and refuses it if any address is private (unless allowed).
-pub async fn check_destination(url: &reqwest::Url, allow_private: bool) -> Result<(), GuardError> {
-    if allow_private {
-        return Ok(());
-    }
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let host_for_lookup = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let addrs: Vec<IpAddr> = match host_for_lookup.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host_for_lookup.as_str(), port))
-            .await
-            .map_err(|_| GuardError::Unresolvable(host.clone()))?
-            .map(|a| a.ip())
-            .collect(),
+/// Refuses a URL whose host is a private literal address, or `localhost` (names are
+/// checked when they are resolved, at connect time: see [`shared_client`]).
+pub fn check_literal_host(url: &reqwest::Url) -> Result<(), GuardError> {
+    let Some(host) = url.host_str() else {
+        return Err(GuardError::Unresolvable(url.to_string()));
     };
-    if addrs.is_empty() {
-        return Err(GuardError::Unresolvable(host));
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) if is_private(ip) => Err(GuardError::Private(ip.to_string())),
+        Ok(_) => Ok(()),
+        Err(_) if bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost") => {
+            Err(GuardError::Private(bare.to_owned()))
+        }
+        Err(_) => Ok(()),
     }
-    if addrs.into_iter().any(is_private) {
-        return Err(GuardError::Private(host));
+}
+
+/// The resolver's refusal, found inside a connect error: the host that resolved only to
+/// private addresses.
+pub fn refused_host(e: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<PrivateRefused>() {
+            return Some(refused.0.clone());
+        }
+        source = s.source();
     }
-    Ok(())
+    None
+}
+
+#[derive(Debug)]
+struct PrivateRefused(String);
+
+impl std::fmt::Display for PrivateRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves only to private addresses", self.0)
+    }
+}
+
+impl std::error::Error for PrivateRefused {}
+
+/// Resolves names and drops private addresses: the addresses checked are the ones the
+/// connection uses, so a name that resolves to a public address for a check and a
+/// private one for the connection (DNS rebinding) cannot lead a call inside.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_private(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    Box::new(PrivateRefused(host)) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The process's one outbound HTTP client per policy: one connection pool shared by
+/// every provider call (each request sets its own timeout), redirects never followed,
+/// and unless private destinations are allowed, a resolver that refuses them.
+pub fn shared_client(allow_private: bool) -> reqwest::Client {
+    static GUARDED: OnceLock<reqwest::Client> = OnceLock::new();
+    static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
+    let cell = if allow_private { &OPEN } else { &GUARDED };
+    cell.get_or_init(|| {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("souk/", env!("CARGO_PKG_VERSION")));
+        if !allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        builder.build().unwrap_or_default()
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -145,15 +204,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn literal_hosts() {
+        let url = |u: &str| reqwest::Url::parse(u).expect("url");
+        assert!(check_literal_host(&url("http://127.0.0.1:9/api/v2")).is_err());
+        assert!(check_literal_host(&url("http://[::1]:9/")).is_err());
+        assert!(check_literal_host(&url("http://localhost:9/")).is_err());
+        assert!(check_literal_host(&url("https://1.1.1.1/")).is_ok());
+        assert!(check_literal_host(&url("https://panel.example/api/v2")).is_ok());
+    }
+
+    /// A name that resolves only to loopback is refused when the connection is made.
     #[tokio::test]
-    async fn refuses_loopback_unless_allowed() {
-        let url = reqwest::Url::parse("http://127.0.0.1:9/api/v2").expect("url");
-        assert!(matches!(
-            check_destination(&url, false).await,
-            Err(GuardError::Private(_))
-        ));
-        assert!(check_destination(&url, true).await.is_ok());
-        let url = reqwest::Url::parse("http://localhost:9/").expect("url");
-        assert!(check_destination(&url, false).await.is_err());
+    async fn the_resolver_refuses_private_names() {
+        let e = shared_client(false)
+            .get("http://localhost:9/")
+            .send()
+            .await
+            .expect_err("refused");
+        assert_eq!(refused_host(&e).as_deref(), Some("localhost"));
     }
 }

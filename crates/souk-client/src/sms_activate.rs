@@ -7,8 +7,6 @@
 //! addresses unless the operator allows them: literal addresses are checked before the
 //! call, names when they are resolved, and redirects are not followed.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The longest body read from an upstream.
@@ -124,7 +122,7 @@ impl Client {
             endpoint.set_path(&path);
         }
         Ok(Client {
-            http: shared_client(allow_private),
+            http: crate::guard::shared_client(allow_private),
             endpoint,
             key: key.to_owned(),
             timeout,
@@ -222,12 +220,8 @@ fn transport_error(e: reqwest::Error) -> Error {
         return Error::Timeout;
     }
     // The resolver's refusal travels inside the connect error.
-    let mut source: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(s) = source {
-        if let Some(refused) = s.downcast_ref::<PrivateRefused>() {
-            return Error::PrivateAddress(refused.0.clone());
-        }
-        source = s.source();
+    if let Some(host) = crate::guard::refused_host(&e) {
+        return Error::PrivateAddress(host);
     }
     Error::Transport(e.without_url().to_string())
 }
@@ -306,69 +300,10 @@ pub use crate::guard::is_private;
 /// Refuses a URL whose host is a private literal address (names are checked when they
 /// are resolved).
 fn check_host(url: &reqwest::Url) -> Result<(), Error> {
-    let Some(host) = url.host_str() else {
-        return Err(Error::BadUrl(url.to_string()));
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) if is_private(ip) => Err(Error::PrivateAddress(ip.to_string())),
-        Ok(_) => Ok(()),
-        Err(_) if bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost") => {
-            Err(Error::PrivateAddress(bare.to_owned()))
-        }
-        Err(_) => Ok(()),
-    }
-}
-
-#[derive(Debug)]
-struct PrivateRefused(String);
-
-impl std::fmt::Display for PrivateRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} resolves only to private addresses", self.0)
-    }
-}
-
-impl std::error::Error for PrivateRefused {}
-
-/// Resolves names and drops private addresses, so a public name cannot lead a call to
-/// an internal service.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| !is_private(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(
-                    Box::new(PrivateRefused(host)) as Box<dyn std::error::Error + Send + Sync>
-                );
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// One connection pool per policy for the whole process.
-fn shared_client(allow_private: bool) -> reqwest::Client {
-    static GUARDED: OnceLock<reqwest::Client> = OnceLock::new();
-    static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
-    let cell = if allow_private { &OPEN } else { &GUARDED };
-    cell.get_or_init(|| {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("souk/", env!("CARGO_PKG_VERSION")));
-        if !allow_private {
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
-        }
-        builder.build().unwrap_or_default()
+    crate::guard::check_literal_host(url).map_err(|e| match e {
+        crate::guard::GuardError::Private(host) => Error::PrivateAddress(host),
+        crate::guard::GuardError::Unresolvable(url) => Error::BadUrl(url),
     })
-    .clone()
 }
 
 #[cfg(test)]

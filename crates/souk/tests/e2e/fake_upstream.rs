@@ -75,6 +75,8 @@ pub struct FakeState {
     pub inventory: Mutex<HashMap<String, Vec<Value>>>,
     /// Order ids named in `cancel` requests.
     pub cancels: Mutex<Vec<String>>,
+    /// Every client address and port a request arrived from: one per connection.
+    pub connections: Mutex<std::collections::HashSet<SocketAddr>>,
 }
 
 pub struct FakeUpstream {
@@ -154,22 +156,36 @@ impl FakeUpstream {
             add_delay: Mutex::new(Duration::ZERO),
             inventory: Mutex::new(HashMap::new()),
             cancels: Mutex::new(Vec::new()),
+            connections: Mutex::new(std::collections::HashSet::new()),
         });
         let app = Router::new()
             .route("/api/v2", post(handle))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                count_connection,
+            ))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
         });
         FakeUpstream {
             url: format!("http://{addr}/api/v2"),
             state,
             task,
         }
+    }
+
+    /// How many connections (client addresses and ports) requests came over.
+    pub fn connections(&self) -> usize {
+        self.state.connections.lock().expect("lock").len()
     }
 
     pub fn fail_next_add(&self, fault: Fault) {
@@ -257,6 +273,17 @@ fn status_json(shape: Shape, o: &FakeOrder) -> Value {
         }
     }
     v
+}
+
+/// Notes the connection each request arrives on.
+async fn count_connection(
+    axum::extract::State(state): axum::extract::State<Arc<FakeState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    state.connections.lock().expect("lock").insert(peer);
+    next.run(request).await
 }
 
 async fn handle(

@@ -582,3 +582,28 @@ engine_test!(orders_stay_with_the_provider_they_were_sent_to, |db| {
     app.stop().await;
     db.assert_audit_clean().await;
 });
+
+// Calls to a provider share one connection pool. A client was built per forwarded order
+// (and per refill), so every order opened a connection of its own.
+engine_test!(sends_to_a_provider_reuse_connections, |db| {
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    for _ in 0..8 {
+        let id = order(&app, &key, numbers[0], "1000").await;
+        wait_for(10, "the send", || async {
+            forward_state(db, id).await == "sent"
+        })
+        .await;
+    }
+    assert_eq!(fake.orders().len(), 8);
+    // The import's calls and eight sends, one after another: one connection, two if
+    // the pool dropped an idle one meanwhile.
+    assert!(
+        fake.connections() <= 2,
+        "{} connections",
+        fake.connections()
+    );
+    app.stop().await;
+});
