@@ -83,6 +83,15 @@ pub struct RemoteUpdate {
     pub accounts: Vec<String>,
 }
 
+/// An order whose upstream answer could not be settled (`apply_remote_updates`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettleFailure {
+    pub order_id: i64,
+    pub error: String,
+    /// Failed `max_failures` times in a row: parked for the operator.
+    pub parked: bool,
+}
+
 /// How the operator settles an order whose send had an unknown outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolution {
@@ -622,94 +631,135 @@ impl Store {
     /// `Canceled` refunds what is left; either closes the order, so each refund is paid
     /// once even if several nodes report the same answer. Accounts the upstream delivered
     /// are sealed and added once.
+    ///
+    /// Each order is settled under its own savepoint: one that cannot be settled (its
+    /// refund cannot be booked, say) is rolled back alone, counted as a miss with its
+    /// error, and parked for the operator after `max_failures` in a row; the others of
+    /// the batch settle. (One such order used to roll back its whole batch of 100, at
+    /// every poll, so its provider's sync never moved again.) Answers the failures.
     pub async fn apply_remote_updates(
         &self,
         updates: &[(i64, RemoteUpdate)],
         next_sync_at: i64,
+        max_failures: i64,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<Vec<SettleFailure>> {
         if updates.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            let mut failures = Vec::new();
             for (order_id, update) in updates {
                 let order_id = *order_id;
-                let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \
-                     WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
-                )
-                .bind(order_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((user, kind, quantity, charge, refunded, delivered, runs)) = row else {
-                    continue;
-                };
-                let mut delivered_now = delivered;
-                if kind == "product" && update.accounts.len() as i64 > delivered {
-                    for account in update.accounts.iter().skip(delivered as usize).take((quantity - delivered).max(0) as usize) {
+                let mut sp = sqlx::Acquire::begin(&mut tx).await?;
+                let settled: Result<()> = async {
+                    let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                        "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \
+                         WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
+                    )
+                    .bind(order_id)
+                    .fetch_optional(&mut *sp)
+                    .await?;
+                    let Some((user, kind, quantity, charge, refunded, delivered, runs)) = row else {
+                        return Ok(());
+                    };
+                    let mut delivered_now = delivered;
+                    if kind == "product" && update.accounts.len() as i64 > delivered {
+                        for account in update.accounts.iter().skip(delivered as usize).take((quantity - delivered).max(0) as usize) {
+                            sqlx::query(
+                                "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, created_at, delivered_at) \
+                                 SELECT service_number, subproduct_id, $1, $2, 'upstream', id, $3, $3 FROM orders WHERE id = $4",
+                            )
+                            .bind(self.crypto.seal(account))
+                            .bind(self.crypto.fingerprint(account))
+                            .bind(now)
+                            .bind(order_id)
+                            .execute(&mut *sp)
+                            .await?;
+                            delivered_now += 1;
+                        }
+                    }
+                    let remains = update.remains.map(|r| r.clamp(0, quantity));
+                    sqlx::query(
+                        "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
+                         delivered = $3, next_sync_at = $4, sync_misses = 0, updated_at = $5 WHERE id = $6",
+                    )
+                    .bind(update.start_count)
+                    .bind(remains)
+                    .bind(delivered_now)
+                    .bind(next_sync_at)
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(&mut *sp)
+                    .await?;
+                    let charge_m = Money::from_micros(charge);
+                    let refunded_m = Money::from_micros(refunded);
+                    match update.status {
+                        OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {
+                            let status = if update.status == OrderStatus::Error { OrderStatus::Processing } else { update.status };
+                            sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+                                .bind(status.as_str())
+                                .bind(order_id)
+                                .execute(&mut *sp)
+                                .await?;
+                        }
+                        OrderStatus::Completed => {
+                            close_with_refund!(sp, order_id, &user, 0, OrderStatus::Completed, "", now);
+                            sqlx::query("UPDATE orders SET remains = 0 WHERE id = $1").bind(order_id).execute(&mut *sp).await?;
+                        }
+                        OrderStatus::Partial => {
+                            // Products: what was not delivered; SMM: what the upstream says remains
+                            // (of every run, for drip-feed).
+                            let (total, undelivered) = if kind == "product" {
+                                (quantity, quantity - delivered_now)
+                            } else {
+                                (quantity * runs.max(1), update.remains.unwrap_or(0).clamp(0, quantity * runs.max(1)))
+                            };
+                            let amount = proportional_refund(charge_m, refunded_m, total, total - undelivered);
+                            close_with_refund!(sp, order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now);
+                        }
+                        OrderStatus::Canceled => {
+                            let amount = proportional_refund(charge_m, refunded_m, quantity, if kind == "product" { delivered_now } else { 0 });
+                            let status = if kind == "product" && delivered_now > 0 { OrderStatus::Partial } else { OrderStatus::Canceled };
+                            close_with_refund!(sp, order_id, &user, amount.micros(), status, "canceled upstream", now);
+                        }
+                    }
+                                Ok(())
+                }
+                .await;
+                match settled {
+                    Ok(()) => sp.commit().await?,
+                    Err(e) => {
+                        sp.rollback().await?;
+                        let error = format!("settling the upstream's answer failed: {e}");
                         sqlx::query(
-                            "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, created_at, delivered_at) \
-                             SELECT service_number, subproduct_id, $1, $2, 'upstream', id, $3, $3 FROM orders WHERE id = $4",
+                            "UPDATE orders SET sync_misses = sync_misses + 1, next_sync_at = $1, last_error = $2, \
+                             updated_at = $3 WHERE id = $4",
                         )
-                        .bind(self.crypto.seal(account))
-                        .bind(self.crypto.fingerprint(account))
+                        .bind(next_sync_at)
+                        .bind(&error)
                         .bind(now)
                         .bind(order_id)
                         .execute(&mut *tx)
                         .await?;
-                        delivered_now += 1;
-                    }
-                }
-                let remains = update.remains.map(|r| r.clamp(0, quantity));
-                sqlx::query(
-                    "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
-                     delivered = $3, next_sync_at = $4, sync_misses = 0, updated_at = $5 WHERE id = $6",
-                )
-                .bind(update.start_count)
-                .bind(remains)
-                .bind(delivered_now)
-                .bind(next_sync_at)
-                .bind(now)
-                .bind(order_id)
-                .execute(&mut *tx)
-                .await?;
-                let charge_m = Money::from_micros(charge);
-                let refunded_m = Money::from_micros(refunded);
-                match update.status {
-                    OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {
-                        let status = if update.status == OrderStatus::Error { OrderStatus::Processing } else { update.status };
-                        sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
-                            .bind(status.as_str())
-                            .bind(order_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    OrderStatus::Completed => {
-                        close_with_refund!(tx, order_id, &user, 0, OrderStatus::Completed, "", now);
-                        sqlx::query("UPDATE orders SET remains = 0 WHERE id = $1").bind(order_id).execute(&mut *tx).await?;
-                    }
-                    OrderStatus::Partial => {
-                        // Products: what was not delivered; SMM: what the upstream says remains
-                        // (of every run, for drip-feed).
-                        let (total, undelivered) = if kind == "product" {
-                            (quantity, quantity - delivered_now)
-                        } else {
-                            (quantity * runs.max(1), update.remains.unwrap_or(0).clamp(0, quantity * runs.max(1)))
-                        };
-                        let amount = proportional_refund(charge_m, refunded_m, total, total - undelivered);
-                        close_with_refund!(tx, order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now);
-                    }
-                    OrderStatus::Canceled => {
-                        let amount = proportional_refund(charge_m, refunded_m, quantity, if kind == "product" { delivered_now } else { 0 });
-                        let status = if kind == "product" && delivered_now > 0 { OrderStatus::Partial } else { OrderStatus::Canceled };
-                        close_with_refund!(tx, order_id, &user, amount.micros(), status, "canceled upstream", now);
+                        let parked = sqlx::query(
+                            "UPDATE orders SET forward_state = 'unknown', status = 'error' WHERE id = $1 \
+                             AND sync_misses >= $2 AND forward_state = 'sent' AND status IN ('pending', 'processing', 'error')",
+                        )
+                        .bind(order_id)
+                        .bind(max_failures)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            == 1;
+                        failures.push(SettleFailure { order_id, error, parked });
                     }
                 }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(failures)
         })
     }
 }

@@ -39,7 +39,9 @@ pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
-pub use forwarding::{ForwardJob, RemoteUpdate, Resolution, Retry, StuckOrder, RESEND_WINDOW_MS};
+pub use forwarding::{
+    ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StuckOrder, RESEND_WINDOW_MS,
+};
 pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;

@@ -475,10 +475,18 @@ async fn sync_batch(
             None => unknown.push(*order),
         }
     }
-    let updated = updates.len();
-    ctx.store
-        .apply_remote_updates(&updates, now + interval, now)
+    let failures = ctx
+        .store
+        .apply_remote_updates(&updates, now + interval, MAX_SYNC_MISSES, now)
         .await?;
+    for f in &failures {
+        if f.parked {
+            tracing::error!(order = f.order_id, error = %f.error, "settling failed too often; parked for the operator");
+        } else {
+            tracing::warn!(order = f.order_id, error = %f.error, "settling failed; retried at the next poll");
+        }
+    }
+    let updated = updates.len() - failures.len();
     let parked = ctx
         .store
         .record_sync_misses(&unknown, MAX_SYNC_MISSES, now + interval, now)

@@ -607,3 +607,73 @@ engine_test!(sends_to_a_provider_reuse_connections, |db| {
     );
     app.stop().await;
 });
+
+// One order whose upstream answer cannot be settled (its refund cannot be booked: the
+// ledger refuses it) fails alone: the other 99 of its status batch settle, and it shows
+// its error, then is parked for the operator. It once rolled back the whole batch at
+// every poll, so its provider's sync never moved again.
+engine_test!(a_poisoned_order_settles_alone, |db| {
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    place_bulk(db, numbers[0], 100).await;
+    wait_for(30, "all 100 sends", || async {
+        db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+            .await
+            == 100
+    })
+    .await;
+    let poisoned = db
+        .scalar("SELECT id FROM orders ORDER BY id LIMIT 1 OFFSET 49")
+        .await;
+    match db.kind {
+        Kind::Sqlite => {
+            db.exec(&format!(
+                "CREATE TRIGGER poison BEFORE INSERT ON ledger WHEN NEW.order_id = {poisoned} \
+                 BEGIN SELECT RAISE(ABORT, 'the ledger refuses this refund'); END"
+            ))
+            .await
+        }
+        Kind::Postgres => {
+            db.exec(&format!(
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.order_id = {poisoned} THEN RAISE EXCEPTION 'the ledger refuses this refund'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER poison BEFORE INSERT ON ledger FOR EACH ROW EXECUTE FUNCTION poison()"
+            ))
+            .await
+        }
+    }
+    // The upstream ends every order partly done: each is refunded 40 of its 100.
+    for o in fake.orders() {
+        fake.set_status(o.id, "Partial", 40, 0);
+    }
+    wait_for(30, "the 99 others to settle", || async {
+        db.scalar("SELECT COUNT(*) FROM orders WHERE status = 'partial'")
+            .await
+            == 99
+    })
+    .await;
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'refund'")
+            .await,
+        99
+    );
+    // The poisoned one waits with its error, and after ten failed polls is parked.
+    wait_for(30, "the poisoned order parked", || async {
+        stuck(&app).await.iter().any(|o| o["order"] == poisoned)
+    })
+    .await;
+    let parked = stuck(&app).await;
+    let entry = parked
+        .iter()
+        .find(|o| o["order"] == poisoned)
+        .expect("parked");
+    let error = entry["lastError"].as_str().expect("error");
+    assert!(
+        error.contains("settling the upstream's answer failed") && error.contains("refuses"),
+        "{entry}"
+    );
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
