@@ -8,6 +8,7 @@ pub mod error;
 pub mod id;
 pub mod idempotency;
 pub mod input;
+pub mod jobs;
 pub mod lang;
 pub mod money;
 pub mod order;

@@ -12,6 +12,7 @@ mod disputes;
 mod dripfeed;
 mod forwarding;
 mod idempotency;
+mod jobs;
 mod keycheck;
 mod leases;
 mod login_attempts;
@@ -43,6 +44,7 @@ pub use forwarding::{
     ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StuckOrder, RESEND_WINDOW_MS,
 };
 pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
+pub use jobs::{Job, NewJob};
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};

@@ -32,12 +32,10 @@ const STATUS_BATCH: usize = 100;
 /// parked for the operator.
 pub const MAX_SYNC_MISSES: i64 = 10;
 
-/// The status sync and the catalogue sync: stopped at once with the node.
+/// The status sync: stopped at once with the node. (The catalogue sync is a job:
+/// `provider.sync`.)
 pub fn spawn_background(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
-    vec![
-        tokio::spawn(status_loop(ctx.clone())),
-        tokio::spawn(catalogue_loop(ctx.clone())),
-    ]
+    vec![tokio::spawn(status_loop(ctx.clone()))]
 }
 
 /// Backoff for attempt `n` (1-based): 5 s, 10 s, 20 s ... capped at an hour.
@@ -495,45 +493,6 @@ async fn sync_batch(
         tracing::warn!(orders = ?parked, "the upstream does not know these orders; parked for the operator");
     }
     Ok((1, updated))
-}
-
-/// Keeps imported services in step with their providers (prices, limits, availability),
-/// and records each provider's balance.
-async fn catalogue_loop(ctx: WorkerContext) {
-    let every = Duration::from_secs(15 * 60);
-    loop {
-        tokio::time::sleep(every.min(ctx.sync_interval * 90)).await;
-        let providers = match ctx.store.providers().await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing providers failed");
-                continue;
-            }
-        };
-        for provider in providers
-            .into_iter()
-            .filter(|p| p.enabled && p.protocol == "api_v2")
-        {
-            let now = ctx.clock.now_ms();
-            let lease = format!("catalogue-sync:{}", provider.id);
-            match ctx
-                .store
-                .try_lease(
-                    &lease,
-                    &ctx.node_id,
-                    now + every.as_millis() as i64 / 2,
-                    now,
-                )
-                .await
-            {
-                Ok(true) => {}
-                _ => continue,
-            }
-            if let Err(e) = crate::import::sync_provider(&ctx, &provider).await {
-                tracing::warn!(provider = %provider.name, error = %e, "provider sync failed");
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod forward;
 pub mod import;
+pub mod jobs;
 pub mod sms;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Workers {
     stop: watch::Sender<bool>,
     /// Stopped gracefully: claims no more, finishes the sends in flight.
     forward: Option<JoinHandle<()>>,
+    /// The job queue: stopped gracefully like the forwarder.
+    jobs: Option<JoinHandle<()>>,
     /// Stopped at once: each step is a transaction or an idempotent poll.
     others: Vec<JoinHandle<()>>,
 }
@@ -73,6 +76,13 @@ impl Workers {
         let _ = self.stop.send(true);
         for h in self.others.drain(..) {
             h.abort();
+        }
+        if let Some(mut jobs) = self.jobs.take() {
+            if tokio::time::timeout(grace, &mut jobs).await.is_err() {
+                tracing::warn!("jobs still running after the grace period; cut off");
+                jobs.abort();
+                let _ = jobs.await;
+            }
         }
         if let Some(mut forward) = self.forward.take() {
             if tokio::time::timeout(grace, &mut forward).await.is_err() {
@@ -94,12 +104,25 @@ impl Workers {
         if let Err(e) = self.ctx.store.release_leases(&self.ctx.node_id).await {
             tracing::warn!(error = %e, "giving leases back failed");
         }
+        if let Err(e) = self
+            .ctx
+            .store
+            .release_jobs(&self.ctx.node_id, self.ctx.clock.now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "giving jobs back failed");
+        }
     }
 }
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        for h in self.others.drain(..).chain(self.forward.take()) {
+        for h in self
+            .others
+            .drain(..)
+            .chain(self.forward.take())
+            .chain(self.jobs.take())
+        {
             h.abort();
         }
     }
@@ -114,6 +137,7 @@ pub fn spawn_all(ctx: &WorkerContext) -> Workers {
     Workers {
         ctx: ctx.clone(),
         stop,
+        jobs: Some(tokio::spawn(jobs::job_loop(ctx.clone(), stopped.clone()))),
         forward: Some(tokio::spawn(forward::forward_loop(ctx.clone(), stopped))),
         others,
     }

@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 mod catalogue;
 mod disputes;
+mod jobs;
 mod settings;
 mod shops;
 mod sms;
@@ -37,6 +38,7 @@ pub fn routes() -> Routes {
         .merge(settings::routes())
         .merge(disputes::routes())
         .merge(withdrawals::routes())
+        .merge(jobs::routes())
 }
 
 /// Proof that the request carries the operator's token.

@@ -247,6 +247,9 @@ pub struct TestApp {
     pub store: Store,
     pub clock: ShiftedClock,
     pub http: reqwest::Client,
+    /// The workers' context: what runs in the background, or what a test without
+    /// background workers steps by hand (`run_jobs`).
+    pub workers: souk_workers::WorkerContext,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -286,6 +289,21 @@ impl TestApp {
         config: ApiConfig,
         sync_interval: Duration,
     ) -> TestApp {
+        Self::start(db, config, sync_interval, true).await
+    }
+
+    /// A node with no background work: the test runs the job queue itself
+    /// (`run_jobs`) with the test clock, so nothing happens unless it asks.
+    pub async fn spawn_stepped(db: &TestDb, config: ApiConfig) -> TestApp {
+        Self::start(db, config, Duration::from_secs(10), false).await
+    }
+
+    async fn start(
+        db: &TestDb,
+        config: ApiConfig,
+        sync_interval: Duration,
+        background: bool,
+    ) -> TestApp {
         init_logs();
         let store = db.store().await;
         let clock = ShiftedClock::default();
@@ -303,7 +321,9 @@ impl TestApp {
             .expect("workers");
         workers.allow_private_upstreams = allow_private;
         workers.sync_interval = sync_interval;
-        node.workers = Some(workers);
+        if background {
+            node.workers = Some(workers.clone());
+        }
         let url = node.url();
         let metrics_url = node.metrics_url();
         let state = node.state.clone();
@@ -322,9 +342,17 @@ impl TestApp {
             store,
             clock,
             http: reqwest::Client::new(),
+            workers,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Runs every job due now (by the test clock) once: one step of the queue.
+    pub async fn run_jobs(&self) -> souk_workers::jobs::RunReport {
+        souk_workers::jobs::run_due(&self.workers)
+            .await
+            .expect("run the due jobs")
     }
 
     pub fn api(&self) -> String {

@@ -18,6 +18,7 @@ mod forwarding;
 mod fuzz;
 mod harness;
 mod hostile;
+mod jobs;
 mod operator;
 mod orders;
 mod provider_cli;

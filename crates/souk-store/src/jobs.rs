@@ -1,0 +1,246 @@
+//! The durable job queue (migration 0010): work that must happen after a commit lives in
+//! `jobs`, inserted in the transaction of the change that needs it ([`insert_job`]). A
+//! node claims due jobs with a lease, runs each, and deletes it when done
+//! ([`Store::complete_job`]); a failure is retried later or, once its tries are spent,
+//! parked with its error for the operator ([`Store::fail_job`]). Claims use
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL and the write lock on SQLite: the statements
+//! differ, so each engine's lives in its own file under `sql/`.
+
+use crate::db::{on_engine, BeginWrite};
+use crate::{Result, Store};
+
+/// A job to enqueue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: String,
+    /// What the job needs, as JSON.
+    pub payload: String,
+    /// At most one live job per (kind, key): enqueuing another is a no-op.
+    pub dedupe_key: Option<String>,
+    pub run_at: i64,
+    pub max_attempts: i64,
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub dedupe_key: Option<String>,
+    /// `ready` or `parked`.
+    pub state: String,
+    pub run_at: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, kind, payload, dedupe_key, state, run_at, attempts, max_attempts, \
+                       last_error, created_at, updated_at";
+
+const INSERT: &str =
+    "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                      ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
+
+/// Inside the caller's write transaction: enqueues `job` (unless a live job has its
+/// kind and dedupe key), so the job exists exactly when the change that needs it does.
+pub(crate) async fn insert_job<'c, E>(executor: E, job: &NewJob, now: i64) -> Result<()>
+where
+    E: sqlx::Executor<'c>,
+    for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
+    for<'q> String: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> Option<String>: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> i64: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+{
+    sqlx::query(INSERT)
+        .bind(job.kind.clone())
+        .bind(job.payload.clone())
+        .bind(job.dedupe_key.clone())
+        .bind(job.run_at)
+        .bind(job.max_attempts)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Enqueues `job` on its own (most jobs are enqueued by the change that needs them).
+    pub async fn enqueue_job(&self, job: &NewJob, now: i64) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => insert_job(pool, job, now).await?);
+        Ok(())
+    }
+
+    /// Claims up to `limit` due jobs for `node` until `now + lease_ms`, counting an attempt
+    /// for each. A job whose lease ran out (its node died mid-run) is due again.
+    pub async fn claim_jobs(
+        &self,
+        node: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        let _gate = self.gate.enter().await;
+        let jobs: Vec<Job> = on_engine!(&self.db, pool => {
+            let sql = match self.engine() {
+                crate::Engine::Postgres => include_str!("sql/postgres/claim_jobs.sql"),
+                crate::Engine::Sqlite => include_str!("sql/sqlite/claim_jobs.sql"),
+            };
+            let mut tx = pool.begin_write().await?;
+            let claimed = sqlx::query_as(sql)
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await;
+            match claimed {
+                Ok(jobs) => {
+                    tx.commit().await?;
+                    jobs
+                }
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e.into());
+                }
+            }
+        });
+        Ok(jobs)
+    }
+
+    /// The job is done: it is deleted, if `node` still holds it. False when its lease
+    /// ran out and another node took it over meanwhile.
+    pub async fn complete_job(&self, id: i64, node: &str) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let done = on_engine!(&self.db, pool => {
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
+                .bind(id)
+                .bind(node)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Periodic work done for now: the same job is due again at `run_at`, with all its
+    /// tries, if `node` still holds it.
+    pub async fn reschedule_job(&self, id: i64, node: &str, run_at: i64, now: i64) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let moved = on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, attempts = 0, \
+                 last_error = NULL, updated_at = $2 WHERE id = $3 AND locked_by = $4",
+            )
+            .bind(run_at)
+            .bind(now)
+            .bind(id)
+            .bind(node)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(moved == 1)
+    }
+
+    /// Every enabled API v2 provider without a `provider.sync` job gets one, due at
+    /// `first_run`.
+    pub async fn ensure_provider_sync_jobs(&self, first_run: i64, now: i64) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, created_at, updated_at) \
+                 SELECT 'provider.sync', '{\"provider\":\"' || id || '\"}', id, $1, 10, $2, $2 \
+                 FROM providers WHERE enabled AND protocol = 'api_v2' \
+                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+            )
+            .bind(first_run)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The job failed with `error`: it is due again at `retry_at`, or parked when `retry_at`
+    /// is `None` or its tries are spent. True when it was parked.
+    pub async fn fail_job(
+        &self,
+        id: i64,
+        node: &str,
+        error: &str,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let parked: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $1, updated_at = $2, \
+                 run_at = COALESCE($3, run_at), \
+                 state = CASE WHEN $3 IS NULL OR attempts >= max_attempts THEN 'parked' ELSE 'ready' END \
+                 WHERE id = $4 AND locked_by = $5 RETURNING state",
+            )
+            .bind(error)
+            .bind(now)
+            .bind(retry_at)
+            .bind(id)
+            .bind(node)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(parked.is_some_and(|(state,)| state == "parked"))
+    }
+
+    /// Gives back the jobs `node` holds (a node that stops): due again at once, the
+    /// attempt not counted.
+    pub async fn release_jobs(&self, node: &str, now: i64) -> Result<u64> {
+        let _gate = self.gate.enter().await;
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, \
+                 attempts = attempts - 1, updated_at = $1 WHERE locked_by = $2",
+            )
+            .bind(now)
+            .bind(node)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }))
+    }
+
+    /// Jobs in `state` (`ready` or `parked`), oldest first.
+    pub async fn jobs(&self, state: &str, limit: i64) -> Result<Vec<Job>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE state = $1 ORDER BY id LIMIT $2"
+            ))
+            .bind(state)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The operator sends a parked job round again: due at once, with all its tries.
+    pub async fn retry_job(&self, id: i64, now: i64) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let retried = on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE jobs SET state = 'ready', run_at = $1, attempts = 0, updated_at = $1 \
+                 WHERE id = $2 AND state = 'parked'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(retried == 1)
+    }
+}

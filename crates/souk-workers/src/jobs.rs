@@ -1,0 +1,193 @@
+//! The job runner: claims due jobs from the durable queue (`souk_store::Job`), runs each
+//! by its kind, and records the outcome: done (deleted), again later (periodic work),
+//! retried with backoff, or parked with its error for the operator. A job's failure stays
+//! with it; the others run on.
+//!
+//! Kinds so far:
+//! - `provider.sync`: one provider's balance and catalogue, every 15 minutes (one live
+//!   job per provider; every enabled API v2 provider gets one).
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use souk_core::jobs::retry_delay_ms;
+use souk_store::{Job, StoreError};
+
+use crate::{StopSignal, WorkerContext};
+
+/// How long a claimed job is this node's before another may take it over.
+const LEASE_MS: i64 = 5 * 60_000;
+/// Jobs claimed at a time, and run at once.
+const BATCH: i64 = 32;
+const CONCURRENCY: usize = 8;
+
+/// How a job that ran ended well.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Finished: the job is deleted.
+    Finished,
+    /// Periodic work: the same job runs again at this time.
+    Again(i64),
+}
+
+/// Why a job did not end well.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JobError {
+    /// Worth another try later (with backoff), until its tries are spent.
+    #[error("{0}")]
+    Retry(String),
+    /// No try can succeed: parked at once, for the operator.
+    #[error("{0}")]
+    Park(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+/// What one pass over the due jobs did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub finished: usize,
+    pub again: usize,
+    pub retried: usize,
+    pub parked: usize,
+}
+
+impl RunReport {
+    pub fn ran(&self) -> usize {
+        self.finished + self.again + self.retried + self.parked
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProviderPayload {
+    provider: String,
+}
+
+/// The period of `provider.sync`: 15 minutes, shorter when the node polls faster (tests).
+pub fn provider_sync_every(ctx: &WorkerContext) -> Duration {
+    Duration::from_secs(15 * 60).min(ctx.sync_interval * 90)
+}
+
+/// Runs one job by its kind.
+async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
+    match job.kind.as_str() {
+        "provider.sync" => {
+            let p: ProviderPayload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
+            let provider = match ctx.store.provider(&p.provider).await {
+                Ok(provider) => provider,
+                // Deleted since: nothing left to sync.
+                Err(StoreError::NotFound(_)) => return Ok(Done::Finished),
+                Err(e) => return Err(e.into()),
+            };
+            if !provider.enabled || provider.protocol != "api_v2" {
+                return Ok(Done::Finished);
+            }
+            crate::import::sync_provider(ctx, &provider)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            let every = provider_sync_every(ctx).as_millis() as i64;
+            Ok(Done::Again(ctx.clock.now_ms() + every))
+        }
+        other => Err(JobError::Park(format!("unknown job kind {other:?}"))),
+    }
+}
+
+/// Records how `job` ended.
+async fn settle(
+    ctx: &WorkerContext,
+    job: &Job,
+    outcome: Result<Done, JobError>,
+    report: &mut RunReport,
+) -> Result<(), StoreError> {
+    let (store, node, now) = (&ctx.store, ctx.node_id.as_str(), ctx.clock.now_ms());
+    match outcome {
+        Ok(Done::Finished) => {
+            store.complete_job(job.id, node).await?;
+            report.finished += 1;
+        }
+        Ok(Done::Again(at)) => {
+            store.reschedule_job(job.id, node, at, now).await?;
+            report.again += 1;
+        }
+        Err(JobError::Retry(error)) => {
+            let at = now + retry_delay_ms(job.attempts);
+            if store.fail_job(job.id, node, &error, Some(at), now).await? {
+                tracing::error!(job = job.id, kind = %job.kind, error = %error, "job parked after its last try");
+                report.parked += 1;
+            } else {
+                tracing::warn!(job = job.id, kind = %job.kind, error = %error, "job failed; tried again later");
+                report.retried += 1;
+            }
+        }
+        Err(JobError::Park(error)) => {
+            store.fail_job(job.id, node, &error, None, now).await?;
+            tracing::error!(job = job.id, kind = %job.kind, error = %error, "job parked");
+            report.parked += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Gives every enabled API v2 provider its periodic sync job (a no-op for those that
+/// have one).
+pub async fn ensure_periodic_jobs(ctx: &WorkerContext) -> Result<(), StoreError> {
+    let now = ctx.clock.now_ms();
+    let every = provider_sync_every(ctx).as_millis() as i64;
+    ctx.store.ensure_provider_sync_jobs(now + every, now).await
+}
+
+/// Claims and runs every job due now, `CONCURRENCY` at a time, until none is due: one
+/// step of the queue (tests call it to run the queue by hand).
+pub async fn run_due(ctx: &WorkerContext) -> Result<RunReport, StoreError> {
+    let mut report = RunReport::default();
+    loop {
+        let now = ctx.clock.now_ms();
+        let jobs = ctx
+            .store
+            .claim_jobs(&ctx.node_id, now, LEASE_MS, BATCH)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(report);
+        }
+        let outcomes: Vec<(Job, Result<Done, JobError>)> = stream::iter(jobs)
+            .map(|job| async move {
+                let outcome = run(ctx, &job).await;
+                (job, outcome)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (job, outcome) in outcomes {
+            settle(ctx, &job, outcome, &mut report).await?;
+        }
+    }
+}
+
+/// Runs the queue until the node stops: due jobs every `tick`, the periodic jobs'
+/// rows checked once a minute.
+pub(crate) async fn job_loop(ctx: WorkerContext, stop: StopSignal) {
+    let tick = Duration::from_millis(200);
+    let mut last_ensure: Option<i64> = None;
+    while !stop.is_set() {
+        let now = ctx.clock.now_ms();
+        if last_ensure.is_none_or(|at| now - at >= 60_000) {
+            last_ensure = Some(now);
+            if let Err(e) = ensure_periodic_jobs(&ctx).await {
+                tracing::warn!(error = %e, "enqueuing periodic jobs failed");
+            }
+        }
+        if let Err(e) = run_due(&ctx).await {
+            tracing::warn!(error = %e, "running jobs failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.wait() => {}
+        }
+    }
+}
