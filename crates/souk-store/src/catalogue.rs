@@ -1,6 +1,7 @@
 //! The catalogue in the store: snapshot loading for the caches, and the writes that the
 //! demo loader, the operator and suppliers make. Every write bumps the catalogue version.
 
+use crate::rows::row_struct;
 use std::collections::HashMap;
 
 use souk_core::catalogue::{
@@ -171,27 +172,28 @@ type SubcategoryRow = (
     i64,
     bool,
 );
-#[derive(sqlx::FromRow)]
-struct ServiceRow {
-    number: i64,
-    id: String,
-    entity: String,
-    product_type: String,
-    shop_id: String,
-    category_id: String,
-    subcategory_id: String,
-    name: String,
-    description: String,
-    type_name: String,
-    image_url: Option<String>,
-    rate: i64,
-    min_qty: i64,
-    max_qty: i64,
-    refill: bool,
-    refill_days: Option<i64>,
-    cancel: bool,
-    dripfeed: bool,
-    recommended: bool,
+row_struct! {
+    struct ServiceRow {
+        number: i64,
+        id: String,
+        entity: String,
+        product_type: String,
+        shop_id: String,
+        category_id: String,
+        subcategory_id: String,
+        name: String,
+        description: String,
+        type_name: String,
+        image_url: Option<String>,
+        rate: i64,
+        min_qty: i64,
+        max_qty: i64,
+        refill: bool,
+        refill_days: Option<i64>,
+        cancel: bool,
+        dripfeed: bool,
+        recommended: bool,
+    }
 }
 type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64);
 

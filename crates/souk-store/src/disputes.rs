@@ -1,6 +1,7 @@
 //! Buyers' disputes and reviews (SPEC 11) and the operator's resolution of disputes. An
 //! open dispute blocks the order's early cancel (SPEC 8); a review feeds its shop's rating.
 
+use crate::rows::row_struct;
 use souk_core::id::new_entity_id;
 use souk_core::order::OrderStatus;
 use souk_core::supply;
@@ -11,21 +12,23 @@ use crate::orders::book_refund;
 use crate::versions::{bump_version, Change};
 use crate::{Result, Store, StoreError};
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct Dispute {
-    pub id: String,
-    pub order_id: i64,
-    pub user_id: String,
-    pub email: String,
-    pub status: String,
-    pub message: String,
-    pub resolution: String,
-    pub refund_amount: i64,
-    pub created_at: i64,
-    pub resolved_at: Option<i64>,
-    /// The order's charge and what was refunded of it so far.
-    pub charge: i64,
-    pub refunded: i64,
+row_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Dispute {
+        pub id: String,
+        pub order_id: i64,
+        pub user_id: String,
+        pub email: String,
+        pub status: String,
+        pub message: String,
+        pub resolution: String,
+        pub refund_amount: i64,
+        pub created_at: i64,
+        pub resolved_at: Option<i64>,
+        /// The order's charge and what was refunded of it so far.
+        pub charge: i64,
+        pub refunded: i64,
+    }
 }
 
 /// How the operator settles a dispute.

@@ -10,6 +10,7 @@
 //! honours idempotency keys, in which case the resend with the same key is safe and
 //! happens by itself while the upstream still remembers the key.
 
+use crate::rows::row_struct;
 use souk_core::early_cancel::proportional_refund;
 use souk_core::order::OrderStatus;
 use souk_core::Money;
@@ -57,20 +58,21 @@ pub struct ForwardJob {
     pub unknown_since: Option<i64>,
 }
 
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: i64,
-    provider_id: String,
-    provider_service: String,
-    provider_ref: Option<String>,
-    link: String,
-    quantity: i64,
-    params: String,
-    runs: Option<i64>,
-    interval_minutes: Option<i64>,
-    forward_attempts: i64,
-    forward_refusals: i64,
-    unknown_since: Option<i64>,
+row_struct! {
+    struct JobRow {
+        id: i64,
+        provider_id: String,
+        provider_service: String,
+        provider_ref: Option<String>,
+        link: String,
+        quantity: i64,
+        params: String,
+        runs: Option<i64>,
+        interval_minutes: Option<i64>,
+        forward_attempts: i64,
+        forward_refusals: i64,
+        unknown_since: Option<i64>,
+    }
 }
 
 /// What an upstream said about an order.
@@ -103,17 +105,19 @@ pub enum Resolution {
     Fail,
 }
 
-/// An order waiting on an upstream, for the operator.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct StuckOrder {
-    pub id: i64,
-    pub provider_id: Option<String>,
-    /// Set when the upstream took the order but later stopped knowing it.
-    pub external_id: Option<String>,
-    pub forward_state: String,
-    pub forward_attempts: i64,
-    pub last_error: Option<String>,
-    pub updated_at: i64,
+row_struct! {
+    /// An order waiting on an upstream, for the operator.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct StuckOrder {
+        pub id: i64,
+        pub provider_id: Option<String>,
+        /// Set when the upstream took the order but later stopped knowing it.
+        pub external_id: Option<String>,
+        pub forward_state: String,
+        pub forward_attempts: i64,
+        pub last_error: Option<String>,
+        pub updated_at: i64,
+    }
 }
 
 /// Inside a write transaction: closes an open order with `status`, refunding `amount`

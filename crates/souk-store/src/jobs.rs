@@ -7,6 +7,7 @@
 //! differ, so each engine's lives in its own file under `sql/`.
 
 use crate::db::{on_engine, BeginWrite};
+use crate::rows::row_struct;
 use crate::{Result, Store};
 
 /// A job to enqueue.
@@ -21,22 +22,24 @@ pub struct NewJob {
     pub max_attempts: i64,
 }
 
-/// A job as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct Job {
-    pub id: i64,
-    pub kind: String,
-    pub payload: String,
-    pub dedupe_key: Option<String>,
-    /// `ready` or `parked`.
-    pub state: String,
-    pub run_at: i64,
-    /// Claims so far, this one included.
-    pub attempts: i64,
-    pub max_attempts: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+row_struct! {
+    /// A job as stored.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Job {
+        pub id: i64,
+        pub kind: String,
+        pub payload: String,
+        pub dedupe_key: Option<String>,
+        /// `ready` or `parked`.
+        pub state: String,
+        pub run_at: i64,
+        /// Claims so far, this one included.
+        pub attempts: i64,
+        pub max_attempts: i64,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 const COLUMNS: &str = "id, kind, payload, dedupe_key, state, run_at, attempts, max_attempts, \

@@ -16,10 +16,12 @@ mod jobs;
 mod keycheck;
 mod leases;
 mod login_attempts;
+mod migrations;
 mod operator;
 mod orders;
 mod providers;
 mod refills;
+mod rows;
 mod sms;
 mod sms_admin;
 mod sms_inbound;
@@ -130,8 +132,7 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -186,8 +187,8 @@ impl Store {
     pub fn schema_fingerprint(engine: Engine) -> String {
         use sha2::Digest;
         let migrator = match engine {
-            Engine::Sqlite => &SQLITE_MIGRATIONS,
-            Engine::Postgres => &POSTGRES_MIGRATIONS,
+            Engine::Sqlite => &*SQLITE_MIGRATIONS,
+            Engine::Postgres => &*POSTGRES_MIGRATIONS,
         };
         let mut hash = sha2::Sha256::new();
         for m in migrator.iter() {

@@ -2,6 +2,7 @@
 //! shops, supplier status, and the settings. Changes buyers can see bump the catalogue
 //! version and return the `Change` for the caller to apply.
 
+use crate::rows::row_struct;
 use souk_core::supply::{self, Translation};
 
 use crate::db::{on_engine, BeginWrite};
@@ -40,17 +41,19 @@ pub struct CategoryPatch {
     pub translations: Vec<Translation>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct ShopRecord {
-    pub id: String,
-    pub owner_id: String,
-    pub owner_email: String,
-    pub name: String,
-    pub active: bool,
-    pub created_at: i64,
-    pub listings: i64,
-    pub review_count: i64,
-    pub rating_sum: i64,
+row_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ShopRecord {
+        pub id: String,
+        pub owner_id: String,
+        pub owner_email: String,
+        pub name: String,
+        pub active: bool,
+        pub created_at: i64,
+        pub listings: i64,
+        pub review_count: i64,
+        pub rating_sum: i64,
+    }
 }
 
 type CategoryRow = (

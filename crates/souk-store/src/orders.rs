@@ -2,6 +2,7 @@
 //! and (for inventory) delivers the oldest lines in one transaction, so a line is sold
 //! once and a failed order leaves no trace. Cancels refund through the ledger.
 
+use crate::rows::row_struct;
 use souk_core::catalogue::ProductType;
 use souk_core::early_cancel::{self, CancelSettings, Reason};
 use souk_core::order::{product_charge, OrderStatus, ProductOrder, SmmOrder};
@@ -58,32 +59,34 @@ pub enum CancelOutcome {
 
 const CANCEL_SETTINGS_SQL: &str = "SELECT key, value FROM settings WHERE key IN ($1, $2)";
 
-#[derive(sqlx::FromRow)]
-struct OrderRow {
-    id: i64,
-    kind: String,
-    product_type: String,
-    status: String,
-    quantity: i64,
-    charge: i64,
-    refunded: i64,
-    delivered: i64,
-    start_count: Option<i64>,
-    remains: Option<i64>,
+row_struct! {
+    struct OrderRow {
+        id: i64,
+        kind: String,
+        product_type: String,
+        status: String,
+        quantity: i64,
+        charge: i64,
+        refunded: i64,
+        delivered: i64,
+        start_count: Option<i64>,
+        remains: Option<i64>,
+    }
 }
 
-#[derive(sqlx::FromRow)]
-struct CancelRow {
-    product_type: String,
-    payment_status: String,
-    status: String,
-    external_id: Option<String>,
-    paid_at: Option<i64>,
-    self_refunded: bool,
-    quantity: i64,
-    delivered: i64,
-    charge: i64,
-    refunded: i64,
+row_struct! {
+    struct CancelRow {
+        product_type: String,
+        payment_status: String,
+        status: String,
+        external_id: Option<String>,
+        paid_at: Option<i64>,
+        self_refunded: bool,
+        quantity: i64,
+        delivered: i64,
+        charge: i64,
+        refunded: i64,
+    }
 }
 
 /// Inside a write transaction: an entry in the order's history.

@@ -1,6 +1,7 @@
 //! Upstream providers: their settings (keys sealed at rest), the services they list, and
 //! the local services imported from them.
 
+use crate::rows::row_struct;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::id::new_entity_id;
 use souk_core::{Money, Text};
@@ -129,37 +130,40 @@ const IMPORTED_VARIANT_SELECT: &str =
      p.price, p.price_pinned, p.active, p.listed_upstream, p.stock \
      FROM subproducts p JOIN services s ON s.number = p.service_number";
 
-/// A variant of an imported product, as the operator reviews its price.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct ImportedVariant {
-    pub id: String,
-    pub service: i64,
-    pub product: String,
-    pub name: String,
-    /// The provider's id for it ('' for a product imported without variants).
-    pub upstream_id: String,
-    pub price: i64,
-    /// Set by the operator; otherwise the product's published price (primary only).
-    pub price_pinned: bool,
-    pub active: bool,
-    pub listed_upstream: bool,
-    pub stock: i64,
+row_struct! {
+    /// A variant of an imported product, as the operator reviews its price.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ImportedVariant {
+        pub id: String,
+        pub service: i64,
+        pub product: String,
+        pub name: String,
+        /// The provider's id for it ('' for a product imported without variants).
+        pub upstream_id: String,
+        pub price: i64,
+        /// Set by the operator; otherwise the product's published price (primary only).
+        pub price_pinned: bool,
+        pub active: bool,
+        pub listed_upstream: bool,
+        pub stock: i64,
+    }
 }
 
-#[derive(sqlx::FromRow)]
-struct ProviderRow {
-    id: String,
-    name: String,
-    protocol: String,
-    url: String,
-    api_key_enc: Vec<u8>,
-    enabled: bool,
-    timeout_ms: i64,
-    requests_per_second: i64,
-    supports_idempotency: bool,
-    balance: Option<i64>,
-    balance_checked_at: Option<i64>,
-    shop_id: Option<String>,
+row_struct! {
+    struct ProviderRow {
+        id: String,
+        name: String,
+        protocol: String,
+        url: String,
+        api_key_enc: Vec<u8>,
+        enabled: bool,
+        timeout_ms: i64,
+        requests_per_second: i64,
+        supports_idempotency: bool,
+        balance: Option<i64>,
+        balance_checked_at: Option<i64>,
+        shop_id: Option<String>,
+    }
 }
 
 const PROVIDER_COLUMNS: &str =

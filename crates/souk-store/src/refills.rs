@@ -1,21 +1,24 @@
 //! Refills of SMM orders (PerfectPanel's `refill` and `refill_status`).
 
+use crate::rows::row_struct;
 use souk_core::ApiError;
 
 use crate::db::on_engine;
 use crate::dripfeed::LOCAL_DRIPFEED;
 use crate::{Result, Store};
 
-/// What the refill rule reads about an order.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct RefillFacts {
-    pub kind: String,
-    pub status: String,
-    pub refill: bool,
-    pub refill_days: Option<i64>,
-    pub completed_at: Option<i64>,
-    pub external_id: Option<String>,
-    pub provider_id: Option<String>,
+row_struct! {
+    /// What the refill rule reads about an order.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct RefillFacts {
+        pub kind: String,
+        pub status: String,
+        pub refill: bool,
+        pub refill_days: Option<i64>,
+        pub completed_at: Option<i64>,
+        pub external_id: Option<String>,
+        pub provider_id: Option<String>,
+    }
 }
 
 impl RefillFacts {
@@ -31,13 +34,15 @@ impl RefillFacts {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct Refill {
-    pub id: i64,
-    pub order_id: i64,
-    pub status: String,
-    pub external_id: Option<String>,
-    pub provider_id: Option<String>,
+row_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Refill {
+        pub id: i64,
+        pub order_id: i64,
+        pub status: String,
+        pub external_id: Option<String>,
+        pub provider_id: Option<String>,
+    }
 }
 
 impl Store {

@@ -5,6 +5,7 @@
 //! refund goes through the ledger in the transaction that ends the activation, guarded by
 //! a conditional update on the activation's status, so it happens exactly once.
 
+use crate::rows::row_struct;
 use std::collections::HashMap;
 
 use souk_core::early_cancel::Reason;
@@ -127,27 +128,28 @@ pub enum SmsTransition {
     BadStatus(ActivationStatus),
 }
 
-#[derive(sqlx::FromRow)]
-struct ActivationRow {
-    order_id: i64,
-    project_id: String,
-    project_code: String,
-    project_name: String,
-    country_code: String,
-    country_name: Option<String>,
-    activate_id: Option<i64>,
-    phone: String,
-    status: String,
-    price: i64,
-    charge: i64,
-    refunded: i64,
-    code: Option<String>,
-    sms_text: Option<String>,
-    code_at: Option<i64>,
-    awaiting_retry: bool,
-    created_at: i64,
-    expires_at: i64,
-    provider_id: Option<String>,
+row_struct! {
+    struct ActivationRow {
+        order_id: i64,
+        project_id: String,
+        project_code: String,
+        project_name: String,
+        country_code: String,
+        country_name: Option<String>,
+        activate_id: Option<i64>,
+        phone: String,
+        status: String,
+        price: i64,
+        charge: i64,
+        refunded: i64,
+        code: Option<String>,
+        sms_text: Option<String>,
+        code_at: Option<i64>,
+        awaiting_retry: bool,
+        created_at: i64,
+        expires_at: i64,
+        provider_id: Option<String>,
+    }
 }
 
 const ACTIVATION_SELECT: &str = "SELECT a.order_id, a.project_id, p.code AS project_code, p.name AS project_name, \

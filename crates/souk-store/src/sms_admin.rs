@@ -3,6 +3,7 @@
 //! projects they serve, sms-activate upstream providers, and what happened (messages,
 //! activations).
 
+use crate::rows::row_struct;
 use souk_core::id::new_entity_id;
 use souk_core::sms::{normalize_country, normalize_phone};
 use souk_core::{Money, Text};
@@ -84,34 +85,38 @@ impl std::fmt::Debug for SmsProvider {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct SmsMessage {
-    pub id: i64,
-    pub gateway_id: Option<String>,
-    pub phone: String,
-    pub sender: String,
-    pub text: String,
-    pub code: Option<String>,
-    pub order_id: Option<i64>,
-    pub received_at: i64,
+row_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct SmsMessage {
+        pub id: i64,
+        pub gateway_id: Option<String>,
+        pub phone: String,
+        pub sender: String,
+        pub text: String,
+        pub code: Option<String>,
+        pub order_id: Option<i64>,
+        pub received_at: i64,
+    }
 }
 
-/// An activation as the operator lists it.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct SmsActivationRow {
-    pub order_id: i64,
-    pub user_id: String,
-    pub project_id: String,
-    pub country_code: String,
-    pub phone: String,
-    pub status: String,
-    pub price: i64,
-    pub code: Option<String>,
-    pub provider_id: Option<String>,
-    pub external_id: Option<String>,
-    pub upstream_state: String,
-    pub expires_at: i64,
-    pub created_at: i64,
+row_struct! {
+    /// An activation as the operator lists it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct SmsActivationRow {
+        pub order_id: i64,
+        pub user_id: String,
+        pub project_id: String,
+        pub country_code: String,
+        pub phone: String,
+        pub status: String,
+        pub price: i64,
+        pub code: Option<String>,
+        pub provider_id: Option<String>,
+        pub external_id: Option<String>,
+        pub upstream_state: String,
+        pub expires_at: i64,
+        pub created_at: i64,
+    }
 }
 
 /// Inside a write transaction: replaces the translations of an SMS name.

@@ -3,6 +3,7 @@
 //! SMM services, and earnings with their withdrawals. Every method is scoped to the shops
 //! the calling user owns; another shop's order is "not found".
 
+use crate::rows::row_struct;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::id::new_entity_id;
 use souk_core::order::OrderStatus;
@@ -25,32 +26,34 @@ pub struct SupplierOrderQuery {
     pub offset: i64,
 }
 
-/// One paid order of the supplier's shops.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct SupplierOrder {
-    pub id: i64,
-    pub kind: String,
-    pub product_type: String,
-    pub status: String,
-    pub payment_status: String,
-    pub quantity: i64,
-    pub delivered: i64,
-    pub remains: Option<i64>,
-    pub start_count: Option<i64>,
-    pub link: String,
-    pub unit_price: i64,
-    pub charge: i64,
-    pub refunded: i64,
-    pub created_at: i64,
-    pub service_number: i64,
-    pub service_id: String,
-    pub service_name: String,
-    pub subcategory_id: String,
-    pub subproduct_id: Option<String>,
-    pub subproduct_name: Option<String>,
-    pub buyer_id: String,
-    pub buyer_email: String,
-    pub buyer_name: String,
+row_struct! {
+    /// One paid order of the supplier's shops.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct SupplierOrder {
+        pub id: i64,
+        pub kind: String,
+        pub product_type: String,
+        pub status: String,
+        pub payment_status: String,
+        pub quantity: i64,
+        pub delivered: i64,
+        pub remains: Option<i64>,
+        pub start_count: Option<i64>,
+        pub link: String,
+        pub unit_price: i64,
+        pub charge: i64,
+        pub refunded: i64,
+        pub created_at: i64,
+        pub service_number: i64,
+        pub service_id: String,
+        pub service_name: String,
+        pub subcategory_id: String,
+        pub subproduct_id: Option<String>,
+        pub subproduct_name: Option<String>,
+        pub buyer_id: String,
+        pub buyer_email: String,
+        pub buyer_name: String,
+    }
 }
 
 /// Where an order stands after a supplier's action.
@@ -66,19 +69,21 @@ pub struct OrderProgress {
     pub refunded_now: Money,
 }
 
-/// One sale's earning.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct EarningRow {
-    pub order_id: i64,
-    pub shop_id: String,
-    pub gross: i64,
-    pub commission: i64,
-    pub refunded: i64,
-    pub amount: i64,
-    pub available_at: i64,
-    pub withdrawal_id: Option<String>,
-    pub withdrawal_status: Option<String>,
-    pub created_at: i64,
+row_struct! {
+    /// One sale's earning.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct EarningRow {
+        pub order_id: i64,
+        pub shop_id: String,
+        pub gross: i64,
+        pub commission: i64,
+        pub refunded: i64,
+        pub amount: i64,
+        pub available_at: i64,
+        pub withdrawal_id: Option<String>,
+        pub withdrawal_status: Option<String>,
+        pub created_at: i64,
+    }
 }
 
 /// Totals of a supplier's earnings by state.
@@ -90,41 +95,43 @@ pub struct EarningsSummary {
     pub withdrawn: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct Withdrawal {
-    pub id: String,
-    pub shop_id: String,
-    pub amount: i64,
-    pub status: String,
-    pub note: String,
-    pub resolution: String,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
-    /// Orders it covers.
-    #[sqlx(default)]
-    pub orders: i64,
+row_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Withdrawal {
+        pub id: String,
+        pub shop_id: String,
+        pub amount: i64,
+        pub status: String,
+        pub note: String,
+        pub resolution: String,
+        pub created_at: i64,
+        pub completed_at: Option<i64>,
+        /// Orders it covers.
+        pub orders: i64,
+    }
 }
 
-#[derive(sqlx::FromRow)]
-struct OwnedOrder {
-    id: i64,
-    user_id: String,
-    kind: String,
-    product_type: String,
-    status: String,
-    quantity: i64,
-    delivered: i64,
-    remains: Option<i64>,
-    start_count: Option<i64>,
-    charge: i64,
-    refunded: i64,
-    service_number: Option<i64>,
-    subproduct_id: Option<String>,
-    external_id: Option<String>,
-    forward_state: String,
-    /// Set once a send may have reached the provider (even if the order is queued for a
-    /// resend with the same key).
-    unknown_since: Option<i64>,
+row_struct! {
+    struct OwnedOrder {
+        id: i64,
+        user_id: String,
+        kind: String,
+        product_type: String,
+        status: String,
+        quantity: i64,
+        delivered: i64,
+        remains: Option<i64>,
+        start_count: Option<i64>,
+        charge: i64,
+        refunded: i64,
+        service_number: Option<i64>,
+        subproduct_id: Option<String>,
+        external_id: Option<String>,
+        forward_state: String,
+        /// Set once a send may have reached the provider (even if the order is queued for a
+        /// resend with the same key).
+        unknown_since: Option<i64>,
+    }
 }
 
 impl OwnedOrder {

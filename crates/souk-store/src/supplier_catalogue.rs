@@ -4,6 +4,7 @@
 //! edits bump the catalogue version; stock edits bump the subproduct's stock version and
 //! report a `Change::Stock`.
 
+use crate::rows::row_struct;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
@@ -21,14 +22,16 @@ use crate::{NewSubproduct, Result, Store, StoreError};
 const SQLITE_MAX_PARAMS: usize = 32_766;
 const POSTGRES_MAX_PARAMS: usize = 65_535;
 
-/// A translation as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct TranslationRow {
-    pub entity: String,
-    pub entity_id: String,
-    pub field: String,
-    pub lang: String,
-    pub value: String,
+row_struct! {
+    /// A translation as stored.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct TranslationRow {
+        pub entity: String,
+        pub entity_id: String,
+        pub field: String,
+        pub lang: String,
+        pub value: String,
+    }
 }
 
 /// A product or SMM service as its supplier sees it: inactive parts included.
@@ -71,39 +74,41 @@ pub struct SubproductDetail {
     pub translations: Vec<(String, String, String)>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ServiceRecord {
-    number: i64,
-    id: String,
-    entity: String,
-    product_type: String,
-    shop_id: String,
-    subcategory_id: String,
-    name: String,
-    description: String,
-    type_name: String,
-    image_url: Option<String>,
-    rate: i64,
-    min_qty: i64,
-    max_qty: i64,
-    refill: bool,
-    dripfeed: bool,
-    recommended: bool,
-    active: bool,
-    created_at: i64,
+row_struct! {
+    struct ServiceRecord {
+        number: i64,
+        id: String,
+        entity: String,
+        product_type: String,
+        shop_id: String,
+        subcategory_id: String,
+        name: String,
+        description: String,
+        type_name: String,
+        image_url: Option<String>,
+        rate: i64,
+        min_qty: i64,
+        max_qty: i64,
+        refill: bool,
+        dripfeed: bool,
+        recommended: bool,
+        active: bool,
+        created_at: i64,
+    }
 }
 
-#[derive(sqlx::FromRow)]
-struct SubproductRecord {
-    id: String,
-    service_number: i64,
-    name: String,
-    price: i64,
-    min_qty: i64,
-    max_qty: i64,
-    position: i64,
-    active: bool,
-    stock: i64,
+row_struct! {
+    struct SubproductRecord {
+        id: String,
+        service_number: i64,
+        name: String,
+        price: i64,
+        min_qty: i64,
+        max_qty: i64,
+        position: i64,
+        active: bool,
+        stock: i64,
+    }
 }
 
 /// (name, price, min, max, position, active, stock, product type)

@@ -2,6 +2,7 @@
 //! which moves the balance and writes its ledger row in the same transaction, refusing to
 //! go below zero.
 
+use crate::rows::row_struct;
 use souk_core::id::new_entity_id;
 use souk_core::Money;
 
@@ -45,38 +46,44 @@ pub struct NewUser {
     pub initial_balance: Money,
 }
 
-/// A user as the operator sees them.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct UserRecord {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub status: String,
-    pub is_supplier: bool,
-    pub balance: i64,
-    pub created_at: i64,
+row_struct! {
+    /// A user as the operator sees them.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct UserRecord {
+        pub id: String,
+        pub email: String,
+        pub name: String,
+        pub status: String,
+        pub is_supplier: bool,
+        pub balance: i64,
+        pub created_at: i64,
+    }
 }
 
-/// An API key as the operator sees it: never the key itself.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    pub user_id: String,
-    pub key_prefix: String,
-    pub label: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
+row_struct! {
+    /// An API key as the operator sees it: never the key itself.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ApiKeyRecord {
+        pub id: String,
+        pub user_id: String,
+        pub key_prefix: String,
+        pub label: String,
+        pub created_at: i64,
+        pub revoked_at: Option<i64>,
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct LedgerEntry {
-    pub id: i64,
-    pub amount: i64,
-    pub balance_after: i64,
-    pub kind: String,
-    pub order_id: Option<i64>,
-    pub note: String,
-    pub created_at: i64,
+row_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct LedgerEntry {
+        pub id: i64,
+        pub amount: i64,
+        pub balance_after: i64,
+        pub kind: String,
+        pub order_id: Option<i64>,
+        pub note: String,
+        pub created_at: i64,
+    }
 }
 
 /// Inside a write transaction: adds `amount` (negative to debit) to a balance and records

@@ -3,26 +3,31 @@
 
 use crate::crypto::digest_secret;
 use crate::db::{on_engine, BeginWrite};
+use crate::rows::row_struct;
 use crate::Result;
 use crate::Store;
 
-/// What signing in checks an email against.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct LoginRecord {
-    pub user_id: String,
-    pub password_hash: Option<String>,
-    pub status: String,
+row_struct! {
+    /// What signing in checks an email against.
+    #[derive(Clone, Debug)]
+    pub struct LoginRecord {
+        pub user_id: String,
+        pub password_hash: Option<String>,
+        pub status: String,
+    }
 }
 
-/// The user behind a session cookie.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct WebSession {
-    pub user_id: String,
-    pub email: String,
-    pub is_supplier: bool,
-    pub status: String,
-    pub csrf_token: String,
-    pub expires_at: i64,
+row_struct! {
+    /// The user behind a session cookie.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct WebSession {
+        pub user_id: String,
+        pub email: String,
+        pub is_supplier: bool,
+        pub status: String,
+        pub csrf_token: String,
+        pub expires_at: i64,
+    }
 }
 
 impl WebSession {
@@ -31,14 +36,16 @@ impl WebSession {
     }
 }
 
-/// One of a user's orders, as the account page lists them.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct OrderLine {
-    pub id: i64,
-    pub kind: String,
-    pub service_number: Option<i64>,
-    pub link: String,
-    pub created_at: i64,
+row_struct! {
+    /// One of a user's orders, as the account page lists them.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct OrderLine {
+        pub id: i64,
+        pub kind: String,
+        pub service_number: Option<i64>,
+        pub link: String,
+        pub created_at: i64,
+    }
 }
 
 impl Store {

@@ -604,6 +604,17 @@ impl ServerProcess {
     }
 }
 
+/// A test that fails leaves no server behind: a leaked node keeps its database
+/// connections, and on PostgreSQL every later test then meets "too many clients".
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl TestApp {
     /// Calls the operator API with the test token; returns (HTTP status, JSON body).
     pub async fn operator(
