@@ -1,9 +1,9 @@
 //! The migrations of each engine, embedded in the binary.
 //!
-//! The files under `migrations/{sqlite,postgres}/` are listed here by hand (sqlx's
-//! `migrate!` would list them, but its proc-macro crates rebuild the whole driver stack for
-//! the build host); `the_lists_match_the_folders` fails when a file is missing from its
-//! list. Versions, descriptions and checksums are what `migrate!` gives, so databases
+//! The files under `migrations/{sqlite,postgres}/` are listed here by hand, once for both
+//! folders (sqlx's `migrate!` would list them, but its proc-macro crates rebuild the whole
+//! driver stack for the build host); `the_lists_match_the_folders` fails when a folder
+//! holds a file the list lacks. Versions, descriptions and checksums are what `migrate!` gives, so databases
 //! migrated before keep validating.
 
 use std::borrow::Cow;
@@ -13,26 +13,20 @@ use futures::future::{BoxFuture, FutureExt};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+/// Each file once: both engines have the same migrations, one folder each.
 macro_rules! embed {
-    ($engine:literal: $($file:literal),* $(,)?) => {
-        &[$(($file, include_str!(concat!("../migrations/", $engine, "/", $file)))),*]
+    ($($file:literal),* $(,)?) => {
+        (
+            &[$(($file, include_str!(concat!("../migrations/sqlite/", $file)))),*],
+            &[$(($file, include_str!(concat!("../migrations/postgres/", $file)))),*],
+        )
     };
 }
 
-const SQLITE: &[(&str, &str)] = embed!("sqlite":
-    "0001_init.sql",
-    "0002_supply.sql",
-    "0003_providers.sql",
-    "0004_sms.sql",
-    "0005_web.sql",
-    "0006_forwarding.sql",
-    "0007_login_attempts.sql",
-    "0008_variant_prices.sql",
-    "0009_order_provider.sql",
-    "0010_jobs.sql",
-);
+type Files = &'static [(&'static str, &'static str)];
 
-const POSTGRES: &[(&str, &str)] = embed!("postgres":
+/// (SQLite, PostgreSQL)
+const FILES: (Files, Files) = embed!(
     "0001_init.sql",
     "0002_supply.sql",
     "0003_providers.sql",
@@ -44,13 +38,15 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0009_order_provider.sql",
     "0010_jobs.sql",
 );
+const SQLITE: Files = FILES.0;
+const POSTGRES: Files = FILES.1;
 
 pub(crate) static SQLITE_MIGRATIONS: LazyLock<Migrator> = LazyLock::new(|| migrator(SQLITE));
 pub(crate) static POSTGRES_MIGRATIONS: LazyLock<Migrator> = LazyLock::new(|| migrator(POSTGRES));
 
 /// Files named `{version}_{description}.sql`, as `migrate!` reads them.
 #[derive(Debug)]
-struct Embedded(&'static [(&'static str, &'static str)]);
+struct Embedded(Files);
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
@@ -78,7 +74,7 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-fn migrator(files: &'static [(&'static str, &'static str)]) -> Migrator {
+fn migrator(files: Files) -> Migrator {
     // The embedded source is ready at once: nothing is awaited.
     Migrator::new(Embedded(files))
         .now_or_never()
