@@ -117,33 +117,29 @@ async fn sqlite_template() -> &'static std::path::Path {
                 .expect("migrate the template database");
             store.close().await;
             // One self-contained file, the log folded in: copies need nothing beside it.
-            // The pool's connections may close a moment after `close` returns; until they
-            // have, the switch away from WAL finds the database locked.
-            let url = format!("sqlite://{}", path.display());
-            let mut tries = 0;
-            while let Err(e) = fold_log(&url).await {
-                tries += 1;
-                assert!(tries < 100, "fold the log into the template: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            (dir, path)
+            // `VACUUM INTO` writes it from a read transaction, so the pool's connections,
+            // which may close a moment after `close` returns, cannot lock it out (switching
+            // the file itself out of WAL could, and did: "database is locked").
+            let folded = dir.path().join("folded.db");
+            fold_log(&format!("sqlite://{}", path.display()), &folded)
+                .await
+                .expect("fold the log into the template");
+            (dir, folded)
         })
         .await;
     path
 }
 
-/// Checkpoints a SQLite database's log into its file and leaves WAL mode.
-async fn fold_log(url: &str) -> Result<(), sqlx::Error> {
-    use sqlx::{Connection, Executor};
+/// Writes a SQLite database, its log included, to `out` as one file.
+async fn fold_log(url: &str, out: &std::path::Path) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(url).await?;
-    let result = async {
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-        conn.execute("PRAGMA journal_mode=DELETE").await?;
-        Ok(())
-    }
-    .await;
+    let result = sqlx::query("VACUUM INTO $1")
+        .bind(out.display().to_string())
+        .execute(&mut conn)
+        .await;
     conn.close().await?;
-    result
+    result.map(|_| ())
 }
 
 /// The name of a PostgreSQL database migrated to this build's schema, made once per
