@@ -100,6 +100,8 @@ pub struct Inner {
     pub key_limiter: RateLimiter,
     pub address_limiter: RateLimiter,
     pub passwords: Passwords,
+    /// Names this node's claims on jobs that a request records and runs at once.
+    pub node_id: String,
     ready: AtomicBool,
 }
 
@@ -130,8 +132,22 @@ impl AppState {
             metrics: Metrics::default(),
             config,
             clock,
+            node_id: format!(
+                "api-{}-{}",
+                std::process::id(),
+                souk_core::id::new_entity_id()
+            ),
             ready: AtomicBool::new(false),
         })))
+    }
+
+    /// How a request sends upstream work it has recorded (`souk_app`).
+    pub fn sender(&self) -> souk_app::refill::Sender<'_> {
+        souk_app::refill::Sender {
+            store: &self.store,
+            node: &self.node_id,
+            allow_private: self.config.allow_private_upstreams,
+        }
     }
 
     pub fn now(&self) -> i64 {

@@ -5,4 +5,5 @@
 
 pub mod api_v2;
 pub mod guard;
+pub mod pause;
 pub mod sms_activate;

@@ -20,6 +20,10 @@ pub struct NewJob {
     pub dedupe_key: Option<String>,
     pub run_at: i64,
     pub max_attempts: i64,
+    /// Inserted already claimed by this node until this time (its first try counted):
+    /// the request that records upstream work sends it at once itself, and the queue
+    /// takes over only if that node dies first.
+    pub held_by: Option<(String, i64)>,
 }
 
 row_struct! {
@@ -45,39 +49,51 @@ row_struct! {
 const COLUMNS: &str = "id, kind, payload, dedupe_key, state, run_at, attempts, max_attempts, \
                        last_error, created_at, updated_at";
 
-const INSERT: &str =
-    "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, created_at, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                      ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
+const INSERT: &str = "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, \
+                      locked_by, locked_until, attempts, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $6 IS NULL THEN 0 ELSE 1 END, $8, $8) \
+                      ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING \
+                      RETURNING id";
 
-/// Inside the caller's write transaction: enqueues `job` (unless a live job has its
-/// kind and dedupe key), so the job exists exactly when the change that needs it does.
-pub(crate) async fn insert_job<'c, E>(executor: E, job: &NewJob, now: i64) -> Result<()>
+/// The statement that enqueues `job` (unless a live job has its kind and dedupe key),
+/// run by the caller inside its own write transaction, so the job exists exactly when
+/// the change that needs it does. It returns the job's id; no row when a live job with
+/// its kind and dedupe key was there already. (Built here, awaited by the caller: an
+/// `async fn` generic over the executor makes its callers' futures lose `Send`.)
+pub(crate) fn insert_job<'q, DB>(
+    job: &'q NewJob,
+    now: i64,
+) -> sqlx::query::QueryAs<'q, DB, (i64,), <DB as sqlx::Database>::Arguments<'q>>
 where
-    E: sqlx::Executor<'c>,
-    for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
-    for<'q> String: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> Option<String>: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> i64: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    DB: sqlx::Database,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(INSERT)
+    let (holder, until) = match &job.held_by {
+        Some((node, until)) => (Some(node.clone()), Some(*until)),
+        None => (None, None),
+    };
+    sqlx::query_as(INSERT)
         .bind(job.kind.clone())
         .bind(job.payload.clone())
         .bind(job.dedupe_key.clone())
         .bind(job.run_at)
         .bind(job.max_attempts)
+        .bind(holder)
+        .bind(until)
         .bind(now)
-        .execute(executor)
-        .await?;
-    Ok(())
 }
 
 impl Store {
     /// Enqueues `job` on its own (most jobs are enqueued by the change that needs them).
-    pub async fn enqueue_job(&self, job: &NewJob, now: i64) -> Result<()> {
+    pub async fn enqueue_job(&self, job: &NewJob, now: i64) -> Result<Option<i64>> {
         let _gate = self.gate.enter().await;
-        on_engine!(&self.db, pool => insert_job(pool, job, now).await?);
-        Ok(())
+        let id: Option<(i64,)> =
+            on_engine!(&self.db, pool => insert_job(job, now).fetch_optional(pool).await?);
+        Ok(id.map(|(id,)| id))
     }
 
     /// Claims up to `limit` due jobs for `node` until `now + lease_ms`, counting an attempt

@@ -54,7 +54,7 @@ pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use providers::{
     ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,
 };
-pub use refills::{Refill, RefillFacts};
+pub use refills::{NewRefill, Refill, RefillFacts, RefillToSend, REFILL_SEND};
 pub use sms::{
     RentOutcome, Rental, SmsActivation, SmsCountry, SmsOffer, SmsProject, SmsRent, SmsTransition,
     UpstreamRental,

@@ -245,6 +245,10 @@ async fn forward_one(
     if stop.is_set() {
         return Ok(());
     }
+    // Crash tests stop here: claimed, not yet sending (a dead node's claim runs out and
+    // another node sends), or below: sending, nothing sent yet (resent with the same key
+    // where the upstream honours it, parked for the operator where it does not).
+    souk_client::pause::point("forward.send").await;
     let started = ctx.clock.now_ms();
     if !store
         .begin_send(job.order_id, node, send_lease_ms(&provider), started)
@@ -257,6 +261,7 @@ async fn forward_one(
         return Ok(());
     }
     let attempt = job.attempts + 1;
+    souk_client::pause::point("forward.call").await;
     let result = client.add(&order).await;
     let now = ctx.clock.now_ms();
     match result {

@@ -6,6 +6,8 @@
 //! Kinds so far:
 //! - `provider.sync`: one provider's balance and catalogue, every 15 minutes (one live
 //!   job per provider; every enabled API v2 provider gets one).
+//! - `refill.send`: a refill recorded by a request that did not live to send it
+//!   (`souk_app::refill`).
 
 use std::time::Duration;
 
@@ -68,6 +70,11 @@ struct ProviderPayload {
     provider: String,
 }
 
+#[derive(Serialize, Deserialize)]
+struct RefillPayload {
+    refill: i64,
+}
+
 /// The period of `provider.sync`: 15 minutes, shorter when the node polls faster (tests).
 pub fn provider_sync_every(ctx: &WorkerContext) -> Duration {
     Duration::from_secs(15 * 60).min(ctx.sync_interval * 90)
@@ -93,6 +100,19 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             let every = provider_sync_every(ctx).as_millis() as i64;
             Ok(Done::Again(ctx.clock.now_ms() + every))
+        }
+        souk_store::REFILL_SEND => {
+            let r: RefillPayload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
+            let sender = souk_app::refill::Sender {
+                store: &ctx.store,
+                node: &ctx.node_id,
+                allow_private: ctx.allow_private_upstreams,
+            };
+            match souk_app::refill::send_job(sender, r.refill, ctx.clock.now_ms()).await? {
+                souk_app::refill::SendStep::Done => Ok(Done::Finished),
+                souk_app::refill::SendStep::TryAgain(why) => Err(JobError::Retry(why)),
+            }
         }
         other => Err(JobError::Park(format!("unknown job kind {other:?}"))),
     }

@@ -7,7 +7,6 @@ use axum::response::Response;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use souk_client::api_v2::ApiV2Client;
-use souk_core::order::{refill_allowed, OrderKind, OrderStatus};
 use souk_core::{ApiError, Params};
 use souk_store::{AuthUser, Refill};
 
@@ -36,50 +35,7 @@ async fn refill_one(
     user: &AuthUser,
     order_id: i64,
 ) -> Result<Result<i64, ApiError>, Fault> {
-    let Some(facts) = state.store.refill_facts(&user.user_id, order_id).await? else {
-        return Ok(Err(ApiError::IncorrectOrderId));
-    };
-    let allowed = refill_allowed(
-        OrderKind::parse(&facts.kind).unwrap_or(OrderKind::Product),
-        OrderStatus::parse(&facts.status).unwrap_or(OrderStatus::Error),
-        facts.refill,
-        facts.refill_days,
-        facts.completed_at,
-        state.now(),
-    );
-    if !allowed {
-        return Ok(Err(ApiError::RefillNotAvailable));
-    }
-    let target = match facts.upstream() {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
-    };
-    let external = match target {
-        Some((provider, external)) => {
-            let Some(client) = upstream(state, provider).await else {
-                return Ok(Err(ApiError::RefillFailed));
-            };
-            match client.refill(external).await {
-                Ok(refill) => Some(refill),
-                Err(e) => {
-                    tracing::warn!(order = order_id, error = %e, "upstream refill failed");
-                    return Ok(Err(ApiError::RefillFailed));
-                }
-            }
-        }
-        None => None,
-    };
-    let id = state
-        .store
-        .create_refill(
-            order_id,
-            &user.user_id,
-            facts.provider_id.as_deref(),
-            external.as_deref(),
-            state.now(),
-        )
-        .await?;
-    Ok(Ok(id))
+    Ok(souk_app::refill::request(state.sender(), &user.user_id, order_id, state.now()).await?)
 }
 
 /// How many upstream calls one multi-id `refill` or `refill_status` has in flight: a

@@ -11,6 +11,7 @@ mod catalogue;
 mod chain;
 mod cli;
 mod concurrency;
+mod crash;
 mod disputes;
 mod fake_upstream;
 mod fixtures;

@@ -1,0 +1,214 @@
+//! Crashes between recording upstream work and sending it: a `souk serve` process is
+//! stopped for good at a pause point (`SOUK_PAUSE_AT`, after the work is on record and
+//! before the call), killed with SIGKILL, and a new node on the same database sends the
+//! work exactly once: the fake upstream counts one request.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::engine_test;
+use crate::fake_upstream::{FakeUpstream, Shape};
+use crate::harness::{private_upstreams, wait_for, ServerProcess, TestApp, TestDb};
+use crate::providers::{connect, forward_state, order, panel_services};
+
+/// A node process that stops for good at `point`, with no background work of its own
+/// unless `workers`.
+async fn paused_node(db: &TestDb, point: &str, workers: bool) -> ServerProcess {
+    let mut env = vec![("SOUK_PAUSE_AT", point)];
+    if !workers {
+        env.push(("SOUK_WORKERS", "0"));
+    }
+    ServerProcess::spawn_with_env(db, &env).await
+}
+
+/// Sends an `/api/v2` request that will never be answered (its node pauses in it).
+fn call_in_background(url: String, params: Vec<(&'static str, String)>) {
+    tokio::spawn(async move {
+        let _ = reqwest::Client::new()
+            .post(url)
+            .form(&params)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await;
+    });
+}
+
+engine_test!(a_refill_recorded_before_a_crash_is_sent_once, |db| {
+    // A completed upstream order with refill, placed and settled on a first node.
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let completed = order(&app, &key, numbers[0], "100").await;
+    wait_for(10, "the send", || async {
+        forward_state(db, completed).await == "sent"
+    })
+    .await;
+    let upstream = db
+        .scalar(&format!(
+            "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {completed}"
+        ))
+        .await;
+    fake.set_status(upstream, "Completed", 0, 10);
+    wait_for(10, "the completion", || async {
+        app.call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &completed.to_string()),
+        ])
+        .await["status"]
+            == "Completed"
+    })
+    .await;
+    app.stop().await;
+
+    // A node that records the refill, then dies before the call.
+    let node = paused_node(db, "refill.send", false).await;
+    call_in_background(
+        node.api(),
+        vec![
+            ("key", key.clone()),
+            ("action", "refill".into()),
+            ("order", completed.to_string()),
+        ],
+    );
+    wait_for(10, "the refill and its job on record", || async {
+        db.scalar("SELECT COUNT(*) FROM refills").await == 1
+            && db
+                .scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'refill.send'")
+                .await
+                == 1
+    })
+    .await;
+    node.kill_hard();
+    assert!(fake.state.refills.lock().expect("lock").is_empty());
+
+    // A new node: the dead request's claim holds until it runs out, then the queue
+    // sends the refill, once.
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+    let refill_jobs = "SELECT COUNT(*) FROM jobs WHERE kind = 'refill.send'";
+    app.run_jobs().await;
+    assert!(fake.state.refills.lock().expect("lock").is_empty());
+    assert_eq!(db.scalar(refill_jobs).await, 1);
+    app.clock.advance(5 * 60_000);
+    app.run_jobs().await;
+    assert_eq!(
+        fake.state.refills.lock().expect("lock").as_slice(),
+        &[upstream]
+    );
+    assert_eq!(db.scalar(refill_jobs).await, 0);
+    app.clock.advance(24 * 3_600_000);
+    app.run_jobs().await;
+    assert_eq!(fake.state.refills.lock().expect("lock").len(), 1);
+    // The buyer's refill is the one that was sent.
+    let refill = db.scalar("SELECT id FROM refills").await;
+    assert_eq!(
+        app.call(&[
+            ("key", &key),
+            ("action", "refill_status"),
+            ("refill", &refill.to_string())
+        ])
+        .await,
+        json!({"status": "Completed"})
+    );
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+/// Places an order on `node` for the fake's first service and waits until the paused
+/// forwarder holds it in `state`.
+async fn order_paused_in(
+    db: &TestDb,
+    node: &ServerProcess,
+    key: &str,
+    service: i64,
+    state: &str,
+) -> i64 {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(node.api())
+        .form(&[
+            ("key", key),
+            ("action", "add"),
+            ("service", &service.to_string()),
+            ("link", "https://instagram.com/p/x"),
+            ("quantity", "100"),
+        ])
+        .send()
+        .await
+        .expect("add")
+        .json()
+        .await
+        .expect("json");
+    let id = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    wait_for(10, "the forwarder to pause", || async {
+        forward_state(db, id).await == state
+            && db
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM orders WHERE id = {id} AND lease_owner IS NOT NULL"
+                ))
+                .await
+                == 1
+    })
+    .await;
+    id
+}
+
+engine_test!(an_order_claimed_before_a_crash_is_sent_once, |db| {
+    // Killed after the claim, before the send began: any provider gets it once.
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    app.stop().await;
+    let node = paused_node(db, "forward.send", true).await;
+    let id = order_paused_in(db, &node, &key, numbers[0], "queued").await;
+    node.kill_hard();
+    assert_eq!(fake.add_requests(), 0);
+
+    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    // The dead node's claim runs out after two minutes.
+    app.clock.advance(3 * 60_000);
+    wait_for(10, "the send", || async {
+        forward_state(db, id).await == "sent"
+    })
+    .await;
+    assert_eq!(fake.add_requests(), 1);
+    assert_eq!(fake.orders().len(), 1);
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
+
+engine_test!(
+    an_order_killed_mid_send_is_resent_once_under_its_key,
+    |db| {
+        // Killed after the send began, before the request left: an upstream that honours
+        // idempotency keys gets it again under the same key, once.
+        let fake = FakeUpstream::start(Shape::PerfectPanel, true, panel_services()).await;
+        let app = TestApp::spawn_with(db, private_upstreams()).await;
+        let key = app.buyer("buyer@test.local", "100").await;
+        let (_, numbers) = connect(&app, &fake, true, 2_000).await;
+        app.stop().await;
+        let node = paused_node(db, "forward.call", true).await;
+        let id = order_paused_in(db, &node, &key, numbers[0], "sending").await;
+        node.kill_hard();
+        assert_eq!(fake.add_requests(), 0);
+
+        let app = TestApp::spawn_with(db, private_upstreams()).await;
+        // The send's lease runs out (twice the timeout and 30 s, at least two minutes).
+        app.clock.advance(3 * 60_000);
+        wait_for(10, "the resend", || async {
+            forward_state(db, id).await == "sent"
+        })
+        .await;
+        assert_eq!(fake.add_requests(), 1);
+        let orders = fake.orders();
+        assert_eq!(orders.len(), 1);
+        assert!(orders[0]
+            .idempotency_key
+            .as_deref()
+            .is_some_and(|k| k.ends_with(&format!("-{id}"))));
+        db.assert_audit_clean().await;
+        app.stop().await;
+    }
+);
