@@ -150,6 +150,15 @@ impl AppState {
         }
     }
 
+    /// How a request rents SMS numbers (`souk_app`).
+    pub fn renter(&self) -> souk_app::sms_rental::Renter {
+        souk_app::sms_rental::Renter {
+            store: self.store.clone(),
+            node: self.node_id.clone(),
+            allow_private: self.config.allow_private_upstreams,
+        }
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }

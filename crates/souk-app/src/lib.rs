@@ -4,3 +4,4 @@
 #![forbid(unsafe_code)]
 
 pub mod refill;
+pub mod sms_rental;

@@ -148,6 +148,29 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// What a job running on `node` has done so far, for whoever runs it next should
+    /// `node` die (an upstream rental's numbers). False when `node` no longer holds it.
+    pub async fn record_job_progress(
+        &self,
+        id: i64,
+        node: &str,
+        payload: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let _gate = self.gate.enter().await;
+        let saved = on_engine!(&self.db, pool => {
+            sqlx::query("UPDATE jobs SET payload = $1, updated_at = $2 WHERE id = $3 AND locked_by = $4")
+                .bind(payload)
+                .bind(now)
+                .bind(id)
+                .bind(node)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(saved == 1)
+    }
+
     /// Periodic work done for now: the same job is due again at `run_at`, with all its
     /// tries, if `node` still holds it.
     pub async fn reschedule_job(&self, id: i64, node: &str, run_at: i64, now: i64) -> Result<bool> {

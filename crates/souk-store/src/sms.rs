@@ -73,6 +73,9 @@ pub struct SmsRent<'a> {
     /// Only numbers priced at most this (sms-activate `maxPrice`).
     pub max_price: Option<Money>,
     pub lifetime_ms: i64,
+    /// The `sms.rent` job that recorded the upstream rentals before they were made: it
+    /// ends in the transaction that records them.
+    pub settles_job: Option<i64>,
 }
 
 /// One rented number and its order.
@@ -615,6 +618,15 @@ impl Store {
                 Ok(RentOutcome::Rented(rentals))
             }
             .await;
+            let outcome = match (outcome, rent.settles_job) {
+                (Ok(rented @ RentOutcome::Rented(_)), Some(job)) => sqlx::query("DELETE FROM jobs WHERE id = $1")
+                    .bind(job)
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| rented)
+                    .map_err(StoreError::from),
+                (outcome, _) => outcome,
+            };
             match outcome {
                 Ok(rented @ RentOutcome::Rented(_)) => {
                     tx.commit().await?;

@@ -8,6 +8,8 @@
 //!   job per provider; every enabled API v2 provider gets one).
 //! - `refill.send`: a refill recorded by a request that did not live to send it
 //!   (`souk_app::refill`).
+//! - `sms.rent`: an upstream SMS rental whose request did not live to book it
+//!   (`souk_app::sms_rental`).
 
 use std::time::Duration;
 
@@ -113,6 +115,16 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
                 souk_app::refill::SendStep::Done => Ok(Done::Finished),
                 souk_app::refill::SendStep::TryAgain(why) => Err(JobError::Retry(why)),
             }
+        }
+        souk_app::sms_rental::SMS_RENT => {
+            let renter = souk_app::sms_rental::Renter {
+                store: ctx.store.clone(),
+                node: ctx.node_id.clone(),
+                allow_private: ctx.allow_private_upstreams,
+            };
+            souk_app::sms_rental::rent_job(&renter, job.id, &job.payload, ctx.clock.now_ms())
+                .await?;
+            Ok(Done::Finished)
         }
         other => Err(JobError::Park(format!("unknown job kind {other:?}"))),
     }

@@ -212,3 +212,56 @@ engine_test!(
         app.stop().await;
     }
 );
+
+engine_test!(an_sms_rental_recorded_before_a_crash_is_rented_once, |db| {
+    use crate::sms::balance;
+    use crate::sms_activate::{allow_private, spawn_fake, upstream_setup};
+    // Germany has no pool number: a rental there goes to the fake provider.
+    let (url, fake) = spawn_fake().await;
+    let app = TestApp::spawn_with(db, allow_private()).await;
+    upstream_setup(&app, &url).await;
+    let key = app.buyer("buyer@test.local", "10").await;
+    app.stop().await;
+
+    // A node that records the rental, then dies before asking the provider.
+    let node = paused_node(db, "sms.rent", false).await;
+    call_in_background(
+        node.api(),
+        vec![
+            ("key", key.clone()),
+            ("action", "add_sms".into()),
+            ("project_id", "tg".into()),
+            ("country", "de".into()),
+        ],
+    );
+    let rent_jobs = "SELECT COUNT(*) FROM jobs WHERE kind = 'sms.rent'";
+    wait_for(10, "the rental on record", || async {
+        db.scalar(rent_jobs).await == 1
+    })
+    .await;
+    node.kill_hard();
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // A new node takes the rental over once the request's claim runs out, and rents the
+    // number once; the buyer pays for it once.
+    let app = TestApp::spawn_stepped(db, allow_private()).await;
+    app.run_jobs().await;
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    app.clock.advance(10 * 60_000);
+    app.run_jobs().await;
+    assert_eq!(fake.calls(), vec!["getNumber tg 43"]);
+    assert_eq!(db.scalar(rent_jobs).await, 0);
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM sms_activations WHERE external_id = '9001' AND status = 'active'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(balance(&app, &key).await, "9.20");
+    app.clock.advance(60_000);
+    app.run_jobs().await;
+    assert_eq!(fake.calls(), vec!["getNumber tg 43"]);
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -455,7 +455,7 @@ engine_test!(handler_api_speaks_the_protocol, |db| {
 
 /// A fake sms-activate provider: a real HTTP server on loopback.
 #[derive(Default)]
-struct Fake {
+pub(crate) struct Fake {
     /// `ok`, or what getNumber answers instead (`NO_NUMBERS`, `html`, `garbage`, ...).
     mode: Mutex<String>,
     /// Numbers it can still give (unlimited when `None`).
@@ -480,7 +480,7 @@ impl Fake {
             .insert(id.to_owned(), status.to_owned());
     }
 
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.lock().expect("lock").clone()
     }
 
@@ -560,7 +560,7 @@ async fn fake_handler(
     }
 }
 
-async fn spawn_fake() -> (String, Arc<Fake>) {
+pub(crate) async fn spawn_fake() -> (String, Arc<Fake>) {
     let fake = Arc::new(Fake::default());
     fake.set_mode("ok");
     let router = axum::Router::new()
@@ -578,7 +578,7 @@ async fn spawn_fake() -> (String, Arc<Fake>) {
 
 /// The fixture plus Germany (sms-activate 43), where Telegram sells at 0.80 and the
 /// pool has no number, and the fake provider.
-async fn upstream_setup(app: &TestApp, url: &str) {
+pub(crate) async fn upstream_setup(app: &TestApp, url: &str) {
     sms_fixture(app).await;
     for (method, path, body) in [
         (
@@ -602,7 +602,7 @@ async fn upstream_setup(app: &TestApp, url: &str) {
     }
 }
 
-fn allow_private() -> ApiConfig {
+pub(crate) fn allow_private() -> ApiConfig {
     ApiConfig {
         allow_private_upstreams: true,
         ..quiet_config()
