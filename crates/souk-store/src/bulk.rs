@@ -106,9 +106,8 @@ impl Store {
         }
 
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let (numbers, change) = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let index_of: HashMap<&str, usize> =
                 ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
             let mut numbers: Vec<Option<i64>> = vec![None; items.len()];

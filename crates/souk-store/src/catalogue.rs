@@ -384,9 +384,8 @@ impl Store {
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let inserted = sqlx::query(
                 "INSERT INTO categories (id, slug, name, description, image_url, position, active, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (slug) DO NOTHING",
@@ -431,9 +430,8 @@ impl Store {
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM categories WHERE id = $1", &c.category_id, "Category");
             let inserted = sqlx::query(
                 "INSERT INTO subcategories (id, category_id, slug, name, description, image_url, position, active, created_at) \
@@ -470,9 +468,8 @@ impl Store {
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let changes = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM users WHERE id = $1", &s.owner_id, "User");
             sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&id)
@@ -507,9 +504,8 @@ impl Store {
             return Err(StoreError::Invalid("Rating must be between 1 and 5".into()));
         }
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("INSERT INTO reviews (id, shop_id, rating, text, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(new_entity_id())
                 .bind(shop_id)
@@ -552,9 +548,8 @@ impl Store {
         }
         let id = new_entity_id();
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let (number, sub_ids, change) = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM subcategories WHERE id = $1", &s.subcategory_id, "Subcategory");
             require_row!(tx, "SELECT id FROM shops WHERE id = $1", &s.shop_id, "Shop");
             let (number,): (i64,) = sqlx::query_as(

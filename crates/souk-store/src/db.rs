@@ -10,7 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Postgres, Sqlite, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 use crate::StoreError;
 
@@ -130,25 +130,110 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Write transactions. SQLite takes the write lock up front (`BEGIN IMMEDIATE`), so a
-/// transaction that reads before it writes cannot fail to upgrade; writers in this process
-/// also queue on a mutex instead of spinning on the busy handler. PostgreSQL uses row locks.
+/// A transaction that holds the process's write gate (SQLite) until it has ended. Every
+/// way out ends it before the gate opens: `commit`, `rollback`, or, when it is dropped on
+/// an early return (`?`, a refusal such as "Not enough stock"), a rollback run at once in
+/// a task that keeps the gate until the rollback is done. (A transaction merely dropped
+/// rolls back a moment later, when its connection goes back to the pool; by then the
+/// gate was open, and the next writer met a locked database, or on PostgreSQL waited on
+/// row locks nobody held any more.)
+pub(crate) struct Tx<DB: sqlx::Database> {
+    tx: Option<Transaction<'static, DB>>,
+    gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> Tx<DB> {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Tx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        match &self.tx {
+            Some(tx) => tx,
+            // `tx` is taken only by `commit` and `rollback`, which consume the `Tx`.
+            None => unreachable!("a Tx is used only until it ends"),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Tx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match &mut self.tx {
+            Some(tx) => tx,
+            None => unreachable!("a Tx is used only until it ends"),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Tx<DB> {
+    fn drop(&mut self) {
+        let Some(tx) = self.tx.take() else { return };
+        let gate = self.gate.take();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = tx.rollback().await {
+                    tracing::warn!(error = %e, "rolling back an abandoned transaction failed");
+                }
+                drop(gate);
+            });
+        }
+        // Without a runtime (only at process exit) sqlx's own rollback-on-drop runs.
+    }
+}
+
+/// Transactions. Writes take the write gate, and on SQLite the write lock up front
+/// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot fail to
+/// upgrade; writers in this process queue on the gate instead of spinning on the busy
+/// handler. PostgreSQL uses row locks.
 pub(crate) trait BeginWrite {
     type Database: sqlx::Database;
-    async fn begin_write(&self) -> Result<Transaction<'static, Self::Database>, sqlx::Error>;
+    async fn begin_write(&self, gate: &WriteGate) -> Result<Tx<Self::Database>, sqlx::Error>;
+    /// A transaction that only reads (no gate).
+    async fn begin_read(&self) -> Result<Tx<Self::Database>, sqlx::Error>;
 }
 
 impl BeginWrite for SqlitePool {
     type Database = Sqlite;
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(&self, gate: &WriteGate) -> Result<Tx<Sqlite>, sqlx::Error> {
+        let gate = gate.enter_owned().await;
+        let tx = self.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx { tx: Some(tx), gate })
+    }
+
+    async fn begin_read(&self) -> Result<Tx<Sqlite>, sqlx::Error> {
+        Ok(Tx {
+            tx: Some(self.begin().await?),
+            gate: None,
+        })
     }
 }
 
 impl BeginWrite for PgPool {
     type Database = Postgres;
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.begin().await
+    async fn begin_write(&self, gate: &WriteGate) -> Result<Tx<Postgres>, sqlx::Error> {
+        let gate = gate.enter_owned().await;
+        let tx = self.begin().await?;
+        Ok(Tx { tx: Some(tx), gate })
+    }
+
+    async fn begin_read(&self) -> Result<Tx<Postgres>, sqlx::Error> {
+        Ok(Tx {
+            tx: Some(self.begin().await?),
+            gate: None,
+        })
     }
 }
 
@@ -167,6 +252,14 @@ impl WriteGate {
     pub async fn enter(&self) -> Option<MutexGuard<'_, ()>> {
         match &self.0 {
             Some(m) => Some(m.lock().await),
+            None => None,
+        }
+    }
+
+    /// `enter`, for a guard that outlives the borrow (a `Tx`).
+    pub async fn enter_owned(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(m) => Some(m.clone().lock_owned().await),
             None => None,
         }
     }
@@ -200,6 +293,69 @@ mod tests {
         assert_eq!(SqliteSync::parse(" NORMAL "), Some(SqliteSync::Normal));
         assert_eq!(SqliteSync::parse("off"), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A write transaction dropped on an early return is rolled back before the gate
+    /// lets the next writer in: with no busy timeout at all, the next `BEGIN IMMEDIATE`
+    /// never finds the database locked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_write_is_rolled_back_before_the_next_writer() {
+        use super::{BeginWrite, Engine, WriteGate};
+        use sqlx::sqlite::SqliteConnectOptions;
+        use std::str::FromStr;
+        let dir = tempfile_dir("souk-gate");
+        let url = format!("sqlite://{}", dir.join("g.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::ZERO);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .expect("connect");
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&pool)
+            .await
+            .expect("table");
+        let gate = WriteGate::for_engine(Engine::Sqlite);
+        for n in 0..300 {
+            let mut tx = pool.begin_write(&gate).await.expect("begin");
+            sqlx::query("INSERT INTO t VALUES ($1)")
+                .bind(-1)
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            drop(tx); // as `?` does
+            let mut tx = pool
+                .begin_write(&gate)
+                .await
+                .unwrap_or_else(|e| panic!("round {n}: the next writer met {e}"));
+            sqlx::query("INSERT INTO t VALUES ($1)")
+                .bind(n)
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            tx.commit().await.expect("commit");
+        }
+        let (rows, dropped): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COUNT(*) FILTER (WHERE n < 0) FROM t")
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+        assert_eq!((rows, dropped), (300, 0));
+        pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "{prefix}-{}",
+            hex::encode(rand::random::<[u8; 6]>())
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
     }
 
     #[test]

@@ -66,9 +66,8 @@ impl Store {
             return Err(rejected(ApiError::MessageTooLong));
         }
         let id = new_entity_id();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let order: Option<(String, String)> = sqlx::query_as(
                 "SELECT payment_status, kind FROM orders WHERE id = $1 AND user_id = $2",
             )
@@ -121,9 +120,8 @@ impl Store {
         }
         let id = new_entity_id();
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let order: Option<(String, Option<String>)> =
                 sqlx::query_as("SELECT status, shop_id FROM orders WHERE id = $1 AND user_id = $2")
                     .bind(order_id)
@@ -198,9 +196,8 @@ impl Store {
             "SELECT {DISPUTE_COLUMNS} FROM disputes d JOIN orders o ON o.id = d.order_id \
              JOIN users u ON u.id = d.user_id WHERE d.id = $1"
         );
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<Dispute> = sqlx::query_as(&select).bind(id).fetch_optional(&mut *tx).await?;
             let d = found.ok_or(StoreError::NotFound("Dispute"))?;
             if d.status != "open" {

@@ -37,9 +37,8 @@ impl Store {
 
     /// Turns a claimed drip-feed order into its child runs (queued at their times).
     pub async fn expand_dripfeed(&self, order_id: i64, node: &str, now: i64) -> Result<()> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(i64, i64)> = sqlx::query_as(
                 "SELECT COALESCE(runs, 1), COALESCE(interval_minutes, 0) FROM orders \
                  WHERE id = $1 AND forward_state IN ('queued', 'sending') AND lease_owner = $2 AND status = 'pending'",
@@ -82,9 +81,8 @@ impl Store {
     /// Closes drip-feed parents whose runs have all ended, refunding what they left
     /// undone once; keeps the others' `remains` current. Returns how many closed.
     pub async fn settle_dripfeed_parents(&self, now: i64) -> Result<usize> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let parents: Vec<ParentRow> = sqlx::query_as(
                 "SELECT p.id, p.user_id, p.quantity, COALESCE(p.runs, 1), p.charge, p.refunded, \
                  CAST(COUNT(c.id) AS BIGINT), \

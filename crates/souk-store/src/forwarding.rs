@@ -169,9 +169,8 @@ impl Store {
             "SELECT id FROM orders WHERE forward_state IN ('queued', 'sending') AND forward_state = 'queued' \
              AND status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
         };
-        let _gate = self.gate.enter().await;
         let rows: Vec<JobRow> = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let ids: Vec<(i64,)> = sqlx::query_as(pick).bind(now).bind(limit).fetch_all(&mut *tx).await?;
             if ids.is_empty() {
                 // Rolled back here, before the gate opens: a dropped transaction rolls back
@@ -384,9 +383,8 @@ impl Store {
 
     /// The upstream refused the order for good: cancel and refund in full, once.
     pub async fn fail_forward(&self, order_id: i64, error: &str, now: i64) -> Result<bool> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(String, i64, i64)> = sqlx::query_as(
                 "SELECT user_id, charge, refunded FROM orders WHERE id = $1 AND forward_state IN ('sending', 'unknown', 'queued')",
             )
@@ -420,9 +418,8 @@ impl Store {
     /// otherwise parked as `unknown`. Claimed orders that never went out are not here:
     /// they are still `queued` and due again once their claim runs out.
     pub async fn expire_forward_leases(&self, now: i64) -> Result<u64> {
-        let _gate = self.gate.enter().await;
         Ok(on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let requeued = sqlx::query(
                 "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, \
                  unknown_since = COALESCE(unknown_since, send_started_at), \
@@ -599,9 +596,8 @@ impl Store {
             .map(i64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query(&format!(
                 "UPDATE orders SET sync_misses = sync_misses + 1, next_sync_at = $1 WHERE id IN ({list})"
             ))
@@ -651,13 +647,12 @@ impl Store {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let mut failures = Vec::new();
             for (order_id, update) in updates {
                 let order_id = *order_id;
-                let mut sp = sqlx::Acquire::begin(&mut tx).await?;
+                let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
                 let settled: Result<()> = async {
                     let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
                         "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \

@@ -105,13 +105,12 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Job>> {
-        let _gate = self.gate.enter().await;
         let jobs: Vec<Job> = on_engine!(&self.db, pool => {
             let sql = match self.engine() {
                 crate::Engine::Postgres => include_str!("sql/postgres/claim_jobs.sql"),
                 crate::Engine::Sqlite => include_str!("sql/sqlite/claim_jobs.sql"),
             };
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let claimed = sqlx::query_as(sql)
                 .bind(node)
                 .bind(now + lease_ms)

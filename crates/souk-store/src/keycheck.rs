@@ -98,9 +98,8 @@ impl Store {
             return Ok(KeyCheck::Mismatch);
         }
         let check = hex::encode(self.crypto.seal(CHECK_PLAINTEXT));
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query(
                 "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
             )

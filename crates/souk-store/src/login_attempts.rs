@@ -38,9 +38,8 @@ impl Store {
     ) -> Result<Vec<AttemptCount>> {
         let expired_before = now - window_ms;
         let mut counts = Vec::with_capacity(keys.len());
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
                 .bind(expired_before)
                 .execute(&mut *tx)

@@ -181,9 +181,8 @@ impl Store {
             "UPDATE {table} SET slug = $1, name = $2, description = $3, image_url = $4, position = $5, active = $6 \
              WHERE id = $7"
         );
-        let _gate = self.gate.enter().await;
         let result: Result<Vec<Change>> = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<CategoryRow> = sqlx::query_as(&select).bind(id).fetch_optional(&mut *tx).await?;
             let (_, _, slug, name, description, image_url, position, active) =
                 row.ok_or(StoreError::NotFound(level.what()))?;
@@ -251,9 +250,8 @@ impl Store {
         active: Option<bool>,
     ) -> Result<Vec<Change>> {
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         Ok(on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
                 "UPDATE shops SET name = COALESCE($1, name), active = COALESCE($2, active) WHERE id = $3",
             )

@@ -236,9 +236,8 @@ impl Store {
         now: i64,
     ) -> Result<Placed> {
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             if let Some(order_id) = claim_idempotency!(tx, buyer.user_id, idem, now) {
                 tx.commit().await?;
                 return Ok(Placed { order_id, new: false, changes: Vec::new() });
@@ -344,9 +343,8 @@ impl Store {
         } else {
             "none"
         };
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             if let Some(order_id) = claim_idempotency!(tx, buyer.user_id, idem, now) {
                 tx.commit().await?;
                 return Ok(Placed { order_id, new: false, changes: Vec::new() });
@@ -481,13 +479,8 @@ impl Store {
              paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
         };
-        let _gate = if dry_run {
-            None
-        } else {
-            self.gate.enter().await
-        };
         on_engine!(&self.db, pool => {
-            let mut tx = if dry_run { pool.begin().await? } else { pool.begin_write().await? };
+            let mut tx = if dry_run { pool.begin_read().await? } else { pool.begin_write(&self.gate).await? };
             let row: Option<CancelRow> = sqlx::query_as(select)
                 .bind(order_id)
                 .bind(user_id)

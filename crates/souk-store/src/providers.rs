@@ -700,9 +700,8 @@ impl Store {
         services: &[ProviderService],
         now: i64,
     ) -> Result<()> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             for s in services {
                 sqlx::query(
                     "INSERT INTO provider_services (provider_id, external_service, name, type_name, category, rate, \
@@ -758,9 +757,8 @@ impl Store {
             seen: services.len(),
             ..SyncReport::default()
         };
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let local: Vec<ImportedRow> = sqlx::query_as(
                 "SELECT number, provider_service, entity, rate, min_qty, max_qty, active, \
                  COALESCE(provider_markup_bp, 0), COALESCE(provider_round, 0) \
@@ -868,9 +866,8 @@ impl Store {
             ));
         }
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<(String, i64, i64, String)> = sqlx::query_as(
                 "SELECT s.provider_id, s.number, p.price, p.name FROM subproducts p \
                  JOIN services s ON s.number = p.service_number \

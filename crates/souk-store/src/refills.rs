@@ -103,9 +103,8 @@ impl Store {
         refill: &NewRefill<'_>,
         now: i64,
     ) -> Result<(i64, Option<i64>)> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let written = async {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO refills (order_id, user_id, status, provider_id, created_at, updated_at) \

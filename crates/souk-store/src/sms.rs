@@ -483,9 +483,8 @@ impl Store {
              AND EXISTS (SELECT 1 FROM sms_activations a WHERE a.number_id = n.id AND a.project_id = $1 AND a.user_id = $3){lock}"
         );
         let expires_at = now + rent.lifetime_ms;
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             // The work in a block of its own, so that every way out but success rolls back
             // here and now: a transaction merely dropped rolls back later, when its
             // connection is next used, and until then keeps the numbers it locked, which
@@ -785,9 +784,8 @@ impl Store {
                 charge - refunded,
             ))));
         }
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let ended = sqlx::query(
                 "UPDATE sms_activations SET status = 'canceled', updated_at = $1 \
                  WHERE order_id = $2 AND user_id = $3 AND status = 'active' AND created_at <= $4",
@@ -823,9 +821,8 @@ impl Store {
         order_id: i64,
         now: i64,
     ) -> Result<SmsTransition> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
                 "UPDATE sms_activations SET status = 'completed', awaiting_retry = FALSE, updated_at = $1 \
                  WHERE order_id = $2 AND user_id = $3 AND status = 'code_received'",
@@ -862,9 +859,8 @@ impl Store {
         order_id: i64,
         now: i64,
     ) -> Result<SmsTransition> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
                 "UPDATE sms_activations SET awaiting_retry = TRUE, updated_at = $1, \
                  upstream_state = CASE WHEN upstream_state = 'open' THEN 'retry' ELSE upstream_state END, \

@@ -201,9 +201,8 @@ impl Store {
                 "The sms-activate country number must not be negative".into(),
             ));
         }
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query(
                 "INSERT INTO sms_countries (code, name, activate_id, active) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, activate_id = excluded.activate_id, \
@@ -226,9 +225,8 @@ impl Store {
         let code = project_code(&p.code)?;
         non_empty("Project name", p.name.en())?;
         let id = new_entity_id();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let inserted = sqlx::query(
                 "INSERT INTO sms_projects (id, code, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",
             )
@@ -256,9 +254,8 @@ impl Store {
         active: Option<bool>,
     ) -> Result<String> {
         let reference = reference.trim().to_ascii_lowercase();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
                 .bind(&reference)
                 .fetch_optional(&mut *tx)
@@ -300,9 +297,8 @@ impl Store {
             return Err(StoreError::Invalid("Price must not be negative".into()));
         }
         let project = project.trim().to_ascii_lowercase();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
                 .bind(&project)
                 .fetch_optional(&mut *tx)
@@ -423,9 +419,8 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid(format!("Invalid phone number {:?}", n.phone)))?;
         let country = country_code(&n.country)?;
         let id = new_entity_id();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT code FROM sms_countries WHERE code = $1")
                 .bind(&country)
                 .fetch_optional(&mut *tx)
@@ -472,9 +467,8 @@ impl Store {
         projects: Option<&[String]>,
     ) -> Result<String> {
         let phone = normalize_phone(reference).unwrap_or_default();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_numbers WHERE id = $1 OR phone = $2")
                 .bind(reference.trim())
                 .bind(&phone)

@@ -134,9 +134,8 @@ impl Store {
         } else {
             "SELECT status, created_at, expires_at FROM sms_activations WHERE order_id = $1"
         };
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             if let (Some(gateway), Some(signature)) = (sms.gateway_id, sms.signature) {
                 let fresh = sqlx::query(
                     "INSERT INTO webhook_replays (gateway_id, signature, created_at) VALUES ($1, $2, $3) \
@@ -205,9 +204,8 @@ impl Store {
     /// A code an upstream provider reported for one of its rentals (`STATUS_OK:code`).
     /// Kept as an SMS of the activation; true when it became the activation's code.
     pub async fn sms_upstream_code(&self, order_id: i64, code: &str, now: i64) -> Result<bool> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(String, Option<String>)> = sqlx::query_as(
                 "SELECT a.phone, p.name FROM sms_activations a LEFT JOIN providers p ON p.id = a.provider_id \
                  WHERE a.order_id = $1",
@@ -240,9 +238,8 @@ impl Store {
     /// The upstream cancelled one of its rentals before a code: the activation ends
     /// `canceled` with a full refund (once, whoever gets there first).
     pub async fn sms_upstream_canceled(&self, order_id: i64, now: i64) -> Result<bool> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let ended = sqlx::query(
                 "UPDATE sms_activations SET status = 'canceled', upstream_state = 'closed', updated_at = $1 \
                  WHERE order_id = $2 AND status = 'active'",

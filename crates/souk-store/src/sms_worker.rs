@@ -72,9 +72,8 @@ impl Store {
         });
         let mut report = SweepReport::default();
         for (order_id, status) in due {
-            let _gate = self.gate.enter().await;
             let ended = on_engine!(&self.db, pool => {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin_write(&self.gate).await?;
                 let ended = if status == "active" {
                     let ended = sqlx::query(
                         "UPDATE sms_activations SET status = 'expired', updated_at = $1 \
@@ -134,10 +133,9 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<UpstreamJob>> {
-        let _gate = self.gate.enter().await;
         type Row = (i64, Option<String>, Option<String>, String, i64);
         let rows: Vec<Row> = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let rows = sqlx::query_as(
                 "UPDATE sms_activations SET lease_owner = $1, lease_until = $2 \
                  WHERE order_id IN (SELECT order_id FROM sms_activations \

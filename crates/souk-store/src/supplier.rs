@@ -278,9 +278,8 @@ impl Store {
             .collect();
         let engine = self.engine();
         let select = owned_order_sql(engine);
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let o = owned_order!(tx, &select, order_id, owner);
             if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
                 return Err(StoreError::Supply(supply::SupplyError::NotManualProductOrder));
@@ -346,9 +345,8 @@ impl Store {
     ) -> Result<OrderProgress> {
         let engine = self.engine();
         let select = owned_order_sql(engine);
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let o = owned_order!(tx, &select, order_id, owner);
             o.require_open()?;
             // Once a provider has (or may have) the order, its answer settles it.
@@ -405,9 +403,8 @@ impl Store {
     ) -> Result<OrderProgress> {
         let engine = self.engine();
         let select = owned_order_sql(engine);
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let o = owned_order!(tx, &select, order_id, owner);
             if o.kind != "smm" || o.product_type != ProductType::Manual.as_str() {
                 return Err(StoreError::Supply(supply::SupplyError::NotManualSmmOrder));
@@ -554,9 +551,8 @@ impl Store {
             ""
         };
         let shop_sql = format!("SELECT id FROM shops WHERE id = $1 AND owner_id = $2{lock}");
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let shop: Option<(String,)> = sqlx::query_as(&shop_sql)
                 .bind(shop_id)
                 .bind(owner)
@@ -642,9 +638,8 @@ impl Store {
     ) -> Result<Withdrawal> {
         let resolution = supply::check_len("note", resolution, supply::MAX_MESSAGE)?;
         let status = if paid { "completed" } else { "rejected" };
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
                 "UPDATE withdrawals SET status = $1, resolution = $2, completed_at = $3 WHERE id = $4 AND status = 'requested'",
             )

@@ -379,9 +379,8 @@ impl Store {
             "SELECT {SERVICE_COLUMNS} FROM services s JOIN shops sh ON sh.id = s.shop_id \
              WHERE sh.owner_id = $1 AND (s.id = $2 OR s.number = $3)"
         );
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let current: Option<ServiceRecord> = sqlx::query_as(&select)
                 .bind(owner).bind(&by_id).bind(by_number)
                 .fetch_optional(&mut *tx).await?;
@@ -498,9 +497,8 @@ impl Store {
         let (by_id, by_number) = service_binds(service);
         let engine = self.engine();
         let id = new_entity_id();
-        let _gate = self.gate.enter().await;
         let change = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<(i64, String, String)> = sqlx::query_as(
                 "SELECT s.number, s.entity, s.product_type FROM services s JOIN shops sh ON sh.id = s.shop_id \
                  WHERE sh.owner_id = $1 AND (s.id = $2 OR s.number = $3)",
@@ -532,9 +530,8 @@ impl Store {
         now: i64,
     ) -> Result<Vec<Change>> {
         let engine = self.engine();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<SubproductState> = sqlx::query_as(
                 "SELECT p.name, p.price, p.min_qty, p.max_qty, p.position, p.active, p.stock, s.product_type \
                  FROM subproducts p JOIN services s ON s.number = p.service_number JOIN shops sh ON sh.id = s.shop_id \
@@ -640,9 +637,8 @@ impl Store {
             "SELECT p.service_number, s.product_type FROM subproducts p JOIN services s ON s.number = p.service_number \
              WHERE p.id = $1 AND $2 = $2"
         };
-        let _gate = self.gate.enter().await;
         let (accepted, rejected, change) = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<(i64, String)> = sqlx::query_as(owner_sql)
                 .bind(subproduct_id)
                 .bind(owner.unwrap_or(""))
@@ -751,9 +747,8 @@ impl Store {
             Engine::Sqlite => SQLITE_MAX_PARAMS - 1,
             Engine::Postgres => POSTGRES_MAX_PARAMS - 1,
         };
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<(String,)> = sqlx::query_as(
                 "SELECT s.product_type FROM subproducts p JOIN services s ON s.number = p.service_number \
                  JOIN shops sh ON sh.id = s.shop_id WHERE p.id = $1 AND sh.owner_id = $2",

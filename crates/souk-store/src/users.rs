@@ -155,9 +155,8 @@ impl Store {
         }
         let user_id = new_entity_id();
         let key = new_api_key();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let inserted = sqlx::query(
                 "INSERT INTO users (id, email, name, password_hash, is_supplier, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
@@ -240,9 +239,8 @@ impl Store {
         if amount.micros() == 0 {
             return Err(StoreError::Invalid("Amount must not be zero".into()));
         }
-        let _gate = self.gate.enter().await;
         let balance = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let balance = ledger_entry!(tx, user_id, amount.micros(), kind, None::<i64>, note, now);
             match balance {
                 Some(b) => {
@@ -280,10 +278,9 @@ impl Store {
 
     /// Suspends or reactivates a user; their keys stop (or resume) working at once.
     pub async fn set_user_status(&self, user_id: &str, status: UserStatus) -> Result<Vec<Change>> {
-        let _gate = self.gate.enter().await;
         let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
                 .bind(status.as_str())
                 .bind(user_id)
@@ -301,10 +298,9 @@ impl Store {
     /// Revokes every key of the user and issues a new one, returned in clear once.
     pub async fn rotate_api_key(&self, user_id: &str, now: i64) -> Result<(String, Vec<Change>)> {
         let key = new_api_key();
-        let _gate = self.gate.enter().await;
         let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
@@ -384,10 +380,9 @@ impl Store {
     /// Makes a user a supplier (or not). Their cached keys are dropped everywhere, since
     /// the supplier API checks the flag.
     pub async fn set_supplier(&self, user_id: &str, supplier: bool) -> Result<Vec<Change>> {
-        let _gate = self.gate.enter().await;
         let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query("UPDATE users SET is_supplier = $1 WHERE id = $2")
                 .bind(supplier)
                 .bind(user_id)
@@ -428,9 +423,8 @@ impl Store {
             ));
         }
         let key = new_api_key();
-        let _gate = self.gate.enter().await;
         let key_id = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM users WHERE id = $1", user_id, "User");
             let key_id = insert_key!(tx, user_id, &key, label, now);
             tx.commit().await?;
@@ -441,10 +435,9 @@ impl Store {
 
     /// Revokes one key; it stops working on every node at once.
     pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<Vec<Change>> {
-        let _gate = self.gate.enter().await;
         let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(key_id)

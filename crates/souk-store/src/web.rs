@@ -68,9 +68,8 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND expires_at <= $2")
                 .bind(user_id)
                 .bind(now)
