@@ -132,3 +132,32 @@ async fn named_service_number(
         ServiceRef::Id(id) => store.service_number_of(&id).await?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A catalogue with nothing on sale.
+    struct NothingOnSale;
+
+    impl Services for NothingOnSale {
+        fn service(&self, _: &ServiceRef) -> Option<Arc<Service>> {
+            None
+        }
+    }
+
+    #[test]
+    fn an_order_names_a_service_on_sale_or_is_refused_with_the_seeds_words() {
+        let refusal = |service: Option<&str>| {
+            let fields = AddFields {
+                service: service.map(str::to_owned),
+                ..AddFields::default()
+            };
+            find_service(&NothingOnSale, &fields).err()
+        };
+        assert_eq!(refusal(None), Some(ApiError::ServiceIdRequired));
+        assert_eq!(refusal(Some("  ")), Some(ApiError::ServiceIdRequired));
+        assert_eq!(refusal(Some("nope!")), Some(ApiError::ServiceNotFound));
+        assert_eq!(refusal(Some("7")), Some(ApiError::ServiceNotFound));
+    }
+}

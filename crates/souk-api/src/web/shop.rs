@@ -1,6 +1,6 @@
-//! `/shop`: the catalogue for people, with a buy form on every row. Buying goes through
-//! the very path `/api/v2` `add` takes, with the signed-in user as the buyer; a random key
-//! in the form makes a double click one order (the `add` idempotency key).
+//! `/shop`: the catalogue for people, with a buy form on every row. Buying is the very use
+//! case `/api/v2` `add` calls (`souk_app::orders`), with the signed-in user as the buyer;
+//! a random key in the form makes a double click one order (the `add` idempotency key).
 
 use super::error::PageForm;
 use axum::extract::{Query, State};
