@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use souk_core::catalogue::{Catalogue, StockBoard};
+use souk_app::orders::Services;
+use souk_core::catalogue::{Catalogue, Service, StockBoard};
+use souk_core::id::ServiceRef;
 use souk_store::{Change, Store, StoreError};
 use tokio::sync::Mutex;
 
@@ -24,6 +26,13 @@ pub struct CatalogueCache {
     board: StockBoard,
     current: ArcSwap<Snapshot>,
     reload: Mutex<()>,
+}
+
+/// Orders are validated against the snapshot current at the moment they ask.
+impl Services for CatalogueCache {
+    fn service(&self, named: &ServiceRef) -> Option<Arc<Service>> {
+        self.get().catalogue.service(named).cloned()
+    }
 }
 
 impl CatalogueCache {

@@ -1,7 +1,11 @@
-//! Souk's use cases: each is a typed command that the API, the web pages, the CLI and
-//! the workers call, so none of them calls another. Rules live in `souk-core`, storage in
+//! Use cases: each is a typed command or function that the API, the web pages, the CLI
+//! and the workers call alike, so a rule of the flow (what is checked first, what is on
+//! record before an upstream is called, what runs to completion) lives once. Nothing here
+//! knows about HTTP, request parameters or JSON. Rules live in `souk-core`, storage in
 //! `souk-store`, the protocols spoken to other systems in `souk-client`.
 #![forbid(unsafe_code)]
 
+pub mod orders;
+pub mod providers;
 pub mod refill;
 pub mod sms_rental;

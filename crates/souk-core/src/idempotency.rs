@@ -5,11 +5,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::order::{MAX_IDEMPOTENCY_KEY, SMM_FIELDS};
-use crate::params::{parse_count, Params};
+use crate::order_input::AddInput;
+use crate::params::parse_count;
 
 /// The request's key: the `Idempotency-Key` header, else the `idempotency_key` field;
 /// blank means none.
-pub fn key(params: &Params, header: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn key(params: &impl AddInput, header: Option<&str>) -> Result<Option<String>, ApiError> {
     let key = header
         .map(str::trim)
         .filter(|k| !k.is_empty())
@@ -24,7 +25,7 @@ pub fn key(params: &Params, header: Option<&str>) -> Result<Option<String>, ApiE
 /// buyer's own words go in: anything the server derives (the charge, the candidate
 /// subproducts, the shop) may change between a request and its retry, and the retry must
 /// still find the first order.
-pub fn fingerprint(params: &Params, service_number: i64) -> String {
+pub fn fingerprint(params: &impl AddInput, service_number: i64) -> String {
     let count = |name: &str| {
         params
             .get(name)
@@ -67,6 +68,7 @@ pub fn same_request(stored: &str, fingerprint: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Params;
 
     #[test]
     fn header_wins_over_the_field_and_blank_is_none() {

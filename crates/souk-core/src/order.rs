@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use crate::catalogue::{EntityType, ProductType, Service, Subproduct};
 use crate::error::ApiError;
 use crate::money::Money;
-use crate::params::{parse_count, Params};
+use crate::order_input::AddInput;
+use crate::params::parse_count;
 
 /// Internal order statuses (SPEC 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,7 +140,7 @@ pub struct AddRequest {
     pub order: AddOrder,
 }
 
-fn quantity(params: &Params) -> Result<i64, ApiError> {
+fn quantity(params: &impl AddInput) -> Result<i64, ApiError> {
     let text = params.get("quantity").ok_or(ApiError::QuantityRequired)?;
     parse_count(text)
         .filter(|q| *q >= 1 && *q <= i64::MAX as u64 / 1_000_000)
@@ -148,7 +149,7 @@ fn quantity(params: &Params) -> Result<i64, ApiError> {
 }
 
 /// `link`: one line (it is forwarded as a URL), at most `MAX_LINK` characters.
-fn link(params: &Params) -> Result<String, ApiError> {
+fn link(params: &impl AddInput) -> Result<String, ApiError> {
     let link = params.get("link").unwrap_or("").to_owned();
     if link.chars().count() > MAX_LINK {
         return Err(ApiError::LinkTooLong);
@@ -157,7 +158,7 @@ fn link(params: &Params) -> Result<String, ApiError> {
     Ok(link)
 }
 
-fn optional_count(params: &Params, name: &'static str) -> Result<Option<i64>, ApiError> {
+fn optional_count(params: &impl AddInput, name: &'static str) -> Result<Option<i64>, ApiError> {
     match params.get(name) {
         None => Ok(None),
         Some(t) => parse_count(t)
@@ -169,7 +170,7 @@ fn optional_count(params: &Params, name: &'static str) -> Result<Option<i64>, Ap
 
 /// Parses and validates `add` against the catalogue entry it names. Stock is not checked
 /// here: the store checks it in the order's transaction.
-pub fn parse_add(params: &Params, service: &Service) -> Result<AddRequest, ApiError> {
+pub fn parse_add(params: &impl AddInput, service: &Service) -> Result<AddRequest, ApiError> {
     let idempotency_key = crate::idempotency::key(params, None)?;
     let order = match service.entity {
         EntityType::Product => AddOrder::Product(parse_product(params, service)?),
@@ -181,7 +182,7 @@ pub fn parse_add(params: &Params, service: &Service) -> Result<AddRequest, ApiEr
     })
 }
 
-fn parse_product(params: &Params, service: &Service) -> Result<ProductOrder, ApiError> {
+fn parse_product(params: &impl AddInput, service: &Service) -> Result<ProductOrder, ApiError> {
     let quantity = quantity(params)?;
     let link = link(params)?;
     let candidates = match params.get("subproduct") {
@@ -299,7 +300,7 @@ pub(crate) const SMM_FIELDS: &[&str] = &[
     "referring_url",
 ];
 
-fn parse_smm(params: &Params, service: &Service) -> Result<SmmOrder, ApiError> {
+fn parse_smm(params: &impl AddInput, service: &Service) -> Result<SmmOrder, ApiError> {
     let (rule, required, link_required) = smm_type(&service.type_name);
     let link = link(params)?;
     if link_required && link.is_empty() {
@@ -380,6 +381,7 @@ fn parse_smm(params: &Params, service: &Service) -> Result<SmmOrder, ApiError> {
 mod tests {
     use super::*;
     use crate::catalogue::{StockBoard, Subproduct};
+    use crate::params::Params;
     use crate::text::Text;
 
     fn sub(

@@ -523,6 +523,16 @@ pub fn check_name(field: &'static str, text: &str) -> Result<String, SupplyError
     check_line(field, t, MAX_NAME)
 }
 
+/// A supplier's first shop is named after their email unless told otherwise.
+pub fn default_shop_name(email: &str) -> String {
+    let local = email.trim().split('@').next().unwrap_or("").trim();
+    if local.is_empty() {
+        "Shop".to_owned()
+    } else {
+        local.chars().take(MAX_NAME).collect()
+    }
+}
+
 /// Text of at most `max` characters, trimmed, under the input rule (several lines
 /// allowed; see `check_line` for fields of one).
 pub fn check_len(field: &'static str, text: &str, max: usize) -> Result<String, SupplyError> {
@@ -673,6 +683,14 @@ pub fn parse_translations(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shops_are_named_after_the_email() {
+        assert_eq!(default_shop_name(" ann@example.com "), "ann");
+        assert_eq!(default_shop_name("@example.com"), "Shop");
+        assert_eq!(default_shop_name(""), "Shop");
+        assert_eq!(default_shop_name(&"a".repeat(300)).len(), MAX_NAME);
+    }
 
     #[test]
     fn capacities_are_bounded() {

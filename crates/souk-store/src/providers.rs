@@ -84,29 +84,8 @@ pub struct ProviderService {
     pub subproducts: Vec<(String, String, i64)>,
 }
 
-/// How imported prices are derived from the provider's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Markup {
-    /// Percent in basis points (1250 = 12.5 %).
-    pub basis_points: i64,
-    /// Prices round up to a multiple of this (micro-units; 0 = no rounding).
-    pub round_to: i64,
-}
-
-impl Markup {
-    /// The provider's price with the markup, rounded up to the step.
-    pub fn apply(self, upstream: Money) -> Money {
-        let marked = upstream
-            .mul_div_half_up(10_000 + self.basis_points, 10_000)
-            .unwrap_or(upstream);
-        if self.round_to <= 0 {
-            return marked;
-        }
-        let steps = marked.micros().div_euclid(self.round_to)
-            + i64::from(marked.micros().rem_euclid(self.round_to) != 0);
-        Money::from_micros(steps.saturating_mul(self.round_to))
-    }
-}
+// The pricing rule lives with the other rules; kept here by name for the store's callers.
+pub use souk_core::markup::Markup;
 
 /// What one sync changed, for the log and the caller.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -918,37 +897,5 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markup_rounds_up_to_the_step() {
-        let m = |s: &str| Money::parse(s).expect("amount");
-        let markup = Markup {
-            basis_points: 2000,
-            round_to: 10_000,
-        };
-        assert_eq!(markup.apply(m("0.90")), m("1.08"));
-        assert_eq!(markup.apply(m("0.91")), m("1.10"));
-        assert_eq!(
-            Markup {
-                basis_points: 0,
-                round_to: 0
-            }
-            .apply(m("0.123456")),
-            m("0.123456")
-        );
-        assert_eq!(
-            Markup {
-                basis_points: 1250,
-                round_to: 0
-            }
-            .apply(m("2")),
-            m("2.25")
-        );
     }
 }

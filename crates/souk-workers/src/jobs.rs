@@ -97,9 +97,14 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
             if !provider.enabled || provider.protocol != "api_v2" {
                 return Ok(Done::Finished);
             }
-            crate::import::sync_provider(ctx, &provider)
-                .await
-                .map_err(|e| JobError::Retry(e.to_string()))?;
+            souk_app::providers::sync_provider(
+                &ctx.store,
+                &provider,
+                ctx.allow_private_upstreams,
+                &*ctx.clock,
+            )
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
             let every = provider_sync_every(ctx).as_millis() as i64;
             Ok(Done::Again(ctx.clock.now_ms() + every))
         }

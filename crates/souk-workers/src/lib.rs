@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod forward;
-pub mod import;
 pub mod jobs;
 pub mod sms;
 

@@ -14,19 +14,14 @@ use crate::state::AppState;
 mod catalogue;
 mod disputes;
 mod jobs;
+mod providers;
 mod settings;
 mod shops;
 mod sms;
 mod users;
 mod withdrawals;
 
-pub use users::default_shop_name;
-
 pub const PREFIX: &str = "/api/operator/v1";
-
-mod providers;
-
-pub use providers::parse_markup;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
+use souk_app::providers;
 use souk_core::Money;
-use souk_store::{ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, Resolution};
+use souk_store::{ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution};
 
 use super::Operator;
 use crate::rest::{AmountInput, JsonBody, RestError};
@@ -151,29 +152,6 @@ struct ImportBody {
     round: Option<String>,
 }
 
-/// Parses the markup percent and rounding step of an import.
-pub fn parse_markup(markup: Option<&str>, round: Option<&str>) -> Result<Markup, String> {
-    let percent = match markup {
-        None => Money::ZERO,
-        Some(m) => Money::parse(m).map_err(|_| format!("Invalid markup: {m}"))?,
-    };
-    if percent.is_negative() || percent.micros() > 1_000 * 1_000_000 {
-        return Err("Markup must be between 0 and 1000 percent".into());
-    }
-    let round_to = match round {
-        None => Money::ZERO,
-        Some(r) => Money::parse(r).map_err(|_| format!("Invalid rounding step: {r}"))?,
-    };
-    if round_to.is_negative() {
-        return Err("The rounding step must not be negative".into());
-    }
-    Ok(Markup {
-        // Percent with up to 6 decimals to basis points (1 % = 100 bp).
-        basis_points: percent.micros() / 10_000,
-        round_to: round_to.micros(),
-    })
-}
-
 async fn import(
     _: Operator,
     State(state): State<AppState>,
@@ -181,9 +159,9 @@ async fn import(
     body: Option<JsonBody<ImportBody>>,
 ) -> Result<Response, RestError> {
     let body = body.map(|b| b.0).unwrap_or_default();
-    let markup = parse_markup(body.markup.as_deref(), body.round.as_deref())
+    let markup = souk_core::markup::parse_markup(body.markup.as_deref(), body.round.as_deref())
         .map_err(RestError::BadRequest)?;
-    let (numbers, changes) = souk_workers::import::import(
+    let (numbers, changes) = providers::import(
         &state.store,
         &id,
         markup,
@@ -199,9 +177,9 @@ async fn import(
     ))
 }
 
-fn provider_error(e: souk_workers::import::ProviderError) -> RestError {
+fn provider_error(e: providers::ProviderError) -> RestError {
     match e {
-        souk_workers::import::ProviderError::Store(s) => s.into(),
+        providers::ProviderError::Store(s) => s.into(),
         other => RestError::Conflict(other.to_string()),
     }
 }
@@ -211,15 +189,14 @@ async fn sync(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    let provider = state.store.provider(&id).await?;
-    let services =
-        souk_workers::import::fetch_services(&provider, state.config.allow_private_upstreams)
-            .await
-            .map_err(provider_error)?;
-    let report = state
-        .store
-        .sync_provider_services(&id, &services, state.now())
-        .await?;
+    let report = providers::sync_services(
+        &state.store,
+        &id,
+        state.config.allow_private_upstreams,
+        state.now(),
+    )
+    .await
+    .map_err(provider_error)?;
     state.apply_changes(&report.changes).await?;
     Ok(json_value(
         StatusCode::OK,
@@ -233,7 +210,7 @@ async fn check(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    let (balance, currency) = souk_workers::import::check_balance(
+    let (balance, currency) = providers::check_balance(
         &state.store,
         &id,
         state.config.allow_private_upstreams,
@@ -364,18 +341,4 @@ async fn resolve(
         StatusCode::OK,
         &json!({ "order": id, "resolved": body.action }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_markup;
-
-    #[test]
-    fn markups() {
-        let m = parse_markup(Some("12.5"), Some("0.01")).expect("valid");
-        assert_eq!((m.basis_points, m.round_to), (1250, 10_000));
-        assert!(parse_markup(Some("-1"), None).is_err());
-        assert!(parse_markup(Some("abc"), None).is_err());
-        assert_eq!(parse_markup(None, None).map(|m| m.basis_points), Ok(0));
-    }
 }

@@ -137,7 +137,7 @@ async fn create(
             ))
         }
         (Some(n), true) => Some(supply::check_name("shopName", n)?),
-        (None, true) => Some(default_shop_name(&body.email)),
+        (None, true) => Some(supply::default_shop_name(&body.email)),
         (None, false) => None,
     };
     let now = state.now();
@@ -167,16 +167,6 @@ async fn create(
         StatusCode::CREATED,
         &json!({"user": user_view(&user), "apiKey": key, "shopId": shop}),
     ))
-}
-
-/// A supplier's first shop is named after their email unless told otherwise.
-pub fn default_shop_name(email: &str) -> String {
-    let local = email.trim().split('@').next().unwrap_or("").trim();
-    if local.is_empty() {
-        "Shop".to_owned()
-    } else {
-        local.chars().take(supply::MAX_NAME).collect()
-    }
 }
 
 async fn set_status(
@@ -225,7 +215,7 @@ async fn make_supplier(
     let body = body.map(|JsonBody(b)| b).unwrap_or_default();
     let name = body
         .shop_name
-        .unwrap_or_else(|| default_shop_name(&user.email));
+        .unwrap_or_else(|| supply::default_shop_name(&user.email));
     let (shop, changes) = state.store.make_supplier(&id, &name, state.now()).await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;

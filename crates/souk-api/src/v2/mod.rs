@@ -15,6 +15,7 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use souk_app::orders::OrderError;
 use souk_core::{ApiError, Params};
 use souk_store::StoreError;
 
@@ -42,6 +43,15 @@ impl From<StoreError> for Fault {
             StoreError::Rejected(api) => Fault::Api(api),
             e if e.is_bad_text() => Fault::Api(ApiError::InvalidCharacters("a text field".into())),
             other => Fault::Store(other),
+        }
+    }
+}
+
+impl From<OrderError> for Fault {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::Rejected(api) => Fault::Api(api),
+            OrderError::Store(store) => store.into(),
         }
     }
 }

@@ -6,18 +6,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{json, Value};
+use souk_app::orders::{self, PlaceOrder};
 use souk_core::catalogue::ProductType;
 use souk_core::clock::iso_millis;
 use souk_core::early_cancel::NOT_AVAILABLE;
-use souk_core::id::ServiceRef;
-use souk_core::idempotency;
-use souk_core::order::{parse_add, AddOrder};
+use souk_core::order_input::AddFields;
 use souk_core::{ApiError, Params};
-use souk_store::{
-    AuthUser, Buyer, CancelOutcome, Idempotency, OrderView, SmsActivation, StoreError,
-};
+use souk_store::{AuthUser, CancelOutcome, OrderView, SmsActivation, StoreError};
 
-use super::catalogue::find_service;
 use super::Fault;
 use crate::state::AppState;
 use crate::transport::json_value;
@@ -29,84 +25,22 @@ pub async fn add(
     headers: &HeaderMap,
 ) -> Result<Response, Fault> {
     let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
-    let order = place_order(state, user, params, header_key).await?;
+    let command = PlaceOrder {
+        user_id: user.user_id.clone(),
+        email: user.email.clone(),
+        fields: AddFields::from_params(params),
+        idempotency_key: header_key.map(str::to_owned),
+    };
+    let order = place_order(state, command).await?;
     Ok(json_value(StatusCode::OK, &json!({ "order": order })))
 }
 
-/// Validates and places one order (`add`'s parameters); the web shop uses it too.
-pub(crate) async fn place_order(
-    state: &AppState,
-    user: &AuthUser,
-    params: &Params,
-    idempotency_key: Option<&str>,
-) -> Result<i64, Fault> {
-    let key = idempotency::key(params, idempotency_key)?;
-    // A retry finds its first order before anything is validated: the service may have
-    // been deactivated, repriced or sold out since, and the answer must not change.
-    if let Some(key) = &key {
-        if let Some(number) = named_service_number(state, params).await? {
-            let fingerprint = idempotency::fingerprint(params, number);
-            let idem = Idempotency {
-                key,
-                fingerprint: &fingerprint,
-            };
-            if let Some(order) = state
-                .store
-                .idempotent_order(&user.user_id, &idem, state.now())
-                .await?
-            {
-                return Ok(order);
-            }
-        }
-    }
-    let snapshot = state.cache.get();
-    let service = find_service(&snapshot.catalogue, params)?;
-    let request = parse_add(params, service)?;
-    let fingerprint = idempotency::fingerprint(params, service.number);
-    drop(snapshot);
-    // The order runs to completion even if the client goes away mid-request, so a charge
-    // is never left half-booked by a dropped connection.
-    let (store, user, now) = (state.store.clone(), user.clone(), state.now());
-    let placed = tokio::spawn(async move {
-        let buyer = Buyer {
-            user_id: &user.user_id,
-            email: &user.email,
-        };
-        let idem = key.as_deref().map(|key| Idempotency {
-            key,
-            fingerprint: &fingerprint,
-        });
-        match &request.order {
-            AddOrder::Product(order) => {
-                store
-                    .place_product_order(&buyer, order, idem.as_ref(), now)
-                    .await
-            }
-            AddOrder::Smm(order) => {
-                store
-                    .place_smm_order(&buyer, order, idem.as_ref(), now)
-                    .await
-            }
-        }
-    })
-    .await
-    .map_err(|e| Fault::Store(StoreError::task_failed("order", &e)))??;
+/// Places one order through the app layer and brings this node's catalogue up to date
+/// with it; the web shop uses it too.
+pub(crate) async fn place_order(state: &AppState, command: PlaceOrder) -> Result<i64, Fault> {
+    let placed = orders::place_order(&state.store, &state.cache, &*state.clock, command).await?;
     state.apply_changes(&placed.changes).await?;
     Ok(placed.order_id)
-}
-
-/// The number of the service `add` names, whether or not it is still on sale.
-async fn named_service_number(state: &AppState, params: &Params) -> Result<Option<i64>, Fault> {
-    let Some(named) = params.get("service").and_then(ServiceRef::parse) else {
-        return Ok(None);
-    };
-    if let Some(service) = state.cache.get().catalogue.service(&named) {
-        return Ok(Some(service.number));
-    }
-    Ok(match named {
-        ServiceRef::Number(number) => Some(number),
-        ServiceRef::Id(id) => state.store.service_number_of(&id).await?,
-    })
 }
 
 /// Order ids as buyers send them; `None` for anything that is not a positive integer.

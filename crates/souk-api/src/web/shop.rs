@@ -1,6 +1,6 @@
-//! `/shop`: the catalogue for people, with a buy form on every row. Buying goes through
-//! the very path `/api/v2` `add` takes, with the signed-in user as the buyer; a random key
-//! in the form makes a double click one order (the `add` idempotency key).
+//! `/shop`: the catalogue for people, with a buy form on every row. Buying is the very use
+//! case `/api/v2` `add` calls (`souk_app::orders`), with the signed-in user as the buyer;
+//! a random key in the form makes a double click one order (the `add` idempotency key).
 
 use super::error::PageForm;
 use axum::extract::{Query, State};
@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use souk_app::orders::PlaceOrder;
 use souk_core::catalogue::EntityType;
-use souk_core::Params;
-use souk_store::AuthUser;
+use souk_core::order_input::AddFields;
 
 use super::error::WebError;
 use super::layout::{document, respond, see_other, Notice};
@@ -152,24 +152,22 @@ pub async fn buy(
 ) -> Result<Response, WebError> {
     let session = visitor.user()?.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
-    let buyer = AuthUser {
+    let key_id = format!("web:{}", session.user_id);
+    let command = PlaceOrder {
         user_id: session.user_id.clone(),
         email: session.email.clone(),
-        active: session.active(),
-        is_supplier: session.is_supplier,
-        key_id: format!("web:{}", session.user_id),
+        fields: AddFields {
+            service: Some(form.service),
+            quantity: Some(form.quantity),
+            link: Some(form.link),
+            ..AddFields::default()
+        },
+        idempotency_key: Some(form.idempotency_key),
     };
-    let mut params = Params::new();
-    params.push("service", form.service.trim());
-    params.push("quantity", form.quantity.trim());
-    if !form.link.trim().is_empty() {
-        params.push("link", form.link.trim());
-    }
-    let idempotency = Some(form.idempotency_key.as_str()).filter(|k| !k.trim().is_empty());
     // A purchase here passes the per-key limit like `add` does: the buyer's web bucket
     // (`web:<user>`) at the per-key rate.
-    let placed = if state.key_limiter.allow(&buyer.key_id) {
-        place_order(&state, &buyer, &params, idempotency).await
+    let placed = if state.key_limiter.allow(&key_id) {
+        place_order(&state, command).await
     } else {
         Err(Fault::RateLimited)
     };

@@ -148,7 +148,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                 initial_balance.display2()
             );
             if supplier {
-                let name = shop.unwrap_or_else(|| souk_api::operator::default_shop_name(&email));
+                let name = shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email));
                 let (shop, _) = store.make_supplier(&id, &name, now).await?;
                 println!("supplier shop {shop}");
             }

@@ -216,7 +216,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
         }
         ProviderCommand::Check { provider } => {
             let (balance, currency) =
-                souk_workers::import::check_balance(store, &provider, allow_private, now).await?;
+                souk_app::providers::check_balance(store, &provider, allow_private, now).await?;
             println!("balance {} {currency}", balance.display2());
         }
         ProviderCommand::Variants { provider } => {
@@ -236,18 +236,15 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             markup,
             round,
         } => {
-            let markup = souk_api::operator::parse_markup(markup.as_deref(), round.as_deref())
+            let markup = souk_core::markup::parse_markup(markup.as_deref(), round.as_deref())
                 .map_err(|e| anyhow!(e))?;
             let (numbers, _) =
-                souk_workers::import::import(store, &provider, markup, allow_private, now).await?;
+                souk_app::providers::import(store, &provider, markup, allow_private, now).await?;
             println!("imported {} services: {:?}", numbers.len(), numbers);
         }
         ProviderCommand::Sync { provider } => {
-            let p = store.provider(&provider).await?;
-            let services = souk_workers::import::fetch_services(&p, allow_private).await?;
-            let report = store
-                .sync_provider_services(&provider, &services, now)
-                .await?;
+            let report =
+                souk_app::providers::sync_services(store, &provider, allow_private, now).await?;
             println!(
                 "seen {} services, updated {}, disabled {}",
                 report.seen,

@@ -155,7 +155,7 @@ pub async fn run_user(store: &Store, command: UserManage, now: i64) -> anyhow::R
         }
         UserManage::Supplier { email, shop } => {
             let id = user_by_email(store, &email).await?;
-            let name = shop.unwrap_or_else(|| souk_api::operator::default_shop_name(&email));
+            let name = shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email));
             let (shop, _) = store.make_supplier(&id, &name, now).await?;
             println!(
                 "{} is a supplier with shop {shop}",

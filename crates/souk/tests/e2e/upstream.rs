@@ -288,9 +288,14 @@ engine_test!(sync_follows_product_prices_limits_and_variant_stock, |db| {
         ..ctx
     };
     let provider_row = app.store.provider(&provider).await.expect("provider");
-    let report = souk_workers::import::sync_provider(&ctx, &provider_row)
-        .await
-        .expect("sync");
+    let report = souk_app::providers::sync_provider(
+        &ctx.store,
+        &provider_row,
+        ctx.allow_private_upstreams,
+        &*ctx.clock,
+    )
+    .await
+    .expect("sync");
     assert_eq!(report.updated, vec!["21".to_owned()]);
     wait_for(10, "the change on this node", || async {
         product(&app, &key, netflix).await

@@ -1,13 +1,14 @@
-//! Reading a provider's catalogue: import (the operator's command) and the periodic sync.
+//! Reading a provider's catalogue: import and check (the operator's commands, from the
+//! operator API and the CLI alike), sync by hand, and the periodic sync the workers run.
 
 use std::time::Duration;
 
 use souk_client::api_v2::{ApiV2Client, ClientError};
 use souk_core::catalogue::EntityType;
+use souk_core::clock::Clock;
+use souk_core::markup::Markup;
 use souk_core::Money;
-use souk_store::{Change, Markup, Provider, ProviderService, Store, StoreError, SyncReport};
-
-use crate::WorkerContext;
+use souk_store::{Change, Provider, ProviderService, Store, StoreError, SyncReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -105,20 +106,38 @@ pub async fn check_balance(
     Ok((balance, currency))
 }
 
-/// Checks the provider's balance and brings imported services in line with it.
-pub async fn sync_provider(
-    ctx: &WorkerContext,
-    provider: &Provider,
+/// Brings imported services in line with what the provider lists now (the operator's
+/// "sync"; the balance is left alone, `check_balance` asks for it).
+pub async fn sync_services(
+    store: &Store,
+    provider_id: &str,
+    allow_private: bool,
+    now: i64,
 ) -> Result<SyncReport, ProviderError> {
-    let client = client(provider, ctx.allow_private_upstreams)?;
+    let provider = store.provider(provider_id).await?;
+    let services = fetch_services(&provider, allow_private).await?;
+    Ok(store
+        .sync_provider_services(provider_id, &services, now)
+        .await?)
+}
+
+/// Checks the provider's balance and brings imported services in line with it (the
+/// periodic `provider.sync` job). A balance the provider will not tell is no reason to
+/// skip the services.
+pub async fn sync_provider(
+    store: &Store,
+    provider: &Provider,
+    allow_private: bool,
+    clock: &dyn Clock,
+) -> Result<SyncReport, ProviderError> {
+    let client = client(provider, allow_private)?;
     if let Ok((balance, _)) = client.balance().await {
-        ctx.store
-            .set_provider_balance(&provider.id, balance, ctx.clock.now_ms())
+        store
+            .set_provider_balance(&provider.id, balance, clock.now_ms())
             .await?;
     }
-    let services = fetch_services(provider, ctx.allow_private_upstreams).await?;
-    Ok(ctx
-        .store
-        .sync_provider_services(&provider.id, &services, ctx.clock.now_ms())
+    let services = fetch_services(provider, allow_private).await?;
+    Ok(store
+        .sync_provider_services(&provider.id, &services, clock.now_ms())
         .await?)
 }
