@@ -102,52 +102,79 @@ pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
                 tracing::warn!(error = %e, "lease expiry failed");
             }
         }
-        let jobs = match ctx
-            .store
-            .claim_forward_jobs(&ctx.node_id, now, CLAIM_MS, BATCH)
-            .await
-        {
-            Ok(jobs) => jobs,
+        match forward_batch(&ctx, &pacer, &stop).await {
+            Ok(0) => pause(&stop, Duration::from_millis(200)).await,
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "claiming orders to forward failed");
                 pause(&stop, Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if jobs.is_empty() {
-            pause(&stop, Duration::from_millis(200)).await;
-            continue;
-        }
-        let installation = ctx.installation_id.as_str();
-        // Each provider is read (and its key opened) once per batch.
-        let mut providers: HashMap<String, Result<Provider, String>> = HashMap::new();
-        for job in &jobs {
-            if !providers.contains_key(&job.provider_id) {
-                let p = ctx
-                    .store
-                    .provider(&job.provider_id)
-                    .await
-                    .map_err(|e| e.to_string());
-                providers.insert(job.provider_id.clone(), p);
             }
         }
-        stream::iter(jobs)
-            .for_each_concurrent(CONCURRENCY, |job| {
-                let (ctx, pacer, stop) = (&ctx, &pacer, &stop);
-                let provider = providers
-                    .get(&job.provider_id)
-                    .cloned()
-                    .unwrap_or_else(|| Err("unknown provider".into()));
-                async move {
-                    if let Err(e) =
-                        forward_one(ctx, pacer, installation, provider, &job, stop).await
-                    {
-                        tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
-                    }
-                }
-            })
-            .await;
     }
+}
+
+/// One pass of the forwarder run by hand (tests stepping a node without background
+/// work): expired send leases settled, then every order due now claimed and sent, batch
+/// by batch, until none is due. Returns how many orders were claimed.
+pub async fn forward_once(ctx: &WorkerContext) -> Result<usize, StoreError> {
+    ctx.store.expire_forward_leases(ctx.clock.now_ms()).await?;
+    // Never set: a pass by hand is not stopped half way.
+    let (_never, stopped) = tokio::sync::watch::channel(false);
+    let stop = StopSignal(stopped);
+    let pacer = Pacer::default();
+    let mut claimed = 0;
+    loop {
+        match forward_batch(ctx, &pacer, &stop).await? {
+            0 => return Ok(claimed),
+            n => claimed += n,
+        }
+    }
+}
+
+/// Claims one batch of due orders and sends them (errors of single sends are logged);
+/// returns how many were claimed. An error is the claim's.
+async fn forward_batch(
+    ctx: &WorkerContext,
+    pacer: &Pacer,
+    stop: &StopSignal,
+) -> Result<usize, StoreError> {
+    let now = ctx.clock.now_ms();
+    let jobs = ctx
+        .store
+        .claim_forward_jobs(&ctx.node_id, now, CLAIM_MS, BATCH)
+        .await?;
+    let claimed = jobs.len();
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let installation = ctx.installation_id.as_str();
+    // Each provider is read (and its key opened) once per batch.
+    let mut providers: HashMap<String, Result<Provider, String>> = HashMap::new();
+    for job in &jobs {
+        if !providers.contains_key(&job.provider_id) {
+            let p = ctx
+                .store
+                .provider(&job.provider_id)
+                .await
+                .map_err(|e| e.to_string());
+            providers.insert(job.provider_id.clone(), p);
+        }
+    }
+    stream::iter(jobs)
+        .for_each_concurrent(CONCURRENCY, |job| {
+            let provider = providers
+                .get(&job.provider_id)
+                .cloned()
+                .unwrap_or_else(|| Err("unknown provider".into()));
+            async move {
+                if let Err(e) = forward_one(ctx, pacer, installation, provider, &job, stop).await
+                {
+                    tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
+                }
+            }
+        })
+        .await;
+    Ok(claimed)
 }
 
 /// Sleeps for `d`, or less if the node stops meanwhile.
@@ -375,14 +402,27 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
 
 async fn status_loop(ctx: WorkerContext) {
     loop {
-        if let Err(e) = sync_statuses_once(&ctx).await {
-            tracing::warn!(error = %e, "status sync failed");
-        }
-        if let Err(e) = ctx.store.settle_dripfeed_parents(ctx.clock.now_ms()).await {
-            tracing::warn!(error = %e, "settling drip-feed orders failed");
-        }
+        let _ = status_round(&ctx).await;
         tokio::time::sleep(ctx.sync_interval.min(Duration::from_secs(10))).await;
     }
+}
+
+/// One round of the status loop: every provider's due orders polled
+/// (`sync_statuses_once`), then drip-feed orders whose runs are all over settled. Errors
+/// are logged as the loop logs them; the first is also returned (tests stepping a node by
+/// hand call this).
+pub async fn status_round(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
+    let synced = sync_statuses_once(ctx).await;
+    if let Err(e) = &synced {
+        tracing::warn!(error = %e, "status sync failed");
+    }
+    if let Err(e) = ctx.store.settle_dripfeed_parents(ctx.clock.now_ms()).await {
+        tracing::warn!(error = %e, "settling drip-feed orders failed");
+        if synced.is_ok() {
+            return Err(e);
+        }
+    }
+    synced
 }
 
 /// One pass over every provider with open orders due for a check. Public so the

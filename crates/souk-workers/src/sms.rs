@@ -42,40 +42,60 @@ fn sweep_interval(ctx: &WorkerContext) -> Duration {
 
 async fn expiry(ctx: WorkerContext) {
     loop {
-        match ctx.store.sms_sweep(ctx.clock.now_ms(), SWEEP_BATCH).await {
-            Ok(report) => {
-                if !report.expired.is_empty() || !report.completed.is_empty() {
-                    tracing::info!(
-                        expired = report.expired.len(),
-                        completed = report.completed.len(),
-                        "SMS activations ended"
-                    );
-                }
-                // A full batch means more are due: go on at once.
-                if (report.expired.len() + report.completed.len()) as i64 >= SWEEP_BATCH {
-                    continue;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "SMS expiry sweep failed"),
+        if let Err(e) = sweep_once(&ctx).await {
+            tracing::warn!(error = %e, "SMS expiry sweep failed");
         }
         tokio::time::sleep(sweep_interval(&ctx)).await;
     }
 }
 
+/// One expiry sweep: ends every activation due now (by the node's clock), batch by batch
+/// until a batch is not full; returns how many ended. The sweep loop runs it; tests
+/// stepping a node without background work call it by hand.
+pub async fn sweep_once(ctx: &WorkerContext) -> Result<usize, souk_store::StoreError> {
+    let mut ended = 0;
+    loop {
+        let report = ctx.store.sms_sweep(ctx.clock.now_ms(), SWEEP_BATCH).await?;
+        if !report.expired.is_empty() || !report.completed.is_empty() {
+            tracing::info!(
+                expired = report.expired.len(),
+                completed = report.completed.len(),
+                "SMS activations ended"
+            );
+        }
+        let batch = report.expired.len() + report.completed.len();
+        ended += batch;
+        // A full batch means more are due: go on at once.
+        if (batch as i64) < SWEEP_BATCH {
+            return Ok(ended);
+        }
+    }
+}
+
 async fn upstream(ctx: WorkerContext) {
     loop {
-        let now = ctx.clock.now_ms();
-        match ctx
-            .store
-            .sms_claim_upstream(&ctx.node_id, now, LEASE_MS, UPSTREAM_BATCH)
-            .await
-        {
-            Ok(jobs) if !jobs.is_empty() => run_jobs(&ctx, jobs).await,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "claiming upstream SMS work failed"),
+        if let Err(e) = upstream_once(&ctx).await {
+            tracing::warn!(error = %e, "claiming upstream SMS work failed");
         }
         tokio::time::sleep(ctx.sync_interval.max(Duration::from_millis(20))).await;
     }
+}
+
+/// One round of upstream SMS work: the rentals due now claimed (one batch) and their
+/// polls and status changes sent; returns how many were claimed. An error is the
+/// claim's (each rental's own failure is logged and kept on it). The loop runs it; tests
+/// stepping a node without background work call it by hand.
+pub async fn upstream_once(ctx: &WorkerContext) -> Result<usize, souk_store::StoreError> {
+    let now = ctx.clock.now_ms();
+    let jobs = ctx
+        .store
+        .sms_claim_upstream(&ctx.node_id, now, LEASE_MS, UPSTREAM_BATCH)
+        .await?;
+    let claimed = jobs.len();
+    if !jobs.is_empty() {
+        run_jobs(ctx, jobs).await;
+    }
+    Ok(claimed)
 }
 
 async fn run_jobs(ctx: &WorkerContext, jobs: Vec<UpstreamJob>) {

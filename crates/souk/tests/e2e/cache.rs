@@ -151,8 +151,16 @@ engine_test!(postgres_nodes_share_changes_by_notify, |db| {
     let a = TestApp::spawn_with(db, slow_poll.clone()).await;
     let b = TestApp::spawn_with(db, slow_poll).await;
     let key = a.buyer("buyer@test.local", "1").await;
-    // Give B's listener a moment to subscribe.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both nodes' listeners have subscribed (their last statement, finished, is LISTEN).
+    crate::harness::wait_for(10, "both listeners", || async {
+        db.scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'idle' AND query ILIKE 'LISTEN%'",
+        )
+        .await
+            >= 2
+    })
+    .await;
     let lines: Vec<String> = (0..4).map(|n| format!("y{n}:pw")).collect();
     let (_, _, changes) = a
         .store

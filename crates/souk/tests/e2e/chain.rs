@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::engine_test;
-use crate::harness::{private_upstreams, wait_for, Kind, TestApp, TestDb};
+use crate::harness::{Kind, TestApp, TestDb};
 use crate::supply_kit::{self, ok, post, As};
 
 engine_test!(a_buyer_on_a_is_served_by_b, |db| {
@@ -38,8 +38,9 @@ engine_test!(a_buyer_on_a_is_served_by_b, |db| {
     // A's account at B.
     let a_at_b = b.buyer("shop-a@b.test", "100").await;
 
-    // A: imports B, with B's key and a 50 % markup.
-    let a = TestApp::spawn_with(db, private_upstreams()).await;
+    // A: imports B, with B's key and a 50 % markup. A is stepped: the test runs its
+    // forwarder and its status sync.
+    let a = TestApp::builder(db).private_upstreams().spawn().await;
     let (s, provider) = a
         .operator(
             Method::POST,
@@ -129,8 +130,9 @@ engine_test!(a_buyer_on_a_is_served_by_b, |db| {
         .await["order"]
         .as_i64()
         .expect("order");
+    assert_eq!(a.run_forwarding().await, 2, "both orders sent to B");
     // The product comes back from B with its accounts.
-    wait_for(15, "the accounts from B", || async {
+    a.sync_until(10, "the accounts from B", || async {
         let s = a
             .call(&[
                 ("key", &buyer),
@@ -173,7 +175,7 @@ engine_test!(a_buyer_on_a_is_served_by_b, |db| {
         )
         .await,
     );
-    wait_for(15, "the partial from B", || async {
+    a.sync_until(10, "the partial from B", || async {
         a.call(&[
             ("key", &buyer),
             ("action", "status"),
@@ -215,7 +217,10 @@ engine_test!(a_buyer_on_a_is_served_by_b, |db| {
         2
     );
     // Nothing more is paid on later syncs.
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    for _ in 0..3 {
+        a.clock.advance(60_000);
+        a.run_status_sync().await;
+    }
     assert_eq!(
         a.call(&[("key", &buyer), ("action", "balance")]).await["balance"],
         "40.70"

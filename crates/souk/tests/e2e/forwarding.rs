@@ -60,7 +60,8 @@ async fn seen(app: &TestApp, key: &str, order: i64) -> (Value, Value) {
 }
 
 engine_test!(key_conflict_answers_park_the_order_without_refund, |db| {
-    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    // Stepped: the test runs the forwarder and the status sync itself.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, true, 2_000).await;
@@ -73,17 +74,16 @@ engine_test!(key_conflict_answers_park_the_order_without_refund, |db| {
     for answer in answers {
         fake.fail_next_add(Fault::ApiError(answer.into()));
         let id = order(&app, &key, numbers[0], "1000").await;
-        wait_for(10, "the send", || async {
-            !matches!(forward_state(db, id).await.as_str(), "queued" | "sending")
-        })
-        .await;
+        assert_eq!(app.run_forwarding().await, 1, "the send");
         assert_eq!(forward_state(db, id).await, "unknown");
         parked.push(id);
     }
-    // Hours pass: neither is sent again nor refunded (a refusal was, after three tries).
+    // Hours pass, the forwarder and the status sync run each hour: neither is sent again
+    // nor refunded (a refusal was, after three tries).
     for _ in 0..3 {
         app.clock.advance(3_600_000);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(app.run_forwarding().await, 0, "nothing is due to send");
+        app.run_status_sync().await;
     }
     assert_eq!(fake.add_requests(), 2);
     for o in &parked {
@@ -423,22 +423,31 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
 engine_test!(
     orders_the_upstream_forgot_are_parked_not_polled_forever,
     |db| {
-        let app = TestApp::spawn_with(db, private_upstreams()).await;
+        // Stepped: the test runs the forwarder and every status poll itself.
+        let app = TestApp::builder(db).private_upstreams().spawn().await;
         let key = app.buyer("buyer@test.local", "100").await;
         let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
         let (_, numbers) = connect(&app, &fake, false, 2_000).await;
         let id = order(&app, &key, numbers[0], "1000").await;
-        wait_for(10, "the send", || async {
-            forward_state(db, id).await == "sent"
-        })
-        .await;
+        assert_eq!(app.run_forwarding().await, 1, "the send");
+        assert_eq!(forward_state(db, id).await, "sent");
         let upstream = fake.orders()[0].id;
         // The upstream stops knowing it: `Incorrect order ID` at every poll.
         fake.forget(upstream);
-        wait_for(30, "the order to be parked", || async {
-            forward_state(db, id).await == "unknown"
-        })
-        .await;
+        let sync_round = || async {
+            app.clock.advance(60_000);
+            app.run_status_sync().await;
+        };
+        let mut rounds = 0;
+        while forward_state(db, id).await != "unknown" {
+            rounds += 1;
+            assert!(
+                rounds <= souk_workers::forward::MAX_SYNC_MISSES,
+                "not parked after {rounds} polls"
+            );
+            sync_round().await;
+        }
+        assert_eq!(rounds, souk_workers::forward::MAX_SYNC_MISSES);
         assert_eq!(
             column(db, id, "sync_misses").await,
             souk_workers::forward::MAX_SYNC_MISSES
@@ -447,7 +456,10 @@ engine_test!(
             .state
             .status_requests
             .load(std::sync::atomic::Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // More rounds of the sync, each a minute later: none polls it.
+        for _ in 0..5 {
+            sync_round().await;
+        }
         assert_eq!(
             fake.state
                 .status_requests
@@ -498,10 +510,8 @@ engine_test!(
             .await;
         assert_eq!(s, 200, "{body}");
         fake.set_status(5000, "Completed", 0, 7);
-        wait_for(10, "the completion", || async {
-            seen(&app, &key, id).await.0 == "Completed"
-        })
-        .await;
+        sync_round().await;
+        assert_eq!(seen(&app, &key, id).await.0, "Completed", "the completion");
         assert_eq!(column(db, id, "sync_misses").await, 0);
         assert!(stuck(&app).await.is_empty());
         db.assert_audit_clean().await;

@@ -1,6 +1,34 @@
 //! Test servers on real databases: a SQLite file in a temporary directory, or a fresh
 //! PostgreSQL database per test when `SOUK_TEST_DATABASE_URL` is set. Servers listen on
 //! loopback port 0 and are driven over real HTTP.
+//!
+//! - `TestDb`: the test's database; `engine_test!` runs a test body once per engine.
+//! - `TestApp`: an in-process node. `TestApp::builder(db)` starts one with **no
+//!   background work**; `.with_workers()` turns on the forwarder, the status sync, the
+//!   SMS loops and the job queue as in production. `spawn`, `spawn_with`,
+//!   `spawn_syncing_every` (workers on) and `spawn_stepped` (workers off) are shorthands.
+//! - Stepping: without workers nothing happens unless the test asks, one pass at a time,
+//!   by the test clock (`app.clock.advance(ms)`): `run_jobs` (the job queue),
+//!   `run_forwarding` (send the orders due), `run_status_sync` (poll the open upstream
+//!   orders due and settle drip-feed parents), `run_sms_sweep` (end expired
+//!   activations), `run_sms_upstream` (upstream SMS rentals). To show that something
+//!   does *not* happen, run the passes that could make it happen and assert; never sleep.
+//! - `app.stop().await` stops the node and asserts that no job failed unnoticed (none
+//!   parked, none with an error); a test that fails jobs on purpose says so first with
+//!   `app.expect_failed_jobs()`. A `TestApp` dropped without `stop` is checked too, unless
+//!   the test is already panicking.
+//! - `wait_for` polls for a positive signal, for tests with background workers.
+//!
+//! ```ignore
+//! engine_test!(a_stepped_test, |db| {
+//!     let app = TestApp::builder(db).private_upstreams().spawn().await;
+//!     // ... place an order over HTTP ...
+//!     assert_eq!(app.run_forwarding().await, 1);
+//!     app.clock.advance(60_000);
+//!     app.run_status_sync().await;
+//!     app.stop().await;
+//! });
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -244,8 +272,15 @@ pub struct TestApp {
     pub clock: ShiftedClock,
     pub http: reqwest::Client,
     /// The workers' context: what runs in the background, or what a test without
-    /// background workers steps by hand (`run_jobs`).
+    /// background workers steps by hand (`run_jobs`, `run_forwarding`, ...).
     pub workers: souk_workers::WorkerContext,
+    /// Where the failed-jobs check looks (the node's own pool is closed once it stops).
+    db_url: String,
+    db_kind: Kind,
+    /// Set by `expect_failed_jobs`: the test parks or fails jobs on purpose.
+    failed_jobs_expected: std::sync::atomic::AtomicBool,
+    /// The failed-jobs check ran (in `stop`): `Drop` has nothing left to do.
+    checked: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -269,11 +304,70 @@ pub fn private_upstreams() -> ApiConfig {
     }
 }
 
+/// How a `TestApp` is started: `TestApp::builder(db)`, then settings, then `spawn`.
+/// Without `with_workers` the node does no background work at all: the test steps it.
+#[must_use = "a builder does nothing until `spawn`"]
+pub struct TestAppBuilder<'a> {
+    db: &'a TestDb,
+    config: ApiConfig,
+    private_upstreams: bool,
+    sync_interval: Duration,
+    workers: bool,
+}
+
+impl TestAppBuilder<'_> {
+    /// The node's whole configuration (default `quiet_config()`).
+    pub fn config(mut self, config: ApiConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Upstreams (providers, webhooks) may live on loopback, as the fakes do; applies
+    /// whatever `config` is given.
+    pub fn private_upstreams(mut self) -> Self {
+        self.private_upstreams = true;
+        self
+    }
+
+    /// How often open upstream orders are polled (default 200 ms). Also the base of the
+    /// period of `provider.sync` jobs and of SMS upstream backoff: see `WorkerContext`.
+    pub fn sync_interval(mut self, every: Duration) -> Self {
+        self.sync_interval = every;
+        self
+    }
+
+    /// Background workers on, as in production: forwarding, status sync, SMS upkeep
+    /// and the job queue run on their own (off by default).
+    pub fn with_workers(mut self) -> Self {
+        self.workers = true;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let mut config = self.config;
+        config.allow_private_upstreams |= self.private_upstreams;
+        TestApp::start(self.db, config, self.sync_interval, self.workers).await
+    }
+}
+
 impl TestApp {
+    /// A node to configure: no background work unless `with_workers` says so.
+    pub fn builder(db: &TestDb) -> TestAppBuilder<'_> {
+        TestAppBuilder {
+            db,
+            config: quiet_config(),
+            private_upstreams: false,
+            sync_interval: Duration::from_millis(200),
+            workers: false,
+        }
+    }
+
+    /// A node with background workers and `quiet_config()`.
     pub async fn spawn(db: &TestDb) -> TestApp {
         Self::spawn_with(db, quiet_config()).await
     }
 
+    /// A node with background workers, polling upstream orders every 200 ms.
     pub async fn spawn_with(db: &TestDb, config: ApiConfig) -> TestApp {
         Self::spawn_syncing_every(db, config, Duration::from_millis(200)).await
     }
@@ -285,13 +379,22 @@ impl TestApp {
         config: ApiConfig,
         sync_interval: Duration,
     ) -> TestApp {
-        Self::start(db, config, sync_interval, true).await
+        Self::builder(db)
+            .config(config)
+            .sync_interval(sync_interval)
+            .with_workers()
+            .spawn()
+            .await
     }
 
     /// A node with no background work: the test runs the job queue itself
     /// (`run_jobs`) with the test clock, so nothing happens unless it asks.
     pub async fn spawn_stepped(db: &TestDb, config: ApiConfig) -> TestApp {
-        Self::start(db, config, Duration::from_secs(10), false).await
+        Self::builder(db)
+            .config(config)
+            .sync_interval(Duration::from_secs(10))
+            .spawn()
+            .await
     }
 
     async fn start(
@@ -339,6 +442,10 @@ impl TestApp {
             clock,
             http: reqwest::Client::new(),
             workers,
+            db_url: db.url.clone(),
+            db_kind: db.kind,
+            failed_jobs_expected: std::sync::atomic::AtomicBool::new(false),
+            checked: false,
             stop: Some(stop),
             task: Some(task),
         }
@@ -349,6 +456,66 @@ impl TestApp {
         souk_workers::jobs::run_due(&self.workers)
             .await
             .expect("run the due jobs")
+    }
+
+    /// One pass of the forwarder: every order due now (by the test clock) claimed and
+    /// sent, its outcome recorded. Returns how many orders were claimed.
+    pub async fn run_forwarding(&self) -> usize {
+        souk_workers::forward::forward_once(&self.workers)
+            .await
+            .expect("forward the due orders")
+    }
+
+    /// One round of the status sync: open upstream orders due for a poll (by the test
+    /// clock) polled and settled, then finished drip-feed orders settled. An order is
+    /// due again `sync_interval` after its poll: advance the clock between rounds.
+    pub async fn run_status_sync(&self) -> souk_workers::forward::SyncStats {
+        souk_workers::forward::status_round(&self.workers)
+            .await
+            .expect("sync the statuses")
+    }
+
+    /// Rounds of the status sync, the test clock a minute on before each, until `check`
+    /// holds; panics naming `what` if it still does not after `rounds` rounds.
+    pub async fn sync_until<F, Fut>(&self, rounds: usize, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..rounds {
+            if check().await {
+                return;
+            }
+            self.clock.advance(60_000);
+            self.run_status_sync().await;
+        }
+        assert!(
+            check().await,
+            "{what}: not after {rounds} status sync rounds"
+        );
+    }
+
+    /// One SMS expiry sweep: activations past their lifetime (by the test clock) ended.
+    /// Returns how many ended.
+    pub async fn run_sms_sweep(&self) -> usize {
+        souk_workers::sms::sweep_once(&self.workers)
+            .await
+            .expect("sweep the SMS activations")
+    }
+
+    /// One round of upstream SMS work (polls, retries, completions, cancels that are
+    /// due). Returns how many rentals were claimed.
+    pub async fn run_sms_upstream(&self) -> usize {
+        souk_workers::sms::upstream_once(&self.workers)
+            .await
+            .expect("run the upstream SMS work")
+    }
+
+    /// This test parks or fails jobs on purpose: `stop` (and `Drop`) do not hold it
+    /// against it.
+    pub fn expect_failed_jobs(&self) {
+        self.failed_jobs_expected
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn api(&self) -> String {
@@ -393,6 +560,9 @@ impl TestApp {
             .1
     }
 
+    /// Stops the node (its workers finish or give back what they hold) and then checks
+    /// that no job failed unnoticed: none parked and none with an error, unless the test
+    /// called `expect_failed_jobs`.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -400,7 +570,69 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.checked = true;
+        if !self.failed_jobs_expected() {
+            let failed = failed_jobs(&self.db_url, self.db_kind)
+                .await
+                .expect("look for failed jobs");
+            assert!(failed.is_empty(), "{}", failed_jobs_message(&failed));
+        }
     }
+
+    fn failed_jobs_expected(&self) -> bool {
+        self.failed_jobs_expected
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A test that forgot `stop` still gets the failed-jobs check, on a thread of its own
+/// (the database is reached with a fresh connection there), unless it is already failing.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self.checked || self.failed_jobs_expected() || std::thread::panicking() {
+            return;
+        }
+        let (url, kind) = (self.db_url.clone(), self.db_kind);
+        let failed = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(failed_jobs(&url, kind)).ok()
+        })
+        .join()
+        .ok()
+        .flatten();
+        if let Some(failed) = failed {
+            assert!(failed.is_empty(), "{}", failed_jobs_message(&failed));
+        }
+    }
+}
+
+/// Jobs that failed: parked, or waiting for another try after an error
+/// (id, kind, state, last error).
+type FailedJob = (i64, String, String, Option<String>);
+
+async fn failed_jobs(url: &str, kind: Kind) -> Result<Vec<FailedJob>, sqlx::Error> {
+    use sqlx::Connection;
+    let sql = "SELECT id, kind, state, last_error FROM jobs \
+               WHERE state = 'parked' OR last_error IS NOT NULL ORDER BY id";
+    match kind {
+        Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(url).await?;
+            sqlx::query_as(sql).fetch_all(&mut c).await
+        }
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await?;
+            sqlx::query_as(sql).fetch_all(&mut c).await
+        }
+    }
+}
+
+fn failed_jobs_message(failed: &[FailedJob]) -> String {
+    format!(
+        "jobs failed unnoticed (call `app.expect_failed_jobs()` if the test means it): {failed:#?}"
+    )
 }
 
 /// Asserts that `value` has exactly the keys `keys`, in any order.

@@ -105,3 +105,49 @@ engine_test!(the_catalogue_sync_is_a_job_that_retries_then_parks, |db| {
     assert!(jobs(&app, "parked").await.is_empty());
     app.stop().await;
 });
+
+/// Parks a job of a kind no node knows (parked at its first try) on a stepped node.
+async fn park_one(app: &TestApp) {
+    use souk_core::clock::Clock;
+    let now = app.clock.now_ms();
+    app.store
+        .enqueue_job(
+            &souk_store::NewJob {
+                kind: "no.such.kind".into(),
+                payload: "{}".into(),
+                dedupe_key: None,
+                run_at: now,
+                max_attempts: 3,
+                held_by: None,
+            },
+            now,
+        )
+        .await
+        .expect("enqueue");
+    assert_eq!(app.run_jobs().await.parked, 1);
+}
+
+// The harness itself: a job that failed unnoticed fails the test at `stop`.
+engine_test!(a_parked_job_fails_the_test_unless_expected, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    park_one(&app).await;
+    let stopped = tokio::spawn(app.stop()).await;
+    let panic = stopped
+        .expect_err("stop let a parked job pass")
+        .into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("jobs failed unnoticed") && message.contains("no.such.kind"),
+        "{message}"
+    );
+
+    // Dropped without `stop`, it is checked all the same.
+    let app = TestApp::builder(db).spawn().await;
+    let dropped = tokio::spawn(async move { drop(app) }).await;
+    assert!(dropped.is_err_and(|e| e.is_panic()), "the drop check");
+
+    // Said beforehand, it passes.
+    let app = TestApp::builder(db).spawn().await;
+    app.expect_failed_jobs();
+    app.stop().await;
+});

@@ -195,7 +195,8 @@ engine_test!(import_prices_with_markup_and_syncs, |db| {
 });
 
 engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
-    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+    // Stepped: the test runs the forwarder itself.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 300).await;
@@ -219,10 +220,7 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
             fake.fail_next_add(Fault::Slow(Duration::ZERO));
         }
         let id = order(&app, &key, service, "1000").await;
-        wait_for(10, "the send", || async {
-            !matches!(forward_state(db, id).await.as_str(), "queued" | "sending")
-        })
-        .await;
+        assert_eq!(app.run_forwarding().await, 1, "the send");
         orders.push(id);
     }
     let states: Vec<String> =
@@ -240,7 +238,10 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
         ])
         .await;
     assert_eq!(status["status"], "In progress");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The forwarder runs again, and again an hour later: it sends none of them.
+    assert_eq!(app.run_forwarding().await, 0);
+    app.clock.advance(3_600_000);
+    assert_eq!(app.run_forwarding().await, 0);
     assert_eq!(
         fake.state
             .add_requests
@@ -298,10 +299,8 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
         )
         .await;
     assert_eq!(s, 200);
-    wait_for(10, "the resend", || async {
-        forward_state(db, orders[3]).await == "sent"
-    })
-    .await;
+    assert_eq!(app.run_forwarding().await, 1, "the resend");
+    assert_eq!(forward_state(db, orders[3]).await, "sent");
     for o in &orders[6..] {
         let status = app
             .call(&[
@@ -328,21 +327,19 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     }
     let refused = order(&app, &key, service, "1000").await;
     for attempt in 1..=2 {
-        wait_for(10, "a refused send", || async {
+        assert_eq!(app.run_forwarding().await, 1, "a refused send");
+        assert_eq!(
             db.scalar(&format!(
                 "SELECT forward_attempts FROM orders WHERE id = {refused}"
             ))
-            .await
-                == attempt
-                && forward_state(db, refused).await == "queued"
-        })
-        .await;
+            .await,
+            attempt
+        );
+        assert_eq!(forward_state(db, refused).await, "queued");
         app.clock.advance(3_600_000);
     }
-    wait_for(10, "the failure", || async {
-        forward_state(db, refused).await == "failed"
-    })
-    .await;
+    assert_eq!(app.run_forwarding().await, 1, "the last refused send");
+    assert_eq!(forward_state(db, refused).await, "failed");
     assert_eq!(
         db.scalar(&format!(
             "SELECT COUNT(*) FROM ledger WHERE order_id = {refused} AND kind = 'refund'"
@@ -354,21 +351,19 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     let provider: String = fake_provider_id(db).await;
     set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
     let unreachable = order(&app, &key, service, "1000").await;
-    wait_for(10, "a failed connection", || async {
+    assert_eq!(app.run_forwarding().await, 1, "a failed connection");
+    assert!(
         db.scalar(&format!(
             "SELECT forward_attempts FROM orders WHERE id = {unreachable}"
         ))
         .await
             >= 1
-            && forward_state(db, unreachable).await == "queued"
-    })
-    .await;
+    );
+    assert_eq!(forward_state(db, unreachable).await, "queued");
     set_provider_url(&app, &provider, &fake.url).await;
     app.clock.advance(3_600_000);
-    wait_for(10, "the late send", || async {
-        forward_state(db, unreachable).await == "sent"
-    })
-    .await;
+    assert_eq!(app.run_forwarding().await, 1, "the late send");
+    assert_eq!(forward_state(db, unreachable).await, "sent");
     let received: Vec<String> = fake.orders().iter().map(|o| o.link.clone()).collect();
     assert_eq!(received.len(), 8, "{received:?}");
     db.assert_audit_clean().await;
@@ -468,7 +463,8 @@ pub(crate) async fn fake_provider_id(db: &crate::harness::TestDb) -> String {
 }
 
 engine_test!(idempotent_upstream_gets_safe_resends, |db| {
-    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+    // Stepped: the test runs the forwarder itself.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, true, 300).await;
@@ -481,22 +477,18 @@ engine_test!(idempotent_upstream_gets_safe_resends, |db| {
     ] {
         fake.fail_next_add(fault);
         let id = order(&app, &key, numbers[0], "1000").await;
-        wait_for(10, "the first send", || async {
-            forward_state(db, id).await != "sending"
-        })
-        .await;
+        assert_eq!(app.run_forwarding().await, 1, "the first send");
+        assert_ne!(forward_state(db, id).await, "sending");
         orders.push(id);
     }
-    // Every unknown outcome is resent with the same key once its backoff passes.
+    // Every unknown outcome is resent with the same key once its backoff passes, and
+    // only once: later passes have nothing to send.
     for _ in 0..3 {
         app.clock.advance(3_600_000);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.run_forwarding().await;
     }
     for o in &orders {
-        wait_for(10, "the resend", || async {
-            forward_state(db, *o).await == "sent"
-        })
-        .await;
+        assert_eq!(forward_state(db, *o).await, "sent", "the resend of {o}");
     }
     // Eight requests, four orders upstream: the key made each resend a no-op.
     assert_eq!(
@@ -517,7 +509,12 @@ engine_test!(idempotent_upstream_gets_safe_resends, |db| {
 });
 
 engine_test!(status_sync_pays_each_refund_once, |db| {
-    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+    // Stepped: the test runs the forwarder and each round of the status sync itself.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let sync_round = || async {
+        app.clock.advance(60_000);
+        app.run_status_sync().await
+    };
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
@@ -527,11 +524,9 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
         order(&app, &key, numbers[0], "100").await,
         order(&app, &key, numbers[0], "200").await,
     );
+    assert_eq!(app.run_forwarding().await, 4, "the sends");
     for o in [partial, canceled, completed, refunded] {
-        wait_for(10, "the send", || async {
-            forward_state(db, o).await == "sent"
-        })
-        .await;
+        assert_eq!(forward_state(db, o).await, "sent");
     }
     // Sends run concurrently: map each order to the upstream id it got.
     let mut upstream = Vec::new();
@@ -544,17 +539,23 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
         );
     }
     fake.set_status(upstream[0], "In progress", 600, 1234);
-    wait_for(10, "progress", || async {
-        let s = app
-            .call(&[
-                ("key", &key),
-                ("action", "status"),
-                ("order", &partial.to_string()),
-            ])
-            .await;
-        s["status"] == "In progress" && s["remains"] == 600 && s["start_count"] == 1234
-    })
-    .await;
+    sync_round().await;
+    let s = app
+        .call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &partial.to_string()),
+        ])
+        .await;
+    assert_eq!(
+        (
+            s["status"].clone(),
+            s["remains"].clone(),
+            s["start_count"].clone()
+        ),
+        (json!("In progress"), json!(600), json!(1234)),
+        "progress"
+    );
     // A failing status endpoint changes nothing.
     fake.fail_next_status(Fault::ServerErrorBefore);
     fake.fail_next_status(Fault::GarbageAfterCreate);
@@ -563,7 +564,11 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
     fake.set_status(upstream[1], "Canceled", 500, 0);
     fake.set_status(upstream[2], "Completed", 0, 10);
     fake.set_status(upstream[3], "Refunded", 200, 0);
-    wait_for(15, "the final statuses", || async {
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 10, "no final statuses after {rounds} sync rounds");
+        sync_round().await;
         let v = app
             .call(&[
                 ("key", &key),
@@ -574,14 +579,18 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
                 ),
             ])
             .await;
-        v[partial.to_string()]["status"] == "Partial"
+        if v[partial.to_string()]["status"] == "Partial"
             && v[canceled.to_string()]["status"] == "Canceled"
             && v[completed.to_string()]["status"] == "Completed"
             && v[refunded.to_string()]["status"] == "Canceled"
-    })
-    .await;
-    // Let several more sync rounds pass: nothing is paid twice.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+        {
+            break;
+        }
+    }
+    // Several more sync rounds: nothing is paid twice.
+    for _ in 0..4 {
+        sync_round().await;
+    }
     let v = app
         .call(&[
             ("key", &key),
@@ -727,7 +736,12 @@ engine_test!(two_nodes_forward_a_thousand_orders_once, |db| {
 });
 
 engine_test!(dripfeed_forwarded_or_run_here, |db| {
-    let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
+    // Stepped: the test runs the forwarder and each round of the status sync itself.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let sync_round = || async {
+        app.clock.advance(60_000);
+        app.run_status_sync().await
+    };
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
@@ -745,10 +759,8 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
         ])
         .await;
     let forwarded = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
-    wait_for(10, "the send", || async {
-        forward_state(db, forwarded).await == "sent"
-    })
-    .await;
+    assert_eq!(app.run_forwarding().await, 1, "the send");
+    assert_eq!(forward_state(db, forwarded).await, "sent");
     let sent = fake.orders();
     assert_eq!(
         (
@@ -780,17 +792,23 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
         ])
         .await;
     assert_eq!(status["charge"], "0.324");
-    wait_for(10, "the first run", || async { fake.orders().len() == 2 }).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.run_forwarding().await;
+    assert_eq!(fake.orders().len(), 2, "the first run");
+    // The forwarder runs again at once, and nine minutes later: nothing more goes.
+    app.run_forwarding().await;
+    app.clock.advance(9 * 60_000);
+    app.run_forwarding().await;
     assert_eq!(
         fake.orders().len(),
         2,
         "the next run waits for its interval"
     );
+    app.clock.advance(60_000);
+    app.run_forwarding().await;
+    assert_eq!(fake.orders().len(), 3, "the second run");
     app.clock.advance(10 * 60_000);
-    wait_for(10, "the second run", || async { fake.orders().len() == 3 }).await;
-    app.clock.advance(10 * 60_000);
-    wait_for(10, "the third run", || async { fake.orders().len() == 4 }).await;
+    app.run_forwarding().await;
+    assert_eq!(fake.orders().len(), 4, "the third run");
     for o in &fake.orders()[1..] {
         assert_eq!((o.quantity, o.fields.get("runs")), (100, None));
     }
@@ -798,16 +816,23 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
     fake.set_status(runs[0], "Completed", 0, 5);
     fake.set_status(runs[1], "Partial", 40, 5);
     fake.set_status(runs[2], "Canceled", 100, 5);
-    wait_for(15, "the parent to close", || async {
-        app.call(&[
+    let mut rounds = 0;
+    while app
+        .call(&[
             ("key", &key),
             ("action", "status"),
             ("order", &parent.to_string()),
         ])
         .await["status"]
-            == "Partial"
-    })
-    .await;
+        != "Partial"
+    {
+        rounds += 1;
+        assert!(
+            rounds <= 10,
+            "the parent still open after {rounds} sync rounds"
+        );
+        sync_round().await;
+    }
     // 140 of 300 units undone: 0.324 x 140 / 300 = 0.1512 back.
     let status = app
         .call(&[
@@ -820,7 +845,10 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
         (status["charge"].clone(), status["remains"].clone()),
         (json!("0.1728"), json!(140))
     );
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // More sync rounds settle nothing twice.
+    for _ in 0..4 {
+        sync_round().await;
+    }
     assert_eq!(
         db.scalar(&format!(
             "SELECT COUNT(*) FROM ledger WHERE order_id = {parent} AND kind = 'refund'"

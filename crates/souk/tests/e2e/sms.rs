@@ -662,16 +662,20 @@ engine_test!(expiry_refunds_exactly_once_on_every_node, |db| {
 engine_test!(
     a_code_completes_at_the_end_of_the_lifetime_without_refund,
     |db| {
-        let app = TestApp::spawn(db).await;
+        // Stepped: the test runs the expiry sweep itself.
+        let app = TestApp::builder(db).spawn().await;
         let f = sms_fixture(&app).await;
         let key = app.buyer("buyer@test.local", "10").await;
         let (order, phone) = only_order(&add_sms(&app, &key, &[("project_id", "tg")]).await);
         push_sms(&app, &f, &phone, "code 4321").await;
+        assert_eq!(app.run_sms_sweep().await, 0, "nothing ends before its time");
         app.clock.advance(20 * 60 * 1000 + 1000);
-        eventually("the activation to complete", || async {
-            sms_call(&app, &key, "sms_status", order).await["status"] == "completed"
-        })
-        .await;
+        assert_eq!(app.run_sms_sweep().await, 1, "the sweep ends it");
+        assert_eq!(
+            sms_call(&app, &key, "sms_status", order).await["status"],
+            "completed",
+            "the activation completed"
+        );
         assert_eq!(
             sms_call(&app, &key, "sms_code", order).await["code"],
             "4321"

@@ -789,3 +789,47 @@ engine_test!(private_upstreams_are_refused_unless_allowed, |db| {
     assert_eq!(balance(&app, &key).await, "10.00");
     app.stop().await;
 });
+
+// The same upstream rental on a stepped node: each round of upstream SMS work is run by
+// hand, so every call upstream is one the test asked for.
+engine_test!(upstream_rental_work_steps_by_hand, |db| {
+    let (url, fake) = spawn_fake().await;
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    upstream_setup(&app, &url).await;
+    let key = app.buyer("buyer@test.local", "10").await;
+    let k = key.as_str();
+    let (order, _) =
+        only_order(&add_sms(&app, k, &[("project_id", "tg"), ("country", "de")]).await);
+    assert_eq!(fake.calls(), vec!["getNumber tg 43"]);
+    // No code upstream yet: a poll, and the buyer still waits.
+    app.clock.advance(1_000);
+    assert_eq!(app.run_sms_upstream().await, 1, "the poll");
+    assert_eq!(
+        sms_call(&app, k, "sms_code", order).await["status"],
+        "waiting"
+    );
+    fake.set_status("9001", "STATUS_OK:55555");
+    app.clock.advance(1_000);
+    assert_eq!(app.run_sms_upstream().await, 1, "the poll");
+    assert_eq!(
+        sms_call(&app, k, "sms_code", order).await,
+        json!({"status": "completed", "code": "55555", "sms_content": "55555"})
+    );
+    assert!(!fake.has_call("setStatus 9001 6"));
+    let (_, body) = handler_api(
+        &app,
+        &[
+            ("api_key", k),
+            ("action", "setStatus"),
+            ("id", &order.to_string()),
+            ("status", "6"),
+        ],
+    )
+    .await;
+    assert_eq!(body, "ACCESS_ACTIVATION");
+    app.clock.advance(1_000);
+    app.run_sms_upstream().await;
+    assert!(fake.has_call("setStatus 9001 6"), "{:?}", fake.calls());
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -2,8 +2,6 @@
 //! products kept in step with the provider's prices and stock, SMM type fields forwarded
 //! verbatim, and refills of drip-feed orders run here.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -609,7 +607,8 @@ engine_test!(smm_type_fields_reach_the_upstream_verbatim, |db| {
 });
 
 engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
-    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    // Stepped: the test runs the forwarder, the status sync and the job queue itself.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
@@ -629,13 +628,15 @@ engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
         ])
         .await;
     let parent = v["order"].as_i64().unwrap_or_else(|| panic!("{v}"));
-    wait_for(10, "the first run", || async { fake.orders().len() == 1 }).await;
+    app.run_forwarding().await;
+    assert_eq!(fake.orders().len(), 1, "the first run");
     app.clock.advance(60_000);
-    wait_for(10, "the second run", || async { fake.orders().len() == 2 }).await;
+    app.run_forwarding().await;
+    assert_eq!(fake.orders().len(), 2, "the second run");
     for o in fake.orders() {
         fake.set_status(o.id, "Completed", 0, 5);
     }
-    wait_for(15, "the parent to complete", || async {
+    app.sync_until(10, "the parent to complete", || async {
         app.call(&[
             ("key", &key),
             ("action", "status"),
@@ -664,8 +665,8 @@ engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
         .await,
         json!([{"order": parent, "refill": refused}])
     );
-    // Nothing went upstream and no refill was recorded.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Nothing went upstream and no refill was recorded: the queue has nothing to send.
+    assert_eq!(app.run_jobs().await.ran(), 0, "a refill job");
     assert!(fake.state.refills.lock().expect("lock").is_empty());
     assert_eq!(db.scalar("SELECT COUNT(*) FROM refills").await, 0);
     db.assert_audit_clean().await;
