@@ -37,30 +37,28 @@ fn call_in_background(url: String, params: Vec<(&'static str, String)>) {
 engine_test!(a_refill_recorded_before_a_crash_is_sent_once, |db| {
     // A completed upstream order with refill, placed and settled on a first node.
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
     let completed = order(&app, &key, numbers[0], "100").await;
-    wait_for(10, "the send", || async {
-        forward_state(db, completed).await == "sent"
-    })
-    .await;
+    assert_eq!(app.run_forwarding().await, 1);
+    assert_eq!(forward_state(db, completed).await, "sent");
     let upstream = db
         .scalar(&format!(
             "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {completed}"
         ))
         .await;
     fake.set_status(upstream, "Completed", 0, 10);
-    wait_for(10, "the completion", || async {
+    app.run_status_sync().await;
+    assert_eq!(
         app.call(&[
             ("key", &key),
             ("action", "status"),
             ("order", &completed.to_string()),
         ])
-        .await["status"]
-            == "Completed"
-    })
-    .await;
+        .await["status"],
+        "Completed"
+    );
     app.stop().await;
 
     // A node that records the refill, then dies before the call.
@@ -157,7 +155,7 @@ async fn order_paused_in(
 engine_test!(an_order_claimed_before_a_crash_is_sent_once, |db| {
     // Killed after the claim, before the send began: any provider gets it once.
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let app = TestApp::spawn_with(db, private_upstreams()).await;
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
     app.stop().await;
@@ -166,13 +164,14 @@ engine_test!(an_order_claimed_before_a_crash_is_sent_once, |db| {
     node.kill_hard();
     assert_eq!(fake.add_requests(), 0);
 
-    let app = TestApp::spawn_with(db, private_upstreams()).await;
-    // The dead node's claim runs out after two minutes.
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+    // The dead node's claim holds for two minutes, then the order is sent.
+    assert_eq!(app.run_forwarding().await, 0);
     app.clock.advance(3 * 60_000);
-    wait_for(10, "the send", || async {
-        forward_state(db, id).await == "sent"
-    })
-    .await;
+    assert_eq!(app.run_forwarding().await, 1);
+    assert_eq!(forward_state(db, id).await, "sent");
+    app.clock.advance(3_600_000);
+    assert_eq!(app.run_forwarding().await, 0);
     assert_eq!(fake.add_requests(), 1);
     assert_eq!(fake.orders().len(), 1);
     db.assert_audit_clean().await;
@@ -185,7 +184,7 @@ engine_test!(
         // Killed after the send began, before the request left: an upstream that honours
         // idempotency keys gets it again under the same key, once.
         let fake = FakeUpstream::start(Shape::PerfectPanel, true, panel_services()).await;
-        let app = TestApp::spawn_with(db, private_upstreams()).await;
+        let app = TestApp::spawn_stepped(db, private_upstreams()).await;
         let key = app.buyer("buyer@test.local", "100").await;
         let (_, numbers) = connect(&app, &fake, true, 2_000).await;
         app.stop().await;
@@ -194,13 +193,15 @@ engine_test!(
         node.kill_hard();
         assert_eq!(fake.add_requests(), 0);
 
-        let app = TestApp::spawn_with(db, private_upstreams()).await;
-        // The send's lease runs out (twice the timeout and 30 s, at least two minutes).
+        let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+        // The send's lease holds (twice the timeout and 30 s, at least two minutes), then
+        // the order is sent again under its key.
+        assert_eq!(app.run_forwarding().await, 0);
         app.clock.advance(3 * 60_000);
-        wait_for(10, "the resend", || async {
-            forward_state(db, id).await == "sent"
-        })
-        .await;
+        assert_eq!(app.run_forwarding().await, 1);
+        assert_eq!(forward_state(db, id).await, "sent");
+        app.clock.advance(3_600_000);
+        assert_eq!(app.run_forwarding().await, 0);
         assert_eq!(fake.add_requests(), 1);
         let orders = fake.orders();
         assert_eq!(orders.len(), 1);
@@ -218,7 +219,7 @@ engine_test!(an_sms_rental_recorded_before_a_crash_is_rented_once, |db| {
     use crate::sms_activate::{allow_private, spawn_fake, upstream_setup};
     // Germany has no pool number: a rental there goes to the fake provider.
     let (url, fake) = spawn_fake().await;
-    let app = TestApp::spawn_with(db, allow_private()).await;
+    let app = TestApp::spawn_stepped(db, allow_private()).await;
     upstream_setup(&app, &url).await;
     let key = app.buyer("buyer@test.local", "10").await;
     app.stop().await;
