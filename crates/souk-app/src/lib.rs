@@ -9,3 +9,4 @@ pub mod orders;
 pub mod providers;
 pub mod refill;
 pub mod sms_rental;
+pub mod upstream;

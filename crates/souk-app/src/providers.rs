@@ -1,8 +1,6 @@
 //! Reading a provider's catalogue: import and check (the operator's commands, from the
 //! operator API and the CLI alike), sync by hand, and the periodic sync the workers run.
 
-use std::time::Duration;
-
 use souk_client::api_v2::{ApiV2Client, ClientError};
 use souk_core::catalogue::EntityType;
 use souk_core::clock::Clock;
@@ -24,12 +22,7 @@ fn client(provider: &Provider, allow_private: bool) -> Result<ApiV2Client, Provi
     if provider.protocol != "api_v2" {
         return Err(ProviderError::WrongProtocol(provider.name.clone()));
     }
-    Ok(ApiV2Client::new(
-        &provider.url,
-        &provider.key,
-        Duration::from_millis(provider.timeout_ms.max(100) as u64),
-        allow_private,
-    )?)
+    Ok(crate::upstream::api_client(provider, allow_private)?)
 }
 
 /// Everything the provider lists, with the variants of its marketplace products.

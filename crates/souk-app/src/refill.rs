@@ -4,9 +4,7 @@
 //! job queue sends it once the request's claim runs out. Nothing is ever sent for a
 //! refill that is not on record.
 
-use std::time::Duration;
-
-use souk_client::api_v2::{ApiV2Client, ClientError};
+use souk_client::api_v2::ClientError;
 use souk_client::pause;
 use souk_core::order::{refill_allowed, OrderKind, OrderStatus};
 use souk_core::ApiError;
@@ -156,12 +154,7 @@ async fn send(
         return Err(ClientError::Api("the order has no upstream id".into()));
     };
     pause::point("refill.send").await;
-    let client = ApiV2Client::new(
-        &provider.url,
-        &provider.key,
-        Duration::from_millis(provider.timeout_ms.max(100) as u64),
-        sender.allow_private,
-    )?;
+    let client = crate::upstream::api_client(provider, sender.allow_private)?;
     client.refill(order).await
 }
 

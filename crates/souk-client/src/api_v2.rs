@@ -159,6 +159,8 @@ pub struct ApiV2Client {
     /// Per request, from the provider's settings.
     timeout: Duration,
     allow_private: bool,
+    /// Paced as this provider (`pacing`): its key and requests per second.
+    pace: Option<(String, i64)>,
 }
 
 /// Numbers arrive as JSON numbers or strings.
@@ -232,7 +234,17 @@ impl ApiV2Client {
             key: key.to_owned(),
             timeout,
             allow_private,
+            pace: None,
         })
+    }
+
+    /// Every call waits for a slot of provider `key` at `requests_per_second`, shared
+    /// with every other call this process makes to it (`pacing`). Callers that must not
+    /// wait once a call has begun (forwarding, whose send lease starts before the call)
+    /// wait for their slot themselves, and leave this off.
+    pub fn paced(mut self, key: &str, requests_per_second: i64) -> ApiV2Client {
+        self.pace = Some((key.to_owned(), requests_per_second));
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -247,6 +259,9 @@ impl ApiV2Client {
     ) -> Result<Value, ClientError> {
         if !self.allow_private {
             check_literal_host(&self.url)?;
+        }
+        if let Some((key, rate)) = &self.pace {
+            crate::pacing::wait(key, *rate).await;
         }
         let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
         form.extend(params.iter().map(|(k, v)| (*k, v.as_str())));

@@ -5,5 +5,6 @@
 
 pub mod api_v2;
 pub mod guard;
+pub mod pacing;
 pub mod pause;
 pub mod sms_activate;

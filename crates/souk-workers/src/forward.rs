@@ -64,35 +64,10 @@ fn client_for(provider: &Provider, ctx: &WorkerContext) -> Result<ApiV2Client, C
     )
 }
 
-/// Spaces requests to a provider to its `requests_per_second`.
-#[derive(Default)]
-struct Pacer {
-    next: tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>,
-}
-
-impl Pacer {
-    async fn wait(&self, provider: &Provider) {
-        if provider.requests_per_second <= 0 {
-            return;
-        }
-        let gap = Duration::from_micros(1_000_000 / provider.requests_per_second as u64);
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = tokio::time::Instant::now();
-            let slot = next.entry(provider.id.clone()).or_insert(now);
-            let at = (*slot).max(now);
-            *slot = at + gap;
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
-}
-
 /// Claims due orders in batches and sends them, until the node stops: then it claims no
 /// more, starts no new send and lets the ones in flight finish; `Workers::stop` gives the
 /// rest of the batch back to the queue (also when the grace period cut the sends off).
 pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
-    let pacer = Pacer::default();
     let mut last_expiry = 0i64;
     while !stop.is_set() {
         let now = ctx.clock.now_ms();
@@ -102,7 +77,7 @@ pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
                 tracing::warn!(error = %e, "lease expiry failed");
             }
         }
-        match forward_batch(&ctx, &pacer, &stop).await {
+        match forward_batch(&ctx, &stop).await {
             Ok(0) => pause(&stop, Duration::from_millis(200)).await,
             Ok(_) => {}
             Err(e) => {
@@ -121,10 +96,9 @@ pub async fn forward_once(ctx: &WorkerContext) -> Result<usize, StoreError> {
     // Never set: a pass by hand is not stopped half way.
     let (_never, stopped) = tokio::sync::watch::channel(false);
     let stop = StopSignal(stopped);
-    let pacer = Pacer::default();
     let mut claimed = 0;
     loop {
-        match forward_batch(ctx, &pacer, &stop).await? {
+        match forward_batch(ctx, &stop).await? {
             0 => return Ok(claimed),
             n => claimed += n,
         }
@@ -133,11 +107,7 @@ pub async fn forward_once(ctx: &WorkerContext) -> Result<usize, StoreError> {
 
 /// Claims one batch of due orders and sends them (errors of single sends are logged);
 /// returns how many were claimed. An error is the claim's.
-async fn forward_batch(
-    ctx: &WorkerContext,
-    pacer: &Pacer,
-    stop: &StopSignal,
-) -> Result<usize, StoreError> {
+async fn forward_batch(ctx: &WorkerContext, stop: &StopSignal) -> Result<usize, StoreError> {
     let now = ctx.clock.now_ms();
     let jobs = ctx
         .store
@@ -167,7 +137,7 @@ async fn forward_batch(
                 .cloned()
                 .unwrap_or_else(|| Err("unknown provider".into()));
             async move {
-                if let Err(e) = forward_one(ctx, pacer, installation, provider, &job, stop).await
+                if let Err(e) = forward_one(ctx, installation, provider, &job, stop).await
                 {
                     tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
                 }
@@ -187,7 +157,6 @@ async fn pause(stop: &StopSignal, d: Duration) {
 
 async fn forward_one(
     ctx: &WorkerContext,
-    pacer: &Pacer,
     installation: &str,
     provider: Result<Provider, String>,
     job: &ForwardJob,
@@ -266,7 +235,7 @@ async fn forward_one(
     };
     // A stopping node starts no new send: the order stays claimed and is given back.
     tokio::select! {
-        _ = pacer.wait(&provider) => {}
+        _ = souk_client::pacing::wait(&provider.id, provider.requests_per_second) => {}
         _ = stop.wait() => return Ok(()),
     }
     if stop.is_set() {
@@ -448,7 +417,6 @@ pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreE
                 continue;
             }
         };
-        let pacer = Pacer::default();
         loop {
             let now = ctx.clock.now_ms();
             let open = ctx
@@ -462,9 +430,9 @@ pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreE
                 open.chunks(STATUS_BATCH).map(<[_]>::to_vec).collect();
             let results: Vec<Result<(usize, usize), StoreError>> = stream::iter(batches)
                 .map(|batch| {
-                    let (client, pacer, provider) = (&client, &pacer, &provider);
+                    let (client, provider) = (&client, &provider);
                     async move {
-                        pacer.wait(provider).await;
+                        souk_client::pacing::wait(&provider.id, provider.requests_per_second).await;
                         sync_batch(ctx, client, &batch, interval).await
                     }
                 })

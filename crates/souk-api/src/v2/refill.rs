@@ -1,7 +1,5 @@
 //! `refill` and `refill_status` (PerfectPanel extensions, SPEC 9).
 
-use std::time::Duration;
-
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -20,13 +18,7 @@ fn id(text: &str) -> Option<i64> {
 
 async fn upstream(state: &AppState, provider_id: &str) -> Option<ApiV2Client> {
     let p = state.store.provider(provider_id).await.ok()?;
-    ApiV2Client::new(
-        &p.url,
-        &p.key,
-        Duration::from_millis(p.timeout_ms.max(100) as u64),
-        state.config.allow_private_upstreams,
-    )
-    .ok()
+    souk_app::upstream::api_client(&p, state.config.allow_private_upstreams).ok()
 }
 
 /// One refill request: the new refill's id or why not.

@@ -266,3 +266,53 @@ engine_test!(an_sms_rental_recorded_before_a_crash_is_rented_once, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(calls_made_in_requests_keep_the_providers_pace, |db| {
+    // A provider that takes 2 requests a second: three refills asked in one request go
+    // out half a second apart, not all at once.
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
+    let completed = order(&app, &key, numbers[0], "100").await;
+    assert_eq!(app.run_forwarding().await, 1);
+    let upstream = db
+        .scalar(&format!(
+            "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {completed}"
+        ))
+        .await;
+    fake.set_status(upstream, "Completed", 0, 10);
+    app.run_status_sync().await;
+    let (s, v) = app
+        .operator(
+            reqwest::Method::PATCH,
+            &format!("/providers/{provider}"),
+            Some(json!({"requestsPerSecond": 2})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id = completed.to_string();
+    let refills = app
+        .call(&[
+            ("key", &key),
+            ("action", "refill"),
+            ("orders", &format!("{id},{id},{id}")),
+        ])
+        .await;
+    assert!(
+        refills
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r["refill"].as_i64().is_some())),
+        "{refills}"
+    );
+    let times = fake.state.refill_times.lock().expect("lock").clone();
+    assert_eq!(times.len(), 3);
+    let mut times = times;
+    times.sort();
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(450), "{gap:?} between refills");
+    }
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

@@ -69,6 +69,8 @@ pub struct FakeState {
     pub add_requests: AtomicUsize,
     pub status_requests: AtomicUsize,
     pub refills: Mutex<Vec<i64>>,
+    /// When each `refill` arrived.
+    pub refill_times: Mutex<Vec<std::time::Instant>>,
     /// Every `add` waits this long before it is processed (a slow upstream).
     pub add_delay: Mutex<Duration>,
     /// `inventory` answers: the variants of each product service, by service id.
@@ -153,6 +155,7 @@ impl FakeUpstream {
             add_requests: AtomicUsize::new(0),
             status_requests: AtomicUsize::new(0),
             refills: Mutex::new(Vec::new()),
+            refill_times: Mutex::new(Vec::new()),
             add_delay: Mutex::new(Duration::ZERO),
             inventory: Mutex::new(HashMap::new()),
             cancels: Mutex::new(Vec::new()),
@@ -462,6 +465,11 @@ async fn handle(
             }
         }
         "refill" => {
+            state
+                .refill_times
+                .lock()
+                .expect("lock")
+                .push(std::time::Instant::now());
             let mut refills = state.refills.lock().expect("lock");
             let id = 77 + refills.len() as i64;
             refills.push(get("order").and_then(|o| o.parse().ok()).unwrap_or(0));
