@@ -12,7 +12,7 @@ use souk_core::id::new_entity_id;
 use souk_core::{Lang, Money, Text};
 
 use crate::db::{on_engine, BeginWrite, Engine};
-use crate::versions::{bump_version, Change};
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 /// Which table a translation belongs to.
@@ -383,7 +383,6 @@ impl Store {
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let inserted = sqlx::query(
@@ -405,7 +404,7 @@ impl Store {
             }
             write_text!(tx, TranslationEntity::Category, &id, "name", c.name);
             write_text!(tx, TranslationEntity::Category, &id, "description", c.description);
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -429,7 +428,6 @@ impl Store {
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM categories WHERE id = $1", &c.category_id, "Category");
@@ -456,7 +454,7 @@ impl Store {
             }
             write_text!(tx, TranslationEntity::Subcategory, &id, "name", c.name);
             write_text!(tx, TranslationEntity::Subcategory, &id, "description", c.description);
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -467,7 +465,6 @@ impl Store {
     /// everywhere if they were not one before).
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
-        let engine = self.engine();
         let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM users WHERE id = $1", &s.owner_id, "User");
@@ -478,13 +475,13 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let mut changes = vec![bump_version!(tx, engine, catalogue)];
+            let mut changes = vec![tx.bump_version(Counter::Catalogue).await?];
             let promoted = sqlx::query("UPDATE users SET is_supplier = TRUE WHERE id = $1 AND NOT is_supplier")
                 .bind(&s.owner_id)
                 .execute(&mut *tx)
                 .await?;
             if promoted.rows_affected() > 0 {
-                changes.push(bump_version!(tx, engine, auth));
+                changes.push(tx.bump_version(Counter::Auth).await?);
             }
             tx.commit().await?;
             changes
@@ -503,7 +500,6 @@ impl Store {
         if !(1..=5).contains(&rating) {
             return Err(StoreError::Invalid("Rating must be between 1 and 5".into()));
         }
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("INSERT INTO reviews (id, shop_id, rating, text, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -514,7 +510,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -547,7 +543,6 @@ impl Store {
             ));
         }
         let id = new_entity_id();
-        let engine = self.engine();
         let (number, sub_ids, change) = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             require_row!(tx, "SELECT id FROM subcategories WHERE id = $1", &s.subcategory_id, "Subcategory");
@@ -610,7 +605,7 @@ impl Store {
                 }
                 crate::providers::log_sync!(tx, b.provider_id, number, &b.notes, now);
             }
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             (number, sub_ids, change)
         });

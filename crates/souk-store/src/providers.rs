@@ -8,7 +8,7 @@ use souk_core::{Money, Text};
 
 use crate::catalogue::{NewService, NewSubproduct};
 use crate::db::{on_engine, BeginWrite};
-use crate::versions::{bump_version, notify, Change};
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,7 +271,7 @@ macro_rules! sync_variants {
                 .await?;
                 $notes.push(format!("stock of {name:?} {stock} -> {stock_now}"));
                 let change = Change::Stock { subproduct: id.clone(), version, stock: stock_now };
-                notify!($tx, $engine, change);
+                $tx.notify(&change).await?;
                 stock_changes.push(change);
             }
         }
@@ -731,7 +731,6 @@ impl Store {
             .iter()
             .map(|s| (s.external_service.as_str(), s))
             .collect();
-        let engine = self.engine();
         let mut report = SyncReport {
             seen: services.len(),
             ..SyncReport::default()
@@ -810,7 +809,7 @@ impl Store {
                 log_sync!(tx, provider_id, number, notes, now);
             }
             if catalogue_changed {
-                report.changes.push(bump_version!(tx, engine, catalogue));
+                report.changes.push(tx.bump_version(Counter::Catalogue).await?);
             }
             tx.commit().await?;
         });
@@ -844,7 +843,6 @@ impl Store {
                 souk_core::supply::SupplyError::NotPositive("price"),
             ));
         }
-        let engine = self.engine();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<(String, i64, i64, String)> = sqlx::query_as(
@@ -872,7 +870,7 @@ impl Store {
                 price.display2()
             );
             log_sync!(tx, &provider_id, number, [note], now);
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             let variant: ImportedVariant = sqlx::query_as(&format!("{IMPORTED_VARIANT_SELECT} WHERE p.id = $1"))
             .bind(subproduct_id)
             .fetch_one(&mut *tx)

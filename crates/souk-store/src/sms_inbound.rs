@@ -8,7 +8,7 @@
 use souk_core::sms::extract_code;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::sms::refund_activation;
+use crate::sms::SmsSteps;
 use crate::{Result, Store, StoreError};
 
 /// An SMS as a gateway (or the operator) hands it over.
@@ -252,7 +252,7 @@ impl Store {
             if ended != 1 {
                 return Ok(false);
             }
-            refund_activation!(tx, order_id, "canceled by the provider", now);
+            tx.refund_activation(order_id, "canceled by the provider", now).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -11,7 +11,7 @@ use souk_core::supply::{self, Progress};
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite, Engine};
-use crate::orders::{book_refund, order_event};
+use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError};
 
 /// Filters of the supplier's order list.
@@ -319,7 +319,7 @@ impl Store {
             .bind(order_id)
             .execute(&mut *tx)
             .await?;
-            order_event!(tx, order_id, "delivered", format!("{} by the supplier", sealed.len()), now);
+            tx.order_event(order_id, "delivered", &format!("{} by the supplier", sealed.len()), now).await?;
             tx.commit().await?;
             Ok(OrderProgress {
                 order_id,
@@ -373,7 +373,7 @@ impl Store {
             } else {
                 format!("failed by the supplier: {}", reason.trim())
             };
-            book_refund!(tx, order_id, &o.user_id, refund, status, &why, now);
+            tx.book_refund(order_id, &o.user_id, refund, status, &why, now).await?;
             sqlx::query("UPDATE orders SET remains = $1 WHERE id = $2")
                 .bind(o.quantity - delivered)
                 .bind(order_id)
@@ -426,7 +426,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             } else {
-                book_refund!(tx, order_id, &o.user_id, outcome.refund, outcome.status, "progress report", now);
+                tx.book_refund(order_id, &o.user_id, outcome.refund, outcome.status, "progress report", now).await?;
             }
             sqlx::query("UPDATE orders SET start_count = $1, remains = $2 WHERE id = $3")
                 .bind(start_count)
@@ -434,13 +434,7 @@ impl Store {
                 .bind(order_id)
                 .execute(&mut *tx)
                 .await?;
-            order_event!(
-                tx,
-                order_id,
-                "progress",
-                format!("{} remains {}", outcome.status.as_str(), outcome.remains),
-                now
-            );
+            tx.order_event(order_id, "progress", &format!("{} remains {}", outcome.status.as_str(), outcome.remains), now).await?;
             tx.commit().await?;
             Ok(OrderProgress {
                 order_id,

@@ -15,7 +15,7 @@ use souk_core::Money;
 
 use crate::catalogue::insert_subproduct;
 use crate::db::{on_engine, BeginWrite, Engine};
-use crate::versions::{bump_version, notify, Change};
+use crate::versions::{Change, Counter, Signals};
 use crate::{NewSubproduct, Result, Store, StoreError};
 
 /// The most bind parameters one statement may carry, per engine.
@@ -217,7 +217,7 @@ macro_rules! restock {
         .fetch_one(&mut *$tx)
         .await?;
         let change = Change::Stock { subproduct: $sub.to_owned(), version, stock };
-        notify!($tx, $engine, change);
+        $tx.notify(&change).await?;
         change
     }};
 }
@@ -374,7 +374,6 @@ impl Store {
         now: i64,
     ) -> Result<Vec<Change>> {
         let (by_id, by_number) = service_binds(service);
-        let engine = self.engine();
         let select = format!(
             "SELECT {SERVICE_COLUMNS} FROM services s JOIN shops sh ON sh.id = s.shop_id \
              WHERE sh.owner_id = $1 AND (s.id = $2 OR s.number = $3)"
@@ -476,7 +475,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             apply_translations!(tx, "service", &s.id, &patch.translations);
-            changes.push(bump_version!(tx, engine, catalogue));
+            changes.push(tx.bump_version(Counter::Catalogue).await?);
             tx.commit().await?;
             Ok(changes)
         })
@@ -495,7 +494,6 @@ impl Store {
             return Err(StoreError::Supply(supply::SupplyError::Negative("price")));
         }
         let (by_id, by_number) = service_binds(service);
-        let engine = self.engine();
         let id = new_entity_id();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -514,7 +512,7 @@ impl Store {
             }
             let product_type = ProductType::parse(&product_type).unwrap_or(ProductType::Manual);
             insert_subproduct!(tx, &id, number, sub, product_type, now);
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -529,7 +527,6 @@ impl Store {
         patch: &SubproductPatch,
         now: i64,
     ) -> Result<Vec<Change>> {
-        let engine = self.engine();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<SubproductState> = sqlx::query_as(
@@ -575,7 +572,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             apply_translations!(tx, "subproduct", subproduct_id, &patch.translations);
-            changes.push(bump_version!(tx, engine, catalogue));
+            changes.push(tx.bump_version(Counter::Catalogue).await?);
             tx.commit().await?;
             Ok(changes)
         })
