@@ -6,7 +6,7 @@ use crate::rows::row_struct;
 use souk_core::supply::{self, Translation};
 
 use crate::db::{on_engine, BeginWrite};
-use crate::supplier_catalogue::{apply_translations, group_translations, TranslationRow};
+use crate::supplier_catalogue::{group_translations, SupplySteps, TranslationRow};
 use crate::versions::{Change, Counter, Signals};
 use crate::{NewShop, Result, Store, StoreError};
 
@@ -209,7 +209,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            apply_translations!(tx, level.entity(), id, &patch.translations);
+            tx.apply_translations(level.entity(), id, &patch.translations).await?;
             let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             Ok(vec![change])

@@ -10,7 +10,7 @@ use souk_core::order::OrderStatus;
 use souk_core::supply::{self, Progress};
 use souk_core::Money;
 
-use crate::db::{on_engine, BeginWrite, Engine};
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
 use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError};
 
@@ -169,16 +169,19 @@ fn owned_order_sql(engine: Engine) -> String {
     )
 }
 
-/// Inside a write transaction: the supplier's order or `NotFound("Order")`.
-macro_rules! owned_order {
-    ($tx:expr, $sql:expr, $order:expr, $owner:expr) => {{
-        let row: Option<OwnedOrder> = sqlx::query_as($sql)
-            .bind($order)
-            .bind($owner)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        row.ok_or(StoreError::NotFound("Order"))?
-    }};
+tx_steps! {
+    /// The supplier's side of an order, inside a write transaction.
+    trait SupplierSteps {
+        /// The supplier's order (`sql` selects it by id and owner) or `NotFound("Order")`.
+        async fn owned_order(&mut self, sql: &str, order: i64, owner: &str) -> Result<OwnedOrder> {
+            let row: Option<OwnedOrder> = sqlx::query_as(sql)
+                .bind(order)
+                .bind(owner)
+                .fetch_optional(&mut *self)
+                .await?;
+            row.ok_or(StoreError::NotFound("Order"))
+        }
+    }
 }
 
 impl Store {
@@ -280,7 +283,7 @@ impl Store {
         let select = owned_order_sql(engine);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let o = owned_order!(tx, &select, order_id, owner);
+            let o = tx.owned_order(&select, order_id, owner).await?;
             if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
                 return Err(StoreError::Supply(supply::SupplyError::NotManualProductOrder));
             }
@@ -347,7 +350,7 @@ impl Store {
         let select = owned_order_sql(engine);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let o = owned_order!(tx, &select, order_id, owner);
+            let o = tx.owned_order(&select, order_id, owner).await?;
             o.require_open()?;
             // Once a provider has (or may have) the order, its answer settles it.
             if o.external_id.is_some()
@@ -405,7 +408,7 @@ impl Store {
         let select = owned_order_sql(engine);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let o = owned_order!(tx, &select, order_id, owner);
+            let o = tx.owned_order(&select, order_id, owner).await?;
             if o.kind != "smm" || o.product_type != ProductType::Manual.as_str() {
                 return Err(StoreError::Supply(supply::SupplyError::NotManualSmmOrder));
             }

@@ -6,7 +6,7 @@ use crate::rows::row_struct;
 use souk_core::id::new_entity_id;
 use souk_core::Money;
 
-use crate::catalogue::require_row;
+use crate::catalogue::CatalogueSteps;
 use crate::crypto::{digest_secret, new_api_key};
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::versions::{Change, Counter, Signals};
@@ -425,7 +425,7 @@ impl Store {
         let key = new_api_key();
         let key_id = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            require_row!(tx, "SELECT id FROM users WHERE id = $1", user_id, "User");
+            tx.require_row("SELECT id FROM users WHERE id = $1", user_id, "User").await?;
             let key_id = tx.insert_key(user_id, &key, label, now).await?;
             tx.commit().await?;
             key_id
