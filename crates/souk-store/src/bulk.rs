@@ -14,7 +14,7 @@ use souk_core::supply::SupplyError;
 
 use crate::catalogue::{NewService, TranslationEntity};
 use crate::db::{on_engine, BeginWrite};
-use crate::versions::{bump_version, Change};
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 /// Rows per INSERT statement, kept well under both engines' bind-parameter limits
@@ -105,7 +105,6 @@ impl Store {
             stocks.push(item_stock);
         }
 
-        let engine = self.engine();
         let (numbers, change) = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let index_of: HashMap<&str, usize> =
@@ -220,7 +219,7 @@ impl Store {
                 qb.build().execute(&mut *tx).await?;
             }
 
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             let numbers: Vec<i64> = (0..items.len()).map(number_of).collect::<Result<_>>()?;
             (numbers, change)

@@ -11,8 +11,9 @@ use souk_core::catalogue::{
 use souk_core::id::new_entity_id;
 use souk_core::{Lang, Money, Text};
 
-use crate::db::{on_engine, BeginWrite, Engine};
-use crate::versions::{bump_version, Change};
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::providers::SyncSteps;
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 /// Which table a translation belongs to.
@@ -97,69 +98,70 @@ pub struct NewService {
     pub subproducts: Vec<NewSubproduct>,
 }
 
-/// Inside a write transaction: replaces the translations of one entity's field.
-macro_rules! write_text {
-    ($tx:expr, $entity:expr, $id:expr, $field:expr, $text:expr) => {
-        for (lang, value) in $text.translations() {
+tx_steps! {
+    /// The catalogue's shared steps, inside a transaction.
+    pub(crate) trait CatalogueSteps {
+        /// Replaces the translations of one entity's field.
+        async fn write_text(&mut self, entity: TranslationEntity, id: &str, field: &str, text: &Text) -> Result<()> {
+            for (lang, value) in text.translations() {
+                sqlx::query(
+                    "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
+                )
+                .bind(entity.as_str())
+                .bind(id)
+                .bind(field)
+                .bind(lang.code())
+                .bind(value)
+                .execute(&mut *self)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// One subproduct of service `number` with its name's translations. Its stock is
+        /// the declared capacity, unless inventory lines stock it.
+        async fn insert_subproduct(
+            &mut self,
+            id: &str,
+            number: i64,
+            sp: &NewSubproduct,
+            product_type: ProductType,
+            now: i64,
+        ) -> Result<()> {
+            let stock = if product_type == ProductType::Inventory { 0 } else { sp.declared_stock.max(0) };
             sqlx::query(
-                "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
+                "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
             )
-            .bind($entity.as_str())
-            .bind($id)
-            .bind($field)
-            .bind(lang.code())
-            .bind(value)
-            .execute(&mut *$tx)
+            .bind(id)
+            .bind(number)
+            .bind(sp.name.en())
+            .bind(sp.price.micros())
+            .bind(sp.min)
+            .bind(sp.max)
+            .bind(sp.position)
+            .bind(stock)
+            .bind(now)
+            .execute(&mut *self)
             .await?;
+            self.write_text(TranslationEntity::Subproduct, id, "name", &sp.name).await
         }
-    };
-}
-pub(crate) use write_text;
 
-/// Inside a write transaction: one subproduct of service `$number` with its name's
-/// translations. Its stock is the declared capacity, unless inventory lines stock it.
-macro_rules! insert_subproduct {
-    ($tx:expr, $id:expr, $number:expr, $sp:expr, $product_type:expr, $now:expr) => {{
-        let stock = if $product_type == souk_core::catalogue::ProductType::Inventory {
-            0
-        } else {
-            $sp.declared_stock.max(0)
-        };
-        sqlx::query(
-            "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, stock, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-        )
-        .bind($id)
-        .bind($number)
-        .bind($sp.name.en())
-        .bind($sp.price.micros())
-        .bind($sp.min)
-        .bind($sp.max)
-        .bind($sp.position)
-        .bind(stock)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-        $crate::catalogue::write_text!($tx, $crate::TranslationEntity::Subproduct, $id, "name", $sp.name);
-    }};
-}
-pub(crate) use insert_subproduct;
-
-/// Inside a transaction: `NotFound($what)` unless `$sql` (selecting by `$1`) finds a row,
-/// so an unknown id is a clear error instead of a foreign-key failure.
-macro_rules! require_row {
-    ($tx:expr, $sql:expr, $id:expr, $what:expr) => {{
-        let found: Option<(String,)> = sqlx::query_as($sql)
-            .bind($id)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::NotFound($what));
+        /// `NotFound(what)` unless `sql` (selecting by `$1`) finds a row, so an unknown id
+        /// is a clear error instead of a foreign-key failure.
+        async fn require_row(&mut self, sql: &str, id: &str, what: &'static str) -> Result<()> {
+            let found: Option<(String,)> = sqlx::query_as(sql)
+                .bind(id)
+                .fetch_optional(&mut *self)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound(what));
+            }
+            Ok(())
         }
-    }};
+    }
 }
-pub(crate) use require_row;
 
 type CategoryRow = (String, String, String, String, Option<String>, i64, bool);
 type SubcategoryRow = (
@@ -383,7 +385,6 @@ impl Store {
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let inserted = sqlx::query(
@@ -403,9 +404,9 @@ impl Store {
             if inserted.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!("A category with slug {} already exists", c.slug)));
             }
-            write_text!(tx, TranslationEntity::Category, &id, "name", c.name);
-            write_text!(tx, TranslationEntity::Category, &id, "description", c.description);
-            let change = bump_version!(tx, engine, catalogue);
+            tx.write_text(TranslationEntity::Category, &id, "name", &c.name).await?;
+            tx.write_text(TranslationEntity::Category, &id, "description", &c.description).await?;
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -429,10 +430,9 @@ impl Store {
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            require_row!(tx, "SELECT id FROM categories WHERE id = $1", &c.category_id, "Category");
+            tx.require_row("SELECT id FROM categories WHERE id = $1", &c.category_id, "Category").await?;
             let inserted = sqlx::query(
                 "INSERT INTO subcategories (id, category_id, slug, name, description, image_url, position, active, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (category_id, slug) DO NOTHING",
@@ -454,9 +454,9 @@ impl Store {
                     c.slug
                 )));
             }
-            write_text!(tx, TranslationEntity::Subcategory, &id, "name", c.name);
-            write_text!(tx, TranslationEntity::Subcategory, &id, "description", c.description);
-            let change = bump_version!(tx, engine, catalogue);
+            tx.write_text(TranslationEntity::Subcategory, &id, "name", &c.name).await?;
+            tx.write_text(TranslationEntity::Subcategory, &id, "description", &c.description).await?;
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -467,10 +467,9 @@ impl Store {
     /// everywhere if they were not one before).
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
-        let engine = self.engine();
         let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            require_row!(tx, "SELECT id FROM users WHERE id = $1", &s.owner_id, "User");
+            tx.require_row("SELECT id FROM users WHERE id = $1", &s.owner_id, "User").await?;
             sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&id)
                 .bind(&s.owner_id)
@@ -478,13 +477,13 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let mut changes = vec![bump_version!(tx, engine, catalogue)];
+            let mut changes = vec![tx.bump_version(Counter::Catalogue).await?];
             let promoted = sqlx::query("UPDATE users SET is_supplier = TRUE WHERE id = $1 AND NOT is_supplier")
                 .bind(&s.owner_id)
                 .execute(&mut *tx)
                 .await?;
             if promoted.rows_affected() > 0 {
-                changes.push(bump_version!(tx, engine, auth));
+                changes.push(tx.bump_version(Counter::Auth).await?);
             }
             tx.commit().await?;
             changes
@@ -503,7 +502,6 @@ impl Store {
         if !(1..=5).contains(&rating) {
             return Err(StoreError::Invalid("Rating must be between 1 and 5".into()));
         }
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("INSERT INTO reviews (id, shop_id, rating, text, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -514,7 +512,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -547,11 +545,10 @@ impl Store {
             ));
         }
         let id = new_entity_id();
-        let engine = self.engine();
         let (number, sub_ids, change) = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            require_row!(tx, "SELECT id FROM subcategories WHERE id = $1", &s.subcategory_id, "Subcategory");
-            require_row!(tx, "SELECT id FROM shops WHERE id = $1", &s.shop_id, "Shop");
+            tx.require_row("SELECT id FROM subcategories WHERE id = $1", &s.subcategory_id, "Subcategory").await?;
+            tx.require_row("SELECT id FROM shops WHERE id = $1", &s.shop_id, "Shop").await?;
             let (number,): (i64,) = sqlx::query_as(
                 "INSERT INTO services (id, entity, product_type, shop_id, subcategory_id, name, description, \
                  type_name, image_url, rate, min_qty, max_qty, refill, refill_days, cancel, dripfeed, recommended, \
@@ -579,12 +576,12 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            write_text!(tx, TranslationEntity::Service, &id, "name", s.name);
-            write_text!(tx, TranslationEntity::Service, &id, "description", s.description);
+            tx.write_text(TranslationEntity::Service, &id, "name", &s.name).await?;
+            tx.write_text(TranslationEntity::Service, &id, "description", &s.description).await?;
             let mut sub_ids = Vec::with_capacity(s.subproducts.len());
             for sp in &s.subproducts {
                 let sub_id = new_entity_id();
-                insert_subproduct!(tx, &sub_id, number, sp, s.product_type, now);
+                tx.insert_subproduct(&sub_id, number, sp, s.product_type, now).await?;
                 sub_ids.push(sub_id);
             }
             if let Some(b) = upstream {
@@ -608,9 +605,9 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                crate::providers::log_sync!(tx, b.provider_id, number, &b.notes, now);
+                tx.log_sync(b.provider_id, number, &b.notes, now).await?;
             }
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             (number, sub_ids, change)
         });

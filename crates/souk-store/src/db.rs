@@ -59,6 +59,48 @@ macro_rules! on_engine {
 }
 pub(crate) use on_engine;
 
+/// Declares a trait of transaction steps and implements it, body written once, for both
+/// engines' native connections: a step runs on a `Tx` (which derefs to its connection) as
+/// well as on a savepoint inside one. Each step is an ordinary async method whose errors
+/// the caller propagates with `?`; the macro only copies the bodies. Concrete impls (not
+/// one generic fn over `Executor`) keep the callers' futures `Send`.
+macro_rules! tx_steps {
+    (
+        $(#[$trait_meta:meta])*
+        $vis:vis trait $name:ident {
+            $(
+                $(#[$meta:meta])*
+                async fn $fn:ident(&mut $self:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty $body:block
+            )*
+        }
+    ) => {
+        $(#[$trait_meta])*
+        $vis trait $name {
+            $( $(#[$meta])* async fn $fn(&mut $self $(, $arg: $ty)*) -> $ret; )*
+        }
+        impl $name for sqlx::SqliteConnection {
+            $( async fn $fn(&mut $self $(, $arg: $ty)*) -> $ret $body )*
+        }
+        impl $name for sqlx::PgConnection {
+            $( async fn $fn(&mut $self $(, $arg: $ty)*) -> $ret $body )*
+        }
+    };
+}
+pub(crate) use tx_steps;
+
+/// The engine a native connection belongs to, for the few steps that differ by engine.
+pub(crate) trait EngineOf {
+    const ENGINE: Engine;
+}
+
+impl EngineOf for sqlx::SqliteConnection {
+    const ENGINE: Engine = Engine::Sqlite;
+}
+
+impl EngineOf for sqlx::PgConnection {
+    const ENGINE: Engine = Engine::Postgres;
+}
+
 impl Db {
     pub fn engine(&self) -> Engine {
         match self {

@@ -8,8 +8,8 @@ use souk_core::supply;
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, BeginWrite, Engine};
-use crate::orders::book_refund;
-use crate::versions::{bump_version, Change};
+use crate::orders::OrderSteps;
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 row_struct! {
@@ -119,7 +119,6 @@ impl Store {
             return Err(rejected(ApiError::MessageTooLong));
         }
         let id = new_entity_id();
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let order: Option<(String, Option<String>)> =
@@ -151,7 +150,7 @@ impl Store {
             if inserted.rows_affected() == 0 {
                 return Err(rejected(ApiError::AlreadyReviewed));
             }
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -222,7 +221,7 @@ impl Store {
                     } else {
                         OrderStatus::Partial
                     };
-                    book_refund!(tx, d.order_id, &d.user_id, amount, final_status, "dispute", now);
+                    tx.book_refund(d.order_id, &d.user_id, amount, final_status, "dispute", now).await?;
                     ("refunded", amount)
                 }
             };

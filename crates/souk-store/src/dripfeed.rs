@@ -8,7 +8,7 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::orders::book_refund;
+use crate::orders::OrderSteps;
 use crate::{Result, Store};
 
 /// A drip-feed parent and its runs: id, user, quantity, runs, charge, refunded, children,
@@ -126,7 +126,7 @@ impl Store {
                 .await?
                 .rows_affected();
                 if done == 1 {
-                    book_refund!(tx, id, &user, amount, status, "drip-feed runs left undone", now);
+                    tx.book_refund(id, &user, amount, status, "drip-feed runs left undone", now).await?;
                 }
                 closed += done as usize;
             }

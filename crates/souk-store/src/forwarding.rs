@@ -15,8 +15,8 @@ use souk_core::early_cancel::proportional_refund;
 use souk_core::order::OrderStatus;
 use souk_core::Money;
 
-use crate::db::{on_engine, BeginWrite, Engine};
-use crate::orders::book_refund;
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError, IDEMPOTENCY_WINDOW_MS};
 
 /// How long after a send whose outcome was unknown a resend with the same
@@ -120,30 +120,41 @@ row_struct! {
     }
 }
 
-/// Inside a write transaction: closes an open order with `status`, refunding `amount`
-/// through `book_refund!` (ledger, payment status, the supplier's earning). The close is
-/// conditional on the order still being open, so a second report of the same outcome (or
-/// another node's) is a no-op and each refund is paid once. Evaluates to true when it
-/// closed the order.
-macro_rules! close_with_refund {
-    ($tx:expr, $order:expr, $user:expr, $amount:expr, $status:expr, $note:expr, $now:expr) => {{
-        let status: OrderStatus = $status;
-        let closed = sqlx::query(
-            "UPDATE orders SET status = $1, completed_at = COALESCE(completed_at, $2), updated_at = $2 \
-             WHERE id = $3 AND status IN ('pending', 'processing', 'error')",
-        )
-        .bind(status.as_str())
-        .bind($now)
-        .bind($order)
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if closed {
-            book_refund!($tx, $order, $user, Money::from_micros($amount), status, $note, $now);
+tx_steps! {
+    /// Settling forwarded orders, inside a write transaction (or a savepoint in one).
+    pub(crate) trait ForwardSteps {
+        /// Closes an open order with `status`, refunding `amount` micros through
+        /// `book_refund` (ledger, payment status, the supplier's earning). The close is
+        /// conditional on the order still being open, so a second report of the same
+        /// outcome (or another node's) is a no-op and each refund is paid once. True when
+        /// it closed the order.
+        async fn close_with_refund(
+            &mut self,
+            order: i64,
+            user: &str,
+            amount: i64,
+            status: OrderStatus,
+            note: &str,
+            now: i64,
+        ) -> Result<bool> {
+            let closed = sqlx::query(
+                "UPDATE orders SET status = $1, completed_at = COALESCE(completed_at, $2), updated_at = $2 \
+                 WHERE id = $3 AND status IN ('pending', 'processing', 'error')",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(order)
+            .execute(&mut *self)
+            .await?
+            .rows_affected()
+                == 1;
+            if closed {
+                self.book_refund(order, user, Money::from_micros(amount), status, note, now)
+                    .await?;
+            }
+            Ok(closed)
         }
-        closed
-    }};
+    }
 }
 
 impl Store {
@@ -394,7 +405,7 @@ impl Store {
             let Some((user, charge, refunded)) = row else {
                 return Ok(false);
             };
-            let closed = close_with_refund!(tx, order_id, &user, charge - refunded, OrderStatus::Canceled, "provider refused the order", now);
+            let closed = tx.close_with_refund(order_id, &user, charge - refunded, OrderStatus::Canceled, "provider refused the order", now).await?;
             sqlx::query(
                 "UPDATE orders SET forward_state = 'failed', lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2",
             )
@@ -705,7 +716,7 @@ impl Store {
                                 .await?;
                         }
                         OrderStatus::Completed => {
-                            close_with_refund!(sp, order_id, &user, 0, OrderStatus::Completed, "", now);
+                            sp.close_with_refund(order_id, &user, 0, OrderStatus::Completed, "", now).await?;
                             sqlx::query("UPDATE orders SET remains = 0 WHERE id = $1").bind(order_id).execute(&mut *sp).await?;
                         }
                         OrderStatus::Partial => {
@@ -717,12 +728,12 @@ impl Store {
                                 (quantity * runs.max(1), update.remains.unwrap_or(0).clamp(0, quantity * runs.max(1)))
                             };
                             let amount = proportional_refund(charge_m, refunded_m, total, total - undelivered);
-                            close_with_refund!(sp, order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now);
+                            sp.close_with_refund(order_id, &user, amount.micros(), OrderStatus::Partial, "partial upstream", now).await?;
                         }
                         OrderStatus::Canceled => {
                             let amount = proportional_refund(charge_m, refunded_m, quantity, if kind == "product" { delivered_now } else { 0 });
                             let status = if kind == "product" && delivered_now > 0 { OrderStatus::Partial } else { OrderStatus::Canceled };
-                            close_with_refund!(sp, order_id, &user, amount.micros(), status, "canceled upstream", now);
+                            sp.close_with_refund(order_id, &user, amount.micros(), status, "canceled upstream", now).await?;
                         }
                     }
                                 Ok(())

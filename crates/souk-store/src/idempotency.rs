@@ -5,7 +5,7 @@
 
 use souk_core::ApiError;
 
-use crate::db::on_engine;
+use crate::db::{on_engine, tx_steps};
 use crate::{Result, Store, StoreError};
 
 /// How long an idempotency key holds its first order.
@@ -18,67 +18,74 @@ pub struct Idempotency<'a> {
     pub fingerprint: &'a str,
 }
 
-/// Inside a write transaction: claims the idempotency key (waiting for a concurrent
-/// holder of the same key). Evaluates to `Some(earlier order)` when the key was already
-/// used, after checking that it was used for the same request.
-macro_rules! claim_idempotency {
-    ($tx:expr, $user:expr, $idem:expr, $now:expr) => {{
-        match $idem {
-            None => None,
-            Some(idem) => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
-                    .bind($user)
-                    .bind(idem.key)
-                    .bind($now - $crate::idempotency::IDEMPOTENCY_WINDOW_MS)
-                    .execute(&mut *$tx)
-                    .await?;
-                let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
-                     VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
-                )
-                .bind($user)
+tx_steps! {
+    /// Idempotency keys, inside the order's write transaction.
+    pub(crate) trait IdempotencySteps {
+        /// Claims the idempotency key (waiting for a concurrent holder of the same key).
+        /// `Some(earlier order)` when the key was already used, after checking that it was
+        /// used for the same request.
+        async fn claim_idempotency(
+            &mut self,
+            user: &str,
+            idem: Option<&Idempotency<'_>>,
+            now: i64,
+        ) -> Result<Option<i64>> {
+            let Some(idem) = idem else {
+                return Ok(None);
+            };
+            sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
+                .bind(user)
                 .bind(idem.key)
-                .bind(idem.fingerprint)
-                .bind($now)
-                .execute(&mut *$tx)
+                .bind(now - IDEMPOTENCY_WINDOW_MS)
+                .execute(&mut *self)
                 .await?;
-                if claimed.rows_affected() == 1 {
-                    None
-                } else {
-                    let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
-                        "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                    )
-                    .bind($user)
-                    .bind(idem.key)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                    if !souk_core::idempotency::same_request(&hash, idem.fingerprint) {
-                        return Err($crate::StoreError::Rejected(souk_core::ApiError::IdempotencyKeyReused));
-                    }
-                    Some(order_id.ok_or($crate::StoreError::Rejected(souk_core::ApiError::Busy))?)
-                }
-            }
-        }
-    }};
-}
-pub(crate) use claim_idempotency;
-
-/// Inside a write transaction: records the order a claimed key produced.
-macro_rules! settle_idempotency {
-    ($tx:expr, $user:expr, $idem:expr, $order:expr) => {
-        if let Some(idem) = $idem {
-            sqlx::query(
-                "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
+                 VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
             )
-            .bind($order)
-            .bind($user)
+            .bind(user)
             .bind(idem.key)
-            .execute(&mut *$tx)
+            .bind(idem.fingerprint)
+            .bind(now)
+            .execute(&mut *self)
             .await?;
+            if claimed.rows_affected() == 1 {
+                return Ok(None);
+            }
+            let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
+                "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+            )
+            .bind(user)
+            .bind(idem.key)
+            .fetch_one(&mut *self)
+            .await?;
+            if !souk_core::idempotency::same_request(&hash, idem.fingerprint) {
+                return Err(StoreError::Rejected(ApiError::IdempotencyKeyReused));
+            }
+            Ok(Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?))
         }
-    };
+
+        /// Records the order a claimed key produced.
+        async fn settle_idempotency(
+            &mut self,
+            user: &str,
+            idem: Option<&Idempotency<'_>>,
+            order: i64,
+        ) -> Result<()> {
+            if let Some(idem) = idem {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
+                )
+                .bind(order)
+                .bind(user)
+                .bind(idem.key)
+                .execute(&mut *self)
+                .await?;
+            }
+            Ok(())
+        }
+    }
 }
-pub(crate) use settle_idempotency;
 
 impl Store {
     /// The order a live key already produced for this request; `IdempotencyKeyReused` when

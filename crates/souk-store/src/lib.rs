@@ -218,3 +218,30 @@ impl Store {
         }
     }
 }
+
+/// Handlers need `Send` futures: the transaction steps are implemented for the concrete
+/// connections (not one generic fn over `Executor`, which loses `Send`), and this fails
+/// to compile if a store method that runs them stops being `Send`.
+#[cfg(test)]
+#[allow(dead_code)]
+fn store_futures_are_send(
+    store: &Store,
+    buyer: &Buyer<'_>,
+    product: &souk_core::order::ProductOrder,
+    smm: &souk_core::order::SmmOrder,
+    idem: Option<&Idempotency<'_>>,
+    rent: &SmsRent<'_>,
+    updates: &[(i64, RemoteUpdate)],
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(store.place_product_order(buyer, product, idem, 0));
+    is_send(store.place_smm_order(buyer, smm, idem, 0));
+    is_send(store.early_cancel("u", 1, false, 0));
+    is_send(store.apply_remote_updates(updates, 0, 3, 0));
+    is_send(store.fail_forward(1, "", 0));
+    is_send(store.rent_sms(rent, 0));
+    is_send(store.sms_cancel("u", 1, false, 0));
+    is_send(store.sms_complete("u", 1, 0));
+    is_send(store.adjust_balance("u", souk_core::Money::from_micros(1), "topup", "", 0));
+    is_send(store.resolve_dispute("d", DisputeDecision::Reject, "", 0));
+}

@@ -6,8 +6,8 @@ use crate::rows::row_struct;
 use souk_core::supply::{self, Translation};
 
 use crate::db::{on_engine, BeginWrite};
-use crate::supplier_catalogue::{apply_translations, group_translations, TranslationRow};
-use crate::versions::{bump_version, Change};
+use crate::supplier_catalogue::{group_translations, SupplySteps, TranslationRow};
+use crate::versions::{Change, Counter, Signals};
 use crate::{NewShop, Result, Store, StoreError};
 
 /// A category or subcategory as the operator sees it (inactive ones included).
@@ -168,7 +168,6 @@ impl Store {
                 "A category has no parent category".into(),
             ));
         }
-        let engine = self.engine();
         let table = level.table();
         let parent_column = match level {
             Level::Category => "CAST(NULL AS TEXT)",
@@ -210,8 +209,8 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            apply_translations!(tx, level.entity(), id, &patch.translations);
-            let change = bump_version!(tx, engine, catalogue);
+            tx.apply_translations(level.entity(), id, &patch.translations).await?;
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             Ok(vec![change])
         });
@@ -249,7 +248,6 @@ impl Store {
         name: Option<&str>,
         active: Option<bool>,
     ) -> Result<Vec<Change>> {
-        let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
@@ -263,7 +261,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("Shop"));
             }
-            let change = bump_version!(tx, engine, catalogue);
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             vec![change]
         }))

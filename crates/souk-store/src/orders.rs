@@ -9,10 +9,10 @@ use souk_core::order::{product_charge, OrderStatus, ProductOrder, SmmOrder};
 use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
-use crate::db::{on_engine, BeginWrite, Engine};
-use crate::idempotency::{claim_idempotency, settle_idempotency, Idempotency};
-use crate::users::ledger_entry;
-use crate::versions::{notify, Change};
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::idempotency::{Idempotency, IdempotencySteps};
+use crate::users::Ledger;
+use crate::versions::{Change, Signals};
 use crate::{Result, Store, StoreError};
 
 /// Who is ordering.
@@ -89,140 +89,147 @@ row_struct! {
     }
 }
 
-/// Inside a write transaction: an entry in the order's history.
-macro_rules! order_event {
-    ($tx:expr, $order:expr, $kind:expr, $detail:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind($order)
-        .bind($kind)
-        .bind($detail)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-    };
-}
-pub(crate) use order_event;
-
-/// Inside a write transaction: the earning of a paid order for its shop (SPEC 11): the
-/// charge less the operator's commission, held for the hold period, both read from the
-/// settings in the same transaction.
-macro_rules! insert_earning {
-    ($tx:expr, $order:expr, $shop:expr, $charge:expr, $now:expr) => {{
-        let pairs: Vec<(String, String)> =
-            sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2)")
-                .bind(supply::COMMISSION_PERCENT)
-                .bind(supply::EARNINGS_HOLD_HOURS)
-                .fetch_all(&mut *$tx)
-                .await?;
-        let earning = EarningsSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .earning($charge, $now);
-        sqlx::query(
-            "INSERT INTO earnings (order_id, shop_id, gross, commission, amount, available_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind($order)
-        .bind($shop)
-        .bind(earning.gross.micros())
-        .bind(earning.commission.micros())
-        .bind(earning.amount.micros())
-        .bind(earning.available_at)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-    }};
-}
-
-/// Inside a write transaction: gives `amount` of an order's charge back to its buyer and
-/// books everything that goes with it, for every kind of refund (early cancel, a
-/// supplier's fail or progress report, a dispute, an upstream refund):
-/// - the ledger row (none for a zero amount);
-/// - the order's `refunded`, `payment_status` (`partial` or `refunded`) and final
-///   `status`; a refunded order is never forwarded upstream afterwards;
-/// - the shop's earning, scaled down to what is left of the sale;
-/// - an `order_events` row saying `why`.
-///
-/// An order whose earning a requested or completed withdrawal covers is not refunded
-/// (`Conflict`): the operator rejects the withdrawal first. Evaluates to the order's
-/// refunded total.
-macro_rules! book_refund {
-    ($tx:expr, $order:expr, $user:expr, $amount:expr, $status:expr, $why:expr, $now:expr) => {{
-        let order_id: i64 = $order;
-        let amount: souk_core::Money = $amount;
-        let status: souk_core::order::OrderStatus = $status;
-        let why: &str = $why;
-        if amount.is_negative() {
-            return Err($crate::StoreError::Invalid("A refund cannot be negative".into()));
-        }
-        // Locks the earning (a no-op write), so a withdrawal requested concurrently either
-        // sees the reduced amount or makes this refund see its coverage.
-        sqlx::query("UPDATE earnings SET amount = amount WHERE order_id = $1")
-            .bind(order_id)
-            .execute(&mut *$tx)
+tx_steps! {
+    /// An order's money and history, inside a write transaction.
+    pub(crate) trait OrderSteps {
+        /// An entry in the order's history.
+        async fn order_event(&mut self, order: i64, kind: &str, detail: &str, now: i64) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(order)
+            .bind(kind)
+            .bind(detail)
+            .bind(now)
+            .execute(&mut *self)
             .await?;
-        let covered: Option<(String, String)> = sqlx::query_as(
-            "SELECT w.id, w.status FROM earnings e JOIN withdrawals w ON w.id = e.withdrawal_id \
-             WHERE e.order_id = $1 AND w.status IN ('requested', 'completed')",
-        )
-        .bind(order_id)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        if let Some((withdrawal, w_status)) = covered {
-            return Err($crate::StoreError::Conflict(format!(
-                "Order {order_id} is covered by supplier withdrawal {withdrawal} ({w_status}); \
-                 it cannot be refunded unless the withdrawal is rejected"
-            )));
+            Ok(())
         }
-        if amount.micros() > 0
-            && $crate::users::ledger_entry!($tx, $user, amount.micros(), "refund", Some(order_id), why, $now).is_none()
-        {
-            return Err($crate::StoreError::Conflict(format!("refund of order {order_id} could not be booked")));
+
+        /// The earning of a paid order for its shop (SPEC 11): the charge less the
+        /// operator's commission, held for the hold period, both read from the settings in
+        /// the same transaction.
+        async fn insert_earning(&mut self, order: i64, shop: &str, charge: Money, now: i64) -> Result<()> {
+            let pairs: Vec<(String, String)> =
+                sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2)")
+                    .bind(supply::COMMISSION_PERCENT)
+                    .bind(supply::EARNINGS_HOLD_HOURS)
+                    .fetch_all(&mut *self)
+                    .await?;
+            let earning = EarningsSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .earning(charge, now);
+            sqlx::query(
+                "INSERT INTO earnings (order_id, shop_id, gross, commission, amount, available_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(order)
+            .bind(shop)
+            .bind(earning.gross.micros())
+            .bind(earning.commission.micros())
+            .bind(earning.amount.micros())
+            .bind(earning.available_at)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
         }
-        let updated: Option<(i64,)> = sqlx::query_as(
-            "UPDATE orders SET refunded = refunded + $1, \
-             payment_status = CASE WHEN $1 = 0 THEN payment_status \
-                                   WHEN refunded + $1 >= charge THEN 'refunded' ELSE 'partial' END, \
-             status = $2, \
-             forward_state = CASE WHEN forward_state IN ('queued', 'sending') THEN 'failed' ELSE forward_state END, \
-             completed_at = CASE WHEN $2 IN ('completed', 'partial', 'canceled') THEN COALESCE(completed_at, $3) ELSE completed_at END, \
-             updated_at = $3 \
-             WHERE id = $4 AND user_id = $5 AND refunded + $1 <= charge RETURNING refunded",
-        )
-        .bind(amount.micros())
-        .bind(status.as_str())
-        .bind($now)
-        .bind(order_id)
-        .bind($user)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        let Some((refunded,)) = updated else {
-            return Err($crate::StoreError::Conflict(format!(
-                "refund of order {order_id} exceeds its charge or names another buyer"
-            )));
-        };
-        let earning: Option<(i64, i64)> =
-            sqlx::query_as("SELECT gross, commission FROM earnings WHERE order_id = $1")
+
+        /// Gives `amount` of an order's charge back to its buyer and books everything that
+        /// goes with it, for every kind of refund (early cancel, a supplier's fail or
+        /// progress report, a dispute, an upstream refund):
+        /// - the ledger row (none for a zero amount);
+        /// - the order's `refunded`, `payment_status` (`partial` or `refunded`) and final
+        ///   `status`; a refunded order is never forwarded upstream afterwards;
+        /// - the shop's earning, scaled down to what is left of the sale;
+        /// - an `order_events` row saying `why`.
+        ///
+        /// An order whose earning a requested or completed withdrawal covers is not refunded
+        /// (`Conflict`): the operator rejects the withdrawal first. Answers the order's
+        /// refunded total.
+        async fn book_refund(
+            &mut self,
+            order_id: i64,
+            user: &str,
+            amount: Money,
+            status: OrderStatus,
+            why: &str,
+            now: i64,
+        ) -> Result<Money> {
+            if amount.is_negative() {
+                return Err(StoreError::Invalid("A refund cannot be negative".into()));
+            }
+            // Locks the earning (a no-op write), so a withdrawal requested concurrently either
+            // sees the reduced amount or makes this refund see its coverage.
+            sqlx::query("UPDATE earnings SET amount = amount WHERE order_id = $1")
                 .bind(order_id)
-                .fetch_optional(&mut *$tx)
+                .execute(&mut *self)
                 .await?;
-        if let Some((gross, commission)) = earning {
-            let left = souk_core::supply::earning_after_refunds(
-                souk_core::Money::from_micros(gross),
-                souk_core::Money::from_micros(commission),
-                souk_core::Money::from_micros(refunded),
-            );
-            sqlx::query("UPDATE earnings SET amount = $1 WHERE order_id = $2")
-                .bind(left.micros())
-                .bind(order_id)
-                .execute(&mut *$tx)
+            let covered: Option<(String, String)> = sqlx::query_as(
+                "SELECT w.id, w.status FROM earnings e JOIN withdrawals w ON w.id = e.withdrawal_id \
+                 WHERE e.order_id = $1 AND w.status IN ('requested', 'completed')",
+            )
+            .bind(order_id)
+            .fetch_optional(&mut *self)
+            .await?;
+            if let Some((withdrawal, w_status)) = covered {
+                return Err(StoreError::Conflict(format!(
+                    "Order {order_id} is covered by supplier withdrawal {withdrawal} ({w_status}); \
+                     it cannot be refunded unless the withdrawal is rejected"
+                )));
+            }
+            if amount.micros() > 0
+                && self
+                    .ledger_entry(user, amount.micros(), "refund", Some(order_id), why, now)
+                    .await?
+                    .is_none()
+            {
+                return Err(StoreError::Conflict(format!("refund of order {order_id} could not be booked")));
+            }
+            let updated: Option<(i64,)> = sqlx::query_as(
+                "UPDATE orders SET refunded = refunded + $1, \
+                 payment_status = CASE WHEN $1 = 0 THEN payment_status \
+                                       WHEN refunded + $1 >= charge THEN 'refunded' ELSE 'partial' END, \
+                 status = $2, \
+                 forward_state = CASE WHEN forward_state IN ('queued', 'sending') THEN 'failed' ELSE forward_state END, \
+                 completed_at = CASE WHEN $2 IN ('completed', 'partial', 'canceled') THEN COALESCE(completed_at, $3) ELSE completed_at END, \
+                 updated_at = $3 \
+                 WHERE id = $4 AND user_id = $5 AND refunded + $1 <= charge RETURNING refunded",
+            )
+            .bind(amount.micros())
+            .bind(status.as_str())
+            .bind(now)
+            .bind(order_id)
+            .bind(user)
+            .fetch_optional(&mut *self)
+            .await?;
+            let Some((refunded,)) = updated else {
+                return Err(StoreError::Conflict(format!(
+                    "refund of order {order_id} exceeds its charge or names another buyer"
+                )));
+            };
+            let earning: Option<(i64, i64)> =
+                sqlx::query_as("SELECT gross, commission FROM earnings WHERE order_id = $1")
+                    .bind(order_id)
+                    .fetch_optional(&mut *self)
+                    .await?;
+            if let Some((gross, commission)) = earning {
+                let left = supply::earning_after_refunds(
+                    Money::from_micros(gross),
+                    Money::from_micros(commission),
+                    Money::from_micros(refunded),
+                );
+                sqlx::query("UPDATE earnings SET amount = $1 WHERE order_id = $2")
+                    .bind(left.micros())
+                    .bind(order_id)
+                    .execute(&mut *self)
+                    .await?;
+            }
+            self.order_event(order_id, "refund", &format!("{why}: refunded {}", amount.display2()), now)
                 .await?;
+            Ok(Money::from_micros(refunded))
         }
-        $crate::orders::order_event!($tx, order_id, "refund", format!("{why}: refunded {}", amount.display2()), $now);
-        souk_core::Money::from_micros(refunded)
-    }};
+    }
 }
-pub(crate) use book_refund;
 
 impl Store {
     /// Places a product order: the first candidate subproduct with the stock serves it at
@@ -235,10 +242,9 @@ impl Store {
         idem: Option<&Idempotency<'_>>,
         now: i64,
     ) -> Result<Placed> {
-        let engine = self.engine();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            if let Some(order_id) = claim_idempotency!(tx, buyer.user_id, idem, now) {
+            if let Some(order_id) = tx.claim_idempotency(buyer.user_id, idem, now).await? {
                 tx.commit().await?;
                 return Ok(Placed { order_id, new: false, changes: Vec::new() });
             }
@@ -291,7 +297,7 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            if ledger_entry!(tx, buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).is_none() {
+            if tx.ledger_entry(buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
                 return Err(StoreError::Rejected(ApiError::InsufficientBalance));
             }
             if inventory {
@@ -316,11 +322,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_earning!(tx, order_id, &order.shop_id, charge, now);
-            order_event!(tx, order_id, "placed", format!("subproduct {subproduct}"), now);
-            settle_idempotency!(tx, buyer.user_id, idem, order_id);
+            tx.insert_earning(order_id, &order.shop_id, charge, now).await?;
+            tx.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
+            tx.settle_idempotency(buyer.user_id, idem, order_id).await?;
             let change = Change::Stock { subproduct: subproduct.clone(), version: stock_version, stock };
-            notify!(tx, engine, change);
+            tx.notify(&change).await?;
             tx.commit().await?;
             Ok(Placed { order_id, new: true, changes: vec![change] })
         })
@@ -345,7 +351,7 @@ impl Store {
         };
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            if let Some(order_id) = claim_idempotency!(tx, buyer.user_id, idem, now) {
+            if let Some(order_id) = tx.claim_idempotency(buyer.user_id, idem, now).await? {
                 tx.commit().await?;
                 return Ok(Placed { order_id, new: false, changes: Vec::new() });
             }
@@ -372,12 +378,12 @@ impl Store {
             .bind(order.interval_minutes)
             .fetch_one(&mut *tx)
             .await?;
-            if ledger_entry!(tx, buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).is_none() {
+            if tx.ledger_entry(buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
                 return Err(StoreError::Rejected(ApiError::InsufficientBalance));
             }
-            insert_earning!(tx, order_id, &order.shop_id, order.charge, now);
-            order_event!(tx, order_id, "placed", "", now);
-            settle_idempotency!(tx, buyer.user_id, idem, order_id);
+            tx.insert_earning(order_id, &order.shop_id, order.charge, now).await?;
+            tx.order_event(order_id, "placed", "", now).await?;
+            tx.settle_idempotency(buyer.user_id, idem, order_id).await?;
             tx.commit().await?;
             Ok(Placed { order_id, new: true, changes: Vec::new() })
         })
@@ -527,7 +533,7 @@ impl Store {
                 Ok(refund) if dry_run => return Ok(CancelOutcome::Eligible(refund.amount)),
                 Ok(refund) => refund,
             };
-            book_refund!(tx, order_id, user_id, refund.amount, refund.final_status, "early cancel", now);
+            tx.book_refund(order_id, user_id, refund.amount, refund.final_status, "early cancel", now).await?;
             sqlx::query("UPDATE orders SET self_refunded = TRUE, remains = quantity - delivered WHERE id = $1")
                 .bind(order_id)
                 .execute(&mut *tx)

@@ -7,8 +7,8 @@ use souk_core::id::new_entity_id;
 use souk_core::{Money, Text};
 
 use crate::catalogue::{NewService, NewSubproduct};
-use crate::db::{on_engine, BeginWrite};
-use crate::versions::{bump_version, notify, Change};
+use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,132 +181,142 @@ pub(crate) struct ImportBinding<'a> {
     pub notes: Vec<String>,
 }
 
-/// Inside a write transaction: one `sync_log` row per note.
-macro_rules! log_sync {
-    ($tx:expr, $provider:expr, $number:expr, $notes:expr, $now:expr) => {
-        for note in $notes {
-            sqlx::query(
-                "INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind($provider)
-            .bind($number)
-            .bind(note)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    };
-}
-pub(crate) use log_sync;
-
-/// Inside a write transaction: an imported product's variants in line with the
-/// upstream's. The API publishes one price per product, its primary variant's (the first
-/// `inventory` lists), so only that variant follows the row's price (marked up); another
-/// is sold only at a price the operator set (`price_pinned`), and held back until then.
-/// Every variant gets the row's limits and its stock from `inventory` (a variant imported
-/// without an upstream id is the primary and follows the row's stock); variants the
-/// upstream no longer lists are disabled, ones it lists again re-enabled, ones it lists
-/// for the first time added. Adds a note per change; evaluates to (whether the catalogue
-/// changed, the stock changes to announce).
-macro_rules! sync_variants {
-    ($tx:expr, $engine:expr, $number:expr, $remote:expr, $price:expr, $min:expr, $max:expr, $notes:expr, $now:expr) => {{
-        let variants: Vec<VariantRow> = sqlx::query_as(
-            "SELECT id, name, price, min_qty, max_qty, active, stock, COALESCE(provider_ref, ''), price_pinned, listed_upstream \
-             FROM subproducts WHERE service_number = $1 ORDER BY position, id",
-        )
-        .bind($number)
-        .fetch_all(&mut *$tx)
-        .await?;
-        let primary_ref = $remote.subproducts.first().map(|(r, _, _)| r.as_str());
-        let mut changed = false;
-        let mut stock_changes = Vec::new();
-        if let Some(v) = variants.iter().find(|v| !v.8 && v.2 != $price.micros()) {
-            $notes.push(format!("price {} -> {}", Money::from_micros(v.2).display2(), $price.display2()));
-        }
-        for (id, name, price, min, max, active, stock, upstream_ref, pinned, was_listed) in &variants {
-            let upstream = if upstream_ref.is_empty() {
-                Some($remote.stock.unwrap_or($remote.max).max(0))
-            } else {
-                $remote.subproducts.iter().find(|(r, _, _)| r == upstream_ref).map(|(_, _, s)| (*s).max(0))
-            };
-            let listed = upstream.is_some();
-            let primary = upstream_ref.is_empty() || primary_ref == Some(upstream_ref.as_str());
-            let priced = primary || *pinned;
-            let sold = listed && priced;
-            let new_price = if *pinned { *price } else { $price.micros() };
-            if sold != *active {
-                $notes.push(if sold {
-                    format!("variant {name:?} re-enabled")
-                } else if !listed {
-                    format!("variant {name:?} disabled: no longer listed upstream")
-                } else {
-                    held_back(name)
-                });
-            }
-            if *price != new_price || *min != $min || *max != $max || sold != *active || listed != *was_listed {
+tx_steps! {
+    /// Imports and syncs from providers, inside a write transaction.
+    pub(crate) trait SyncSteps {
+        /// One `sync_log` row per note.
+        async fn log_sync(&mut self, provider: &str, number: i64, notes: &[String], now: i64) -> Result<()> {
+            for note in notes {
                 sqlx::query(
-                    "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, active = $4, listed_upstream = $5, \
-                     updated_at = $6 WHERE id = $7",
+                    "INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, $2, $3, $4)",
                 )
-                .bind(new_price)
-                .bind($min)
-                .bind($max)
-                .bind(sold)
-                .bind(listed)
-                .bind($now)
-                .bind(id)
-                .execute(&mut *$tx)
+                .bind(provider)
+                .bind(number)
+                .bind(note)
+                .bind(now)
+                .execute(&mut *self)
                 .await?;
+            }
+            Ok(())
+        }
+
+        /// An imported product's variants in line with the upstream's. The API publishes
+        /// one price per product, its primary variant's (the first `inventory` lists), so
+        /// only that variant follows the row's price (`rate`, marked up); another is sold
+        /// only at a price the operator set (`price_pinned`), and held back until then.
+        /// Every variant gets the row's limits and its stock from `inventory` (a variant
+        /// imported without an upstream id is the primary and follows the row's stock);
+        /// variants the upstream no longer lists are disabled, ones it lists again
+        /// re-enabled, ones it lists for the first time added. Adds a note per change;
+        /// answers (whether the catalogue changed, the stock changes to announce).
+        async fn sync_variants(
+            &mut self,
+            number: i64,
+            remote: &ProviderService,
+            rate: Money,
+            limits: (i64, i64),
+            notes: &mut Vec<String>,
+            now: i64,
+        ) -> Result<(bool, Vec<Change>)> {
+            let (min_qty, max_qty) = limits;
+            let variants: Vec<VariantRow> = sqlx::query_as(
+                "SELECT id, name, price, min_qty, max_qty, active, stock, COALESCE(provider_ref, ''), price_pinned, listed_upstream \
+                 FROM subproducts WHERE service_number = $1 ORDER BY position, id",
+            )
+            .bind(number)
+            .fetch_all(&mut *self)
+            .await?;
+            let primary_ref = remote.subproducts.first().map(|(r, _, _)| r.as_str());
+            let mut changed = false;
+            let mut stock_changes = Vec::new();
+            if let Some(v) = variants.iter().find(|v| !v.8 && v.2 != rate.micros()) {
+                notes.push(format!("price {} -> {}", Money::from_micros(v.2).display2(), rate.display2()));
+            }
+            for (id, name, price, min, max, active, stock, upstream_ref, pinned, was_listed) in &variants {
+                let upstream = if upstream_ref.is_empty() {
+                    Some(remote.stock.unwrap_or(remote.max).max(0))
+                } else {
+                    remote.subproducts.iter().find(|(r, _, _)| r == upstream_ref).map(|(_, _, s)| (*s).max(0))
+                };
+                let listed = upstream.is_some();
+                let primary = upstream_ref.is_empty() || primary_ref == Some(upstream_ref.as_str());
+                let priced = primary || *pinned;
+                let sold = listed && priced;
+                let new_price = if *pinned { *price } else { rate.micros() };
+                if sold != *active {
+                    notes.push(if sold {
+                        format!("variant {name:?} re-enabled")
+                    } else if !listed {
+                        format!("variant {name:?} disabled: no longer listed upstream")
+                    } else {
+                        held_back(name)
+                    });
+                }
+                if *price != new_price || *min != min_qty || *max != max_qty || sold != *active || listed != *was_listed {
+                    sqlx::query(
+                        "UPDATE subproducts SET price = $1, min_qty = $2, max_qty = $3, active = $4, listed_upstream = $5, \
+                         updated_at = $6 WHERE id = $7",
+                    )
+                    .bind(new_price)
+                    .bind(min_qty)
+                    .bind(max_qty)
+                    .bind(sold)
+                    .bind(listed)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *self)
+                    .await?;
+                    changed = true;
+                }
+                if let Some(new_stock) = upstream.filter(|s| s != stock) {
+                    let (version, stock_now): (i64, i64) = sqlx::query_as(
+                        "UPDATE subproducts SET stock = $1, stock_version = stock_version + 1, updated_at = $2 \
+                         WHERE id = $3 RETURNING stock_version, stock",
+                    )
+                    .bind(new_stock)
+                    .bind(now)
+                    .bind(id)
+                    .fetch_one(&mut *self)
+                    .await?;
+                    notes.push(format!("stock of {name:?} {stock} -> {stock_now}"));
+                    let change = Change::Stock { subproduct: id.clone(), version, stock: stock_now };
+                    self.notify(&change).await?;
+                    stock_changes.push(change);
+                }
+            }
+            // Variants new upstream join at the end: sold at once if the provider made one its
+            // primary, held back for a price otherwise.
+            let mut position = variants.len() as i64;
+            for (i, (upstream_ref, name, stock)) in remote.subproducts.iter().enumerate() {
+                if upstream_ref.is_empty() || variants.iter().any(|v| &v.7 == upstream_ref) {
+                    continue;
+                }
+                position += 1;
+                let sold = i == 0;
+                sqlx::query(
+                    "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, active, stock, \
+                     provider_ref, listed_upstream, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11, $11)",
+                )
+                .bind(new_entity_id())
+                .bind(number)
+                .bind(name)
+                .bind(rate.micros())
+                .bind(min_qty)
+                .bind(max_qty)
+                .bind(position)
+                .bind(sold)
+                .bind((*stock).max(0))
+                .bind(upstream_ref)
+                .bind(now)
+                .execute(&mut *self)
+                .await?;
+                notes.push(if sold { format!("variant {name:?} added") } else { held_back(name) });
                 changed = true;
             }
-            if let Some(new_stock) = upstream.filter(|s| s != stock) {
-                let (version, stock_now): (i64, i64) = sqlx::query_as(
-                    "UPDATE subproducts SET stock = $1, stock_version = stock_version + 1, updated_at = $2 \
-                     WHERE id = $3 RETURNING stock_version, stock",
-                )
-                .bind(new_stock)
-                .bind($now)
-                .bind(id)
-                .fetch_one(&mut *$tx)
-                .await?;
-                $notes.push(format!("stock of {name:?} {stock} -> {stock_now}"));
-                let change = Change::Stock { subproduct: id.clone(), version, stock: stock_now };
-                notify!($tx, $engine, change);
-                stock_changes.push(change);
-            }
+            Ok((changed, stock_changes))
         }
-        // Variants new upstream join at the end: sold at once if the provider made one its
-        // primary, held back for a price otherwise.
-        let mut position = variants.len() as i64;
-        for (i, (upstream_ref, name, stock)) in $remote.subproducts.iter().enumerate() {
-            if upstream_ref.is_empty() || variants.iter().any(|v| &v.7 == upstream_ref) {
-                continue;
-            }
-            position += 1;
-            let sold = i == 0;
-            sqlx::query(
-                "INSERT INTO subproducts (id, service_number, name, price, min_qty, max_qty, position, active, stock, \
-                 provider_ref, listed_upstream, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11, $11)",
-            )
-            .bind(new_entity_id())
-            .bind($number)
-            .bind(name)
-            .bind($price.micros())
-            .bind($min)
-            .bind($max)
-            .bind(position)
-            .bind(sold)
-            .bind((*stock).max(0))
-            .bind(upstream_ref)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-            $notes.push(if sold { format!("variant {name:?} added") } else { held_back(name) });
-            changed = true;
-        }
-        (changed, stock_changes)
-    }};
+    }
 }
 
 impl Store {
@@ -731,7 +741,6 @@ impl Store {
             .iter()
             .map(|s| (s.external_service.as_str(), s))
             .collect();
-        let engine = self.engine();
         let mut report = SyncReport {
             seen: services.len(),
             ..SyncReport::default()
@@ -762,7 +771,7 @@ impl Store {
                         report.disabled.push(external.clone());
                         catalogue_changed = true;
                     }
-                    log_sync!(tx, provider_id, number, notes, now);
+                    tx.log_sync(provider_id, number, &notes, now).await?;
                     continue;
                 };
                 let new_rate = markup.apply(remote.rate);
@@ -782,7 +791,7 @@ impl Store {
                 }
                 if entity == "product" {
                     let (variants_changed, mut stock) =
-                        sync_variants!(tx, engine, number, remote, new_rate, new_min, new_max, notes, now);
+                        tx.sync_variants(number, remote, new_rate, (new_min, new_max), &mut notes, now).await?;
                     service_changed |= variants_changed;
                     report.changes.append(&mut stock);
                 }
@@ -807,10 +816,10 @@ impl Store {
                 if !notes.is_empty() {
                     report.updated.push(external.clone());
                 }
-                log_sync!(tx, provider_id, number, notes, now);
+                tx.log_sync(provider_id, number, &notes, now).await?;
             }
             if catalogue_changed {
-                report.changes.push(bump_version!(tx, engine, catalogue));
+                report.changes.push(tx.bump_version(Counter::Catalogue).await?);
             }
             tx.commit().await?;
         });
@@ -844,7 +853,6 @@ impl Store {
                 souk_core::supply::SupplyError::NotPositive("price"),
             ));
         }
-        let engine = self.engine();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<(String, i64, i64, String)> = sqlx::query_as(
@@ -871,8 +879,8 @@ impl Store {
                 Money::from_micros(old).display2(),
                 price.display2()
             );
-            log_sync!(tx, &provider_id, number, [note], now);
-            let change = bump_version!(tx, engine, catalogue);
+            tx.log_sync(&provider_id, number, &[note], now).await?;
+            let change = tx.bump_version(Counter::Catalogue).await?;
             let variant: ImportedVariant = sqlx::query_as(&format!("{IMPORTED_VARIANT_SELECT} WHERE p.id = $1"))
             .bind(subproduct_id)
             .fetch_one(&mut *tx)

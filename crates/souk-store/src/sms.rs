@@ -12,8 +12,8 @@ use souk_core::early_cancel::Reason;
 use souk_core::sms::{cancel_rule, ActivationStatus, DEFAULT_LIFETIME_MINUTES, LIFETIME_SETTING};
 use souk_core::{ApiError, Lang, Money, Text};
 
-use crate::db::{on_engine, BeginWrite, Engine};
-use crate::users::ledger_entry;
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::users::Ledger;
 use crate::{CancelOutcome, Result, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,99 +161,99 @@ const ACTIVATION_SELECT: &str = "SELECT a.order_id, a.project_id, p.code AS proj
      FROM sms_activations a JOIN orders o ON o.id = a.order_id JOIN sms_projects p ON p.id = a.project_id \
      LEFT JOIN sms_countries c ON c.code = a.country_code";
 
-/// Inside a write transaction: the `orders` row of one rented number, charged through
-/// the ledger. Evaluates to the order id; an unaffordable charge returns
-/// `Insufficient balance` (the transaction is dropped, so nothing stays).
-macro_rules! insert_sms_order {
-    ($tx:expr, $rent:expr, $phone:expr, $price:expr, $now:expr) => {{
-        let (order_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO orders (user_id, kind, product_type, link, quantity, unit_price, charge, status, payment_status, \
-             start_count, remains, created_at, paid_at, updated_at) \
-             VALUES ($1, 'sms', 'auto', $2, 1, $3, $3, 'processing', 'completed', 0, 1, $4, $4, $4) RETURNING id",
-        )
-        .bind($rent.user_id)
-        .bind($phone)
-        .bind($price)
-        .bind($now)
-        .fetch_one(&mut *$tx)
-        .await?;
-        if ledger_entry!($tx, $rent.user_id, -$price, "charge", Some(order_id), "sms", $now).is_none() {
-            return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+tx_steps! {
+    /// Rentals' money and numbers, inside a write transaction.
+    pub(crate) trait SmsSteps {
+        /// The `orders` row of one rented number, charged through the ledger. Answers the
+        /// order id; an unaffordable charge is `Insufficient balance` (the caller's
+        /// transaction is dropped, so nothing stays).
+        async fn insert_sms_order(&mut self, user: &str, phone: &str, price: i64, now: i64) -> Result<i64> {
+            let (order_id,): (i64,) = sqlx::query_as(
+                "INSERT INTO orders (user_id, kind, product_type, link, quantity, unit_price, charge, status, payment_status, \
+                 start_count, remains, created_at, paid_at, updated_at) \
+                 VALUES ($1, 'sms', 'auto', $2, 1, $3, $3, 'processing', 'completed', 0, 1, $4, $4, $4) RETURNING id",
+            )
+            .bind(user)
+            .bind(phone)
+            .bind(price)
+            .bind(now)
+            .fetch_one(&mut *self)
+            .await?;
+            if self.ledger_entry(user, -price, "charge", Some(order_id), "sms", now).await?.is_none() {
+                return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+            }
+            sqlx::query(
+                "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'placed', $2, $3)",
+            )
+            .bind(order_id)
+            .bind(format!("sms {phone}"))
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+            Ok(order_id)
         }
-        sqlx::query(
-            "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'placed', $2, $3)",
-        )
-        .bind(order_id)
-        .bind(format!("sms {}", $phone))
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-        order_id
-    }};
-}
 
-/// Inside a write transaction: ends an open activation's order with a full refund of
-/// what is left, releases its pool number and queues the upstream cancel. The caller has
-/// already moved the activation to its final status with a conditional update, so this
-/// runs once per activation.
-macro_rules! refund_activation {
-    ($tx:expr, $order:expr, $note:expr, $now:expr) => {{
-        let (user_id, charge, refunded): (String, i64, i64) =
-            sqlx::query_as("SELECT user_id, charge, refunded FROM orders WHERE id = $1")
-                .bind($order)
-                .fetch_one(&mut *$tx)
-                .await?;
-        let amount = charge - refunded;
-        if amount > 0 {
-            if $crate::users::ledger_entry!($tx, &user_id, amount, "refund", Some($order), $note, $now).is_none() {
-                return Err($crate::StoreError::Conflict(format!(
-                    "refund of order {} could not be booked",
-                    $order
+        /// Ends an open activation's order with a full refund of what is left, releases its
+        /// pool number and queues the upstream cancel. The caller has already moved the
+        /// activation to its final status with a conditional update, so this runs once per
+        /// activation. Answers the amount refunded.
+        async fn refund_activation(&mut self, order: i64, note: &str, now: i64) -> Result<Money> {
+            let (user_id, charge, refunded): (String, i64, i64) =
+                sqlx::query_as("SELECT user_id, charge, refunded FROM orders WHERE id = $1")
+                    .bind(order)
+                    .fetch_one(&mut *self)
+                    .await?;
+            let amount = charge - refunded;
+            if amount > 0
+                && self
+                    .ledger_entry(&user_id, amount, "refund", Some(order), note, now)
+                    .await?
+                    .is_none()
+            {
+                return Err(StoreError::Conflict(format!(
+                    "refund of order {order} could not be booked"
                 )));
             }
-        }
-        sqlx::query(
-            "UPDATE orders SET status = 'canceled', refunded = charge, payment_status = 'refunded', \
-             remains = quantity - delivered, updated_at = $1 WHERE id = $2",
-        )
-        .bind($now)
-        .bind($order)
-        .execute(&mut *$tx)
-        .await?;
-        $crate::sms::release_activation!($tx, $order, "cancel", $now);
-        sqlx::query(
-            "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'sms_refund', $2, $3)",
-        )
-        .bind($order)
-        .bind(format!("{}: refunded {}", $note, souk_core::Money::from_micros(amount).display4()))
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-        souk_core::Money::from_micros(amount)
-    }};
-}
-pub(crate) use refund_activation;
-
-/// Inside a write transaction: frees the activation's pool number and, for an upstream
-/// rental still open there, queues `$upstream` (`cancel` or `complete`) for the worker.
-macro_rules! release_activation {
-    ($tx:expr, $order:expr, $upstream:expr, $now:expr) => {{
-        sqlx::query("UPDATE sms_numbers SET current_order = NULL WHERE current_order = $1")
-            .bind($order)
-            .execute(&mut *$tx)
+            sqlx::query(
+                "UPDATE orders SET status = 'canceled', refunded = charge, payment_status = 'refunded', \
+                 remains = quantity - delivered, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(order)
+            .execute(&mut *self)
             .await?;
-        sqlx::query(
-            "UPDATE sms_activations SET upstream_state = $1, next_poll_at = $2, upstream_attempts = 0 \
-             WHERE order_id = $3 AND upstream_state IN ('open', 'retry')",
-        )
-        .bind($upstream)
-        .bind($now)
-        .bind($order)
-        .execute(&mut *$tx)
-        .await?;
-    }};
+            self.release_activation(order, "cancel", now).await?;
+            sqlx::query(
+                "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'sms_refund', $2, $3)",
+            )
+            .bind(order)
+            .bind(format!("{note}: refunded {}", Money::from_micros(amount).display4()))
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+            Ok(Money::from_micros(amount))
+        }
+
+        /// Frees the activation's pool number and, for an upstream rental still open there,
+        /// queues `upstream` (`cancel` or `complete`) for the worker.
+        async fn release_activation(&mut self, order: i64, upstream: &str, now: i64) -> Result<()> {
+            sqlx::query("UPDATE sms_numbers SET current_order = NULL WHERE current_order = $1")
+                .bind(order)
+                .execute(&mut *self)
+                .await?;
+            sqlx::query(
+                "UPDATE sms_activations SET upstream_state = $1, next_poll_at = $2, upstream_attempts = 0 \
+                 WHERE order_id = $3 AND upstream_state IN ('open', 'retry')",
+            )
+            .bind(upstream)
+            .bind(now)
+            .bind(order)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
+        }
+    }
 }
-pub(crate) use release_activation;
 
 /// Translations of SMS names, keyed by (entity, id).
 pub(crate) struct Names(HashMap<(String, String), Vec<(Lang, String)>>);
@@ -552,7 +552,7 @@ impl Store {
                             }
                         }
                     };
-                    let order_id = insert_sms_order!(tx, rent, &phone, price, now);
+                    let order_id = tx.insert_sms_order(rent.user_id, &phone, price, now).await?;
                     let claimed = sqlx::query(
                         "UPDATE sms_numbers SET current_order = $1, last_rented_at = $2 WHERE id = $3 AND current_order IS NULL",
                     )
@@ -587,7 +587,7 @@ impl Store {
                     let Some(price) = price_in(&up.country_code) else {
                         return Err(StoreError::Rejected(ApiError::SmsNotOffered));
                     };
-                    let order_id = insert_sms_order!(tx, rent, &up.phone, price, now);
+                    let order_id = tx.insert_sms_order(rent.user_id, &up.phone, price, now).await?;
                     sqlx::query(
                         "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, provider_id, external_id, \
                          status, price, expires_at, created_at, updated_at, upstream_state, next_poll_at) \
@@ -807,7 +807,7 @@ impl Store {
                 let reason = cancel_rule(status, created_at, now).err().unwrap_or(Reason::StatusNotEligible);
                 return Ok(Some(CancelOutcome::Refused(reason)));
             }
-            let amount = refund_activation!(tx, order_id, "canceled by the buyer", now);
+            let amount = tx.refund_activation(order_id, "canceled by the buyer", now).await?;
             tx.commit().await?;
             Ok(Some(CancelOutcome::Refunded(amount)))
         })
@@ -834,7 +834,7 @@ impl Store {
             .await?
             .rows_affected();
             if done == 1 {
-                release_activation!(tx, order_id, "complete", now);
+                tx.release_activation(order_id, "complete", now).await?;
                 tx.commit().await?;
                 return Ok(SmsTransition::Done);
             }

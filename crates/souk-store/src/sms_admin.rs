@@ -8,7 +8,7 @@ use souk_core::id::new_entity_id;
 use souk_core::sms::{normalize_country, normalize_phone};
 use souk_core::{Money, Text};
 
-use crate::db::{on_engine, BeginWrite};
+use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
@@ -119,46 +119,49 @@ row_struct! {
     }
 }
 
-/// Inside a write transaction: replaces the translations of an SMS name.
-macro_rules! write_name {
-    ($tx:expr, $entity:expr, $id:expr, $text:expr) => {
-        for (lang, value) in $text.translations() {
-            sqlx::query(
-                "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, 'name', $3, $4) \
-                 ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
-            )
-            .bind($entity)
-            .bind($id)
-            .bind(lang.code())
-            .bind(value)
-            .execute(&mut *$tx)
-            .await?;
+tx_steps! {
+    /// The SMS pool's shared steps, inside a write transaction.
+    trait PoolSteps {
+        /// Replaces the translations of an SMS name.
+        async fn write_name(&mut self, entity: &str, id: &str, text: &Text) -> Result<()> {
+            for (lang, value) in text.translations() {
+                sqlx::query(
+                    "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, 'name', $3, $4) \
+                     ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
+                )
+                .bind(entity)
+                .bind(id)
+                .bind(lang.code())
+                .bind(value)
+                .execute(&mut *self)
+                .await?;
+            }
+            Ok(())
         }
-    };
-}
 
-/// Inside a write transaction: links a number to projects given by id or code.
-macro_rules! set_number_projects {
-    ($tx:expr, $number:expr, $projects:expr) => {
-        for project in $projects.iter() {
-            let project = project.trim().to_ascii_lowercase();
-            let row: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
-                    .bind(&project)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-            let Some((project_id,)) = row else {
-                return Err(StoreError::Invalid(format!("Unknown project {project}")));
-            };
-            sqlx::query(
-                "INSERT INTO sms_number_projects (number_id, project_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind($number)
-            .bind(&project_id)
-            .execute(&mut *$tx)
-            .await?;
+        /// Links a number to projects given by id or code; an unknown one is `Invalid`.
+        async fn set_number_projects(&mut self, number: &str, projects: &[String]) -> Result<()> {
+            for project in projects.iter() {
+                let project = project.trim().to_ascii_lowercase();
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
+                        .bind(&project)
+                        .fetch_optional(&mut *self)
+                        .await?;
+                let Some((project_id,)) = row else {
+                    return Err(StoreError::Invalid(format!("Unknown project {project}")));
+                };
+                sqlx::query(
+                    "INSERT INTO sms_number_projects (number_id, project_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(number)
+                .bind(&project_id)
+                .execute(&mut *self)
+                .await?;
+            }
+            Ok(())
         }
-    };
+    }
 }
 
 fn project_code(code: &str) -> Result<String> {
@@ -214,7 +217,7 @@ impl Store {
             .bind(c.active)
             .execute(&mut *tx)
             .await?;
-            write_name!(tx, "sms_country", &code, c.name);
+            tx.write_name("sms_country", &code, &c.name).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -240,7 +243,7 @@ impl Store {
             if inserted == 0 {
                 return Err(StoreError::Conflict(format!("A project with code {code} already exists")));
             }
-            write_name!(tx, "sms_project", &id, p.name);
+            tx.write_name("sms_project", &id, &p.name).await?;
             tx.commit().await?;
         });
         Ok(id)
@@ -270,7 +273,7 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                write_name!(tx, "sms_project", &id, name);
+                tx.write_name("sms_project", &id, name).await?;
             }
             if let Some(active) = active {
                 sqlx::query("UPDATE sms_projects SET active = $1 WHERE id = $2")
@@ -452,7 +455,7 @@ impl Store {
             if inserted == 0 {
                 return Err(StoreError::Conflict(format!("The number {phone} is already in the pool")));
             }
-            set_number_projects!(tx, &id, &n.projects);
+            tx.set_number_projects(&id, &n.projects).await?;
             tx.commit().await?;
         });
         Ok(id)
@@ -489,7 +492,7 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                set_number_projects!(tx, &id, projects);
+                tx.set_number_projects(&id, projects).await?;
             }
             tx.commit().await?;
             Ok(id)

@@ -7,8 +7,8 @@
 
 use souk_core::sms::extract_code;
 
-use crate::db::{on_engine, BeginWrite};
-use crate::sms::refund_activation;
+use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::sms::SmsSteps;
 use crate::{Result, Store, StoreError};
 
 /// An SMS as a gateway (or the operator) hands it over.
@@ -61,45 +61,47 @@ impl std::fmt::Debug for SmsGatewaySecret {
     }
 }
 
-/// Inside a write transaction: makes `$code` the activation's code if it is still open,
-/// the SMS was received before it expired, and nothing newer set a code already.
-/// Evaluates to true when it did.
-macro_rules! apply_code {
-    ($tx:expr, $order:expr, $code:expr, $text:expr, $received_at:expr, $now:expr) => {{
-        let applied = sqlx::query(
-            "UPDATE sms_activations SET status = 'code_received', code = $1, sms_text = $2, code_at = $3, \
-             awaiting_retry = FALSE, updated_at = $4 \
-             WHERE order_id = $5 AND status IN ('active', 'code_received') AND expires_at > $3 \
-             AND (code_at IS NULL OR code_at <= $3)",
-        )
-        .bind($code)
-        .bind($text)
-        .bind($received_at)
-        .bind($now)
-        .bind($order)
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if applied {
-            sqlx::query(
-                "UPDATE orders SET status = 'completed', delivered = quantity, remains = 0, updated_at = $1 \
-                 WHERE id = $2 AND status = 'processing'",
+tx_steps! {
+    /// Codes arriving for activations, inside a write transaction.
+    trait CodeSteps {
+        /// Makes `code` the activation's code if it is still open, the SMS was received
+        /// before it expired, and nothing newer set a code already. True when it did.
+        async fn apply_code(&mut self, order: i64, code: &str, text: &str, received_at: i64, now: i64) -> Result<bool> {
+            let applied = sqlx::query(
+                "UPDATE sms_activations SET status = 'code_received', code = $1, sms_text = $2, code_at = $3, \
+                 awaiting_retry = FALSE, updated_at = $4 \
+                 WHERE order_id = $5 AND status IN ('active', 'code_received') AND expires_at > $3 \
+                 AND (code_at IS NULL OR code_at <= $3)",
             )
-            .bind($now)
-            .bind($order)
-            .execute(&mut *$tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'sms_code', '', $2)",
-            )
-            .bind($order)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
+            .bind(code)
+            .bind(text)
+            .bind(received_at)
+            .bind(now)
+            .bind(order)
+            .execute(&mut *self)
+            .await?
+            .rows_affected()
+                == 1;
+            if applied {
+                sqlx::query(
+                    "UPDATE orders SET status = 'completed', delivered = quantity, remains = 0, updated_at = $1 \
+                     WHERE id = $2 AND status = 'processing'",
+                )
+                .bind(now)
+                .bind(order)
+                .execute(&mut *self)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'sms_code', '', $2)",
+                )
+                .bind(order)
+                .bind(now)
+                .execute(&mut *self)
+                .await?;
+            }
+            Ok(applied)
         }
-        applied
-    }};
+    }
 }
 
 impl Store {
@@ -192,7 +194,7 @@ impl Store {
             .await?;
             let mut applied = None;
             if let (Some(order), Some(c)) = (order_id, &code) {
-                if apply_code!(tx, order, c, sms.text, received_at, now) {
+                if tx.apply_code(order, c, sms.text, received_at, now).await? {
                     applied = Some(c.clone());
                 }
             }
@@ -229,7 +231,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let applied = apply_code!(tx, order_id, &extracted, code, now, now);
+            let applied = tx.apply_code(order_id, &extracted, code, now, now).await?;
             tx.commit().await?;
             Ok(applied)
         })
@@ -252,7 +254,7 @@ impl Store {
             if ended != 1 {
                 return Ok(false);
             }
-            refund_activation!(tx, order_id, "canceled by the provider", now);
+            tx.refund_activation(order_id, "canceled by the provider", now).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -6,7 +6,7 @@
 use souk_core::sms::SIGNATURE_TOLERANCE_MS;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::sms::{refund_activation, release_activation};
+use crate::sms::SmsSteps;
 use crate::{Result, Store};
 
 /// Activations a sweep ended.
@@ -86,7 +86,7 @@ impl Store {
                     .rows_affected()
                         == 1;
                     if ended {
-                        refund_activation!(tx, order_id, "expired without an SMS", now);
+                        tx.refund_activation(order_id, "expired without an SMS", now).await?;
                     }
                     ended
                 } else {
@@ -101,7 +101,7 @@ impl Store {
                     .rows_affected()
                         == 1;
                     if ended {
-                        release_activation!(tx, order_id, "complete", now);
+                        tx.release_activation(order_id, "complete", now).await?;
                     }
                     ended
                 };

@@ -10,8 +10,8 @@ use souk_core::order::OrderStatus;
 use souk_core::supply::{self, Progress};
 use souk_core::Money;
 
-use crate::db::{on_engine, BeginWrite, Engine};
-use crate::orders::{book_refund, order_event};
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError};
 
 /// Filters of the supplier's order list.
@@ -169,16 +169,19 @@ fn owned_order_sql(engine: Engine) -> String {
     )
 }
 
-/// Inside a write transaction: the supplier's order or `NotFound("Order")`.
-macro_rules! owned_order {
-    ($tx:expr, $sql:expr, $order:expr, $owner:expr) => {{
-        let row: Option<OwnedOrder> = sqlx::query_as($sql)
-            .bind($order)
-            .bind($owner)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        row.ok_or(StoreError::NotFound("Order"))?
-    }};
+tx_steps! {
+    /// The supplier's side of an order, inside a write transaction.
+    trait SupplierSteps {
+        /// The supplier's order (`sql` selects it by id and owner) or `NotFound("Order")`.
+        async fn owned_order(&mut self, sql: &str, order: i64, owner: &str) -> Result<OwnedOrder> {
+            let row: Option<OwnedOrder> = sqlx::query_as(sql)
+                .bind(order)
+                .bind(owner)
+                .fetch_optional(&mut *self)
+                .await?;
+            row.ok_or(StoreError::NotFound("Order"))
+        }
+    }
 }
 
 impl Store {
@@ -280,7 +283,7 @@ impl Store {
         let select = owned_order_sql(engine);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let o = owned_order!(tx, &select, order_id, owner);
+            let o = tx.owned_order(&select, order_id, owner).await?;
             if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
                 return Err(StoreError::Supply(supply::SupplyError::NotManualProductOrder));
             }
@@ -319,7 +322,7 @@ impl Store {
             .bind(order_id)
             .execute(&mut *tx)
             .await?;
-            order_event!(tx, order_id, "delivered", format!("{} by the supplier", sealed.len()), now);
+            tx.order_event(order_id, "delivered", &format!("{} by the supplier", sealed.len()), now).await?;
             tx.commit().await?;
             Ok(OrderProgress {
                 order_id,
@@ -347,7 +350,7 @@ impl Store {
         let select = owned_order_sql(engine);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let o = owned_order!(tx, &select, order_id, owner);
+            let o = tx.owned_order(&select, order_id, owner).await?;
             o.require_open()?;
             // Once a provider has (or may have) the order, its answer settles it.
             if o.external_id.is_some()
@@ -373,7 +376,7 @@ impl Store {
             } else {
                 format!("failed by the supplier: {}", reason.trim())
             };
-            book_refund!(tx, order_id, &o.user_id, refund, status, &why, now);
+            tx.book_refund(order_id, &o.user_id, refund, status, &why, now).await?;
             sqlx::query("UPDATE orders SET remains = $1 WHERE id = $2")
                 .bind(o.quantity - delivered)
                 .bind(order_id)
@@ -405,7 +408,7 @@ impl Store {
         let select = owned_order_sql(engine);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let o = owned_order!(tx, &select, order_id, owner);
+            let o = tx.owned_order(&select, order_id, owner).await?;
             if o.kind != "smm" || o.product_type != ProductType::Manual.as_str() {
                 return Err(StoreError::Supply(supply::SupplyError::NotManualSmmOrder));
             }
@@ -426,7 +429,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             } else {
-                book_refund!(tx, order_id, &o.user_id, outcome.refund, outcome.status, "progress report", now);
+                tx.book_refund(order_id, &o.user_id, outcome.refund, outcome.status, "progress report", now).await?;
             }
             sqlx::query("UPDATE orders SET start_count = $1, remains = $2 WHERE id = $3")
                 .bind(start_count)
@@ -434,13 +437,7 @@ impl Store {
                 .bind(order_id)
                 .execute(&mut *tx)
                 .await?;
-            order_event!(
-                tx,
-                order_id,
-                "progress",
-                format!("{} remains {}", outcome.status.as_str(), outcome.remains),
-                now
-            );
+            tx.order_event(order_id, "progress", &format!("{} remains {}", outcome.status.as_str(), outcome.remains), now).await?;
             tx.commit().await?;
             Ok(OrderProgress {
                 order_id,

@@ -13,9 +13,9 @@ use souk_core::id::{new_entity_id, ServiceRef};
 use souk_core::supply::{self, Translation};
 use souk_core::Money;
 
-use crate::catalogue::insert_subproduct;
-use crate::db::{on_engine, BeginWrite, Engine};
-use crate::versions::{bump_version, notify, Change};
+use crate::catalogue::CatalogueSteps;
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::versions::{Change, Counter, Signals};
 use crate::{NewSubproduct, Result, Store, StoreError};
 
 /// The most bind parameters one statement may carry, per engine.
@@ -162,64 +162,75 @@ pub struct StockCounts {
     pub sold: i64,
 }
 
-/// Inside a write transaction: sets or (for `None`) removes translations of one entity.
-macro_rules! apply_translations {
-    ($tx:expr, $entity:expr, $id:expr, $list:expr) => {
-        for t in $list {
-            match &t.value {
-                Some(value) => {
-                    sqlx::query(
-                        "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
-                    )
-                    .bind($entity)
-                    .bind($id)
-                    .bind(t.field)
-                    .bind(t.lang.code())
-                    .bind(value)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query(
-                        "DELETE FROM translations WHERE entity = $1 AND entity_id = $2 AND field = $3 AND lang = $4",
-                    )
-                    .bind($entity)
-                    .bind($id)
-                    .bind(t.field)
-                    .bind(t.lang.code())
-                    .execute(&mut *$tx)
-                    .await?;
+/// How a restock moves a subproduct's stock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Restock {
+    Set(i64),
+    Add(i64),
+}
+
+tx_steps! {
+    /// The supply side's catalogue, inside a write transaction.
+    pub(crate) trait SupplySteps {
+        /// Sets or (for `None`) removes translations of one entity.
+        async fn apply_translations(&mut self, entity: &str, id: &str, list: &[Translation]) -> Result<()> {
+            for t in list {
+                match &t.value {
+                    Some(value) => {
+                        sqlx::query(
+                            "INSERT INTO translations (entity, entity_id, field, lang, value) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (entity, entity_id, field, lang) DO UPDATE SET value = excluded.value",
+                        )
+                        .bind(entity)
+                        .bind(id)
+                        .bind(t.field)
+                        .bind(t.lang.code())
+                        .bind(value)
+                        .execute(&mut *self)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query(
+                            "DELETE FROM translations WHERE entity = $1 AND entity_id = $2 AND field = $3 AND lang = $4",
+                        )
+                        .bind(entity)
+                        .bind(id)
+                        .bind(t.field)
+                        .bind(t.lang.code())
+                        .execute(&mut *self)
+                        .await?;
+                    }
                 }
             }
+            Ok(())
         }
-    };
-}
-pub(crate) use apply_translations;
 
-/// Inside a write transaction: a subproduct's stock moved by `$delta` (or set to `$set`);
-/// bumps its stock version, queues the notification and evaluates to the `Change`.
-macro_rules! restock {
-    ($tx:expr, $engine:expr, $sub:expr, set $value:expr, $now:expr) => {
-        restock!(@go $tx, $engine, $sub, "$1", $value, $now)
-    };
-    ($tx:expr, $engine:expr, $sub:expr, add $delta:expr, $now:expr) => {
-        restock!(@go $tx, $engine, $sub, "stock + $1", $delta, $now)
-    };
-    (@go $tx:expr, $engine:expr, $sub:expr, $stock:literal, $value:expr, $now:expr) => {{
-        let (version, stock): (i64, i64) = sqlx::query_as(concat!(
-            "UPDATE subproducts SET stock = ", $stock, ", stock_version = stock_version + 1, updated_at = $2 \
-             WHERE id = $3 RETURNING stock_version, stock"
-        ))
-        .bind($value)
-        .bind($now)
-        .bind($sub)
-        .fetch_one(&mut *$tx)
-        .await?;
-        let change = Change::Stock { subproduct: $sub.to_owned(), version, stock };
-        notify!($tx, $engine, change);
-        change
-    }};
+        /// A subproduct's stock set or moved; bumps its stock version, queues the
+        /// notification and answers the `Change`.
+        async fn restock(&mut self, sub: &str, how: Restock, now: i64) -> Result<Change> {
+            let (sql, value) = match how {
+                Restock::Set(value) => (
+                    "UPDATE subproducts SET stock = $1, stock_version = stock_version + 1, updated_at = $2 \
+                     WHERE id = $3 RETURNING stock_version, stock",
+                    value,
+                ),
+                Restock::Add(delta) => (
+                    "UPDATE subproducts SET stock = stock + $1, stock_version = stock_version + 1, updated_at = $2 \
+                     WHERE id = $3 RETURNING stock_version, stock",
+                    delta,
+                ),
+            };
+            let (version, stock): (i64, i64) = sqlx::query_as(sql)
+                .bind(value)
+                .bind(now)
+                .bind(sub)
+                .fetch_one(&mut *self)
+                .await?;
+            let change = Change::Stock { subproduct: sub.to_owned(), version, stock };
+            self.notify(&change).await?;
+            Ok(change)
+        }
+    }
 }
 
 /// Translations by entity id, each list sorted: (field, lang, value).
@@ -374,7 +385,6 @@ impl Store {
         now: i64,
     ) -> Result<Vec<Change>> {
         let (by_id, by_number) = service_binds(service);
-        let engine = self.engine();
         let select = format!(
             "SELECT {SERVICE_COLUMNS} FROM services s JOIN shops sh ON sh.id = s.shop_id \
              WHERE sh.owner_id = $1 AND (s.id = $2 OR s.number = $3)"
@@ -411,7 +421,7 @@ impl Store {
                         // Inventory stock is its unsold lines; a manual product starts with
                         // no declared capacity until the supplier sets one.
                         let value = if new_type == ProductType::Inventory { *lines } else { 0 };
-                        changes.push(restock!(tx, engine, sub, set value, now));
+                        changes.push(tx.restock(sub, Restock::Set(value), now).await?);
                     }
                     s.product_type = new_type.as_str().to_owned();
                 }
@@ -475,8 +485,8 @@ impl Store {
             .bind(s.number)
             .execute(&mut *tx)
             .await?;
-            apply_translations!(tx, "service", &s.id, &patch.translations);
-            changes.push(bump_version!(tx, engine, catalogue));
+            tx.apply_translations("service", &s.id, &patch.translations).await?;
+            changes.push(tx.bump_version(Counter::Catalogue).await?);
             tx.commit().await?;
             Ok(changes)
         })
@@ -495,7 +505,6 @@ impl Store {
             return Err(StoreError::Supply(supply::SupplyError::Negative("price")));
         }
         let (by_id, by_number) = service_binds(service);
-        let engine = self.engine();
         let id = new_entity_id();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -513,8 +522,8 @@ impl Store {
                 return Err(StoreError::Supply(supply::SupplyError::SmmSubproducts));
             }
             let product_type = ProductType::parse(&product_type).unwrap_or(ProductType::Manual);
-            insert_subproduct!(tx, &id, number, sub, product_type, now);
-            let change = bump_version!(tx, engine, catalogue);
+            tx.insert_subproduct(&id, number, sub, product_type, now).await?;
+            let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
         });
@@ -529,7 +538,6 @@ impl Store {
         patch: &SubproductPatch,
         now: i64,
     ) -> Result<Vec<Change>> {
-        let engine = self.engine();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let found: Option<SubproductState> = sqlx::query_as(
@@ -557,7 +565,7 @@ impl Store {
                 }
                 supply::check_capacity(capacity)?;
                 if capacity != stock {
-                    changes.push(restock!(tx, engine, subproduct_id, set capacity, now));
+                    changes.push(tx.restock(subproduct_id, Restock::Set(capacity), now).await?);
                 }
             }
             sqlx::query(
@@ -574,8 +582,8 @@ impl Store {
             .bind(subproduct_id)
             .execute(&mut *tx)
             .await?;
-            apply_translations!(tx, "subproduct", subproduct_id, &patch.translations);
-            changes.push(bump_version!(tx, engine, catalogue));
+            tx.apply_translations("subproduct", subproduct_id, &patch.translations).await?;
+            changes.push(tx.bump_version(Counter::Catalogue).await?);
             tx.commit().await?;
             Ok(changes)
         })
@@ -694,7 +702,7 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
-            let change = restock!(tx, engine, subproduct_id, add accepted as i64, now);
+            let change = tx.restock(subproduct_id, Restock::Add(accepted as i64), now).await?;
             tx.commit().await?;
             (accepted, rejected, change)
         });
@@ -791,7 +799,7 @@ impl Store {
                     }
                 }
             }
-            let change = restock!(tx, engine, subproduct_id, add -(removed as i64), now);
+            let change = tx.restock(subproduct_id, Restock::Add(-(removed as i64)), now).await?;
             let available = match &change {
                 Change::Stock { stock, .. } => *stock,
                 _ => 0,

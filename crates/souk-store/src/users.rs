@@ -1,4 +1,4 @@
-//! Users, API keys and the balance ledger. A balance changes only through `ledger_entry!`,
+//! Users, API keys and the balance ledger. A balance changes only through `Ledger::ledger_entry`,
 //! which moves the balance and writes its ledger row in the same transaction, refusing to
 //! go below zero.
 
@@ -6,10 +6,10 @@ use crate::rows::row_struct;
 use souk_core::id::new_entity_id;
 use souk_core::Money;
 
-use crate::catalogue::require_row;
+use crate::catalogue::CatalogueSteps;
 use crate::crypto::{digest_secret, new_api_key};
-use crate::db::{on_engine, BeginWrite};
-use crate::versions::{bump_version, Change};
+use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,63 +86,65 @@ row_struct! {
     }
 }
 
-/// Inside a write transaction: adds `amount` (negative to debit) to a balance and records
-/// the ledger row. Evaluates to `Some(new_balance)`, or `None` (and changes nothing) when
-/// the balance would go negative or the user does not exist.
-macro_rules! ledger_entry {
-    ($tx:expr, $user:expr, $amount:expr, $kind:expr, $order:expr, $note:expr, $now:expr) => {{
-        let amount: i64 = $amount;
-        let updated: Option<(i64,)> = sqlx::query_as(
-            "UPDATE users SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance",
-        )
-        .bind(amount)
-        .bind($user)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        match updated {
-            Some((balance,)) => {
-                sqlx::query(
-                    "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, note, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind($user)
-                .bind(amount)
-                .bind(balance)
-                .bind($kind)
-                .bind($order)
-                .bind($note)
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?;
-                Some(balance)
-            }
-            None => None,
+tx_steps! {
+    /// The ledger's steps inside a write transaction.
+    pub(crate) trait Ledger {
+        /// Adds `amount` (negative to debit) to a balance and records the ledger row.
+        /// `Some(new_balance)`, or `None` (and nothing changed) when the balance would go
+        /// negative or the user does not exist.
+        async fn ledger_entry(
+            &mut self,
+            user: &str,
+            amount: i64,
+            kind: &str,
+            order: Option<i64>,
+            note: &str,
+            now: i64,
+        ) -> Result<Option<i64>> {
+            let updated: Option<(i64,)> = sqlx::query_as(
+                "UPDATE users SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance",
+            )
+            .bind(amount)
+            .bind(user)
+            .fetch_optional(&mut *self)
+            .await?;
+            let Some((balance,)) = updated else {
+                return Ok(None);
+            };
+            sqlx::query(
+                "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, note, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(user)
+            .bind(amount)
+            .bind(balance)
+            .bind(kind)
+            .bind(order)
+            .bind(note)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+            Ok(Some(balance))
         }
-    }};
-}
-pub(crate) use ledger_entry;
 
-/// Inside a write transaction: stores a new API key's digest (with an optional label).
-/// Evaluates to the key's id.
-macro_rules! insert_key {
-    ($tx:expr, $user:expr, $key:expr, $now:expr) => {
-        insert_key!($tx, $user, $key, "", $now)
-    };
-    ($tx:expr, $user:expr, $key:expr, $label:expr, $now:expr) => {{
-        let key_id = new_entity_id();
-        sqlx::query(
-            "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&key_id)
-        .bind($user)
-        .bind(digest_secret($key))
-        .bind(&$key[..6])
-        .bind($label)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-        key_id
-    }};
+        /// Stores a new API key's digest (with a label, `""` for none). Answers the key's
+        /// id.
+        async fn insert_key(&mut self, user: &str, key: &str, label: &str, now: i64) -> Result<String> {
+            let key_id = new_entity_id();
+            sqlx::query(
+                "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&key_id)
+            .bind(user)
+            .bind(digest_secret(key))
+            .bind(&key[..6])
+            .bind(label)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+            Ok(key_id)
+        }
+    }
 }
 
 impl Store {
@@ -172,9 +174,10 @@ impl Store {
             if inserted.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!("A user with email {email} already exists")));
             }
-            let _ = insert_key!(tx, &user_id, &key, now);
+            tx.insert_key(&user_id, &key, "", now).await?;
             if user.initial_balance.micros() > 0 {
-                ledger_entry!(tx, &user_id, user.initial_balance.micros(), "topup", None::<i64>, "opening balance", now);
+                tx.ledger_entry(&user_id, user.initial_balance.micros(), "topup", None, "opening balance", now)
+                    .await?;
             }
             tx.commit().await?;
         });
@@ -241,7 +244,7 @@ impl Store {
         }
         let balance = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let balance = ledger_entry!(tx, user_id, amount.micros(), kind, None::<i64>, note, now);
+            let balance = tx.ledger_entry(user_id, amount.micros(), kind, None, note, now).await?;
             match balance {
                 Some(b) => {
                     tx.commit().await?;
@@ -278,7 +281,6 @@ impl Store {
 
     /// Suspends or reactivates a user; their keys stop (or resume) working at once.
     pub async fn set_user_status(&self, user_id: &str, status: UserStatus) -> Result<Vec<Change>> {
-        let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
@@ -289,7 +291,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("User"));
             }
-            let change = bump_version!(tx, engine, auth);
+            let change = tx.bump_version(Counter::Auth).await?;
             tx.commit().await?;
             vec![change]
         }))
@@ -298,7 +300,6 @@ impl Store {
     /// Revokes every key of the user and issues a new one, returned in clear once.
     pub async fn rotate_api_key(&self, user_id: &str, now: i64) -> Result<(String, Vec<Change>)> {
         let key = new_api_key();
-        let engine = self.engine();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
@@ -313,8 +314,8 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            let _ = insert_key!(tx, user_id, &key, now);
-            let change = bump_version!(tx, engine, auth);
+            tx.insert_key(user_id, &key, "", now).await?;
+            let change = tx.bump_version(Counter::Auth).await?;
             tx.commit().await?;
             change
         });
@@ -380,7 +381,6 @@ impl Store {
     /// Makes a user a supplier (or not). Their cached keys are dropped everywhere, since
     /// the supplier API checks the flag.
     pub async fn set_supplier(&self, user_id: &str, supplier: bool) -> Result<Vec<Change>> {
-        let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query("UPDATE users SET is_supplier = $1 WHERE id = $2")
@@ -391,7 +391,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("User"));
             }
-            let change = bump_version!(tx, engine, auth);
+            let change = tx.bump_version(Counter::Auth).await?;
             tx.commit().await?;
             vec![change]
         }))
@@ -425,8 +425,8 @@ impl Store {
         let key = new_api_key();
         let key_id = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            require_row!(tx, "SELECT id FROM users WHERE id = $1", user_id, "User");
-            let key_id = insert_key!(tx, user_id, &key, label, now);
+            tx.require_row("SELECT id FROM users WHERE id = $1", user_id, "User").await?;
+            let key_id = tx.insert_key(user_id, &key, label, now).await?;
             tx.commit().await?;
             key_id
         });
@@ -435,7 +435,6 @@ impl Store {
 
     /// Revokes one key; it stops working on every node at once.
     pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<Vec<Change>> {
-        let engine = self.engine();
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
@@ -453,7 +452,7 @@ impl Store {
                     Some(_) => StoreError::Conflict("The API key is already revoked".into()),
                 });
             }
-            let change = bump_version!(tx, engine, auth);
+            let change = tx.bump_version(Counter::Auth).await?;
             tx.commit().await?;
             vec![change]
         }))

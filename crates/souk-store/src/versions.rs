@@ -3,7 +3,7 @@
 //! subproduct's `stock_version`. On PostgreSQL each change is also pushed with NOTIFY
 //! (delivered at commit); nodes poll the counters as a fallback.
 
-use crate::db::on_engine;
+use crate::db::{on_engine, tx_steps, Engine, EngineOf};
 use crate::{Result, Store};
 
 /// The PostgreSQL NOTIFY channel.
@@ -55,41 +55,48 @@ impl Change {
     }
 }
 
-/// Inside a write transaction: bumps `state_versions.<column>` and, on PostgreSQL, queues
-/// the notification for commit. Evaluates to the new `Change`.
-macro_rules! bump_version {
-    ($tx:expr, $engine:expr, catalogue) => {
-        $crate::versions::bump_version!(@go $tx, $engine, "catalogue_version", $crate::versions::Change::Catalogue)
-    };
-    ($tx:expr, $engine:expr, auth) => {
-        $crate::versions::bump_version!(@go $tx, $engine, "auth_version", $crate::versions::Change::Auth)
-    };
-    (@go $tx:expr, $engine:expr, $column:literal, $variant:path) => {{
-        let (v,): (i64,) = sqlx::query_as(concat!(
-            "UPDATE state_versions SET ", $column, " = ", $column, " + 1 WHERE id = 1 RETURNING ", $column
-        ))
-        .fetch_one(&mut *$tx)
-        .await?;
-        let change = $variant(v);
-        $crate::versions::notify!($tx, $engine, change);
-        change
-    }};
+/// A counter in `state_versions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counter {
+    Catalogue,
+    Auth,
 }
-pub(crate) use bump_version;
 
-/// Inside a write transaction on PostgreSQL: NOTIFY at commit. Nothing on SQLite.
-macro_rules! notify {
-    ($tx:expr, $engine:expr, $change:expr) => {
-        if $engine == $crate::db::Engine::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind($crate::versions::CHANNEL)
-                .bind($change.payload())
-                .execute(&mut *$tx)
-                .await?;
+tx_steps! {
+    /// Change signals, inside a write transaction.
+    pub(crate) trait Signals {
+        /// Bumps the counter and, on PostgreSQL, queues its notification for commit.
+        /// Answers the new `Change`.
+        async fn bump_version(&mut self, counter: Counter) -> Result<Change> {
+            let (sql, change): (&str, fn(i64) -> Change) = match counter {
+                Counter::Catalogue => (
+                    "UPDATE state_versions SET catalogue_version = catalogue_version + 1 WHERE id = 1 RETURNING catalogue_version",
+                    Change::Catalogue,
+                ),
+                Counter::Auth => (
+                    "UPDATE state_versions SET auth_version = auth_version + 1 WHERE id = 1 RETURNING auth_version",
+                    Change::Auth,
+                ),
+            };
+            let (v,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *self).await?;
+            let change = change(v);
+            self.notify(&change).await?;
+            Ok(change)
         }
-    };
+
+        /// On PostgreSQL, NOTIFY at commit; nothing on SQLite.
+        async fn notify(&mut self, change: &Change) -> Result<()> {
+            if Self::ENGINE == Engine::Postgres {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(change.payload())
+                    .execute(&mut *self)
+                    .await?;
+            }
+            Ok(())
+        }
+    }
 }
-pub(crate) use notify;
 
 impl Store {
     pub async fn state_versions(&self) -> Result<StateVersions> {
