@@ -11,11 +11,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
+use souk_app::sms_activation::{self, BuyerStep, StepOutcome};
 use souk_core::sms::{
     currency_numeric, normalize_country, protocol_time, ActivationStatus, AddSms,
 };
 use souk_core::{ApiError, Lang, Money, Params};
-use souk_store::{AuthUser, CancelOutcome, SmsActivation, SmsCountry, SmsTransition};
+use souk_store::{AuthUser, SmsActivation, SmsCountry};
 
 use crate::state::AppState;
 use crate::transport::{json_value, read_params, BodyError};
@@ -246,45 +247,20 @@ async fn set_status(state: &AppState, user: &AuthUser, params: &Params) -> Resul
     let Some(a) = activation_of(state, user, params).await? else {
         return Ok(token("NO_ACTIVATION"));
     };
-    let now = state.now();
-    let store = &state.store;
-    let transition = |t: SmsTransition, ok: &str| match t {
-        SmsTransition::Done => token(ok),
-        SmsTransition::NotFound => token("NO_ACTIVATION"),
-        SmsTransition::BadStatus(_) => token("BAD_STATUS"),
+    let (step, ok) = match params.get("status").unwrap_or("") {
+        "1" => (BuyerStep::Ready, "ACCESS_READY"),
+        "3" => (BuyerStep::AnotherSms, "ACCESS_RETRY_GET"),
+        "6" => (BuyerStep::Complete, "ACCESS_ACTIVATION"),
+        "8" => (BuyerStep::Cancel, "ACCESS_CANCEL"),
+        _ => return Ok(token("BAD_STATUS")),
     };
-    Ok(match params.get("status").unwrap_or("") {
-        "1" if a.status.is_open() => token("ACCESS_READY"),
-        "3" => transition(
-            store
-                .sms_request_another(&user.user_id, a.order_id, now)
-                .await?,
-            "ACCESS_RETRY_GET",
-        ),
-        "6" => transition(
-            store.sms_complete(&user.user_id, a.order_id, now).await?,
-            "ACCESS_ACTIVATION",
-        ),
-        "8" => {
-            let (store, user_id, id) = (store.clone(), user.user_id.clone(), a.order_id);
-            // The refund runs to completion even if the client hangs up.
-            let outcome =
-                tokio::spawn(async move { store.sms_cancel(&user_id, id, false, now).await })
-                    .await
-                    .map_err(|e| {
-                        Fault::Store(souk_store::StoreError::task_failed("cancel", &e))
-                    })??;
-            match outcome {
-                Some(CancelOutcome::Refunded(_)) => token("ACCESS_CANCEL"),
-                Some(CancelOutcome::Refused(souk_core::early_cancel::Reason::BeforeMinWait(_))) => {
-                    token("EARLY_CANCEL_DENIED")
-                }
-                Some(CancelOutcome::NotFound) | None => token("NO_ACTIVATION"),
-                Some(_) => token("BAD_STATUS"),
-            }
-        }
-        _ => token("BAD_STATUS"),
-    })
+    let outcome = sms_activation::ask(&state.store, &user.user_id, &a, step, state.now()).await?;
+    Ok(token(match outcome {
+        StepOutcome::Done => ok,
+        StepOutcome::NotFound => "NO_ACTIVATION",
+        StepOutcome::BadStatus => "BAD_STATUS",
+        StepOutcome::TooEarly => "EARLY_CANCEL_DENIED",
+    }))
 }
 
 async fn get_prices(state: &AppState, params: &Params) -> Result<Answer, Fault> {

@@ -5,8 +5,10 @@
 //! `souk-store`, the protocols spoken to other systems in `souk-client`.
 #![forbid(unsafe_code)]
 
+pub mod cancel;
 pub mod orders;
 pub mod providers;
 pub mod refill;
+pub mod sms_activation;
 pub mod sms_rental;
 pub mod upstream;

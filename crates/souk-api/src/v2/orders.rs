@@ -6,13 +6,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{json, Value};
+use souk_app::cancel::{self, CancelError, CancelOrder, CancelOutcome};
 use souk_app::orders::{self, PlaceOrder};
 use souk_core::catalogue::ProductType;
 use souk_core::clock::iso_millis;
 use souk_core::early_cancel::NOT_AVAILABLE;
 use souk_core::order_input::AddFields;
 use souk_core::{ApiError, Params};
-use souk_store::{AuthUser, CancelOutcome, OrderView, SmsActivation, StoreError};
+use souk_store::{AuthUser, OrderView, SmsActivation};
 
 use super::Fault;
 use crate::state::AppState;
@@ -163,29 +164,19 @@ pub async fn cancel(
             continue;
         };
         entry.insert("order", json!(id));
-        // SMS orders follow SPEC 10's rule; the others SPEC 8's.
-        let (store, user_id, now) = (state.store.clone(), user.user_id.clone(), state.now());
-        let decide = async move {
-            match store.sms_cancel(&user_id, id, dry_run, now).await? {
-                Some(outcome) => Ok(outcome),
-                None => store.early_cancel(&user_id, id, dry_run, now).await,
-            }
-        };
-        let decided = if dry_run {
-            decide.await
-        } else {
-            tokio::spawn(decide)
-                .await
-                .unwrap_or_else(|e| Err(StoreError::task_failed("cancel", &e)))
+        let command = CancelOrder {
+            user_id: user.user_id.clone(),
+            order_id: id,
+            dry_run,
         };
         // Each id is its own transaction: one that fails leaves the others (refunded and
         // committed already, or still to come) alone and answers for itself.
-        let outcome = match decided {
+        let outcome = match cancel::cancel_order(&state.store, command, state.now()).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let message = match e {
-                    StoreError::Rejected(api) => api.to_string(),
-                    other => {
+                    CancelError::Rejected(api) => api.to_string(),
+                    CancelError::Store(other) => {
                         tracing::error!(order = id, error = %other, "early cancel failed");
                         ApiError::Internal.to_string()
                     }
