@@ -11,4 +11,5 @@ pub mod providers;
 pub mod refill;
 pub mod sms_activation;
 pub mod sms_rental;
+pub mod supplier_orders;
 pub mod upstream;

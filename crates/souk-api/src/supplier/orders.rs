@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::supplier_orders::{self, Deliver, FailOrder, ReportProgress};
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::clock::iso_millis;
 use souk_core::order::OrderStatus;
@@ -159,10 +160,12 @@ pub async fn deliver(
     JsonBody(body): JsonBody<DeliverBody>,
 ) -> Result<Response, RestError> {
     let order = order_id(&order)?;
-    let done = state
-        .store
-        .deliver(supplier.id(), order, &body.accounts, state.now())
-        .await?;
+    let command = Deliver {
+        supplier_id: supplier.id().to_owned(),
+        order_id: order,
+        accounts: body.accounts,
+    };
+    let done = supplier_orders::deliver(&state.store, command, state.now()).await?;
     Ok(json_value(StatusCode::OK, &progress_view(&done)))
 }
 
@@ -182,10 +185,12 @@ pub async fn fail(
 ) -> Result<Response, RestError> {
     let order = order_id(&order)?;
     let reason = body.map(|JsonBody(b)| b.reason).unwrap_or_default();
-    let done = state
-        .store
-        .fail_order(supplier.id(), order, &reason, state.now())
-        .await?;
+    let command = FailOrder {
+        supplier_id: supplier.id().to_owned(),
+        order_id: order,
+        reason,
+    };
+    let done = supplier_orders::fail(&state.store, command, state.now()).await?;
     let mut view = progress_view(&done);
     view["refunded"] = json!(done.refunded_now.display2());
     Ok(json_value(StatusCode::OK, &view))
@@ -212,15 +217,16 @@ pub async fn progress(
         None => ProgressStatus::Processing,
         Some(s) => ProgressStatus::parse(s)?,
     };
-    let report = Progress {
-        start_count: body.start_count,
-        remains: body.remains,
-        status,
+    let command = ReportProgress {
+        supplier_id: supplier.id().to_owned(),
+        order_id: order,
+        report: Progress {
+            start_count: body.start_count,
+            remains: body.remains,
+            status,
+        },
     };
-    let done = state
-        .store
-        .report_progress(supplier.id(), order, &report, state.now())
-        .await?;
+    let done = supplier_orders::report_progress(&state.store, command, state.now()).await?;
     Ok(json_value(
         StatusCode::OK,
         &json!({

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use souk_app::supplier_orders::{self, Deliver, FailOrder};
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::order::OrderStatus;
 use souk_core::supply::{self, MAX_UPLOAD_BYTES};
@@ -356,11 +357,12 @@ pub async fn deliver(
         )
         .await;
     }
-    match state
-        .store
-        .deliver(&user, order, &accounts, state.now())
-        .await
-    {
+    let command = Deliver {
+        supplier_id: user,
+        order_id: order,
+        accounts,
+    };
+    match supplier_orders::deliver(&state.store, command, state.now()).await {
         Ok(done) => Ok(see_other(&format!("/desk?delivered={}", done.order_id))),
         Err(e) => refused(&state, &visitor, e).await,
     }
@@ -382,11 +384,12 @@ pub async fn fail(
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
-    match state
-        .store
-        .fail_order(&user, order, form.note.trim(), state.now())
-        .await
-    {
+    let command = FailOrder {
+        supplier_id: user,
+        order_id: order,
+        reason: form.note.trim().to_owned(),
+    };
+    match supplier_orders::fail(&state.store, command, state.now()).await {
         Ok(done) => Ok(see_other(&format!("/desk?failed={}", done.order_id))),
         Err(e) => refused(&state, &visitor, e).await,
     }
