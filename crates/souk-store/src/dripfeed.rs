@@ -8,6 +8,7 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite};
+use crate::jobs::{insert_job, settle_job};
 use crate::orders::OrderSteps;
 use crate::{Result, Store};
 
@@ -73,9 +74,26 @@ impl Store {
             .bind(order_id)
             .execute(&mut *tx)
             .await?;
+            // The parent closes when its runs have: the job that watches for it.
+            let settle = settle_job(now);
+            insert_job(&settle, now).fetch_optional(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Whether any drip-feed parent run from here is still open.
+    pub async fn has_open_dripfeed_parents(&self) -> Result<bool> {
+        let found: Option<(i64,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id FROM orders WHERE external_id = $1 \
+                 AND status IN ('pending', 'processing', 'error') LIMIT 1",
+            )
+            .bind(LOCAL_DRIPFEED)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
     }
 
     /// Closes drip-feed parents whose runs have all ended, refunding what they left

@@ -16,6 +16,7 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::jobs::{insert_job, status_job};
 use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError, IDEMPOTENCY_WINDOW_MS};
 
@@ -308,7 +309,9 @@ impl Store {
         .await
     }
 
-    /// Moves an order to `sent` under `external_id`, where `only_if` holds.
+    /// Moves an order to `sent` under `external_id`, where `only_if` holds, and makes
+    /// sure its provider has a `provider.status` job to poll it, in the same transaction:
+    /// an order the upstream holds is always being watched.
     async fn settle_sent(
         &self,
         order_id: i64,
@@ -319,19 +322,28 @@ impl Store {
         let sql = format!(
             "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
              last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
-             next_sync_at = $2, sync_misses = 0, updated_at = $2 WHERE id = $3 AND {only_if}"
+             next_sync_at = $2, sync_misses = 0, updated_at = $2 WHERE id = $3 AND {only_if} \
+             RETURNING provider_id"
         );
-        let _gate = self.gate.enter().await;
-        let done = on_engine!(&self.db, pool => {
-            sqlx::query(&sql)
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let sent: Option<(Option<String>,)> = sqlx::query_as(&sql)
                 .bind(external_id)
                 .bind(now)
                 .bind(order_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done == 1)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((provider,)) = sent else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            if let Some(provider) = provider {
+                let job = status_job(&provider, now);
+                insert_job(&job, now).fetch_optional(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Queues a claimed or sent order again for `retry_at`. `Retry::Unknown` remembers
@@ -546,6 +558,21 @@ impl Store {
             .await?
         });
         Ok(rows.into_iter().map(|(p,)| p).collect())
+    }
+
+    /// Whether the provider holds any open order of ours, due for a check or not.
+    pub async fn has_open_upstream_orders(&self, provider_id: &str) -> Result<bool> {
+        let found: Option<(i64,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT o.id FROM orders o \
+                 WHERE o.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
+                 AND o.status IN ('pending', 'processing', 'error') AND o.forward_state = 'sent' LIMIT 1",
+            )
+            .bind(provider_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
     }
 
     /// Open upstream orders of a provider due for a status check: (order id, upstream id).

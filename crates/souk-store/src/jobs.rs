@@ -87,6 +87,37 @@ where
         .bind(now)
 }
 
+/// The job that polls a provider's open orders for their status (one per provider).
+pub const PROVIDER_STATUS: &str = "provider.status";
+/// The job that settles drip-feed orders whose runs are all over (one per database).
+pub const DRIPFEED_SETTLE: &str = "dripfeed.settle";
+/// Tries of a periodic job whose runs fail before it is parked for the operator.
+const PERIODIC_TRIES: i64 = 10;
+
+/// `provider.status` for `provider`, due at `run_at`.
+pub(crate) fn status_job(provider: &str, run_at: i64) -> NewJob {
+    NewJob {
+        kind: PROVIDER_STATUS.into(),
+        payload: serde_json::json!({ "provider": provider }).to_string(),
+        dedupe_key: Some(provider.to_owned()),
+        run_at,
+        max_attempts: PERIODIC_TRIES,
+        held_by: None,
+    }
+}
+
+/// `dripfeed.settle`, due at `run_at`.
+pub(crate) fn settle_job(run_at: i64) -> NewJob {
+    NewJob {
+        kind: DRIPFEED_SETTLE.into(),
+        payload: "{}".into(),
+        dedupe_key: Some("all".into()),
+        run_at,
+        max_attempts: PERIODIC_TRIES,
+        held_by: None,
+    }
+}
+
 impl Store {
     /// Enqueues `job` on its own (most jobs are enqueued by the change that needs them).
     pub async fn enqueue_job(&self, job: &NewJob, now: i64) -> Result<Option<i64>> {
@@ -205,6 +236,39 @@ impl Store {
             .bind(now)
             .execute(pool)
             .await?;
+        });
+        Ok(())
+    }
+
+    /// Every provider holding open orders gets its `provider.status` job, and open
+    /// drip-feed parents their `dripfeed.settle` job (a no-op where they are there; for
+    /// orders from before these jobs existed).
+    pub async fn ensure_status_jobs(&self, now: i64) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, created_at, updated_at) \
+                 SELECT DISTINCT $1, '{\"provider\":\"' || o.provider_id || '\"}', o.provider_id, $2, $3, $2, $2 \
+                 FROM orders o WHERE o.provider_id IS NOT NULL AND o.external_id IS NOT NULL \
+                 AND o.external_id <> 'local-dripfeed' AND o.status IN ('pending', 'processing', 'error') \
+                 AND o.forward_state = 'sent' \
+                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+            )
+            .bind(PROVIDER_STATUS)
+            .bind(now)
+            .bind(PERIODIC_TRIES)
+            .execute(pool)
+            .await?;
+            let open: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM orders WHERE external_id = 'local-dripfeed' \
+                 AND status IN ('pending', 'processing', 'error') LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?;
+            let settle = settle_job(now);
+            if open.is_some() {
+                insert_job(&settle, now).fetch_optional(pool).await?;
+            }
         });
         Ok(())
     }

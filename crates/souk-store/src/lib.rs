@@ -46,7 +46,7 @@ pub use forwarding::{
     ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StuckOrder, RESEND_WINDOW_MS,
 };
 pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
-pub use jobs::{Job, NewJob};
+pub use jobs::{Job, NewJob, DRIPFEED_SETTLE, PROVIDER_STATUS};
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};

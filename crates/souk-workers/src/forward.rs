@@ -1,5 +1,5 @@
-//! Forwarding orders to upstream providers (the outbox), polling their status, and
-//! keeping imported services in line with what providers list.
+//! Forwarding orders to upstream providers (the outbox), and polling their status (run
+//! by the `provider.status` and `dripfeed.settle` jobs).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,7 +8,6 @@ use futures::stream::{self, StreamExt};
 use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
 use souk_core::order::OrderStatus;
 use souk_store::{ForwardJob, Provider, RemoteUpdate, Retry, StoreError, RESEND_WINDOW_MS};
-use tokio::task::JoinHandle;
 
 use crate::{StopSignal, WorkerContext};
 
@@ -31,12 +30,6 @@ const STATUS_BATCH: usize = 100;
 /// Status polls in a row in which the upstream did not know an order before it is
 /// parked for the operator.
 pub const MAX_SYNC_MISSES: i64 = 10;
-
-/// The status sync: stopped at once with the node. (The catalogue sync is a job:
-/// `provider.sync`.)
-pub fn spawn_background(ctx: &WorkerContext) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(status_loop(ctx.clone()))]
-}
 
 /// Backoff for attempt `n` (1-based): 5 s, 10 s, 20 s ... capped at an hour.
 fn backoff_ms(attempt: i64) -> i64 {
@@ -369,14 +362,8 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
     })
 }
 
-async fn status_loop(ctx: WorkerContext) {
-    loop {
-        let _ = status_round(&ctx).await;
-        tokio::time::sleep(ctx.sync_interval.min(Duration::from_secs(10))).await;
-    }
-}
-
-/// One round of the status loop: every provider's due orders polled
+/// One round of status sync over every provider (tests and benchmarks; nodes run it as
+/// `provider.status` and `dripfeed.settle` jobs): every provider's due orders polled
 /// (`sync_statuses_once`), then drip-feed orders whose runs are all over settled. Errors
 /// are logged as the loop logs them; the first is also returned (tests stepping a node by
 /// hand call this).
@@ -394,13 +381,15 @@ pub async fn status_round(ctx: &WorkerContext) -> Result<SyncStats, StoreError> 
     synced
 }
 
-/// One pass over every provider with open orders due for a check. Public so the
-/// benchmark (and tests) can run exactly one pass.
+/// One pass over every provider with open orders due for a check (what the
+/// `provider.status` jobs do one provider each). Public so the benchmark (and tests)
+/// can run exactly one pass.
 pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
     let mut stats = SyncStats::default();
     let now = ctx.clock.now_ms();
     let interval = ctx.sync_interval.as_millis() as i64;
     for provider_id in ctx.store.providers_due_for_sync(now).await? {
+        // A node's `provider.status` job may be polling it at the same moment.
         let lease = format!("status-sync:{provider_id}");
         if !ctx
             .store
@@ -409,41 +398,54 @@ pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreE
         {
             continue;
         }
-        let provider = ctx.store.provider(&provider_id).await?;
-        let client = match client_for(&provider, ctx) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(provider = %provider.name, error = %e, "cannot build a client");
-                continue;
-            }
-        };
-        loop {
-            let now = ctx.clock.now_ms();
-            let open = ctx
-                .store
-                .open_upstream_orders(&provider_id, now, (STATUS_BATCH * 8) as i64)
-                .await?;
-            if open.is_empty() {
-                break;
-            }
-            let batches: Vec<Vec<(i64, String)>> =
-                open.chunks(STATUS_BATCH).map(<[_]>::to_vec).collect();
-            let results: Vec<Result<(usize, usize), StoreError>> = stream::iter(batches)
-                .map(|batch| {
-                    let (client, provider) = (&client, &provider);
-                    async move {
-                        souk_client::pacing::wait(&provider.id, provider.requests_per_second).await;
-                        sync_batch(ctx, client, &batch, interval).await
-                    }
-                })
-                .buffer_unordered(8)
-                .collect()
-                .await;
-            for r in results {
-                let (requests, updated) = r?;
-                stats.requests += requests;
-                stats.orders += updated;
-            }
+        let s = sync_provider_statuses(ctx, &provider_id).await?;
+        stats.requests += s.requests;
+        stats.orders += s.orders;
+    }
+    Ok(stats)
+}
+
+/// Polls one provider's open orders that are due for a check, 100 per request, paced.
+pub async fn sync_provider_statuses(
+    ctx: &WorkerContext,
+    provider_id: &str,
+) -> Result<SyncStats, StoreError> {
+    let mut stats = SyncStats::default();
+    let interval = ctx.sync_interval.as_millis() as i64;
+    let provider = ctx.store.provider(provider_id).await?;
+    let client = match client_for(&provider, ctx) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(provider = %provider.name, error = %e, "cannot build a client");
+            return Ok(stats);
+        }
+    };
+    loop {
+        let now = ctx.clock.now_ms();
+        let open = ctx
+            .store
+            .open_upstream_orders(provider_id, now, (STATUS_BATCH * 8) as i64)
+            .await?;
+        if open.is_empty() {
+            break;
+        }
+        let batches: Vec<Vec<(i64, String)>> =
+            open.chunks(STATUS_BATCH).map(<[_]>::to_vec).collect();
+        let results: Vec<Result<(usize, usize), StoreError>> = stream::iter(batches)
+            .map(|batch| {
+                let (client, provider) = (&client, &provider);
+                async move {
+                    souk_client::pacing::wait(&provider.id, provider.requests_per_second).await;
+                    sync_batch(ctx, client, &batch, interval).await
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for r in results {
+            let (requests, updated) = r?;
+            stats.requests += requests;
+            stats.orders += updated;
         }
     }
     Ok(stats)

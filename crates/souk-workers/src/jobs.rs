@@ -10,6 +10,10 @@
 //!   (`souk_app::refill`).
 //! - `sms.rent`: an upstream SMS rental whose request did not live to book it
 //!   (`souk_app::sms_rental`).
+//! - `provider.status`: polls one provider's open orders, every sync interval while it
+//!   holds any (inserted with the first order marked sent to it).
+//! - `dripfeed.settle`: settles drip-feed orders whose runs are all over, every sync
+//!   interval while any is open (inserted when one is split into runs here).
 
 use std::time::Duration;
 
@@ -77,6 +81,12 @@ struct RefillPayload {
     refill: i64,
 }
 
+/// The period of `provider.status` and `dripfeed.settle`: the sync interval, at most
+/// 10 s between passes (each order has its own due time within them).
+fn status_every(ctx: &WorkerContext) -> i64 {
+    ctx.sync_interval.min(Duration::from_secs(10)).as_millis() as i64
+}
+
 /// The period of `provider.sync`: 15 minutes, shorter when the node polls faster (tests).
 pub fn provider_sync_every(ctx: &WorkerContext) -> Duration {
     Duration::from_secs(15 * 60).min(ctx.sync_interval * 90)
@@ -131,6 +141,31 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
                 .await?;
             Ok(Done::Finished)
         }
+        souk_store::PROVIDER_STATUS => {
+            let p: ProviderPayload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
+            match crate::forward::sync_provider_statuses(ctx, &p.provider).await {
+                Ok(_) => {}
+                // Deleted since: nothing left to poll.
+                Err(StoreError::NotFound(_)) => return Ok(Done::Finished),
+                Err(e) => return Err(e.into()),
+            }
+            if !ctx.store.has_open_upstream_orders(&p.provider).await? {
+                // The next order sent there brings the job back.
+                return Ok(Done::Finished);
+            }
+            Ok(Done::Again(ctx.clock.now_ms() + status_every(ctx)))
+        }
+        souk_store::DRIPFEED_SETTLE => {
+            ctx.store
+                .settle_dripfeed_parents(ctx.clock.now_ms())
+                .await?;
+            if !ctx.store.has_open_dripfeed_parents().await? {
+                // The next drip-feed run from here brings the job back.
+                return Ok(Done::Finished);
+            }
+            Ok(Done::Again(ctx.clock.now_ms() + status_every(ctx)))
+        }
         other => Err(JobError::Park(format!("unknown job kind {other:?}"))),
     }
 }
@@ -171,12 +206,16 @@ async fn settle(
     Ok(())
 }
 
-/// Gives every enabled API v2 provider its periodic sync job (a no-op for those that
-/// have one).
+/// Gives every enabled API v2 provider its periodic sync job, every provider holding
+/// open orders its status job, and open drip-feed parents their settling job (a no-op
+/// for those there already).
 pub async fn ensure_periodic_jobs(ctx: &WorkerContext) -> Result<(), StoreError> {
     let now = ctx.clock.now_ms();
     let every = provider_sync_every(ctx).as_millis() as i64;
-    ctx.store.ensure_provider_sync_jobs(now + every, now).await
+    ctx.store
+        .ensure_provider_sync_jobs(now + every, now)
+        .await?;
+    ctx.store.ensure_status_jobs(now).await
 }
 
 /// Claims and runs every job due now, `CONCURRENCY` at a time, until none is due: one

@@ -131,8 +131,7 @@ impl Drop for Workers {
 pub fn spawn_all(ctx: &WorkerContext) -> Workers {
     let (stop, stopped) = watch::channel(false);
     let stopped = StopSignal(stopped);
-    let mut others = forward::spawn_background(ctx);
-    others.extend(sms::spawn(ctx));
+    let others = sms::spawn(ctx);
     Workers {
         ctx: ctx.clone(),
         stop,
