@@ -8,10 +8,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::balances::{self, Account, AdjustBalance, Adjusted, BalanceError};
+use souk_core::balance::{BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
 use souk_core::supply;
 use souk_core::Money;
-use souk_store::{ApiKeyRecord, NewUser, UserRecord, UserStatus};
+use souk_store::{ApiKeyRecord, NewUser, StoreError, UserRecord, UserStatus};
 
 use super::Operator;
 use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
@@ -310,28 +312,24 @@ async fn balance(
     JsonBody(body): JsonBody<BalanceBody>,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let amount = body.amount.signed("amount")?;
-    let note = supply::check_len("note", &body.note, supply::MAX_MESSAGE)?;
-    let kind = match body.kind.as_deref() {
-        None if amount.is_negative() => "adjust",
-        None | Some("topup") => "topup",
-        Some("adjust") => "adjust",
-        Some(_) => return Err(RestError::BadRequest("kind must be topup or adjust".into())),
+    let command = AdjustBalance {
+        account: Account::Id(id),
+        amount: body.amount.signed("amount")?,
+        request: BalanceRequest::named(body.kind.as_deref()),
+        note: body.note,
     };
-    if kind == "topup" && amount.is_negative() {
-        return Err(RestError::BadRequest(
-            "A top-up must be positive; use kind adjust to debit".into(),
-        ));
-    }
-    if kind == "adjust" && note.is_empty() {
-        return Err(RestError::BadRequest(
-            "An adjustment needs a note saying why".into(),
-        ));
-    }
-    let balance = state
-        .store
-        .adjust_balance(&id, amount, kind, &note, state.now())
-        .await?;
+    let Adjusted {
+        user_id: id,
+        balance,
+    } = balances::adjust_balance(&state.store, command, state.now())
+        .await
+        .map_err(|e| match e {
+            BalanceError::Refused(BalanceRefusal::Note(e)) => RestError::from(e),
+            BalanceError::Refused(refusal) => RestError::BadRequest(refusal.to_string()),
+            BalanceError::Store(e) => RestError::from(e),
+            // Users are named by id here, never by email.
+            BalanceError::NoUserWithEmail => RestError::from(StoreError::NotFound("User")),
+        })?;
     Ok(json_value(
         StatusCode::OK,
         &json!({"userId": id, "balance": balance.display2(), "currency": state.config.currency}),

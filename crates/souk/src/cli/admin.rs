@@ -1,7 +1,9 @@
 //! `souk admin ...`: the operator's commands. Each area adds its subcommands here.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
+use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
+use souk_core::balance::BalanceRequest;
 use souk_core::Money;
 use souk_store::{Level, NewUser, Store};
 
@@ -163,19 +165,21 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                     note,
                 },
         } => {
-            let amount = parse_amount(&amount)?;
-            let Some(user_id) = store.user_id_by_email(&email).await? else {
-                bail!("no user with email {email}");
+            let command = AdjustBalance {
+                account: Account::Email(email.clone()),
+                amount: parse_amount(&amount)?,
+                request: BalanceRequest::QuickBySign,
+                note,
             };
-            let kind = if amount.is_negative() {
-                "adjust"
-            } else {
-                "topup"
+            let balance = match balances::adjust_balance(store, command, now).await {
+                Ok(done) => done.balance,
+                Err(BalanceError::NoUserWithEmail) => bail!("no user with email {email}"),
+                Err(BalanceError::Store(e)) => {
+                    return Err(anyhow::Error::new(e).context("balance not changed"))
+                }
+                // `QuickBySign` refuses nothing; the store decides.
+                Err(e @ BalanceError::Refused(_)) => return Err(e.into()),
             };
-            let balance = store
-                .adjust_balance(&user_id, amount, kind, &note, now)
-                .await
-                .context("balance not changed")?;
             println!(
                 "balance of {} is now {}",
                 email.trim().to_lowercase(),

@@ -1,10 +1,11 @@
 //! `souk admin user ...` (beyond `create`), `souk admin key ...` and
 //! `souk admin balance adjust`: users, their keys and balances.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
+use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
+use souk_core::balance::{BalanceKind, BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
-use souk_core::supply;
 use souk_store::{Store, UserStatus};
 
 use super::parse_amount;
@@ -222,16 +223,26 @@ pub async fn run_balance(store: &Store, command: BalanceManage, now: i64) -> any
             amount,
             note,
         } => {
-            let amount = parse_amount(&amount)?;
-            let note = supply::check_len("note", &note, supply::MAX_MESSAGE)?;
-            if note.is_empty() {
-                bail!("an adjustment needs a note saying why");
-            }
-            let id = user_by_email(store, &email).await?;
-            let balance = store
-                .adjust_balance(&id, amount, "adjust", &note, now)
-                .await
-                .context("balance not changed")?;
+            let command = AdjustBalance {
+                account: Account::Email(email.clone()),
+                amount: parse_amount(&amount)?,
+                request: BalanceRequest::Kind(BalanceKind::Adjust),
+                note,
+            };
+            let balance = match balances::adjust_balance(store, command, now).await {
+                Ok(done) => done.balance,
+                Err(BalanceError::Refused(BalanceRefusal::NoteMissing)) => {
+                    bail!("an adjustment needs a note saying why")
+                }
+                Err(BalanceError::Refused(BalanceRefusal::Note(e))) => return Err(e.into()),
+                Err(BalanceError::NoUserWithEmail) => {
+                    bail!("no user with email {}", email.trim())
+                }
+                Err(BalanceError::Store(e)) => {
+                    return Err(anyhow::Error::new(e).context("balance not changed"))
+                }
+                Err(e @ BalanceError::Refused(_)) => return Err(e.into()),
+            };
             println!(
                 "balance of {} is now {}",
                 email.trim().to_lowercase(),
