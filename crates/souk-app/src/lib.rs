@@ -5,6 +5,7 @@
 //! `souk-store`, the protocols spoken to other systems in `souk-client`.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod balances;
 pub mod cancel;
 pub mod disputes;

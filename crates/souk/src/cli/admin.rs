@@ -2,10 +2,11 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use souk_app::accounts::{self, CreateUser, CreateUserError};
 use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
 use souk_core::balance::BalanceRequest;
 use souk_core::Money;
-use souk_store::{Level, NewUser, Store};
+use souk_store::{Level, Store};
 
 use super::admin_catalogue::{self, CategoryCommand, ShopCommand};
 use super::admin_money::{self, DisputeCommand, SettingCommand, WithdrawalCommand};
@@ -132,29 +133,34 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                 Some(b) => parse_amount(&b)?,
                 None => Money::ZERO,
             };
-            let (id, key) = store
-                .create_user(
-                    &NewUser {
-                        email: email.clone(),
-                        name,
-                        password_hash: None,
-                        is_supplier: supplier,
-                        initial_balance,
-                    },
-                    now,
+            let shop_name = supplier
+                .then(|| shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email)));
+            let command = CreateUser {
+                email: email.clone(),
+                name,
+                initial_balance,
+                shop_name,
+            };
+            let created_line = |id: &str| {
+                println!(
+                    "created user {id} <{}> balance {}",
+                    email.trim().to_lowercase(),
+                    initial_balance.display2()
                 )
-                .await?;
-            println!(
-                "created user {id} <{}> balance {}",
-                email.trim().to_lowercase(),
-                initial_balance.display2()
-            );
-            if supplier {
-                let name = shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email));
-                let (shop, _) = store.make_supplier(&id, &name, now).await?;
+            };
+            let created = match accounts::create_user(store, command, now).await {
+                Ok(created) => created,
+                Err(CreateUserError::NoShop { user_id, error }) => {
+                    created_line(&user_id);
+                    return Err(error.into());
+                }
+                Err(CreateUserError::NotCreated(e)) => return Err(e.into()),
+            };
+            created_line(&created.user_id);
+            if let Some(shop) = created.shop_id {
                 println!("supplier shop {shop}");
             }
-            println!("{key}");
+            println!("{}", created.api_key);
             Ok(())
         }
         AdminCommand::Balance {

@@ -3,6 +3,7 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use souk_app::accounts;
 use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
 use souk_core::balance::{BalanceKind, BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
@@ -144,20 +145,20 @@ pub async fn run_user(store: &Store, command: UserManage, now: i64) -> anyhow::R
         }
         UserManage::Suspend { email } => {
             let id = user_by_email(store, &email).await?;
-            store.set_user_status(&id, UserStatus::Suspended).await?;
+            accounts::set_status(store, &id, UserStatus::Suspended).await?;
             println!("suspended {}", email.trim().to_lowercase());
             Ok(())
         }
         UserManage::Reactivate { email } => {
             let id = user_by_email(store, &email).await?;
-            store.set_user_status(&id, UserStatus::Active).await?;
+            accounts::set_status(store, &id, UserStatus::Active).await?;
             println!("reactivated {}", email.trim().to_lowercase());
             Ok(())
         }
         UserManage::Supplier { email, shop } => {
             let id = user_by_email(store, &email).await?;
             let name = shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email));
-            let (shop, _) = store.make_supplier(&id, &name, now).await?;
+            let (shop, _) = accounts::make_supplier(store, &id, &name, now).await?;
             println!(
                 "{} is a supplier with shop {shop}",
                 email.trim().to_lowercase()
@@ -193,14 +194,14 @@ pub async fn run_key(store: &Store, command: KeyCommand, now: i64) -> anyhow::Re
         }
         KeyCommand::Create { email, label } => {
             let id = user_by_email(store, &email).await?;
-            let (key_id, key) = store.create_api_key(&id, &label, now).await?;
+            let (key_id, key) = accounts::create_key(store, &id, &label, now).await?;
             println!("created key {key_id} for {}", email.trim().to_lowercase());
             println!("{key}");
             Ok(())
         }
         KeyCommand::Rotate { email } => {
             let id = user_by_email(store, &email).await?;
-            let (key, _) = store.rotate_api_key(&id, now).await?;
+            let (key, _) = accounts::rotate_keys(store, &id, now).await?;
             println!(
                 "revoked every key of {}; the new key:",
                 email.trim().to_lowercase()
@@ -209,7 +210,7 @@ pub async fn run_key(store: &Store, command: KeyCommand, now: i64) -> anyhow::Re
             Ok(())
         }
         KeyCommand::Revoke { id } => {
-            store.revoke_api_key(id.trim(), now).await?;
+            accounts::revoke_key(store, id.trim(), now).await?;
             println!("revoked key {}", id.trim());
             Ok(())
         }
