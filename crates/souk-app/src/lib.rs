@@ -5,11 +5,16 @@
 //! `souk-store`, the protocols spoken to other systems in `souk-client`.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
+pub mod balances;
 pub mod cancel;
+pub mod disputes;
 pub mod orders;
 pub mod providers;
 pub mod refill;
 pub mod sms_activation;
 pub mod sms_rental;
+pub mod stock;
 pub mod supplier_orders;
 pub mod upstream;
+pub mod withdrawals;

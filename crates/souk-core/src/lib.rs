@@ -1,8 +1,10 @@
 //! Souk's domain: the rules of the marketplace with no I/O, so they can be tested alone.
 #![forbid(unsafe_code)]
 
+pub mod balance;
 pub mod catalogue;
 pub mod clock;
+pub mod dispute;
 pub mod early_cancel;
 pub mod error;
 pub mod id;

@@ -348,6 +348,15 @@ pub fn parse_stock_upload(body: &[u8]) -> Result<Vec<String>, SupplyError> {
     Ok(lines)
 }
 
+/// The lines a removal names: `None` (every unsold line) for a body of nothing but
+/// whitespace, else the lines as an upload would give them.
+pub fn parse_stock_removal(body: &[u8]) -> Result<Option<Vec<String>>, SupplyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parse_stock_upload(body).map(Some)
+}
+
 /// Checks a delivery's accounts: 1 to `remaining`, none blank or over the line limit.
 /// Returns them trimmed.
 pub fn validate_delivery(accounts: &[String], remaining: i64) -> Result<Vec<String>, SupplyError> {
@@ -682,6 +691,20 @@ pub fn parse_translations(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_blank_removal_names_every_unsold_line() {
+        assert_eq!(super::parse_stock_removal(b""), Ok(None));
+        assert_eq!(super::parse_stock_removal(b" \r\n\t"), Ok(None));
+        assert_eq!(
+            super::parse_stock_removal(b"a\n\n b \r\n"),
+            Ok(Some(vec!["a".to_owned(), "b".to_owned()]))
+        );
+        assert_eq!(
+            super::parse_stock_removal(&[0xff]),
+            Err(super::SupplyError::NotUtf8)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -6,9 +6,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::disputes::{self, DisputeDecision, ResolveDispute, ResolveError};
 use souk_core::clock::iso_millis;
 use souk_core::Money;
-use souk_store::{Dispute, DisputeDecision};
+use souk_store::Dispute;
 
 use super::{status_filter, Operator};
 use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
@@ -101,9 +102,17 @@ async fn resolve(
             ))
         }
     };
-    let d = state
-        .store
-        .resolve_dispute(&id, decision, &body.note, state.now())
-        .await?;
+    let command = ResolveDispute {
+        dispute_id: id,
+        decision,
+        note: body.note,
+    };
+    let d = disputes::resolve(&state.store, command, state.now())
+        .await
+        .map_err(|e| match e {
+            // `price` refuses a negative amount first, in the API's own words.
+            ResolveError::Refused(refusal) => RestError::BadRequest(refusal.to_string()),
+            ResolveError::Store(e) => RestError::from(e),
+        })?;
     Ok(json_value(StatusCode::OK, &view(&d)))
 }

@@ -8,10 +8,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::accounts::{self, CreateUser};
+use souk_app::balances::{self, Account, AdjustBalance, Adjusted, BalanceError};
+use souk_core::balance::{BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
 use souk_core::supply;
 use souk_core::Money;
-use souk_store::{ApiKeyRecord, NewUser, UserRecord, UserStatus};
+use souk_store::{ApiKeyRecord, StoreError, UserRecord, UserStatus};
 
 use super::Operator;
 use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
@@ -140,32 +143,20 @@ async fn create(
         (None, true) => Some(supply::default_shop_name(&body.email)),
         (None, false) => None,
     };
-    let now = state.now();
-    let (id, key) = state
-        .store
-        .create_user(
-            &NewUser {
-                email: body.email.clone(),
-                name,
-                password_hash: None,
-                is_supplier: body.supplier,
-                initial_balance,
-            },
-            now,
-        )
-        .await?;
-    let shop = match shop_name {
-        Some(n) => {
-            let (shop, changes) = state.store.make_supplier(&id, &n, now).await?;
-            state.apply_changes(&changes).await?;
-            Some(shop)
-        }
-        None => None,
+    let command = CreateUser {
+        email: body.email,
+        name,
+        initial_balance,
+        shop_name,
     };
-    let user = state.store.user(&id).await?;
+    let created = accounts::create_user(&state.store, command, state.now())
+        .await
+        .map_err(|e| RestError::from(e.into_store_error()))?;
+    state.apply_changes(&created.changes).await?;
+    let user = state.store.user(&created.user_id).await?;
     Ok(json_value(
         StatusCode::CREATED,
-        &json!({"user": user_view(&user), "apiKey": key, "shopId": shop}),
+        &json!({"user": user_view(&user), "apiKey": created.api_key, "shopId": created.shop_id}),
     ))
 }
 
@@ -175,7 +166,7 @@ async fn set_status(
     status: UserStatus,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let changes = state.store.set_user_status(&id, status).await?;
+    let changes = accounts::set_status(&state.store, &id, status).await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
     Ok(json_value(StatusCode::OK, &user_view(&user)))
@@ -216,7 +207,7 @@ async fn make_supplier(
     let name = body
         .shop_name
         .unwrap_or_else(|| supply::default_shop_name(&user.email));
-    let (shop, changes) = state.store.make_supplier(&id, &name, state.now()).await?;
+    let (shop, changes) = accounts::make_supplier(&state.store, &id, &name, state.now()).await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
     Ok(json_value(
@@ -258,7 +249,7 @@ async fn create_key(
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
     let label = body.map(|JsonBody(b)| b.label).unwrap_or_default();
-    let (key_id, key) = state.store.create_api_key(&id, &label, state.now()).await?;
+    let (key_id, key) = accounts::create_key(&state.store, &id, &label, state.now()).await?;
     Ok(json_value(
         StatusCode::CREATED,
         &json!({"id": key_id, "key": key, "label": label.trim()}),
@@ -272,7 +263,7 @@ async fn rotate_key(
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let (key, changes) = state.store.rotate_api_key(&id, state.now()).await?;
+    let (key, changes) = accounts::rotate_keys(&state.store, &id, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::OK, &json!({"key": key})))
 }
@@ -283,7 +274,7 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "API key")?;
-    let changes = state.store.revoke_api_key(&id, state.now()).await?;
+    let changes = accounts::revoke_key(&state.store, &id, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(
         StatusCode::OK,
@@ -310,28 +301,24 @@ async fn balance(
     JsonBody(body): JsonBody<BalanceBody>,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let amount = body.amount.signed("amount")?;
-    let note = supply::check_len("note", &body.note, supply::MAX_MESSAGE)?;
-    let kind = match body.kind.as_deref() {
-        None if amount.is_negative() => "adjust",
-        None | Some("topup") => "topup",
-        Some("adjust") => "adjust",
-        Some(_) => return Err(RestError::BadRequest("kind must be topup or adjust".into())),
+    let command = AdjustBalance {
+        account: Account::Id(id),
+        amount: body.amount.signed("amount")?,
+        request: BalanceRequest::named(body.kind.as_deref()),
+        note: body.note,
     };
-    if kind == "topup" && amount.is_negative() {
-        return Err(RestError::BadRequest(
-            "A top-up must be positive; use kind adjust to debit".into(),
-        ));
-    }
-    if kind == "adjust" && note.is_empty() {
-        return Err(RestError::BadRequest(
-            "An adjustment needs a note saying why".into(),
-        ));
-    }
-    let balance = state
-        .store
-        .adjust_balance(&id, amount, kind, &note, state.now())
-        .await?;
+    let Adjusted {
+        user_id: id,
+        balance,
+    } = balances::adjust_balance(&state.store, command, state.now())
+        .await
+        .map_err(|e| match e {
+            BalanceError::Refused(BalanceRefusal::Note(e)) => RestError::from(e),
+            BalanceError::Refused(refusal) => RestError::BadRequest(refusal.to_string()),
+            BalanceError::Store(e) => RestError::from(e),
+            // Users are named by id here, never by email.
+            BalanceError::NoUserWithEmail => RestError::from(StoreError::NotFound("User")),
+        })?;
     Ok(json_value(
         StatusCode::OK,
         &json!({"userId": id, "balance": balance.display2(), "currency": state.config.currency}),

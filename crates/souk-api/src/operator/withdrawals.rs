@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::withdrawals::{self, DecideWithdrawal, WithdrawalDecision};
 
 use super::{status_filter, Operator};
 use crate::rest::{entity_id, JsonBody, QueryParams, RestError};
@@ -56,15 +57,16 @@ struct DecisionBody {
 async fn decide(
     state: AppState,
     id: String,
-    paid: bool,
+    decision: WithdrawalDecision,
     body: Option<JsonBody<DecisionBody>>,
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "Withdrawal")?;
-    let note = body.map(|JsonBody(b)| b.note).unwrap_or_default();
-    let w = state
-        .store
-        .decide_withdrawal(&id, paid, &note, state.now())
-        .await?;
+    let command = DecideWithdrawal {
+        withdrawal_id: id,
+        decision,
+        note: body.map(|JsonBody(b)| b.note).unwrap_or_default(),
+    };
+    let w = withdrawals::decide(&state.store, command, state.now()).await?;
     Ok(json_value(StatusCode::OK, &withdrawal_view(&w)))
 }
 
@@ -75,7 +77,7 @@ async fn complete(
     Path(id): Path<String>,
     body: Option<JsonBody<DecisionBody>>,
 ) -> Result<Response, RestError> {
-    decide(state, id, true, body).await
+    decide(state, id, WithdrawalDecision::Paid, body).await
 }
 
 /// `POST /withdrawals/{id}/reject` (optional `{"note"}`): its earnings are released.
@@ -85,5 +87,5 @@ async fn reject(
     Path(id): Path<String>,
     body: Option<JsonBody<DecisionBody>>,
 ) -> Result<Response, RestError> {
-    decide(state, id, false, body).await
+    decide(state, id, WithdrawalDecision::Rejected, body).await
 }

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
+use souk_app::stock::{self, RemoveStock, UploadStock};
 use souk_core::params::parse_bool;
 use souk_core::supply::{self, MAX_UPLOAD_BYTES};
 
@@ -59,14 +60,17 @@ pub async fn upload(
     let bytes = read_text(&headers, body).await?;
     let lines = supply::parse_stock_upload(&bytes)?;
     drop(bytes);
-    let (accepted, rejected, changes) = state
-        .store
-        .upload_stock(Some(supplier.id()), &id, lines, dedupe, state.now())
-        .await?;
-    state.apply_changes(&changes).await?;
+    let command = UploadStock {
+        supplier_id: supplier.id().to_owned(),
+        subproduct_id: id,
+        lines,
+        dedupe,
+    };
+    let done = stock::upload(&state.store, command, state.now()).await?;
+    state.apply_changes(&done.changes).await?;
     Ok(json_value(
         StatusCode::OK,
-        &json!({"accepted": accepted, "rejected": rejected}),
+        &json!({"accepted": done.accepted, "rejected": done.rejected}),
     ))
 }
 
@@ -100,18 +104,16 @@ pub async fn remove(
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "Subproduct")?;
     let bytes = read_text(&headers, body).await?;
-    let only = if bytes.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        Some(supply::parse_stock_upload(&bytes)?)
+    let command = RemoveStock {
+        supplier_id: supplier.id().to_owned(),
+        subproduct_id: id,
+        only: supply::parse_stock_removal(&bytes)?,
     };
-    let (removed, available, changes) = state
-        .store
-        .remove_stock(supplier.id(), &id, only, state.now())
-        .await?;
-    state.apply_changes(&changes).await?;
+    drop(bytes);
+    let done = stock::remove(&state.store, command, state.now()).await?;
+    state.apply_changes(&done.changes).await?;
     Ok(json_value(
         StatusCode::OK,
-        &json!({"removed": removed, "available": available}),
+        &json!({"removed": done.removed, "available": done.available}),
     ))
 }

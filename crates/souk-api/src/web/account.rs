@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use souk_app::accounts;
 use souk_core::id::ServiceRef;
 use souk_core::Money;
 
@@ -130,10 +131,7 @@ pub async fn rotate_key(
 ) -> Result<Response, WebError> {
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;
-    let (key, changes) = state
-        .store
-        .rotate_api_key(&user.user_id, state.now())
-        .await?;
+    let (key, changes) = accounts::rotate_keys(&state.store, &user.user_id, state.now()).await?;
     state.store.remember_key(&key).await?;
     state.apply_changes(&changes).await?;
     Ok(see_other("/account?rotated=1"))

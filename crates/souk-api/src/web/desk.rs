@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use souk_app::stock::{self, UploadStock};
 use souk_app::supplier_orders::{self, Deliver, FailOrder};
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::order::OrderStatus;
@@ -303,15 +304,18 @@ pub async fn upload(
         }
     };
     drop(file);
-    match state
-        .store
-        .upload_stock(Some(&user), subproduct.trim(), lines, dedupe, state.now())
-        .await
-    {
-        Ok((accepted, rejected, changes)) => {
-            state.apply_changes(&changes).await?;
+    let command = UploadStock {
+        supplier_id: user,
+        subproduct_id: subproduct.trim().to_owned(),
+        lines,
+        dedupe,
+    };
+    match stock::upload(&state.store, command, state.now()).await {
+        Ok(done) => {
+            state.apply_changes(&done.changes).await?;
             Ok(see_other(&format!(
-                "/desk?uploaded={accepted}&rejected={rejected}"
+                "/desk?uploaded={}&rejected={}",
+                done.accepted, done.rejected
             )))
         }
         Err(e) => refused(&state, &visitor, e).await,

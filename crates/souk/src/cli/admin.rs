@@ -1,9 +1,12 @@
 //! `souk admin ...`: the operator's commands. Each area adds its subcommands here.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
+use souk_app::accounts::{self, CreateUser, CreateUserError};
+use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
+use souk_core::balance::BalanceRequest;
 use souk_core::Money;
-use souk_store::{Level, NewUser, Store};
+use souk_store::{Level, Store};
 
 use super::admin_catalogue::{self, CategoryCommand, ShopCommand};
 use super::admin_money::{self, DisputeCommand, SettingCommand, WithdrawalCommand};
@@ -130,29 +133,34 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                 Some(b) => parse_amount(&b)?,
                 None => Money::ZERO,
             };
-            let (id, key) = store
-                .create_user(
-                    &NewUser {
-                        email: email.clone(),
-                        name,
-                        password_hash: None,
-                        is_supplier: supplier,
-                        initial_balance,
-                    },
-                    now,
+            let shop_name = supplier
+                .then(|| shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email)));
+            let command = CreateUser {
+                email: email.clone(),
+                name,
+                initial_balance,
+                shop_name,
+            };
+            let created_line = |id: &str| {
+                println!(
+                    "created user {id} <{}> balance {}",
+                    email.trim().to_lowercase(),
+                    initial_balance.display2()
                 )
-                .await?;
-            println!(
-                "created user {id} <{}> balance {}",
-                email.trim().to_lowercase(),
-                initial_balance.display2()
-            );
-            if supplier {
-                let name = shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email));
-                let (shop, _) = store.make_supplier(&id, &name, now).await?;
+            };
+            let created = match accounts::create_user(store, command, now).await {
+                Ok(created) => created,
+                Err(CreateUserError::NoShop { user_id, error }) => {
+                    created_line(&user_id);
+                    return Err(error.into());
+                }
+                Err(CreateUserError::NotCreated(e)) => return Err(e.into()),
+            };
+            created_line(&created.user_id);
+            if let Some(shop) = created.shop_id {
                 println!("supplier shop {shop}");
             }
-            println!("{key}");
+            println!("{}", created.api_key);
             Ok(())
         }
         AdminCommand::Balance {
@@ -163,19 +171,21 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                     note,
                 },
         } => {
-            let amount = parse_amount(&amount)?;
-            let Some(user_id) = store.user_id_by_email(&email).await? else {
-                bail!("no user with email {email}");
+            let command = AdjustBalance {
+                account: Account::Email(email.clone()),
+                amount: parse_amount(&amount)?,
+                request: BalanceRequest::QuickBySign,
+                note,
             };
-            let kind = if amount.is_negative() {
-                "adjust"
-            } else {
-                "topup"
+            let balance = match balances::adjust_balance(store, command, now).await {
+                Ok(done) => done.balance,
+                Err(BalanceError::NoUserWithEmail) => bail!("no user with email {email}"),
+                Err(BalanceError::Store(e)) => {
+                    return Err(anyhow::Error::new(e).context("balance not changed"))
+                }
+                // `QuickBySign` refuses nothing; the store decides.
+                Err(e @ BalanceError::Refused(_)) => return Err(e.into()),
             };
-            let balance = store
-                .adjust_balance(&user_id, amount, kind, &note, now)
-                .await
-                .context("balance not changed")?;
             println!(
                 "balance of {} is now {}",
                 email.trim().to_lowercase(),

@@ -1,11 +1,12 @@
 //! `souk admin setting|dispute|withdrawal ...`: the operator's settings, disputes and
 //! suppliers' withdrawals.
 
-use anyhow::bail;
 use clap::Subcommand;
+use souk_app::disputes::{self, DisputeDecision, ResolveDispute};
+use souk_app::withdrawals::{self, DecideWithdrawal, WithdrawalDecision};
 use souk_core::clock::iso_millis;
 use souk_core::Money;
-use souk_store::{DisputeDecision, Store};
+use souk_store::Store;
 
 use super::parse_amount;
 
@@ -109,16 +110,16 @@ pub async fn run_dispute(store: &Store, command: DisputeCommand, now: i64) -> an
         }
         DisputeCommand::Refund { id, amount, note } => {
             let amount = amount.as_deref().map(parse_amount).transpose()?;
-            if amount.is_some_and(|a| a.is_negative()) {
-                bail!("a refund cannot be negative");
-            }
             (id, DisputeDecision::Refund(amount), note)
         }
         DisputeCommand::Reject { id, note } => (id, DisputeDecision::Reject, note),
     };
-    let d = store
-        .resolve_dispute(id.trim(), decision, &note, now)
-        .await?;
+    let command = ResolveDispute {
+        dispute_id: id.trim().to_owned(),
+        decision,
+        note,
+    };
+    let d = disputes::resolve(store, command, now).await?;
     println!(
         "dispute {} {}: {} refunded on order {}",
         d.id,
@@ -134,7 +135,7 @@ pub async fn run_withdrawal(
     command: WithdrawalCommand,
     now: i64,
 ) -> anyhow::Result<()> {
-    let (id, paid, note) = match command {
+    let (id, decision, note) = match command {
         WithdrawalCommand::List { status } => {
             for w in store.withdrawals(None, status.as_deref()).await? {
                 println!(
@@ -149,10 +150,15 @@ pub async fn run_withdrawal(
             }
             return Ok(());
         }
-        WithdrawalCommand::Complete { id, note } => (id, true, note),
-        WithdrawalCommand::Reject { id, note } => (id, false, note),
+        WithdrawalCommand::Complete { id, note } => (id, WithdrawalDecision::Paid, note),
+        WithdrawalCommand::Reject { id, note } => (id, WithdrawalDecision::Rejected, note),
     };
-    let w = store.decide_withdrawal(id.trim(), paid, &note, now).await?;
+    let command = DecideWithdrawal {
+        withdrawal_id: id.trim().to_owned(),
+        decision,
+        note,
+    };
+    let w = withdrawals::decide(store, command, now).await?;
     println!(
         "withdrawal {} {} ({})",
         w.id,

@@ -1,10 +1,12 @@
 //! `souk admin user ...` (beyond `create`), `souk admin key ...` and
 //! `souk admin balance adjust`: users, their keys and balances.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
+use souk_app::accounts;
+use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
+use souk_core::balance::{BalanceKind, BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
-use souk_core::supply;
 use souk_store::{Store, UserStatus};
 
 use super::parse_amount;
@@ -143,20 +145,20 @@ pub async fn run_user(store: &Store, command: UserManage, now: i64) -> anyhow::R
         }
         UserManage::Suspend { email } => {
             let id = user_by_email(store, &email).await?;
-            store.set_user_status(&id, UserStatus::Suspended).await?;
+            accounts::set_status(store, &id, UserStatus::Suspended).await?;
             println!("suspended {}", email.trim().to_lowercase());
             Ok(())
         }
         UserManage::Reactivate { email } => {
             let id = user_by_email(store, &email).await?;
-            store.set_user_status(&id, UserStatus::Active).await?;
+            accounts::set_status(store, &id, UserStatus::Active).await?;
             println!("reactivated {}", email.trim().to_lowercase());
             Ok(())
         }
         UserManage::Supplier { email, shop } => {
             let id = user_by_email(store, &email).await?;
             let name = shop.unwrap_or_else(|| souk_core::supply::default_shop_name(&email));
-            let (shop, _) = store.make_supplier(&id, &name, now).await?;
+            let (shop, _) = accounts::make_supplier(store, &id, &name, now).await?;
             println!(
                 "{} is a supplier with shop {shop}",
                 email.trim().to_lowercase()
@@ -192,14 +194,14 @@ pub async fn run_key(store: &Store, command: KeyCommand, now: i64) -> anyhow::Re
         }
         KeyCommand::Create { email, label } => {
             let id = user_by_email(store, &email).await?;
-            let (key_id, key) = store.create_api_key(&id, &label, now).await?;
+            let (key_id, key) = accounts::create_key(store, &id, &label, now).await?;
             println!("created key {key_id} for {}", email.trim().to_lowercase());
             println!("{key}");
             Ok(())
         }
         KeyCommand::Rotate { email } => {
             let id = user_by_email(store, &email).await?;
-            let (key, _) = store.rotate_api_key(&id, now).await?;
+            let (key, _) = accounts::rotate_keys(store, &id, now).await?;
             println!(
                 "revoked every key of {}; the new key:",
                 email.trim().to_lowercase()
@@ -208,7 +210,7 @@ pub async fn run_key(store: &Store, command: KeyCommand, now: i64) -> anyhow::Re
             Ok(())
         }
         KeyCommand::Revoke { id } => {
-            store.revoke_api_key(id.trim(), now).await?;
+            accounts::revoke_key(store, id.trim(), now).await?;
             println!("revoked key {}", id.trim());
             Ok(())
         }
@@ -222,16 +224,26 @@ pub async fn run_balance(store: &Store, command: BalanceManage, now: i64) -> any
             amount,
             note,
         } => {
-            let amount = parse_amount(&amount)?;
-            let note = supply::check_len("note", &note, supply::MAX_MESSAGE)?;
-            if note.is_empty() {
-                bail!("an adjustment needs a note saying why");
-            }
-            let id = user_by_email(store, &email).await?;
-            let balance = store
-                .adjust_balance(&id, amount, "adjust", &note, now)
-                .await
-                .context("balance not changed")?;
+            let command = AdjustBalance {
+                account: Account::Email(email.clone()),
+                amount: parse_amount(&amount)?,
+                request: BalanceRequest::Kind(BalanceKind::Adjust),
+                note,
+            };
+            let balance = match balances::adjust_balance(store, command, now).await {
+                Ok(done) => done.balance,
+                Err(BalanceError::Refused(BalanceRefusal::NoteMissing)) => {
+                    bail!("an adjustment needs a note saying why")
+                }
+                Err(BalanceError::Refused(BalanceRefusal::Note(e))) => return Err(e.into()),
+                Err(BalanceError::NoUserWithEmail) => {
+                    bail!("no user with email {}", email.trim())
+                }
+                Err(BalanceError::Store(e)) => {
+                    return Err(anyhow::Error::new(e).context("balance not changed"))
+                }
+                Err(e @ BalanceError::Refused(_)) => return Err(e.into()),
+            };
             println!(
                 "balance of {} is now {}",
                 email.trim().to_lowercase(),
