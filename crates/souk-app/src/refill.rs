@@ -19,17 +19,6 @@ pub struct Sender<'a> {
     pub allow_private: bool,
 }
 
-/// How long a request's claim on its refill's job lasts: past the longest the call can
-/// take (twice the provider's timeout, and a margin), never under two minutes.
-fn claim_ms(provider: &Provider) -> i64 {
-    provider
-        .timeout_ms
-        .max(100)
-        .saturating_mul(2)
-        .saturating_add(30_000)
-        .max(120_000)
-}
-
 /// The buyer asks for a refill of `order_id`: its new refill's id, or why not. An
 /// upstream that refuses (or cannot be reached) is `RefillFailed`, as before the refill
 /// was recorded first; the record then ends `rejected`.
@@ -65,7 +54,7 @@ pub async fn request(
             }
         },
     };
-    let held_until = now + provider.as_ref().map_or(0, claim_ms);
+    let held_until = now + provider.as_ref().map_or(0, crate::upstream::call_lease_ms);
     let (id, job) = store
         .record_refill(
             &NewRefill {

@@ -11,11 +11,11 @@
 //! when it can no longer be booked): the buyer's rental is made once, and no number the
 //! upstream charged for is forgotten.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use souk_client::pause;
 use souk_client::sms_activate::{self, SetStatus};
+
+use crate::upstream::{sms_client, sms_timeout};
 use souk_core::sms::AddSms;
 use souk_core::{ApiError, Money};
 use souk_store::{
@@ -187,16 +187,12 @@ async fn rent_here(
 fn claim_ms(providers: &[SmsProvider], quantity: i64) -> i64 {
     let round: i64 = providers
         .iter()
-        .map(|p| timeout(p).as_millis() as i64)
+        .map(|p| sms_timeout(p).as_millis() as i64)
         .sum();
     round
         .saturating_mul(quantity + 1)
         .saturating_add(60_000)
         .max(120_000)
-}
-
-fn timeout(provider: &SmsProvider) -> Duration {
-    Duration::from_millis(provider.timeout_ms.clamp(1000, 120_000) as u64)
 }
 
 fn payload(job: &RentalJob) -> Result<String, StoreError> {
@@ -233,7 +229,7 @@ async fn finish(
             if job.got.len() >= need {
                 break 'offers;
             }
-            let client = match client_for(renter, provider) {
+            let client = match sms_client(provider, renter.allow_private) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(provider = %provider.name, error = %e, "SMS provider unusable");
@@ -325,18 +321,6 @@ pub async fn rent_job(
     }
 }
 
-fn client_for(
-    renter: &Renter,
-    provider: &SmsProvider,
-) -> Result<sms_activate::Client, sms_activate::Error> {
-    sms_activate::Client::new(
-        &provider.url,
-        &provider.api_key,
-        timeout(provider),
-        renter.allow_private,
-    )
-}
-
 /// Best effort, in the background: gives back upstream numbers a failed rental will not
 /// use. (A provider that refuses early cancels ends them itself when their lifetime is
 /// over.)
@@ -354,7 +338,7 @@ fn give_back(renter: &Renter, got: &[Got], providers: &[SmsProvider]) {
     let renter = renter.clone();
     tokio::spawn(async move {
         for (number, provider) in numbers {
-            let result = match client_for(&renter, &provider) {
+            let result = match sms_client(&provider, renter.allow_private) {
                 Ok(client) => client
                     .set_status(&number.external_id, SetStatus::Cancel)
                     .await

@@ -1,15 +1,47 @@
-//! The client for an API v2 provider, as every use case calls it: the provider's URL,
-//! key and timeout, on the process's shared guarded connection pool, paced to the
-//! provider's `requests_per_second` together with every other call to it.
+//! Clients for upstream providers, as every use case and worker builds them: the
+//! provider's URL, key and timeout, on the process's shared guarded connection pool; API v2
+//! clients paced to the provider's `requests_per_second` together with every other call
+//! to it.
 
 use std::time::Duration;
 
 use souk_client::api_v2::{ApiV2Client, ClientError};
-use souk_store::Provider;
+use souk_client::sms_activate;
+use souk_store::{Provider, SmsProvider};
 
 /// The provider's own timeout per request (at least 100 ms).
 pub fn timeout(provider: &Provider) -> Duration {
     Duration::from_millis(provider.timeout_ms.max(100) as u64)
+}
+
+/// How long a claim on work that calls `provider` lasts (a send's lease, a request's
+/// hold on its job): past the longest the call can take, twice the provider's timeout
+/// and a margin, never under two minutes.
+pub fn call_lease_ms(provider: &Provider) -> i64 {
+    provider
+        .timeout_ms
+        .max(100)
+        .saturating_mul(2)
+        .saturating_add(30_000)
+        .max(120_000)
+}
+
+/// An SMS provider's timeout per request (1 s to 2 minutes).
+pub fn sms_timeout(provider: &SmsProvider) -> Duration {
+    Duration::from_millis(provider.timeout_ms.clamp(1000, 120_000) as u64)
+}
+
+/// A client for an sms-activate `provider`.
+pub fn sms_client(
+    provider: &SmsProvider,
+    allow_private: bool,
+) -> Result<sms_activate::Client, sms_activate::Error> {
+    sms_activate::Client::new(
+        &provider.url,
+        &provider.api_key,
+        sms_timeout(provider),
+        allow_private,
+    )
 }
 
 /// A paced client for `provider`.

@@ -244,6 +244,7 @@ impl Store {
     /// drip-feed parents their `dripfeed.settle` job (a no-op where they are there; for
     /// orders from before these jobs existed).
     pub async fn ensure_status_jobs(&self, now: i64) -> Result<()> {
+        let dripfeeds = self.has_open_dripfeed_parents().await?;
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             sqlx::query(
@@ -259,15 +260,8 @@ impl Store {
             .bind(PERIODIC_TRIES)
             .execute(pool)
             .await?;
-            let open: Option<(i64,)> = sqlx::query_as(
-                "SELECT id FROM orders WHERE external_id = 'local-dripfeed' \
-                 AND status IN ('pending', 'processing', 'error') LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await?;
-            let settle = settle_job(now);
-            if open.is_some() {
-                insert_job(&settle, now).fetch_optional(pool).await?;
+            if dripfeeds {
+                insert_job(&settle_job(now), now).fetch_optional(pool).await?;
             }
         });
         Ok(())

@@ -11,9 +11,6 @@ use souk_store::{ForwardJob, Provider, RemoteUpdate, Retry, StoreError, RESEND_W
 
 use crate::{StopSignal, WorkerContext};
 
-/// The shortest lease on a send in flight, after which another node treats it as lost;
-/// providers with long timeouts get longer ones (`send_lease_ms`).
-const LEASE_MS: i64 = 120_000;
 /// How long a batch's claim keeps its orders from other nodes before they are sent.
 /// Running out only lets another node send what this one has not started.
 const CLAIM_MS: i64 = 120_000;
@@ -37,22 +34,11 @@ fn backoff_ms(attempt: i64) -> i64 {
     (5_000i64.saturating_mul(1i64 << exp.min(10))).min(3_600_000)
 }
 
-/// A send's lease outlasts the request it covers: twice the provider's timeout and a
-/// margin, never less than `LEASE_MS`.
-fn send_lease_ms(provider: &Provider) -> i64 {
-    provider
-        .timeout_ms
-        .max(100)
-        .saturating_mul(2)
-        .saturating_add(30_000)
-        .max(LEASE_MS)
-}
-
 fn client_for(provider: &Provider, ctx: &WorkerContext) -> Result<ApiV2Client, ClientError> {
     ApiV2Client::new(
         &provider.url,
         &provider.key,
-        Duration::from_millis(provider.timeout_ms.max(100) as u64),
+        souk_app::upstream::timeout(provider),
         ctx.allow_private_upstreams,
     )
 }
@@ -239,8 +225,14 @@ async fn forward_one(
     // where the upstream honours it, parked for the operator where it does not).
     souk_client::pause::point("forward.send").await;
     let started = ctx.clock.now_ms();
+    // The send's lease outlasts the request it covers.
     if !store
-        .begin_send(job.order_id, node, send_lease_ms(&provider), started)
+        .begin_send(
+            job.order_id,
+            node,
+            souk_app::upstream::call_lease_ms(&provider),
+            started,
+        )
         .await?
     {
         tracing::debug!(

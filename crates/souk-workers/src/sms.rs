@@ -151,12 +151,7 @@ async fn run_job(
     let Some(provider) = providers.get(&job.provider_id) else {
         return release("closed", now, Some("the provider was removed".into())).await;
     };
-    let client = match sms_activate::Client::new(
-        &provider.url,
-        &provider.api_key,
-        Duration::from_millis(provider.timeout_ms.clamp(1000, 120_000) as u64),
-        ctx.allow_private_upstreams,
-    ) {
+    let client = match souk_app::upstream::sms_client(provider, ctx.allow_private_upstreams) {
         Ok(c) => c,
         Err(e) => return release("closed", now, Some(e.to_string())).await,
     };
