@@ -34,13 +34,28 @@ fn call_in_background(url: String, params: Vec<(&'static str, String)>) {
     });
 }
 
-engine_test!(a_refill_recorded_before_a_crash_is_sent_once, |db| {
-    // A completed upstream order with refill, placed and settled on a first node.
-    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+/// A stepped node with a buyer (100 to spend) and `fake` imported as a provider: the
+/// node, the buyer's key, the provider's id and its services' numbers.
+async fn connected_node(
+    db: &TestDb,
+    fake: &FakeUpstream,
+    idempotent: bool,
+) -> (TestApp, String, String, Vec<i64>) {
     let app = TestApp::spawn_stepped(db, private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
-    let completed = order(&app, &key, numbers[0], "100").await;
+    let (provider, numbers) = connect(&app, fake, idempotent, 2_000).await;
+    (app, key, provider, numbers)
+}
+
+/// An order for `service` sent to `fake` and completed there: its id and its upstream id.
+async fn completed_upstream_order(
+    app: &TestApp,
+    db: &TestDb,
+    fake: &FakeUpstream,
+    key: &str,
+    service: i64,
+) -> (i64, i64) {
+    let completed = order(app, key, service, "100").await;
     assert_eq!(app.run_forwarding().await, 1);
     assert_eq!(forward_state(db, completed).await, "sent");
     let upstream = db
@@ -52,13 +67,21 @@ engine_test!(a_refill_recorded_before_a_crash_is_sent_once, |db| {
     app.run_status_sync().await;
     assert_eq!(
         app.call(&[
-            ("key", &key),
+            ("key", key),
             ("action", "status"),
             ("order", &completed.to_string()),
         ])
         .await["status"],
         "Completed"
     );
+    (completed, upstream)
+}
+
+engine_test!(a_refill_recorded_before_a_crash_is_sent_once, |db| {
+    // A completed upstream order with refill, placed and settled on a first node.
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (app, key, _, numbers) = connected_node(db, &fake, false).await;
+    let (completed, upstream) = completed_upstream_order(&app, db, &fake, &key, numbers[0]).await;
     app.stop().await;
 
     // A node that records the refill, then dies before the call.
@@ -152,20 +175,24 @@ async fn order_paused_in(
     id
 }
 
-engine_test!(an_order_claimed_before_a_crash_is_sent_once, |db| {
-    // Killed after the claim, before the send began: any provider gets it once.
-    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-    let key = app.buyer("buyer@test.local", "100").await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+/// An order placed on a node that stops at `point` holding it in `state`, killed there:
+/// a new node sends it once the dead node's claim or lease runs out (two minutes), and
+/// not again an hour later. The fake's one order.
+async fn forward_killed_at(
+    db: &TestDb,
+    point: &str,
+    state: &str,
+    idempotent: bool,
+) -> (i64, crate::fake_upstream::FakeOrder) {
+    let fake = FakeUpstream::start(Shape::PerfectPanel, idempotent, panel_services()).await;
+    let (app, key, _, numbers) = connected_node(db, &fake, idempotent).await;
     app.stop().await;
-    let node = paused_node(db, "forward.send", true).await;
-    let id = order_paused_in(db, &node, &key, numbers[0], "queued").await;
+    let node = paused_node(db, point, true).await;
+    let id = order_paused_in(db, &node, &key, numbers[0], state).await;
     node.kill_hard();
     assert_eq!(fake.add_requests(), 0);
 
     let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-    // The dead node's claim holds for two minutes, then the order is sent.
     assert_eq!(app.run_forwarding().await, 0);
     app.clock.advance(3 * 60_000);
     assert_eq!(app.run_forwarding().await, 1);
@@ -173,44 +200,29 @@ engine_test!(an_order_claimed_before_a_crash_is_sent_once, |db| {
     app.clock.advance(3_600_000);
     assert_eq!(app.run_forwarding().await, 0);
     assert_eq!(fake.add_requests(), 1);
-    assert_eq!(fake.orders().len(), 1);
+    let mut orders = fake.orders();
+    assert_eq!(orders.len(), 1);
     db.assert_audit_clean().await;
     app.stop().await;
+    (id, orders.remove(0))
+}
+
+engine_test!(an_order_claimed_before_a_crash_is_sent_once, |db| {
+    // Killed after the claim, before the send began: any provider gets it once.
+    forward_killed_at(db, "forward.send", "queued", false).await;
 });
 
 engine_test!(
     an_order_killed_mid_send_is_resent_once_under_its_key,
     |db| {
         // Killed after the send began, before the request left: an upstream that honours
-        // idempotency keys gets it again under the same key, once.
-        let fake = FakeUpstream::start(Shape::PerfectPanel, true, panel_services()).await;
-        let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-        let key = app.buyer("buyer@test.local", "100").await;
-        let (_, numbers) = connect(&app, &fake, true, 2_000).await;
-        app.stop().await;
-        let node = paused_node(db, "forward.call", true).await;
-        let id = order_paused_in(db, &node, &key, numbers[0], "sending").await;
-        node.kill_hard();
-        assert_eq!(fake.add_requests(), 0);
-
-        let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-        // The send's lease holds (twice the timeout and 30 s, at least two minutes), then
-        // the order is sent again under its key.
-        assert_eq!(app.run_forwarding().await, 0);
-        app.clock.advance(3 * 60_000);
-        assert_eq!(app.run_forwarding().await, 1);
-        assert_eq!(forward_state(db, id).await, "sent");
-        app.clock.advance(3_600_000);
-        assert_eq!(app.run_forwarding().await, 0);
-        assert_eq!(fake.add_requests(), 1);
-        let orders = fake.orders();
-        assert_eq!(orders.len(), 1);
-        assert!(orders[0]
+        // idempotency keys gets it again (the send's lease, twice the timeout and 30 s,
+        // at least two minutes, having run out) under the same key, once.
+        let (id, sent) = forward_killed_at(db, "forward.call", "sending", true).await;
+        assert!(sent
             .idempotency_key
             .as_deref()
             .is_some_and(|k| k.ends_with(&format!("-{id}"))));
-        db.assert_audit_clean().await;
-        app.stop().await;
     }
 );
 
@@ -271,18 +283,8 @@ engine_test!(calls_made_in_requests_keep_the_providers_pace, |db| {
     // A provider that takes 2 requests a second: three refills asked in one request go
     // out half a second apart, not all at once.
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-    let key = app.buyer("buyer@test.local", "100").await;
-    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
-    let completed = order(&app, &key, numbers[0], "100").await;
-    assert_eq!(app.run_forwarding().await, 1);
-    let upstream = db
-        .scalar(&format!(
-            "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {completed}"
-        ))
-        .await;
-    fake.set_status(upstream, "Completed", 0, 10);
-    app.run_status_sync().await;
+    let (app, key, provider, numbers) = connected_node(db, &fake, false).await;
+    let (completed, _) = completed_upstream_order(&app, db, &fake, &key, numbers[0]).await;
     let (s, v) = app
         .operator(
             reqwest::Method::PATCH,
