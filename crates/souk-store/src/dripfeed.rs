@@ -8,7 +8,8 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::jobs::{insert_job, settle_job};
+use crate::forwarding::ForwardJob;
+use crate::jobs::{forward_job, insert_job, settle_job};
 use crate::orders::OrderSteps;
 use crate::{Result, Store};
 
@@ -36,42 +37,55 @@ impl Store {
         Ok(row.is_some_and(|(d,)| d))
     }
 
-    /// Turns a claimed drip-feed order into its child runs (queued at their times).
-    pub async fn expand_dripfeed(&self, order_id: i64, node: &str, now: i64) -> Result<()> {
+    /// Turns a claimed drip-feed order into its child runs, each with its send job due at
+    /// its time; the parent's job ends here (if `node` still holds it).
+    pub async fn expand_dripfeed(&self, job: &ForwardJob, node: &str, now: i64) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let row: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT COALESCE(runs, 1), COALESCE(interval_minutes, 0) FROM orders \
-                 WHERE id = $1 AND forward_state IN ('queued', 'sending') AND lease_owner = $2 AND status = 'pending'",
-            )
-            .bind(order_id)
-            .bind(node)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let held = sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
+                .bind(job.job_id)
+                .bind(node)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            let row: Option<(i64, i64)> = if held {
+                sqlx::query_as(
+                    "SELECT COALESCE(runs, 1), COALESCE(interval_minutes, 0) FROM orders \
+                     WHERE id = $1 AND status = 'pending' AND external_id IS NULL",
+                )
+                .bind(job.order_id)
+                .fetch_optional(&mut *tx)
+                .await?
+            } else {
+                None
+            };
             let Some((runs, interval)) = row else {
+                tx.rollback().await?;
                 return Ok(());
             };
             for run in 0..runs.max(1) {
-                sqlx::query(
+                let (child,): (i64,) = sqlx::query_as(
                     "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
-                     status, payment_status, remains, params, forward_state, next_attempt_at, parent_id, created_at, \
+                     status, payment_status, remains, params, parent_id, provider_id, provider_service, created_at, \
                      paid_at, updated_at) \
                      SELECT user_id, kind, service_number, shop_id, product_type, link, quantity, 0, 'pending', \
-                     'completed', quantity, params, 'queued', $1, id, $2, $2, $2 FROM orders WHERE id = $3",
+                     'completed', quantity, params, id, provider_id, provider_service, $1, $1, $1 FROM orders WHERE id = $2 \
+                     RETURNING id",
                 )
-                .bind(now + run * interval * 60_000)
                 .bind(now)
-                .bind(order_id)
-                .execute(&mut *tx)
+                .bind(job.order_id)
+                .fetch_one(&mut *tx)
                 .await?;
+                let send = forward_job(child, now + run * interval * 60_000);
+                insert_job(&send, now).fetch_optional(&mut *tx).await?;
             }
             sqlx::query(
-                "UPDATE orders SET forward_state = 'sent', external_id = $1, status = 'processing', lease_owner = NULL, \
-                 lease_until = NULL, updated_at = $2 WHERE id = $3",
+                "UPDATE orders SET external_id = $1, status = 'processing', sent_at = $2, updated_at = $2 WHERE id = $3",
             )
             .bind(LOCAL_DRIPFEED)
             .bind(now)
-            .bind(order_id)
+            .bind(job.order_id)
             .execute(&mut *tx)
             .await?;
             // The parent closes when its runs have: the job that watches for it.

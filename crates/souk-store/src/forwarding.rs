@@ -1,23 +1,34 @@
-//! The outbox of orders for upstream providers, and what comes back from them.
+//! Orders and their upstream providers, on the job queue: sending an order is its
+//! `order.forward` job, watching it there its `order.status` job (`jobs.rs`).
 //!
-//! An order is committed first (`forward_state = 'queued'`), then claimed by one node
-//! (still `queued`, owned by the node until the claim runs out) and moved to `sending`,
-//! with a lease, only right before its request goes out: an order a node claimed but
-//! never sent goes back to the queue, never to `unknown`. The answer moves it to `sent`
-//! with the upstream's id, back to `queued` when it surely was not processed, or to
-//! `unknown` (shown as `In progress`, status `error`) when it may have been: such an
-//! order is never sent again blindly; the operator resolves it, unless the provider
-//! honours idempotency keys, in which case the resend with the same key is safe and
-//! happens by itself while the upstream still remembers the key.
+//! An order for a provider is committed with its `order.forward` job. A node claims the
+//! job (its lease keeps other nodes off) and, right before the request goes out, marks
+//! the order `sent_at` and stretches the lease over the call (`begin_send`): a job a node
+//! claimed but never sent is simply due again once the claim runs out. The answer ends
+//! the job: the upstream's id on the order and an `order.status` job in its place, or the
+//! job due again later (surely not processed), or parked for the operator with the order
+//! shown `In progress` (status `error`) when the upstream may hold it. Such an order is
+//! never sent again blindly: a job claimed while its order has `sent_at` is a send whose
+//! outcome is unknown (an answer that never came, or a node that died mid-call), resent
+//! with the same Idempotency-Key only where the provider honours it and while it still
+//! remembers the key.
+//!
+//! `order.status` jobs of one provider are polled together, 100 orders per request; each
+//! order settles under its own savepoint and its job alone records what went wrong.
 
-use crate::rows::row_struct;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 use souk_core::early_cancel::proportional_refund;
 use souk_core::order::OrderStatus;
 use souk_core::Money;
 
-use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
-use crate::jobs::{insert_job, status_job};
+use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::jobs::{
+    claim, forward_job, insert_job, status_job, Job, Lane, ORDER_FORWARD, ORDER_STATUS,
+};
 use crate::orders::OrderSteps;
+use crate::rows::row_struct;
 use crate::{Result, Store, StoreError, IDEMPOTENCY_WINDOW_MS};
 
 /// How long after a send whose outcome was unknown a resend with the same
@@ -36,9 +47,22 @@ pub enum Retry {
     Unknown,
 }
 
-/// An order ready to be sent upstream.
+/// What an `order.forward` job carries from one try to the next.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct ForwardPayload {
+    order: i64,
+    /// Requests sent so far (claims that never sent do not count).
+    #[serde(default)]
+    sends: i64,
+    /// Well-formed refusals so far.
+    #[serde(default)]
+    refusals: i64,
+}
+
+/// An order ready to be sent upstream: its claimed `order.forward` job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardJob {
+    pub job_id: i64,
     pub order_id: i64,
     pub provider_id: String,
     pub provider_service: String,
@@ -50,7 +74,7 @@ pub struct ForwardJob {
     pub params: String,
     pub runs: Option<i64>,
     pub interval_minutes: Option<i64>,
-    /// Requests sent so far (claims that never sent do not count).
+    /// Requests sent so far, this one included once `begin_send` said yes.
     pub attempts: i64,
     /// Well-formed refusals so far.
     pub refusals: i64,
@@ -59,20 +83,36 @@ pub struct ForwardJob {
     pub unknown_since: Option<i64>,
 }
 
+impl ForwardJob {
+    fn payload(&self) -> String {
+        serde_json::json!({ "order": self.order_id, "sends": self.attempts, "refusals": self.refusals })
+            .to_string()
+    }
+}
+
+/// An order the upstream holds, due for a status poll: its claimed `order.status` job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusJob {
+    pub job_id: i64,
+    pub order_id: i64,
+    pub provider_id: String,
+    pub external_id: String,
+}
+
 row_struct! {
-    struct JobRow {
+    struct ForwardRow {
         id: i64,
-        provider_id: String,
-        provider_service: String,
+        provider_id: Option<String>,
+        provider_service: Option<String>,
         provider_ref: Option<String>,
         link: String,
         quantity: i64,
         params: String,
         runs: Option<i64>,
         interval_minutes: Option<i64>,
-        forward_attempts: i64,
-        forward_refusals: i64,
-        unknown_since: Option<i64>,
+        sent_at: Option<i64>,
+        status: String,
+        external_id: Option<String>,
     }
 }
 
@@ -91,7 +131,7 @@ pub struct RemoteUpdate {
 pub struct SettleFailure {
     pub order_id: i64,
     pub error: String,
-    /// Failed `max_failures` times in a row: parked for the operator.
+    /// Its tries are spent: its job is parked for the operator.
     pub parked: bool,
 }
 
@@ -106,19 +146,47 @@ pub enum Resolution {
     Fail,
 }
 
+/// An order waiting on an upstream, for the operator: its job is parked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StuckOrder {
+    pub id: i64,
+    pub provider_id: Option<String>,
+    /// Set when the upstream took the order but later stopped knowing it.
+    pub external_id: Option<String>,
+    /// `unknown`: the operator decides.
+    pub forward_state: String,
+    /// Sends made (a send's job), or polls in a row that did not settle it (a poll's).
+    pub forward_attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
 row_struct! {
-    /// An order waiting on an upstream, for the operator.
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct StuckOrder {
-        pub id: i64,
-        pub provider_id: Option<String>,
-        /// Set when the upstream took the order but later stopped knowing it.
-        pub external_id: Option<String>,
-        pub forward_state: String,
-        pub forward_attempts: i64,
-        pub last_error: Option<String>,
-        pub updated_at: i64,
+    struct StuckRow {
+        id: i64,
+        provider_id: Option<String>,
+        external_id: Option<String>,
+        kind: String,
+        payload: String,
+        attempts: i64,
+        last_error: Option<String>,
+        updated_at: i64,
     }
+}
+
+/// Order ids as a SQL list (they come from the database, so they can be inlined).
+fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The order an `order.*` job is for.
+fn order_of(job: &Job) -> Option<i64> {
+    serde_json::from_str::<ForwardPayload>(&job.payload)
+        .ok()
+        .map(|p| p.order)
 }
 
 tx_steps! {
@@ -158,12 +226,159 @@ tx_steps! {
     }
 }
 
+tx_steps! {
+    /// An order's jobs, inside the transaction that changes the order.
+    pub(crate) trait OrderJobSteps {
+        /// The order's `order.forward` job, if its service is connected to a provider:
+        /// committed with the order, so an order is sent exactly when it exists.
+        async fn enqueue_forward(&mut self, order: i64, now: i64) -> Result<()> {
+            let job = forward_job(order, now);
+            sqlx::query(
+                "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, attempts, created_at, updated_at) \
+                 SELECT $1, $2, $3, $4, $5, 0, $4, $4 FROM orders o JOIN services s ON s.number = o.service_number \
+                 WHERE o.id = $6 AND s.provider_id IS NOT NULL \
+                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+            )
+            .bind(&job.kind)
+            .bind(&job.payload)
+            .bind(&job.dedupe_key)
+            .bind(now)
+            .bind(job.max_attempts)
+            .bind(order)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
+        }
+
+        /// Deletes the order's `order.forward` and `order.status` jobs (it closed, or
+        /// the operator settled it).
+        async fn drop_order_jobs(&mut self, order: i64) -> Result<()> {
+            sqlx::query("DELETE FROM jobs WHERE kind IN ($1, $2) AND dedupe_key = $3")
+                .bind(ORDER_FORWARD)
+                .bind(ORDER_STATUS)
+                .bind(order.to_string())
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        /// The upstream holds the order under `external_id`: recorded (replacing an id
+        /// it stopped knowing when `replace`), its jobs replaced by a status poll due at
+        /// once. False when the order is closed, or already has an id and not `replace`.
+        async fn settle_sent(&mut self, order: i64, external_id: &str, replace: bool, now: i64) -> Result<bool> {
+            let sent = sqlx::query(
+                "UPDATE orders SET external_id = $1, sent_at = COALESCE(sent_at, $2), \
+                 status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, updated_at = $2 \
+                 WHERE id = $3 AND status IN ('pending', 'processing', 'error') AND (external_id IS NULL OR $4)",
+            )
+            .bind(external_id)
+            .bind(now)
+            .bind(order)
+            .bind(replace)
+            .execute(&mut *self)
+            .await?
+            .rows_affected()
+                == 1;
+            if sent {
+                self.drop_order_jobs(order).await?;
+                let job = status_job(order, now);
+                insert_job(&job, now).fetch_optional(&mut *self).await?;
+            }
+            Ok(sent)
+        }
+
+        /// A claimed job's try ended without an answer that settles it: due again at
+        /// `run_at` (or parked), with its new payload and error. False when `node` no
+        /// longer holds it.
+        async fn release_claimed(
+            &mut self,
+            job: i64,
+            node: &str,
+            payload: &str,
+            error: &str,
+            run_at: i64,
+            park: bool,
+            now: i64,
+        ) -> Result<bool> {
+            Ok(sqlx::query(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, payload = $1, last_error = $2, run_at = $3, \
+                 state = CASE WHEN $4 THEN 'parked' ELSE 'ready' END, updated_at = $5 \
+                 WHERE id = $6 AND locked_by = $7",
+            )
+            .bind(payload)
+            .bind(error)
+            .bind(run_at)
+            .bind(park)
+            .bind(now)
+            .bind(job)
+            .bind(node)
+            .execute(&mut *self)
+            .await?
+            .rows_affected()
+                == 1)
+        }
+
+        /// The order waits for the operator: shown `In progress` (status `error`).
+        async fn mark_waiting(&mut self, order: i64, now: i64) -> Result<()> {
+            sqlx::query(
+                "UPDATE orders SET status = 'error', updated_at = $1 \
+                 WHERE id = $2 AND status IN ('pending', 'processing', 'error')",
+            )
+            .bind(now)
+            .bind(order)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+tx_steps! {
+    /// Status polls' outcomes, inside a write transaction.
+    trait StatusSteps {
+        /// A poll did not settle the order: it is polled again at `at`, or, its tries
+        /// spent, its job is parked with `parked_error` and the order shown `In progress`
+        /// for the operator. True when parked; false too when `node` no longer holds it.
+        async fn fail_status_job(
+            &mut self,
+            job: &StatusJob,
+            node: &str,
+            error: &str,
+            parked_error: &str,
+            at: i64,
+            now: i64,
+        ) -> Result<bool> {
+            let state: Option<(String,)> = sqlx::query_as(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, updated_at = $2, \
+                 last_error = CASE WHEN attempts >= max_attempts THEN $3 ELSE $4 END, \
+                 state = CASE WHEN attempts >= max_attempts THEN 'parked' ELSE 'ready' END \
+                 WHERE id = $5 AND locked_by = $6 RETURNING state",
+            )
+            .bind(at)
+            .bind(now)
+            .bind(parked_error)
+            .bind(error)
+            .bind(job.job_id)
+            .bind(node)
+            .fetch_optional(&mut *self)
+            .await?;
+            let parked = state.is_some_and(|(s,)| s == "parked");
+            if parked {
+                self.mark_waiting(job.order_id, now).await?;
+            }
+            Ok(parked)
+        }
+    }
+}
+
 impl Store {
-    /// Claims up to `limit` due orders for this node: each is claimed by one node only
-    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite). A claimed order
-    /// stays `queued`, owned by `node`, and is not due for anyone else for `claim_ms`;
-    /// `begin_send` moves it to `sending` when its request goes out. Nothing is counted
-    /// here: a claim that ends without a send (provider disabled, shutdown) is no attempt.
+    /// Claims up to `limit` due `order.forward` jobs for this node until `now + claim_ms`
+    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite). Nothing is
+    /// counted as a send here: a claim that ends without one (provider disabled, shutdown)
+    /// is no attempt. An order is bound to its provider (and that provider's service) at
+    /// its first claim and keeps them: status, refills and resends go where it was sent,
+    /// even after the operator re-points the service. A job whose order no longer waits
+    /// to be sent is dropped; one whose service lost its provider is parked.
     pub async fn claim_forward_jobs(
         &self,
         node: &str,
@@ -171,497 +386,368 @@ impl Store {
         claim_ms: i64,
         limit: i64,
     ) -> Result<Vec<ForwardJob>> {
-        let pick = if self.engine() == Engine::Postgres {
-            "SELECT id FROM orders WHERE forward_state = 'queued' AND status = 'pending' AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
-        } else {
-            // SQLite uses the partial index `orders_forward` only when the query repeats its
-            // condition word for word; without it, every batch scanned and sorted all orders
-            // (10,000 queued orders forwarded at 205/s instead of 1,100/s).
-            "SELECT id FROM orders WHERE forward_state IN ('queued', 'sending') AND forward_state = 'queued' \
-             AND status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
-        };
-        let rows: Vec<JobRow> = on_engine!(&self.db, pool => {
+        let sql = claim(Lane::Forward, self.engine());
+        on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let ids: Vec<(i64,)> = sqlx::query_as(pick).bind(now).bind(limit).fetch_all(&mut *tx).await?;
-            if ids.is_empty() {
+            let jobs: Vec<Job> = sqlx::query_as(&sql)
+                .bind(node)
+                .bind(now + claim_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            if jobs.is_empty() {
                 // Rolled back here, before the gate opens: a dropped transaction rolls back
-                // only when its connection is next used, and until then the next writer
-                // meets a locked database (every idle poll took this path).
+                // only when its connection is next used (every idle poll took this path).
                 tx.rollback().await?;
                 return Ok(Vec::new());
             }
-            // Ids come from the database, so they can be inlined; one statement claims them all.
-            let list = ids.iter().map(|(id,)| id.to_string()).collect::<Vec<_>>().join(",");
-            // An order is bound to its provider (and that provider's service) at its first
-            // claim and keeps them: status, refills and resends go where it was sent, even
-            // after the operator re-points the service.
-            sqlx::query(&format!(
-                "UPDATE orders SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, updated_at = $3, \
-                 provider_id = COALESCE(provider_id, (SELECT s.provider_id FROM services s WHERE s.number = orders.service_number)), \
-                 provider_service = CASE WHEN provider_id IS NULL \
-                   THEN (SELECT s.provider_service FROM services s WHERE s.number = orders.service_number) \
-                   ELSE provider_service END \
-                 WHERE id IN ({list}) AND forward_state = 'queued'"
-            ))
-            .bind(node)
-            .bind(now + claim_ms)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let rows: Vec<JobRow> = sqlx::query_as(&format!(
-                "SELECT o.id, o.provider_id, o.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
-                 o.runs, o.interval_minutes, o.forward_attempts, o.forward_refusals, o.unknown_since \
-                 FROM orders o LEFT JOIN subproducts p ON p.id = o.subproduct_id \
-                 WHERE o.id IN ({list}) AND o.forward_state = 'queued' AND o.lease_owner = $1 \
-                 AND o.provider_id IS NOT NULL AND o.provider_service IS NOT NULL ORDER BY o.id"
-            ))
-            .bind(node)
-            .fetch_all(&mut *tx)
-            .await?;
-            // Queued but no longer connected to a provider: the operator decides.
-            sqlx::query(&format!(
-                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
-                 last_error = 'the service is not connected to a provider' \
-                 WHERE id IN ({list}) AND forward_state = 'queued' AND lease_owner = $1 \
-                 AND (provider_id IS NULL OR provider_service IS NULL)"
-            ))
-            .bind(node)
-            .execute(&mut *tx)
-            .await?;
+            let mut payloads = HashMap::new();
+            for job in &jobs {
+                match serde_json::from_str::<ForwardPayload>(&job.payload) {
+                    Ok(p) => {
+                        payloads.insert(p.order, (job.id, p));
+                    }
+                    Err(e) => {
+                        tx.release_claimed(job.id, node, &job.payload, &format!("unreadable payload: {e}"), now, true, now).await?;
+                    }
+                }
+            }
+            let list = id_list(payloads.keys().copied());
+            if !list.is_empty() {
+                sqlx::query(&format!(
+                    "UPDATE orders SET \
+                     provider_id = COALESCE(provider_id, (SELECT s.provider_id FROM services s WHERE s.number = orders.service_number)), \
+                     provider_service = CASE WHEN provider_id IS NULL \
+                       THEN (SELECT s.provider_service FROM services s WHERE s.number = orders.service_number) \
+                       ELSE provider_service END \
+                     WHERE id IN ({list}) AND status = 'pending' AND external_id IS NULL"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
+            let rows: Vec<ForwardRow> = if list.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(&format!(
+                    "SELECT o.id, o.provider_id, o.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
+                     o.runs, o.interval_minutes, o.sent_at, o.status, o.external_id \
+                     FROM orders o LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+                     WHERE o.id IN ({list}) ORDER BY o.id"
+                ))
+                .fetch_all(&mut *tx)
+                .await?
+            };
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Some((job_id, payload)) = payloads.remove(&row.id) else { continue };
+                if row.status != "pending" || row.external_id.is_some() {
+                    // Closed, or the upstream took it meanwhile: nothing left to send.
+                    sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+                    continue;
+                }
+                let (Some(provider_id), Some(provider_service)) = (row.provider_id, row.provider_service) else {
+                    // Queued but no longer connected to a provider: the operator decides.
+                    let why = "the service is not connected to a provider";
+                    tx.release_claimed(job_id, node, &serde_json::to_string(&payload).unwrap_or_default(), why, now, true, now).await?;
+                    tx.mark_waiting(row.id, now).await?;
+                    continue;
+                };
+                claimed.push(ForwardJob {
+                    job_id,
+                    order_id: row.id,
+                    provider_id,
+                    provider_service,
+                    provider_subproduct: row.provider_ref.filter(|p| !p.is_empty()),
+                    link: row.link,
+                    quantity: row.quantity,
+                    params: row.params,
+                    runs: row.runs,
+                    interval_minutes: row.interval_minutes,
+                    attempts: payload.sends,
+                    refusals: payload.refusals,
+                    unknown_since: row.sent_at,
+                });
+            }
+            // Jobs whose order is gone.
+            for (job_id, _) in payloads.into_values() {
+                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            rows
-        });
-        Ok(rows
-            .into_iter()
-            .map(|r| ForwardJob {
-                order_id: r.id,
-                provider_id: r.provider_id,
-                provider_service: r.provider_service,
-                provider_subproduct: r.provider_ref.filter(|p| !p.is_empty()),
-                link: r.link,
-                quantity: r.quantity,
-                params: r.params,
-                runs: r.runs,
-                interval_minutes: r.interval_minutes,
-                attempts: r.forward_attempts,
-                refusals: r.forward_refusals,
-                unknown_since: r.unknown_since,
-            })
-            .collect())
+            Ok(claimed)
+        })
     }
 
-    /// Right before an order's request goes out: `sending`, leased for `lease_ms` (longer
-    /// than the request can take), one more attempt. False when the order is no longer
-    /// this node's to send (the claim ran out and another node took it, or the buyer
-    /// cancelled it): then nothing may be sent.
+    /// Right before an order's request goes out: the order is marked as possibly held
+    /// upstream from now on (`sent_at`), the job's lease stretched over the call
+    /// (`lease_ms`, longer than the request can take) and one more send counted. False
+    /// when the job is no longer this node's (the claim ran out and another node took it)
+    /// or the order no longer waits (the buyer cancelled it): then nothing may be sent.
     pub async fn begin_send(
         &self,
-        order_id: i64,
+        job: &mut ForwardJob,
         node: &str,
         lease_ms: i64,
         now: i64,
     ) -> Result<bool> {
-        let _gate = self.gate.enter().await;
-        let done = on_engine!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE orders SET forward_state = 'sending', lease_until = $1, send_started_at = $2, \
-                 forward_attempts = forward_attempts + 1, updated_at = $2 \
-                 WHERE id = $3 AND forward_state = 'queued' AND lease_owner = $4 AND status = 'pending'",
+        let payload = ForwardJob {
+            attempts: job.attempts + 1,
+            ..job.clone()
+        }
+        .payload();
+        let began = on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let held = sqlx::query(
+                "UPDATE jobs SET locked_until = $1, payload = $2, updated_at = $3 WHERE id = $4 AND locked_by = $5",
             )
             .bind(now + lease_ms)
+            .bind(&payload)
             .bind(now)
-            .bind(order_id)
+            .bind(job.job_id)
             .bind(node)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
+                == 1;
+            let waiting = held
+                && sqlx::query(
+                    "UPDATE orders SET sent_at = COALESCE(sent_at, $1), updated_at = $1 \
+                     WHERE id = $2 AND status = 'pending' AND external_id IS NULL",
+                )
+                .bind(now)
+                .bind(job.order_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+            if waiting {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            waiting
         });
-        Ok(done == 1)
+        if began {
+            job.attempts += 1;
+        }
+        Ok(began)
     }
 
-    /// Gives this node's claimed but unsent orders back to the queue, due at once (a
-    /// stopping node, or a batch cut short).
-    pub async fn release_forward_claims(&self, node: &str, now: i64) -> Result<u64> {
-        let _gate = self.gate.enter().await;
-        Ok(on_engine!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE orders SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 \
-                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'queued' AND lease_owner = $2",
-            )
-            .bind(now)
-            .bind(node)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        }))
-    }
-
-    /// The upstream accepted the order under `external_id`. Also settles an order that a
-    /// lease expiry had meanwhile moved to `unknown`.
-    pub async fn mark_forwarded(&self, order_id: i64, external_id: &str, now: i64) -> Result<bool> {
-        self.settle_sent(
-            order_id,
-            external_id,
-            now,
-            "forward_state IN ('sending', 'unknown') AND external_id IS NULL",
-        )
-        .await
-    }
-
-    /// Moves an order to `sent` under `external_id`, where `only_if` holds, and makes
-    /// sure its provider has a `provider.status` job to poll it, in the same transaction:
-    /// an order the upstream holds is always being watched.
-    async fn settle_sent(
+    /// The upstream accepted the order under `external_id`: its send job gives way to a
+    /// status poll, and the order's events say after how many sends. Also settles an
+    /// order whose job was meanwhile parked.
+    pub async fn mark_forwarded(
         &self,
-        order_id: i64,
+        job: &ForwardJob,
         external_id: &str,
         now: i64,
-        only_if: &str,
     ) -> Result<bool> {
-        let sql = format!(
-            "UPDATE orders SET forward_state = 'sent', external_id = $1, lease_owner = NULL, lease_until = NULL, \
-             last_error = NULL, status = CASE WHEN status = 'error' THEN 'pending' ELSE status END, \
-             next_sync_at = $2, sync_misses = 0, updated_at = $2 WHERE id = $3 AND {only_if} \
-             RETURNING provider_id"
-        );
+        let order_id = job.order_id;
+        let detail = format!("upstream order {external_id} (send {})", job.attempts);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let sent: Option<(Option<String>,)> = sqlx::query_as(&sql)
-                .bind(external_id)
-                .bind(now)
-                .bind(order_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((provider,)) = sent else {
+            if tx.settle_sent(order_id, external_id, false, now).await? {
+                tx.order_event(order_id, "forwarded", &detail, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            } else {
                 tx.rollback().await?;
-                return Ok(false);
-            };
-            if let Some(provider) = provider {
-                let job = status_job(&provider, now);
-                insert_job(&job, now).fetch_optional(&mut *tx).await?;
+                Ok(false)
             }
-            tx.commit().await?;
-            Ok(true)
         })
     }
 
-    /// Queues a claimed or sent order again for `retry_at`. `Retry::Unknown` remembers
-    /// when the send that may have reached the upstream began.
+    /// The try ended and the order waits for another, due at `retry_at`. `Retry::Unknown`
+    /// keeps the order marked as possibly held upstream; the others restore what it was
+    /// before this try (marked only by an earlier unknown outcome).
     pub async fn requeue_forward(
         &self,
-        order_id: i64,
+        job: &ForwardJob,
         node: &str,
         retry: Retry,
         error: &str,
         retry_at: i64,
         now: i64,
     ) -> Result<()> {
-        let _gate = self.gate.enter().await;
+        let refusals = job.refusals + i64::from(retry == Retry::Refused);
+        let payload = ForwardJob {
+            refusals,
+            ..job.clone()
+        }
+        .payload();
         on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            if !tx.release_claimed(job.job_id, node, &payload, error, retry_at, false, now).await? {
+                tx.rollback().await?;
+                return Ok(());
+            }
             sqlx::query(
-                "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, last_error = $1, \
-                 next_attempt_at = $2, updated_at = $3, forward_refusals = forward_refusals + $4, \
-                 unknown_since = CASE WHEN $5 THEN COALESCE(unknown_since, send_started_at, $3) ELSE unknown_since END \
-                 WHERE id = $6 AND forward_state IN ('queued', 'sending') AND lease_owner = $7",
+                "UPDATE orders SET sent_at = CASE WHEN $1 THEN COALESCE(sent_at, $2) ELSE $3 END WHERE id = $4",
             )
-            .bind(error)
-            .bind(retry_at)
-            .bind(now)
-            .bind(i64::from(retry == Retry::Refused))
             .bind(retry == Retry::Unknown)
-            .bind(order_id)
-            .bind(node)
-            .execute(pool)
+            .bind(now)
+            .bind(job.unknown_since)
+            .bind(job.order_id)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         });
         Ok(())
     }
 
-    /// The upstream may hold the order: park it for the operator (`unknown`, shown as
-    /// `In progress`). Never refunded without the operator.
+    /// The upstream may hold the order: its job is parked for the operator and the order
+    /// shown `In progress` (status `error`). Never refunded without the operator.
     pub async fn park_forward(
         &self,
-        order_id: i64,
+        job: &ForwardJob,
         node: &str,
         error: &str,
         now: i64,
     ) -> Result<()> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
-                 unknown_since = COALESCE(unknown_since, send_started_at), last_error = $1, updated_at = $2 \
-                 WHERE id = $3 AND forward_state IN ('queued', 'sending') AND lease_owner = $4",
-            )
-            .bind(error)
-            .bind(now)
-            .bind(order_id)
-            .bind(node)
-            .execute(pool)
-            .await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
+            if !tx.release_claimed(job.job_id, node, &job.payload(), error, now, true, now).await? {
+                tx.rollback().await?;
+                return Ok(());
+            }
+            tx.mark_waiting(job.order_id, now).await?;
+            tx.commit().await?;
         });
         Ok(())
     }
 
-    /// The upstream refused the order for good: cancel and refund in full, once.
+    /// The upstream refused the order for good (or the operator gave up on it): cancel
+    /// and refund in full, once; its jobs go with it.
     pub async fn fail_forward(&self, order_id: i64, error: &str, now: i64) -> Result<bool> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let row: Option<(String, i64, i64)> = sqlx::query_as(
-                "SELECT user_id, charge, refunded FROM orders WHERE id = $1 AND forward_state IN ('sending', 'unknown', 'queued')",
+                "SELECT user_id, charge, refunded FROM orders WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
             )
             .bind(order_id)
             .fetch_optional(&mut *tx)
             .await?;
             let Some((user, charge, refunded)) = row else {
+                tx.rollback().await?;
                 return Ok(false);
             };
             let closed = tx.close_with_refund(order_id, &user, charge - refunded, OrderStatus::Canceled, "provider refused the order", now).await?;
-            sqlx::query(
-                "UPDATE orders SET forward_state = 'failed', lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2",
-            )
-            .bind(error)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'forward_failed', $2, $3)")
-                .bind(order_id)
-                .bind(error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            tx.drop_order_jobs(order_id).await?;
+            tx.order_event(order_id, "forward_failed", error, now).await?;
             tx.commit().await?;
             Ok(closed)
         })
     }
 
-    /// Sends whose lease ran out (the node died or hung mid-send): with an idempotent
-    /// provider, and while the upstream still remembers the key, they are queued again;
-    /// otherwise parked as `unknown`. Claimed orders that never went out are not here:
-    /// they are still `queued` and due again once their claim runs out.
-    pub async fn expire_forward_leases(&self, now: i64) -> Result<u64> {
-        Ok(on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            let requeued = sqlx::query(
-                "UPDATE orders SET forward_state = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, \
-                 unknown_since = COALESCE(unknown_since, send_started_at), \
-                 last_error = 'lease expired; resent with the same idempotency key' \
-                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1 \
-                 AND COALESCE(unknown_since, send_started_at, 0) >= $2 AND provider_id IN \
-                 (SELECT id FROM providers WHERE supports_idempotency)",
-            )
-            .bind(now)
-            .bind(now - RESEND_WINDOW_MS)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let parked = sqlx::query(
-                "UPDATE orders SET forward_state = 'unknown', status = 'error', lease_owner = NULL, lease_until = NULL, \
-                 unknown_since = COALESCE(unknown_since, send_started_at), \
-                 last_error = 'lease expired during the send; outcome unknown' \
-                 WHERE forward_state IN ('queued', 'sending') AND forward_state = 'sending' AND lease_until < $1",
-            )
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            requeued + parked
-        }))
-    }
-
-    /// Orders parked as `unknown` (a send with an unknown outcome, or an upstream that
-    /// stopped knowing the order), for the operator.
-    pub async fn stuck_orders(&self, limit: i64) -> Result<Vec<StuckOrder>> {
-        Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT o.id, COALESCE(o.provider_id, s.provider_id) AS provider_id, o.external_id, o.forward_state, \
-                 o.forward_attempts, o.last_error, o.updated_at \
-                 FROM orders o LEFT JOIN services s ON s.number = o.service_number \
-                 WHERE o.forward_state = 'unknown' ORDER BY o.id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
-    }
-
-    /// The operator settles a parked order.
-    pub async fn resolve_forward(
+    /// Claims up to `limit` due `order.status` jobs for this node until `now + lease_ms`.
+    /// A job whose order no longer waits on its upstream is dropped.
+    pub async fn claim_status_jobs(
         &self,
-        order_id: i64,
-        resolution: &Resolution,
+        node: &str,
         now: i64,
-    ) -> Result<()> {
-        let state: Option<(String,)> = on_engine!(&self.db, pool => {
-            sqlx::query_as("SELECT forward_state FROM orders WHERE id = $1")
-                .bind(order_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        match state {
-            None => return Err(StoreError::NotFound("Order")),
-            Some((s,)) if s != "unknown" => {
-                return Err(StoreError::Conflict(format!(
-                    "Order {order_id} is {s}, not waiting for a resolution"
-                )))
-            }
-            Some(_) => {}
-        }
-        match resolution {
-            Resolution::Sent(external) => {
-                let external = external.trim();
-                if external.is_empty() {
-                    return Err(StoreError::Invalid(
-                        "The upstream order id is required".into(),
-                    ));
-                }
-                // Replaces the id of an order the upstream stopped knowing, too.
-                self.settle_sent(order_id, external, now, "forward_state = 'unknown'")
-                    .await?;
-            }
-            Resolution::Fail => {
-                self.fail_forward(order_id, "failed by the operator", now)
-                    .await?;
-            }
-            Resolution::Resend => {
-                // The operator says the upstream does not hold it: a fresh start.
-                let _gate = self.gate.enter().await;
-                on_engine!(&self.db, pool => {
-                    sqlx::query(
-                        "UPDATE orders SET forward_state = 'queued', status = 'pending', next_attempt_at = $1, \
-                         external_id = NULL, unknown_since = NULL, sync_misses = 0, forward_attempts = 0, forward_refusals = 0, \
-                         lease_owner = NULL, lease_until = NULL, \
-                         last_error = 'resent by the operator', updated_at = $1 WHERE id = $2 AND forward_state = 'unknown'",
-                    )
-                    .bind(now)
-                    .bind(order_id)
-                    .execute(pool)
-                    .await?;
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Providers with open upstream orders due for a status check.
-    pub async fn providers_due_for_sync(&self, now: i64) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT DISTINCT o.provider_id FROM orders o \
-                 WHERE o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' AND o.status IN ('pending', 'processing', 'error') \
-                 AND o.forward_state = 'sent' AND o.next_sync_at <= $1 AND o.provider_id IS NOT NULL",
-            )
-            .bind(now)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows.into_iter().map(|(p,)| p).collect())
-    }
-
-    /// Whether the provider holds any open order of ours, due for a check or not.
-    pub async fn has_open_upstream_orders(&self, provider_id: &str) -> Result<bool> {
-        let found: Option<(i64,)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT o.id FROM orders o \
-                 WHERE o.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
-                 AND o.status IN ('pending', 'processing', 'error') AND o.forward_state = 'sent' LIMIT 1",
-            )
-            .bind(provider_id)
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(found.is_some())
-    }
-
-    /// Open upstream orders of a provider due for a status check: (order id, upstream id).
-    pub async fn open_upstream_orders(
-        &self,
-        provider_id: &str,
-        now: i64,
+        lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, String)>> {
-        Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT o.id, o.external_id FROM orders o \
-                 WHERE o.provider_id = $1 AND o.external_id IS NOT NULL AND o.external_id <> 'local-dripfeed' \
-                 AND o.status IN ('pending', 'processing', 'error') AND o.forward_state = 'sent' \
-                 AND o.next_sync_at <= $2 ORDER BY o.next_sync_at, o.id LIMIT $3",
-            )
-            .bind(provider_id)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
+    ) -> Result<Vec<StatusJob>> {
+        let sql = claim(Lane::Status, self.engine());
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let jobs: Vec<Job> = sqlx::query_as(&sql)
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            if jobs.is_empty() {
+                tx.rollback().await?;
+                return Ok(Vec::new());
+            }
+            let mut by_order: HashMap<i64, i64> = HashMap::new();
+            for job in &jobs {
+                match order_of(job) {
+                    Some(order) => {
+                        by_order.insert(order, job.id);
+                    }
+                    None => {
+                        tx.release_claimed(job.id, node, &job.payload, "unreadable payload", now, true, now).await?;
+                    }
+                }
+            }
+            let rows: Vec<(i64, Option<String>, Option<String>)> = if by_order.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(&format!(
+                    "SELECT id, provider_id, external_id FROM orders WHERE id IN ({}) \
+                     AND status IN ('pending', 'processing', 'error') ORDER BY id",
+                    id_list(by_order.keys().copied())
+                ))
+                .fetch_all(&mut *tx)
+                .await?
+            };
+            let mut claimed = Vec::with_capacity(rows.len());
+            for (order_id, provider, external) in rows {
+                let Some(job_id) = by_order.remove(&order_id) else { continue };
+                match (provider, external) {
+                    (Some(provider_id), Some(external_id)) if external_id != crate::LOCAL_DRIPFEED => {
+                        claimed.push(StatusJob { job_id, order_id, provider_id, external_id });
+                    }
+                    _ => {
+                        by_order.insert(order_id, job_id);
+                    }
+                }
+            }
+            // Closed, or nothing upstream to poll.
+            for job_id in by_order.into_values() {
+                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(claimed)
+        })
     }
 
-    /// Pushes orders' next status check to `at` (after an unanswered poll, say).
-    pub async fn postpone_sync(&self, order_ids: &[i64], at: i64) -> Result<()> {
-        if order_ids.is_empty() {
+    /// A poll that got no answer (the upstream was down): the orders are polled again at
+    /// `at`, the poll not counted against them.
+    pub async fn postpone_sync(&self, jobs: &[StatusJob], node: &str, at: i64) -> Result<()> {
+        if jobs.is_empty() {
             return Ok(());
         }
-        let list = order_ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!("UPDATE orders SET next_sync_at = $1 WHERE id IN ({list})");
+        let sql = format!(
+            "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, attempts = attempts - 1 \
+             WHERE id IN ({}) AND locked_by = $2",
+            id_list(jobs.iter().map(|j| j.job_id))
+        );
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            sqlx::query(&sql).bind(at).execute(pool).await?;
+            sqlx::query(&sql).bind(at).bind(node).execute(pool).await?;
         });
         Ok(())
     }
 
-    /// Orders whose status poll the upstream answered without knowing them (`Incorrect
-    /// order ID`, a status we cannot read, no entry at all): one more miss each, next
-    /// check at `at`; those with `limit` misses in a row are parked for the operator
-    /// instead of being polled forever. Returns the parked ones.
+    /// Orders whose poll the upstream answered without knowing them (`Incorrect order
+    /// ID`, a status we cannot read, no entry at all): one more miss each, next poll at
+    /// `at`; an order with `MAX_STATUS_MISSES` in a row has its job parked for the
+    /// operator instead of being polled forever. Returns the parked ones.
     pub async fn record_sync_misses(
         &self,
-        order_ids: &[i64],
-        limit: i64,
+        jobs: &[StatusJob],
+        node: &str,
         at: i64,
         now: i64,
     ) -> Result<Vec<i64>> {
-        if order_ids.is_empty() {
+        if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let list = order_ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            sqlx::query(&format!(
-                "UPDATE orders SET sync_misses = sync_misses + 1, next_sync_at = $1 WHERE id IN ({list})"
-            ))
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            let parked: Vec<(i64,)> = sqlx::query_as(&format!(
-                "SELECT id FROM orders WHERE id IN ({list}) AND sync_misses >= $1 AND forward_state = 'sent' \
-                 AND status IN ('pending', 'processing', 'error') ORDER BY id"
-            ))
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-            if !parked.is_empty() {
-                let ids = parked.iter().map(|(id,)| id.to_string()).collect::<Vec<_>>().join(",");
-                sqlx::query(&format!(
-                    "UPDATE orders SET forward_state = 'unknown', status = 'error', last_error = $1, updated_at = $2 \
-                     WHERE id IN ({ids})"
-                ))
-                .bind(format!("the upstream did not know the order in {limit} status checks in a row"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let mut parked = Vec::new();
+            for job in jobs {
+                let parked_error = format!("the upstream did not know the order in {} status checks in a row", crate::MAX_STATUS_MISSES);
+                if tx.fail_status_job(job, node, "the upstream did not know the order", &parked_error, at, now).await? {
+                    parked.push(job.order_id);
+                }
             }
             tx.commit().await?;
-            Ok(parked.into_iter().map(|(id,)| id).collect())
+            Ok(parked)
         })
     }
 
@@ -670,16 +756,17 @@ impl Store {
     /// once even if several nodes report the same answer. Accounts the upstream delivered
     /// are sealed and added once.
     ///
-    /// Each order is settled under its own savepoint: one that cannot be settled (its
-    /// refund cannot be booked, say) is rolled back alone, counted as a miss with its
-    /// error, and parked for the operator after `max_failures` in a row; the others of
-    /// the batch settle. (One such order used to roll back its whole batch of 100, at
-    /// every poll, so its provider's sync never moved again.) Answers the failures.
+    /// Each order is settled under its own savepoint and ends its own job: closed, the
+    /// job is done; still open, it is polled again at `next_sync_at`. One that cannot be
+    /// settled (its refund cannot be booked, say) is rolled back alone and its job keeps
+    /// the error, parked for the operator once its tries are spent; the others of the
+    /// batch settle. (One such order used to roll back its whole batch of 100, at every
+    /// poll, so its provider's sync never moved again.) Answers the failures.
     pub async fn apply_remote_updates(
         &self,
-        updates: &[(i64, RemoteUpdate)],
+        updates: &[(StatusJob, RemoteUpdate)],
+        node: &str,
         next_sync_at: i64,
-        max_failures: i64,
         now: i64,
     ) -> Result<Vec<SettleFailure>> {
         if updates.is_empty() {
@@ -688,10 +775,10 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let mut failures = Vec::new();
-            for (order_id, update) in updates {
-                let order_id = *order_id;
+            for (job, update) in updates {
+                let order_id = job.order_id;
                 let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
-                let settled: Result<()> = async {
+                let settled: Result<bool> = async {
                     let row: Option<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
                         "SELECT user_id, kind, quantity, charge, refunded, delivered, COALESCE(runs, 1) FROM orders \
                          WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
@@ -700,7 +787,7 @@ impl Store {
                     .fetch_optional(&mut *sp)
                     .await?;
                     let Some((user, kind, quantity, charge, refunded, delivered, runs)) = row else {
-                        return Ok(());
+                        return Ok(false);
                     };
                     let mut delivered_now = delivered;
                     if kind == "product" && update.accounts.len() as i64 > delivered {
@@ -721,18 +808,18 @@ impl Store {
                     let remains = update.remains.map(|r| r.clamp(0, quantity));
                     sqlx::query(
                         "UPDATE orders SET start_count = COALESCE($1, start_count), remains = COALESCE($2, remains), \
-                         delivered = $3, next_sync_at = $4, sync_misses = 0, updated_at = $5 WHERE id = $6",
+                         delivered = $3, updated_at = $4 WHERE id = $5",
                     )
                     .bind(update.start_count)
                     .bind(remains)
                     .bind(delivered_now)
-                    .bind(next_sync_at)
                     .bind(now)
                     .bind(order_id)
                     .execute(&mut *sp)
                     .await?;
                     let charge_m = Money::from_micros(charge);
                     let refunded_m = Money::from_micros(refunded);
+                    let open = update.status.is_open();
                     match update.status {
                         OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {
                             let status = if update.status == OrderStatus::Error { OrderStatus::Processing } else { update.status };
@@ -763,34 +850,32 @@ impl Store {
                             sp.close_with_refund(order_id, &user, amount.micros(), status, "canceled upstream", now).await?;
                         }
                     }
-                                Ok(())
+                    Ok(open)
                 }
                 .await;
                 match settled {
-                    Ok(()) => sp.commit().await?,
+                    Ok(open) => {
+                        sp.commit().await?;
+                        if open {
+                            // Settled for now: all its tries again, next poll at its time.
+                            sqlx::query(
+                                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, attempts = 0, \
+                                 last_error = NULL, updated_at = $2 WHERE id = $3 AND locked_by = $4",
+                            )
+                            .bind(next_sync_at)
+                            .bind(now)
+                            .bind(job.job_id)
+                            .bind(node)
+                            .execute(&mut *tx)
+                            .await?;
+                        } else {
+                            tx.drop_order_jobs(order_id).await?;
+                        }
+                    }
                     Err(e) => {
                         sp.rollback().await?;
                         let error = format!("settling the upstream's answer failed: {e}");
-                        sqlx::query(
-                            "UPDATE orders SET sync_misses = sync_misses + 1, next_sync_at = $1, last_error = $2, \
-                             updated_at = $3 WHERE id = $4",
-                        )
-                        .bind(next_sync_at)
-                        .bind(&error)
-                        .bind(now)
-                        .bind(order_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        let parked = sqlx::query(
-                            "UPDATE orders SET forward_state = 'unknown', status = 'error' WHERE id = $1 \
-                             AND sync_misses >= $2 AND forward_state = 'sent' AND status IN ('pending', 'processing', 'error')",
-                        )
-                        .bind(order_id)
-                        .bind(max_failures)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                            == 1;
+                        let parked = tx.fail_status_job(job, node, &error, &error, next_sync_at, now).await?;
                         failures.push(SettleFailure { order_id, error, parked });
                     }
                 }
@@ -798,5 +883,122 @@ impl Store {
             tx.commit().await?;
             Ok(failures)
         })
+    }
+
+    /// Orders whose job is parked for the operator: a send with an unknown outcome, or an
+    /// upstream that stopped knowing the order or whose answer could not be booked.
+    pub async fn stuck_orders(&self, limit: i64) -> Result<Vec<StuckOrder>> {
+        let rows: Vec<StuckRow> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT o.id, COALESCE(o.provider_id, s.provider_id) AS provider_id, o.external_id, j.kind, j.payload, \
+                 j.attempts, j.last_error, o.updated_at \
+                 FROM jobs j JOIN orders o ON CAST(o.id AS TEXT) = j.dedupe_key \
+                 LEFT JOIN services s ON s.number = o.service_number \
+                 WHERE j.state = 'parked' AND j.kind IN ($1, $2) ORDER BY o.id LIMIT $3",
+            )
+            .bind(ORDER_FORWARD)
+            .bind(ORDER_STATUS)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| StuckOrder {
+                id: r.id,
+                provider_id: r.provider_id,
+                external_id: r.external_id,
+                forward_state: "unknown".into(),
+                forward_attempts: if r.kind == ORDER_FORWARD {
+                    serde_json::from_str::<ForwardPayload>(&r.payload).map_or(0, |p| p.sends)
+                } else {
+                    r.attempts
+                },
+                last_error: r.last_error,
+                updated_at: r.updated_at,
+            })
+            .collect())
+    }
+
+    /// Where an order stands with its upstream, by the names the operator knows:
+    /// `unknown` (parked, the operator decides), `sending` (a claimed send that may be
+    /// in flight), `queued`, `sent` (the upstream holds it), `failed` (given up) or
+    /// `none`. `None` when there is no such order.
+    pub async fn forward_state(&self, order_id: i64) -> Result<Option<String>> {
+        let state: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT CASE \
+                 WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind IN ($2, $3) AND j.dedupe_key = $4 AND j.state = 'parked') THEN 'unknown' \
+                 WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $2 AND j.dedupe_key = $4 AND j.locked_by IS NOT NULL) \
+                      AND o.sent_at IS NOT NULL THEN 'sending' \
+                 WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $2 AND j.dedupe_key = $4) THEN 'queued' \
+                 WHEN o.external_id IS NOT NULL THEN 'sent' \
+                 WHEN EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.kind = 'forward_failed') THEN 'failed' \
+                 ELSE 'none' END FROM orders o WHERE o.id = $1",
+            )
+            .bind(order_id)
+            .bind(ORDER_FORWARD)
+            .bind(ORDER_STATUS)
+            .bind(order_id.to_string())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(state.map(|(s,)| s))
+    }
+
+    /// The operator settles an order whose job is parked.
+    pub async fn resolve_forward(
+        &self,
+        order_id: i64,
+        resolution: &Resolution,
+        now: i64,
+    ) -> Result<()> {
+        match self.forward_state(order_id).await? {
+            None => return Err(StoreError::NotFound("Order")),
+            Some(s) if s != "unknown" => {
+                return Err(StoreError::Conflict(format!(
+                    "Order {order_id} is {s}, not waiting for a resolution"
+                )))
+            }
+            Some(_) => {}
+        }
+        match resolution {
+            Resolution::Sent(external) => {
+                let external = external.trim();
+                if external.is_empty() {
+                    return Err(StoreError::Invalid(
+                        "The upstream order id is required".into(),
+                    ));
+                }
+                // Replaces the id of an order the upstream stopped knowing, too.
+                on_engine!(&self.db, pool => {
+                    let mut tx = pool.begin_write(&self.gate).await?;
+                    tx.settle_sent(order_id, external, true, now).await?;
+                    tx.commit().await?;
+                });
+            }
+            Resolution::Fail => {
+                self.fail_forward(order_id, "failed by the operator", now)
+                    .await?;
+            }
+            Resolution::Resend => {
+                // The operator says the upstream does not hold it: a fresh start.
+                on_engine!(&self.db, pool => {
+                    let mut tx = pool.begin_write(&self.gate).await?;
+                    sqlx::query(
+                        "UPDATE orders SET status = 'pending', external_id = NULL, sent_at = NULL, updated_at = $1 \
+                         WHERE id = $2 AND status IN ('pending', 'processing', 'error')",
+                    )
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.drop_order_jobs(order_id).await?;
+                    tx.enqueue_forward(order_id, now).await?;
+                    tx.commit().await?;
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -10,6 +10,16 @@ use crate::db::{on_engine, BeginWrite};
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
+/// The statement that claims a lane's due jobs (`claim_jobs`): each engine's file, with
+/// the lane's condition.
+pub(crate) fn claim(lane: Lane, engine: crate::Engine) -> String {
+    let sql = match engine {
+        crate::Engine::Postgres => include_str!("sql/postgres/claim_jobs.sql"),
+        crate::Engine::Sqlite => include_str!("sql/sqlite/claim_jobs.sql"),
+    };
+    sql.replace("/* lane */", lane.condition())
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewJob {
@@ -87,21 +97,64 @@ where
         .bind(now)
 }
 
-/// The job that polls a provider's open orders for their status (one per provider).
-pub const PROVIDER_STATUS: &str = "provider.status";
+/// The job that sends one order to its provider (one per order, until the upstream took
+/// it or it was given up).
+pub const ORDER_FORWARD: &str = "order.forward";
+/// The job that polls one order the upstream holds for its status (one per open order;
+/// the polls of one provider are batched, 100 orders per request).
+pub const ORDER_STATUS: &str = "order.status";
+/// Polls in a row that did not settle an order (the upstream did not know it, or its
+/// answer could not be booked) before its status job is parked for the operator.
+pub const MAX_STATUS_MISSES: i64 = 10;
 /// The job that settles drip-feed orders whose runs are all over (one per database).
 pub const DRIPFEED_SETTLE: &str = "dripfeed.settle";
 /// Tries of a periodic job whose runs fail before it is parked for the operator.
 const PERIODIC_TRIES: i64 = 10;
 
-/// `provider.status` for `provider`, due at `run_at`.
-pub(crate) fn status_job(provider: &str, run_at: i64) -> NewJob {
+/// Which jobs a claim takes: forwarding and status polls each have a runner of their own
+/// (batched, and never queued behind a long catalogue import), the rest share one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// `order.forward`
+    Forward,
+    /// `order.status`
+    Status,
+    /// Every other kind.
+    Other,
+}
+
+impl Lane {
+    fn condition(self) -> &'static str {
+        match self {
+            Lane::Forward => "kind = 'order.forward'",
+            Lane::Status => "kind = 'order.status'",
+            Lane::Other => "kind NOT IN ('order.forward', 'order.status')",
+        }
+    }
+}
+
+/// `order.forward` for `order`, due at `run_at`.
+pub(crate) fn forward_job(order: i64, run_at: i64) -> NewJob {
     NewJob {
-        kind: PROVIDER_STATUS.into(),
-        payload: serde_json::json!({ "provider": provider }).to_string(),
-        dedupe_key: Some(provider.to_owned()),
+        kind: ORDER_FORWARD.into(),
+        payload: serde_json::json!({ "order": order }).to_string(),
+        dedupe_key: Some(order.to_string()),
         run_at,
-        max_attempts: PERIODIC_TRIES,
+        // Forwarding counts its own sends and refusals (its payload) and decides itself
+        // when to give up; this bounds nothing.
+        max_attempts: 40,
+        held_by: None,
+    }
+}
+
+/// `order.status` for `order`, due at `run_at`.
+pub(crate) fn status_job(order: i64, run_at: i64) -> NewJob {
+    NewJob {
+        kind: ORDER_STATUS.into(),
+        payload: serde_json::json!({ "order": order }).to_string(),
+        dedupe_key: Some(order.to_string()),
+        run_at,
+        max_attempts: MAX_STATUS_MISSES,
         held_by: None,
     }
 }
@@ -127,22 +180,20 @@ impl Store {
         Ok(id.map(|(id,)| id))
     }
 
-    /// Claims up to `limit` due jobs for `node` until `now + lease_ms`, counting an attempt
-    /// for each. A job whose lease ran out (its node died mid-run) is due again.
+    /// Claims up to `limit` due jobs of `lane` for `node` until `now + lease_ms`, counting
+    /// an attempt for each. A job whose lease ran out (its node died mid-run) is due again.
     pub async fn claim_jobs(
         &self,
+        lane: Lane,
         node: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Job>> {
         let jobs: Vec<Job> = on_engine!(&self.db, pool => {
-            let sql = match self.engine() {
-                crate::Engine::Postgres => include_str!("sql/postgres/claim_jobs.sql"),
-                crate::Engine::Sqlite => include_str!("sql/sqlite/claim_jobs.sql"),
-            };
+            let sql = claim(lane, self.engine());
             let mut tx = pool.begin_write(&self.gate).await?;
-            let claimed = sqlx::query_as(sql)
+            let claimed = sqlx::query_as(&sql)
                 .bind(node)
                 .bind(now + lease_ms)
                 .bind(now)
@@ -240,29 +291,16 @@ impl Store {
         Ok(())
     }
 
-    /// Every provider holding open orders gets its `provider.status` job, and open
-    /// drip-feed parents their `dripfeed.settle` job (a no-op where they are there; for
-    /// orders from before these jobs existed).
-    pub async fn ensure_status_jobs(&self, now: i64) -> Result<()> {
-        let dripfeeds = self.has_open_dripfeed_parents().await?;
+    /// Open drip-feed parents get their `dripfeed.settle` job (a no-op where it is
+    /// there; for parents from before the job existed). Orders' own jobs came with them
+    /// (migration 0011 gave the older ones theirs).
+    pub async fn ensure_dripfeed_job(&self, now: i64) -> Result<()> {
+        if !self.has_open_dripfeed_parents().await? {
+            return Ok(());
+        }
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, created_at, updated_at) \
-                 SELECT DISTINCT $1, '{\"provider\":\"' || o.provider_id || '\"}', o.provider_id, $2, $3, $2, $2 \
-                 FROM orders o WHERE o.provider_id IS NOT NULL AND o.external_id IS NOT NULL \
-                 AND o.external_id <> 'local-dripfeed' AND o.status IN ('pending', 'processing', 'error') \
-                 AND o.forward_state = 'sent' \
-                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
-            )
-            .bind(PROVIDER_STATUS)
-            .bind(now)
-            .bind(PERIODIC_TRIES)
-            .execute(pool)
-            .await?;
-            if dripfeeds {
-                insert_job(&settle_job(now), now).fetch_optional(pool).await?;
-            }
+            insert_job(&settle_job(now), now).fetch_optional(pool).await?;
         });
         Ok(())
     }

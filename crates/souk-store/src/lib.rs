@@ -43,10 +43,13 @@ pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use forwarding::{
-    ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StuckOrder, RESEND_WINDOW_MS,
+    ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StatusJob, StuckOrder,
+    RESEND_WINDOW_MS,
 };
 pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
-pub use jobs::{Job, NewJob, DRIPFEED_SETTLE, PROVIDER_STATUS};
+pub use jobs::{
+    Job, Lane, NewJob, DRIPFEED_SETTLE, MAX_STATUS_MISSES, ORDER_FORWARD, ORDER_STATUS,
+};
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};

@@ -37,6 +37,7 @@ const FILES: (Files, Files) = embed!(
     "0008_variant_prices.sql",
     "0009_order_provider.sql",
     "0010_jobs.sql",
+    "0011_order_jobs.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

@@ -10,6 +10,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::forwarding::OrderJobSteps;
 use crate::idempotency::{Idempotency, IdempotencySteps};
 use crate::users::Ledger;
 use crate::versions::{Change, Signals};
@@ -190,7 +191,6 @@ tx_steps! {
                  payment_status = CASE WHEN $1 = 0 THEN payment_status \
                                        WHEN refunded + $1 >= charge THEN 'refunded' ELSE 'partial' END, \
                  status = $2, \
-                 forward_state = CASE WHEN forward_state IN ('queued', 'sending') THEN 'failed' ELSE forward_state END, \
                  completed_at = CASE WHEN $2 IN ('completed', 'partial', 'canceled') THEN COALESCE(completed_at, $3) ELSE completed_at END, \
                  updated_at = $3 \
                  WHERE id = $4 AND user_id = $5 AND refunded + $1 <= charge RETURNING refunded",
@@ -207,6 +207,10 @@ tx_steps! {
                     "refund of order {order_id} exceeds its charge or names another buyer"
                 )));
             };
+            // A closed order has nothing more to send or poll upstream.
+            if !status.is_open() {
+                self.drop_order_jobs(order_id).await?;
+            }
             let earning: Option<(i64, i64)> =
                 sqlx::query_as("SELECT gross, commission FROM earnings WHERE order_id = $1")
                     .bind(order_id)
@@ -274,14 +278,12 @@ impl Store {
                 .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
             let inventory = order.product_type == ProductType::Inventory;
             let link = if order.link.is_empty() { buyer.email } else { order.link.as_str() };
-            let forward = if order.product_type == ProductType::Auto { "queued" } else { "none" };
             let (order_id,): (i64,) = sqlx::query_as(
                 "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
-                 quantity, unit_price, charge, status, payment_status, start_count, remains, forward_state, \
-                 next_attempt_at, created_at, paid_at, updated_at) \
+                 quantity, unit_price, charge, status, payment_status, start_count, remains, \
+                 created_at, paid_at, updated_at) \
                  VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 'completed', $7, $7, \
-                 CASE WHEN $10 = 'queued' AND EXISTS (SELECT 1 FROM services WHERE number = $2 AND provider_id IS NOT NULL) \
-                 THEN 'queued' ELSE 'none' END, $11, $11, $11, $11) \
+                 $10, $10, $10) \
                  RETURNING id",
             )
             .bind(buyer.user_id)
@@ -293,12 +295,14 @@ impl Store {
             .bind(order.quantity)
             .bind(price.micros())
             .bind(charge.micros())
-            .bind(forward)
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
             if tx.ledger_entry(buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
                 return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+            }
+            if order.product_type == ProductType::Auto {
+                tx.enqueue_forward(order_id, now).await?;
             }
             if inventory {
                 let delivered = sqlx::query(
@@ -344,11 +348,6 @@ impl Store {
     ) -> Result<Placed> {
         let params =
             serde_json::to_string(&order.fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let forward = if order.product_type == ProductType::Auto {
-            "queued"
-        } else {
-            "none"
-        };
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             if let Some(order_id) = tx.claim_idempotency(buyer.user_id, idem, now).await? {
@@ -357,11 +356,10 @@ impl Store {
             }
             let (order_id,): (i64,) = sqlx::query_as(
                 "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
-                 status, payment_status, remains, params, forward_state, next_attempt_at, runs, interval_minutes, \
+                 status, payment_status, remains, params, runs, interval_minutes, \
                  created_at, paid_at, updated_at) \
                  VALUES ($1, 'smm', $2, $3, $4, $5, $6, $7, 'pending', 'completed', $6, $8, \
-                 CASE WHEN $9 = 'queued' AND EXISTS (SELECT 1 FROM services WHERE number = $2 AND provider_id IS NOT NULL) \
-                 THEN 'queued' ELSE 'none' END, $10, $11, $12, $10, $10, $10) \
+                 $10, $11, $9, $9, $9) \
                  RETURNING id",
             )
             .bind(buyer.user_id)
@@ -372,7 +370,6 @@ impl Store {
             .bind(order.quantity)
             .bind(order.charge.micros())
             .bind(&params)
-            .bind(forward)
             .bind(now)
             .bind(order.runs)
             .bind(order.interval_minutes)
@@ -380,6 +377,9 @@ impl Store {
             .await?;
             if tx.ledger_entry(buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
                 return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+            }
+            if order.product_type == ProductType::Auto {
+                tx.enqueue_forward(order_id, now).await?;
             }
             tx.insert_earning(order_id, &order.shop_id, order.charge, now).await?;
             tx.order_event(order_id, "placed", "", now).await?;
@@ -476,12 +476,12 @@ impl Store {
         // unknown, or queued again for a resend after an unknown outcome.
         let select = if engine == Engine::Postgres && !dry_run {
             "SELECT product_type, payment_status, status, \
-             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') OR unknown_since IS NOT NULL THEN 'forwarding' END) AS external_id, \
+             COALESCE(external_id, CASE WHEN sent_at IS NOT NULL THEN 'forwarding' END) AS external_id, \
              paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE"
         } else {
             "SELECT product_type, payment_status, status, \
-             COALESCE(external_id, CASE WHEN forward_state IN ('sending', 'sent', 'unknown') OR unknown_since IS NOT NULL THEN 'forwarding' END) AS external_id, \
+             COALESCE(external_id, CASE WHEN sent_at IS NOT NULL THEN 'forwarding' END) AS external_id, \
              paid_at, self_refunded, quantity, delivered, \
              charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
         };

@@ -127,10 +127,9 @@ row_struct! {
         service_number: Option<i64>,
         subproduct_id: Option<String>,
         external_id: Option<String>,
-        forward_state: String,
         /// Set once a send may have reached the provider (even if the order is queued for a
         /// resend with the same key).
-        unknown_since: Option<i64>,
+        sent_at: Option<i64>,
     }
 }
 
@@ -154,7 +153,7 @@ impl OwnedOrder {
 const ORDER_COLUMNS: &str =
     "o.id, o.user_id, o.kind, o.product_type, o.status, o.quantity, o.delivered, \
      o.remains, o.start_count, o.charge, o.refunded, o.service_number, o.subproduct_id, \
-     o.external_id, o.forward_state, o.unknown_since";
+     o.external_id, o.sent_at";
 
 /// The order, locked for the transaction, if a shop of `owner` sold it and it was paid.
 fn owned_order_sql(engine: Engine) -> String {
@@ -353,10 +352,7 @@ impl Store {
             let o = tx.owned_order(&select, order_id, owner).await?;
             o.require_open()?;
             // Once a provider has (or may have) the order, its answer settles it.
-            if o.external_id.is_some()
-                || o.unknown_since.is_some()
-                || matches!(o.forward_state.as_str(), "sending" | "sent" | "unknown")
-            {
+            if o.external_id.is_some() || o.sent_at.is_some() {
                 return Err(StoreError::Supply(supply::SupplyError::WithProvider(order_id)));
             }
             // SMM orders count what is done through `remains`.

@@ -1,5 +1,6 @@
-//! Forwarding orders to upstream providers (the outbox), and polling their status (run
-//! by the `provider.status` and `dripfeed.settle` jobs).
+//! Forwarding orders to upstream providers and polling their status: the runners of the
+//! `order.forward` and `order.status` job lanes (`souk_store::Lane`), each batched, each
+//! job recording its own outcome.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,7 +8,9 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
 use souk_core::order::OrderStatus;
-use souk_store::{ForwardJob, Provider, RemoteUpdate, Retry, StoreError, RESEND_WINDOW_MS};
+use souk_store::{
+    ForwardJob, Provider, RemoteUpdate, Retry, StatusJob, StoreError, RESEND_WINDOW_MS,
+};
 
 use crate::{StopSignal, WorkerContext};
 
@@ -24,9 +27,10 @@ const MAX_UNSENT: i64 = 40;
 const CONCURRENCY: usize = 16;
 /// Orders per multi-status request (PerfectPanel's limit).
 const STATUS_BATCH: usize = 100;
-/// Status polls in a row in which the upstream did not know an order before it is
-/// parked for the operator.
-pub const MAX_SYNC_MISSES: i64 = 10;
+/// Status jobs claimed at a time (each provider's share polled 100 per request).
+const STATUS_CLAIM: i64 = (STATUS_BATCH * 8) as i64;
+/// How long a status poll's claim keeps its orders from other nodes.
+const STATUS_LEASE_MS: i64 = 5 * 60_000;
 
 /// Backoff for attempt `n` (1-based): 5 s, 10 s, 20 s ... capped at an hour.
 fn backoff_ms(attempt: i64) -> i64 {
@@ -47,15 +51,7 @@ fn client_for(provider: &Provider, ctx: &WorkerContext) -> Result<ApiV2Client, C
 /// more, starts no new send and lets the ones in flight finish; `Workers::stop` gives the
 /// rest of the batch back to the queue (also when the grace period cut the sends off).
 pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
-    let mut last_expiry = 0i64;
     while !stop.is_set() {
-        let now = ctx.clock.now_ms();
-        if now - last_expiry > 5_000 {
-            last_expiry = now;
-            if let Err(e) = ctx.store.expire_forward_leases(now).await {
-                tracing::warn!(error = %e, "lease expiry failed");
-            }
-        }
         match forward_batch(&ctx, &stop).await {
             Ok(0) => pause(&stop, Duration::from_millis(200)).await,
             Ok(_) => {}
@@ -68,10 +64,10 @@ pub(crate) async fn forward_loop(ctx: WorkerContext, stop: StopSignal) {
 }
 
 /// One pass of the forwarder run by hand (tests stepping a node without background
-/// work): expired send leases settled, then every order due now claimed and sent, batch
-/// by batch, until none is due. Returns how many orders were claimed.
+/// work): every order due now claimed and sent, batch by batch, until none is due
+/// (a send whose node died is due again once its lease ran out). Returns how many orders
+/// were claimed.
 pub async fn forward_once(ctx: &WorkerContext) -> Result<usize, StoreError> {
-    ctx.store.expire_forward_leases(ctx.clock.now_ms()).await?;
     // Never set: a pass by hand is not stopped half way.
     let (_never, stopped) = tokio::sync::watch::channel(false);
     let stop = StopSignal(stopped);
@@ -116,9 +112,9 @@ async fn forward_batch(ctx: &WorkerContext, stop: &StopSignal) -> Result<usize, 
                 .cloned()
                 .unwrap_or_else(|| Err("unknown provider".into()));
             async move {
-                if let Err(e) = forward_one(ctx, installation, provider, &job, stop).await
-                {
-                    tracing::warn!(order = job.order_id, error = %e, "forwarding bookkeeping failed");
+                let order = job.order_id;
+                if let Err(e) = forward_one(ctx, installation, provider, job, stop).await {
+                    tracing::warn!(order, error = %e, "forwarding bookkeeping failed");
                 }
             }
         })
@@ -138,9 +134,10 @@ async fn forward_one(
     ctx: &WorkerContext,
     installation: &str,
     provider: Result<Provider, String>,
-    job: &ForwardJob,
+    mut job: ForwardJob,
     stop: &StopSignal,
 ) -> Result<(), StoreError> {
+    let job = &mut job;
     let store = &ctx.store;
     let node = ctx.node_id.as_str();
     let now = ctx.clock.now_ms();
@@ -150,14 +147,14 @@ async fn forward_one(
         Err(e) => {
             let why = format!("provider unavailable: {e}");
             return store
-                .requeue_forward(job.order_id, node, Retry::Unsent, &why, now + 60_000, now)
+                .requeue_forward(job, node, Retry::Unsent, &why, now + 60_000, now)
                 .await;
         }
     };
     if !provider.enabled {
         return store
             .requeue_forward(
-                job.order_id,
+                job,
                 node,
                 Retry::Unsent,
                 "provider disabled",
@@ -178,11 +175,22 @@ async fn forward_one(
         );
         return store
             .park_forward(
-                job.order_id,
+                job,
                 node,
                 "an earlier send had an unknown outcome and the upstream may have forgotten its idempotency key; not resent",
                 now,
             )
+            .await;
+    }
+    // Claimed with an earlier send's outcome unknown (its answer never came, or its node
+    // died mid-call): only a same-key resend is safe, and only where the key is honoured.
+    if job.unknown_since.is_some() && !provider.supports_idempotency {
+        tracing::warn!(
+            order = job.order_id,
+            "send outcome unknown; parked for the operator"
+        );
+        return store
+            .park_forward(job, node, "a send's outcome is unknown (its answer never came); the provider does not honour idempotency keys, so it is not resent", now)
             .await;
     }
     let client = match client_for(&provider, ctx) {
@@ -195,23 +203,13 @@ async fn forward_one(
             .upstream_dripfeed(&provider.id, &job.provider_service)
             .await?
     {
-        return store.expand_dripfeed(job.order_id, node, now).await;
+        return store.expand_dripfeed(job, node, now).await;
     }
     let fields: Vec<(String, String)> =
         serde_json::from_str::<HashMap<String, String>>(&job.params)
             .map(|m| m.into_iter().collect())
             .unwrap_or_default();
     let key = format!("souk-{installation}-{}", job.order_id);
-    let order = RemoteOrder {
-        service: &job.provider_service,
-        link: &job.link,
-        quantity: job.quantity,
-        subproduct: job.provider_subproduct.as_deref(),
-        runs: job.runs,
-        interval: job.interval_minutes,
-        fields,
-        idempotency_key: Some(&key),
-    };
     // A stopping node starts no new send: the order stays claimed and is given back.
     tokio::select! {
         _ = souk_client::pacing::wait(&provider.id, provider.requests_per_second) => {}
@@ -228,7 +226,7 @@ async fn forward_one(
     // The send's lease outlasts the request it covers.
     if !store
         .begin_send(
-            job.order_id,
+            job,
             node,
             souk_app::upstream::call_lease_ms(&provider),
             started,
@@ -241,29 +239,37 @@ async fn forward_one(
         );
         return Ok(());
     }
-    let attempt = job.attempts + 1;
+    let attempt = job.attempts;
+    let order = RemoteOrder {
+        service: &job.provider_service,
+        link: &job.link,
+        quantity: job.quantity,
+        subproduct: job.provider_subproduct.as_deref(),
+        runs: job.runs,
+        interval: job.interval_minutes,
+        fields,
+        idempotency_key: Some(&key),
+    };
     souk_client::pause::point("forward.call").await;
     let result = client.add(&order).await;
     let now = ctx.clock.now_ms();
     match result {
         Ok(external) => {
-            store.mark_forwarded(job.order_id, &external, now).await?;
+            store.mark_forwarded(job, &external, now).await?;
             tracing::debug!(order = job.order_id, external = %external, "forwarded");
         }
         // Another Souk holds this key for another request, or is still placing it: the
         // order may well be there. Not ours to refund or resend.
         Err(e @ ClientError::KeyConflict(_)) => {
             tracing::warn!(order = job.order_id, error = %e, "idempotency key conflict; parked for the operator");
-            store
-                .park_forward(job.order_id, node, &e.to_string(), now)
-                .await?;
+            store.park_forward(job, node, &e.to_string(), now).await?;
         }
         Err(e) if e.outcome_unknown() => {
             let since = job.unknown_since.unwrap_or(started);
             if provider.supports_idempotency && now - since <= RESEND_WINDOW_MS {
                 store
                     .requeue_forward(
-                        job.order_id,
+                        job,
                         node,
                         Retry::Unknown,
                         &e.to_string(),
@@ -273,9 +279,7 @@ async fn forward_one(
                     .await?;
             } else {
                 tracing::warn!(order = job.order_id, error = %e, "send outcome unknown; parked for the operator");
-                store
-                    .park_forward(job.order_id, node, &e.to_string(), now)
-                    .await?;
+                store.park_forward(job, node, &e.to_string(), now).await?;
             }
         }
         Err(ClientError::Api(message)) => {
@@ -286,7 +290,7 @@ async fn forward_one(
             } else {
                 store
                     .requeue_forward(
-                        job.order_id,
+                        job,
                         node,
                         Retry::Refused,
                         &why,
@@ -302,7 +306,7 @@ async fn forward_one(
             } else {
                 store
                     .requeue_forward(
-                        job.order_id,
+                        job,
                         node,
                         Retry::Unsent,
                         &e.to_string(),
@@ -325,10 +329,7 @@ async fn give_up(
     now: i64,
 ) -> Result<(), StoreError> {
     if job.unknown_since.is_some() {
-        return ctx
-            .store
-            .park_forward(job.order_id, &ctx.node_id, why, now)
-            .await;
+        return ctx.store.park_forward(job, &ctx.node_id, why, now).await;
     }
     ctx.store
         .fail_forward(job.order_id, why, now)
@@ -354,13 +355,11 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
     })
 }
 
-/// One round of status sync over every provider (tests and benchmarks; nodes run it as
-/// `provider.status` and `dripfeed.settle` jobs): every provider's due orders polled
-/// (`sync_statuses_once`), then drip-feed orders whose runs are all over settled. Errors
-/// are logged as the loop logs them; the first is also returned (tests stepping a node by
-/// hand call this).
+/// One round of status sync (tests and benchmarks): every order due for a poll polled
+/// (`status_once`), then drip-feed orders whose runs are all over settled. Errors are
+/// logged as the loop logs them; the first is also returned.
 pub async fn status_round(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
-    let synced = sync_statuses_once(ctx).await;
+    let synced = status_once(ctx).await;
     if let Err(e) = &synced {
         tracing::warn!(error = %e, "status sync failed");
     }
@@ -373,72 +372,85 @@ pub async fn status_round(ctx: &WorkerContext) -> Result<SyncStats, StoreError> 
     synced
 }
 
-/// One pass over every provider with open orders due for a check (what the
-/// `provider.status` jobs do one provider each). Public so the benchmark (and tests)
-/// can run exactly one pass.
-pub async fn sync_statuses_once(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
-    let mut stats = SyncStats::default();
-    let now = ctx.clock.now_ms();
-    let interval = ctx.sync_interval.as_millis() as i64;
-    for provider_id in ctx.store.providers_due_for_sync(now).await? {
-        // A node's `provider.status` job may be polling it at the same moment.
-        let lease = format!("status-sync:{provider_id}");
-        if !ctx
-            .store
-            .try_lease(&lease, &ctx.node_id, now + interval.max(10_000) * 3, now)
-            .await?
-        {
-            continue;
+/// Polls the due orders until the node stops.
+pub(crate) async fn status_loop(ctx: WorkerContext, stop: StopSignal) {
+    while !stop.is_set() {
+        if let Err(e) = status_once(&ctx).await {
+            tracing::warn!(error = %e, "status sync failed");
         }
-        let s = sync_provider_statuses(ctx, &provider_id).await?;
-        stats.requests += s.requests;
-        stats.orders += s.orders;
+        pause(&stop, Duration::from_millis(200)).await;
     }
-    Ok(stats)
 }
 
-/// Polls one provider's open orders that are due for a check, 100 per request, paced.
-pub async fn sync_provider_statuses(
+/// Claims the `order.status` jobs due now and polls them, each provider's 100 per
+/// request and paced, until none is due (each poll moves its job to its next time).
+pub async fn status_once(ctx: &WorkerContext) -> Result<SyncStats, StoreError> {
+    let mut stats = SyncStats::default();
+    loop {
+        let now = ctx.clock.now_ms();
+        let jobs = ctx
+            .store
+            .claim_status_jobs(&ctx.node_id, now, STATUS_LEASE_MS, STATUS_CLAIM)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(stats);
+        }
+        let mut by_provider: HashMap<String, Vec<StatusJob>> = HashMap::new();
+        for job in jobs {
+            by_provider
+                .entry(job.provider_id.clone())
+                .or_default()
+                .push(job);
+        }
+        for (provider_id, jobs) in by_provider {
+            let s = sync_provider(ctx, &provider_id, jobs).await?;
+            stats.requests += s.requests;
+            stats.orders += s.orders;
+        }
+    }
+}
+
+/// Polls one provider's claimed orders, 100 per request, paced.
+async fn sync_provider(
     ctx: &WorkerContext,
     provider_id: &str,
+    jobs: Vec<StatusJob>,
 ) -> Result<SyncStats, StoreError> {
     let mut stats = SyncStats::default();
     let interval = ctx.sync_interval.as_millis() as i64;
-    let provider = ctx.store.provider(provider_id).await?;
+    let next = ctx.clock.now_ms() + interval;
+    let provider = match ctx.store.provider(provider_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(provider = provider_id, error = %e, "cannot read the provider");
+            ctx.store.postpone_sync(&jobs, &ctx.node_id, next).await?;
+            return Ok(stats);
+        }
+    };
     let client = match client_for(&provider, ctx) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(provider = %provider.name, error = %e, "cannot build a client");
+            ctx.store.postpone_sync(&jobs, &ctx.node_id, next).await?;
             return Ok(stats);
         }
     };
-    loop {
-        let now = ctx.clock.now_ms();
-        let open = ctx
-            .store
-            .open_upstream_orders(provider_id, now, (STATUS_BATCH * 8) as i64)
-            .await?;
-        if open.is_empty() {
-            break;
-        }
-        let batches: Vec<Vec<(i64, String)>> =
-            open.chunks(STATUS_BATCH).map(<[_]>::to_vec).collect();
-        let results: Vec<Result<(usize, usize), StoreError>> = stream::iter(batches)
-            .map(|batch| {
-                let (client, provider) = (&client, &provider);
-                async move {
-                    souk_client::pacing::wait(&provider.id, provider.requests_per_second).await;
-                    sync_batch(ctx, client, &batch, interval).await
-                }
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
-        for r in results {
-            let (requests, updated) = r?;
-            stats.requests += requests;
-            stats.orders += updated;
-        }
+    let batches: Vec<Vec<StatusJob>> = jobs.chunks(STATUS_BATCH).map(<[_]>::to_vec).collect();
+    let results: Vec<Result<(usize, usize), StoreError>> = stream::iter(batches)
+        .map(|batch| {
+            let (client, provider) = (&client, &provider);
+            async move {
+                souk_client::pacing::wait(&provider.id, provider.requests_per_second).await;
+                sync_batch(ctx, client, &batch, interval).await
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for r in results {
+        let (requests, updated) = r?;
+        stats.requests += requests;
+        stats.orders += updated;
     }
     Ok(stats)
 }
@@ -452,17 +464,18 @@ pub struct SyncStats {
 async fn sync_batch(
     ctx: &WorkerContext,
     client: &ApiV2Client,
-    batch: &[(i64, String)],
+    batch: &[StatusJob],
     interval: i64,
 ) -> Result<(usize, usize), StoreError> {
-    let ids: Vec<String> = batch.iter().map(|(_, e)| e.clone()).collect();
+    let (store, node) = (&ctx.store, ctx.node_id.as_str());
+    let ids: Vec<String> = batch.iter().map(|j| j.external_id.clone()).collect();
+    let answers = client.statuses(&ids).await;
     let now = ctx.clock.now_ms();
-    let answers = match client.statuses(&ids).await {
+    let answers = match answers {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "status request failed");
-            let orders: Vec<i64> = batch.iter().map(|(o, _)| *o).collect();
-            ctx.store.postpone_sync(&orders, now + interval).await?;
+            store.postpone_sync(batch, node, now + interval).await?;
             return Ok((1, 0));
         }
     };
@@ -470,19 +483,18 @@ async fn sync_batch(
     // `Incorrect order ID`, a status we cannot read, or no entry: the upstream does not
     // know the order (for now). Counted, so it is not polled forever.
     let mut unknown = Vec::new();
-    for (order, external) in batch {
+    for job in batch {
         match answers
-            .get(external)
+            .get(&job.external_id)
             .and_then(|a| a.as_ref().ok())
             .and_then(remote_update)
         {
-            Some(update) => updates.push((*order, update)),
-            None => unknown.push(*order),
+            Some(update) => updates.push((job.clone(), update)),
+            None => unknown.push(job.clone()),
         }
     }
-    let failures = ctx
-        .store
-        .apply_remote_updates(&updates, now + interval, MAX_SYNC_MISSES, now)
+    let failures = store
+        .apply_remote_updates(&updates, node, now + interval, now)
         .await?;
     for f in &failures {
         if f.parked {
@@ -492,9 +504,8 @@ async fn sync_batch(
         }
     }
     let updated = updates.len() - failures.len();
-    let parked = ctx
-        .store
-        .record_sync_misses(&unknown, MAX_SYNC_MISSES, now + interval, now)
+    let parked = store
+        .record_sync_misses(&unknown, node, now + interval, now)
         .await?;
     if !parked.is_empty() {
         tracing::warn!(orders = ?parked, "the upstream does not know these orders; parked for the operator");

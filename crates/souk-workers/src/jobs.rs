@@ -10,8 +10,8 @@
 //!   (`souk_app::refill`).
 //! - `sms.rent`: an upstream SMS rental whose request did not live to book it
 //!   (`souk_app::sms_rental`).
-//! - `provider.status`: polls one provider's open orders, every sync interval while it
-//!   holds any (inserted with the first order marked sent to it).
+//! - `order.forward` and `order.status`: sending one order upstream and polling it there;
+//!   they have runners of their own (`crate::forward`), batched per provider.
 //! - `dripfeed.settle`: settles drip-feed orders whose runs are all over, every sync
 //!   interval while any is open (inserted when one is split into runs here).
 
@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use souk_core::jobs::retry_delay_ms;
-use souk_store::{Job, StoreError};
+use souk_store::{Job, Lane, StoreError};
 
 use crate::{StopSignal, WorkerContext};
 
@@ -81,8 +81,7 @@ struct RefillPayload {
     refill: i64,
 }
 
-/// The period of `provider.status` and `dripfeed.settle`: the sync interval, at most
-/// 10 s between passes (each order has its own due time within them).
+/// The period of `dripfeed.settle`: the sync interval, at most 10 s between passes.
 fn status_every(ctx: &WorkerContext) -> i64 {
     ctx.sync_interval.min(Duration::from_secs(10)).as_millis() as i64
 }
@@ -141,21 +140,6 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
                 .await?;
             Ok(Done::Finished)
         }
-        souk_store::PROVIDER_STATUS => {
-            let p: ProviderPayload = serde_json::from_str(&job.payload)
-                .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
-            match crate::forward::sync_provider_statuses(ctx, &p.provider).await {
-                Ok(_) => {}
-                // Deleted since: nothing left to poll.
-                Err(StoreError::NotFound(_)) => return Ok(Done::Finished),
-                Err(e) => return Err(e.into()),
-            }
-            if !ctx.store.has_open_upstream_orders(&p.provider).await? {
-                // The next order sent there brings the job back.
-                return Ok(Done::Finished);
-            }
-            Ok(Done::Again(ctx.clock.now_ms() + status_every(ctx)))
-        }
         souk_store::DRIPFEED_SETTLE => {
             ctx.store
                 .settle_dripfeed_parents(ctx.clock.now_ms())
@@ -206,27 +190,27 @@ async fn settle(
     Ok(())
 }
 
-/// Gives every enabled API v2 provider its periodic sync job, every provider holding
-/// open orders its status job, and open drip-feed parents their settling job (a no-op
-/// for those there already).
+/// Gives every enabled API v2 provider its periodic sync job, and open drip-feed parents
+/// their settling job (a no-op for those there already).
 pub async fn ensure_periodic_jobs(ctx: &WorkerContext) -> Result<(), StoreError> {
     let now = ctx.clock.now_ms();
     let every = provider_sync_every(ctx).as_millis() as i64;
     ctx.store
         .ensure_provider_sync_jobs(now + every, now)
         .await?;
-    ctx.store.ensure_status_jobs(now).await
+    ctx.store.ensure_dripfeed_job(now).await
 }
 
-/// Claims and runs every job due now, `CONCURRENCY` at a time, until none is due: one
-/// step of the queue (tests call it to run the queue by hand).
+/// Claims and runs every job due now (but sends and status polls, which have their own
+/// runners), `CONCURRENCY` at a time, until none is due: one step of the queue (tests
+/// call it to run the queue by hand).
 pub async fn run_due(ctx: &WorkerContext) -> Result<RunReport, StoreError> {
     let mut report = RunReport::default();
     loop {
         let now = ctx.clock.now_ms();
         let jobs = ctx
             .store
-            .claim_jobs(&ctx.node_id, now, LEASE_MS, BATCH)
+            .claim_jobs(Lane::Other, &ctx.node_id, now, LEASE_MS, BATCH)
             .await?;
         if jobs.is_empty() {
             return Ok(report);

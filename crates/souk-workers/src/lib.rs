@@ -68,9 +68,10 @@ pub struct Workers {
 
 impl Workers {
     /// Stops every worker: the forwarder claims nothing more and lets its sends in
-    /// flight finish (at most `grace`); orders it claimed but never sent go back to the
-    /// queue at once, so another node sends them and none is mistaken for a lost send.
-    /// The node's singleton leases (status and catalogue sync) are given up too.
+    /// flight finish (at most `grace`); then every job this node holds goes back to the
+    /// queue at once: a send it claimed but never started is sent by another node, and
+    /// one cut off mid-call is taken as a send with an unknown outcome. The node's
+    /// singleton leases are given up too.
     pub async fn stop(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         for h in self.others.drain(..) {
@@ -89,16 +90,6 @@ impl Workers {
                 forward.abort();
                 let _ = forward.await;
             }
-        }
-        match self
-            .ctx
-            .store
-            .release_forward_claims(&self.ctx.node_id, self.ctx.clock.now_ms())
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(orders = n, "claimed orders given back to the queue"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "giving claimed orders back failed"),
         }
         if let Err(e) = self.ctx.store.release_leases(&self.ctx.node_id).await {
             tracing::warn!(error = %e, "giving leases back failed");
@@ -131,7 +122,11 @@ impl Drop for Workers {
 pub fn spawn_all(ctx: &WorkerContext) -> Workers {
     let (stop, stopped) = watch::channel(false);
     let stopped = StopSignal(stopped);
-    let others = sms::spawn(ctx);
+    let mut others = sms::spawn(ctx);
+    others.push(tokio::spawn(forward::status_loop(
+        ctx.clone(),
+        stopped.clone(),
+    )));
     Workers {
         ctx: ctx.clone(),
         stop,

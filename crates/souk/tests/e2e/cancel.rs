@@ -63,13 +63,13 @@ engine_test!(every_reason_code_in_order, |db| {
     ))
     .await;
     db.exec(&format!(
-        "UPDATE orders SET external_id = 'up-77', forward_state = 'sent' WHERE id = {sent}"
+        "UPDATE orders SET external_id = 'up-77', sent_at = 1 WHERE id = {sent}"
     ))
     .await;
     // Queued again for a resend with its key after a send whose outcome was unknown: the
     // provider may hold it, so it counts as sent.
     db.exec(&format!(
-        "UPDATE orders SET forward_state = 'queued', unknown_since = 1 WHERE id = {resending}"
+        "UPDATE orders SET sent_at = 1 WHERE id = {resending}"
     ))
     .await;
     db.exec(&format!(

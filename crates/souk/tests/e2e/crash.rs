@@ -166,7 +166,8 @@ async fn order_paused_in(
         forward_state(db, id).await == state
             && db
                 .scalar(&format!(
-                    "SELECT COUNT(*) FROM orders WHERE id = {id} AND lease_owner IS NOT NULL"
+                    "SELECT COUNT(*) FROM jobs WHERE kind = 'order.forward' AND dedupe_key = '{id}' \
+                     AND locked_by IS NOT NULL"
                 ))
                 .await
                 == 1

@@ -13,7 +13,8 @@ use crate::fake_upstream::{FakeOrder, FakeUpstream, Fault, Shape};
 use crate::fixtures;
 use crate::harness::{private_upstreams, wait_for, Kind, ServerProcess, TestApp, TestDb};
 use crate::providers::{
-    connect, fake_provider_id, forward_state, order, panel_services, place_bulk, set_provider_url,
+    connect, fake_provider_id, forward_state, order, order_job, panel_services, place_bulk,
+    set_provider_url,
 };
 
 async fn refunds(db: &TestDb, order: i64) -> i64 {
@@ -23,11 +24,32 @@ async fn refunds(db: &TestDb, order: i64) -> i64 {
     .await
 }
 
-async fn column(db: &TestDb, order: i64, name: &str) -> i64 {
-    db.scalar(&format!(
-        "SELECT CAST({name} AS BIGINT) FROM orders WHERE id = {order}"
-    ))
-    .await
+/// The details of the order's events of `kind`, oldest first.
+async fn order_events(db: &TestDb, order: i64, kind: &str) -> Vec<String> {
+    let url = db.url.clone();
+    let sql = format!(
+        "SELECT detail FROM order_events WHERE order_id = {order} AND kind = '{kind}' ORDER BY id"
+    );
+    match db.kind {
+        Kind::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar(&sql)
+                .fetch_all(&mut c)
+                .await
+                .expect("events")
+        }
+        Kind::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar(&sql)
+                .fetch_all(&mut c)
+                .await
+                .expect("events")
+        }
+    }
 }
 
 async fn stuck(app: &TestApp) -> Vec<Value> {
@@ -62,6 +84,8 @@ async fn seen(app: &TestApp, key: &str, order: i64) -> (Value, Value) {
 engine_test!(key_conflict_answers_park_the_order_without_refund, |db| {
     // Stepped: the test runs the forwarder and the status sync itself.
     let app = TestApp::builder(db).private_upstreams().spawn().await;
+    // The parked send jobs are the point: each waits for the operator.
+    app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, true, 2_000).await;
@@ -149,11 +173,14 @@ engine_test!(a_souk_upstream_refusing_our_key_parks_the_order, |db| {
         .await;
     // The order waits while the provider is off, so its key is known before it is sent.
     set_enabled(&a, &provider, false).await;
+    // The send job parked for the operator is the point of the test.
+    a.expect_failed_jobs();
     let buyer = a.buyer("buyer@a.test", "50").await;
     let id = order(&a, &buyer, followers, "1000").await;
     wait_for(10, "a claim of the disabled provider", || async {
         db.scalar(&format!(
-            "SELECT COUNT(*) FROM orders WHERE id = {id} AND last_error = 'provider disabled'"
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'order.forward' AND dedupe_key = '{id}' \
+             AND last_error = 'provider disabled'"
         ))
         .await
             == 1
@@ -195,7 +222,7 @@ engine_test!(a_souk_upstream_refusing_our_key_parks_the_order, |db| {
         (json!("In progress"), json!("0.50"))
     );
     assert_eq!(refunds(db, id).await, 0);
-    assert_eq!(column(db, id, "forward_attempts").await, 1);
+    assert_eq!(order_job(db, "order.forward", id, "sends").await, 1);
     let listed = stuck(&a).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -212,6 +239,8 @@ engine_test!(
     same_key_resends_stop_before_the_upstream_forgets_the_key,
     |db| {
         let app = TestApp::spawn_with(db, private_upstreams()).await;
+        // Parked send jobs are the point of the test.
+        app.expect_failed_jobs();
         let key = app.buyer("buyer@test.local", "100").await;
         let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
         let (_, numbers) = connect(&app, &fake, true, 300).await;
@@ -224,7 +253,9 @@ engine_test!(
         // attempt after it, and the clock would jump while the send is in flight.
         wait_for(10, "the timed-out send", || async {
             db.scalar(&format!(
-                "SELECT COUNT(*) FROM orders WHERE id = {late} AND forward_state = 'queued' AND forward_attempts = 1"
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'order.forward' AND dedupe_key = '{late}' \
+                 AND state = 'ready' AND locked_by IS NULL \
+                 AND (payload LIKE '%\"sends\":1,%' OR payload LIKE '%\"sends\":1}}')"
             ))
             .await
                 == 1
@@ -251,7 +282,8 @@ engine_test!(
         for o in [young, old] {
             wait_for(10, "a claim of the disabled provider", || async {
                 db.scalar(&format!(
-                "SELECT COUNT(*) FROM orders WHERE id = {o} AND last_error = 'provider disabled'"
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'order.forward' AND dedupe_key = '{o}' \
+                 AND last_error = 'provider disabled'"
             ))
                 .await
                     == 1
@@ -261,11 +293,15 @@ engine_test!(
         let now = app.state.now();
         for (o, started) in [(young, now - 2 * 3_600_000), (old, now - 24 * 3_600_000)] {
             db.exec(&format!(
-            "UPDATE orders SET forward_state = 'sending', lease_owner = 'dead-node', lease_until = {}, \
-             send_started_at = {started} WHERE id = {o}",
-            now - 1
-        ))
-        .await;
+                "UPDATE orders SET sent_at = {started} WHERE id = {o}"
+            ))
+            .await;
+            db.exec(&format!(
+                "UPDATE jobs SET locked_by = 'dead-node', locked_until = {0}, run_at = {0} \
+                 WHERE kind = 'order.forward' AND dedupe_key = '{o}'",
+                now - 1
+            ))
+            .await;
         }
         set_enabled(&app, &provider, true).await;
         app.clock.advance(10_000);
@@ -319,20 +355,24 @@ engine_test!(a_stopping_node_gives_its_unsent_claims_back, |db| {
     );
     // The sends in flight finished; every other order is back in the queue, unsent.
     let sent = db
-        .scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+        .scalar("SELECT COUNT(*) FROM orders WHERE external_id IS NOT NULL")
         .await;
     assert_eq!(sent as usize, fake.orders().len());
     assert_eq!(sent as usize, fake.add_requests());
     assert!((16..100).contains(&sent), "{sent} sent");
     assert_eq!(
-        db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state NOT IN ('sent', 'queued')")
-            .await,
+        db.scalar(
+            "SELECT COUNT(*) FROM orders o WHERE o.external_id IS NULL AND NOT EXISTS \
+             (SELECT 1 FROM jobs j WHERE j.kind = 'order.forward' AND j.dedupe_key = CAST(o.id AS TEXT) \
+              AND j.state = 'ready')"
+        )
+        .await,
         0
     );
     assert_eq!(
         db.scalar(
-            "SELECT COUNT(*) FROM orders WHERE forward_state = 'queued' AND lease_owner IS NULL \
-             AND lease_until IS NULL AND forward_attempts = 0"
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'order.forward' AND state = 'ready' \
+             AND locked_by IS NULL AND locked_until IS NULL AND payload NOT LIKE '%sends%'"
         )
         .await,
         100 - sent
@@ -343,7 +383,7 @@ engine_test!(a_stopping_node_gives_its_unsent_claims_back, |db| {
     fake.slow_adds(Duration::ZERO);
     let node = ServerProcess::spawn(db).await;
     wait_for(60, "every order sent", || async {
-        db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+        db.scalar("SELECT COUNT(*) FROM orders WHERE external_id IS NOT NULL")
             .await
             == 100
     })
@@ -371,7 +411,7 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     // Claimed and put back five times while the provider is off.
     for _ in 0..5 {
         wait_for(10, "a claim of the disabled provider", || async {
-            column(db, id, "next_attempt_at").await > app.state.now()
+            order_job(db, "order.forward", id, "run_at").await > app.state.now()
                 && forward_state(db, id).await == "queued"
         })
         .await;
@@ -379,8 +419,8 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     }
     assert_eq!(
         (
-            column(db, id, "forward_attempts").await,
-            column(db, id, "forward_refusals").await
+            order_job(db, "order.forward", id, "sends").await,
+            order_job(db, "order.forward", id, "refusals").await
         ),
         (0, 0)
     );
@@ -389,32 +429,39 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     fake.fail_next_add(Fault::ApiError("Not enough funds on balance".into()));
     app.clock.advance(61_000);
     wait_for(10, "the refused send", || async {
-        column(db, id, "forward_attempts").await == 1 && forward_state(db, id).await == "queued"
+        order_job(db, "order.forward", id, "sends").await == 1
+            && forward_state(db, id).await == "queued"
     })
     .await;
-    assert_eq!(column(db, id, "forward_refusals").await, 1);
+    assert_eq!(order_job(db, "order.forward", id, "refusals").await, 1);
     assert_eq!(refunds(db, id).await, 0);
     // A connection error is one attempt, not the end either.
     set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
     app.clock.advance(3_600_000);
     wait_for(10, "the failed connection", || async {
-        column(db, id, "forward_attempts").await == 2 && forward_state(db, id).await == "queued"
+        order_job(db, "order.forward", id, "sends").await == 2
+            && forward_state(db, id).await == "queued"
     })
     .await;
+    let refusals_before_send = order_job(db, "order.forward", id, "refusals").await;
     set_provider_url(&app, &provider, &fake.url).await;
     app.clock.advance(3_600_000);
     wait_for(10, "the send", || async {
         forward_state(db, id).await == "sent"
     })
     .await;
+    // The send job is done; the order's events keep the count of sends.
     assert_eq!(
         (
-            column(db, id, "forward_attempts").await,
-            column(db, id, "forward_refusals").await,
+            order_events(db, id, "forwarded").await,
             refunds(db, id).await
         ),
-        (3, 1, 0)
+        (
+            vec![format!("upstream order {} (send 3)", fake.orders()[0].id)],
+            0
+        )
     );
+    assert_eq!(refusals_before_send, 1);
     assert_eq!((fake.add_requests(), fake.orders().len()), (2, 1));
     db.assert_audit_clean().await;
     app.stop().await;
@@ -442,15 +489,15 @@ engine_test!(
         while forward_state(db, id).await != "unknown" {
             rounds += 1;
             assert!(
-                rounds <= souk_workers::forward::MAX_SYNC_MISSES,
+                rounds <= souk_store::MAX_STATUS_MISSES,
                 "not parked after {rounds} polls"
             );
             sync_round().await;
         }
-        assert_eq!(rounds, souk_workers::forward::MAX_SYNC_MISSES);
+        assert_eq!(rounds, souk_store::MAX_STATUS_MISSES);
         assert_eq!(
-            column(db, id, "sync_misses").await,
-            souk_workers::forward::MAX_SYNC_MISSES
+            order_job(db, "order.status", id, "attempts").await,
+            souk_store::MAX_STATUS_MISSES
         );
         let polls = fake
             .state
@@ -512,7 +559,7 @@ engine_test!(
         fake.set_status(5000, "Completed", 0, 7);
         sync_round().await;
         assert_eq!(seen(&app, &key, id).await.0, "Completed", "the completion");
-        assert_eq!(column(db, id, "sync_misses").await, 0);
+        assert_eq!(order_job(db, "order.status", id, "attempts").await, 0);
         assert!(stuck(&app).await.is_empty());
         db.assert_audit_clean().await;
         app.stop().await;
@@ -624,11 +671,13 @@ engine_test!(sends_to_a_provider_reuse_connections, |db| {
 // every poll, so its provider's sync never moved again.
 engine_test!(a_poisoned_order_settles_alone, |db| {
     let app = TestApp::spawn_with(db, private_upstreams()).await;
+    // The poisoned order's status job keeps its error: the point of the test.
+    app.expect_failed_jobs();
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 2_000).await;
     place_bulk(db, numbers[0], 100).await;
     wait_for(30, "all 100 sends", || async {
-        db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+        db.scalar("SELECT COUNT(*) FROM orders WHERE external_id IS NOT NULL")
             .await
             == 100
     })

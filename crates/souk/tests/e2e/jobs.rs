@@ -152,67 +152,65 @@ engine_test!(a_parked_job_fails_the_test_unless_expected, |db| {
     app.stop().await;
 });
 
-engine_test!(status_sync_is_a_job_while_the_provider_holds_orders, |db| {
-    use crate::providers::order;
-    use std::sync::atomic::Ordering;
-    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let key = app.buyer("buyer@test.local", "100").await;
-    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
-    let status_jobs = || async {
-        jobs(&app, "ready")
-            .await
-            .into_iter()
-            .filter(|j| j["kind"] == "provider.status")
-            .collect::<Vec<Value>>()
-    };
-    // No order there, no job.
-    assert!(status_jobs().await.is_empty());
-    // The order marked sent brings its provider's job, in the same transaction.
-    let o = order(&app, &key, numbers[0], "100").await;
-    assert_eq!(app.run_forwarding().await, 1);
-    let listed = status_jobs().await;
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0]["payload"], json!({ "provider": provider }));
-    // Each run polls the open order and comes back a sync interval later.
-    let polls = || fake.state.status_requests.load(Ordering::SeqCst);
-    assert_eq!(app.run_jobs().await.again, 1);
-    assert_eq!(polls(), 1);
-    assert_eq!(app.run_jobs().await.ran(), 0);
-    app.clock.advance(MINUTE);
-    assert_eq!(app.run_jobs().await.again, 1);
-    assert_eq!(polls(), 2);
-    // Once the provider holds nothing open of ours, the job ends.
-    let upstream = db
-        .scalar(&format!(
-            "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {o}"
-        ))
-        .await;
-    fake.set_status(upstream, "Completed", 0, 10);
-    app.clock.advance(MINUTE);
-    assert_eq!(app.run_jobs().await.finished, 1);
-    assert!(status_jobs().await.is_empty());
-    assert_eq!(
-        app.call(&[
-            ("key", &key),
-            ("action", "status"),
-            ("order", &o.to_string())
-        ])
-        .await["status"],
-        "Completed"
-    );
-    app.clock.advance(60 * MINUTE);
-    assert_eq!(app.run_jobs().await.ran(), 0);
-    assert_eq!(polls(), 3);
-    // Orders sent before these jobs existed are found by the periodic check.
-    let o2 = order(&app, &key, numbers[0], "100").await;
-    assert_eq!(app.run_forwarding().await, 1);
-    db.exec("DELETE FROM jobs WHERE kind = 'provider.status'")
-        .await;
-    souk_workers::jobs::ensure_periodic_jobs(&app.workers)
-        .await
-        .expect("enqueue");
-    assert_eq!(status_jobs().await.len(), 1, "order {o2}");
-    db.assert_audit_clean().await;
-    app.stop().await;
-});
+engine_test!(
+    status_sync_is_a_job_while_the_upstream_holds_the_order,
+    |db| {
+        use crate::providers::order;
+        use std::sync::atomic::Ordering;
+        let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+        let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+        let key = app.buyer("buyer@test.local", "100").await;
+        let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+        let status_jobs = || async {
+            jobs(&app, "ready")
+                .await
+                .into_iter()
+                .filter(|j| j["kind"] == "order.status")
+                .collect::<Vec<Value>>()
+        };
+        // No order there, no job.
+        assert!(status_jobs().await.is_empty());
+        // The order marked sent brings its status job, in the same transaction.
+        let o = order(&app, &key, numbers[0], "100").await;
+        assert_eq!(app.run_forwarding().await, 1);
+        let listed = status_jobs().await;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["payload"], json!({ "order": o }));
+        // Each run polls the open order and comes back a sync interval later; the other
+        // lanes of the queue leave it alone.
+        let polls = || fake.state.status_requests.load(Ordering::SeqCst);
+        assert_eq!(app.run_jobs().await.ran(), 0);
+        assert_eq!(app.run_status_sync().await.requests, 1);
+        assert_eq!(polls(), 1);
+        assert_eq!(app.run_status_sync().await.requests, 0);
+        app.clock.advance(MINUTE);
+        assert_eq!(app.run_status_sync().await.requests, 1);
+        assert_eq!(polls(), 2);
+        assert_eq!(status_jobs().await.len(), 1);
+        // Once the upstream closes the order, the job ends.
+        let upstream = db
+            .scalar(&format!(
+                "SELECT CAST(external_id AS BIGINT) FROM orders WHERE id = {o}"
+            ))
+            .await;
+        fake.set_status(upstream, "Completed", 0, 10);
+        app.clock.advance(MINUTE);
+        assert_eq!(app.run_status_sync().await.orders, 1);
+        assert!(status_jobs().await.is_empty());
+        assert_eq!(
+            app.call(&[
+                ("key", &key),
+                ("action", "status"),
+                ("order", &o.to_string())
+            ])
+            .await["status"],
+            "Completed"
+        );
+        assert_eq!(polls(), 3);
+        app.clock.advance(60 * MINUTE);
+        assert_eq!(app.run_status_sync().await.requests, 0);
+        assert_eq!(polls(), 3);
+        db.assert_audit_clean().await;
+        app.stop().await;
+    }
+);

@@ -85,12 +85,44 @@ pub(crate) async fn order(app: &TestApp, key: &str, service: i64, quantity: &str
         .unwrap_or_else(|| panic!("order refused: {v}"))
 }
 
+/// Where an order stands with its upstream (`Store::forward_state`'s names), read from
+/// its jobs: `unknown` (parked), `sending`, `queued`, `sent`, `failed` or `none`.
 pub(crate) async fn forward_state(db: &crate::harness::TestDb, order: i64) -> String {
     let n = db.scalar(&format!(
-        "SELECT CAST(CASE forward_state WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END AS BIGINT) FROM orders WHERE id = {order}"
+        "SELECT CAST(CASE \
+         WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind IN ('order.forward', 'order.status') AND j.dedupe_key = '{order}' AND j.state = 'parked') THEN 4 \
+         WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'order.forward' AND j.dedupe_key = '{order}' AND j.locked_by IS NOT NULL) AND o.sent_at IS NOT NULL THEN 2 \
+         WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'order.forward' AND j.dedupe_key = '{order}') THEN 1 \
+         WHEN o.external_id IS NOT NULL THEN 3 \
+         WHEN EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.kind = 'forward_failed') THEN 5 \
+         ELSE 0 END AS BIGINT) FROM orders o WHERE o.id = {order}"
     ))
     .await;
     ["none", "queued", "sending", "sent", "unknown", "failed"][n as usize].to_owned()
+}
+
+/// A column of an order's `kind` job (`order.forward`, `order.status`), or a counter of
+/// its payload when `column` is `sends` or `refusals`; 0 without such a job.
+pub(crate) async fn order_job(
+    db: &crate::harness::TestDb,
+    kind: &str,
+    order: i64,
+    column: &str,
+) -> i64 {
+    let value = match (column, db.kind) {
+        ("sends" | "refusals", crate::harness::Kind::Sqlite) => {
+            format!("COALESCE(json_extract(payload, '$.{column}'), 0)")
+        }
+        ("sends" | "refusals", crate::harness::Kind::Postgres) => {
+            format!("COALESCE(CAST(payload::json->>'{column}' AS BIGINT), 0)")
+        }
+        _ => column.to_owned(),
+    };
+    db.scalar(&format!(
+        "SELECT COALESCE((SELECT CAST({value} AS BIGINT) FROM jobs \
+         WHERE kind = '{kind}' AND dedupe_key = '{order}'), 0)"
+    ))
+    .await
 }
 
 engine_test!(import_prices_with_markup_and_syncs, |db| {
@@ -197,6 +229,8 @@ engine_test!(import_prices_with_markup_and_syncs, |db| {
 engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     // Stepped: the test runs the forwarder itself.
     let app = TestApp::builder(db).private_upstreams().spawn().await;
+    // Its faults leave send jobs with errors, and parked: the point of the test.
+    app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (_, numbers) = connect(&app, &fake, false, 300).await;
@@ -329,10 +363,7 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     for attempt in 1..=2 {
         assert_eq!(app.run_forwarding().await, 1, "a refused send");
         assert_eq!(
-            db.scalar(&format!(
-                "SELECT forward_attempts FROM orders WHERE id = {refused}"
-            ))
-            .await,
+            order_job(db, "order.forward", refused, "sends").await,
             attempt
         );
         assert_eq!(forward_state(db, refused).await, "queued");
@@ -352,13 +383,7 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
     let unreachable = order(&app, &key, service, "1000").await;
     assert_eq!(app.run_forwarding().await, 1, "a failed connection");
-    assert!(
-        db.scalar(&format!(
-            "SELECT forward_attempts FROM orders WHERE id = {unreachable}"
-        ))
-        .await
-            >= 1
-    );
+    assert!(order_job(db, "order.forward", unreachable, "sends").await >= 1);
     assert_eq!(forward_state(db, unreachable).await, "queued");
     set_provider_url(&app, &provider, &fake.url).await;
     app.clock.advance(3_600_000);
@@ -708,7 +733,7 @@ engine_test!(two_nodes_forward_a_thousand_orders_once, |db| {
         crate::harness::ServerProcess::spawn(db).await,
     ];
     wait_for(120, "every order sent", || async {
-        db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+        db.scalar("SELECT COUNT(*) FROM orders WHERE external_id IS NOT NULL")
             .await
             == 1000
     })
@@ -917,7 +942,7 @@ async fn bench_forwarding_and_sync() {
         .await;
         let started = std::time::Instant::now();
         wait_for(600, "every order sent", || async {
-            db.scalar("SELECT COUNT(*) FROM orders WHERE forward_state = 'sent'")
+            db.scalar("SELECT COUNT(*) FROM orders WHERE external_id IS NOT NULL")
                 .await
                 == orders as i64
         })
@@ -936,14 +961,14 @@ async fn bench_forwarding_and_sync() {
             allow_private_upstreams: true,
             ..ctx
         };
-        db.exec("UPDATE orders SET next_sync_at = 0").await;
-        db.exec("DELETE FROM worker_leases").await;
+        db.exec("UPDATE jobs SET run_at = 0 WHERE kind = 'order.status'")
+            .await;
         let before = fake
             .state
             .status_requests
             .load(std::sync::atomic::Ordering::SeqCst);
         let started = std::time::Instant::now();
-        let stats = souk_workers::forward::sync_statuses_once(&ctx)
+        let stats = souk_workers::forward::status_once(&ctx)
             .await
             .expect("sync");
         let sync_time = started.elapsed();
