@@ -8,11 +8,13 @@
 pub mod accounts;
 pub mod balances;
 pub mod cancel;
+pub mod catalogue;
 pub mod disputes;
 pub mod orders;
 pub mod providers;
 pub mod refill;
 pub mod settings;
+pub mod shops;
 pub mod sms_activation;
 pub mod sms_admin;
 pub mod sms_rental;
