@@ -15,6 +15,7 @@ pub mod providers;
 pub mod refill;
 pub mod settings;
 pub mod shops;
+pub mod signup;
 pub mod sms_activation;
 pub mod sms_admin;
 pub mod sms_rental;
