@@ -21,5 +21,6 @@ pub mod sms_admin;
 pub mod sms_rental;
 pub mod stock;
 pub mod supplier_orders;
+pub mod supplier_products;
 pub mod upstream;
 pub mod withdrawals;
