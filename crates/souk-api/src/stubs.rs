@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use souk_app::sms_activation::{self, BuyerStep, StepOutcome};
 use souk_core::sms::{
-    currency_numeric, normalize_country, protocol_time, ActivationStatus, AddSms,
+    cheapest_above, currency_numeric, normalize_country, parse_max_price, protocol_time,
+    ActivationStatus, AddSms,
 };
 use souk_core::{ApiError, Lang, Money, Params};
 use souk_store::{AuthUser, SmsActivation, SmsCountry};
@@ -139,14 +140,14 @@ async fn get_number(
     }
     let max_price = match params.get("maxPrice") {
         None => None,
-        Some(text) => match Money::parse(text) {
-            Ok(m) if !m.is_negative() => Some(m),
-            _ => return Ok(token("WRONG_MAX_PRICE:0")),
+        Some(text) => match parse_max_price(text) {
+            Some(m) => Some(m),
+            None => return Ok(token("WRONG_MAX_PRICE:0")),
         },
     };
     if let Some(max) = max_price {
-        let cheapest = offers.iter().map(|o| o.2).min().unwrap_or_default();
-        if cheapest > max {
+        let prices: Vec<Money> = offers.iter().map(|o| o.2).collect();
+        if let Some(cheapest) = cheapest_above(&prices, max) {
             return Ok(token(format!("WRONG_MAX_PRICE:{}", cheapest.display2())));
         }
     }

@@ -117,6 +117,18 @@ pub async fn rotate_keys(
     store.rotate_api_key(user_id, now).await
 }
 
+/// As `rotate_keys`, the new key kept sealed so its owner sees it again on their
+/// account page (the web's "new key").
+pub async fn rotate_visible_key(
+    store: &Store,
+    user_id: &str,
+    now: i64,
+) -> Result<(String, Vec<Change>), StoreError> {
+    let (key, changes) = store.rotate_api_key(user_id, now).await?;
+    store.remember_key(&key).await?;
+    Ok((key, changes))
+}
+
 pub async fn revoke_key(store: &Store, key_id: &str, now: i64) -> Result<Vec<Change>, StoreError> {
     store.revoke_api_key(key_id, now).await
 }

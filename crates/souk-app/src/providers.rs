@@ -1,12 +1,22 @@
-//! Reading a provider's catalogue: import and check (the operator's commands, from the
-//! operator API and the CLI alike), sync by hand, and the periodic sync the workers run.
+//! Upstream providers: their records (create, update, an imported variant's price, an
+//! order whose send had an unknown outcome settled by hand) and reading a provider's
+//! catalogue: import and check (the operator's commands, from the operator API and the
+//! CLI alike), sync by hand, and the periodic sync the workers run.
 
 use souk_client::api_v2::{ApiV2Client, ClientError};
 use souk_core::catalogue::EntityType;
 use souk_core::clock::Clock;
 use souk_core::markup::Markup;
 use souk_core::Money;
-use souk_store::{Change, Provider, ProviderService, Store, StoreError, SyncReport};
+use souk_store::{
+    Change, ImportedVariant, NewProvider, Provider, ProviderPatch, ProviderService, Resolution,
+    Store, StoreError, SyncReport,
+};
+
+/// A new provider's protocol, timeout and rate, unless the operator says otherwise.
+pub const DEFAULT_PROTOCOL: &str = "api_v2";
+pub const DEFAULT_TIMEOUT_MS: i64 = 15_000;
+pub const DEFAULT_REQUESTS_PER_SECOND: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -66,6 +76,48 @@ pub async fn fetch_services(
         });
     }
     Ok(out)
+}
+
+/// Registers a provider; answers it as stored (its key sealed, never shown).
+pub async fn create(
+    store: &Store,
+    provider: NewProvider,
+    now: i64,
+) -> Result<Provider, StoreError> {
+    let id = store.create_provider(&provider, now).await?;
+    store.provider(&id).await
+}
+
+pub async fn update(
+    store: &Store,
+    provider_id: &str,
+    patch: &ProviderPatch,
+) -> Result<Provider, StoreError> {
+    store.update_provider(provider_id, patch).await
+}
+
+/// The operator's price for an imported variant, kept by sync from now on; answers the
+/// variant and the catalogue changes to apply.
+pub async fn price_variant(
+    store: &Store,
+    subproduct_id: &str,
+    price: Money,
+    now: i64,
+) -> Result<(ImportedVariant, Vec<Change>), StoreError> {
+    store
+        .price_imported_variant(subproduct_id, price, now)
+        .await
+}
+
+/// Settles by hand an order whose send had an unknown outcome: sent (with the upstream's
+/// id), sent again, or failed and refunded.
+pub async fn resolve_stuck(
+    store: &Store,
+    order_id: i64,
+    resolution: &Resolution,
+    now: i64,
+) -> Result<(), StoreError> {
+    store.resolve_forward(order_id, resolution, now).await
 }
 
 /// Imports what the provider lists as local services priced with `markup`; returns the

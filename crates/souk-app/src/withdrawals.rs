@@ -1,4 +1,5 @@
-//! The operator's decision on a supplier's withdrawal request (the operator API's
+//! A supplier's withdrawal requests (the supplier API's `POST /withdrawals`, the desk's
+//! "withdraw") and the operator's decision on one (the operator API's
 //! `/withdrawals/{id}/complete|reject`, `souk admin withdrawal complete|reject`): paid
 //! out of band, or rejected, which releases its earnings to be requested again.
 
@@ -27,4 +28,27 @@ pub async fn decide(
     store
         .decide_withdrawal(&command.withdrawal_id, paid, &command.note, now)
         .await
+}
+
+/// Everything available in one of the supplier's shops (the caller checks it is theirs).
+pub async fn request(
+    store: &Store,
+    supplier_id: &str,
+    shop_id: &str,
+    note: &str,
+    now: i64,
+) -> Result<Withdrawal, StoreError> {
+    store
+        .request_withdrawal(supplier_id, shop_id, note, now)
+        .await
+}
+
+/// Everything available, one request per shop that has some.
+pub async fn request_everything(
+    store: &Store,
+    supplier_id: &str,
+    note: &str,
+    now: i64,
+) -> Result<Vec<Withdrawal>, StoreError> {
+    store.withdraw_everything(supplier_id, note, now).await
 }

@@ -17,6 +17,7 @@ pub mod money;
 pub mod order;
 pub mod order_input;
 pub mod params;
+pub mod password;
 pub mod sms;
 pub mod supply;
 pub mod text;

@@ -7,6 +7,7 @@ use sha2::Sha256;
 
 use crate::early_cancel::Reason;
 use crate::error::ApiError;
+use crate::money::Money;
 use crate::order::OrderStatus;
 use crate::params::{parse_count, Params};
 
@@ -14,6 +15,8 @@ use crate::params::{parse_count, Params};
 pub const DEFAULT_LIFETIME_MINUTES: i64 = 20;
 /// The operator setting that overrides [`DEFAULT_LIFETIME_MINUTES`].
 pub const LIFETIME_SETTING: &str = "sms_lifetime_minutes";
+/// The longest lifetime the operator may set: a day.
+pub const MAX_LIFETIME_MINUTES: i64 = 24 * 60;
 /// A buyer may cancel an activation this long after renting it, and not before.
 pub const CANCEL_AFTER_MS: i64 = 2 * 60 * 1000;
 /// The most numbers one `add_sms` rents.
@@ -362,10 +365,53 @@ pub fn currency_numeric(code: &str) -> Option<u16> {
     })
 }
 
+/// Whether the operator may set an activation lifetime of `minutes`: one minute to a day.
+pub fn lifetime_allowed(minutes: i64) -> bool {
+    (1..=MAX_LIFETIME_MINUTES).contains(&minutes)
+}
+
+/// An sms-activate `maxPrice`: an amount, never negative.
+pub fn parse_max_price(text: &str) -> Option<Money> {
+    Money::parse(text).ok().filter(|m| !m.is_negative())
+}
+
+/// The cheapest of `prices` when even it is above `max` (the buyer's ceiling refuses
+/// every offer); `None` when some offer fits or there is none.
+pub fn cheapest_above(prices: &[Money], max: Money) -> Option<Money> {
+    prices
+        .iter()
+        .copied()
+        .min()
+        .filter(|cheapest| *cheapest > max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lifetimes_from_a_minute_to_a_day() {
+        assert!(!lifetime_allowed(0));
+        assert!(lifetime_allowed(1));
+        assert!(lifetime_allowed(1440));
+        assert!(!lifetime_allowed(1441));
+        assert!(!lifetime_allowed(-5));
+    }
+
+    #[test]
+    fn max_price_ceiling() {
+        let m = |s: &str| Money::parse(s).expect("amount");
+        assert_eq!(parse_max_price("0.5"), Some(m("0.5")));
+        assert_eq!(parse_max_price("-1"), None);
+        assert_eq!(parse_max_price("abc"), None);
+        assert_eq!(
+            cheapest_above(&[m("0.7"), m("0.6")], m("0.5")),
+            Some(m("0.6"))
+        );
+        assert_eq!(cheapest_above(&[m("0.7"), m("0.5")], m("0.5")), None);
+        assert_eq!(cheapest_above(&[], m("0.5")), None);
+    }
 
     #[test]
     fn codes_after_keywords_first() {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::catalogue;
 use souk_core::supply::{self, translated};
 use souk_core::Text;
 use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory};
@@ -46,20 +47,6 @@ fn view(c: &CategoryRecord) -> Value {
         v["categoryId"] = json!(parent);
     }
     v
-}
-
-async fn answer_one(
-    state: &AppState,
-    level: Level,
-    id: &str,
-    status: StatusCode,
-) -> Result<Response, RestError> {
-    let all = state.store.categories_of(level, None).await?;
-    let c = all
-        .iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| RestError::NotFound(format!("{} not found", what(level))))?;
-    Ok(json_value(status, &view(c)))
 }
 
 async fn list_categories(
@@ -108,13 +95,6 @@ struct NewBody {
     translations: TranslationsInput,
 }
 
-fn what(level: Level) -> &'static str {
-    match level {
-        Level::Category => "Category",
-        Level::Subcategory => "Subcategory",
-    }
-}
-
 fn yes() -> bool {
     true
 }
@@ -152,22 +132,17 @@ async fn create_category(
         ));
     }
     let p = parse_new(&body)?;
-    let (id, changes) = state
-        .store
-        .insert_category(
-            &NewCategory {
-                slug: p.slug,
-                name: p.name,
-                description: p.description,
-                image_url: p.image_url,
-                position: body.position,
-            },
-            body.active,
-            state.now(),
-        )
-        .await?;
+    let category = NewCategory {
+        slug: p.slug,
+        name: p.name,
+        description: p.description,
+        image_url: p.image_url,
+        position: body.position,
+    };
+    let (c, changes) =
+        catalogue::create_category(&state.store, category, body.active, state.now()).await?;
     state.apply_changes(&changes).await?;
-    answer_one(&state, Level::Category, &id, StatusCode::CREATED).await
+    Ok(json_value(StatusCode::CREATED, &view(&c)))
 }
 
 async fn create_subcategory(
@@ -182,23 +157,18 @@ async fn create_subcategory(
         "Category",
     )?;
     let p = parse_new(&body)?;
-    let (id, changes) = state
-        .store
-        .insert_subcategory(
-            &NewSubcategory {
-                category_id: parent,
-                slug: p.slug,
-                name: p.name,
-                description: p.description,
-                image_url: p.image_url,
-                position: body.position,
-            },
-            body.active,
-            state.now(),
-        )
-        .await?;
+    let subcategory = NewSubcategory {
+        category_id: parent,
+        slug: p.slug,
+        name: p.name,
+        description: p.description,
+        image_url: p.image_url,
+        position: body.position,
+    };
+    let (c, changes) =
+        catalogue::create_subcategory(&state.store, subcategory, body.active, state.now()).await?;
     state.apply_changes(&changes).await?;
-    answer_one(&state, Level::Subcategory, &id, StatusCode::CREATED).await
+    Ok(json_value(StatusCode::CREATED, &view(&c)))
 }
 
 #[derive(Deserialize)]
@@ -238,11 +208,11 @@ async fn update(
     id: String,
     body: PatchBody,
 ) -> Result<Response, RestError> {
-    let id = entity_id(&id, what(level))?;
+    let id = entity_id(&id, catalogue::what(level))?;
     let patch = parse_patch(body)?;
-    let changes = state.store.update_category(level, &id, &patch).await?;
+    let (c, changes) = catalogue::update(&state.store, level, &id, &patch).await?;
     state.apply_changes(&changes).await?;
-    answer_one(&state, level, &id, StatusCode::OK).await
+    Ok(json_value(StatusCode::OK, &view(&c)))
 }
 
 async fn update_category(

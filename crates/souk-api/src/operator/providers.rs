@@ -75,22 +75,20 @@ async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateProvider>,
 ) -> Result<Response, RestError> {
-    let id = state
-        .store
-        .create_provider(
-            &NewProvider {
-                name: body.name,
-                url: body.url,
-                key: body.key,
-                protocol: body.protocol.unwrap_or_else(|| "api_v2".into()),
-                timeout_ms: body.timeout_ms.unwrap_or(15_000),
-                requests_per_second: body.requests_per_second.unwrap_or(5),
-                supports_idempotency: body.supports_idempotency,
-            },
-            state.now(),
-        )
-        .await?;
-    let provider = state.store.provider(&id).await?;
+    let provider = NewProvider {
+        name: body.name,
+        url: body.url,
+        key: body.key,
+        protocol: body
+            .protocol
+            .unwrap_or_else(|| providers::DEFAULT_PROTOCOL.into()),
+        timeout_ms: body.timeout_ms.unwrap_or(providers::DEFAULT_TIMEOUT_MS),
+        requests_per_second: body
+            .requests_per_second
+            .unwrap_or(providers::DEFAULT_REQUESTS_PER_SECOND),
+        supports_idempotency: body.supports_idempotency,
+    };
+    let provider = providers::create(&state.store, provider, state.now()).await?;
     Ok(json_value(StatusCode::CREATED, &view(&provider)))
 }
 
@@ -123,21 +121,16 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateProvider>,
 ) -> Result<Response, RestError> {
-    let provider = state
-        .store
-        .update_provider(
-            &id,
-            &ProviderPatch {
-                name: body.name,
-                url: body.url,
-                key: body.key,
-                enabled: body.enabled,
-                timeout_ms: body.timeout_ms,
-                requests_per_second: body.requests_per_second,
-                supports_idempotency: body.supports_idempotency,
-            },
-        )
-        .await?;
+    let patch = ProviderPatch {
+        name: body.name,
+        url: body.url,
+        key: body.key,
+        enabled: body.enabled,
+        timeout_ms: body.timeout_ms,
+        requests_per_second: body.requests_per_second,
+        supports_idempotency: body.supports_idempotency,
+    };
+    let provider = providers::update(&state.store, &id, &patch).await?;
     Ok(json_value(StatusCode::OK, &view(&provider)))
 }
 
@@ -282,10 +275,8 @@ async fn price_variant(
     JsonBody(body): JsonBody<VariantPrice>,
 ) -> Result<Response, RestError> {
     let price = body.price.price("price")?;
-    let (variant, changes) = state
-        .store
-        .price_imported_variant(&id, price, state.now())
-        .await?;
+    let (variant, changes) =
+        providers::price_variant(&state.store, &id, price, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::OK, &variant_view(&variant)))
 }
@@ -333,10 +324,7 @@ async fn resolve(
             )))
         }
     };
-    state
-        .store
-        .resolve_forward(id, &resolution, state.now())
-        .await?;
+    providers::resolve_stuck(&state.store, id, &resolution, state.now()).await?;
     Ok(json_value(
         StatusCode::OK,
         &json!({ "order": id, "resolved": body.action }),

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
+use souk_app::settings;
 use souk_core::params::parse_bool;
 use souk_core::supply;
 
@@ -19,9 +20,9 @@ pub fn routes() -> Routes {
 
 /// Every setting in effect: the switch as a boolean, minutes and hours as numbers, the
 /// commission percentage as text (it may have decimals).
-async fn answer(state: &AppState) -> Result<Response, RestError> {
+fn answer(settings: Vec<(String, String)>) -> Response {
     let mut out = Map::new();
-    for (key, value) in state.store.settings().await? {
+    for (key, value) in settings {
         let v = match key.as_str() {
             supply::EARLY_CANCEL_ENABLED => {
                 parse_bool(&value).map_or_else(|| Value::String(value.clone()), Value::Bool)
@@ -33,18 +34,15 @@ async fn answer(state: &AppState) -> Result<Response, RestError> {
         };
         out.insert(key, v);
     }
-    Ok(json_value(
-        StatusCode::OK,
-        &serde_json::json!({"settings": out}),
-    ))
+    json_value(StatusCode::OK, &serde_json::json!({"settings": out}))
 }
 
 async fn list(State(state): State<AppState>, _: Operator) -> Result<Response, RestError> {
-    answer(&state).await
+    Ok(answer(state.store.settings().await?))
 }
 
 /// `PATCH /settings` with any of the settings: every value is checked before any is
-/// stored.
+/// stored (`souk_app::settings::update`).
 async fn update(
     State(state): State<AppState>,
     _: Operator,
@@ -53,10 +51,10 @@ async fn update(
     if body.is_empty() {
         return Err(RestError::BadRequest("Name at least one setting".into()));
     }
-    let mut checked = Vec::with_capacity(body.len());
-    for (key, value) in &body {
+    let mut changes = Vec::with_capacity(body.len());
+    for (key, value) in body {
         let text = match value {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s,
             Value::Bool(_) | Value::Number(_) => value.to_string(),
             _ => {
                 return Err(RestError::BadRequest(format!(
@@ -64,11 +62,10 @@ async fn update(
                 )))
             }
         };
-        checked.push((key.as_str(), supply::normalize_setting(key, &text)?));
+        // Checked here too so the first refusal in the body's order is the one answered.
+        let text = supply::normalize_setting(&key, &text)?;
+        changes.push((key, text));
     }
-    let now = state.now();
-    for (key, value) in checked {
-        state.store.set_setting(key, &value, now).await?;
-    }
-    answer(&state).await
+    let settings = settings::update(&state.store, changes, state.now()).await?;
+    Ok(answer(settings))
 }

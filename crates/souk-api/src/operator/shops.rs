@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::shops::{self, Owner};
 use souk_core::catalogue::Shop;
 use souk_core::clock::iso_millis;
 use souk_core::supply;
-use souk_store::{NewShop, ShopRecord};
+use souk_store::ShopRecord;
 
 use super::Operator;
 use crate::rest::{entity_id, JsonBody, RestError};
@@ -44,15 +45,6 @@ fn view(s: &ShopRecord) -> Value {
     })
 }
 
-async fn answer_one(state: &AppState, id: &str, status: StatusCode) -> Result<Response, RestError> {
-    let all = state.store.all_shops().await?;
-    let s = all
-        .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| RestError::NotFound("Shop not found".into()))?;
-    Ok(json_value(status, &view(s)))
-}
-
 async fn list(State(state): State<AppState>, _: Operator) -> Result<Response, RestError> {
     let rows: Vec<Value> = state.store.all_shops().await?.iter().map(view).collect();
     Ok(json_value(StatusCode::OK, &json!({"shops": rows})))
@@ -74,26 +66,13 @@ async fn create(
 ) -> Result<Response, RestError> {
     let name = supply::check_name("name", &body.name)?;
     let owner = match (&body.owner_id, &body.owner_email) {
-        (Some(id), _) => entity_id(id, "User")?,
-        (None, Some(email)) => state
-            .store
-            .user_id_by_email(email)
-            .await?
-            .ok_or_else(|| RestError::NotFound("User not found".into()))?,
+        (Some(id), _) => Owner::Id(entity_id(id, "User")?),
+        (None, Some(email)) => Owner::Email(email.clone()),
         (None, None) => return Err(supply::SupplyError::Required("ownerId").into()),
     };
-    let (id, changes) = state
-        .store
-        .create_shop(
-            &NewShop {
-                owner_id: owner,
-                name,
-            },
-            state.now(),
-        )
-        .await?;
+    let (shop, changes) = shops::create(&state.store, owner, name, state.now()).await?;
     state.apply_changes(&changes).await?;
-    answer_one(&state, &id, StatusCode::CREATED).await
+    Ok(json_value(StatusCode::CREATED, &view(&shop)))
 }
 
 #[derive(Deserialize)]
@@ -115,10 +94,7 @@ async fn update(
         .as_deref()
         .map(|n| supply::check_name("name", n))
         .transpose()?;
-    let changes = state
-        .store
-        .update_shop(&id, name.as_deref(), body.active)
-        .await?;
+    let (shop, changes) = shops::update(&state.store, &id, name.as_deref(), body.active).await?;
     state.apply_changes(&changes).await?;
-    answer_one(&state, &id, StatusCode::OK).await
+    Ok(json_value(StatusCode::OK, &view(&shop)))
 }

@@ -34,13 +34,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use souk_core::sms::{normalize_phone, ActivationStatus, LIFETIME_SETTING};
+use souk_app::sms_admin::{self, InjectError, InjectSms, ProjectChange, SmsAdminError};
+use souk_core::sms::ActivationStatus;
 use souk_core::{Lang, Money, Text};
-use souk_store::crypto::new_api_key;
-use souk_store::{
-    InboundOutcome, InboundSms, NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsNumber,
-    SmsProject,
-};
+use souk_store::{NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsNumber, SmsProject};
 
 use super::Operator;
 use crate::rest::{JsonBody, QueryParams, RestError};
@@ -153,38 +150,19 @@ async fn put_country(
     Path(code): Path<String>,
     JsonBody(body): JsonBody<CountryBody>,
 ) -> Result<Response, RestError> {
-    state
-        .store
-        .upsert_sms_country(&NewSmsCountry {
-            code: code.clone(),
-            name: text(&body.name, &body.translations)?,
-            activate_id: body.activate_id,
-            active: body.active,
-        })
-        .await?;
-    let code = code.trim().to_ascii_lowercase();
-    let countries = state.store.sms_countries(false).await?;
-    let c = countries
-        .iter()
-        .find(|c| c.code == code)
-        .ok_or_else(|| RestError::NotFound("Country not found".into()))?;
-    ok(country_json(c))
+    let country = NewSmsCountry {
+        code,
+        name: text(&body.name, &body.translations)?,
+        activate_id: body.activate_id,
+        active: body.active,
+    };
+    let c = sms_admin::save_country(&state.store, country).await?;
+    ok(country_json(&c))
 }
 
 async fn list_projects(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
     let projects = state.store.sms_projects(false).await?;
     ok(Value::Array(projects.iter().map(project_json).collect()))
-}
-
-async fn project_by(state: &AppState, reference: &str) -> Result<SmsProject, RestError> {
-    let reference = reference.trim().to_ascii_lowercase();
-    state
-        .store
-        .sms_projects(false)
-        .await?
-        .into_iter()
-        .find(|p| p.id == reference || p.code == reference)
-        .ok_or_else(|| RestError::NotFound("Project not found".into()))
 }
 
 #[derive(Deserialize)]
@@ -201,17 +179,12 @@ async fn create_project(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ProjectBody>,
 ) -> Result<Response, RestError> {
-    let id = state
-        .store
-        .create_sms_project(
-            &NewSmsProject {
-                code: body.code,
-                name: text(&body.name, &body.translations)?,
-            },
-            state.now(),
-        )
-        .await?;
-    created(project_json(&project_by(&state, &id).await?))
+    let project = NewSmsProject {
+        code: body.code,
+        name: text(&body.name, &body.translations)?,
+    };
+    let p = sms_admin::create_project(&state.store, project, state.now()).await?;
+    created(project_json(&p))
 }
 
 #[derive(Deserialize)]
@@ -228,28 +201,19 @@ async fn update_project(
     Path(reference): Path<String>,
     JsonBody(body): JsonBody<ProjectPatch>,
 ) -> Result<Response, RestError> {
-    let current = project_by(&state, &reference).await?;
-    let name = match (&body.name, &body.translations) {
-        (None, None) => None,
-        (name, translations) => {
-            let mut t = Text::new(name.as_deref().unwrap_or(current.name.en()));
-            for (l, v) in current.name.translations() {
-                t.set(*l, v.clone());
-            }
-            if let Some(tr) = translations {
-                let given = text(t.en(), tr)?;
-                for (l, v) in given.translations() {
-                    t.set(*l, v.clone());
-                }
-            }
-            Some(t)
-        }
+    let change = ProjectChange {
+        name: body.name,
+        translations: body.translations.map(|t| t.into_iter().collect()),
+        active: body.active,
     };
-    let id = state
-        .store
-        .update_sms_project(&current.id, name.as_ref(), body.active)
-        .await?;
-    ok(project_json(&project_by(&state, &id).await?))
+    match sms_admin::update_project(&state.store, &reference, change).await {
+        Ok(p) => ok(project_json(&p)),
+        Err(SmsAdminError::UnsupportedLanguage(code)) => Err(RestError::BadRequest(format!(
+            "Unsupported language {code:?}"
+        ))),
+        Err(SmsAdminError::Store(e)) => Err(e.into()),
+        Err(e @ SmsAdminError::LifetimeOutOfRange) => Err(RestError::BadRequest(e.to_string())),
+    }
 }
 
 async fn list_prices(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
@@ -284,11 +248,7 @@ async fn put_price(
 ) -> Result<Response, RestError> {
     let price = Money::parse(&body.price)
         .map_err(|e| RestError::BadRequest(format!("{e}: {:?}", body.price)))?;
-    state
-        .store
-        .set_sms_price(&body.project, &body.country, Some(price))
-        .await?;
-    let project = project_by(&state, &body.project).await?;
+    let project = sms_admin::set_price(&state.store, &body.project, &body.country, price).await?;
     ok(json!({
         "project_id": project.id,
         "project": project.code,
@@ -302,7 +262,7 @@ async fn delete_price(
     State(state): State<AppState>,
     Path((project, country)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    state.store.set_sms_price(&project, &country, None).await?;
+    sms_admin::remove_price(&state.store, &project, &country).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -335,17 +295,13 @@ async fn create_gateway(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<GatewayBody>,
 ) -> Result<Response, RestError> {
-    let secret = body.secret.unwrap_or_else(new_api_key);
-    let id = state
-        .store
-        .create_sms_gateway(&body.name, &secret, state.now())
-        .await?;
+    let g = sms_admin::create_gateway(&state.store, &body.name, body.secret, state.now()).await?;
     created(json!({
-        "id": id,
+        "id": g.id,
         "name": body.name.trim(),
         "active": true,
-        "secret": secret,
-        "webhook": format!("/webhooks/sms/{id}"),
+        "secret": g.secret,
+        "webhook": format!("/webhooks/sms/{}", g.id),
     }))
 }
 
@@ -361,12 +317,7 @@ async fn update_gateway(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ActiveBody>,
 ) -> Result<Response, RestError> {
-    state.store.set_sms_gateway_active(&id, body.active).await?;
-    let gateways = state.store.sms_gateways().await?;
-    let g = gateways
-        .iter()
-        .find(|g| g.id == id)
-        .ok_or_else(|| RestError::NotFound("Gateway not found".into()))?;
+    let g = sms_admin::set_gateway_active(&state.store, &id, body.active).await?;
     ok(
         json!({ "id": g.id, "name": g.name, "active": g.active, "webhook": format!("/webhooks/sms/{}", g.id) }),
     )
@@ -375,17 +326,6 @@ async fn update_gateway(
 async fn list_numbers(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
     let numbers = state.store.sms_numbers().await?;
     ok(Value::Array(numbers.iter().map(number_json).collect()))
-}
-
-async fn number_by(state: &AppState, reference: &str) -> Result<SmsNumber, RestError> {
-    let phone = normalize_phone(reference).unwrap_or_default();
-    state
-        .store
-        .sms_numbers()
-        .await?
-        .into_iter()
-        .find(|n| n.id == reference.trim() || n.phone == phone)
-        .ok_or_else(|| RestError::NotFound("Number not found".into()))
 }
 
 #[derive(Deserialize)]
@@ -403,19 +343,14 @@ async fn create_number(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NumberBody>,
 ) -> Result<Response, RestError> {
-    let id = state
-        .store
-        .add_sms_number(
-            &NewSmsNumber {
-                phone: body.phone,
-                country: body.country,
-                gateway_id: body.gateway,
-                projects: body.projects,
-            },
-            state.now(),
-        )
-        .await?;
-    created(number_json(&number_by(&state, &id).await?))
+    let number = NewSmsNumber {
+        phone: body.phone,
+        country: body.country,
+        gateway_id: body.gateway,
+        projects: body.projects,
+    };
+    let n = sms_admin::add_number(&state.store, number, state.now()).await?;
+    created(number_json(&n))
 }
 
 #[derive(Deserialize)]
@@ -431,11 +366,14 @@ async fn update_number(
     Path(reference): Path<String>,
     JsonBody(body): JsonBody<NumberPatch>,
 ) -> Result<Response, RestError> {
-    let id = state
-        .store
-        .update_sms_number(&reference, body.active, body.projects.as_deref())
-        .await?;
-    ok(number_json(&number_by(&state, &id).await?))
+    let n = sms_admin::update_number(
+        &state.store,
+        &reference,
+        body.active,
+        body.projects.as_deref(),
+    )
+    .await?;
+    ok(number_json(&n))
 }
 
 async fn list_providers(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
@@ -461,10 +399,9 @@ async fn create_provider(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ProviderBody>,
 ) -> Result<Response, RestError> {
-    let id = state
-        .store
-        .create_sms_provider(&body.name, &body.url, &body.key, state.now())
-        .await?;
+    let id =
+        sms_admin::create_provider(&state.store, &body.name, &body.url, &body.key, state.now())
+            .await?;
     created(json!({ "id": id, "name": body.name.trim(), "url": body.url.trim(), "enabled": true }))
 }
 
@@ -480,15 +417,7 @@ async fn update_provider(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EnabledBody>,
 ) -> Result<Response, RestError> {
-    state
-        .store
-        .set_sms_provider_enabled(&id, body.enabled)
-        .await?;
-    let providers = state.store.sms_providers(false).await?;
-    let p = providers
-        .iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| RestError::NotFound("Provider not found".into()))?;
+    let p = sms_admin::set_provider_enabled(&state.store, &id, body.enabled).await?;
     ok(json!({ "id": p.id, "name": p.name, "url": p.url, "enabled": p.enabled }))
 }
 
@@ -508,20 +437,14 @@ async fn put_settings(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SettingsBody>,
 ) -> Result<Response, RestError> {
-    if !(1..=24 * 60).contains(&body.lifetime_minutes) {
-        return Err(RestError::BadRequest(
+    match sms_admin::set_lifetime(&state.store, body.lifetime_minutes, state.now()).await {
+        Ok(()) => ok(json!({ "lifetime_minutes": body.lifetime_minutes })),
+        Err(SmsAdminError::LifetimeOutOfRange) => Err(RestError::BadRequest(
             "lifetime_minutes must be between 1 and 1440".into(),
-        ));
+        )),
+        Err(SmsAdminError::Store(e)) => Err(e.into()),
+        Err(e @ SmsAdminError::UnsupportedLanguage(_)) => Err(RestError::BadRequest(e.to_string())),
     }
-    state
-        .store
-        .set_setting(
-            LIFETIME_SETTING,
-            &body.lifetime_minutes.to_string(),
-            state.now(),
-        )
-        .await?;
-    ok(json!({ "lifetime_minutes": body.lifetime_minutes }))
 }
 
 #[derive(Deserialize)]
@@ -537,33 +460,23 @@ async fn inject(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<InjectBody>,
 ) -> Result<Response, RestError> {
-    let phone = normalize_phone(&body.phone)
-        .ok_or_else(|| RestError::BadRequest(format!("Invalid phone number {:?}", body.phone)))?;
-    if body.text.trim().is_empty() {
-        return Err(RestError::BadRequest("text is required".into()));
-    }
-    let now = state.now();
-    let outcome = state
-        .store
-        .receive_sms(
-            &InboundSms {
-                gateway_id: None,
-                phone: &phone,
-                sender: body.from.as_deref().unwrap_or(""),
-                text: &body.text,
-                received_at: now,
-                signature: None,
-            },
-            now,
-        )
-        .await?;
-    match outcome {
-        InboundOutcome::Stored(s) => ok(json!({
+    let sms = InjectSms {
+        phone: body.phone,
+        text: body.text,
+        sender: body.from.unwrap_or_default(),
+    };
+    match sms_admin::inject(&state.store, sms, state.now()).await {
+        Ok((s, _)) => ok(json!({
             "message_id": s.message_id,
             "order": s.code.as_ref().and(s.order_id),
             "code": s.code,
         })),
-        InboundOutcome::Replayed => Err(RestError::Conflict("Replayed".into())),
+        Err(InjectError::InvalidPhone(phone)) => Err(RestError::BadRequest(format!(
+            "Invalid phone number {phone:?}"
+        ))),
+        Err(InjectError::EmptyText) => Err(RestError::BadRequest("text is required".into())),
+        Err(InjectError::Replayed) => Err(RestError::Conflict("Replayed".into())),
+        Err(InjectError::Store(e)) => Err(e.into()),
     }
 }
 

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::withdrawals;
 use souk_core::clock::iso_millis;
 use souk_core::supply::{self, EarningsSettings};
 use souk_core::Money;
@@ -112,9 +113,7 @@ pub async fn request_withdrawal(
 ) -> Result<Response, RestError> {
     let body = body.map(|JsonBody(b)| b).unwrap_or_default();
     let shop = supplier.shop(body.shop_id.as_deref())?;
-    let w = state
-        .store
-        .request_withdrawal(supplier.id(), shop, &body.note, state.now())
-        .await?;
+    let w =
+        withdrawals::request(&state.store, supplier.id(), shop, &body.note, state.now()).await?;
     Ok(json_value(StatusCode::CREATED, &withdrawal_view(&w)))
 }

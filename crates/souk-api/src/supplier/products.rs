@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::supplier_products;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::clock::iso_millis;
 use souk_core::id::ServiceRef;
@@ -73,20 +74,6 @@ pub fn product_view(s: &ServiceDetail) -> Value {
     v
 }
 
-async fn load_one(
-    state: &AppState,
-    supplier: &Supplier,
-    r: &ServiceRef,
-) -> Result<ServiceDetail, RestError> {
-    state
-        .store
-        .supplier_services(supplier.id(), Some(r))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| RestError::NotFound("Product not found".into()))
-}
-
 #[derive(Deserialize)]
 pub struct ListQuery {
     #[serde(rename = "entityType")]
@@ -128,7 +115,7 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
     let r = service_ref(&id)?;
-    let s = load_one(&state, &supplier, &r).await?;
+    let s = supplier_products::product(&state.store, supplier.id(), &r).await?;
     Ok(json_value(StatusCode::OK, &product_view(&s)))
 }
 
@@ -301,9 +288,9 @@ pub async fn create(
             }
         }
     };
-    let (number, _, _, changes) = state.store.create_service(&service, state.now()).await?;
+    let (s, changes) =
+        supplier_products::create(&state.store, supplier.id(), &service, state.now()).await?;
     state.apply_changes(&changes).await?;
-    let s = load_one(&state, &supplier, &ServiceRef::Number(number)).await?;
     Ok(json_value(StatusCode::CREATED, &product_view(&s)))
 }
 
@@ -363,12 +350,9 @@ pub async fn update(
         })?,
         translations: supply::parse_translations(&body.translations, SERVICE_FIELDS)?,
     };
-    let changes = state
-        .store
-        .update_service(supplier.id(), &r, &patch, state.now())
-        .await?;
+    let (s, changes) =
+        supplier_products::update(&state.store, supplier.id(), &r, &patch, state.now()).await?;
     state.apply_changes(&changes).await?;
-    let s = load_one(&state, &supplier, &r).await?;
     Ok(json_value(StatusCode::OK, &product_view(&s)))
 }
 
@@ -381,12 +365,10 @@ pub async fn add_subproduct(
 ) -> Result<Response, RestError> {
     let r = service_ref(&id)?;
     let sub = body.parse(0)?;
-    let (_, changes) = state
-        .store
-        .add_subproduct(supplier.id(), &r, &sub, state.now())
-        .await?;
+    let (s, changes) =
+        supplier_products::add_subproduct(&state.store, supplier.id(), &r, &sub, state.now())
+            .await?;
     state.apply_changes(&changes).await?;
-    let s = load_one(&state, &supplier, &r).await?;
     Ok(json_value(StatusCode::CREATED, &product_view(&s)))
 }
 
@@ -422,17 +404,9 @@ pub async fn update_subproduct(
         stock: body.stock,
         translations: supply::parse_translations(&body.translations, SUBPRODUCT_FIELDS)?,
     };
-    let changes = state
-        .store
-        .update_subproduct(supplier.id(), &id, &patch, state.now())
-        .await?;
+    let (product, changes) =
+        supplier_products::update_subproduct(&state.store, supplier.id(), &id, &patch, state.now())
+            .await?;
     state.apply_changes(&changes).await?;
-    let product = state
-        .store
-        .supplier_services(supplier.id(), None)
-        .await?
-        .into_iter()
-        .find(|s| s.subproducts.iter().any(|p| p.id == id))
-        .ok_or_else(|| RestError::NotFound("Subproduct not found".into()))?;
     Ok(json_value(StatusCode::OK, &product_view(&product)))
 }

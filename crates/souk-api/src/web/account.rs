@@ -131,8 +131,8 @@ pub async fn rotate_key(
 ) -> Result<Response, WebError> {
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;
-    let (key, changes) = accounts::rotate_keys(&state.store, &user.user_id, state.now()).await?;
-    state.store.remember_key(&key).await?;
+    let (_, changes) =
+        accounts::rotate_visible_key(&state.store, &user.user_id, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(see_other("/account?rotated=1"))
 }

@@ -9,8 +9,9 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
-use souk_core::Money;
-use souk_store::{NewUser, StoreError};
+use souk_app::signup::{self, SignUp, SignUpError};
+use souk_core::password::{check_new_password, PasswordProblem};
+use souk_store::StoreError;
 
 use super::error::WebError;
 use super::i18n::{safe_next, Ui};
@@ -21,8 +22,7 @@ use crate::passwords::PasswordError;
 use crate::ratelimit::ClientAddress;
 use crate::state::AppState;
 
-pub const MIN_PASSWORD: usize = 10;
-pub const MAX_PASSWORD: usize = 1024;
+pub use souk_core::password::{MAX_PASSWORD, MIN_PASSWORD};
 
 #[derive(Deserialize, Default)]
 pub struct AuthForm {
@@ -139,29 +139,16 @@ async fn start_session(
 }
 
 fn signup_problem(ui: Ui, form: &AuthForm) -> Option<String> {
-    let chars = form.password.chars().count();
-    if chars < MIN_PASSWORD {
-        return Some(
-            ui.t(
-                "The password must be at least 10 characters long.",
-                "Пароль должен быть не короче 10 символов.",
-            )
-            .to_owned(),
-        );
-    }
-    if chars > MAX_PASSWORD {
-        return Some(
-            ui.t("The password is too long.", "Пароль слишком длинный.")
-                .to_owned(),
-        );
-    }
-    if form.password != form.password2 {
-        return Some(
-            ui.t("The two passwords differ.", "Пароли не совпадают.")
-                .to_owned(),
-        );
-    }
-    None
+    let problem = check_new_password(&form.password, &form.password2).err()?;
+    let text = match problem {
+        PasswordProblem::TooShort => ui.t(
+            "The password must be at least 10 characters long.",
+            "Пароль должен быть не короче 10 символов.",
+        ),
+        PasswordProblem::TooLong => ui.t("The password is too long.", "Пароль слишком длинный."),
+        PasswordProblem::Mismatch => ui.t("The two passwords differ.", "Пароли не совпадают."),
+    };
+    Some(text.to_owned())
 }
 
 /// A refusal of the throttle or the password threads: 429, the form shown again.
@@ -243,16 +230,13 @@ pub async fn signup(
         Err(PasswordError::Busy) => return Ok(too_many(&visitor, true, &form, None)),
         Err(e) => return Err(StoreError::Config(e.to_string()).into()),
     };
-    let new_user = NewUser {
+    let command = SignUp {
         email: form.email.clone(),
-        name: String::new(),
-        password_hash: Some(hash),
-        is_supplier: false,
-        initial_balance: Money::ZERO,
+        password_hash: hash,
     };
-    let (user_id, key) = match state.store.create_user(&new_user, state.now()).await {
-        Ok(created) => created,
-        Err(StoreError::Conflict(_)) => {
+    let user_id = match signup::sign_up(&state.store, command, state.now()).await {
+        Ok(user_id) => user_id,
+        Err(SignUpError::EmailTaken) => {
             let text = ui
                 .t(
                     "An account with this email already exists: sign in instead.",
@@ -267,9 +251,8 @@ pub async fn signup(
                 StatusCode::CONFLICT,
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(SignUpError::Store(e)) => return Err(e.into()),
     };
-    state.store.remember_key(&key).await?;
     start_session(&state, &visitor, &user_id, "/account").await
 }
 

@@ -10,6 +10,7 @@ use maud::html;
 use serde::Deserialize;
 use souk_app::stock::{self, UploadStock};
 use souk_app::supplier_orders::{self, Deliver, FailOrder};
+use souk_app::withdrawals;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::order::OrderStatus;
 use souk_core::supply::{self, MAX_UPLOAD_BYTES};
@@ -407,10 +408,7 @@ pub async fn withdraw(
 ) -> Result<Response, WebError> {
     let user = supplier(&visitor)?.user_id.clone();
     visitor.check_csrf(form.csrf.as_deref())?;
-    match state
-        .store
-        .withdraw_everything(&user, form.note.trim(), state.now())
-        .await
+    match withdrawals::request_everything(&state.store, &user, form.note.trim(), state.now()).await
     {
         Ok(requested) => Ok(see_other(&format!("/desk?withdrawal={}", requested.len()))),
         Err(e) => refused(&state, &visitor, e).await,

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use souk_app::catalogue;
+use souk_app::shops::{self, Owner};
 use souk_core::supply;
-use souk_store::{
-    CategoryPatch, CategoryRecord, Level, NewCategory, NewShop, NewSubcategory, Store,
-};
+use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory, Store};
 
 use super::admin_users::user_by_email;
 
@@ -164,44 +164,34 @@ pub async fn run(
             let list = translations(&given)?;
             let name = supply::translated(name, "name", &list);
             let description = supply::translated(description, "description", &list);
-            let (id, _) = match (level, category) {
+            let (created, _) = match (level, category) {
                 (Level::Category, None) => {
-                    store
-                        .insert_category(
-                            &NewCategory {
-                                slug,
-                                name,
-                                description,
-                                image_url,
-                                position,
-                            },
-                            !inactive,
-                            now,
-                        )
-                        .await?
+                    let category = NewCategory {
+                        slug,
+                        name,
+                        description,
+                        image_url,
+                        position,
+                    };
+                    catalogue::create_category(store, category, !inactive, now).await?
                 }
                 (Level::Subcategory, Some(category_id)) => {
-                    store
-                        .insert_subcategory(
-                            &NewSubcategory {
-                                category_id,
-                                slug,
-                                name,
-                                description,
-                                image_url,
-                                position,
-                            },
-                            !inactive,
-                            now,
-                        )
-                        .await?
+                    let subcategory = NewSubcategory {
+                        category_id,
+                        slug,
+                        name,
+                        description,
+                        image_url,
+                        position,
+                    };
+                    catalogue::create_subcategory(store, subcategory, !inactive, now).await?
                 }
                 (Level::Category, Some(_)) => {
                     bail!("a category has no parent (--category is for subcategories)")
                 }
                 (Level::Subcategory, None) => bail!("--category is required for a subcategory"),
             };
-            println!("{id}");
+            println!("{}", created.id);
             Ok(())
         }
         CategoryCommand::Update {
@@ -225,7 +215,7 @@ pub async fn run(
                 category_id: category,
                 translations: translations(&given)?,
             };
-            store.update_category(level, &id, &patch).await?;
+            catalogue::update(store, level, &id, &patch).await?;
             println!("updated {id}");
             Ok(())
         }
@@ -251,21 +241,13 @@ pub async fn run_shop(store: &Store, command: ShopCommand, now: i64) -> anyhow::
         ShopCommand::Create { email, name } => {
             let owner = user_by_email(store, &email).await?;
             let name = supply::check_name("name", &name)?;
-            let (id, _) = store
-                .create_shop(
-                    &NewShop {
-                        owner_id: owner,
-                        name,
-                    },
-                    now,
-                )
-                .await?;
-            println!("{id}");
+            let (shop, _) = shops::create(store, Owner::Id(owner), name, now).await?;
+            println!("{}", shop.id);
             Ok(())
         }
         ShopCommand::Update { id, name, active } => {
             let name = name.map(|n| supply::check_name("name", &n)).transpose()?;
-            store.update_shop(&id, name.as_deref(), active).await?;
+            shops::update(store, &id, name.as_deref(), active).await?;
             println!("updated shop {id}");
             Ok(())
         }

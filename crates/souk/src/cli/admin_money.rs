@@ -3,6 +3,7 @@
 
 use clap::Subcommand;
 use souk_app::disputes::{self, DisputeDecision, ResolveDispute};
+use souk_app::settings;
 use souk_app::withdrawals::{self, DecideWithdrawal, WithdrawalDecision};
 use souk_core::clock::iso_millis;
 use souk_core::Money;
@@ -76,9 +77,7 @@ pub async fn run_setting(store: &Store, command: SettingCommand, now: i64) -> an
             Ok(())
         }
         SettingCommand::Set { key, value } => {
-            store.set_setting(key.trim(), &value, now).await?;
-            let value = store
-                .settings()
+            let value = settings::update(store, vec![(key.trim().to_owned(), value)], now)
                 .await?
                 .into_iter()
                 .find(|(k, _)| k == key.trim())

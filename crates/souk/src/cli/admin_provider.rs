@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
+use souk_app::providers;
 use souk_core::Money;
 use souk_store::{ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution, Store};
 
@@ -17,11 +18,11 @@ pub enum ProviderCommand {
         #[arg(long)]
         key: String,
         /// api_v2 (SMM panels, marketplaces, other Souks) or sms_activate.
-        #[arg(long, default_value = "api_v2")]
+        #[arg(long, default_value = providers::DEFAULT_PROTOCOL)]
         protocol: String,
-        #[arg(long, default_value_t = 15_000)]
+        #[arg(long, default_value_t = providers::DEFAULT_TIMEOUT_MS)]
         timeout_ms: i64,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = providers::DEFAULT_REQUESTS_PER_SECOND)]
         requests_per_second: i64,
         /// The provider honours Idempotency-Key (another Souk does).
         #[arg(long)]
@@ -167,21 +168,17 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             requests_per_second,
             idempotent,
         } => {
-            let id = store
-                .create_provider(
-                    &NewProvider {
-                        name,
-                        url,
-                        key,
-                        protocol,
-                        timeout_ms,
-                        requests_per_second,
-                        supports_idempotency: idempotent,
-                    },
-                    now,
-                )
-                .await?;
-            println!("{id}");
+            let provider = NewProvider {
+                name,
+                url,
+                key,
+                protocol,
+                timeout_ms,
+                requests_per_second,
+                supports_idempotency: idempotent,
+            };
+            let p = providers::create(store, provider, now).await?;
+            println!("{}", p.id);
         }
         ProviderCommand::List => {
             for p in store.providers().await? {
@@ -198,25 +195,21 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             rps,
             idempotent,
         } => {
-            let p = store
-                .update_provider(
-                    &provider,
-                    &ProviderPatch {
-                        name,
-                        url,
-                        key,
-                        enabled,
-                        timeout_ms: timeout,
-                        requests_per_second: rps,
-                        supports_idempotency: idempotent,
-                    },
-                )
-                .await?;
+            let patch = ProviderPatch {
+                name,
+                url,
+                key,
+                enabled,
+                timeout_ms: timeout,
+                requests_per_second: rps,
+                supports_idempotency: idempotent,
+            };
+            let p = providers::update(store, &provider, &patch).await?;
             print_provider(&p);
         }
         ProviderCommand::Check { provider } => {
             let (balance, currency) =
-                souk_app::providers::check_balance(store, &provider, allow_private, now).await?;
+                providers::check_balance(store, &provider, allow_private, now).await?;
             println!("balance {} {currency}", balance.display2());
         }
         ProviderCommand::Variants { provider } => {
@@ -226,9 +219,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
         }
         ProviderCommand::Price { subproduct, price } => {
             let price = souk_core::supply::parse_price("price", &price)?;
-            let (v, _) = store
-                .price_imported_variant(&subproduct, price, now)
-                .await?;
+            let (v, _) = providers::price_variant(store, &subproduct, price, now).await?;
             print_variant(&v);
         }
         ProviderCommand::Import {
@@ -239,12 +230,11 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             let markup = souk_core::markup::parse_markup(markup.as_deref(), round.as_deref())
                 .map_err(|e| anyhow!(e))?;
             let (numbers, _) =
-                souk_app::providers::import(store, &provider, markup, allow_private, now).await?;
+                providers::import(store, &provider, markup, allow_private, now).await?;
             println!("imported {} services: {:?}", numbers.len(), numbers);
         }
         ProviderCommand::Sync { provider } => {
-            let report =
-                souk_app::providers::sync_services(store, &provider, allow_private, now).await?;
+            let report = providers::sync_services(store, &provider, allow_private, now).await?;
             println!(
                 "seen {} services, updated {}, disabled {}",
                 report.seen,
@@ -282,7 +272,7 @@ pub async fn orders(store: &Store, command: OrdersCommand, now: i64) -> anyhow::
                 (None, false, true) => Resolution::Fail,
                 _ => bail!("give exactly one of --sent ID, --resend, --fail"),
             };
-            store.resolve_forward(order, &resolution, now).await?;
+            providers::resolve_stuck(store, order, &resolution, now).await?;
             println!("order {order} resolved");
         }
     }

@@ -4,9 +4,9 @@
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use souk_core::sms::{normalize_phone, LIFETIME_SETTING};
+use souk_app::sms_admin::{self, InjectSms, ProjectChange, SmsAdminError};
 use souk_core::{Lang, Text};
-use souk_store::{InboundOutcome, InboundSms, NewSmsCountry, NewSmsNumber, NewSmsProject, Store};
+use souk_store::{NewSmsCountry, NewSmsNumber, NewSmsProject, Store, StoreError};
 
 use super::parse_amount;
 
@@ -218,15 +218,14 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     inactive,
                 },
         } => {
-            store
-                .upsert_sms_country(&NewSmsCountry {
-                    code: code.clone(),
-                    name: text(&name, &translations)?,
-                    activate_id,
-                    active: !inactive,
-                })
-                .await?;
-            println!("country {} saved", code.trim().to_ascii_lowercase());
+            let country = NewSmsCountry {
+                code,
+                name: text(&name, &translations)?,
+                activate_id,
+                active: !inactive,
+            };
+            let c = sms_admin::save_country(store, country).await?;
+            println!("country {} saved", c.code);
         }
         SmsCommand::Project {
             command:
@@ -236,16 +235,12 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     translations,
                 },
         } => {
-            let id = store
-                .create_sms_project(
-                    &NewSmsProject {
-                        code,
-                        name: text(&name, &translations)?,
-                    },
-                    now,
-                )
-                .await?;
-            println!("{id}");
+            let project = NewSmsProject {
+                code,
+                name: text(&name, &translations)?,
+            };
+            let p = sms_admin::create_project(store, project, now).await?;
+            println!("{}", p.id);
         }
         SmsCommand::Project {
             command:
@@ -256,29 +251,27 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     active,
                 },
         } => {
-            let name = match (name, translations.is_empty()) {
-                (None, true) => None,
-                (name, _) => {
-                    let current = store
-                        .sms_projects(false)
-                        .await?
-                        .into_iter()
-                        .find(|p| p.id == project || p.code == project.to_ascii_lowercase())
-                        .ok_or_else(|| anyhow!("no project {project}"))?;
-                    let mut t = current.name.clone();
-                    if let Some(n) = name {
-                        t.set(Lang::En, n.trim());
-                    }
-                    for (l, v) in text(t.en(), &translations)?.translations() {
-                        t.set(*l, v.clone());
-                    }
-                    Some(t)
-                }
+            let translations = translations
+                .iter()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(code, value)| (code.to_owned(), value.to_owned()))
+                        .ok_or_else(|| anyhow!("a translation is LANG=NAME, got {pair:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let change = ProjectChange {
+                name,
+                translations: (!translations.is_empty()).then_some(translations),
+                active,
             };
-            let id = store
-                .update_sms_project(&project, name.as_ref(), active)
-                .await?;
-            println!("project {id} saved");
+            let p = match sms_admin::update_project(store, &project, change).await {
+                Ok(p) => p,
+                Err(SmsAdminError::Store(StoreError::NotFound(_))) => {
+                    bail!("no project {project}")
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!("project {} saved", p.id);
         }
         SmsCommand::Price {
             command:
@@ -289,28 +282,27 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                 },
         } => {
             let price = parse_amount(&price)?;
-            store.set_sms_price(&project, &country, Some(price)).await?;
+            sms_admin::set_price(store, &project, &country, price).await?;
             println!("{project} in {country}: {}", price.display4());
         }
         SmsCommand::Price {
             command: PriceCommand::Remove { project, country },
         } => {
-            store.set_sms_price(&project, &country, None).await?;
+            sms_admin::remove_price(store, &project, &country).await?;
             println!("{project} is no longer sold in {country}");
         }
         SmsCommand::Gateway {
             command: GatewayCommand::Add { name, secret },
         } => {
-            let secret = secret.unwrap_or_else(souk_store::crypto::new_api_key);
-            let id = store.create_sms_gateway(&name, &secret, now).await?;
-            println!("gateway {id}");
-            println!("webhook POST /webhooks/sms/{id}");
-            println!("secret {secret}");
+            let g = sms_admin::create_gateway(store, &name, secret, now).await?;
+            println!("gateway {}", g.id);
+            println!("webhook POST /webhooks/sms/{}", g.id);
+            println!("secret {}", g.secret);
         }
         SmsCommand::Gateway {
             command: GatewayCommand::Set { id, active },
         } => {
-            store.set_sms_gateway_active(&id, active).await?;
+            sms_admin::set_gateway_active(store, &id, active).await?;
             println!(
                 "gateway {id} {}",
                 if active { "enabled" } else { "disabled" }
@@ -325,18 +317,14 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     projects,
                 },
         } => {
-            let id = store
-                .add_sms_number(
-                    &NewSmsNumber {
-                        phone: phone.clone(),
-                        country,
-                        gateway_id: gateway,
-                        projects,
-                    },
-                    now,
-                )
-                .await?;
-            println!("number {id} {}", normalize_phone(&phone).unwrap_or(phone));
+            let number = NewSmsNumber {
+                phone,
+                country,
+                gateway_id: gateway,
+                projects,
+            };
+            let n = sms_admin::add_number(store, number, now).await?;
+            println!("number {} {}", n.id, n.phone);
         }
         SmsCommand::Number {
             command:
@@ -346,74 +334,51 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     projects,
                 },
         } => {
-            let id = store
-                .update_sms_number(&phone, active, projects.as_deref())
-                .await?;
-            println!("number {id} saved");
+            let n = sms_admin::update_number(store, &phone, active, projects.as_deref()).await?;
+            println!("number {} saved", n.id);
         }
         SmsCommand::Provider {
             command: ProviderCommand::Add { name, url, key },
         } => {
-            let id = store.create_sms_provider(&name, &url, &key, now).await?;
+            let id = sms_admin::create_provider(store, &name, &url, &key, now).await?;
             println!("{id}");
         }
         SmsCommand::Provider {
             command: ProviderCommand::Set { id, enabled },
         } => {
-            store.set_sms_provider_enabled(&id, enabled).await?;
+            sms_admin::set_provider_enabled(store, &id, enabled).await?;
             println!(
                 "provider {id} {}",
                 if enabled { "enabled" } else { "disabled" }
             );
         }
         SmsCommand::Lifetime { minutes } => {
-            if !(1..=24 * 60).contains(&minutes) {
-                bail!("the lifetime must be between 1 and 1440 minutes");
-            }
-            store
-                .set_setting(LIFETIME_SETTING, &minutes.to_string(), now)
-                .await?;
+            sms_admin::set_lifetime(store, minutes, now).await?;
             println!("SMS activations now wait {minutes} minutes for their SMS");
         }
         SmsCommand::List => list(store).await?,
         SmsCommand::Inject { phone, text, from } => {
-            let Some(phone) = normalize_phone(&phone) else {
-                bail!("invalid phone number {phone:?}");
+            let sms = InjectSms {
+                phone,
+                text,
+                sender: from,
             };
-            if text.trim().is_empty() {
-                bail!("the text must not be empty");
-            }
-            let outcome = store
-                .receive_sms(
-                    &InboundSms {
-                        gateway_id: None,
-                        phone: &phone,
-                        sender: &from,
-                        text: &text,
-                        received_at: now,
-                        signature: None,
-                    },
-                    now,
-                )
-                .await?;
-            match outcome {
-                InboundOutcome::Stored(s) => match (s.order_id, s.code) {
-                    (Some(order), Some(code)) => {
-                        println!(
-                            "SMS {} delivered to order {order}: code {code}",
-                            s.message_id
-                        )
-                    }
-                    (Some(order), None) => println!(
-                        "SMS {} kept with order {order}; it carries no code",
+            let (s, phone) = sms_admin::inject(store, sms, now).await?;
+            match (s.order_id, s.code) {
+                (Some(order), Some(code)) => {
+                    println!(
+                        "SMS {} delivered to order {order}: code {code}",
                         s.message_id
-                    ),
-                    (None, _) => println!(
-                        "SMS {} kept; no activation is waiting on {phone}",
-                        s.message_id
-                    ),
-                },
-                InboundOutcome::Replayed => bail!("the SMS was already delivered"),
+                    )
+                }
+                (Some(order), None) => println!(
+                    "SMS {} kept with order {order}; it carries no code",
+                    s.message_id
+                ),
+                (None, _) => println!(
+                    "SMS {} kept; no activation is waiting on {phone}",
+                    s.message_id
+                ),
             }
         }
     }

@@ -1,0 +1,24 @@
+//! The operator's settings (early cancel, commission, hold period, SMS lifetime): the
+//! operator API's `PATCH /settings` and `souk admin setting set`.
+
+use souk_core::supply;
+use souk_store::{Store, StoreError};
+
+/// Sets every `(key, value)` given, each checked (`souk_core::supply::normalize_setting`)
+/// before any is stored, so one bad value changes nothing. Answers every setting in
+/// effect afterwards.
+pub async fn update(
+    store: &Store,
+    changes: Vec<(String, String)>,
+    now: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut checked = Vec::with_capacity(changes.len());
+    for (key, value) in changes {
+        let value = supply::normalize_setting(&key, &value)?;
+        checked.push((key, value));
+    }
+    for (key, value) in checked {
+        store.set_setting(&key, &value, now).await?;
+    }
+    store.settings().await
+}
