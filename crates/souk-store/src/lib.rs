@@ -234,13 +234,13 @@ fn store_futures_are_send(
     smm: &souk_core::order::SmmOrder,
     idem: Option<&Idempotency<'_>>,
     rent: &SmsRent<'_>,
-    updates: &[(i64, RemoteUpdate)],
+    updates: &[(StatusJob, RemoteUpdate)],
 ) {
     fn is_send<T: Send>(_: T) {}
     is_send(store.place_product_order(buyer, product, idem, 0));
     is_send(store.place_smm_order(buyer, smm, idem, 0));
     is_send(store.early_cancel("u", 1, false, 0));
-    is_send(store.apply_remote_updates(updates, 0, 3, 0));
+    is_send(store.apply_remote_updates(updates, "node", 0, 0));
     is_send(store.fail_forward(1, "", 0));
     is_send(store.rent_sms(rent, 0));
     is_send(store.sms_cancel("u", 1, false, 0));
