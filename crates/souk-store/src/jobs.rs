@@ -103,6 +103,9 @@ pub const ORDER_FORWARD: &str = "order.forward";
 /// The job that polls one order the upstream holds for its status (one per open order;
 /// the polls of one provider are batched, 100 orders per request).
 pub const ORDER_STATUS: &str = "order.status";
+/// The job that does what an upstream SMS rental needs next (poll for the code, ask for
+/// another SMS, complete or cancel it there): one per rental until it is over upstream.
+pub const SMS_UPSTREAM: &str = "sms.upstream";
 /// Polls in a row that did not settle an order (the upstream did not know it, or its
 /// answer could not be booked) before its status job is parked for the operator.
 pub const MAX_STATUS_MISSES: i64 = 10;
@@ -111,14 +114,17 @@ pub const DRIPFEED_SETTLE: &str = "dripfeed.settle";
 /// Tries of a periodic job whose runs fail before it is parked for the operator.
 const PERIODIC_TRIES: i64 = 10;
 
-/// Which jobs a claim takes: forwarding and status polls each have a runner of their own
-/// (batched, and never queued behind a long catalogue import), the rest share one.
+/// Which jobs a claim takes: forwarding, status polls and upstream SMS work each have a
+/// runner of their own (batched, and never queued behind a long catalogue import), the
+/// rest share one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
     /// `order.forward`
     Forward,
     /// `order.status`
     Status,
+    /// `sms.upstream`
+    Sms,
     /// Every other kind.
     Other,
 }
@@ -128,7 +134,8 @@ impl Lane {
         match self {
             Lane::Forward => "kind = 'order.forward'",
             Lane::Status => "kind = 'order.status'",
-            Lane::Other => "kind NOT IN ('order.forward', 'order.status')",
+            Lane::Sms => "kind = 'sms.upstream'",
+            Lane::Other => "kind NOT IN ('order.forward', 'order.status', 'sms.upstream')",
         }
     }
 }

@@ -49,6 +49,7 @@ pub use forwarding::{
 pub use idempotency::{Idempotency, IDEMPOTENCY_WINDOW_MS};
 pub use jobs::{
     Job, Lane, NewJob, DRIPFEED_SETTLE, MAX_STATUS_MISSES, ORDER_FORWARD, ORDER_STATUS,
+    SMS_UPSTREAM,
 };
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
@@ -67,7 +68,9 @@ pub use sms_admin::{
     SmsNumber, SmsPrice, SmsProvider,
 };
 pub use sms_inbound::{InboundOutcome, InboundSms, SmsGatewaySecret, StoredSms};
-pub use sms_worker::{SweepReport, UpstreamAction, UpstreamJob, MAX_UPSTREAM_ATTEMPTS};
+pub use sms_worker::{
+    SweepReport, UpstreamAction, UpstreamJob, UpstreamNext, MAX_UPSTREAM_ATTEMPTS,
+};
 pub use supplier::{
     EarningRow, EarningsSummary, OrderProgress, SupplierOrder, SupplierOrderQuery, Withdrawal,
 };

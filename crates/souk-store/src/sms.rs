@@ -13,6 +13,8 @@ use souk_core::sms::{cancel_rule, ActivationStatus, DEFAULT_LIFETIME_MINUTES, LI
 use souk_core::{ApiError, Lang, Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::jobs::{insert_job, SMS_UPSTREAM};
+use crate::sms_worker::{sms_job, sms_payload, UpstreamAction};
 use crate::users::Ledger;
 use crate::{CancelOutcome, Result, Store, StoreError};
 
@@ -222,7 +224,7 @@ tx_steps! {
             .bind(order)
             .execute(&mut *self)
             .await?;
-            self.release_activation(order, "cancel", now).await?;
+            self.release_activation(order, UpstreamAction::Cancel, now).await?;
             sqlx::query(
                 "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, 'sms_refund', $2, $3)",
             )
@@ -236,18 +238,22 @@ tx_steps! {
 
         /// Frees the activation's pool number and, for an upstream rental still open there,
         /// queues `upstream` (`cancel` or `complete`) for the worker.
-        async fn release_activation(&mut self, order: i64, upstream: &str, now: i64) -> Result<()> {
+        async fn release_activation(&mut self, order: i64, upstream: UpstreamAction, now: i64) -> Result<()> {
             sqlx::query("UPDATE sms_numbers SET current_order = NULL WHERE current_order = $1")
                 .bind(order)
                 .execute(&mut *self)
                 .await?;
+            // Only a rental still open there (its job polling, or asking for another SMS).
             sqlx::query(
-                "UPDATE sms_activations SET upstream_state = $1, next_poll_at = $2, upstream_attempts = 0 \
-                 WHERE order_id = $3 AND upstream_state IN ('open', 'retry')",
+                "UPDATE jobs SET payload = $1, run_at = $2, attempts = 0, last_error = NULL, updated_at = $2 \
+                 WHERE kind = $3 AND dedupe_key = $4 AND state = 'ready' AND payload IN ($5, $6)",
             )
-            .bind(upstream)
+            .bind(sms_payload(order, upstream))
             .bind(now)
-            .bind(order)
+            .bind(SMS_UPSTREAM)
+            .bind(order.to_string())
+            .bind(sms_payload(order, UpstreamAction::Poll))
+            .bind(sms_payload(order, UpstreamAction::Retry))
             .execute(&mut *self)
             .await?;
             Ok(())
@@ -590,8 +596,8 @@ impl Store {
                     let order_id = tx.insert_sms_order(rent.user_id, &up.phone, price, now).await?;
                     sqlx::query(
                         "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, provider_id, external_id, \
-                         status, price, expires_at, created_at, updated_at, upstream_state, next_poll_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10, 'open', $10)",
+                         status, price, expires_at, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10)",
                     )
                     .bind(order_id)
                     .bind(rent.user_id)
@@ -605,6 +611,8 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                    // Its upstream work (polling for the code) begins with it.
+                    insert_job(&sms_job(order_id, UpstreamAction::Poll, now), now).fetch_optional(&mut *tx).await?;
                     rentals.push(Rental {
                         order_id,
                         phone: up.phone.clone(),
@@ -834,7 +842,7 @@ impl Store {
             .await?
             .rows_affected();
             if done == 1 {
-                tx.release_activation(order_id, "complete", now).await?;
+                tx.release_activation(order_id, UpstreamAction::Complete, now).await?;
                 tx.commit().await?;
                 return Ok(SmsTransition::Done);
             }
@@ -862,9 +870,7 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
-                "UPDATE sms_activations SET awaiting_retry = TRUE, updated_at = $1, \
-                 upstream_state = CASE WHEN upstream_state = 'open' THEN 'retry' ELSE upstream_state END, \
-                 next_poll_at = CASE WHEN upstream_state = 'open' THEN $1 ELSE next_poll_at END \
+                "UPDATE sms_activations SET awaiting_retry = TRUE, updated_at = $1 \
                  WHERE order_id = $2 AND user_id = $3 AND status = 'code_received' AND expires_at > $1",
             )
             .bind(now)
@@ -874,6 +880,18 @@ impl Store {
             .await?
             .rows_affected();
             if done == 1 {
+                // An upstream rental polling for its code asks the provider for another SMS first.
+                sqlx::query(
+                    "UPDATE jobs SET payload = $1, run_at = $2, updated_at = $2 \
+                     WHERE kind = $3 AND dedupe_key = $4 AND state = 'ready' AND payload = $5",
+                )
+                .bind(sms_payload(order_id, UpstreamAction::Retry))
+                .bind(now)
+                .bind(SMS_UPSTREAM)
+                .bind(order_id.to_string())
+                .bind(sms_payload(order_id, UpstreamAction::Poll))
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 return Ok(SmsTransition::Done);
             }

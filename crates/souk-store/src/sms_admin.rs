@@ -634,12 +634,20 @@ impl Store {
     ) -> Result<Vec<SmsActivationRow>> {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT order_id, user_id, project_id, country_code, phone, status, price, code, provider_id, external_id, \
-                 upstream_state, expires_at, created_at FROM sms_activations WHERE ($1 IS NULL OR status = $1) \
-                 ORDER BY order_id DESC LIMIT $2",
+                "SELECT a.order_id, a.user_id, a.project_id, a.country_code, a.phone, a.status, a.price, a.code, \
+                 a.provider_id, a.external_id, \
+                 CASE WHEN j.id IS NULL OR j.state = 'parked' THEN \
+                        CASE WHEN a.provider_id IS NULL THEN 'none' ELSE 'closed' END \
+                      WHEN j.payload LIKE '%\"poll\"%' THEN 'open' \
+                      WHEN j.payload LIKE '%\"retry\"%' THEN 'retry' \
+                      WHEN j.payload LIKE '%\"complete\"%' THEN 'complete' ELSE 'cancel' END AS upstream_state, \
+                 a.expires_at, a.created_at FROM sms_activations a \
+                 LEFT JOIN jobs j ON j.kind = $3 AND j.dedupe_key = CAST(a.order_id AS TEXT) \
+                 WHERE ($1 IS NULL OR a.status = $1) ORDER BY a.order_id DESC LIMIT $2",
             )
             .bind(status)
             .bind(limit)
+            .bind(crate::SMS_UPSTREAM)
             .fetch_all(pool)
             .await?
         }))

@@ -243,7 +243,7 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let ended = sqlx::query(
-                "UPDATE sms_activations SET status = 'canceled', upstream_state = 'closed', updated_at = $1 \
+                "UPDATE sms_activations SET status = 'canceled', updated_at = $1 \
                  WHERE order_id = $2 AND status = 'active'",
             )
             .bind(now)
@@ -252,8 +252,15 @@ impl Store {
             .await?
             .rows_affected();
             if ended != 1 {
+                tx.rollback().await?;
                 return Ok(false);
             }
+            // Over at the provider too: nothing more to do there (no cancel to send).
+            sqlx::query("DELETE FROM jobs WHERE kind = $1 AND dedupe_key = $2")
+                .bind(crate::SMS_UPSTREAM)
+                .bind(order_id.to_string())
+                .execute(&mut *tx)
+                .await?;
             tx.refund_activation(order_id, "canceled by the provider", now).await?;
             tx.commit().await?;
             Ok(true)

@@ -1,11 +1,17 @@
 //! What the SMS workers do in the store: end activations whose lifetime is over (refund
-//! the ones without a code, complete the others), and claim upstream work with leases.
+//! the ones without a code, complete the others), and run upstream rentals' work as
+//! `sms.upstream` jobs (one per rental until it is over upstream: its payload says what
+//! is next, its lease keeps other nodes off, its attempts count the failures in a row).
 //! Both are safe with several nodes: every change is a conditional update, so whichever
 //! node gets there first does it and the others find nothing to do.
 
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 use souk_core::sms::SIGNATURE_TOLERANCE_MS;
 
 use crate::db::{on_engine, BeginWrite};
+use crate::jobs::{claim, Job, Lane, NewJob, SMS_UPSTREAM};
 use crate::sms::SmsSteps;
 use crate::{Result, Store};
 
@@ -31,14 +37,77 @@ pub enum UpstreamAction {
     Cancel,
 }
 
-/// One upstream rental claimed by this node until its lease ends.
+impl UpstreamAction {
+    fn name(self) -> &'static str {
+        match self {
+            UpstreamAction::Poll => "poll",
+            UpstreamAction::Retry => "retry",
+            UpstreamAction::Complete => "complete",
+            UpstreamAction::Cancel => "cancel",
+        }
+    }
+
+    fn parse(name: &str) -> Option<UpstreamAction> {
+        Some(match name {
+            "poll" => UpstreamAction::Poll,
+            "retry" => UpstreamAction::Retry,
+            "complete" => UpstreamAction::Complete,
+            "cancel" => UpstreamAction::Cancel,
+            _ => return None,
+        })
+    }
+}
+
+/// An `sms.upstream` job's payload. Written only by [`sms_payload`], so equal work is an
+/// equal string: a conditional update can compare payloads.
+#[derive(Serialize, Deserialize)]
+struct SmsPayload {
+    activation: i64,
+    action: String,
+}
+
+/// The payload of the job that does `action` for the rental `order`.
+pub(crate) fn sms_payload(order: i64, action: UpstreamAction) -> String {
+    serde_json::to_string(&SmsPayload {
+        activation: order,
+        action: action.name().into(),
+    })
+    .unwrap_or_default()
+}
+
+/// The `sms.upstream` job of the rental `order`, doing `action` at `run_at`.
+pub(crate) fn sms_job(order: i64, action: UpstreamAction, run_at: i64) -> NewJob {
+    NewJob {
+        kind: SMS_UPSTREAM.into(),
+        payload: sms_payload(order, action),
+        dedupe_key: Some(order.to_string()),
+        run_at,
+        max_attempts: MAX_UPSTREAM_ATTEMPTS,
+        held_by: None,
+    }
+}
+
+/// One upstream rental's work, claimed by this node until its lease ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamJob {
+    pub job_id: i64,
     pub order_id: i64,
     pub provider_id: String,
     pub external_id: String,
     pub action: UpstreamAction,
+    /// Failures in a row before this try.
     pub attempts: i64,
+}
+
+/// How an upstream rental's try ended ([`Store::sms_upstream_release`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamNext {
+    /// More work: `action` at the time given.
+    Then(UpstreamAction, i64),
+    /// Nothing more to do upstream.
+    Closed,
+    /// Given up (tries spent, provider gone): parked with the error for the operator.
+    GiveUp,
 }
 
 /// After this many failed attempts to complete or cancel upstream, give up (the
@@ -101,7 +170,7 @@ impl Store {
                     .rows_affected()
                         == 1;
                     if ended {
-                        tx.release_activation(order_id, "complete", now).await?;
+                        tx.release_activation(order_id, UpstreamAction::Complete, now).await?;
                     }
                     ended
                 };
@@ -125,7 +194,10 @@ impl Store {
         Ok(report)
     }
 
-    /// Claims up to `limit` upstream rentals with work due, for `lease_ms`.
+    /// Claims up to `limit` upstream rentals' jobs that are due, for `lease_ms`. A poll
+    /// waits while its activation cannot get a code (a code is in and no other SMS was
+    /// asked for): it is due again at the activation's end. A job whose rental is gone
+    /// or over is dropped.
     pub async fn sms_claim_upstream(
         &self,
         node: &str,
@@ -133,87 +205,130 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<UpstreamJob>> {
-        type Row = (i64, Option<String>, Option<String>, String, i64);
-        let rows: Vec<Row> = on_engine!(&self.db, pool => {
+        type Row = (i64, Option<String>, Option<String>, String, bool, i64);
+        let sql = claim(Lane::Sms, self.engine());
+        on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let rows = sqlx::query_as(
-                "UPDATE sms_activations SET lease_owner = $1, lease_until = $2 \
-                 WHERE order_id IN (SELECT order_id FROM sms_activations \
-                   WHERE upstream_state IN ('open', 'retry', 'complete', 'cancel') AND next_poll_at <= $3 \
-                   AND (lease_until IS NULL OR lease_until < $3) \
-                   AND (upstream_state <> 'open' OR status = 'active' OR (status = 'code_received' AND awaiting_retry)) \
-                   ORDER BY next_poll_at LIMIT $4) \
-                 AND (lease_until IS NULL OR lease_until < $3) \
-                 RETURNING order_id, provider_id, external_id, upstream_state, upstream_attempts",
-            )
-            .bind(node)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit)
+            let jobs: Vec<Job> = sqlx::query_as(&sql)
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            if jobs.is_empty() {
+                tx.rollback().await?;
+                return Ok(Vec::new());
+            }
+            let mut work: HashMap<i64, (i64, Option<UpstreamAction>, i64)> = HashMap::new();
+            for job in &jobs {
+                let payload = serde_json::from_str::<SmsPayload>(&job.payload).ok();
+                let order = payload.as_ref().map_or(-1, |p| p.activation);
+                work.insert(order, (job.id, payload.and_then(|p| UpstreamAction::parse(&p.action)), job.attempts));
+            }
+            let list = work.keys().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let rows: Vec<Row> = sqlx::query_as(&format!(
+                "SELECT order_id, provider_id, external_id, status, awaiting_retry, expires_at \
+                 FROM sms_activations WHERE order_id IN ({list})"
+            ))
             .fetch_all(&mut *tx)
             .await?;
-            tx.commit().await?;
-            rows
-        });
-        Ok(rows
-            .into_iter()
-            .filter_map(|(order_id, provider, external, state, attempts)| {
-                let action = match state.as_str() {
-                    "open" => UpstreamAction::Poll,
-                    "retry" => UpstreamAction::Retry,
-                    "complete" => UpstreamAction::Complete,
-                    "cancel" => UpstreamAction::Cancel,
-                    _ => return None,
+            let mut claimed = Vec::new();
+            for (order_id, provider, external, status, awaiting_retry, expires_at) in rows {
+                let Some((job_id, action, attempts)) = work.remove(&order_id) else { continue };
+                let (Some(provider_id), Some(external_id), Some(action)) = (provider, external, action) else {
+                    work.insert(order_id, (job_id, None, attempts));
+                    continue;
                 };
-                Some(UpstreamJob {
-                    order_id,
-                    provider_id: provider?,
-                    external_id: external?,
-                    action,
-                    attempts,
-                })
-            })
-            .collect())
+                if action == UpstreamAction::Poll
+                    && !(status == "active" || (status == "code_received" && awaiting_retry))
+                {
+                    if status == "code_received" {
+                        sqlx::query(
+                            "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, attempts = attempts - 1 \
+                             WHERE id = $2",
+                        )
+                        .bind(expires_at.max(now))
+                        .bind(job_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    } else {
+                        // Over here; nothing to poll for.
+                        work.insert(order_id, (job_id, None, attempts));
+                    }
+                    continue;
+                }
+                claimed.push(UpstreamJob { job_id, order_id, provider_id, external_id, action, attempts: attempts - 1 });
+            }
+            for (job_id, _, _) in work.into_values() {
+                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(claimed)
+        })
     }
 
-    /// Ends this node's lease on an upstream rental that was claimed in state
-    /// `expected`: moves it to `state` and schedules its next work at `next_at`, counting
-    /// a failure when `error` is given. If something else moved the rental on meanwhile
-    /// (a cancel queued while a poll was in flight), that newer state and its schedule win.
+    /// Ends this node's claim on an upstream rental's job as `next` says, recording
+    /// `error` (a failure in a row more) or clearing it. If something else moved the
+    /// rental on meanwhile (a cancel queued while a poll was in flight), that newer work
+    /// and its time win: the job is only let go.
     pub async fn sms_upstream_release(
         &self,
-        order_id: i64,
+        job: &UpstreamJob,
         node: &str,
-        expected: UpstreamAction,
-        state: &str,
-        next_at: i64,
+        next: UpstreamNext,
         error: Option<&str>,
+        now: i64,
     ) -> Result<()> {
-        let expected = match expected {
-            UpstreamAction::Poll => "open",
-            UpstreamAction::Retry => "retry",
-            UpstreamAction::Complete => "complete",
-            UpstreamAction::Cancel => "cancel",
-        };
-        let _gate = self.gate.enter().await;
+        let claimed = sms_payload(job.order_id, job.action);
         on_engine!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE sms_activations SET \
-                 next_poll_at = CASE WHEN upstream_state = $1 THEN $2 ELSE next_poll_at END, \
-                 upstream_state = CASE WHEN upstream_state = $1 THEN $3 ELSE upstream_state END, \
-                 upstream_attempts = CASE WHEN $4 THEN upstream_attempts + 1 ELSE 0 END, \
-                 last_error = COALESCE($5, last_error), lease_owner = NULL, lease_until = NULL \
-                 WHERE order_id = $6 AND lease_owner = $7",
-            )
-            .bind(expected)
-            .bind(next_at)
-            .bind(state)
-            .bind(error.is_some())
-            .bind(error)
-            .bind(order_id)
-            .bind(node)
-            .execute(pool)
-            .await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let done = match next {
+                UpstreamNext::Closed => sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2 AND payload = $3")
+                    .bind(job.job_id)
+                    .bind(node)
+                    .bind(&claimed)
+                    .execute(&mut *tx)
+                    .await?,
+                UpstreamNext::GiveUp => sqlx::query(
+                    "UPDATE jobs SET state = 'parked', locked_by = NULL, locked_until = NULL, last_error = $1, updated_at = $2 \
+                     WHERE id = $3 AND locked_by = $4 AND payload = $5",
+                )
+                .bind(error.unwrap_or("given up"))
+                .bind(now)
+                .bind(job.job_id)
+                .bind(node)
+                .bind(&claimed)
+                .execute(&mut *tx)
+                .await?,
+                UpstreamNext::Then(action, at) => sqlx::query(
+                    "UPDATE jobs SET payload = $1, run_at = $2, locked_by = NULL, locked_until = NULL, last_error = $3, \
+                     attempts = CASE WHEN $3 IS NULL THEN 0 ELSE attempts END, updated_at = $4 \
+                     WHERE id = $5 AND locked_by = $6 AND payload = $7",
+                )
+                .bind(sms_payload(job.order_id, action))
+                .bind(at)
+                .bind(error)
+                .bind(now)
+                .bind(job.job_id)
+                .bind(node)
+                .bind(&claimed)
+                .execute(&mut *tx)
+                .await?,
+            }
+            .rows_affected();
+            if done == 0 {
+                sqlx::query(
+                    "UPDATE jobs SET locked_by = NULL, locked_until = NULL, attempts = 0, updated_at = $1 \
+                     WHERE id = $2 AND locked_by = $3",
+                )
+                .bind(now)
+                .bind(job.job_id)
+                .bind(node)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -5,14 +5,14 @@
 //!
 //! Both are safe on several nodes: the sweep ends each activation with a conditional
 //! update in the transaction that books its refund, so a second node finds nothing left
-//! to do; upstream rentals are claimed with a lease, one node at a time.
+//! to do; upstream rentals' work is their `sms.upstream` jobs, claimed one node at a time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use souk_client::sms_activate::{self, SetStatus, Status};
-use souk_store::{SmsProvider, UpstreamAction, UpstreamJob, MAX_UPSTREAM_ATTEMPTS};
+use souk_store::{SmsProvider, UpstreamAction, UpstreamJob, UpstreamNext, MAX_UPSTREAM_ATTEMPTS};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::WorkerContext;
@@ -130,18 +130,19 @@ async fn run_job(
     providers: &HashMap<String, SmsProvider>,
     job: UpstreamJob,
 ) -> Result<(), souk_store::StoreError> {
+    use UpstreamAction::{Cancel, Complete, Poll, Retry};
+    use UpstreamNext::{Closed, GiveUp, Then};
     let store = &ctx.store;
-    let release = |state: &'static str, next_at: i64, error: Option<String>| {
+    let release = |next: UpstreamNext, error: Option<String>| {
         let job = &job;
         async move {
             store
                 .sms_upstream_release(
-                    job.order_id,
+                    job,
                     &ctx.node_id,
-                    job.action,
-                    state,
-                    next_at,
+                    next,
                     error.as_deref(),
+                    ctx.clock.now_ms(),
                 )
                 .await
         }
@@ -149,61 +150,55 @@ async fn run_job(
     let now = ctx.clock.now_ms();
     let interval = ctx.sync_interval.as_millis() as i64;
     let Some(provider) = providers.get(&job.provider_id) else {
-        return release("closed", now, Some("the provider was removed".into())).await;
+        return release(GiveUp, Some("the provider was removed".into())).await;
     };
     let client = match souk_app::upstream::sms_client(provider, ctx.allow_private_upstreams) {
         Ok(c) => c,
-        Err(e) => return release("closed", now, Some(e.to_string())).await,
+        Err(e) => return release(GiveUp, Some(e.to_string())).await,
     };
     let exhausted = job.attempts + 1 >= MAX_UPSTREAM_ATTEMPTS;
     let retry_at = now + backoff(ctx, job.attempts);
     match job.action {
-        UpstreamAction::Poll => match client.get_status(&job.external_id).await {
+        Poll => match client.get_status(&job.external_id).await {
             Ok(Status::Ok(code)) => {
                 store
                     .sms_upstream_code(job.order_id, &code, ctx.clock.now_ms())
                     .await?;
-                release("open", now + interval, None).await
+                release(Then(Poll, now + interval), None).await
             }
             Ok(Status::Cancel) | Err(sms_activate::Error::NoActivation) => {
                 store
                     .sms_upstream_canceled(job.order_id, ctx.clock.now_ms())
                     .await?;
-                release("closed", now, None).await
+                release(Closed, None).await
             }
             Ok(Status::WaitCode | Status::WaitRetry(_) | Status::WaitResend) => {
-                release("open", now + interval, None).await
+                release(Then(Poll, now + interval), None).await
             }
-            Err(e) => release("open", retry_at, Some(e.to_string())).await,
+            Err(e) => release(Then(Poll, retry_at), Some(e.to_string())).await,
         },
-        UpstreamAction::Retry => {
-            match client.set_status(&job.external_id, SetStatus::Retry).await {
-                Ok(_) => release("open", now, None).await,
-                Err(e) if exhausted => release("open", now, Some(e.to_string())).await,
-                Err(e) => release("retry", retry_at, Some(e.to_string())).await,
-            }
-        }
-        UpstreamAction::Complete | UpstreamAction::Cancel => {
-            let status = if job.action == UpstreamAction::Complete {
+        Retry => match client.set_status(&job.external_id, SetStatus::Retry).await {
+            Ok(_) => release(Then(Poll, now), None).await,
+            // Polling goes on: the provider may still send another SMS.
+            Err(e) if exhausted => release(Then(Poll, now), Some(e.to_string())).await,
+            Err(e) => release(Then(Retry, retry_at), Some(e.to_string())).await,
+        },
+        action @ (Complete | Cancel) => {
+            let status = if action == Complete {
                 SetStatus::Complete
             } else {
                 SetStatus::Cancel
-            };
-            let state = if job.action == UpstreamAction::Complete {
-                "complete"
-            } else {
-                "cancel"
             };
             match client.set_status(&job.external_id, status).await {
                 // Done, or already over at the provider.
                 Ok(_)
                 | Err(sms_activate::Error::NoActivation)
-                | Err(sms_activate::Error::BadStatus) => release("closed", now, None).await,
+                | Err(sms_activate::Error::BadStatus) => release(Closed, None).await,
                 Err(e) if exhausted => {
                     tracing::warn!(order = job.order_id, error = %e, "giving up on an upstream SMS rental");
-                    release("closed", now, Some(e.to_string())).await
+                    release(GiveUp, Some(e.to_string())).await
                 }
-                Err(e) => release(state, retry_at, Some(e.to_string())).await,
+                Err(e) => release(Then(action, retry_at), Some(e.to_string())).await,
             }
         }
     }

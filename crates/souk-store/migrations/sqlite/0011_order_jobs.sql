@@ -1,4 +1,4 @@
--- Forwarding and status sync move onto the job queue. What an order needs from its
+-- Forwarding, status sync and upstream SMS work move onto the job queue. What an order needs from its
 -- upstream is a job now: `order.forward` (one per order until the upstream took it or it
 -- was given up; its lease is the claim and the send's lease, its payload the sends and
 -- refusals so far, its last error the last try's) and `order.status` (one per open order
@@ -50,3 +50,23 @@ ALTER TABLE orders DROP COLUMN send_started_at;
 ALTER TABLE orders DROP COLUMN unknown_since;
 ALTER TABLE orders DROP COLUMN forward_refusals;
 ALTER TABLE orders DROP COLUMN sync_misses;
+
+-- Upstream SMS rentals' work moves onto the queue the same way: one `sms.upstream` job
+-- per rental still open at its provider (its payload the next action: poll for the code,
+-- ask for another SMS, complete or cancel), and six columns leave `sms_activations`.
+INSERT INTO jobs (kind, payload, dedupe_key, state, run_at, attempts, max_attempts, last_error, created_at, updated_at)
+SELECT 'sms.upstream',
+       '{"activation":' || order_id || ',"action":"' ||
+         CASE upstream_state WHEN 'open' THEN 'poll' ELSE upstream_state END || '"}',
+       CAST(order_id AS TEXT), 'ready', COALESCE(next_poll_at, updated_at), upstream_attempts, 10,
+       last_error, created_at, updated_at
+FROM sms_activations
+WHERE upstream_state IN ('open', 'retry', 'complete', 'cancel');
+
+DROP INDEX sms_activations_upstream;
+ALTER TABLE sms_activations DROP COLUMN upstream_state;
+ALTER TABLE sms_activations DROP COLUMN next_poll_at;
+ALTER TABLE sms_activations DROP COLUMN lease_owner;
+ALTER TABLE sms_activations DROP COLUMN lease_until;
+ALTER TABLE sms_activations DROP COLUMN upstream_attempts;
+ALTER TABLE sms_activations DROP COLUMN last_error;
