@@ -288,27 +288,25 @@ tx_steps! {
         }
 
         /// A claimed job's try ended without an answer that settles it: due again at
-        /// `run_at` (or parked), with its new payload and error. False when `node` no
-        /// longer holds it.
+        /// `retry_at`, or parked when it is `None`, with its new payload and error. False
+        /// when `node` no longer holds it.
         async fn release_claimed(
             &mut self,
             job: i64,
             node: &str,
             payload: &str,
             error: &str,
-            run_at: i64,
-            park: bool,
+            retry_at: Option<i64>,
             now: i64,
         ) -> Result<bool> {
             Ok(sqlx::query(
-                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, payload = $1, last_error = $2, run_at = $3, \
-                 state = CASE WHEN $4 THEN 'parked' ELSE 'ready' END, updated_at = $5 \
-                 WHERE id = $6 AND locked_by = $7",
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, payload = $1, last_error = $2, \
+                 run_at = COALESCE($3, run_at), state = CASE WHEN $3 IS NULL THEN 'parked' ELSE 'ready' END, \
+                 updated_at = $4 WHERE id = $5 AND locked_by = $6",
             )
             .bind(payload)
             .bind(error)
-            .bind(run_at)
-            .bind(park)
+            .bind(retry_at)
             .bind(now)
             .bind(job)
             .bind(node)
@@ -409,7 +407,7 @@ impl Store {
                         payloads.insert(p.order, (job.id, p));
                     }
                     Err(e) => {
-                        tx.release_claimed(job.id, node, &job.payload, &format!("unreadable payload: {e}"), now, true, now).await?;
+                        tx.release_claimed(job.id, node, &job.payload, &format!("unreadable payload: {e}"), None, now).await?;
                     }
                 }
             }
@@ -449,7 +447,7 @@ impl Store {
                 let (Some(provider_id), Some(provider_service)) = (row.provider_id, row.provider_service) else {
                     // Queued but no longer connected to a provider: the operator decides.
                     let why = "the service is not connected to a provider";
-                    tx.release_claimed(job_id, node, &serde_json::to_string(&payload).unwrap_or_default(), why, now, true, now).await?;
+                    tx.release_claimed(job_id, node, &serde_json::to_string(&payload).unwrap_or_default(), why, None, now).await?;
                     tx.mark_waiting(row.id, now).await?;
                     continue;
                 };
@@ -577,7 +575,7 @@ impl Store {
         .payload();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            if !tx.release_claimed(job.job_id, node, &payload, error, retry_at, false, now).await? {
+            if !tx.release_claimed(job.job_id, node, &payload, error, Some(retry_at), now).await? {
                 tx.rollback().await?;
                 return Ok(());
             }
@@ -606,7 +604,7 @@ impl Store {
     ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            if !tx.release_claimed(job.job_id, node, &job.payload(), error, now, true, now).await? {
+            if !tx.release_claimed(job.job_id, node, &job.payload(), error, None, now).await? {
                 tx.rollback().await?;
                 return Ok(());
             }
@@ -669,7 +667,7 @@ impl Store {
                         by_order.insert(order, job.id);
                     }
                     None => {
-                        tx.release_claimed(job.id, node, &job.payload, "unreadable payload", now, true, now).await?;
+                        tx.release_claimed(job.id, node, &job.payload, "unreadable payload", None, now).await?;
                     }
                 }
             }
