@@ -551,8 +551,8 @@ engine_test!(souk_worker_forwards_for_a_server_without_workers, |db| {
         .await;
     let server = ServerProcess::spawn_with_env(db, &[("SOUK_WORKERS", "0")]).await;
     let http = reqwest::Client::new();
-    let add = |link: &'static str| {
-        let (http, url, key) = (http.clone(), server.api(), key.clone());
+    let add = |url: String, link: &'static str| {
+        let (http, key) = (http.clone(), key.clone());
         async move {
             let v: Value = http
                 .post(url)
@@ -572,11 +572,21 @@ engine_test!(souk_worker_forwards_for_a_server_without_workers, |db| {
             v["order"].as_i64().unwrap_or_else(|| panic!("{v}"))
         }
     };
-    let first = add("https://instagram.com/p/1").await;
-    // The server alone forwards nothing.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let first = add(server.api(), "https://instagram.com/p/1").await;
+    // The server alone forwards nothing: stopped (and so done with whatever it would
+    // do), it has never even claimed the order's send job.
+    server.stop();
     assert_eq!(forward_state(db, first).await, "queued");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'order.forward' AND dedupe_key = '{first}' \
+             AND attempts = 0 AND locked_by IS NULL AND updated_at = created_at"
+        ))
+        .await,
+        1
+    );
     assert_eq!(fake.add_requests(), 0);
+    let server = ServerProcess::spawn_with_env(db, &[("SOUK_WORKERS", "0")]).await;
     let worker = WorkerProcess::spawn(db);
     wait_for(10, "the worker's send", || async {
         forward_state(db, first).await == "sent"
@@ -603,7 +613,7 @@ engine_test!(souk_worker_forwards_for_a_server_without_workers, |db| {
     .await;
     // A send that timed out after the upstream took it: parked, listed, resolved.
     fake.fail_next_add(Fault::TimeoutAfterCreate(Duration::from_millis(900)));
-    let lost = add("https://instagram.com/p/2").await;
+    let lost = add(server.api(), "https://instagram.com/p/2").await;
     wait_for(10, "the parked send", || async {
         forward_state(db, lost).await == "unknown"
     })
