@@ -141,18 +141,10 @@ impl AppState {
         })))
     }
 
-    /// How a request sends upstream work it has recorded (`souk_app`).
-    pub fn sender(&self) -> souk_app::refill::Sender<'_> {
-        souk_app::refill::Sender {
-            store: &self.store,
-            node: &self.node_id,
-            allow_private: self.config.allow_private_upstreams,
-        }
-    }
-
-    /// How a request rents SMS numbers (`souk_app`).
-    pub fn renter(&self) -> souk_app::sms_rental::Renter {
-        souk_app::sms_rental::Renter {
+    /// How a request does upstream work it has recorded, refills and SMS rentals
+    /// (`souk_app`).
+    pub fn upstream(&self) -> souk_app::upstream::Upstream {
+        souk_app::upstream::Upstream {
             store: self.store.clone(),
             node: self.node_id.clone(),
             allow_private: self.config.allow_private_upstreams,

@@ -8,27 +8,20 @@ use souk_client::api_v2::ClientError;
 use souk_client::pause;
 use souk_core::order::{refill_allowed, OrderKind, OrderStatus};
 use souk_core::ApiError;
-use souk_store::{NewRefill, Provider, RefillToSend, Store, StoreError};
+use souk_store::{NewRefill, Provider, RefillToSend, StoreError};
 
-/// Where upstream work is sent from: the store, this node (its claims on jobs) and
-/// whether providers may live on private addresses.
-#[derive(Clone, Copy, Debug)]
-pub struct Sender<'a> {
-    pub store: &'a Store,
-    pub node: &'a str,
-    pub allow_private: bool,
-}
+use crate::upstream::Upstream;
 
 /// The buyer asks for a refill of `order_id`: its new refill's id, or why not. An
 /// upstream that refuses (or cannot be reached) is `RefillFailed`, as before the refill
 /// was recorded first; the record then ends `rejected`.
 pub async fn request(
-    sender: Sender<'_>,
+    sender: &Upstream,
     user_id: &str,
     order_id: i64,
     now: i64,
 ) -> Result<Result<i64, ApiError>, StoreError> {
-    let store = sender.store;
+    let store = &sender.store;
     let Some(facts) = store.refill_facts(user_id, order_id).await? else {
         return Ok(Err(ApiError::IncorrectOrderId));
     };
@@ -61,7 +54,7 @@ pub async fn request(
                 order_id,
                 user_id,
                 provider_id: provider.as_ref().map(|p| p.id.as_str()),
-                held_by: (sender.node, held_until),
+                held_by: (&sender.node, held_until),
             },
             now,
         )
@@ -86,7 +79,7 @@ pub async fn request(
     };
     // Settled: the queue has nothing left to do for it. (Should this fail, the job
     // finds the refill settled when it runs, and sends nothing.)
-    store.complete_job(job, sender.node).await?;
+    store.complete_job(job, &sender.node).await?;
     Ok(answer)
 }
 
@@ -101,8 +94,8 @@ pub enum SendStep {
 
 /// The `refill.send` job: sends refill `id` unless it is settled already (the request
 /// that recorded it sent it, or an earlier run did).
-pub async fn send_job(sender: Sender<'_>, id: i64, now: i64) -> Result<SendStep, StoreError> {
-    let store = sender.store;
+pub async fn send_job(sender: &Upstream, id: i64, now: i64) -> Result<SendStep, StoreError> {
+    let store = &sender.store;
     let Some(refill) = store.refill_to_send(id).await? else {
         return Ok(SendStep::Done);
     };
@@ -135,7 +128,7 @@ pub async fn send_job(sender: Sender<'_>, id: i64, now: i64) -> Result<SendStep,
 
 /// The upstream call: the refill's id there.
 async fn send(
-    sender: Sender<'_>,
+    sender: &Upstream,
     provider: &Provider,
     refill: &RefillToSend,
 ) -> Result<String, ClientError> {
@@ -151,7 +144,7 @@ async fn send(
 /// `Send` (a store call generic over its executor once made them lose it).
 #[cfg(test)]
 #[allow(dead_code)]
-fn futures_are_send(s: Sender<'_>) {
+fn futures_are_send(s: &Upstream) {
     fn is_send<T: Send>(_: T) {}
     is_send(request(s, "u", 1, 0));
     is_send(send_job(s, 1, 0));

@@ -15,26 +15,15 @@ use serde::{Deserialize, Serialize};
 use souk_client::pause;
 use souk_client::sms_activate::{self, SetStatus};
 
-use crate::upstream::{sms_client, sms_timeout};
+use crate::upstream::{sms_client, sms_timeout, Upstream};
 use souk_core::sms::AddSms;
 use souk_core::{ApiError, Money};
-use souk_store::{
-    NewJob, RentOutcome, Rental, SmsProvider, SmsRent, Store, StoreError, UpstreamRental,
-};
+use souk_store::{NewJob, RentOutcome, Rental, SmsProvider, SmsRent, StoreError, UpstreamRental};
 
 /// The job kind that records an upstream rental in flight.
 pub const SMS_RENT: &str = "sms.rent";
 /// Runs of a taken-over rental before it is parked for the operator.
 const RENT_TRIES: i64 = 5;
-
-/// Where a rental is made from: the store, this node (its claims on jobs) and whether
-/// providers may live on private addresses.
-#[derive(Clone, Debug)]
-pub struct Renter {
-    pub store: Store,
-    pub node: String,
-    pub allow_private: bool,
-}
 
 /// What an `sms.rent` job records: the request, and the upstream numbers got so far.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,7 +60,7 @@ impl From<&Got> for UpstreamRental {
 /// Rents in a task of its own, so that a client hanging up mid-request never leaves an
 /// upstream rental or a charge half-booked. Refusals are `StoreError::Rejected`.
 pub async fn rent(
-    renter: &Renter,
+    renter: &Upstream,
     user_id: &str,
     request: AddSms,
     max_price: Option<Money>,
@@ -88,7 +77,7 @@ fn refused(e: ApiError) -> StoreError {
 }
 
 async fn rent_here(
-    renter: &Renter,
+    renter: &Upstream,
     user_id: &str,
     request: &AddSms,
     max_price: Option<Money>,
@@ -203,7 +192,7 @@ fn payload(job: &RentalJob) -> Result<String, StoreError> {
 /// books the whole rental and ends the job in one transaction. On any refusal the
 /// numbers got are given back, and the job is left for the caller to end.
 async fn finish(
-    renter: &Renter,
+    renter: &Upstream,
     job_id: i64,
     job: &mut RentalJob,
     now: i64,
@@ -297,7 +286,7 @@ async fn finish(
 /// The `sms.rent` job, taken over from a node that died mid-rental: finishes it.
 /// A rental that cannot be booked any more (no numbers, no balance) ends too.
 pub async fn rent_job(
-    renter: &Renter,
+    renter: &Upstream,
     job_id: i64,
     payload: &str,
     now: i64,
@@ -324,7 +313,7 @@ pub async fn rent_job(
 /// Best effort, in the background: gives back upstream numbers a failed rental will not
 /// use. (A provider that refuses early cancels ends them itself when their lifetime is
 /// over.)
-fn give_back(renter: &Renter, got: &[Got], providers: &[SmsProvider]) {
+fn give_back(renter: &Upstream, got: &[Got], providers: &[SmsProvider]) {
     let numbers: Vec<(Got, SmsProvider)> = got
         .iter()
         .filter_map(|g| {

@@ -7,7 +7,17 @@ use std::time::Duration;
 
 use souk_client::api_v2::{ApiV2Client, ClientError};
 use souk_client::sms_activate;
-use souk_store::{Provider, SmsProvider};
+use souk_store::{Provider, SmsProvider, Store};
+
+/// Who does upstream work: the store it is recorded in, this node (which holds the jobs
+/// it records while it sends), and whether providers may live on private addresses.
+/// Requests and workers each build one; refills and SMS rentals take it.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    pub store: Store,
+    pub node: String,
+    pub allow_private: bool,
+}
 
 /// The provider's own timeout per request (at least 100 ms).
 pub fn timeout(provider: &Provider) -> Duration {

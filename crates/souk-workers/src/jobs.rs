@@ -120,24 +120,19 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
         souk_store::REFILL_SEND => {
             let r: RefillPayload = serde_json::from_str(&job.payload)
                 .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
-            let sender = souk_app::refill::Sender {
-                store: &ctx.store,
-                node: &ctx.node_id,
-                allow_private: ctx.allow_private_upstreams,
-            };
-            match souk_app::refill::send_job(sender, r.refill, ctx.clock.now_ms()).await? {
+            match souk_app::refill::send_job(&ctx.upstream(), r.refill, ctx.clock.now_ms()).await? {
                 souk_app::refill::SendStep::Done => Ok(Done::Finished),
                 souk_app::refill::SendStep::TryAgain(why) => Err(JobError::Retry(why)),
             }
         }
         souk_app::sms_rental::SMS_RENT => {
-            let renter = souk_app::sms_rental::Renter {
-                store: ctx.store.clone(),
-                node: ctx.node_id.clone(),
-                allow_private: ctx.allow_private_upstreams,
-            };
-            souk_app::sms_rental::rent_job(&renter, job.id, &job.payload, ctx.clock.now_ms())
-                .await?;
+            souk_app::sms_rental::rent_job(
+                &ctx.upstream(),
+                job.id,
+                &job.payload,
+                ctx.clock.now_ms(),
+            )
+            .await?;
             Ok(Done::Finished)
         }
         souk_store::DRIPFEED_SETTLE => {

@@ -31,6 +31,17 @@ pub struct WorkerContext {
     pub sync_interval: Duration,
 }
 
+impl WorkerContext {
+    /// How this node does upstream work (refills, SMS rentals) through `souk_app`.
+    pub fn upstream(&self) -> souk_app::upstream::Upstream {
+        souk_app::upstream::Upstream {
+            store: self.store.clone(),
+            node: self.node_id.clone(),
+            allow_private: self.allow_private_upstreams,
+        }
+    }
+}
+
 /// How long a stopping node waits for sends already in flight. Past it they are cut off
 /// and, like a crashed node's, settled by lease expiry.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);

@@ -27,7 +27,7 @@ async fn refill_one(
     user: &AuthUser,
     order_id: i64,
 ) -> Result<Result<i64, ApiError>, Fault> {
-    Ok(souk_app::refill::request(state.sender(), &user.user_id, order_id, state.now()).await?)
+    Ok(souk_app::refill::request(&state.upstream(), &user.user_id, order_id, state.now()).await?)
 }
 
 /// How many upstream calls one multi-id `refill` or `refill_status` has in flight: a

@@ -152,7 +152,7 @@ pub(crate) async fn rent_detached(
     max_price: Option<Money>,
 ) -> Result<Vec<Rental>, Fault> {
     Ok(souk_app::sms_rental::rent(
-        &state.renter(),
+        &state.upstream(),
         &user.user_id,
         request,
         max_price,
