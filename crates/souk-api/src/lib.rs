@@ -7,7 +7,6 @@ pub mod cache;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;
-pub mod passwords;
 pub mod ratelimit;
 pub mod rest;
 pub mod router;
@@ -22,4 +21,5 @@ pub mod webhooks;
 
 pub use router::{router, serve, watch_changes};
 pub use routes::documented_routes;
+pub use souk_app::passwords;
 pub use state::{ApiConfig, AppState, CookieSecure, Throttle};

@@ -1,7 +1,7 @@
 //! Rate limits: a token bucket (governor's GCRA) per API key and per client address,
 //! counted in this node's memory. N nodes behind a balancer therefore allow N times the
 //! configured rate in all; the sign-in throttle, which must hold across nodes, is counted
-//! in the database instead (`web::throttle`).
+//! in the database instead (`souk_app::sessions`).
 //!
 //! Every surface but health, metrics and static assets passes the per-address limit
 //! before anything else runs (the `limit_addresses` layer): `/api/v2`, the stub endpoint,

@@ -39,24 +39,7 @@ pub struct ApiConfig {
 }
 
 /// Attempts allowed in a window before sign-in or sign-up answers 429.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Throttle {
-    /// Sign-ins allowed per email (a successful one clears the count).
-    pub per_email: i64,
-    /// Sign-ins and sign-ups allowed per client address.
-    pub per_address: i64,
-    pub window: Duration,
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle {
-            per_email: 10,
-            per_address: 30,
-            window: Duration::from_secs(15 * 60),
-        }
-    }
-}
+pub use souk_app::sessions::Throttle;
 
 /// `Secure` on the web pages' cookies. `Auto` sets it when the request came over HTTPS
 /// (`X-Forwarded-Proto: https` from a trusted proxy, `SOUK_TRUSTED_PROXY_HOPS`): browsers

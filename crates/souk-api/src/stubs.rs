@@ -12,16 +12,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use souk_app::sms_activation::{self, BuyerStep, StepOutcome};
-use souk_core::sms::{
-    cheapest_above, currency_numeric, normalize_country, parse_max_price, protocol_time,
-    ActivationStatus, AddSms,
-};
-use souk_core::{ApiError, Lang, Money, Params};
-use souk_store::{AuthUser, SmsActivation, SmsCountry};
+use souk_app::sms_rental::{self, NumberOutcome, NumberRequest};
+use souk_core::sms::{currency_numeric, protocol_time, ActivationStatus};
+use souk_core::{Lang, Params};
+use souk_store::{AuthUser, SmsActivation};
 
 use crate::state::AppState;
 use crate::transport::{json_value, read_params, BodyError};
-use crate::v2::sms::rent_detached;
 use crate::v2::Fault;
 
 /// A protocol answer.
@@ -99,18 +96,6 @@ async fn dispatch(state: &AppState, user: &AuthUser, params: &Params) -> Result<
 
 /// The country a request names: the protocol's number, or an ISO code. `Err` when it
 /// names none we sell in.
-fn country_of<'a>(
-    countries: &'a [SmsCountry],
-    value: Option<&str>,
-) -> Result<Option<&'a SmsCountry>, ()> {
-    let Some(v) = value else { return Ok(None) };
-    let found = match v.trim().parse::<i64>() {
-        Ok(n) => countries.iter().find(|c| c.activate_id == Some(n)),
-        Err(_) => normalize_country(v).and_then(|code| countries.iter().find(|c| c.code == code)),
-    };
-    found.map(Some).ok_or(())
-}
-
 fn currency_value(code: &str) -> Value {
     currency_numeric(code).map_or_else(|| json!(code), |n| json!(n))
 }
@@ -121,62 +106,29 @@ async fn get_number(
     params: &Params,
     v2: bool,
 ) -> Result<Answer, Fault> {
-    let Some(service) = params.get("service") else {
-        return Ok(token("BAD_SERVICE"));
+    let asked = NumberRequest {
+        service: params.get("service"),
+        country: params.get("country"),
+        max_price: params.get("maxPrice"),
     };
-    let Some(project) = state.store.sms_project(service).await? else {
-        return Ok(token("BAD_SERVICE"));
-    };
-    let countries = state.store.sms_countries(true).await?;
-    let Ok(country) = country_of(&countries, params.get("country")) else {
-        return Ok(token("NO_NUMBERS"));
-    };
-    let offers = state
-        .store
-        .sms_prices_of(&project.id, country.map(|c| c.code.as_str()))
-        .await?;
-    if offers.is_empty() {
-        return Ok(token("NO_NUMBERS"));
-    }
-    let max_price = match params.get("maxPrice") {
-        None => None,
-        Some(text) => match parse_max_price(text) {
-            Some(m) => Some(m),
-            None => return Ok(token("WRONG_MAX_PRICE:0")),
-        },
-    };
-    if let Some(max) = max_price {
-        let prices: Vec<Money> = offers.iter().map(|o| o.2).collect();
-        if let Some(cheapest) = cheapest_above(&prices, max) {
-            return Ok(token(format!("WRONG_MAX_PRICE:{}", cheapest.display2())));
-        }
-    }
-    let request = AddSms {
-        project: project.id.clone(),
-        quantity: 1,
-        country: country.map(|c| c.code.clone()),
-        phone: None,
-    };
-    let rental = match rent_detached(state, user, request, max_price).await {
-        Ok(mut rentals) if !rentals.is_empty() => rentals.remove(0),
-        Ok(_) => return Ok(token("NO_NUMBERS")),
-        Err(Fault::Api(e)) => {
-            return Ok(token(match e {
-                ApiError::InsufficientBalance => "NO_BALANCE",
-                ApiError::SmsProjectNotFound => "BAD_SERVICE",
-                _ => "NO_NUMBERS",
-            }))
-        }
-        Err(e) => return Err(e),
-    };
+    let (rental, activate_id) =
+        match sms_rental::get_number(&state.upstream(), &user.user_id, asked, state.now()).await? {
+            NumberOutcome::Rented {
+                rental,
+                activate_id,
+            } => (rental, activate_id),
+            NumberOutcome::BadService => return Ok(token("BAD_SERVICE")),
+            NumberOutcome::NoNumbers => return Ok(token("NO_NUMBERS")),
+            NumberOutcome::NoBalance => return Ok(token("NO_BALANCE")),
+            NumberOutcome::WrongMaxPrice(None) => return Ok(token("WRONG_MAX_PRICE:0")),
+            NumberOutcome::WrongMaxPrice(Some(cheapest)) => {
+                return Ok(token(format!("WRONG_MAX_PRICE:{}", cheapest.display2())))
+            }
+        };
     let phone = rental.phone.trim_start_matches('+').to_owned();
     if !v2 {
         return Ok(token(format!("ACCESS_NUMBER:{}:{phone}", rental.order_id)));
     }
-    let activate_id = countries
-        .iter()
-        .find(|c| c.code == rental.country_code)
-        .and_then(|c| c.activate_id);
     Ok(Answer::Json(json!({
         "activationId": rental.order_id,
         "phoneNumber": phone,
@@ -266,7 +218,7 @@ async fn set_status(state: &AppState, user: &AuthUser, params: &Params) -> Resul
 
 async fn get_prices(state: &AppState, params: &Params) -> Result<Answer, Fault> {
     let countries = state.store.sms_countries(true).await?;
-    let Ok(country) = country_of(&countries, params.get("country")) else {
+    let Ok(country) = sms_rental::country_of(&countries, params.get("country")) else {
         return Ok(Answer::Json(json!({})));
     };
     let project = match params.get("service") {
@@ -330,8 +282,8 @@ async fn get_services(state: &AppState, params: &Params) -> Result<Answer, Fault
         None => Lang::En,
     };
     let countries = state.store.sms_countries(true).await?;
-    let projects = match country_of(&countries, params.get("country")) {
-        Err(()) => Vec::new(),
+    let projects = match sms_rental::country_of(&countries, params.get("country")) {
+        Err(sms_rental::UnknownCountry) => Vec::new(),
         Ok(None) => state.store.sms_projects(true).await?,
         Ok(Some(country)) => {
             let offers = state.store.sms_offers(None, Some(&country.code)).await?;

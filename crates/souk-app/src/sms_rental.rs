@@ -16,14 +16,126 @@ use souk_client::pause;
 use souk_client::sms_activate::{self, SetStatus};
 
 use crate::upstream::{sms_client, sms_timeout, Upstream};
-use souk_core::sms::AddSms;
+use souk_core::sms::{cheapest_above, normalize_country, parse_max_price, AddSms};
 use souk_core::{ApiError, Money};
-use souk_store::{NewJob, RentOutcome, Rental, SmsProvider, SmsRent, StoreError, UpstreamRental};
+use souk_store::{
+    NewJob, RentOutcome, Rental, SmsCountry, SmsProvider, SmsRent, StoreError, UpstreamRental,
+};
 
 /// The job kind that records an upstream rental in flight.
 pub const SMS_RENT: &str = "sms.rent";
 /// Runs of a taken-over rental before it is parked for the operator.
 const RENT_TRIES: i64 = 5;
+
+/// An sms-activate `getNumber`, as the protocol asks it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NumberRequest<'a> {
+    /// The project's code (`service`).
+    pub service: Option<&'a str>,
+    /// An sms-activate country id or a country's code; none: the cheapest with a number.
+    pub country: Option<&'a str>,
+    /// The most the buyer pays (`maxPrice`).
+    pub max_price: Option<&'a str>,
+}
+
+/// How a `getNumber` ended, in the protocol's terms.
+#[derive(Debug)]
+pub enum NumberOutcome {
+    BadService,
+    NoNumbers,
+    NoBalance,
+    /// `maxPrice` is below the cheapest offer (named), or unreadable (`None`).
+    WrongMaxPrice(Option<Money>),
+    Rented {
+        rental: Rental,
+        /// The rented country's sms-activate id, when it has one.
+        activate_id: Option<i64>,
+    },
+}
+
+/// A country an sms-activate request names that is none of ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownCountry;
+
+/// The country an sms-activate request names (its id, or a country's code); none when it
+/// names no country.
+pub fn country_of<'a>(
+    countries: &'a [SmsCountry],
+    value: Option<&str>,
+) -> Result<Option<&'a SmsCountry>, UnknownCountry> {
+    let Some(v) = value else { return Ok(None) };
+    let found = match v.trim().parse::<i64>() {
+        Ok(n) => countries.iter().find(|c| c.activate_id == Some(n)),
+        Err(_) => normalize_country(v).and_then(|code| countries.iter().find(|c| c.code == code)),
+    };
+    found.map(Some).ok_or(UnknownCountry)
+}
+
+/// sms-activate `getNumber`: one number of the project in the country (or the cheapest
+/// country with one), at most `maxPrice`.
+pub async fn get_number(
+    upstream: &Upstream,
+    user_id: &str,
+    asked: NumberRequest<'_>,
+    now: i64,
+) -> Result<NumberOutcome, StoreError> {
+    let store = &upstream.store;
+    let Some(service) = asked.service else {
+        return Ok(NumberOutcome::BadService);
+    };
+    let Some(project) = store.sms_project(service).await? else {
+        return Ok(NumberOutcome::BadService);
+    };
+    let countries = store.sms_countries(true).await?;
+    let Ok(country) = country_of(&countries, asked.country) else {
+        return Ok(NumberOutcome::NoNumbers);
+    };
+    let offers = store
+        .sms_prices_of(&project.id, country.map(|c| c.code.as_str()))
+        .await?;
+    if offers.is_empty() {
+        return Ok(NumberOutcome::NoNumbers);
+    }
+    let max_price = match asked.max_price {
+        None => None,
+        Some(text) => match parse_max_price(text) {
+            Some(m) => Some(m),
+            None => return Ok(NumberOutcome::WrongMaxPrice(None)),
+        },
+    };
+    if let Some(max) = max_price {
+        let prices: Vec<Money> = offers.iter().map(|o| o.2).collect();
+        if let Some(cheapest) = cheapest_above(&prices, max) {
+            return Ok(NumberOutcome::WrongMaxPrice(Some(cheapest)));
+        }
+    }
+    let request = AddSms {
+        project: project.id.clone(),
+        quantity: 1,
+        country: country.map(|c| c.code.clone()),
+        phone: None,
+    };
+    let rental = match rent(upstream, user_id, request, max_price, now).await {
+        Ok(mut rentals) if !rentals.is_empty() => rentals.remove(0),
+        Ok(_) => return Ok(NumberOutcome::NoNumbers),
+        Err(StoreError::Rejected(e)) => {
+            return Ok(match e {
+                ApiError::InsufficientBalance => NumberOutcome::NoBalance,
+                ApiError::SmsProjectNotFound => NumberOutcome::BadService,
+                _ => NumberOutcome::NoNumbers,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let activate_id = countries
+        .iter()
+        .find(|c| c.code == rental.country_code)
+        .and_then(|c| c.activate_id);
+    Ok(NumberOutcome::Rented {
+        rental,
+        activate_id,
+    })
+}
 
 /// What an `sms.rent` job records: the request, and the upstream numbers got so far.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -168,10 +168,10 @@ pub async fn load(store: &Store, now: i64) -> anyhow::Result<Demo> {
     };
     // The web pages show the key again, and a fresh password signs the buyer in there.
     store.remember_key(&buyer_key).await?;
-    let buyer_password = souk_api::web::random_token()[..16].to_owned();
+    let buyer_password = souk_app::sessions::random_token()[..16].to_owned();
     let hash = {
         let password = buyer_password.clone();
-        tokio::task::spawn_blocking(move || souk_api::web::hash_password(&password)).await??
+        tokio::task::spawn_blocking(move || souk_app::passwords::hash_password(&password)).await??
     };
     if let Some(id) = store.user_id_by_email(DEMO_BUYER_EMAIL).await? {
         store.set_password_hash(&id, &hash).await?;

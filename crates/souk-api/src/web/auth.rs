@@ -9,6 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use souk_app::sessions::{self, SignIn, SignInError};
 use souk_app::signup::{self, SignUp, SignUpError};
 use souk_core::password::{check_new_password, PasswordProblem};
 use souk_store::StoreError;
@@ -16,8 +17,7 @@ use souk_store::StoreError;
 use super::error::WebError;
 use super::i18n::{safe_next, Ui};
 use super::layout::{document, respond, see_other, Notice};
-use super::session::{random_token, Visitor, SESSION_COOKIE, SESSION_MS};
-use super::throttle;
+use super::session::{Visitor, SESSION_COOKIE, SESSION_MS};
 use crate::passwords::PasswordError;
 use crate::ratelimit::ClientAddress;
 use crate::state::AppState;
@@ -39,13 +39,6 @@ pub struct AuthForm {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
-}
-
-/// An argon2id hash of `password`, on the calling thread (the CLI's and the demo's; the
-/// pages go through the bounded password threads).
-pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    crate::passwords::hash_with(&mut Vec::new(), password)
-        .map_err(|e| StoreError::Config(e.to_string()))
 }
 
 fn minutes(wait: std::time::Duration) -> u64 {
@@ -118,24 +111,13 @@ pub async fn signin_page(visitor: Visitor, Query(q): Query<NextQuery>) -> Respon
     auth_page(&visitor, false, &form, Notice::None, StatusCode::OK)
 }
 
-/// Starts a session for `user_id` and sends the browser to `next`.
-async fn start_session(
-    state: &AppState,
-    visitor: &Visitor,
-    user_id: &str,
-    next: &str,
-) -> Result<Response, WebError> {
-    let token = random_token();
-    let now = state.now();
-    state
-        .store
-        .create_session(user_id, &token, &random_token(), now, now + SESSION_MS)
-        .await?;
+/// Sends the browser to `next` with the session `token`'s cookie.
+fn session_cookie(visitor: &Visitor, token: &str, next: &str) -> Response {
     let mut response = see_other(next);
-    if let Some(c) = visitor.cookie(SESSION_COOKIE, &token, SESSION_MS / 1000) {
+    if let Some(c) = visitor.cookie(SESSION_COOKIE, token, SESSION_MS / 1000) {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
-    Ok(response)
+    response
 }
 
 fn signup_problem(ui: Ui, form: &AuthForm) -> Option<String> {
@@ -192,9 +174,12 @@ pub async fn signup(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
-    let address = format!("addr:{address}");
-    let limits = state.config.throttle;
-    if let Some(wait) = throttle::count(&state, &[(&address, limits.per_address)]).await? {
+    let throttle = state.config.throttle;
+    let address = sessions::address_key(&address.to_string());
+    let counted = [(address.as_str(), throttle.per_address)];
+    if let Some(wait) =
+        sessions::count_attempt(&state.store, &throttle, &counted, state.now()).await?
+    {
         form.password.clear();
         return Ok(too_many(&visitor, true, &form, Some(wait)));
     }
@@ -253,7 +238,8 @@ pub async fn signup(
         }
         Err(SignUpError::Store(e)) => return Err(e.into()),
     };
-    start_session(&state, &visitor, &user_id, "/account").await
+    let token = sessions::start(&state.store, &user_id, state.now()).await?;
+    Ok(session_cookie(&visitor, &token, "/account"))
 }
 
 pub async fn signin(
@@ -264,66 +250,50 @@ pub async fn signin(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
-    let password = std::mem::take(&mut form.password);
-    let email = form.email.trim().to_lowercase();
-    let address = format!("addr:{address}");
-    let email_key = format!("email:{email}");
-    // Counted before the password is looked at: of any number of parallel attempts, only
-    // the first `per_email` are judged.
-    let limits = state.config.throttle;
-    let counted = [
-        (address.as_str(), limits.per_address),
-        (email_key.as_str(), limits.per_email),
-    ];
-    if let Some(wait) = throttle::count(&state, &counted).await? {
-        return Ok(too_many(&visitor, false, &form, Some(wait)));
-    }
-    let record = if email.is_empty() || password.is_empty() || password.len() > MAX_PASSWORD {
-        None
-    } else {
-        state.store.login_record(&email).await?
+    let attempt = SignIn {
+        email: &form.email,
+        password: std::mem::take(&mut form.password),
+        address: &address.to_string(),
     };
-    let hash = record.as_ref().and_then(|r| r.password_hash.clone());
-    let matched = match state.passwords.verify(password, hash).await {
-        Ok(matched) => matched,
-        Err(PasswordError::Busy) => return Ok(too_many(&visitor, false, &form, None)),
-        Err(e) => return Err(StoreError::Config(e.to_string()).into()),
-    };
-    let record = match record {
-        Some(r) if matched => r,
-        _ => {
-            let text = ui
-                .t("Wrong email or password.", "Неверная почта или пароль.")
-                .to_owned();
-            return Ok(auth_page(
-                &visitor,
-                false,
-                &form,
-                Notice::Error(text),
-                StatusCode::UNAUTHORIZED,
-            ));
+    let refusal = match sessions::sign_in(
+        &state.store,
+        &state.passwords,
+        &state.config.throttle,
+        attempt,
+        state.now(),
+    )
+    .await
+    {
+        Ok(signed_in) => {
+            let next = safe_next(form.next.as_deref());
+            let next = if next == "/" {
+                "/account".to_owned()
+            } else {
+                next
+            };
+            return Ok(session_cookie(&visitor, &signed_in.token, &next));
         }
-    };
-    if record.status != "active" {
-        let text = ui
-            .t("This account is suspended.", "Этот аккаунт заблокирован.")
-            .to_owned();
-        return Ok(auth_page(
-            &visitor,
-            false,
-            &form,
-            Notice::Error(text),
+        Err(SignInError::Throttled(wait)) => {
+            return Ok(too_many(&visitor, false, &form, Some(wait)))
+        }
+        Err(SignInError::Busy) => return Ok(too_many(&visitor, false, &form, None)),
+        Err(SignInError::Store(e)) => return Err(e.into()),
+        Err(SignInError::Wrong) => (
+            ui.t("Wrong email or password.", "Неверная почта или пароль."),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(SignInError::Suspended) => (
+            ui.t("This account is suspended.", "Этот аккаунт заблокирован."),
             StatusCode::FORBIDDEN,
-        ));
-    }
-    throttle::clear(&state, &email_key).await?;
-    let next = safe_next(form.next.as_deref());
-    let next = if next == "/" {
-        "/account".to_owned()
-    } else {
-        next
+        ),
     };
-    start_session(&state, &visitor, &record.user_id, &next).await
+    Ok(auth_page(
+        &visitor,
+        false,
+        &form,
+        Notice::Error(refusal.0.to_owned()),
+        refusal.1,
+    ))
 }
 
 #[derive(Deserialize)]

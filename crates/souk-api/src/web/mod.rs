@@ -17,7 +17,6 @@ mod openapi;
 mod refusal;
 mod session;
 mod shop;
-mod throttle;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
@@ -26,7 +25,6 @@ use axum::Router;
 
 use crate::state::AppState;
 
-pub use auth::hash_password;
 pub use session::random_token;
 
 /// The page for a path that does not exist.

@@ -6,7 +6,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use rand::RngCore;
 use souk_store::WebSession;
 
 use super::error::WebError;
@@ -16,7 +15,7 @@ use crate::state::{AppState, CookieSecure};
 pub const SESSION_COOKIE: &str = "souk_session";
 pub const CSRF_COOKIE: &str = "souk_csrf";
 /// How long a sign-in lasts.
-pub const SESSION_MS: i64 = 30 * 24 * 3600 * 1000;
+pub use souk_app::sessions::SESSION_MS;
 
 pub struct Visitor {
     pub ui: Ui,
@@ -29,12 +28,7 @@ pub struct Visitor {
     pub here: String,
 }
 
-/// 32 random bytes as 64 hex characters.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
+pub use souk_app::sessions::random_token;
 
 fn well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())

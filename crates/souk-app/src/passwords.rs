@@ -133,6 +133,12 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// An argon2id hash of `password`, on the calling thread (the CLI's and the demo's; the
+/// pages go through the bounded password threads).
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    hash_with(&mut Vec::new(), password)
+}
+
 /// An argon2id hash with the crate's default cost, computed in `memory`.
 pub fn hash_with(memory: &mut Vec<Block>, password: &str) -> Result<String, PasswordError> {
     let failed = |e: &dyn std::fmt::Display| PasswordError::Failed(e.to_string());
