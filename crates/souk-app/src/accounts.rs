@@ -88,14 +88,20 @@ pub async fn set_status(
 }
 
 /// Makes a user a supplier: with their first shop if they have one, else a new shop of
-/// this name. Returns the shop's id.
+/// this name (without one, named after the email the user has on record). Returns the
+/// shop's id.
 pub async fn make_supplier(
     store: &Store,
     user_id: &str,
-    shop_name: &str,
+    shop_name: Option<&str>,
     now: i64,
 ) -> Result<(String, Vec<Change>), StoreError> {
-    store.make_supplier(user_id, shop_name, now).await
+    let user = store.user(user_id).await?;
+    let name = shop_name.map_or_else(
+        || souk_core::supply::default_shop_name(&user.email),
+        str::to_owned,
+    );
+    store.make_supplier(user_id, &name, now).await
 }
 
 /// One more key; returns (its id, the key, shown once).

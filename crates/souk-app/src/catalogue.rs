@@ -7,14 +7,6 @@ use souk_store::{
     CategoryPatch, CategoryRecord, Change, Level, NewCategory, NewSubcategory, Store, StoreError,
 };
 
-/// The name a level's records go by in a refusal ("Category not found").
-pub fn what(level: Level) -> &'static str {
-    match level {
-        Level::Category => "Category",
-        Level::Subcategory => "Subcategory",
-    }
-}
-
 /// One category or subcategory, inactive or not.
 pub async fn record(store: &Store, level: Level, id: &str) -> Result<CategoryRecord, StoreError> {
     store
@@ -22,7 +14,7 @@ pub async fn record(store: &Store, level: Level, id: &str) -> Result<CategoryRec
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or(StoreError::NotFound(what(level)))
+        .ok_or(StoreError::NotFound(level.what()))
 }
 
 pub async fn create_category(

@@ -5,7 +5,8 @@ use souk_core::supply;
 use souk_store::{Store, StoreError};
 
 /// Sets every `(key, value)` given, each checked (`souk_core::supply::normalize_setting`)
-/// before any is stored, so one bad value changes nothing. Answers every setting in
+/// before any is stored and all stored in one transaction, so one bad value (or a
+/// failed write) changes nothing. Answers every setting in
 /// effect afterwards.
 pub async fn update(
     store: &Store,
@@ -17,8 +18,6 @@ pub async fn update(
         let value = supply::normalize_setting(&key, &value)?;
         checked.push((key, value));
     }
-    for (key, value) in checked {
-        store.set_setting(&key, &value, now).await?;
-    }
+    store.set_settings(&checked, now).await?;
     store.settings().await
 }

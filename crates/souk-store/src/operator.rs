@@ -89,7 +89,8 @@ impl Level {
         }
     }
 
-    fn what(self) -> &'static str {
+    /// The name the level's records go by in a refusal ("Category not found").
+    pub fn what(self) -> &'static str {
         match self {
             Level::Category => "Category",
             Level::Subcategory => "Subcategory",

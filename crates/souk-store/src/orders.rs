@@ -444,20 +444,28 @@ impl Store {
         Ok(views)
     }
 
-    /// Stores an operator setting after checking it (`souk_core::supply::SETTINGS`).
+    /// Sets one setting (checked by the caller: `souk_app::settings`).
     pub async fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
-        let value = supply::normalize_setting(key, value)?;
-        let _gate = self.gate.enter().await;
+        self.set_settings(&[(key.to_owned(), value.to_owned())], now)
+            .await
+    }
+
+    /// Sets several settings at once: all of them or, on a failure, none.
+    pub async fn set_settings(&self, settings: &[(String, String)], now: i64) -> Result<()> {
         on_engine!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(key)
-            .bind(&value)
-            .bind(now)
-            .execute(pool)
-            .await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
+            for (key, value) in settings {
+                sqlx::query(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

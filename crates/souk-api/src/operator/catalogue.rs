@@ -208,7 +208,7 @@ async fn update(
     id: String,
     body: PatchBody,
 ) -> Result<Response, RestError> {
-    let id = entity_id(&id, catalogue::what(level))?;
+    let id = entity_id(&id, level.what())?;
     let patch = parse_patch(body)?;
     let (c, changes) = catalogue::update(&state.store, level, &id, &patch).await?;
     state.apply_changes(&changes).await?;

@@ -202,12 +202,9 @@ async fn make_supplier(
     body: Option<JsonBody<SupplierBody>>,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let user = state.store.user(&id).await?;
     let body = body.map(|JsonBody(b)| b).unwrap_or_default();
-    let name = body
-        .shop_name
-        .unwrap_or_else(|| supply::default_shop_name(&user.email));
-    let (shop, changes) = accounts::make_supplier(&state.store, &id, &name, state.now()).await?;
+    let (shop, changes) =
+        accounts::make_supplier(&state.store, &id, body.shop_name.as_deref(), state.now()).await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
     Ok(json_value(

@@ -495,6 +495,16 @@ impl WorkerProcess {
     }
 }
 
+/// A test that fails leaves no worker behind (it would hold the database's connections).
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 engine_test!(souk_worker_forwards_for_a_server_without_workers, |db| {
     ok(db, &["migrate"]);
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
