@@ -833,3 +833,54 @@ engine_test!(upstream_rental_work_steps_by_hand, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+// A buyer's cancel that arrives while another node's poll of the rental is in flight
+// wins: the poll's end only lets the job go, and the cancel reaches the provider next.
+engine_test!(a_cancel_during_an_upstream_poll_is_sent_after_it, |db| {
+    use souk_store::{UpstreamAction, UpstreamNext};
+    let (url, fake) = spawn_fake().await;
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    upstream_setup(&app, &url).await;
+    let key = app.buyer("buyer@test.local", "10").await;
+    let k = key.as_str();
+    let (order, _) =
+        only_order(&add_sms(&app, k, &[("project_id", "tg"), ("country", "de")]).await);
+    app.clock.advance(121_000);
+    let now = app.state.now();
+    let polls = app
+        .store
+        .sms_claim_upstream("other-node", now, 150_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(polls.len(), 1);
+    assert_eq!(polls[0].action, UpstreamAction::Poll);
+    let (_, body) = handler_api(
+        &app,
+        &[
+            ("api_key", k),
+            ("action", "setStatus"),
+            ("id", &order.to_string()),
+            ("status", "8"),
+        ],
+    )
+    .await;
+    assert_eq!(body, "ACCESS_CANCEL");
+    // The poll ends as if nothing had happened: it would poll again in a minute.
+    app.store
+        .sms_upstream_release(
+            &polls[0],
+            "other-node",
+            UpstreamNext::Then(UpstreamAction::Poll, now + 60_000),
+            None,
+            now,
+        )
+        .await
+        .expect("release");
+    assert!(!fake.has_call("setStatus 9001 8"));
+    assert_eq!(app.run_sms_upstream().await, 1, "the cancel");
+    assert!(fake.has_call("setStatus 9001 8"), "{:?}", fake.calls());
+    app.clock.advance(3_600_000);
+    assert_eq!(app.run_sms_upstream().await, 0, "nothing more upstream");
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
