@@ -161,19 +161,6 @@ pub struct StuckOrder {
     pub updated_at: i64,
 }
 
-row_struct! {
-    struct StuckRow {
-        id: i64,
-        provider_id: Option<String>,
-        external_id: Option<String>,
-        kind: String,
-        payload: String,
-        attempts: i64,
-        last_error: Option<String>,
-        updated_at: i64,
-    }
-}
-
 /// Order ids as a SQL list (they come from the database, so they can be inlined).
 fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
     ids.into_iter()
@@ -886,34 +873,55 @@ impl Store {
     /// Orders whose job is parked for the operator: a send with an unknown outcome, or an
     /// upstream that stopped knowing the order or whose answer could not be booked.
     pub async fn stuck_orders(&self, limit: i64) -> Result<Vec<StuckOrder>> {
-        let rows: Vec<StuckRow> = on_engine!(&self.db, pool => {
+        // The parked jobs first (few), then their orders by key: a join on the job's text
+        // key could not use the orders' primary key.
+        let jobs: Vec<(String, String, String, i64, Option<String>)> = on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT o.id, COALESCE(o.provider_id, s.provider_id) AS provider_id, o.external_id, j.kind, j.payload, \
-                 j.attempts, j.last_error, o.updated_at \
-                 FROM jobs j JOIN orders o ON CAST(o.id AS TEXT) = j.dedupe_key \
-                 LEFT JOIN services s ON s.number = o.service_number \
-                 WHERE j.state = 'parked' AND j.kind IN ($1, $2) ORDER BY o.id LIMIT $3",
+                "SELECT dedupe_key, kind, payload, attempts, last_error FROM jobs \
+                 WHERE state = 'parked' AND kind IN ($1, $2) AND dedupe_key IS NOT NULL",
             )
             .bind(ORDER_FORWARD)
             .bind(ORDER_STATUS)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut by_order: HashMap<i64, (String, String, i64, Option<String>)> = HashMap::new();
+        for (key, kind, payload, attempts, error) in jobs {
+            if let Ok(order) = key.parse::<i64>() {
+                by_order.insert(order, (kind, payload, attempts, error));
+            }
+        }
+        if by_order.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, Option<String>, Option<String>, i64)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(&format!(
+                "SELECT o.id, COALESCE(o.provider_id, s.provider_id), o.external_id, o.updated_at \
+                 FROM orders o LEFT JOIN services s ON s.number = o.service_number \
+                 WHERE o.id IN ({}) ORDER BY o.id LIMIT $1",
+                id_list(by_order.keys().copied())
+            ))
             .bind(limit)
             .fetch_all(pool)
             .await?
         });
         Ok(rows
             .into_iter()
-            .map(|r| StuckOrder {
-                id: r.id,
-                provider_id: r.provider_id,
-                external_id: r.external_id,
-                forward_state: "unknown".into(),
-                forward_attempts: if r.kind == ORDER_FORWARD {
-                    serde_json::from_str::<ForwardPayload>(&r.payload).map_or(0, |p| p.sends)
-                } else {
-                    r.attempts
-                },
-                last_error: r.last_error,
-                updated_at: r.updated_at,
+            .filter_map(|(id, provider_id, external_id, updated_at)| {
+                let (kind, payload, attempts, last_error) = by_order.remove(&id)?;
+                Some(StuckOrder {
+                    id,
+                    provider_id,
+                    external_id,
+                    forward_state: "unknown".into(),
+                    forward_attempts: if kind == ORDER_FORWARD {
+                        serde_json::from_str::<ForwardPayload>(&payload).map_or(0, |p| p.sends)
+                    } else {
+                        attempts
+                    },
+                    last_error,
+                    updated_at,
+                })
             })
             .collect())
     }

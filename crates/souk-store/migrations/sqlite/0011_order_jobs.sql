@@ -36,6 +36,8 @@ WHERE external_id IS NOT NULL AND external_id <> 'local-dripfeed'
 DELETE FROM jobs WHERE kind = 'provider.status';
 -- Claims by lane (forwarding, status, the rest) read the due jobs of one kind.
 CREATE INDEX jobs_kind_due ON jobs (kind, run_at) WHERE state = 'ready';
+-- What waits for the operator (orders stuck, the jobs list) is read without a scan.
+CREATE INDEX jobs_parked ON jobs (id) WHERE state = 'parked';
 
 DROP INDEX orders_forward;
 DROP INDEX orders_sync;
