@@ -81,8 +81,7 @@ impl Workers {
     /// Stops every worker: the forwarder claims nothing more and lets its sends in
     /// flight finish (at most `grace`); then every job this node holds goes back to the
     /// queue at once: a send it claimed but never started is sent by another node, and
-    /// one cut off mid-call is taken as a send with an unknown outcome. The node's
-    /// singleton leases are given up too.
+    /// one cut off mid-call is taken as a send with an unknown outcome.
     pub async fn stop(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         for h in self.others.drain(..) {
@@ -101,9 +100,6 @@ impl Workers {
                 forward.abort();
                 let _ = forward.await;
             }
-        }
-        if let Err(e) = self.ctx.store.release_leases(&self.ctx.node_id).await {
-            tracing::warn!(error = %e, "giving leases back failed");
         }
         if let Err(e) = self
             .ctx

@@ -32,8 +32,9 @@ FROM orders
 WHERE external_id IS NOT NULL AND external_id <> 'local-dripfeed'
   AND status IN ('pending', 'processing', 'error') AND forward_state IN ('sent', 'unknown');
 
--- The per-provider poller these replace.
+-- The per-provider poller these replace, and the named leases that kept it to one node.
 DELETE FROM jobs WHERE kind = 'provider.status';
+DROP TABLE worker_leases;
 -- Claims by lane (forwarding, status, the rest) read the due jobs of one kind.
 CREATE INDEX jobs_kind_due ON jobs (kind, run_at) WHERE state = 'ready';
 -- What waits for the operator (orders stuck, the jobs list) is read without a scan.
