@@ -25,7 +25,7 @@ use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::jobs::{
-    claim, forward_job, insert_job, status_job, Job, Lane, ORDER_FORWARD, ORDER_STATUS,
+    forward_job, insert_job, status_job, Job, JobSteps, Lane, ORDER_FORWARD, ORDER_STATUS,
 };
 use crate::orders::OrderSteps;
 use crate::rows::row_struct;
@@ -371,16 +371,9 @@ impl Store {
         claim_ms: i64,
         limit: i64,
     ) -> Result<Vec<ForwardJob>> {
-        let sql = claim(Lane::Forward, self.engine());
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let jobs: Vec<Job> = sqlx::query_as(&sql)
-                .bind(node)
-                .bind(now + claim_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+            let jobs = tx.claim_lane(Lane::Forward, node, now, claim_ms, limit).await?;
             if jobs.is_empty() {
                 // Rolled back here, before the gate opens: a dropped transaction rolls back
                 // only when its connection is next used (every idle poll took this path).
@@ -428,7 +421,7 @@ impl Store {
                 let Some((job_id, payload)) = payloads.remove(&row.id) else { continue };
                 if row.status != "pending" || row.external_id.is_some() {
                     // Closed, or the upstream took it meanwhile: nothing left to send.
-                    sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+                    tx.delete_job(job_id).await?;
                     continue;
                 }
                 let (Some(provider_id), Some(provider_service)) = (row.provider_id, row.provider_service) else {
@@ -456,7 +449,7 @@ impl Store {
             }
             // Jobs whose order is gone.
             for (job_id, _) in payloads.into_values() {
-                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+                tx.delete_job(job_id).await?;
             }
             tx.commit().await?;
             Ok(claimed)
@@ -633,16 +626,9 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<StatusJob>> {
-        let sql = claim(Lane::Status, self.engine());
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let jobs: Vec<Job> = sqlx::query_as(&sql)
-                .bind(node)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+            let jobs = tx.claim_lane(Lane::Status, node, now, lease_ms, limit).await?;
             if jobs.is_empty() {
                 tx.rollback().await?;
                 return Ok(Vec::new());
@@ -683,7 +669,7 @@ impl Store {
             }
             // Closed, or nothing upstream to poll.
             for job_id in by_order.into_values() {
-                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+                tx.delete_job(job_id).await?;
             }
             tx.commit().await?;
             Ok(claimed)

@@ -6,18 +6,42 @@
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL and the write lock on SQLite: the statements
 //! differ, so each engine's lives in its own file under `sql/`.
 
-use crate::db::{on_engine, BeginWrite};
+use crate::db::{on_engine, tx_steps, BeginWrite, EngineOf};
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
 /// The statement that claims a lane's due jobs (`claim_jobs`): each engine's file, with
 /// the lane's condition.
-pub(crate) fn claim(lane: Lane, engine: crate::Engine) -> String {
+fn claim(lane: Lane, engine: crate::Engine) -> String {
     let sql = match engine {
         crate::Engine::Postgres => include_str!("sql/postgres/claim_jobs.sql"),
         crate::Engine::Sqlite => include_str!("sql/sqlite/claim_jobs.sql"),
     };
     sql.replace("/* lane */", lane.condition())
+}
+
+tx_steps! {
+    /// Jobs inside a write transaction: the claim every lane's runner starts with, and
+    /// the end of a job whose work turned out to be gone.
+    pub(crate) trait JobSteps {
+        /// Claims up to `limit` due jobs of `lane` for `node` until `now + lease_ms`,
+        /// counting an attempt for each.
+        async fn claim_lane(&mut self, lane: Lane, node: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
+            Ok(sqlx::query_as(&claim(lane, Self::ENGINE))
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        /// Deletes a job outright (its order or rental no longer needs it).
+        async fn delete_job(&mut self, id: i64) -> Result<()> {
+            sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&mut *self).await?;
+            Ok(())
+        }
+    }
 }
 
 /// A job to enqueue.
@@ -197,28 +221,13 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Job>> {
-        let jobs: Vec<Job> = on_engine!(&self.db, pool => {
-            let sql = claim(lane, self.engine());
+        on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let claimed = sqlx::query_as(&sql)
-                .bind(node)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await;
-            match claimed {
-                Ok(jobs) => {
-                    tx.commit().await?;
-                    jobs
-                }
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Err(e.into());
-                }
-            }
-        });
-        Ok(jobs)
+            // A failed claim's transaction rolls back as it is dropped, before the gate opens.
+            let jobs = tx.claim_lane(lane, node, now, lease_ms, limit).await?;
+            tx.commit().await?;
+            Ok(jobs)
+        })
     }
 
     /// The job is done: it is deleted, if `node` still holds it. False when its lease

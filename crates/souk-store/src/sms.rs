@@ -13,7 +13,7 @@ use souk_core::sms::{cancel_rule, ActivationStatus, DEFAULT_LIFETIME_MINUTES, LI
 use souk_core::{ApiError, Lang, Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
-use crate::jobs::{insert_job, SMS_UPSTREAM};
+use crate::jobs::{insert_job, JobSteps, SMS_UPSTREAM};
 use crate::sms_worker::{sms_job, sms_payload, UpstreamAction};
 use crate::users::Ledger;
 use crate::{CancelOutcome, Result, Store, StoreError};
@@ -626,12 +626,9 @@ impl Store {
             }
             .await;
             let outcome = match (outcome, rent.settles_job) {
-                (Ok(rented @ RentOutcome::Rented(_)), Some(job)) => sqlx::query("DELETE FROM jobs WHERE id = $1")
-                    .bind(job)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|_| rented)
-                    .map_err(StoreError::from),
+                (Ok(rented @ RentOutcome::Rented(_)), Some(job)) => {
+                    tx.delete_job(job).await.map(|()| rented)
+                }
                 (outcome, _) => outcome,
             };
             match outcome {

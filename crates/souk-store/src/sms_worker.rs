@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use souk_core::sms::SIGNATURE_TOLERANCE_MS;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::jobs::{claim, Job, Lane, NewJob, SMS_UPSTREAM};
+use crate::jobs::{JobSteps, Lane, NewJob, SMS_UPSTREAM};
 use crate::sms::SmsSteps;
 use crate::{Result, Store};
 
@@ -206,16 +206,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<UpstreamJob>> {
         type Row = (i64, Option<String>, Option<String>, String, bool, i64);
-        let sql = claim(Lane::Sms, self.engine());
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let jobs: Vec<Job> = sqlx::query_as(&sql)
-                .bind(node)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+            let jobs = tx.claim_lane(Lane::Sms, node, now, lease_ms, limit).await?;
             if jobs.is_empty() {
                 tx.rollback().await?;
                 return Ok(Vec::new());
@@ -261,7 +254,7 @@ impl Store {
                 claimed.push(UpstreamJob { job_id, order_id, provider_id, external_id, action, attempts: attempts - 1 });
             }
             for (job_id, _, _) in work.into_values() {
-                sqlx::query("DELETE FROM jobs WHERE id = $1").bind(job_id).execute(&mut *tx).await?;
+                tx.delete_job(job_id).await?;
             }
             tx.commit().await?;
             Ok(claimed)
