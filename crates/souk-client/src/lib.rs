@@ -7,4 +7,5 @@ pub mod api_v2;
 pub mod guard;
 pub mod pacing;
 pub mod pause;
+pub mod payments;
 pub mod sms_activate;
