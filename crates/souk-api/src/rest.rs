@@ -81,6 +81,19 @@ impl From<ApiError> for RestError {
     }
 }
 
+impl From<souk_app::payments::PaymentError> for RestError {
+    fn from(e: souk_app::payments::PaymentError) -> Self {
+        use souk_app::payments::PaymentError;
+        match e {
+            PaymentError::Store(e) => RestError::from(e),
+            PaymentError::UnknownGateway => RestError::NotFound(e.to_string()),
+            PaymentError::Unavailable => RestError::Conflict(e.to_string()),
+            PaymentError::Gateway(g) => RestError::Conflict(format!("The gateway refused: {g}")),
+            other => RestError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl From<SupplyError> for RestError {
     fn from(e: SupplyError) -> Self {
         RestError::from(StoreError::Supply(e))

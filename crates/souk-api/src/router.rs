@@ -30,6 +30,10 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/sms/{gateway_id}",
             axum::routing::post(crate::webhooks::sms),
         )
+        .route(
+            "/webhooks/payments/{gateway}",
+            axum::routing::post(crate::webhooks::payment),
+        )
         .route("/healthz", get(healthz));
     if state.config.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(metrics));

@@ -36,6 +36,10 @@ pub struct ApiConfig {
     pub cookie_secure: CookieSecure,
     /// Where `/metrics` is served instead of the public listener (`SOUK_METRICS_LISTEN`).
     pub metrics_listen: Option<String>,
+    /// This installation's public address (`SOUK_PUBLIC_URL`, `https://shop.example`):
+    /// where payment gateways send callbacks and return buyers. Unset, the address a
+    /// request came to is used.
+    pub public_url: Option<String>,
 }
 
 /// Attempts allowed in a window before sign-in or sign-up answers 429.
@@ -65,6 +69,7 @@ impl Default for ApiConfig {
             allow_private_upstreams: false,
             cookie_secure: CookieSecure::Auto,
             metrics_listen: None,
+            public_url: None,
         }
     }
 }

@@ -1,4 +1,14 @@
-//! Inbound webhooks. `POST /webhooks/sms/{gateway_id}`: a gateway pushes an SMS it
+//! Inbound webhooks: payment gateways' callbacks ([`payment`]) and SMS pushed by the
+//! operator's gateways.
+//!
+//! `POST /webhooks/payments/{cryptomus|nowpayments|stripe}`: a gateway says something
+//! happened to a payment. The signature is checked the gateway's way; a verified callback
+//! only wakes the payment's check, which asks the gateway itself (`souk_app::payments`).
+//! Answers: 200 `{"ok":true}` (also for a payment that is not ours, so the gateway stops
+//! sending it; it is recorded), 401 unsigned, forged or stale, 400 unreadable, 404
+//! unknown gateway, 413 body over 64 KiB.
+//!
+//! `POST /webhooks/sms/{gateway_id}`: a gateway pushes an SMS it
 //! received on one of its numbers, signed with its secret:
 //!
 //! ```text
@@ -120,6 +130,34 @@ pub async fn sms(
                 "code": stored.code,
             }),
         )),
+    }
+}
+
+pub async fn payment(
+    State(state): State<AppState>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, RestError> {
+    use souk_app::payments::{receive_callback, CallbackReply};
+    use souk_client::payments::CallbackError;
+    let bytes = crate::rest::read_body(&headers, body, MAX_BODY, "64 KiB").await?;
+    let reply = receive_callback(
+        &state.store,
+        state.config.allow_private_upstreams,
+        &gateway,
+        &headers,
+        &bytes,
+        state.now(),
+    )
+    .await?;
+    match reply {
+        CallbackReply::Accepted => Ok(json_value(StatusCode::OK, &json!({"ok": true}))),
+        CallbackReply::Refused(e @ CallbackError::Unreadable(_)) => {
+            Err(RestError::BadRequest(e.to_string()))
+        }
+        CallbackReply::Refused(e) => Err(RestError::Unauthorized(e.to_string())),
+        CallbackReply::UnknownGateway => Err(RestError::NotFound("Gateway not found".into())),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod disputes;
 pub mod orders;
 pub mod passwords;
+pub mod payments;
 pub mod providers;
 pub mod refill;
 pub mod sessions;

@@ -18,6 +18,7 @@ pub mod order;
 pub mod order_input;
 pub mod params;
 pub mod password;
+pub mod payment;
 pub mod sms;
 pub mod supply;
 pub mod text;

@@ -129,12 +129,14 @@ pub const COMMISSION_PERCENT: &str = "commission_percent";
 pub const EARNINGS_HOLD_HOURS: &str = "earnings_hold_hours";
 
 /// Every operator setting, with its default as stored text.
-pub const SETTINGS: [(&str, &str); 5] = [
+pub const SETTINGS: [(&str, &str); 7] = [
     (EARLY_CANCEL_ENABLED, "true"),
     (EARLY_REFUND_MINUTES, "30"),
     (COMMISSION_PERCENT, "10"),
     (EARNINGS_HOLD_HOURS, "72"),
     (crate::sms::LIFETIME_SETTING, "20"),
+    (crate::payment::MISMATCH_SETTING, "credit"),
+    (crate::payment::BONUS_SETTING, ""),
 ];
 
 /// Checks a setting's value and returns it in its stored form.
@@ -181,6 +183,20 @@ pub fn normalize_setting(key: &str, value: &str) -> Result<String, SupplyError> 
                     "a whole number of minutes from 1 to 1440",
                 ))
         }
+        crate::payment::MISMATCH_SETTING => crate::payment::Mismatch::parse(v)
+            .map(|_| v.to_owned())
+            .ok_or(SupplyError::InvalidSetting(
+                crate::payment::MISMATCH_SETTING,
+                "credit or hold",
+            )),
+        crate::payment::BONUS_SETTING => crate::payment::parse_bonus_table(v)
+            .map(|tiers| crate::payment::format_bonus_table(&tiers))
+            .map_err(|_| {
+                SupplyError::InvalidSetting(
+                    crate::payment::BONUS_SETTING,
+                    "from=percent pairs separated by commas, e.g. 100=5, 500=7.5 (empty for none)",
+                )
+            }),
         other => Err(SupplyError::UnknownSetting(other.to_owned())),
     }
 }

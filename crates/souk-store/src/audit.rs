@@ -177,6 +177,73 @@ impl Store {
                     "withdrawal {id} of shop {shop} covers the earning of order {order} of shop {owner}"
                 ));
             }
+            // Top-ups: every deposit or bonus row names one credited payment of its
+            // user and books exactly what the payment says it credited; every credited
+            // payment has its rows; a payment's id is on no other kind of row.
+            let rows: Vec<(i64, String, String, Option<String>, i64, Option<String>, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+                "SELECT l.id, u.email, l.kind, l.payment_id, l.amount, p.user_id, p.state, p.credited, p.bonus_credited \
+                 FROM ledger l JOIN users u ON u.id = l.user_id LEFT JOIN payments p ON p.id = l.payment_id \
+                 WHERE l.kind IN ('deposit', 'bonus') OR l.payment_id IS NOT NULL ORDER BY l.id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let user_of: std::collections::HashMap<String, String> = sqlx::query_as::<_, (String, String)>("SELECT id, email FROM users")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            for (row, email, kind, payment, amount, owner, state, credited, bonus) in rows {
+                let Some(payment) = payment else {
+                    report.violations.push(format!("ledger row {row} of user {email} is a {kind} that names no payment"));
+                    continue;
+                };
+                let (Some(owner), Some(state)) = (owner, state) else {
+                    report.violations.push(format!("ledger row {row} of user {email} names payment {payment}, which does not exist"));
+                    continue;
+                };
+                if user_of.get(&owner) != Some(&email) {
+                    report.violations.push(format!("ledger row {row} of user {email} names payment {payment} of another user"));
+                }
+                if kind != "deposit" && kind != "bonus" {
+                    report.violations.push(format!("ledger row {row} names payment {payment} but is a {kind}"));
+                    continue;
+                }
+                if state != "paid" && state != "partially_paid" {
+                    report.violations.push(format!("ledger row {row} credits payment {payment}, which is {state}"));
+                }
+                let booked = if kind == "deposit" { credited } else { bonus };
+                if booked != Some(amount) {
+                    report.violations.push(format!(
+                        "ledger row {row} credits {amount} for payment {payment}, which records {} as its {kind}",
+                        booked.unwrap_or(0)
+                    ));
+                }
+            }
+            let payments: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT p.id, p.state, p.credited, p.bonus_credited, \
+                 (SELECT COUNT(*) FROM ledger l WHERE l.payment_id = p.id AND l.kind = 'deposit'), \
+                 (SELECT COUNT(*) FROM ledger l WHERE l.payment_id = p.id AND l.kind = 'bonus') FROM payments p",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, state, credited, bonus, deposits, bonuses) in payments {
+                let credited_state = state == "paid" || state == "partially_paid";
+                let want_deposits = i64::from(credited_state && credited > 0);
+                let want_bonuses = i64::from(credited_state && bonus > 0);
+                if deposits != want_deposits {
+                    report.violations.push(format!(
+                        "payment {id} ({state}, credited {credited}) has {deposits} deposit rows, not {want_deposits}"
+                    ));
+                }
+                if bonuses != want_bonuses {
+                    report.violations.push(format!(
+                        "payment {id} ({state}, bonus {bonus}) has {bonuses} bonus rows, not {want_bonuses}"
+                    ));
+                }
+                if credited_state && credited == 0 {
+                    report.violations.push(format!("payment {id} is {state} but credited nothing"));
+                }
+            }
             tx.commit().await?;
             Ok(report)
         })

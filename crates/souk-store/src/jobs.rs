@@ -231,16 +231,30 @@ impl Store {
     }
 
     /// The job is done: it is deleted, if `node` still holds it. False when its lease
-    /// ran out and another node took it over meanwhile.
+    /// ran out and another node took it over meanwhile. A job woken while it ran (a
+    /// payment's callback arrived) is due again at once instead.
     pub async fn complete_job(&self, id: i64, node: &str) -> Result<bool> {
         let _gate = self.gate.enter().await;
         let done = on_engine!(&self.db, pool => {
-            sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
+            let deleted = sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2 AND NOT woken")
+                .bind(id)
+                .bind(node)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            if deleted == 1 {
+                1
+            } else {
+                sqlx::query(
+                    "UPDATE jobs SET locked_by = NULL, locked_until = NULL, woken = FALSE, attempts = 0, \
+                     run_at = updated_at WHERE id = $1 AND locked_by = $2",
+                )
                 .bind(id)
                 .bind(node)
                 .execute(pool)
                 .await?
                 .rows_affected()
+            }
         });
         Ok(done == 1)
     }
@@ -269,13 +283,14 @@ impl Store {
     }
 
     /// Periodic work done for now: the same job is due again at `run_at`, with all its
-    /// tries, if `node` still holds it.
+    /// tries, if `node` still holds it; at once if it was woken while it ran.
     pub async fn reschedule_job(&self, id: i64, node: &str, run_at: i64, now: i64) -> Result<bool> {
         let _gate = self.gate.enter().await;
         let moved = on_engine!(&self.db, pool => {
             sqlx::query(
-                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = $1, attempts = 0, \
-                 last_error = NULL, updated_at = $2 WHERE id = $3 AND locked_by = $4",
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, attempts = 0, last_error = NULL, \
+                 run_at = CASE WHEN woken THEN $2 ELSE $1 END, woken = FALSE, updated_at = $2 \
+                 WHERE id = $3 AND locked_by = $4",
             )
             .bind(run_at)
             .bind(now)

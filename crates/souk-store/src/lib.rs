@@ -19,6 +19,7 @@ mod login_attempts;
 mod migrations;
 mod operator;
 mod orders;
+mod payments;
 mod providers;
 mod refills;
 mod rows;
@@ -55,6 +56,10 @@ pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
+pub use payments::{
+    verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,
+    PaymentRecord, Settled, BONUS, DEPOSIT, PAYMENT_CHECK,
+};
 pub use providers::{
     ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,
 };

@@ -38,6 +38,7 @@ const FILES: (Files, Files) = embed!(
     "0009_order_provider.sql",
     "0010_jobs.sql",
     "0011_order_jobs.sql",
+    "0012_payments.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

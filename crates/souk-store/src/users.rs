@@ -81,6 +81,7 @@ row_struct! {
         pub balance_after: i64,
         pub kind: String,
         pub order_id: Option<i64>,
+        pub payment_id: Option<String>,
         pub note: String,
         pub created_at: i64,
     }
@@ -101,6 +102,22 @@ tx_steps! {
             note: &str,
             now: i64,
         ) -> Result<Option<i64>> {
+            self.book_entry(user, amount, kind, order, None, note, now).await
+        }
+
+        /// `ledger_entry` for a row that names an order or a payment (a top-up's
+        /// `deposit` and `bonus` rows; one of each kind per payment, by a unique index).
+        #[allow(clippy::too_many_arguments)]
+        async fn book_entry(
+            &mut self,
+            user: &str,
+            amount: i64,
+            kind: &str,
+            order: Option<i64>,
+            payment: Option<&str>,
+            note: &str,
+            now: i64,
+        ) -> Result<Option<i64>> {
             let updated: Option<(i64,)> = sqlx::query_as(
                 "UPDATE users SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance",
             )
@@ -112,14 +129,15 @@ tx_steps! {
                 return Ok(None);
             };
             sqlx::query(
-                "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, note, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, payment_id, note, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(user)
             .bind(amount)
             .bind(balance)
             .bind(kind)
             .bind(order)
+            .bind(payment)
             .bind(note)
             .bind(now)
             .execute(&mut *self)
@@ -269,7 +287,7 @@ impl Store {
     pub async fn ledger(&self, user_id: &str, limit: i64) -> Result<Vec<LedgerEntry>> {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, amount, balance_after, kind, order_id, note, created_at FROM ledger \
+                "SELECT id, amount, balance_after, kind, order_id, payment_id, note, created_at FROM ledger \
                  WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
             )
             .bind(user_id)

@@ -14,6 +14,9 @@
 //!   they have runners of their own (`crate::forward`), batched per provider.
 //! - `dripfeed.settle`: settles drip-feed orders whose runs are all over, every sync
 //!   interval while any is open (inserted when one is split into runs here).
+//! - `payment.check`: asks a gateway about one payment and settles it on the answer
+//!   (`souk_app::payments::check`), on a schedule until it is settled and at once when
+//!   a verified callback wakes it.
 
 use std::time::Duration;
 
@@ -81,6 +84,11 @@ struct RefillPayload {
     refill: i64,
 }
 
+#[derive(Serialize, Deserialize)]
+struct PaymentPayload {
+    payment: String,
+}
+
 /// The period of `dripfeed.settle`: the sync interval, at most 10 s between passes.
 fn status_every(ctx: &WorkerContext) -> i64 {
     ctx.sync_interval.min(Duration::from_secs(10)).as_millis() as i64
@@ -144,6 +152,24 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
                 return Ok(Done::Finished);
             }
             Ok(Done::Again(ctx.clock.now_ms() + status_every(ctx)))
+        }
+        souk_store::PAYMENT_CHECK => {
+            let p: PaymentPayload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
+            use souk_app::payments::{check, CheckError, CheckStep};
+            match check(
+                &ctx.store,
+                ctx.allow_private_upstreams,
+                &p.payment,
+                ctx.clock.now_ms(),
+            )
+            .await
+            {
+                Ok(CheckStep::Again(at)) => Ok(Done::Again(at)),
+                Ok(CheckStep::Done) => Ok(Done::Finished),
+                Err(CheckError::Retry(why)) => Err(JobError::Retry(why)),
+                Err(CheckError::Alarm(why)) => Err(JobError::Park(why)),
+            }
         }
         other => Err(JobError::Park(format!("unknown job kind {other:?}"))),
     }

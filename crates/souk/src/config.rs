@@ -73,6 +73,15 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
         admin_token: env("SOUK_ADMIN_TOKEN"),
         allow_private_upstreams: allow_private_upstreams(),
         metrics_listen: env("SOUK_METRICS_LISTEN"),
+        public_url: match env("SOUK_PUBLIC_URL") {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(other) => {
+                bail!("SOUK_PUBLIC_URL must start with https:// or http://, got {other:?}")
+            }
+            None => None,
+        },
         cookie_secure: match env("SOUK_COOKIE_SECURE").as_deref() {
             None | Some("auto") => CookieSecure::Auto,
             Some("1" | "true") => CookieSecure::Always,

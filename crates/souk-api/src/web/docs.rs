@@ -84,6 +84,11 @@ pub fn actions() -> &'static Actions {
 
 /// `https://host/api/v2` as this request reached us.
 pub fn endpoint(state: &AppState, headers: &HeaderMap) -> String {
+    format!("{}/api/v2", origin(state, headers))
+}
+
+/// `https://host` as this request reached us.
+pub fn origin(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -93,7 +98,16 @@ pub fn endpoint(state: &AppState, headers: &HeaderMap) -> String {
         })
         .unwrap_or("localhost");
     let https = super::session::came_over_https(state, headers);
-    format!("{}://{host}/api/v2", if https { "https" } else { "http" })
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+/// Where the outside world reaches this installation: `SOUK_PUBLIC_URL`, else the
+/// address this request came to.
+pub fn public_url(state: &AppState, headers: &HeaderMap) -> String {
+    match &state.config.public_url {
+        Some(url) => url.clone(),
+        None => origin(state, headers),
+    }
 }
 
 /// The curl command for `params`, as the seed prints it.

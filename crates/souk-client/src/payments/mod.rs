@@ -14,7 +14,7 @@ mod stripe;
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+pub use reqwest::header::HeaderMap;
 use souk_core::Money;
 
 use crate::guard::GuardError;

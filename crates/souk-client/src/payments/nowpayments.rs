@@ -3,8 +3,8 @@
 use reqwest::header::HeaderMap;
 
 use super::{
-    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest,
-    PaymentRef, RemoteState,
+    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest, PaymentRef,
+    RemoteState,
 };
 
 pub(super) async fn create_invoice(
@@ -25,7 +25,6 @@ pub(super) fn verify_callback(
     _client: &GatewayClient,
     _headers: &HeaderMap,
     _body: &[u8],
-
 ) -> Result<CallbackFacts, CallbackError> {
     Err(CallbackError::Unsigned)
 }

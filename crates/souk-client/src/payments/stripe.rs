@@ -3,8 +3,8 @@
 use reqwest::header::HeaderMap;
 
 use super::{
-    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest,
-    PaymentRef, RemoteState,
+    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest, PaymentRef,
+    RemoteState,
 };
 
 pub(super) async fn create_invoice(
