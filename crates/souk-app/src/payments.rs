@@ -32,6 +32,8 @@ pub const INVOICE_LIFETIME_MS: i64 = 60 * 60_000;
 /// How long a manual transfer waits for the operator before it shows as overdue (it is
 /// never expired by itself: the money may have been sent).
 pub const TRANSFER_LIFETIME_MS: i64 = 7 * 24 * 3_600_000;
+/// When a gateway is first asked about a new payment (callbacks usually come first).
+const FIRST_CHECK_MS: i64 = 30_000;
 /// A payment whose invoice was never made (the node died while asking) fails after this.
 const INVOICE_GRACE_MS: i64 = 10 * 60_000;
 /// The longest transaction id a buyer may report.
@@ -192,7 +194,8 @@ pub async fn start(
                         INVOICE_LIFETIME_MS
                     },
                 transfer_id,
-                first_check: (!manual).then_some(now + INVOICE_GRACE_MS),
+                // A lost callback costs the time to the next check: the first comes soon.
+                first_check: (!manual).then_some(now + FIRST_CHECK_MS),
             },
             now,
         )
