@@ -3,7 +3,23 @@
 //! invariant on purpose and expects its sentence.
 
 use crate::db::on_engine;
+use crate::rows::row_struct;
 use crate::{Result, Store};
+
+row_struct! {
+    /// A ledger row of a top-up (or one naming a payment), with its payment's record.
+    struct TopUpRow {
+        row: i64,
+        email: String,
+        kind: String,
+        payment: Option<String>,
+        amount: i64,
+        owner: Option<String>,
+        state: Option<String>,
+        credited: Option<i64>,
+        bonus: Option<i64>,
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditReport {
@@ -180,8 +196,9 @@ impl Store {
             // Top-ups: every deposit or bonus row names one credited payment of its
             // user and books exactly what the payment says it credited; every credited
             // payment has its rows; a payment's id is on no other kind of row.
-            let rows: Vec<(i64, String, String, Option<String>, i64, Option<String>, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT l.id, u.email, l.kind, l.payment_id, l.amount, p.user_id, p.state, p.credited, p.bonus_credited \
+            let rows: Vec<TopUpRow> = sqlx::query_as(
+                "SELECT l.id AS row, u.email, l.kind, l.payment_id AS payment, l.amount, p.user_id AS owner, p.state, \
+                 p.credited, p.bonus_credited AS bonus \
                  FROM ledger l JOIN users u ON u.id = l.user_id LEFT JOIN payments p ON p.id = l.payment_id \
                  WHERE l.kind IN ('deposit', 'bonus') OR l.payment_id IS NOT NULL ORDER BY l.id",
             )
@@ -192,7 +209,7 @@ impl Store {
                 .await?
                 .into_iter()
                 .collect();
-            for (row, email, kind, payment, amount, owner, state, credited, bonus) in rows {
+            for TopUpRow { row, email, kind, payment, amount, owner, state, credited, bonus } in rows {
                 let Some(payment) = payment else {
                     report.violations.push(format!("ledger row {row} of user {email} is a {kind} that names no payment"));
                     continue;
