@@ -222,7 +222,7 @@ impl Store {
                     report.violations.push(format!("ledger row {row} of user {email} names payment {payment} of another user"));
                 }
                 if kind != "deposit" && kind != "bonus" {
-                    report.violations.push(format!("ledger row {row} names payment {payment} but is a {kind}"));
+                    report.violations.push(format!("ledger row {row} names payment {payment} but is of kind {kind}"));
                     continue;
                 }
                 if state != "paid" && state != "partially_paid" {

@@ -264,3 +264,114 @@ engine_test!(audit_names_each_broken_invariant, |db| {
     .await;
     store.close().await;
 });
+
+engine_test!(audit_names_each_broken_top_up, |db| {
+    use souk_app::payments::{self, Decision, GatewayPatch, StartPayment};
+    use souk_core::clock::Clock;
+    let app = TestApp::spawn(db).await;
+    app.buyer("payer@test.local", "0").await;
+    let user = app
+        .store
+        .user_id_by_email("payer@test.local")
+        .await
+        .expect("look up")
+        .expect("user");
+    let now = app.clock.now_ms();
+    payments::configure(
+        &app.store,
+        "manual",
+        GatewayPatch {
+            enabled: Some(true),
+            ..GatewayPatch::default()
+        },
+        now,
+    )
+    .await
+    .expect("manual transfers on");
+    souk_app::settings::update(
+        &app.store,
+        vec![("deposit_bonus".into(), "10=10".into())],
+        now,
+    )
+    .await
+    .expect("bonus");
+    let p = payments::start(
+        &app.store,
+        false,
+        StartPayment {
+            user_id: user.clone(),
+            gateway: "manual".into(),
+            amount: souk_core::Money::parse("20").expect("amount"),
+            transfer_id: Some("TX-1".into()),
+            public_url: app.url.clone(),
+            currency: "USD".into(),
+        },
+        now,
+    )
+    .await
+    .expect("transfer reported");
+    payments::decide(&app.store, &p.id, Decision::Approve(None), "", now)
+        .await
+        .expect("approved");
+    let (ok, got, err) = audit(db);
+    assert!(ok && got.is_empty(), "{got:?} {err}");
+    let id = p.id.clone();
+    let deposit = db
+        .scalar(&format!(
+            "SELECT id FROM ledger WHERE payment_id = '{id}' AND kind = 'deposit'"
+        ))
+        .await;
+    let bonus = db
+        .scalar(&format!(
+            "SELECT id FROM ledger WHERE payment_id = '{id}' AND kind = 'bonus'"
+        ))
+        .await;
+    expect_violations(
+        db,
+        "a deposit that names no payment",
+        &format!("UPDATE ledger SET payment_id = NULL WHERE id = {deposit}"),
+        &[
+            format!(
+                "ledger row {deposit} of user payer@test.local is a deposit that names no payment"
+            ),
+            format!("payment {id} (paid, credited 20000000) has 0 deposit rows, not 1"),
+        ],
+        &format!("UPDATE ledger SET payment_id = '{id}' WHERE id = {deposit}"),
+    )
+    .await;
+    expect_violations(
+        db,
+        "a payment that records another credit",
+        &format!("UPDATE payments SET credited = 25000000 WHERE id = '{id}'"),
+        &[format!(
+            "ledger row {deposit} credits 20000000 for payment {id}, which records 25000000 as its deposit"
+        )],
+        &format!("UPDATE payments SET credited = 20000000 WHERE id = '{id}'"),
+    )
+    .await;
+    expect_violations(
+        db,
+        "a credit for a payment that is not paid",
+        &format!("UPDATE payments SET state = 'failed' WHERE id = '{id}'"),
+        &[
+            format!("ledger row {deposit} credits payment {id}, which is failed"),
+            format!("ledger row {bonus} credits payment {id}, which is failed"),
+            format!("payment {id} (failed, credited 20000000) has 1 deposit rows, not 0"),
+            format!("payment {id} (failed, bonus 2000000) has 1 bonus rows, not 0"),
+        ],
+        &format!("UPDATE payments SET state = 'paid' WHERE id = '{id}'"),
+    )
+    .await;
+    expect_violations(
+        db,
+        "a payment named by a charge",
+        &format!("UPDATE ledger SET kind = 'adjust' WHERE id = {bonus}"),
+        &[
+            format!("ledger row {bonus} names payment {id} but is of kind adjust"),
+            format!("payment {id} (paid, bonus 2000000) has 0 bonus rows, not 1"),
+        ],
+        &format!("UPDATE ledger SET kind = 'bonus' WHERE id = {bonus}"),
+    )
+    .await;
+    app.stop().await;
+});
