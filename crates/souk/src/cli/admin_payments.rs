@@ -34,7 +34,7 @@ pub enum PaymentCommand {
         id: String,
         /// What to credit, e.g. 12.50 (default: what the buyer reported, or for a held
         /// payment what arrived less its share of the fee).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: Option<String>,
         #[arg(long, default_value = "")]
         note: String,
@@ -81,13 +81,13 @@ pub enum GatewayCommand {
         #[arg(long, env = "SOUK_GATEWAY_SECRET", hide_env_values = true)]
         secret: Option<String>,
         /// The smallest top-up, e.g. 5.00.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         min: Option<String>,
         /// The largest top-up, e.g. 1000.00.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         max: Option<String>,
         /// The fee buyers pay on top, in percent, e.g. 2.5.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         fee_percent: Option<String>,
         /// For manual transfers: where to send the money.
         #[arg(long)]

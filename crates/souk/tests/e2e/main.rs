@@ -22,6 +22,7 @@ mod hostile;
 mod jobs;
 mod operator;
 mod orders;
+mod payments_operator;
 mod provider_cli;
 mod providers;
 mod schema;
