@@ -58,43 +58,47 @@ pub enum GatewayCommand {
     List,
     /// Set a gateway up or change it (cryptomus, nowpayments, stripe, manual); options
     /// left out keep their value.
-    Set {
-        id: String,
-        #[arg(long, conflicts_with = "disable")]
-        enable: bool,
-        #[arg(long)]
-        disable: bool,
-        /// What buyers see.
-        #[arg(long)]
-        title: Option<String>,
-        /// The gateway's address (empty: its own), e.g. a proxy.
-        #[arg(long)]
-        base_url: Option<String>,
-        /// The merchant id (cryptomus).
-        #[arg(long)]
-        merchant: Option<String>,
-        /// The API key; better given as SOUK_GATEWAY_API_KEY, out of the shell history.
-        #[arg(long, env = "SOUK_GATEWAY_API_KEY", hide_env_values = true)]
-        api_key: Option<String>,
-        /// The webhook signing secret; better given as SOUK_GATEWAY_SECRET, out of the
-        /// shell history.
-        #[arg(long, env = "SOUK_GATEWAY_SECRET", hide_env_values = true)]
-        secret: Option<String>,
-        /// The smallest top-up, e.g. 5.00.
-        #[arg(long, allow_hyphen_values = true)]
-        min: Option<String>,
-        /// The largest top-up, e.g. 1000.00.
-        #[arg(long, allow_hyphen_values = true)]
-        max: Option<String>,
-        /// The fee buyers pay on top, in percent, e.g. 2.5.
-        #[arg(long, allow_hyphen_values = true)]
-        fee_percent: Option<String>,
-        /// For manual transfers: where to send the money.
-        #[arg(long)]
-        instructions: Option<String>,
-    },
+    Set(Box<GatewaySet>),
     /// Call the gateway with its keys.
     Check { id: String },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GatewaySet {
+    /// cryptomus, nowpayments, stripe or manual.
+    id: String,
+    #[arg(long, conflicts_with = "disable")]
+    enable: bool,
+    #[arg(long)]
+    disable: bool,
+    /// What buyers see.
+    #[arg(long)]
+    title: Option<String>,
+    /// The gateway's address (empty: its own), e.g. a proxy.
+    #[arg(long)]
+    base_url: Option<String>,
+    /// The merchant id (cryptomus).
+    #[arg(long)]
+    merchant: Option<String>,
+    /// The API key; better given as SOUK_GATEWAY_API_KEY, out of the shell history.
+    #[arg(long, env = "SOUK_GATEWAY_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The webhook signing secret; better given as SOUK_GATEWAY_SECRET, out of the
+    /// shell history.
+    #[arg(long, env = "SOUK_GATEWAY_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// The smallest top-up, e.g. 5.00.
+    #[arg(long, allow_hyphen_values = true)]
+    min: Option<String>,
+    /// The largest top-up, e.g. 1000.00.
+    #[arg(long, allow_hyphen_values = true)]
+    max: Option<String>,
+    /// The fee buyers pay on top, in percent, e.g. 2.5.
+    #[arg(long, allow_hyphen_values = true)]
+    fee_percent: Option<String>,
+    /// For manual transfers: where to send the money.
+    #[arg(long)]
+    instructions: Option<String>,
 }
 
 fn money(micros: i64) -> String {
@@ -304,20 +308,21 @@ pub async fn run_gateway(store: &Store, command: GatewayCommand, now: i64) -> an
             }
             Ok(())
         }
-        GatewayCommand::Set {
-            id,
-            enable,
-            disable,
-            title,
-            base_url,
-            merchant,
-            api_key,
-            secret,
-            min,
-            max,
-            fee_percent,
-            instructions,
-        } => {
+        GatewayCommand::Set(set) => {
+            let GatewaySet {
+                id,
+                enable,
+                disable,
+                title,
+                base_url,
+                merchant,
+                api_key,
+                secret,
+                min,
+                max,
+                fee_percent,
+                instructions,
+            } = *set;
             let patch = GatewayPatch {
                 enabled: (enable || disable).then_some(enable),
                 title,
