@@ -170,8 +170,11 @@ async fn list(
                 .store
                 .user_id_by_email(u)
                 .await
-                .ok()
-                .flatten()
+                .or_else(|e| match e {
+                    // Not an email at all: no such user either.
+                    souk_store::StoreError::Invalid(_) => Ok(None),
+                    other => Err(other),
+                })?
                 .ok_or_else(|| RestError::NotFound("User not found".into()))?,
         ),
         Some(u) => {

@@ -225,8 +225,10 @@ pub async fn run_payment(store: &Store, command: PaymentCommand, now: i64) -> an
                     store
                         .user_id_by_email(&email)
                         .await
-                        .ok()
-                        .flatten()
+                        .or_else(|e| match e {
+                            souk_store::StoreError::Invalid(_) => Ok(None),
+                            other => Err(other),
+                        })?
                         .ok_or_else(|| anyhow!("no user with email {email}"))?,
                 ),
             };
