@@ -168,7 +168,7 @@ async fn found(store: &Store, id: &str) -> anyhow::Result<PaymentRecord> {
     store
         .payment(id.trim())
         .await?
-        .ok_or_else(|| anyhow!("no payment {}", id.trim()))
+        .ok_or_else(|| anyhow!("Payment not found"))
 }
 
 async fn show(store: &Store, id: &str) -> anyhow::Result<()> {

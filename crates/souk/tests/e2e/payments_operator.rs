@@ -1135,7 +1135,16 @@ engine_test!(payments_operator_cli, |db| {
         &["admin", "payment", "approve", "nope"],
         "Payment not found",
     );
-    cmd_refused(db, &["admin", "payment", "show", "nope"], "no payment nope");
+    cmd_refused(
+        db,
+        &["admin", "payment", "show", "nope"],
+        "Payment not found",
+    );
+    cmd_refused(
+        db,
+        &["admin", "payment", "check", "nope"],
+        "Payment not found",
+    );
 
     let out = cmd(
         db,
