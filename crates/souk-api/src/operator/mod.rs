@@ -14,6 +14,7 @@ use crate::state::AppState;
 mod catalogue;
 mod disputes;
 mod jobs;
+mod payments;
 mod providers;
 mod settings;
 mod shops;
@@ -34,6 +35,7 @@ pub fn routes() -> Routes {
         .merge(disputes::routes())
         .merge(withdrawals::routes())
         .merge(jobs::routes())
+        .merge(payments::routes())
 }
 
 /// Proof that the request carries the operator's token.

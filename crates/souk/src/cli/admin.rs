@@ -78,6 +78,16 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: WithdrawalCommand,
     },
+    /// Buyers' top-ups: list, show, re-check, approve or reject manual transfers.
+    Payment {
+        #[command(subcommand)]
+        command: super::admin_payments::PaymentCommand,
+    },
+    /// Payment gateways: settings, keys, limits, fee; a key check.
+    Gateway {
+        #[command(subcommand)]
+        command: super::admin_payments::GatewayCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,6 +228,12 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
         AdminCommand::Dispute { command } => admin_money::run_dispute(store, command, now).await,
         AdminCommand::Withdrawal { command } => {
             admin_money::run_withdrawal(store, command, now).await
+        }
+        AdminCommand::Payment { command } => {
+            super::admin_payments::run_payment(store, command, now).await
+        }
+        AdminCommand::Gateway { command } => {
+            super::admin_payments::run_gateway(store, command, now).await
         }
         AdminCommand::Audit => {
             let report = store.audit().await?;

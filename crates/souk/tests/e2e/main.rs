@@ -23,6 +23,7 @@ mod jobs;
 mod operator;
 mod orders;
 mod payments;
+mod payments_operator;
 mod provider_cli;
 mod providers;
 mod schema;
