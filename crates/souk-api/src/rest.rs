@@ -88,7 +88,12 @@ impl From<souk_app::payments::PaymentError> for RestError {
             PaymentError::Store(e) => RestError::from(e),
             PaymentError::UnknownGateway => RestError::NotFound(e.to_string()),
             PaymentError::Unavailable => RestError::Conflict(e.to_string()),
-            PaymentError::Gateway(g) => RestError::Conflict(format!("The gateway refused: {g}")),
+            PaymentError::Gateway(g @ souk_client::payments::GatewayError::Refused(_)) => {
+                RestError::Conflict(g.to_string())
+            }
+            PaymentError::Gateway(g) => {
+                RestError::Conflict(format!("The gateway could not be asked: {g}"))
+            }
             other => RestError::BadRequest(other.to_string()),
         }
     }

@@ -24,7 +24,7 @@ use souk_store::{
 };
 
 /// The manual transfer's gateway id: no client, the operator confirms.
-pub const MANUAL: &str = "manual";
+pub const MANUAL: &str = souk_store::MANUAL_GATEWAY;
 /// Every gateway id there is, in the order pages list them.
 pub const GATEWAYS: [&str; 4] = ["cryptomus", "nowpayments", "stripe", MANUAL];
 /// How long an invoice can be paid.
@@ -515,9 +515,9 @@ pub async fn decide(
     let credit = match decision {
         Decision::Reject => None,
         Decision::Approve(Some(amount)) => {
-            if amount.micros() <= 0 {
+            if amount.micros() <= 0 || amount.micros() % 10_000 != 0 {
                 return Err(PaymentError::Invalid(
-                    "The amount to credit must be positive".into(),
+                    "The amount to credit must be positive, with at most two decimals".into(),
                 ));
             }
             Some(amount)

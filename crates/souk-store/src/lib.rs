@@ -58,7 +58,7 @@ pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,
-    PaymentRecord, Settled, BONUS, DEPOSIT, PAYMENT_CHECK,
+    PaymentRecord, Settled, BONUS, DEPOSIT, MANUAL_GATEWAY, PAYMENT_CHECK,
 };
 pub use providers::{
     ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,

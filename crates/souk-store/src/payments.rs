@@ -19,6 +19,8 @@ pub const PAYMENT_CHECK: &str = "payment.check";
 /// Ledger kinds of a top-up.
 pub const DEPOSIT: &str = "deposit";
 pub const BONUS: &str = "bonus";
+/// The manual transfer's gateway: no client to ask, the operator decides.
+pub const MANUAL_GATEWAY: &str = "manual";
 /// How much of a callback's body the record keeps.
 const DETAIL_CHARS: usize = 2_000;
 
@@ -475,7 +477,7 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let p = tx.lock_payment(id).await?.ok_or(StoreError::NotFound("Payment"))?;
-            sqlx::query(
+            let moved = sqlx::query(
                 "UPDATE payments SET state = 'pending', external_id = $1, pay_url = $2, updated_at = $3 \
                  WHERE id = $4 AND state = 'created'",
             )
@@ -484,8 +486,11 @@ impl Store {
             .bind(now)
             .bind(id)
             .execute(&mut *tx)
-            .await?;
-            tx.payment_event(Some(id), &p.gateway, "buyer", &format!("invoice {external_id} created"), pay_url, now).await?;
+            .await?
+            .rows_affected();
+            if moved == 1 {
+                tx.payment_event(Some(id), &p.gateway, "buyer", &format!("invoice {external_id} created"), pay_url, now).await?;
+            }
             tx.commit().await?;
         });
         self.payment(id)
@@ -643,7 +648,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if woken == 0 && p.gateway != "manual" {
+            if woken == 0 && p.gateway != MANUAL_GATEWAY {
                 insert_job(&check_job(payment_id, now), now).fetch_optional(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -709,7 +714,7 @@ impl Store {
         let settlement = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let p = tx.lock_payment(id).await?.ok_or(StoreError::NotFound("Payment"))?;
-            let decidable = p.state == "held" || (p.state == "pending" && p.gateway == "manual");
+            let decidable = p.state == "held" || (p.state == "pending" && p.gateway == MANUAL_GATEWAY);
             if !decidable {
                 return Err(StoreError::Conflict(format!(
                     "Only a held payment or a pending manual transfer can be decided; this one is {}",
@@ -758,20 +763,5 @@ impl Store {
             settlement,
             payment,
         })
-    }
-
-    /// The operator asks for a payment's check now: its job due at once (given back if
-    /// it had ended). False for a manual transfer, which has no gateway to ask.
-    pub async fn recheck_payment(&self, id: &str, now: i64) -> Result<bool> {
-        let p = self
-            .payment(id)
-            .await?
-            .ok_or(StoreError::NotFound("Payment"))?;
-        if p.gateway == "manual" || p.external_id.is_none() {
-            return Ok(false);
-        }
-        self.wake_payment_check(id, None, "operator", "re-check asked", "", now)
-            .await?;
-        Ok(true)
     }
 }

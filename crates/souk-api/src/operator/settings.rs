@@ -1,4 +1,5 @@
-//! The operator settings: early cancel switch and minutes, commission, hold period.
+//! The operator settings: early cancel switch and minutes, commission, hold period, SMS
+//! lifetime, and for top-ups the mismatch rule and the deposit bonus table.
 
 use crate::routes::{get, Routes};
 use axum::extract::State;
