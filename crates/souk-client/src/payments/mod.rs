@@ -9,6 +9,7 @@
 //! gateway's answer to a question Souk asked.
 
 mod cryptomus;
+mod http;
 mod nowpayments;
 mod stripe;
 
