@@ -496,6 +496,9 @@ pub async fn payment(
 ) -> Result<Response, WebError> {
     let user = visitor.user()?;
     let ui = visitor.ui;
+    if !souk_core::id::is_entity_id(&id) {
+        return Err(WebError::NotFound);
+    }
     let p = state
         .store
         .payment(&id)
