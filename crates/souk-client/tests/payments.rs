@@ -125,7 +125,12 @@ async fn pay_and_check(
         .await
         .expect("state");
     assert_eq!(got.status, expected, "{:?}", fake.kind());
-    assert_eq!(got.received, Some(m(expected_received)), "{:?}", fake.kind());
+    assert_eq!(
+        got.received,
+        Some(m(expected_received)),
+        "{:?}",
+        fake.kind()
+    );
     assert_eq!(got.amount, Some(m(amount)));
     assert_eq!(got.currency.as_deref(), Some("USD"));
     assert_eq!(got.payment_id.as_deref(), Some(payment_id));
@@ -207,9 +212,7 @@ async fn common(kind: FakeKind) {
         Err(GatewayError::Refused(_))
     ));
     assert!(matches!(
-        wrong
-            .create_invoice(&request("pay_x", m("1"), "USD"))
-            .await,
+        wrong.create_invoice(&request("pay_x", m("1"), "USD")).await,
         Err(GatewayError::Refused(_))
     ));
     // A private destination is refused unless allowed.
@@ -241,9 +244,36 @@ async fn under_and_over_payments() {
         let fake = FakeGateway::start(kind).await;
         fake.auto_callback(false);
         let client = client(&fake);
-        pay_and_check(&fake, &client, "under", "10.00", "4", RemoteStatus::Underpaid, "4").await;
-        pay_and_check(&fake, &client, "over", "10.00", "12.5", RemoteStatus::Paid, "12.5").await;
-        pay_and_check(&fake, &client, "exact", "7.25", "7.25", RemoteStatus::Paid, "7.25").await;
+        pay_and_check(
+            &fake,
+            &client,
+            "under",
+            "10.00",
+            "4",
+            RemoteStatus::Underpaid,
+            "4",
+        )
+        .await;
+        pay_and_check(
+            &fake,
+            &client,
+            "over",
+            "10.00",
+            "12.5",
+            RemoteStatus::Paid,
+            "12.5",
+        )
+        .await;
+        pay_and_check(
+            &fake,
+            &client,
+            "exact",
+            "7.25",
+            "7.25",
+            RemoteStatus::Paid,
+            "7.25",
+        )
+        .await;
     }
 }
 
@@ -381,7 +411,11 @@ async fn pay_page_and_delivery() {
             Some(return_url.as_str())
         );
         // Delivered (and verified by the receiver) before the redirect.
-        let facts = seen.lock().expect("lock").pop().expect("callback delivered");
+        let facts = seen
+            .lock()
+            .expect("lock")
+            .pop()
+            .expect("callback delivered");
         assert_eq!(facts.payment_id.as_deref(), Some("page"));
         let got = state(
             &client,

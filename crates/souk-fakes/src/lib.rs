@@ -90,7 +90,9 @@ struct Book {
 
 impl Shared {
     fn book(&self) -> MutexGuard<'_, Book> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn find(&self, external_id: &str) -> Option<FakeInvoice> {
@@ -322,10 +324,9 @@ impl FakeGateway {
             FakeKind::Cryptomus => {
                 cryptomus::callback(&invoice, key.as_deref().unwrap_or(&shared.api_key))
             }
-            FakeKind::NowPayments => nowpayments::callback(
-                &invoice,
-                key.as_deref().unwrap_or(&shared.webhook_secret),
-            ),
+            FakeKind::NowPayments => {
+                nowpayments::callback(&invoice, key.as_deref().unwrap_or(&shared.webhook_secret))
+            }
             FakeKind::Stripe => stripe::callback(
                 &invoice,
                 key.as_deref().unwrap_or(&shared.webhook_secret),
@@ -521,16 +522,16 @@ mod cryptomus {
         )
     }
 
-    fn authenticate(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    fn authenticate(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
         let merchant = headers.get("merchant").and_then(|v| v.to_str().ok());
         let sign = headers.get("sign").and_then(|v| v.to_str().ok());
         if merchant != Some(shared.merchant.as_str()) {
-            return Err(refused("Merchant not found"));
+            return Some(refused("Merchant not found"));
         }
         if sign != Some(md5_sign(body, &shared.api_key).as_str()) {
-            return Err(refused("Invalid Sign"));
+            return Some(refused("Invalid Sign"));
         }
-        Ok(())
+        None
     }
 
     fn payment_object(invoice: &FakeInvoice) -> Value {
@@ -573,7 +574,7 @@ mod cryptomus {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers, &body) {
+        if let Some(r) = authenticate(&shared, &headers, &body) {
             return r;
         }
         let Ok(v) = serde_json::from_slice::<Value>(&body) else {
@@ -627,7 +628,7 @@ mod cryptomus {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers, &body) {
+        if let Some(r) = authenticate(&shared, &headers, &body) {
             return r;
         }
         if state_request(&shared) {
@@ -670,7 +671,7 @@ mod cryptomus {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers, &body) {
+        if let Some(r) = authenticate(&shared, &headers, &body) {
             return r;
         }
         json_response(
@@ -768,10 +769,10 @@ mod nowpayments {
         )
     }
 
-    fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    fn authenticate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-            Some(key) if key == shared.api_key => Ok(()),
-            _ => Err(refused()),
+            Some(key) if key == shared.api_key => None,
+            _ => Some(refused()),
         }
     }
 
@@ -789,7 +790,7 @@ mod nowpayments {
     }
 
     pub(super) async fn coins(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-        if let Err(r) = authenticate(&shared, &headers) {
+        if let Some(r) = authenticate(&shared, &headers) {
             return r;
         }
         json_response(
@@ -803,7 +804,7 @@ mod nowpayments {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers) {
+        if let Some(r) = authenticate(&shared, &headers) {
             return r;
         }
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -881,7 +882,7 @@ mod nowpayments {
         headers: HeaderMap,
         Path(id): Path<String>,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers) {
+        if let Some(r) = authenticate(&shared, &headers) {
             return r;
         }
         if state_request(&shared) {
@@ -988,7 +989,12 @@ mod stripe {
         }
     }
 
-    fn error(status: StatusCode, message: &str, param: Option<&str>, code: Option<&str>) -> Response {
+    fn error(
+        status: StatusCode,
+        message: &str,
+        param: Option<&str>,
+        code: Option<&str>,
+    ) -> Response {
         json_response(
             status,
             &json!({"error": {"message": message, "param": param, "code": code,
@@ -996,17 +1002,17 @@ mod stripe {
         )
     }
 
-    fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    fn authenticate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         let given = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if given == shared.api_key {
-            return Ok(());
+            return None;
         }
         let shown: String = given.chars().take(8).collect();
-        Err(error(
+        Some(error(
             StatusCode::UNAUTHORIZED,
             &format!("Invalid API Key provided: {shown}***"),
             None,
@@ -1057,29 +1063,63 @@ mod stripe {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers) {
+        if let Some(r) = authenticate(&shared, &headers) {
             return r;
         }
         let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
         let get = |k: &str| form.get(k).cloned();
         if get("mode").as_deref() != Some("payment") {
-            return error(StatusCode::BAD_REQUEST, "Missing required param: mode.", Some("mode"), Some("parameter_missing"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Missing required param: mode.",
+                Some("mode"),
+                Some("parameter_missing"),
+            );
         }
         let Some(currency) = get("line_items[0][price_data][currency]") else {
-            return error(StatusCode::BAD_REQUEST, "Missing required param: line_items[0][price_data][currency].", Some("line_items[0][price_data][currency]"), Some("parameter_missing"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Missing required param: line_items[0][price_data][currency].",
+                Some("line_items[0][price_data][currency]"),
+                Some("parameter_missing"),
+            );
         };
-        let Some(minor) = get("line_items[0][price_data][unit_amount]").and_then(|s| s.parse::<i64>().ok()) else {
-            return error(StatusCode::BAD_REQUEST, "Invalid integer: line_items[0][price_data][unit_amount]", Some("line_items[0][price_data][unit_amount]"), None);
+        let Some(minor) =
+            get("line_items[0][price_data][unit_amount]").and_then(|s| s.parse::<i64>().ok())
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Invalid integer: line_items[0][price_data][unit_amount]",
+                Some("line_items[0][price_data][unit_amount]"),
+                None,
+            );
         };
-        let Some(name) = get("line_items[0][price_data][product_data][name]").filter(|n| !n.is_empty()) else {
-            return error(StatusCode::BAD_REQUEST, "Missing required param: line_items[0][price_data][product_data][name].", Some("line_items[0][price_data][product_data][name]"), Some("parameter_missing"));
+        let Some(name) =
+            get("line_items[0][price_data][product_data][name]").filter(|n| !n.is_empty())
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Missing required param: line_items[0][price_data][product_data][name].",
+                Some("line_items[0][price_data][product_data][name]"),
+                Some("parameter_missing"),
+            );
         };
         if get("line_items[0][quantity]").as_deref() != Some("1") {
-            return error(StatusCode::BAD_REQUEST, "Quantity must be 1 here.", Some("line_items[0][quantity]"), None);
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Quantity must be 1 here.",
+                Some("line_items[0][quantity]"),
+                None,
+            );
         }
         if let Some(expires_at) = get("expires_at") {
             let Ok(t) = expires_at.parse::<i64>() else {
-                return error(StatusCode::BAD_REQUEST, "Invalid integer: expires_at", Some("expires_at"), None);
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid integer: expires_at",
+                    Some("expires_at"),
+                    None,
+                );
             };
             let ahead = t - now_s();
             if !(1800..=86_400).contains(&ahead) {
@@ -1119,7 +1159,7 @@ mod stripe {
         Path(id): Path<String>,
         RawQuery(query): RawQuery,
     ) -> Response {
-        if let Err(r) = authenticate(&shared, &headers) {
+        if let Some(r) = authenticate(&shared, &headers) {
             return r;
         }
         if state_request(&shared) {
@@ -1139,7 +1179,7 @@ mod stripe {
     }
 
     pub(super) async fn balance(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-        if let Err(r) = authenticate(&shared, &headers) {
+        if let Some(r) = authenticate(&shared, &headers) {
             return r;
         }
         json_response(
@@ -1174,7 +1214,10 @@ mod stripe {
         let url = invoice.callback_url.clone();
         FakeCallback {
             headers: vec![
-                ("content-type".into(), "application/json; charset=utf-8".into()),
+                (
+                    "content-type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
                 ("stripe-signature".into(), format!("t={t},v1={v1}")),
             ],
             body: body.into_bytes(),

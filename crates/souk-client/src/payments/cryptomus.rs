@@ -16,8 +16,8 @@ use souk_core::Money;
 
 use super::http::{self, decimal, scale_by, text};
 use super::{
-    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest,
-    PaymentRef, RemoteState, RemoteStatus,
+    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest, PaymentRef,
+    RemoteState, RemoteStatus,
 };
 
 /// Cryptomus accepts invoice lifetimes from 5 minutes to 12 hours.
@@ -87,8 +87,8 @@ pub(super) async fn create_invoice(
     let result = call(client, "/v1/payment", &body).await?;
     let external_id = text(result.get("uuid"))
         .ok_or_else(|| GatewayError::Garbage(format!("no uuid in {result}")))?;
-    let pay_url =
-        text(result.get("url")).ok_or_else(|| GatewayError::Garbage(format!("no url in {result}")))?;
+    let pay_url = text(result.get("url"))
+        .ok_or_else(|| GatewayError::Garbage(format!("no url in {result}")))?;
     Ok(Invoice {
         external_id,
         pay_url,
@@ -217,9 +217,7 @@ fn write_php(out: &mut String, v: &Value, escape_unicode: bool) {
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => write_php_string(out, s, escape_unicode),
         Value::Array(items) => write_php_list(out, items.iter(), escape_unicode),
-        Value::Object(map) if is_php_list(map) => {
-            write_php_list(out, map.values(), escape_unicode)
-        }
+        Value::Object(map) if is_php_list(map) => write_php_list(out, map.values(), escape_unicode),
         Value::Object(map) => {
             out.push('{');
             for (i, (k, item)) in map.iter().enumerate() {
@@ -291,7 +289,9 @@ pub(super) async fn check_keys(client: &GatewayClient) -> Result<String, Gateway
                 .filter_map(|row| {
                     let amount = text(row.get("balance"))?;
                     let currency = text(row.get("currency_code"))?;
-                    (amount.trim_end_matches(['0', '.']) != "").then(|| format!("{amount} {currency}"))
+                    http::parse_decimal(&amount)
+                        .is_some_and(|d| d.0 > 0)
+                        .then(|| format!("{amount} {currency}"))
                 })
                 .take(5)
                 .collect()
@@ -407,7 +407,10 @@ mod tests {
         assert_eq!(map_status("system_fail", true), RemoteStatus::Failed);
         assert_eq!(map_status("refund_paid", true), RemoteStatus::Refunded);
         assert_eq!(map_status("refund_process", false), RemoteStatus::Pending);
-        assert_eq!(map_status("wrong_amount_waiting", false), RemoteStatus::Pending);
+        assert_eq!(
+            map_status("wrong_amount_waiting", false),
+            RemoteStatus::Pending
+        );
         assert_eq!(map_status("confirm_check", false), RemoteStatus::Pending);
         let result = json!({"amount": "15.00", "payer_amount": "15.75", "payment_amount": "7.875"});
         let amount = Money::parse("15").ok();

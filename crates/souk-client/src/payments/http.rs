@@ -44,7 +44,8 @@ impl Answer {
 /// `{base}{path}` for this client, checked against the destination policy.
 pub(super) fn url(client: &GatewayClient, path: &str) -> Result<Url, GatewayError> {
     let base = client.keys().base_url.trim().trim_end_matches('/');
-    let url = Url::parse(&format!("{base}{path}")).map_err(|e| GatewayError::BadUrl(e.to_string()))?;
+    let url =
+        Url::parse(&format!("{base}{path}")).map_err(|e| GatewayError::BadUrl(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(GatewayError::BadUrl(format!(
             "unsupported scheme {}",
@@ -179,7 +180,11 @@ pub(super) fn money_of(d: (i128, u32)) -> Option<Money> {
 /// `amount * numerator / denominator`, rounded down to the micro-unit: what arrived in
 /// the invoice's currency when `numerator` of `denominator` (both in the payer's
 /// currency) arrived. `None` when the denominator is zero.
-pub(super) fn scale_by(amount: Money, numerator: (i128, u32), denominator: (i128, u32)) -> Option<Money> {
+pub(super) fn scale_by(
+    amount: Money,
+    numerator: (i128, u32),
+    denominator: (i128, u32),
+) -> Option<Money> {
     let (n, ns) = numerator;
     let (d, ds) = denominator;
     if d <= 0 || n < 0 {
@@ -190,7 +195,9 @@ pub(super) fn scale_by(amount: Money, numerator: (i128, u32), denominator: (i128
         .checked_mul(n)?
         .checked_mul(10_i128.checked_pow(ds)?)?;
     let bottom = d.checked_mul(10_i128.checked_pow(ns)?)?;
-    i64::try_from(top.div_euclid(bottom)).ok().map(Money::from_micros)
+    i64::try_from(top.div_euclid(bottom))
+        .ok()
+        .map(Money::from_micros)
 }
 
 /// Equal, in time that depends only on the lengths.

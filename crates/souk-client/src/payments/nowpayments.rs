@@ -25,8 +25,8 @@ use sha2::Sha512;
 
 use super::http::{self, decimal, scale_by, text};
 use super::{
-    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest,
-    PaymentRef, RemoteState, RemoteStatus,
+    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest, PaymentRef,
+    RemoteState, RemoteStatus,
 };
 
 /// Sends a request with the API key and returns the JSON answer of a 2xx.
@@ -110,7 +110,9 @@ pub(super) async fn fetch_state(
         return Err(GatewayError::Unknown);
     };
     if !remote_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(GatewayError::BadUrl(format!("bad payment id {remote_id:?}")));
+        return Err(GatewayError::BadUrl(format!(
+            "bad payment id {remote_id:?}"
+        )));
     }
     let url = http::url(client, &format!("/v1/payment/{remote_id}"))?;
     let v = call(client, http::http(client).get(url)).await?;
@@ -128,7 +130,11 @@ pub(super) async fn fetch_state(
     let amount = decimal(v.get("price_amount")).and_then(http::money_of);
     // What arrived in the invoice's (price) currency: the price scaled by the share of
     // the crypto amount asked for that arrived.
-    let received = match (amount, decimal(v.get("actually_paid")), decimal(v.get("pay_amount"))) {
+    let received = match (
+        amount,
+        decimal(v.get("actually_paid")),
+        decimal(v.get("pay_amount")),
+    ) {
         (Some(price), Some(paid), Some(asked)) if paid.0 > 0 => scale_by(price, paid, asked),
         _ => None,
     };
@@ -166,8 +172,8 @@ pub(super) fn verify_callback(
         return Err(CallbackError::BadSignature);
     }
     let given = hex::decode(given).map_err(|_| CallbackError::BadSignature)?;
-    let mut mac =
-        Hmac::<Sha512>::new_from_slice(secret.as_bytes()).map_err(|_| CallbackError::BadSignature)?;
+    let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes())
+        .map_err(|_| CallbackError::BadSignature)?;
     mac.update(js_sorted_json(&data).as_bytes());
     mac.verify_slice(&given)
         .map_err(|_| CallbackError::BadSignature)?;
@@ -264,7 +270,7 @@ pub(super) fn js_number(n: &Number) -> String {
         format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
         let (first, rest) = digits.split_at(1);
-        let exp_sign = if n - 1 >= 0 { "+" } else { "-" };
+        let exp_sign = if n > 0 { "+" } else { "-" };
         let dot = if rest.is_empty() { "" } else { "." };
         format!("{first}{dot}{rest}e{exp_sign}{}", (n - 1).abs())
     };
@@ -347,7 +353,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-nowpayments-sig",
-            HeaderValue::from_str(&sig).expect("header"),
+            HeaderValue::from_str(sig).expect("header"),
         );
         let facts = client("secret")
             .verify_callback(&headers, body, 0)

@@ -16,8 +16,8 @@ use souk_core::Money;
 
 use super::http::{self, text};
 use super::{
-    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest,
-    PaymentRef, RemoteState, RemoteStatus,
+    CallbackError, CallbackFacts, GatewayClient, GatewayError, Invoice, InvoiceRequest, PaymentRef,
+    RemoteState, RemoteStatus,
 };
 
 /// How far a webhook's timestamp may be from now, either way.
@@ -111,8 +111,14 @@ pub(super) async fn create_invoice(
     let form: Vec<(&str, String)> = vec![
         ("mode", "payment".into()),
         ("line_items[0][price_data][currency]", currency.clone()),
-        ("line_items[0][price_data][unit_amount]", unit_amount.to_string()),
-        ("line_items[0][price_data][product_data][name]", name.to_owned()),
+        (
+            "line_items[0][price_data][unit_amount]",
+            unit_amount.to_string(),
+        ),
+        (
+            "line_items[0][price_data][product_data][name]",
+            name.to_owned(),
+        ),
         ("line_items[0][quantity]", "1".into()),
         ("success_url", req.return_url.to_owned()),
         ("cancel_url", req.return_url.to_owned()),
@@ -124,7 +130,8 @@ pub(super) async fn create_invoice(
     let v = call(client, http::http(client).post(url).form(&form)).await?;
     let external_id =
         text(v.get("id")).ok_or_else(|| GatewayError::Garbage(format!("no id in {v}")))?;
-    let pay_url = text(v.get("url")).ok_or_else(|| GatewayError::Garbage(format!("no url in {v}")))?;
+    let pay_url =
+        text(v.get("url")).ok_or_else(|| GatewayError::Garbage(format!("no url in {v}")))?;
     Ok(Invoice {
         external_id,
         pay_url,
@@ -135,7 +142,11 @@ pub(super) async fn create_invoice(
 /// (paid, unpaid, no_payment_required) and, for a complete session still unpaid (an
 /// asynchronous method such as a bank debit), its PaymentIntent's status: back to
 /// `requires_payment_method` (or `canceled`) when the payment failed.
-pub(super) fn map_status(status: &str, payment_status: &str, intent_status: Option<&str>) -> RemoteStatus {
+pub(super) fn map_status(
+    status: &str,
+    payment_status: &str,
+    intent_status: Option<&str>,
+) -> RemoteStatus {
     match (status, payment_status) {
         (_, "paid") | ("complete", "no_payment_required") => RemoteStatus::Paid,
         ("expired", _) => RemoteStatus::Expired,
@@ -185,7 +196,11 @@ pub(super) async fn fetch_state(
             .or_else(|| text(v.pointer("/metadata/payment_id"))),
         amount,
         currency: (!currency.is_empty()).then(|| currency.to_ascii_uppercase()),
-        received: if mapped == RemoteStatus::Paid { amount } else { None },
+        received: if mapped == RemoteStatus::Paid {
+            amount
+        } else {
+            None
+        },
         remote_id,
     })
 }
@@ -196,7 +211,10 @@ pub(super) fn verify_callback(
     body: &[u8],
     now_s: i64,
 ) -> Result<CallbackFacts, CallbackError> {
-    let Some(header) = headers.get("stripe-signature").and_then(|v| v.to_str().ok()) else {
+    let Some(header) = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
         return Err(CallbackError::Unsigned);
     };
     let mut timestamp: Option<&str> = None;
@@ -218,8 +236,8 @@ pub(super) fn verify_callback(
     if secret.is_empty() {
         return Err(CallbackError::BadSignature);
     }
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| CallbackError::BadSignature)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|_| CallbackError::BadSignature)?;
     mac.update(t.as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -266,7 +284,11 @@ pub(super) async fn check_keys(client: &GatewayClient) -> Result<String, Gateway
             let currency = text(row.get("currency"))?;
             let minor = row.get("amount").and_then(crate::api_v2::int)?;
             let amount = from_minor(minor, &currency)?;
-            Some(format!("{} {}", amount.display2(), currency.to_ascii_uppercase()))
+            Some(format!(
+                "{} {}",
+                amount.display2(),
+                currency.to_ascii_uppercase()
+            ))
         })
         .take(5)
         .collect();
@@ -294,7 +316,10 @@ mod tests {
 
     fn headers(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("stripe-signature", HeaderValue::from_str(value).expect("header"));
+        h.insert(
+            "stripe-signature",
+            HeaderValue::from_str(value).expect("header"),
+        );
         h
     }
 
