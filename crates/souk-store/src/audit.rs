@@ -180,6 +180,7 @@ impl Store {
             // Top-ups: every deposit or bonus row names one credited payment of its
             // user and books exactly what the payment says it credited; every credited
             // payment has its rows; a payment's id is on no other kind of row.
+            #[allow(clippy::type_complexity)]
             let rows: Vec<(i64, String, String, Option<String>, i64, Option<String>, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
                 "SELECT l.id, u.email, l.kind, l.payment_id, l.amount, p.user_id, p.state, p.credited, p.bonus_credited \
                  FROM ledger l JOIN users u ON u.id = l.user_id LEFT JOIN payments p ON p.id = l.payment_id \

@@ -391,6 +391,7 @@ impl Store {
 
     /// A gateway's keys, opened (empty where none is stored).
     pub async fn gateway_secrets(&self, id: &str) -> Result<GatewaySecrets> {
+        #[allow(clippy::type_complexity)]
         let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = on_engine!(&self.db, pool => {
             sqlx::query_as("SELECT api_key_enc, secret_enc FROM payment_gateways WHERE id = $1")
                 .bind(id)
