@@ -127,17 +127,21 @@ fn already_submitted(ui: Ui) -> String {
 
 /// The transaction id as `start` will take it, checked here first so the quote is not
 /// shown for a transfer that cannot be submitted.
-async fn check_transfer_id(state: &AppState, ui: Ui, text: &str) -> Result<(), Notice> {
+/// `Some(why)` when it cannot be.
+async fn check_transfer_id(
+    state: &AppState,
+    ui: Ui,
+    text: &str,
+) -> Result<Option<String>, WebError> {
     let id = text.trim();
     if id.is_empty() || id.chars().count() > 200 || !souk_core::input::is_clean(id, false) {
-        return Err(Notice::Error(
-            refusal(ui, PaymentError::TransferId).unwrap_or_default(),
-        ));
+        return Ok(Some(refusal(ui, PaymentError::TransferId)?));
     }
-    match state.store.payment_by_external(MANUAL, id).await {
-        Ok(Some(_)) => Err(Notice::Error(already_submitted(ui))),
-        _ => Ok(()),
-    }
+    Ok(state
+        .store
+        .payment_by_external(MANUAL, id)
+        .await?
+        .map(|_| already_submitted(ui)))
 }
 
 /// `form-action` for the confirmation of a gateway payment: its answer is a redirect to
@@ -350,13 +354,14 @@ pub async fn submit(
         }
     };
     if g.id == MANUAL {
-        if let Err(notice) = check_transfer_id(&state, ui, &form.transfer_id).await {
-            let page = Page {
-                form: &form,
-                notice,
-                quote: None,
-            };
-            return render(&state, &visitor, page, StatusCode::UNPROCESSABLE_ENTITY).await;
+        if let Some(notice) = check_transfer_id(&state, ui, &form.transfer_id).await? {
+            return render(
+                &state,
+                &visitor,
+                refused(notice),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     }
     if form.confirm.trim() != "1" {
