@@ -116,17 +116,23 @@ async fn json_api_errors(request: Request, next: Next) -> Response {
     json
 }
 
+/// The Content-Security-Policy of every answer.
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
 /// Scripts, styles and requests only from this origin; no framing; no sniffing. On every
-/// answer, pages and 404s and JSON alike.
+/// answer, pages and 404s and JSON alike. A page may set its own variant of [`CSP`] (the
+/// payment confirmation, whose form is answered with a redirect to the gateway's pay
+/// page): that one is kept.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

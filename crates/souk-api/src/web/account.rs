@@ -27,10 +27,12 @@ pub struct AccountQuery {
     placed: Option<i64>,
 }
 
-/// A ledger row's kind in words (the ledger stores `topup`, `charge`, `refund`, `adjust`).
+/// A ledger row's kind in words (the ledger stores `topup`, `charge`, `refund`, `adjust`,
+/// and for a payment `deposit` and `bonus`).
 fn kind_name(ui: super::i18n::Ui, kind: &str) -> &str {
     match kind {
-        "topup" => ui.t("top-up", "пополнение"),
+        "topup" | "deposit" => ui.t("top-up", "пополнение"),
+        "bonus" => ui.t("deposit bonus", "бонус за пополнение"),
         "charge" => ui.t("charge", "списание"),
         "refund" => ui.t("refund", "возврат"),
         "adjust" => ui.t("adjustment", "корректировка"),
@@ -75,6 +77,7 @@ pub async fn overview(
         section.card {
             p.muted { (user.email) }
             p.big { (ui.t("Balance", "Баланс")) ": " strong #balance { (balance.display2()) } " " (currency) }
+            p { a.button href="/account/funds" #add-funds { (ui.t("Add funds", "Пополнить")) } " " a href="/account/payments" #payments-link { (ui.t("Your payments", "Ваши платежи")) } }
         }
         section.card #api-key {
             h2 { (ui.t("API key", "API ключ")) }
@@ -94,7 +97,7 @@ pub async fn overview(
                 p.muted { (ui.t("No balance changes yet.", "Изменений баланса пока нет.")) }
             } @else {
                 div.scroll { table #ledger {
-                    thead { tr { th { (ui.t("When", "Когда")) } th { (ui.t("What", "Что")) } th.num { (ui.t("Amount", "Сумма")) } th.num { (ui.t("Balance", "Баланс")) } th { (ui.t("Order", "Заказ")) } th { (ui.t("Note", "Примечание")) } } }
+                    thead { tr { th { (ui.t("When", "Когда")) } th { (ui.t("What", "Что")) } th.num { (ui.t("Amount", "Сумма")) } th.num { (ui.t("Balance", "Баланс")) } th { (ui.t("Order / payment", "Заказ / платёж")) } th { (ui.t("Note", "Примечание")) } } }
                     tbody {
                         @for e in &ledger {
                             tr {
@@ -102,7 +105,10 @@ pub async fn overview(
                                 td { (kind_name(ui, &e.kind)) }
                                 td.num { (signed(e.amount)) }
                                 td.num { (Money::from_micros(e.balance_after).display2()) }
-                                td { @if let Some(o) = e.order_id { (o) } }
+                                td {
+                                    @if let Some(o) = e.order_id { (o) }
+                                    @if let Some(p) = &e.payment_id { a.payment href={"/account/payments/" (p)} { (p) } }
+                                }
                                 td { (e.note) }
                             }
                         }

@@ -103,8 +103,6 @@ pub fn origin(state: &AppState, headers: &HeaderMap) -> String {
 
 /// Where the outside world reaches this installation: `SOUK_PUBLIC_URL`, else the
 /// address this request came to.
-// Used by the buyer's top-up pages (being written); unused until they land.
-#[allow(dead_code)]
 pub fn public_url(state: &AppState, headers: &HeaderMap) -> String {
     match &state.config.public_url {
         Some(url) => url.clone(),

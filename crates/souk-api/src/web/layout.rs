@@ -35,6 +35,16 @@ pub fn see_other(path: &str) -> Response {
 
 /// The whole document around `content`.
 pub fn document(v: &Visitor, title: &str, content: Markup) -> Markup {
+    framed(v, title, content, None)
+}
+
+/// `document` that reloads itself every `secs` seconds (a page watching something that
+/// changes on its own, like a payment's state): a `<meta http-equiv="refresh">`, no script.
+pub fn document_refreshing(v: &Visitor, title: &str, content: Markup, secs: u32) -> Markup {
+    framed(v, title, content, Some(secs))
+}
+
+fn framed(v: &Visitor, title: &str, content: Markup, refresh: Option<u32>) -> Markup {
     let ui = v.ui;
     let switch_to = |code: &str| {
         let query: String = form_urlencoded::Serializer::new(String::new())
@@ -48,6 +58,7 @@ pub fn document(v: &Visitor, title: &str, content: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(secs) = refresh { meta http-equiv="refresh" content=(secs); }
                 title { (title) " · Souk" }
                 link rel="stylesheet" href="/assets/app.css";
             }
@@ -59,6 +70,7 @@ pub fn document(v: &Visitor, title: &str, content: Markup) -> Markup {
                         a href="/shop" { (ui.t("Shop", "Магазин")) }
                         @if let Some(s) = &v.session {
                             a href="/account" { (ui.t("Account", "Аккаунт")) }
+                            a href="/account/funds" #nav-funds { (ui.t("Add funds", "Пополнить")) }
                             a href="/account/orders" { (ui.t("Orders", "Заказы")) }
                             a href="/account/sms" { "SMS" }
                             @if s.is_supplier { a href="/desk" #nav-desk { (ui.t("Supplier desk", "Кабинет поставщика")) } }

@@ -1,5 +1,5 @@
 //! The web pages: the API documentation with its live "Test API", sign-up and sign-in, the
-//! buyer's account and the supplier's desk. Server-rendered HTML (maud, escaped by
+//! buyer's account with adding funds, and the supplier's desk. Server-rendered HTML (maud, escaped by
 //! construction) with one small plain script; every asset is embedded in the binary.
 //!
 //! The pages hold no business rules of their own: buying goes through the same order path
@@ -11,6 +11,7 @@ mod auth;
 mod desk;
 mod docs;
 mod error;
+mod funds;
 mod i18n;
 mod layout;
 mod openapi;
@@ -50,6 +51,9 @@ pub fn routes() -> Router<AppState> {
         .route("/account/key", post(account::rotate_key))
         .route("/account/orders", get(account::orders))
         .route("/account/sms", get(account::sms))
+        .route("/account/funds", get(funds::page).post(funds::submit))
+        .route("/account/payments", get(funds::list))
+        .route("/account/payments/{id}", get(funds::payment))
         .route("/shop", get(shop::page))
         .route("/shop/buy", post(shop::buy))
         .route("/desk", get(desk::page))

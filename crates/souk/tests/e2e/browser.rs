@@ -1,7 +1,8 @@
 //! The web pages in a real browser (headless Chromium through chromedriver): sign up, sign
-//! in, the Test API, buying through the shop, the supplier desk's stock upload, and the
-//! forms refusing bad input. Screenshots of every page land in
-//! `target/tmp/screenshots/<engine>/`. Skipped, saying so, where Chromium is not installed.
+//! in, the Test API, buying through the shop, the supplier desk's stock upload, the
+//! forms refusing bad input, and adding funds through the fake Stripe. Screenshots of
+//! every page land in `target/tmp/screenshots/<engine>/` (`screenshots-funds/` for the
+//! top-up). Skipped, saying so, where Chromium is not installed.
 
 use std::path::PathBuf;
 
@@ -12,7 +13,9 @@ use crate::engine_test;
 use crate::harness::{Kind, TestApp};
 use crate::supply_kit::{inventory_product, market, ok, supplier, upload};
 use crate::web::{open_shop_for, user_of};
+use crate::web_funds::enable_stripe;
 use crate::webdriver::{self, Browser};
+use souk_fakes::{FakeGateway, FakeKind};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -410,6 +413,90 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
             png.len()
         );
     }
+    b.quit().await;
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
+
+engine_test!(browser_adds_funds_through_stripe, |db| {
+    if webdriver::tools().is_none() {
+        assert!(
+            std::env::var_os("SOUK_REQUIRE_BROWSER").is_none(),
+            "SOUK_REQUIRE_BROWSER is set but chromium or chromedriver is missing"
+        );
+        eprintln!("skipped: chromium and chromium-driver are not installed");
+        return;
+    }
+    // The fake Stripe on loopback; the job queue running, so the webhook's wake-up
+    // is acted on as in production.
+    let app = TestApp::builder(db)
+        .private_upstreams()
+        .with_workers()
+        .spawn()
+        .await;
+    let fake = FakeGateway::start(FakeKind::Stripe).await;
+    enable_stripe(&app, &fake, "0").await;
+    let engine = match db.kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots-funds")
+        .join(engine);
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut b = Browser::start(shots).await.expect("browser");
+    let base = app.url.clone();
+
+    sign_up(&b, &base, "payer@example.com").await;
+    assert_eq!(b.text("#balance").await, "0.00");
+    b.click("#add-funds").await;
+    wait_url(&b, "/account/funds").await;
+    b.type_into("#amount", "25.00").await;
+    b.click("#method-stripe input[type=radio]").await;
+    b.screenshot("funds").await;
+    b.click("#funds-submit").await;
+    // The quote before paying.
+    let total = b
+        .wait_text("#quote-total", "the quote", |t| !t.is_empty())
+        .await;
+    assert_eq!(total, "25.00 USD");
+    assert_eq!(b.text("#quote-fee").await, "0.00 USD");
+    b.screenshot("funds-quote").await;
+    b.click("#funds-confirm").await;
+    // The gateway's pay page (the form's redirect there is allowed by the quote page's
+    // policy), then back to the payment's page.
+    wait_url(&b, &format!("{}/pay/", fake.base_url())).await;
+    b.screenshot("gateway").await;
+    b.click("#pay").await;
+    let back = wait_url(&b, &format!("{base}/account/payments/")).await;
+    let id = back.rsplit('/').next().unwrap_or("").to_owned();
+    assert_eq!(
+        app.store
+            .payment(&id)
+            .await
+            .expect("browser test step")
+            .map(|p| p.gateway),
+        Some("stripe".to_owned())
+    );
+    // The page reloads itself until the check has credited the payment.
+    let mut paid = false;
+    for _ in 0..300 {
+        if b.exists("#payment-state[data-state=\"paid\"]").await {
+            paid = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(paid, "never paid: {}", b.source().await);
+    assert_eq!(b.text("#balance").await, "25.00");
+    assert_eq!(b.text("#payment-credited").await, "25.00 USD");
+    b.screenshot("payment-paid").await;
+    b.goto(&format!("{base}/account")).await;
+    assert_eq!(b.text("#balance").await, "25.00");
+    assert!(b
+        .source()
+        .await
+        .contains(&format!("/account/payments/{id}")));
     b.quit().await;
     app.stop().await;
     db.assert_audit_clean().await;

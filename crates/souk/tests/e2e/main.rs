@@ -37,4 +37,5 @@ mod upstream;
 mod web;
 mod web_account;
 mod web_forms;
+mod web_funds;
 mod webdriver;
