@@ -144,8 +144,8 @@ pub struct NewPayment {
     pub quote: payment::Quote,
     pub currency: String,
     pub expires_at: i64,
-    /// A manual transfer's transaction id (its `external_id`); `None` for gateways,
-    /// whose invoice id comes later.
+    /// A manual transfer's transaction id (its `external_id`, unique per buyer);
+    /// `None` for gateways, whose invoice id comes later.
     pub transfer_id: Option<String>,
     /// When the first check is due (`None`: no check job; a manual transfer waits for
     /// the operator).
@@ -411,7 +411,7 @@ impl Store {
     }
 
     /// Records a new payment (with its check job, and the buyer's event) and answers it.
-    /// A manual transfer's transaction id already claimed is a `Conflict`.
+    /// A transaction id the buyer already reported is a `Conflict`.
     pub async fn create_payment(&self, p: &NewPayment, now: i64) -> Result<PaymentRecord> {
         let id = souk_core::id::new_entity_id();
         let state = if p.transfer_id.is_some() {
@@ -720,6 +720,24 @@ impl Store {
                     "Only a held payment or a pending manual transfer can be decided; this one is {}",
                     p.state
                 )));
+            }
+            if credit.is_some() && p.gateway == MANUAL_GATEWAY {
+                // One transfer is credited once, whoever else claimed its id.
+                let credited: Option<(String,)> = sqlx::query_as(
+                    "SELECT id FROM payments WHERE gateway = $1 AND external_id = $2 AND id <> $3 \
+                     AND state IN ('paid', 'partially_paid')",
+                )
+                .bind(MANUAL_GATEWAY)
+                .bind(&p.external_id)
+                .bind(&p.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((other,)) = credited {
+                    return Err(StoreError::Conflict(format!(
+                        "Transaction id {} was already credited with payment {other}",
+                        p.external_id.as_deref().unwrap_or("")
+                    )));
+                }
             }
             let settlement = match credit {
                 Some(credit) => {

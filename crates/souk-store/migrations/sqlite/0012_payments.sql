@@ -36,8 +36,8 @@ CREATE TABLE payments (
     received        BIGINT,
     credited        BIGINT NOT NULL DEFAULT 0 CHECK (credited >= 0),
     bonus_credited  BIGINT NOT NULL DEFAULT 0 CHECK (bonus_credited >= 0),
-    -- The gateway's invoice (or session) id; for a manual transfer, the buyer's
-    -- transaction id, so one transfer is claimed once.
+    -- The gateway's invoice (or session) id; for a manual transfer, the transaction id
+    -- the buyer reported.
     external_id     TEXT,
     -- The gateway's id of the payment made against the invoice, learnt from a verified
     -- callback (NOWPayments), to ask about it.
@@ -54,7 +54,12 @@ CREATE TABLE payments (
     updated_at      BIGINT NOT NULL,
     settled_at      BIGINT
 );
-CREATE UNIQUE INDEX payments_external ON payments (gateway, external_id) WHERE external_id IS NOT NULL;
+CREATE UNIQUE INDEX payments_external ON payments (gateway, external_id)
+    WHERE external_id IS NOT NULL AND gateway <> 'manual';
+-- A transfer's id is unique per buyer only: anyone can read a public transaction id and
+-- claim it first, which must not lock its real payer out. The operator's approval
+-- refuses an id already credited on another claim.
+CREATE UNIQUE INDEX payments_transfer ON payments (user_id, external_id) WHERE gateway = 'manual';
 CREATE INDEX payments_user ON payments (user_id, created_at);
 CREATE INDEX payments_state ON payments (state, created_at);
 

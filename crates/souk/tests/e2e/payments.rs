@@ -559,3 +559,88 @@ engine_test!(
         app.stop().await;
     }
 );
+
+engine_test!(a_transfer_id_claimed_by_two_buyers_is_credited_once, |db| {
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+    let now = app.clock.now_ms();
+    payments::configure(
+        &app.store,
+        "manual",
+        GatewayPatch {
+            enabled: Some(true),
+            ..GatewayPatch::default()
+        },
+        now,
+    )
+    .await
+    .expect("manual transfers on");
+    let report = |user: String, tx: &'static str| {
+        let store = app.store.clone();
+        async move {
+            payments::start(
+                &store,
+                false,
+                StartPayment {
+                    user_id: user,
+                    gateway: "manual".into(),
+                    amount: m("25"),
+                    transfer_id: Some(tx.into()),
+                    public_url: "https://shop.example".into(),
+                    currency: "USD".into(),
+                },
+                now,
+            )
+            .await
+        }
+    };
+    // Someone who read the payer's public transaction id claims it first: the payer can
+    // still report it, and the operator credits one claim only.
+    let thief = buyer(&app, "thief@buyer.test").await;
+    let payer = buyer(&app, "payer@buyer.test").await;
+    let stolen = report(thief.clone(), "0xabc").await.expect("claimed");
+    let real = report(payer.clone(), "0xabc").await.expect("reported too");
+    let again = report(payer.clone(), "0xabc").await;
+    assert_eq!(
+        again.map(|p| p.id).map_err(|e| e.to_string()),
+        Err("This transaction id was already submitted".to_owned())
+    );
+    payments::decide(
+        &app.store,
+        &real.id,
+        payments::Decision::Approve(None),
+        "",
+        now,
+    )
+    .await
+    .expect("the payer's claim approved");
+    let twice = payments::decide(
+        &app.store,
+        &stolen.id,
+        payments::Decision::Approve(None),
+        "",
+        now,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    assert_eq!(
+        twice,
+        Err(format!(
+            "Transaction id 0xabc was already credited with payment {}",
+            real.id
+        ))
+    );
+    payments::decide(
+        &app.store,
+        &stolen.id,
+        payments::Decision::Reject,
+        "not theirs",
+        now,
+    )
+    .await
+    .expect("the other claim rejected");
+    assert_eq!(balance(&app, &payer).await, "25.00");
+    assert_eq!(balance(&app, &thief).await, "0.00");
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
