@@ -159,13 +159,15 @@ pub fn format_bonus_table(tiers: &[BonusTier]) -> String {
         .join(", ")
 }
 
-/// The bonus `amount` earns: the highest tier it reaches, rounded down to the micro.
+/// The bonus `amount` earns: the highest tier it reaches, rounded down to the cent (a
+/// balance shows cents; the fee is rounded up to them).
 pub fn bonus_for(tiers: &[BonusTier], amount: Money) -> Money {
     tiers
         .iter()
         .rev()
         .find(|t| amount >= t.from)
         .and_then(|t| amount.mul_div_floor(t.bp, 10_000))
+        .map(|b| Money::from_micros(b.micros() - b.micros() % 10_000))
         .unwrap_or(Money::ZERO)
 }
 
@@ -465,6 +467,8 @@ mod tests {
         // 0.3333 rounds up to 0.34; below 100 no bonus.
         assert_eq!((q.fee, q.bonus), (m("0.34"), Money::ZERO));
         assert_eq!(quote(m("600"), terms, &tiers).map(|q| q.bonus), Ok(m("45")));
+        // 5% of 100.55 is 5.0275: 5.02.
+        assert_eq!(quote(m("100.55"), terms, &tiers).map(|q| q.bonus), Ok(m("5.02")));
         assert_eq!(
             quote(m("0.5"), terms, &tiers),
             Err(QuoteError::BelowMin("1.00".into()))

@@ -343,6 +343,16 @@ engine_test!(forged_and_foreign_callbacks_move_nothing, |db| {
         assert_eq!(fake.deliver(&cb).await, 200, "{kind:?}");
         assert!(verdicts(&app, None).await[0].starts_with("callback ignored: no such payment here"));
     }
+    // A body over 64 KiB is not read.
+    let response = app
+        .http
+        .post(format!("{}/webhooks/payments/stripe", app.url))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 70 * 1024])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 413);
     // An unknown gateway.
     let response = app
         .http
