@@ -204,6 +204,8 @@ engine_test!(operator_commands, |db| {
             "commission_percent = 12.5",
             "earnings_hold_hours = 72",
             "sms_lifetime_minutes = 20",
+            "payment_mismatch = credit",
+            "deposit_bonus = ",
         ]
     );
     let err = refused(

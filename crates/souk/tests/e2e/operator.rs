@@ -462,7 +462,8 @@ engine_test!(users_keys_balances_and_settings, |db| {
             get(&app, As::Operator, "/api/operator/v1/settings").await
         ),
         json!({"settings": {"early_cancel_enabled": true, "auto_order_early_refund_minutes": 30,
-                            "commission_percent": "10", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20}})
+                            "commission_percent": "10", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20,
+                            "payment_mismatch": "credit", "deposit_bonus": ""}})
     );
     assert_eq!(
         ok(
@@ -471,7 +472,8 @@ engine_test!(users_keys_balances_and_settings, |db| {
                   json!({"commission_percent": 12.5, "early_cancel_enabled": "0", "auto_order_early_refund_minutes": 45})).await
         ),
         json!({"settings": {"early_cancel_enabled": false, "auto_order_early_refund_minutes": 45,
-                            "commission_percent": "12.5", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20}})
+                            "commission_percent": "12.5", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20,
+                            "payment_mismatch": "credit", "deposit_bonus": ""}})
     );
     let (_, sub) = market(&app).await;
     let (_, number, subs) = inventory_product(&app, &new_key, &sub, "Mail").await;

@@ -281,8 +281,8 @@ engine_test!(web_funds_quote_then_a_manual_transfer, |db| {
     .await;
     assert_eq!(status, 200);
     assert_eq!(text_of(&html, "quote-total"), "102.51 USD");
-    // 5% of 100.50, to the micro.
-    assert_eq!(text_of(&html, "quote-bonus"), "+5.025 USD");
+    // 5% of 100.50 is 5.025: rounded down to the cent.
+    assert_eq!(text_of(&html, "quote-bonus"), "+5.02 USD");
     assert_eq!(text_of(&html, "funds-confirm"), "Отправить перевод");
     assert!(html.contains("Итого к оплате"));
     app.stop().await;
