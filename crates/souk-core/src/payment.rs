@@ -468,7 +468,10 @@ mod tests {
         assert_eq!((q.fee, q.bonus), (m("0.34"), Money::ZERO));
         assert_eq!(quote(m("600"), terms, &tiers).map(|q| q.bonus), Ok(m("45")));
         // 5% of 100.55 is 5.0275: 5.02.
-        assert_eq!(quote(m("100.55"), terms, &tiers).map(|q| q.bonus), Ok(m("5.02")));
+        assert_eq!(
+            quote(m("100.55"), terms, &tiers).map(|q| q.bonus),
+            Ok(m("5.02"))
+        );
         assert_eq!(
             quote(m("0.5"), terms, &tiers),
             Err(QuoteError::BelowMin("1.00".into()))
