@@ -7,6 +7,7 @@ pub mod clock;
 pub mod dispute;
 pub mod early_cancel;
 pub mod error;
+pub mod event;
 pub mod id;
 pub mod idempotency;
 pub mod input;

@@ -149,6 +149,9 @@ pub enum Lane {
     Status,
     /// `sms.upstream`
     Sms,
+    /// `webhook.send`, `telegram.send`, `email.send`: outside receivers that may hang
+    /// must never hold up the other work.
+    Deliver,
     /// Every other kind.
     Other,
 }
@@ -159,7 +162,11 @@ impl Lane {
             Lane::Forward => "kind = 'order.forward'",
             Lane::Status => "kind = 'order.status'",
             Lane::Sms => "kind = 'sms.upstream'",
-            Lane::Other => "kind NOT IN ('order.forward', 'order.status', 'sms.upstream')",
+            Lane::Deliver => "kind IN ('webhook.send', 'telegram.send', 'email.send')",
+            Lane::Other => {
+                "kind NOT IN ('order.forward', 'order.status', 'sms.upstream', \
+                 'webhook.send', 'telegram.send', 'email.send')"
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod crypto;
 mod db;
 mod disputes;
 mod dripfeed;
+mod events;
 mod forwarding;
 mod idempotency;
 mod installation;
@@ -43,6 +44,7 @@ pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
+pub use events::{Event, EMAIL_SEND, TELEGRAM_SEND, WEBHOOK_SEND};
 pub use forwarding::{
     ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StatusJob, StuckOrder,
     RESEND_WINDOW_MS,

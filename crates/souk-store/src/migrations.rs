@@ -39,6 +39,7 @@ const FILES: (Files, Files) = embed!(
     "0010_jobs.sql",
     "0011_order_jobs.sql",
     "0012_payments.sql",
+    "0013_events.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

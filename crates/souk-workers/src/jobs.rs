@@ -250,6 +250,78 @@ pub async fn run_due(ctx: &WorkerContext) -> Result<RunReport, StoreError> {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct QueuePayload {
+    queue: String,
+}
+
+/// Jobs of the delivery lane run at once: each may wait on a slow receiver (10 s at
+/// most), so many run side by side.
+const DELIVER_CONCURRENCY: usize = 32;
+
+/// Runs one job of the delivery lane: one queue of one channel.
+async fn deliver(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
+    use souk_app::notify::QueueStep;
+    let q: QueuePayload = serde_json::from_str(&job.payload)
+        .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
+    let channels = ctx.channels();
+    let now = ctx.clock.now_ms();
+    let step = match job.kind.as_str() {
+        souk_store::WEBHOOK_SEND => souk_app::webhooks::send_queue(&channels, &q.queue, now).await,
+        souk_store::TELEGRAM_SEND => souk_app::telegram::send_queue(&channels, &q.queue, now).await,
+        souk_store::EMAIL_SEND => souk_app::email::send_queue(&channels, &q.queue, now).await,
+        other => return Err(JobError::Park(format!("unknown job kind {other:?}"))),
+    };
+    match step {
+        Ok(QueueStep::Done) => Ok(Done::Finished),
+        Ok(QueueStep::Again(at)) => Ok(Done::Again(at)),
+        Err(e) => Err(JobError::Retry(e)),
+    }
+}
+
+/// Fans recorded events out to their deliveries, then runs every delivery job due now,
+/// `DELIVER_CONCURRENCY` at a time, until none is due: one step of the delivery lane
+/// (tests call it by hand).
+pub async fn run_deliveries(ctx: &WorkerContext) -> Result<RunReport, StoreError> {
+    let mut report = RunReport::default();
+    loop {
+        let now = ctx.clock.now_ms();
+        while ctx.store.dispatch_events(now, 500).await? > 0 {}
+        let jobs = ctx
+            .store
+            .claim_jobs(Lane::Deliver, &ctx.node_id, now, LEASE_MS, 64)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(report);
+        }
+        let outcomes: Vec<(Job, Result<Done, JobError>)> = stream::iter(jobs)
+            .map(|job| async move {
+                let outcome = deliver(ctx, &job).await;
+                (job, outcome)
+            })
+            .buffer_unordered(DELIVER_CONCURRENCY)
+            .collect()
+            .await;
+        for (job, outcome) in outcomes {
+            settle(ctx, &job, outcome, &mut report).await?;
+        }
+    }
+}
+
+/// Runs the delivery lane until the node stops.
+pub(crate) async fn deliver_loop(ctx: WorkerContext, stop: StopSignal) {
+    let tick = Duration::from_millis(200);
+    while !stop.is_set() {
+        if let Err(e) = run_deliveries(&ctx).await {
+            tracing::warn!(error = %e, "delivering events failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.wait() => {}
+        }
+    }
+}
+
 /// Runs the queue until the node stops: due jobs every `tick`, the periodic jobs'
 /// rows checked once a minute.
 pub(crate) async fn job_loop(ctx: WorkerContext, stop: StopSignal) {

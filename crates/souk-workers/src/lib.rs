@@ -32,6 +32,14 @@ pub struct WorkerContext {
 }
 
 impl WorkerContext {
+    /// How this node delivers events (webhooks, Telegram, e-mail) through `souk_app`.
+    pub fn channels(&self) -> souk_app::notify::Channels {
+        souk_app::notify::Channels {
+            store: self.store.clone(),
+            allow_private: self.allow_private_upstreams,
+        }
+    }
+
     /// How this node does upstream work (refills, SMS rentals) through `souk_app`.
     pub fn upstream(&self) -> souk_app::upstream::Upstream {
         souk_app::upstream::Upstream {
@@ -131,6 +139,12 @@ pub fn spawn_all(ctx: &WorkerContext) -> Workers {
     let stopped = StopSignal(stopped);
     let mut others = sms::spawn(ctx);
     others.push(tokio::spawn(forward::status_loop(
+        ctx.clone(),
+        stopped.clone(),
+    )));
+    // Deliveries are at least once (a receiver dedupes by `webhook-id`): cut off at a
+    // stop, the job comes due again when its claim runs out.
+    others.push(tokio::spawn(jobs::deliver_loop(
         ctx.clone(),
         stopped.clone(),
     )));

@@ -903,6 +903,14 @@ impl TestApp {
             .expect("run the due jobs")
     }
 
+    /// One step of the delivery lane: recorded events fanned out, then every delivery
+    /// (webhook, Telegram, e-mail queue) due now (by the test clock) run.
+    pub async fn run_deliveries(&self) -> souk_workers::jobs::RunReport {
+        souk_workers::jobs::run_deliveries(&self.workers)
+            .await
+            .expect("run the deliveries")
+    }
+
     /// One pass of the forwarder: every order due now (by the test clock) claimed and
     /// sent, its outcome recorded. Returns how many orders were claimed.
     pub async fn run_forwarding(&self) -> usize {

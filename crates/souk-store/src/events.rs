@@ -1,0 +1,374 @@
+//! The event stream (migration 0013): events recorded in the transaction of the change
+//! they describe ([`EventSteps::record_event`]), only when their audience has someone
+//! listening, and fanned out ([`Store::dispatch_events`]) to one delivery per webhook
+//! endpoint and one notification per Telegram or e-mail subscription. Each channel's job
+//! (`webhook.send` per endpoint, `telegram.send` and `email.send` per audience) sends its
+//! queue in event order.
+
+use serde_json::{json, Value};
+use souk_core::event::{self, OPERATOR};
+use souk_core::order::OrderStatus;
+
+use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::jobs::{insert_job, NewJob};
+use crate::rows::row_struct;
+use crate::{Result, Store};
+
+/// Job kinds of the delivery lane.
+pub const WEBHOOK_SEND: &str = "webhook.send";
+pub const TELEGRAM_SEND: &str = "telegram.send";
+pub const EMAIL_SEND: &str = "email.send";
+
+row_struct! {
+    /// An event as recorded.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Event {
+        pub seq: i64,
+        /// `msg_...`: the webhook id, stable across retries.
+        pub id: String,
+        pub kind: String,
+        pub audience: String,
+        pub subject: String,
+        /// The event's data, JSON.
+        pub payload: String,
+        pub created_at: i64,
+    }
+}
+
+impl Event {
+    /// The data as JSON (`{}` if it could not be read).
+    pub fn data(&self) -> Value {
+        serde_json::from_str(&self.payload).unwrap_or_else(|_| json!({}))
+    }
+}
+
+/// The job that sends one queue of a channel (an endpoint's deliveries, an audience's
+/// messages): one live job per queue, woken when the queue grows.
+fn queue_job(kind: &str, key: &str, now: i64) -> NewJob {
+    NewJob {
+        kind: kind.to_owned(),
+        payload: json!({ "queue": key }).to_string(),
+        dedupe_key: Some(key.to_owned()),
+        run_at: now,
+        // Channels keep their own retry schedules; this bounds nothing.
+        max_attempts: 1_000,
+        held_by: None,
+    }
+}
+
+row_struct! {
+    struct OrderFacts {
+        user_id: String,
+        kind: String,
+        status: String,
+        quantity: i64,
+        delivered: i64,
+        remains: Option<i64>,
+        charge: i64,
+        refunded: i64,
+        service_number: Option<i64>,
+        told_status: Option<String>,
+        told_delivered: Option<i64>,
+    }
+}
+
+tx_steps! {
+    /// Events inside the transaction of the change they describe.
+    pub(crate) trait EventSteps {
+        /// Records an event of `kind` for `audience` about `subject` with `data`, if its
+        /// audience has an enabled webhook endpoint or chose the kind for a channel.
+        /// True when it was recorded.
+        async fn record_event(&mut self, audience: &str, kind: &str, subject: &str, data: &Value, now: i64) -> Result<bool> {
+            let id = format!("msg_{}", souk_core::id::new_entity_id());
+            let recorded: Option<(i64,)> = sqlx::query_as(
+                "INSERT INTO events (id, kind, audience, subject, payload, created_at) \
+                 SELECT $1, $2, $3, $4, $5, $6 \
+                 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE audience = $3 AND enabled) \
+                    OR EXISTS (SELECT 1 FROM notification_prefs WHERE audience = $3 AND kind = $2) \
+                 RETURNING seq",
+            )
+            .bind(&id)
+            .bind(kind)
+            .bind(audience)
+            .bind(subject)
+            .bind(data.to_string())
+            .bind(now)
+            .fetch_optional(&mut *self)
+            .await?;
+            Ok(recorded.is_some())
+        }
+
+        /// Says what changed on an order to its buyer (`order.completed`, `.partial`,
+        /// `.canceled`, `.in_progress`), once per change whichever path made it: the
+        /// order remembers what it last said. Call after any change of an order's status
+        /// or deliveries.
+        async fn order_changed(&mut self, order: i64, now: i64) -> Result<()> {
+            let facts: Option<OrderFacts> = sqlx::query_as(
+                "SELECT user_id, kind, status, quantity, delivered, remains, charge, refunded, service_number, \
+                 told_status, told_delivered FROM orders WHERE id = $1",
+            )
+            .bind(order)
+            .fetch_optional(&mut *self)
+            .await?;
+            let Some(o) = facts else { return Ok(()) };
+            let Some(status) = OrderStatus::parse(&o.status) else { return Ok(()) };
+            let told = o
+                .told_status
+                .as_deref()
+                .and_then(OrderStatus::parse)
+                .map(|s| (s, o.told_delivered.unwrap_or(0)));
+            let Some(kind) = event::order_event(status, o.delivered, told) else { return Ok(()) };
+            sqlx::query("UPDATE orders SET told_status = $1, told_delivered = $2 WHERE id = $3")
+                .bind(&o.status)
+                .bind(o.delivered)
+                .bind(order)
+                .execute(&mut *self)
+                .await?;
+            let data = json!({
+                "order": order,
+                "kind": o.kind,
+                "service": o.service_number,
+                "status": status.display(),
+                "quantity": o.quantity,
+                "delivered": o.delivered,
+                "remains": o.remains,
+                "charge": souk_core::Money::from_micros(o.charge).format(2),
+                "refunded": souk_core::Money::from_micros(o.refunded).format(2),
+            });
+            self.record_event(&o.user_id, kind, &format!("order:{order}"), &data, now).await?;
+            Ok(())
+        }
+
+        /// `order.created` for the supplier who must fulfil a new manual order of their
+        /// shop.
+        async fn order_to_fulfil(&mut self, order: i64, now: i64) -> Result<()> {
+            let row: Option<(String, String, i64, i64, String)> = sqlx::query_as(
+                "SELECT s.owner_id, o.kind, o.quantity, COALESCE(o.service_number, 0), o.link \
+                 FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1 AND o.product_type = 'manual'",
+            )
+            .bind(order)
+            .fetch_optional(&mut *self)
+            .await?;
+            if let Some((owner, kind, quantity, service, link)) = row {
+                let data = json!({"order": order, "kind": kind, "service": service, "quantity": quantity, "link": link});
+                self.record_event(&owner, event::ORDER_CREATED, &format!("order:{order}"), &data, now).await?;
+            }
+            Ok(())
+        }
+
+        /// `stock.low` for the supplier when a sale left a variant with fewer unsold
+        /// lines than its threshold (said on the sale that crossed it).
+        async fn stock_sold(&mut self, subproduct: &str, sold: i64, now: i64) -> Result<()> {
+            let row: Option<(String, i64, Option<i64>, String, i64)> = sqlx::query_as(
+                "SELECT sh.owner_id, p.stock, p.low_stock_threshold, p.name, p.service_number \
+                 FROM subproducts p JOIN services s ON s.number = p.service_number JOIN shops sh ON sh.id = s.shop_id \
+                 WHERE p.id = $1",
+            )
+            .bind(subproduct)
+            .fetch_optional(&mut *self)
+            .await?;
+            if let Some((owner, stock, Some(threshold), name, service)) = row {
+                if stock < threshold && stock + sold >= threshold {
+                    let data = json!({"subproduct": subproduct, "service": service, "name": name, "stock": stock, "threshold": threshold});
+                    self.record_event(&owner, event::STOCK_LOW, &format!("subproduct:{subproduct}"), &data, now).await?;
+                }
+            }
+            Ok(())
+        }
+
+        /// An event for the operator.
+        async fn tell_operator(&mut self, kind: &str, subject: &str, data: &Value, now: i64) -> Result<()> {
+            self.record_event(OPERATOR, kind, subject, data, now).await?;
+            Ok(())
+        }
+    }
+}
+
+row_struct! {
+    struct Route {
+        seq: i64,
+        kind: String,
+        audience: String,
+    }
+}
+
+impl Store {
+    /// Records an event on its own (for changes that are not a store transaction: a
+    /// provider found failing by a worker). True when someone listens and it was
+    /// recorded.
+    pub async fn record_event(
+        &self,
+        audience: &str,
+        kind: &str,
+        subject: &str,
+        data: &Value,
+        now: i64,
+    ) -> Result<bool> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let recorded = tx.record_event(audience, kind, subject, data, now).await?;
+            tx.commit().await?;
+            Ok(recorded)
+        })
+    }
+
+    /// Fans out up to `limit` recorded events, oldest first: a delivery for every
+    /// enabled webhook endpoint of their audience whose filter lets them through, a
+    /// notification for every channel their audience chose them on, and each queue's
+    /// job made due (or woken, if it is running). Safe on several nodes: an event is
+    /// fanned out once (its row is locked and marked), and every insert is idempotent.
+    /// Answers how many events were fanned out.
+    pub async fn dispatch_events(&self, now: i64, limit: i64) -> Result<usize> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let lock = if self.engine() == crate::Engine::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+            let due: Vec<Route> = sqlx::query_as(&format!(
+                "SELECT seq, kind, audience FROM events WHERE NOT dispatched ORDER BY seq LIMIT $1{lock}"
+            ))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            if due.is_empty() {
+                return Ok(0);
+            }
+            for e in &due {
+                let endpoints: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, events FROM webhook_endpoints WHERE audience = $1 AND enabled",
+                )
+                .bind(&e.audience)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (endpoint, filter) in endpoints {
+                    if !event::filter_matches(&filter, &e.kind) {
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_at, created_at) \
+                         VALUES ($1, $2, $3, $3) ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
+                    )
+                    .bind(&endpoint)
+                    .bind(e.seq)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.wake_queue(WEBHOOK_SEND, &endpoint, now).await?;
+                }
+                let channels: Vec<(String,)> = sqlx::query_as(
+                    "SELECT channel FROM notification_prefs WHERE audience = $1 AND kind = $2",
+                )
+                .bind(&e.audience)
+                .bind(&e.kind)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (channel,) in channels {
+                    sqlx::query(
+                        "INSERT INTO notifications (channel, audience, event_seq, next_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (channel, audience, event_seq) DO NOTHING",
+                    )
+                    .bind(&channel)
+                    .bind(&e.audience)
+                    .bind(e.seq)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    let job = if channel == "telegram" { TELEGRAM_SEND } else { EMAIL_SEND };
+                    tx.wake_queue(job, &e.audience, now).await?;
+                }
+                sqlx::query("UPDATE events SET dispatched = TRUE WHERE seq = $1")
+                    .bind(e.seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(due.len())
+        })
+    }
+
+    /// One event by its sequence number.
+    pub async fn event(&self, seq: i64) -> Result<Option<Event>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, audience, subject, payload, created_at FROM events WHERE seq = $1",
+            )
+            .bind(seq)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// The newest events of an audience, newest first.
+    pub async fn events_of(&self, audience: &str, limit: i64) -> Result<Vec<Event>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, audience, subject, payload, created_at FROM events \
+                 WHERE audience = $1 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(audience)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The kinds `audience` chose for `channel`.
+    pub async fn notification_prefs(&self, audience: &str, channel: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT kind FROM notification_prefs WHERE audience = $1 AND channel = $2 ORDER BY kind",
+            )
+            .bind(audience)
+            .bind(channel)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(k,)| k).collect())
+    }
+
+    /// Replaces the kinds `audience` wants on `channel` (each checked by the caller).
+    pub async fn set_notification_prefs(
+        &self,
+        audience: &str,
+        channel: &str,
+        kinds: &[String],
+    ) -> Result<()> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            sqlx::query("DELETE FROM notification_prefs WHERE audience = $1 AND channel = $2")
+                .bind(audience)
+                .bind(channel)
+                .execute(&mut *tx)
+                .await?;
+            for kind in kinds {
+                sqlx::query("INSERT INTO notification_prefs (audience, channel, kind) VALUES ($1, $2, $3)")
+                    .bind(audience)
+                    .bind(channel)
+                    .bind(kind)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
+
+tx_steps! {
+    pub(crate) trait WakeQueue {
+        /// Makes a queue's job due now, or wakes it if it runs (it goes again once
+        /// done), or inserts it. A job waiting out a retry keeps its time: the queue's
+        /// order holds.
+        async fn wake_queue(&mut self, kind: &str, key: &str, now: i64) -> Result<()> {
+            let woken = sqlx::query("UPDATE jobs SET woken = TRUE, updated_at = $1 WHERE kind = $2 AND dedupe_key = $3")
+                .bind(now)
+                .bind(kind)
+                .bind(key)
+                .execute(&mut *self)
+                .await?
+                .rows_affected();
+            if woken == 0 {
+                insert_job(&queue_job(kind, key, now), now).fetch_optional(&mut *self).await?;
+            }
+            Ok(())
+        }
+    }
+}
