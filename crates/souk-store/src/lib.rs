@@ -33,6 +33,7 @@ mod supplier_catalogue;
 mod users;
 pub mod versions;
 mod web;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -89,6 +90,10 @@ pub use users::{
 };
 pub use versions::{Change, StateVersions};
 pub use web::{LoginRecord, OrderLine, WebSession};
+pub use webhooks::{
+    AttemptOutcome, AttemptRecord, EndpointPatch, NewEndpoint, Queued, WebhookAttempt,
+    WebhookDelivery, WebhookEndpoint,
+};
 
 use db::{on_engine, Db, WriteGate};
 
