@@ -1,6 +1,7 @@
 //! Souk's HTTP surface.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod address;
 pub mod auth;
 pub mod cache;

@@ -44,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             crate::operator::routes().into_router(),
         )
         .nest(
+            crate::account::PREFIX,
+            crate::account::routes().into_router(),
+        )
+        .nest(
             crate::supplier::PREFIX,
             crate::supplier::routes().into_router(),
         )

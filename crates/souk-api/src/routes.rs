@@ -86,12 +86,13 @@ impl Routes {
     }
 }
 
-/// Every route of the supplier and operator APIs as `("get", "/api/admin/v2/me")`, sorted:
+/// Every route of the supplier, account and operator APIs as `("get", "/api/admin/v2/me")`, sorted:
 /// what the OpenAPI document must list.
 pub fn documented_routes() -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = crate::supplier::routes()
         .table(crate::supplier::PREFIX)
         .into_iter()
+        .chain(crate::account::routes().table(crate::account::PREFIX))
         .chain(crate::operator::routes().table(crate::operator::PREFIX))
         .map(|(m, p)| (m.as_str().to_ascii_lowercase(), p))
         .collect();

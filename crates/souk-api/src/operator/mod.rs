@@ -36,6 +36,7 @@ pub fn routes() -> Routes {
         .merge(withdrawals::routes())
         .merge(jobs::routes())
         .merge(payments::routes())
+        .merge(crate::account::webhooks::routes::<Operator>())
 }
 
 /// Proof that the request carries the operator's token.
