@@ -564,15 +564,23 @@ impl Store {
     ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
+            let owned: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM webhook_endpoints WHERE id = $1 AND audience = $2",
+            )
+            .bind(endpoint_id)
+            .bind(audience)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if owned.is_none() {
+                return Err(not_found());
+            }
             let changed = sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'pending', next_at = $1, attempts = 0, delivered_at = NULL \
-                 WHERE id = $2 AND endpoint_id = $3 \
-                 AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE audience = $4)",
+                 WHERE id = $2 AND endpoint_id = $3",
             )
             .bind(now)
             .bind(delivery_id)
             .bind(endpoint_id)
-            .bind(audience)
             .execute(&mut *tx)
             .await?
             .rows_affected();
