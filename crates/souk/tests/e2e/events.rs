@@ -99,10 +99,30 @@ engine_test!(each_change_tells_its_audience, |db| {
     listen(&app, &buyer, &[Audience::Buyer]).await;
     listen(&app, &supplier_id, &[Audience::Buyer, Audience::Supplier]).await;
     listen(&app, OPERATOR, &[Audience::Operator]).await;
-    db.exec(&format!(
-        "UPDATE subproducts SET low_stock_threshold = 2 WHERE id = '{variant}'"
-    ))
+    let (status, refused) = crate::supply_kit::patch(
+        &app,
+        As::Key(&supplier_key),
+        &format!("/api/admin/v2/subproducts/{variant}"),
+        json!({"lowStockThreshold": -1}),
+    )
     .await;
+    assert_eq!(
+        (status, refused),
+        (
+            400,
+            json!({"error": "lowStockThreshold must be a whole number from 0 (off) to 1000000"})
+        )
+    );
+    ok(
+        200,
+        crate::supply_kit::patch(
+            &app,
+            As::Key(&supplier_key),
+            &format!("/api/admin/v2/subproducts/{variant}"),
+            json!({"lowStockThreshold": 2}),
+        )
+        .await,
+    );
 
     // A sale of two lines leaves one: completed for the buyer, low stock for the
     // supplier (said once, on the sale that crossed the threshold).
