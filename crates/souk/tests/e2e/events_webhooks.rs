@@ -108,21 +108,14 @@ engine_test!(signed_messages_arrive_in_order_with_their_data, |db| {
         ])
         .await;
     let order = placed["order"].as_i64().expect("order id");
-    // As if only the first line had been delivered when this was said.
+    // Placing it said `order.completed` (main's hooks); an event about the same order
+    // recorded when only one line was out carries that one line.
     record(
         &app,
         &buyer,
         "order.in_progress",
         &format!("order:{order}"),
         json!({"order": order, "status": "In progress", "delivered": 1}),
-    )
-    .await;
-    record(
-        &app,
-        &buyer,
-        "order.completed",
-        &format!("order:{order}"),
-        json!({"order": order, "status": "Completed", "delivered": 2}),
     )
     .await;
     record(&app, &buyer, "payment.credited", "payment:p1", json!({"amount": "5.00"})).await;
@@ -134,14 +127,17 @@ engine_test!(signed_messages_arrive_in_order_with_their_data, |db| {
     let ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
     let want: Vec<&str> = events.iter().rev().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, want, "every event once, oldest first");
-    assert_eq!(got[0].kind, "order.in_progress");
+    assert_eq!(got[0].kind, "order.completed");
+    assert_eq!(got[0].data["order"], order);
+    assert_eq!(got[0].data["status"], "Completed");
     assert_eq!(
-        got[0].data,
-        json!({"order": order, "status": "In progress", "delivered": 1, "accounts": ["user1@gmail.com:pass1"]})
-    );
-    assert_eq!(
-        got[1].data["accounts"],
+        got[0].data["accounts"],
         json!(["user1@gmail.com:pass1", "user2@gmail.com:pass2"])
+    );
+    assert_eq!(got[1].kind, "order.in_progress");
+    assert_eq!(
+        got[1].data,
+        json!({"order": order, "status": "In progress", "delivered": 1, "accounts": ["user1@gmail.com:pass1"]})
     );
     assert_eq!(got[2].kind, "payment.credited");
     assert_eq!(got[2].data, json!({"amount": "5.00"}));
