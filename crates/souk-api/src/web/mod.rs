@@ -18,6 +18,7 @@ mod openapi;
 mod refusal;
 mod session;
 mod shop;
+mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
@@ -54,6 +55,14 @@ pub fn routes() -> Router<AppState> {
         .route("/account/funds", get(funds::page).post(funds::submit))
         .route("/account/payments", get(funds::list))
         .route("/account/payments/{id}", get(funds::payment))
+        .route("/account/webhooks", get(webhooks::page).post(webhooks::add))
+        .route("/account/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/account/webhooks/{id}/test", post(webhooks::test))
+        .route("/account/webhooks/{id}/enable", post(webhooks::enable))
+        .route(
+            "/account/webhooks/{id}/deliveries/{delivery}/resend",
+            post(webhooks::resend),
+        )
         .route("/shop", get(shop::page))
         .route("/shop/buy", post(shop::buy))
         .route("/desk", get(desk::page))

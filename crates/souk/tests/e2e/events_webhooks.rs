@@ -656,3 +656,83 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
     );
     app.stop().await;
 });
+
+// The account page's webhooks: add (the secret shown once, and it verifies at the
+// receiver), a test ping, the attempts with their answers, resend, a refusal in the
+// page's language, delete; every form needs its CSRF token.
+engine_test!(the_webhooks_page_manages_endpoints, |db| {
+    use crate::web::{csrf_of, form, page, sign_up, user_of};
+
+    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+    let cookie = sign_up(&app, "webhooks-page@test.local").await;
+    let (_, key) = user_of(&app, "webhooks-page@test.local").await;
+    let (status, html) = page(&app, &cookie, "/account").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("href=\"/account/webhooks\""));
+    let (status, html) = page(&app, &cookie, "/account/webhooks").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"no-webhooks\""));
+    let csrf = csrf_of(&html);
+    let receiver = WebhookReceiver::start().await;
+
+    // Without the token: refused, nothing added.
+    let r = form(&app, "/account/webhooks", &cookie, &[("url", &receiver.url())]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+
+    // A refusal, in Russian when the page is.
+    let ru = format!("{cookie}; souk_ui=ru");
+    let r = form(&app, "/account/webhooks", &ru, &[("csrf", &csrf), ("url", "ftp://example.com/")]).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.expect("body");
+    assert!(html.contains("URL должен начинаться с http или https."), "{html}");
+    assert!(html.contains("value=\"ftp://example.com/\""), "the form keeps what was typed");
+
+    let r = form(
+        &app,
+        "/account/webhooks",
+        &cookie,
+        &[("csrf", &csrf), ("url", &receiver.url()), ("events", "payment.credited"), ("description", "my shop")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.expect("body");
+    let at = html.find("id=\"secret\"").expect("the secret shown");
+    let secret = &html[at..];
+    let secret = &secret[secret.find("whsec_").expect("whsec_")..];
+    let secret = &secret[..secret.find('<').expect("end")];
+    receiver.set_secret(secret);
+    let (_, list) = account(&app, &key, Method::GET, "/webhooks", None).await;
+    let id = list["webhooks"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(list["webhooks"][0]["events"], json!(["payment.credited"]));
+    assert_eq!(list["webhooks"][0]["description"], "my shop");
+    // Shown once: the page does not show it again.
+    let (_, html) = page(&app, &cookie, "/account/webhooks").await;
+    assert!(!html.contains(secret));
+
+    let r = form(&app, &format!("/account/webhooks/{id}/test"), &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    app.run_deliveries().await;
+    assert_eq!(receiver.accepted().len(), 1);
+    let (_, html) = page(&app, &cookie, "/account/webhooks?done=test").await;
+    assert!(html.contains("webhook.test"));
+    assert!(html.contains("<td>204</td>"), "the attempt's status");
+    let delivery: i64 = db.scalar("SELECT id FROM webhook_deliveries").await;
+    let path = format!("/account/webhooks/{id}/deliveries/{delivery}/resend");
+    assert_eq!(form(&app, &path, &cookie, &[]).await.status(), 403);
+    assert_eq!(form(&app, &path, &cookie, &[("csrf", &csrf)]).await.status(), 303);
+    app.run_deliveries().await;
+    assert_eq!(receiver.accepted().len(), 2);
+
+    // Another user's endpoint is no page of theirs.
+    let other = sign_up(&app, "other-page@test.local").await;
+    let (_, other_html) = page(&app, &other, "/account/webhooks").await;
+    let other_csrf = csrf_of(&other_html);
+    let r = form(&app, &format!("/account/webhooks/{id}/delete"), &other, &[("csrf", &other_csrf)]).await;
+    assert_eq!(r.status(), 404);
+
+    let r = form(&app, &format!("/account/webhooks/{id}/delete"), &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+    app.stop().await;
+});
