@@ -247,7 +247,12 @@ pub fn retry_delay_ms(attempts: i64) -> i64 {
 
 /// What follows a failed try of a delivery that had failed `attempts` times before,
 /// on an endpoint failing since `failing_since` (if it was).
-pub fn after_failure(attempts: i64, failing_since: Option<i64>, error: &str, now: i64) -> AttemptOutcome {
+pub fn after_failure(
+    attempts: i64,
+    failing_since: Option<i64>,
+    error: &str,
+    now: i64,
+) -> AttemptOutcome {
     let since = failing_since.unwrap_or(now);
     if now - since >= DISABLE_AFTER_MS {
         let hours = (now - since) / 3_600_000;
@@ -271,7 +276,9 @@ async fn message_data(store: &Store, e: &Event) -> Result<Value, StoreError> {
         if let (Some(order), Some(delivered)) = (order, delivered) {
             let views = store.orders_of(&e.audience, &[order]).await?;
             if let Some(view) = views.first().filter(|v| !v.accounts.is_empty()) {
-                let n = usize::try_from(delivered).unwrap_or(0).min(view.accounts.len());
+                let n = usize::try_from(delivered)
+                    .unwrap_or(0)
+                    .min(view.accounts.len());
                 if let Some(object) = data.as_object_mut() {
                     object.insert("accounts".into(), json!(view.accounts[..n]));
                 }
@@ -378,7 +385,10 @@ mod tests {
             delays,
             [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]
         );
-        assert_eq!(after_failure(0, None, "HTTP 500", 1_000), AttemptOutcome::RetryAt(6_000));
+        assert_eq!(
+            after_failure(0, None, "HTTP 500", 1_000),
+            AttemptOutcome::RetryAt(6_000)
+        );
         assert_eq!(
             after_failure(1, Some(1_000), "HTTP 500", 6_000),
             AttemptOutcome::RetryAt(306_000)
@@ -406,14 +416,20 @@ mod tests {
         };
         assert_eq!(check_events(buyer, &[]).as_deref().ok(), Some("*"));
         assert_eq!(
-            check_events(buyer, &["order.completed".into()]).as_deref().ok(),
+            check_events(buyer, &["order.completed".into()])
+                .as_deref()
+                .ok(),
             Some("order.completed")
         );
         assert!(matches!(
             check_events(buyer, &["order.created".into()]),
             Err(WebhookError::NotYours { .. })
         ));
-        assert!(check_events(supplier, &["order.created".into(), "order.completed".into()]).is_ok());
+        assert!(check_events(
+            supplier,
+            &["order.created".into(), "order.completed".into()]
+        )
+        .is_ok());
         assert!(matches!(
             check_events(Owner::Operator, &["order.completed".into()]),
             Err(WebhookError::NotYours { .. })

@@ -167,10 +167,7 @@ pub async fn send(message: &Message<'_>, allow_private: bool) -> Attempt {
         },
         Err(_) => Attempt {
             status: None,
-            error: format!(
-                "no answer within {} s",
-                ATTEMPT_TIMEOUT.as_secs()
-            ),
+            error: format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
             response: String::new(),
             duration_ms,
         },
@@ -179,8 +176,8 @@ pub async fn send(message: &Message<'_>, allow_private: bool) -> Attempt {
 
 async fn attempt(message: &Message<'_>, allow_private: bool) -> Result<(u16, String), String> {
     let url = check_url(message.url, allow_private).map_err(|e| e.to_string())?;
-    let signature =
-        sign(message.secret, message.id, message.timestamp, message.body).map_err(|e| e.to_string())?;
+    let signature = sign(message.secret, message.id, message.timestamp, message.body)
+        .map_err(|e| e.to_string())?;
     let mut response = shared_client(allow_private)
         .post(url)
         .timeout(ATTEMPT_TIMEOUT)
@@ -256,10 +253,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_secrets() {
-        assert_eq!(sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, b""), Err(WebhookError::BadSecret));
+        assert_eq!(
+            sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, b""),
+            Err(WebhookError::BadSecret)
+        );
         assert_eq!(sign("whsec_!!!", "m", 1, b""), Err(WebhookError::BadSecret));
         // 6 bytes: too short a key.
-        assert_eq!(sign("whsec_YWJjZGVm", "m", 1, b""), Err(WebhookError::BadSecret));
+        assert_eq!(
+            sign("whsec_YWJjZGVm", "m", 1, b""),
+            Err(WebhookError::BadSecret)
+        );
         let made = secret_from_bytes(&[7u8; SECRET_BYTES]);
         assert!(made.starts_with("whsec_"));
         assert!(sign(&made, "m", 1, b"{}").is_ok());
@@ -267,7 +270,11 @@ mod tests {
 
     #[test]
     fn builds_the_body() {
-        let b = body("order.completed", 1_700_000_000_123, &serde_json::json!({"order": 1}));
+        let b = body(
+            "order.completed",
+            1_700_000_000_123,
+            &serde_json::json!({"order": 1}),
+        );
         assert_eq!(
             String::from_utf8(b).expect("utf-8"),
             r#"{"type":"order.completed","timestamp":"2023-11-14T22:13:20.123Z","data":{"order":1}}"#
@@ -277,7 +284,10 @@ mod tests {
     #[test]
     fn checks_urls() {
         assert!(check_url("https://example.com/hook", false).is_ok());
-        assert_eq!(check_url("ftp://example.com", false), Err(WebhookError::BadScheme));
+        assert_eq!(
+            check_url("ftp://example.com", false),
+            Err(WebhookError::BadScheme)
+        );
         assert_eq!(
             check_url("http://127.0.0.1:9/x", false),
             Err(WebhookError::Private("127.0.0.1".into()))
@@ -287,7 +297,10 @@ mod tests {
             check_url("https://u:p@example.com", false),
             Err(WebhookError::Credentials)
         );
-        assert!(matches!(check_url("not a url", false), Err(WebhookError::BadUrl(_))));
+        assert!(matches!(
+            check_url("not a url", false),
+            Err(WebhookError::BadUrl(_))
+        ));
     }
 
     #[test]

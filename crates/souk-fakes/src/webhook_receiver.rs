@@ -249,7 +249,11 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         Mode::Hang => std::future::pending::<()>().await,
         Mode::Tamper => {
             if let Some(last) = body.iter().rposition(u8::is_ascii_digit) {
-                body[last] = if body[last] == b'9' { b'0' } else { body[last] + 1 };
+                body[last] = if body[last] == b'9' {
+                    b'0'
+                } else {
+                    body[last] + 1
+                };
             } else {
                 body.push(b' ');
             }
@@ -314,8 +318,7 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<Received
     if !matched {
         return Err("signature mismatch".to_owned());
     }
-    let message: Value =
-        serde_json::from_slice(body).map_err(|_| "body is not JSON".to_owned())?;
+    let message: Value = serde_json::from_slice(body).map_err(|_| "body is not JSON".to_owned())?;
     Ok(Received {
         id: id.to_owned(),
         timestamp,
@@ -333,7 +336,10 @@ mod tests {
     #[test]
     fn verifies_the_specifications_test_vector() {
         let mut headers = HeaderMap::new();
-        headers.insert("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".parse().expect("header"));
+        headers.insert(
+            "webhook-id",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek".parse().expect("header"),
+        );
         headers.insert("webhook-timestamp", "1614265330".parse().expect("header"));
         headers.insert(
             "webhook-signature",

@@ -36,12 +36,7 @@ impl FromRequestParts<AppState> for AccountUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let key = bearer
-            .or_else(|| {
-                parts
-                    .headers
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-            })
+            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .map(str::trim);
         let user = state
             .auth

@@ -114,7 +114,10 @@ fn endpoint_id(text: &str) -> Result<String, RestError> {
 }
 
 /// `GET /webhooks`: the caller's endpoints, oldest first, and the kinds they may filter on.
-async fn list<O: HookOwner>(State(state): State<AppState>, caller: O) -> Result<Response, RestError> {
+async fn list<O: HookOwner>(
+    State(state): State<AppState>,
+    caller: O,
+) -> Result<Response, RestError> {
     let owner = caller.owner();
     let endpoints: Vec<Value> = state
         .store

@@ -56,7 +56,10 @@ fn refusal(ui: Ui, e: WebhookError) -> Result<String, WebError> {
             format!("{} {why}", ui.t("The URL is not valid:", "Неверный URL:"))
         }
         WebhookError::Url(Url::BadScheme) => ui
-            .t("The URL must be http or https.", "URL должен начинаться с http или https.")
+            .t(
+                "The URL must be http or https.",
+                "URL должен начинаться с http или https.",
+            )
             .to_owned(),
         WebhookError::Url(Url::Private(host)) => format!(
             "{} {host}",
@@ -72,10 +75,16 @@ fn refusal(ui: Ui, e: WebhookError) -> Result<String, WebError> {
             )
             .to_owned(),
         WebhookError::TooMany => ui
-            .t("You have the most endpoints allowed (100).", "У вас уже максимум адресов (100).")
+            .t(
+                "You have the most endpoints allowed (100).",
+                "У вас уже максимум адресов (100).",
+            )
             .to_owned(),
         WebhookError::Disabled => ui
-            .t("The endpoint is disabled: enable it first.", "Адрес отключён: сначала включите его.")
+            .t(
+                "The endpoint is disabled: enable it first.",
+                "Адрес отключён: сначала включите его.",
+            )
             .to_owned(),
         other => other.to_string(),
     })
@@ -116,9 +125,8 @@ async fn render(
     }
     let kinds = owner(user).kinds();
     let csrf = visitor.csrf();
-    let field = |f: fn(&AddForm) -> &Option<String>| {
-        form.and_then(|a| f(a).clone()).unwrap_or_default()
-    };
+    let field =
+        |f: fn(&AddForm) -> &Option<String>| form.and_then(|a| f(a).clone()).unwrap_or_default();
     let content: Markup = html! {
         h1 { (ui.t("Webhooks", "Вебхуки")) }
         (notice.render())
@@ -266,7 +274,14 @@ pub async fn add(
     .await
     {
         Ok((endpoint, secret)) => {
-            render(&state, &visitor, Notice::None, Some((&endpoint.id, &secret)), None).await
+            render(
+                &state,
+                &visitor,
+                Notice::None,
+                Some((&endpoint.id, &secret)),
+                None,
+            )
+            .await
         }
         Err(e) => {
             let text = refusal(visitor.ui, e)?;
@@ -294,7 +309,11 @@ pub async fn delete(
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;
     let id = endpoint_id(&id)?;
-    match state.store.delete_webhook_endpoint(&user.user_id, &id).await {
+    match state
+        .store
+        .delete_webhook_endpoint(&user.user_id, &id)
+        .await
+    {
         Ok(()) => Ok(see_other("/account/webhooks?done=deleted")),
         Err(StoreError::NotFound(_)) => Err(WebError::NotFound),
         Err(e) => Err(e.into()),

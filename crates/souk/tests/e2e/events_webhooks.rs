@@ -118,7 +118,14 @@ engine_test!(signed_messages_arrive_in_order_with_their_data, |db| {
         json!({"order": order, "status": "In progress", "delivered": 1}),
     )
     .await;
-    record(&app, &buyer, "payment.credited", "payment:p1", json!({"amount": "5.00"})).await;
+    record(
+        &app,
+        &buyer,
+        "payment.credited",
+        "payment:p1",
+        json!({"amount": "5.00"}),
+    )
+    .await;
     app.run_deliveries().await;
 
     let events = app.store.events_of(&buyer, 10).await.expect("events");
@@ -164,14 +171,25 @@ engine_test!(signed_messages_arrive_in_order_with_their_data, |db| {
     assert_eq!(shown["failingSince"], Value::Null);
     let deliveries = shown["deliveries"].as_array().expect("deliveries");
     assert_eq!(deliveries.len(), 3);
-    assert!(deliveries.iter().all(|d| d["state"] == "delivered" && d["attempts"] == 1));
+    assert!(deliveries
+        .iter()
+        .all(|d| d["state"] == "delivered" && d["attempts"] == 1));
     assert_eq!(deliveries[0]["eventId"], got[2].id.as_str(), "newest first");
     let attempts = shown["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 3);
-    assert!(attempts.iter().all(|a| a["status"] == 204 && a["error"] == ""));
+    assert!(attempts
+        .iter()
+        .all(|a| a["status"] == 204 && a["error"] == ""));
 
     // The test ping goes to this endpoint alone, whatever its filter.
-    let (status, v) = account(&app, &key, Method::POST, &format!("/webhooks/{id}/test"), None).await;
+    let (status, v) = account(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/webhooks/{id}/test"),
+        None,
+    )
+    .await;
     assert_eq!(status, 202, "{v}");
     app.run_deliveries().await;
     let got = receiver.accepted();
@@ -189,7 +207,10 @@ engine_test!(signed_messages_arrive_in_order_with_their_data, |db| {
         None,
     )
     .await;
-    assert_eq!((status, v), (202, json!({"delivery": first, "state": "pending"})));
+    assert_eq!(
+        (status, v),
+        (202, json!({"delivery": first, "state": "pending"}))
+    );
     app.run_deliveries().await;
     let got = receiver.accepted();
     assert_eq!(got.len(), 5);
@@ -211,7 +232,10 @@ engine_test!(signed_messages_arrive_in_order_with_their_data, |db| {
     app.run_deliveries().await;
     let got = operator_receiver.accepted();
     assert_eq!(got.len(), 1);
-    assert_eq!((got[0].kind.as_str(), &got[0].data), ("job.parked", &json!({"job": 1})));
+    assert_eq!(
+        (got[0].kind.as_str(), &got[0].data),
+        ("job.parked", &json!({"job": 1}))
+    );
     assert_eq!(receiver.accepted().len(), 5, "the buyer gets none of it");
     app.stop().await;
 });
@@ -226,7 +250,14 @@ engine_test!(a_tampered_body_is_refused_and_the_failure_recorded, |db| {
     let receiver = WebhookReceiver::start().await;
     let id = register(&app, &key, &receiver, json!([])).await;
     receiver.set_mode(Mode::Tamper);
-    record(&app, &buyer, "payment.credited", "payment:p1", json!({"amount": "7.00"})).await;
+    record(
+        &app,
+        &buyer,
+        "payment.credited",
+        "payment:p1",
+        json!({"amount": "7.00"}),
+    )
+    .await;
     let before = app.state.now();
     app.run_deliveries().await;
     assert_eq!(receiver.rejected(), 1);
@@ -238,10 +269,19 @@ engine_test!(a_tampered_body_is_refused_and_the_failure_recorded, |db| {
     assert_eq!(attempt["error"], "HTTP 401");
     assert_eq!(attempt["response"], "signature mismatch");
     let delivery = &shown["deliveries"][0];
-    assert_eq!((delivery["state"].as_str(), delivery["attempts"].as_i64()), (Some("pending"), Some(1)));
+    assert_eq!(
+        (delivery["state"].as_str(), delivery["attempts"].as_i64()),
+        (Some("pending"), Some(1))
+    );
     let next = db.scalar("SELECT next_at FROM webhook_deliveries").await;
-    assert_eq!(delivery["nextAt"], souk_core::clock::iso_millis(next).as_str());
-    assert!((before + 5_000..=app.state.now() + 5_000).contains(&next), "retried after 5 s");
+    assert_eq!(
+        delivery["nextAt"],
+        souk_core::clock::iso_millis(next).as_str()
+    );
+    assert!(
+        (before + 5_000..=app.state.now() + 5_000).contains(&next),
+        "retried after 5 s"
+    );
     assert!(shown["failingSince"].is_string());
 
     // The request as sent, replayed by hand: unaltered it passes the fake's check...
@@ -256,10 +296,16 @@ engine_test!(a_tampered_body_is_refused_and_the_failure_recorded, |db| {
         request.send()
     };
     receiver.set_mode(Mode::Accept);
-    assert_eq!(replay(raw.body.clone()).await.expect("replay").status(), 204);
+    assert_eq!(
+        replay(raw.body.clone()).await.expect("replay").status(),
+        204
+    );
     // ...and with one byte changed it does not.
     let mut altered = raw.body.clone();
-    let at = altered.iter().position(|b| *b == b'7').expect("a 7 in the body");
+    let at = altered
+        .iter()
+        .position(|b| *b == b'7')
+        .expect("a 7 in the body");
     altered[at] = b'9';
     assert_eq!(replay(altered).await.expect("replay").status(), 401);
 
@@ -272,12 +318,32 @@ engine_test!(a_tampered_body_is_refused_and_the_failure_recorded, |db| {
     assert_eq!(shown["deliveries"][0]["state"], "delivered");
 
     // A new secret the receiver was not told: refused.
-    let (status, rotated) =
-        account(&app, &key, Method::POST, &format!("/webhooks/{id}/rotate-secret"), None).await;
+    let (status, rotated) = account(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/webhooks/{id}/rotate-secret"),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let (_, revealed) = account(&app, &key, Method::GET, &format!("/webhooks/{id}/secret"), None).await;
+    let (_, revealed) = account(
+        &app,
+        &key,
+        Method::GET,
+        &format!("/webhooks/{id}/secret"),
+        None,
+    )
+    .await;
     assert_eq!(revealed["secret"], rotated["secret"]);
-    record(&app, &buyer, "payment.credited", "payment:p2", json!({"amount": "1.00"})).await;
+    record(
+        &app,
+        &buyer,
+        "payment.credited",
+        "payment:p2",
+        json!({"amount": "1.00"}),
+    )
+    .await;
     app.run_deliveries().await;
     assert_eq!(receiver.rejected(), 3);
     receiver.set_secret(rotated["secret"].as_str().expect("secret"));
@@ -298,7 +364,13 @@ engine_test!(a_receiver_down_for_a_while_gets_everything_in_order, |db| {
         let key = a.buyer(&format!("down{n}@test.local"), "0").await;
         let buyer = user_id(&a, &key).await;
         let receiver = WebhookReceiver::start().await;
-        register(&a, &key, &receiver, json!(["order.in_progress", "order.completed"])).await;
+        register(
+            &a,
+            &key,
+            &receiver,
+            json!(["order.in_progress", "order.completed"]),
+        )
+        .await;
         receiver.down().await;
         receivers.push(receiver);
         buyers.push(buyer);
@@ -312,8 +384,19 @@ engine_test!(a_receiver_down_for_a_while_gets_everything_in_order, |db| {
     for round in 0..3 {
         for order in 1..=5 {
             for buyer in &buyers {
-                let kind = if round == 2 { "order.completed" } else { "order.in_progress" };
-                record(&a, buyer, kind, &format!("order:{order}"), json!({"order": order, "step": round})).await;
+                let kind = if round == 2 {
+                    "order.completed"
+                } else {
+                    "order.in_progress"
+                };
+                record(
+                    &a,
+                    buyer,
+                    kind,
+                    &format!("order:{order}"),
+                    json!({"order": order, "step": round}),
+                )
+                .await;
             }
         }
         // A kind the endpoints do not take is not sent.
@@ -364,88 +447,107 @@ engine_test!(a_receiver_down_for_a_while_gets_everything_in_order, |db| {
 // A receiver answering 500 forever: tried on the schedule (5 s, 5 min, 30 min, 2 h, 5 h,
 // 10 h, 10 h), disabled once it has failed for a day, and its owner told on their other
 // endpoint; re-enabled, it gets what waited.
-engine_test!(a_receiver_failing_for_a_day_is_disabled_and_its_owner_told, |db| {
-    let app = TestApp::spawn_stepped(db, private_upstreams()).await;
-    let key = app.buyer("failing@test.local", "0").await;
-    let buyer = user_id(&app, &key).await;
-    let failing = WebhookReceiver::start().await;
-    let id = register(&app, &key, &failing, json!(["*"])).await;
-    failing.set_mode(Mode::Status(500));
-    let healthy = WebhookReceiver::start().await;
-    register(&app, &key, &healthy, json!(["*"])).await;
+engine_test!(
+    a_receiver_failing_for_a_day_is_disabled_and_its_owner_told,
+    |db| {
+        let app = TestApp::spawn_stepped(db, private_upstreams()).await;
+        let key = app.buyer("failing@test.local", "0").await;
+        let buyer = user_id(&app, &key).await;
+        let failing = WebhookReceiver::start().await;
+        let id = register(&app, &key, &failing, json!(["*"])).await;
+        failing.set_mode(Mode::Status(500));
+        let healthy = WebhookReceiver::start().await;
+        register(&app, &key, &healthy, json!(["*"])).await;
 
-    record(&app, &buyer, "payment.credited", "payment:p1", json!({"amount": "3.00"})).await;
-    app.run_deliveries().await;
-    assert_eq!(failing.requests(), 1);
-    assert_eq!(healthy.accepted().len(), 1);
-    let since = endpoint(&app, &key, &id).await["failingSince"].clone();
-    assert!(since.is_string());
+        record(
+            &app,
+            &buyer,
+            "payment.credited",
+            "payment:p1",
+            json!({"amount": "3.00"}),
+        )
+        .await;
+        app.run_deliveries().await;
+        assert_eq!(failing.requests(), 1);
+        assert_eq!(healthy.accepted().len(), 1);
+        let since = endpoint(&app, &key, &id).await["failingSince"].clone();
+        assert!(since.is_string());
 
-    let schedule = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000];
-    for (n, wait) in schedule.iter().enumerate() {
-        // Not before its time...
-        app.clock.advance(wait - 1_000);
+        let schedule = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000];
+        for (n, wait) in schedule.iter().enumerate() {
+            // Not before its time...
+            app.clock.advance(wait - 1_000);
+            app.run_deliveries().await;
+            assert_eq!(failing.requests(), n + 1, "retry {} waits {wait} ms", n + 1);
+            // ...then once.
+            app.clock.advance(1_000);
+            app.run_deliveries().await;
+            assert_eq!(failing.requests(), n + 2);
+            let shown = endpoint(&app, &key, &id).await;
+            assert_eq!(shown["enabled"], true);
+            assert_eq!(shown["failingSince"], since);
+            assert_eq!(shown["deliveries"][0]["attempts"], (n + 2) as i64);
+        }
+        // 17 h 35 min in, the next try waits 10 h: past a day of failures, it is the last.
+        app.clock.advance(36_000_000);
         app.run_deliveries().await;
-        assert_eq!(failing.requests(), n + 1, "retry {} waits {wait} ms", n + 1);
-        // ...then once.
-        app.clock.advance(1_000);
-        app.run_deliveries().await;
-        assert_eq!(failing.requests(), n + 2);
+        assert_eq!(failing.requests(), 8);
         let shown = endpoint(&app, &key, &id).await;
-        assert_eq!(shown["enabled"], true);
-        assert_eq!(shown["failingSince"], since);
-        assert_eq!(shown["deliveries"][0]["attempts"], (n + 2) as i64);
+        assert_eq!(shown["enabled"], false);
+        let reason = format!(
+            "Every delivery failed for 27 hours (since {}); the last: HTTP 500",
+            since.as_str().expect("a time")
+        );
+        assert_eq!(shown["disabledReason"], reason.as_str());
+        assert_eq!(shown["pending"], 1, "what waits is kept");
+        let attempts = shown["attempts"].as_array().expect("attempts");
+        assert_eq!(attempts.len(), 8);
+        assert!(attempts
+            .iter()
+            .all(|a| a["status"] == 500 && a["error"] == "HTTP 500"));
+        assert_eq!(attempts[0]["response"], "receiver failing on purpose");
+
+        // The owner is told on their other endpoint; the disabled one gets nothing more.
+        app.clock.advance(36_000_000);
+        app.run_deliveries().await;
+        assert_eq!(failing.requests(), 8);
+        let told = healthy.accepted();
+        assert_eq!(told.len(), 2);
+        assert_eq!(told[1].kind, "webhook.disabled");
+        assert_eq!(
+            told[1].data,
+            json!({"endpoint": id, "url": failing.url(), "description": "test receiver", "reason": reason})
+        );
+        let events = app.store.events_of(&buyer, 10).await.expect("events");
+        assert_eq!(events[0].kind, "webhook.disabled");
+
+        // Re-enabled: the failures are cleared and what waited is sent.
+        failing.set_mode(Mode::Accept);
+        let (status, v) = account(
+            &app,
+            &key,
+            Method::PATCH,
+            &format!("/webhooks/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            (
+                v["enabled"].clone(),
+                v["disabledReason"].clone(),
+                v["failingSince"].clone()
+            ),
+            (json!(true), json!(""), Value::Null)
+        );
+        app.run_deliveries().await;
+        let got = failing.accepted();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind, "payment.credited");
+        assert_eq!(endpoint(&app, &key, &id).await["pending"], 0);
+        app.stop().await;
     }
-    // 17 h 35 min in, the next try waits 10 h: past a day of failures, it is the last.
-    app.clock.advance(36_000_000);
-    app.run_deliveries().await;
-    assert_eq!(failing.requests(), 8);
-    let shown = endpoint(&app, &key, &id).await;
-    assert_eq!(shown["enabled"], false);
-    let reason = format!(
-        "Every delivery failed for 27 hours (since {}); the last: HTTP 500",
-        since.as_str().expect("a time")
-    );
-    assert_eq!(shown["disabledReason"], reason.as_str());
-    assert_eq!(shown["pending"], 1, "what waits is kept");
-    let attempts = shown["attempts"].as_array().expect("attempts");
-    assert_eq!(attempts.len(), 8);
-    assert!(attempts.iter().all(|a| a["status"] == 500 && a["error"] == "HTTP 500"));
-    assert_eq!(attempts[0]["response"], "receiver failing on purpose");
-
-    // The owner is told on their other endpoint; the disabled one gets nothing more.
-    app.clock.advance(36_000_000);
-    app.run_deliveries().await;
-    assert_eq!(failing.requests(), 8);
-    let told = healthy.accepted();
-    assert_eq!(told.len(), 2);
-    assert_eq!(told[1].kind, "webhook.disabled");
-    assert_eq!(
-        told[1].data,
-        json!({"endpoint": id, "url": failing.url(), "description": "test receiver", "reason": reason})
-    );
-    let events = app.store.events_of(&buyer, 10).await.expect("events");
-    assert_eq!(events[0].kind, "webhook.disabled");
-
-    // Re-enabled: the failures are cleared and what waited is sent.
-    failing.set_mode(Mode::Accept);
-    let (status, v) = account(
-        &app,
-        &key,
-        Method::PATCH,
-        &format!("/webhooks/{id}"),
-        Some(json!({"enabled": true})),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!((v["enabled"].clone(), v["disabledReason"].clone(), v["failingSince"].clone()), (json!(true), json!(""), Value::Null));
-    app.run_deliveries().await;
-    let got = failing.accepted();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].kind, "payment.credited");
-    assert_eq!(endpoint(&app, &key, &id).await["pending"], 0);
-    app.stop().await;
-});
+);
 
 // Private and loopback destinations are refused when an endpoint is registered or
 // changed, unless the operator allows them.
@@ -459,11 +561,20 @@ engine_test!(private_addresses_are_refused_unless_allowed, |db| {
         ("http://[::1]/x", "::1"),
         ("http://169.254.169.254/latest", "169.254.169.254"),
     ] {
-        let (status, v) =
-            account(&app, &key, Method::POST, "/webhooks", Some(json!({"url": url}))).await;
+        let (status, v) = account(
+            &app,
+            &key,
+            Method::POST,
+            "/webhooks",
+            Some(json!({"url": url})),
+        )
+        .await;
         assert_eq!(
             (status, v),
-            (400, json!({"error": format!("The URL points at a private or local address: {host}")})),
+            (
+                400,
+                json!({"error": format!("The URL points at a private or local address: {host}")})
+            ),
             "{url}"
         );
     }
@@ -487,9 +598,15 @@ engine_test!(private_addresses_are_refused_unless_allowed, |db| {
     .await;
     assert_eq!(
         (status, v),
-        (400, json!({"error": "The URL points at a private or local address: 192.168.1.1"}))
+        (
+            400,
+            json!({"error": "The URL points at a private or local address: 192.168.1.1"})
+        )
     );
-    assert_eq!(endpoint(&app, &key, id).await["url"], "https://hooks.example.com/souk");
+    assert_eq!(
+        endpoint(&app, &key, id).await["url"],
+        "https://hooks.example.com/souk"
+    );
     app.stop().await;
 
     let app = TestApp::spawn_stepped(db, private_upstreams()).await;
@@ -518,9 +635,17 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
     assert_eq!(before_mine["webhooks"].as_array().map(Vec::len), Some(1));
     assert_eq!(
         before_mine["events"],
-        json!(["order.completed", "order.partial", "order.canceled", "order.in_progress",
-               "refill.completed", "sms.code_received", "sms.expired", "payment.credited",
-               "dispute.updated"])
+        json!([
+            "order.completed",
+            "order.partial",
+            "order.canceled",
+            "order.in_progress",
+            "refill.completed",
+            "sms.code_received",
+            "sms.expired",
+            "payment.credited",
+            "dispute.updated"
+        ])
     );
 
     let buyer_kinds = "order.completed, order.partial, order.canceled, order.in_progress, \
@@ -559,7 +684,12 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
     ];
     let mut cases = cases;
     // Another user's endpoint, and ids that name nothing: not found, on every route.
-    for id in [theirs.as_str(), "xyz", "0123456789abcdef01234567", "../webhooks"] {
+    for id in [
+        theirs.as_str(),
+        "xyz",
+        "0123456789abcdef01234567",
+        "../webhooks",
+    ] {
         let id = id.replace('/', "%2F");
         for (method, path) in [
             (Method::GET, format!("/webhooks/{id}")),
@@ -569,20 +699,44 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
             (Method::POST, format!("/webhooks/{id}/rotate-secret")),
             (Method::POST, format!("/webhooks/{id}/test")),
         ] {
-            let body = if method == Method::PATCH { r#"{"enabled": false}"# } else { "" };
-            cases.push((method, path, body.into(), 404, "Webhook endpoint not found".into()));
+            let body = if method == Method::PATCH {
+                r#"{"enabled": false}"#
+            } else {
+                ""
+            };
+            cases.push((
+                method,
+                path,
+                body.into(),
+                404,
+                "Webhook endpoint not found".into(),
+            ));
         }
-        cases.push((Method::POST, format!("/webhooks/{id}/deliveries/1/resend"), String::new(), 404,
-                    "Webhook endpoint not found".into()));
+        cases.push((
+            Method::POST,
+            format!("/webhooks/{id}/deliveries/1/resend"),
+            String::new(),
+            404,
+            "Webhook endpoint not found".into(),
+        ));
     }
     for delivery in ["abc", "0", "-1", "99999"] {
-        cases.push((Method::POST, format!("/webhooks/{mine}/deliveries/{delivery}/resend"), String::new(), 404,
-                    "Delivery not found".into()));
+        cases.push((
+            Method::POST,
+            format!("/webhooks/{mine}/deliveries/{delivery}/resend"),
+            String::new(),
+            404,
+            "Delivery not found".into(),
+        ));
     }
     for (method, path, body, status, error) in cases {
         let body = (!body.is_empty()).then_some(body.as_str());
         let got = account_raw(&app, &key, method.clone(), &path, body).await;
-        assert_eq!(got, (status, json!({"error": error})), "{method} {path} {body:?}");
+        assert_eq!(
+            got,
+            (status, json!({"error": error})),
+            "{method} {path} {body:?}"
+        );
     }
     // Without a key, or a wrong one.
     for k in ["", "wrong"] {
@@ -603,7 +757,9 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
         "Event \"order.completed\" is not one of yours: one of provider.failing, order.stuck, job.parked, \
          payment.needs_attention, withdrawal.requested, dispute.opened, or *"
     );
-    let (status, _) = app.operator(Method::GET, &format!("/webhooks/{mine}"), None).await;
+    let (status, _) = app
+        .operator(Method::GET, &format!("/webhooks/{mine}"), None)
+        .await;
     assert_eq!(status, 404, "a user's endpoint is not the operator's");
     let response = app
         .http
@@ -615,9 +771,18 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
     assert_eq!(response.status(), 401);
 
     // Nothing changed.
-    assert_eq!(account(&app, &key, Method::GET, "/webhooks", None).await, (200, before_mine));
-    assert_eq!(account(&app, &other, Method::GET, "/webhooks", None).await, (200, before_theirs));
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_deliveries").await, 0);
+    assert_eq!(
+        account(&app, &key, Method::GET, "/webhooks", None).await,
+        (200, before_mine)
+    );
+    assert_eq!(
+        account(&app, &other, Method::GET, "/webhooks", None).await,
+        (200, before_theirs)
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM webhook_deliveries").await,
+        0
+    );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM events").await, 0);
 
     // A supplier may filter on the buyer's kinds and their own.
@@ -644,12 +809,18 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    assert_eq!(v["events"], json!(["order.completed", "order.created", "stock.low"]));
+    assert_eq!(
+        v["events"],
+        json!(["order.completed", "order.created", "stock.low"])
+    );
     assert!(!supplier.is_empty());
 
     // Deleting: gone, and gone again is not found.
     let path = format!("/webhooks/{mine}");
-    assert_eq!(account(&app, &key, Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(
+        account(&app, &key, Method::DELETE, &path, None).await.0,
+        204
+    );
     assert_eq!(
         account(&app, &key, Method::DELETE, &path, None).await,
         (404, json!({"error": "Webhook endpoint not found"}))
@@ -676,23 +847,46 @@ engine_test!(the_webhooks_page_manages_endpoints, |db| {
     let receiver = WebhookReceiver::start().await;
 
     // Without the token: refused, nothing added.
-    let r = form(&app, "/account/webhooks", &cookie, &[("url", &receiver.url())]).await;
+    let r = form(
+        &app,
+        "/account/webhooks",
+        &cookie,
+        &[("url", &receiver.url())],
+    )
+    .await;
     assert_eq!(r.status(), 403);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
 
     // A refusal, in Russian when the page is.
     let ru = format!("{cookie}; souk_ui=ru");
-    let r = form(&app, "/account/webhooks", &ru, &[("csrf", &csrf), ("url", "ftp://example.com/")]).await;
+    let r = form(
+        &app,
+        "/account/webhooks",
+        &ru,
+        &[("csrf", &csrf), ("url", "ftp://example.com/")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.expect("body");
-    assert!(html.contains("URL должен начинаться с http или https."), "{html}");
-    assert!(html.contains("value=\"ftp://example.com/\""), "the form keeps what was typed");
+    assert!(
+        html.contains("URL должен начинаться с http или https."),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"ftp://example.com/\""),
+        "the form keeps what was typed"
+    );
 
     let r = form(
         &app,
         "/account/webhooks",
         &cookie,
-        &[("csrf", &csrf), ("url", &receiver.url()), ("events", "payment.credited"), ("description", "my shop")],
+        &[
+            ("csrf", &csrf),
+            ("url", &receiver.url()),
+            ("events", "payment.credited"),
+            ("description", "my shop"),
+        ],
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -710,7 +904,13 @@ engine_test!(the_webhooks_page_manages_endpoints, |db| {
     let (_, html) = page(&app, &cookie, "/account/webhooks").await;
     assert!(!html.contains(secret));
 
-    let r = form(&app, &format!("/account/webhooks/{id}/test"), &cookie, &[("csrf", &csrf)]).await;
+    let r = form(
+        &app,
+        &format!("/account/webhooks/{id}/test"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     app.run_deliveries().await;
     assert_eq!(receiver.accepted().len(), 1);
@@ -720,7 +920,12 @@ engine_test!(the_webhooks_page_manages_endpoints, |db| {
     let delivery: i64 = db.scalar("SELECT id FROM webhook_deliveries").await;
     let path = format!("/account/webhooks/{id}/deliveries/{delivery}/resend");
     assert_eq!(form(&app, &path, &cookie, &[]).await.status(), 403);
-    assert_eq!(form(&app, &path, &cookie, &[("csrf", &csrf)]).await.status(), 303);
+    assert_eq!(
+        form(&app, &path, &cookie, &[("csrf", &csrf)])
+            .await
+            .status(),
+        303
+    );
     app.run_deliveries().await;
     assert_eq!(receiver.accepted().len(), 2);
 
@@ -728,11 +933,131 @@ engine_test!(the_webhooks_page_manages_endpoints, |db| {
     let other = sign_up(&app, "other-page@test.local").await;
     let (_, other_html) = page(&app, &other, "/account/webhooks").await;
     let other_csrf = csrf_of(&other_html);
-    let r = form(&app, &format!("/account/webhooks/{id}/delete"), &other, &[("csrf", &other_csrf)]).await;
+    let r = form(
+        &app,
+        &format!("/account/webhooks/{id}/delete"),
+        &other,
+        &[("csrf", &other_csrf)],
+    )
+    .await;
     assert_eq!(r.status(), 404);
 
-    let r = form(&app, &format!("/account/webhooks/{id}/delete"), &cookie, &[("csrf", &csrf)]).await;
+    let r = form(
+        &app,
+        &format!("/account/webhooks/{id}/delete"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
     app.stop().await;
 });
+
+/// Measurement, not a check: "a receiver that hangs does not slow order placement".
+/// `add` throughput (orders/s, `SOUK_BENCH_CLIENTS` concurrent clients, default 16, against
+/// one node with its workers running) for an inventory product: a buyer without
+/// webhooks, then a buyer with 100 endpoints all pointing at a receiver that never
+/// answers (each order's `order.completed` fans out to 100 deliveries, each stuck 10 s),
+/// then the first buyer again. Run with
+/// `cargo test --release -p souk --test e2e bench_webhooks -- --ignored --nocapture --test-threads 1`
+/// (PostgreSQL too with `SOUK_TEST_DATABASE_URL`).
+mod bench_webhooks {
+    use super::*;
+    use crate::harness::{Kind, TestDb};
+    use crate::supply_kit::{inventory_product, market, supplier, upload};
+    use futures::StreamExt;
+
+    async fn place(app: &TestApp, key: &str, service: i64, orders: usize, clients: usize) -> f64 {
+        let started = std::time::Instant::now();
+        futures::stream::iter(0..orders)
+            .for_each_concurrent(clients, |_| async move {
+                let v = app
+                    .call(&[
+                        ("key", key),
+                        ("action", "add"),
+                        ("service", &service.to_string()),
+                        ("quantity", "1"),
+                    ])
+                    .await;
+                assert!(v["order"].is_i64(), "order refused: {v}");
+            })
+            .await;
+        orders as f64 / started.elapsed().as_secs_f64()
+    }
+
+    async fn bench(db: &TestDb) {
+        let orders: usize = std::env::var("SOUK_BENCH_ORDERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let clients: usize = std::env::var("SOUK_BENCH_CLIENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        let app = TestApp::builder(db)
+            .config(private_upstreams())
+            .with_workers()
+            .spawn()
+            .await;
+        let (_, subcategory) = market(&app).await;
+        let (seller, _, _) = supplier(&app, "bench-seller@test.local", "Bench").await;
+        let (_, service, subs) =
+            inventory_product(&app, &seller, &subcategory, "Bench accounts").await;
+        let lines: String = (0..orders * 3 + 10)
+            .map(|i| format!("bench{i}@example.com:pw{i}\n"))
+            .collect();
+        let (status, v) = upload(&app, &seller, &subs[0], lines, false).await;
+        assert_eq!(status, 200, "{v}");
+        let quiet = app.buyer("bench-quiet@test.local", "100000").await;
+        let hooked = app.buyer("bench-hooked@test.local", "100000").await;
+        let receiver = WebhookReceiver::start().await;
+        receiver.set_mode(Mode::Hang);
+        for _ in 0..100 {
+            let (status, v) = account(
+                &app,
+                &hooked,
+                Method::POST,
+                "/webhooks",
+                Some(json!({"url": receiver.url()})),
+            )
+            .await;
+            assert_eq!(status, 201, "{v}");
+        }
+        let without = place(&app, &quiet, service, orders, clients).await;
+        let with = place(&app, &hooked, service, orders, clients).await;
+        let after = place(&app, &quiet, service, orders, clients).await;
+        let deliveries = db.scalar("SELECT COUNT(*) FROM webhook_deliveries").await;
+        let hanging = receiver.requests();
+        eprintln!(
+            "BENCH webhooks {:?}: {orders} orders by {clients} clients each run: without webhooks {without:.0} orders/s; \
+             with 100 endpoints at a hanging receiver {with:.0} orders/s (ratio {:.2}); without again {after:.0} orders/s \
+             (ratio {:.2}); {deliveries} deliveries fanned out, {hanging} requests hanging or hung so far",
+            db.kind,
+            with / without,
+            after / without,
+        );
+        // Hanging connections closed: the lane's tries fail at once and wait for their
+        // retries, so the node can stop.
+        receiver.down().await;
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "a measurement: run with --ignored --nocapture"]
+    async fn sqlite() {
+        let db = TestDb::sqlite().await;
+        assert_eq!(db.kind, Kind::Sqlite);
+        bench(&db).await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "a measurement: run with --ignored --nocapture"]
+    async fn postgres() {
+        if let Some(db) = TestDb::postgres().await {
+            bench(&db).await;
+            db.cleanup().await;
+        }
+    }
+}
