@@ -7,6 +7,8 @@
 //! misreading of a scheme on either side shows up as a failed test instead of agreeing
 //! with itself.
 
+pub mod smtp;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
