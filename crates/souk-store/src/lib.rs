@@ -17,6 +17,7 @@ mod installation;
 mod jobs;
 mod keycheck;
 mod login_attempts;
+mod mail;
 mod migrations;
 mod operator;
 mod orders;
@@ -56,6 +57,7 @@ pub use jobs::{
 };
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
+pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
