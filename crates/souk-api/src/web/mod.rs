@@ -15,6 +15,7 @@ mod funds;
 mod i18n;
 mod layout;
 mod openapi;
+mod password;
 mod refusal;
 mod session;
 mod shop;
@@ -47,6 +48,16 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
+        .route(
+            "/password/forgot",
+            get(password::forgot_page_get).post(password::forgot),
+        )
+        .route(
+            "/password/reset",
+            get(password::reset_page_get).post(password::reset),
+        )
+        .route("/email/verify", get(password::verify))
+        .route("/account/verify", post(password::resend))
         .route("/account", get(account::overview))
         .route("/account/key", post(account::rotate_key))
         .route("/account/orders", get(account::orders))
