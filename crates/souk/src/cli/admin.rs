@@ -88,6 +88,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_payments::GatewayCommand,
     },
+    /// The SMTP relay e-mail goes through: settings (password from SOUK_SMTP_PASSWORD),
+    /// a test e-mail.
+    Smtp {
+        #[command(subcommand)]
+        command: super::admin_smtp::SmtpCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +241,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
         AdminCommand::Gateway { command } => {
             super::admin_payments::run_gateway(store, command, now).await
         }
+        AdminCommand::Smtp { command } => super::admin_smtp::run(store, command, now).await,
         AdminCommand::Audit => {
             let report = store.audit().await?;
             println!(
