@@ -14,6 +14,7 @@ mod concurrency;
 mod crash;
 mod disputes;
 mod events;
+mod events_email;
 mod fake_upstream;
 mod fixtures;
 mod forwarding;
