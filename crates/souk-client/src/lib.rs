@@ -9,3 +9,4 @@ pub mod pacing;
 pub mod pause;
 pub mod payments;
 pub mod sms_activate;
+pub mod telegram;
