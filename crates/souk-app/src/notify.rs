@@ -60,7 +60,11 @@ pub fn check_kinds(who: Chooser, wanted: &[String]) -> Result<Vec<String>, Strin
         return Err(format!(
             "Unknown event kind {:?}: one of {}",
             bad.trim(),
-            allowed.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(allowed
@@ -83,8 +87,14 @@ mod tests {
         assert!(names(Chooser::Operator).contains(&"dispute.opened"));
         assert!(!names(Chooser::Operator).contains(&"order.completed"));
         assert_eq!(
-            check_kinds(Chooser::Buyer, &["sms.code_received".into(), "order.completed".into()]),
-            Ok(vec!["order.completed".to_owned(), "sms.code_received".to_owned()])
+            check_kinds(
+                Chooser::Buyer,
+                &["sms.code_received".into(), "order.completed".into()]
+            ),
+            Ok(vec![
+                "order.completed".to_owned(),
+                "sms.code_received".to_owned()
+            ])
         );
         assert!(check_kinds(Chooser::Buyer, &["order.created".into()]).is_err());
         assert!(check_kinds(Chooser::Buyer, &["nope".into()]).is_err());

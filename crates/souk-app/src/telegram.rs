@@ -348,11 +348,7 @@ async fn send(channels: &Channels, audience: &str, now: i64) -> Result<QueueStep
         Some(body) => bot::escape_html(body),
         None => {
             let data: Value = serde_json::from_str(&message.payload).unwrap_or(Value::Null);
-            render(
-                &message.kind,
-                &data,
-                audience_lang(store, audience).await?,
-            )
+            render(&message.kind, &data, audience_lang(store, audience).await?)
         }
     };
     let next = if more {
@@ -380,7 +376,12 @@ async fn send(channels: &Channels, audience: &str, now: i64) -> Result<QueueStep
         Err(bot::Error::Blocked(why)) => {
             tracing::info!(audience, "a Telegram chat blocked the bot: unlinked");
             store
-                .notification_failed(message.id, &format!("the chat refuses the bot: {why}"), None, now)
+                .notification_failed(
+                    message.id,
+                    &format!("the chat refuses the bot: {why}"),
+                    None,
+                    now,
+                )
                 .await?;
             store.unlink_telegram(audience, Some(link.chat_id)).await?;
             store
@@ -424,7 +425,10 @@ pub async fn poll_updates(
     };
     let client = client(&settings, allow_private)?;
     // No long poll: the job comes back every few seconds and must not hold a worker.
-    let updates = client.get_updates(offset, 0).await.map_err(TelegramError::Bot)?;
+    let updates = client
+        .get_updates(offset, 0)
+        .await
+        .map_err(TelegramError::Bot)?;
     let mut next = offset;
     for update in updates {
         next = next.max(update.update_id + 1);
@@ -527,7 +531,10 @@ mod tests {
             &json!({"order": 3, "code": "12<34"}),
             Lang::Ru,
         );
-        assert_eq!(ru, "<b>Получен SMS-код</b>\nЗаказ: #3\nКод: <code>12&lt;34</code>");
+        assert_eq!(
+            ru,
+            "<b>Получен SMS-код</b>\nЗаказ: #3\nКод: <code>12&lt;34</code>"
+        );
     }
 
     #[test]

@@ -85,9 +85,7 @@ pub use supplier::{
 pub use supplier_catalogue::{
     ServiceDetail, ServicePatch, StockCounts, SubproductDetail, SubproductPatch, TranslationRow,
 };
-pub use telegram::{
-    QueuedMessage, TelegramLink, TelegramSettings, TELEGRAM, TELEGRAM_UPDATES,
-};
+pub use telegram::{QueuedMessage, TelegramLink, TelegramSettings, TELEGRAM, TELEGRAM_UPDATES};
 pub use users::{
     normalize_email, ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus,
 };

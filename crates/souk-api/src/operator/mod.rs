@@ -19,6 +19,7 @@ mod providers;
 mod settings;
 mod shops;
 mod sms;
+mod telegram;
 mod users;
 mod withdrawals;
 
@@ -36,6 +37,7 @@ pub fn routes() -> Routes {
         .merge(withdrawals::routes())
         .merge(jobs::routes())
         .merge(payments::routes())
+        .merge(telegram::routes())
 }
 
 /// Proof that the request carries the operator's token.

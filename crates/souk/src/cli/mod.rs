@@ -12,6 +12,7 @@ mod admin_money;
 mod admin_payments;
 mod admin_provider;
 mod admin_sms;
+mod admin_telegram;
 mod admin_users;
 mod api;
 
