@@ -343,6 +343,10 @@ async fn send(channels: &Channels, audience: &str, now: i64) -> Result<QueueStep
     let Some(message) = queue.first() else {
         return Ok(QueueStep::Done);
     };
+    if message.next_at > now {
+        // Waiting out a flood wait or a retry, even when a new event woke the queue.
+        return Ok(QueueStep::Again(message.next_at));
+    }
     let more = queue.len() > 1;
     let text = match &message.body {
         Some(body) => bot::escape_html(body),

@@ -63,6 +63,7 @@ row_struct! {
         kind: Option<String>,
         payload: Option<String>,
         attempts: i64,
+        next_at: i64,
     }
 }
 
@@ -77,6 +78,8 @@ pub struct QueuedMessage {
     pub payload: String,
     pub body: Option<String>,
     pub attempts: i64,
+    /// Not to be tried before (a flood wait, a retry).
+    pub next_at: i64,
 }
 
 fn updates_job(now: i64) -> NewJob {
@@ -256,7 +259,7 @@ impl Store {
     pub async fn telegram_queue(&self, audience: &str, limit: i64) -> Result<Vec<QueuedMessage>> {
         let rows: Vec<QueuedRow> = on_engine!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT n.id, n.event_seq, n.body_enc, e.kind, e.payload, n.attempts \
+                "SELECT n.id, n.event_seq, n.body_enc, e.kind, e.payload, n.attempts, n.next_at \
                  FROM notifications n LEFT JOIN events e ON e.seq = n.event_seq \
                  WHERE n.channel = 'telegram' AND n.audience = $1 AND n.state = 'pending' \
                  ORDER BY n.id LIMIT $2",
@@ -275,6 +278,7 @@ impl Store {
                     payload: r.payload.unwrap_or_else(|| "{}".to_owned()),
                     body: r.body_enc.map(|b| self.crypto.open(&b)).transpose()?,
                     attempts: r.attempts,
+                    next_at: r.next_at,
                 })
             })
             .collect()
