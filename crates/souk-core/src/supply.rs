@@ -129,7 +129,7 @@ pub const COMMISSION_PERCENT: &str = "commission_percent";
 pub const EARNINGS_HOLD_HOURS: &str = "earnings_hold_hours";
 
 /// Every operator setting, with its default as stored text.
-pub const SETTINGS: [(&str, &str); 7] = [
+pub const SETTINGS: [(&str, &str); 8] = [
     (EARLY_CANCEL_ENABLED, "true"),
     (EARLY_REFUND_MINUTES, "30"),
     (COMMISSION_PERCENT, "10"),
@@ -137,7 +137,12 @@ pub const SETTINGS: [(&str, &str); 7] = [
     (crate::sms::LIFETIME_SETTING, "20"),
     (crate::payment::MISMATCH_SETTING, "credit"),
     (crate::payment::BONUS_SETTING, ""),
+    (PROVIDER_LOW_BALANCE, ""),
 ];
+
+/// The operator is told (`provider.failing`) when a provider's balance drops below this
+/// amount; empty: never.
+pub const PROVIDER_LOW_BALANCE: &str = "provider_low_balance";
 
 /// Checks a setting's value and returns it in its stored form.
 pub fn normalize_setting(key: &str, value: &str) -> Result<String, SupplyError> {
@@ -197,6 +202,15 @@ pub fn normalize_setting(key: &str, value: &str) -> Result<String, SupplyError> 
                     "from=percent pairs separated by commas, e.g. 100=5, 500=7.5 (empty for none)",
                 )
             }),
+        PROVIDER_LOW_BALANCE if v.is_empty() => Ok(String::new()),
+        PROVIDER_LOW_BALANCE => Money::parse(v)
+            .ok()
+            .filter(|m| !m.is_negative())
+            .map(|m| m.format(2))
+            .ok_or(SupplyError::InvalidSetting(
+                PROVIDER_LOW_BALANCE,
+                "an amount, or empty for never",
+            )),
         other => Err(SupplyError::UnknownSetting(other.to_owned())),
     }
 }

@@ -8,9 +8,11 @@ use souk_core::supply;
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, BeginWrite, Engine};
+use crate::events::EventSteps;
 use crate::orders::OrderSteps;
 use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
+use souk_core::event;
 
 row_struct! {
     #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +98,18 @@ impl Store {
             if inserted.rows_affected() == 0 {
                 return Err(rejected(ApiError::DisputeAlreadyOpen));
             }
+            let data = serde_json::json!({"dispute": id, "order": order_id, "message": message});
+            let subject = format!("order:{order_id}");
+            let owner: Option<(String,)> = sqlx::query_as(
+                "SELECT s.owner_id FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1",
+            )
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((owner,)) = owner {
+                tx.record_event(&owner, event::DISPUTE_OPENED, &subject, &data, now).await?;
+            }
+            tx.tell_operator(event::DISPUTE_OPENED, &subject, &data, now).await?;
             tx.commit().await?;
         });
         Ok(id)
@@ -150,6 +164,12 @@ impl Store {
             if inserted.rows_affected() == 0 {
                 return Err(rejected(ApiError::AlreadyReviewed));
             }
+            let owner: (String,) = sqlx::query_as("SELECT owner_id FROM shops WHERE id = $1")
+                .bind(&shop_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let data = serde_json::json!({"review": id, "order": order_id, "shop": shop_id, "rating": rating, "text": text});
+            tx.record_event(&owner.0, event::REVIEW_CREATED, &format!("order:{order_id}"), &data, now).await?;
             let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
             change
@@ -236,6 +256,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let d: Dispute = sqlx::query_as(&reread).bind(id).fetch_one(&mut *tx).await?;
+            let data = serde_json::json!({
+                "dispute": id, "order": d.order_id, "status": d.status, "resolution": d.resolution,
+                "refund": Money::from_micros(d.refund_amount).format(2),
+            });
+            tx.record_event(&d.user_id, event::DISPUTE_UPDATED, &format!("order:{}", d.order_id), &data, now).await?;
             tx.commit().await?;
             Ok(d)
         })

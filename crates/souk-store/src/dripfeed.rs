@@ -8,6 +8,7 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite};
+use crate::events::EventSteps;
 use crate::forwarding::ForwardJob;
 use crate::jobs::{forward_job, insert_job, settle_job};
 use crate::orders::OrderSteps;
@@ -88,6 +89,7 @@ impl Store {
             .bind(job.order_id)
             .execute(&mut *tx)
             .await?;
+            tx.order_changed(job.order_id, now).await?;
             // The parent closes when its runs have: the job that watches for it.
             let settle = settle_job(now);
             insert_job(&settle, now).fetch_optional(&mut *tx).await?;

@@ -117,13 +117,11 @@ tx_steps! {
                 .as_deref()
                 .and_then(OrderStatus::parse)
                 .map(|s| (s, o.told_delivered.unwrap_or(0)));
+            // SMS activations have events of their own.
+            if o.kind == "sms" {
+                return Ok(());
+            }
             let Some(kind) = event::order_event(status, o.delivered, told) else { return Ok(()) };
-            sqlx::query("UPDATE orders SET told_status = $1, told_delivered = $2 WHERE id = $3")
-                .bind(&o.status)
-                .bind(o.delivered)
-                .bind(order)
-                .execute(&mut *self)
-                .await?;
             let data = json!({
                 "order": order,
                 "kind": o.kind,
@@ -135,7 +133,15 @@ tx_steps! {
                 "charge": souk_core::Money::from_micros(o.charge).format(2),
                 "refunded": souk_core::Money::from_micros(o.refunded).format(2),
             });
-            self.record_event(&o.user_id, kind, &format!("order:{order}"), &data, now).await?;
+            // Remembered only when said: while nobody listens, this costs one read.
+            if self.record_event(&o.user_id, kind, &format!("order:{order}"), &data, now).await? {
+                sqlx::query("UPDATE orders SET told_status = $1, told_delivered = $2 WHERE id = $3")
+                    .bind(&o.status)
+                    .bind(o.delivered)
+                    .bind(order)
+                    .execute(&mut *self)
+                    .await?;
+            }
             Ok(())
         }
 
@@ -171,6 +177,51 @@ tx_steps! {
                 if stock < threshold && stock + sold >= threshold {
                     let data = json!({"subproduct": subproduct, "service": service, "name": name, "stock": stock, "threshold": threshold});
                     self.record_event(&owner, event::STOCK_LOW, &format!("subproduct:{subproduct}"), &data, now).await?;
+                }
+            }
+            Ok(())
+        }
+
+        /// An SMS activation's event (`sms.code_received`, `sms.expired`) for its buyer.
+        async fn sms_changed(&mut self, order: i64, kind: &str, now: i64) -> Result<()> {
+            let row: Option<(String, String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT user_id, project_id, country_code, phone, code, sms_text FROM sms_activations WHERE order_id = $1",
+            )
+            .bind(order)
+            .fetch_optional(&mut *self)
+            .await?;
+            if let Some((user, project, country, phone, code, text)) = row {
+                let data = json!({
+                    "order": order, "service": project, "country": country, "phone": phone,
+                    "code": code, "sms_content": text,
+                });
+                self.record_event(&user, kind, &format!("order:{order}"), &data, now).await?;
+            }
+            Ok(())
+        }
+
+        /// A job was just parked for the operator: an order's send or poll is an
+        /// `order.stuck`, anything else a `job.parked` (a payment check's alarm was told
+        /// as `payment.needs_attention` already).
+        async fn job_parked(&mut self, job: i64, now: i64) -> Result<()> {
+            let row: Option<(String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+                "SELECT kind, dedupe_key, last_error, attempts FROM jobs WHERE id = $1 AND state = 'parked'",
+            )
+            .bind(job)
+            .fetch_optional(&mut *self)
+            .await?;
+            let Some((kind, key, error, attempts)) = row else { return Ok(()) };
+            let error = error.unwrap_or_default();
+            match kind.as_str() {
+                crate::jobs::ORDER_FORWARD | crate::jobs::ORDER_STATUS => {
+                    let order: i64 = key.as_deref().and_then(|k| k.parse().ok()).unwrap_or(0);
+                    let data = json!({"order": order, "job": job, "kind": kind, "error": error});
+                    self.tell_operator(event::ORDER_STUCK, &format!("order:{order}"), &data, now).await?;
+                }
+                crate::payments::PAYMENT_CHECK => {}
+                _ => {
+                    let data = json!({"job": job, "kind": kind, "key": key, "attempts": attempts, "error": error});
+                    self.tell_operator(event::JOB_PARKED, &format!("job:{job}"), &data, now).await?;
                 }
             }
             Ok(())

@@ -24,6 +24,7 @@ use souk_core::order::OrderStatus;
 use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::events::EventSteps;
 use crate::jobs::{
     forward_job, insert_job, status_job, Job, JobSteps, Lane, ORDER_FORWARD, ORDER_STATUS,
 };
@@ -286,7 +287,7 @@ tx_steps! {
             retry_at: Option<i64>,
             now: i64,
         ) -> Result<bool> {
-            Ok(sqlx::query(
+            let released = sqlx::query(
                 "UPDATE jobs SET locked_by = NULL, locked_until = NULL, payload = $1, last_error = $2, \
                  run_at = COALESCE($3, run_at), state = CASE WHEN $3 IS NULL THEN 'parked' ELSE 'ready' END, \
                  updated_at = $4 WHERE id = $5 AND locked_by = $6",
@@ -300,7 +301,11 @@ tx_steps! {
             .execute(&mut *self)
             .await?
             .rows_affected()
-                == 1)
+                == 1;
+            if released && retry_at.is_none() {
+                self.job_parked(job, now).await?;
+            }
+            Ok(released)
         }
 
         /// The order waits for the operator: shown `In progress` (status `error`).
@@ -350,6 +355,7 @@ tx_steps! {
             let parked = state.is_some_and(|(s,)| s == "parked");
             if parked {
                 self.mark_waiting(job.order_id, now).await?;
+                self.job_parked(job.job_id, now).await?;
             }
             Ok(parked)
         }
@@ -799,6 +805,7 @@ impl Store {
                                 .bind(order_id)
                                 .execute(&mut *sp)
                                 .await?;
+                            sp.order_changed(order_id, now).await?;
                         }
                         OrderStatus::Completed => {
                             sp.close_with_refund(order_id, &user, 0, OrderStatus::Completed, "", now).await?;

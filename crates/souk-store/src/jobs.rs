@@ -7,6 +7,7 @@
 //! differ, so each engine's lives in its own file under `sql/`.
 
 use crate::db::{on_engine, tx_steps, BeginWrite, EngineOf};
+use crate::events::EventSteps;
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
@@ -353,9 +354,9 @@ impl Store {
         retry_at: Option<i64>,
         now: i64,
     ) -> Result<bool> {
-        let _gate = self.gate.enter().await;
-        let parked: Option<(String,)> = on_engine!(&self.db, pool => {
-            sqlx::query_as(
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let state: Option<(String,)> = sqlx::query_as(
                 "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $1, updated_at = $2, \
                  run_at = COALESCE($3, run_at), \
                  state = CASE WHEN $3 IS NULL OR attempts >= max_attempts THEN 'parked' ELSE 'ready' END \
@@ -366,10 +367,15 @@ impl Store {
             .bind(retry_at)
             .bind(id)
             .bind(node)
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(parked.is_some_and(|(state,)| state == "parked"))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let parked = state.is_some_and(|(state,)| state == "parked");
+            if parked {
+                tx.job_parked(id, now).await?;
+            }
+            tx.commit().await?;
+            Ok(parked)
+        })
     }
 
     /// Gives back the jobs `node` holds (a node that stops): due again at once, the

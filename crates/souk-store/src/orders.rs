@@ -10,6 +10,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::events::EventSteps;
 use crate::forwarding::OrderJobSteps;
 use crate::idempotency::{Idempotency, IdempotencySteps};
 use crate::users::Ledger;
@@ -230,6 +231,7 @@ tx_steps! {
             }
             self.order_event(order_id, "refund", &format!("{why}: refunded {}", amount.display2()), now)
                 .await?;
+            self.order_changed(order_id, now).await?;
             Ok(Money::from_micros(refunded))
         }
     }
@@ -328,6 +330,12 @@ impl Store {
             }
             tx.insert_earning(order_id, &order.shop_id, charge, now).await?;
             tx.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
+            if inventory {
+                tx.order_changed(order_id, now).await?;
+                tx.stock_sold(subproduct, order.quantity, now).await?;
+            } else {
+                tx.order_to_fulfil(order_id, now).await?;
+            }
             tx.settle_idempotency(buyer.user_id, idem, order_id).await?;
             let change = Change::Stock { subproduct: subproduct.clone(), version: stock_version, stock };
             tx.notify(&change).await?;
@@ -383,6 +391,7 @@ impl Store {
             }
             tx.insert_earning(order_id, &order.shop_id, order.charge, now).await?;
             tx.order_event(order_id, "placed", "", now).await?;
+            tx.order_to_fulfil(order_id, now).await?;
             tx.settle_idempotency(buyer.user_id, idem, order_id).await?;
             tx.commit().await?;
             Ok(Placed { order_id, new: true, changes: Vec::new() })

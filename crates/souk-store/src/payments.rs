@@ -9,10 +9,12 @@ use souk_core::payment::{self, Answer, BonusTier, Mismatch, PaymentState, Settle
 use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::events::EventSteps;
 use crate::jobs::{insert_job, NewJob};
 use crate::rows::row_struct;
 use crate::users::Ledger;
 use crate::{Result, Store, StoreError};
+use souk_core::event;
 
 /// The job that asks a gateway about one payment, until it is settled (one per payment).
 pub const PAYMENT_CHECK: &str = "payment.check";
@@ -261,6 +263,11 @@ tx_steps! {
                             .await?
                             .ok_or(StoreError::NotFound("User"))?;
                     }
+                    let data = serde_json::json!({
+                        "payment": p.id, "gateway": p.gateway, "state": state.as_str(),
+                        "credited": credit.format(2), "bonus": bonus.format(2), "currency": p.currency, "late": late,
+                    });
+                    self.record_event(&p.user_id, event::PAYMENT_CREDITED, &format!("payment:{}", p.id), &data, now).await?;
                 }
                 Settlement::Hold { received, note } => {
                     sqlx::query(
@@ -275,6 +282,11 @@ tx_steps! {
                     .bind(&p.state)
                     .execute(&mut *self)
                     .await?;
+                    let data = serde_json::json!({
+                        "payment": p.id, "gateway": p.gateway, "user": p.email, "why": note,
+                        "received": received.format(2), "total": Money::from_micros(p.total).format(2),
+                    });
+                    self.tell_operator(event::PAYMENT_NEEDS_ATTENTION, &format!("payment:{}", p.id), &data, now).await?;
                 }
                 Settlement::Close { state, note } => {
                     sqlx::query(
@@ -681,6 +693,10 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+            }
+            if let Settlement::Nothing { note, alarm: true } = &settlement {
+                let data = serde_json::json!({"payment": p.id, "gateway": p.gateway, "user": p.email, "why": note});
+                tx.tell_operator(event::PAYMENT_NEEDS_ATTENTION, &format!("payment:{}", p.id), &data, now).await?;
             }
             // Waiting is not news: only what changes something (or refuses) is recorded.
             if settlement != Settlement::Wait {

@@ -8,6 +8,7 @@ use souk_core::{Money, Text};
 
 use crate::catalogue::{NewService, NewSubproduct};
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::events::EventSteps;
 use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
@@ -319,6 +320,9 @@ tx_steps! {
     }
 }
 
+/// How long a provider's syncs fail before the operator is told (`provider.failing`).
+pub const PROVIDER_FAILING_MS: i64 = 15 * 60_000;
+
 impl Store {
     fn provider_from_row(&self, r: ProviderRow) -> Result<Provider> {
         Ok(Provider {
@@ -442,15 +446,81 @@ impl Store {
         self.provider(id).await
     }
 
+    /// Records the balance a provider reported; dropping below the operator's
+    /// `provider_low_balance` is said once (`provider.failing`, reason `balance`).
     pub async fn set_provider_balance(&self, id: &str, balance: Money, now: i64) -> Result<()> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let before: Option<(Option<i64>, String)> = sqlx::query_as("SELECT balance, name FROM providers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
             sqlx::query("UPDATE providers SET balance = $1, balance_checked_at = $2 WHERE id = $3")
                 .bind(balance.micros())
                 .bind(now)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            let threshold: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+                .bind(souk_core::supply::PROVIDER_LOW_BALANCE)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let threshold = threshold.and_then(|(v,)| Money::parse(&v).ok());
+            if let (Some(threshold), Some((old, name))) = (threshold, before) {
+                let was_above = old.is_none_or(|o| o >= threshold.micros());
+                if balance < threshold && was_above {
+                    let data = serde_json::json!({
+                        "provider": id, "name": name, "reason": "balance",
+                        "balance": balance.format(2), "threshold": threshold.format(2),
+                    });
+                    tx.tell_operator(souk_core::event::PROVIDER_FAILING, &format!("provider:{id}"), &data, now).await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A provider's sync failed: the run of failures starts (or goes on); once it has
+    /// lasted `PROVIDER_FAILING_MS`, the operator is told, once per run.
+    pub async fn provider_failed(&self, id: &str, error: &str, now: i64) -> Result<()> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let run: Option<(i64, bool, String)> = sqlx::query_as(
+                "UPDATE providers SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 \
+                 RETURNING failing_since, failing_told, name",
+            )
+            .bind(now)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((since, false, name)) = run {
+                if now - since >= PROVIDER_FAILING_MS {
+                    sqlx::query("UPDATE providers SET failing_told = TRUE WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let data = serde_json::json!({
+                        "provider": id, "name": name, "reason": "sync", "since": since, "error": error,
+                    });
+                    tx.tell_operator(souk_core::event::PROVIDER_FAILING, &format!("provider:{id}"), &data, now).await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A provider's sync worked: its run of failures, if any, is over.
+    pub async fn provider_recovered(&self, id: &str) -> Result<()> {
+        let _gate = self.gate.enter().await;
+        on_engine!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE providers SET failing_since = NULL, failing_told = FALSE WHERE id = $1 AND failing_since IS NOT NULL",
+            )
+            .bind(id)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }

@@ -5,6 +5,7 @@ use souk_core::ApiError;
 
 use crate::db::{on_engine, BeginWrite};
 use crate::dripfeed::LOCAL_DRIPFEED;
+use crate::events::EventSteps;
 use crate::jobs::{insert_job, NewJob};
 use crate::StoreError;
 use crate::{Result, Store};
@@ -207,15 +208,25 @@ impl Store {
         }))
     }
 
+    /// The refill's status as its provider reports it; a refill newly `completed` is
+    /// said to its buyer (`refill.completed`).
     pub async fn set_refill_status(&self, id: i64, status: &str, now: i64) -> Result<()> {
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            sqlx::query("UPDATE refills SET status = $1, updated_at = $2 WHERE id = $3")
-                .bind(status)
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await?;
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let changed: Option<(String, i64)> = sqlx::query_as(
+                "UPDATE refills SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $1 RETURNING user_id, order_id",
+            )
+            .bind(status)
+            .bind(now)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((user, order)) = changed.filter(|_| status.eq_ignore_ascii_case("completed")) {
+                let data = serde_json::json!({"refill": id, "order": order, "status": status});
+                tx.record_event(&user, souk_core::event::REFILL_COMPLETED, &format!("order:{order}"), &data, now)
+                    .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

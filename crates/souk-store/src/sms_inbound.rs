@@ -8,6 +8,7 @@
 use souk_core::sms::extract_code;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::events::EventSteps;
 use crate::sms::SmsSteps;
 use crate::{Result, Store, StoreError};
 
@@ -98,6 +99,7 @@ tx_steps! {
                 .bind(now)
                 .execute(&mut *self)
                 .await?;
+                self.sms_changed(order, souk_core::event::SMS_CODE_RECEIVED, now).await?;
             }
             Ok(applied)
         }

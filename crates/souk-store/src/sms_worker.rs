@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use souk_core::sms::SIGNATURE_TOLERANCE_MS;
 
 use crate::db::{on_engine, BeginWrite};
+use crate::events::EventSteps;
 use crate::jobs::{JobSteps, Lane, NewJob, SMS_UPSTREAM};
 use crate::sms::SmsSteps;
 use crate::{Result, Store};
@@ -156,6 +157,7 @@ impl Store {
                         == 1;
                     if ended {
                         tx.refund_activation(order_id, "expired without an SMS", now).await?;
+                        tx.sms_changed(order_id, souk_core::event::SMS_EXPIRED, now).await?;
                     }
                     ended
                 } else {
@@ -310,6 +312,9 @@ impl Store {
                 .await?,
             }
             .rows_affected();
+            if done == 1 && matches!(next, UpstreamNext::GiveUp) {
+                tx.job_parked(job.job_id, now).await?;
+            }
             if done == 0 {
                 sqlx::query(
                     "UPDATE jobs SET locked_by = NULL, locked_until = NULL, attempts = 0, updated_at = $1 \

@@ -11,6 +11,7 @@ use souk_core::supply::{self, Progress};
 use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::events::EventSteps;
 use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError};
 
@@ -322,6 +323,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.order_event(order_id, "delivered", &format!("{} by the supplier", sealed.len()), now).await?;
+            tx.order_changed(order_id, now).await?;
             tx.commit().await?;
             Ok(OrderProgress {
                 order_id,
@@ -434,6 +436,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.order_event(order_id, "progress", &format!("{} remains {}", outcome.status.as_str(), outcome.remains), now).await?;
+            tx.order_changed(order_id, now).await?;
             tx.commit().await?;
             Ok(OrderProgress {
                 order_id,
@@ -585,6 +588,11 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
+            let data = serde_json::json!({
+                "withdrawal": id, "shop": shop_id, "amount": Money::from_micros(amount).format(2),
+                "status": "requested", "orders": covered.len(),
+            });
+            tx.tell_operator(souk_core::event::WITHDRAWAL_REQUESTED, &format!("withdrawal:{id}"), &data, now).await?;
             tx.commit().await?;
             Ok(Withdrawal {
                 id,
@@ -663,6 +671,15 @@ impl Store {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
+            let owner: (String,) = sqlx::query_as("SELECT owner_id FROM shops WHERE id = $1")
+                .bind(&row.shop_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let data = serde_json::json!({
+                "withdrawal": id, "shop": row.shop_id, "amount": Money::from_micros(row.amount).format(2),
+                "status": row.status, "resolution": row.resolution,
+            });
+            tx.record_event(&owner.0, souk_core::event::WITHDRAWAL_UPDATED, &format!("withdrawal:{id}"), &data, now).await?;
             tx.commit().await?;
             Ok(row)
         })

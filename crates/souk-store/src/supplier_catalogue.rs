@@ -148,6 +148,8 @@ pub struct SubproductPatch {
     pub active: Option<bool>,
     /// Declared capacity: manual products only.
     pub stock: Option<i64>,
+    /// `stock.low` below this many unsold lines (inventory); 0 turns it off.
+    pub low_stock_threshold: Option<i64>,
     pub translations: Vec<Translation>,
 }
 
@@ -567,6 +569,18 @@ impl Store {
                 if capacity != stock {
                     changes.push(tx.restock(subproduct_id, Restock::Set(capacity), now).await?);
                 }
+            }
+            if let Some(threshold) = patch.low_stock_threshold {
+                if !(0..=1_000_000).contains(&threshold) {
+                    return Err(StoreError::Invalid(
+                        "lowStockThreshold must be a whole number from 0 (off) to 1000000".into(),
+                    ));
+                }
+                sqlx::query("UPDATE subproducts SET low_stock_threshold = $1 WHERE id = $2")
+                    .bind((threshold > 0).then_some(threshold))
+                    .bind(subproduct_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query(
                 "UPDATE subproducts SET name = $1, price = $2, min_qty = $3, max_qty = $4, position = $5, active = $6, \

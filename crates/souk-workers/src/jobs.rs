@@ -122,14 +122,21 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
             if !provider.enabled || provider.protocol != "api_v2" {
                 return Ok(Done::Finished);
             }
-            souk_app::providers::sync_provider(
+            let synced = souk_app::providers::sync_provider(
                 &ctx.store,
                 &provider,
                 ctx.allow_private_upstreams,
                 &*ctx.clock,
             )
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+            .await;
+            if let Err(e) = synced {
+                // Failing for long is said to the operator (`provider.failing`).
+                ctx.store
+                    .provider_failed(&provider.id, &e.to_string(), ctx.clock.now_ms())
+                    .await?;
+                return Err(JobError::Retry(e.to_string()));
+            }
+            ctx.store.provider_recovered(&provider.id).await?;
             let every = provider_sync_every(ctx).as_millis() as i64;
             Ok(Done::Again(ctx.clock.now_ms() + every))
         }

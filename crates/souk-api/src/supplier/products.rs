@@ -382,6 +382,7 @@ pub struct SubproductPatchBody {
     position: Option<i64>,
     active: Option<bool>,
     stock: Option<i64>,
+    low_stock_threshold: Option<i64>,
     #[serde(default)]
     translations: TranslationsInput,
 }
@@ -402,6 +403,7 @@ pub async fn update_subproduct(
         position: body.position,
         active: body.active,
         stock: body.stock,
+        low_stock_threshold: body.low_stock_threshold,
         translations: supply::parse_translations(&body.translations, SUBPRODUCT_FIELDS)?,
     };
     let (product, changes) =

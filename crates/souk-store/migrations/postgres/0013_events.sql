@@ -1,9 +1,9 @@
 -- One event stream (issue: events) and its channels. An event is recorded in the
 -- transaction of the change it describes, only when someone can receive it (an enabled
 -- webhook endpoint, or a notification preference of its audience), so that everything
--- costs nothing while nobody listens. `event.dispatch` fans events out to deliveries:
--- one per webhook endpoint (sent in order per endpoint) and one per chosen Telegram or
--- e-mail notification.
+-- costs nothing while nobody listens. The delivery lane fans events out: a delivery per
+-- webhook endpoint (sent in order per endpoint) and a notification per chosen Telegram
+-- or e-mail channel.
 
 -- `audience` is a user id, or 'operator' for the operator's events.
 CREATE TABLE events (
@@ -129,3 +129,7 @@ ALTER TABLE subproducts ADD COLUMN low_stock_threshold BIGINT;
 -- change is said once whichever path made it.
 ALTER TABLE orders ADD COLUMN told_status TEXT;
 ALTER TABLE orders ADD COLUMN told_delivered BIGINT;
+-- `provider.failing`: since when a provider's syncs fail, and whether the operator was
+-- told of this run of failures.
+ALTER TABLE providers ADD COLUMN failing_since BIGINT;
+ALTER TABLE providers ADD COLUMN failing_told BOOLEAN NOT NULL DEFAULT FALSE;

@@ -206,6 +206,7 @@ engine_test!(operator_commands, |db| {
             "sms_lifetime_minutes = 20",
             "payment_mismatch = credit",
             "deposit_bonus = ",
+            "provider_low_balance = ",
         ]
     );
     let err = refused(

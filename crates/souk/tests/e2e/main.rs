@@ -13,6 +13,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod disputes;
+mod events;
 mod events_telegram;
 mod fake_upstream;
 mod fixtures;
