@@ -252,11 +252,18 @@ async fn audience_lang(store: &Store, audience: &str) -> Result<Lang, StoreError
 /// The fields of an event's data a message shows, in this order, with their labels.
 const FIELDS: &[(&str, &str, &str)] = &[
     ("order", "Order", "Заказ"),
+    ("refill", "Refill", "Докрутка"),
+    ("payment", "Payment", "Платёж"),
+    ("dispute", "Dispute", "Спор"),
+    ("withdrawal", "Withdrawal", "Вывод"),
+    ("review", "Review", "Отзыв"),
     ("service", "Service", "Услуга"),
-    ("name", "Product", "Товар"),
-    ("status", "Status", "Статус"),
-    ("code", "Code", "Код"),
+    ("name", "Name", "Название"),
+    ("country", "Country", "Страна"),
     ("phone", "Number", "Номер"),
+    ("code", "Code", "Код"),
+    ("status", "Status", "Статус"),
+    ("state", "State", "Состояние"),
     ("quantity", "Quantity", "Количество"),
     ("delivered", "Delivered", "Выполнено"),
     ("remains", "Remains", "Осталось"),
@@ -265,16 +272,21 @@ const FIELDS: &[(&str, &str, &str)] = &[
     ("amount", "Amount", "Сумма"),
     ("charge", "Charge", "Списано"),
     ("refunded", "Refunded", "Возвращено"),
+    ("refund", "Refund", "Возврат"),
     ("credited", "Credited", "Зачислено"),
     ("bonus", "Bonus", "Бонус"),
     ("currency", "Currency", "Валюта"),
-    ("payment", "Payment", "Платёж"),
-    ("dispute", "Dispute", "Спор"),
-    ("withdrawal", "Withdrawal", "Вывод"),
+    ("gateway", "Gateway", "Платёжная система"),
+    ("shop", "Shop", "Магазин"),
     ("rating", "Rating", "Оценка"),
+    ("text", "Text", "Текст"),
+    ("message", "Message", "Сообщение"),
+    ("resolution", "Resolution", "Решение"),
     ("provider", "Provider", "Провайдер"),
+    ("balance", "Balance", "Баланс"),
     ("job", "Job", "Задача"),
     ("reason", "Reason", "Причина"),
+    ("why", "Why", "Почему"),
     ("error", "Error", "Ошибка"),
 ];
 
@@ -295,7 +307,7 @@ pub fn render(kind: &str, data: &Value, lang: Lang) -> String {
         };
         let text: String = text.chars().take(200).collect();
         let value = match *key {
-            "order" | "dispute" | "withdrawal" | "payment" => {
+            "order" | "refill" | "payment" | "dispute" | "withdrawal" | "review" | "job" => {
                 format!("#{}", bot::escape_html(&text))
             }
             "code" => format!("<code>{}</code>", bot::escape_html(&text)),

@@ -601,3 +601,39 @@ engine_test!(telegram_operator_setup_and_the_operators_own_chat, |db| {
 
     app.stop().await;
 });
+
+engine_test!(telegram_tells_a_buyer_of_a_real_sale, |db| {
+    use crate::supply_kit::{buy, inventory_product, market, supplier, upload};
+    let (app, fake) = setup(db).await;
+    let (_, subcategory) = market(&app).await;
+    let (supplier_key, _, _) = supplier(&app, "seller@tg.test", "Telegram shop").await;
+    let (_, service, subs) = inventory_product(&app, &supplier_key, &subcategory, "Boxes").await;
+    let (status, _) = upload(&app, &supplier_key, &subs[0], "a:1\nb:2\n", false).await;
+    assert_eq!(status, 200);
+    let key = app.buyer("eve@tg.test", "100").await;
+    let eve = user_id(&app, "eve@tg.test").await;
+    link_chat(&app, &fake, &eve, 777, "en").await;
+    prefs(&app, &eve, "telegram", &["order.completed"]).await;
+
+    let order = buy(&app, &key, service, 1).await;
+    app.run_deliveries().await;
+    let sent = fake.sent_to(777);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent[1].starts_with("<b>Order completed</b>\nOrder: #"),
+        "{}",
+        sent[1]
+    );
+    assert!(
+        sent[1].contains(&format!("Order: #{order}\n")),
+        "{}",
+        sent[1]
+    );
+    assert!(
+        sent[1].contains("Quantity: 1") && sent[1].contains("Charge: "),
+        "{}",
+        sent[1]
+    );
+
+    app.stop().await;
+});
