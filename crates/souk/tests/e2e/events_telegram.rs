@@ -637,3 +637,117 @@ engine_test!(telegram_tells_a_buyer_of_a_real_sale, |db| {
 
     app.stop().await;
 });
+
+/// Runs `souk` on the test database with `env` on top.
+fn souk(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_souk"))
+        .args(args)
+        .env("SOUK_DATABASE_URL", &db.url)
+        .env("SOUK_DATA_KEY", hex::encode(crate::harness::DATA_KEY))
+        .env("SOUK_LOG", "warn")
+        .env("SOUK_ALLOW_PRIVATE_UPSTREAMS", "1")
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .expect("run souk");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+engine_test!(telegram_cli_sets_checks_and_links, |db| {
+    let fake = FakeTelegram::start().await;
+    let token = fake.token();
+    let base = fake.base_url();
+    let (ok, _, err) = souk(db, &["migrate"], &[]);
+    assert!(ok, "{err}");
+
+    // Refusals change nothing and say why.
+    let (ok, _, err) = souk(
+        db,
+        &[
+            "admin",
+            "telegram",
+            "set",
+            "--token-env",
+            "TG_NOPE",
+            "--enable",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("TG_NOPE is not set"), "{err}");
+    let (ok, _, err) = souk(
+        db,
+        &["admin", "telegram", "set", "--token-env", "TG_TOKEN"],
+        &[("TG_TOKEN", "12345")],
+    );
+    assert!(!ok);
+    assert!(err.contains("token must be a bot token"), "{err}");
+    let (ok, _, err) = souk(db, &["admin", "telegram", "check"], &[]);
+    assert!(!ok && err.contains("not set up"), "{err}");
+
+    let (ok, out, err) = souk(
+        db,
+        &[
+            "admin",
+            "telegram",
+            "set",
+            "--token-env",
+            "TG_TOKEN",
+            "--base-url",
+            &base,
+            "--enable",
+        ],
+        &[("TG_TOKEN", &token)],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("telegram enabled bot @souk_test_bot"), "{out}");
+    let (ok, out, err) = souk(db, &["admin", "telegram", "check"], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("bot @souk_test_bot"), "{out}");
+    let (ok, out, err) = souk(db, &["admin", "telegram", "link"], &[]);
+    assert!(ok, "{err}");
+    let link = out
+        .lines()
+        .find(|l| l.starts_with("https://t.me/souk_test_bot?start="))
+        .expect("a deep link");
+    assert_eq!(token_of(link).len(), 40);
+    let (ok, out, _) = souk(db, &["admin", "telegram", "show"], &[]);
+    assert!(ok && out.contains("operator chat not linked"), "{out}");
+    let (ok, _, err) = souk(
+        db,
+        &[
+            "admin",
+            "telegram",
+            "set",
+            "--operator-events",
+            "job.parked,order.completed",
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("order.completed"), "{err}");
+    let (ok, out, _) = souk(
+        db,
+        &[
+            "admin",
+            "telegram",
+            "set",
+            "--operator-events",
+            "job.parked",
+        ],
+        &[],
+    );
+    assert!(ok && out.contains("events job.parked"), "{out}");
+    // The token never appears in anything printed.
+    for args in [
+        &["admin", "telegram", "show"][..],
+        &["admin", "telegram", "check"][..],
+    ] {
+        let (_, out, err) = souk(db, args, &[]);
+        assert!(!out.contains(&token) && !err.contains(&token));
+    }
+});
