@@ -184,7 +184,7 @@ tx_steps! {
 
         /// An SMS activation's event (`sms.code_received`, `sms.expired`) for its buyer.
         async fn sms_changed(&mut self, order: i64, kind: &str, now: i64) -> Result<()> {
-            #[allow(clippy::type_complexity)] // one row's columns, read once
+            #[allow(clippy::type_complexity)] // one row's columns, read once below
             let row: Option<(String, String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT user_id, project_id, country_code, phone, code, sms_text FROM sms_activations WHERE order_id = $1",
             )
