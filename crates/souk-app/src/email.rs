@@ -1,8 +1,9 @@
 //! The `email.send` job: one audience's e-mails (`notifications` on channel `email`),
 //! oldest first, through the operator's SMTP relay. An event's e-mail is rendered here
-//! (subject from the kind's title, the event's fields below it) in English and then in
-//! Russian, since Souk keeps no language per account; a pre-rendered one (a reset or
-//! verification link, in the language of the page that asked) goes as it is.
+//! (subject from the kind's title, the event's fields below it) in the user's language
+//! (`users.lang`, as Telegram messages are; English for the operator); a pre-rendered
+//! one (a reset or verification link, in the language of the page that asked) goes as
+//! it is.
 //!
 //! The operator's events go to the operator e-mail of the SMTP settings, a user's to
 //! their account's address. A refusal for good (5xx, an address that cannot be used)
@@ -14,7 +15,8 @@
 use serde_json::Value;
 use souk_client::smtp::{self, Mail};
 use souk_core::event::{self, OPERATOR};
-use souk_store::{Event, PendingEmail, StoreError};
+use souk_core::Lang;
+use souk_store::{Event, PendingEmail, Store, StoreError};
 
 use crate::mail::{self as mail_settings, Letter};
 use crate::notify::{Channels, QueueStep};
@@ -53,6 +55,7 @@ async fn run(channels: &Channels, audience: &str, now: i64) -> Result<QueueStep,
             Err(e) => return Err(e),
         }
     };
+    let lang = audience_lang(store, audience).await?;
     if to.is_empty() {
         let why = if audience == OPERATOR {
             "no operator e-mail is set"
@@ -68,7 +71,7 @@ async fn run(channels: &Channels, audience: &str, now: i64) -> Result<QueueStep,
             if message.next_at > now {
                 return Ok(QueueStep::Again(message.next_at));
             }
-            let letter = match letter_of(channels, message).await? {
+            let letter = match letter_of(channels, message, lang).await? {
                 Ok(letter) => letter,
                 Err(why) => {
                     store.email_failed(message.id, &why).await?;
@@ -122,13 +125,14 @@ async fn fail_all(channels: &Channels, audience: &str, why: &str) -> Result<(), 
 async fn letter_of(
     channels: &Channels,
     message: &PendingEmail,
+    lang: Lang,
 ) -> Result<Result<Letter, String>, StoreError> {
     match (&message.body, message.event_seq) {
         (Err(()), _) => Ok(Err("the message cannot be opened with this data key".into())),
         (Ok(Some(body)), _) => Ok(serde_json::from_str::<Letter>(body)
             .map_err(|e| format!("the queued message is unreadable: {e}"))),
         (Ok(None), Some(seq)) => Ok(match channels.store.event(seq).await? {
-            Some(e) => Ok(render_event(&e)),
+            Some(e) => Ok(render_event(&e, lang)),
             None => Err(format!("event {seq} is gone")),
         }),
         (Ok(None), None) => Ok(Err("the message has neither an event nor a body".into())),
@@ -150,12 +154,26 @@ fn value_text(v: &Value) -> String {
     one_line
 }
 
-/// The e-mail telling of event `e`: both languages' titles in the subject, then the
-/// event's fields under each language's title.
-pub fn render_event(e: &Event) -> Letter {
-    let (en, ru) = match event::find(&e.kind) {
-        Some(k) => (k.en, k.ru),
-        None => (e.kind.as_str(), e.kind.as_str()),
+/// The language an audience's e-mails are written in: the user's, English for the
+/// operator (and for a user gone meanwhile).
+async fn audience_lang(store: &Store, audience: &str) -> Result<Lang, StoreError> {
+    if audience == OPERATOR {
+        return Ok(Lang::En);
+    }
+    Ok(match store.user_lang(audience).await?.as_deref() {
+        Some("ru") => Lang::Ru,
+        _ => Lang::En,
+    })
+}
+
+/// The e-mail telling of event `e` in `lang` (Russian or English): the kind's title as
+/// the subject, the event's fields below it.
+pub fn render_event(e: &Event, lang: Lang) -> Letter {
+    let ru = lang == Lang::Ru;
+    let title = match event::find(&e.kind) {
+        Some(k) if ru => k.ru,
+        Some(k) => k.en,
+        None => e.kind.as_str(),
     };
     let mut fields = String::new();
     if let Value::Object(map) = e.data() {
@@ -164,17 +182,22 @@ pub fn render_event(e: &Event) -> Letter {
         }
     }
     let when = souk_core::clock::iso_millis(e.created_at);
-    let text = format!(
-        "{en}\n\n{fields}\nEvent {kind} ({id}) at {when}.\n\
-         You get this e-mail because this event is chosen for e-mail on your account's notifications page.\n\n\
-         —\n\n{ru}\n\n{fields}\nСобытие {kind} ({id}), {when}.\n\
-         Вы получили это письмо, потому что это событие выбрано для почты на странице уведомлений вашего аккаунта.\n",
-        kind = e.kind,
-        id = e.id,
-    );
+    let footer = if ru {
+        format!(
+            "Событие {} ({}), {when}.\nВы получили это письмо, потому что это событие выбрано для почты \
+             на странице уведомлений вашего аккаунта.\n",
+            e.kind, e.id
+        )
+    } else {
+        format!(
+            "Event {} ({}) at {when}.\nYou get this e-mail because this event is chosen for e-mail \
+             on your account's notifications page.\n",
+            e.kind, e.id
+        )
+    };
     Letter {
-        subject: format!("{en} / {ru}"),
-        text,
+        subject: title.to_owned(),
+        text: format!("{title}\n\n{fields}\n{footer}"),
     }
 }
 
@@ -202,12 +225,14 @@ mod tests {
             payload: r#"{"order":12,"status":"Completed","remains":null,"link":"a\nb"}"#.into(),
             created_at: 0,
         };
-        let l = render_event(&e);
-        assert_eq!(l.subject, "Order completed / Заказ выполнен");
+        let l = render_event(&e, Lang::En);
+        assert_eq!(l.subject, "Order completed");
         assert!(l.text.contains("  order: 12\n"), "{}", l.text);
         assert!(l.text.contains("  status: Completed\n"));
         assert!(l.text.contains("  remains: -\n"));
         assert!(l.text.contains("  link: a b\n"));
-        assert!(l.text.contains("Заказ выполнен\n"));
+        let ru = render_event(&e, Lang::Ru);
+        assert_eq!(ru.subject, "Заказ выполнен");
+        assert!(ru.text.contains("  order: 12\n") && ru.text.contains("Событие"));
     }
 }

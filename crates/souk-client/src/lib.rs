@@ -10,3 +10,4 @@ pub mod pause;
 pub mod payments;
 pub mod sms_activate;
 pub mod smtp;
+pub mod telegram;

@@ -31,6 +31,7 @@ mod sms_inbound;
 mod sms_worker;
 mod supplier;
 mod supplier_catalogue;
+mod telegram;
 mod users;
 pub mod versions;
 mod web;
@@ -86,6 +87,7 @@ pub use supplier::{
 pub use supplier_catalogue::{
     ServiceDetail, ServicePatch, StockCounts, SubproductDetail, SubproductPatch, TranslationRow,
 };
+pub use telegram::{QueuedMessage, TelegramLink, TelegramSettings, TELEGRAM, TELEGRAM_UPDATES};
 pub use users::{
     normalize_email, ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus,
 };

@@ -20,6 +20,7 @@ mod settings;
 mod shops;
 mod sms;
 mod smtp;
+mod telegram;
 mod users;
 mod withdrawals;
 
@@ -38,6 +39,7 @@ pub fn routes() -> Routes {
         .merge(jobs::routes())
         .merge(payments::routes())
         .merge(smtp::routes())
+        .merge(telegram::routes())
 }
 
 /// Proof that the request carries the operator's token.

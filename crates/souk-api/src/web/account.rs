@@ -79,7 +79,7 @@ pub async fn overview(
             p.muted { (user.email) }
             (unverified)
             p.big { (ui.t("Balance", "Баланс")) ": " strong #balance { (balance.display2()) } " " (currency) }
-            p { a.button href="/account/funds" #add-funds { (ui.t("Add funds", "Пополнить")) } " " a href="/account/payments" #payments-link { (ui.t("Your payments", "Ваши платежи")) } }
+            p { a.button href="/account/funds" #add-funds { (ui.t("Add funds", "Пополнить")) } " " a href="/account/payments" #payments-link { (ui.t("Your payments", "Ваши платежи")) } " " a href="/account/notifications" #notifications-link { (ui.t("Notifications", "Уведомления")) } }
         }
         section.card #api-key {
             h2 { (ui.t("API key", "API ключ")) }

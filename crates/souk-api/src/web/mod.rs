@@ -14,6 +14,7 @@ mod error;
 mod funds;
 mod i18n;
 mod layout;
+mod notifications;
 mod openapi;
 mod password;
 mod refusal;
@@ -62,6 +63,18 @@ pub fn routes() -> Router<AppState> {
         .route("/account/key", post(account::rotate_key))
         .route("/account/orders", get(account::orders))
         .route("/account/sms", get(account::sms))
+        .route(
+            "/account/notifications",
+            get(notifications::page).post(notifications::save),
+        )
+        .route(
+            "/account/notifications/telegram/link",
+            post(notifications::link),
+        )
+        .route(
+            "/account/notifications/telegram/unlink",
+            post(notifications::unlink),
+        )
         .route("/account/funds", get(funds::page).post(funds::submit))
         .route("/account/payments", get(funds::list))
         .route("/account/payments/{id}", get(funds::payment))

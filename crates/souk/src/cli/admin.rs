@@ -94,6 +94,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_smtp::SmtpCommand,
     },
+    /// Telegram notifications: the bot's token and switch, a check, the operator's link.
+    Telegram {
+        #[command(subcommand)]
+        command: super::admin_telegram::TelegramCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +247,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
             super::admin_payments::run_gateway(store, command, now).await
         }
         AdminCommand::Smtp { command } => super::admin_smtp::run(store, command, now).await,
+        AdminCommand::Telegram { command } => super::admin_telegram::run(store, command, now).await,
         AdminCommand::Audit => {
             let report = store.audit().await?;
             println!(

@@ -13,6 +13,7 @@ mod admin_payments;
 mod admin_provider;
 mod admin_sms;
 mod admin_smtp;
+mod admin_telegram;
 mod admin_users;
 mod api;
 

@@ -15,6 +15,7 @@ mod crash;
 mod disputes;
 mod events;
 mod events_email;
+mod events_telegram;
 mod fake_upstream;
 mod fixtures;
 mod forwarding;
