@@ -76,7 +76,8 @@ tx_steps! {
     /// Events inside the transaction of the change they describe.
     pub(crate) trait EventSteps {
         /// Records an event of `kind` for `audience` about `subject` with `data`, if its
-        /// audience has an enabled webhook endpoint or chose the kind for a channel.
+        /// audience has an enabled webhook endpoint or chose the kind for a channel it
+        /// can receive on (e-mail, or a linked Telegram chat).
         /// True when it was recorded.
         async fn record_event(&mut self, audience: &str, kind: &str, subject: &str, data: &Value, now: i64) -> Result<bool> {
             let id = format!("msg_{}", souk_core::id::new_entity_id());
@@ -84,7 +85,8 @@ tx_steps! {
                 "INSERT INTO events (id, kind, audience, subject, payload, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6 \
                  WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE audience = $3 AND enabled) \
-                    OR EXISTS (SELECT 1 FROM notification_prefs WHERE audience = $3 AND kind = $2) \
+                    OR EXISTS (SELECT 1 FROM notification_prefs p WHERE p.audience = $3 AND p.kind = $2 \
+                               AND (p.channel <> 'telegram' OR EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $3))) \
                  RETURNING seq",
             )
             .bind(&id)
@@ -305,8 +307,10 @@ impl Store {
                     .await?;
                     tx.wake_queue(WEBHOOK_SEND, &endpoint, now).await?;
                 }
+                // Telegram only for a linked chat: nothing is queued that cannot be sent.
                 let channels: Vec<(String,)> = sqlx::query_as(
-                    "SELECT channel FROM notification_prefs WHERE audience = $1 AND kind = $2",
+                    "SELECT channel FROM notification_prefs p WHERE audience = $1 AND kind = $2 \
+                     AND (channel <> 'telegram' OR EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $1))",
                 )
                 .bind(&e.audience)
                 .bind(&e.kind)

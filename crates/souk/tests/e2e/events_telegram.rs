@@ -194,16 +194,17 @@ engine_test!(telegram_links_chats_and_speaks_each_users_language, |db| {
     let (_, html) = page(&app, &ann, "/account/notifications").await;
     assert!(html.contains("name=\"telegram\" value=\"order.completed\" checked"));
 
-    // Before the chat is linked, her events are not sent anywhere: failed, not queued.
-    assert!(event(&app, &ann_id, "order.completed", json!({"order": 1})).await);
+    // Before the chat is linked, her Telegram choices listen to nothing: no event is
+    // even recorded, nothing is queued or sent.
+    assert!(!event(&app, &ann_id, "order.completed", json!({"order": 1})).await);
     app.run_deliveries().await;
     assert!(fake.sent().is_empty());
     assert_eq!(
         db.scalar(&format!(
-            "SELECT COUNT(*) FROM notifications WHERE audience = '{ann_id}' AND state = 'failed'"
+            "SELECT COUNT(*) FROM notifications WHERE audience = '{ann_id}'"
         ))
         .await,
-        1
+        0
     );
 
     // She opens the link in Telegram; the bot answers in her language.
@@ -336,7 +337,7 @@ engine_test!(telegram_links_chats_and_speaks_each_users_language, |db| {
         .expect("link")
         .is_none());
     let before = fake.sent().len();
-    assert!(event(&app, &ann_id, "order.completed", json!({"order": 45})).await);
+    assert!(!event(&app, &ann_id, "order.completed", json!({"order": 45})).await);
     app.clock.advance(1_000);
     app.run_deliveries().await;
     assert_eq!(fake.sent().len(), before, "an unlinked user gets nothing");
@@ -431,7 +432,8 @@ engine_test!(telegram_waits_out_floods_and_forgets_blocked_chats, |db| {
         .await
         .expect("link")
         .is_none());
-    assert!(event(&app, &cleo, "order.completed", json!({"order": 4})).await);
+    // Unlinked, her Telegram choices listen to nothing any more.
+    assert!(!event(&app, &cleo, "order.completed", json!({"order": 4})).await);
     app.clock.advance(1_000);
     app.run_deliveries().await;
     assert_eq!(fake.sent().len(), before);
@@ -440,7 +442,7 @@ engine_test!(telegram_waits_out_floods_and_forgets_blocked_chats, |db| {
             "SELECT COUNT(*) FROM notifications WHERE audience = '{cleo}' AND state = 'failed'"
         ))
         .await,
-        2
+        1
     );
 
     app.stop().await;
@@ -554,7 +556,8 @@ engine_test!(telegram_operator_setup_and_the_operators_own_chat, |db| {
     let _ = sign_up(&app, "dana@example.com").await;
     let dana = user_id(&app, "dana@example.com").await;
     prefs(&app, &dana, "telegram", &["order.completed"]).await;
-    assert!(event(&app, &dana, "order.completed", json!({"order": 9})).await);
+    // Dana chose Telegram but linked no chat: her event is not even recorded.
+    assert!(!event(&app, &dana, "order.completed", json!({"order": 9})).await);
     app.run_deliveries().await;
     let to_operator = fake.sent_to(900);
     assert_eq!(to_operator.len(), 2, "{to_operator:?}");
