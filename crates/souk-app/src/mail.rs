@@ -25,6 +25,11 @@ pub struct SmtpSettings {
     /// Where the operator's own events are mailed.
     #[serde(default)]
     pub operator_email: String,
+    /// The site's address for links in mails (`https://shop.example`) when
+    /// `SOUK_PUBLIC_URL` is not set. Never the request's own `Host`: anyone can send a
+    /// reset request with a forged one and have the victim mailed a link to their site.
+    #[serde(default)]
+    pub site_url: String,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -36,6 +41,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("username", &self.username)
             .field("from", &self.from)
             .field("operator_email", &self.operator_email)
+            .field("site_url", &self.site_url)
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +57,7 @@ pub struct SmtpView {
     pub has_password: bool,
     pub from: String,
     pub operator_email: String,
+    pub site_url: String,
     /// `None` until first set.
     pub updated_at: Option<i64>,
 }
@@ -67,6 +74,7 @@ pub struct SmtpPatch {
     pub password: Option<String>,
     pub from: Option<String>,
     pub operator_email: Option<String>,
+    pub site_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +108,21 @@ pub async fn enabled_relay(store: &Store) -> Result<Option<(Relay, SmtpSettings)
         Some((true, s)) => Ok(relay_of(&s).map(|r| (r, s))),
         _ => Ok(None),
     }
+}
+
+/// The address links in mails point at: `SOUK_PUBLIC_URL` (`public_url`), else the
+/// SMTP settings' `site_url`; `None` when neither is set (no links are mailed then).
+pub async fn link_base(
+    store: &Store,
+    public_url: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    if let Some(url) = public_url {
+        return Ok(Some(url.trim_end_matches('/').to_owned()));
+    }
+    Ok(settings(store)
+        .await?
+        .map(|(_, s)| s.site_url)
+        .filter(|u| !u.is_empty()))
 }
 
 /// True when Souk sends e-mail (the pages offer resets and verification only then).
@@ -142,6 +165,7 @@ pub async fn view(store: &Store) -> Result<SmtpView, StoreError> {
             has_password: !s.password.is_empty(),
             from: s.from,
             operator_email: s.operator_email,
+            site_url: s.site_url,
             updated_at,
         },
     })
@@ -239,6 +263,19 @@ pub async fn configure(store: &Store, patch: SmtpPatch, now: i64) -> Result<Smtp
             smtp::mailbox(&normal, "operator_email").map_err(|e| invalid(e.to_string()))?;
             normal
         };
+    }
+    if let Some(u) = patch.site_url {
+        let u = u.trim().trim_end_matches('/');
+        let ok = u.is_empty()
+            || ((u.starts_with("https://") || u.starts_with("http://"))
+                && u.len() <= 300
+                && !u.chars().any(|c| c.is_whitespace() || c.is_control()));
+        if !ok {
+            return Err(invalid(
+                "site_url must be the site's address, https://... (or empty)",
+            ));
+        }
+        s.site_url = u.to_owned();
     }
     let enabled = patch.enabled.unwrap_or(enabled);
     if enabled && relay_of(&s).is_none() {

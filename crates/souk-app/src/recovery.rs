@@ -109,13 +109,16 @@ pub async fn request_reset(
     throttle: &Throttle,
     email: &str,
     address: &str,
-    site: &str,
+    public_url: Option<&str>,
     lang: Lang,
     now: i64,
 ) -> Result<(), RecoveryError> {
     if !mail::is_enabled(store).await? {
         return Err(RecoveryError::MailOff);
     }
+    let Some(site) = mail::link_base(store, public_url).await? else {
+        return Err(RecoveryError::MailOff);
+    };
     let email = souk_store::normalize_email(email).map_err(|_| RecoveryError::BadEmail)?;
     let address = sessions::address_key(address);
     let email_key = format!("reset:{email}");
@@ -142,7 +145,7 @@ pub async fn request_reset(
             now,
         )
         .await?;
-    let letter = reset_letter(lang, site, &link(site, "/password/reset", &token));
+    let letter = reset_letter(lang, &site, &link(&site, "/password/reset", &token));
     mail::queue(store, &account.user_id, &letter, now).await?;
     Ok(())
 }
@@ -200,18 +203,21 @@ pub async fn reset_password(
 pub async fn send_verification(
     store: &Store,
     user_id: &str,
-    site: &str,
+    public_url: Option<&str>,
     lang: Lang,
     now: i64,
 ) -> Result<bool, StoreError> {
     if !mail::is_enabled(store).await? || store.email_verified_at(user_id).await?.is_some() {
         return Ok(false);
     }
+    let Some(site) = mail::link_base(store, public_url).await? else {
+        return Ok(false);
+    };
     let token = random_token();
     store
         .issue_mail_token(user_id, VERIFY_EMAIL, &token, now + VERIFY_TTL_MS, now)
         .await?;
-    let letter = verify_letter(lang, site, &link(site, "/email/verify", &token));
+    let letter = verify_letter(lang, &site, &link(&site, "/email/verify", &token));
     mail::queue(store, user_id, &letter, now).await?;
     Ok(true)
 }
@@ -221,11 +227,11 @@ pub async fn resend_verification(
     store: &Store,
     throttle: &Throttle,
     user_id: &str,
-    site: &str,
+    public_url: Option<&str>,
     lang: Lang,
     now: i64,
 ) -> Result<bool, RecoveryError> {
-    if !mail::is_enabled(store).await? {
+    if !mail::is_enabled(store).await? || mail::link_base(store, public_url).await?.is_none() {
         return Err(RecoveryError::MailOff);
     }
     let key = format!("verify:{user_id}");
@@ -234,7 +240,7 @@ pub async fn resend_verification(
     {
         return Err(RecoveryError::Throttled(wait));
     }
-    Ok(send_verification(store, user_id, site, lang, now).await?)
+    Ok(send_verification(store, user_id, public_url, lang, now).await?)
 }
 
 /// Checks the address a verification link was sent to: the user, or `None` for a dead

@@ -77,7 +77,7 @@ tx_steps! {
     pub(crate) trait EventSteps {
         /// Records an event of `kind` for `audience` about `subject` with `data`, if its
         /// audience has an enabled webhook endpoint or chose the kind for a channel it
-        /// can receive on (e-mail, or a linked Telegram chat).
+        /// can receive on (a linked Telegram chat, or e-mail while it is on).
         /// True when it was recorded.
         async fn record_event(&mut self, audience: &str, kind: &str, subject: &str, data: &Value, now: i64) -> Result<bool> {
             let id = format!("msg_{}", souk_core::id::new_entity_id());
@@ -86,7 +86,9 @@ tx_steps! {
                  SELECT $1, $2, $3, $4, $5, $6 \
                  WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE audience = $3 AND enabled) \
                     OR EXISTS (SELECT 1 FROM notification_prefs p WHERE p.audience = $3 AND p.kind = $2 \
-                               AND (p.channel <> 'telegram' OR EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $3))) \
+                               AND CASE p.channel \
+                                   WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $3) \
+                                   ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END) \
                  RETURNING seq",
             )
             .bind(&id)
@@ -307,10 +309,13 @@ impl Store {
                     .await?;
                     tx.wake_queue(WEBHOOK_SEND, &endpoint, now).await?;
                 }
-                // Telegram only for a linked chat: nothing is queued that cannot be sent.
+                // Telegram only for a linked chat, e-mail only while it is on: nothing is
+                // queued that cannot be sent.
                 let channels: Vec<(String,)> = sqlx::query_as(
                     "SELECT channel FROM notification_prefs p WHERE audience = $1 AND kind = $2 \
-                     AND (channel <> 'telegram' OR EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $1))",
+                     AND CASE channel \
+                         WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $1) \
+                         ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END",
                 )
                 .bind(&e.audience)
                 .bind(&e.kind)
@@ -414,7 +419,14 @@ tx_steps! {
         /// done), or inserts it. A job waiting out a retry keeps its time: the queue's
         /// order holds.
         async fn wake_queue(&mut self, kind: &str, key: &str, now: i64) -> Result<()> {
-            let woken = sqlx::query("UPDATE jobs SET woken = TRUE, updated_at = $1 WHERE kind = $2 AND dedupe_key = $3")
+            // A parked queue (its tries spent on store errors) starts again: new work must
+            // never wait behind it for good.
+            let woken = sqlx::query(
+                "UPDATE jobs SET woken = TRUE, updated_at = $1, \
+                 run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
+                 attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready' \
+                 WHERE kind = $2 AND dedupe_key = $3",
+            )
                 .bind(now)
                 .bind(kind)
                 .bind(key)

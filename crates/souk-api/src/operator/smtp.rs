@@ -37,6 +37,7 @@ fn smtp_view(v: &SmtpView) -> Value {
         "has_password": v.has_password,
         "from": v.from,
         "operator_email": v.operator_email,
+        "site_url": v.site_url,
         "updated_at": v.updated_at.map(iso_millis),
     })
 }
@@ -72,6 +73,7 @@ struct SmtpBody {
     password: Option<String>,
     from: Option<String>,
     operator_email: Option<String>,
+    site_url: Option<String>,
 }
 
 /// `PUT /notifiers/smtp`: absent fields are kept; an empty username and password remove
@@ -90,6 +92,7 @@ async fn configure(
         password: body.password,
         from: body.from,
         operator_email: body.operator_email,
+        site_url: body.site_url,
     };
     let v = mail::configure(&state.store, patch, state.now()).await?;
     Ok(json_value(StatusCode::OK, &smtp_view(&v)))

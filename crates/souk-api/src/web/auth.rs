@@ -170,7 +170,6 @@ fn too_many(
 pub async fn signup(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    headers: axum::http::HeaderMap,
     visitor: Visitor,
     PageForm(mut form): PageForm<AuthForm>,
 ) -> Result<Response, WebError> {
@@ -240,7 +239,7 @@ pub async fn signup(
         }
         Err(SignUpError::Store(e)) => return Err(e.into()),
     };
-    super::password::after_sign_up(&state, &headers, &user_id, ui).await;
+    super::password::after_sign_up(&state, &user_id, ui).await;
     let token = sessions::start(&state.store, &user_id, state.now()).await?;
     Ok(session_cookie(&visitor, &token, "/account"))
 }

@@ -5,7 +5,7 @@
 //! here exists while the operator's SMTP relay is off: the forgot page says so.
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -14,7 +14,6 @@ use souk_core::password::PasswordProblem;
 use souk_store::WebSession;
 
 use super::auth::{session_cookie, MAX_PASSWORD, MIN_PASSWORD};
-use super::docs::public_url;
 use super::error::{PageForm, WebError};
 use super::i18n::Ui;
 use super::layout::{document, respond, Notice};
@@ -126,19 +125,17 @@ pub async fn forgot_page_get(
 pub async fn forgot(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    headers: HeaderMap,
     visitor: Visitor,
     PageForm(form): PageForm<ForgotForm>,
 ) -> Result<Response, WebError> {
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
-    let site = public_url(&state, &headers);
     let asked = recovery::request_reset(
         &state.store,
         &state.config.throttle,
         &form.email,
         &address.to_string(),
-        &site,
+        state.config.public_url.as_deref(),
         ui.catalogue_lang(),
         state.now(),
     )
@@ -338,19 +335,17 @@ pub async fn verify(
 /// `POST /account/verify`: a new link for the signed-in user's address.
 pub async fn resend(
     State(state): State<AppState>,
-    headers: HeaderMap,
     visitor: Visitor,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
-    let site = public_url(&state, &headers);
     let sent = recovery::resend_verification(
         &state.store,
         &state.config.throttle,
         &user.user_id,
-        &site,
+        state.config.public_url.as_deref(),
         ui.catalogue_lang(),
         state.now(),
     )
@@ -410,12 +405,11 @@ pub async fn resend(
 
 /// After a sign-up: the address check is queued when mail is on. A failure here is
 /// logged, not shown: the account exists and the link can be asked for again.
-pub async fn after_sign_up(state: &AppState, headers: &HeaderMap, user_id: &str, ui: Ui) {
-    let site = public_url(state, headers);
+pub async fn after_sign_up(state: &AppState, user_id: &str, ui: Ui) {
     let queued = recovery::send_verification(
         &state.store,
         user_id,
-        &site,
+        state.config.public_url.as_deref(),
         ui.catalogue_lang(),
         state.now(),
     )

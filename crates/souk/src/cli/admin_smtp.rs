@@ -45,6 +45,11 @@ pub struct SmtpSet {
     /// Where the operator's own events are mailed (empty: none).
     #[arg(long)]
     operator_email: Option<String>,
+    /// The site's address for links in mails (https://shop.example), when
+    /// SOUK_PUBLIC_URL is not set; without either, no reset or verification links are
+    /// mailed.
+    #[arg(long)]
+    site_url: Option<String>,
 }
 
 /// Where `smtp set` reads the password from.
@@ -74,6 +79,9 @@ fn show(v: &SmtpView) {
         v.from,
         v.operator_email,
     );
+    if !v.site_url.is_empty() {
+        println!("links in mails point at {}", v.site_url);
+    }
 }
 
 fn mail_error(e: MailError) -> anyhow::Error {
@@ -99,6 +107,7 @@ pub async fn run(store: &Store, command: SmtpCommand, now: i64) -> anyhow::Resul
                 username,
                 from,
                 operator_email,
+                site_url,
             } = *set;
             let password = std::env::var(PASSWORD_ENV).ok();
             let patch = SmtpPatch {
@@ -110,6 +119,7 @@ pub async fn run(store: &Store, command: SmtpCommand, now: i64) -> anyhow::Resul
                 password,
                 from,
                 operator_email,
+                site_url,
             };
             let v = mail::configure(store, patch, now)
                 .await

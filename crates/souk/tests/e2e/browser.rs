@@ -523,6 +523,7 @@ engine_test!(browser_password_reset_through_the_smtp_sink, |db| {
             port: Some(sink.port()),
             security: Some("plain".into()),
             from: Some("shop@souk.test".into()),
+            site_url: Some(app.url.clone()),
             ..Default::default()
         },
         app.state.now(),

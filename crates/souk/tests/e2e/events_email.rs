@@ -30,6 +30,7 @@ async fn smtp_on(app: &TestApp, sink: &SmtpSink) {
                 "security": "plain",
                 "from": "Souk Shop <shop@souk.test>",
                 "operator_email": "ops@souk.test",
+                "site_url": app.url,
                 "enabled": true,
             })),
         )
@@ -847,4 +848,51 @@ engine_test!(email_admin_smtp_commands, |db| {
     let (ok, out, _) = souk(db, &[], &["admin", "smtp", "show"]);
     assert!(ok && out.contains("smtp enabled"), "{out}");
     store.close().await;
+});
+
+engine_test!(email_links_never_follow_the_request_s_host, |db| {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let email = "host@souk.test";
+    sign_up(&app, email).await;
+    // Mail on, but no address for links (no SOUK_PUBLIC_URL, no site_url): resets are
+    // not offered rather than mailed with a link built from the request.
+    let (status, body) = app
+        .operator(
+            Method::PUT,
+            "/notifiers/smtp",
+            Some(json!({
+                "host": sink.host(), "port": sink.port(), "security": "plain",
+                "from": "shop@souk.test", "enabled": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = forgot(&app, email).await;
+    assert_eq!(status, 503);
+    app.run_deliveries().await;
+    assert!(sink.received().is_empty());
+    // With the site's address set, a request that names another host still gets a link
+    // to the site: an attacker's forged Host never reaches the victim's mailbox.
+    smtp_on(&app, &sink).await;
+    let (cookie, token) = visit(&app, "/signin").await;
+    let r = client()
+        .post(format!("{}/password/forgot", app.url))
+        .header(reqwest::header::HOST, "evil.example")
+        .header(COOKIE, format!("souk_csrf={cookie}"))
+        .form(&[("csrf", token.as_str()), ("email", email)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    app.run_deliveries().await;
+    let got = mails(&sink, email, "Reset your password");
+    assert_eq!(got.len(), 1);
+    let link = link_in(&got[0], "/password/reset");
+    assert!(
+        link.starts_with(&format!("{}/password/reset?token=", app.url)),
+        "{link}"
+    );
+    assert!(!got[0].text().contains("evil.example"));
+    app.stop().await;
 });
