@@ -9,4 +9,6 @@ pub mod pacing;
 pub mod pause;
 pub mod payments;
 pub mod sms_activate;
+pub mod smtp;
+pub mod telegram;
 pub mod webhook;

@@ -6,6 +6,10 @@
 //! The signing here is written independently of souk-client's checks, on purpose: a
 //! misreading of a scheme on either side shows up as a failed test instead of agreeing
 //! with itself.
+//!
+//! [`telegram`] fakes the Telegram Bot API the same way.
+
+pub mod smtp;
 
 pub mod webhook_receiver;
 
@@ -27,6 +31,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Sha256, Sha512};
 use souk_core::Money;
 use tokio::sync::oneshot;
+
+pub mod telegram;
 
 /// Which gateway a fake plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -76,7 +76,8 @@ tx_steps! {
     /// Events inside the transaction of the change they describe.
     pub(crate) trait EventSteps {
         /// Records an event of `kind` for `audience` about `subject` with `data`, if its
-        /// audience has an enabled webhook endpoint or chose the kind for a channel.
+        /// audience has an enabled webhook endpoint or chose the kind for a channel it
+        /// can receive on (a linked Telegram chat, or e-mail while it is on).
         /// True when it was recorded.
         async fn record_event(&mut self, audience: &str, kind: &str, subject: &str, data: &Value, now: i64) -> Result<bool> {
             let id = format!("msg_{}", souk_core::id::new_entity_id());
@@ -84,7 +85,10 @@ tx_steps! {
                 "INSERT INTO events (id, kind, audience, subject, payload, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6 \
                  WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE audience = $3 AND enabled) \
-                    OR EXISTS (SELECT 1 FROM notification_prefs WHERE audience = $3 AND kind = $2) \
+                    OR EXISTS (SELECT 1 FROM notification_prefs p WHERE p.audience = $3 AND p.kind = $2 \
+                               AND CASE p.channel \
+                                   WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $3) \
+                                   ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END) \
                  RETURNING seq",
             )
             .bind(&id)
@@ -184,6 +188,7 @@ tx_steps! {
 
         /// An SMS activation's event (`sms.code_received`, `sms.expired`) for its buyer.
         async fn sms_changed(&mut self, order: i64, kind: &str, now: i64) -> Result<()> {
+            #[allow(clippy::type_complexity)] // one row's columns, read once below
             let row: Option<(String, String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT user_id, project_id, country_code, phone, code, sms_text FROM sms_activations WHERE order_id = $1",
             )
@@ -304,8 +309,13 @@ impl Store {
                     .await?;
                     tx.wake_queue(WEBHOOK_SEND, &endpoint, now).await?;
                 }
+                // Telegram only for a linked chat, e-mail only while it is on: nothing is
+                // queued that cannot be sent.
                 let channels: Vec<(String,)> = sqlx::query_as(
-                    "SELECT channel FROM notification_prefs WHERE audience = $1 AND kind = $2",
+                    "SELECT channel FROM notification_prefs p WHERE audience = $1 AND kind = $2 \
+                     AND CASE channel \
+                         WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $1) \
+                         ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END",
                 )
                 .bind(&e.audience)
                 .bind(&e.kind)
@@ -409,7 +419,14 @@ tx_steps! {
         /// done), or inserts it. A job waiting out a retry keeps its time: the queue's
         /// order holds.
         async fn wake_queue(&mut self, kind: &str, key: &str, now: i64) -> Result<()> {
-            let woken = sqlx::query("UPDATE jobs SET woken = TRUE, updated_at = $1 WHERE kind = $2 AND dedupe_key = $3")
+            // A parked queue (its tries spent on store errors) starts again: new work must
+            // never wait behind it for good.
+            let woken = sqlx::query(
+                "UPDATE jobs SET woken = TRUE, updated_at = $1, \
+                 run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
+                 attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready' \
+                 WHERE kind = $2 AND dedupe_key = $3",
+            )
                 .bind(now)
                 .bind(kind)
                 .bind(key)

@@ -17,6 +17,7 @@ mod installation;
 mod jobs;
 mod keycheck;
 mod login_attempts;
+mod mail;
 mod migrations;
 mod operator;
 mod orders;
@@ -30,6 +31,7 @@ mod sms_inbound;
 mod sms_worker;
 mod supplier;
 mod supplier_catalogue;
+mod telegram;
 mod users;
 pub mod versions;
 mod web;
@@ -57,6 +59,7 @@ pub use jobs::{
 };
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
+pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
@@ -85,6 +88,7 @@ pub use supplier::{
 pub use supplier_catalogue::{
     ServiceDetail, ServicePatch, StockCounts, SubproductDetail, SubproductPatch, TranslationRow,
 };
+pub use telegram::{QueuedMessage, TelegramLink, TelegramSettings, TELEGRAM, TELEGRAM_UPDATES};
 pub use users::{
     normalize_email, ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus,
 };

@@ -40,6 +40,7 @@ const FILES: (Files, Files) = embed!(
     "0011_order_jobs.sql",
     "0012_payments.sql",
     "0013_events.sql",
+    "0014_user_lang.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

@@ -17,6 +17,9 @@
 //! - `payment.check`: asks a gateway about one payment and settles it on the answer
 //!   (`souk_app::payments::check`), on a schedule until it is settled and at once when
 //!   a verified callback wakes it.
+//! - `telegram.updates`: reads what people wrote to the bot (`/start <token>` links a
+//!   chat) every few seconds while Telegram is enabled, its offset in its payload
+//!   (`souk_app::telegram::poll_updates`).
 
 use std::time::Duration;
 
@@ -82,6 +85,11 @@ struct ProviderPayload {
 #[derive(Serialize, Deserialize)]
 struct RefillPayload {
     refill: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UpdatesPayload {
+    offset: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -178,6 +186,31 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
                 Err(CheckError::Alarm(why)) => Err(JobError::Park(why)),
             }
         }
+        souk_store::TELEGRAM_UPDATES => {
+            let p: UpdatesPayload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::Park(format!("unreadable payload: {e}")))?;
+            let now = ctx.clock.now_ms();
+            let next = souk_app::telegram::poll_updates(
+                &ctx.store,
+                ctx.allow_private_upstreams,
+                p.offset,
+                now,
+            )
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+            let Some(offset) = next else {
+                // Telegram is off: enabling it brings the job back.
+                return Ok(Done::Finished);
+            };
+            if offset != p.offset {
+                let payload = serde_json::to_string(&UpdatesPayload { offset })
+                    .map_err(|e| JobError::Park(e.to_string()))?;
+                ctx.store
+                    .record_job_progress(job.id, &ctx.node_id, &payload, now)
+                    .await?;
+            }
+            Ok(Done::Again(now + souk_app::telegram::POLL_EVERY_MS))
+        }
         other => Err(JobError::Park(format!("unknown job kind {other:?}"))),
     }
 }
@@ -218,15 +251,17 @@ async fn settle(
     Ok(())
 }
 
-/// Gives every enabled API v2 provider its periodic sync job, and open drip-feed parents
-/// their settling job (a no-op for those there already).
+/// Gives every enabled API v2 provider its periodic sync job, open drip-feed parents
+/// their settling job, and an enabled Telegram bot its `telegram.updates` job (a no-op
+/// for those there already).
 pub async fn ensure_periodic_jobs(ctx: &WorkerContext) -> Result<(), StoreError> {
     let now = ctx.clock.now_ms();
     let every = provider_sync_every(ctx).as_millis() as i64;
     ctx.store
         .ensure_provider_sync_jobs(now + every, now)
         .await?;
-    ctx.store.ensure_dripfeed_job(now).await
+    ctx.store.ensure_dripfeed_job(now).await?;
+    ctx.store.ensure_telegram_job(now).await
 }
 
 /// Claims and runs every job due now (but sends and status polls, which have their own

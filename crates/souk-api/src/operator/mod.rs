@@ -19,6 +19,8 @@ mod providers;
 mod settings;
 mod shops;
 mod sms;
+mod smtp;
+mod telegram;
 mod users;
 mod withdrawals;
 
@@ -36,6 +38,8 @@ pub fn routes() -> Routes {
         .merge(withdrawals::routes())
         .merge(jobs::routes())
         .merge(payments::routes())
+        .merge(smtp::routes())
+        .merge(telegram::routes())
         .merge(crate::account::webhooks::routes::<Operator>())
 }
 

@@ -60,6 +60,7 @@ pub async fn overview(
     let key = state.store.visible_key(&user.user_id).await?;
     let ledger = state.store.ledger(&user.user_id, RECENT).await?;
     let currency = &state.config.currency;
+    let unverified = super::password::verification_notice(&state, &visitor, user).await?;
     let notice = if q.rotated.is_some() {
         Notice::Ok(
             ui.t(
@@ -76,8 +77,9 @@ pub async fn overview(
         (notice.render())
         section.card {
             p.muted { (user.email) }
+            (unverified)
             p.big { (ui.t("Balance", "Баланс")) ": " strong #balance { (balance.display2()) } " " (currency) }
-            p { a.button href="/account/funds" #add-funds { (ui.t("Add funds", "Пополнить")) } " " a href="/account/payments" #payments-link { (ui.t("Your payments", "Ваши платежи")) } " " a href="/account/webhooks" #webhooks-link { (ui.t("Webhooks", "Вебхуки")) } }
+            p { a.button href="/account/funds" #add-funds { (ui.t("Add funds", "Пополнить")) } " " a href="/account/payments" #payments-link { (ui.t("Your payments", "Ваши платежи")) } " " a href="/account/notifications" #notifications-link { (ui.t("Notifications", "Уведомления")) } " " a href="/account/webhooks" #webhooks-link { (ui.t("Webhooks", "Вебхуки")) } }
         }
         section.card #api-key {
             h2 { (ui.t("API key", "API ключ")) }

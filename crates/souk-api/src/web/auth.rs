@@ -80,6 +80,7 @@ fn auth_page(
             @if signup {
                 p { (ui.t("Have an account? ", "Уже есть аккаунт? ")) a href="/signin" { (ui.t("Sign in", "Войти")) } }
             } @else {
+                p { a #forgot-link href="/password/forgot" { (ui.t("Forgot password?", "Забыли пароль?")) } }
                 p { (ui.t("New here? ", "Впервые здесь? ")) a href="/signup" { (ui.t("Sign up", "Зарегистрироваться")) } }
             }
         }
@@ -112,7 +113,7 @@ pub async fn signin_page(visitor: Visitor, Query(q): Query<NextQuery>) -> Respon
 }
 
 /// Sends the browser to `next` with the session `token`'s cookie.
-fn session_cookie(visitor: &Visitor, token: &str, next: &str) -> Response {
+pub(super) fn session_cookie(visitor: &Visitor, token: &str, next: &str) -> Response {
     let mut response = see_other(next);
     if let Some(c) = visitor.cookie(SESSION_COOKIE, token, SESSION_MS / 1000) {
         response.headers_mut().append(header::SET_COOKIE, c);
@@ -238,6 +239,7 @@ pub async fn signup(
         }
         Err(SignUpError::Store(e)) => return Err(e.into()),
     };
+    super::password::after_sign_up(&state, &user_id, ui).await;
     let token = sessions::start(&state.store, &user_id, state.now()).await?;
     Ok(session_cookie(&visitor, &token, "/account"))
 }

@@ -89,16 +89,24 @@ pub struct Next {
 }
 
 /// `GET /ui/{en|ru}?next=/path`: remembers the choice for a year and goes back. The
-/// cookie has the session cookie's flags: the pages' script never reads it.
+/// cookie has the session cookie's flags: the pages' script never reads it. A signed-in
+/// user's choice is also theirs for messages sent outside the pages (Telegram).
 pub async fn switch(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visitor: super::session::Visitor,
     Path(code): Path<String>,
     Query(q): Query<Next>,
 ) -> Response {
     let Some(ui) = Ui::parse(&code) else {
         return (StatusCode::NOT_FOUND, "Unknown language").into_response();
     };
+    if let Some(s) = &visitor.session {
+        // The switch works even if this cannot be stored: the pages follow the cookie.
+        if let Err(e) = state.store.set_user_lang(&s.user_id, ui.code()).await {
+            tracing::warn!(error = %e, "remembering a user's language failed");
+        }
+    }
     let secure = super::session::secure_cookies(&state, &headers);
     let mut response = super::layout::see_other(&safe_next(q.next.as_deref()));
     if let Some(v) = super::session::set_cookie(UI_COOKIE, ui.code(), 365 * 24 * 3600, secure) {

@@ -14,7 +14,9 @@ mod error;
 mod funds;
 mod i18n;
 mod layout;
+mod notifications;
 mod openapi;
+mod password;
 mod refusal;
 mod session;
 mod shop;
@@ -48,10 +50,32 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
+        .route(
+            "/password/forgot",
+            get(password::forgot_page_get).post(password::forgot),
+        )
+        .route(
+            "/password/reset",
+            get(password::reset_page_get).post(password::reset),
+        )
+        .route("/email/verify", get(password::verify))
+        .route("/account/verify", post(password::resend))
         .route("/account", get(account::overview))
         .route("/account/key", post(account::rotate_key))
         .route("/account/orders", get(account::orders))
         .route("/account/sms", get(account::sms))
+        .route(
+            "/account/notifications",
+            get(notifications::page).post(notifications::save),
+        )
+        .route(
+            "/account/notifications/telegram/link",
+            post(notifications::link),
+        )
+        .route(
+            "/account/notifications/telegram/unlink",
+            post(notifications::unlink),
+        )
         .route("/account/funds", get(funds::page).post(funds::submit))
         .route("/account/payments", get(funds::list))
         .route("/account/payments/{id}", get(funds::payment))

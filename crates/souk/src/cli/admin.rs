@@ -88,6 +88,17 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_payments::GatewayCommand,
     },
+    /// The SMTP relay e-mail goes through: settings (password from SOUK_SMTP_PASSWORD),
+    /// a test e-mail.
+    Smtp {
+        #[command(subcommand)]
+        command: super::admin_smtp::SmtpCommand,
+    },
+    /// Telegram notifications: the bot's token and switch, a check, the operator's link.
+    Telegram {
+        #[command(subcommand)]
+        command: super::admin_telegram::TelegramCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +246,8 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
         AdminCommand::Gateway { command } => {
             super::admin_payments::run_gateway(store, command, now).await
         }
+        AdminCommand::Smtp { command } => super::admin_smtp::run(store, command, now).await,
+        AdminCommand::Telegram { command } => super::admin_telegram::run(store, command, now).await,
         AdminCommand::Audit => {
             let report = store.audit().await?;
             println!(

@@ -12,6 +12,8 @@ mod admin_money;
 mod admin_payments;
 mod admin_provider;
 mod admin_sms;
+mod admin_smtp;
+mod admin_telegram;
 mod admin_users;
 mod api;
 

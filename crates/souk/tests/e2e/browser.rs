@@ -2,7 +2,8 @@
 //! in, the Test API, buying through the shop, the supplier desk's stock upload, the
 //! forms refusing bad input, and adding funds through the fake Stripe. Screenshots of
 //! every page land in `target/tmp/screenshots/<engine>/` (`screenshots-funds/` for the
-//! top-up). Skipped, saying so, where Chromium is not installed.
+//! top-up, `screenshots-password/` for a password reset through the SMTP sink). Skipped,
+//! saying so, where Chromium is not installed.
 
 use std::path::PathBuf;
 
@@ -500,4 +501,101 @@ engine_test!(browser_adds_funds_through_stripe, |db| {
     b.quit().await;
     app.stop().await;
     db.assert_audit_clean().await;
+});
+
+engine_test!(browser_password_reset_through_the_smtp_sink, |db| {
+    if webdriver::tools().is_none() {
+        assert!(
+            std::env::var_os("SOUK_REQUIRE_BROWSER").is_none(),
+            "SOUK_REQUIRE_BROWSER is set but chromium or chromedriver is missing"
+        );
+        eprintln!("skipped: chromium and chromium-driver are not installed");
+        return;
+    }
+    // No background workers: the e-mail queue runs when the test says.
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let sink = souk_fakes::smtp::SmtpSink::start().await;
+    souk_app::mail::configure(
+        &app.store,
+        souk_app::mail::SmtpPatch {
+            enabled: Some(true),
+            host: Some(sink.host().into()),
+            port: Some(sink.port()),
+            security: Some("plain".into()),
+            from: Some("shop@souk.test".into()),
+            site_url: Some(app.url.clone()),
+            ..Default::default()
+        },
+        app.state.now(),
+    )
+    .await
+    .expect("smtp on");
+    let engine = match db.kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots-password")
+        .join(engine);
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut b = Browser::start(shots).await.expect("browser");
+    let base = app.url.clone();
+    let email = "forgetful@example.com";
+    const NEW: &str = "a brand new passphrase";
+
+    sign_up(&b, &base, email).await;
+    assert!(b.exists("#email-unverified").await, "{}", b.source().await);
+    b.screenshot("account-unverified").await;
+    sign_out(&b).await;
+
+    // "Forgot password?" from the sign-in page.
+    b.goto(&format!("{base}/signin")).await;
+    b.click("#forgot-link").await;
+    wait_url(&b, "/password/forgot").await;
+    b.screenshot("forgot").await;
+    b.type_into("#email", email).await;
+    b.click("#forgot-submit").await;
+    let notice = b
+        .wait_text("#notice", "forgot notice", |t| !t.is_empty())
+        .await;
+    assert!(
+        notice.contains("If this address has an account"),
+        "{notice}"
+    );
+    b.screenshot("forgot-sent").await;
+
+    // The link, read from the mail the sink received.
+    app.run_deliveries().await;
+    let mail = sink
+        .received_by(email)
+        .into_iter()
+        .find(|m| m.subject() == "Reset your password")
+        .expect("the reset mail");
+    let text = mail.text();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/password/reset?token="))
+        .expect("a link")
+        .to_owned();
+    b.goto(&link).await;
+    b.find("#reset-form").await;
+    b.screenshot("reset").await;
+    b.type_into("#password", NEW).await;
+    b.type_into("#password2", NEW).await;
+    b.click("#reset-submit").await;
+    wait_url(&b, "/account").await;
+    b.find("#signout").await;
+    b.screenshot("reset-signed-in").await;
+    sign_out(&b).await;
+
+    // The new password signs in.
+    b.goto(&format!("{base}/signin")).await;
+    b.type_into("#email", email).await;
+    b.type_into("#password", NEW).await;
+    b.click("#auth-submit").await;
+    wait_url(&b, "/account").await;
+    b.find("#signout").await;
+    b.screenshot("signed-in-with-new-password").await;
+    b.quit().await;
+    app.stop().await;
 });

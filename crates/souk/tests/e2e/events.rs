@@ -14,9 +14,23 @@ use crate::supply_kit::{
     supplier, upload, As,
 };
 
-/// `audience` wants every kind of its audiences by e-mail (which records the events; the
-/// e-mail channel sends nothing here).
+/// `audience` wants every kind of its audiences by e-mail (which records the events while
+/// e-mail is on; the relay here takes nothing, so nothing is sent).
 async fn listen(app: &TestApp, audience: &str, of: &[Audience]) {
+    souk_app::mail::configure(
+        &app.store,
+        souk_app::mail::SmtpPatch {
+            enabled: Some(true),
+            host: Some("127.0.0.1".into()),
+            port: Some(9),
+            security: Some("plain".into()),
+            from: Some("shop@events.test".into()),
+            ..Default::default()
+        },
+        app.clock.now_ms(),
+    )
+    .await
+    .expect("e-mail on");
     let kinds: Vec<String> = event::KINDS
         .iter()
         .filter(|k| of.contains(&k.audience))

@@ -14,6 +14,8 @@ mod concurrency;
 mod crash;
 mod disputes;
 mod events;
+mod events_email;
+mod events_telegram;
 mod events_webhooks;
 mod fake_upstream;
 mod fixtures;
