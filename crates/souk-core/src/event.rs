@@ -56,7 +56,8 @@ pub const WITHDRAWAL_REQUESTED: &str = "withdrawal.requested";
 pub const ENDPOINT_DISABLED: &str = "webhook.disabled";
 
 /// Every kind, by audience. `dispute.opened` is both the supplier's and the operator's;
-/// `webhook.disabled` is said to whoever owns the endpoint (not itself sent to it).
+/// `webhook.disabled` is said to whoever owns the endpoint (on their other endpoints and
+/// channels: a disabled endpoint gets nothing).
 pub const KINDS: &[Kind] = &[
     kind(
         ORDER_COMPLETED,
@@ -177,6 +178,24 @@ pub const KINDS: &[Kind] = &[
         Audience::Operator,
         "Dispute opened",
         "Открыт спор",
+    ),
+    kind(
+        ENDPOINT_DISABLED,
+        Audience::Buyer,
+        "Webhook endpoint disabled",
+        "Вебхук отключён",
+    ),
+    kind(
+        ENDPOINT_DISABLED,
+        Audience::Supplier,
+        "Webhook endpoint disabled",
+        "Вебхук отключён",
+    ),
+    kind(
+        ENDPOINT_DISABLED,
+        Audience::Operator,
+        "Webhook endpoint disabled",
+        "Вебхук отключён",
     ),
 ];
 

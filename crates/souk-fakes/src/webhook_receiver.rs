@@ -20,7 +20,6 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How the receiver answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,14 +77,16 @@ impl Shared {
 
 struct Running {
     stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
 }
 
-/// A running receiver; `down` and `up` stop and restart it on its port.
+/// A running receiver; `down` and `up` take it off and back on its port. The port stays
+/// bound throughout (closing and binding it again could lose it to another socket in
+/// between): while down, every connection is closed as soon as it is made.
 pub struct WebhookReceiver {
     shared: Arc<Shared>,
     port: u16,
     running: Mutex<Option<Running>>,
+    down: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for WebhookReceiver {
@@ -107,11 +108,13 @@ impl WebhookReceiver {
         let shared = Arc::new(Shared {
             book: Mutex::new(Book::default()),
         });
-        let running = serve(listener, shared.clone());
+        let (down, is_down) = tokio::sync::watch::channel(false);
+        let running = serve(listener, shared.clone(), is_down);
         WebhookReceiver {
             shared,
             port,
             running: Mutex::new(Some(running)),
+            down,
         }
     }
 
@@ -148,27 +151,17 @@ impl WebhookReceiver {
         self.shared.book().requests
     }
 
-    /// Goes down: the listener and every open connection (a hanging request's too) are
-    /// closed, so a sender gets "connection refused" until `up`.
+    /// Goes down: every open connection (a hanging request's too) is closed, and every
+    /// new one is closed at once, until `up`.
     pub async fn down(&self) {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(r) = running {
-            let _ = r.stop.send(());
-            let _ = r.task.await;
-        }
+        let _ = self.down.send(true);
+        // The serving task closes the open connections when it sees the change.
+        tokio::task::yield_now().await;
     }
 
     /// Comes back on the same port.
     pub async fn up(&self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("bind the webhook receiver's port again");
-        let running = serve(listener, self.shared.clone());
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(running);
+        let _ = self.down.send(false);
     }
 }
 
@@ -186,8 +179,13 @@ impl Drop for WebhookReceiver {
 }
 
 /// Accepts connections until told to stop, then drops the listener and ends every
-/// connection (axum's own `serve` would leave open connections running).
-fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Running {
+/// connection (axum's own `serve` would leave open connections running). While `down`
+/// says so, open connections are ended and new ones closed as they come.
+fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut down: tokio::sync::watch::Receiver<bool>,
+) -> Running {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
@@ -196,12 +194,16 @@ fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Running {
         .route("/hook", post(receive))
         .with_state(shared);
     let (stop, mut stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
+                    if *down.borrow() {
+                        drop(stream);
+                        continue;
+                    }
                     let service = TowerToHyperService::new(router.clone());
                     connections.spawn(async move {
                         let _ = Builder::new(TokioExecutor::new())
@@ -209,6 +211,15 @@ fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Running {
                             .await;
                     });
                 }
+                changed = down.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if *down.borrow() {
+                        connections.abort_all();
+                    }
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = &mut stopped => break,
             }
         }
@@ -216,7 +227,7 @@ fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Running {
         connections.abort_all();
         while connections.join_next().await.is_some() {}
     });
-    Running { stop, task }
+    Running { stop }
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {

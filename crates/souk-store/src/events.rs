@@ -287,59 +287,68 @@ impl Store {
             if due.is_empty() {
                 return Ok(0);
             }
+            // Set-based: per event one insert of every matching endpoint's delivery, and
+            // each queue woken once per batch; a sale's writer time stays small however
+            // many endpoints listen.
+            let mut hooked: Vec<&str> = Vec::new();
+            let mut queues: Vec<(&'static str, &str)> = Vec::new();
             for e in &due {
-                let endpoints: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT id, events FROM webhook_endpoints WHERE audience = $1 AND enabled",
+                let delivered = sqlx::query(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_at, created_at) \
+                     SELECT id, $1, $2, $2 FROM webhook_endpoints \
+                     WHERE audience = $3 AND enabled AND (events = '*' OR (',' || events || ',') LIKE $4) \
+                     ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
                 )
+                .bind(e.seq)
+                .bind(now)
                 .bind(&e.audience)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (endpoint, filter) in endpoints {
-                    if !event::filter_matches(&filter, &e.kind) {
-                        continue;
-                    }
-                    sqlx::query(
-                        "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_at, created_at) \
-                         VALUES ($1, $2, $3, $3) ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
-                    )
-                    .bind(&endpoint)
-                    .bind(e.seq)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.wake_queue(WEBHOOK_SEND, &endpoint, now).await?;
+                .bind(format!("%,{},%", e.kind))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if delivered > 0 && !hooked.contains(&e.audience.as_str()) {
+                    hooked.push(&e.audience);
                 }
                 // Telegram only for a linked chat, e-mail only while it is on: nothing is
                 // queued that cannot be sent.
                 let channels: Vec<(String,)> = sqlx::query_as(
-                    "SELECT channel FROM notification_prefs p WHERE audience = $1 AND kind = $2 \
+                    "INSERT INTO notifications (channel, audience, event_seq, next_at, created_at) \
+                     SELECT channel, audience, $3, $4, $4 FROM notification_prefs p WHERE audience = $1 AND kind = $2 \
                      AND CASE channel \
                          WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $1) \
-                         ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END",
+                         ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END \
+                     ON CONFLICT (channel, audience, event_seq) DO NOTHING RETURNING channel",
                 )
                 .bind(&e.audience)
                 .bind(&e.kind)
+                .bind(e.seq)
+                .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
                 for (channel,) in channels {
-                    sqlx::query(
-                        "INSERT INTO notifications (channel, audience, event_seq, next_at, created_at) \
-                         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (channel, audience, event_seq) DO NOTHING",
-                    )
-                    .bind(&channel)
-                    .bind(&e.audience)
-                    .bind(e.seq)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
                     let job = if channel == "telegram" { TELEGRAM_SEND } else { EMAIL_SEND };
-                    tx.wake_queue(job, &e.audience, now).await?;
+                    if !queues.contains(&(job, e.audience.as_str())) {
+                        queues.push((job, &e.audience));
+                    }
                 }
-                sqlx::query("UPDATE events SET dispatched = TRUE WHERE seq = $1")
-                    .bind(e.seq)
-                    .execute(&mut *tx)
-                    .await?;
             }
+            for audience in hooked {
+                tx.wake_endpoints(audience, now).await?;
+            }
+            for (job, audience) in queues {
+                tx.wake_queue(job, audience, now).await?;
+            }
+            let last = due.last().map_or(0, |e| e.seq);
+            let first = due.first().map_or(0, |e| e.seq);
+            let seqs: Vec<String> = due.iter().map(|e| e.seq.to_string()).collect();
+            sqlx::query(&format!(
+                "UPDATE events SET dispatched = TRUE WHERE seq BETWEEN $1 AND $2 AND seq IN ({})",
+                seqs.join(",")
+            ))
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(due.len())
         })
@@ -400,7 +409,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for kind in kinds {
-                sqlx::query("INSERT INTO notification_prefs (audience, channel, kind) VALUES ($1, $2, $3)")
+                sqlx::query(
+                    "INSERT INTO notification_prefs (audience, channel, kind) VALUES ($1, $2, $3) \
+                     ON CONFLICT (audience, channel, kind) DO NOTHING",
+                )
                     .bind(audience)
                     .bind(channel)
                     .bind(kind)
@@ -415,6 +427,36 @@ impl Store {
 
 tx_steps! {
     pub(crate) trait WakeQueue {
+        /// Wakes the `webhook.send` queue of every enabled endpoint of `audience` (one
+        /// statement to wake those that have a job, one to give the others theirs).
+        async fn wake_endpoints(&mut self, audience: &str, now: i64) -> Result<()> {
+            sqlx::query(
+                "UPDATE jobs SET woken = TRUE, updated_at = $1, \
+                 run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
+                 attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready' \
+                 WHERE kind = $2 AND NOT woken AND dedupe_key IN \
+                 (SELECT id FROM webhook_endpoints WHERE audience = $3 AND enabled)",
+            )
+            .bind(now)
+            .bind(WEBHOOK_SEND)
+            .bind(audience)
+            .execute(&mut *self)
+            .await?;
+            sqlx::query(
+                "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, attempts, created_at, updated_at) \
+                 SELECT $1, '{\"queue\":\"' || e.id || '\"}', e.id, $2, 1000, 0, $2, $2 FROM webhook_endpoints e \
+                 WHERE e.audience = $3 AND e.enabled \
+                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $1 AND j.dedupe_key = e.id) \
+                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+            )
+            .bind(WEBHOOK_SEND)
+            .bind(now)
+            .bind(audience)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
+        }
+
         /// Makes a queue's job due now, or wakes it if it runs (it goes again once
         /// done), or inserts it. A job waiting out a retry keeps its time: the queue's
         /// order holds.

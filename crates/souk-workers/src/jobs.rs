@@ -323,30 +323,34 @@ async fn deliver(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
 
 /// Fans recorded events out to their deliveries, then runs every delivery job due now,
 /// `DELIVER_CONCURRENCY` at a time, until none is due: one step of the delivery lane
-/// (tests call it by hand).
+/// (tests call it by hand). Each job is settled as soon as it ends and its slot goes to
+/// the next due job: a receiver that hangs holds its own slot, not the others'.
 pub async fn run_deliveries(ctx: &WorkerContext) -> Result<RunReport, StoreError> {
     let mut report = RunReport::default();
+    let mut running: tokio::task::JoinSet<(Job, Result<Done, JobError>)> =
+        tokio::task::JoinSet::new();
     loop {
         let now = ctx.clock.now_ms();
-        while ctx.store.dispatch_events(now, 500).await? > 0 {}
-        let jobs = ctx
-            .store
-            .claim_jobs(Lane::Deliver, &ctx.node_id, now, LEASE_MS, 64)
-            .await?;
-        if jobs.is_empty() {
+        while ctx.store.dispatch_events(now, 100).await? > 0 {}
+        let free = DELIVER_CONCURRENCY.saturating_sub(running.len());
+        if free > 0 {
+            let jobs = ctx
+                .store
+                .claim_jobs(Lane::Deliver, &ctx.node_id, now, LEASE_MS, free as i64)
+                .await?;
+            for job in jobs {
+                let ctx = ctx.clone();
+                running.spawn(async move {
+                    let outcome = deliver(&ctx, &job).await;
+                    (job, outcome)
+                });
+            }
+        }
+        let Some(ended) = running.join_next().await else {
             return Ok(report);
-        }
-        let outcomes: Vec<(Job, Result<Done, JobError>)> = stream::iter(jobs)
-            .map(|job| async move {
-                let outcome = deliver(ctx, &job).await;
-                (job, outcome)
-            })
-            .buffer_unordered(DELIVER_CONCURRENCY)
-            .collect()
-            .await;
-        for (job, outcome) in outcomes {
-            settle(ctx, &job, outcome, &mut report).await?;
-        }
+        };
+        let (job, outcome) = ended.map_err(|e| StoreError::task_failed("delivery", &e))?;
+        settle(ctx, &job, outcome, &mut report).await?;
     }
 }
 

@@ -644,12 +644,13 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
             "sms.code_received",
             "sms.expired",
             "payment.credited",
-            "dispute.updated"
+            "dispute.updated",
+            "webhook.disabled"
         ])
     );
 
     let buyer_kinds = "order.completed, order.partial, order.canceled, order.in_progress, \
-                       refill.completed, sms.code_received, sms.expired, payment.credited, dispute.updated";
+                       refill.completed, sms.code_received, sms.expired, payment.credited, dispute.updated, webhook.disabled";
     let unknown = format!(
         "Unknown event \"order.done\": one of {}, or *",
         souk_core::event::names().join(", ")
@@ -755,7 +756,7 @@ engine_test!(bad_input_is_refused_and_changes_nothing, |db| {
     assert_eq!(
         v["error"],
         "Event \"order.completed\" is not one of yours: one of provider.failing, order.stuck, job.parked, \
-         payment.needs_attention, withdrawal.requested, dispute.opened, or *"
+         payment.needs_attention, withdrawal.requested, dispute.opened, webhook.disabled, or *"
     );
     let (status, _) = app
         .operator(Method::GET, &format!("/webhooks/{mine}"), None)
