@@ -308,6 +308,11 @@ pub async fn send_queue(channels: &Channels, key: &str, now: i64) -> Result<Queu
     // A success in this run clears the endpoint's failures: a later failure starts anew.
     let mut failing_since = endpoint.failing_since;
     loop {
+        // The queue is written as it is sent: a stuck endpoint writes nothing ahead.
+        store
+            .fill_webhook_queue(key, now)
+            .await
+            .map_err(|e| e.to_string())?;
         let queue = store
             .webhook_queue(key, QUEUE_BATCH)
             .await

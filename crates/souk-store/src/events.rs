@@ -14,6 +14,9 @@ use crate::jobs::{insert_job, NewJob};
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
+/// The advisory lock that makes fan-outs take turns on PostgreSQL.
+const DISPATCH_LOCK: i64 = 0x736f_756b_6576_6e74;
+
 /// Job kinds of the delivery lane.
 pub const WEBHOOK_SEND: &str = "webhook.send";
 pub const TELEGRAM_SEND: &str = "telegram.send";
@@ -268,45 +271,49 @@ impl Store {
         })
     }
 
-    /// Fans out up to `limit` recorded events, oldest first: a delivery for every
-    /// enabled webhook endpoint of their audience whose filter lets them through, a
-    /// notification for every channel their audience chose them on, and each queue's
-    /// job made due (or woken, if it is running). Safe on several nodes: an event is
-    /// fanned out once (its row is locked and marked), and every insert is idempotent.
-    /// Answers how many events were fanned out.
+    /// Fans out up to `limit` recorded events, oldest first: each handed out in
+    /// `dispatch_seq` order to its audience's webhook endpoints (woken; they fill their
+    /// queues as they send), a notification for every channel its audience chose it on,
+    /// and each queue's job made due (or woken, if it is running). Fan-outs take turns,
+    /// so an event is handed out once, whichever node does it. Answers how many events
+    /// were fanned out.
     pub async fn dispatch_events(&self, now: i64, limit: i64) -> Result<usize> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let lock = if self.engine() == crate::Engine::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-            let due: Vec<Route> = sqlx::query_as(&format!(
-                "SELECT seq, kind, audience FROM events WHERE NOT dispatched ORDER BY seq LIMIT $1{lock}"
-            ))
+            // One fan-out at a time (SQLite's writer is one already): numbers handed out
+            // in `dispatch_seq` are then committed in their order, so an endpoint reading
+            // past its cursor never skips one committed late.
+            if self.engine() == crate::Engine::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(DISPATCH_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let due: Vec<Route> = sqlx::query_as(
+                "SELECT seq, kind, audience FROM events WHERE NOT dispatched ORDER BY seq LIMIT $1",
+            )
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
             if due.is_empty() {
                 return Ok(0);
             }
-            // Set-based: per event one insert of every matching endpoint's delivery, and
-            // each queue woken once per batch; a sale's writer time stays small however
-            // many endpoints listen.
+            let (mut next,): (i64,) = sqlx::query_as("SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events")
+                .fetch_one(&mut *tx)
+                .await?;
+            // Webhook endpoints fill their own queues from the handed-out events as they
+            // send (`Store::fill_webhook_queue`): here they are only woken, once per batch,
+            // so a sale's writer time does not grow with the endpoints listening.
             let mut hooked: Vec<&str> = Vec::new();
             let mut queues: Vec<(&'static str, &str)> = Vec::new();
             for e in &due {
-                let delivered = sqlx::query(
-                    "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_at, created_at) \
-                     SELECT id, $1, $2, $2 FROM webhook_endpoints \
-                     WHERE audience = $3 AND enabled AND (events = '*' OR (',' || events || ',') LIKE $4) \
-                     ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
-                )
-                .bind(e.seq)
-                .bind(now)
-                .bind(&e.audience)
-                .bind(format!("%,{},%", e.kind))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if delivered > 0 && !hooked.contains(&e.audience.as_str()) {
+                next += 1;
+                sqlx::query("UPDATE events SET dispatched = TRUE, dispatch_seq = $1 WHERE seq = $2")
+                    .bind(next)
+                    .bind(e.seq)
+                    .execute(&mut *tx)
+                    .await?;
+                if !hooked.contains(&e.audience.as_str()) {
                     hooked.push(&e.audience);
                 }
                 // Telegram only for a linked chat, e-mail only while it is on: nothing is
@@ -338,17 +345,6 @@ impl Store {
             for (job, audience) in queues {
                 tx.wake_queue(job, audience, now).await?;
             }
-            let last = due.last().map_or(0, |e| e.seq);
-            let first = due.first().map_or(0, |e| e.seq);
-            let seqs: Vec<String> = due.iter().map(|e| e.seq.to_string()).collect();
-            sqlx::query(&format!(
-                "UPDATE events SET dispatched = TRUE WHERE seq BETWEEN $1 AND $2 AND seq IN ({})",
-                seqs.join(",")
-            ))
-            .bind(first)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
             Ok(due.len())
         })
@@ -422,6 +418,55 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+}
+
+tx_steps! {
+    /// An endpoint's queue, filled from its audience's handed-out events.
+    pub(crate) trait FillQueue {
+        /// Writes the deliveries of endpoint `id` for the events handed out past its
+        /// cursor (at most `limit` events, or all with `None`), the kinds its filter takes,
+        /// and moves the cursor past them. Answers how many deliveries were written.
+        async fn fill_queue(&mut self, id: &str, limit: Option<i64>, now: i64) -> Result<u64> {
+            let endpoint: Option<(String, String, i64)> =
+                sqlx::query_as("SELECT audience, events, cursor FROM webhook_endpoints WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self)
+                    .await?;
+            let Some((audience, filter, cursor)) = endpoint else { return Ok(0) };
+            let handed: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT seq, dispatch_seq, kind FROM events WHERE audience = $1 AND dispatch_seq > $2 \
+                 ORDER BY dispatch_seq LIMIT $3",
+            )
+            .bind(&audience)
+            .bind(cursor)
+            .bind(limit.unwrap_or(i64::MAX))
+            .fetch_all(&mut *self)
+            .await?;
+            let Some(last) = handed.last().map(|(_, d, _)| *d) else { return Ok(0) };
+            let mut written = 0;
+            for (seq, _, kind) in &handed {
+                if !event::filter_matches(&filter, kind) {
+                    continue;
+                }
+                written += sqlx::query(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_at, created_at) \
+                     VALUES ($1, $2, $3, $3) ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
+                )
+                .bind(id)
+                .bind(seq)
+                .bind(now)
+                .execute(&mut *self)
+                .await?
+                .rows_affected();
+            }
+            sqlx::query("UPDATE webhook_endpoints SET cursor = $1 WHERE id = $2")
+                .bind(last)
+                .bind(id)
+                .execute(&mut *self)
+                .await?;
+            Ok(written)
+        }
     }
 }
 

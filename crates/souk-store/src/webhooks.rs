@@ -7,7 +7,7 @@ use serde_json::Value;
 use souk_core::event::ENDPOINT_DISABLED;
 
 use crate::db::{on_engine, BeginWrite};
-use crate::events::{Event, EventSteps, WakeQueue, WEBHOOK_SEND};
+use crate::events::{Event, EventSteps, FillQueue, WakeQueue, WEBHOOK_SEND};
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError};
 
@@ -141,6 +141,11 @@ const ENDPOINT_COLUMNS: &str = "e.id, e.audience, e.url, e.events, e.description
      e.disabled_reason, e.failing_since, e.created_at, e.updated_at, \
      (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') AS pending";
 
+/// An endpoint's queue is topped up when fewer deliveries than this wait in it, with at
+/// most `FILL_BATCH` events at a time.
+const FILL_BELOW: i64 = 50;
+const FILL_BATCH: i64 = 200;
+
 fn not_found() -> StoreError {
     StoreError::NotFound("Webhook endpoint")
 }
@@ -157,8 +162,8 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query(
-                "INSERT INTO webhook_endpoints (id, audience, url, secret_enc, events, description, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                "INSERT INTO webhook_endpoints (id, audience, url, secret_enc, events, description, created_at, updated_at, cursor) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events))",
             )
             .bind(&id)
             .bind(new.audience)
@@ -300,6 +305,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let was_enabled = enabled.ok_or_else(not_found)?;
+            if patch.enabled == Some(false) && was_enabled {
+                // Its queue keeps what was handed out so far; nothing more while disabled.
+                tx.fill_queue(id, None, now).await?;
+            }
             sqlx::query(
                 "UPDATE webhook_endpoints SET url = COALESCE($1, url), events = COALESCE($2, events), \
                  description = COALESCE($3, description), enabled = COALESCE($4, enabled), updated_at = $5 \
@@ -316,7 +325,8 @@ impl Store {
             match patch.enabled {
                 Some(true) if !was_enabled => {
                     sqlx::query(
-                        "UPDATE webhook_endpoints SET disabled_reason = '', failing_since = NULL WHERE id = $1",
+                        "UPDATE webhook_endpoints SET disabled_reason = '', failing_since = NULL, \
+                         cursor = (SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events) WHERE id = $1",
                     )
                     .bind(id)
                     .execute(&mut *tx)
@@ -538,6 +548,9 @@ impl Store {
                     });
                     tx.record_event(&audience, ENDPOINT_DISABLED, &format!("webhook:{endpoint}"), &data, now)
                         .await?;
+                    // What was handed out before it goes into its queue, to be sent if it is
+                    // enabled again; what comes while it is disabled is not for it.
+                    tx.fill_queue(&endpoint, None, now).await?;
                     sqlx::query(
                         "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3",
                     )
@@ -551,6 +564,28 @@ impl Store {
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    /// Tops up endpoint `id`'s queue from the events handed out to its audience, when
+    /// fewer than `FILL_BELOW` wait in it: a queue that is stuck writes nothing more.
+    /// Answers how many deliveries were written.
+    pub async fn fill_webhook_queue(&self, id: &str, now: i64) -> Result<u64> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND state = 'pending'",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let written = if waiting < FILL_BELOW {
+                tx.fill_queue(id, Some(FILL_BATCH), now).await?
+            } else {
+                0
+            };
+            tx.commit().await?;
+            Ok(written)
+        })
     }
 
     /// Puts one of an endpoint's deliveries back in its queue, due now (its tries

@@ -17,9 +17,15 @@ CREATE TABLE events (
     -- The event's `data`, JSON, without secrets.
     payload     TEXT NOT NULL,
     dispatched  BOOLEAN NOT NULL DEFAULT FALSE,
+    -- The order the fan-out handed events on (fan-outs run one at a time, so a reader
+    -- never sees a later number before an earlier one is committed): webhook endpoints
+    -- read their audience's events past their cursor in it.
+    dispatch_seq BIGINT,
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX events_undispatched ON events (seq) WHERE NOT dispatched;
+CREATE UNIQUE INDEX events_dispatch ON events (dispatch_seq);
+CREATE INDEX events_audience_dispatch ON events (audience, dispatch_seq) WHERE dispatch_seq IS NOT NULL;
 CREATE INDEX events_audience ON events (audience, seq);
 
 CREATE TABLE webhook_endpoints (
@@ -36,6 +42,9 @@ CREATE TABLE webhook_endpoints (
     disabled_reason TEXT NOT NULL DEFAULT '',
     -- The first failure of the current run of failures.
     failing_since   BIGINT,
+    -- The last `events.dispatch_seq` written into its deliveries: its queue is filled as
+    -- it is sent (an endpoint that hangs or fails writes nothing ahead of its sends).
+    cursor          BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL
 );

@@ -547,12 +547,21 @@ async fn build_template(conn: &mut sqlx::PgConnection, base: &str, template: &st
         .expect("connect to the template");
     store.migrate().await.expect("migrate the template");
     store.close().await;
-    // The pool's connections may take a moment to leave the server.
+    // The pool's connections may take a moment to leave the server: what is left of them
+    // after a moment is ended (the store is closed; nothing else uses this database).
     let rename = format!("ALTER DATABASE {building} RENAME TO {template}");
     let mut tries = 0;
     while let Err(e) = conn.execute(rename.as_str()).await {
         tries += 1;
-        assert!(tries < 50, "name the template: {e}");
+        assert!(tries < 100, "name the template: {e}");
+        if tries % 10 == 0 {
+            let _ = sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&building)
+            .execute(&mut *conn)
+            .await;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     conn.execute(
