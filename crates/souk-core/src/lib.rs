@@ -20,6 +20,7 @@ pub mod order_input;
 pub mod params;
 pub mod password;
 pub mod payment;
+pub mod secret;
 pub mod sms;
 pub mod supply;
 pub mod text;

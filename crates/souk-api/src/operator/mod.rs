@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use crate::rest::RestError;
 use crate::routes::Routes;
 use crate::state::AppState;
+use souk_core::secret::constant_time_eq;
 
 mod catalogue;
 mod disputes;
@@ -89,25 +90,5 @@ pub fn status_filter<'a>(
         None => Ok(None),
         Some(s) if allowed.contains(&s) => Ok(Some(s)),
         Some(_) => Err(RestError::BadRequest(format!("status must be {choices}"))),
-    }
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn compares_secrets() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -186,7 +186,7 @@ pub(super) fn verify_callback(
     let given = given.trim().to_ascii_lowercase();
     let matches = [false, true].iter().any(|&escape_unicode| {
         let expected = sign(php_json(&data, escape_unicode).as_bytes(), key);
-        http::constant_time_eq(expected.as_bytes(), given.as_bytes())
+        souk_core::secret::constant_time_eq(expected.as_bytes(), given.as_bytes())
     });
     if !matches {
         return Err(CallbackError::BadSignature);

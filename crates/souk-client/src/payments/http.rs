@@ -200,14 +200,6 @@ pub(super) fn scale_by(
         .map(Money::from_micros)
 }
 
-/// Equal, in time that depends only on the lengths.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The message of a gateway's refusal, from the shapes they use
 /// (`{"message": ...}`, `{"error": {"message": ...}}`, `{"errors": {...}}`).
 pub(super) fn refusal(v: &Value) -> Option<String> {
@@ -257,8 +249,5 @@ mod tests {
         assert_eq!(got, Money::parse("5.433056").ok());
         assert_eq!(scale_by(five, (1, 0), (0, 0)), None);
         assert_eq!(money_of((123456789, 8)), Money::parse("1.234567").ok());
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

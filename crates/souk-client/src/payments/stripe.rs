@@ -244,7 +244,7 @@ pub(super) fn verify_callback(
     let expected = mac.finalize().into_bytes();
     let any = signatures.iter().fold(false, |found, s| {
         let matches = hex::decode(s)
-            .map(|given| http::constant_time_eq(&given, &expected))
+            .map(|given| souk_core::secret::constant_time_eq(&given, &expected))
             .unwrap_or(false);
         found | matches
     });
