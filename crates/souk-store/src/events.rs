@@ -14,6 +14,13 @@ use crate::jobs::{insert_job, NewJob};
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
+/// What waking a queue's job sets (`$1` the time): it goes again once it is done, and a
+/// parked one (its tries spent on store errors) is due again at once, so that new work
+/// never waits behind it for good. A job waiting out a retry keeps its time.
+const WAKE: &str = "woken = TRUE, updated_at = $1, \
+                    run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
+                    attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready'";
+
 /// The advisory lock that makes fan-outs take turns on PostgreSQL.
 const DISPATCH_LOCK: i64 = 0x736f_756b_6576_6e74;
 
@@ -476,11 +483,10 @@ tx_steps! {
         /// statement to wake those that have a job, one to give the others theirs).
         async fn wake_endpoints(&mut self, audience: &str, now: i64) -> Result<()> {
             sqlx::query(
-                "UPDATE jobs SET woken = TRUE, updated_at = $1, \
-                 run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
-                 attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready' \
-                 WHERE kind = $2 AND NOT woken AND dedupe_key IN \
-                 (SELECT id FROM webhook_endpoints WHERE audience = $3 AND enabled)",
+                &format!(
+                    "UPDATE jobs SET {WAKE} WHERE kind = $2 AND NOT woken AND dedupe_key IN \
+                     (SELECT id FROM webhook_endpoints WHERE audience = $3 AND enabled)"
+                ),
             )
             .bind(now)
             .bind(WEBHOOK_SEND)
@@ -506,14 +512,7 @@ tx_steps! {
         /// done), or inserts it. A job waiting out a retry keeps its time: the queue's
         /// order holds.
         async fn wake_queue(&mut self, kind: &str, key: &str, now: i64) -> Result<()> {
-            // A parked queue (its tries spent on store errors) starts again: new work must
-            // never wait behind it for good.
-            let woken = sqlx::query(
-                "UPDATE jobs SET woken = TRUE, updated_at = $1, \
-                 run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
-                 attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready' \
-                 WHERE kind = $2 AND dedupe_key = $3",
-            )
+            let woken = sqlx::query(&format!("UPDATE jobs SET {WAKE} WHERE kind = $2 AND dedupe_key = $3"))
                 .bind(now)
                 .bind(kind)
                 .bind(key)

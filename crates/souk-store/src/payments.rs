@@ -201,6 +201,19 @@ tx_steps! {
             .await?)
         }
 
+        /// The gateway's id of the payment made against the invoice, kept the first
+        /// time a verified callback or answer names one.
+        async fn note_remote_id(&mut self, id: &str, remote_id: Option<&str>) -> Result<()> {
+            if let Some(remote) = remote_id {
+                sqlx::query("UPDATE payments SET remote_id = $1 WHERE id = $2 AND remote_id IS NULL")
+                    .bind(remote)
+                    .bind(id)
+                    .execute(&mut *self)
+                    .await?;
+            }
+            Ok(())
+        }
+
         async fn payment_event(
             &mut self,
             payment: Option<&str>,
@@ -642,13 +655,7 @@ impl Store {
             let mut tx = pool.begin_write(&self.gate).await?;
             let p = tx.lock_payment(payment_id).await?.ok_or(StoreError::NotFound("Payment"))?;
             tx.payment_event(Some(payment_id), &p.gateway, source, verdict, detail, now).await?;
-            if let Some(remote) = remote_id {
-                sqlx::query("UPDATE payments SET remote_id = $1 WHERE id = $2 AND remote_id IS NULL")
-                    .bind(remote)
-                    .bind(payment_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            tx.note_remote_id(payment_id, remote_id).await?;
             let woken = sqlx::query(
                 "UPDATE jobs SET woken = TRUE, state = 'ready', attempts = 0, updated_at = $1, \
                  run_at = CASE WHEN locked_by IS NULL OR locked_until <= $1 THEN $1 ELSE run_at END \
@@ -687,13 +694,7 @@ impl Store {
             let p = tx.lock_payment(id).await?.ok_or(StoreError::NotFound("Payment"))?;
             let settlement = payment::settle(&p.standing()?, answer, mismatch, tiers, now);
             tx.book_settlement(&p, &settlement, remote_status, now).await?;
-            if let Some(remote) = remote_id {
-                sqlx::query("UPDATE payments SET remote_id = $1 WHERE id = $2 AND remote_id IS NULL")
-                    .bind(remote)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            tx.note_remote_id(id, remote_id).await?;
             if let Settlement::Nothing { note, alarm: true } = &settlement {
                 let data = serde_json::json!({"payment": p.id, "gateway": p.gateway, "user": p.email, "why": note});
                 tx.tell_operator(event::PAYMENT_NEEDS_ATTENTION, &format!("payment:{}", p.id), &data, now).await?;

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use souk_core::event::ENDPOINT_DISABLED;
 
-use crate::db::{on_engine, BeginWrite};
+use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::events::{Event, EventSteps, FillQueue, WakeQueue, WEBHOOK_SEND};
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError};
@@ -145,6 +145,24 @@ const ENDPOINT_COLUMNS: &str = "e.id, e.audience, e.url, e.events, e.description
 /// most `FILL_BATCH` events at a time.
 const FILL_BELOW: i64 = 50;
 const FILL_BATCH: i64 = 200;
+
+tx_steps! {
+    /// Endpoints inside a write transaction.
+    trait EndpointSteps {
+        /// Whether endpoint `id` of `audience` is enabled; another audience's (or none)
+        /// is "not found".
+        async fn owned_endpoint(&mut self, id: &str, audience: &str) -> Result<bool> {
+            let enabled: Option<bool> = sqlx::query_scalar(
+                "SELECT enabled FROM webhook_endpoints WHERE id = $1 AND audience = $2",
+            )
+            .bind(id)
+            .bind(audience)
+            .fetch_optional(&mut *self)
+            .await?;
+            enabled.ok_or_else(not_found)
+        }
+    }
+}
 
 fn not_found() -> StoreError {
     StoreError::NotFound("Webhook endpoint")
@@ -297,14 +315,7 @@ impl Store {
     ) -> Result<WebhookEndpoint> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let enabled: Option<bool> = sqlx::query_scalar(
-                "SELECT enabled FROM webhook_endpoints WHERE id = $1 AND audience = $2",
-            )
-            .bind(id)
-            .bind(audience)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let was_enabled = enabled.ok_or_else(not_found)?;
+            let was_enabled = tx.owned_endpoint(id, audience).await?;
             if patch.enabled == Some(false) && was_enabled {
                 // Its queue keeps what was handed out so far; nothing more while disabled.
                 tx.fill_queue(id, None, now).await?;
@@ -362,16 +373,7 @@ impl Store {
     pub async fn delete_webhook_endpoint(&self, audience: &str, id: &str) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let owned: Option<(String,)> = sqlx::query_as(
-                "SELECT id FROM webhook_endpoints WHERE id = $1 AND audience = $2",
-            )
-            .bind(id)
-            .bind(audience)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owned.is_none() {
-                return Err(not_found());
-            }
+            tx.owned_endpoint(id, audience).await?;
             // Explicitly, not by ON DELETE CASCADE: SQLite enforces foreign keys only
             // when a connection asks for it.
             sqlx::query(
@@ -599,16 +601,7 @@ impl Store {
     ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let owned: Option<(String,)> = sqlx::query_as(
-                "SELECT id FROM webhook_endpoints WHERE id = $1 AND audience = $2",
-            )
-            .bind(endpoint_id)
-            .bind(audience)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owned.is_none() {
-                return Err(not_found());
-            }
+            tx.owned_endpoint(endpoint_id, audience).await?;
             let changed = sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'pending', next_at = $1, attempts = 0, delivered_at = NULL \
                  WHERE id = $2 AND endpoint_id = $3",
@@ -642,16 +635,7 @@ impl Store {
         let id = format!("msg_{}", souk_core::id::new_entity_id());
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let owned: Option<(String,)> = sqlx::query_as(
-                "SELECT id FROM webhook_endpoints WHERE id = $1 AND audience = $2",
-            )
-            .bind(endpoint_id)
-            .bind(audience)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owned.is_none() {
-                return Err(not_found());
-            }
+            tx.owned_endpoint(endpoint_id, audience).await?;
             let seq: i64 = sqlx::query_scalar(
                 "INSERT INTO events (id, kind, audience, subject, payload, dispatched, created_at) \
                  VALUES ($1, $2, $3, $4, $5, TRUE, $6) RETURNING seq",

@@ -1,7 +1,7 @@
 //! What the three gateway clients share: building a call's URL under the operator's base
 //! URL (refusing private destinations unless allowed), sending it bounded by
 //! [`CALL_TIMEOUT`], reading at most [`MAX_ANSWER_BYTES`] of the answer, reading sloppy
-//! JSON, exact decimal ratios, and constant-time comparison.
+//! JSON and the statuses of REST answers, and exact decimal ratios.
 
 use reqwest::{RequestBuilder, Url};
 use serde_json::Value;
@@ -39,6 +39,31 @@ impl Answer {
         }
         String::from_utf8_lossy(&trimmed[..end]).into_owned()
     }
+}
+
+/// The JSON of a REST gateway's 2xx answer. A 5xx (or a refusal that is not JSON) is
+/// `Http`; a 404, or a refusal `missing` recognises, `Unknown`; another 4xx is `Refused`
+/// in the gateway's words (its message, else what `fallback` makes of the body).
+pub(super) fn json_or_refusal(
+    answer: &Answer,
+    missing: impl Fn(&Value) -> bool,
+    fallback: impl Fn(&Value) -> String,
+) -> Result<Value, GatewayError> {
+    if answer.status >= 500 {
+        return Err(GatewayError::Http(answer.status));
+    }
+    let parsed = answer.json();
+    if answer.status == 404 {
+        return Err(GatewayError::Unknown);
+    }
+    if answer.status >= 400 {
+        return Err(match parsed {
+            Ok(v) if missing(&v) => GatewayError::Unknown,
+            Ok(v) => GatewayError::Refused(refusal(&v).unwrap_or_else(|| fallback(&v))),
+            Err(_) => GatewayError::Http(answer.status),
+        });
+    }
+    parsed
 }
 
 /// `{base}{path}` for this client, checked against the destination policy.

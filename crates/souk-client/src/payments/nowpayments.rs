@@ -38,27 +38,8 @@ async fn call(
         .header("x-api-key", client.keys().api_key.trim())
         .header("Accept", "application/json");
     let answer = http::send(request).await?;
-    if answer.status >= 500 {
-        return Err(GatewayError::Http(answer.status));
-    }
-    let parsed = answer.json();
-    if answer.status == 404 {
-        return Err(GatewayError::Unknown);
-    }
-    if answer.status >= 400 {
-        return Err(match parsed {
-            Ok(v) => {
-                let code = text(v.get("code")).unwrap_or_default();
-                if code.contains("NOT_FOUND") {
-                    GatewayError::Unknown
-                } else {
-                    GatewayError::Refused(http::refusal(&v).unwrap_or(code))
-                }
-            }
-            Err(_) => GatewayError::Http(answer.status),
-        });
-    }
-    parsed
+    let code = |v: &Value| text(v.get("code")).unwrap_or_default();
+    http::json_or_refusal(&answer, |v| code(v).contains("NOT_FOUND"), code)
 }
 
 pub(super) async fn create_invoice(

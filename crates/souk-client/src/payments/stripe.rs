@@ -66,28 +66,11 @@ async fn call(
 ) -> Result<Value, GatewayError> {
     let request = request.bearer_auth(client.keys().api_key.trim());
     let answer = http::send(request).await?;
-    if answer.status >= 500 {
-        return Err(GatewayError::Http(answer.status));
-    }
-    let parsed = answer.json();
-    if answer.status == 404 {
-        return Err(GatewayError::Unknown);
-    }
-    if answer.status >= 400 {
-        return Err(match parsed {
-            Ok(v) => {
-                if v.pointer("/error/code").and_then(Value::as_str) == Some("resource_missing") {
-                    GatewayError::Unknown
-                } else {
-                    GatewayError::Refused(
-                        http::refusal(&v).unwrap_or_else(|| format!("HTTP {}", answer.status)),
-                    )
-                }
-            }
-            Err(_) => GatewayError::Http(answer.status),
-        });
-    }
-    parsed
+    http::json_or_refusal(
+        &answer,
+        |v| v.pointer("/error/code").and_then(Value::as_str) == Some("resource_missing"),
+        |_| format!("HTTP {}", answer.status),
+    )
 }
 
 pub(super) async fn create_invoice(
