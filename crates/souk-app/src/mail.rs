@@ -265,17 +265,13 @@ pub async fn configure(store: &Store, patch: SmtpPatch, now: i64) -> Result<Smtp
         };
     }
     if let Some(u) = patch.site_url {
-        let u = u.trim().trim_end_matches('/');
-        let ok = u.is_empty()
-            || ((u.starts_with("https://") || u.starts_with("http://"))
-                && u.len() <= 300
-                && !u.chars().any(|c| c.is_whitespace() || c.is_control()));
-        if !ok {
-            return Err(invalid(
-                "site_url must be the site's address, https://... (or empty)",
-            ));
-        }
-        s.site_url = u.to_owned();
+        s.site_url = if u.trim().is_empty() {
+            String::new()
+        } else {
+            souk_core::web_url::web_url(&u, 300).map_err(|_| {
+                invalid("site_url must be the site's address, https://... (or empty)")
+            })?
+        };
     }
     let enabled = patch.enabled.unwrap_or(enabled);
     if enabled && relay_of(&s).is_none() {

@@ -569,21 +569,11 @@ fn default_title(id: &str) -> &'static str {
 /// A base URL as stored: `http(s)://host[:port][/path]`, no trailing slash; empty for
 /// the gateway's own.
 fn base_url(text: &str) -> Result<String, PaymentError> {
-    let t = text.trim().trim_end_matches('/');
-    if t.is_empty() {
+    if text.trim().is_empty() {
         return Ok(String::new());
     }
-    let rest = t
-        .strip_prefix("https://")
-        .or_else(|| t.strip_prefix("http://"))
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            PaymentError::Invalid("base_url must start with https:// or http://".into())
-        })?;
-    if rest.starts_with('/') || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(PaymentError::Invalid("base_url is not a URL".into()));
-    }
-    Ok(t.to_owned())
+    souk_core::web_url::web_url(text, 300)
+        .map_err(|e| PaymentError::Invalid(format!("base_url {e}")))
 }
 
 /// Sets a gateway up (or changes it), checking every field before anything is stored.

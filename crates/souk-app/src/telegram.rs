@@ -64,21 +64,11 @@ pub struct TelegramView {
 /// A base URL as stored: `http(s)://host[:port][/path]`, no trailing slash; empty for
 /// Telegram's own.
 fn base_url(text: &str) -> Result<String, TelegramError> {
-    let t = text.trim().trim_end_matches('/');
-    if t.is_empty() {
+    if text.trim().is_empty() {
         return Ok(String::new());
     }
-    let rest = t
-        .strip_prefix("https://")
-        .or_else(|| t.strip_prefix("http://"))
-        .filter(|r| !r.is_empty() && !r.starts_with('/'))
-        .ok_or_else(|| {
-            TelegramError::Invalid("base_url must be an https:// or http:// URL".into())
-        })?;
-    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) || t.len() > 300 {
-        return Err(TelegramError::Invalid("base_url is not a URL".into()));
-    }
-    Ok(t.to_owned())
+    souk_core::web_url::web_url(text, 300)
+        .map_err(|e| TelegramError::Invalid(format!("base_url {e}")))
 }
 
 fn client(s: &TelegramSettings, allow_private: bool) -> Result<Client, TelegramError> {

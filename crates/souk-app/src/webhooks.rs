@@ -307,10 +307,14 @@ pub async fn send_queue(channels: &Channels, key: &str, now: i64) -> Result<Queu
     let started = Instant::now();
     // A success in this run clears the endpoint's failures: a later failure starts anew.
     let mut failing_since = endpoint.failing_since;
+    // A run starts with the head alone: an endpoint that hangs or fails (as it may
+    // have for a day) writes one delivery, not a batch. Once one is delivered in this
+    // run, the queue is written a batch ahead of its sends.
+    let mut up_to = 1;
     loop {
         // The queue is written as it is sent: a stuck endpoint writes nothing ahead.
         store
-            .fill_webhook_queue(key, now)
+            .fill_webhook_queue(key, up_to, now)
             .await
             .map_err(|e| e.to_string())?;
         let queue = store
@@ -368,7 +372,10 @@ pub async fn send_queue(channels: &Channels, key: &str, now: i64) -> Result<Queu
                 .await
                 .map_err(|e| e.to_string())?;
             match outcome {
-                AttemptOutcome::Delivered => failing_since = None,
+                AttemptOutcome::Delivered => {
+                    failing_since = None;
+                    up_to = QUEUE_BATCH;
+                }
                 AttemptOutcome::RetryAt(at) => return Ok(QueueStep::Again(at)),
                 AttemptOutcome::Disable(reason) => {
                     tracing::warn!(endpoint = %endpoint.id, %reason, "webhook endpoint disabled");

@@ -241,11 +241,6 @@ pub fn names() -> Vec<&'static str> {
     out
 }
 
-/// True when a stored filter lets `kind` through.
-pub fn filter_matches(filter: &str, kind: &str) -> bool {
-    filter == "*" || filter.split(',').any(|k| k == kind)
-}
-
 /// The buyer's event for an order that is now `status` with `delivered` items, having
 /// last been told `told` (status and delivered count): `None` when nothing new is to be
 /// said. A pending or erroring order says nothing (an upstream error is retried and
@@ -283,12 +278,6 @@ mod tests {
             Ok("order.completed,order.canceled")
         );
         assert!(parse_filter("order.done").is_err());
-        assert!(filter_matches("*", ORDER_CREATED));
-        assert!(filter_matches(
-            "order.completed,order.canceled",
-            ORDER_CANCELED
-        ));
-        assert!(!filter_matches("order.completed", ORDER_CANCELED));
     }
 
     #[test]

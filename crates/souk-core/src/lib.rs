@@ -24,6 +24,7 @@ pub mod secret;
 pub mod sms;
 pub mod supply;
 pub mod text;
+pub mod web_url;
 
 pub use error::ApiError;
 pub use lang::Lang;

@@ -606,13 +606,8 @@ pub fn check_image_url(url: &str) -> Result<Option<String>, SupplyError> {
     if url.is_empty() {
         return Ok(None);
     }
-    let scheme_ok = url.split_once("://").is_some_and(|(scheme, rest)| {
-        (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
-            && !rest.is_empty()
-    });
-    if !scheme_ok {
-        return Err(SupplyError::InvalidImageUrl);
-    }
+    // Kept as given (a trailing `/` may matter to an image host).
+    crate::web_url::web_url(&url, MAX_URL).map_err(|_| SupplyError::InvalidImageUrl)?;
     Ok(Some(url))
 }
 

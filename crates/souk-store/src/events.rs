@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 use souk_core::event::{self, OPERATOR};
 use souk_core::order::OrderStatus;
 
-use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::db::{on_engine, tx_steps, BeginWrite, EngineOf};
 use crate::jobs::{insert_job, NewJob};
 use crate::rows::row_struct;
+use crate::Engine;
 use crate::{Result, Store};
 
 /// What waking a queue's job sets (`$1` the time): it goes again once it is done, and a
@@ -20,6 +21,28 @@ use crate::{Result, Store};
 const WAKE: &str = "woken = TRUE, updated_at = $1, \
                     run_at = CASE WHEN state = 'parked' THEN $1 ELSE run_at END, \
                     attempts = CASE WHEN state = 'parked' THEN 0 ELSE attempts END, state = 'ready'";
+
+/// Records an event (`$1` id, `$2` kind, `$3` audience, `$4` subject, `$5` payload, `$6`
+/// time) if its audience has an enabled webhook endpoint or chose the kind for a channel
+/// it can receive on (a linked Telegram chat, or e-mail while it is on).
+const RECORD_EVENT: &str = "INSERT INTO events (id, kind, audience, subject, payload, created_at) \
+     SELECT $1, $2, $3, $4, $5, $6 \
+     WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE audience = $3 AND enabled) \
+        OR EXISTS (SELECT 1 FROM notification_prefs p WHERE p.audience = $3 AND p.kind = $2 \
+                   AND CASE p.channel \
+                       WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $3) \
+                       ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END) \
+     RETURNING seq";
+
+/// The last `dispatch_seq` handed out (0 before the first): where a new endpoint's cursor
+/// starts, and the next fan-out goes on from.
+pub(crate) const LAST_HANDED_OUT: &str =
+    "(SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events WHERE dispatch_seq IS NOT NULL)";
+
+/// An endpoint's filter (`$4`: `*`, or kinds joined by commas as `event::parse_filter`
+/// stores them) takes the event's kind; `_` in a kind is escaped to match only itself.
+const TAKES_4: &str =
+    "($4 = '*' OR ',' || $4 || ',' LIKE '%,' || REPLACE(kind, '_', '\\_') || ',%' ESCAPE '\\')";
 
 /// The advisory lock that makes fan-outs take turns on PostgreSQL.
 const DISPATCH_LOCK: i64 = 0x736f_756b_6576_6e74;
@@ -67,18 +90,19 @@ fn queue_job(kind: &str, key: &str, now: i64) -> NewJob {
 }
 
 row_struct! {
-    struct OrderFacts {
-        user_id: String,
-        kind: String,
-        status: String,
-        quantity: i64,
-        delivered: i64,
-        remains: Option<i64>,
-        charge: i64,
-        refunded: i64,
-        service_number: Option<i64>,
-        told_status: Option<String>,
-        told_delivered: Option<i64>,
+    /// What an order's event says, and what it said last.
+    pub(crate) struct OrderFacts {
+        pub(crate) user_id: String,
+        pub(crate) kind: String,
+        pub(crate) status: String,
+        pub(crate) quantity: i64,
+        pub(crate) delivered: i64,
+        pub(crate) remains: Option<i64>,
+        pub(crate) charge: i64,
+        pub(crate) refunded: i64,
+        pub(crate) service_number: Option<i64>,
+        pub(crate) told_status: Option<String>,
+        pub(crate) told_delivered: Option<i64>,
     }
 }
 
@@ -91,16 +115,7 @@ tx_steps! {
         /// True when it was recorded.
         async fn record_event(&mut self, audience: &str, kind: &str, subject: &str, data: &Value, now: i64) -> Result<bool> {
             let id = format!("msg_{}", souk_core::id::new_entity_id());
-            let recorded: Option<(i64,)> = sqlx::query_as(
-                "INSERT INTO events (id, kind, audience, subject, payload, created_at) \
-                 SELECT $1, $2, $3, $4, $5, $6 \
-                 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE audience = $3 AND enabled) \
-                    OR EXISTS (SELECT 1 FROM notification_prefs p WHERE p.audience = $3 AND p.kind = $2 \
-                               AND CASE p.channel \
-                                   WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $3) \
-                                   ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END) \
-                 RETURNING seq",
-            )
+            let recorded: Option<(i64,)> = sqlx::query_as(RECORD_EVENT)
             .bind(&id)
             .bind(kind)
             .bind(audience)
@@ -124,7 +139,17 @@ tx_steps! {
             .bind(order)
             .fetch_optional(&mut *self)
             .await?;
-            let Some(o) = facts else { return Ok(()) };
+            match facts {
+                Some(facts) => self.tell_order(order, &facts, false, now).await,
+                None => Ok(()),
+            }
+        }
+
+        /// [`Self::order_changed`] for an order whose row the caller just wrote, so
+        /// knows: a sale's transaction does not read it back. `remembered`: the caller
+        /// wrote what this says as the row's `told_*` already (a new order, written with
+        /// them, costs no second write of its row).
+        async fn tell_order(&mut self, order: i64, o: &OrderFacts, remembered: bool, now: i64) -> Result<()> {
             let Some(status) = OrderStatus::parse(&o.status) else { return Ok(()) };
             let told = o
                 .told_status
@@ -147,8 +172,30 @@ tx_steps! {
                 "charge": souk_core::Money::from_micros(o.charge).format(2),
                 "refunded": souk_core::Money::from_micros(o.refunded).format(2),
             });
-            // Remembered only when said: while nobody listens, this costs one read.
-            if self.record_event(&o.user_id, kind, &format!("order:{order}"), &data, now).await? {
+            let subject = format!("order:{order}");
+            // Remembered only when said: while nobody listens, this costs nothing more.
+            if remembered {
+                self.record_event(&o.user_id, kind, &subject, &data, now).await?;
+            } else if Self::ENGINE == Engine::Postgres {
+                // One round trip for both: a sale's transaction is a dozen of them, and
+                // a listened-to buyer's sale must not cost measurably more.
+                sqlx::query(&format!(
+                    "WITH said AS ({RECORD_EVENT}) \
+                     UPDATE orders SET told_status = $7, told_delivered = $8 \
+                     WHERE id = $9 AND EXISTS (SELECT 1 FROM said)"
+                ))
+                .bind(format!("msg_{}", souk_core::id::new_entity_id()))
+                .bind(kind)
+                .bind(&o.user_id)
+                .bind(&subject)
+                .bind(data.to_string())
+                .bind(now)
+                .bind(&o.status)
+                .bind(o.delivered)
+                .bind(order)
+                .execute(&mut *self)
+                .await?;
+            } else if self.record_event(&o.user_id, kind, &subject, &data, now).await? {
                 sqlx::query("UPDATE orders SET told_status = $1, told_delivered = $2 WHERE id = $3")
                     .bind(&o.status)
                     .bind(o.delivered)
@@ -253,7 +300,6 @@ tx_steps! {
 row_struct! {
     struct Route {
         seq: i64,
-        kind: String,
         audience: String,
     }
 }
@@ -296,54 +342,55 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let due: Vec<Route> = sqlx::query_as(
-                "SELECT seq, kind, audience FROM events WHERE NOT dispatched ORDER BY seq LIMIT $1",
+            let (base,): (i64,) = sqlx::query_as(&format!("SELECT {LAST_HANDED_OUT}"))
+                .fetch_one(&mut *tx)
+                .await?;
+            // One statement numbers the whole batch in `seq` order.
+            let mut due: Vec<Route> = sqlx::query_as(
+                "UPDATE events SET dispatched = TRUE, dispatch_seq = $1 + r.n \
+                 FROM (SELECT seq, ROW_NUMBER() OVER (ORDER BY seq) AS n FROM events \
+                       WHERE NOT dispatched ORDER BY seq LIMIT $2) AS r \
+                 WHERE events.seq = r.seq RETURNING events.seq, events.audience",
             )
+            .bind(base)
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
             if due.is_empty() {
                 return Ok(0);
             }
-            let (mut next,): (i64,) = sqlx::query_as("SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events")
-                .fetch_one(&mut *tx)
-                .await?;
+            due.sort_by_key(|e| e.seq);
             // Webhook endpoints fill their own queues from the handed-out events as they
             // send (`Store::fill_webhook_queue`): here they are only woken, once per batch,
             // so a sale's writer time does not grow with the endpoints listening.
             let mut hooked: Vec<&str> = Vec::new();
-            let mut queues: Vec<(&'static str, &str)> = Vec::new();
             for e in &due {
-                next += 1;
-                sqlx::query("UPDATE events SET dispatched = TRUE, dispatch_seq = $1 WHERE seq = $2")
-                    .bind(next)
-                    .bind(e.seq)
-                    .execute(&mut *tx)
-                    .await?;
                 if !hooked.contains(&e.audience.as_str()) {
                     hooked.push(&e.audience);
                 }
-                // Telegram only for a linked chat, e-mail only while it is on: nothing is
-                // queued that cannot be sent.
-                let channels: Vec<(String,)> = sqlx::query_as(
-                    "INSERT INTO notifications (channel, audience, event_seq, next_at, created_at) \
-                     SELECT channel, audience, $3, $4, $4 FROM notification_prefs p WHERE audience = $1 AND kind = $2 \
-                     AND CASE channel \
-                         WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = $1) \
-                         ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END \
-                     ON CONFLICT (channel, audience, event_seq) DO NOTHING RETURNING channel",
-                )
-                .bind(&e.audience)
-                .bind(&e.kind)
-                .bind(e.seq)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (channel,) in channels {
-                    let job = if channel == "telegram" { TELEGRAM_SEND } else { EMAIL_SEND };
-                    if !queues.contains(&(job, e.audience.as_str())) {
-                        queues.push((job, &e.audience));
-                    }
+            }
+            // Telegram only for a linked chat, e-mail only while it is on: nothing is
+            // queued that cannot be sent.
+            let channels: Vec<(String, String)> = sqlx::query_as(
+                "INSERT INTO notifications (channel, audience, event_seq, next_at, created_at) \
+                 SELECT p.channel, p.audience, e.seq, $3, $3 FROM events e \
+                 JOIN notification_prefs p ON p.audience = e.audience AND p.kind = e.kind \
+                 WHERE e.dispatch_seq > $1 AND e.dispatch_seq <= $2 \
+                 AND CASE p.channel \
+                     WHEN 'telegram' THEN EXISTS (SELECT 1 FROM telegram_links l WHERE l.audience = p.audience) \
+                     ELSE EXISTS (SELECT 1 FROM notifiers n WHERE n.id = 'smtp' AND n.enabled) END \
+                 ON CONFLICT (channel, audience, event_seq) DO NOTHING RETURNING channel, audience",
+            )
+            .bind(base)
+            .bind(base + due.len() as i64)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut queues: Vec<(&'static str, &str)> = Vec::new();
+            for (channel, audience) in &channels {
+                let job = if channel == "telegram" { TELEGRAM_SEND } else { EMAIL_SEND };
+                if !queues.contains(&(job, audience.as_str())) {
+                    queues.push((job, audience));
                 }
             }
             for audience in hooked {
@@ -441,34 +488,57 @@ tx_steps! {
                     .fetch_optional(&mut *self)
                     .await?;
             let Some((audience, filter, cursor)) = endpoint else { return Ok(0) };
-            let handed: Vec<(i64, i64, String)> = sqlx::query_as(
-                "SELECT seq, dispatch_seq, kind FROM events WHERE audience = $1 AND dispatch_seq > $2 \
-                 ORDER BY dispatch_seq LIMIT $3",
+            // Everything handed out to the audience so far: the cursor never passes an
+            // event this fill did not see.
+            let (top,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MAX(dispatch_seq) FROM events WHERE audience = $1 AND dispatch_seq > $2",
             )
             .bind(&audience)
             .bind(cursor)
-            .bind(limit.unwrap_or(i64::MAX))
-            .fetch_all(&mut *self)
+            .fetch_one(&mut *self)
             .await?;
-            let Some(last) = handed.last().map(|(_, d, _)| *d) else { return Ok(0) };
+            let Some(top) = top else { return Ok(0) };
+            let limit = limit.unwrap_or(i64::MAX);
+            // The next `limit` events up to there that the endpoint's filter takes.
+            let (last, taken): (Option<i64>, i64) = sqlx::query_as(&format!(
+                "SELECT MAX(dispatch_seq), COUNT(*) FROM (SELECT dispatch_seq FROM events \
+                 WHERE audience = $1 AND dispatch_seq > $2 AND dispatch_seq <= $3 AND {TAKES_4} \
+                 ORDER BY dispatch_seq LIMIT $5) AS next"
+            ))
+            .bind(&audience)
+            .bind(cursor)
+            .bind(top)
+            .bind(&filter)
+            .bind(limit)
+            .fetch_one(&mut *self)
+            .await?;
             let mut written = 0;
-            for (seq, _, kind) in &handed {
-                if !event::filter_matches(&filter, kind) {
-                    continue;
-                }
-                written += sqlx::query(
+            if let Some(last) = last {
+                written = sqlx::query(&format!(
                     "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_at, created_at) \
-                     VALUES ($1, $2, $3, $3) ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
-                )
+                     SELECT $1, seq, $2, $2 FROM events \
+                     WHERE audience = $3 AND dispatch_seq > $5 AND dispatch_seq <= $6 AND {TAKES_4} \
+                     ORDER BY dispatch_seq \
+                     ON CONFLICT (endpoint_id, event_seq) DO NOTHING"
+                ))
                 .bind(id)
-                .bind(seq)
                 .bind(now)
+                .bind(&audience)
+                .bind(&filter)
+                .bind(cursor)
+                .bind(last)
                 .execute(&mut *self)
                 .await?
                 .rows_affected();
             }
+            // Past the last one written, or past everything seen when the filter took
+            // fewer than it could.
+            let moved_to = match last {
+                Some(last) if taken >= limit => last,
+                _ => top,
+            };
             sqlx::query("UPDATE webhook_endpoints SET cursor = $1 WHERE id = $2")
-                .bind(last)
+                .bind(moved_to)
                 .bind(id)
                 .execute(&mut *self)
                 .await?;

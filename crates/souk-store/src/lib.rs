@@ -67,7 +67,8 @@ pub use payments::{
     PaymentRecord, Settled, BONUS, DEPOSIT, MANUAL_GATEWAY, PAYMENT_CHECK,
 };
 pub use providers::{
-    ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,
+    ImportedVariant, Markup, NewProvider, Provider, ProviderCall, ProviderPatch, ProviderService,
+    SyncReport,
 };
 pub use refills::{NewRefill, Refill, RefillFacts, RefillToSend, REFILL_SEND};
 pub use sms::{

@@ -10,7 +10,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
-use crate::events::EventSteps;
+use crate::events::{EventSteps, OrderFacts};
 use crate::forwarding::OrderJobSteps;
 use crate::idempotency::{Idempotency, IdempotencySteps};
 use crate::users::Ledger;
@@ -280,12 +280,20 @@ impl Store {
                 .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
             let inventory = order.product_type == ProductType::Inventory;
             let link = if order.link.is_empty() { buyer.email } else { order.link.as_str() };
+            // An inventory order is delivered in this transaction (or not placed), so it
+            // is written completed at once, and as told so to its buyer (`tell_order`).
+            let (status, delivered, remains, completed_at) = if inventory {
+                (OrderStatus::Completed, order.quantity, 0, Some(now))
+            } else {
+                (OrderStatus::Pending, 0, order.quantity, None)
+            };
+            let told = inventory.then_some(status.as_str());
             let (order_id,): (i64,) = sqlx::query_as(
                 "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
-                 quantity, unit_price, charge, status, payment_status, start_count, remains, \
-                 created_at, paid_at, updated_at) \
-                 VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 'completed', $7, $7, \
-                 $10, $10, $10) \
+                 quantity, unit_price, charge, status, payment_status, start_count, delivered, remains, \
+                 created_at, paid_at, completed_at, updated_at, told_status, told_delivered) \
+                 VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, $11, 'completed', $7, $12, $13, \
+                 $10, $10, $14, $10, $15, $16) \
                  RETURNING id",
             )
             .bind(buyer.user_id)
@@ -298,6 +306,12 @@ impl Store {
             .bind(price.micros())
             .bind(charge.micros())
             .bind(now)
+            .bind(status.as_str())
+            .bind(delivered)
+            .bind(remains)
+            .bind(completed_at)
+            .bind(told)
+            .bind(told.map(|_| delivered))
             .fetch_one(&mut *tx)
             .await?;
             if tx.ledger_entry(buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
@@ -323,15 +337,24 @@ impl Store {
                         "subproduct {subproduct} counts more stock than it has lines"
                     )));
                 }
-                sqlx::query("UPDATE orders SET delivered = quantity, remains = 0, status = 'completed', completed_at = paid_at WHERE id = $1")
-                    .bind(order_id)
-                    .execute(&mut *tx)
-                    .await?;
             }
             tx.insert_earning(order_id, &order.shop_id, charge, now).await?;
             tx.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
             if inventory {
-                tx.order_changed(order_id, now).await?;
+                let facts = OrderFacts {
+                    user_id: buyer.user_id.to_owned(),
+                    kind: "product".to_owned(),
+                    status: status.as_str().to_owned(),
+                    quantity: order.quantity,
+                    delivered,
+                    remains: Some(remains),
+                    charge: charge.micros(),
+                    refunded: 0,
+                    service_number: Some(order.service_number),
+                    told_status: None,
+                    told_delivered: None,
+                };
+                tx.tell_order(order_id, &facts, true, now).await?;
                 tx.stock_sold(subproduct, order.quantity, now).await?;
             } else {
                 tx.order_to_fulfil(order_id, now).await?;

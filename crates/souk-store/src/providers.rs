@@ -151,10 +151,7 @@ const PROVIDER_COLUMNS: &str =
      supports_idempotency, balance, balance_checked_at, shop_id";
 
 fn validate_url(url: &str) -> Result<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.len() > 8
-        && url.len() <= 2048;
-    if ok {
+    if souk_core::web_url::web_url(url, 2048).is_ok() {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(
@@ -320,8 +317,29 @@ tx_steps! {
     }
 }
 
-/// How long a provider's syncs fail before the operator is told (`provider.failing`).
+/// How long calls to a provider fail before the operator is told (`provider.failing`).
 pub const PROVIDER_FAILING_MS: i64 = 15 * 60_000;
+
+/// The kind of call to a provider that failed, as `provider.failing` says it (`reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderCall {
+    /// The periodic catalogue and balance sync.
+    Sync,
+    /// Sending an order.
+    Send,
+    /// Polling orders' statuses.
+    Status,
+}
+
+impl ProviderCall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderCall::Sync => "sync",
+            ProviderCall::Send => "send",
+            ProviderCall::Status => "status",
+        }
+    }
+}
 
 impl Store {
     fn provider_from_row(&self, r: ProviderRow) -> Result<Provider> {
@@ -481,17 +499,25 @@ impl Store {
         Ok(())
     }
 
-    /// A provider's sync failed: the run of failures starts (or goes on); once it has
-    /// lasted `PROVIDER_FAILING_MS`, the operator is told, once per run.
-    pub async fn provider_failed(&self, id: &str, error: &str, now: i64) -> Result<()> {
+    /// A call to a provider failed (a catalogue sync, an order's send, a status poll):
+    /// the run of failures starts (or goes on); once it has lasted `PROVIDER_FAILING_MS`,
+    /// the operator is told, once per run, with the call that failed last.
+    pub async fn provider_failed(
+        &self,
+        id: &str,
+        call: ProviderCall,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let run: Option<(i64, bool, String)> = sqlx::query_as(
-                "UPDATE providers SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 \
+                "UPDATE providers SET failing_since = COALESCE(failing_since, $1), failing_call = $3 WHERE id = $2 \
                  RETURNING failing_since, failing_told, name",
             )
             .bind(now)
             .bind(id)
+            .bind(call.as_str())
             .fetch_optional(&mut *tx)
             .await?;
             if let Some((since, false, name)) = run {
@@ -501,7 +527,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     let data = serde_json::json!({
-                        "provider": id, "name": name, "reason": "sync", "since": since, "error": error,
+                        "provider": id, "name": name, "reason": call.as_str(), "since": since, "error": error,
                     });
                     tx.tell_operator(souk_core::event::PROVIDER_FAILING, &format!("provider:{id}"), &data, now).await?;
                 }
@@ -511,14 +537,28 @@ impl Store {
         Ok(())
     }
 
-    /// A provider's sync worked: its run of failures, if any, is over.
-    pub async fn provider_recovered(&self, id: &str) -> Result<()> {
+    /// A call to a provider worked: the run of failures of that kind of call, if one
+    /// is going on, is over (a working sync says nothing of failing sends). Called after
+    /// every send and poll, so it writes only when there is a run to end.
+    pub async fn provider_recovered(&self, id: &str, call: ProviderCall) -> Result<()> {
+        let failing: Option<(Option<i64>,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT failing_since FROM providers WHERE id = $1 AND failing_call = $2")
+                .bind(id)
+                .bind(call.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        if failing.is_none() {
+            return Ok(());
+        }
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
             sqlx::query(
-                "UPDATE providers SET failing_since = NULL, failing_told = FALSE WHERE id = $1 AND failing_since IS NOT NULL",
+                "UPDATE providers SET failing_since = NULL, failing_told = FALSE, failing_call = NULL \
+                 WHERE id = $1 AND failing_call = $2",
             )
             .bind(id)
+            .bind(call.as_str())
             .execute(pool)
             .await?;
         });

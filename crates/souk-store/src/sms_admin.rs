@@ -548,10 +548,8 @@ impl Store {
         non_empty("Provider name", name)?;
         non_empty("Provider key", api_key)?;
         let url = url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(StoreError::Invalid(
-                "Provider URL must start with http:// or https://".into(),
-            ));
+        if let Err(e) = souk_core::web_url::web_url(url, 2048) {
+            return Err(StoreError::Invalid(format!("Provider URL {e}")));
         }
         let id = new_entity_id();
         let _gate = self.gate.enter().await;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use souk_core::event::ENDPOINT_DISABLED;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
-use crate::events::{Event, EventSteps, FillQueue, WakeQueue, WEBHOOK_SEND};
+use crate::events::{Event, EventSteps, FillQueue, WakeQueue, LAST_HANDED_OUT, WEBHOOK_SEND};
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError};
 
@@ -141,11 +141,6 @@ const ENDPOINT_COLUMNS: &str = "e.id, e.audience, e.url, e.events, e.description
      e.disabled_reason, e.failing_since, e.created_at, e.updated_at, \
      (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') AS pending";
 
-/// An endpoint's queue is topped up when fewer deliveries than this wait in it, with at
-/// most `FILL_BATCH` events at a time.
-const FILL_BELOW: i64 = 50;
-const FILL_BATCH: i64 = 200;
-
 tx_steps! {
     /// Endpoints inside a write transaction.
     trait EndpointSteps {
@@ -179,10 +174,10 @@ impl Store {
         let sealed = self.crypto.seal(new.secret);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            sqlx::query(
+            sqlx::query(&format!(
                 "INSERT INTO webhook_endpoints (id, audience, url, secret_enc, events, description, created_at, updated_at, cursor) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events))",
-            )
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, {LAST_HANDED_OUT})"
+            ))
             .bind(&id)
             .bind(new.audience)
             .bind(new.url)
@@ -335,10 +330,10 @@ impl Store {
             .await?;
             match patch.enabled {
                 Some(true) if !was_enabled => {
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "UPDATE webhook_endpoints SET disabled_reason = '', failing_since = NULL, \
-                         cursor = (SELECT CAST(COALESCE(MAX(dispatch_seq), 0) AS BIGINT) FROM events) WHERE id = $1",
-                    )
+                         cursor = {LAST_HANDED_OUT} WHERE id = $1"
+                    ))
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -568,10 +563,10 @@ impl Store {
         Ok(true)
     }
 
-    /// Tops up endpoint `id`'s queue from the events handed out to its audience, when
-    /// fewer than `FILL_BELOW` wait in it: a queue that is stuck writes nothing more.
-    /// Answers how many deliveries were written.
-    pub async fn fill_webhook_queue(&self, id: &str, now: i64) -> Result<u64> {
+    /// Tops up endpoint `id`'s queue from the events handed out to its audience, to
+    /// `up_to` deliveries waiting: a queue that is stuck writes nothing more. Answers how
+    /// many deliveries were written.
+    pub async fn fill_webhook_queue(&self, id: &str, up_to: i64, now: i64) -> Result<u64> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let (waiting,): (i64,) = sqlx::query_as(
@@ -580,8 +575,8 @@ impl Store {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-            let written = if waiting < FILL_BELOW {
-                tx.fill_queue(id, Some(FILL_BATCH), now).await?
+            let written = if waiting < up_to {
+                tx.fill_queue(id, Some(up_to - waiting), now).await?
             } else {
                 0
             };

@@ -9,7 +9,8 @@ use futures::stream::{self, StreamExt};
 use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
 use souk_core::order::OrderStatus;
 use souk_store::{
-    ForwardJob, Provider, RemoteUpdate, Retry, StatusJob, StoreError, RESEND_WINDOW_MS,
+    ForwardJob, Provider, ProviderCall, RemoteUpdate, Retry, StatusJob, StoreError,
+    RESEND_WINDOW_MS,
 };
 
 use crate::{StopSignal, WorkerContext};
@@ -253,6 +254,20 @@ async fn forward_one(
     souk_client::pause::point("forward.call").await;
     let result = client.add(&order).await;
     let now = ctx.clock.now_ms();
+    // Sends that fail for long are said to the operator (`provider.failing`); a refusal
+    // is an answer, not a failure.
+    match &result {
+        Ok(_) | Err(ClientError::Api(_)) | Err(ClientError::KeyConflict(_)) => {
+            store
+                .provider_recovered(&provider.id, ProviderCall::Send)
+                .await?
+        }
+        Err(e) => {
+            store
+                .provider_failed(&provider.id, ProviderCall::Send, &e.to_string(), now)
+                .await?
+        }
+    }
     match result {
         Ok(external) => {
             store.mark_forwarded(job, &external, now).await?;
@@ -441,7 +456,7 @@ async fn sync_provider(
             let (client, provider) = (&client, &provider);
             async move {
                 souk_client::pacing::wait(&provider.id, provider.requests_per_second).await;
-                sync_batch(ctx, client, &batch, interval).await
+                sync_batch(ctx, client, &provider.id, &batch, interval).await
             }
         })
         .buffer_unordered(8)
@@ -464,6 +479,7 @@ pub struct SyncStats {
 async fn sync_batch(
     ctx: &WorkerContext,
     client: &ApiV2Client,
+    provider_id: &str,
     batch: &[StatusJob],
     interval: i64,
 ) -> Result<(usize, usize), StoreError> {
@@ -472,9 +488,17 @@ async fn sync_batch(
     let answers = client.statuses(&ids).await;
     let now = ctx.clock.now_ms();
     let answers = match answers {
-        Ok(a) => a,
+        Ok(a) => {
+            store
+                .provider_recovered(provider_id, ProviderCall::Status)
+                .await?;
+            a
+        }
         Err(e) => {
             tracing::warn!(error = %e, "status request failed");
+            store
+                .provider_failed(provider_id, ProviderCall::Status, &e.to_string(), now)
+                .await?;
             store.postpone_sync(batch, node, now + interval).await?;
             return Ok((1, 0));
         }

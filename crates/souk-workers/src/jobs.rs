@@ -132,11 +132,18 @@ async fn run(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
             if let Err(e) = synced {
                 // Failing for long is said to the operator (`provider.failing`).
                 ctx.store
-                    .provider_failed(&provider.id, &e.to_string(), ctx.clock.now_ms())
+                    .provider_failed(
+                        &provider.id,
+                        souk_store::ProviderCall::Sync,
+                        &e.to_string(),
+                        ctx.clock.now_ms(),
+                    )
                     .await?;
                 return Err(JobError::Retry(e.to_string()));
             }
-            ctx.store.provider_recovered(&provider.id).await?;
+            ctx.store
+                .provider_recovered(&provider.id, souk_store::ProviderCall::Sync)
+                .await?;
             let every = provider_sync_every(ctx).as_millis() as i64;
             Ok(Done::Again(ctx.clock.now_ms() + every))
         }
@@ -301,6 +308,9 @@ struct QueuePayload {
 /// most), so many run side by side.
 const DELIVER_CONCURRENCY: usize = 32;
 
+/// How often the delivery lane fans out and claims while its slots are busy.
+const DELIVER_TICK: Duration = Duration::from_millis(200);
+
 /// Runs one job of the delivery lane: one queue of one channel.
 async fn deliver(ctx: &WorkerContext, job: &Job) -> Result<Done, JobError> {
     use souk_app::notify::QueueStep;
@@ -346,17 +356,25 @@ pub async fn run_deliveries(ctx: &WorkerContext) -> Result<RunReport, StoreError
                 });
             }
         }
-        let Some(ended) = running.join_next().await else {
+        if running.is_empty() {
             return Ok(report);
+        }
+        // A receiver that hangs holds its slot for up to its timeout; meanwhile new
+        // events are still fanned out and free slots taken, once per tick.
+        let ended = tokio::select! {
+            ended = running.join_next() => ended,
+            _ = tokio::time::sleep(DELIVER_TICK) => None,
         };
-        let (job, outcome) = ended.map_err(|e| StoreError::task_failed("delivery", &e))?;
-        settle(ctx, &job, outcome, &mut report).await?;
+        if let Some(ended) = ended {
+            let (job, outcome) = ended.map_err(|e| StoreError::task_failed("delivery", &e))?;
+            settle(ctx, &job, outcome, &mut report).await?;
+        }
     }
 }
 
 /// Runs the delivery lane until the node stops.
 pub(crate) async fn deliver_loop(ctx: WorkerContext, stop: StopSignal) {
-    let tick = Duration::from_millis(200);
+    let tick = DELIVER_TICK;
     while !stop.is_set() {
         if let Err(e) = run_deliveries(&ctx).await {
             tracing::warn!(error = %e, "delivering events failed");

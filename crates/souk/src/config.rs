@@ -74,12 +74,10 @@ pub fn api_config() -> anyhow::Result<ApiConfig> {
         allow_private_upstreams: allow_private_upstreams(),
         metrics_listen: env("SOUK_METRICS_LISTEN"),
         public_url: match env("SOUK_PUBLIC_URL") {
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                Some(url.trim_end_matches('/').to_owned())
-            }
-            Some(other) => {
-                bail!("SOUK_PUBLIC_URL must start with https:// or http://, got {other:?}")
-            }
+            Some(url) => match souk_core::web_url::web_url(&url, 300) {
+                Ok(url) => Some(url),
+                Err(e) => bail!("SOUK_PUBLIC_URL {e}, got {url:?}"),
+            },
             None => None,
         },
         cookie_secure: match env("SOUK_COOKIE_SECURE").as_deref() {

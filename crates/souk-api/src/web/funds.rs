@@ -417,8 +417,7 @@ pub async fn submit(
 
 /// A gateway's pay page address the buyer may be sent to: http(s) only.
 fn is_web_url(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    souk_core::web_url::web_url(url, 4096).is_ok()
 }
 
 /// A payment's state in words: (words, a longer line).

@@ -313,7 +313,7 @@ engine_test!(
             let (store, provider) = (app.store.clone(), provider.clone());
             async move {
                 store
-                    .provider_failed(&provider, "HTTP 502", at)
+                    .provider_failed(&provider, souk_store::ProviderCall::Sync, "HTTP 502", at)
                     .await
                     .expect("failed")
             }
@@ -325,7 +325,10 @@ engine_test!(
         fails(t0 + 20 * 60_000).await;
         assert_eq!(db.scalar("SELECT COUNT(*) FROM events").await, 1);
         // Recovered, then failing again: a new run, told again.
-        app.store.provider_recovered(&provider).await.expect("ok");
+        app.store
+            .provider_recovered(&provider, souk_store::ProviderCall::Sync)
+            .await
+            .expect("ok");
         fails(t0 + 60 * 60_000).await;
         fails(t0 + 80 * 60_000).await;
         assert_eq!(db.scalar("SELECT COUNT(*) FROM events").await, 2);
@@ -365,3 +368,65 @@ engine_test!(
         app.stop().await;
     }
 );
+
+// Sends and polls that keep failing are said too, once a run; a run ends only when the
+// call that failed works again: syncs working do not hide sends failing.
+engine_test!(failing_sends_and_polls_tell_the_operator, |db| {
+    use crate::fake_upstream::{FakeUpstream, Shape};
+    use crate::providers::{connect, forward_state, order, panel_services, set_provider_url};
+
+    let app = TestApp::spawn_stepped(db, crate::harness::private_upstreams()).await;
+    listen(&app, OPERATOR, &[Audience::Operator]).await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
+    let told = || async {
+        app.store
+            .events_of(OPERATOR, 10)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.kind == event::PROVIDER_FAILING)
+            .map(|e| e.data()["reason"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<String>>()
+    };
+    let running = |call: &'static str| {
+        let sql = format!("SELECT COUNT(*) FROM providers WHERE failing_call = '{call}'");
+        async move { db.scalar(&sql).await }
+    };
+
+    // Nothing listens on port 9: each send fails before it leaves.
+    set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
+    let id = order(&app, &key, numbers[0], "1000").await;
+    app.run_forwarding().await;
+    assert_eq!((running("send").await, told().await.len()), (1, 0));
+    // A sync that works ends no run of failing sends.
+    app.store
+        .provider_recovered(&provider, souk_store::ProviderCall::Sync)
+        .await
+        .expect("recovered");
+    app.clock.advance(16 * 60_000);
+    app.run_forwarding().await;
+    assert_eq!(told().await, ["send"]);
+    app.clock.advance(16 * 60_000);
+    app.run_forwarding().await;
+    assert_eq!(told().await, ["send"], "once a run");
+
+    // Sent at last: the run is over.
+    set_provider_url(&app, &provider, &fake.url).await;
+    app.clock.advance(3_600_000);
+    app.run_forwarding().await;
+    assert_eq!(forward_state(db, id).await, "sent");
+    assert_eq!(running("send").await, 0);
+
+    // Polls failing for a while: a new run, said as such.
+    set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
+    app.clock.advance(3_600_000);
+    app.run_status_sync().await;
+    assert_eq!(running("status").await, 1);
+    app.clock.advance(16 * 60_000);
+    app.run_status_sync().await;
+    assert_eq!(told().await, ["status", "send"]);
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
