@@ -42,4 +42,5 @@ mod web;
 mod web_account;
 mod web_forms;
 mod web_funds;
+mod web_store;
 mod webdriver;
