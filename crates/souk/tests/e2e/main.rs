@@ -5,6 +5,7 @@ mod admin_cli;
 mod audit;
 mod authz;
 mod browser;
+mod browser_store;
 mod cache;
 mod cancel;
 mod catalogue;

@@ -1172,10 +1172,41 @@ engine_test!(web_store_rents_a_number_and_sees_its_code, |db| {
     db.assert_audit_clean().await;
 });
 
+/// Checks what HTML validity asks that a page could get wrong by construction: one
+/// document language, ids used once, every control labelled (a `label for`, an
+/// `aria-label`, or a wrapping `<label>`).
+fn check_markup(path: &str, html: &str) {
+    assert!(html.starts_with("<!DOCTYPE html><html lang=\""), "{path}");
+    let mut ids = BTreeSet::new();
+    for (at, m) in html.match_indices(" id=\"") {
+        let rest = &html[at + m.len()..];
+        let id = &rest[..rest.find('"').expect("id end")];
+        assert!(ids.insert(id.to_owned()), "{path}: id {id} twice");
+    }
+    for tag in ["<input ", "<select ", "<textarea "] {
+        for (at, _) in html.match_indices(tag) {
+            let element = &html[at..at + html[at..].find('>').expect("tag end")];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let labelled = element.contains("aria-label=")
+                || element
+                    .split(" id=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .is_some_and(|id| html.contains(&format!("for=\"{id}\"")))
+                || html[..at].rfind("<label").unwrap_or(0)
+                    > html[..at].rfind("</label>").unwrap_or(0);
+            assert!(labelled, "{path}: unlabelled {element}");
+        }
+    }
+}
+
 /// The bytes a page costs: its HTML and every stylesheet and script it links.
 async fn weight(app: &TestApp, cookie: &str, path: &str) -> (usize, usize) {
     let (code, html) = page(app, cookie, path).await;
     assert_eq!(code, 200, "{path}");
+    check_markup(path, &html);
     let mut assets = 0;
     for marker in ["<link rel=\"stylesheet\" href=\"", "<script src=\""] {
         for (at, m) in html.match_indices(marker) {
@@ -1250,6 +1281,128 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
     ));
     std::fs::write(&out, &report).expect("write the figures");
     eprintln!("{report}(written to {})", out.display());
+
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
+
+engine_test!(web_store_dispute_threads_reach_the_shops_supplier, |db| {
+    use crate::supply_kit::{buy, get, inventory_product, market, supplier, upload};
+
+    let app = TestApp::spawn(db).await;
+    let (_, subcategory) = market(&app).await;
+    let (seller, _, _) = supplier(&app, "seller@example.com", "Seller").await;
+    let (other, _, _) = supplier(&app, "other@example.com", "Other").await;
+    let (_, service, subs) = inventory_product(&app, &seller, &subcategory, "Thread Mail").await;
+    ok(
+        200,
+        upload(&app, &seller, &subs[0], "a:1\nb:2\n", false).await,
+    );
+    let (cookie, _, key) = web_buyer(&app, "buyer@example.com", "20").await;
+    let order = buy(&app, &key, service, 1).await;
+    let path = format!("/account/orders/{order}");
+    let thread_path = format!("/api/admin/v2/orders/{order}/dispute");
+
+    // No dispute yet: nothing to write in.
+    let none = ok(
+        404,
+        post(
+            &app,
+            As::Key(&seller),
+            &format!("{thread_path}/messages"),
+            json!({"message": "hello"}),
+        )
+        .await,
+    );
+    assert_eq!(none["error"], "Dispute not found");
+    let r = post_on_page(
+        &app,
+        &cookie,
+        &path,
+        &format!("{path}/dispute"),
+        &[("message", "Wrong password")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+
+    // The shop's supplier reads the thread and answers; another shop cannot do either.
+    let seen = ok(200, get(&app, As::Key(&seller), &thread_path).await);
+    assert_eq!(seen["disputes"][0]["message"], "Wrong password");
+    assert_eq!(seen["disputes"][0]["messages"], json!([]));
+    assert_eq!(
+        ok(200, get(&app, As::Key(&other), &thread_path).await),
+        json!({"disputes": []})
+    );
+    let before = digest(db).await;
+    ok(
+        404,
+        post(
+            &app,
+            As::Key(&other),
+            &format!("{thread_path}/messages"),
+            json!({"message": "not mine"}),
+        )
+        .await,
+    );
+    let empty = ok(
+        400,
+        post(
+            &app,
+            As::Key(&seller),
+            &format!("{thread_path}/messages"),
+            json!({"message": "  "}),
+        )
+        .await,
+    );
+    assert_eq!(empty["error"], "message is required");
+    assert_eq!(digest(db).await, before);
+    let wrote = ok(
+        201,
+        post(
+            &app,
+            As::Key(&seller),
+            &format!("{thread_path}/messages"),
+            json!({"message": "Use b:2 instead"}),
+        )
+        .await,
+    );
+    assert_eq!(wrote["author"], "supplier");
+    let (_, html) = page(&app, &cookie, &path).await;
+    assert!(html.contains("<li class=\"supplier\"><span class=\"who\">Supplier</span>"));
+    assert!(html.contains("Use b:2 instead"));
+    // The buyer's reply reaches the supplier's view, in order.
+    let dispute = seen["disputes"][0]["id"].as_str().expect("id").to_owned();
+    let r = post_on_page(
+        &app,
+        &cookie,
+        &path,
+        &format!("{path}/dispute/{dispute}"),
+        &[("message", "Thanks, works")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let seen = ok(200, get(&app, As::Key(&seller), &thread_path).await);
+    let authors: Vec<&str> = seen["disputes"][0]["messages"]
+        .as_array()
+        .expect("m")
+        .iter()
+        .map(|m| m["author"].as_str().expect("a"))
+        .collect();
+    assert_eq!(authors, ["supplier", "buyer"]);
+    // A reply naming someone else's dispute is no page at all.
+    let (stranger, _, _) = web_buyer(&app, "stranger@example.com", "0").await;
+    let (_, html) = page(&app, &stranger, "/account/orders").await;
+    let token = csrf_of(&html);
+    let before = digest(db).await;
+    let r = form(
+        &app,
+        &format!("{path}/dispute/{dispute}"),
+        &stranger,
+        &[("csrf", &token), ("message", "hi")],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(digest(db).await, before);
 
     app.stop().await;
     db.assert_audit_clean().await;
