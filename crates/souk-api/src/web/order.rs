@@ -229,7 +229,7 @@ async fn render(
                 h3 { (ui.t("Dispute", "Спор")) }
                 @for (d, messages) in &threads {
                     article.thread #{"dispute-" (d.id)} {
-                        p.muted { (ui.t("Status", "Статус")) ": " strong.dispute-status { (d.status) } " · " (when(d.created_at)) }
+                        p.muted { (ui.t("Status", "Статус")) ": " strong.dispute-status data-status=(d.status) { (dispute_status(ui, &d.status)) } " · " (when(d.created_at)) }
                         ol.messages {
                             li.buyer { span.who { (ui.t("You", "Вы")) } " · " span.muted { (when(d.created_at)) } p { (d.message) } }
                             @for m in messages {
@@ -284,6 +284,14 @@ async fn render(
     };
     let title = format!("{} #{}", ui.t("Order", "Заказ"), o.id);
     Ok(respond(v, status, document(v, &title, content)))
+}
+
+fn dispute_status(ui: Ui, status: &str) -> &'static str {
+    match status {
+        "open" => ui.t("open", "открыт"),
+        "refunded" => ui.t("refunded", "возврат"),
+        _ => ui.t("rejected", "отклонён"),
+    }
 }
 
 fn author_name(ui: Ui, author: &str) -> &'static str {

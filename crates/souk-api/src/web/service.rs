@@ -269,7 +269,7 @@ fn render(
             h2 { (ui.t("Recent reviews", "Последние отзывы")) }
             @if reviews.is_empty() { p.muted { (ui.t("No reviews yet.", "Отзывов пока нет.")) } }
             @for r in reviews {
-                blockquote.review { p { span.stars aria-label={(r.rating) "/5"} { @for _ in 0..r.rating { "★" } } " " span.muted { (when(r.created_at)) } } @if !r.text.is_empty() { p { (r.text) } } }
+                blockquote.review { p { span.stars role="img" aria-label={(r.rating) "/5"} { @for _ in 0..r.rating { "★" } } " " span.muted { (when(r.created_at)) } } @if !r.text.is_empty() { p { (r.text) } } }
             }
         }
     };

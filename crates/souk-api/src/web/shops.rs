@@ -42,7 +42,7 @@ pub async fn page(
             @if reviews.is_empty() { p.muted { (ui.t("No reviews yet.", "Отзывов пока нет.")) } }
             @for r in &reviews {
                 blockquote.review {
-                    p { span.stars aria-label={(r.rating) "/5"} { @for _ in 0..r.rating { "★" } } " " span.muted { (when(r.created_at)) }
+                    p { span.stars role="img" aria-label={(r.rating) "/5"} { @for _ in 0..r.rating { "★" } } " " span.muted { (when(r.created_at)) }
                         @if let Some(n) = r.service_number { " · " a href={"/shop/s/" (n)} { "#" (n) } } }
                     @if !r.text.is_empty() { p.review-text { (r.text) } }
                 }

@@ -1261,6 +1261,9 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
         "/account/sms".to_owned(),
         format!("/account/sms/{sms}"),
         "/account/favourites".to_owned(),
+        "/".to_owned(),
+        "/account".to_owned(),
+        "/account/funds".to_owned(),
     ];
     let mut report = String::from("page\thtml\tcss+js\ttotal (bytes)\n");
     for path in &paths {
@@ -1403,6 +1406,166 @@ engine_test!(web_store_dispute_threads_reach_the_shops_supplier, |db| {
     .await;
     assert_eq!(r.status(), 404);
     assert_eq!(digest(db).await, before);
+
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
+
+engine_test!(web_store_cancel_and_refill_answer_as_the_api_does, |db| {
+    let store = db.store().await;
+    let f = crate::fixtures::load(&store).await;
+    let auto = crate::fixtures::add_auto_products(&store, &f).await;
+    let app = TestApp::spawn(db).await;
+    let (cookie, _, key) = web_buyer(&app, "web@example.com", "100").await;
+    let api_key = app.buyer("api@example.com", "100").await;
+    let netflix = auto.netflix_auto.to_string();
+
+    // An auto product: early cancel, refused before the minimum wait, then refunded.
+    let (code, _, location) =
+        order_form(&app, &cookie, auto.netflix_auto, &[("quantity", "2")]).await;
+    assert_eq!(code, 303);
+    let order = placed(&location);
+    let twin = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "add"),
+            ("service", &netflix),
+            ("quantity", "2"),
+        ])
+        .await["order"]
+        .as_i64()
+        .expect("order");
+    let path = format!("/account/orders/{order}");
+    let (_, html) = page(&app, &cookie, &path).await;
+    let allow = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "allowcancel"),
+            ("order", &twin.to_string()),
+        ])
+        .await;
+    assert_eq!(allow[0]["reason"], "BEFORE_MIN_WAIT");
+    assert!(html.contains("<code>BEFORE_MIN_WAIT</code>"));
+    assert!(!html.contains(&format!("action=\"{path}/cancel\"")));
+    // Posted anyway (a page left open): the same refusal, nothing changed.
+    let before = digest(db).await;
+    let token = csrf_of(&html);
+    let r = form(
+        &app,
+        &format!("{path}/cancel"),
+        &cookie,
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(text_of(&r.text().await.expect("b"), "notice")
+        .expect("notice")
+        .ends_with("(BEFORE_MIN_WAIT)"));
+    assert_eq!(digest(db).await, before);
+    app.clock.advance(31 * 60 * 1000);
+    let allow = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "allowcancel"),
+            ("order", &twin.to_string()),
+        ])
+        .await;
+    let (_, html) = page(&app, &cookie, &path).await;
+    let offered = format!(
+        "Cancel and refund {:.2} USD",
+        allow[0]["refundAmount"].as_f64().expect("amount")
+    );
+    assert!(html.contains(&offered), "{offered}");
+    let r = post_on_page(&app, &cookie, &path, &format!("{path}/cancel"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let api = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "cancel"),
+            ("order", &twin.to_string()),
+        ])
+        .await;
+    assert_eq!(api, json!([{"order": twin, "cancel": 1}]));
+    assert_eq!(
+        status_shape(&app, &key, order).await,
+        status_shape(&app, &api_key, twin).await
+    );
+    assert_eq!(balance(&app, &key).await, balance(&app, &api_key).await);
+    let (_, html) = page(&app, &cookie, &path).await;
+    assert!(
+        html.contains("<td class=\"num\">+10.00</td>"),
+        "the refund's ledger row"
+    );
+    // Once more: the API's refusal for a cancelled order, on both.
+    let again = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "allowcancel"),
+            ("order", &twin.to_string()),
+        ])
+        .await;
+    assert!(html.contains(&format!(
+        "<code>{}</code>",
+        again[0]["reason"].as_str().expect("reason")
+    )));
+
+    // A refill-capable SMM order, completed: refilled from the page as through the API.
+    let followers = f.ig_followers.to_string();
+    let (code, _, location) = order_form(
+        &app,
+        &cookie,
+        f.ig_followers,
+        &[("quantity", "100"), ("link", "https://instagram.com/a")],
+    )
+    .await;
+    assert_eq!(code, 303);
+    let smm = placed(&location);
+    let twin = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "add"),
+            ("service", &followers),
+            ("quantity", "100"),
+            ("link", "https://instagram.com/a"),
+        ])
+        .await["order"]
+        .as_i64()
+        .expect("order");
+    let path = format!("/account/orders/{smm}");
+    // Not completed yet: the API's refusal, shown on the page.
+    let refused = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "refill"),
+            ("order", &twin.to_string()),
+        ])
+        .await;
+    let before = digest(db).await;
+    let r = post_on_page(&app, &cookie, &path, &format!("{path}/refill"), &[]).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        text_of(&r.text().await.expect("b"), "notice").as_deref(),
+        refused["error"].as_str()
+    );
+    assert_eq!(digest(db).await, before);
+    let now = app.state.now();
+    db.exec(&format!(
+        "UPDATE orders SET status = 'completed', completed_at = {now} WHERE id IN ({smm}, {twin})"
+    ))
+    .await;
+    let r = post_on_page(&app, &cookie, &path, &format!("{path}/refill"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let api = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "refill"),
+            ("order", &twin.to_string()),
+        ])
+        .await;
+    assert!(api["refill"].as_i64().is_some(), "{api}");
+    let count = |order: i64| format!("SELECT COUNT(*) FROM refills WHERE order_id = {order}");
+    assert_eq!(db.scalar(&count(smm)).await, 1);
+    assert_eq!(db.scalar(&count(twin)).await, 1);
 
     app.stop().await;
     db.assert_audit_clean().await;
