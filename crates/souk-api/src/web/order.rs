@@ -515,21 +515,17 @@ pub async fn review(
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;
     let ui = visitor.ui;
-    // The API's own reading of `rating`.
-    let rating = match form.rating.trim() {
-        "" => Err(ApiError::FieldRequired("rating")),
-        r => r.parse::<i64>().map_err(|_| ApiError::InvalidRating),
+    let review = souk_app::reviews::Review {
+        user_id: &user.user_id,
+        order_id: id,
+        rating: Some(&form.rating),
+        text: &form.text,
     };
-    let outcome = match rating {
-        Ok(rating) => state
-            .store
-            .review_order(&user.user_id, id, rating, &form.text, state.now())
-            .await
-            .map_err(|e| store_refusal(ui, e)),
-        Err(e) => Err(Ok(super::refusal::api(ui, &e))),
-    };
+    let outcome = souk_app::reviews::leave(&state.store, review, state.now())
+        .await
+        .map_err(|e| store_refusal(ui, e));
     match outcome {
-        Ok((_, changes)) => {
+        Ok((_, _, changes)) => {
             state.apply_changes(&changes).await?;
             Ok(done(id, "review"))
         }
