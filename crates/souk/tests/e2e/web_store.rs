@@ -1116,6 +1116,25 @@ engine_test!(web_store_rents_a_number_and_sees_its_code, |db| {
     let (_, html) = page(&app, &cookie, &path).await;
     assert_eq!(text_of(&html, "sms-code").as_deref(), Some("48213"));
     assert!(html.contains("id=\"sms-another\""));
+    // Another SMS on the same number, then done: the status the API reports follows.
+    let r = post_on_page(&app, &cookie, &path, &format!("{path}/another"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let r = post_on_page(&app, &cookie, &path, &format!("{path}/complete"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let api = app
+        .call(&[
+            ("key", &key),
+            ("action", "sms_status"),
+            ("order", &order.to_string()),
+        ])
+        .await;
+    assert_eq!(api["status"], "completed");
+    let (_, html) = page(&app, &cookie, &path).await;
+    assert!(html.contains("data-status=\"completed\""));
+    assert!(
+        !html.contains("data-poll="),
+        "a finished activation is not watched"
+    );
 
     // The twin, cancelled after the allowed minutes from the page of a second rental.
     let r = post_on_page(
@@ -1392,6 +1411,41 @@ engine_test!(web_store_dispute_threads_reach_the_shops_supplier, |db| {
         .map(|m| m["author"].as_str().expect("a"))
         .collect();
     assert_eq!(authors, ["supplier", "buyer"]);
+    // A manual order in progress: its page watches it, and the supplier's delivery
+    // changes what the poll answers.
+    let hand =
+        crate::supply_kit::manual_product(&app, &seller, &subcategory, "Hand Mail", "1.00").await;
+    let manual = buy(&app, &key, hand["service"].as_i64().expect("service"), 2).await;
+    let path = format!("/account/orders/{manual}");
+    let (_, html) = page(&app, &cookie, &path).await;
+    assert!(html.contains(&format!("data-poll=\"{path}/live\"")));
+    let live = |body: String| -> Value { serde_json::from_str(&body).expect("json") };
+    let first = live(page(&app, &cookie, &format!("{path}/live")).await.1);
+    assert_eq!(first["status"], "Pending");
+    ok(
+        200,
+        post(
+            &app,
+            As::Key(&seller),
+            &format!("/api/admin/v2/orders/{manual}/deliver"),
+            json!({"accounts": ["hand:1"]}),
+        )
+        .await,
+    );
+    let second = live(page(&app, &cookie, &format!("{path}/live")).await.1);
+    assert_ne!(first["state"], second["state"]);
+    assert_eq!(
+        second["status"],
+        app.call(&[
+            ("key", &key),
+            ("action", "status"),
+            ("order", &manual.to_string())
+        ])
+        .await["status"]
+    );
+    let (_, html) = page(&app, &cookie, &path).await;
+    assert_eq!(text_of(&html, "account-1").as_deref(), Some("hand:1"));
+
     // A reply naming someone else's dispute is no page at all.
     let (stranger, _, _) = web_buyer(&app, "stranger@example.com", "0").await;
     let (_, html) = page(&app, &stranger, "/account/orders").await;
