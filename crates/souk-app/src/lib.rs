@@ -19,6 +19,7 @@ pub mod payments;
 pub mod providers;
 pub mod recovery;
 pub mod refill;
+pub mod reviews;
 pub mod sessions;
 pub mod settings;
 pub mod shops;

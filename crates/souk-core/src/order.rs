@@ -234,7 +234,8 @@ pub fn product_charge(price: Money, quantity: i64) -> Option<Money> {
 }
 
 /// How an SMM type takes its quantity.
-enum QuantityRule {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantityRule {
     /// `quantity` within min..max.
     Given,
     /// One package: the rate is charged once.
@@ -245,7 +246,8 @@ enum QuantityRule {
     Subscription,
 }
 
-/// SPEC 7's SMM order types: which fields each requires, and how it counts.
+/// SPEC 7's SMM order types: which fields each requires, and how it counts. The web
+/// order form asks for exactly these (`smm_form`), so the form and `add` cannot disagree.
 fn smm_type(type_name: &str) -> (QuantityRule, &'static [&'static str], bool) {
     // (quantity rule, required fields besides link/quantity, link required)
     match type_name {
@@ -273,6 +275,37 @@ fn smm_type(type_name: &str) -> (QuantityRule, &'static [&'static str], bool) {
         ),
         // Default, Web Traffic and any type we do not know take link and quantity.
         _ => (QuantityRule::Given, &[], true),
+    }
+}
+
+/// What an SMM type's order form asks for: the quantity rule, the required fields
+/// besides `link` and `quantity`, whether `link` is required, and the optional fields the
+/// type reads.
+pub struct SmmForm {
+    pub quantity: QuantityRule,
+    pub required: &'static [&'static str],
+    pub link_required: bool,
+    pub optional: &'static [&'static str],
+}
+
+pub fn smm_form(type_name: &str) -> SmmForm {
+    let (quantity, required, link_required) = smm_type(type_name);
+    let optional: &'static [&'static str] = match type_name {
+        "Subscriptions" => &["old_posts", "delay", "expiry"],
+        "Web Traffic" => &[
+            "country",
+            "device",
+            "type_of_traffic",
+            "google_keyword",
+            "referring_url",
+        ],
+        _ => &[],
+    };
+    SmmForm {
+        quantity,
+        required,
+        link_required,
+        optional,
     }
 }
 

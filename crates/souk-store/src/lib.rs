@@ -29,6 +29,7 @@ mod sms;
 mod sms_admin;
 mod sms_inbound;
 mod sms_worker;
+mod storefront;
 mod supplier;
 mod supplier_catalogue;
 mod telegram;
@@ -83,6 +84,7 @@ pub use sms_inbound::{InboundOutcome, InboundSms, SmsGatewaySecret, StoredSms};
 pub use sms_worker::{
     SweepReport, UpstreamAction, UpstreamJob, UpstreamNext, MAX_UPSTREAM_ATTEMPTS,
 };
+pub use storefront::{DisputeAuthor, DisputeMessage, ShopReview};
 pub use supplier::{
     EarningRow, EarningsSummary, OrderProgress, SupplierOrder, SupplierOrderQuery, Withdrawal,
 };

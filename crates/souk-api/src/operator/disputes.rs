@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use souk_app::disputes::{self, DisputeDecision, ResolveDispute, ResolveError};
 use souk_core::clock::iso_millis;
 use souk_core::Money;
-use souk_store::Dispute;
+use souk_store::{Dispute, DisputeAuthor};
 
 use super::{status_filter, Operator};
 use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
@@ -20,6 +20,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .route("/disputes", get(list))
         .route("/disputes/{id}/resolve", post(resolve))
+        .route("/disputes/{id}/messages", post(message))
 }
 
 fn view(d: &Dispute) -> Value {
@@ -115,4 +116,34 @@ async fn resolve(
             ResolveError::Store(e) => RestError::from(e),
         })?;
     Ok(json_value(StatusCode::OK, &view(&d)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    message: String,
+}
+
+/// `POST /disputes/{id}/messages` with `{"message"}`: the operator writes in the thread.
+async fn message(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MessageBody>,
+) -> Result<Response, RestError> {
+    let id = entity_id(&id, "Dispute")?;
+    let m = state
+        .store
+        .add_dispute_message(&id, DisputeAuthor::Operator, &body.message, state.now())
+        .await?;
+    Ok(json_value(
+        StatusCode::CREATED,
+        &json!({
+            "id": m.id,
+            "dispute": m.dispute_id,
+            "author": m.author,
+            "message": m.body,
+            "createdAt": iso_millis(m.created_at),
+        }),
+    ))
 }

@@ -2,6 +2,7 @@
 //! the `X-Api-Key` of a user who owns a shop. An unknown, revoked or suspended key is 401
 //! `Invalid API key`; a buyer's key is 403. Every answer is JSON with a real HTTP status.
 
+mod disputes;
 mod earnings;
 mod orders;
 mod products;
@@ -27,6 +28,8 @@ pub fn routes() -> Routes {
         .route("/orders/{order}/deliver", post(orders::deliver))
         .route("/orders/{order}/fail", post(orders::fail))
         .route("/orders/{order}/progress", post(orders::progress))
+        .route("/orders/{order}/dispute", get(disputes::thread))
+        .route("/orders/{order}/dispute/messages", post(disputes::message))
         .route("/products", get(products::list).post(products::create))
         .route("/products/{id}", get(products::one).patch(products::update))
         .route("/products/{id}/subproducts", post(products::add_subproduct))

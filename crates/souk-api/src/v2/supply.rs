@@ -39,16 +39,13 @@ pub async fn dispute(
 /// the shop's rating in `shops` changes at once.
 pub async fn review(state: &AppState, user: &AuthUser, params: &Params) -> Result<Response, Fault> {
     let order = the_order(params)?;
-    let rating = params
-        .get("rating")
-        .ok_or(ApiError::FieldRequired("rating"))?
-        .parse::<i64>()
-        .map_err(|_| ApiError::InvalidRating)?;
-    let text = params.get("text").unwrap_or("");
-    let (id, changes) = state
-        .store
-        .review_order(&user.user_id, order, rating, text, state.now())
-        .await?;
+    let review = souk_app::reviews::Review {
+        user_id: &user.user_id,
+        order_id: order,
+        rating: params.get("rating"),
+        text: params.get("text").unwrap_or(""),
+    };
+    let (id, rating, changes) = souk_app::reviews::leave(&state.store, review, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(
         StatusCode::OK,

@@ -29,7 +29,7 @@ pub struct AccountQuery {
 
 /// A ledger row's kind in words (the ledger stores `topup`, `charge`, `refund`, `adjust`,
 /// and for a payment `deposit` and `bonus`).
-fn kind_name(ui: super::i18n::Ui, kind: &str) -> &str {
+pub(super) fn kind_name(ui: super::i18n::Ui, kind: &str) -> &str {
     match kind {
         "topup" | "deposit" => ui.t("top-up", "пополнение"),
         "bonus" => ui.t("deposit bonus", "бонус за пополнение"),
@@ -40,7 +40,7 @@ fn kind_name(ui: super::i18n::Ui, kind: &str) -> &str {
     }
 }
 
-fn signed(micros: i64) -> String {
+pub(super) fn signed(micros: i64) -> String {
     let text = Money::from_micros(micros.abs()).display2();
     if micros < 0 {
         format!("−{text}")
@@ -181,7 +181,7 @@ pub async fn orders(
             @if let Some(o) = views.iter().find(|o| o.id == line.id) {
                 article.card.order #{"order-" (o.id)} {
                     h3 {
-                        "#" (o.id) " "
+                        a.order-link href={"/account/orders/" (o.id)} { "#" (o.id) } " "
                         @if let Some(s) = line.service_number.and_then(|n| snapshot.catalogue.service(&ServiceRef::Number(n))) { (s.name.get(lang)) }
                         @else if let Some(n) = line.service_number { (ui.t("service", "услуга")) " #" (n) }
                     }
@@ -230,15 +230,16 @@ pub async fn sms(State(state): State<AppState>, visitor: Visitor) -> Result<Resp
     let currency = &state.config.currency;
     let content = html! {
         h1 { (ui.t("SMS activations", "SMS-активации")) }
+        p { a.button href="/sms" #rent-number { (ui.t("Rent a number", "Арендовать номер")) } }
         @if activations.is_empty() {
-            p.muted { (ui.t("No activations yet: rent a number with add_sms (see the API docs).", "Активаций пока нет: арендуйте номер через add_sms (см. документацию API).")) }
+            p.muted { (ui.t("No activations yet. ", "Активаций пока нет. ")) a href="/sms" { (ui.t("Rent a number", "Арендовать номер")) } }
         } @else {
             div.scroll { table #sms {
                 thead { tr { th { (ui.t("Order", "Заказ")) } th { (ui.t("Service", "Сервис")) } th { (ui.t("Phone", "Номер")) } th { (ui.t("Status", "Статус")) } th { (ui.t("Code", "Код")) } th { "SMS" } th.num { (ui.t("Charge", "Цена")) } th { (ui.t("Expires", "Истекает")) } } }
                 tbody {
                     @for a in &activations {
                         tr #{"sms-" (a.order_id)} {
-                            td { (a.order_id) }
+                            td { a href={"/account/sms/" (a.order_id)} { (a.order_id) } }
                             td { (a.project_name.get(lang)) " · " (a.country_code) }
                             td { code { (a.phone) } }
                             td { (a.status.as_str()) }

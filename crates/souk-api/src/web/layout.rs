@@ -68,11 +68,13 @@ fn framed(v: &Visitor, title: &str, content: Markup, refresh: Option<u32>) -> Ma
                     nav {
                         a href="/api-docs" { (ui.t("API docs", "Документация API")) }
                         a href="/shop" { (ui.t("Shop", "Магазин")) }
+                        a href="/sms" #nav-sms-rent { (ui.t("Numbers", "Номера")) }
                         @if let Some(s) = &v.session {
                             a href="/account" { (ui.t("Account", "Аккаунт")) }
                             a href="/account/funds" #nav-funds { (ui.t("Add funds", "Пополнить")) }
                             a href="/account/orders" { (ui.t("Orders", "Заказы")) }
                             a href="/account/sms" { "SMS" }
+                            a href="/account/favourites" #nav-favourites { (ui.t("Favourites", "Избранное")) }
                             @if s.is_supplier { a href="/desk" #nav-desk { (ui.t("Supplier desk", "Кабинет поставщика")) } }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="csrf" value=(v.csrf());

@@ -11,15 +11,20 @@ mod auth;
 mod desk;
 mod docs;
 mod error;
+mod favourites;
 mod funds;
 mod i18n;
 mod layout;
 mod notifications;
 mod openapi;
+mod order;
 mod password;
 mod refusal;
+mod service;
 mod session;
 mod shop;
+mod shops;
+mod sms_pages;
 mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -89,6 +94,31 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/shop", get(shop::page))
         .route("/shop/buy", post(shop::buy))
+        .route("/shop/s/{number}", get(service::page).post(service::order))
+        .route("/shop/s/{number}/favourite", post(service::favourite))
+        .route("/shop/shops/{id}", get(shops::page))
+        .route("/account/favourites", get(favourites::page))
+        .route("/account/orders/{id}", get(order::page))
+        .route("/account/orders/{id}/live", get(order::live))
+        .route(
+            "/account/orders/{id}/accounts.txt",
+            get(order::accounts_txt),
+        )
+        .route("/account/orders/{id}/cancel", post(order::cancel_order))
+        .route("/account/orders/{id}/refill", post(order::refill))
+        .route("/account/orders/{id}/dispute", post(order::open_dispute))
+        .route("/account/orders/{id}/dispute/{dispute}", post(order::reply))
+        .route("/account/orders/{id}/review", post(order::review))
+        .route("/sms", get(sms_pages::offers))
+        .route("/sms/rent", post(sms_pages::rent))
+        .route("/account/sms/{id}", get(sms_pages::activation))
+        .route("/account/sms/{id}/live", get(sms_pages::live))
+        .route(
+            "/account/sms/{id}/cancel",
+            post(sms_pages::cancel_activation),
+        )
+        .route("/account/sms/{id}/another", post(sms_pages::another))
+        .route("/account/sms/{id}/complete", post(sms_pages::complete))
         .route("/desk", get(desk::page))
         .route(
             "/desk/stock/{subproduct}",

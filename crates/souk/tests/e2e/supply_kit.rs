@@ -317,6 +317,8 @@ pub async fn digest(db: &TestDb) -> Vec<i64> {
         "SELECT COUNT(*) FROM withdrawals",
         "SELECT COUNT(*) FROM disputes",
         "SELECT COUNT(*) FROM reviews",
+        "SELECT COUNT(*) FROM dispute_messages",
+        "SELECT COUNT(*) FROM favourites",
         "SELECT COUNT(*) FROM order_events",
         "SELECT catalogue_version FROM state_versions",
         "SELECT auth_version FROM state_versions",

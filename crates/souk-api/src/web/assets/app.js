@@ -25,6 +25,61 @@
     });
   });
 
+  // Buttons with data-copy="ID" copy the text of #ID and say so for a moment.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var target = document.getElementById(button.getAttribute("data-copy"));
+    if (!target) return;
+    var label = button.textContent;
+    button.addEventListener("click", function () {
+      var text = target.textContent;
+      var done = function () {
+        button.textContent = document.documentElement.lang === "ru" ? "Скопировано" : "Copied";
+        button.setAttribute("data-copied", text);
+        setTimeout(function () { button.textContent = label; }, 1500);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, done);
+      } else {
+        var area = document.createElement("textarea");
+        area.value = text;
+        document.body.appendChild(area);
+        area.select();
+        try { document.execCommand("copy"); } catch (e) { /* the text stays selectable */ }
+        document.body.removeChild(area);
+        done();
+      }
+    });
+  });
+
+  // A page watching something in progress (#live with data-poll): asks its small JSON
+  // every 3 s and reloads once the state differs from the one it was rendered with.
+  var live = document.querySelector("[data-poll]");
+  if (live) {
+    var rendered = live.getAttribute("data-state");
+    var poll = function () {
+      fetch(live.getAttribute("data-poll"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (body && body.state !== rendered) { window.location.reload(); return; }
+          setTimeout(poll, 3000);
+        }, function () { setTimeout(poll, 3000); });
+    };
+    setTimeout(poll, 3000);
+  }
+
+  // A countdown (#time-left with data-until and the server's data-now, unix ms).
+  var left = document.getElementById("time-left");
+  if (left) {
+    var skew = Number(left.getAttribute("data-now")) - Date.now();
+    var until = Number(left.getAttribute("data-until"));
+    var tick = function () {
+      var s = Math.max(0, Math.floor((until - (Date.now() + skew)) / 1000));
+      left.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+      if (s > 0) setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
   var panel = document.getElementById("test-api");
   var described = document.getElementById("ta-actions");
   if (!panel || !described) return;
