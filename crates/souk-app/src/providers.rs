@@ -3,14 +3,14 @@
 //! catalogue: import and check (the operator's commands, from the operator API and the
 //! CLI alike), sync by hand, and the periodic sync the workers run.
 
-use souk_client::api_v2::{ApiV2Client, ClientError};
+use souk_client::api_v2::{ApiV2Client, ClientError, Oddity};
 use souk_core::catalogue::EntityType;
 use souk_core::clock::Clock;
 use souk_core::markup::Markup;
 use souk_core::Money;
 use souk_store::{
-    Change, ImportedVariant, NewProvider, Provider, ProviderPatch, ProviderService, Resolution,
-    Store, StoreError, SyncReport,
+    Change, ImportedVariant, NewProvider, Provider, ProviderOddity, ProviderPatch, ProviderService,
+    Resolution, Store, StoreError, SyncReport,
 };
 
 /// A new provider's protocol, timeout and rate, unless the operator says otherwise.
@@ -35,12 +35,21 @@ fn client(provider: &Provider, allow_private: bool) -> Result<ApiV2Client, Provi
     Ok(crate::upstream::api_client(provider, allow_private)?)
 }
 
-/// Everything the provider lists, with the variants of its marketplace products.
+/// Everything the provider lists, with the variants of its marketplace products; what its
+/// answers did oddly is added to its tally, whatever the outcome.
 pub async fn fetch_services(
+    store: &Store,
     provider: &Provider,
     allow_private: bool,
+    now: i64,
 ) -> Result<Vec<ProviderService>, ProviderError> {
     let client = client(provider, allow_private)?;
+    let listed = fetch_with(&client).await;
+    crate::upstream::record_oddities(store, &provider.id, &client, now).await;
+    listed
+}
+
+async fn fetch_with(client: &ApiV2Client) -> Result<Vec<ProviderService>, ProviderError> {
     let mut out = Vec::new();
     for s in client.services().await? {
         let entity = if s.entity == "product" {
@@ -130,7 +139,7 @@ pub async fn import(
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let services = fetch_services(&provider, allow_private).await?;
+    let services = fetch_services(store, &provider, allow_private, now).await?;
     Ok(store
         .import_provider_services(provider_id, &services, markup, now)
         .await?)
@@ -144,7 +153,10 @@ pub async fn check_balance(
     now: i64,
 ) -> Result<(Money, String), ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let (balance, currency) = client(&provider, allow_private)?.balance().await?;
+    let client = client(&provider, allow_private)?;
+    let answer = client.balance().await;
+    crate::upstream::record_oddities(store, provider_id, &client, now).await;
+    let (balance, currency) = answer?;
     store
         .set_provider_balance(provider_id, balance, now)
         .await?;
@@ -160,7 +172,7 @@ pub async fn sync_services(
     now: i64,
 ) -> Result<SyncReport, ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let services = fetch_services(&provider, allow_private).await?;
+    let services = fetch_services(store, &provider, allow_private, now).await?;
     Ok(store
         .sync_provider_services(provider_id, &services, now)
         .await?)
@@ -176,13 +188,39 @@ pub async fn sync_provider(
     clock: &dyn Clock,
 ) -> Result<SyncReport, ProviderError> {
     let client = client(provider, allow_private)?;
-    if let Ok((balance, _)) = client.balance().await {
+    let answer = client.balance().await;
+    crate::upstream::record_oddities(store, &provider.id, &client, clock.now_ms()).await;
+    if let Ok((balance, _)) = answer {
         store
             .set_provider_balance(&provider.id, balance, clock.now_ms())
             .await?;
     }
-    let services = fetch_services(provider, allow_private).await?;
+    let services = fetch_services(store, provider, allow_private, clock.now_ms()).await?;
     Ok(store
         .sync_provider_services(&provider.id, &services, clock.now_ms())
         .await?)
+}
+
+/// A provider's log as the operator reads it: what the provider does that the protocol
+/// does not say (each kind with what it means), then the newest sync changes.
+#[derive(Clone, Debug)]
+pub struct ProviderLog {
+    pub oddities: Vec<(ProviderOddity, &'static str)>,
+    /// (service number, change, time), newest first.
+    pub entries: Vec<(Option<i64>, String, i64)>,
+}
+
+pub async fn log(store: &Store, provider_id: &str, limit: i64) -> Result<ProviderLog, StoreError> {
+    store.provider(provider_id).await?;
+    let oddities = store
+        .provider_oddities(provider_id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            let what = Oddity::from_kind(&o.kind).map_or("", Oddity::describe);
+            (o, what)
+        })
+        .collect();
+    let entries = store.sync_log(provider_id, limit).await?;
+    Ok(ProviderLog { oddities, entries })
 }

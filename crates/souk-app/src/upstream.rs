@@ -64,3 +64,23 @@ pub fn api_client(provider: &Provider, allow_private: bool) -> Result<ApiV2Clien
     )?
     .paced(&provider.id, provider.requests_per_second))
 }
+
+/// Adds what `client` met in its provider's answers (`Oddity`) to the provider's tally.
+/// Bookkeeping for the operator's eyes: a failure to write it is logged, never the
+/// caller's failure.
+pub async fn record_oddities(store: &Store, provider_id: &str, client: &ApiV2Client, now: i64) {
+    let met = client.take_oddities();
+    if met.is_empty() {
+        return;
+    }
+    let counts: Vec<(&str, i64)> = met
+        .iter()
+        .map(|(o, n)| (o.kind(), i64::try_from(*n).unwrap_or(i64::MAX)))
+        .collect();
+    if let Err(e) = store
+        .record_provider_oddities(provider_id, &counts, now)
+        .await
+    {
+        tracing::warn!(provider = provider_id, error = %e, "recording the provider's oddities failed");
+    }
+}

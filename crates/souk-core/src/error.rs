@@ -93,6 +93,9 @@ pub enum ApiError {
     InvalidField(&'static str),
     #[error("Drip-feed is not available for this service")]
     DripFeedUnsupported,
+    /// A field of another SMM type (field, the service's type).
+    #[error("{0} is not a parameter of {1} services")]
+    FieldNotForType(&'static str, &'static str),
     #[error("Too many orders at once, try again")]
     Busy,
     #[error("Refill is not available for this order")]
@@ -184,6 +187,7 @@ impl ApiError {
             FieldRequired("comments"),
             InvalidField("runs"),
             DripFeedUnsupported,
+            FieldNotForType("answer_number", "Custom Comments"),
             Busy,
             RefillNotAvailable,
             RefillFailed,

@@ -21,6 +21,7 @@ pub mod params;
 pub mod password;
 pub mod payment;
 pub mod secret;
+pub mod smm_type;
 pub mod sms;
 pub mod supply;
 pub mod text;

@@ -22,6 +22,7 @@ mod migrations;
 mod operator;
 mod orders;
 mod payments;
+mod provider_oddities;
 mod providers;
 mod refills;
 mod rows;
@@ -66,6 +67,7 @@ pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,
     PaymentRecord, Settled, BONUS, DEPOSIT, MANUAL_GATEWAY, PAYMENT_CHECK,
 };
+pub use provider_oddities::ProviderOddity;
 pub use providers::{
     ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,
 };

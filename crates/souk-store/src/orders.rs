@@ -48,6 +48,8 @@ pub struct OrderView {
     pub remains: Option<i64>,
     /// Delivered credentials, in delivery order (product orders).
     pub accounts: Vec<String>,
+    /// An SMM order's type fields as the buyer sent them (`comments`, `answer_number`, ...).
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// The answer to one order of a `cancel` or `allowcancel`.
@@ -73,6 +75,7 @@ row_struct! {
         delivered: i64,
         start_count: Option<i64>,
         remains: Option<i64>,
+        params: String,
     }
 }
 
@@ -409,7 +412,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let order_sql = format!(
-            "SELECT id, kind, product_type, status, quantity, charge, refunded, delivered, start_count, remains \
+            "SELECT id, kind, product_type, status, quantity, charge, refunded, delivered, start_count, remains, params \
              FROM orders WHERE user_id = $1 AND id IN ({placeholders})"
         );
         let line_sql = format!(
@@ -448,6 +451,8 @@ impl Store {
                 start_count: row.start_count,
                 remains: row.remains,
                 accounts,
+                // Written by `add` as a flat map of text; anything else shows as none.
+                params: serde_json::from_str(&row.params).unwrap_or_default(),
             });
         }
         Ok(views)

@@ -253,6 +253,7 @@ async fn forward_one(
     souk_client::pause::point("forward.call").await;
     let result = client.add(&order).await;
     let now = ctx.clock.now_ms();
+    souk_app::upstream::record_oddities(store, &provider.id, &client, now).await;
     match result {
         Ok(external) => {
             store.mark_forwarded(job, &external, now).await?;
@@ -446,6 +447,8 @@ async fn sync_provider(
         })
         .buffer_unordered(8)
         .collect()
+        .await;
+    souk_app::upstream::record_oddities(&ctx.store, &provider.id, &client, ctx.clock.now_ms())
         .await;
     for r in results {
         let (requests, updated) = r?;

@@ -222,13 +222,24 @@ async fn log(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    state.store.provider(&id).await?;
-    let entries = state.store.sync_log(&id, 200).await?;
-    let entries: Vec<_> = entries
+    let log = providers::log(&state.store, &id, 200).await?;
+    let entries: Vec<_> = log
+        .entries
         .into_iter()
         .map(|(service, change, at)| json!({ "service": service, "change": change, "at": at }))
         .collect();
-    Ok(json_value(StatusCode::OK, &json!({ "log": entries })))
+    let oddities: Vec<_> = log
+        .oddities
+        .into_iter()
+        .map(|(o, what)| {
+            json!({ "kind": o.kind, "what": what, "answers": o.count,
+                    "firstSeen": o.first_seen, "lastSeen": o.last_seen })
+        })
+        .collect();
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "oddities": oddities, "log": entries }),
+    ))
 }
 
 fn variant_view(v: &ImportedVariant) -> serde_json::Value {

@@ -63,6 +63,9 @@ struct StatusView<'a> {
     auto_delivery: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     accounts: Option<&'a [String]>,
+    /// Extension: an SMM order's type fields as placed (`comments`, `answer_number`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
@@ -81,6 +84,7 @@ fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
         entity_type: product.then_some("product"),
         auto_delivery: o.product_type != ProductType::Manual,
         accounts: (product && !o.accounts.is_empty()).then_some(o.accounts.as_slice()),
+        params: (o.kind == "smm" && !o.params.is_empty()).then_some(&o.params),
     }
 }
 

@@ -163,6 +163,7 @@ pub fn api(ui: Ui, e: &ApiError) -> String {
         FieldRequired(f) => format!("Нужно поле {f}"),
         InvalidField(f) => format!("Неверное поле {f}"),
         DripFeedUnsupported => "Drip-feed недоступен для этой услуги".into(),
+        FieldNotForType(f, t) => format!("Поле {f} не используется услугами типа {t}"),
         Busy => "Слишком много заказов одновременно, попробуйте ещё раз".into(),
         RefillNotAvailable => "Дозаполнение недоступно для этого заказа".into(),
         RefillFailed => "Провайдер не принял дозаполнение, попробуйте позже".into(),

@@ -81,6 +81,15 @@ pub enum ProviderCommand {
         #[arg(long)]
         provider: String,
     },
+    /// The provider's log: what its answers do that API v2 does not say (read past and
+    /// counted), then the newest sync changes.
+    Log {
+        #[arg(long)]
+        provider: String,
+        /// How many sync changes, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Price an imported variant (sync keeps this price); it is sold while listed upstream.
     Price {
         #[arg(long)]
@@ -215,6 +224,22 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
         ProviderCommand::Variants { provider } => {
             for v in store.imported_variants(&provider).await? {
                 print_variant(&v);
+            }
+        }
+        ProviderCommand::Log { provider, limit } => {
+            if !(1..=10_000).contains(&limit) {
+                bail!("--limit must be between 1 and 10000");
+            }
+            let log = providers::log(store, &provider, limit).await?;
+            for (o, what) in &log.oddities {
+                println!(
+                    "oddity {} in {} answers (last at {}): {what}",
+                    o.kind, o.count, o.last_seen
+                );
+            }
+            for (service, change, at) in &log.entries {
+                let service = service.map_or_else(|| "-".to_owned(), |n| n.to_string());
+                println!("{at} service {service}: {change}");
             }
         }
         ProviderCommand::Price { subproduct, price } => {

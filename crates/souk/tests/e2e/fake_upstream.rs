@@ -21,6 +21,11 @@ pub enum Shape {
     PerfectPanel,
     /// `{"services": [...], "total": ...}`.
     Hstock,
+    /// A loose PHP panel at `/api.php`: JSON as `text/html` after a newline, services
+    /// wrapped in `{"status":"success","data":[...]}` with every number a string and
+    /// types in lower case, `add` answering `{"status":"success","order":"1000"}`,
+    /// errors and unknown ids as bare strings, `start_count` null until known.
+    Php,
 }
 
 /// What the next request of a kind does.
@@ -163,6 +168,7 @@ impl FakeUpstream {
         });
         let app = Router::new()
             .route("/api/v2", post(handle))
+            .route("/api.php", post(handle))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 count_connection,
@@ -179,8 +185,13 @@ impl FakeUpstream {
             )
             .await;
         });
+        let path = if shape == Shape::Php {
+            "api.php"
+        } else {
+            "api/v2"
+        };
         FakeUpstream {
-            url: format!("http://{addr}/api/v2"),
+            url: format!("http://{addr}/{path}"),
             state,
             task,
         }
@@ -255,6 +266,44 @@ impl FakeUpstream {
     }
 }
 
+/// A JSON answer as the shape sends it: PHP panels say `text/html` and start with a newline.
+fn answer(shape: Shape, v: Value) -> Response {
+    match shape {
+        Shape::Php => (
+            StatusCode::OK,
+            [("content-type", "text/html; charset=UTF-8")],
+            format!("\n{v}"),
+        )
+            .into_response(),
+        _ => axum::Json(v).into_response(),
+    }
+}
+
+/// A services row as a PHP panel lists it: every number a string, flags as "1"/"0", the
+/// type in lower case with underscores.
+fn php_row(row: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in row.as_object().into_iter().flatten() {
+        let v = match (k.as_str(), v) {
+            ("type", Value::String(t)) => json!(t.to_lowercase().replace(' ', "_")),
+            (_, Value::Bool(b)) => json!(if *b { "1" } else { "0" }),
+            (_, Value::Number(n)) => json!(n.to_string()),
+            (_, other) => other.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    out.insert("desc".into(), json!("Start 0-1h, speed 10k/day"));
+    Value::Object(out)
+}
+
+/// A refusal as the shape sends it.
+fn refusal(shape: Shape, message: &str) -> Response {
+    match shape {
+        Shape::Php => answer(shape, json!(message)),
+        _ => axum::Json(json!({ "error": message })).into_response(),
+    }
+}
+
 fn text_response(status: StatusCode, content_type: &'static str, body: &'static str) -> Response {
     (status, [("content-type", content_type)], body).into_response()
 }
@@ -268,6 +317,12 @@ fn status_json(shape: Shape, o: &FakeOrder) -> Value {
         "charge": "0.10", "start_count": o.start_count.to_string(), "status": status,
         "remains": o.remains.to_string(), "currency": "USD"
     });
+    if shape == Shape::Php {
+        v["status"] = json!(status.to_lowercase());
+        if o.start_count == 0 {
+            v["start_count"] = Value::Null;
+        }
+    }
     if shape == Shape::Hstock {
         v["start_count"] = json!(o.start_count);
         v["remains"] = json!(o.remains);
@@ -295,15 +350,23 @@ async fn handle(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let shape = state.shape;
     if get("key").as_deref() != Some(state.key.as_str()) {
-        return axum::Json(json!({"error": "Invalid API key"})).into_response();
+        return refusal(shape, "Invalid API key");
     }
     match get("action").as_deref().unwrap_or("") {
-        "balance" => axum::Json(json!({"balance": "100.84292", "currency": "USD"})).into_response(),
+        "balance" => answer(shape, json!({"balance": "100.84292", "currency": "USD"})),
         "services" => {
             let services = state.services.lock().expect("lock").clone();
             match state.shape {
                 Shape::PerfectPanel => axum::Json(Value::Array(services)).into_response(),
+                Shape::Php if services.is_empty() => {
+                    answer(shape, json!({"status": "success", "data": "Empty Data"}))
+                }
+                Shape::Php => answer(
+                    shape,
+                    json!({"status": "success", "data": services.iter().map(php_row).collect::<Vec<_>>()}),
+                ),
                 Shape::Hstock => {
                     let total = services.len();
                     axum::Json(json!({"services": services, "total": total, "page": 1, "limit": total, "total_pages": 1})).into_response()
@@ -360,7 +423,7 @@ async fn handle(
                     return text_response(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "oops")
                 }
                 Some(Fault::Empty) => return text_response(StatusCode::OK, "application/json", ""),
-                Some(Fault::ApiError(m)) => return axum::Json(json!({"error": m})).into_response(),
+                Some(Fault::ApiError(m)) => return refusal(shape, m),
                 Some(Fault::Slow(d)) => tokio::time::sleep(*d).await,
                 _ => {}
             }
@@ -422,6 +485,9 @@ async fn handle(
                         axum::Json(json!({"order": id.to_string()})).into_response()
                     }
                     Shape::Hstock => axum::Json(json!({"order": id})).into_response(),
+                    Shape::Php => {
+                        answer(shape, json!({"status": "success", "order": id.to_string()}))
+                    }
                 },
             }
         }
@@ -448,20 +514,22 @@ async fn handle(
                         .parse::<i64>()
                         .ok()
                         .and_then(|n| orders.iter().find(|o| o.id == n));
+                    let unknown = if shape == Shape::Php {
+                        json!("Incorrect order ID")
+                    } else {
+                        json!({"error": "Incorrect order ID"})
+                    };
                     out.insert(
                         id.trim().to_owned(),
-                        found.map_or_else(
-                            || json!({"error": "Incorrect order ID"}),
-                            |o| status_json(state.shape, o),
-                        ),
+                        found.map_or(unknown, |o| status_json(state.shape, o)),
                     );
                 }
-                return axum::Json(Value::Object(out)).into_response();
+                return answer(shape, Value::Object(out));
             }
             let id = get("order").and_then(|o| o.parse::<i64>().ok());
             match id.and_then(|n| orders.iter().find(|o| o.id == n)) {
-                Some(o) => axum::Json(status_json(state.shape, o)).into_response(),
-                None => axum::Json(json!({"error": "Incorrect order ID"})).into_response(),
+                Some(o) => answer(shape, status_json(state.shape, o)),
+                None => refusal(shape, "Incorrect order ID"),
             }
         }
         "refill" => {
@@ -473,9 +541,9 @@ async fn handle(
             let mut refills = state.refills.lock().expect("lock");
             let id = 77 + refills.len() as i64;
             refills.push(get("order").and_then(|o| o.parse().ok()).unwrap_or(0));
-            axum::Json(json!({"refill": id.to_string()})).into_response()
+            answer(shape, json!({"refill": id.to_string()}))
         }
-        "refill_status" => axum::Json(json!({"status": "Completed"})).into_response(),
-        _ => axum::Json(json!({"error": "Invalid action"})).into_response(),
+        "refill_status" => answer(shape, json!({"status": "Completed"})),
+        _ => refusal(shape, "Invalid action"),
     }
 }

@@ -28,6 +28,7 @@ mod operator;
 mod orders;
 mod payments;
 mod payments_operator;
+mod php_panel;
 mod provider_cli;
 mod providers;
 mod schema;
