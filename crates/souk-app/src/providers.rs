@@ -9,8 +9,8 @@ use souk_core::clock::Clock;
 use souk_core::markup::Markup;
 use souk_core::Money;
 use souk_store::{
-    Change, ImportedVariant, NewProvider, Provider, ProviderOddity, ProviderPatch, ProviderService,
-    Resolution, Store, StoreError, SyncReport,
+    Change, Fallback, ImportedVariant, NewProvider, Provider, ProviderOddity, ProviderPatch,
+    ProviderService, Resolution, ServiceProviders, Store, StoreError, SyncReport,
 };
 
 /// A new provider's protocol, timeout and rate, unless the operator says otherwise.
@@ -223,4 +223,13 @@ pub async fn log(store: &Store, provider_id: &str, limit: i64) -> Result<Provide
         .collect();
     let entries = store.sync_log(provider_id, limit).await?;
     Ok(ProviderLog { oddities, entries })
+}
+
+/// The providers tried after a service's own when it cannot take an order, in order.
+pub async fn set_fallbacks(
+    store: &Store,
+    service: i64,
+    fallbacks: &[Fallback],
+) -> Result<ServiceProviders, StoreError> {
+    store.set_service_fallbacks(service, fallbacks).await
 }

@@ -78,6 +78,22 @@ pub fn own_fields(type_name: &str) -> Option<(&'static str, &'static [&'static s
     TYPES.iter().find(|(n, _)| *n == name).copied()
 }
 
+/// What an SMM order costs at a provider listing `rate` per 1000 units, by the rules we
+/// charge by (SPEC 4): packages once, subscriptions per post, drip-feed per run.
+pub fn upstream_cost(
+    type_name: &str,
+    rate: crate::Money,
+    quantity: i64,
+    runs: Option<i64>,
+    posts: Option<i64>,
+) -> Option<crate::Money> {
+    match canonical(type_name) {
+        Some("Package" | "Custom Comments Package") => Some(rate),
+        Some("Subscriptions") => rate.mul_div_half_up(quantity.checked_mul(posts?)?, 1000),
+        _ => rate.mul_div_half_up(quantity.checked_mul(runs.unwrap_or(1).max(1))?, 1000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +118,21 @@ mod tests {
         assert_eq!(normalized(""), "Default");
         assert_eq!(own_fields("poll"), Some(("Poll", &["answer_number"][..])));
         assert_eq!(own_fields("Likes Premium"), None);
+    }
+
+    #[test]
+    fn upstream_costs_follow_the_charging_rules() {
+        let rate = crate::Money::parse("0.90").expect("rate");
+        let cost = |t: &str, q: i64, runs: Option<i64>, posts: Option<i64>| {
+            upstream_cost(t, rate, q, runs, posts).map(crate::Money::display2)
+        };
+        assert_eq!(cost("Default", 1000, None, None), Some("0.90".into()));
+        assert_eq!(cost("default", 1000, Some(3), None), Some("2.70".into()));
+        assert_eq!(cost("package", 1, None, None), Some("0.90".into()));
+        assert_eq!(
+            cost("Subscriptions", 200, None, Some(5)),
+            Some("0.90".into())
+        );
+        assert_eq!(cost("Subscriptions", 200, None, None), None);
     }
 }

@@ -82,6 +82,8 @@ pub struct ForwardJob {
     /// When the earliest send whose outcome was unknown began: the upstream may hold
     /// the order.
     pub unknown_since: Option<i64>,
+    /// What the order costs at this provider (its last listed rate); `None` when unknown.
+    pub upstream_cost: Option<Money>,
 }
 
 impl ForwardJob {
@@ -114,7 +116,32 @@ row_struct! {
         sent_at: Option<i64>,
         status: String,
         external_id: Option<String>,
+        kind: String,
+        type_name: Option<String>,
+        upstream_rate: Option<i64>,
     }
+}
+
+/// An order's cost at its provider, from the provider's listed rate: per unit for
+/// products, by the SMM type's charging rule otherwise.
+fn upstream_cost(row: &ForwardRow) -> Option<Money> {
+    let rate = Money::from_micros(row.upstream_rate?);
+    if row.kind == "product" {
+        return rate
+            .micros()
+            .checked_mul(row.quantity)
+            .map(Money::from_micros);
+    }
+    let posts = serde_json::from_str::<HashMap<String, String>>(&row.params)
+        .ok()
+        .and_then(|p| p.get("posts").and_then(|n| n.trim().parse().ok()));
+    souk_core::smm_type::upstream_cost(
+        row.type_name.as_deref().unwrap_or(""),
+        rate,
+        row.quantity,
+        row.runs,
+        posts,
+    )
 }
 
 /// What an upstream said about an order.
@@ -415,8 +442,11 @@ impl Store {
             } else {
                 sqlx::query_as(&format!(
                     "SELECT o.id, o.provider_id, o.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
-                     o.runs, o.interval_minutes, o.sent_at, o.status, o.external_id \
+                     o.runs, o.interval_minutes, o.sent_at, o.status, o.external_id, o.kind, s.type_name, \
+                     ps.rate AS upstream_rate \
                      FROM orders o LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+                     LEFT JOIN services s ON s.number = o.service_number \
+                     LEFT JOIN provider_services ps ON ps.provider_id = o.provider_id AND ps.external_service = o.provider_service \
                      WHERE o.id IN ({list}) ORDER BY o.id"
                 ))
                 .fetch_all(&mut *tx)
@@ -430,6 +460,7 @@ impl Store {
                     tx.delete_job(job_id).await?;
                     continue;
                 }
+                let upstream_cost = upstream_cost(&row);
                 let (Some(provider_id), Some(provider_service)) = (row.provider_id, row.provider_service) else {
                     // Queued but no longer connected to a provider: the operator decides.
                     let why = "the service is not connected to a provider";
@@ -451,6 +482,7 @@ impl Store {
                     attempts: payload.sends,
                     refusals: payload.refusals,
                     unknown_since: row.sent_at,
+                    upstream_cost,
                 });
             }
             // Jobs whose order is gone.
@@ -531,6 +563,11 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             if tx.settle_sent(order_id, external_id, false, now).await? {
+                sqlx::query("UPDATE orders SET provider_cost = $1 WHERE id = $2")
+                    .bind(job.upstream_cost.map(Money::micros))
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.order_event(order_id, "forwarded", &detail, now).await?;
                 tx.commit().await?;
                 Ok(true)

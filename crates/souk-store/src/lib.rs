@@ -11,6 +11,7 @@ mod db;
 mod disputes;
 mod dripfeed;
 mod events;
+mod fallbacks;
 mod forwarding;
 mod idempotency;
 mod installation;
@@ -49,6 +50,7 @@ pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use events::{Event, EMAIL_SEND, TELEGRAM_SEND, WEBHOOK_SEND};
+pub use fallbacks::{Fallback, ProviderProfit, ServiceProviders, MAX_FALLBACKS};
 pub use forwarding::{
     ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StatusJob, StuckOrder,
     RESEND_WINDOW_MS,

@@ -39,6 +39,8 @@ pub struct Provider {
     pub balance: Option<Money>,
     pub balance_checked_at: Option<i64>,
     pub shop_id: Option<String>,
+    /// Since when its syncs fail (none: healthy).
+    pub failing_since: Option<i64>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -143,12 +145,13 @@ row_struct! {
         balance: Option<i64>,
         balance_checked_at: Option<i64>,
         shop_id: Option<String>,
+        failing_since: Option<i64>,
     }
 }
 
 const PROVIDER_COLUMNS: &str =
     "id, name, protocol, url, api_key_enc, enabled, timeout_ms, requests_per_second, \
-     supports_idempotency, balance, balance_checked_at, shop_id";
+     supports_idempotency, balance, balance_checked_at, shop_id, failing_since";
 
 fn validate_url(url: &str) -> Result<()> {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
@@ -338,6 +341,7 @@ impl Store {
             balance: r.balance.map(Money::from_micros),
             balance_checked_at: r.balance_checked_at,
             shop_id: r.shop_id,
+            failing_since: r.failing_since,
         })
     }
 

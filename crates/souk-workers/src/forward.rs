@@ -151,6 +151,14 @@ async fn forward_one(
                 .await;
         }
     };
+    // A provider that cannot take the order now hands it to the service's next one, if
+    // nothing sent for it may have arrived (`fall_over` checks).
+    if let Some(why) = unable(&provider, job) {
+        if let Some(next) = store.fall_over(job, node, &why, now).await? {
+            tracing::info!(order = job.order_id, to = %next.provider_id, why, "moved to a fallback provider");
+            return Ok(());
+        }
+    }
     if !provider.enabled {
         return store
             .requeue_forward(
@@ -286,7 +294,13 @@ async fn forward_one(
         Err(ClientError::Api(message)) => {
             let refusals = job.refusals + 1;
             let why = format!("upstream refused: {message}");
-            if refusals >= MAX_REFUSALS {
+            if store.fall_over(job, node, &why, now).await?.is_some() {
+                tracing::info!(
+                    order = job.order_id,
+                    why,
+                    "refused; moved to a fallback provider"
+                );
+            } else if refusals >= MAX_REFUSALS {
                 give_up(ctx, job, &why, now).await?;
             } else {
                 store
@@ -302,7 +316,15 @@ async fn forward_one(
             }
         }
         Err(e) => {
-            if attempt >= MAX_UNSENT {
+            // Surely not processed (never sent, or refused at the HTTP level).
+            let why = e.to_string();
+            if store.fall_over(job, node, &why, now).await?.is_some() {
+                tracing::info!(
+                    order = job.order_id,
+                    why,
+                    "not taken; moved to a fallback provider"
+                );
+            } else if attempt >= MAX_UNSENT {
                 give_up(ctx, job, &e.to_string(), now).await?;
             } else {
                 store
@@ -319,6 +341,25 @@ async fn forward_one(
         }
     }
     Ok(())
+}
+
+/// Why `provider` cannot take the order now, if it cannot: disabled, its syncs failing,
+/// or its last known balance short of what the order costs there.
+fn unable(provider: &Provider, job: &ForwardJob) -> Option<String> {
+    if !provider.enabled {
+        return Some("provider disabled".into());
+    }
+    if provider.failing_since.is_some() {
+        return Some("provider failing".into());
+    }
+    match (provider.balance, job.upstream_cost) {
+        (Some(balance), Some(cost)) if balance < cost => Some(format!(
+            "provider balance {} short of the order's {}",
+            balance.display2(),
+            cost.display2()
+        )),
+        _ => None,
+    }
 }
 
 /// No more tries: cancel and refund in full, unless an earlier send may have reached the

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use souk_app::providers;
 use souk_core::Money;
-use souk_store::{ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution};
+use souk_store::{
+    Fallback, ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution, ServiceProviders,
+};
 
 use super::Operator;
 use crate::rest::{AmountInput, JsonBody, RestError};
@@ -24,6 +26,11 @@ pub fn routes() -> Routes {
         .route("/providers/{id}/sync", post(sync))
         .route("/providers/{id}/check", post(check))
         .route("/providers/{id}/log", get(log))
+        .route("/providers/{id}/profit", get(profit))
+        .route(
+            "/services/{number}/providers",
+            get(service_providers).put(set_fallbacks),
+        )
         .route("/providers/{id}/variants", get(variants))
         .route("/variants/{id}", patch(price_variant))
         .route("/orders/stuck", get(stuck))
@@ -339,5 +346,87 @@ async fn resolve(
     Ok(json_value(
         StatusCode::OK,
         &json!({ "order": id, "resolved": body.action }),
+    ))
+}
+
+fn fallback_view(f: &Fallback) -> serde_json::Value {
+    json!({ "providerId": f.provider_id, "service": f.provider_service })
+}
+
+fn service_providers_view(p: &ServiceProviders) -> serde_json::Value {
+    json!({
+        "service": p.service,
+        "primary": p.primary.as_ref().map(fallback_view),
+        "fallbacks": p.fallbacks.iter().map(fallback_view).collect::<Vec<_>>(),
+    })
+}
+
+/// A service number from the path; anything else names no service.
+fn service_number(text: &str) -> Result<i64, RestError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| RestError::NotFound("Service not found".into()))
+}
+
+/// `GET /services/{number}/providers`: its own provider, then its fallbacks in order.
+async fn service_providers(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Response, RestError> {
+    let number = service_number(&number)?;
+    let p = state.store.service_providers(number).await?;
+    Ok(json_value(StatusCode::OK, &service_providers_view(&p)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FallbackInput {
+    provider_id: String,
+    service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FallbacksBody {
+    fallbacks: Vec<FallbackInput>,
+}
+
+/// `PUT /services/{number}/providers` `{"fallbacks":[{"providerId","service"}]}`: the
+/// providers tried after the service's own, in this order (an empty list: none).
+async fn set_fallbacks(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<FallbacksBody>,
+) -> Result<Response, RestError> {
+    let number = service_number(&number)?;
+    let list: Vec<Fallback> = body
+        .fallbacks
+        .into_iter()
+        .map(|f| Fallback {
+            provider_id: f.provider_id,
+            provider_service: f.service,
+        })
+        .collect();
+    let p = providers::set_fallbacks(&state.store, number, &list).await?;
+    Ok(json_value(StatusCode::OK, &service_providers_view(&p)))
+}
+
+/// `GET /providers/{id}/profit`: what the orders it took brought in, net of refunds.
+async fn profit(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let p = state.store.provider_profit(&id).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({
+            "provider": id, "orders": p.orders, "ordersWithoutCost": p.unknown_cost,
+            "revenue": p.revenue.display2(), "cost": p.cost.display2(), "profit": p.profit.display2(),
+        }),
     ))
 }

@@ -11,3 +11,19 @@ CREATE TABLE provider_oddities (
     last_seen   BIGINT NOT NULL,
     PRIMARY KEY (provider_id, kind)
 );
+
+-- Fallback providers: other providers' services that can serve a service, tried in
+-- priority order after its own provider when that one refuses an order, is disabled,
+-- failing or short of balance, and never once a send may have arrived.
+CREATE TABLE service_fallbacks (
+    service_number   BIGINT NOT NULL REFERENCES services(number),
+    priority         BIGINT NOT NULL,
+    provider_id      TEXT NOT NULL REFERENCES providers(id),
+    provider_service TEXT NOT NULL,
+    PRIMARY KEY (service_number, priority)
+);
+
+-- What the order costs at the provider that took it (micro-units of the installation's
+-- currency, at that provider's last listed rate); null when unknown. With provider_id it
+-- keeps each order's profit per provider.
+ALTER TABLE orders ADD COLUMN provider_cost BIGINT;

@@ -90,6 +90,25 @@ pub enum ProviderCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// A service's providers: its own, then the fallbacks tried in order when that one
+    /// refuses an order, is disabled, failing or short of balance. Without --to or
+    /// --clear it only prints them.
+    Fallback {
+        #[arg(long)]
+        service: i64,
+        /// PROVIDER_ID:SERVICE, once per fallback, in the order they are tried; replaces
+        /// the list.
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// Remove every fallback.
+        #[arg(long, conflicts_with = "to")]
+        clear: bool,
+    },
+    /// What the orders the provider took brought in, net of refunds.
+    Profit {
+        #[arg(long)]
+        provider: String,
+    },
     /// Price an imported variant (sync keeps this price); it is sold while listed upstream.
     Price {
         #[arg(long)]
@@ -241,6 +260,47 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                 let service = service.map_or_else(|| "-".to_owned(), |n| n.to_string());
                 println!("{at} service {service}: {change}");
             }
+        }
+        ProviderCommand::Fallback { service, to, clear } => {
+            let p = if to.is_empty() && !clear {
+                store.service_providers(service).await?
+            } else {
+                let list = to
+                    .iter()
+                    .map(|t| {
+                        t.split_once(':')
+                            .map(|(provider, s)| souk_store::Fallback {
+                                provider_id: provider.to_owned(),
+                                provider_service: s.to_owned(),
+                            })
+                            .ok_or_else(|| anyhow!("--to takes PROVIDER_ID:SERVICE, not {t:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                providers::set_fallbacks(store, service, &list).await?
+            };
+            match &p.primary {
+                Some(f) => println!("1\t{}\t{}\town", f.provider_id, f.provider_service),
+                None => println!("1\t-\t-\town (not connected)"),
+            }
+            for (i, f) in p.fallbacks.iter().enumerate() {
+                println!(
+                    "{}\t{}\t{}\tfallback",
+                    i + 2,
+                    f.provider_id,
+                    f.provider_service
+                );
+            }
+        }
+        ProviderCommand::Profit { provider } => {
+            let p = store.provider_profit(&provider).await?;
+            println!(
+                "orders {}\trevenue {}\tcost {}\tprofit {}\twithout cost {}",
+                p.orders,
+                p.revenue.display2(),
+                p.cost.display2(),
+                p.profit.display2(),
+                p.unknown_cost
+            );
         }
         ProviderCommand::Price { subproduct, price } => {
             let price = souk_core::supply::parse_price("price", &price)?;

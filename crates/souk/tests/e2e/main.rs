@@ -18,6 +18,7 @@ mod events_email;
 mod events_telegram;
 mod events_webhooks;
 mod fake_upstream;
+mod fallback;
 mod fixtures;
 mod forwarding;
 mod fuzz;
