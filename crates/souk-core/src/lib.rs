@@ -14,6 +14,7 @@ pub mod input;
 pub mod jobs;
 pub mod lang;
 pub mod markup;
+pub mod mass_order;
 pub mod money;
 pub mod order;
 pub mod order_input;

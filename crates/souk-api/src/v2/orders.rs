@@ -36,6 +36,39 @@ pub async fn add(
     Ok(json_value(StatusCode::OK, &json!({ "order": order })))
 }
 
+/// `mass_order` (extension): `orders` holds one `service|link|quantity` a line; each is
+/// an ordinary `add` with its own result line.
+pub async fn mass_order(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, Fault> {
+    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let key = souk_core::idempotency::key(params, header_key)?;
+    let text = params.all("orders").join("\n");
+    let results = orders::place_mass(
+        &state.store,
+        &state.cache,
+        &*state.clock,
+        (&user.user_id, &user.email),
+        &text,
+        key.as_deref(),
+    )
+    .await?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        out.push(match r.outcome {
+            Ok(placed) => {
+                state.apply_changes(&placed.changes).await?;
+                json!({ "line": r.line, "order": placed.order_id })
+            }
+            Err(e) => json!({ "line": r.line, "error": e.to_string() }),
+        });
+    }
+    Ok(json_value(StatusCode::OK, &json!({ "orders": out })))
+}
+
 /// Places one order through the app layer and brings this node's catalogue up to date
 /// with it; the web shop uses it too.
 pub(crate) async fn place_order(state: &AppState, command: PlaceOrder) -> Result<i64, Fault> {

@@ -164,6 +164,8 @@ pub fn api(ui: Ui, e: &ApiError) -> String {
         InvalidField(f) => format!("Неверное поле {f}"),
         DripFeedUnsupported => "Drip-feed недоступен для этой услуги".into(),
         FieldNotForType(f, t) => format!("Поле {f} не используется услугами типа {t}"),
+        BadMassLine => "Каждая строка должна быть вида услуга|ссылка|количество".into(),
+        TooManyLines(n) => format!("Слишком много строк (не больше {n})"),
         Busy => "Слишком много заказов одновременно, попробуйте ещё раз".into(),
         RefillNotAvailable => "Дозаполнение недоступно для этого заказа".into(),
         RefillFailed => "Провайдер не принял дозаполнение, попробуйте позже".into(),

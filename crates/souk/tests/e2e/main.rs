@@ -25,6 +25,7 @@ mod fuzz;
 mod harness;
 mod hostile;
 mod jobs;
+mod mass_order;
 mod operator;
 mod orders;
 mod payments;
