@@ -140,6 +140,10 @@ pub struct RemoteStatus {
     pub remains: Option<i64>,
     /// Delivered accounts (marketplace products), all of them so far.
     pub accounts: Vec<String>,
+    /// The status as the upstream wrote it (a subscription's `Paused`, `Expired` ...).
+    pub state_text: String,
+    /// Subscriptions: the posts served so far.
+    pub posts: Option<i64>,
 }
 
 /// An order to send upstream.
@@ -371,6 +375,8 @@ pub fn parse_status(v: &Value, seen: &mut Seen) -> Result<RemoteStatus, String> 
             .as_array()
             .map(|a| a.iter().map(text).collect())
             .unwrap_or_default(),
+        posts: optional_int(v, "posts", seen),
+        state_text: state,
     })
 }
 

@@ -24,6 +24,7 @@ pub mod payment;
 pub mod secret;
 pub mod smm_type;
 pub mod sms;
+pub mod subscription;
 pub mod supply;
 pub mod text;
 

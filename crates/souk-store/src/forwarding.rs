@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use souk_core::early_cancel::proportional_refund;
 use souk_core::order::OrderStatus;
+use souk_core::subscription::SubscriptionState;
 use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
@@ -152,6 +153,10 @@ pub struct RemoteUpdate {
     pub remains: Option<i64>,
     /// Every account delivered so far (marketplace products).
     pub accounts: Vec<String>,
+    /// The status as the upstream wrote it: a subscription's state is read from it.
+    pub state_text: String,
+    /// Subscriptions: the posts served so far.
+    pub posts: Option<i64>,
 }
 
 /// An order whose upstream answer could not be settled (`apply_remote_updates`).
@@ -833,6 +838,47 @@ impl Store {
                     .await?;
                     let charge_m = Money::from_micros(charge);
                     let refunded_m = Money::from_micros(refunded);
+                    // A subscription has states of its own, and is refunded by posts.
+                    let subscription: Option<(String, String)> = if kind == "smm" {
+                        sqlx::query_as::<_, (String, String)>(
+                            "SELECT s.type_name, o.params FROM orders o JOIN services s ON s.number = o.service_number WHERE o.id = $1",
+                        )
+                        .bind(order_id)
+                        .fetch_optional(&mut *sp)
+                        .await?
+                        .filter(|(t, _)| souk_core::smm_type::canonical(t) == Some("Subscriptions"))
+                    } else {
+                        None
+                    };
+                    if let Some((_, params)) = subscription {
+                        let state = SubscriptionState::parse(&update.state_text)
+                            .unwrap_or_else(|| SubscriptionState::of_order(update.status));
+                        let (served,): (Option<i64>,) = sqlx::query_as(
+                            "UPDATE orders SET sub_state = $1, posts_done = COALESCE($2, posts_done) WHERE id = $3 RETURNING posts_done",
+                        )
+                        .bind(state.as_str())
+                        .bind(update.posts.map(|p| p.max(0)))
+                        .bind(order_id)
+                        .fetch_one(&mut *sp)
+                        .await?;
+                        let posts = serde_json::from_str::<HashMap<String, String>>(&params)
+                            .ok()
+                            .and_then(|p| p.get("posts").and_then(|n| n.trim().parse::<i64>().ok()))
+                            .unwrap_or(1);
+                        let (status, refund) = state.settle(charge_m, refunded_m, posts, served.unwrap_or(0));
+                        if status.is_open() {
+                            sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+                                .bind(status.as_str())
+                                .bind(order_id)
+                                .execute(&mut *sp)
+                                .await?;
+                            sp.order_changed(order_id, now).await?;
+                        } else {
+                            let why = format!("subscription {} upstream", state.as_str().to_ascii_lowercase());
+                            sp.close_with_refund(order_id, &user, refund.micros(), status, &why, now).await?;
+                        }
+                        return Ok(status.is_open());
+                    }
                     let open = update.status.is_open();
                     match update.status {
                         OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {

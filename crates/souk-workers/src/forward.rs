@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
 use souk_core::order::OrderStatus;
+use souk_core::subscription::SubscriptionState;
 use souk_store::{
     ForwardJob, Provider, RemoteUpdate, Retry, StatusJob, StoreError, RESEND_WINDOW_MS,
 };
@@ -387,6 +388,9 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
         RemoteState::Completed => OrderStatus::Completed,
         RemoteState::Partial => OrderStatus::Partial,
         RemoteState::Canceled => OrderStatus::Canceled,
+        // A subscription's own states (`Paused`, `Expired`): read by the store, which
+        // knows the order's type; for any other order they change nothing.
+        RemoteState::Other(s) if SubscriptionState::parse(s).is_some() => OrderStatus::Processing,
         RemoteState::Other(_) => return None,
     };
     Some(RemoteUpdate {
@@ -394,6 +398,8 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
         start_count: status.start_count,
         remains: status.remains,
         accounts: status.accounts.clone(),
+        state_text: status.state_text.clone(),
+        posts: status.posts,
     })
 }
 

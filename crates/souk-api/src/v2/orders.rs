@@ -85,7 +85,7 @@ pub(super) fn order_id(text: &str) -> Option<i64> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StatusView<'a> {
-    status: &'static str,
+    status: &'a str,
     charge: String,
     #[serde(rename = "start_count")]
     start_count: i64,
@@ -96,6 +96,9 @@ struct StatusView<'a> {
     auto_delivery: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     accounts: Option<&'a [String]>,
+    /// Subscriptions: the posts served so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    posts: Option<i64>,
     /// Extension: an SMM order's type fields as placed (`comments`, `answer_number`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     params: Option<&'a std::collections::BTreeMap<String, String>>,
@@ -103,8 +106,22 @@ struct StatusView<'a> {
 
 fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
     let product = o.kind == "product";
+    // A subscription answers in its own states (Active, Paused, Completed, Expired,
+    // Canceled) with the posts served.
+    let subscription = o
+        .type_name
+        .as_deref()
+        .and_then(souk_core::smm_type::canonical)
+        == Some("Subscriptions");
+    let status = if subscription {
+        o.sub_state.as_deref().unwrap_or_else(|| {
+            souk_core::subscription::SubscriptionState::of_order(o.status).as_str()
+        })
+    } else {
+        o.status.display()
+    };
     StatusView {
-        status: o.status.display(),
+        status,
         // What the order costs the buyer now: the charge less what was refunded.
         charge: o
             .charge
@@ -117,6 +134,7 @@ fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
         entity_type: product.then_some("product"),
         auto_delivery: o.product_type != ProductType::Manual,
         accounts: (product && !o.accounts.is_empty()).then_some(o.accounts.as_slice()),
+        posts: subscription.then(|| o.posts_done.unwrap_or(0)),
         params: (o.kind == "smm" && !o.params.is_empty()).then_some(&o.params),
     }
 }

@@ -249,6 +249,8 @@ fn multi_status_answers() {
             start_count: Some(3572),
             remains: Some(157),
             accounts: vec![],
+            state_text: "Partial".into(),
+            posts: None,
         })
     );
     assert_eq!(map["10"], Err("Incorrect order ID".into()));

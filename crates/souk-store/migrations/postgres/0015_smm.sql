@@ -27,3 +27,8 @@ CREATE TABLE service_fallbacks (
 -- currency, at that provider's last listed rate); null when unknown. With provider_id it
 -- keeps each order's profit per provider.
 ALTER TABLE orders ADD COLUMN provider_cost BIGINT;
+
+-- A Subscriptions order's own state as its provider reports it (Active, Paused,
+-- Completed, Expired, Canceled) and the posts served so far; null until reported.
+ALTER TABLE orders ADD COLUMN sub_state TEXT;
+ALTER TABLE orders ADD COLUMN posts_done BIGINT;

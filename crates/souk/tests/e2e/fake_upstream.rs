@@ -61,6 +61,8 @@ pub struct FakeOrder {
     pub start_count: i64,
     pub remains: i64,
     pub accounts: Vec<String>,
+    /// Subscriptions: the posts served so far, reported as `posts` when set.
+    pub posts: Option<i64>,
 }
 
 pub struct FakeState {
@@ -228,6 +230,15 @@ impl FakeUpstream {
         }
     }
 
+    /// Sets what the upstream reports for its subscription order `id`.
+    pub fn set_subscription(&self, id: i64, status: &str, posts: i64) {
+        let mut orders = self.state.orders.lock().expect("lock");
+        if let Some(o) = orders.iter_mut().find(|o| o.id == id) {
+            o.status = status.into();
+            o.posts = Some(posts);
+        }
+    }
+
     /// Every later `add` waits `delay` before it is processed.
     pub fn slow_adds(&self, delay: Duration) {
         *self.state.add_delay.lock().expect("lock") = delay;
@@ -317,6 +328,9 @@ fn status_json(shape: Shape, o: &FakeOrder) -> Value {
         "charge": "0.10", "start_count": o.start_count.to_string(), "status": status,
         "remains": o.remains.to_string(), "currency": "USD"
     });
+    if let Some(posts) = o.posts {
+        v["posts"] = json!(posts.to_string());
+    }
     if shape == Shape::Php {
         v["status"] = json!(status.to_lowercase());
         if o.start_count == 0 {
@@ -459,6 +473,7 @@ async fn handle(
                             start_count: 0,
                             remains: quantity,
                             accounts: Vec::new(),
+                            posts: None,
                         });
                         id
                     }

@@ -417,3 +417,70 @@ engine_test!(
         app.stop().await;
     }
 );
+
+engine_test!(
+    a_subscription_has_its_own_states_and_is_refunded_by_posts,
+    |db| {
+        let fake = FakeUpstream::start(
+            Shape::Php,
+            false,
+            vec![typed_service("64", "Subscriptions", "1.00", (1, 1000))],
+        )
+        .await;
+        let (_, numbers) = import_from_the_command_line(db, &fake);
+        let app = TestApp::builder(db).private_upstreams().spawn().await;
+        let key = app.buyer("buyer@test.local", "10").await;
+        let service = numbers[0].to_string();
+        // 200 per post for 5 posts at 1.20 per 1000: 1.20.
+        let v = app
+            .call(&[
+                ("key", &key),
+                ("action", "add"),
+                ("service", &service),
+                ("username", "frank"),
+                ("min", "100"),
+                ("max", "200"),
+                ("posts", "5"),
+            ])
+            .await;
+        let id = v["order"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_string();
+        let status = || async {
+            let s = app
+                .call(&[("key", &key), ("action", "status"), ("order", &id)])
+                .await;
+            json!([s["status"], s["posts"], s["charge"]])
+        };
+        assert_eq!(status().await, json!(["Active", 0, "1.20"]));
+        assert_eq!(app.run_forwarding().await, 1);
+        let upstream = fake.orders()[0].id;
+        for (state, posts, want) in [
+            ("Paused", 0, json!(["Paused", 0, "1.20"])),
+            ("Active", 2, json!(["Active", 2, "1.20"])),
+            // Expired after 2 of 5 posts: the other 3 are refunded (0.72).
+            ("Expired", 2, json!(["Expired", 2, "0.48"])),
+        ] {
+            fake.set_subscription(upstream, state, posts);
+            app.sync_until(3, state, || async { status().await == want })
+                .await;
+        }
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM ledger WHERE order_id = {id} AND kind = 'refund'"
+            ))
+            .await,
+            1
+        );
+        let balance = app.call(&[("key", &key), ("action", "balance")]).await;
+        assert_eq!(balance["balance"], "9.52");
+        // Closed: later reports change nothing.
+        fake.set_subscription(upstream, "Canceled", 0);
+        app.clock.advance(60_000);
+        app.run_status_sync().await;
+        assert_eq!(status().await, json!(["Expired", 2, "0.48"]));
+        db.assert_audit_clean().await;
+        app.stop().await;
+    }
+);
