@@ -43,15 +43,52 @@ pub async fn fetch_services(
     allow_private: bool,
     now: i64,
 ) -> Result<Vec<ProviderService>, ProviderError> {
+    fetch(store, provider, allow_private, false, now).await
+}
+
+/// `fetch_services`, with each marketplace product's subcategory named (`subcategory_info`,
+/// once per subcategory) when `tree`: an import rebuilds the upstream's tree with them.
+async fn fetch(
+    store: &Store,
+    provider: &Provider,
+    allow_private: bool,
+    tree: bool,
+    now: i64,
+) -> Result<Vec<ProviderService>, ProviderError> {
     let client = client(provider, allow_private)?;
-    let listed = fetch_with(&client).await;
+    let listed = fetch_with(&client, tree).await;
     crate::upstream::record_oddities(store, &provider.id, &client, now).await;
     listed
 }
 
-async fn fetch_with(client: &ApiV2Client) -> Result<Vec<ProviderService>, ProviderError> {
+async fn fetch_with(
+    client: &ApiV2Client,
+    tree: bool,
+) -> Result<Vec<ProviderService>, ProviderError> {
     let mut out = Vec::new();
+    // Subcategory id -> (category, subcategory) names; None when the upstream cannot say
+    // (a panel without `subcategory_info`): the row's category alone is used then.
+    let mut names: std::collections::HashMap<String, Option<(String, String)>> =
+        std::collections::HashMap::new();
     for s in client.services().await? {
+        let mut category = s.category;
+        let mut subcategory = None;
+        if let (true, Some(id)) = (tree, s.subcategory_id.as_deref()) {
+            if !names.contains_key(id) {
+                let named = match client.subcategory_info(id).await {
+                    Ok(n) => Some((n.category, n.subcategory)),
+                    Err(e) => {
+                        tracing::debug!(subcategory = id, error = %e, "subcategory not named upstream");
+                        None
+                    }
+                };
+                names.insert(id.to_owned(), named);
+            }
+            if let Some(Some((c, sub))) = names.get(id) {
+                category = c.clone();
+                subcategory = Some(sub.clone());
+            }
+        }
         let entity = if s.entity == "product" {
             EntityType::Product
         } else {
@@ -72,7 +109,7 @@ async fn fetch_with(client: &ApiV2Client) -> Result<Vec<ProviderService>, Provid
             entity,
             name: s.name,
             type_name: s.type_name,
-            category: s.category,
+            category,
             description: s.description,
             rate: s.rate,
             min: s.min,
@@ -82,6 +119,7 @@ async fn fetch_with(client: &ApiV2Client) -> Result<Vec<ProviderService>, Provid
             dripfeed: s.dripfeed,
             stock: s.stock,
             subproducts,
+            subcategory,
         });
     }
     Ok(out)
@@ -139,7 +177,7 @@ pub async fn import(
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let services = fetch_services(store, &provider, allow_private, now).await?;
+    let services = fetch(store, &provider, allow_private, true, now).await?;
     Ok(store
         .import_provider_services(provider_id, &services, markup, now)
         .await?)

@@ -93,6 +93,15 @@ pub struct RemoteService {
     pub entity: String,
     pub stock: Option<i64>,
     pub description: String,
+    /// Marketplace products: the upstream's subcategory (`subcategory_info` names it).
+    pub subcategory_id: Option<String>,
+}
+
+/// An upstream subcategory and its category, by name (`subcategory_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSubcategory {
+    pub category: String,
+    pub subcategory: String,
 }
 
 /// A variant of an upstream product (from `inventory`).
@@ -331,6 +340,10 @@ pub fn parse_services(v: &Value, seen: &mut Seen) -> Result<Vec<RemoteService>, 
             entity: entity.into(),
             stock: row.get("stock").and_then(int),
             description,
+            subcategory_id: row
+                .get("subcategoryId")
+                .map(text)
+                .filter(|t| !t.trim().is_empty()),
         });
     }
     Ok(out)
@@ -536,6 +549,33 @@ impl ApiV2Client {
     pub async fn services(&self) -> Result<Vec<RemoteService>, ClientError> {
         let answer = self.call(&[("action", "services".into())], None).await?;
         self.read(answer, parse_services)
+    }
+
+    /// The names of an upstream subcategory and of its category (a marketplace's
+    /// `subcategory_info`).
+    pub async fn subcategory_info(&self, id: &str) -> Result<RemoteSubcategory, ClientError> {
+        let answer = self
+            .call(
+                &[
+                    ("action", "subcategory_info".into()),
+                    ("subcategoryId", id.to_owned()),
+                ],
+                None,
+            )
+            .await?;
+        self.read(answer, |v, seen| {
+            if let Some(e) = refusal(v, seen) {
+                return Err(ClientError::Api(e));
+            }
+            let (category, subcategory) = (text(&v["category"]["name"]), text(&v["name"]));
+            if category.trim().is_empty() || subcategory.trim().is_empty() {
+                return Err(ClientError::Garbage(v.to_string()));
+            }
+            Ok(RemoteSubcategory {
+                category,
+                subcategory,
+            })
+        })
     }
 
     /// The variants of an upstream product.

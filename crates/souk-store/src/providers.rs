@@ -85,6 +85,8 @@ pub struct ProviderService {
     pub stock: Option<i64>,
     /// Products: (upstream subproduct id, name, stock).
     pub subproducts: Vec<(String, String, i64)>,
+    /// The upstream's subcategory under `category`, when it publishes one (marketplaces).
+    pub subcategory: Option<String>,
 }
 
 // The pricing rule lives with the other rules; kept here by name for the store's callers.
@@ -321,6 +323,24 @@ tx_steps! {
             Ok((changed, stock_changes))
         }
     }
+}
+
+/// A slug for an imported category or subcategory: its name in ASCII words, made unique.
+fn import_slug(name: &str) -> String {
+    let base: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    format!(
+        "{}-{}",
+        if base.is_empty() { "imported" } else { &base },
+        &new_entity_id()[18..]
+    )
 }
 
 /// How long a provider's syncs fail before the operator is told (`provider.failing`).
@@ -561,7 +581,9 @@ impl Store {
             .iter()
             .filter(|s| !existing.contains(&s.external_service))
         {
-            let subcategory_id = self.category_for_import(&s.category, now).await?;
+            let subcategory_id = self
+                .category_for_import(&s.category, s.subcategory.as_deref(), now)
+                .await?;
             let product = s.entity == EntityType::Product;
             let subproducts = if product {
                 let variants: Vec<(String, String, i64)> = if s.subproducts.is_empty() {
@@ -690,62 +712,66 @@ impl Store {
         Ok(shop_id)
     }
 
-    /// The subcategory for an imported row: category and subcategory named after the
-    /// provider's category, found by name or created.
-    async fn category_for_import(&self, category: &str, now: i64) -> Result<String> {
+    /// The subcategory for an imported row: the category named as upstream, and in it
+    /// the subcategory named as upstream (a marketplace's tree) or, for a row without
+    /// one, the one named as the category; each found by name or created.
+    async fn category_for_import(
+        &self,
+        category: &str,
+        subcategory: Option<&str>,
+        now: i64,
+    ) -> Result<String> {
         let name = if category.trim().is_empty() {
             "Imported"
         } else {
             category.trim()
         };
+        let sub_name = subcategory.map(str::trim).filter(|s| !s.is_empty());
+        // Without a subcategory of its own (a panel's row): the one named as the category.
+        let sub = sub_name.unwrap_or(name);
         let found: Option<(String,)> = on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT s.id FROM subcategories s JOIN categories c ON c.id = s.category_id \
-                 WHERE lower(c.name) = lower($1) ORDER BY s.position, s.id LIMIT 1",
+                 WHERE lower(c.name) = lower($1) AND lower(s.name) = lower($2) \
+                 ORDER BY c.position, c.id, s.position, s.id LIMIT 1",
             )
             .bind(name)
+            .bind(sub)
             .fetch_optional(pool)
             .await?
         });
         if let Some((id,)) = found {
             return Ok(id);
         }
-        let slug_base: String = name
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect::<String>()
-            .split('-')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
-        let slug = format!(
-            "{}-{}",
-            if slug_base.is_empty() {
-                "imported"
-            } else {
-                &slug_base
-            },
-            &new_entity_id()[18..]
-        );
-        let (category_id, _) = self
-            .create_category(
-                &crate::NewCategory {
-                    slug: slug.clone(),
-                    name: Text::new(name),
-                    description: Text::new(""),
-                    image_url: None,
-                    position: 100,
-                },
-                now,
-            )
-            .await?;
+        let existing: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT id FROM categories WHERE lower(name) = lower($1) ORDER BY position, id LIMIT 1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        let category_id = match existing {
+            Some((id,)) => id,
+            None => {
+                self.create_category(
+                    &crate::NewCategory {
+                        slug: import_slug(name),
+                        name: Text::new(name),
+                        description: Text::new(""),
+                        image_url: None,
+                        position: 100,
+                    },
+                    now,
+                )
+                .await?
+                .0
+            }
+        };
         let (sub_id, _) = self
             .create_subcategory(
                 &crate::NewSubcategory {
                     category_id,
-                    slug,
-                    name: Text::new(name),
+                    slug: import_slug(sub),
+                    name: Text::new(sub),
                     description: Text::new(""),
                     image_url: None,
                     position: 1,

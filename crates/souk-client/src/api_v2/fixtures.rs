@@ -59,6 +59,7 @@ fn services_bare_perfectpanel() {
             entity: "smm".into(),
             stock: None,
             description: String::new(),
+            subcategory_id: None,
         }
     );
 }

@@ -86,6 +86,8 @@ pub struct FakeState {
     pub cancels: Mutex<Vec<String>>,
     /// Every client address and port a request arrived from: one per connection.
     pub connections: Mutex<std::collections::HashSet<SocketAddr>>,
+    /// `subcategory_info` answers: subcategory id -> (category, subcategory) names.
+    pub subcategories: Mutex<HashMap<String, (String, String)>>,
 }
 
 pub struct FakeUpstream {
@@ -167,6 +169,7 @@ impl FakeUpstream {
             inventory: Mutex::new(HashMap::new()),
             cancels: Mutex::new(Vec::new()),
             connections: Mutex::new(std::collections::HashSet::new()),
+            subcategories: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/api/v2", post(handle))
@@ -259,6 +262,15 @@ impl FakeUpstream {
 
     pub fn set_services(&self, services: Vec<Value>) {
         *self.state.services.lock().expect("lock") = services;
+    }
+
+    /// Names subcategory `id` (and its category) for `subcategory_info`.
+    pub fn set_subcategory(&self, id: &str, category: &str, subcategory: &str) {
+        self.state
+            .subcategories
+            .lock()
+            .expect("lock")
+            .insert(id.to_owned(), (category.to_owned(), subcategory.to_owned()));
     }
 
     pub fn set_inventory(&self, service: &str, variants: Vec<Value>) {
@@ -385,6 +397,18 @@ async fn handle(
                     let total = services.len();
                     axum::Json(json!({"services": services, "total": total, "page": 1, "limit": total, "total_pages": 1})).into_response()
                 }
+            }
+        }
+        "subcategory_info" => {
+            let id = get("subcategoryId").unwrap_or_default();
+            let named = state.subcategories.lock().expect("lock").get(&id).cloned();
+            match named {
+                Some((category, name)) => answer(
+                    shape,
+                    json!({"subcategoryId": id, "name": name, "slug": "s", "imageUrl": "",
+                           "description": "", "category": {"categoryId": "c", "name": category, "slug": "c"}}),
+                ),
+                None => refusal(shape, "Subcategory not found"),
             }
         }
         "inventory" => {

@@ -677,3 +677,82 @@ engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(
+    a_marketplace_import_keeps_the_upstreams_category_tree,
+    |db| {
+        let app = TestApp::spawn_with(db, private_upstreams()).await;
+        let key = app.buyer("buyer@test.local", "100").await;
+        let with_sub = |id: &str, name: &str, sub: &str| {
+            let mut row = product_service(id, name, "1.00", (1, 10), 5);
+            row["category"] = json!("Email Accounts");
+            row["subcategoryId"] = json!(sub);
+            row
+        };
+        let mut bare = product_service("24", "Mystery box", "1.00", (1, 10), 5);
+        bare["category"] = json!("Email Accounts");
+        let fake = FakeUpstream::start(
+            Shape::Hstock,
+            false,
+            vec![
+                with_sub("21", "Gmail 2015", "s1"),
+                with_sub("22", "Outlook aged", "s2"),
+                with_sub("23", "Yahoo PVA", "s3"),
+                with_sub("25", "Gmail fresh", "s1"),
+                // A subcategory the upstream cannot name, and a row without one: the
+                // category alone, as before.
+                with_sub("26", "Unnamed", "s9"),
+                bare,
+            ],
+        )
+        .await;
+        fake.set_subcategory("s1", "Email Accounts", "Gmail");
+        fake.set_subcategory("s2", "Email Accounts", "Outlook / Hotmail");
+        fake.set_subcategory("s3", "Email Accounts", "Yahoo Mail");
+        let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+        assert_eq!(numbers.len(), 6);
+        let categories = app.call(&[("key", &key), ("action", "categories")]).await;
+        let mut subs: Vec<Value> = categories["categories"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["category"] == "Email Accounts"))
+            .and_then(|c| c["subcategories"].as_array().cloned())
+            .unwrap_or_else(|| panic!("{categories}"));
+        subs.sort_by_key(|s| s.as_str().unwrap_or("").to_owned());
+        assert_eq!(
+            subs,
+            vec![
+                json!("Email Accounts"),
+                json!("Gmail"),
+                json!("Outlook / Hotmail"),
+                json!("Yahoo Mail")
+            ]
+        );
+        // Each product sits in its own subcategory; both Gmail products in the one.
+        let in_sub = |sub: &str| {
+            let sub = sub.to_owned();
+            let app = &app;
+            let key = key.clone();
+            async move {
+                let v = app
+                    .call(&[("key", &key), ("action", "products"), ("subcategory", &sub)])
+                    .await;
+                let mut names: Vec<String> = v["products"]
+                    .as_array()
+                    .expect("products")
+                    .iter()
+                    .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+                    .collect();
+                names.sort();
+                names
+            }
+        };
+        assert_eq!(in_sub("Gmail").await, vec!["Gmail 2015", "Gmail fresh"]);
+        assert_eq!(in_sub("Outlook / Hotmail").await, vec!["Outlook aged"]);
+        assert_eq!(in_sub("Yahoo Mail").await, vec!["Yahoo PVA"]);
+        assert_eq!(
+            in_sub("Email Accounts").await,
+            vec!["Mystery box", "Unnamed"]
+        );
+        app.stop().await;
+    }
+);
