@@ -26,6 +26,8 @@ pub enum ProviderError {
     Store(#[from] StoreError),
     #[error("provider {0} does not speak API v2")]
     WrongProtocol(String),
+    #[error("an amount is too large to convert at the provider's currency rate")]
+    Conversion,
 }
 
 fn client(provider: &Provider, allow_private: bool) -> Result<ApiV2Client, ProviderError> {
@@ -58,7 +60,35 @@ async fn fetch(
     let client = client(provider, allow_private)?;
     let listed = fetch_with(&client, tree).await;
     crate::upstream::record_oddities(store, &provider.id, &client, now).await;
-    listed
+    let mut listed = listed?;
+    if let Some((code, rate)) = &provider.currency {
+        for s in &mut listed {
+            let converted = in_our_currency(s.rate, *rate)?;
+            s.converted = Some(format!(
+                "{} {code} x {}",
+                s.rate.display2(),
+                rate.display2()
+            ));
+            s.rate = converted;
+        }
+    }
+    Ok(listed)
+}
+
+/// An amount in a provider's currency, in ours at `rate` (ours per one of its), rounded
+/// half up to the micro-unit.
+fn in_our_currency(amount: Money, rate: Money) -> Result<Money, ProviderError> {
+    amount
+        .mul_div_half_up(rate.micros(), 1_000_000)
+        .ok_or(ProviderError::Conversion)
+}
+
+/// A balance the provider reported, in our currency.
+fn balance_in_our_currency(provider: &Provider, balance: Money) -> Result<Money, ProviderError> {
+    match &provider.currency {
+        Some((_, rate)) => in_our_currency(balance, *rate),
+        None => Ok(balance),
+    }
 }
 
 async fn fetch_with(
@@ -120,6 +150,7 @@ async fn fetch_with(
             stock: s.stock,
             subproducts,
             subcategory,
+            converted: None,
         });
     }
     Ok(out)
@@ -196,7 +227,11 @@ pub async fn check_balance(
     crate::upstream::record_oddities(store, provider_id, &client, now).await;
     let (balance, currency) = answer?;
     store
-        .set_provider_balance(provider_id, balance, now)
+        .set_provider_balance(
+            provider_id,
+            balance_in_our_currency(&provider, balance)?,
+            now,
+        )
         .await?;
     Ok((balance, currency))
 }
@@ -230,7 +265,11 @@ pub async fn sync_provider(
     crate::upstream::record_oddities(store, &provider.id, &client, clock.now_ms()).await;
     if let Ok((balance, _)) = answer {
         store
-            .set_provider_balance(&provider.id, balance, clock.now_ms())
+            .set_provider_balance(
+                &provider.id,
+                balance_in_our_currency(provider, balance)?,
+                clock.now_ms(),
+            )
             .await?;
     }
     let services = fetch_services(store, provider, allow_private, clock.now_ms()).await?;

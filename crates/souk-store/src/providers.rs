@@ -41,6 +41,8 @@ pub struct Provider {
     pub shop_id: Option<String>,
     /// Since when its syncs fail (none: healthy).
     pub failing_since: Option<i64>,
+    /// The currency it bills in and its rate (ours per one of its), when not ours.
+    pub currency: Option<(String, Money)>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -65,6 +67,8 @@ pub struct ProviderPatch {
     pub timeout_ms: Option<i64>,
     pub requests_per_second: Option<i64>,
     pub supports_idempotency: Option<bool>,
+    /// `Some(Some((code, rate)))` bills in another currency; `Some(None)` in ours.
+    pub currency: Option<Option<(String, Money)>>,
 }
 
 /// A provider's service as last seen (input to import and sync).
@@ -87,6 +91,8 @@ pub struct ProviderService {
     pub subproducts: Vec<(String, String, i64)>,
     /// The upstream's subcategory under `category`, when it publishes one (marketplaces).
     pub subcategory: Option<String>,
+    /// How `rate` was converted from the provider's currency (`0.90 EUR x 1.08`).
+    pub converted: Option<String>,
 }
 
 // The pricing rule lives with the other rules; kept here by name for the store's callers.
@@ -148,12 +154,14 @@ row_struct! {
         balance_checked_at: Option<i64>,
         shop_id: Option<String>,
         failing_since: Option<i64>,
+        currency: Option<String>,
+        currency_rate: Option<i64>,
     }
 }
 
 const PROVIDER_COLUMNS: &str =
     "id, name, protocol, url, api_key_enc, enabled, timeout_ms, requests_per_second, \
-     supports_idempotency, balance, balance_checked_at, shop_id, failing_since";
+     supports_idempotency, balance, balance_checked_at, shop_id, failing_since, currency, currency_rate";
 
 fn validate_url(url: &str) -> Result<()> {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
@@ -362,6 +370,7 @@ impl Store {
             balance_checked_at: r.balance_checked_at,
             shop_id: r.shop_id,
             failing_since: r.failing_since,
+            currency: r.currency.zip(r.currency_rate.map(Money::from_micros)),
         })
     }
 
@@ -442,6 +451,24 @@ impl Store {
                 "Timeout must be at least 100 ms and the rate not negative".into(),
             ));
         }
+        let currency = match &patch.currency {
+            None => None,
+            Some(None) => Some((None, None)),
+            Some(Some((code, rate))) => {
+                let code = code.trim().to_ascii_uppercase();
+                if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(StoreError::Invalid(
+                        "Currency must be a three-letter code such as EUR".into(),
+                    ));
+                }
+                if rate.micros() <= 0 || rate.micros() > 1_000_000 * 1_000_000 {
+                    return Err(StoreError::Invalid(
+                        "Currency rate must be above 0 and at most 1000000".into(),
+                    ));
+                }
+                Some((Some(code), Some(rate.micros())))
+            }
+        };
         let sealed = patch.key.as_deref().map(|k| self.crypto.seal(k.trim()));
         let _gate = self.gate.enter().await;
         let updated = on_engine!(&self.db, pool => {
@@ -449,7 +476,9 @@ impl Store {
                 "UPDATE providers SET name = COALESCE($1, name), url = COALESCE($2, url), \
                  api_key_enc = COALESCE($3, api_key_enc), enabled = COALESCE($4, enabled), \
                  timeout_ms = COALESCE($5, timeout_ms), requests_per_second = COALESCE($6, requests_per_second), \
-                 supports_idempotency = COALESCE($7, supports_idempotency) WHERE id = $8",
+                 supports_idempotency = COALESCE($7, supports_idempotency), \
+                 currency = CASE WHEN $9 THEN $10 ELSE currency END, \
+                 currency_rate = CASE WHEN $9 THEN $11 ELSE currency_rate END WHERE id = $8",
             )
             .bind(patch.name.as_deref().map(str::trim))
             .bind(patch.url.as_deref().map(str::trim))
@@ -459,6 +488,9 @@ impl Store {
             .bind(patch.requests_per_second)
             .bind(patch.supports_idempotency)
             .bind(id)
+            .bind(currency.is_some())
+            .bind(currency.as_ref().and_then(|c| c.0.clone()))
+            .bind(currency.as_ref().and_then(|c| c.1))
             .execute(pool)
             .await?
             .rows_affected()
@@ -607,10 +639,14 @@ impl Store {
                 Vec::new()
             };
             let mut notes = vec![format!(
-                "imported {} {:?} at {}",
+                "imported {} {:?} at {}{}",
                 s.external_service,
                 s.name,
-                markup.apply(s.rate).display2()
+                markup.apply(s.rate).display2(),
+                s.converted
+                    .as_deref()
+                    .map(|c| format!(" (provider's {c})"))
+                    .unwrap_or_default()
             )];
             // The first variant listed is the provider's primary, the one whose price the
             // row publishes; the others wait for the operator to price them.
@@ -878,7 +914,8 @@ impl Store {
                 let (new_min, new_max) = (remote.min.max(1), remote.max.max(remote.min.max(1)));
                 let mut service_changed = false;
                 if entity == "smm" && new_rate.micros() != rate {
-                    notes.push(format!("rate {} -> {}", Money::from_micros(rate).display2(), new_rate.display2()));
+                    let converted = remote.converted.as_deref().map(|c| format!(" (provider's {c})")).unwrap_or_default();
+                    notes.push(format!("rate {} -> {}{converted}", Money::from_micros(rate).display2(), new_rate.display2()));
                     service_changed = true;
                 }
                 if new_min != min || new_max != max {

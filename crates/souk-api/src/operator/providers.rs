@@ -50,6 +50,8 @@ fn view(p: &Provider) -> serde_json::Value {
         "balance": p.balance.map(Money::display2),
         "balanceCheckedAt": p.balance_checked_at,
         "shopId": p.shop_id,
+        "currency": p.currency.as_ref().map(|(code, _)| code),
+        "currencyRate": p.currency.as_ref().map(|(_, rate)| rate.display2()),
     })
 }
 
@@ -120,6 +122,15 @@ struct UpdateProvider {
     timeout_ms: Option<i64>,
     requests_per_second: Option<i64>,
     supports_idempotency: Option<bool>,
+    /// A three-letter code, with `currencyRate`; `null` for our own currency.
+    #[serde(default, deserialize_with = "present")]
+    currency: Option<Option<String>>,
+    currency_rate: Option<AmountInput>,
+}
+
+/// A field that may be present as `null`: `Some(None)`, told apart from absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn update(
@@ -136,6 +147,16 @@ async fn update(
         timeout_ms: body.timeout_ms,
         requests_per_second: body.requests_per_second,
         supports_idempotency: body.supports_idempotency,
+        currency: match (body.currency, body.currency_rate) {
+            (None, None) => None,
+            (Some(None), None) => Some(None),
+            (Some(Some(code)), Some(rate)) => Some(Some((code, rate.price("currencyRate")?))),
+            _ => {
+                return Err(RestError::BadRequest(
+                    "currency and currencyRate go together (currency null: our own)".into(),
+                ))
+            }
+        },
     };
     let provider = providers::update(&state.store, &id, &patch).await?;
     Ok(json_value(StatusCode::OK, &view(&provider)))

@@ -32,3 +32,9 @@ ALTER TABLE orders ADD COLUMN provider_cost BIGINT;
 -- Completed, Expired, Canceled) and the posts served so far; null until reported.
 ALTER TABLE orders ADD COLUMN sub_state TEXT;
 ALTER TABLE orders ADD COLUMN posts_done BIGINT;
+
+-- A provider that bills in another currency: its code and the operator's rate, in
+-- micro-units of the installation's currency per one unit of the provider's. Imports,
+-- syncs and its balance are converted with it; null: it bills in ours.
+ALTER TABLE providers ADD COLUMN currency TEXT;
+ALTER TABLE providers ADD COLUMN currency_rate BIGINT;

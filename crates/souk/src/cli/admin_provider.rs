@@ -68,6 +68,12 @@ pub enum ProviderCommand {
         /// Whether the provider honours Idempotency-Key: true or false.
         #[arg(long)]
         idempotent: Option<bool>,
+        /// The currency it bills in (e.g. EUR), with --currency-rate; "none" for ours.
+        #[arg(long)]
+        currency: Option<String>,
+        /// How much of our currency one unit of its currency is, e.g. 1.08.
+        #[arg(long)]
+        currency_rate: Option<String>,
     },
     /// Ask the provider for its balance now; prints it (and records it).
     Check {
@@ -222,7 +228,18 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             timeout,
             rps,
             idempotent,
+            currency,
+            currency_rate,
         } => {
+            let currency = match (currency.as_deref(), currency_rate.as_deref()) {
+                (None, None) => None,
+                (Some("none"), None) => Some(None),
+                (Some(code), Some(rate)) => Some(Some((
+                    code.to_owned(),
+                    souk_core::supply::parse_price("currency rate", rate)?,
+                ))),
+                _ => bail!("--currency and --currency-rate go together (--currency none: ours)"),
+            };
             let patch = ProviderPatch {
                 name,
                 url,
@@ -231,6 +248,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                 timeout_ms: timeout,
                 requests_per_second: rps,
                 supports_idempotency: idempotent,
+                currency,
             };
             let p = providers::update(store, &provider, &patch).await?;
             print_provider(&p);

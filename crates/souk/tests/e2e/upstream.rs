@@ -756,3 +756,107 @@ engine_test!(
         app.stop().await;
     }
 );
+
+engine_test!(a_provider_billing_in_another_currency_is_converted, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(
+                json!({"name": "Euro Panel", "url": fake.url, "key": "upstream-key",
+                        "timeoutMs": 2000, "requestsPerSecond": 0}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let id = provider["id"].as_str().expect("id").to_owned();
+    let path = format!("/providers/{id}");
+    // Bad input is refused and changes nothing.
+    for (body, error) in [
+        (
+            json!({"currency": "EURO", "currencyRate": "1.10"}),
+            "Currency must be a three-letter code such as EUR",
+        ),
+        (
+            json!({"currency": "EUR"}),
+            "currency and currencyRate go together (currency null: our own)",
+        ),
+        (
+            json!({"currencyRate": "1.10"}),
+            "currency and currencyRate go together (currency null: our own)",
+        ),
+    ] {
+        let (s, v) = app.operator(Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!((s, v["error"].clone()), (400, json!(error)), "{body}");
+    }
+    let (s, v) = app
+        .operator(
+            Method::PATCH,
+            &path,
+            Some(json!({"currency": "EUR", "currencyRate": "0"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (_, shown) = app.operator(Method::GET, &path, None).await;
+    assert_eq!(
+        (shown["currency"].clone(), shown["currencyRate"].clone()),
+        (json!(null), json!(null))
+    );
+    let (s, v) = app
+        .operator(
+            Method::PATCH,
+            &path,
+            Some(json!({"currency": "eur", "currencyRate": "1.10"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["currency"].clone(), v["currencyRate"].clone()),
+        (200, json!("EUR"), json!("1.10"))
+    );
+    // 0.90 EUR x 1.10 = 0.99, + 20 % = 1.188, rounded up to 1.19.
+    let (s, imported) = app
+        .operator(
+            Method::POST,
+            &format!("/providers/{id}/import"),
+            Some(json!({"markup": "20", "round": "0.01"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{imported}");
+    let logged = log(&app, &id).await;
+    assert!(
+        logged
+            .iter()
+            .any(|l| l == "imported 11 \"IG Followers HQ\" at 1.19 (provider's 0.90 EUR x 1.10)"),
+        "{logged:?}"
+    );
+    // The provider raises its price to 1.00 EUR: 1.10 ours, 1.32 with the markup.
+    let mut services = panel_services();
+    services[0]["rate"] = json!("1.00");
+    fake.set_services(services);
+    let (s, _) = app
+        .operator(Method::POST, &format!("/providers/{id}/sync"), None)
+        .await;
+    assert_eq!(s, 200);
+    let logged = log(&app, &id).await;
+    assert!(
+        logged
+            .iter()
+            .any(|l| l == "rate 1.19 -> 1.32 (provider's 1.00 EUR x 1.10)"),
+        "{logged:?}"
+    );
+    // Its balance (100.84292 EUR) is kept in ours.
+    let (s, _) = app
+        .operator(Method::POST, &format!("/providers/{id}/check"), None)
+        .await;
+    assert_eq!(s, 200);
+    let (_, shown) = app.operator(Method::GET, &path, None).await;
+    assert_eq!(shown["balance"], "110.927212");
+    // Back to our currency.
+    let (s, v) = app
+        .operator(Method::PATCH, &path, Some(json!({"currency": null})))
+        .await;
+    assert_eq!((s, v["currency"].clone()), (200, json!(null)));
+    app.stop().await;
+});
