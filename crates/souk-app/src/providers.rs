@@ -100,12 +100,15 @@ async fn fetch_with(
     // (a panel without `subcategory_info`): the row's category alone is used then.
     let mut names: std::collections::HashMap<String, Option<(String, String)>> =
         std::collections::HashMap::new();
+    // Each row's upstream subcategory, when named (for its translations).
+    let mut named_subs: Vec<Option<String>> = Vec::new();
     for s in client.services().await? {
         let mut category = s.category;
         let mut subcategory = None;
+        let mut named_sub = None;
         if let (true, Some(id)) = (tree, s.subcategory_id.as_deref()) {
             if !names.contains_key(id) {
-                let named = match client.subcategory_info(id).await {
+                let named = match client.subcategory_info(id, None).await {
                     Ok(n) => Some((n.category, n.subcategory)),
                     Err(e) => {
                         tracing::debug!(subcategory = id, error = %e, "subcategory not named upstream");
@@ -117,8 +120,10 @@ async fn fetch_with(
             if let Some(Some((c, sub))) = names.get(id) {
                 category = c.clone();
                 subcategory = Some(sub.clone());
+                named_sub = Some(id.to_owned());
             }
         }
+        named_subs.push(named_sub);
         let entity = if s.entity == "product" {
             EntityType::Product
         } else {
@@ -151,9 +156,57 @@ async fn fetch_with(
             subproducts,
             subcategory,
             converted: None,
+            translations: Default::default(),
         });
     }
+    // A marketplace publishes its names per language: an import keeps them.
+    if named_subs.iter().any(Option::is_some) {
+        translate(client, &mut out, &named_subs).await;
+    }
     Ok(out)
+}
+
+/// Adds to each row the names the upstream publishes in every other language (its
+/// `services` and `subcategory_info` with `lang`), where they differ from English. A
+/// language the upstream refuses is skipped: translations are a courtesy, not the import.
+async fn translate(client: &ApiV2Client, rows: &mut [ProviderService], subs: &[Option<String>]) {
+    let distinct: std::collections::BTreeSet<&str> =
+        subs.iter().flatten().map(String::as_str).collect();
+    for lang in souk_core::Lang::ALL
+        .into_iter()
+        .filter(|l| *l != souk_core::Lang::En)
+    {
+        let code = lang.code();
+        let Ok(listed) = client.services_in(code).await else {
+            tracing::debug!(lang = code, "the upstream lists no names in this language");
+            continue;
+        };
+        let names: std::collections::HashMap<String, String> =
+            listed.into_iter().map(|r| (r.service, r.name)).collect();
+        let mut sub_names = std::collections::HashMap::new();
+        for id in &distinct {
+            if let Ok(n) = client.subcategory_info(id, Some(code)).await {
+                sub_names.insert(*id, n);
+            }
+        }
+        for (row, sub) in rows.iter_mut().zip(subs) {
+            let t = &mut row.translations;
+            if let Some(name) = names.get(&row.external_service) {
+                if !name.trim().is_empty() && *name != row.name {
+                    t.name.push((lang, name.clone()));
+                }
+            }
+            if let Some(n) = sub.as_deref().and_then(|id| sub_names.get(id)) {
+                if n.category != row.category {
+                    t.category.push((lang, n.category.clone()));
+                }
+                if Some(&n.subcategory) != row.subcategory.as_ref() {
+                    t.subcategory.push((lang, n.subcategory.clone()));
+                }
+            }
+        }
+        tracing::info!(lang = code, rows = rows.len(), "the upstream's names read");
+    }
 }
 
 /// Registers a provider; answers it as stored (its key sealed, never shown).

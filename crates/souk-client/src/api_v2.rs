@@ -551,18 +551,32 @@ impl ApiV2Client {
         self.read(answer, parse_services)
     }
 
-    /// The names of an upstream subcategory and of its category (a marketplace's
-    /// `subcategory_info`).
-    pub async fn subcategory_info(&self, id: &str) -> Result<RemoteSubcategory, ClientError> {
+    /// Every service with its names in `lang` (a marketplace's translations).
+    pub async fn services_in(&self, lang: &str) -> Result<Vec<RemoteService>, ClientError> {
         let answer = self
             .call(
-                &[
-                    ("action", "subcategory_info".into()),
-                    ("subcategoryId", id.to_owned()),
-                ],
+                &[("action", "services".into()), ("lang", lang.to_owned())],
                 None,
             )
             .await?;
+        self.read(answer, parse_services)
+    }
+
+    /// The names of an upstream subcategory and of its category (a marketplace's
+    /// `subcategory_info`).
+    pub async fn subcategory_info(
+        &self,
+        id: &str,
+        lang: Option<&str>,
+    ) -> Result<RemoteSubcategory, ClientError> {
+        let mut params = vec![
+            ("action", "subcategory_info".to_owned()),
+            ("subcategoryId", id.to_owned()),
+        ];
+        if let Some(lang) = lang {
+            params.push(("lang", lang.to_owned()));
+        }
+        let answer = self.call(&params, None).await?;
         self.read(answer, |v, seen| {
             if let Some(e) = refusal(v, seen) {
                 return Err(ClientError::Api(e));

@@ -71,7 +71,8 @@ pub use payments::{
 };
 pub use provider_oddities::ProviderOddity;
 pub use providers::{
-    ImportedVariant, Markup, NewProvider, Provider, ProviderPatch, ProviderService, SyncReport,
+    ImportTranslations, ImportedVariant, Markup, NewProvider, Provider, ProviderPatch,
+    ProviderService, SyncReport,
 };
 pub use refills::{NewRefill, Refill, RefillFacts, RefillToSend, REFILL_SEND};
 pub use sms::{

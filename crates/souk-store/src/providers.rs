@@ -93,6 +93,26 @@ pub struct ProviderService {
     pub subcategory: Option<String>,
     /// How `rate` was converted from the provider's currency (`0.90 EUR x 1.08`).
     pub converted: Option<String>,
+    /// The names the upstream publishes per language (marketplaces): of the service,
+    /// its category and its subcategory; only those that differ from English.
+    pub translations: ImportTranslations,
+}
+
+/// Names in other languages, as an upstream publishes them for `lang`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportTranslations {
+    pub name: Vec<(souk_core::Lang, String)>,
+    pub category: Vec<(souk_core::Lang, String)>,
+    pub subcategory: Vec<(souk_core::Lang, String)>,
+}
+
+/// `en` with its translations.
+fn translated(en: &str, translations: &[(souk_core::Lang, String)]) -> Text {
+    let mut text = Text::new(en);
+    for (lang, value) in translations {
+        text.set(*lang, value.clone());
+    }
+    text
 }
 
 // The pricing rule lives with the other rules; kept here by name for the store's callers.
@@ -614,7 +634,7 @@ impl Store {
             .filter(|s| !existing.contains(&s.external_service))
         {
             let subcategory_id = self
-                .category_for_import(&s.category, s.subcategory.as_deref(), now)
+                .category_for_import(&s.category, s.subcategory.as_deref(), &s.translations, now)
                 .await?;
             let product = s.entity == EntityType::Product;
             let subproducts = if product {
@@ -676,7 +696,7 @@ impl Store {
                         product_type: ProductType::Auto,
                         shop_id: shop_id.clone(),
                         subcategory_id,
-                        name: Text::new(s.name.clone()),
+                        name: translated(&s.name, &s.translations.name),
                         description: Text::new(s.description.clone()),
                         type_name: if product {
                             "Default".into()
@@ -755,6 +775,7 @@ impl Store {
         &self,
         category: &str,
         subcategory: Option<&str>,
+        translations: &ImportTranslations,
         now: i64,
     ) -> Result<String> {
         let name = if category.trim().is_empty() {
@@ -791,7 +812,7 @@ impl Store {
                 self.create_category(
                     &crate::NewCategory {
                         slug: import_slug(name),
-                        name: Text::new(name),
+                        name: translated(name, &translations.category),
                         description: Text::new(""),
                         image_url: None,
                         position: 100,
@@ -807,7 +828,15 @@ impl Store {
                 &crate::NewSubcategory {
                     category_id,
                     slug: import_slug(sub),
-                    name: Text::new(sub),
+                    // A row without a subcategory of its own: the category's names.
+                    name: translated(
+                        sub,
+                        if sub_name.is_some() {
+                            &translations.subcategory
+                        } else {
+                            &translations.category
+                        },
+                    ),
                     description: Text::new(""),
                     image_url: None,
                     position: 1,

@@ -65,6 +65,9 @@ pub struct FakeOrder {
     pub posts: Option<i64>,
 }
 
+/// Subcategory id -> (category, subcategory) names.
+pub type SubcategoryNames = HashMap<String, (String, String)>;
+
 pub struct FakeState {
     pub shape: Shape,
     pub key: String,
@@ -88,6 +91,9 @@ pub struct FakeState {
     pub connections: Mutex<std::collections::HashSet<SocketAddr>>,
     /// `subcategory_info` answers: subcategory id -> (category, subcategory) names.
     pub subcategories: Mutex<HashMap<String, (String, String)>>,
+    /// Names per `lang`: service or subcategory id -> its name(s) in that language.
+    pub names_in: Mutex<HashMap<String, HashMap<String, String>>>,
+    pub subcategories_in: Mutex<HashMap<String, SubcategoryNames>>,
 }
 
 pub struct FakeUpstream {
@@ -170,6 +176,8 @@ impl FakeUpstream {
             cancels: Mutex::new(Vec::new()),
             connections: Mutex::new(std::collections::HashSet::new()),
             subcategories: Mutex::new(HashMap::new()),
+            names_in: Mutex::new(HashMap::new()),
+            subcategories_in: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/api/v2", post(handle))
@@ -271,6 +279,28 @@ impl FakeUpstream {
             .lock()
             .expect("lock")
             .insert(id.to_owned(), (category.to_owned(), subcategory.to_owned()));
+    }
+
+    /// Names service `id` in `lang` (a marketplace's translation).
+    pub fn translate_service(&self, lang: &str, id: &str, name: &str) {
+        self.state
+            .names_in
+            .lock()
+            .expect("lock")
+            .entry(lang.to_owned())
+            .or_default()
+            .insert(id.to_owned(), name.to_owned());
+    }
+
+    /// Names subcategory `id` and its category in `lang`.
+    pub fn translate_subcategory(&self, lang: &str, id: &str, category: &str, name: &str) {
+        self.state
+            .subcategories_in
+            .lock()
+            .expect("lock")
+            .entry(lang.to_owned())
+            .or_default()
+            .insert(id.to_owned(), (category.to_owned(), name.to_owned()));
     }
 
     pub fn set_inventory(&self, service: &str, variants: Vec<Value>) {
@@ -383,7 +413,20 @@ async fn handle(
     match get("action").as_deref().unwrap_or("") {
         "balance" => answer(shape, json!({"balance": "100.84292", "currency": "USD"})),
         "services" => {
-            let services = state.services.lock().expect("lock").clone();
+            let mut services = state.services.lock().expect("lock").clone();
+            if let Some(names) =
+                get("lang").and_then(|l| state.names_in.lock().expect("lock").get(&l).cloned())
+            {
+                for row in &mut services {
+                    let id = row["service"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| row["service"].to_string());
+                    if let Some(name) = names.get(&id) {
+                        row["name"] = json!(name);
+                    }
+                }
+            }
             match state.shape {
                 Shape::PerfectPanel => axum::Json(Value::Array(services)).into_response(),
                 Shape::Php if services.is_empty() => {
@@ -401,7 +444,17 @@ async fn handle(
         }
         "subcategory_info" => {
             let id = get("subcategoryId").unwrap_or_default();
-            let named = state.subcategories.lock().expect("lock").get(&id).cloned();
+            // Another language falls back to English, as Souk's does.
+            let translated = get("lang").and_then(|l| {
+                state
+                    .subcategories_in
+                    .lock()
+                    .expect("lock")
+                    .get(&l)
+                    .and_then(|m| m.get(&id).cloned())
+            });
+            let named =
+                translated.or_else(|| state.subcategories.lock().expect("lock").get(&id).cloned());
             match named {
                 Some((category, name)) => answer(
                     shape,

@@ -709,6 +709,10 @@ engine_test!(
         fake.set_subcategory("s1", "Email Accounts", "Gmail");
         fake.set_subcategory("s2", "Email Accounts", "Outlook / Hotmail");
         fake.set_subcategory("s3", "Email Accounts", "Yahoo Mail");
+        // Its Russian names: kept by the import (other languages fall back to English).
+        fake.translate_subcategory("ru", "s1", "Почта", "Gmail (RU)");
+        fake.translate_subcategory("ru", "s2", "Почта", "Outlook (RU)");
+        fake.translate_service("ru", "21", "Gmail 2015 RU");
         let (_, numbers) = connect(&app, &fake, false, 2_000).await;
         assert_eq!(numbers.len(), 6);
         let categories = app.call(&[("key", &key), ("action", "categories")]).await;
@@ -753,6 +757,40 @@ engine_test!(
             in_sub("Email Accounts").await,
             vec!["Mystery box", "Unnamed"]
         );
+        let ru = app
+            .call(&[("key", &key), ("action", "categories"), ("lang", "ru")])
+            .await;
+        let mut ru_subs: Vec<Value> = ru["categories"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["category"] == "Почта"))
+            .and_then(|c| c["subcategories"].as_array().cloned())
+            .unwrap_or_else(|| panic!("{ru}"));
+        ru_subs.sort_by_key(|s| s.as_str().unwrap_or("").to_owned());
+        assert_eq!(
+            ru_subs,
+            vec![
+                json!("Email Accounts"),
+                json!("Gmail (RU)"),
+                json!("Outlook (RU)"),
+                json!("Yahoo Mail")
+            ]
+        );
+        let products = app
+            .call(&[
+                ("key", &key),
+                ("action", "products"),
+                ("subcategory", "Gmail"),
+                ("lang", "ru"),
+            ])
+            .await;
+        let mut ru_names: Vec<Value> = products["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .map(|p| p["name"].clone())
+            .collect();
+        ru_names.sort_by_key(|n| n.as_str().unwrap_or("").to_owned());
+        assert_eq!(ru_names, vec![json!("Gmail 2015 RU"), json!("Gmail fresh")]);
         app.stop().await;
     }
 );
