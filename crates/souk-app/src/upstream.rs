@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use souk_client::api_v2::{ApiV2Client, ClientError};
+use souk_client::api_v2::{ApiV2Client, ClientError, Oddity};
 use souk_client::sms_activate;
 use souk_store::{Provider, SmsProvider, Store};
 
@@ -69,7 +69,11 @@ pub fn api_client(provider: &Provider, allow_private: bool) -> Result<ApiV2Clien
 /// Bookkeeping for the operator's eyes: a failure to write it is logged, never the
 /// caller's failure.
 pub async fn record_oddities(store: &Store, provider_id: &str, client: &ApiV2Client, now: i64) {
-    let met = client.take_oddities();
+    record_tally(store, provider_id, &client.take_oddities(), now).await;
+}
+
+/// `record_oddities` for counts already taken from a tally.
+pub async fn record_tally(store: &Store, provider_id: &str, met: &[(Oddity, u64)], now: i64) {
     if met.is_empty() {
         return;
     }

@@ -458,6 +458,13 @@ impl ApiV2Client {
         self.url.as_str()
     }
 
+    /// Counts this client's oddities in `tally`, shared with other clients (a batch of
+    /// sends to one provider recorded once).
+    pub fn tallied(mut self, tally: Tally) -> ApiV2Client {
+        self.tally = tally;
+        self
+    }
+
     /// The oddities met since the last call of this (by this client and its clones).
     pub fn take_oddities(&self) -> Vec<(Oddity, u64)> {
         self.tally.take()

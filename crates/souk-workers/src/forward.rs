@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
+use souk_client::api_v2::{
+    ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus, Tally,
+};
 use souk_core::order::OrderStatus;
 use souk_core::subscription::SubscriptionState;
 use souk_store::{
@@ -106,20 +108,30 @@ async fn forward_batch(ctx: &WorkerContext, stop: &StopSignal) -> Result<usize, 
             providers.insert(job.provider_id.clone(), p);
         }
     }
+    // What each provider's answers do oddly, counted over the batch and recorded once.
+    let tallies: HashMap<String, Tally> = providers
+        .keys()
+        .map(|id| (id.clone(), Tally::default()))
+        .collect();
     stream::iter(jobs)
         .for_each_concurrent(CONCURRENCY, |job| {
             let provider = providers
                 .get(&job.provider_id)
                 .cloned()
                 .unwrap_or_else(|| Err("unknown provider".into()));
+            let tally = tallies.get(&job.provider_id).cloned().unwrap_or_default();
             async move {
                 let order = job.order_id;
-                if let Err(e) = forward_one(ctx, installation, provider, job, stop).await {
+                if let Err(e) = forward_one(ctx, installation, provider, tally, job, stop).await {
                     tracing::warn!(order, error = %e, "forwarding bookkeeping failed");
                 }
             }
         })
         .await;
+    for (provider, tally) in &tallies {
+        souk_app::upstream::record_tally(&ctx.store, provider, &tally.take(), ctx.clock.now_ms())
+            .await;
+    }
     Ok(claimed)
 }
 
@@ -135,6 +147,7 @@ async fn forward_one(
     ctx: &WorkerContext,
     installation: &str,
     provider: Result<Provider, String>,
+    tally: Tally,
     mut job: ForwardJob,
     stop: &StopSignal,
 ) -> Result<(), StoreError> {
@@ -203,7 +216,7 @@ async fn forward_one(
             .await;
     }
     let client = match client_for(&provider, ctx) {
-        Ok(c) => c,
+        Ok(c) => c.tallied(tally),
         Err(e) => return give_up(ctx, job, &e.to_string(), now).await,
     };
     // Drip-feed the upstream cannot do itself runs here, as child orders.
@@ -262,7 +275,6 @@ async fn forward_one(
     souk_client::pause::point("forward.call").await;
     let result = client.add(&order).await;
     let now = ctx.clock.now_ms();
-    souk_app::upstream::record_oddities(store, &provider.id, &client, now).await;
     match result {
         Ok(external) => {
             store.mark_forwarded(job, &external, now).await?;
