@@ -484,3 +484,114 @@ engine_test!(
         app.stop().await;
     }
 );
+
+engine_test!(
+    the_new_provider_commands_refuse_bad_input_and_change_nothing,
+    |db| {
+        let fake = FakeUpstream::start(
+            Shape::Php,
+            false,
+            vec![typed_service("50", "Default", "1.00", (1, 1000))],
+        )
+        .await;
+        let (provider, numbers) = import_from_the_command_line(db, &fake);
+        let service = numbers[0].to_string();
+        let fails = |args: &[&str]| crate::provider_cli::fails(db, args);
+        assert_eq!(
+            fails(&[
+                "admin",
+                "provider",
+                "log",
+                "--provider",
+                &provider,
+                "--limit",
+                "0"
+            ]),
+            "souk: --limit must be between 1 and 10000"
+        );
+        assert_eq!(
+            fails(&[
+                "admin",
+                "provider",
+                "fallback",
+                "--service",
+                &service,
+                "--to",
+                "nocolon"
+            ]),
+            "souk: --to takes PROVIDER_ID:SERVICE, not \"nocolon\""
+        );
+        assert_eq!(
+            fails(&[
+                "admin",
+                "provider",
+                "fallback",
+                "--service",
+                &service,
+                "--to",
+                "nope:1"
+            ]),
+            "souk: Provider \"nope\" not found"
+        );
+        assert_eq!(
+            fails(&[
+                "admin",
+                "provider",
+                "update",
+                "--provider",
+                &provider,
+                "--currency",
+                "EUR"
+            ]),
+            "souk: --currency and --currency-rate go together (--currency none: ours)"
+        );
+        assert_eq!(
+            fails(&[
+                "admin",
+                "provider",
+                "update",
+                "--provider",
+                &provider,
+                "--currency",
+                "EURO",
+                "--currency-rate",
+                "1.1",
+            ]),
+            "souk: Currency must be a three-letter code such as EUR"
+        );
+        // Nothing changed: no fallback, our own currency.
+        assert_eq!(
+            ok(
+                db,
+                &["admin", "provider", "fallback", "--service", &service]
+            )
+            .trim(),
+            format!("1\t{provider}\t50\town")
+        );
+        let fallback_to_itself = fails(&[
+            "admin",
+            "provider",
+            "fallback",
+            "--service",
+            &service,
+            "--to",
+            &format!("{provider}:50"),
+        ]);
+        assert_eq!(
+            fallback_to_itself,
+            "souk: Service 50 of provider PHP Panel is listed twice"
+        );
+        assert_eq!(
+            ok(
+                db,
+                &["admin", "provider", "profit", "--provider", &provider]
+            )
+            .trim(),
+            "orders 0\trevenue 0.00\tcost 0.00\tprofit 0.00\twithout cost 0"
+        );
+        let store = db.store().await;
+        let p = store.provider(&provider).await.expect("provider");
+        assert_eq!(p.currency, None);
+        store.close().await;
+    }
+);
