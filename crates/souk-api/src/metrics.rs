@@ -17,6 +17,7 @@ pub const ACTIONS: &[&str] = &[
     "inventory",
     "balance",
     "add",
+    "mass_order",
     "status",
     "cancel",
     "allowcancel",

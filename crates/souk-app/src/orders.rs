@@ -107,6 +107,57 @@ pub async fn place_order(
     Ok(placed)
 }
 
+/// One line of a mass order and how it went.
+#[derive(Debug)]
+pub struct MassResult {
+    pub line: usize,
+    pub outcome: Result<Placed, ApiError>,
+}
+
+/// A mass order (`souk_core::mass_order`): each line placed as its own `add`, in order,
+/// a refused line failing alone. With an idempotency key (the header's, else the
+/// field's), line n is placed under `key#n`, so a retried request places nothing twice.
+/// A fault of ours on a line is logged and answered as the API's internal error for
+/// that line: the lines before it are placed and must be reported.
+pub async fn place_mass(
+    store: &Store,
+    services: &impl Services,
+    clock: &dyn Clock,
+    buyer: (&str, &str),
+    text: &str,
+    key: Option<&str>,
+) -> Result<Vec<MassResult>, ApiError> {
+    let lines = souk_core::mass_order::parse(text, key)?;
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        let outcome = match l.fields {
+            Err(e) => Err(e),
+            Ok(fields) => {
+                let command = PlaceOrder {
+                    user_id: buyer.0.to_owned(),
+                    email: buyer.1.to_owned(),
+                    fields,
+                    idempotency_key: None,
+                };
+                match place_order(store, services, clock, command).await {
+                    Ok(placed) => Ok(placed),
+                    Err(OrderError::Rejected(e)) => Err(e),
+                    Err(OrderError::Store(StoreError::Rejected(e))) => Err(e),
+                    Err(OrderError::Store(e)) => {
+                        tracing::error!(line = l.line, error = %e, "placing a mass order line failed");
+                        Err(ApiError::Internal)
+                    }
+                }
+            }
+        };
+        out.push(MassResult {
+            line: l.line,
+            outcome,
+        });
+    }
+    Ok(out)
+}
+
 /// The service on sale that the order names, with the seed's errors.
 fn find_service(services: &impl Services, fields: &AddFields) -> Result<Arc<Service>, ApiError> {
     let text = fields.get("service").ok_or(ApiError::ServiceIdRequired)?;

@@ -3,14 +3,14 @@
 //! catalogue: import and check (the operator's commands, from the operator API and the
 //! CLI alike), sync by hand, and the periodic sync the workers run.
 
-use souk_client::api_v2::{ApiV2Client, ClientError};
+use souk_client::api_v2::{ApiV2Client, ClientError, Oddity};
 use souk_core::catalogue::EntityType;
 use souk_core::clock::Clock;
 use souk_core::markup::Markup;
 use souk_core::Money;
 use souk_store::{
-    Change, ImportedVariant, NewProvider, Provider, ProviderPatch, ProviderService, Resolution,
-    Store, StoreError, SyncReport,
+    Change, Fallback, ImportedVariant, NewProvider, Provider, ProviderOddity, ProviderPatch,
+    ProviderService, Resolution, ServiceProviders, Store, StoreError, SyncReport,
 };
 
 /// A new provider's protocol, timeout and rate, unless the operator says otherwise.
@@ -26,6 +26,8 @@ pub enum ProviderError {
     Store(#[from] StoreError),
     #[error("provider {0} does not speak API v2")]
     WrongProtocol(String),
+    #[error("an amount is too large to convert at the provider's currency rate")]
+    Conversion,
 }
 
 fn client(provider: &Provider, allow_private: bool) -> Result<ApiV2Client, ProviderError> {
@@ -35,14 +37,93 @@ fn client(provider: &Provider, allow_private: bool) -> Result<ApiV2Client, Provi
     Ok(crate::upstream::api_client(provider, allow_private)?)
 }
 
-/// Everything the provider lists, with the variants of its marketplace products.
+/// Everything the provider lists, with the variants of its marketplace products; what its
+/// answers did oddly is added to its tally, whatever the outcome.
 pub async fn fetch_services(
+    store: &Store,
     provider: &Provider,
     allow_private: bool,
+    now: i64,
+) -> Result<Vec<ProviderService>, ProviderError> {
+    fetch(store, provider, allow_private, false, now).await
+}
+
+/// `fetch_services`, with each marketplace product's subcategory named (`subcategory_info`,
+/// once per subcategory) when `tree`: an import rebuilds the upstream's tree with them.
+async fn fetch(
+    store: &Store,
+    provider: &Provider,
+    allow_private: bool,
+    tree: bool,
+    now: i64,
 ) -> Result<Vec<ProviderService>, ProviderError> {
     let client = client(provider, allow_private)?;
+    let listed = fetch_with(&client, tree).await;
+    crate::upstream::record_oddities(store, &provider.id, &client, now).await;
+    let mut listed = listed?;
+    if let Some((code, rate)) = &provider.currency {
+        for s in &mut listed {
+            let converted = in_our_currency(s.rate, *rate)?;
+            s.converted = Some(format!(
+                "{} {code} x {}",
+                s.rate.display2(),
+                rate.display2()
+            ));
+            s.rate = converted;
+        }
+    }
+    Ok(listed)
+}
+
+/// An amount in a provider's currency, in ours at `rate` (ours per one of its), rounded
+/// half up to the micro-unit.
+fn in_our_currency(amount: Money, rate: Money) -> Result<Money, ProviderError> {
+    amount
+        .mul_div_half_up(rate.micros(), 1_000_000)
+        .ok_or(ProviderError::Conversion)
+}
+
+/// A balance the provider reported, in our currency.
+fn balance_in_our_currency(provider: &Provider, balance: Money) -> Result<Money, ProviderError> {
+    match &provider.currency {
+        Some((_, rate)) => in_our_currency(balance, *rate),
+        None => Ok(balance),
+    }
+}
+
+async fn fetch_with(
+    client: &ApiV2Client,
+    tree: bool,
+) -> Result<Vec<ProviderService>, ProviderError> {
     let mut out = Vec::new();
+    // Subcategory id -> (category, subcategory) names; None when the upstream cannot say
+    // (a panel without `subcategory_info`): the row's category alone is used then.
+    let mut names: std::collections::HashMap<String, Option<(String, String)>> =
+        std::collections::HashMap::new();
+    // Each row's upstream subcategory, when named (for its translations).
+    let mut named_subs: Vec<Option<String>> = Vec::new();
     for s in client.services().await? {
+        let mut category = s.category;
+        let mut subcategory = None;
+        let mut named_sub = None;
+        if let (true, Some(id)) = (tree, s.subcategory_id.as_deref()) {
+            if !names.contains_key(id) {
+                let named = match client.subcategory_info(id, None).await {
+                    Ok(n) => Some((n.category, n.subcategory)),
+                    Err(e) => {
+                        tracing::debug!(subcategory = id, error = %e, "subcategory not named upstream");
+                        None
+                    }
+                };
+                names.insert(id.to_owned(), named);
+            }
+            if let Some(Some((c, sub))) = names.get(id) {
+                category = c.clone();
+                subcategory = Some(sub.clone());
+                named_sub = Some(id.to_owned());
+            }
+        }
+        named_subs.push(named_sub);
         let entity = if s.entity == "product" {
             EntityType::Product
         } else {
@@ -63,7 +144,7 @@ pub async fn fetch_services(
             entity,
             name: s.name,
             type_name: s.type_name,
-            category: s.category,
+            category,
             description: s.description,
             rate: s.rate,
             min: s.min,
@@ -73,9 +154,59 @@ pub async fn fetch_services(
             dripfeed: s.dripfeed,
             stock: s.stock,
             subproducts,
+            subcategory,
+            converted: None,
+            translations: Default::default(),
         });
     }
+    // A marketplace publishes its names per language: an import keeps them.
+    if named_subs.iter().any(Option::is_some) {
+        translate(client, &mut out, &named_subs).await;
+    }
     Ok(out)
+}
+
+/// Adds to each row the names the upstream publishes in every other language (its
+/// `services` and `subcategory_info` with `lang`), where they differ from English. A
+/// language the upstream refuses is skipped: translations are a courtesy, not the import.
+async fn translate(client: &ApiV2Client, rows: &mut [ProviderService], subs: &[Option<String>]) {
+    let distinct: std::collections::BTreeSet<&str> =
+        subs.iter().flatten().map(String::as_str).collect();
+    for lang in souk_core::Lang::ALL
+        .into_iter()
+        .filter(|l| *l != souk_core::Lang::En)
+    {
+        let code = lang.code();
+        let Ok(listed) = client.services_in(code).await else {
+            tracing::debug!(lang = code, "the upstream lists no names in this language");
+            continue;
+        };
+        let names: std::collections::HashMap<String, String> =
+            listed.into_iter().map(|r| (r.service, r.name)).collect();
+        let mut sub_names = std::collections::HashMap::new();
+        for id in &distinct {
+            if let Ok(n) = client.subcategory_info(id, Some(code)).await {
+                sub_names.insert(*id, n);
+            }
+        }
+        for (row, sub) in rows.iter_mut().zip(subs) {
+            let t = &mut row.translations;
+            if let Some(name) = names.get(&row.external_service) {
+                if !name.trim().is_empty() && *name != row.name {
+                    t.name.push((lang, name.clone()));
+                }
+            }
+            if let Some(n) = sub.as_deref().and_then(|id| sub_names.get(id)) {
+                if n.category != row.category {
+                    t.category.push((lang, n.category.clone()));
+                }
+                if Some(&n.subcategory) != row.subcategory.as_ref() {
+                    t.subcategory.push((lang, n.subcategory.clone()));
+                }
+            }
+        }
+        tracing::info!(lang = code, rows = rows.len(), "the upstream's names read");
+    }
 }
 
 /// Registers a provider; answers it as stored (its key sealed, never shown).
@@ -130,7 +261,7 @@ pub async fn import(
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let services = fetch_services(&provider, allow_private).await?;
+    let services = fetch(store, &provider, allow_private, true, now).await?;
     Ok(store
         .import_provider_services(provider_id, &services, markup, now)
         .await?)
@@ -144,9 +275,16 @@ pub async fn check_balance(
     now: i64,
 ) -> Result<(Money, String), ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let (balance, currency) = client(&provider, allow_private)?.balance().await?;
+    let client = client(&provider, allow_private)?;
+    let answer = client.balance().await;
+    crate::upstream::record_oddities(store, provider_id, &client, now).await;
+    let (balance, currency) = answer?;
     store
-        .set_provider_balance(provider_id, balance, now)
+        .set_provider_balance(
+            provider_id,
+            balance_in_our_currency(&provider, balance)?,
+            now,
+        )
         .await?;
     Ok((balance, currency))
 }
@@ -160,7 +298,7 @@ pub async fn sync_services(
     now: i64,
 ) -> Result<SyncReport, ProviderError> {
     let provider = store.provider(provider_id).await?;
-    let services = fetch_services(&provider, allow_private).await?;
+    let services = fetch_services(store, &provider, allow_private, now).await?;
     Ok(store
         .sync_provider_services(provider_id, &services, now)
         .await?)
@@ -176,13 +314,52 @@ pub async fn sync_provider(
     clock: &dyn Clock,
 ) -> Result<SyncReport, ProviderError> {
     let client = client(provider, allow_private)?;
-    if let Ok((balance, _)) = client.balance().await {
+    let answer = client.balance().await;
+    crate::upstream::record_oddities(store, &provider.id, &client, clock.now_ms()).await;
+    if let Ok((balance, _)) = answer {
         store
-            .set_provider_balance(&provider.id, balance, clock.now_ms())
+            .set_provider_balance(
+                &provider.id,
+                balance_in_our_currency(provider, balance)?,
+                clock.now_ms(),
+            )
             .await?;
     }
-    let services = fetch_services(provider, allow_private).await?;
+    let services = fetch_services(store, provider, allow_private, clock.now_ms()).await?;
     Ok(store
         .sync_provider_services(&provider.id, &services, clock.now_ms())
         .await?)
+}
+
+/// A provider's log as the operator reads it: what the provider does that the protocol
+/// does not say (each kind with what it means), then the newest sync changes.
+#[derive(Clone, Debug)]
+pub struct ProviderLog {
+    pub oddities: Vec<(ProviderOddity, &'static str)>,
+    /// (service number, change, time), newest first.
+    pub entries: Vec<(Option<i64>, String, i64)>,
+}
+
+pub async fn log(store: &Store, provider_id: &str, limit: i64) -> Result<ProviderLog, StoreError> {
+    store.provider(provider_id).await?;
+    let oddities = store
+        .provider_oddities(provider_id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            let what = Oddity::from_kind(&o.kind).map_or("", Oddity::describe);
+            (o, what)
+        })
+        .collect();
+    let entries = store.sync_log(provider_id, limit).await?;
+    Ok(ProviderLog { oddities, entries })
+}
+
+/// The providers tried after a service's own when it cannot take an order, in order.
+pub async fn set_fallbacks(
+    store: &Store,
+    service: i64,
+    fallbacks: &[Fallback],
+) -> Result<ServiceProviders, StoreError> {
+    store.set_service_fallbacks(service, fallbacks).await
 }

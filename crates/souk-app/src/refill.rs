@@ -65,7 +65,7 @@ pub async fn request(
     let Some(refill) = store.refill_to_send(id).await? else {
         return Ok(Err(ApiError::RefillFailed));
     };
-    let outcome = send(sender, &provider, &refill).await;
+    let outcome = send(sender, &provider, &refill, now).await;
     let answer = match outcome {
         Ok(external) => {
             store.refill_sent(id, &external, now).await?;
@@ -113,7 +113,7 @@ pub async fn send_job(sender: &Upstream, id: i64, now: i64) -> Result<SendStep, 
         }
         Err(e) => return Err(e),
     };
-    match send(sender, &provider, &refill).await {
+    match send(sender, &provider, &refill, now).await {
         Ok(external) => {
             store.refill_sent(id, &external, now).await?;
             Ok(SendStep::Done)
@@ -131,13 +131,16 @@ async fn send(
     sender: &Upstream,
     provider: &Provider,
     refill: &RefillToSend,
+    now: i64,
 ) -> Result<String, ClientError> {
     let Some(order) = refill.order_external_id.as_deref() else {
         return Err(ClientError::Api("the order has no upstream id".into()));
     };
     pause::point("refill.send").await;
     let client = crate::upstream::api_client(provider, sender.allow_private)?;
-    client.refill(order).await
+    let answer = client.refill(order).await;
+    crate::upstream::record_oddities(&sender.store, &provider.id, &client, now).await;
+    answer
 }
 
 /// Handlers and workers run these on a multi-threaded runtime: their futures must be

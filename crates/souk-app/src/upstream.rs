@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use souk_client::api_v2::{ApiV2Client, ClientError};
+use souk_client::api_v2::{ApiV2Client, ClientError, Oddity};
 use souk_client::sms_activate;
 use souk_store::{Provider, SmsProvider, Store};
 
@@ -63,4 +63,28 @@ pub fn api_client(provider: &Provider, allow_private: bool) -> Result<ApiV2Clien
         allow_private,
     )?
     .paced(&provider.id, provider.requests_per_second))
+}
+
+/// Adds what `client` met in its provider's answers (`Oddity`) to the provider's tally.
+/// Bookkeeping for the operator's eyes: a failure to write it is logged, never the
+/// caller's failure.
+pub async fn record_oddities(store: &Store, provider_id: &str, client: &ApiV2Client, now: i64) {
+    record_tally(store, provider_id, &client.take_oddities(), now).await;
+}
+
+/// `record_oddities` for counts already taken from a tally.
+pub async fn record_tally(store: &Store, provider_id: &str, met: &[(Oddity, u64)], now: i64) {
+    if met.is_empty() {
+        return;
+    }
+    let counts: Vec<(&str, i64)> = met
+        .iter()
+        .map(|(o, n)| (o.kind(), i64::try_from(*n).unwrap_or(i64::MAX)))
+        .collect();
+    if let Err(e) = store
+        .record_provider_oddities(provider_id, &counts, now)
+        .await
+    {
+        tracing::warn!(provider = provider_id, error = %e, "recording the provider's oddities failed");
+    }
 }

@@ -1,7 +1,14 @@
 //! A typed client for API v2 endpoints: HstockPlus and Souk (`{"services":[...],"total"}`,
 //! amounts as strings) and PerfectPanel panels (a bare array of services, numbers as
-//! strings, `Cancelled`/`Refunded` spellings). Every failure says whether the request may
-//! have been processed, which is what decides if an order may be sent again.
+//! strings, `Cancelled`/`Refunded` spellings), read as loosely as PHP panels write it
+//! (`loose`). Every failure says whether the request may have been processed, which is
+//! what decides if an order may be sent again.
+
+#[cfg(test)]
+mod fixtures;
+mod loose;
+use loose::{refusal, Seen};
+pub use loose::{Oddity, Tally};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -86,6 +93,15 @@ pub struct RemoteService {
     pub entity: String,
     pub stock: Option<i64>,
     pub description: String,
+    /// Marketplace products: the upstream's subcategory (`subcategory_info` names it).
+    pub subcategory_id: Option<String>,
+}
+
+/// An upstream subcategory and its category, by name (`subcategory_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSubcategory {
+    pub category: String,
+    pub subcategory: String,
 }
 
 /// A variant of an upstream product (from `inventory`).
@@ -133,6 +149,10 @@ pub struct RemoteStatus {
     pub remains: Option<i64>,
     /// Delivered accounts (marketplace products), all of them so far.
     pub accounts: Vec<String>,
+    /// The status as the upstream wrote it (a subscription's `Paused`, `Expired` ...).
+    pub state_text: String,
+    /// Subscriptions: the posts served so far.
+    pub posts: Option<i64>,
 }
 
 /// An order to send upstream.
@@ -161,7 +181,12 @@ pub struct ApiV2Client {
     allow_private: bool,
     /// Paced as this provider (`pacing`): its key and requests per second.
     pace: Option<(String, i64)>,
+    /// The provider's liberties with the protocol, met in this client's answers.
+    tally: Tally,
 }
+
+/// The most of an answer read: a big panel's services list is a few MiB.
+pub const MAX_BODY: usize = 32 << 20;
 
 /// Numbers arrive as JSON numbers or strings.
 pub fn int(v: &Value) -> Option<i64> {
@@ -206,11 +231,192 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn api_error(v: &Value) -> Option<String> {
-    match v.get("error") {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Null) | None => None,
-        Some(other) => Some(other.to_string()),
+/// A whole number that should be a JSON number; a string one is noted.
+fn int_noted(v: &Value, seen: &mut Seen) -> Option<i64> {
+    if v.is_string() {
+        seen.insert(Oddity::NumbersAsStrings);
+    }
+    int(v)
+}
+
+/// A flag that should be a JSON boolean; `1`/`"1"` are noted.
+fn boolean_noted(v: &Value, seen: &mut Seen) -> bool {
+    if !matches!(v, Value::Bool(_) | Value::Null) {
+        seen.insert(Oddity::BooleansAsNumbers);
+    }
+    boolean(v)
+}
+
+/// A number that may be absent; `null` is noted.
+fn optional_int(v: &Value, key: &str, seen: &mut Seen) -> Option<i64> {
+    match v.get(key) {
+        None => None,
+        Some(Value::Null) => {
+            seen.insert(Oddity::NullNumbers);
+            None
+        }
+        Some(n) => int_noted(n, seen),
+    }
+}
+
+/// `balance`: `{"balance":"1.50","currency":"USD"}`, amounts as strings or numbers.
+pub fn parse_balance(v: &Value, seen: &mut Seen) -> Result<(Money, String), ClientError> {
+    if let Some(e) = refusal(v, seen) {
+        return Err(ClientError::Api(e));
+    }
+    let balance = money(&v["balance"]).ok_or_else(|| ClientError::Garbage(v.to_string()))?;
+    Ok((balance, text(&v["currency"])))
+}
+
+/// `services`: a bare array (PerfectPanel), `{"services":[...]}` (HstockPlus, Souk), or
+/// `{"status":"success","data":[...]}` with `"data":"Empty Data"` for none. Rows without
+/// a service id, rate, min or max are skipped; fields we do not read are ignored.
+pub fn parse_services(v: &Value, seen: &mut Seen) -> Result<Vec<RemoteService>, ClientError> {
+    if let Some(e) = refusal(v, seen) {
+        return Err(ClientError::Api(e));
+    }
+    let no_list = || ClientError::Garbage("no services list".into());
+    let rows = match v {
+        Value::Array(rows) => rows,
+        Value::Object(o) => match (o.get("services"), o.get("data")) {
+            (Some(Value::Array(rows)), _) => rows,
+            (_, Some(Value::Array(rows))) => {
+                seen.insert(Oddity::WrappedList);
+                rows
+            }
+            // Only a text that says so is an empty list: anything else could be a
+            // fault, and an empty list disables every imported service at the next sync.
+            (_, Some(Value::String(t))) if loose::says_empty(t) => {
+                seen.insert(Oddity::EmptyListAsText);
+                return Ok(Vec::new());
+            }
+            _ => return Err(no_list()),
+        },
+        _ => return Err(no_list()),
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let service = text(&row["service"]);
+        if row["service"].is_string() {
+            seen.insert(Oddity::NumbersAsStrings);
+        }
+        let (Some(rate), Some(min), Some(max)) = (
+            money(&row["rate"]),
+            int_noted(&row["min"], seen),
+            int_noted(&row["max"], seen),
+        ) else {
+            continue;
+        };
+        if service.is_empty() {
+            continue;
+        }
+        let entity = match row.get("entityType").map(text).as_deref() {
+            Some("product") => "product",
+            _ => "smm",
+        };
+        let given = row.get("type").map(text).unwrap_or_default();
+        let type_name = souk_core::smm_type::normalized(&given);
+        if !given.is_empty()
+            && given != type_name
+            && souk_core::smm_type::canonical(&given).is_some()
+        {
+            seen.insert(Oddity::TypeSpelling);
+        }
+        let description = match row.get("description") {
+            Some(d) if !d.is_null() => text(d),
+            _ => row.get("desc").map(text).unwrap_or_default(),
+        };
+        out.push(RemoteService {
+            service,
+            name: text(&row["name"]),
+            type_name,
+            category: text(&row["category"]),
+            rate,
+            min,
+            max,
+            refill: boolean_noted(&row["refill"], seen),
+            cancel: boolean_noted(&row["cancel"], seen),
+            dripfeed: boolean_noted(&row["dripfeed"], seen),
+            entity: entity.into(),
+            stock: row.get("stock").and_then(int),
+            description,
+            subcategory_id: row
+                .get("subcategoryId")
+                .map(text)
+                .filter(|t| !t.trim().is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// `add`: `{"order":1}`, `{"order":"1"}`, `{"status":"success","order":"1"}`. A refusal
+/// to a keyed send that says the key is taken is a conflict, not a refusal.
+pub fn parse_add(v: &Value, keyed: bool, seen: &mut Seen) -> Result<String, ClientError> {
+    if let Some(e) = refusal(v, seen) {
+        if keyed && is_key_conflict(&e) {
+            return Err(ClientError::KeyConflict(e));
+        }
+        return Err(ClientError::Api(e));
+    }
+    // No id: we cannot tell what happened, so the order may be there.
+    match &v["order"] {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) if !s.trim().is_empty() => {
+            seen.insert(Oddity::NumbersAsStrings);
+            Ok(s.trim().to_owned())
+        }
+        _ => Err(ClientError::Garbage(v.to_string())),
+    }
+}
+
+/// One order's status, or the upstream's error for it.
+pub fn parse_status(v: &Value, seen: &mut Seen) -> Result<RemoteStatus, String> {
+    if let Some(e) = loose::order_refusal(v, seen) {
+        return Err(e);
+    }
+    let state = v
+        .get("status")
+        .map(text)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| "no status".to_owned())?;
+    Ok(RemoteStatus {
+        state: RemoteState::parse(&state),
+        charge: v.get("charge").and_then(money),
+        start_count: optional_int(v, "start_count", seen),
+        remains: optional_int(v, "remains", seen),
+        accounts: v["accounts"]
+            .as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default(),
+        posts: optional_int(v, "posts", seen),
+        state_text: state,
+    })
+}
+
+/// Multi status: a map by order id, unknown ids as `{"error":"Incorrect order ID"}` or
+/// the bare string. A refusal of the whole request is an error of the call.
+pub fn parse_statuses(
+    v: &Value,
+    orders: &[String],
+    seen: &mut Seen,
+) -> Result<HashMap<String, Result<RemoteStatus, String>>, ClientError> {
+    let names_an_order =
+        |map: &serde_json::Map<String, Value>| orders.iter().any(|o| map.contains_key(o));
+    if let Value::Object(map) = v {
+        if !names_an_order(map) {
+            if let Some(e) = refusal(v, seen) {
+                return Err(ClientError::Api(e));
+            }
+        }
+        // Ids missing from the map count as unknown to the upstream.
+        return Ok(map
+            .iter()
+            .map(|(id, s)| (id.clone(), parse_status(s, seen)))
+            .collect());
+    }
+    match refusal(v, seen) {
+        Some(e) => Err(ClientError::Api(e)),
+        None => Err(ClientError::Garbage(v.to_string())),
     }
 }
 
@@ -235,6 +441,7 @@ impl ApiV2Client {
             timeout,
             allow_private,
             pace: None,
+            tally: Tally::default(),
         })
     }
 
@@ -251,12 +458,37 @@ impl ApiV2Client {
         self.url.as_str()
     }
 
-    /// POSTs a form and returns the JSON answer, classifying every failure.
+    /// Counts this client's oddities in `tally`, shared with other clients (a batch of
+    /// sends to one provider recorded once).
+    pub fn tallied(mut self, tally: Tally) -> ApiV2Client {
+        self.tally = tally;
+        self
+    }
+
+    /// The oddities met since the last call of this (by this client and its clones).
+    pub fn take_oddities(&self) -> Vec<(Oddity, u64)> {
+        self.tally.take()
+    }
+
+    /// `parse` over an answer; what the answer did oddly is tallied, whatever the outcome.
+    fn read<T>(
+        &self,
+        answer: (Value, Seen),
+        parse: impl FnOnce(&Value, &mut Seen) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let (value, mut seen) = answer;
+        let out = parse(&value, &mut seen);
+        self.tally.add(&seen);
+        out
+    }
+
+    /// POSTs a form and returns the JSON answer (and its oddities), classifying every
+    /// failure. The URL is used as given (`/api/v2`, `/api`, `/api.php` ...).
     async fn call(
         &self,
         params: &[(&str, String)],
         idempotency_key: Option<&str>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<(Value, Seen), ClientError> {
         if !self.allow_private {
             check_literal_host(&self.url)?;
         }
@@ -273,7 +505,7 @@ impl ApiV2Client {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        let response = match request.send().await {
+        let mut response = match request.send().await {
             Ok(r) => r,
             // Names are checked as they resolve, for the connection itself.
             Err(e) => {
@@ -286,101 +518,90 @@ impl ApiV2Client {
             }
         };
         let status = response.status().as_u16();
-        let is_html = response
+        let content_type = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("html"));
-        let body = response.bytes().await.map_err(|_| ClientError::Timeout)?;
+            .map(str::to_owned);
+        // Read in pieces, so a hostile answer cannot fill the memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|_| ClientError::Timeout)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(ClientError::Garbage(format!(
+                    "an answer over {} MiB",
+                    MAX_BODY >> 20
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status >= 500 {
             return Err(ClientError::ServerFault(status));
         }
-        if status >= 400 && status != 429 {
-            // Our own transport errors (429 rate limit aside) answer JSON with a 4xx only
+        if status >= 400 {
+            // Our own transport errors (and a 429 rate limit) answer with a 4xx only
             // when nothing was processed.
             return Err(ClientError::Refused(status));
         }
-        if status == 429 {
-            return Err(ClientError::Refused(status));
-        }
-        let trimmed = body.trim_ascii();
-        if trimmed.is_empty() {
-            return Err(ClientError::Empty);
-        }
-        if is_html || trimmed.first() == Some(&b'<') {
-            return Err(ClientError::Html);
-        }
-        serde_json::from_slice(trimmed).map_err(|_| {
-            let snippet: String =
-                String::from_utf8_lossy(&trimmed[..trimmed.len().min(80)]).into_owned();
-            ClientError::Garbage(snippet)
-        })
+        let mut seen = Seen::new();
+        let value = loose::decode(content_type.as_deref(), &body, &mut seen)?;
+        Ok((value, seen))
     }
 
     pub async fn balance(&self) -> Result<(Money, String), ClientError> {
-        let v = self.call(&[("action", "balance".into())], None).await?;
-        if let Some(e) = api_error(&v) {
-            return Err(ClientError::Api(e));
-        }
-        let balance = money(&v["balance"]).ok_or_else(|| ClientError::Garbage(v.to_string()))?;
-        Ok((balance, text(&v["currency"])))
+        let answer = self.call(&[("action", "balance".into())], None).await?;
+        self.read(answer, parse_balance)
     }
 
-    /// Every service, from either shape.
+    /// Every service, from any of the shapes (`parse_services`).
     pub async fn services(&self) -> Result<Vec<RemoteService>, ClientError> {
-        let v = self.call(&[("action", "services".into())], None).await?;
-        if let Some(e) = api_error(&v) {
-            return Err(ClientError::Api(e));
+        let answer = self.call(&[("action", "services".into())], None).await?;
+        self.read(answer, parse_services)
+    }
+
+    /// Every service with its names in `lang` (a marketplace's translations).
+    pub async fn services_in(&self, lang: &str) -> Result<Vec<RemoteService>, ClientError> {
+        let answer = self
+            .call(
+                &[("action", "services".into()), ("lang", lang.to_owned())],
+                None,
+            )
+            .await?;
+        self.read(answer, parse_services)
+    }
+
+    /// The names of an upstream subcategory and of its category (a marketplace's
+    /// `subcategory_info`).
+    pub async fn subcategory_info(
+        &self,
+        id: &str,
+        lang: Option<&str>,
+    ) -> Result<RemoteSubcategory, ClientError> {
+        let mut params = vec![
+            ("action", "subcategory_info".to_owned()),
+            ("subcategoryId", id.to_owned()),
+        ];
+        if let Some(lang) = lang {
+            params.push(("lang", lang.to_owned()));
         }
-        let rows = match &v {
-            Value::Array(rows) => rows,
-            Value::Object(o) => match o.get("services") {
-                Some(Value::Array(rows)) => rows,
-                _ => return Err(ClientError::Garbage("no services list".into())),
-            },
-            _ => return Err(ClientError::Garbage("no services list".into())),
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let service = text(&row["service"]);
-            let (Some(rate), Some(min), Some(max)) =
-                (money(&row["rate"]), int(&row["min"]), int(&row["max"]))
-            else {
-                continue;
-            };
-            if service.is_empty() {
-                continue;
+        let answer = self.call(&params, None).await?;
+        self.read(answer, |v, seen| {
+            if let Some(e) = refusal(v, seen) {
+                return Err(ClientError::Api(e));
             }
-            let entity = match row.get("entityType").map(text).as_deref() {
-                Some("product") => "product",
-                _ => "smm",
-            };
-            out.push(RemoteService {
-                service,
-                name: text(&row["name"]),
-                type_name: row
-                    .get("type")
-                    .map(text)
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or_else(|| "Default".into()),
-                category: text(&row["category"]),
-                rate,
-                min,
-                max,
-                refill: boolean(&row["refill"]),
-                cancel: boolean(&row["cancel"]),
-                dripfeed: boolean(&row["dripfeed"]),
-                entity: entity.into(),
-                stock: row.get("stock").and_then(int),
-                description: text(&row["description"]),
-            });
-        }
-        Ok(out)
+            let (category, subcategory) = (text(&v["category"]["name"]), text(&v["name"]));
+            if category.trim().is_empty() || subcategory.trim().is_empty() {
+                return Err(ClientError::Garbage(v.to_string()));
+            }
+            Ok(RemoteSubcategory {
+                category,
+                subcategory,
+            })
+        })
     }
 
     /// The variants of an upstream product.
     pub async fn subproducts(&self, service: &str) -> Result<Vec<RemoteSubproduct>, ClientError> {
-        let v = self
+        let answer = self
             .call(
                 &[
                     ("action", "inventory".into()),
@@ -389,21 +610,23 @@ impl ApiV2Client {
                 None,
             )
             .await?;
-        if let Some(e) = api_error(&v) {
-            return Err(ClientError::Api(e));
-        }
-        Ok(v["subproducts"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|s| RemoteSubproduct {
-                        id: text(&s["subproductId"]),
-                        name: text(&s["name"]),
-                        stock: int(&s["stock"]).unwrap_or(0),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        self.read(answer, |v, seen| {
+            if let Some(e) = refusal(v, seen) {
+                return Err(ClientError::Api(e));
+            }
+            Ok(v["subproducts"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|s| RemoteSubproduct {
+                            id: text(&s["subproductId"]),
+                            name: text(&s["name"]),
+                            stock: int(&s["stock"]).unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
     }
 
     /// Places an order; returns the upstream's order id.
@@ -428,47 +651,21 @@ impl ApiV2Client {
         for (k, v) in &fields {
             all.push((k.as_str(), v.clone()));
         }
-        let v = self.call(&all, order.idempotency_key).await?;
-        if let Some(e) = api_error(&v) {
-            if order.idempotency_key.is_some() && is_key_conflict(&e) {
-                return Err(ClientError::KeyConflict(e));
-            }
-            return Err(ClientError::Api(e));
-        }
-        match &v["order"] {
-            Value::Null => Err(ClientError::Garbage(v.to_string())),
-            id => Ok(text(id)),
-        }
-    }
-
-    fn parse_status(v: &Value) -> Result<RemoteStatus, String> {
-        if let Some(e) = api_error(v) {
-            return Err(e);
-        }
-        let state = v
-            .get("status")
-            .map(text)
-            .ok_or_else(|| "no status".to_owned())?;
-        Ok(RemoteStatus {
-            state: RemoteState::parse(&state),
-            charge: v.get("charge").and_then(money),
-            start_count: v.get("start_count").and_then(int),
-            remains: v.get("remains").and_then(int),
-            accounts: v["accounts"]
-                .as_array()
-                .map(|a| a.iter().map(text).collect())
-                .unwrap_or_default(),
-        })
+        let answer = self.call(&all, order.idempotency_key).await?;
+        let keyed = order.idempotency_key.is_some();
+        self.read(answer, |v, seen| parse_add(v, keyed, seen))
     }
 
     pub async fn status(&self, order: &str) -> Result<RemoteStatus, ClientError> {
-        let v = self
+        let answer = self
             .call(
                 &[("action", "status".into()), ("order", order.to_owned())],
                 None,
             )
             .await?;
-        Self::parse_status(&v).map_err(ClientError::Api)
+        self.read(answer, |v, seen| {
+            parse_status(v, seen).map_err(ClientError::Api)
+        })
     }
 
     /// Status of up to 100 orders in one request (PerfectPanel multi status). Each id maps
@@ -477,44 +674,37 @@ impl ApiV2Client {
         &self,
         orders: &[String],
     ) -> Result<HashMap<String, Result<RemoteStatus, String>>, ClientError> {
-        let v = self
+        let answer = self
             .call(
                 &[("action", "status".into()), ("orders", orders.join(","))],
                 None,
             )
             .await?;
-        let Value::Object(map) = &v else {
-            return Err(ClientError::Garbage(v.to_string()));
-        };
-        if map.len() == 1 && map.contains_key("error") && !orders.iter().any(|o| o == "error") {
-            return Err(ClientError::Api(text(&map["error"])));
-        }
-        Ok(map
-            .iter()
-            .map(|(id, s)| (id.clone(), Self::parse_status(s)))
-            .collect())
+        self.read(answer, |v, seen| parse_statuses(v, orders, seen))
     }
 
     /// `refill` of one upstream order; returns the upstream refill id.
     pub async fn refill(&self, order: &str) -> Result<String, ClientError> {
-        let v = self
+        let answer = self
             .call(
                 &[("action", "refill".into()), ("order", order.to_owned())],
                 None,
             )
             .await?;
-        if let Some(e) = api_error(&v) {
-            return Err(ClientError::Api(e));
-        }
-        match &v["refill"] {
-            Value::Null => Err(ClientError::Garbage(v.to_string())),
-            id => Ok(text(id)),
-        }
+        self.read(answer, |v, seen| {
+            if let Some(e) = refusal(v, seen) {
+                return Err(ClientError::Api(e));
+            }
+            match &v["refill"] {
+                Value::Null => Err(ClientError::Garbage(v.to_string())),
+                id => Ok(text(id)),
+            }
+        })
     }
 
     /// `refill_status` of one upstream refill.
     pub async fn refill_status(&self, refill: &str) -> Result<String, ClientError> {
-        let v = self
+        let answer = self
             .call(
                 &[
                     ("action", "refill_status".into()),
@@ -523,29 +713,30 @@ impl ApiV2Client {
                 None,
             )
             .await?;
-        if let Some(e) = api_error(&v) {
-            return Err(ClientError::Api(e));
-        }
-        Ok(text(&v["status"]))
+        self.read(answer, |v, seen| match refusal(v, seen) {
+            Some(e) => Err(ClientError::Api(e)),
+            None => Ok(text(&v["status"])),
+        })
     }
 
     /// `cancel` of upstream orders; answers the raw list.
     pub async fn cancel(&self, orders: &[String]) -> Result<Value, ClientError> {
-        let v = self
+        let answer = self
             .call(
                 &[("action", "cancel".into()), ("orders", orders.join(","))],
                 None,
             )
             .await?;
-        if let Some(e) = api_error(&v) {
-            return Err(ClientError::Api(e));
-        }
-        Ok(v)
+        self.read(answer, |v, seen| match refusal(v, seen) {
+            Some(e) => Err(ClientError::Api(e)),
+            None => Ok(v.clone()),
+        })
     }
 
     /// Any action, for the command line.
     pub async fn raw(&self, params: &[(&str, String)]) -> Result<Value, ClientError> {
-        self.call(params, None).await
+        let answer = self.call(params, None).await?;
+        self.read(answer, |v, _| Ok(v.clone()))
     }
 }
 

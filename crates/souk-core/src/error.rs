@@ -93,6 +93,14 @@ pub enum ApiError {
     InvalidField(&'static str),
     #[error("Drip-feed is not available for this service")]
     DripFeedUnsupported,
+    /// A field of another SMM type (field, the service's type).
+    #[error("{0} is not a parameter of {1} services")]
+    FieldNotForType(&'static str, &'static str),
+    /// A mass order line that is not `service|link|quantity`.
+    #[error("Each line must be service|link|quantity")]
+    BadMassLine,
+    #[error("Too many lines (max {0})")]
+    TooManyLines(usize),
     #[error("Too many orders at once, try again")]
     Busy,
     #[error("Refill is not available for this order")]
@@ -184,6 +192,9 @@ impl ApiError {
             FieldRequired("comments"),
             InvalidField("runs"),
             DripFeedUnsupported,
+            FieldNotForType("answer_number", "Custom Comments"),
+            BadMassLine,
+            TooManyLines(100),
             Busy,
             RefillNotAvailable,
             RefillFailed,

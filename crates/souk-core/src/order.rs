@@ -249,8 +249,9 @@ pub enum QuantityRule {
 /// SPEC 7's SMM order types: which fields each requires, and how it counts. The web
 /// order form asks for exactly these (`smm_form`), so the form and `add` cannot disagree.
 fn smm_type(type_name: &str) -> (QuantityRule, &'static [&'static str], bool) {
-    // (quantity rule, required fields besides link/quantity, link required)
-    match type_name {
+    // (quantity rule, required fields besides link/quantity, link required); a panel's
+    // spelling (`custom_comments`) counts as the type it names.
+    match crate::smm_type::canonical(type_name).unwrap_or("") {
         "Package" => (QuantityRule::Package, &[], true),
         "Custom Comments" => (QuantityRule::Lines("comments"), &["comments"], true),
         "Custom Comments Package" => (QuantityRule::Package, &["comments"], true),
@@ -344,9 +345,17 @@ fn parse_smm(params: &impl AddInput, service: &Service) -> Result<SmmOrder, ApiE
             return Err(ApiError::FieldRequired(field));
         }
     }
+    // A field of another type would be stored and sent upstream as if it meant
+    // something (a Custom Comments order with `answer_number`): refused by name.
+    let own = crate::smm_type::own_fields(&service.type_name);
     let mut fields = BTreeMap::new();
     for name in SMM_FIELDS {
         if let Some(v) = params.get(name) {
+            if let Some((type_name, allowed)) = own {
+                if !allowed.contains(name) {
+                    return Err(ApiError::FieldNotForType(name, type_name));
+                }
+            }
             fields.insert((*name).to_owned(), v.to_owned());
         }
     }
@@ -636,6 +645,53 @@ mod tests {
             }
             AddOrder::Product(_) => unreachable!(),
         }
+    }
+
+    #[test]
+    fn a_field_of_another_type_is_refused_by_name() {
+        let mut comments = service(EntityType::Smm, "Custom Comments", vec![]);
+        comments.min = 1;
+        assert_eq!(
+            parse_add(
+                &Params::from_pairs([("link", "l"), ("comments", "a\nb"), ("answer_number", "2")]),
+                &comments
+            ),
+            Err(ApiError::FieldNotForType(
+                "answer_number",
+                "Custom Comments"
+            ))
+        );
+        assert_eq!(
+            ApiError::FieldNotForType("answer_number", "Custom Comments").to_string(),
+            "answer_number is not a parameter of Custom Comments services"
+        );
+        let default = service(EntityType::Smm, "Default", vec![]);
+        assert_eq!(
+            parse_add(
+                &Params::from_pairs([("link", "l"), ("quantity", "100"), ("comments", "x")]),
+                &default
+            ),
+            Err(ApiError::FieldNotForType("comments", "Default"))
+        );
+        // A panel's spelling of the type is the type: lines counted, fields checked.
+        comments.type_name = "custom_comments".into();
+        match parse_add(
+            &Params::from_pairs([("link", "l"), ("comments", "a\r\nb\r\nc")]),
+            &comments,
+        )
+        .expect("valid")
+        .order
+        {
+            AddOrder::Smm(o) => assert_eq!(o.quantity, 3),
+            AddOrder::Product(_) => unreachable!(),
+        }
+        // A type we do not know keeps whatever fields it is given.
+        let unknown = service(EntityType::Smm, "Likes Premium", vec![]);
+        assert!(parse_add(
+            &Params::from_pairs([("link", "l"), ("quantity", "100"), ("username", "x")]),
+            &unknown
+        )
+        .is_ok());
     }
 
     #[test]

@@ -153,6 +153,16 @@ impl Params {
         names.iter().find_map(|n| self.get(n))
     }
 
+    /// Every value given for `name`, in order, untrimmed (a text sent as repeated fields
+    /// or a JSON array).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.pairs.iter().any(|(n, _)| n == name)
     }

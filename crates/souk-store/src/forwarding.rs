@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use souk_core::early_cancel::proportional_refund;
 use souk_core::order::OrderStatus;
+use souk_core::subscription::SubscriptionState;
 use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
@@ -82,6 +83,8 @@ pub struct ForwardJob {
     /// When the earliest send whose outcome was unknown began: the upstream may hold
     /// the order.
     pub unknown_since: Option<i64>,
+    /// What the order costs at this provider (its last listed rate); `None` when unknown.
+    pub upstream_cost: Option<Money>,
 }
 
 impl ForwardJob {
@@ -114,7 +117,32 @@ row_struct! {
         sent_at: Option<i64>,
         status: String,
         external_id: Option<String>,
+        kind: String,
+        type_name: Option<String>,
+        upstream_rate: Option<i64>,
     }
+}
+
+/// An order's cost at its provider, from the provider's listed rate: per unit for
+/// products, by the SMM type's charging rule otherwise.
+fn upstream_cost(row: &ForwardRow) -> Option<Money> {
+    let rate = Money::from_micros(row.upstream_rate?);
+    if row.kind == "product" {
+        return rate
+            .micros()
+            .checked_mul(row.quantity)
+            .map(Money::from_micros);
+    }
+    let posts = serde_json::from_str::<HashMap<String, String>>(&row.params)
+        .ok()
+        .and_then(|p| p.get("posts").and_then(|n| n.trim().parse().ok()));
+    souk_core::smm_type::upstream_cost(
+        row.type_name.as_deref().unwrap_or(""),
+        rate,
+        row.quantity,
+        row.runs,
+        posts,
+    )
 }
 
 /// What an upstream said about an order.
@@ -125,6 +153,10 @@ pub struct RemoteUpdate {
     pub remains: Option<i64>,
     /// Every account delivered so far (marketplace products).
     pub accounts: Vec<String>,
+    /// The status as the upstream wrote it: a subscription's state is read from it.
+    pub state_text: String,
+    /// Subscriptions: the posts served so far.
+    pub posts: Option<i64>,
 }
 
 /// An order whose upstream answer could not be settled (`apply_remote_updates`).
@@ -415,8 +447,11 @@ impl Store {
             } else {
                 sqlx::query_as(&format!(
                     "SELECT o.id, o.provider_id, o.provider_service, p.provider_ref, o.link, o.quantity, o.params, \
-                     o.runs, o.interval_minutes, o.sent_at, o.status, o.external_id \
+                     o.runs, o.interval_minutes, o.sent_at, o.status, o.external_id, o.kind, s.type_name, \
+                     ps.rate AS upstream_rate \
                      FROM orders o LEFT JOIN subproducts p ON p.id = o.subproduct_id \
+                     LEFT JOIN services s ON s.number = o.service_number \
+                     LEFT JOIN provider_services ps ON ps.provider_id = o.provider_id AND ps.external_service = o.provider_service \
                      WHERE o.id IN ({list}) ORDER BY o.id"
                 ))
                 .fetch_all(&mut *tx)
@@ -430,6 +465,7 @@ impl Store {
                     tx.delete_job(job_id).await?;
                     continue;
                 }
+                let upstream_cost = upstream_cost(&row);
                 let (Some(provider_id), Some(provider_service)) = (row.provider_id, row.provider_service) else {
                     // Queued but no longer connected to a provider: the operator decides.
                     let why = "the service is not connected to a provider";
@@ -451,6 +487,7 @@ impl Store {
                     attempts: payload.sends,
                     refusals: payload.refusals,
                     unknown_since: row.sent_at,
+                    upstream_cost,
                 });
             }
             // Jobs whose order is gone.
@@ -531,6 +568,11 @@ impl Store {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             if tx.settle_sent(order_id, external_id, false, now).await? {
+                sqlx::query("UPDATE orders SET provider_cost = $1 WHERE id = $2")
+                    .bind(job.upstream_cost.map(Money::micros))
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.order_event(order_id, "forwarded", &detail, now).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -796,6 +838,47 @@ impl Store {
                     .await?;
                     let charge_m = Money::from_micros(charge);
                     let refunded_m = Money::from_micros(refunded);
+                    // A subscription has states of its own, and is refunded by posts.
+                    let subscription: Option<(String, String)> = if kind == "smm" {
+                        sqlx::query_as::<_, (String, String)>(
+                            "SELECT s.type_name, o.params FROM orders o JOIN services s ON s.number = o.service_number WHERE o.id = $1",
+                        )
+                        .bind(order_id)
+                        .fetch_optional(&mut *sp)
+                        .await?
+                        .filter(|(t, _)| souk_core::smm_type::canonical(t) == Some("Subscriptions"))
+                    } else {
+                        None
+                    };
+                    if let Some((_, params)) = subscription {
+                        let state = SubscriptionState::parse(&update.state_text)
+                            .unwrap_or_else(|| SubscriptionState::of_order(update.status));
+                        let (served,): (Option<i64>,) = sqlx::query_as(
+                            "UPDATE orders SET sub_state = $1, posts_done = COALESCE($2, posts_done) WHERE id = $3 RETURNING posts_done",
+                        )
+                        .bind(state.as_str())
+                        .bind(update.posts.map(|p| p.max(0)))
+                        .bind(order_id)
+                        .fetch_one(&mut *sp)
+                        .await?;
+                        let posts = serde_json::from_str::<HashMap<String, String>>(&params)
+                            .ok()
+                            .and_then(|p| p.get("posts").and_then(|n| n.trim().parse::<i64>().ok()))
+                            .unwrap_or(1);
+                        let (status, refund) = state.settle(charge_m, refunded_m, posts, served.unwrap_or(0));
+                        if status.is_open() {
+                            sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+                                .bind(status.as_str())
+                                .bind(order_id)
+                                .execute(&mut *sp)
+                                .await?;
+                            sp.order_changed(order_id, now).await?;
+                        } else {
+                            let why = format!("subscription {} upstream", state.as_str().to_ascii_lowercase());
+                            sp.close_with_refund(order_id, &user, refund.micros(), status, &why, now).await?;
+                        }
+                        return Ok(status.is_open());
+                    }
                     let open = update.status.is_open();
                     match update.status {
                         OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Error => {

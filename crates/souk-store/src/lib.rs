@@ -11,6 +11,7 @@ mod db;
 mod disputes;
 mod dripfeed;
 mod events;
+mod fallbacks;
 mod forwarding;
 mod idempotency;
 mod installation;
@@ -22,6 +23,7 @@ mod migrations;
 mod operator;
 mod orders;
 mod payments;
+mod provider_oddities;
 mod providers;
 mod refills;
 mod rows;
@@ -49,6 +51,7 @@ pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use events::{Event, EMAIL_SEND, TELEGRAM_SEND, WEBHOOK_SEND};
+pub use fallbacks::{Fallback, ProviderProfit, ServiceProviders, MAX_FALLBACKS};
 pub use forwarding::{
     ForwardJob, RemoteUpdate, Resolution, Retry, SettleFailure, StatusJob, StuckOrder,
     RESEND_WINDOW_MS,
@@ -67,9 +70,10 @@ pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,
     PaymentRecord, Settled, BONUS, DEPOSIT, MANUAL_GATEWAY, PAYMENT_CHECK,
 };
+pub use provider_oddities::ProviderOddity;
 pub use providers::{
-    ImportedVariant, Markup, NewProvider, Provider, ProviderCall, ProviderPatch, ProviderService,
-    SyncReport,
+    ImportTranslations, ImportedVariant, Markup, NewProvider, Provider, ProviderCall, ProviderPatch,
+    ProviderService, SyncReport,
 };
 pub use refills::{NewRefill, Refill, RefillFacts, RefillToSend, REFILL_SEND};
 pub use sms::{

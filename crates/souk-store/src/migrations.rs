@@ -41,6 +41,7 @@ const FILES: (Files, Files) = embed!(
     "0012_payments.sql",
     "0013_events.sql",
     "0014_user_lang.sql",
+    "0015_smm.sql",
     "0016_storefront.sql",
     "0017_alerts.sql",
 );

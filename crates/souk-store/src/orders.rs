@@ -48,6 +48,13 @@ pub struct OrderView {
     pub remains: Option<i64>,
     /// Delivered credentials, in delivery order (product orders).
     pub accounts: Vec<String>,
+    /// An SMM order's type fields as the buyer sent them (`comments`, `answer_number`, ...).
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The service's type (SMM orders).
+    pub type_name: Option<String>,
+    /// Subscriptions: the state its provider last reported, and the posts served.
+    pub sub_state: Option<String>,
+    pub posts_done: Option<i64>,
 }
 
 /// The answer to one order of a `cancel` or `allowcancel`.
@@ -73,6 +80,10 @@ row_struct! {
         delivered: i64,
         start_count: Option<i64>,
         remains: Option<i64>,
+        params: String,
+        type_name: Option<String>,
+        sub_state: Option<String>,
+        posts_done: Option<i64>,
     }
 }
 
@@ -432,8 +443,10 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let order_sql = format!(
-            "SELECT id, kind, product_type, status, quantity, charge, refunded, delivered, start_count, remains \
-             FROM orders WHERE user_id = $1 AND id IN ({placeholders})"
+            "SELECT o.id, o.kind, o.product_type, o.status, o.quantity, o.charge, o.refunded, o.delivered, \
+             o.start_count, o.remains, o.params, s.type_name, o.sub_state, o.posts_done \
+             FROM orders o LEFT JOIN services s ON s.number = o.service_number \
+             WHERE o.user_id = $1 AND o.id IN ({placeholders})"
         );
         let line_sql = format!(
             "SELECT l.order_id, l.content FROM stock_lines l JOIN orders o ON o.id = l.order_id \
@@ -471,6 +484,11 @@ impl Store {
                 start_count: row.start_count,
                 remains: row.remains,
                 accounts,
+                // Written by `add` as a flat map of text; anything else shows as none.
+                params: serde_json::from_str(&row.params).unwrap_or_default(),
+                type_name: row.type_name,
+                sub_state: row.sub_state,
+                posts_done: row.posts_done,
             });
         }
         Ok(views)

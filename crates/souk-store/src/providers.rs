@@ -39,6 +39,10 @@ pub struct Provider {
     pub balance: Option<Money>,
     pub balance_checked_at: Option<i64>,
     pub shop_id: Option<String>,
+    /// Since when its syncs fail (none: healthy).
+    pub failing_since: Option<i64>,
+    /// The currency it bills in and its rate (ours per one of its), when not ours.
+    pub currency: Option<(String, Money)>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -63,6 +67,8 @@ pub struct ProviderPatch {
     pub timeout_ms: Option<i64>,
     pub requests_per_second: Option<i64>,
     pub supports_idempotency: Option<bool>,
+    /// `Some(Some((code, rate)))` bills in another currency; `Some(None)` in ours.
+    pub currency: Option<Option<(String, Money)>>,
 }
 
 /// A provider's service as last seen (input to import and sync).
@@ -83,6 +89,30 @@ pub struct ProviderService {
     pub stock: Option<i64>,
     /// Products: (upstream subproduct id, name, stock).
     pub subproducts: Vec<(String, String, i64)>,
+    /// The upstream's subcategory under `category`, when it publishes one (marketplaces).
+    pub subcategory: Option<String>,
+    /// How `rate` was converted from the provider's currency (`0.90 EUR x 1.08`).
+    pub converted: Option<String>,
+    /// The names the upstream publishes per language (marketplaces): of the service,
+    /// its category and its subcategory; only those that differ from English.
+    pub translations: ImportTranslations,
+}
+
+/// Names in other languages, as an upstream publishes them for `lang`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportTranslations {
+    pub name: Vec<(souk_core::Lang, String)>,
+    pub category: Vec<(souk_core::Lang, String)>,
+    pub subcategory: Vec<(souk_core::Lang, String)>,
+}
+
+/// `en` with its translations.
+fn translated(en: &str, translations: &[(souk_core::Lang, String)]) -> Text {
+    let mut text = Text::new(en);
+    for (lang, value) in translations {
+        text.set(*lang, value.clone());
+    }
+    text
 }
 
 // The pricing rule lives with the other rules; kept here by name for the store's callers.
@@ -143,12 +173,15 @@ row_struct! {
         balance: Option<i64>,
         balance_checked_at: Option<i64>,
         shop_id: Option<String>,
+        failing_since: Option<i64>,
+        currency: Option<String>,
+        currency_rate: Option<i64>,
     }
 }
 
 const PROVIDER_COLUMNS: &str =
     "id, name, protocol, url, api_key_enc, enabled, timeout_ms, requests_per_second, \
-     supports_idempotency, balance, balance_checked_at, shop_id";
+     supports_idempotency, balance, balance_checked_at, shop_id, failing_since, currency, currency_rate";
 
 fn validate_url(url: &str) -> Result<()> {
     if souk_core::web_url::web_url(url, 2048).is_ok() {
@@ -317,6 +350,24 @@ tx_steps! {
     }
 }
 
+/// A slug for an imported category or subcategory: its name in ASCII words, made unique.
+fn import_slug(name: &str) -> String {
+    let base: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    format!(
+        "{}-{}",
+        if base.is_empty() { "imported" } else { &base },
+        &new_entity_id()[18..]
+    )
+}
+
 /// How long calls to a provider fail before the operator is told (`provider.failing`).
 pub const PROVIDER_FAILING_MS: i64 = 15 * 60_000;
 
@@ -356,6 +407,8 @@ impl Store {
             balance: r.balance.map(Money::from_micros),
             balance_checked_at: r.balance_checked_at,
             shop_id: r.shop_id,
+            failing_since: r.failing_since,
+            currency: r.currency.zip(r.currency_rate.map(Money::from_micros)),
         })
     }
 
@@ -436,6 +489,24 @@ impl Store {
                 "Timeout must be at least 100 ms and the rate not negative".into(),
             ));
         }
+        let currency = match &patch.currency {
+            None => None,
+            Some(None) => Some((None, None)),
+            Some(Some((code, rate))) => {
+                let code = code.trim().to_ascii_uppercase();
+                if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(StoreError::Invalid(
+                        "Currency must be a three-letter code such as EUR".into(),
+                    ));
+                }
+                if rate.micros() <= 0 || rate.micros() > 1_000_000 * 1_000_000 {
+                    return Err(StoreError::Invalid(
+                        "Currency rate must be above 0 and at most 1000000".into(),
+                    ));
+                }
+                Some((Some(code), Some(rate.micros())))
+            }
+        };
         let sealed = patch.key.as_deref().map(|k| self.crypto.seal(k.trim()));
         let _gate = self.gate.enter().await;
         let updated = on_engine!(&self.db, pool => {
@@ -443,7 +514,9 @@ impl Store {
                 "UPDATE providers SET name = COALESCE($1, name), url = COALESCE($2, url), \
                  api_key_enc = COALESCE($3, api_key_enc), enabled = COALESCE($4, enabled), \
                  timeout_ms = COALESCE($5, timeout_ms), requests_per_second = COALESCE($6, requests_per_second), \
-                 supports_idempotency = COALESCE($7, supports_idempotency) WHERE id = $8",
+                 supports_idempotency = COALESCE($7, supports_idempotency), \
+                 currency = CASE WHEN $9 THEN $10 ELSE currency END, \
+                 currency_rate = CASE WHEN $9 THEN $11 ELSE currency_rate END WHERE id = $8",
             )
             .bind(patch.name.as_deref().map(str::trim))
             .bind(patch.url.as_deref().map(str::trim))
@@ -453,6 +526,9 @@ impl Store {
             .bind(patch.requests_per_second)
             .bind(patch.supports_idempotency)
             .bind(id)
+            .bind(currency.is_some())
+            .bind(currency.as_ref().and_then(|c| c.0.clone()))
+            .bind(currency.as_ref().and_then(|c| c.1))
             .execute(pool)
             .await?
             .rows_affected()
@@ -597,7 +673,9 @@ impl Store {
             .iter()
             .filter(|s| !existing.contains(&s.external_service))
         {
-            let subcategory_id = self.category_for_import(&s.category, now).await?;
+            let subcategory_id = self
+                .category_for_import(&s.category, s.subcategory.as_deref(), &s.translations, now)
+                .await?;
             let product = s.entity == EntityType::Product;
             let subproducts = if product {
                 let variants: Vec<(String, String, i64)> = if s.subproducts.is_empty() {
@@ -621,10 +699,14 @@ impl Store {
                 Vec::new()
             };
             let mut notes = vec![format!(
-                "imported {} {:?} at {}",
+                "imported {} {:?} at {}{}",
                 s.external_service,
                 s.name,
-                markup.apply(s.rate).display2()
+                markup.apply(s.rate).display2(),
+                s.converted
+                    .as_deref()
+                    .map(|c| format!(" (provider's {c})"))
+                    .unwrap_or_default()
             )];
             // The first variant listed is the provider's primary, the one whose price the
             // row publishes; the others wait for the operator to price them.
@@ -654,7 +736,7 @@ impl Store {
                         product_type: ProductType::Auto,
                         shop_id: shop_id.clone(),
                         subcategory_id,
-                        name: Text::new(s.name.clone()),
+                        name: translated(&s.name, &s.translations.name),
                         description: Text::new(s.description.clone()),
                         type_name: if product {
                             "Default".into()
@@ -726,62 +808,75 @@ impl Store {
         Ok(shop_id)
     }
 
-    /// The subcategory for an imported row: category and subcategory named after the
-    /// provider's category, found by name or created.
-    async fn category_for_import(&self, category: &str, now: i64) -> Result<String> {
+    /// The subcategory for an imported row: the category named as upstream, and in it
+    /// the subcategory named as upstream (a marketplace's tree) or, for a row without
+    /// one, the one named as the category; each found by name or created.
+    async fn category_for_import(
+        &self,
+        category: &str,
+        subcategory: Option<&str>,
+        translations: &ImportTranslations,
+        now: i64,
+    ) -> Result<String> {
         let name = if category.trim().is_empty() {
             "Imported"
         } else {
             category.trim()
         };
+        let sub_name = subcategory.map(str::trim).filter(|s| !s.is_empty());
+        // Without a subcategory of its own (a panel's row): the one named as the category.
+        let sub = sub_name.unwrap_or(name);
         let found: Option<(String,)> = on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT s.id FROM subcategories s JOIN categories c ON c.id = s.category_id \
-                 WHERE lower(c.name) = lower($1) ORDER BY s.position, s.id LIMIT 1",
+                 WHERE lower(c.name) = lower($1) AND lower(s.name) = lower($2) \
+                 ORDER BY c.position, c.id, s.position, s.id LIMIT 1",
             )
             .bind(name)
+            .bind(sub)
             .fetch_optional(pool)
             .await?
         });
         if let Some((id,)) = found {
             return Ok(id);
         }
-        let slug_base: String = name
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect::<String>()
-            .split('-')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
-        let slug = format!(
-            "{}-{}",
-            if slug_base.is_empty() {
-                "imported"
-            } else {
-                &slug_base
-            },
-            &new_entity_id()[18..]
-        );
-        let (category_id, _) = self
-            .create_category(
-                &crate::NewCategory {
-                    slug: slug.clone(),
-                    name: Text::new(name),
-                    description: Text::new(""),
-                    image_url: None,
-                    position: 100,
-                },
-                now,
-            )
-            .await?;
+        let existing: Option<(String,)> = on_engine!(&self.db, pool => {
+            sqlx::query_as("SELECT id FROM categories WHERE lower(name) = lower($1) ORDER BY position, id LIMIT 1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        let category_id = match existing {
+            Some((id,)) => id,
+            None => {
+                self.create_category(
+                    &crate::NewCategory {
+                        slug: import_slug(name),
+                        name: translated(name, &translations.category),
+                        description: Text::new(""),
+                        image_url: None,
+                        position: 100,
+                    },
+                    now,
+                )
+                .await?
+                .0
+            }
+        };
         let (sub_id, _) = self
             .create_subcategory(
                 &crate::NewSubcategory {
                     category_id,
-                    slug,
-                    name: Text::new(name),
+                    slug: import_slug(sub),
+                    // A row without a subcategory of its own: the category's names.
+                    name: translated(
+                        sub,
+                        if sub_name.is_some() {
+                            &translations.subcategory
+                        } else {
+                            &translations.category
+                        },
+                    ),
                     description: Text::new(""),
                     image_url: None,
                     position: 1,
@@ -888,7 +983,8 @@ impl Store {
                 let (new_min, new_max) = (remote.min.max(1), remote.max.max(remote.min.max(1)));
                 let mut service_changed = false;
                 if entity == "smm" && new_rate.micros() != rate {
-                    notes.push(format!("rate {} -> {}", Money::from_micros(rate).display2(), new_rate.display2()));
+                    let converted = remote.converted.as_deref().map(|c| format!(" (provider's {c})")).unwrap_or_default();
+                    notes.push(format!("rate {} -> {}{converted}", Money::from_micros(rate).display2(), new_rate.display2()));
                     service_changed = true;
                 }
                 if new_min != min || new_max != max {

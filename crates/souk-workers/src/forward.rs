@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use souk_client::api_v2::{ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus};
+use souk_client::api_v2::{
+    ApiV2Client, ClientError, RemoteOrder, RemoteState, RemoteStatus, Tally,
+};
 use souk_core::order::OrderStatus;
+use souk_core::subscription::SubscriptionState;
 use souk_store::{
     ForwardJob, Provider, ProviderCall, RemoteUpdate, Retry, StatusJob, StoreError,
     RESEND_WINDOW_MS,
@@ -106,20 +109,30 @@ async fn forward_batch(ctx: &WorkerContext, stop: &StopSignal) -> Result<usize, 
             providers.insert(job.provider_id.clone(), p);
         }
     }
+    // What each provider's answers do oddly, counted over the batch and recorded once.
+    let tallies: HashMap<String, Tally> = providers
+        .keys()
+        .map(|id| (id.clone(), Tally::default()))
+        .collect();
     stream::iter(jobs)
         .for_each_concurrent(CONCURRENCY, |job| {
             let provider = providers
                 .get(&job.provider_id)
                 .cloned()
                 .unwrap_or_else(|| Err("unknown provider".into()));
+            let tally = tallies.get(&job.provider_id).cloned().unwrap_or_default();
             async move {
                 let order = job.order_id;
-                if let Err(e) = forward_one(ctx, installation, provider, job, stop).await {
+                if let Err(e) = forward_one(ctx, installation, provider, tally, job, stop).await {
                     tracing::warn!(order, error = %e, "forwarding bookkeeping failed");
                 }
             }
         })
         .await;
+    for (provider, tally) in &tallies {
+        souk_app::upstream::record_tally(&ctx.store, provider, &tally.take(), ctx.clock.now_ms())
+            .await;
+    }
     Ok(claimed)
 }
 
@@ -135,6 +148,7 @@ async fn forward_one(
     ctx: &WorkerContext,
     installation: &str,
     provider: Result<Provider, String>,
+    tally: Tally,
     mut job: ForwardJob,
     stop: &StopSignal,
 ) -> Result<(), StoreError> {
@@ -152,6 +166,14 @@ async fn forward_one(
                 .await;
         }
     };
+    // A provider that cannot take the order now hands it to the service's next one, if
+    // nothing sent for it may have arrived (`fall_over` checks).
+    if let Some(why) = unable(&provider, job) {
+        if let Some(next) = store.fall_over(job, node, &why, now).await? {
+            tracing::info!(order = job.order_id, to = %next.provider_id, why, "moved to a fallback provider");
+            return Ok(());
+        }
+    }
     if !provider.enabled {
         return store
             .requeue_forward(
@@ -195,7 +217,7 @@ async fn forward_one(
             .await;
     }
     let client = match client_for(&provider, ctx) {
-        Ok(c) => c,
+        Ok(c) => c.tallied(tally),
         Err(e) => return give_up(ctx, job, &e.to_string(), now).await,
     };
     // Drip-feed the upstream cannot do itself runs here, as child orders.
@@ -300,7 +322,13 @@ async fn forward_one(
         Err(ClientError::Api(message)) => {
             let refusals = job.refusals + 1;
             let why = format!("upstream refused: {message}");
-            if refusals >= MAX_REFUSALS {
+            if store.fall_over(job, node, &why, now).await?.is_some() {
+                tracing::info!(
+                    order = job.order_id,
+                    why,
+                    "refused; moved to a fallback provider"
+                );
+            } else if refusals >= MAX_REFUSALS {
                 give_up(ctx, job, &why, now).await?;
             } else {
                 store
@@ -316,7 +344,15 @@ async fn forward_one(
             }
         }
         Err(e) => {
-            if attempt >= MAX_UNSENT {
+            // Surely not processed (never sent, or refused at the HTTP level).
+            let why = e.to_string();
+            if store.fall_over(job, node, &why, now).await?.is_some() {
+                tracing::info!(
+                    order = job.order_id,
+                    why,
+                    "not taken; moved to a fallback provider"
+                );
+            } else if attempt >= MAX_UNSENT {
                 give_up(ctx, job, &e.to_string(), now).await?;
             } else {
                 store
@@ -333,6 +369,25 @@ async fn forward_one(
         }
     }
     Ok(())
+}
+
+/// Why `provider` cannot take the order now, if it cannot: disabled, its syncs failing,
+/// or its last known balance short of what the order costs there.
+fn unable(provider: &Provider, job: &ForwardJob) -> Option<String> {
+    if !provider.enabled {
+        return Some("provider disabled".into());
+    }
+    if provider.failing_since.is_some() {
+        return Some("provider failing".into());
+    }
+    match (provider.balance, job.upstream_cost) {
+        (Some(balance), Some(cost)) if balance < cost => Some(format!(
+            "provider balance {} short of the order's {}",
+            balance.display2(),
+            cost.display2()
+        )),
+        _ => None,
+    }
 }
 
 /// No more tries: cancel and refund in full, unless an earlier send may have reached the
@@ -360,6 +415,9 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
         RemoteState::Completed => OrderStatus::Completed,
         RemoteState::Partial => OrderStatus::Partial,
         RemoteState::Canceled => OrderStatus::Canceled,
+        // A subscription's own states (`Paused`, `Expired`): read by the store, which
+        // knows the order's type; for any other order they change nothing.
+        RemoteState::Other(s) if SubscriptionState::parse(s).is_some() => OrderStatus::Processing,
         RemoteState::Other(_) => return None,
     };
     Some(RemoteUpdate {
@@ -367,6 +425,8 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
         start_count: status.start_count,
         remains: status.remains,
         accounts: status.accounts.clone(),
+        state_text: status.state_text.clone(),
+        posts: status.posts,
     })
 }
 
@@ -461,6 +521,8 @@ async fn sync_provider(
         })
         .buffer_unordered(8)
         .collect()
+        .await;
+    souk_app::upstream::record_oddities(&ctx.store, &provider.id, &client, ctx.clock.now_ms())
         .await;
     for r in results {
         let (requests, updated) = r?;

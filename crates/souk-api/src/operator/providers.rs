@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use souk_app::providers;
 use souk_core::Money;
-use souk_store::{ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution};
+use souk_store::{
+    Fallback, ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution, ServiceProviders,
+};
 
 use super::Operator;
 use crate::rest::{AmountInput, JsonBody, RestError};
@@ -24,6 +26,11 @@ pub fn routes() -> Routes {
         .route("/providers/{id}/sync", post(sync))
         .route("/providers/{id}/check", post(check))
         .route("/providers/{id}/log", get(log))
+        .route("/providers/{id}/profit", get(profit))
+        .route(
+            "/services/{number}/providers",
+            get(service_providers).put(set_fallbacks),
+        )
         .route("/providers/{id}/variants", get(variants))
         .route("/variants/{id}", patch(price_variant))
         .route("/orders/stuck", get(stuck))
@@ -43,6 +50,8 @@ fn view(p: &Provider) -> serde_json::Value {
         "balance": p.balance.map(Money::display2),
         "balanceCheckedAt": p.balance_checked_at,
         "shopId": p.shop_id,
+        "currency": p.currency.as_ref().map(|(code, _)| code),
+        "currencyRate": p.currency.as_ref().map(|(_, rate)| rate.display2()),
     })
 }
 
@@ -113,6 +122,15 @@ struct UpdateProvider {
     timeout_ms: Option<i64>,
     requests_per_second: Option<i64>,
     supports_idempotency: Option<bool>,
+    /// A three-letter code, with `currencyRate`; `null` for our own currency.
+    #[serde(default, deserialize_with = "present")]
+    currency: Option<Option<String>>,
+    currency_rate: Option<AmountInput>,
+}
+
+/// A field that may be present as `null`: `Some(None)`, told apart from absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn update(
@@ -129,6 +147,16 @@ async fn update(
         timeout_ms: body.timeout_ms,
         requests_per_second: body.requests_per_second,
         supports_idempotency: body.supports_idempotency,
+        currency: match (body.currency, body.currency_rate) {
+            (None, None) => None,
+            (Some(None), None) => Some(None),
+            (Some(Some(code)), Some(rate)) => Some(Some((code, rate.price("currencyRate")?))),
+            _ => {
+                return Err(RestError::BadRequest(
+                    "currency and currencyRate go together (currency null: our own)".into(),
+                ))
+            }
+        },
     };
     let provider = providers::update(&state.store, &id, &patch).await?;
     Ok(json_value(StatusCode::OK, &view(&provider)))
@@ -222,13 +250,24 @@ async fn log(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    state.store.provider(&id).await?;
-    let entries = state.store.sync_log(&id, 200).await?;
-    let entries: Vec<_> = entries
+    let log = providers::log(&state.store, &id, 200).await?;
+    let entries: Vec<_> = log
+        .entries
         .into_iter()
         .map(|(service, change, at)| json!({ "service": service, "change": change, "at": at }))
         .collect();
-    Ok(json_value(StatusCode::OK, &json!({ "log": entries })))
+    let oddities: Vec<_> = log
+        .oddities
+        .into_iter()
+        .map(|(o, what)| {
+            json!({ "kind": o.kind, "what": what, "answers": o.count,
+                    "firstSeen": o.first_seen, "lastSeen": o.last_seen })
+        })
+        .collect();
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({ "oddities": oddities, "log": entries }),
+    ))
 }
 
 fn variant_view(v: &ImportedVariant) -> serde_json::Value {
@@ -328,5 +367,87 @@ async fn resolve(
     Ok(json_value(
         StatusCode::OK,
         &json!({ "order": id, "resolved": body.action }),
+    ))
+}
+
+fn fallback_view(f: &Fallback) -> serde_json::Value {
+    json!({ "providerId": f.provider_id, "service": f.provider_service })
+}
+
+fn service_providers_view(p: &ServiceProviders) -> serde_json::Value {
+    json!({
+        "service": p.service,
+        "primary": p.primary.as_ref().map(fallback_view),
+        "fallbacks": p.fallbacks.iter().map(fallback_view).collect::<Vec<_>>(),
+    })
+}
+
+/// A service number from the path; anything else names no service.
+fn service_number(text: &str) -> Result<i64, RestError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| RestError::NotFound("Service not found".into()))
+}
+
+/// `GET /services/{number}/providers`: its own provider, then its fallbacks in order.
+async fn service_providers(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Response, RestError> {
+    let number = service_number(&number)?;
+    let p = state.store.service_providers(number).await?;
+    Ok(json_value(StatusCode::OK, &service_providers_view(&p)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FallbackInput {
+    provider_id: String,
+    service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FallbacksBody {
+    fallbacks: Vec<FallbackInput>,
+}
+
+/// `PUT /services/{number}/providers` `{"fallbacks":[{"providerId","service"}]}`: the
+/// providers tried after the service's own, in this order (an empty list: none).
+async fn set_fallbacks(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<FallbacksBody>,
+) -> Result<Response, RestError> {
+    let number = service_number(&number)?;
+    let list: Vec<Fallback> = body
+        .fallbacks
+        .into_iter()
+        .map(|f| Fallback {
+            provider_id: f.provider_id,
+            provider_service: f.service,
+        })
+        .collect();
+    let p = providers::set_fallbacks(&state.store, number, &list).await?;
+    Ok(json_value(StatusCode::OK, &service_providers_view(&p)))
+}
+
+/// `GET /providers/{id}/profit`: what the orders it took brought in, net of refunds.
+async fn profit(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let p = state.store.provider_profit(&id).await?;
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({
+            "provider": id, "orders": p.orders, "ordersWithoutCost": p.unknown_cost,
+            "revenue": p.revenue.display2(), "cost": p.cost.display2(), "profit": p.profit.display2(),
+        }),
     ))
 }

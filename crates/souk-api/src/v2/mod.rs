@@ -115,6 +115,7 @@ async fn dispatch(
         "inventory" => catalogue::inventory(state, params),
         "balance" => account::balance(state, &user).await,
         "add" => orders::add(state, &user, params, headers).await,
+        "mass_order" => orders::mass_order(state, &user, params, headers).await,
         "status" => orders::status(state, &user, params).await,
         "cancel" => orders::cancel(state, &user, params, false).await,
         "allowcancel" => orders::cancel(state, &user, params, true).await,

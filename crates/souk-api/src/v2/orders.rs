@@ -36,6 +36,39 @@ pub async fn add(
     Ok(json_value(StatusCode::OK, &json!({ "order": order })))
 }
 
+/// `mass_order` (extension): `orders` holds one `service|link|quantity` a line; each is
+/// an ordinary `add` with its own result line.
+pub async fn mass_order(
+    state: &AppState,
+    user: &AuthUser,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, Fault> {
+    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let key = souk_core::idempotency::key(params, header_key)?;
+    let text = params.all("orders").join("\n");
+    let results = orders::place_mass(
+        &state.store,
+        &state.cache,
+        &*state.clock,
+        (&user.user_id, &user.email),
+        &text,
+        key.as_deref(),
+    )
+    .await?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        out.push(match r.outcome {
+            Ok(placed) => {
+                state.apply_changes(&placed.changes).await?;
+                json!({ "line": r.line, "order": placed.order_id })
+            }
+            Err(e) => json!({ "line": r.line, "error": e.to_string() }),
+        });
+    }
+    Ok(json_value(StatusCode::OK, &json!({ "orders": out })))
+}
+
 /// Places one order through the app layer and brings this node's catalogue up to date
 /// with it; the web shop uses it too.
 pub(crate) async fn place_order(state: &AppState, command: PlaceOrder) -> Result<i64, Fault> {
@@ -52,7 +85,7 @@ pub(super) fn order_id(text: &str) -> Option<i64> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StatusView<'a> {
-    status: &'static str,
+    status: &'a str,
     charge: String,
     #[serde(rename = "start_count")]
     start_count: i64,
@@ -63,12 +96,32 @@ struct StatusView<'a> {
     auto_delivery: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     accounts: Option<&'a [String]>,
+    /// Subscriptions: the posts served so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    posts: Option<i64>,
+    /// Extension: an SMM order's type fields as placed (`comments`, `answer_number`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
     let product = o.kind == "product";
+    // A subscription answers in its own states (Active, Paused, Completed, Expired,
+    // Canceled) with the posts served.
+    let subscription = o
+        .type_name
+        .as_deref()
+        .and_then(souk_core::smm_type::canonical)
+        == Some("Subscriptions");
+    let status = if subscription {
+        o.sub_state.as_deref().unwrap_or_else(|| {
+            souk_core::subscription::SubscriptionState::of_order(o.status).as_str()
+        })
+    } else {
+        o.status.display()
+    };
     StatusView {
-        status: o.status.display(),
+        status,
         // What the order costs the buyer now: the charge less what was refunded.
         charge: o
             .charge
@@ -81,6 +134,8 @@ fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
         entity_type: product.then_some("product"),
         auto_delivery: o.product_type != ProductType::Manual,
         accounts: (product && !o.accounts.is_empty()).then_some(o.accounts.as_slice()),
+        posts: subscription.then(|| o.posts_done.unwrap_or(0)),
+        params: (o.kind == "smm" && !o.params.is_empty()).then_some(&o.params),
     }
 }
 

@@ -77,7 +77,9 @@ async fn refresh(state: &AppState, refill: &Refill) -> String {
     if let (true, Some(provider), Some(external)) = (open, &refill.provider_id, &refill.external_id)
     {
         if let Some(client) = upstream(state, provider).await {
-            if let Ok(status) = client.refill_status(external).await {
+            let answer = client.refill_status(external).await;
+            souk_app::upstream::record_oddities(&state.store, provider, &client, state.now()).await;
+            if let Ok(status) = answer {
                 let status = status.trim().to_ascii_lowercase();
                 if status != refill.status {
                     let _ = state

@@ -68,6 +68,12 @@ pub enum ProviderCommand {
         /// Whether the provider honours Idempotency-Key: true or false.
         #[arg(long)]
         idempotent: Option<bool>,
+        /// The currency it bills in (e.g. EUR), with --currency-rate; "none" for ours.
+        #[arg(long)]
+        currency: Option<String>,
+        /// How much of our currency one unit of its currency is, e.g. 1.08.
+        #[arg(long)]
+        currency_rate: Option<String>,
     },
     /// Ask the provider for its balance now; prints it (and records it).
     Check {
@@ -78,6 +84,34 @@ pub enum ProviderCommand {
     /// who set it, whether sold. Only a product's primary variant has a published price;
     /// the others are held back until priced with `price`.
     Variants {
+        #[arg(long)]
+        provider: String,
+    },
+    /// The provider's log: what its answers do that API v2 does not say (read past and
+    /// counted), then the newest sync changes.
+    Log {
+        #[arg(long)]
+        provider: String,
+        /// How many sync changes, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// A service's providers: its own, then the fallbacks tried in order when that one
+    /// refuses an order, is disabled, failing or short of balance. Without --to or
+    /// --clear it only prints them.
+    Fallback {
+        #[arg(long)]
+        service: i64,
+        /// PROVIDER_ID:SERVICE, once per fallback, in the order they are tried; replaces
+        /// the list.
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// Remove every fallback.
+        #[arg(long, conflicts_with = "to")]
+        clear: bool,
+    },
+    /// What the orders the provider took brought in, net of refunds.
+    Profit {
         #[arg(long)]
         provider: String,
     },
@@ -194,7 +228,18 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             timeout,
             rps,
             idempotent,
+            currency,
+            currency_rate,
         } => {
+            let currency = match (currency.as_deref(), currency_rate.as_deref()) {
+                (None, None) => None,
+                (Some("none"), None) => Some(None),
+                (Some(code), Some(rate)) => Some(Some((
+                    code.to_owned(),
+                    souk_core::supply::parse_price("currency rate", rate)?,
+                ))),
+                _ => bail!("--currency and --currency-rate go together (--currency none: ours)"),
+            };
             let patch = ProviderPatch {
                 name,
                 url,
@@ -203,6 +248,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                 timeout_ms: timeout,
                 requests_per_second: rps,
                 supports_idempotency: idempotent,
+                currency,
             };
             let p = providers::update(store, &provider, &patch).await?;
             print_provider(&p);
@@ -216,6 +262,63 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             for v in store.imported_variants(&provider).await? {
                 print_variant(&v);
             }
+        }
+        ProviderCommand::Log { provider, limit } => {
+            if !(1..=10_000).contains(&limit) {
+                bail!("--limit must be between 1 and 10000");
+            }
+            let log = providers::log(store, &provider, limit).await?;
+            for (o, what) in &log.oddities {
+                println!(
+                    "oddity {} in {} answers (last at {}): {what}",
+                    o.kind, o.count, o.last_seen
+                );
+            }
+            for (service, change, at) in &log.entries {
+                let service = service.map_or_else(|| "-".to_owned(), |n| n.to_string());
+                println!("{at} service {service}: {change}");
+            }
+        }
+        ProviderCommand::Fallback { service, to, clear } => {
+            let p = if to.is_empty() && !clear {
+                store.service_providers(service).await?
+            } else {
+                let list = to
+                    .iter()
+                    .map(|t| {
+                        t.split_once(':')
+                            .map(|(provider, s)| souk_store::Fallback {
+                                provider_id: provider.to_owned(),
+                                provider_service: s.to_owned(),
+                            })
+                            .ok_or_else(|| anyhow!("--to takes PROVIDER_ID:SERVICE, not {t:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                providers::set_fallbacks(store, service, &list).await?
+            };
+            match &p.primary {
+                Some(f) => println!("1\t{}\t{}\town", f.provider_id, f.provider_service),
+                None => println!("1\t-\t-\town (not connected)"),
+            }
+            for (i, f) in p.fallbacks.iter().enumerate() {
+                println!(
+                    "{}\t{}\t{}\tfallback",
+                    i + 2,
+                    f.provider_id,
+                    f.provider_service
+                );
+            }
+        }
+        ProviderCommand::Profit { provider } => {
+            let p = store.provider_profit(&provider).await?;
+            println!(
+                "orders {}\trevenue {}\tcost {}\tprofit {}\twithout cost {}",
+                p.orders,
+                p.revenue.display2(),
+                p.cost.display2(),
+                p.profit.display2(),
+                p.unknown_cost
+            );
         }
         ProviderCommand::Price { subproduct, price } => {
             let price = souk_core::supply::parse_price("price", &price)?;

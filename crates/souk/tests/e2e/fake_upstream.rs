@@ -21,6 +21,11 @@ pub enum Shape {
     PerfectPanel,
     /// `{"services": [...], "total": ...}`.
     Hstock,
+    /// A loose PHP panel at `/api.php`: JSON as `text/html` after a newline, services
+    /// wrapped in `{"status":"success","data":[...]}` with every number a string and
+    /// types in lower case, `add` answering `{"status":"success","order":"1000"}`,
+    /// errors and unknown ids as bare strings, `start_count` null until known.
+    Php,
 }
 
 /// What the next request of a kind does.
@@ -56,7 +61,12 @@ pub struct FakeOrder {
     pub start_count: i64,
     pub remains: i64,
     pub accounts: Vec<String>,
+    /// Subscriptions: the posts served so far, reported as `posts` when set.
+    pub posts: Option<i64>,
 }
+
+/// Subcategory id -> (category, subcategory) names.
+pub type SubcategoryNames = HashMap<String, (String, String)>;
 
 pub struct FakeState {
     pub shape: Shape,
@@ -79,6 +89,11 @@ pub struct FakeState {
     pub cancels: Mutex<Vec<String>>,
     /// Every client address and port a request arrived from: one per connection.
     pub connections: Mutex<std::collections::HashSet<SocketAddr>>,
+    /// `subcategory_info` answers: subcategory id -> (category, subcategory) names.
+    pub subcategories: Mutex<HashMap<String, (String, String)>>,
+    /// Names per `lang`: service or subcategory id -> its name(s) in that language.
+    pub names_in: Mutex<HashMap<String, HashMap<String, String>>>,
+    pub subcategories_in: Mutex<HashMap<String, SubcategoryNames>>,
 }
 
 pub struct FakeUpstream {
@@ -160,9 +175,13 @@ impl FakeUpstream {
             inventory: Mutex::new(HashMap::new()),
             cancels: Mutex::new(Vec::new()),
             connections: Mutex::new(std::collections::HashSet::new()),
+            subcategories: Mutex::new(HashMap::new()),
+            names_in: Mutex::new(HashMap::new()),
+            subcategories_in: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/api/v2", post(handle))
+            .route("/api.php", post(handle))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 count_connection,
@@ -179,8 +198,13 @@ impl FakeUpstream {
             )
             .await;
         });
+        let path = if shape == Shape::Php {
+            "api.php"
+        } else {
+            "api/v2"
+        };
         FakeUpstream {
-            url: format!("http://{addr}/api/v2"),
+            url: format!("http://{addr}/{path}"),
             state,
             task,
         }
@@ -217,6 +241,15 @@ impl FakeUpstream {
         }
     }
 
+    /// Sets what the upstream reports for its subscription order `id`.
+    pub fn set_subscription(&self, id: i64, status: &str, posts: i64) {
+        let mut orders = self.state.orders.lock().expect("lock");
+        if let Some(o) = orders.iter_mut().find(|o| o.id == id) {
+            o.status = status.into();
+            o.posts = Some(posts);
+        }
+    }
+
     /// Every later `add` waits `delay` before it is processed.
     pub fn slow_adds(&self, delay: Duration) {
         *self.state.add_delay.lock().expect("lock") = delay;
@@ -239,6 +272,37 @@ impl FakeUpstream {
         *self.state.services.lock().expect("lock") = services;
     }
 
+    /// Names subcategory `id` (and its category) for `subcategory_info`.
+    pub fn set_subcategory(&self, id: &str, category: &str, subcategory: &str) {
+        self.state
+            .subcategories
+            .lock()
+            .expect("lock")
+            .insert(id.to_owned(), (category.to_owned(), subcategory.to_owned()));
+    }
+
+    /// Names service `id` in `lang` (a marketplace's translation).
+    pub fn translate_service(&self, lang: &str, id: &str, name: &str) {
+        self.state
+            .names_in
+            .lock()
+            .expect("lock")
+            .entry(lang.to_owned())
+            .or_default()
+            .insert(id.to_owned(), name.to_owned());
+    }
+
+    /// Names subcategory `id` and its category in `lang`.
+    pub fn translate_subcategory(&self, lang: &str, id: &str, category: &str, name: &str) {
+        self.state
+            .subcategories_in
+            .lock()
+            .expect("lock")
+            .entry(lang.to_owned())
+            .or_default()
+            .insert(id.to_owned(), (category.to_owned(), name.to_owned()));
+    }
+
     pub fn set_inventory(&self, service: &str, variants: Vec<Value>) {
         self.state
             .inventory
@@ -255,6 +319,44 @@ impl FakeUpstream {
     }
 }
 
+/// A JSON answer as the shape sends it: PHP panels say `text/html` and start with a newline.
+fn answer(shape: Shape, v: Value) -> Response {
+    match shape {
+        Shape::Php => (
+            StatusCode::OK,
+            [("content-type", "text/html; charset=UTF-8")],
+            format!("\n{v}"),
+        )
+            .into_response(),
+        _ => axum::Json(v).into_response(),
+    }
+}
+
+/// A services row as a PHP panel lists it: every number a string, flags as "1"/"0", the
+/// type in lower case with underscores.
+fn php_row(row: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in row.as_object().into_iter().flatten() {
+        let v = match (k.as_str(), v) {
+            ("type", Value::String(t)) => json!(t.to_lowercase().replace(' ', "_")),
+            (_, Value::Bool(b)) => json!(if *b { "1" } else { "0" }),
+            (_, Value::Number(n)) => json!(n.to_string()),
+            (_, other) => other.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    out.insert("desc".into(), json!("Start 0-1h, speed 10k/day"));
+    Value::Object(out)
+}
+
+/// A refusal as the shape sends it.
+fn refusal(shape: Shape, message: &str) -> Response {
+    match shape {
+        Shape::Php => answer(shape, json!(message)),
+        _ => axum::Json(json!({ "error": message })).into_response(),
+    }
+}
+
 fn text_response(status: StatusCode, content_type: &'static str, body: &'static str) -> Response {
     (status, [("content-type", content_type)], body).into_response()
 }
@@ -268,6 +370,15 @@ fn status_json(shape: Shape, o: &FakeOrder) -> Value {
         "charge": "0.10", "start_count": o.start_count.to_string(), "status": status,
         "remains": o.remains.to_string(), "currency": "USD"
     });
+    if let Some(posts) = o.posts {
+        v["posts"] = json!(posts.to_string());
+    }
+    if shape == Shape::Php {
+        v["status"] = json!(status.to_lowercase());
+        if o.start_count == 0 {
+            v["start_count"] = Value::Null;
+        }
+    }
     if shape == Shape::Hstock {
         v["start_count"] = json!(o.start_count);
         v["remains"] = json!(o.remains);
@@ -295,19 +406,62 @@ async fn handle(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let shape = state.shape;
     if get("key").as_deref() != Some(state.key.as_str()) {
-        return axum::Json(json!({"error": "Invalid API key"})).into_response();
+        return refusal(shape, "Invalid API key");
     }
     match get("action").as_deref().unwrap_or("") {
-        "balance" => axum::Json(json!({"balance": "100.84292", "currency": "USD"})).into_response(),
+        "balance" => answer(shape, json!({"balance": "100.84292", "currency": "USD"})),
         "services" => {
-            let services = state.services.lock().expect("lock").clone();
+            let mut services = state.services.lock().expect("lock").clone();
+            if let Some(names) =
+                get("lang").and_then(|l| state.names_in.lock().expect("lock").get(&l).cloned())
+            {
+                for row in &mut services {
+                    let id = row["service"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| row["service"].to_string());
+                    if let Some(name) = names.get(&id) {
+                        row["name"] = json!(name);
+                    }
+                }
+            }
             match state.shape {
                 Shape::PerfectPanel => axum::Json(Value::Array(services)).into_response(),
+                Shape::Php if services.is_empty() => {
+                    answer(shape, json!({"status": "success", "data": "Empty Data"}))
+                }
+                Shape::Php => answer(
+                    shape,
+                    json!({"status": "success", "data": services.iter().map(php_row).collect::<Vec<_>>()}),
+                ),
                 Shape::Hstock => {
                     let total = services.len();
                     axum::Json(json!({"services": services, "total": total, "page": 1, "limit": total, "total_pages": 1})).into_response()
                 }
+            }
+        }
+        "subcategory_info" => {
+            let id = get("subcategoryId").unwrap_or_default();
+            // Another language falls back to English, as Souk's does.
+            let translated = get("lang").and_then(|l| {
+                state
+                    .subcategories_in
+                    .lock()
+                    .expect("lock")
+                    .get(&l)
+                    .and_then(|m| m.get(&id).cloned())
+            });
+            let named =
+                translated.or_else(|| state.subcategories.lock().expect("lock").get(&id).cloned());
+            match named {
+                Some((category, name)) => answer(
+                    shape,
+                    json!({"subcategoryId": id, "name": name, "slug": "s", "imageUrl": "",
+                           "description": "", "category": {"categoryId": "c", "name": category, "slug": "c"}}),
+                ),
+                None => refusal(shape, "Subcategory not found"),
             }
         }
         "inventory" => {
@@ -360,7 +514,7 @@ async fn handle(
                     return text_response(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "oops")
                 }
                 Some(Fault::Empty) => return text_response(StatusCode::OK, "application/json", ""),
-                Some(Fault::ApiError(m)) => return axum::Json(json!({"error": m})).into_response(),
+                Some(Fault::ApiError(m)) => return refusal(shape, m),
                 Some(Fault::Slow(d)) => tokio::time::sleep(*d).await,
                 _ => {}
             }
@@ -396,6 +550,7 @@ async fn handle(
                             start_count: 0,
                             remains: quantity,
                             accounts: Vec::new(),
+                            posts: None,
                         });
                         id
                     }
@@ -422,6 +577,9 @@ async fn handle(
                         axum::Json(json!({"order": id.to_string()})).into_response()
                     }
                     Shape::Hstock => axum::Json(json!({"order": id})).into_response(),
+                    Shape::Php => {
+                        answer(shape, json!({"status": "success", "order": id.to_string()}))
+                    }
                 },
             }
         }
@@ -448,20 +606,22 @@ async fn handle(
                         .parse::<i64>()
                         .ok()
                         .and_then(|n| orders.iter().find(|o| o.id == n));
+                    let unknown = if shape == Shape::Php {
+                        json!("Incorrect order ID")
+                    } else {
+                        json!({"error": "Incorrect order ID"})
+                    };
                     out.insert(
                         id.trim().to_owned(),
-                        found.map_or_else(
-                            || json!({"error": "Incorrect order ID"}),
-                            |o| status_json(state.shape, o),
-                        ),
+                        found.map_or(unknown, |o| status_json(state.shape, o)),
                     );
                 }
-                return axum::Json(Value::Object(out)).into_response();
+                return answer(shape, Value::Object(out));
             }
             let id = get("order").and_then(|o| o.parse::<i64>().ok());
             match id.and_then(|n| orders.iter().find(|o| o.id == n)) {
-                Some(o) => axum::Json(status_json(state.shape, o)).into_response(),
-                None => axum::Json(json!({"error": "Incorrect order ID"})).into_response(),
+                Some(o) => answer(shape, status_json(state.shape, o)),
+                None => refusal(shape, "Incorrect order ID"),
             }
         }
         "refill" => {
@@ -473,9 +633,9 @@ async fn handle(
             let mut refills = state.refills.lock().expect("lock");
             let id = 77 + refills.len() as i64;
             refills.push(get("order").and_then(|o| o.parse().ok()).unwrap_or(0));
-            axum::Json(json!({"refill": id.to_string()})).into_response()
+            answer(shape, json!({"refill": id.to_string()}))
         }
-        "refill_status" => axum::Json(json!({"status": "Completed"})).into_response(),
-        _ => axum::Json(json!({"error": "Invalid action"})).into_response(),
+        "refill_status" => answer(shape, json!({"status": "Completed"})),
+        _ => refusal(shape, "Invalid action"),
     }
 }

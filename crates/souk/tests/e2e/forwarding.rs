@@ -551,6 +551,7 @@ engine_test!(
             start_count: 0,
             remains: 1000,
             accounts: Vec::new(),
+            posts: None,
         });
         let (s, body) = app
             .operator(

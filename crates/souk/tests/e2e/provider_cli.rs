@@ -15,7 +15,7 @@ use crate::harness::{wait_for, ServerProcess, TestApp, TestDb, DATA_KEY};
 use crate::providers::{forward_state, panel_services};
 
 /// Runs `souk ARGS` on the test database: (success, stdout, stderr).
-fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_souk"))
         .args(args)
         .env("SOUK_DATABASE_URL", &db.url)
@@ -32,14 +32,14 @@ fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
 }
 
 /// `souk ARGS` that must succeed; its standard output.
-fn ok(db: &TestDb, args: &[&str]) -> String {
+pub(crate) fn ok(db: &TestDb, args: &[&str]) -> String {
     let (success, out, err) = souk(db, args);
     assert!(success, "souk {args:?} failed: {err}");
     out
 }
 
 /// `souk ARGS` that must fail with one line on standard error; that line.
-fn fails(db: &TestDb, args: &[&str]) -> String {
+pub(crate) fn fails(db: &TestDb, args: &[&str]) -> String {
     let (success, out, err) = souk(db, args);
     assert!(!success, "souk {args:?} should fail: {out}");
     assert_eq!(err.trim().lines().count(), 1, "souk {args:?}: {err}");

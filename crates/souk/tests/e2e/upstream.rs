@@ -677,3 +677,224 @@ engine_test!(refill_of_a_dripfeed_order_run_here_is_refused, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(
+    a_marketplace_import_keeps_the_upstreams_category_tree,
+    |db| {
+        let app = TestApp::spawn_with(db, private_upstreams()).await;
+        let key = app.buyer("buyer@test.local", "100").await;
+        let with_sub = |id: &str, name: &str, sub: &str| {
+            let mut row = product_service(id, name, "1.00", (1, 10), 5);
+            row["category"] = json!("Email Accounts");
+            row["subcategoryId"] = json!(sub);
+            row
+        };
+        let mut bare = product_service("24", "Mystery box", "1.00", (1, 10), 5);
+        bare["category"] = json!("Email Accounts");
+        let fake = FakeUpstream::start(
+            Shape::Hstock,
+            false,
+            vec![
+                with_sub("21", "Gmail 2015", "s1"),
+                with_sub("22", "Outlook aged", "s2"),
+                with_sub("23", "Yahoo PVA", "s3"),
+                with_sub("25", "Gmail fresh", "s1"),
+                // A subcategory the upstream cannot name, and a row without one: the
+                // category alone, as before.
+                with_sub("26", "Unnamed", "s9"),
+                bare,
+            ],
+        )
+        .await;
+        fake.set_subcategory("s1", "Email Accounts", "Gmail");
+        fake.set_subcategory("s2", "Email Accounts", "Outlook / Hotmail");
+        fake.set_subcategory("s3", "Email Accounts", "Yahoo Mail");
+        // Its Russian names: kept by the import (other languages fall back to English).
+        fake.translate_subcategory("ru", "s1", "Почта", "Gmail (RU)");
+        fake.translate_subcategory("ru", "s2", "Почта", "Outlook (RU)");
+        fake.translate_service("ru", "21", "Gmail 2015 RU");
+        let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+        assert_eq!(numbers.len(), 6);
+        let categories = app.call(&[("key", &key), ("action", "categories")]).await;
+        let mut subs: Vec<Value> = categories["categories"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["category"] == "Email Accounts"))
+            .and_then(|c| c["subcategories"].as_array().cloned())
+            .unwrap_or_else(|| panic!("{categories}"));
+        subs.sort_by_key(|s| s.as_str().unwrap_or("").to_owned());
+        assert_eq!(
+            subs,
+            vec![
+                json!("Email Accounts"),
+                json!("Gmail"),
+                json!("Outlook / Hotmail"),
+                json!("Yahoo Mail")
+            ]
+        );
+        // Each product sits in its own subcategory; both Gmail products in the one.
+        let in_sub = |sub: &str| {
+            let sub = sub.to_owned();
+            let app = &app;
+            let key = key.clone();
+            async move {
+                let v = app
+                    .call(&[("key", &key), ("action", "products"), ("subcategory", &sub)])
+                    .await;
+                let mut names: Vec<String> = v["products"]
+                    .as_array()
+                    .expect("products")
+                    .iter()
+                    .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+                    .collect();
+                names.sort();
+                names
+            }
+        };
+        assert_eq!(in_sub("Gmail").await, vec!["Gmail 2015", "Gmail fresh"]);
+        assert_eq!(in_sub("Outlook / Hotmail").await, vec!["Outlook aged"]);
+        assert_eq!(in_sub("Yahoo Mail").await, vec!["Yahoo PVA"]);
+        assert_eq!(
+            in_sub("Email Accounts").await,
+            vec!["Mystery box", "Unnamed"]
+        );
+        let ru = app
+            .call(&[("key", &key), ("action", "categories"), ("lang", "ru")])
+            .await;
+        let mut ru_subs: Vec<Value> = ru["categories"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["category"] == "Почта"))
+            .and_then(|c| c["subcategories"].as_array().cloned())
+            .unwrap_or_else(|| panic!("{ru}"));
+        ru_subs.sort_by_key(|s| s.as_str().unwrap_or("").to_owned());
+        assert_eq!(
+            ru_subs,
+            vec![
+                json!("Email Accounts"),
+                json!("Gmail (RU)"),
+                json!("Outlook (RU)"),
+                json!("Yahoo Mail")
+            ]
+        );
+        let products = app
+            .call(&[
+                ("key", &key),
+                ("action", "products"),
+                ("subcategory", "Gmail"),
+                ("lang", "ru"),
+            ])
+            .await;
+        let mut ru_names: Vec<Value> = products["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .map(|p| p["name"].clone())
+            .collect();
+        ru_names.sort_by_key(|n| n.as_str().unwrap_or("").to_owned());
+        assert_eq!(ru_names, vec![json!("Gmail 2015 RU"), json!("Gmail fresh")]);
+        app.stop().await;
+    }
+);
+
+engine_test!(a_provider_billing_in_another_currency_is_converted, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(
+                json!({"name": "Euro Panel", "url": fake.url, "key": "upstream-key",
+                        "timeoutMs": 2000, "requestsPerSecond": 0}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let id = provider["id"].as_str().expect("id").to_owned();
+    let path = format!("/providers/{id}");
+    // Bad input is refused and changes nothing.
+    for (body, error) in [
+        (
+            json!({"currency": "EURO", "currencyRate": "1.10"}),
+            "Currency must be a three-letter code such as EUR",
+        ),
+        (
+            json!({"currency": "EUR"}),
+            "currency and currencyRate go together (currency null: our own)",
+        ),
+        (
+            json!({"currencyRate": "1.10"}),
+            "currency and currencyRate go together (currency null: our own)",
+        ),
+    ] {
+        let (s, v) = app.operator(Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!((s, v["error"].clone()), (400, json!(error)), "{body}");
+    }
+    let (s, v) = app
+        .operator(
+            Method::PATCH,
+            &path,
+            Some(json!({"currency": "EUR", "currencyRate": "0"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (_, shown) = app.operator(Method::GET, &path, None).await;
+    assert_eq!(
+        (shown["currency"].clone(), shown["currencyRate"].clone()),
+        (json!(null), json!(null))
+    );
+    let (s, v) = app
+        .operator(
+            Method::PATCH,
+            &path,
+            Some(json!({"currency": "eur", "currencyRate": "1.10"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["currency"].clone(), v["currencyRate"].clone()),
+        (200, json!("EUR"), json!("1.10"))
+    );
+    // 0.90 EUR x 1.10 = 0.99, + 20 % = 1.188, rounded up to 1.19.
+    let (s, imported) = app
+        .operator(
+            Method::POST,
+            &format!("/providers/{id}/import"),
+            Some(json!({"markup": "20", "round": "0.01"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{imported}");
+    let logged = log(&app, &id).await;
+    assert!(
+        logged
+            .iter()
+            .any(|l| l == "imported 11 \"IG Followers HQ\" at 1.19 (provider's 0.90 EUR x 1.10)"),
+        "{logged:?}"
+    );
+    // The provider raises its price to 1.00 EUR: 1.10 ours, 1.32 with the markup.
+    let mut services = panel_services();
+    services[0]["rate"] = json!("1.00");
+    fake.set_services(services);
+    let (s, _) = app
+        .operator(Method::POST, &format!("/providers/{id}/sync"), None)
+        .await;
+    assert_eq!(s, 200);
+    let logged = log(&app, &id).await;
+    assert!(
+        logged
+            .iter()
+            .any(|l| l == "rate 1.19 -> 1.32 (provider's 1.00 EUR x 1.10)"),
+        "{logged:?}"
+    );
+    // Its balance (100.84292 EUR) is kept in ours.
+    let (s, _) = app
+        .operator(Method::POST, &format!("/providers/{id}/check"), None)
+        .await;
+    assert_eq!(s, 200);
+    let (_, shown) = app.operator(Method::GET, &path, None).await;
+    assert_eq!(shown["balance"], "110.927212");
+    // Back to our currency.
+    let (s, v) = app
+        .operator(Method::PATCH, &path, Some(json!({"currency": null})))
+        .await;
+    assert_eq!((s, v["currency"].clone()), (200, json!(null)));
+    app.stop().await;
+});
