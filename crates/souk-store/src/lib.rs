@@ -72,8 +72,8 @@ pub use payments::{
 };
 pub use provider_oddities::ProviderOddity;
 pub use providers::{
-    ImportTranslations, ImportedVariant, Markup, NewProvider, Provider, ProviderCall, ProviderPatch,
-    ProviderService, SyncReport,
+    ImportTranslations, ImportedVariant, Markup, NewProvider, Provider, ProviderCall,
+    ProviderPatch, ProviderService, SyncReport,
 };
 pub use refills::{NewRefill, Refill, RefillFacts, RefillToSend, REFILL_SEND};
 pub use sms::{

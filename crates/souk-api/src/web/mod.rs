@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod auth;
+mod demo_images;
 mod desk;
 mod docs;
 mod error;
@@ -51,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-docs", get(docs::page))
         .route("/openapi.json", get(openapi::document))
         .route("/assets/{name}", get(assets::serve))
+        .route("/static/demo/{file}", get(demo_images::serve))
         .route("/ui/{lang}", get(i18n::switch))
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/signin", get(auth::signin_page).post(auth::signin))

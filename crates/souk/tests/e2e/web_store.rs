@@ -1308,6 +1308,47 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
     db.assert_audit_clean().await;
 });
 
+// Every picture the demo catalogue names is served (drawn from its name); nothing else is.
+engine_test!(web_store_demo_pictures_are_served, |db| {
+    let (app, _) = demo_app(db).await;
+    let catalogue = app.state.cache.get();
+    let c = &catalogue.catalogue;
+    let urls: BTreeSet<String> = c
+        .categories
+        .iter()
+        .map(|x| x.image_url.clone())
+        .chain(c.subcategories.iter().map(|x| x.image_url.clone()))
+        .chain(c.services.iter().map(|x| x.image_url.clone()))
+        .flatten()
+        .filter(|u| u.starts_with('/'))
+        .collect();
+    assert!(urls.len() > 50, "{urls:?}");
+    let http = client();
+    for url in &urls {
+        let r = http
+            .get(format!("{}{url}", app.url))
+            .send()
+            .await
+            .expect("picture");
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{url}");
+        assert!(r.text().await.expect("body").starts_with("<svg"), "{url}");
+    }
+    for missing in [
+        "/static/demo/x.png",
+        "/static/demo/..%2Fsecret.svg",
+        "/static/demo/X.svg",
+    ] {
+        let r = http
+            .get(format!("{}{missing}", app.url))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), 404, "{missing}");
+    }
+    app.stop().await;
+});
+
 engine_test!(web_store_dispute_threads_reach_the_shops_supplier, |db| {
     use crate::supply_kit::{buy, get, inventory_product, market, supplier, upload};
 
