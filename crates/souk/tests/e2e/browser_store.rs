@@ -121,12 +121,20 @@ async fn journey(
     let account = b.text("#account-1").await;
     assert!(!account.is_empty());
     b.click("button[data-copy=account-1]").await;
-    let copied = b
-        .execute(
-            "return document.querySelector('button[data-copy=account-1]').getAttribute('data-copied');",
-            json!([]),
-        )
-        .await;
+    // The clipboard answers asynchronously: the button says so once it has.
+    let mut copied = Value::Null;
+    for _ in 0..100 {
+        copied = b
+            .execute(
+                "return document.querySelector('button[data-copy=account-1]').getAttribute('data-copied');",
+                json!([]),
+            )
+            .await;
+        if !copied.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(copied, json!(account), "the copy button took the account");
     let file = b
         .execute(
