@@ -75,6 +75,48 @@ async fn fetch(
     Ok(listed)
 }
 
+/// Reads the rate of a provider that bills in another currency from the source the
+/// operator named, before its catalogue is read (each sync, each import): a changed rate
+/// is kept and logged; a source that fails or answers nonsense is logged and the last rate
+/// stays, so a sync is never held up by it. The provider as it stands after.
+pub async fn refresh_rate(
+    store: &Store,
+    provider: &Provider,
+    allow_private: bool,
+    now: i64,
+) -> Result<Provider, ProviderError> {
+    let (Some((code, old)), Some(source)) = (&provider.currency, &provider.rate_source) else {
+        return Ok(provider.clone());
+    };
+    let read = match souk_client::rate_source::fetch(&source.url, allow_private).await {
+        Ok(body) => source.read(&body).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut provider = provider.clone();
+    match read {
+        Ok(rate) if rate == *old => {}
+        Ok(rate) => {
+            let note = format!(
+                "currency rate {code} {} -> {} (from {})",
+                old.format(2),
+                rate.format(2),
+                source.url
+            );
+            store
+                .record_provider_rate(&provider.id, Some(rate), &note, now)
+                .await?;
+            provider.currency = Some((code.clone(), rate));
+        }
+        Err(why) => {
+            let note = format!("currency rate {code} kept at {}: {why}", old.format(2));
+            store
+                .record_provider_rate(&provider.id, None, &note, now)
+                .await?;
+        }
+    }
+    Ok(provider)
+}
+
 /// An amount in a provider's currency, in ours at `rate` (ours per one of its), rounded
 /// half up to the micro-unit.
 fn in_our_currency(amount: Money, rate: Money) -> Result<Money, ProviderError> {
@@ -261,6 +303,7 @@ pub async fn import(
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
     let provider = store.provider(provider_id).await?;
+    let provider = refresh_rate(store, &provider, allow_private, now).await?;
     let services = fetch(store, &provider, allow_private, true, now).await?;
     Ok(store
         .import_provider_services(provider_id, &services, markup, now)
@@ -298,6 +341,7 @@ pub async fn sync_services(
     now: i64,
 ) -> Result<SyncReport, ProviderError> {
     let provider = store.provider(provider_id).await?;
+    let provider = refresh_rate(store, &provider, allow_private, now).await?;
     let services = fetch_services(store, &provider, allow_private, now).await?;
     Ok(store
         .sync_provider_services(provider_id, &services, now)
@@ -313,6 +357,7 @@ pub async fn sync_provider(
     allow_private: bool,
     clock: &dyn Clock,
 ) -> Result<SyncReport, ProviderError> {
+    let provider = &refresh_rate(store, provider, allow_private, clock.now_ms()).await?;
     let client = client(provider, allow_private)?;
     let answer = client.balance().await;
     crate::upstream::record_oddities(store, &provider.id, &client, clock.now_ms()).await;

@@ -153,6 +153,8 @@ pub struct RemoteStatus {
     pub state_text: String,
     /// Subscriptions: the posts served so far.
     pub posts: Option<i64>,
+    /// Subscriptions: the upstream's ids of the orders it placed for the posts so far.
+    pub child_orders: Vec<String>,
 }
 
 /// An order to send upstream.
@@ -389,6 +391,18 @@ pub fn parse_status(v: &Value, seen: &mut Seen) -> Result<RemoteStatus, String> 
             .map(|a| a.iter().map(text).collect())
             .unwrap_or_default(),
         posts: optional_int(v, "posts", seen),
+        // Ids as numbers or strings; anything else in the list is not an id.
+        child_orders: v["orders"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|o| o.is_number() || o.is_string())
+                    .map(text)
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty() && t.len() <= 64)
+                    .collect()
+            })
+            .unwrap_or_default(),
         state_text: state,
     })
 }

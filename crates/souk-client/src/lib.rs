@@ -8,6 +8,7 @@ pub mod guard;
 pub mod pacing;
 pub mod pause;
 pub mod payments;
+pub mod rate_source;
 pub mod sms_activate;
 pub mod smtp;
 pub mod telegram;

@@ -21,6 +21,7 @@ pub mod order_input;
 pub mod params;
 pub mod password;
 pub mod payment;
+pub mod rate_source;
 pub mod secret;
 pub mod smm_type;
 pub mod sms;

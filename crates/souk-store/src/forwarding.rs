@@ -157,6 +157,8 @@ pub struct RemoteUpdate {
     pub state_text: String,
     /// Subscriptions: the posts served so far.
     pub posts: Option<i64>,
+    /// Subscriptions: the upstream's ids of the orders placed for its posts so far.
+    pub child_orders: Vec<String>,
 }
 
 /// An order whose upstream answer could not be settled (`apply_remote_updates`).
@@ -841,7 +843,8 @@ impl Store {
                     // A subscription has states of its own, and is refunded by posts.
                     let subscription: Option<(String, String)> = if kind == "smm" {
                         sqlx::query_as::<_, (String, String)>(
-                            "SELECT s.type_name, o.params FROM orders o JOIN services s ON s.number = o.service_number WHERE o.id = $1",
+                            "SELECT s.type_name, o.params FROM orders o JOIN services s ON s.number = o.service_number \
+                             WHERE o.id = $1 AND o.parent_id IS NULL",
                         )
                         .bind(order_id)
                         .fetch_optional(&mut *sp)
@@ -861,6 +864,35 @@ impl Store {
                         .bind(order_id)
                         .fetch_one(&mut *sp)
                         .await?;
+                        // The orders the upstream placed for its posts: each becomes a
+                        // child order here (charged nothing: the subscription paid), polled
+                        // as any order the upstream holds, so the buyer can follow each.
+                        for upstream in &update.child_orders {
+                            let known: Option<(i64,)> = sqlx::query_as(
+                                "SELECT id FROM orders WHERE parent_id = $1 AND external_id = $2",
+                            )
+                            .bind(order_id)
+                            .bind(upstream)
+                            .fetch_optional(&mut *sp)
+                            .await?;
+                            if known.is_some() {
+                                continue;
+                            }
+                            let (child,): (i64,) = sqlx::query_as(
+                                "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
+                                 status, payment_status, remains, params, parent_id, provider_id, provider_service, external_id, \
+                                 sent_at, created_at, paid_at, updated_at) \
+                                 SELECT user_id, kind, service_number, shop_id, product_type, link, quantity, 0, 'processing', \
+                                 'completed', quantity, '{}', id, provider_id, provider_service, $1, $2, $2, $2, $2 \
+                                 FROM orders WHERE id = $3 RETURNING id",
+                            )
+                            .bind(upstream)
+                            .bind(now)
+                            .bind(order_id)
+                            .fetch_one(&mut *sp)
+                            .await?;
+                            insert_job(&status_job(child, now), now).fetch_optional(&mut *sp).await?;
+                        }
                         let posts = serde_json::from_str::<HashMap<String, String>>(&params)
                             .ok()
                             .and_then(|p| p.get("posts").and_then(|n| n.trim().parse::<i64>().ok()))

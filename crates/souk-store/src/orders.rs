@@ -55,6 +55,10 @@ pub struct OrderView {
     /// Subscriptions: the state its provider last reported, and the posts served.
     pub sub_state: Option<String>,
     pub posts_done: Option<i64>,
+    /// The order this one was placed for (a drip-feed run's, a subscription post's).
+    pub parent_id: Option<i64>,
+    /// Subscriptions: the orders placed for its posts so far, oldest first.
+    pub child_orders: Vec<i64>,
 }
 
 /// The answer to one order of a `cancel` or `allowcancel`.
@@ -84,6 +88,7 @@ row_struct! {
         type_name: Option<String>,
         sub_state: Option<String>,
         posts_done: Option<i64>,
+        parent_id: Option<i64>,
     }
 }
 
@@ -444,7 +449,7 @@ impl Store {
             .join(", ");
         let order_sql = format!(
             "SELECT o.id, o.kind, o.product_type, o.status, o.quantity, o.charge, o.refunded, o.delivered, \
-             o.start_count, o.remains, o.params, s.type_name, o.sub_state, o.posts_done \
+             o.start_count, o.remains, o.params, s.type_name, o.sub_state, o.posts_done, o.parent_id \
              FROM orders o LEFT JOIN services s ON s.number = o.service_number \
              WHERE o.user_id = $1 AND o.id IN ({placeholders})"
         );
@@ -452,7 +457,7 @@ impl Store {
             "SELECT l.order_id, l.content FROM stock_lines l JOIN orders o ON o.id = l.order_id \
              WHERE o.user_id = $1 AND l.order_id IN ({placeholders}) ORDER BY l.id"
         );
-        let (rows, lines) = on_engine!(&self.db, pool => {
+        let (rows, lines, children) = on_engine!(&self.db, pool => {
             let mut q = sqlx::query_as::<_, OrderRow>(&order_sql).bind(user_id);
             for id in ids {
                 q = q.bind(id);
@@ -462,7 +467,27 @@ impl Store {
             for id in ids {
                 q = q.bind(id);
             }
-            (rows, q.fetch_all(pool).await?)
+            let lines = q.fetch_all(pool).await?;
+            // Only a subscription has children worth listing (a drip-feed's runs are
+            // its own business): asked for only when one is among the rows.
+            let parents: Vec<i64> = rows
+                .iter()
+                .filter(|r| {
+                    r.parent_id.is_none()
+                        && r.type_name.as_deref().and_then(souk_core::smm_type::canonical)
+                            == Some("Subscriptions")
+                })
+                .map(|r| r.id)
+                .collect();
+            let mut children: Vec<(i64, i64)> = Vec::new();
+            for parent in parents {
+                let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM orders WHERE parent_id = $1 ORDER BY id")
+                    .bind(parent)
+                    .fetch_all(pool)
+                    .await?;
+                children.extend(ids.into_iter().map(|(id,)| (parent, id)));
+            }
+            (rows, lines, children)
         });
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
@@ -489,6 +514,12 @@ impl Store {
                 type_name: row.type_name,
                 sub_state: row.sub_state,
                 posts_done: row.posts_done,
+                parent_id: row.parent_id,
+                child_orders: children
+                    .iter()
+                    .filter(|(parent, _)| *parent == row.id)
+                    .map(|(_, child)| *child)
+                    .collect(),
             });
         }
         Ok(views)

@@ -4,6 +4,7 @@
 use crate::rows::row_struct;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::id::new_entity_id;
+use souk_core::rate_source::RateSource;
 use souk_core::{Money, Text};
 
 use crate::catalogue::{NewService, NewSubproduct};
@@ -43,6 +44,8 @@ pub struct Provider {
     pub failing_since: Option<i64>,
     /// The currency it bills in and its rate (ours per one of its), when not ours.
     pub currency: Option<(String, Money)>,
+    /// Where its rate is read on each sync, when the operator named a source.
+    pub rate_source: Option<RateSource>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -69,6 +72,8 @@ pub struct ProviderPatch {
     pub supports_idempotency: Option<bool>,
     /// `Some(Some((code, rate)))` bills in another currency; `Some(None)` in ours.
     pub currency: Option<Option<(String, Money)>>,
+    /// `Some(Some(source))` reads the rate from a source on each sync; `Some(None)` stops.
+    pub rate_source: Option<Option<RateSource>>,
 }
 
 /// A provider's service as last seen (input to import and sync).
@@ -176,12 +181,16 @@ row_struct! {
         failing_since: Option<i64>,
         currency: Option<String>,
         currency_rate: Option<i64>,
+        rate_url: Option<String>,
+        rate_pointer: Option<String>,
+        rate_inverse: bool,
     }
 }
 
 const PROVIDER_COLUMNS: &str =
     "id, name, protocol, url, api_key_enc, enabled, timeout_ms, requests_per_second, \
-     supports_idempotency, balance, balance_checked_at, shop_id, failing_since, currency, currency_rate";
+     supports_idempotency, balance, balance_checked_at, shop_id, failing_since, currency, currency_rate, \
+     rate_url, rate_pointer, rate_inverse";
 
 fn validate_url(url: &str) -> Result<()> {
     if souk_core::web_url::web_url(url, 2048).is_ok() {
@@ -409,6 +418,14 @@ impl Store {
             shop_id: r.shop_id,
             failing_since: r.failing_since,
             currency: r.currency.zip(r.currency_rate.map(Money::from_micros)),
+            rate_source: r
+                .rate_url
+                .zip(r.rate_pointer)
+                .map(|(url, pointer)| RateSource {
+                    url,
+                    pointer,
+                    inverse: r.rate_inverse,
+                }),
         })
     }
 
@@ -507,6 +524,18 @@ impl Store {
                 Some((Some(code), Some(rate.micros())))
             }
         };
+        if let Some(Some(source)) = &patch.rate_source {
+            if souk_core::web_url::web_url(&source.url, 2048).is_err() {
+                return Err(StoreError::Invalid(format!(
+                    "Rate source URL must be http(s)://...: {}",
+                    source.url
+                )));
+            }
+        }
+        let source = patch.rate_source.as_ref().map(|s| {
+            s.as_ref()
+                .map(|s| (s.url.clone(), s.pointer.clone(), s.inverse))
+        });
         let sealed = patch.key.as_deref().map(|k| self.crypto.seal(k.trim()));
         let _gate = self.gate.enter().await;
         let updated = on_engine!(&self.db, pool => {
@@ -516,7 +545,10 @@ impl Store {
                  timeout_ms = COALESCE($5, timeout_ms), requests_per_second = COALESCE($6, requests_per_second), \
                  supports_idempotency = COALESCE($7, supports_idempotency), \
                  currency = CASE WHEN $9 THEN $10 ELSE currency END, \
-                 currency_rate = CASE WHEN $9 THEN $11 ELSE currency_rate END WHERE id = $8",
+                 currency_rate = CASE WHEN $9 THEN $11 ELSE currency_rate END, \
+                 rate_url = CASE WHEN $12 THEN $13 ELSE rate_url END, \
+                 rate_pointer = CASE WHEN $12 THEN $14 ELSE rate_pointer END, \
+                 rate_inverse = CASE WHEN $12 THEN $15 ELSE rate_inverse END WHERE id = $8",
             )
             .bind(patch.name.as_deref().map(str::trim))
             .bind(patch.url.as_deref().map(str::trim))
@@ -529,6 +561,10 @@ impl Store {
             .bind(currency.is_some())
             .bind(currency.as_ref().and_then(|c| c.0.clone()))
             .bind(currency.as_ref().and_then(|c| c.1))
+            .bind(source.is_some())
+            .bind(source.as_ref().and_then(|s| s.as_ref().map(|s| s.0.clone())))
+            .bind(source.as_ref().and_then(|s| s.as_ref().map(|s| s.1.clone())))
+            .bind(source.as_ref().and_then(|s| s.as_ref().map(|s| s.2)).unwrap_or(false))
             .execute(pool)
             .await?
             .rows_affected()
@@ -538,6 +574,37 @@ impl Store {
             return Err(StoreError::NotFound("Provider"));
         }
         self.provider(id).await
+    }
+
+    /// A line in the provider's log about its currency rate, with the new rate when
+    /// `rate` is given (read from its source), in one transaction.
+    pub async fn record_provider_rate(
+        &self,
+        id: &str,
+        rate: Option<Money>,
+        note: &str,
+        now: i64,
+    ) -> Result<()> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            if let Some(rate) = rate {
+                sqlx::query("UPDATE providers SET currency_rate = $1 WHERE id = $2 AND currency IS NOT NULL")
+                    .bind(rate.micros())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO sync_log (provider_id, service_number, change, created_at) VALUES ($1, NULL, $2, $3)",
+            )
+            .bind(id)
+            .bind(note)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Records the balance a provider reported; dropping below the operator's

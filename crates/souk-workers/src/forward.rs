@@ -427,6 +427,7 @@ pub fn remote_update(status: &RemoteStatus) -> Option<RemoteUpdate> {
         accounts: status.accounts.clone(),
         state_text: status.state_text.clone(),
         posts: status.posts,
+        child_orders: status.child_orders.clone(),
     })
 }
 

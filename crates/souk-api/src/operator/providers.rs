@@ -8,6 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use souk_app::providers;
+use souk_core::rate_source::RateSource;
 use souk_core::Money;
 use souk_store::{
     Fallback, ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution, ServiceProviders,
@@ -52,6 +53,11 @@ fn view(p: &Provider) -> serde_json::Value {
         "shopId": p.shop_id,
         "currency": p.currency.as_ref().map(|(code, _)| code),
         "currencyRate": p.currency.as_ref().map(|(_, rate)| rate.display2()),
+        "rateSource": p.rate_source.as_ref().map(|r| json!({
+            "url": r.url,
+            "pointer": r.pointer,
+            "inverse": r.inverse,
+        })),
     })
 }
 
@@ -126,11 +132,25 @@ struct UpdateProvider {
     #[serde(default, deserialize_with = "present")]
     currency: Option<Option<String>>,
     currency_rate: Option<AmountInput>,
+    /// Where the rate is read on each sync; `null` stops reading it.
+    #[serde(default, deserialize_with = "present")]
+    rate_source: Option<Option<RateSourceBody>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSourceBody {
+    url: String,
+    pointer: String,
+    #[serde(default)]
+    inverse: bool,
 }
 
 /// A field that may be present as `null`: `Some(None)`, told apart from absent (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn update(
@@ -156,6 +176,14 @@ async fn update(
                     "currency and currencyRate go together (currency null: our own)".into(),
                 ))
             }
+        },
+        rate_source: match body.rate_source {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(r)) => Some(Some(
+                RateSource::new(&r.url, &r.pointer, r.inverse)
+                    .map_err(|e| RestError::BadRequest(e.to_string()))?,
+            )),
         },
     };
     let provider = providers::update(&state.store, &id, &patch).await?;

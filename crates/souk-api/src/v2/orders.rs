@@ -99,6 +99,9 @@ struct StatusView<'a> {
     /// Subscriptions: the posts served so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     posts: Option<i64>,
+    /// Subscriptions: the orders placed for its posts (each one's `status` works).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orders: Option<&'a [i64]>,
     /// Extension: an SMM order's type fields as placed (`comments`, `answer_number`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     params: Option<&'a std::collections::BTreeMap<String, String>>,
@@ -108,11 +111,11 @@ fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
     let product = o.kind == "product";
     // A subscription answers in its own states (Active, Paused, Completed, Expired,
     // Canceled) with the posts served.
-    let subscription = o
-        .type_name
-        .as_deref()
-        .and_then(souk_core::smm_type::canonical)
-        == Some("Subscriptions");
+    let subscription = o.parent_id.is_none()
+        && o.type_name
+            .as_deref()
+            .and_then(souk_core::smm_type::canonical)
+            == Some("Subscriptions");
     let status = if subscription {
         o.sub_state.as_deref().unwrap_or_else(|| {
             souk_core::subscription::SubscriptionState::of_order(o.status).as_str()
@@ -135,6 +138,7 @@ fn status_view<'a>(o: &'a OrderView, currency: &'a str) -> StatusView<'a> {
         auto_delivery: o.product_type != ProductType::Manual,
         accounts: (product && !o.accounts.is_empty()).then_some(o.accounts.as_slice()),
         posts: subscription.then(|| o.posts_done.unwrap_or(0)),
+        orders: subscription.then_some(o.child_orders.as_slice()),
         params: (o.kind == "smm" && !o.params.is_empty()).then_some(&o.params),
     }
 }

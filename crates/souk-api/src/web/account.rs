@@ -180,7 +180,7 @@ pub async fn orders(
         @for line in &lines {
             @if let Some(o) = views.iter().find(|o| o.id == line.id) {
                 article.card.order #{"order-" (o.id)} {
-                    h3 {
+                    h2.card-title {
                         a.order-link href={"/account/orders/" (o.id)} { "#" (o.id) } " "
                         @if let Some(s) = line.service_number.and_then(|n| snapshot.catalogue.service(&ServiceRef::Number(n))) { (s.name.get(lang)) }
                         @else if let Some(n) = line.service_number { (ui.t("service", "услуга")) " #" (n) }
@@ -194,7 +194,7 @@ pub async fn orders(
                     }
                     @if !line.link.is_empty() { p.muted { (line.link) } }
                     @if !o.accounts.is_empty() {
-                        h4 { (ui.t("Delivered", "Выдано")) " (" (o.accounts.len()) ")" }
+                        h3 { (ui.t("Delivered", "Выдано")) " (" (o.accounts.len()) ")" }
                         ul.accounts { @for a in &o.accounts { li { code { (a) } } } }
                     } @else if o.kind == "product" {
                         p.muted { (ui.t("Nothing delivered yet.", "Пока ничего не выдано.")) }

@@ -304,7 +304,7 @@ fn card(
     let _ = state;
     html! {
         article.card.service #{"service-" (s.number)} {
-            h3 { a.service-link href={"/shop/s/" (s.number)} { span.muted { "#" (s.number) " " } (s.name.get(lang)) } }
+            h2.card-title { a.service-link href={"/shop/s/" (s.number)} { span.muted { "#" (s.number) " " } (s.name.get(lang)) } }
             p.muted {
                 @if let Some(c) = catalogue.category(&s.category_id) { (c.name.get(lang)) " · " }
                 @if let Some(shop) = catalogue.shop(&s.shop_id) { a href={"/shop/shops/" (shop.id)} { (mask_shop_name(&shop.name)) } " ★" (format!("{:.1}", shop.rating())) " · " }

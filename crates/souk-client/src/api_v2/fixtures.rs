@@ -252,6 +252,7 @@ fn multi_status_answers() {
             accounts: vec![],
             state_text: "Partial".into(),
             posts: None,
+            child_orders: Vec::new(),
         })
     );
     assert_eq!(map["10"], Err("Incorrect order ID".into()));

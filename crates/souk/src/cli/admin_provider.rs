@@ -74,6 +74,17 @@ pub enum ProviderCommand {
         /// How much of our currency one unit of its currency is, e.g. 1.08.
         #[arg(long)]
         currency_rate: Option<String>,
+        /// Read the rate on each sync from this JSON document ("none" stops), with
+        /// --rate-pointer.
+        #[arg(long)]
+        rate_url: Option<String>,
+        /// Where the rate is in that document, as a JSON pointer: /rates/EUR.
+        #[arg(long)]
+        rate_pointer: Option<String>,
+        /// The source quotes the provider's currency per one of ours (e.g. a source based
+        /// on our currency): the rate is its inverse.
+        #[arg(long)]
+        rate_inverse: bool,
     },
     /// Ask the provider for its balance now; prints it (and records it).
     Check {
@@ -171,6 +182,18 @@ fn print_provider(p: &Provider) {
         p.balance
             .map_or_else(|| "unknown".to_owned(), |b| b.display2())
     );
+    if let Some((code, rate)) = &p.currency {
+        match &p.rate_source {
+            Some(r) => println!(
+                "bills in {code} at {} (read from {} at {}{})",
+                rate.format(2),
+                r.url,
+                r.pointer,
+                if r.inverse { ", inverse" } else { "" }
+            ),
+            None => println!("bills in {code} at {}", rate.format(2)),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,7 +253,19 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             idempotent,
             currency,
             currency_rate,
+            rate_url,
+            rate_pointer,
+            rate_inverse,
         } => {
+            let rate_source =
+                match (rate_url.as_deref(), rate_pointer.as_deref()) {
+                    (None, None) if !rate_inverse => None,
+                    (Some("none"), None) => Some(None),
+                    (Some(url), Some(pointer)) => Some(Some(
+                        souk_core::rate_source::RateSource::new(url, pointer, rate_inverse)?,
+                    )),
+                    _ => bail!("--rate-url and --rate-pointer go together (--rate-url none: stop)"),
+                };
             let currency = match (currency.as_deref(), currency_rate.as_deref()) {
                 (None, None) => None,
                 (Some("none"), None) => Some(None),
@@ -249,6 +284,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                 requests_per_second: rps,
                 supports_idempotency: idempotent,
                 currency,
+                rate_source,
             };
             let p = providers::update(store, &provider, &patch).await?;
             print_provider(&p);

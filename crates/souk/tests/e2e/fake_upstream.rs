@@ -63,6 +63,8 @@ pub struct FakeOrder {
     pub accounts: Vec<String>,
     /// Subscriptions: the posts served so far, reported as `posts` when set.
     pub posts: Option<i64>,
+    /// Subscriptions: the orders placed for its posts, reported as `orders`.
+    pub children: Vec<i64>,
 }
 
 /// Subcategory id -> (category, subcategory) names.
@@ -241,13 +243,27 @@ impl FakeUpstream {
         }
     }
 
-    /// Sets what the upstream reports for its subscription order `id`.
+    /// Sets what the upstream reports for its subscription order `id`; each new post is
+    /// an order of its own, in progress, listed in the subscription's `orders`.
     pub fn set_subscription(&self, id: i64, status: &str, posts: i64) {
         let mut orders = self.state.orders.lock().expect("lock");
-        if let Some(o) = orders.iter_mut().find(|o| o.id == id) {
-            o.status = status.into();
-            o.posts = Some(posts);
+        let Some(at) = orders.iter().position(|o| o.id == id) else {
+            return;
+        };
+        let mut next = 1000 + orders.len() as i64;
+        while (orders[at].children.len() as i64) < posts {
+            let mut child = orders[at].clone();
+            child.id = next;
+            child.status = "In progress".into();
+            child.posts = None;
+            child.children = Vec::new();
+            child.remains = child.quantity;
+            orders[at].children.push(next);
+            orders.push(child);
+            next += 1;
         }
+        orders[at].status = status.into();
+        orders[at].posts = Some(posts);
     }
 
     /// Every later `add` waits `delay` before it is processed.
@@ -372,11 +388,17 @@ fn status_json(shape: Shape, o: &FakeOrder) -> Value {
     });
     if let Some(posts) = o.posts {
         v["posts"] = json!(posts.to_string());
+        v["orders"] = json!(o.children);
     }
     if shape == Shape::Php {
         v["status"] = json!(status.to_lowercase());
         if o.start_count == 0 {
             v["start_count"] = Value::Null;
+        }
+        // Ids as strings, as such panels write them.
+        if o.posts.is_some() {
+            let ids: Vec<String> = o.children.iter().map(i64::to_string).collect();
+            v["orders"] = json!(ids);
         }
     }
     if shape == Shape::Hstock {
@@ -551,6 +573,7 @@ async fn handle(
                             remains: quantity,
                             accounts: Vec::new(),
                             posts: None,
+                            children: Vec::new(),
                         });
                         id
                     }

@@ -552,6 +552,7 @@ engine_test!(
             remains: 1000,
             accounts: Vec::new(),
             posts: None,
+            children: Vec::new(),
         });
         let (s, body) = app
             .operator(

@@ -25,6 +25,7 @@ mod forwarding;
 mod fuzz;
 mod harness;
 mod hostile;
+mod html_validator;
 mod jobs;
 mod mass_order;
 mod operator;

@@ -466,6 +466,36 @@ engine_test!(
             app.sync_until(3, state, || async { status().await == want })
                 .await;
         }
+        // Each post was an order upstream: each is an order here too, charged nothing
+        // (the subscription paid), listed in `orders` and followed with `status`.
+        let s = app
+            .call(&[("key", &key), ("action", "status"), ("order", &id)])
+            .await;
+        let children: Vec<String> = s["orders"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{s}"))
+            .iter()
+            .map(|c| c.as_i64().expect("id").to_string())
+            .collect();
+        assert_eq!(children.len(), 2, "{s}");
+        let upstream_children = fake.orders()[0].children.clone();
+        fake.set_status(upstream_children[0], "Completed", 0, 40);
+        let child = |n: usize| {
+            let child = children[n].clone();
+            let app = &app;
+            let key = &key;
+            async move {
+                let s = app
+                    .call(&[("key", key), ("action", "status"), ("order", &child)])
+                    .await;
+                json!([s["status"], s["charge"], s["start_count"], s.get("posts")])
+            }
+        };
+        app.sync_until(3, "a post completed", || async {
+            child(0).await == json!(["Completed", "0.00", 40, null])
+        })
+        .await;
+        assert_eq!(child(1).await, json!(["In progress", "0.00", 0, null]));
         assert_eq!(
             db.scalar(&format!(
                 "SELECT COUNT(*) FROM ledger WHERE order_id = {id} AND kind = 'refund'"

@@ -898,3 +898,150 @@ engine_test!(a_provider_billing_in_another_currency_is_converted, |db| {
     assert_eq!((s, v["currency"].clone()), (200, json!(null)));
     app.stop().await;
 });
+
+/// A rate source: serves whatever document the test puts in it (as text/plain, as some
+/// do), and counts the requests.
+struct RateSource {
+    url: String,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl RateSource {
+    async fn start(body: &str) -> RateSource {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(body.to_owned()));
+        let served = shared.clone();
+        let router = axum::Router::new().route(
+            "/latest",
+            axum::routing::get(move || {
+                let body = served.lock().expect("body").clone();
+                async move { ([("content-type", "text/plain")], body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/latest", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        RateSource { url, body: shared }
+    }
+
+    fn set(&self, body: &str) {
+        *self.body.lock().expect("body") = body.to_owned();
+    }
+}
+
+engine_test!(a_provider_rate_is_read_from_its_source_on_each_sync, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    // Based on our currency: 0.8 EUR per one of ours, so one EUR is 1.25 of ours.
+    let source = RateSource::start(r#"{"base":"USD","rates":{"EUR":"0.80"}}"#).await;
+    let (status, provider) = app
+        .operator(
+            Method::POST,
+            "/providers",
+            Some(
+                json!({"name": "Euro Panel", "url": fake.url, "key": "upstream-key",
+                        "timeoutMs": 2000, "requestsPerSecond": 0}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let id = provider["id"].as_str().expect("id").to_owned();
+    let path = format!("/providers/{id}");
+    // Bad input is refused and changes nothing.
+    for (body, error) in [
+        (
+            json!({"rateSource": {"url": source.url, "pointer": "rates.EUR"}}),
+            "rate pointer must be a JSON pointer such as /rates/EUR",
+        ),
+        (
+            json!({"rateSource": {"url": "ftp://rates.example/x", "pointer": "/rates/EUR"}}),
+            "Rate source URL must be http(s)://...: ftp://rates.example/x",
+        ),
+    ] {
+        let (s, v) = app.operator(Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!((s, v["error"].clone()), (400, json!(error)), "{body}");
+    }
+    let (_, shown) = app.operator(Method::GET, &path, None).await;
+    assert_eq!(shown["rateSource"], json!(null));
+    let (s, v) = app
+        .operator(
+            Method::PATCH,
+            &path,
+            Some(json!({"currency": "EUR", "currencyRate": "1.10",
+                        "rateSource": {"url": source.url, "pointer": "/rates/EUR", "inverse": true}})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["rateSource"].clone()),
+        (
+            200,
+            json!({"url": source.url, "pointer": "/rates/EUR", "inverse": true})
+        ),
+        "{v}"
+    );
+    // The import reads the rate first: 0.90 EUR x 1.25 = 1.125, + 20 % = 1.35.
+    let (s, imported) = app
+        .operator(
+            Method::POST,
+            &format!("/providers/{id}/import"),
+            Some(json!({"markup": "20", "round": "0.01"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{imported}");
+    let logged = log(&app, &id).await;
+    assert!(
+        logged
+            .iter()
+            .any(|l| *l == format!("currency rate EUR 1.10 -> 1.25 (from {})", source.url)),
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|l| l == "imported 11 \"IG Followers HQ\" at 1.35 (provider's 0.90 EUR x 1.25)"),
+        "{logged:?}"
+    );
+    // The periodic sync (a job) reads it again: the euro fell to 1.00.
+    source.set(r#"{"base":"USD","rates":{"EUR":1}}"#);
+    souk_workers::jobs::ensure_periodic_jobs(&app.workers)
+        .await
+        .expect("enqueue");
+    app.clock.advance(15 * 60_000);
+    assert_eq!(app.run_jobs().await.ran(), 1);
+    let logged = log(&app, &id).await;
+    assert!(
+        logged
+            .iter()
+            .any(|l| *l == format!("currency rate EUR 1.25 -> 1.00 (from {})", source.url)),
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|l| l == "rate 1.35 -> 1.08 (provider's 0.90 EUR x 1.00)"),
+        "{logged:?}"
+    );
+    // A source that answers nonsense leaves the rate as it was, and says so.
+    source.set("<html>maintenance</html>");
+    let (s, _) = app
+        .operator(Method::POST, &format!("/providers/{id}/sync"), None)
+        .await;
+    assert_eq!(s, 200);
+    let logged = log(&app, &id).await;
+    assert_eq!(
+        logged[0], "currency rate EUR kept at 1.00: the rate source did not answer JSON",
+        "{logged:?}"
+    );
+    let (_, shown) = app.operator(Method::GET, &path, None).await;
+    assert_eq!(shown["currencyRate"], "1.00");
+    // Stopped: the rate stays where it is.
+    let (s, v) = app
+        .operator(Method::PATCH, &path, Some(json!({"rateSource": null})))
+        .await;
+    assert_eq!(
+        (s, v["rateSource"].clone(), v["currencyRate"].clone()),
+        (200, json!(null), json!("1.00"))
+    );
+    app.stop().await;
+});

@@ -499,6 +499,9 @@ engine_test!(
         // The queue lists this shop's order only; the page shows no buyer's secret.
         let (code, html) = page(&app, &maker, "/desk").await;
         assert_eq!(code, 200);
+        if db.kind == crate::harness::Kind::Sqlite {
+            crate::html_validator::validate(&[("/desk".to_owned(), html.clone())]);
+        }
         assert!(html.contains(&format!("id=\"queue-{order}\"")));
         assert!(!html.contains(&format!("id=\"queue-{other_order}\"")));
         assert!(!html.contains(&buyer) && !html.contains(&other_key));

@@ -1285,8 +1285,10 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
         "/account/funds".to_owned(),
     ];
     let mut report = String::from("page\thtml\tcss+js\ttotal (bytes)\n");
+    let mut rendered = Vec::new();
     for path in &paths {
         let (html, assets) = weight(&app, &cookie, path).await;
+        rendered.push((path.clone(), page(&app, &cookie, path).await.1));
         report.push_str(&format!("{path}\t{html}\t{assets}\t{}\n", html + assets));
         assert!(
             html + assets <= 150 * 1024,
@@ -1303,6 +1305,25 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
     ));
     std::fs::write(&out, &report).expect("write the figures");
     eprintln!("{report}(written to {})", out.display());
+
+    // Each page's HTML validates (the same markup on either engine: checked once).
+    if db.kind == crate::harness::Kind::Sqlite {
+        for path in [
+            "/account/notifications",
+            "/account/webhooks",
+            "/account/payments",
+        ] {
+            let (code, html) = page(&app, &cookie, path).await;
+            assert_eq!(code, 200, "{path}");
+            rendered.push((path.to_owned(), html));
+        }
+        for path in ["/signin", "/signup", "/password/forgot"] {
+            let (code, html) = page(&app, "", path).await;
+            assert_eq!(code, 200, "{path}");
+            rendered.push((path.to_owned(), html));
+        }
+        crate::html_validator::validate(&rendered);
+    }
 
     app.stop().await;
     db.assert_audit_clean().await;
