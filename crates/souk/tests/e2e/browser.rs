@@ -241,7 +241,19 @@ engine_test!(browser_buyer_and_supplier_journeys, |db| {
                 json!([]),
             )
             .await;
-        assert_eq!(fits, true, "{path} scrolls sideways on a phone");
+        if fits != true {
+            // Which elements stick out, to say what to fix.
+            let wide = b
+                .execute(
+                    "return [...document.querySelectorAll('body *')]
+                       .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                       .slice(-5)
+                       .map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 60));",
+                    json!([]),
+                )
+                .await;
+            panic!("{path} scrolls sideways on a phone: {wide}");
+        }
     }
     b.goto(&format!("{base}/api-docs")).await;
     b.screenshot("docs-phone").await;
