@@ -8,7 +8,7 @@ pub mod rows;
 pub(crate) mod sms;
 mod supply;
 
-pub(crate) use orders::place_order;
+pub(crate) use orders::{place_mass, place_order};
 
 use std::time::Instant;
 

@@ -47,26 +47,39 @@ pub async fn mass_order(
     let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let key = souk_core::idempotency::key(params, header_key)?;
     let text = params.all("orders").join("\n");
-    let results = orders::place_mass(
-        &state.store,
-        &state.cache,
-        &*state.clock,
-        (&user.user_id, &user.email),
-        &text,
-        key.as_deref(),
-    )
-    .await?;
+    let buyer = (user.user_id.as_str(), user.email.as_str());
+    let results = place_mass(state, buyer, &text, key.as_deref()).await?;
+    let out: Vec<Value> = results
+        .into_iter()
+        .map(|(line, outcome)| match outcome {
+            Ok(order) => json!({ "line": line, "order": order }),
+            Err(e) => json!({ "line": line, "error": e.to_string() }),
+        })
+        .collect();
+    Ok(json_value(StatusCode::OK, &json!({ "orders": out })))
+}
+
+/// A mass order through the app layer, this node's catalogue brought up to date with
+/// each placed line: (line, its order or its refusal). The web form uses it too.
+pub(crate) async fn place_mass(
+    state: &AppState,
+    buyer: (&str, &str),
+    text: &str,
+    key: Option<&str>,
+) -> Result<Vec<(usize, Result<i64, ApiError>)>, Fault> {
+    let results =
+        orders::place_mass(&state.store, &state.cache, &*state.clock, buyer, text, key).await?;
     let mut out = Vec::with_capacity(results.len());
     for r in results {
         out.push(match r.outcome {
             Ok(placed) => {
                 state.apply_changes(&placed.changes).await?;
-                json!({ "line": r.line, "order": placed.order_id })
+                (r.line, Ok(placed.order_id))
             }
-            Err(e) => json!({ "line": r.line, "error": e.to_string() }),
+            Err(e) => (r.line, Err(e)),
         });
     }
-    Ok(json_value(StatusCode::OK, &json!({ "orders": out })))
+    Ok(out)
 }
 
 /// Places one order through the app layer and brings this node's catalogue up to date

@@ -174,6 +174,7 @@ pub async fn orders(
     let content = html! {
         h1 { (ui.t("Orders", "Заказы")) }
         (notice.render())
+        p { a href="/account/mass-order" #mass-order-link { (ui.t("Mass order: many orders at once", "Массовый заказ: много заказов сразу")) } }
         @if lines.is_empty() {
             p.muted { (ui.t("No orders yet. ", "Заказов пока нет. ")) a href="/shop" { (ui.t("Go to the shop", "В магазин")) } }
         }

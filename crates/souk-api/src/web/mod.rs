@@ -16,6 +16,7 @@ mod favourites;
 mod funds;
 mod i18n;
 mod layout;
+mod mass_order;
 mod notifications;
 mod openapi;
 mod order;
@@ -100,6 +101,10 @@ pub fn routes() -> Router<AppState> {
         .route("/shop/s/{number}/favourite", post(service::favourite))
         .route("/shop/shops/{id}", get(shops::page))
         .route("/account/favourites", get(favourites::page))
+        .route(
+            "/account/mass-order",
+            get(mass_order::page).post(mass_order::submit),
+        )
         .route("/account/orders/{id}", get(order::page))
         .route("/account/orders/{id}/live", get(order::live))
         .route(

@@ -123,3 +123,108 @@ engine_test!(mass_order_places_each_line_alone, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+// The web form answers each line as `mass_order` does (side by side, the same lines from
+// two buyers with the same balance), a form sent twice places each line once, and a bad
+// form changes nothing.
+engine_test!(web_mass_order_answers_as_the_api_does, |db| {
+    use crate::web::{csrf_of, form, page};
+    use crate::web_store::{text_of, web_buyer};
+
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let followers = numbers[0];
+    let (cookie, _, web_key) = web_buyer(&app, "web@test.local", "3").await;
+    let api_key = app.buyer("api@test.local", "3").await;
+    let text = format!(
+        "{followers}|https://instagram.com/p/a|1000\n\
+         {followers}|https://instagram.com/p/b|5\n\
+         nonsense\n\
+         {followers}|https://instagram.com/p/d|100000\n"
+    );
+    let api = app
+        .call(&[
+            ("key", &api_key),
+            ("action", "mass_order"),
+            ("orders", &text),
+        ])
+        .await;
+    let (code, html) = page(&app, &cookie, "/account/mass-order").await;
+    assert_eq!(code, 200);
+    let csrf = csrf_of(&html);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("orders", text.as_str()),
+        ("idempotency_key", "form-1"),
+    ];
+    let r = form(&app, "/account/mass-order", &cookie, &fields).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.expect("body");
+    assert_eq!(
+        text_of(&html, "mass-order-summary").as_deref(),
+        Some("Placed 1 / 4")
+    );
+    // Line by line the same outcome: an order, or the API's very refusal.
+    let line = |n: usize| {
+        let at = html
+            .find(&format!("id=\"mass-line-{n}\""))
+            .unwrap_or_else(|| panic!("line {n}"));
+        let row = &html[at..at + html[at..].find("</tr>").expect("row end")];
+        if row.contains("/account/orders/") {
+            "order".to_owned()
+        } else {
+            let start = row.find("field-error\">").expect("error") + 13;
+            row[start..start + row[start..].find('<').expect("end")].to_owned()
+        }
+    };
+    for (n, want) in api["orders"].as_array().expect("lines").iter().enumerate() {
+        let expected = match want["order"].as_i64() {
+            Some(_) => "order".to_owned(),
+            None => want["error"].as_str().expect("error").to_owned(),
+        };
+        assert_eq!(line(n + 1), expected, "line {}: {api}", n + 1);
+    }
+    let balance = |key: String| {
+        let app = &app;
+        async move { app.call(&[("key", &key), ("action", "balance")]).await["balance"].clone() }
+    };
+    assert_eq!(balance(web_key.clone()).await, json!("1.92"));
+    assert_eq!(
+        balance(api_key.clone()).await,
+        balance(web_key.clone()).await
+    );
+    // The same form again (a double click): nothing placed twice.
+    let r = form(&app, "/account/mass-order", &cookie, &fields).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(balance(web_key.clone()).await, json!("1.92"));
+    // Bad forms: nothing placed, a clear error.
+    let orders_before = db.scalar("SELECT COUNT(*) FROM orders").await;
+    let r = form(
+        &app,
+        "/account/mass-order",
+        &cookie,
+        &[("csrf", &csrf), ("orders", "  \n ")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.expect("body");
+    assert_eq!(
+        text_of(&html, "mass-order-error").as_deref(),
+        Some("orders is required")
+    );
+    let r = form(
+        &app,
+        "/account/mass-order",
+        &cookie,
+        &[("csrf", "forged"), ("orders", &text)],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM orders").await,
+        orders_before
+    );
+    app.stop().await;
+    db.assert_audit_clean().await;
+});

@@ -1312,6 +1312,7 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
             "/account/notifications",
             "/account/webhooks",
             "/account/payments",
+            "/account/mass-order",
         ] {
             let (code, html) = page(&app, &cookie, path).await;
             assert_eq!(code, 200, "{path}");
