@@ -73,6 +73,19 @@ impl Store {
         }))
     }
 
+    /// The open disputes on orders of the shops `owner_id` owns, oldest first (the
+    /// supplier's desk).
+    pub async fn open_shop_disputes(&self, owner_id: &str, limit: i64) -> Result<Vec<Dispute>> {
+        let sql = format!(
+            "SELECT {DISPUTE_COLUMNS} FROM disputes d JOIN orders o ON o.id = d.order_id \
+             JOIN users u ON u.id = d.user_id JOIN shops s ON s.id = o.shop_id \
+             WHERE s.owner_id = $1 AND d.status = 'open' ORDER BY d.created_at, d.id LIMIT $2"
+        );
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(&sql).bind(owner_id).bind(limit).fetch_all(pool).await?
+        }))
+    }
+
     /// The disputes on orders of the shops `owner_id` owns, optionally one order's.
     pub async fn shop_disputes(&self, owner_id: &str, order_id: i64) -> Result<Vec<Dispute>> {
         let sql = format!(

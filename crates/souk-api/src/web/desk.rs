@@ -33,6 +33,7 @@ pub struct DeskQuery {
     delivered: Option<i64>,
     failed: Option<i64>,
     withdrawal: Option<String>,
+    replied: Option<i64>,
 }
 
 impl DeskQuery {
@@ -58,6 +59,12 @@ impl DeskQuery {
                     "Refunded the undelivered part of order",
                     "Возвращена невыданная часть заказа"
                 )
+            ));
+        }
+        if let Some(o) = self.replied {
+            return Notice::Ok(format!(
+                "{} #{o}",
+                ui.t("Replied in the dispute on order", "Ответ в споре по заказу")
             ));
         }
         if self.withdrawal.is_some() {
@@ -100,6 +107,11 @@ async fn render(
     let (queue, queued) = state.store.supplier_orders(owner, &queue_query).await?;
     let (earnings, _, summary) = state.store.earnings(owner, 20, 0, now).await?;
     let withdrawals = state.store.withdrawals(Some(owner), None).await?;
+    let mut disputes = Vec::new();
+    for d in state.store.open_shop_disputes(owner, 50).await? {
+        let thread = state.store.dispute_messages(&d.id).await?;
+        disputes.push((d, thread));
+    }
     let currency = &state.config.currency;
     let money = |m: i64| Money::from_micros(m).display2();
     let content = html! {
@@ -171,6 +183,27 @@ async fn render(
                 }
             }
         }
+        section #disputes {
+            h2 { (ui.t("Open disputes", "Открытые споры")) " (" (disputes.len()) ")" }
+            @if disputes.is_empty() { p.muted #disputes-empty { (ui.t("No open disputes.", "Открытых споров нет.")) } }
+            @for (d, thread) in &disputes {
+                article.card #{"dispute-" (d.id)} {
+                    h3 { (ui.t("Order", "Заказ")) " #" (d.order_id) " · " (money(d.charge)) " " (currency) }
+                    ol.messages {
+                        li.buyer { span.who { (author(ui, "buyer")) } " · " span.muted { (when(d.created_at)) } p { (d.message) } }
+                        @for m in thread {
+                            li class=(m.author) { span.who { (author(ui, &m.author)) } " · " span.muted { (when(m.created_at)) } p { (m.body) } }
+                        }
+                    }
+                    form.stack method="post" action={"/desk/disputes/" (d.id) "/message"} {
+                        input type="hidden" name="csrf" value=(v.csrf());
+                        label for={"reply-" (d.id)} { (ui.t("Your answer", "Ваш ответ")) }
+                        textarea #{"reply-" (d.id)} name="message" rows="3" maxlength="2000" required {}
+                        button type="submit" { (ui.t("Send", "Отправить")) }
+                    }
+                }
+            }
+        }
         section #earnings {
             h2 { (ui.t("Earnings", "Доход")) }
             div.stats {
@@ -206,6 +239,60 @@ async fn render(
         status,
         document(v, ui.t("Supplier desk", "Кабинет поставщика"), content),
     ))
+}
+
+/// Who wrote a message of a dispute's thread, in the page's language.
+fn author(ui: Ui, who: &str) -> &'static str {
+    match who {
+        "buyer" => ui.t("Buyer", "Покупатель"),
+        "supplier" => ui.t("You", "Вы"),
+        _ => ui.t("Operator", "Оператор"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DisputeMessageForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    message: String,
+}
+
+/// `POST /desk/disputes/{id}/message`: the supplier's answer in a dispute on one of their
+/// shop's orders (the store checks the shop is theirs and the dispute still open).
+pub async fn dispute_message(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PagePath(dispute): PagePath<String>,
+    PageForm(form): PageForm<DisputeMessageForm>,
+) -> Result<Response, WebError> {
+    let user = supplier(&visitor)?.user_id.clone();
+    visitor.check_csrf(form.csrf.as_deref())?;
+    if !souk_core::id::is_entity_id(&dispute) {
+        return Err(WebError::NotFound);
+    }
+    match state
+        .store
+        .add_dispute_message(
+            &dispute,
+            souk_store::DisputeAuthor::Supplier(&user),
+            &form.message,
+            state.now(),
+        )
+        .await
+    {
+        Ok(m) => {
+            let order = state
+                .store
+                .open_shop_disputes(&user, 200)
+                .await?
+                .into_iter()
+                .find(|d| d.id == m.dispute_id)
+                .map_or(0, |d| d.order_id);
+            Ok(see_other(&format!("/desk?replied={order}#disputes")))
+        }
+        Err(StoreError::NotFound(_)) => Err(WebError::NotFound),
+        Err(e) => refused(&state, &visitor, e).await,
+    }
 }
 
 pub async fn page(

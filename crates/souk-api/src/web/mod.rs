@@ -134,6 +134,10 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/orders/{order}/deliver", post(desk::deliver))
         .route("/desk/orders/{order}/fail", post(desk::fail))
         .route("/desk/withdraw", post(desk::withdraw))
+        .route(
+            "/desk/disputes/{dispute}/message",
+            post(desk::dispute_message),
+        )
 }
 
 /// The page for a client over its rate (the limit itself is `ratelimit`).

@@ -1687,3 +1687,101 @@ engine_test!(web_store_cancel_and_refill_answer_as_the_api_does, |db| {
     app.stop().await;
     db.assert_audit_clean().await;
 });
+
+// The supplier answers a dispute from the desk: the thread is shown there, the answer
+// reaches the buyer's order page; an empty answer, a forged form and another shop's
+// supplier change nothing.
+engine_test!(web_store_the_desk_answers_disputes, |db| {
+    use crate::supply_kit::{buy, inventory_product, market, upload};
+    use crate::web::open_shop_for;
+
+    let app = TestApp::spawn(db).await;
+    let (_, subcategory) = market(&app).await;
+    let maker = sign_up(&app, "maker@example.com").await;
+    let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
+    let other = sign_up(&app, "other@example.com").await;
+    open_shop_for(&app, "other@example.com", "Other").await;
+    let (_, service, subs) = inventory_product(&app, &maker_key, &subcategory, "Desk Mail").await;
+    ok(
+        200,
+        upload(&app, &maker_key, &subs[0], "a:1\nb:2\n", false).await,
+    );
+    let (cookie, _, key) = web_buyer(&app, "buyer@example.com", "20").await;
+    let order = buy(&app, &key, service, 1).await;
+    let path = format!("/account/orders/{order}");
+    let (_, desk) = page(&app, &maker, "/desk").await;
+    assert_eq!(
+        text_of(&desk, "disputes-empty").as_deref(),
+        Some("No open disputes.")
+    );
+    let r = post_on_page(
+        &app,
+        &cookie,
+        &path,
+        &format!("{path}/dispute"),
+        &[("message", "Wrong password")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, desk) = page(&app, &maker, "/desk").await;
+    let at = desk.find("id=\"dispute-").expect("the dispute on the desk") + 12;
+    let dispute = desk[at..at + desk[at..].find('"').expect("id end")].to_owned();
+    assert!(desk.contains("<li class=\"buyer\"><span class=\"who\">Buyer</span>"));
+    assert!(desk.contains("Wrong password"));
+    let action = format!("/desk/disputes/{dispute}/message");
+    let token = csrf_of(&desk);
+
+    let before = digest(db).await;
+    let r = form(
+        &app,
+        &action,
+        &maker,
+        &[("csrf", &token), ("message", "  ")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.expect("body");
+    assert!(html.contains("message is required"), "{html}");
+    let r = form(
+        &app,
+        &action,
+        &maker,
+        &[("csrf", "forged"), ("message", "x")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let (_, other_desk) = page(&app, &other, "/desk").await;
+    assert!(!other_desk.contains(&dispute));
+    let r = form(
+        &app,
+        &action,
+        &other,
+        &[("csrf", &csrf_of(&other_desk)), ("message", "not mine")],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(digest(db).await, before);
+
+    let r = form(
+        &app,
+        &action,
+        &maker,
+        &[("csrf", &token), ("message", "Use b:2 instead")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()[LOCATION],
+        format!("/desk?replied={order}#disputes")
+    );
+    let (_, desk) = page(&app, &maker, "/desk").await;
+    assert!(desk.contains("<li class=\"supplier\"><span class=\"who\">You</span>"));
+    let (_, html) = page(&app, &cookie, &path).await;
+    assert!(html.contains("<li class=\"supplier\"><span class=\"who\">Supplier</span>"));
+    assert!(html.contains("Use b:2 instead"));
+    if db.kind == crate::harness::Kind::Sqlite {
+        crate::html_validator::validate(&[("/desk (a dispute)".to_owned(), desk)]);
+    }
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
