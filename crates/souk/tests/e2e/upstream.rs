@@ -795,9 +795,8 @@ engine_test!(
     }
 );
 
-engine_test!(a_provider_billing_in_another_currency_is_converted, |db| {
-    let app = TestApp::builder(db).private_upstreams().spawn().await;
-    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+/// A provider at `fake` made through the operator API: (its id, its API path).
+async fn euro_panel(app: &TestApp, fake: &FakeUpstream) -> (String, String) {
     let (status, provider) = app
         .operator(
             Method::POST,
@@ -811,6 +810,13 @@ engine_test!(a_provider_billing_in_another_currency_is_converted, |db| {
     assert_eq!(status, 201, "{provider}");
     let id = provider["id"].as_str().expect("id").to_owned();
     let path = format!("/providers/{id}");
+    (id, path)
+}
+
+engine_test!(a_provider_billing_in_another_currency_is_converted, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (id, path) = euro_panel(&app, &fake).await;
     // Bad input is refused and changes nothing.
     for (body, error) in [
         (
@@ -935,19 +941,7 @@ engine_test!(a_provider_rate_is_read_from_its_source_on_each_sync, |db| {
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     // Based on our currency: 0.8 EUR per one of ours, so one EUR is 1.25 of ours.
     let source = RateSource::start(r#"{"base":"USD","rates":{"EUR":"0.80"}}"#).await;
-    let (status, provider) = app
-        .operator(
-            Method::POST,
-            "/providers",
-            Some(
-                json!({"name": "Euro Panel", "url": fake.url, "key": "upstream-key",
-                        "timeoutMs": 2000, "requestsPerSecond": 0}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{provider}");
-    let id = provider["id"].as_str().expect("id").to_owned();
-    let path = format!("/providers/{id}");
+    let (id, path) = euro_panel(&app, &fake).await;
     // Bad input is refused and changes nothing.
     for (body, error) in [
         (

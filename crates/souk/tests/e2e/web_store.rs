@@ -1371,20 +1371,34 @@ engine_test!(web_store_demo_pictures_are_served, |db| {
     app.stop().await;
 });
 
+/// A shop's inventory product with two lines, one of them bought by a web buyer
+/// (`buyer@example.com`): (the buyer's cookie, their key, the order).
+async fn one_line_sold(
+    app: &TestApp,
+    seller_key: &str,
+    subcategory: &str,
+    name: &str,
+) -> (String, String, i64) {
+    use crate::supply_kit::{buy, inventory_product, upload};
+
+    let (_, service, subs) = inventory_product(app, seller_key, subcategory, name).await;
+    ok(
+        200,
+        upload(app, seller_key, &subs[0], "a:1\nb:2\n", false).await,
+    );
+    let (cookie, _, key) = web_buyer(app, "buyer@example.com", "20").await;
+    let order = buy(app, &key, service, 1).await;
+    (cookie, key, order)
+}
+
 engine_test!(web_store_dispute_threads_reach_the_shops_supplier, |db| {
-    use crate::supply_kit::{buy, get, inventory_product, market, supplier, upload};
+    use crate::supply_kit::{get, market, supplier};
 
     let app = TestApp::spawn(db).await;
     let (_, subcategory) = market(&app).await;
     let (seller, _, _) = supplier(&app, "seller@example.com", "Seller").await;
     let (other, _, _) = supplier(&app, "other@example.com", "Other").await;
-    let (_, service, subs) = inventory_product(&app, &seller, &subcategory, "Thread Mail").await;
-    ok(
-        200,
-        upload(&app, &seller, &subs[0], "a:1\nb:2\n", false).await,
-    );
-    let (cookie, _, key) = web_buyer(&app, "buyer@example.com", "20").await;
-    let order = buy(&app, &key, service, 1).await;
+    let (cookie, key, order) = one_line_sold(&app, &seller, &subcategory, "Thread Mail").await;
     let path = format!("/account/orders/{order}");
     let thread_path = format!("/api/admin/v2/orders/{order}/dispute");
 
@@ -1478,7 +1492,8 @@ engine_test!(web_store_dispute_threads_reach_the_shops_supplier, |db| {
     // changes what the poll answers.
     let hand =
         crate::supply_kit::manual_product(&app, &seller, &subcategory, "Hand Mail", "1.00").await;
-    let manual = buy(&app, &key, hand["service"].as_i64().expect("service"), 2).await;
+    let manual =
+        crate::supply_kit::buy(&app, &key, hand["service"].as_i64().expect("service"), 2).await;
     let path = format!("/account/orders/{manual}");
     let (_, html) = page(&app, &cookie, &path).await;
     assert!(html.contains(&format!("data-poll=\"{path}/live\"")));
@@ -1692,7 +1707,7 @@ engine_test!(web_store_cancel_and_refill_answer_as_the_api_does, |db| {
 // reaches the buyer's order page; an empty answer, a forged form and another shop's
 // supplier change nothing.
 engine_test!(web_store_the_desk_answers_disputes, |db| {
-    use crate::supply_kit::{buy, inventory_product, market, upload};
+    use crate::supply_kit::market;
     use crate::web::open_shop_for;
 
     let app = TestApp::spawn(db).await;
@@ -1701,13 +1716,7 @@ engine_test!(web_store_the_desk_answers_disputes, |db| {
     let maker_key = open_shop_for(&app, "maker@example.com", "Maker").await;
     let other = sign_up(&app, "other@example.com").await;
     open_shop_for(&app, "other@example.com", "Other").await;
-    let (_, service, subs) = inventory_product(&app, &maker_key, &subcategory, "Desk Mail").await;
-    ok(
-        200,
-        upload(&app, &maker_key, &subs[0], "a:1\nb:2\n", false).await,
-    );
-    let (cookie, _, key) = web_buyer(&app, "buyer@example.com", "20").await;
-    let order = buy(&app, &key, service, 1).await;
+    let (cookie, _, order) = one_line_sold(&app, &maker_key, &subcategory, "Desk Mail").await;
     let path = format!("/account/orders/{order}");
     let (_, desk) = page(&app, &maker, "/desk").await;
     assert_eq!(
