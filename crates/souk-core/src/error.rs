@@ -101,6 +101,9 @@ pub enum ApiError {
     BadMassLine,
     #[error("Too many lines (max {0})")]
     TooManyLines(usize),
+    /// A `currency` the installation does not show prices in.
+    #[error("Unknown currency")]
+    UnknownCurrency,
     #[error("Too many orders at once, try again")]
     Busy,
     #[error("Refill is not available for this order")]
@@ -195,6 +198,7 @@ impl ApiError {
             FieldNotForType("answer_number", "Custom Comments"),
             BadMassLine,
             TooManyLines(100),
+            UnknownCurrency,
             Busy,
             RefillNotAvailable,
             RefillFailed,

@@ -4,6 +4,7 @@
 pub mod balance;
 pub mod catalogue;
 pub mod clock;
+pub mod display_currency;
 pub mod dispute;
 pub mod early_cancel;
 pub mod error;

@@ -129,7 +129,7 @@ pub const COMMISSION_PERCENT: &str = "commission_percent";
 pub const EARNINGS_HOLD_HOURS: &str = "earnings_hold_hours";
 
 /// Every operator setting, with its default as stored text.
-pub const SETTINGS: [(&str, &str); 8] = [
+pub const SETTINGS: [(&str, &str); 9] = [
     (EARLY_CANCEL_ENABLED, "true"),
     (EARLY_REFUND_MINUTES, "30"),
     (COMMISSION_PERCENT, "10"),
@@ -138,6 +138,7 @@ pub const SETTINGS: [(&str, &str); 8] = [
     (crate::payment::MISMATCH_SETTING, "credit"),
     (crate::payment::BONUS_SETTING, ""),
     (PROVIDER_LOW_BALANCE, ""),
+    (crate::display_currency::SETTING, ""),
 ];
 
 /// The operator is told (`provider.failing`) when a provider's balance drops below this
@@ -210,6 +211,12 @@ pub fn normalize_setting(key: &str, value: &str) -> Result<String, SupplyError> 
             .ok_or(SupplyError::InvalidSetting(
                 PROVIDER_LOW_BALANCE,
                 "an amount, or empty for never",
+            )),
+        crate::display_currency::SETTING => crate::display_currency::DisplayCurrencies::parse(v)
+            .map(|d| d.format())
+            .ok_or(SupplyError::InvalidSetting(
+                crate::display_currency::SETTING,
+                "CODE=rate pairs separated by commas, the rate being how many of that currency one of ours buys, e.g. EUR=0.92, RUB=95.5 (empty for none)",
             )),
         other => Err(SupplyError::UnknownSetting(other.to_owned())),
     }

@@ -8,8 +8,9 @@ use serde::Serialize;
 use souk_core::catalogue::{
     mask_shop_name, parse_page_limit, Catalogue, EntityType, ListQuery, Page, Service,
 };
+use souk_core::display_currency::{self, DisplayCurrencies};
 use souk_core::id::ServiceRef;
-use souk_core::{ApiError, Params};
+use souk_core::{ApiError, Money, Params};
 
 use super::Fault;
 use crate::state::AppState;
@@ -143,7 +144,51 @@ pub fn shops(state: &AppState, params: &Params) -> Result<Response, Fault> {
     envelope("shops", &page, &items)
 }
 
-fn list(state: &AppState, params: &Params, products_only: bool) -> Result<Response, Fault> {
+/// The display currency a read asked for with `currency` (an extension), unless it is
+/// the installation's own: its code and how many of its units one of ours buys.
+pub struct Display {
+    code: String,
+    rate: Money,
+}
+
+impl Display {
+    /// Reads the operator's `display_currencies` only when another currency is asked.
+    pub async fn requested(state: &AppState, params: &Params) -> Result<Option<Display>, Fault> {
+        let Some(code) = params
+            .get("currency")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        else {
+            return Ok(None);
+        };
+        if code.eq_ignore_ascii_case(&state.config.currency) {
+            return Ok(None);
+        }
+        let settings = state.store.settings().await?;
+        let listed = settings
+            .iter()
+            .find(|(k, _)| k == display_currency::SETTING)
+            .and_then(|(_, v)| DisplayCurrencies::parse(v))
+            .unwrap_or_default();
+        let (code, rate) = listed.rate(code).ok_or(ApiError::UnknownCurrency)?;
+        Ok(Some(Display {
+            code: code.to_owned(),
+            rate,
+        }))
+    }
+
+    /// `amount` in this currency (the installation's amount when it cannot convert).
+    fn convert(&self, amount: Money) -> Money {
+        display_currency::convert(amount, self.rate).unwrap_or(amount)
+    }
+}
+
+fn list(
+    state: &AppState,
+    params: &Params,
+    products_only: bool,
+    display: Option<&Display>,
+) -> Result<Response, Fault> {
     let query = ListQuery::parse(params, products_only)?;
     let snapshot = state.cache.get();
     let c = &snapshot.catalogue;
@@ -157,17 +202,32 @@ fn list(state: &AppState, params: &Params, products_only: bool) -> Result<Respon
     out.extend_from_slice(b"{\"");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
-    snapshot.rows.write(c, query.lang, &page.items, &mut out);
+    match display {
+        None => snapshot.rows.write(c, query.lang, &page.items, &mut out),
+        Some(d) => {
+            super::rows::write_converted(c, query.lang, &page.items, &|m| d.convert(m), &mut out);
+            out.extend_from_slice(b",\"currency\":");
+            serde_json::to_writer(&mut out, &d.code).map_err(|_| Fault::Api(ApiError::Internal))?;
+        }
+    }
     finish_envelope(&mut out, &page);
     Ok(json_bytes(StatusCode::OK, out))
 }
 
-pub fn services(state: &AppState, params: &Params) -> Result<Response, Fault> {
-    list(state, params, false)
+pub fn services(
+    state: &AppState,
+    params: &Params,
+    display: Option<&Display>,
+) -> Result<Response, Fault> {
+    list(state, params, false, display)
 }
 
-pub fn products(state: &AppState, params: &Params) -> Result<Response, Fault> {
-    list(state, params, true)
+pub fn products(
+    state: &AppState,
+    params: &Params,
+    display: Option<&Display>,
+) -> Result<Response, Fault> {
+    list(state, params, true, display)
 }
 
 #[derive(Serialize)]
@@ -177,6 +237,9 @@ struct InventoryView<'a> {
     stock: i64,
     available: bool,
     rate: String,
+    /// Only when a display currency was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,7 +266,11 @@ pub fn find_service<'a>(c: &'a Catalogue, params: &Params) -> Result<&'a Arc<Ser
         .ok_or(ApiError::ServiceNotFound)
 }
 
-pub fn inventory(state: &AppState, params: &Params) -> Result<Response, Fault> {
+pub fn inventory(
+    state: &AppState,
+    params: &Params,
+    display: Option<&Display>,
+) -> Result<Response, Fault> {
     let lang = params.lang()?;
     let snapshot = state.cache.get();
     let c = &snapshot.catalogue;
@@ -215,7 +282,8 @@ pub fn inventory(state: &AppState, params: &Params) -> Result<Response, Fault> {
             service: s.number,
             stock: s.stock(),
             available: s.available(),
-            rate: s.rate().display4(),
+            rate: display.map_or(s.rate(), |d| d.convert(s.rate())).display4(),
+            currency: display.map(|d| d.code.as_str()),
             min: product.then(|| s.min()),
             max: product.then(|| s.max()),
             entity_type: s.entity.as_str(),

@@ -110,9 +110,18 @@ async fn dispatch(
         "categories" => catalogue::categories(state, params),
         "subcategory_info" => catalogue::subcategory_info(state, params),
         "shops" => catalogue::shops(state, params),
-        "products" => catalogue::products(state, params),
-        "services" => catalogue::services(state, params),
-        "inventory" => catalogue::inventory(state, params),
+        "products" => {
+            let display = catalogue::Display::requested(state, params).await?;
+            catalogue::products(state, params, display.as_ref())
+        }
+        "services" => {
+            let display = catalogue::Display::requested(state, params).await?;
+            catalogue::services(state, params, display.as_ref())
+        }
+        "inventory" => {
+            let display = catalogue::Display::requested(state, params).await?;
+            catalogue::inventory(state, params, display.as_ref())
+        }
         "balance" => account::balance(state, &user).await,
         "add" => orders::add(state, &user, params, headers).await,
         "mass_order" => orders::mass_order(state, &user, params, headers).await,

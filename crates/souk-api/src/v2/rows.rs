@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 use souk_core::catalogue::{Catalogue, EntityType, Service};
-use souk_core::Lang;
+use souk_core::{Lang, Money};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -136,6 +136,33 @@ impl RenderedRows {
         }
         out.push(b']');
     }
+}
+
+/// Writes `[row, row, ...]` for the services at `indexes` with each rate converted (a
+/// display currency): rendered per request, not kept, since few ask for one.
+pub fn write_converted(
+    c: &Catalogue,
+    lang: Lang,
+    indexes: &[usize],
+    convert: &dyn Fn(Money) -> Money,
+    out: &mut Vec<u8>,
+) {
+    out.push(b'[');
+    for (n, &i) in indexes.iter().enumerate() {
+        let Some(s) = c.services.get(i) else {
+            continue;
+        };
+        if n > 0 {
+            out.push(b',');
+        }
+        let mut r = row(c, s, lang);
+        r.rate = convert(s.rate()).display2();
+        r.max = s.max();
+        r.stock = s.stock();
+        // Writing into a Vec cannot fail.
+        serde_json::to_writer(&mut *out, &r).ok();
+    }
+    out.push(b']');
 }
 
 #[cfg(test)]

@@ -166,6 +166,7 @@ pub fn api(ui: Ui, e: &ApiError) -> String {
         FieldNotForType(f, t) => format!("Поле {f} не используется услугами типа {t}"),
         BadMassLine => "Каждая строка должна быть вида услуга|ссылка|количество".into(),
         TooManyLines(n) => format!("Слишком много строк (не больше {n})"),
+        UnknownCurrency => "Неизвестная валюта".into(),
         Busy => "Слишком много заказов одновременно, попробуйте ещё раз".into(),
         RefillNotAvailable => "Дозаполнение недоступно для этого заказа".into(),
         RefillFailed => "Провайдер не принял дозаполнение, попробуйте позже".into(),

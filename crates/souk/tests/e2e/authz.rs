@@ -836,7 +836,8 @@ engine_test!(bad_input_gets_a_clear_error_and_changes_nothing, |db| {
         s,
         json!({"settings": {"early_cancel_enabled": true, "auto_order_early_refund_minutes": 30,
                             "commission_percent": "10", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20,
-                            "payment_mismatch": "credit", "deposit_bonus": "", "provider_low_balance": ""}})
+                            "payment_mismatch": "credit", "deposit_bonus": "", "provider_low_balance": "",
+                            "display_currencies": ""}})
     );
     db.assert_audit_clean().await;
     app.stop().await;

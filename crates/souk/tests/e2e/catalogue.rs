@@ -762,3 +762,102 @@ engine_test!(empty_database, |db| {
     );
     app.stop().await;
 });
+
+// Prices in a display currency (`currency`, an extension): converted rows, the envelope
+// naming the currency, inventory too; our own currency or none reads as always; an
+// unlisted currency and a bad setting are refused and change nothing.
+engine_test!(prices_in_a_display_currency, |db| {
+    use crate::supply_kit::{ok, patch, As};
+
+    let (app, _, key) = app_with_fixture(db).await;
+    let plain = app
+        .call(&[("key", &key), ("action", "services"), ("limit", "0")])
+        .await;
+    let first = plain["services"][0].clone();
+    let number = first["service"].as_i64().expect("service").to_string();
+    let ask = |currency: &'static str| {
+        let app = &app;
+        let key = &key;
+        async move {
+            app.call(&[
+                ("key", key),
+                ("action", "services"),
+                ("limit", "0"),
+                ("currency", currency),
+            ])
+            .await
+        }
+    };
+    assert_eq!(ask("EUR").await, json!({"error": "Unknown currency"}));
+    let refused = ok(
+        400,
+        patch(
+            &app,
+            As::Operator,
+            "/api/operator/v1/settings",
+            json!({"display_currencies": "EURO=0.9"}),
+        )
+        .await,
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("display_currencies must be CODE=rate pairs")),
+        "{refused}"
+    );
+    ok(
+        200,
+        patch(
+            &app,
+            As::Operator,
+            "/api/operator/v1/settings",
+            json!({"display_currencies": "eur=0.5, RUB=100"}),
+        )
+        .await,
+    );
+    // Our own currency, in any case, is the plain list.
+    assert_eq!(ask("usd").await, plain);
+    let eur = ask("eur").await;
+    assert_eq!(eur["currency"], "EUR");
+    let rows = eur["services"].as_array().expect("rows");
+    assert_eq!(
+        rows.len(),
+        plain["services"].as_array().expect("rows").len()
+    );
+    for (row, mine) in rows.iter().zip(plain["services"].as_array().expect("rows")) {
+        let ours = souk_core::Money::parse(mine["rate"].as_str().expect("rate")).expect("rate");
+        let want = ours.mul_div_half_up(1, 2).expect("half").display2();
+        assert_eq!(row["rate"], json!(want), "{row}");
+        // Everything else as in our currency.
+        let (mut a, mut b) = (row.clone(), mine.clone());
+        a["rate"] = json!(null);
+        b["rate"] = json!(null);
+        assert_eq!(a, b);
+    }
+    let inventory = app
+        .call(&[
+            ("key", &key),
+            ("action", "inventory"),
+            ("service", &number),
+            ("currency", "RUB"),
+        ])
+        .await;
+    let ours = app
+        .call(&[("key", &key), ("action", "inventory"), ("service", &number)])
+        .await;
+    let rate = souk_core::Money::parse(ours["rate"].as_str().expect("rate")).expect("rate");
+    assert_eq!(
+        (inventory["rate"].clone(), inventory["currency"].clone()),
+        (
+            json!(rate.mul_div_half_up(100, 1).expect("x100").display4()),
+            json!("RUB")
+        )
+    );
+    assert_eq!(ours.get("currency"), None);
+    // Balances stay ours.
+    let balance = app
+        .call(&[("key", &key), ("action", "balance"), ("currency", "EUR")])
+        .await;
+    assert_eq!(balance["currency"], "USD");
+    app.stop().await;
+});

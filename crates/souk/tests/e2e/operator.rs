@@ -463,7 +463,8 @@ engine_test!(users_keys_balances_and_settings, |db| {
         ),
         json!({"settings": {"early_cancel_enabled": true, "auto_order_early_refund_minutes": 30,
                             "commission_percent": "10", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20,
-                            "payment_mismatch": "credit", "deposit_bonus": "", "provider_low_balance": ""}})
+                            "payment_mismatch": "credit", "deposit_bonus": "", "provider_low_balance": "",
+                            "display_currencies": ""}})
     );
     assert_eq!(
         ok(
@@ -473,7 +474,8 @@ engine_test!(users_keys_balances_and_settings, |db| {
         ),
         json!({"settings": {"early_cancel_enabled": false, "auto_order_early_refund_minutes": 45,
                             "commission_percent": "12.5", "earnings_hold_hours": 72, "sms_lifetime_minutes": 20,
-                            "payment_mismatch": "credit", "deposit_bonus": "", "provider_low_balance": ""}})
+                            "payment_mismatch": "credit", "deposit_bonus": "", "provider_low_balance": "",
+                            "display_currencies": ""}})
     );
     let (_, sub) = market(&app).await;
     let (_, number, subs) = inventory_product(&app, &new_key, &sub, "Mail").await;
