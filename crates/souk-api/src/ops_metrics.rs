@@ -145,6 +145,21 @@ pub async fn render(store: &Store, now_ms: i64, out: &mut String) {
         );
         let _ = writeln!(out, "souk_catalogue_services {}", g.catalogue_services);
     }
+    family(
+        out,
+        "souk_upstream_calls_total",
+        "counter",
+        "Calls of this node to each provider (by id): sends and status syncs, by outcome.",
+    );
+    for (provider, call, outcome, n) in souk_app::upstream_stats::snapshot() {
+        let _ = writeln!(
+            out,
+            "souk_upstream_calls_total{{provider=\"{}\",call=\"{}\",outcome=\"{}\"}} {n}",
+            label(&provider),
+            call.label(),
+            outcome.label()
+        );
+    }
     if let Some((rss, cpu)) = process_usage() {
         family(
             out,

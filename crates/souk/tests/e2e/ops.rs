@@ -87,6 +87,47 @@ engine_test!(
     }
 );
 
+engine_test!(
+    metrics_count_each_providers_sends_and_syncs_by_outcome,
+    |db| {
+        use crate::fake_upstream::{FakeUpstream, Fault, Shape};
+        use crate::providers::{connect, order, panel_services};
+        let app = TestApp::builder(db).private_upstreams().spawn().await;
+        // The refused send waits for its retry with its error.
+        app.expect_failed_jobs();
+        let key = app.buyer("buyer@test.local", "100").await;
+        let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
+        let (provider, numbers) = connect(&app, &fake, true, 2_000).await;
+        order(&app, &key, numbers[0], "1000").await;
+        assert_eq!(app.run_forwarding().await, 1);
+        fake.fail_next_add(Fault::ApiError("Not enough funds on balance".into()));
+        order(&app, &key, numbers[0], "1000").await;
+        assert_eq!(app.run_forwarding().await, 1);
+        app.clock.advance(60_000);
+        app.run_status_sync().await;
+        let text = app
+            .http
+            .get(format!("{}/metrics", app.url))
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("text");
+        let line = |call: &str, outcome: &str, n: u64| {
+            format!("souk_upstream_calls_total{{provider=\"{provider}\",call=\"{call}\",outcome=\"{outcome}\"}} {n}")
+        };
+        for want in [
+            line("send", "ok", 1),
+            line("send", "refused", 1),
+            line("sync", "ok", 1),
+        ] {
+            assert!(text.lines().any(|l| l == want), "{want}\n{text}");
+        }
+        app.stop().await;
+    }
+);
+
 #[test]
 fn the_container_image_runs_unprivileged_and_checks_its_health() {
     let text = std::fs::read_to_string(repo_file("Dockerfile")).expect("Dockerfile");
