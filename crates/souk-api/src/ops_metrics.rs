@@ -40,6 +40,25 @@ pub async fn render(store: &Store, now_ms: i64, out: &mut String) {
         "How long this scrape's read transaction took.",
     );
     let _ = writeln!(out, "souk_db_probe_seconds {probe}");
+    let (buckets, count, sum) = souk_store::txstats::snapshot();
+    family(
+        out,
+        "souk_db_write_transaction_seconds",
+        "histogram",
+        "Committed write transactions, from the write gate to the commit's answer.",
+    );
+    for (le, n) in souk_store::txstats::BUCKETS.iter().zip(&buckets) {
+        let _ = writeln!(
+            out,
+            "souk_db_write_transaction_seconds_bucket{{le=\"{le}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "souk_db_write_transaction_seconds_bucket{{le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(out, "souk_db_write_transaction_seconds_sum {sum}");
+    let _ = writeln!(out, "souk_db_write_transaction_seconds_count {count}");
     let pool = store.pool_use();
     family(
         out,

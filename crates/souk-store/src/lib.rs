@@ -37,6 +37,7 @@ mod storefront;
 mod supplier;
 mod supplier_catalogue;
 mod telegram;
+pub mod txstats;
 mod users;
 pub mod versions;
 mod web;

@@ -23,6 +23,7 @@ engine_test!(metrics_carry_the_operations_families, |db| {
     )
     .await;
     app.expect_failed_jobs();
+    app.buyer("metrics@test.local", "1").await;
     let services = db
         .scalar("SELECT COUNT(*) FROM services WHERE active")
         .await;
@@ -56,6 +57,19 @@ engine_test!(metrics_carry_the_operations_families, |db| {
     assert!(has("souk_webhook_deliveries_pending 0"), "{text}");
     assert!(starts("souk_db_pool_connections{state=\"max\"} "), "{text}");
     assert!(starts("souk_db_probe_seconds "), "{text}");
+    // The buyer's creation and the job's insert were committed write transactions.
+    let committed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("souk_db_write_transaction_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(committed >= 1, "{text}");
+    assert!(
+        has(&format!(
+            "souk_db_write_transaction_seconds_bucket{{le=\"+Inf\"}} {committed}"
+        )),
+        "{text}"
+    );
     assert!(starts("process_resident_memory_bytes "), "{text}");
     assert!(starts("process_cpu_seconds_total "), "{text}");
     assert_eq!(
