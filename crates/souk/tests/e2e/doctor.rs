@@ -155,6 +155,30 @@ engine_test!(doctor_finds_each_fault, |db| {
         "{out}"
     );
 
+    // A disk that is really full, where the machine lets the test mount a 1 MiB tmpfs.
+    if let Some(tiny) = TinyDisk::mount() {
+        let place = tiny.dir.display().to_string();
+        let full: Vec<(&str, &str)> = healthy
+            .iter()
+            .map(|(k, v)| match *k {
+                "SOUK_DOCTOR_MIN_FREE_MB" => (*k, "2"),
+                "SOUK_BACKUP_DIR" => (*k, place.as_str()),
+                _ => (*k, *v),
+            })
+            .collect();
+        let (ok, out, err) = souk_with(work.path(), &full, &["doctor"]);
+        assert!(!ok);
+        assert_eq!(err.trim(), "souk: doctor found 1 fault(s)");
+        assert!(
+            out.lines()
+                .any(|l| l
+                    == format!("FAULT disk: 1 MiB free for the backups ({place}), under 2 MiB")),
+            "{out}"
+        );
+    } else {
+        eprintln!("a 1 MiB tmpfs cannot be mounted here: the full disk is the threshold's alone");
+    }
+
     // A pending migration: the newest one forgotten by the database.
     let latest = souk_store::Store::latest_schema_version(match db.kind {
         crate::harness::Kind::Sqlite => souk_store::Engine::Sqlite,
@@ -186,3 +210,33 @@ engine_test!(doctor_finds_each_fault, |db| {
     let (ok, out, err) = souk_with(work.path(), &healthy, &["doctor"]);
     assert!(ok, "{out}\n{err}");
 });
+
+/// A 1 MiB tmpfs, unmounted when dropped (`None` where mounting is not allowed).
+struct TinyDisk {
+    dir: std::path::PathBuf,
+    _holder: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount() -> Option<TinyDisk> {
+        let holder = tempfile::tempdir().ok()?;
+        let dir = holder.path().join("tiny");
+        std::fs::create_dir(&dir).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(TinyDisk {
+            dir,
+            _holder: holder,
+        })
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
