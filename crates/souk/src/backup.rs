@@ -673,3 +673,67 @@ async fn restore_postgres(data: &Path, url: &str, replace: bool) -> Result<(), B
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_by_time() {
+        assert_eq!(stamp(0), "19700101T000000.000Z");
+        assert!(stamp(1_000) < stamp(2_000));
+        assert_eq!(
+            sqlite_path("sqlite://data/shop.db?mode=rwc"),
+            Some(PathBuf::from("data/shop.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://db/souk"), None);
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_whole_backups() {
+        let dir = std::env::temp_dir().join(format!("souk-prune-{}", hex::encode(rand_bytes())));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for ms in [1_000, 2_000, 3_000] {
+            let base = format!("souk-{}", stamp(ms));
+            for suffix in [SQLITE_SUFFIX, MANIFEST_SUFFIX, KEY_SUFFIX] {
+                std::fs::write(dir.join(format!("{base}{suffix}")), "x").expect("write");
+            }
+        }
+        std::fs::write(dir.join("notes.txt"), "kept").expect("write");
+        assert_eq!(prune(&dir, 2).ok(), Some(1));
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 7, "{left:?}");
+        assert!(left.iter().all(|n| !n.contains(&stamp(1_000))), "{left:?}");
+        assert!(left.contains(&"notes.txt".to_owned()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_path_that_is_no_backup_is_refused_by_name() {
+        let refused = locate(Path::new("/tmp/souk.db"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("/tmp/souk.db is not a Souk backup (expected a file ending in .manifest.json, .sqlite.gz or .pgdump)")
+        );
+    }
+
+    fn rand_bytes() -> [u8; 6] {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let pid = std::process::id();
+        let mut out = [0u8; 6];
+        out[..4].copy_from_slice(&nanos.to_le_bytes());
+        out[4..].copy_from_slice(&(pid as u16).to_le_bytes());
+        out
+    }
+}
