@@ -8,6 +8,7 @@ pub mod cache;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;
+pub mod ops_metrics;
 pub mod ratelimit;
 pub mod rest;
 pub mod router;

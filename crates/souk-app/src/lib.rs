@@ -32,5 +32,6 @@ pub mod supplier_orders;
 pub mod supplier_products;
 pub mod telegram;
 pub mod upstream;
+pub mod upstream_stats;
 pub mod webhooks;
 pub mod withdrawals;

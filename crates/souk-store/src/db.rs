@@ -182,12 +182,21 @@ pub fn redact_url(url: &str) -> String {
 pub(crate) struct Tx<DB: sqlx::Database> {
     tx: Option<Transaction<'static, DB>>,
     gate: Option<OwnedMutexGuard<()>>,
+    /// When a write transaction began (its gate passed): commits are timed for
+    /// `/metrics` (`crate::txstats`). `None` for reads.
+    begun: Option<std::time::Instant>,
 }
 
 impl<DB: sqlx::Database> Tx<DB> {
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         match self.tx.take() {
-            Some(tx) => tx.commit().await,
+            Some(tx) => {
+                let result = tx.commit().await;
+                if let (Ok(()), Some(begun)) = (&result, self.begun) {
+                    crate::txstats::record(begun.elapsed());
+                }
+                result
+            }
             None => Ok(()),
         }
     }
@@ -251,14 +260,20 @@ impl BeginWrite for SqlitePool {
     type Database = Sqlite;
     async fn begin_write(&self, gate: &WriteGate) -> Result<Tx<Sqlite>, sqlx::Error> {
         let gate = gate.enter_owned().await;
+        let begun = Some(std::time::Instant::now());
         let tx = self.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Tx { tx: Some(tx), gate })
+        Ok(Tx {
+            tx: Some(tx),
+            gate,
+            begun,
+        })
     }
 
     async fn begin_read(&self) -> Result<Tx<Sqlite>, sqlx::Error> {
         Ok(Tx {
             tx: Some(self.begin().await?),
             gate: None,
+            begun: None,
         })
     }
 }
@@ -267,14 +282,20 @@ impl BeginWrite for PgPool {
     type Database = Postgres;
     async fn begin_write(&self, gate: &WriteGate) -> Result<Tx<Postgres>, sqlx::Error> {
         let gate = gate.enter_owned().await;
+        let begun = Some(std::time::Instant::now());
         let tx = self.begin().await?;
-        Ok(Tx { tx: Some(tx), gate })
+        Ok(Tx {
+            tx: Some(tx),
+            gate,
+            begun,
+        })
     }
 
     async fn begin_read(&self) -> Result<Tx<Postgres>, sqlx::Error> {
         Ok(Tx {
             tx: Some(self.begin().await?),
             gate: None,
+            begun: None,
         })
     }
 }

@@ -118,13 +118,18 @@ impl Store {
     }
 
     fn judge(&self, recorded: &str) -> KeyCheck {
-        let opened = hex::decode(recorded.trim())
-            .ok()
-            .and_then(|sealed| self.crypto.open(&sealed).ok());
-        if opened.as_deref() == Some(CHECK_PLAINTEXT) {
+        if opens_check(&self.crypto, recorded) {
             KeyCheck::Matches
         } else {
             KeyCheck::Mismatch
         }
     }
+}
+
+/// Whether a recorded check value opens with `crypto`'s key.
+pub(crate) fn opens_check(crypto: &crate::Crypto, recorded: &str) -> bool {
+    let opened = hex::decode(recorded.trim())
+        .ok()
+        .and_then(|sealed| crypto.open(&sealed).ok());
+    opened.as_deref() == Some(CHECK_PLAINTEXT)
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod backup;
 mod bulk;
 pub(crate) mod catalogue;
 pub mod crypto;
@@ -21,6 +22,7 @@ mod login_attempts;
 mod mail;
 mod migrations;
 mod operator;
+mod ops;
 mod orders;
 mod payments;
 mod provider_oddities;
@@ -35,6 +37,7 @@ mod storefront;
 mod supplier;
 mod supplier_catalogue;
 mod telegram;
+pub mod txstats;
 mod users;
 pub mod versions;
 mod web;
@@ -43,6 +46,7 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use audit::AuditReport;
+pub use backup::{BackupFacts, MigrationState, PgSnapshot};
 pub use catalogue::{
     NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
 };
@@ -65,6 +69,7 @@ pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
+pub use ops::{OpsGauges, PoolUse};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,

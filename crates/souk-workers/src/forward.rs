@@ -278,6 +278,16 @@ async fn forward_one(
     let now = ctx.clock.now_ms();
     // Sends that fail for long are said to the operator (`provider.failing`); a refusal
     // is an answer, not a failure.
+    {
+        use souk_app::upstream_stats::{record, Call, Outcome};
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(ClientError::Api(_) | ClientError::KeyConflict(_)) => Outcome::Refused,
+            Err(e) if e.outcome_unknown() => Outcome::Unknown,
+            Err(_) => Outcome::Failed,
+        };
+        record(&provider.id, Call::Send, outcome);
+    }
     match &result {
         Ok(_) | Err(ClientError::Api(_)) | Err(ClientError::KeyConflict(_)) => {
             store
@@ -550,6 +560,15 @@ async fn sync_batch(
     let ids: Vec<String> = batch.iter().map(|j| j.external_id.clone()).collect();
     let answers = client.statuses(&ids).await;
     let now = ctx.clock.now_ms();
+    {
+        use souk_app::upstream_stats::{record, Call, Outcome};
+        let outcome = if answers.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
+        record(provider_id, Call::Sync, outcome);
+    }
     let answers = match answers {
         Ok(a) => {
             store

@@ -172,9 +172,7 @@ pub fn data_key(database_url: &str) -> anyhow::Result<DataKey> {
             Crypto::parse_key(&hex_key).context("SOUK_DATA_KEY")?,
         ));
     }
-    let path = env("SOUK_KEY_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| default_key_path(database_url));
+    let path = key_file_path(database_url);
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the data key file {}", path.display()))?;
@@ -186,6 +184,14 @@ pub fn data_key(database_url: &str) -> anyhow::Result<DataKey> {
         key: Crypto::generate_key(),
         path,
     })
+}
+
+/// Where the data key file is looked for: `SOUK_KEY_FILE`, else beside a SQLite
+/// database (or `souk.key` in the working directory).
+pub fn key_file_path(database_url: &str) -> PathBuf {
+    env("SOUK_KEY_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_key_path(database_url))
 }
 
 fn default_key_path(database_url: &str) -> PathBuf {

@@ -249,7 +249,10 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
         AdminCommand::Smtp { command } => super::admin_smtp::run(store, command, now).await,
         AdminCommand::Telegram { command } => super::admin_telegram::run(store, command, now).await,
         AdminCommand::Audit => {
-            let report = store.audit().await?;
+            let progress = crate::progress::Progress::start("auditing every invariant");
+            let report = store.audit().await;
+            drop(progress);
+            let report = report?;
             println!(
                 "audited {} users, {} orders, {} ledger rows, {} delivered stock lines",
                 report.users, report.orders, report.ledger_rows, report.delivered_lines

@@ -368,12 +368,17 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
         } => {
             let markup = souk_core::markup::parse_markup(markup.as_deref(), round.as_deref())
                 .map_err(|e| anyhow!(e))?;
-            let (numbers, _) =
-                providers::import(store, &provider, markup, allow_private, now).await?;
+            let progress = crate::progress::Progress::start("importing the provider's services");
+            let imported = providers::import(store, &provider, markup, allow_private, now).await;
+            drop(progress);
+            let (numbers, _) = imported?;
             println!("imported {} services: {:?}", numbers.len(), numbers);
         }
         ProviderCommand::Sync { provider } => {
-            let report = providers::sync_services(store, &provider, allow_private, now).await?;
+            let progress = crate::progress::Progress::start("syncing the provider's services");
+            let report = providers::sync_services(store, &provider, allow_private, now).await;
+            drop(progress);
+            let report = report?;
             println!(
                 "seen {} services, updated {}, disabled {}",
                 report.seen,

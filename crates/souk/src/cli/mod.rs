@@ -16,6 +16,8 @@ mod admin_smtp;
 mod admin_telegram;
 mod admin_users;
 mod api;
+mod backup;
+mod doctor;
 
 pub use admin::AdminCommand;
 
@@ -65,6 +67,15 @@ pub enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Take a consistent, compressed backup of the database (while it serves), with
+    /// a manifest; the data key is left out unless --with-key.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty database (or --force), check it, migrate it and
+    /// run the audit.
+    Restore(backup::RestoreArgs),
+    /// Check the configuration, the database, the data key, disk space, the clock,
+    /// providers, gateways and notifications; exits non-zero on a fault.
+    Doctor(doctor::DoctorArgs),
     /// Operator commands.
     Admin {
         #[command(flatten)]
@@ -99,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, db, demo } => {
             let started = std::time::Instant::now();
+            let schedule = crate::backup::schedule_from_env()?;
             let store = open_store(&db.database_url, config::max_connections()?).await?;
             let demo = if demo {
                 let d = crate::demo::load(&store, clock.now_ms()).await?;
@@ -136,8 +148,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            let backups = schedule.map(|s| {
+                tracing::info!(
+                    every_s = s.every.as_secs(),
+                    dir = %s.dir.display(),
+                    keep = s.keep,
+                    "scheduled backups on"
+                );
+                tokio::spawn(crate::backup::run_schedule(db.database_url.clone(), s))
+            });
             tracing::info!(url = %url, database = %souk_store::redact_url(&db.database_url), ready_ms = started.elapsed().as_millis() as u64, "ready");
-            node.run(shutdown_signal()).await
+            let result = node.run(shutdown_signal()).await;
+            if let Some(task) = backups {
+                task.abort();
+            }
+            result
         }
         Command::Worker { db } => {
             let store = open_store(&db.database_url, config::max_connections()?).await?;
@@ -150,6 +175,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Api(args) => api::run(args).await,
+        Command::Backup(args) => backup::run_backup(args).await,
+        Command::Restore(args) => backup::run_restore(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
         Command::Migrate { db } => {
             open_store(&db.database_url, 2).await?;
             println!("database is up to date");

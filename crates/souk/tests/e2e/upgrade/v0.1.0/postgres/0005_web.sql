@@ -1,0 +1,5 @@
+-- The web pages: a signed-in user may see their own API key again, so keys issued through
+-- the web are also kept sealed under the data key (the digest stays what authenticates).
+-- The SQLite twin of this file must stay equivalent.
+ALTER TABLE api_keys ADD COLUMN key_sealed BYTEA;
+CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
