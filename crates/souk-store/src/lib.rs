@@ -5,6 +5,7 @@
 
 mod audit;
 pub mod backup;
+mod batch;
 mod bulk;
 pub(crate) mod catalogue;
 pub mod crypto;
@@ -173,6 +174,8 @@ pub struct Store {
     db: Db,
     gate: WriteGate,
     crypto: Arc<Crypto>,
+    /// The group commit of orders (SQLite); `None` when switched off.
+    batch: Option<batch::Batcher>,
 }
 
 impl Store {
@@ -194,7 +197,33 @@ impl Store {
             gate: WriteGate::for_engine(db.engine()),
             db,
             crypto: Arc::new(Crypto::new(data_key)),
+            batch: Some(batch::Batcher::default()),
         })
+    }
+
+    /// With `false`, every order is a transaction of its own on SQLite too (the group
+    /// commit is on by default; `SOUK_GROUP_COMMIT=off`).
+    pub fn with_group_commit(mut self, on: bool) -> Store {
+        self.batch = on.then(batch::Batcher::default);
+        self
+    }
+
+    /// The group commit's batches committed and the orders they carried since the
+    /// start (`None` where orders commit one by one).
+    pub fn group_commit_stats(&self) -> Option<(u64, u64)> {
+        match (&self.db, &self.batch) {
+            (Db::Sqlite(_), Some(batch)) => Some(batch.counts()),
+            _ => None,
+        }
+    }
+
+    /// The group commit orders join, on SQLite (on PostgreSQL each order is its own
+    /// transaction: its commits already run in parallel).
+    pub(crate) fn batch(&self) -> Option<batch::Queue<'_>> {
+        match (&self.db, &self.batch) {
+            (Db::Sqlite(pool), Some(batch)) => Some(batch.queue(pool, &self.gate)),
+            _ => None,
+        }
     }
 
     pub fn engine(&self) -> Engine {

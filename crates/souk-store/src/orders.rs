@@ -9,6 +9,7 @@ use souk_core::order::{product_charge, OrderStatus, ProductOrder, SmmOrder};
 use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
+use crate::batch::{OwnedBuyer, OwnedIdempotency, Write};
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
 use crate::events::{EventSteps, OrderFacts};
 use crate::forwarding::OrderJobSteps;
@@ -73,7 +74,8 @@ pub enum CancelOutcome {
 const CANCEL_SETTINGS_SQL: &str = "SELECT key, value FROM settings WHERE key IN ($1, $2)";
 
 row_struct! {
-    struct OrderRow {
+    /// An order with one of its delivered lines (`content`), if any.
+    struct OrderLineRow {
         id: i64,
         kind: String,
         product_type: String,
@@ -89,6 +91,7 @@ row_struct! {
         sub_state: Option<String>,
         posts_done: Option<i64>,
         parent_id: Option<i64>,
+        content: Option<Vec<u8>>,
     }
 }
 
@@ -253,42 +256,40 @@ tx_steps! {
     }
 }
 
-impl Store {
-    /// Places a product order: the first candidate subproduct with the stock serves it at
-    /// its price; the balance is charged; inventory lines are delivered at once, oldest
-    /// first. `Not enough stock` and `Insufficient balance` change nothing.
-    pub async fn place_product_order(
-        &self,
-        buyer: &Buyer<'_>,
-        order: &ProductOrder,
-        idem: Option<&Idempotency<'_>>,
-        now: i64,
-    ) -> Result<Placed> {
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            if let Some(order_id) = tx.claim_idempotency(buyer.user_id, idem, now).await? {
-                tx.commit().await?;
+tx_steps! {
+    /// Placing orders, inside a write transaction (its own, or a savepoint of a batch:
+    /// `crate::batch`). On an error the caller rolls back what the step wrote.
+    pub(crate) trait PlaceSteps {
+        /// The body of [`Store::place_product_order`].
+        async fn place_product_in(
+            &mut self,
+            buyer: &Buyer<'_>,
+            order: &ProductOrder,
+            idem: Option<&Idempotency<'_>>,
+            now: i64,
+        ) -> Result<Placed> {
+            if let Some(order_id) = self.claim_idempotency(buyer.user_id, idem, now).await? {
                 return Ok(Placed { order_id, new: false, changes: Vec::new() });
             }
             let mut chosen = None;
             for candidate in &order.candidates {
-                let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                let row: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
                     "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
                      WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
-                     RETURNING price, stock_version, stock",
+                     RETURNING price, stock_version, stock, low_stock_threshold",
                 )
                 .bind(order.quantity)
                 .bind(now)
                 .bind(candidate)
                 .bind(order.service_number)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *self)
                 .await?;
                 if let Some(row) = row {
                     chosen = Some((candidate, row));
                     break;
                 }
             }
-            let Some((subproduct, (price, stock_version, stock))) = chosen else {
+            let Some((subproduct, (price, stock_version, stock, low_stock))) = chosen else {
                 return Err(StoreError::Rejected(ApiError::NotEnoughStock));
             };
             let price = Money::from_micros(price);
@@ -328,13 +329,13 @@ impl Store {
             .bind(completed_at)
             .bind(told)
             .bind(told.map(|_| delivered))
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *self)
             .await?;
-            if tx.ledger_entry(buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
+            if self.ledger_entry(buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
                 return Err(StoreError::Rejected(ApiError::InsufficientBalance));
             }
             if order.product_type == ProductType::Auto {
-                tx.enqueue_forward(order_id, now).await?;
+                self.enqueue_forward(order_id, now).await?;
             }
             if inventory {
                 let delivered = sqlx::query(
@@ -345,7 +346,7 @@ impl Store {
                 .bind(now)
                 .bind(subproduct)
                 .bind(order.quantity)
-                .execute(&mut *tx)
+                .execute(&mut *self)
                 .await?
                 .rows_affected();
                 if delivered != order.quantity as u64 {
@@ -354,8 +355,8 @@ impl Store {
                     )));
                 }
             }
-            tx.insert_earning(order_id, &order.shop_id, charge, now).await?;
-            tx.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
+            self.insert_earning(order_id, &order.shop_id, charge, now).await?;
+            self.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
             if inventory {
                 let facts = OrderFacts {
                     user_id: buyer.user_id.to_owned(),
@@ -370,35 +371,32 @@ impl Store {
                     told_status: None,
                     told_delivered: None,
                 };
-                tx.tell_order(order_id, &facts, true, now).await?;
-                tx.stock_sold(subproduct, order.quantity, now).await?;
+                self.tell_order(order_id, &facts, true, now).await?;
+                // `stock.low` only on the sale that crosses the threshold: the others
+                // need not read the shop behind the variant.
+                if low_stock.is_some_and(|t| stock < t && stock + order.quantity >= t) {
+                    self.stock_sold(subproduct, order.quantity, now).await?;
+                }
             } else {
-                tx.order_to_fulfil(order_id, now).await?;
+                self.order_to_fulfil(order_id, now).await?;
             }
-            tx.settle_idempotency(buyer.user_id, idem, order_id).await?;
+            self.settle_idempotency(buyer.user_id, idem, order_id).await?;
             let change = Change::Stock { subproduct: subproduct.clone(), version: stock_version, stock };
-            tx.notify(&change).await?;
-            tx.commit().await?;
+            self.notify(&change).await?;
             Ok(Placed { order_id, new: true, changes: vec![change] })
-        })
-    }
+        }
 
-    /// Places an SMM order: validated and priced by the caller, charged here. Orders for
-    /// `auto` services connected to a provider are queued for forwarding; without a
-    /// provider they wait, like manual ones.
-    pub async fn place_smm_order(
-        &self,
-        buyer: &Buyer<'_>,
-        order: &SmmOrder,
-        idem: Option<&Idempotency<'_>>,
-        now: i64,
-    ) -> Result<Placed> {
-        let params =
-            serde_json::to_string(&order.fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            if let Some(order_id) = tx.claim_idempotency(buyer.user_id, idem, now).await? {
-                tx.commit().await?;
+        /// The body of [`Store::place_smm_order`].
+        async fn place_smm_in(
+            &mut self,
+            buyer: &Buyer<'_>,
+            order: &SmmOrder,
+            idem: Option<&Idempotency<'_>>,
+            now: i64,
+        ) -> Result<Placed> {
+            let params =
+                serde_json::to_string(&order.fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            if let Some(order_id) = self.claim_idempotency(buyer.user_id, idem, now).await? {
                 return Ok(Placed { order_id, new: false, changes: Vec::new() });
             }
             let (order_id,): (i64,) = sqlx::query_as(
@@ -420,25 +418,86 @@ impl Store {
             .bind(now)
             .bind(order.runs)
             .bind(order.interval_minutes)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *self)
             .await?;
-            if tx.ledger_entry(buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
+            if self.ledger_entry(buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
                 return Err(StoreError::Rejected(ApiError::InsufficientBalance));
             }
             if order.product_type == ProductType::Auto {
-                tx.enqueue_forward(order_id, now).await?;
+                self.enqueue_forward(order_id, now).await?;
             }
-            tx.insert_earning(order_id, &order.shop_id, order.charge, now).await?;
-            tx.order_event(order_id, "placed", "", now).await?;
-            tx.order_to_fulfil(order_id, now).await?;
-            tx.settle_idempotency(buyer.user_id, idem, order_id).await?;
-            tx.commit().await?;
+            self.insert_earning(order_id, &order.shop_id, order.charge, now).await?;
+            self.order_event(order_id, "placed", "", now).await?;
+            self.order_to_fulfil(order_id, now).await?;
+            self.settle_idempotency(buyer.user_id, idem, order_id).await?;
             Ok(Placed { order_id, new: true, changes: Vec::new() })
+        }
+    }
+}
+
+impl Store {
+    /// Places a product order: the first candidate subproduct with the stock serves it at
+    /// its price; the balance is charged; inventory lines are delivered at once, oldest
+    /// first. `Not enough stock` and `Insufficient balance` change nothing. On SQLite the
+    /// order joins the node's group commit (`crate::batch`): it runs in a savepoint of a
+    /// transaction shared with the orders that arrived with it, and is answered once that
+    /// transaction is durable.
+    pub async fn place_product_order(
+        &self,
+        buyer: &Buyer<'_>,
+        order: &ProductOrder,
+        idem: Option<&Idempotency<'_>>,
+        now: i64,
+    ) -> Result<Placed> {
+        if let Some(batch) = self.batch() {
+            return batch
+                .run(Write::Product {
+                    buyer: OwnedBuyer::of(buyer),
+                    order: order.clone(),
+                    idem: idem.map(OwnedIdempotency::of),
+                    now,
+                })
+                .await;
+        }
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let placed = tx.place_product_in(buyer, order, idem, now).await?;
+            tx.commit().await?;
+            Ok(placed)
+        })
+    }
+
+    /// Places an SMM order: validated and priced by the caller, charged here. Orders for
+    /// `auto` services connected to a provider are queued for forwarding; without a
+    /// provider they wait, like manual ones. Group-committed like product orders.
+    pub async fn place_smm_order(
+        &self,
+        buyer: &Buyer<'_>,
+        order: &SmmOrder,
+        idem: Option<&Idempotency<'_>>,
+        now: i64,
+    ) -> Result<Placed> {
+        if let Some(batch) = self.batch() {
+            return batch
+                .run(Write::Smm {
+                    buyer: OwnedBuyer::of(buyer),
+                    order: order.clone(),
+                    idem: idem.map(OwnedIdempotency::of),
+                    now,
+                })
+                .await;
+        }
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let placed = tx.place_smm_in(buyer, order, idem, now).await?;
+            tx.commit().await?;
+            Ok(placed)
         })
     }
 
     /// The caller's orders among `ids`, with delivered accounts decrypted. Orders of
-    /// other users are simply absent.
+    /// other users are simply absent. One query: each order's row comes once per
+    /// delivered line (once when it has none), in order and line order.
     pub async fn orders_of(&self, user_id: &str, ids: &[i64]) -> Result<Vec<OrderView>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -447,55 +506,48 @@ impl Store {
             .map(|i| format!("${}", i + 2))
             .collect::<Vec<_>>()
             .join(", ");
-        let order_sql = format!(
+        let sql = format!(
             "SELECT o.id, o.kind, o.product_type, o.status, o.quantity, o.charge, o.refunded, o.delivered, \
-             o.start_count, o.remains, o.params, s.type_name, o.sub_state, o.posts_done, o.parent_id \
+             o.start_count, o.remains, o.params, s.type_name, o.sub_state, o.posts_done, o.parent_id, l.content \
              FROM orders o LEFT JOIN services s ON s.number = o.service_number \
-             WHERE o.user_id = $1 AND o.id IN ({placeholders})"
+             LEFT JOIN stock_lines l ON l.order_id = o.id \
+             WHERE o.user_id = $1 AND o.id IN ({placeholders}) ORDER BY o.id, l.id"
         );
-        let line_sql = format!(
-            "SELECT l.order_id, l.content FROM stock_lines l JOIN orders o ON o.id = l.order_id \
-             WHERE o.user_id = $1 AND l.order_id IN ({placeholders}) ORDER BY l.id"
-        );
-        let (rows, lines, children) = on_engine!(&self.db, pool => {
-            let mut q = sqlx::query_as::<_, OrderRow>(&order_sql).bind(user_id);
+        let (rows, children) = on_engine!(&self.db, pool => {
+            let mut q = sqlx::query_as::<_, OrderLineRow>(&sql).bind(user_id);
             for id in ids {
                 q = q.bind(id);
             }
             let rows = q.fetch_all(pool).await?;
-            let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(&line_sql).bind(user_id);
-            for id in ids {
-                q = q.bind(id);
-            }
-            let lines = q.fetch_all(pool).await?;
             // Only a subscription has children worth listing (a drip-feed's runs are
             // its own business): asked for only when one is among the rows.
-            let parents: Vec<i64> = rows
-                .iter()
-                .filter(|r| {
-                    r.parent_id.is_none()
-                        && r.type_name.as_deref().and_then(souk_core::smm_type::canonical)
-                            == Some("Subscriptions")
-                })
-                .map(|r| r.id)
-                .collect();
             let mut children: Vec<(i64, i64)> = Vec::new();
-            for parent in parents {
+            let mut last = None;
+            for r in &rows {
+                let subscription = r.parent_id.is_none()
+                    && r.type_name.as_deref().and_then(souk_core::smm_type::canonical)
+                        == Some("Subscriptions");
+                if !subscription || last == Some(r.id) {
+                    continue;
+                }
+                last = Some(r.id);
                 let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM orders WHERE parent_id = $1 ORDER BY id")
-                    .bind(parent)
+                    .bind(r.id)
                     .fetch_all(pool)
                     .await?;
-                children.extend(ids.into_iter().map(|(id,)| (parent, id)));
+                children.extend(ids.into_iter().map(|(id,)| (r.id, id)));
             }
-            (rows, lines, children)
+            (rows, children)
         });
-        let mut views = Vec::with_capacity(rows.len());
+        let mut views: Vec<OrderView> = Vec::with_capacity(rows.len().min(ids.len()));
         for row in rows {
-            let mut accounts = Vec::new();
-            for (order_id, sealed) in &lines {
-                if *order_id == row.id {
-                    accounts.push(self.crypto.open(sealed)?);
-                }
+            let line = match &row.content {
+                Some(sealed) => Some(self.crypto.open(sealed)?),
+                None => None,
+            };
+            if let Some(last) = views.last_mut().filter(|v| v.id == row.id) {
+                last.accounts.extend(line);
+                continue;
             }
             views.push(OrderView {
                 id: row.id,
@@ -508,7 +560,7 @@ impl Store {
                 delivered: row.delivered,
                 start_count: row.start_count,
                 remains: row.remains,
-                accounts,
+                accounts: line.into_iter().collect(),
                 // Written by `add` as a flat map of text; anything else shows as none.
                 params: serde_json::from_str(&row.params).unwrap_or_default(),
                 type_name: row.type_name,

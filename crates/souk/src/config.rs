@@ -126,6 +126,17 @@ pub fn sqlite_synchronous() -> anyhow::Result<SqliteSync> {
     }
 }
 
+/// `SOUK_GROUP_COMMIT`: on (default) or `off`: on SQLite, orders placed at the same time
+/// share one commit, each in a savepoint of its own; off, each order commits alone.
+pub fn group_commit() -> bool {
+    env("SOUK_GROUP_COMMIT").is_none_or(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "off" | "false" | "no"
+        )
+    })
+}
+
 pub fn max_connections() -> anyhow::Result<u32> {
     env_u32("SOUK_DB_MAX_CONNECTIONS", 16)
 }

@@ -22,7 +22,8 @@ pub async fn open_store(database_url: &str, max_connections: u32) -> anyhow::Res
                 "cannot open the database {}",
                 souk_store::redact_url(database_url)
             )
-        })?;
+        })?
+        .with_group_commit(crate::config::group_commit());
     // A recorded key that is not ours stops the start before the schema changes; an
     // older database without a record is judged on its sealed rows after migrating.
     if let Some(check) = store.recorded_data_key().await? {

@@ -353,3 +353,200 @@ engine_test!(stock_removals_race_orders, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(refusals_in_a_shared_commit_roll_back_alone, |db| {
+    // One node, so the orders racing here share its group commit (SQLite): rich buyers
+    // race for 15 lines, broke buyers are refused after the stock was counted down in
+    // the same transaction, and every refusal must undo only itself.
+    let app = crate::harness::TestApp::spawn(db).await;
+    let service = stocked_product(&app.store, "Shared Commit", "2.00", 15).await;
+    let mut rich = Vec::new();
+    let mut broke = Vec::new();
+    for i in 0..25 {
+        rich.push(buyer(&app.store, &format!("rich{i}@test.local"), "10").await);
+        broke.push(buyer(&app.store, &format!("broke{i}@test.local"), "1.50").await);
+    }
+    let before = app.store.group_commit_stats();
+    let api = app.api();
+    let everyone: Vec<(bool, &(String, String))> = rich
+        .iter()
+        .map(|b| (true, b))
+        .chain(broke.iter().map(|b| (false, b)))
+        .collect();
+    // Interleaved, so broke and rich buyers share batches.
+    let mut order: Vec<usize> = (0..everyone.len()).collect();
+    order.sort_by_key(|i| (i % 25, *i));
+    let results = futures::future::join_all(order.iter().map(|&i| {
+        let (http, api, (_, (_, key))) = (app.http.clone(), api.clone(), everyone[i]);
+        async move { add(&http, &api, key, service).await }
+    }))
+    .await;
+    let mut won = 0;
+    for (&i, result) in order.iter().zip(&results) {
+        let (is_rich, (user, _)) = everyone[i];
+        let balance = app.store.balance(user).await.expect("balance").display2();
+        match (is_rich, result.get("order").is_some()) {
+            (true, true) => {
+                won += 1;
+                assert_eq!(balance, "8.00");
+            }
+            (true, false) => {
+                assert_eq!(result["error"], "Not enough stock", "{result}");
+                assert_eq!(balance, "10.00");
+            }
+            (false, placed) => {
+                assert!(!placed, "a broke buyer's order was placed: {result}");
+                // Refused for the money when a line was left, else for the stock.
+                assert!(
+                    result["error"] == "Insufficient balance"
+                        || result["error"] == "Not enough stock",
+                    "{result}"
+                );
+                assert_eq!(balance, "1.50");
+            }
+        }
+    }
+    assert_eq!(won, 15, "{results:?}");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NOT NULL")
+            .await,
+        15
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM orders").await, 15);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM subproducts WHERE stock <> 0")
+            .await,
+        0,
+        "a refused order left its stock counted down"
+    );
+    if let (Some(before), Some(after)) = (before, app.store.group_commit_stats()) {
+        let (batches, writes) = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(writes, 50, "every order went through the group commit");
+        eprintln!("{:?}: 50 orders in {batches} commits", db.kind);
+        assert!(batches < writes, "no two orders shared a commit");
+    }
+    app.stop().await;
+    db.assert_audit_clean().await;
+});
+
+engine_test!(sigkill_under_32_clients_keeps_acknowledged_orders, |db| {
+    // 32 clients on one node (so orders share commits on SQLite), some of them refused
+    // for their balance mid-run; the node is killed with SIGKILL while they send.
+    let store = db.store().await;
+    let service = stocked_product(&store, "Crash Stream", "0.10", 20_000).await;
+    let mut keys = Vec::new();
+    for i in 0..32 {
+        // Every fourth buyer runs out of money after five orders.
+        let balance = if i % 4 == 3 { "0.50" } else { "1000" };
+        keys.push(
+            buyer(&store, &format!("crash{i}@test.local"), balance)
+                .await
+                .1,
+        );
+    }
+    let node = ServerProcess::spawn(db).await;
+    let api = node.api();
+    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let workers: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (http, api, key, acknowledged, stop) = (
+                http.clone(),
+                api.clone(),
+                key.clone(),
+                acknowledged.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(v) = async {
+                        http.post(&api)
+                            .form(&[
+                                ("key", key.as_str()),
+                                ("action", "add"),
+                                ("service", &service.to_string()),
+                                ("quantity", "1"),
+                            ])
+                            .send()
+                            .await?
+                            .json::<Value>()
+                            .await
+                    }
+                    .await
+                    else {
+                        break;
+                    };
+                    if let Some(id) = v["order"].as_i64() {
+                        acknowledged.lock().expect("lock").push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if acknowledged.lock().expect("lock").len() >= 400 {
+            break;
+        }
+    }
+    node.kill_hard();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let acknowledged: HashSet<i64> = acknowledged.lock().expect("lock").iter().copied().collect();
+    assert!(
+        acknowledged.len() >= 40,
+        "too few orders before the kill: {}",
+        acknowledged.len()
+    );
+    let node = ServerProcess::spawn(db).await;
+    db.assert_audit_clean().await;
+    let ids = acknowledged
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM stock_lines WHERE order_id IN ({ids})"
+        ))
+        .await,
+        acknowledged.len() as i64,
+        "an acknowledged order lost its line"
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM ledger WHERE kind = 'charge' AND amount = -100000 AND order_id IN ({ids})"
+        ))
+        .await,
+        acknowledged.len() as i64,
+        "an acknowledged order lost its charge"
+    );
+    // Nothing charged twice, and every order in the database is whole.
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
+            .await,
+        db.scalar("SELECT COUNT(*) FROM orders").await
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM stock_lines WHERE order_id IS NOT NULL")
+            .await,
+        db.scalar("SELECT COUNT(*) FROM orders").await
+    );
+    eprintln!(
+        "{:?}: {} orders acknowledged before SIGKILL, {} in the database",
+        db.kind,
+        acknowledged.len(),
+        db.scalar("SELECT COUNT(*) FROM orders").await
+    );
+    let v = add(&reqwest::Client::new(), &node.api(), &keys[0], service).await;
+    assert!(v["order"].as_i64().is_some(), "{v}");
+    node.stop();
+    db.assert_audit_clean().await;
+});

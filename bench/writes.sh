@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The write path against the read path (issue 21), in one run against one server per
+# configuration: GET /healthz, `balance`, `status` (one order), `status` (10 orders,
+# `orders=`), `add` hot (every client the same buyer and product) and `add` spread
+# (client i: buyer i mod 32, a product of its own), at 1, 8, 32 and 128 clients, on SQLite
+# with synchronous=FULL, SQLite with synchronous=NORMAL and PostgreSQL. Every figure is
+# printed with its ratio to `balance` at the same concurrency on the same server, with its
+# p50 and p99; every configuration ends with `souk admin audit`.
+#
+# Usage: bench/writes.sh [full] [normal] [postgres]
+#   default: full normal, plus postgres when SOUK_BENCH_PG_URL is set
+#   SOUK_BENCH_PG_URL        e.g. postgres://postgres@127.0.0.1:5432/postgres
+#   SOUK_BENCH_CLIENTS       concurrency levels ("1 8 32 128")
+#   SOUK_BENCH_DURATION (5s) SOUK_BENCH_WARMUP (1s)
+#   SOUK_BENCH_LINES         stock lines per product (40000)
+#   SOUK_BENCH_SKIP_BUILD=1  use the binaries already built
+#   SOUK_GROUP_COMMIT=off    the server commits each order alone (the comparison)
+# Binaries are taken from $CARGO_TARGET_DIR/release (default target/release). Raw JSON
+# lines are appended to bench/results/writes.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${SOUK_BENCH_DURATION:-5s}
+WARMUP=${SOUK_BENCH_WARMUP:-1s}
+LINES=${SOUK_BENCH_LINES:-40000}
+read -r -a LEVELS <<<"${SOUK_BENCH_CLIENTS:-1 8 32 128}"
+PG_URL=${SOUK_BENCH_PG_URL:-}
+BUYERS=32
+
+if [ "$#" -gt 0 ]; then
+  CONFIGS=("$@")
+else
+  CONFIGS=(full normal)
+  [ -n "$PG_URL" ] && CONFIGS+=(postgres)
+fi
+for c in "${CONFIGS[@]}"; do
+  case "$c" in
+    full | normal) ;;
+    postgres) [ -n "$PG_URL" ] || { echo "postgres needs SOUK_BENCH_PG_URL" >&2; exit 2; } ;;
+    *) echo "unknown configuration: $c (full, normal, postgres)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "${SOUK_BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release -p souk -p souk-bench
+fi
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+SOUK="$BIN/souk"
+BENCH="$BIN/souk-bench"
+mkdir -p "$ROOT/bench/results"
+SOUK_DATA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export SOUK_DATA_KEY
+RUN_ID=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/souk-writes.XXXXXX")
+SERVER_PID=""
+PG_DB=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+cleanup() {
+  stop_server
+  if [ -n "$PG_DB" ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true; fi
+  PG_DB=""
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  return 1
+}
+field() { sed -nE "s/.*\"$2\":\"?([^,\"}]*)\"?.*/\1/p" <<<"$1"; }
+
+# run CONFIG
+run() {
+  local config=$1 url sync=full
+  case "$config" in
+    full) url="sqlite://$WORK/writes-full.db" ;;
+    normal) url="sqlite://$WORK/writes-normal.db"; sync=normal ;;
+    postgres)
+      PG_DB="souk_bench_writes_$(date +%s)_$$"
+      psql "$PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
+      url="${PG_URL%/*}/$PG_DB" ;;
+  esac
+  local hot=${#LEVELS[@]}
+  echo "== $config: seeding $((hot + BUYERS)) products x $LINES lines, $BUYERS buyers" >&2
+  "$BENCH" seed-orders --database-url "$url" --lines "$LINES" --products $((hot + BUYERS)) \
+    --buyers "$BUYERS" >"$WORK/seed.out"
+  local -a services keys
+  IFS=, read -r -a services <<<"$(tail -n 2 "$WORK/seed.out" | head -n 1)"
+  IFS=, read -r -a keys <<<"$(tail -n 1 "$WORK/seed.out")"
+  local port base
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  SOUK_DATABASE_URL="$url" SOUK_SQLITE_SYNCHRONOUS="$sync" SOUK_LISTEN="127.0.0.1:$port" \
+    SOUK_RATE_LIMIT_PER_KEY=0 SOUK_RATE_LIMIT_PER_ADDRESS=0 SOUK_LOG=warn \
+    "$SOUK" serve >"$WORK/server.out" 2>"$WORK/server.err" &
+  SERVER_PID=$!
+  "$BENCH" wait --url "$base/healthz" --timeout 60s >/dev/null
+
+  # Ten orders per buyer, for `status`: client i asks after buyer i's first order, and
+  # after its ten with `orders=`.
+  local b n id answer first multi
+  local -a status_one status_ten
+  for b in $(seq 0 $((BUYERS - 1))); do
+    first="" multi=""
+    for n in $(seq 1 10); do
+      answer=$(curl -sS --data "key=${keys[$b]}&action=add&service=${services[$((hot + b))]}&quantity=1" "$base/api/v2")
+      id=$(sed -nE 's/.*"order":([0-9]+).*/\1/p' <<<"$answer")
+      [ -n "$id" ] || { echo "placing a status order failed: $answer" >&2; return 1; }
+      first=${first:-$id}
+      multi="${multi:+$multi,}$id"
+    done
+    status_one+=("key=${keys[$b]}&action=status&order=$first")
+    status_ten+=("key=${keys[$b]}&action=status&orders=$multi")
+  done
+
+  local c label line level=0 i
+  local -a args
+  : >"$WORK/rows.tsv"
+  for c in "${LEVELS[@]}"; do
+    for label in healthz balance status status10 add_hot add_spread; do
+      args=()
+      case $label in
+        healthz) args=(--get /healthz) ;;
+        balance) for i in $(seq 0 $((BUYERS - 1))); do args+=(--form "key=${keys[$i]}&action=balance"); done ;;
+        status) for i in "${status_one[@]}"; do args+=(--form "$i"); done ;;
+        status10) for i in "${status_ten[@]}"; do args+=(--form "$i"); done ;;
+        # The hot case takes a product of its own per level, so no level runs dry.
+        add_hot) args=(--form "key=${keys[0]}&action=add&service=${services[$level]}&quantity=1") ;;
+        add_spread) for i in $(seq 0 $((BUYERS - 1))); do args+=(--form "key=${keys[$i]}&action=add&service=${services[$((hot + i))]}&quantity=1"); done ;;
+      esac
+      line=$("$BENCH" load --url "$base/api/v2" "${args[@]}" --label "$label" --concurrency "$c" \
+        --duration "$DURATION" --warmup "$WARMUP" --meta config="$config" --meta run="$RUN_ID" \
+        --meta commit="$COMMIT" --meta clients="$c" --meta group_commit="${SOUK_GROUP_COMMIT:-on}")
+      echo "$line" >>"$ROOT/bench/results/writes.jsonl"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$label" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+        "$(field "$line" p99_ms)" "$(field "$line" errors)" >>"$WORK/rows.tsv"
+    done
+    level=$((level + 1))
+  done
+  stop_server
+
+  echo
+  echo "$config, group commit ${SOUK_GROUP_COMMIT:-on} ($RUN_ID, $COMMIT): $DURATION per workload after $WARMUP warmup; ratio = rps / balance rps at the same clients"
+  awk -F '\t' '
+    { key = $1 SUBSEP $2; rps[key] = $3; p50[key] = $4; p99[key] = $5; err[key] = $6
+      if ($2 == "balance") base[$1] = $3
+      row[NR] = key }
+    END {
+      printf "%7s %-11s %10s %7s %9s %9s %7s\n", "clients", "workload", "rps", "ratio", "p50 ms", "p99 ms", "errors"
+      for (i = 1; i <= NR; i++) { split(row[i], k, SUBSEP)
+        printf "%7s %-11s %10.0f %7.3f %9.2f %9.2f %7s\n", k[1], k[2], rps[row[i]], (base[k[1]] > 0 ? rps[row[i]] / base[k[1]] : 0), p50[row[i]], p99[row[i]], err[row[i]] }
+    }' "$WORK/rows.tsv"
+  if SOUK_DATABASE_URL="$url" "$SOUK" admin audit >"$WORK/audit.out" 2>&1; then
+    echo "audit: $(tail -n 1 "$WORK/audit.out")"
+  else
+    cat "$WORK/audit.out"
+    echo "AUDIT FAILED on $config" >&2
+    return 1
+  fi
+  cleanup
+}
+
+for config in "${CONFIGS[@]}"; do
+  run "$config"
+done

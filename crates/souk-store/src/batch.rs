@@ -1,0 +1,277 @@
+//! Group commit of orders on SQLite. One writer task per node takes the orders placed
+//! concurrently, runs them one after another in one write transaction, each in a
+//! savepoint of its own, and commits once: a refusal ("Not enough stock", "Insufficient
+//! balance") or a fault rolls back its own savepoint and leaves the others in the batch
+//! alone. Nobody is answered before the commit returns, so an acknowledged order is as
+//! durable as the configured `synchronous` makes any commit; if the commit fails, every
+//! order of the batch is answered with that failure (none of them was placed).
+//!
+//! A batch has no waiting time of its own: the writer starts as soon as one order is
+//! queued, and the orders that arrive while it runs join it (up to [`MAX_BATCH`]) before
+//! it commits. One order alone commits at once.
+//!
+//! The writer takes the process's write gate for each batch, like every other write, so
+//! the writes that do not go through it keep their meaning unchanged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use souk_core::order::{ProductOrder, SmmOrder};
+use sqlx::{Connection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{BeginWrite, WriteGate};
+use crate::idempotency::Idempotency;
+use crate::orders::{Buyer, PlaceSteps, Placed};
+use crate::{Result, StoreError};
+
+/// At most this many orders share a commit.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// Orders queued for the writer (beyond these, callers wait to queue).
+const QUEUE: usize = 1024;
+
+/// [`Buyer`] owned, to cross into the writer task.
+#[derive(Debug)]
+pub(crate) struct OwnedBuyer {
+    user_id: String,
+    email: String,
+}
+
+impl OwnedBuyer {
+    pub(crate) fn of(buyer: &Buyer<'_>) -> OwnedBuyer {
+        OwnedBuyer {
+            user_id: buyer.user_id.to_owned(),
+            email: buyer.email.to_owned(),
+        }
+    }
+
+    fn borrow(&self) -> Buyer<'_> {
+        Buyer {
+            user_id: &self.user_id,
+            email: &self.email,
+        }
+    }
+}
+
+/// [`Idempotency`] owned.
+#[derive(Debug)]
+pub(crate) struct OwnedIdempotency {
+    key: String,
+    fingerprint: String,
+}
+
+impl OwnedIdempotency {
+    pub(crate) fn of(idem: &Idempotency<'_>) -> OwnedIdempotency {
+        OwnedIdempotency {
+            key: idem.key.to_owned(),
+            fingerprint: idem.fingerprint.to_owned(),
+        }
+    }
+
+    fn borrow(&self) -> Idempotency<'_> {
+        Idempotency {
+            key: &self.key,
+            fingerprint: &self.fingerprint,
+        }
+    }
+}
+
+/// One write the batch writer runs.
+#[derive(Debug)]
+pub(crate) enum Write {
+    Product {
+        buyer: OwnedBuyer,
+        order: ProductOrder,
+        idem: Option<OwnedIdempotency>,
+        now: i64,
+    },
+    Smm {
+        buyer: OwnedBuyer,
+        order: SmmOrder,
+        idem: Option<OwnedIdempotency>,
+        now: i64,
+    },
+}
+
+struct Job {
+    write: Write,
+    reply: oneshot::Sender<Result<Placed>>,
+}
+
+/// The handle to a node's batch writer, started at its first order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Batcher {
+    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+    counts: Arc<Counts>,
+}
+
+/// Commits and the writes they carried, since the start.
+#[derive(Debug, Default)]
+struct Counts {
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// A started writer: where to queue.
+pub(crate) struct Queue<'a>(&'a mpsc::Sender<Job>);
+
+impl Batcher {
+    /// The writer's queue, starting the writer on first use.
+    pub(crate) fn queue(&self, pool: &SqlitePool, gate: &WriteGate) -> Queue<'_> {
+        Queue(self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(writer(
+                pool.clone(),
+                gate.clone(),
+                receiver,
+                self.counts.clone(),
+            ));
+            sender
+        }))
+    }
+
+    /// Batches committed and the writes in them, since the start.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.commits.load(Ordering::Relaxed),
+            self.counts.writes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Queue<'_> {
+    /// Queues `write` and waits for its answer, given after its batch committed. The
+    /// write runs to its end even if the caller stops waiting.
+    pub(crate) async fn run(&self, write: Write) -> Result<Placed> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| StoreError::Internal("the order writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the order writer dropped an order".into()))?
+    }
+}
+
+/// The writer: one batch at a time, until every handle is gone.
+async fn writer(
+    pool: SqlitePool,
+    gate: WriteGate,
+    mut jobs: mpsc::Receiver<Job>,
+    counts: Arc<Counts>,
+) {
+    while let Some(first) = jobs.recv().await {
+        if let Some(writes) = run_batch(&pool, &gate, first, &mut jobs).await {
+            counts.commits.fetch_add(1, Ordering::Relaxed);
+            counts.writes.fetch_add(writes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What went wrong with a batch as a whole, for every order in it.
+fn batch_failed(e: &sqlx::Error) -> StoreError {
+    StoreError::Internal(format!("a batch of orders failed: {e}"))
+}
+
+/// Runs one batch; answers how many writes its commit carried (`None`: it failed).
+async fn run_batch(
+    pool: &SqlitePool,
+    gate: &WriteGate,
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+) -> Option<u64> {
+    let mut tx = match pool.begin_write(gate).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let _ = first.reply.send(Err(e.into()));
+            return None;
+        }
+    };
+    let mut done: Vec<(oneshot::Sender<Result<Placed>>, Result<Placed>)> = Vec::new();
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        match in_savepoint(&mut tx, &job.write).await {
+            Ok(outcome) => done.push((job.reply, outcome)),
+            Err(e) => {
+                // The savepoint could not be released or rolled back: the transaction is
+                // in no known state, so none of the batch is kept.
+                tracing::error!(error = %e, "a savepoint of a batch of orders failed");
+                let _ = tx.rollback().await;
+                let _ = job.reply.send(Err(batch_failed(&e)));
+                for (reply, _) in done {
+                    let _ = reply.send(Err(batch_failed(&e)));
+                }
+                return None;
+            }
+        }
+        if done.len() < MAX_BATCH {
+            next = jobs.try_recv().ok();
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            let writes = done.len() as u64;
+            for (reply, outcome) in done {
+                let _ = reply.send(outcome);
+            }
+            Some(writes)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "committing a batch of orders failed");
+            for (reply, outcome) in done {
+                // A refusal changed nothing and stays what it was; a placed order is not.
+                let outcome = match outcome {
+                    Ok(_) => Err(batch_failed(&e)),
+                    refused => refused,
+                };
+                let _ = reply.send(outcome);
+            }
+            None
+        }
+    }
+}
+
+/// Runs one write in a savepoint: released when it succeeds, rolled back when it is
+/// refused or fails. The outer error is the savepoint's own failure.
+async fn in_savepoint(
+    conn: &mut sqlx::SqliteConnection,
+    write: &Write,
+) -> std::result::Result<Result<Placed>, sqlx::Error> {
+    let mut savepoint = conn.begin().await?;
+    let outcome = match write {
+        Write::Product {
+            buyer,
+            order,
+            idem,
+            now,
+        } => {
+            let idem = idem.as_ref().map(OwnedIdempotency::borrow);
+            savepoint
+                .place_product_in(&buyer.borrow(), order, idem.as_ref(), *now)
+                .await
+        }
+        Write::Smm {
+            buyer,
+            order,
+            idem,
+            now,
+        } => {
+            let idem = idem.as_ref().map(OwnedIdempotency::borrow);
+            savepoint
+                .place_smm_in(&buyer.borrow(), order, idem.as_ref(), *now)
+                .await
+        }
+    };
+    match outcome {
+        Ok(placed) => {
+            savepoint.commit().await?;
+            Ok(Ok(placed))
+        }
+        Err(e) => {
+            savepoint.rollback().await?;
+            Ok(Err(e))
+        }
+    }
+}
