@@ -207,6 +207,7 @@ engine_test!(operator_commands, |db| {
             "payment_mismatch = credit",
             "deposit_bonus = ",
             "provider_low_balance = ",
+            "display_currencies = ",
         ]
     );
     let err = refused(
