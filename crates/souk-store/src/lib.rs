@@ -6,6 +6,7 @@
 mod audit;
 mod bulk;
 pub(crate) mod catalogue;
+mod console;
 pub mod crypto;
 mod db;
 mod disputes;
@@ -21,6 +22,7 @@ mod login_attempts;
 mod mail;
 mod migrations;
 mod operator;
+mod operators;
 mod orders;
 mod payments;
 mod provider_oddities;
@@ -46,6 +48,10 @@ pub use audit::AuditReport;
 pub use catalogue::{
     NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
 };
+pub use console::{
+    ConsoleOrder, Counters, Dashboard, DayKindTotals, DayPayments, DayStatusCount, GroupTotals,
+    LedgerExportRow, OrderEventRow, OrderFilter, DAY_MS,
+};
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
@@ -65,6 +71,7 @@ pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
+pub use operators::{AuditEntry, NewAuditEntry, NewOperator, OperatorRecord, OperatorSession};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,
