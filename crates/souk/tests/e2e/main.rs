@@ -12,6 +12,7 @@ mod catalogue;
 mod chain;
 mod cli;
 mod concurrency;
+mod console;
 mod crash;
 mod disputes;
 mod events;
