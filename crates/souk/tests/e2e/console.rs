@@ -574,3 +574,84 @@ async fn refused(db: &TestDb, sql: &str) -> bool {
         }
     }
 }
+
+/// Runs `souk` with `args` against `db`: (success, stdout, stderr).
+fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_souk"))
+        .args(args)
+        .env("SOUK_DATABASE_URL", &db.url)
+        .env("SOUK_DATA_KEY", hex::encode(crate::harness::DATA_KEY))
+        .env("SOUK_LOG", "warn")
+        .current_dir(dir.path())
+        .output()
+        .expect("run souk");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+engine_test!(console_operator_command, |db| {
+    let (ok, out, err) = souk(
+        db,
+        &[
+            "admin",
+            "operator",
+            "create",
+            "--email",
+            "Boss@Example.com",
+            "--role",
+            "owner",
+        ],
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("created operator "), "{out}");
+    assert!(
+        lines[0].ends_with(" <boss@example.com> role owner"),
+        "{out}"
+    );
+    let password = lines[1];
+    assert_eq!(password.len(), 24);
+    // The hash is stored, never the password.
+    let store = db.store().await;
+    let op = store
+        .operator_by_email("boss@example.com")
+        .await
+        .expect("read")
+        .expect("operator");
+    assert!(op.password_hash.starts_with("$argon2id$"));
+    assert!(!op.password_hash.contains(password));
+    assert_eq!((op.role.as_str(), op.totp_enabled), ("owner", false));
+    store.close().await;
+    for (args, error) in [
+        (
+            ["--email", "boss@example.com", "--role", "owner"],
+            "souk: an operator with the email boss@example.com exists",
+        ),
+        (
+            ["--email", "x@example.com", "--role", "root"],
+            "souk: Role must be owner, admin or support",
+        ),
+        (
+            ["--email", "not-an-email", "--role", "support"],
+            "souk: Email is not valid",
+        ),
+    ] {
+        let mut full = vec!["admin", "operator", "create"];
+        full.extend(args);
+        let (ok, _, err) = souk(db, &full);
+        assert!(!ok, "{args:?}");
+        assert_eq!(err.trim(), error);
+    }
+    let (ok, out, _) = souk(db, &["admin", "operator", "list"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 1);
+    assert!(
+        out.contains(" boss@example.com owner active two-factor off since "),
+        "{out}"
+    );
+});
