@@ -599,3 +599,55 @@ pub async fn retry_job(
     }
     Ok(retried)
 }
+
+/// A decision on a buyer's dispute (every role: support handles disputes), audited.
+pub async fn resolve_dispute(
+    store: &Store,
+    actor: &Acting,
+    dispute_id: &str,
+    refund: Option<&str>,
+    note: &str,
+    now: i64,
+) -> Result<souk_store::Dispute, OperatorError> {
+    actor.require(Permission::HandleDisputes)?;
+    let decision = match refund.map(str::trim) {
+        None => souk_store::DisputeDecision::Reject,
+        Some("") => souk_store::DisputeDecision::Refund(None),
+        Some(amount) => {
+            souk_store::DisputeDecision::Refund(Some(Money::parse(amount).map_err(|_| {
+                OperatorError::Invalid("Amount must be a number like 10 or -2.50".into())
+            })?))
+        }
+    };
+    let resolved = crate::disputes::resolve(
+        store,
+        crate::disputes::ResolveDispute {
+            dispute_id: dispute_id.to_owned(),
+            decision,
+            note: note.trim().to_owned(),
+        },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::disputes::ResolveError::Refused(r) => OperatorError::Invalid(r.to_string()),
+        crate::disputes::ResolveError::Store(s) => OperatorError::Store(s),
+    })?;
+    audit(
+        store,
+        &actor.id,
+        &actor.email,
+        "dispute.resolve",
+        &format!("order:{}", resolved.order_id),
+        Some(json!({ "dispute": dispute_id, "status": "open" })),
+        Some(json!({
+            "dispute": dispute_id,
+            "status": resolved.status,
+            "refund": Money::from_micros(resolved.refund_amount).display2(),
+            "note": resolved.resolution,
+        })),
+        now,
+    )
+    .await?;
+    Ok(resolved)
+}

@@ -228,6 +228,17 @@ engine_test!(console_in_the_browser, |db| {
     b.goto(&format!("{base}/console/jobs")).await;
     b.find("#parked-jobs").await;
     shoot(&mut b, "jobs").await;
+    for (path, table, name) in [
+        ("/console/payments", "#payments", "payments"),
+        ("/console/disputes", "#disputes", "disputes"),
+        ("/console/withdrawals", "#withdrawals", "withdrawals"),
+        ("/console/providers", "#providers", "providers"),
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        b.find(table).await;
+        shoot(&mut b, name).await;
+    }
+    assert_eq!(b.text("#providers tbody td").await, "Upstream Panel");
     let before_support = balance(&app, &key).await;
     sign_out(&b).await;
 
@@ -331,6 +342,8 @@ engine_test!(console_in_the_browser, |db| {
         format!("/console/orders/{lost}"),
         "/console/jobs".to_owned(),
         "/console/audit".to_owned(),
+        "/console/providers".to_owned(),
+        "/console/payments".to_owned(),
     ] {
         b.goto(&format!("{base}{path}")).await;
         let source = b.source().await;
@@ -339,7 +352,7 @@ engine_test!(console_in_the_browser, |db| {
     }
     b.quit().await;
     let shots_taken = std::fs::read_dir(&shots).expect("screenshots").count();
-    assert!(shots_taken >= 24, "{shots_taken} screenshots");
+    assert!(shots_taken >= 32, "{shots_taken} screenshots");
     app.stop().await;
 });
 

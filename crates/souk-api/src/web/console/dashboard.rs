@@ -230,11 +230,11 @@ pub async fn page_handler(
         section.counters #counters {
             (counter("count-stuck", ui.t("stuck orders", "зависших заказов"), k.stuck_orders, "/console/jobs"))
             (counter("count-parked", ui.t("parked jobs", "отложенных задач"), k.parked_jobs, "/console/jobs"))
-            (counter("count-disputes", ui.t("open disputes", "открытых споров"), k.open_disputes, "/console"))
-            (counter("count-withdrawals", ui.t("pending withdrawals", "заявок на вывод"), k.pending_withdrawals, "/console"))
-            (counter("count-manual", ui.t("manual payments to check", "ручных платежей"), k.pending_manual_payments, "/console"))
-            (counter("count-failing", ui.t("providers failing", "провайдеров с ошибками"), k.failing_providers, "/console"))
-            (counter("count-low", ui.t("providers low on balance", "провайдеров с низким балансом"), k.low_balance_providers, "/console"))
+            (counter("count-disputes", ui.t("open disputes", "открытых споров"), k.open_disputes, "/console/disputes"))
+            (counter("count-withdrawals", ui.t("pending withdrawals", "заявок на вывод"), k.pending_withdrawals, "/console/withdrawals?status=requested"))
+            (counter("count-manual", ui.t("manual payments to check", "ручных платежей"), k.pending_manual_payments, "/console/payments?status=held"))
+            (counter("count-failing", ui.t("providers failing", "провайдеров с ошибками"), k.failing_providers, "/console/providers"))
+            (counter("count-low", ui.t("providers low on balance", "провайдеров с низким балансом"), k.low_balance_providers, "/console/providers"))
         }
         h2 { (ui.t("Revenue, cost and profit per day", "Выручка, затраты и прибыль по дням")) }
         (bars("chart-money", ui.t("Revenue, cost and profit per day", "Выручка, затраты и прибыль по дням"), &labels, &money_series))

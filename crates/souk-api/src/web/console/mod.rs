@@ -12,6 +12,7 @@ mod chart;
 mod dashboard;
 mod export;
 mod jobs;
+mod lists;
 mod orders;
 mod users;
 
@@ -51,6 +52,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
         .route("/console/audit", get(audit::list))
+        .route("/console/disputes", get(lists::disputes))
+        .route("/console/disputes/{id}", post(lists::decide_dispute))
+        .route("/console/withdrawals", get(lists::withdrawals))
+        .route("/console/providers", get(lists::providers))
+        .route("/console/payments", get(lists::payments))
         .route("/console/export/{what}", get(export::csv))
 }
 
@@ -296,6 +302,10 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console" #nav-dashboard { (ui.t("Dashboard", "Сводка")) }
                             a href="/console/orders" #nav-orders { (ui.t("Orders", "Заказы")) }
                             a href="/console/users" #nav-users { (ui.t("Users", "Пользователи")) }
+                            a href="/console/payments" #nav-payments { (ui.t("Payments", "Платежи")) }
+                            a href="/console/disputes" #nav-disputes { (ui.t("Disputes", "Споры")) }
+                            a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
+                            a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
                             a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
                             span.muted #operator-who { (op.email) " · " (role_name(ui, op.role)) }
