@@ -527,6 +527,53 @@ engine_test!(console_sign_in_over_http, |db| {
         );
     }
 
+    // The ledger as CSV for a day range, and a range that is not one.
+    app.buyer("csv@test.local", "25").await;
+    let buyer = app
+        .store
+        .user_id_by_email("csv@test.local")
+        .await
+        .expect("lookup")
+        .expect("buyer");
+    let rows = app.store.ledger(&buyer, 10).await.expect("ledger");
+    let today = &souk_core::clock::iso_millis(app.state.now())[..10];
+    let r = http
+        .get(format!(
+            "{base}/console/export/ledger?from={today}&to={today}"
+        ))
+        .header(COOKIE, format!("souk_console={full}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let mut expected =
+        String::from("id,user,kind,amount,balance_after,order,payment,note,created_at\n");
+    for l in rows.iter().rev() {
+        expected.push_str(&format!(
+            "{},csv@test.local,{},{},{},,,{},{}\n",
+            l.id,
+            l.kind,
+            Money::from_micros(l.amount).display2(),
+            Money::from_micros(l.balance_after).display2(),
+            l.note,
+            souk_core::clock::iso_millis(l.created_at)
+        ));
+    }
+    assert_eq!(r.text().await.expect("body"), expected);
+    let r = http
+        .get(format!(
+            "{base}/console/export/orders?from=yesterday&to={today}"
+        ))
+        .header(COOKIE, format!("souk_console={full}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.text().await.expect("body"),
+        "from and to are days written 2026-12-31\n"
+    );
+
     // Sessions end: twelve hours later the full session is gone.
     app.clock.advance(operators::SESSION_MS);
     let r = http
