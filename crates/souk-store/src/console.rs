@@ -106,7 +106,7 @@ row_struct! {
 }
 
 row_struct! {
-    /// One event recorded about an order.
+    /// One step of an order's history.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct OrderEventRow {
         pub kind: String,
@@ -304,11 +304,11 @@ impl Store {
         }))
     }
 
-    /// The events recorded about an order, oldest first.
+    /// An order's own history (sends, upstream answers, settlements), oldest first.
     pub async fn order_events(&self, order_id: i64) -> Result<Vec<OrderEventRow>> {
         Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as("SELECT kind, payload, created_at FROM events WHERE subject = $1 ORDER BY seq")
-                .bind(format!("order:{order_id}"))
+            sqlx::query_as("SELECT kind, detail AS payload, created_at FROM order_events WHERE order_id = $1 ORDER BY id")
+                .bind(order_id)
                 .fetch_all(pool)
                 .await?
         }))

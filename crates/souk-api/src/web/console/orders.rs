@@ -234,7 +234,7 @@ async fn detail_page(
             thead { tr { th { "#" } th { (ui.t("Kind", "Вид")) } th.num { (ui.t("Amount", "Сумма")) } th.num { (ui.t("Balance after", "Баланс после")) } th { (ui.t("Note", "Примечание")) } th { (ui.t("When", "Когда")) } } }
             tbody { @for l in &ledger { tr { td { (l.id) } td { (l.kind) } td.num { (money(l.amount)) } td.num { (money(l.balance_after)) } td { (l.note) } td { (when(l.created_at)) } } } }
         } }
-        h2 { (ui.t("Events", "События")) }
+        h2 { (ui.t("History", "История")) }
         div.scroll { table #order-events {
             thead { tr { th { (ui.t("Event", "Событие")) } th { (ui.t("Data", "Данные")) } th { (ui.t("When", "Когда")) } } }
             tbody { @for e in &events { tr { td { (e.kind) } td { code { (e.payload) } } td { (when(e.created_at)) } } } }
