@@ -269,6 +269,55 @@ engine_test!(console_in_the_browser, |db| {
         .expect("post");
     assert_eq!(refused.status(), 403);
     assert_eq!(balance(&app, &key).await, before_support);
+    let refused = app
+        .http
+        .post(format!("{base}/console/jobs/1/retry"))
+        .header(COOKIE, format!("souk_console={cookie}"))
+        .form(&[("csrf", csrf.as_str().unwrap_or(""))])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 403);
+    // Support handles disputes: the buyer's is turned down from the disputes screen.
+    let opened = app
+        .call(&[
+            ("key", &key),
+            ("action", "dispute"),
+            ("order", &kept.to_string()),
+            ("message", "Nothing arrived yet"),
+        ])
+        .await;
+    assert!(opened.get("error").is_none(), "{opened}");
+    b.goto(&format!("{base}/console/disputes")).await;
+    b.type_into("#disputes input[name=note]", "It is on its way")
+        .await;
+    b.click("#disputes button[value=reject]").await;
+    b.wait_text("#disputes tbody td", "no open dispute left", |t| {
+        t == "None."
+    })
+    .await;
+    let decided = app
+        .store
+        .disputes(Some("rejected"))
+        .await
+        .expect("disputes");
+    assert_eq!(
+        (
+            decided.len(),
+            decided[0].order_id,
+            decided[0].resolution.as_str()
+        ),
+        (1, kept, "It is on its way")
+    );
+    let audit = app
+        .store
+        .audit_log(Some(&format!("order:{kept}")), None, 5)
+        .await
+        .expect("audit");
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].operator_email.as_str()),
+        ("dispute.resolve", "support@test.local")
+    );
     sign_out(&b).await;
 
     // An admin enrols, then changes the balance; bad input first changes nothing.
