@@ -12,7 +12,8 @@
 #   SOUK_BENCH_SERVICES     services to seed (10000)
 #   SOUK_BENCH_ORDERS       orders to insert (100000)
 #   SOUK_BENCH_REPEAT       measured requests per page (5)
-#   SOUK_BENCH_SKIP_BUILD=1 use the binaries already in $CARGO_TARGET_DIR/release
+#   SOUK_BENCH_PROFILE      the build profile of the binaries (release)
+#   SOUK_BENCH_SKIP_BUILD=1 use the binaries already in $CARGO_TARGET_DIR/<profile>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +23,7 @@ ORDERS=${SOUK_BENCH_ORDERS:-100000}
 REPEAT=${SOUK_BENCH_REPEAT:-5}
 PG_URL=${SOUK_BENCH_PG_URL:-}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+PROFILE=${SOUK_BENCH_PROFILE:-release}
 
 if [ "$#" -gt 0 ]; then
   ENGINES=("$@")
@@ -31,10 +33,12 @@ else
 fi
 
 if [ "${SOUK_BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --release -p souk -p souk-bench
+  cargo build --profile "$PROFILE" -p souk -p souk-bench
 fi
-SOUK="$TARGET/release/souk"
-BENCH="$TARGET/release/souk-bench"
+DIR=$PROFILE
+[ "$PROFILE" = dev ] && DIR=debug
+SOUK="$TARGET/$DIR/souk"
+BENCH="$TARGET/$DIR/souk-bench"
 
 SOUK_DATA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export SOUK_DATA_KEY
@@ -73,7 +77,7 @@ SELECT u.id, s.entity, s.number, s.shop_id, s.product_type, 'https://example.com
        10000 * (1 + n.i % 100),
        CASE n.i % 6 WHEN 0 THEN 'pending' WHEN 1 THEN 'processing' WHEN 2 THEN 'completed'
                     WHEN 3 THEN 'completed' WHEN 4 THEN 'partial' ELSE 'canceled' END,
-       $now_ms - n.i * $step, $now_ms - n.i * $step,
+       $now_ms - CAST(n.i AS BIGINT) * $step, $now_ms - CAST(n.i AS BIGINT) * $step,
        CASE WHEN s.entity = 'smm' THEN 8000 * (1 + n.i % 100) END
 FROM $series
 JOIN services s ON s.number = (SELECT MIN(number) FROM services) + (n.i % $SERVICES)

@@ -2,6 +2,8 @@
 //! ledger), its live counters, and the orders list with its filters. Reads only; every
 //! change goes through the use cases.
 
+use std::collections::{BTreeMap, HashMap};
+
 use crate::db::on_engine;
 use crate::jobs::{ORDER_FORWARD, ORDER_STATUS};
 use crate::payments::{DEPOSIT, MANUAL_GATEWAY};
@@ -149,36 +151,23 @@ fn like_pattern(text: &str) -> String {
 impl Store {
     /// The dashboard over `[from, to)`; providers below `low_balance` count as low.
     pub async fn dashboard(&self, from: i64, to: i64, low_balance: i64) -> Result<Dashboard> {
+        // Two passes over the period's orders, each read from the covering index
+        // `orders_created` alone: per day, kind and status; per provider, shop and service.
         let sums = "CAST(COUNT(*) AS BIGINT) AS orders, CAST(COALESCE(SUM(o.charge - o.refunded), 0) AS BIGINT) AS revenue, \
                     CAST(COALESCE(SUM(COALESCE(o.provider_cost, 0)), 0) AS BIGINT) AS cost";
-        let by_day_kind = format!(
-            "SELECT CAST(o.created_at / {DAY_MS} AS BIGINT) AS day, o.kind, {sums} FROM orders o \
-             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY 1, 2 ORDER BY 1, 2"
+        let by_day = format!(
+            "SELECT CAST(o.created_at / {DAY_MS} AS BIGINT) AS day, o.kind, o.status, {sums} FROM orders o \
+             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY 1, 2, 3"
         );
-        let by_day_status = format!(
-            "SELECT CAST(o.created_at / {DAY_MS} AS BIGINT) AS day, o.status, CAST(COUNT(*) AS BIGINT) AS orders FROM orders o \
-             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY 1, 2 ORDER BY 1, 2"
+        let by_group = format!(
+            "SELECT COALESCE(o.provider_id, '') AS provider, COALESCE(o.shop_id, '') AS shop, \
+             COALESCE(o.service_number, 0) AS service, {sums} FROM orders o \
+             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY 1, 2, 3"
         );
         let payments = format!(
             "SELECT CAST(l.created_at / {DAY_MS} AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS payments, \
              CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS amount FROM ledger l \
              WHERE l.kind = $3 AND l.created_at >= $1 AND l.created_at < $2 GROUP BY 1 ORDER BY 1"
-        );
-        let by_provider = format!(
-            "SELECT COALESCE(o.provider_id, '') AS key, COALESCE(MAX(p.name), '') AS name, {sums} \
-             FROM orders o LEFT JOIN providers p ON p.id = o.provider_id \
-             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY o.provider_id ORDER BY revenue DESC, key LIMIT 20"
-        );
-        let by_shop = format!(
-            "SELECT COALESCE(o.shop_id, '') AS key, COALESCE(MAX(s.name), '') AS name, {sums} \
-             FROM orders o LEFT JOIN shops s ON s.id = o.shop_id \
-             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY o.shop_id ORDER BY revenue DESC, key LIMIT 20"
-        );
-        let top_products = format!(
-            "SELECT CAST(o.service_number AS TEXT) AS key, COALESCE(MAX(s.name), '') AS name, {sums} \
-             FROM orders o LEFT JOIN services s ON s.number = o.service_number \
-             WHERE o.created_at >= $1 AND o.created_at < $2 AND o.service_number IS NOT NULL \
-             GROUP BY o.service_number ORDER BY revenue DESC, orders DESC, o.service_number LIMIT 10"
         );
         let counters = "SELECT \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE state = 'parked' AND kind IN ($1, $2)), \
@@ -188,38 +177,162 @@ impl Store {
              (SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE gateway = $3 AND state IN ('pending', 'held')), \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM providers WHERE enabled AND failing_since IS NOT NULL), \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM providers WHERE enabled AND balance IS NOT NULL AND balance < $4)";
-        Ok(on_engine!(&self.db, pool => {
-            let by_day_kind = sqlx::query_as(&by_day_kind).bind(from).bind(to).fetch_all(pool).await?;
-            let by_day_status = sqlx::query_as(&by_day_status).bind(from).bind(to).fetch_all(pool).await?;
+        type DayRow = (i64, String, String, i64, i64, i64);
+        type GroupRow = (String, String, i64, i64, i64, i64);
+        let (days, groups, payments, c, providers, shops): (
+            Vec<DayRow>,
+            Vec<GroupRow>,
+            Vec<DayPayments>,
+            (i64, i64, i64, i64, i64, i64, i64),
+            Vec<(String, String)>,
+            Vec<(String, String)>,
+        ) = on_engine!(&self.db, pool => {
+            let days = sqlx::query_as(&by_day).bind(from).bind(to).fetch_all(pool).await?;
+            let groups = sqlx::query_as(&by_group).bind(from).bind(to).fetch_all(pool).await?;
             let payments = sqlx::query_as(&payments).bind(from).bind(to).bind(DEPOSIT).fetch_all(pool).await?;
-            let by_provider = sqlx::query_as(&by_provider).bind(from).bind(to).fetch_all(pool).await?;
-            let by_shop = sqlx::query_as(&by_shop).bind(from).bind(to).fetch_all(pool).await?;
-            let top_products = sqlx::query_as(&top_products).bind(from).bind(to).fetch_all(pool).await?;
-            let c: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(counters)
+            let c = sqlx::query_as(counters)
                 .bind(ORDER_FORWARD)
                 .bind(ORDER_STATUS)
                 .bind(MANUAL_GATEWAY)
                 .bind(low_balance)
                 .fetch_one(pool)
                 .await?;
-            Dashboard {
-                by_day_kind,
-                by_day_status,
-                payments,
-                by_provider,
-                by_shop,
-                top_products,
-                counters: Counters {
-                    stuck_orders: c.0,
-                    parked_jobs: c.1,
-                    open_disputes: c.2,
-                    pending_withdrawals: c.3,
-                    pending_manual_payments: c.4,
-                    failing_providers: c.5,
-                    low_balance_providers: c.6,
-                },
+            let providers = sqlx::query_as("SELECT id, name FROM providers").fetch_all(pool).await?;
+            let shops = sqlx::query_as("SELECT id, name FROM shops").fetch_all(pool).await?;
+            (days, groups, payments, c, providers, shops)
+        });
+        let mut by_day_kind: BTreeMap<(i64, String), DayKindTotals> = BTreeMap::new();
+        let mut by_day_status: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for (day, kind, status, orders, revenue, cost) in days {
+            let t = by_day_kind
+                .entry((day, kind.clone()))
+                .or_insert(DayKindTotals {
+                    day,
+                    kind,
+                    orders: 0,
+                    revenue: 0,
+                    cost: 0,
+                });
+            t.orders += orders;
+            t.revenue += revenue;
+            t.cost += cost;
+            *by_day_status.entry((day, status)).or_default() += orders;
+        }
+        let mut by_provider: HashMap<String, GroupTotals> = HashMap::new();
+        let mut by_shop: HashMap<String, GroupTotals> = HashMap::new();
+        let mut by_service: HashMap<i64, GroupTotals> = HashMap::new();
+        let add = |map: &mut HashMap<String, GroupTotals>,
+                   key: &str,
+                   orders: i64,
+                   revenue: i64,
+                   cost: i64| {
+            let g = map.entry(key.to_owned()).or_insert_with(|| GroupTotals {
+                key: key.to_owned(),
+                name: String::new(),
+                orders: 0,
+                revenue: 0,
+                cost: 0,
+            });
+            g.orders += orders;
+            g.revenue += revenue;
+            g.cost += cost;
+        };
+        for (provider, shop, service, orders, revenue, cost) in groups {
+            add(&mut by_provider, &provider, orders, revenue, cost);
+            add(&mut by_shop, &shop, orders, revenue, cost);
+            if service != 0 {
+                let g = by_service.entry(service).or_insert_with(|| GroupTotals {
+                    key: service.to_string(),
+                    name: String::new(),
+                    orders: 0,
+                    revenue: 0,
+                    cost: 0,
+                });
+                g.orders += orders;
+                g.revenue += revenue;
+                g.cost += cost;
             }
-        }))
+        }
+        let named =
+            |map: HashMap<String, GroupTotals>, names: &[(String, String)], limit: usize| {
+                let names: HashMap<&str, &str> = names
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let mut rows: Vec<GroupTotals> = map
+                    .into_values()
+                    .map(|mut g| {
+                        g.name = names
+                            .get(g.key.as_str())
+                            .map(|n| (*n).to_owned())
+                            .unwrap_or_default();
+                        g
+                    })
+                    .collect();
+                rows.sort_by(|a, b| b.revenue.cmp(&a.revenue).then_with(|| a.key.cmp(&b.key)));
+                rows.truncate(limit);
+                rows
+            };
+        let mut top_products: Vec<GroupTotals> = by_service.into_values().collect();
+        top_products.sort_by(|a, b| {
+            b.revenue
+                .cmp(&a.revenue)
+                .then_with(|| b.orders.cmp(&a.orders))
+                .then_with(|| {
+                    a.key
+                        .len()
+                        .cmp(&b.key.len())
+                        .then_with(|| a.key.cmp(&b.key))
+                })
+        });
+        top_products.truncate(10);
+        let numbers: Vec<i64> = top_products
+            .iter()
+            .filter_map(|g| g.key.parse().ok())
+            .collect();
+        if !numbers.is_empty() {
+            let list = numbers
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Numbers from the database itself: inlined.
+            let sql = format!(
+                "SELECT CAST(number AS BIGINT), name FROM services WHERE number IN ({list})"
+            );
+            let names: Vec<(i64, String)> = on_engine!(&self.db, pool => {
+                sqlx::query_as(&sql).fetch_all(pool).await?
+            });
+            for g in &mut top_products {
+                if let Some((_, name)) = names.iter().find(|(n, _)| n.to_string() == g.key) {
+                    g.name = name.clone();
+                }
+            }
+        }
+        Ok(Dashboard {
+            by_day_kind: by_day_kind.into_values().collect(),
+            by_day_status: by_day_status
+                .into_iter()
+                .map(|((day, status), orders)| DayStatusCount {
+                    day,
+                    status,
+                    orders,
+                })
+                .collect(),
+            payments,
+            by_provider: named(by_provider, &providers, 20),
+            by_shop: named(by_shop, &shops, 20),
+            top_products,
+            counters: Counters {
+                stuck_orders: c.0,
+                parked_jobs: c.1,
+                open_disputes: c.2,
+                pending_withdrawals: c.3,
+                pending_manual_payments: c.4,
+                failing_providers: c.5,
+                low_balance_providers: c.6,
+            },
+        })
     }
 
     /// Orders matching `filter`, newest first, at most `limit`.
