@@ -148,6 +148,19 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
+type DayRow = (i64, String, String, i64, i64, i64);
+type GroupRow = (String, String, i64, i64, i64, i64);
+type CounterRow = (i64, i64, i64, i64, i64, i64, i64);
+/// What the dashboard's queries answer, before it is summed up.
+type DashboardRows = (
+    Vec<DayRow>,
+    Vec<GroupRow>,
+    Vec<DayPayments>,
+    CounterRow,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
+
 impl Store {
     /// The dashboard over `[from, to)`; providers below `low_balance` count as low.
     pub async fn dashboard(&self, from: i64, to: i64, low_balance: i64) -> Result<Dashboard> {
@@ -177,16 +190,7 @@ impl Store {
              (SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE gateway = $3 AND state IN ('pending', 'held')), \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM providers WHERE enabled AND failing_since IS NOT NULL), \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM providers WHERE enabled AND balance IS NOT NULL AND balance < $4)";
-        type DayRow = (i64, String, String, i64, i64, i64);
-        type GroupRow = (String, String, i64, i64, i64, i64);
-        let (days, groups, payments, c, providers, shops): (
-            Vec<DayRow>,
-            Vec<GroupRow>,
-            Vec<DayPayments>,
-            (i64, i64, i64, i64, i64, i64, i64),
-            Vec<(String, String)>,
-            Vec<(String, String)>,
-        ) = on_engine!(&self.db, pool => {
+        let (days, groups, payments, c, providers, shops): DashboardRows = on_engine!(&self.db, pool => {
             let days = sqlx::query_as(&by_day).bind(from).bind(to).fetch_all(pool).await?;
             let groups = sqlx::query_as(&by_group).bind(from).bind(to).fetch_all(pool).await?;
             let payments = sqlx::query_as(&payments).bind(from).bind(to).bind(DEPOSIT).fetch_all(pool).await?;
