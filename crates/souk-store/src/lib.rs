@@ -8,6 +8,7 @@ pub mod backup;
 mod batch;
 mod bulk;
 pub(crate) mod catalogue;
+mod console;
 pub mod crypto;
 mod db;
 mod disputes;
@@ -24,6 +25,7 @@ mod mail;
 mod migrations;
 mod operator;
 mod ops;
+mod operators;
 mod orders;
 mod payments;
 mod provider_oddities;
@@ -51,6 +53,10 @@ pub use backup::{BackupFacts, MigrationState, PgSnapshot};
 pub use catalogue::{
     NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, TranslationEntity,
 };
+pub use console::{
+    ConsoleOrder, Counters, Dashboard, DayKindTotals, DayPayments, DayStatusCount, GroupTotals,
+    LedgerExportRow, OrderEventRow, OrderFilter, DAY_MS,
+};
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
@@ -71,6 +77,7 @@ pub use login_attempts::AttemptCount;
 pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use ops::{OpsGauges, PoolUse};
+pub use operators::{AuditEntry, NewAuditEntry, NewOperator, OperatorRecord, OperatorSession};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,

@@ -44,6 +44,7 @@ const FILES: (Files, Files) = embed!(
     "0015_smm.sql",
     "0016_storefront.sql",
     "0017_alerts.sql",
+    "0018_operators.sql",
     "0019_rate_source.sql",
 );
 const SQLITE: Files = FILES.0;

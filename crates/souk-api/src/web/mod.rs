@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod auth;
+mod console;
 mod demo_images;
 mod desk;
 mod docs;
@@ -49,6 +50,7 @@ pub fn not_found() -> Response {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(console::routes())
         .route("/", get(docs::page))
         .route("/api-docs", get(docs::page))
         .route("/openapi.json", get(openapi::document))

@@ -99,6 +99,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_telegram::TelegramCommand,
     },
+    /// Operator accounts of the web console (/console).
+    Operator {
+        #[command(subcommand)]
+        command: super::admin_operator::OperatorCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -248,6 +253,7 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
         }
         AdminCommand::Smtp { command } => super::admin_smtp::run(store, command, now).await,
         AdminCommand::Telegram { command } => super::admin_telegram::run(store, command, now).await,
+        AdminCommand::Operator { command } => super::admin_operator::run(store, command, now).await,
         AdminCommand::Audit => {
             let progress = crate::progress::Progress::start("auditing every invariant");
             let report = store.audit().await;

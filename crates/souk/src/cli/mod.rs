@@ -9,6 +9,7 @@ use souk_core::Money;
 mod admin;
 mod admin_catalogue;
 mod admin_money;
+mod admin_operator;
 mod admin_payments;
 mod admin_provider;
 mod admin_sms;

@@ -13,6 +13,7 @@ mod catalogue;
 mod chain;
 mod cli;
 mod concurrency;
+mod console;
 mod crash;
 mod disputes;
 mod doctor;

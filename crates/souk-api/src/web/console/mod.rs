@@ -1,0 +1,362 @@
+//! The operator console under `/console`: operators (not buyers) sign in with a password
+//! and a TOTP code, and run the business from server-rendered pages: the dashboard
+//! (SVG charts drawn here, each with its table), orders, users, jobs and the audit log.
+//!
+//! Handlers parse, call and render: what an operator may do is decided in
+//! `souk_app::operators` (a refused action is refused there, whatever the page showed),
+//! and every change is an audit row written by the same use case.
+
+mod audit;
+mod auth;
+mod chart;
+mod dashboard;
+mod export;
+mod jobs;
+mod lists;
+mod orders;
+mod users;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{html, Markup, DOCTYPE};
+use souk_app::operators::{Acting, OperatorError, Permission, Role};
+use souk_core::secret::constant_time_eq;
+use souk_store::{OperatorSession, StoreError};
+
+use super::error::{bare_page, WebError};
+use super::i18n::Ui;
+use super::layout::{respond, see_other, Notice};
+use super::session::Visitor;
+use crate::state::AppState;
+
+/// The console's session cookie (apart from the buyers' `souk_session`).
+pub const CONSOLE_COOKIE: &str = "souk_console";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(dashboard::page_get))
+        .route("/console/signin", get(auth::signin_page).post(auth::signin))
+        .route("/console/code", get(auth::code_page).post(auth::code))
+        .route("/console/enrol", get(auth::enrol_page).post(auth::enrol))
+        .route("/console/signout", post(auth::signout))
+        .route("/console/orders", get(orders::list))
+        .route("/console/orders/{id}", get(orders::detail))
+        .route("/console/orders/{id}/resolve", post(orders::resolve))
+        .route("/console/users", get(users::list))
+        .route("/console/users/{id}", get(users::detail))
+        .route("/console/users/{id}/balance", post(users::balance))
+        .route("/console/jobs", get(jobs::list))
+        .route("/console/jobs/{id}/retry", post(jobs::retry))
+        .route("/console/audit", get(audit::list))
+        .route("/console/disputes", get(lists::disputes))
+        .route("/console/disputes/{id}", post(lists::decide_dispute))
+        .route("/console/withdrawals", get(lists::withdrawals))
+        .route("/console/providers", get(lists::providers))
+        .route("/console/payments", get(lists::payments))
+        .route("/console/export/{what}", get(export::csv))
+}
+
+/// Who is at the console: the page visitor (language, the anonymous form token) and the
+/// console session, if any.
+pub struct Console {
+    pub v: Visitor,
+    pub session: Option<OperatorSession>,
+    token: Option<String>,
+}
+
+fn well_formed(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn console_token(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == CONSOLE_COOKIE)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|t| well_formed(t))
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let token = console_token(parts);
+        let v = Visitor::from_request_parts(parts, state).await?;
+        let session = match &token {
+            Some(t) => state.store.operator_session(t, state.now()).await?,
+            None => None,
+        };
+        Ok(Console { v, session, token })
+    }
+}
+
+impl Console {
+    pub fn ui(&self) -> Ui {
+        self.v.ui
+    }
+
+    /// The token this page's forms carry: the console session's, else the visitor's.
+    pub fn csrf(&self) -> &str {
+        self.session
+            .as_ref()
+            .map_or_else(|| self.v.csrf(), |s| s.csrf_token.as_str())
+    }
+
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), ConsoleError> {
+        match &self.session {
+            Some(s) => match sent {
+                Some(sent) if constant_time_eq(sent.trim().as_bytes(), s.csrf_token.as_bytes()) => {
+                    Ok(())
+                }
+                _ => Err(ConsoleError::Csrf),
+            },
+            None => self.v.check_csrf(sent).map_err(|_| ConsoleError::Csrf),
+        }
+    }
+
+    /// The signed-in operator, or a redirect to sign in.
+    pub fn operator(&self) -> Result<Acting, ConsoleError> {
+        self.session
+            .as_ref()
+            .and_then(Acting::of)
+            .ok_or(ConsoleError::SignIn)
+    }
+
+    /// The signed-in operator when their role allows `p` (else 403).
+    pub fn allowed(&self, p: Permission) -> Result<Acting, ConsoleError> {
+        let op = self.operator()?;
+        op.require(p)
+            .map_err(|_| ConsoleError::Forbidden(self.ui()))?;
+        Ok(op)
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
+/// What a console page answers when it cannot show itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("sign in first")]
+    SignIn,
+    #[error("forbidden")]
+    Forbidden(Ui),
+    #[error("the form's token did not match")]
+    Csrf,
+    #[error("no such page")]
+    NotFound,
+    #[error(transparent)]
+    Web(#[from] WebError),
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => ConsoleError::NotFound,
+            e => ConsoleError::Web(e.into()),
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self {
+            ConsoleError::SignIn => see_other("/console/signin"),
+            ConsoleError::Forbidden(_) => bare_page(
+                StatusCode::FORBIDDEN,
+                "Your role does not allow this.",
+                "Ваша роль этого не позволяет.",
+            ),
+            ConsoleError::Csrf => WebError::Csrf.into_response(),
+            ConsoleError::NotFound => super::not_found(),
+            ConsoleError::Web(e) => e.into_response(),
+        }
+    }
+}
+
+/// An operator error a form can show, in the page's language; `None` for faults.
+pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
+    let text = match e {
+        OperatorError::Forbidden => ui
+            .t(
+                "Your role does not allow this.",
+                "Ваша роль этого не позволяет.",
+            )
+            .to_owned(),
+        OperatorError::Invalid(text) => match (ui, text.as_str()) {
+            (Ui::Ru, "A reason is required") => "Укажите причину.".to_owned(),
+            (Ui::Ru, "Amount must not be zero") => "Сумма не может быть нулевой.".to_owned(),
+            (Ui::Ru, t) if t.starts_with("Amount must be") => {
+                "Сумма должна быть числом, например 10 или -2.50.".to_owned()
+            }
+            _ => text.clone(),
+        },
+        OperatorError::Wrong => ui
+            .t(
+                "Wrong email, password or code.",
+                "Неверная почта, пароль или код.",
+            )
+            .to_owned(),
+        OperatorError::Throttled(wait) => format!(
+            "{} {}",
+            ui.t(
+                "Too many attempts; try again in minutes:",
+                "Слишком много попыток; повторите через минут:"
+            ),
+            wait.as_secs().div_ceil(60).max(1)
+        ),
+        OperatorError::Busy => ui
+            .t(
+                "Too many sign-ins right now; try again in a moment.",
+                "Сейчас слишком много входов; повторите через минуту.",
+            )
+            .to_owned(),
+        OperatorError::EmailTaken => ui
+            .t(
+                "An operator with this email exists.",
+                "Оператор с этой почтой уже есть.",
+            )
+            .to_owned(),
+        OperatorError::Balance(e) => match e {
+            souk_app::balances::BalanceError::Store(StoreError::Invalid(t))
+                if t.contains("below zero") =>
+            {
+                ui.t(
+                    "The balance cannot go below zero.",
+                    "Баланс не может стать отрицательным.",
+                )
+                .to_owned()
+            }
+            souk_app::balances::BalanceError::Store(StoreError::NotFound(_)) => {
+                ui.t("No such user.", "Нет такого пользователя.").to_owned()
+            }
+            souk_app::balances::BalanceError::Refused(r) => r.to_string(),
+            _ => return None,
+        },
+        OperatorError::Store(StoreError::NotFound(_)) => {
+            ui.t("Not found.", "Не найдено.").to_owned()
+        }
+        OperatorError::Store(StoreError::Invalid(t) | StoreError::Conflict(t)) => t.clone(),
+        OperatorError::Store(_) => return None,
+    };
+    Some(text)
+}
+
+/// An operator error as a page: a refusal shown on `page`, a fault as the fault page.
+pub fn refused_or_fault(ui: Ui, e: OperatorError) -> Result<String, ConsoleError> {
+    match refusal(ui, &e) {
+        Some(text) => Ok(text),
+        None => match e {
+            OperatorError::Store(s)
+            | OperatorError::Balance(souk_app::balances::BalanceError::Store(s)) => Err(s.into()),
+            other => Err(ConsoleError::Web(WebError::Store(StoreError::Internal(
+                other.to_string(),
+            )))),
+        },
+    }
+}
+
+fn role_name(ui: Ui, role: Role) -> &'static str {
+    match role {
+        Role::Owner => ui.t("owner", "владелец"),
+        Role::Admin => ui.t("admin", "администратор"),
+        Role::Support => ui.t("support", "поддержка"),
+    }
+}
+
+/// The console's frame: its own navigation, the operator, the language switch.
+pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Markup {
+    let ui = c.ui();
+    let op = c.session.as_ref().and_then(Acting::of);
+    let switch_to = |code: &str| {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &c.v.here)
+            .finish();
+        format!("/ui/{code}?{query}")
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(ui.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Souk console" }
+                link rel="stylesheet" href="/assets/app.css";
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body.console {
+                header.top {
+                    a.brand href="/console" { "Souk " span.muted { (ui.t("console", "консоль")) } }
+                    @if let Some(op) = &op {
+                        nav #console-nav {
+                            a href="/console" #nav-dashboard { (ui.t("Dashboard", "Сводка")) }
+                            a href="/console/orders" #nav-orders { (ui.t("Orders", "Заказы")) }
+                            a href="/console/users" #nav-users { (ui.t("Users", "Пользователи")) }
+                            a href="/console/payments" #nav-payments { (ui.t("Payments", "Платежи")) }
+                            a href="/console/disputes" #nav-disputes { (ui.t("Disputes", "Споры")) }
+                            a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
+                            a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
+                            a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
+                            a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
+                            span.muted #operator-who { (op.email) " · " (role_name(ui, op.role)) }
+                            form.inline method="post" action="/console/signout" {
+                                input type="hidden" name="csrf" value=(c.csrf());
+                                button.link type="submit" #console-signout { (ui.t("Sign out", "Выйти")) }
+                            }
+                        }
+                    } @else {
+                        nav {}
+                    }
+                    span.langs {
+                        a href=(switch_to("en")) .current[ui.code() == "en"] #ui-en { "EN" }
+                        " · "
+                        a href=(switch_to("ru")) .current[ui.code() == "ru"] #ui-ru { "RU" }
+                    }
+                }
+                main.wide {
+                    h1 { (title) }
+                    (notice.render())
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+/// A console page with its status.
+pub fn page(
+    c: &Console,
+    status: StatusCode,
+    title: &str,
+    notice: Notice,
+    content: Markup,
+) -> Response {
+    respond(&c.v, status, frame(c, title, &notice, content))
+}
+
+/// Money in micro-units as `12.50`.
+pub fn money(micros: i64) -> String {
+    souk_core::Money::from_micros(micros).display2()
+}
+
+/// A day number (days since 1970-01-01 UTC) as `2026-12-01`.
+pub fn day_label(day: i64) -> String {
+    souk_core::clock::iso_millis(day * souk_store::DAY_MS)[..10].to_owned()
+}
+
+/// `YYYY-MM-DD` as the day's first millisecond; `None` unless a real date.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    let start = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+    Some(start)
+}

@@ -1,0 +1,193 @@
+//! Users: a search by email a page at a time, and a user's page with their balance,
+//! keys (prefixes only, never a key), ledger and the form to change the balance through
+//! the ledger with a reason (admins and owners; the use case refuses anyone else).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+use souk_app::operators::{self, Permission};
+
+use super::{money, page, refused_or_fault, Console, ConsoleError};
+use crate::state::AppState;
+use crate::web::error::{PageForm, PagePath};
+use crate::web::layout::{see_other, when, Notice};
+
+const PAGE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct Search {
+    #[serde(default)]
+    email: String,
+    page: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    c: Console,
+    Query(q): Query<Search>,
+) -> Result<Response, ConsoleError> {
+    c.allowed(Permission::Read)?;
+    let ui = c.ui();
+    let page_no = q
+        .page
+        .as_deref()
+        .and_then(|p| p.trim().parse::<i64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let email = Some(q.email.trim()).filter(|e| !e.is_empty());
+    let (users, total) = state.store.users(email, PAGE, (page_no - 1) * PAGE).await?;
+    let pages = (total + PAGE - 1) / PAGE;
+    let link = |p: i64| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", &q.email)
+            .append_pair("page", &p.to_string())
+            .finish();
+        format!("/console/users?{q}")
+    };
+    let content = html! {
+        form.row #user-search method="get" action="/console/users" {
+            input #user-email type="search" name="email" placeholder=(ui.t("Email contains", "Почта содержит")) value=(q.email);
+            button type="submit" { (ui.t("Search", "Найти")) }
+        }
+        p.muted { (ui.t("Users found: ", "Найдено: ")) span #user-total { (total) } }
+        div.scroll { table #users {
+            thead { tr { th { "Email" } th { (ui.t("Status", "Статус")) } th { (ui.t("Supplier", "Поставщик")) } th.num { (ui.t("Balance", "Баланс")) } th { (ui.t("Since", "С")) } } }
+            tbody { @for u in &users { tr {
+                td { a href=(format!("/console/users/{}", u.id)) { (u.email) } }
+                td { (u.status) } td { @if u.is_supplier { "✓" } } td.num { (money(u.balance)) } td { (when(u.created_at)) }
+            } } }
+        } }
+        nav.pages {
+            @if page_no > 1 { a #prev-page href=(link(page_no - 1)) { (ui.t("← Previous", "← Назад")) } }
+            span.muted { (page_no) " / " (pages.max(1)) }
+            @if page_no < pages { a #next-page href=(link(page_no + 1)) { (ui.t("Next →", "Дальше →")) } }
+        }
+    };
+    Ok(page(
+        &c,
+        StatusCode::OK,
+        ui.t("Users", "Пользователи"),
+        Notice::None,
+        content,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct BalanceForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn user_page(
+    state: &AppState,
+    c: &Console,
+    id: &str,
+    form: &BalanceForm,
+    notice: Notice,
+    status: StatusCode,
+) -> Result<Response, ConsoleError> {
+    let op = c.allowed(Permission::Read)?;
+    let ui = c.ui();
+    let u = state.store.user(id).await?;
+    let keys = state.store.api_keys(id).await?;
+    let ledger = state.store.ledger(id, 50).await?;
+    let audit = state
+        .store
+        .audit_log(Some(&format!("user:{id}")), None, 50)
+        .await?;
+    let content = html! {
+        dl.grid #user-facts {
+            dt { (ui.t("Status", "Статус")) } dd { (u.status) }
+            dt { (ui.t("Balance", "Баланс")) } dd #user-balance { (money(u.balance)) }
+            dt { (ui.t("Supplier", "Поставщик")) } dd { @if u.is_supplier { (ui.t("yes", "да")) } @else { (ui.t("no", "нет")) } }
+            dt { (ui.t("Since", "С")) } dd { (when(u.created_at)) }
+        }
+        @if op.role.can(Permission::Change) {
+            section.action #balance-change {
+                h2 { (ui.t("Change the balance", "Изменить баланс")) }
+                form.stack #balance-form method="post" action=(format!("/console/users/{id}/balance")) {
+                    input type="hidden" name="csrf" value=(c.csrf());
+                    label for="amount" { (ui.t("Amount (negative to debit)", "Сумма (отрицательная — списание)")) }
+                    input #amount type="text" name="amount" value=(form.amount) required inputmode="decimal" maxlength="24" placeholder="10.00";
+                    label for="reason" { (ui.t("Reason", "Причина")) }
+                    input #reason type="text" name="reason" value=(form.reason) required maxlength="500";
+                    button #balance-submit type="submit" { (ui.t("Book to the ledger", "Провести")) }
+                }
+            }
+        }
+        h2 { (ui.t("API keys", "API-ключи")) }
+        div.scroll { table #user-keys {
+            thead { tr { th { (ui.t("Key starts", "Начало ключа")) } th { (ui.t("Label", "Метка")) } th { (ui.t("Created", "Создан")) } th { (ui.t("Revoked", "Отозван")) } } }
+            tbody { @for k in &keys { tr { td { code { (k.key_prefix) "…" } } td { (k.label) } td { (when(k.created_at)) } td { @if let Some(r) = k.revoked_at { (when(r)) } } } } }
+        } }
+        h2 { (ui.t("Ledger", "Проводки")) }
+        div.scroll { table #user-ledger {
+            thead { tr { th { "#" } th { (ui.t("Kind", "Вид")) } th.num { (ui.t("Amount", "Сумма")) } th.num { (ui.t("Balance after", "Баланс после")) } th { (ui.t("Order", "Заказ")) } th { (ui.t("Note", "Примечание")) } th { (ui.t("When", "Когда")) } } }
+            tbody { @for l in &ledger { tr {
+                td { (l.id) } td { (l.kind) } td.num { (money(l.amount)) } td.num { (money(l.balance_after)) }
+                td { @if let Some(o) = l.order_id { a href=(format!("/console/orders/{o}")) { (o) } } }
+                td.note { (l.note) } td { (when(l.created_at)) }
+            } } }
+        } }
+        h2 { (ui.t("Operator actions", "Действия операторов")) }
+        (super::audit::table(ui, &audit))
+    };
+    Ok(page(c, status, &u.email, notice, content))
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    c: Console,
+    PagePath(id): PagePath<String>,
+) -> Result<Response, ConsoleError> {
+    let notice = Notice::None;
+    user_page(
+        &state,
+        &c,
+        &id,
+        &BalanceForm::default(),
+        notice,
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn balance(
+    State(state): State<AppState>,
+    c: Console,
+    PagePath(id): PagePath<String>,
+    PageForm(form): PageForm<BalanceForm>,
+) -> Result<Response, ConsoleError> {
+    c.check_csrf(form.csrf.as_deref())?;
+    let op = c.allowed(Permission::Change)?;
+    let ui = c.ui();
+    match operators::adjust_balance(
+        &state.store,
+        &op,
+        &id,
+        &form.amount,
+        &form.reason,
+        state.now(),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/users/{id}"))),
+        Err(e) => {
+            let text = refused_or_fault(ui, e)?;
+            user_page(
+                &state,
+                &c,
+                &id,
+                &form,
+                Notice::Error(text),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}

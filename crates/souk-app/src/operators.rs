@@ -1,0 +1,653 @@
+//! The operator console's people and what each may do: operator accounts (apart from
+//! buyers), signing in with a password and a TOTP code (required for owners and
+//! admins, enrolled on first sign-in), recovery codes, roles checked here (not only by
+//! hiding buttons), and every action an audit-log row with its before and after.
+//!
+//! Roles: `support` reads everything and handles disputes; `admin` also changes the
+//! catalogue, providers, users and balances, and settles orders and jobs; `owner` also
+//! manages operators, gateways and settings.
+
+use rand::Rng;
+use serde_json::json;
+use souk_core::balance::BalanceRequest;
+use souk_core::Money;
+use souk_store::{
+    NewAuditEntry, NewOperator, OperatorRecord, OperatorSession, Resolution, Store, StoreError,
+};
+
+use crate::balances::{self, Account, AdjustBalance, BalanceError};
+use crate::passwords::{PasswordError, Passwords};
+use crate::sessions::{address_key, count_attempt, random_token, Throttle};
+use crate::totp;
+
+/// How long a console sign-in lasts.
+pub const SESSION_MS: i64 = 12 * 3600 * 1000;
+/// How long the second step of signing in (a code, or enrolment) may take.
+pub const PENDING_MS: i64 = 10 * 60 * 1000;
+/// Recovery codes given at enrolment.
+pub const RECOVERY_CODES: usize = 10;
+/// The issuer an authenticator app shows.
+pub const ISSUER: &str = "Souk";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Support,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "support" => Some(Role::Support),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Support => "support",
+        }
+    }
+
+    /// Owners and admins must sign in with a second factor.
+    pub fn needs_totp(self) -> bool {
+        self >= Role::Admin
+    }
+
+    pub fn can(self, p: Permission) -> bool {
+        self >= p.least()
+    }
+}
+
+/// What an action needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Every screen, every list (never a secret).
+    Read,
+    /// Dispute decisions.
+    HandleDisputes,
+    /// Catalogue, providers, users, balances, orders, jobs, withdrawals, payments.
+    Change,
+    /// Operators, gateways, settings.
+    Manage,
+}
+
+impl Permission {
+    fn least(self) -> Role {
+        match self {
+            Permission::Read | Permission::HandleDisputes => Role::Support,
+            Permission::Change => Role::Admin,
+            Permission::Manage => Role::Owner,
+        }
+    }
+}
+
+/// A signed-in operator, as the console knows them from the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acting {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+impl Acting {
+    /// The operator of a fully signed-in, active session.
+    pub fn of(session: &OperatorSession) -> Option<Acting> {
+        (session.stage == "full" && session.status == "active")
+            .then(|| {
+                Role::parse(&session.role).map(|role| Acting {
+                    id: session.operator_id.clone(),
+                    email: session.email.clone(),
+                    role,
+                })
+            })
+            .flatten()
+    }
+
+    pub fn require(&self, p: Permission) -> Result<(), OperatorError> {
+        if self.role.can(p) {
+            Ok(())
+        } else {
+            Err(OperatorError::Forbidden)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an operator with this email exists")]
+    EmailTaken,
+    #[error("too many attempts")]
+    Throttled(std::time::Duration),
+    #[error("too many password checks at once")]
+    Busy,
+    /// No such operator, or a wrong password or code (the same answer for each).
+    #[error("wrong email, password or code")]
+    Wrong,
+    #[error(transparent)]
+    Balance(#[from] BalanceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new operator and the password to give them (shown once).
+#[derive(Debug)]
+pub struct Created {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub password: String,
+}
+
+fn check_email(email: &str) -> Result<String, OperatorError> {
+    let email = email.trim().to_lowercase();
+    let ok = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && souk_core::input::is_clean(&email, false)
+        && !email.contains(char::is_whitespace);
+    if ok {
+        Ok(email)
+    } else {
+        Err(OperatorError::Invalid("Email is not valid".into()))
+    }
+}
+
+/// Creates an operator with a random password (`souk admin operator create`).
+pub async fn create(
+    store: &Store,
+    passwords: &Passwords,
+    email: &str,
+    role: &str,
+    now: i64,
+) -> Result<Created, OperatorError> {
+    let email = check_email(email)?;
+    let role = Role::parse(role)
+        .ok_or_else(|| OperatorError::Invalid("Role must be owner, admin or support".into()))?;
+    let password = random_token()[..24].to_owned();
+    let hash = passwords
+        .hash(password.clone())
+        .await
+        .map_err(|e| match e {
+            PasswordError::Busy => OperatorError::Busy,
+            PasswordError::Failed(e) => OperatorError::Store(StoreError::Config(e)),
+        })?;
+    let id = souk_core::id::new_entity_id();
+    let created = store
+        .create_operator(
+            &NewOperator {
+                id: id.clone(),
+                email: email.clone(),
+                role: role.as_str().into(),
+                password_hash: hash,
+            },
+            now,
+        )
+        .await;
+    match created {
+        Err(StoreError::Conflict(_)) => return Err(OperatorError::EmailTaken),
+        other => other?,
+    }
+    store
+        .append_audit(
+            &NewAuditEntry {
+                operator_id: None,
+                operator_email: "command line".into(),
+                action: "operator.create".into(),
+                subject: format!("operator:{id}"),
+                before: None,
+                after: Some(json!({ "email": email, "role": role.as_str() }).to_string()),
+            },
+            now,
+        )
+        .await?;
+    Ok(Created {
+        id,
+        email,
+        role,
+        password,
+    })
+}
+
+/// What signing in asks for next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Signed in.
+    Done,
+    /// The code from the authenticator (or a recovery code).
+    Code,
+    /// Enrol a second factor first (an owner or admin without one).
+    Enrol,
+}
+
+#[derive(Debug)]
+pub struct Started {
+    pub token: String,
+    pub next: Next,
+}
+
+/// The first step: email and password, counted per address and per email in the
+/// attempts table every node shares.
+pub async fn sign_in(
+    store: &Store,
+    passwords: &Passwords,
+    throttle: &Throttle,
+    email: &str,
+    password: String,
+    address: &str,
+    now: i64,
+) -> Result<Started, OperatorError> {
+    let email = email.trim().to_lowercase();
+    let address = format!("console-{}", address_key(address));
+    let email_key = format!("console-email:{email}");
+    let keys = [
+        (address.as_str(), throttle.per_address),
+        (email_key.as_str(), throttle.per_email),
+    ];
+    if let Some(wait) = count_attempt(store, throttle, &keys, now).await? {
+        return Err(OperatorError::Throttled(wait));
+    }
+    let record = if email.is_empty()
+        || password.is_empty()
+        || password.len() > souk_core::password::MAX_PASSWORD
+    {
+        None
+    } else {
+        store.operator_by_email(&email).await?
+    };
+    let hash = record.as_ref().map(|r| r.password_hash.clone());
+    let matched = match passwords.verify(password, hash).await {
+        Ok(m) => m,
+        Err(PasswordError::Busy) => return Err(OperatorError::Busy),
+        Err(PasswordError::Failed(e)) => return Err(StoreError::Config(e).into()),
+    };
+    let record = match record {
+        Some(r) if matched && r.status == "active" => r,
+        _ => return Err(OperatorError::Wrong),
+    };
+    store.clear_attempts(&email_key).await?;
+    let role = Role::parse(&record.role).unwrap_or(Role::Support);
+    let next = if record.totp_enabled {
+        Next::Code
+    } else if role.needs_totp() {
+        Next::Enrol
+    } else {
+        Next::Done
+    };
+    let token = start(store, &record, next == Next::Done, now).await?;
+    Ok(Started { token, next })
+}
+
+async fn start(
+    store: &Store,
+    op: &OperatorRecord,
+    full: bool,
+    now: i64,
+) -> Result<String, StoreError> {
+    let token = random_token();
+    let (stage, ttl) = if full {
+        ("full", SESSION_MS)
+    } else {
+        ("password", PENDING_MS)
+    };
+    store
+        .create_operator_session(&op.id, &token, &random_token(), stage, now, now + ttl)
+        .await?;
+    Ok(token)
+}
+
+/// Counts a code attempt against the operator (a second factor cannot be guessed
+/// faster than a password).
+async fn count_code(
+    store: &Store,
+    throttle: &Throttle,
+    operator_id: &str,
+    now: i64,
+) -> Result<(), OperatorError> {
+    let key = format!("console-code:{operator_id}");
+    match count_attempt(store, throttle, &[(key.as_str(), throttle.per_email)], now).await? {
+        Some(wait) => Err(OperatorError::Throttled(wait)),
+        None => Ok(()),
+    }
+}
+
+/// The second step: a code from the authenticator, or an unused recovery code. On
+/// success the half-way session ends and a new full one is answered (a new token).
+pub async fn second_factor(
+    store: &Store,
+    throttle: &Throttle,
+    session: &OperatorSession,
+    token: &str,
+    code: &str,
+    now: i64,
+) -> Result<String, OperatorError> {
+    if session.stage != "password" || !session.totp_enabled {
+        return Err(OperatorError::Wrong);
+    }
+    count_code(store, throttle, &session.operator_id, now).await?;
+    let op = store.operator(&session.operator_id).await?;
+    let code = code.trim();
+    let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let secret = store
+            .operator_totp_secret(&op.id)
+            .await?
+            .and_then(|s| totp::from_base32(&s));
+        match secret.and_then(|s| totp::verify(&s, code, now, op.totp_last_step)) {
+            Some(step) => store.accept_totp_step(&op.id, step).await?,
+            None => false,
+        }
+    } else {
+        let normalized = normalize_recovery(code);
+        !normalized.is_empty() && store.use_recovery_code(&op.id, &normalized, now).await?
+    };
+    if !accepted {
+        return Err(OperatorError::Wrong);
+    }
+    store.end_operator_session(token).await?;
+    let token = start(store, &op, true, now).await?;
+    audit(
+        store,
+        &op.id,
+        &op.email,
+        "operator.sign_in",
+        &format!("operator:{}", op.id),
+        None,
+        None,
+        now,
+    )
+    .await?;
+    Ok(token)
+}
+
+fn normalize_recovery(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The secret being enrolled (base32) and the `otpauth://` address its QR code shows:
+/// the same until enrolment ends, so reloading the page shows the same code.
+pub async fn enrolment(
+    store: &Store,
+    session: &OperatorSession,
+) -> Result<(String, String), OperatorError> {
+    if session.totp_enabled {
+        return Err(OperatorError::Invalid(
+            "Two-factor sign-in is already on".into(),
+        ));
+    }
+    let secret = match store.operator_totp_secret(&session.operator_id).await? {
+        Some(s) => s,
+        None => {
+            let s = totp::base32(&totp::new_secret());
+            store.set_pending_totp(&session.operator_id, &s).await?;
+            s
+        }
+    };
+    let bytes = totp::from_base32(&secret).unwrap_or_default();
+    Ok((secret, totp::otpauth_url(ISSUER, &session.email, &bytes)))
+}
+
+/// Ends enrolment with a code from the app: the second factor is on, recovery codes
+/// (answered once, in clear) replace any before, and a full session starts.
+pub async fn finish_enrolment(
+    store: &Store,
+    throttle: &Throttle,
+    session: &OperatorSession,
+    token: &str,
+    code: &str,
+    now: i64,
+) -> Result<(String, Vec<String>), OperatorError> {
+    if session.totp_enabled {
+        return Err(OperatorError::Invalid(
+            "Two-factor sign-in is already on".into(),
+        ));
+    }
+    count_code(store, throttle, &session.operator_id, now).await?;
+    let secret = store
+        .operator_totp_secret(&session.operator_id)
+        .await?
+        .and_then(|s| totp::from_base32(&s))
+        .ok_or(OperatorError::Wrong)?;
+    let step = totp::verify(&secret, code, now, None).ok_or(OperatorError::Wrong)?;
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    let digests: Vec<String> = codes.iter().map(|c| normalize_recovery(c)).collect();
+    if !store
+        .enable_totp(&session.operator_id, step, &digests)
+        .await?
+    {
+        return Err(OperatorError::Invalid(
+            "Two-factor sign-in is already on".into(),
+        ));
+    }
+    store.end_operator_session(token).await?;
+    let op = store.operator(&session.operator_id).await?;
+    let token = start(store, &op, true, now).await?;
+    audit(
+        store,
+        &op.id,
+        &op.email,
+        "operator.totp_enrolled",
+        &format!("operator:{}", op.id),
+        None,
+        None,
+        now,
+    )
+    .await?;
+    Ok((token, codes))
+}
+
+/// `xxxxx-xxxxx` from an alphabet without look-alikes.
+fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    let mut part = || -> String {
+        (0..5)
+            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+            .collect()
+    };
+    format!("{}-{}", part(), part())
+}
+
+/// Adds an audit row.
+#[allow(clippy::too_many_arguments)]
+pub async fn audit(
+    store: &Store,
+    operator_id: &str,
+    email: &str,
+    action: &str,
+    subject: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    store
+        .append_audit(
+            &NewAuditEntry {
+                operator_id: Some(operator_id.to_owned()),
+                operator_email: email.to_owned(),
+                action: action.to_owned(),
+                subject: subject.to_owned(),
+                before: before.map(|v| v.to_string()),
+                after: after.map(|v| v.to_string()),
+            },
+            now,
+        )
+        .await
+}
+
+/// A change to a buyer's balance from the console: admins and owners only, a reason
+/// required, booked through the ledger (`balances`), and audited with the balance
+/// before and after.
+pub async fn adjust_balance(
+    store: &Store,
+    actor: &Acting,
+    user_id: &str,
+    amount: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Money, OperatorError> {
+    actor.require(Permission::Change)?;
+    let amount = Money::parse(amount.trim())
+        .map_err(|_| OperatorError::Invalid("Amount must be a number like 10 or -2.50".into()))?;
+    if amount.micros() == 0 {
+        return Err(OperatorError::Invalid("Amount must not be zero".into()));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(OperatorError::Invalid("A reason is required".into()));
+    }
+    let before = store.user(user_id).await?.balance;
+    let adjusted = balances::adjust_balance(
+        store,
+        AdjustBalance {
+            account: Account::Id(user_id.to_owned()),
+            amount,
+            request: BalanceRequest::BySign,
+            note: reason.to_owned(),
+        },
+        now,
+    )
+    .await?;
+    audit(
+        store,
+        &actor.id,
+        &actor.email,
+        "user.balance",
+        &format!("user:{user_id}"),
+        Some(json!({ "balance": Money::from_micros(before).display2() })),
+        Some(json!({
+            "balance": adjusted.balance.display2(),
+            "amount": amount.display2(),
+            "reason": reason,
+        })),
+        now,
+    )
+    .await?;
+    Ok(adjusted.balance)
+}
+
+/// Settles by hand an order whose send had an unknown outcome (admins and owners).
+pub async fn resolve_order(
+    store: &Store,
+    actor: &Acting,
+    order_id: i64,
+    resolution: Resolution,
+    now: i64,
+) -> Result<(), OperatorError> {
+    actor.require(Permission::Change)?;
+    let before = store
+        .console_order(order_id)
+        .await?
+        .ok_or(StoreError::NotFound("Order"))?;
+    crate::providers::resolve_stuck(store, order_id, &resolution, now).await?;
+    let after = store
+        .console_order(order_id)
+        .await?
+        .ok_or(StoreError::NotFound("Order"))?;
+    let how = match &resolution {
+        Resolution::Sent(id) => json!({ "resolution": "sent", "externalId": id }),
+        Resolution::Resend => json!({ "resolution": "resend" }),
+        Resolution::Fail => json!({ "resolution": "fail" }),
+    };
+    audit(
+        store,
+        &actor.id,
+        &actor.email,
+        "order.resolve",
+        &format!("order:{order_id}"),
+        Some(json!({ "status": before.status, "refunded": Money::from_micros(before.refunded).display2() })),
+        Some(json!({ "status": after.status, "refunded": Money::from_micros(after.refunded).display2(), "how": how })),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sends a parked job round again (admins and owners); false when it was not parked.
+pub async fn retry_job(
+    store: &Store,
+    actor: &Acting,
+    id: i64,
+    now: i64,
+) -> Result<bool, OperatorError> {
+    actor.require(Permission::Change)?;
+    let retried = store.retry_job(id, now).await?;
+    if retried {
+        audit(
+            store,
+            &actor.id,
+            &actor.email,
+            "job.retry",
+            &format!("job:{id}"),
+            Some(json!({ "state": "parked" })),
+            Some(json!({ "state": "ready" })),
+            now,
+        )
+        .await?;
+    }
+    Ok(retried)
+}
+
+/// A decision on a buyer's dispute (every role: support handles disputes), audited.
+pub async fn resolve_dispute(
+    store: &Store,
+    actor: &Acting,
+    dispute_id: &str,
+    refund: Option<&str>,
+    note: &str,
+    now: i64,
+) -> Result<souk_store::Dispute, OperatorError> {
+    actor.require(Permission::HandleDisputes)?;
+    let decision = match refund.map(str::trim) {
+        None => souk_store::DisputeDecision::Reject,
+        Some("") => souk_store::DisputeDecision::Refund(None),
+        Some(amount) => {
+            souk_store::DisputeDecision::Refund(Some(Money::parse(amount).map_err(|_| {
+                OperatorError::Invalid("Amount must be a number like 10 or -2.50".into())
+            })?))
+        }
+    };
+    let resolved = crate::disputes::resolve(
+        store,
+        crate::disputes::ResolveDispute {
+            dispute_id: dispute_id.to_owned(),
+            decision,
+            note: note.trim().to_owned(),
+        },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::disputes::ResolveError::Refused(r) => OperatorError::Invalid(r.to_string()),
+        crate::disputes::ResolveError::Store(s) => OperatorError::Store(s),
+    })?;
+    audit(
+        store,
+        &actor.id,
+        &actor.email,
+        "dispute.resolve",
+        &format!("order:{}", resolved.order_id),
+        Some(json!({ "dispute": dispute_id, "status": "open" })),
+        Some(json!({
+            "dispute": dispute_id,
+            "status": resolved.status,
+            "refund": Money::from_micros(resolved.refund_amount).display2(),
+            "note": resolved.resolution,
+        })),
+        now,
+    )
+    .await?;
+    Ok(resolved)
+}
