@@ -24,8 +24,8 @@ mod login_attempts;
 mod mail;
 mod migrations;
 mod operator;
-mod ops;
 mod operators;
+mod ops;
 mod orders;
 mod payments;
 mod provider_oddities;
@@ -76,8 +76,8 @@ pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
-pub use ops::{OpsGauges, PoolUse};
 pub use operators::{AuditEntry, NewAuditEntry, NewOperator, OperatorRecord, OperatorSession};
+pub use ops::{OpsGauges, PoolUse};
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,
