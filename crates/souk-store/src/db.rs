@@ -20,6 +20,19 @@ pub enum Engine {
     Postgres,
 }
 
+impl Engine {
+    /// The engine a database URL names: `sqlite:...`, `postgres:...` or `postgresql:...`.
+    pub fn of_url(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// SQLite's `synchronous` under WAL. `Full` syncs the log on every commit, so an
 /// acknowledged sale survives an OS crash or power loss; `Normal` syncs only at
 /// checkpoints: faster commits, but the last transactions before a power loss can roll
@@ -116,7 +129,8 @@ impl Db {
         max_connections: u32,
         sync: SqliteSync,
     ) -> Result<Db, StoreError> {
-        if url.starts_with("sqlite:") {
+        let engine = Engine::of_url(url);
+        if engine == Some(Engine::Sqlite) {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
                 .create_if_missing(true)
@@ -135,7 +149,7 @@ impl Db {
                 .connect_with(options)
                 .await?;
             Ok(Db::Sqlite(pool))
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        } else if engine == Some(Engine::Postgres) {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?
                 .application_name("souk");

@@ -520,22 +520,31 @@ impl Store {
             }
             let rows = q.fetch_all(pool).await?;
             // Only a subscription has children worth listing (a drip-feed's runs are
-            // its own business): asked for only when one is among the rows.
+            // its own business): asked for, in one query, only when one is among the rows.
+            let mut parents: Vec<i64> = rows
+                .iter()
+                .filter(|r| {
+                    r.parent_id.is_none()
+                        && r.type_name.as_deref().and_then(souk_core::smm_type::canonical)
+                            == Some("Subscriptions")
+                })
+                .map(|r| r.id)
+                .collect();
+            parents.dedup();
             let mut children: Vec<(i64, i64)> = Vec::new();
-            let mut last = None;
-            for r in &rows {
-                let subscription = r.parent_id.is_none()
-                    && r.type_name.as_deref().and_then(souk_core::smm_type::canonical)
-                        == Some("Subscriptions");
-                if !subscription || last == Some(r.id) {
-                    continue;
+            if !parents.is_empty() {
+                let placeholders = (1..=parents.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT parent_id, id FROM orders WHERE parent_id IN ({placeholders}) ORDER BY id"
+                );
+                let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+                for parent in &parents {
+                    q = q.bind(parent);
                 }
-                last = Some(r.id);
-                let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM orders WHERE parent_id = $1 ORDER BY id")
-                    .bind(r.id)
-                    .fetch_all(pool)
-                    .await?;
-                children.extend(ids.into_iter().map(|(id,)| (r.id, id)));
+                children = q.fetch_all(pool).await?;
             }
             (rows, children)
         });

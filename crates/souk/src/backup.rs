@@ -17,7 +17,7 @@
 //! manifest's row counts. Then it writes, migrates, and runs the audit.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -111,26 +111,15 @@ fn engine_name(engine: Engine) -> &'static str {
     }
 }
 
-/// The file a `sqlite://` URL names (`None` for another engine or an in-memory one).
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let file = rest.split('?').next().unwrap_or(rest);
-    (!file.is_empty() && !file.contains(":memory:")).then(|| PathBuf::from(file))
-}
+pub use crate::config::sqlite_path;
 
 fn engine_of(url: &str) -> Result<Engine, BackupError> {
-    if url.starts_with("sqlite:") {
-        Ok(Engine::Sqlite)
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Engine::Postgres)
-    } else {
-        Err(BackupError::Refused(format!(
+    Engine::of_url(url).ok_or_else(|| {
+        BackupError::Refused(format!(
             "unsupported database URL (use sqlite:// or postgres://): {}",
             souk_store::redact_url(url)
-        )))
-    }
+        ))
+    })
 }
 
 /// Opens a store to read from, without migrating or creating anything.
@@ -166,20 +155,7 @@ fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
     Ok((hex::encode(hash.finalize()), total))
 }
 
-/// Writes `text` to `path` with owner-only permissions, refusing to replace a file.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
-}
+use crate::config::write_private;
 
 /// Takes a backup of the database at `url` into `dir` (made if missing). `key`: the
 /// data key to keep beside it (`--with-key`), already checked against the database.

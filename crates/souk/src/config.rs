@@ -205,25 +205,31 @@ pub fn key_file_path(database_url: &str) -> PathBuf {
         .unwrap_or_else(|| default_key_path(database_url))
 }
 
-fn default_key_path(database_url: &str) -> PathBuf {
-    let sqlite_file = database_url
+/// The file a `sqlite://` URL names (`None` for another engine or an in-memory one).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
         .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(rest));
-    match sqlite_file {
-        Some(file) if !file.is_empty() && !file.contains(":memory:") => {
-            let db = Path::new(file);
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next().unwrap_or(rest);
+    (!file.is_empty() && !file.contains(":memory:")).then(|| PathBuf::from(file))
+}
+
+fn default_key_path(database_url: &str) -> PathBuf {
+    match sqlite_path(database_url) {
+        Some(db) => {
             let stem = db
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "souk".into());
             db.with_file_name(format!("{stem}.key"))
         }
-        _ => PathBuf::from("souk.key"),
+        None => PathBuf::from("souk.key"),
     }
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` to `path` with owner-only permissions, refusing to replace a file, and
+/// syncs it (a data key must outlive a crash right after it was made).
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -234,7 +240,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     }
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 #[cfg(test)]
