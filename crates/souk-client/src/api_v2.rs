@@ -537,17 +537,14 @@ impl ApiV2Client {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // Read in pieces, so a hostile answer cannot fill the memory.
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|_| ClientError::Timeout)? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(ClientError::Garbage(format!(
-                    "an answer over {} MiB",
-                    MAX_BODY >> 20
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::guard::read_capped(&mut response, MAX_BODY)
+            .await
+            .map_err(|e| match e {
+                crate::guard::BodyError::Transport(_) => ClientError::Timeout,
+                crate::guard::BodyError::TooLarge => {
+                    ClientError::Garbage(format!("an answer over {} MiB", MAX_BODY >> 20))
+                }
+            })?;
         if status >= 500 {
             return Err(ClientError::ServerFault(status));
         }

@@ -139,6 +139,31 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// Why reading a body with [`read_capped`] stopped.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The connection failed or timed out mid-body.
+    Transport(reqwest::Error),
+    /// The body is longer than the limit.
+    TooLarge,
+}
+
+/// Reads a response's body in pieces, refusing one over `max` bytes, so a hostile answer
+/// cannot fill the memory.
+pub async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The process's one outbound HTTP client per policy: one connection pool shared by
 /// every provider call (each request sets its own timeout), redirects never followed,
 /// and unless private destinations are allowed, a resolver that refuses them.

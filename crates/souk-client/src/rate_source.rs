@@ -40,16 +40,10 @@ pub async fn fetch(url: &str, allow_private: bool) -> Result<Vec<u8>, RateFetchE
     if !response.status().is_success() {
         return Err(RateFetchError::Status(response.status().as_u16()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    crate::guard::read_capped(&mut response, MAX_BODY)
         .await
-        .map_err(|_| RateFetchError::Unreachable)?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(RateFetchError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            crate::guard::BodyError::Transport(_) => RateFetchError::Unreachable,
+            crate::guard::BodyError::TooLarge => RateFetchError::TooLarge,
+        })
 }

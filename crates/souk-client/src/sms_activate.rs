@@ -205,13 +205,14 @@ impl Client {
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<String, Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > MAX_BODY {
-            return Err(Error::Garbage(format!("a body over {MAX_BODY} bytes")));
-        }
-    }
+    let bytes = crate::guard::read_capped(&mut response, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::guard::BodyError::Transport(e) => transport_error(e),
+            crate::guard::BodyError::TooLarge => {
+                Error::Garbage(format!("a body over {MAX_BODY} bytes"))
+            }
+        })?;
     String::from_utf8(bytes).map_err(|_| Error::Garbage("a body that is not UTF-8".into()))
 }
 

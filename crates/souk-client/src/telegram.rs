@@ -218,16 +218,14 @@ impl Client {
                 .await
                 .map_err(send_error)?;
             let status = response.status().as_u16();
-            let mut bytes = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(send_error)? {
-                let room = MAX_ANSWER_BYTES.saturating_sub(bytes.len());
-                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if chunk.len() > room {
-                    return Err(Error::Garbage(format!(
-                        "an answer over {MAX_ANSWER_BYTES} bytes"
-                    )));
-                }
-            }
+            let bytes = crate::guard::read_capped(&mut response, MAX_ANSWER_BYTES)
+                .await
+                .map_err(|e| match e {
+                    crate::guard::BodyError::Transport(e) => send_error(e),
+                    crate::guard::BodyError::TooLarge => {
+                        Error::Garbage(format!("an answer over {MAX_ANSWER_BYTES} bytes"))
+                    }
+                })?;
             read_answer(status, &bytes)
         };
         tokio::time::timeout(limit, call)
