@@ -51,8 +51,8 @@ engine_test!(
             )],
         )
         .await;
-        let (provider_a, numbers) = connect(&app, &a, false, 1_000).await;
-        let (provider_b, _) = connect(&app, &b, false, 1_000).await;
+        let (provider_a, numbers) = connect(&app, &a, false, 3_000).await;
+        let (provider_b, _) = connect(&app, &b, false, 3_000).await;
         let followers = numbers[0];
         let path = format!("/services/{followers}/providers");
         let fallbacks = json!({"fallbacks": [{"providerId": provider_b, "service": "90"}]});
@@ -159,7 +159,7 @@ engine_test!(
 
         // A times out (it may hold the order): parked for the operator, never sent to B.
         a.fail_next_add(Fault::TimeoutAfterCreate(std::time::Duration::from_millis(
-            1_500,
+            10_000,
         )));
         let maybe = order(&app, &key, followers, "1000").await;
         assert_eq!(app.run_forwarding().await, 1);

@@ -88,7 +88,7 @@ engine_test!(key_conflict_answers_park_the_order_without_refund, |db| {
     app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, true, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, true, 15_000).await;
     // What Souk answers when our key is taken by another request, or still being placed.
     let answers = [
         "Idempotency key was used for a different order",
@@ -243,11 +243,11 @@ engine_test!(
         app.expect_failed_jobs();
         let key = app.buyer("buyer@test.local", "100").await;
         let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
-        let (_, numbers) = connect(&app, &fake, true, 300).await;
+        let (_, numbers) = connect(&app, &fake, true, 3_000).await;
         let provider = fake_provider_id(db).await;
         // The send times out after the upstream took the order: a resend with the same key is
         // due in 5 s, but the clock jumps a day first.
-        fake.fail_next_add(Fault::TimeoutAfterCreate(Duration::from_millis(900)));
+        fake.fail_next_add(Fault::TimeoutAfterCreate(Duration::from_secs(10)));
         let late = order(&app, &key, numbers[0], "1000").await;
         // One read of both columns: two reads could see `queued` before the send and the
         // attempt after it, and the clock would jump while the send is in flight.
@@ -407,14 +407,16 @@ engine_test!(a_stopping_node_gives_its_unsent_claims_back, |db| {
 
 engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     let app = TestApp::spawn_with(db, private_upstreams()).await;
+    // While the provider's address points nowhere, its balance sync may run and fail.
+    app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (provider, numbers) = connect(&app, &fake, false, 15_000).await;
     set_enabled(&app, &provider, false).await;
     let id = order(&app, &key, numbers[0], "1000").await;
     // Claimed and put back five times while the provider is off.
     for _ in 0..5 {
-        wait_for(10, "a claim of the disabled provider", || async {
+        wait_for(30, "a claim of the disabled provider", || async {
             order_job(db, "order.forward", id, "run_at").await > app.state.now()
                 && forward_state(db, id).await == "queued"
         })
@@ -432,7 +434,7 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     set_enabled(&app, &provider, true).await;
     fake.fail_next_add(Fault::ApiError("Not enough funds on balance".into()));
     app.clock.advance(61_000);
-    wait_for(10, "the refused send", || async {
+    wait_for(30, "the refused send", || async {
         order_job(db, "order.forward", id, "sends").await == 1
             && forward_state(db, id).await == "queued"
     })
@@ -442,7 +444,7 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     // A connection error is one attempt, not the end either.
     set_provider_url(&app, &provider, "http://127.0.0.1:9/api/v2").await;
     app.clock.advance(3_600_000);
-    wait_for(10, "the failed connection", || async {
+    wait_for(30, "the failed connection", || async {
         order_job(db, "order.forward", id, "sends").await == 2
             && forward_state(db, id).await == "queued"
     })
@@ -450,7 +452,7 @@ engine_test!(claims_that_never_sent_are_not_attempts, |db| {
     let refusals_before_send = order_job(db, "order.forward", id, "refusals").await;
     set_provider_url(&app, &provider, &fake.url).await;
     app.clock.advance(3_600_000);
-    wait_for(10, "the send", || async {
+    wait_for(30, "the send", || async {
         forward_state(db, id).await == "sent"
     })
     .await;
@@ -478,7 +480,7 @@ engine_test!(
         let app = TestApp::builder(db).private_upstreams().spawn().await;
         let key = app.buyer("buyer@test.local", "100").await;
         let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-        let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+        let (_, numbers) = connect(&app, &fake, false, 15_000).await;
         let id = order(&app, &key, numbers[0], "1000").await;
         assert_eq!(app.run_forwarding().await, 1, "the send");
         assert_eq!(forward_state(db, id).await, "sent");
@@ -605,7 +607,7 @@ engine_test!(orders_stay_with_the_provider_they_were_sent_to, |db| {
     let app = TestApp::spawn_with(db, private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let first = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &first, false, 2_000).await;
+    let (_, numbers) = connect(&app, &first, false, 15_000).await;
     let sent = order(&app, &key, numbers[0], "1000").await;
     wait_for(10, "the first send", || async {
         forward_state(db, sent).await == "sent"
@@ -652,7 +654,7 @@ engine_test!(sends_to_a_provider_reuse_connections, |db| {
     let app = TestApp::spawn_with(db, private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
     for _ in 0..8 {
         let id = order(&app, &key, numbers[0], "1000").await;
         wait_for(10, "the send", || async {
@@ -680,7 +682,7 @@ engine_test!(a_poisoned_order_settles_alone, |db| {
     // The poisoned order's status job keeps its error: the point of the test.
     app.expect_failed_jobs();
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
     place_bulk(db, numbers[0], 100).await;
     wait_for(30, "all 100 sends", || async {
         db.scalar("SELECT COUNT(*) FROM orders WHERE external_id IS NOT NULL")

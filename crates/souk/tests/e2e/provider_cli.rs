@@ -521,7 +521,7 @@ engine_test!(souk_worker_forwards_for_a_server_without_workers, |db| {
             "--key",
             "upstream-key",
             "--timeout-ms",
-            "300",
+            "3000",
             "--requests-per-second",
             "0",
         ],
@@ -622,9 +622,9 @@ engine_test!(souk_worker_forwards_for_a_server_without_workers, |db| {
     })
     .await;
     // A send that timed out after the upstream took it: parked, listed, resolved.
-    fake.fail_next_add(Fault::TimeoutAfterCreate(Duration::from_millis(900)));
+    fake.fail_next_add(Fault::TimeoutAfterCreate(Duration::from_secs(10)));
     let lost = add(server.api(), "https://instagram.com/p/2").await;
-    wait_for(10, "the parked send", || async {
+    wait_for(20, "the parked send", || async {
         forward_state(db, lost).await == "unknown"
     })
     .await;

@@ -129,7 +129,7 @@ engine_test!(import_prices_with_markup_and_syncs, |db| {
     let app = TestApp::spawn_with(db, crate::harness::private_upstreams()).await;
     let key = app.buyer("buyer@test.local", "10").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (provider, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (provider, numbers) = connect(&app, &fake, false, 15_000).await;
     assert_eq!(numbers.len(), 2);
     let services = app.call(&[("key", &key), ("action", "services")]).await;
     let rows = services["services"].as_array().expect("rows");
@@ -233,13 +233,13 @@ engine_test!(each_order_reaches_the_upstream_once_through_faults, |db| {
     app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 300).await;
+    let (_, numbers) = connect(&app, &fake, false, 3_000).await;
     let service = numbers[0];
     // One fault per order, in order of sending.
     let faults = vec![
         None,
         Some(Fault::Slow(Duration::from_millis(50))),
-        Some(Fault::TimeoutAfterCreate(Duration::from_millis(900))),
+        Some(Fault::TimeoutAfterCreate(Duration::from_secs(10))),
         Some(Fault::ServerErrorAfterCreate),
         Some(Fault::HtmlAfterCreate),
         Some(Fault::GarbageAfterCreate),
@@ -492,10 +492,10 @@ engine_test!(idempotent_upstream_gets_safe_resends, |db| {
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::Hstock, true, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, true, 300).await;
+    let (_, numbers) = connect(&app, &fake, true, 3_000).await;
     let mut orders = Vec::new();
     for fault in [
-        Fault::TimeoutAfterCreate(Duration::from_millis(900)),
+        Fault::TimeoutAfterCreate(Duration::from_secs(10)),
         Fault::ServerErrorAfterCreate,
         Fault::HtmlAfterCreate,
         Fault::GarbageAfterCreate,
@@ -542,7 +542,7 @@ engine_test!(status_sync_pays_each_refund_once, |db| {
     };
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
     let (partial, canceled, completed, refunded) = (
         order(&app, &key, numbers[0], "1000").await,
         order(&app, &key, numbers[0], "500").await,
@@ -769,7 +769,7 @@ engine_test!(dripfeed_forwarded_or_run_here, |db| {
     };
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
     let (followers, views) = (numbers[0], numbers[1]);
     // The upstream does drip-feed for views: runs and interval go with the order.
     let v = app

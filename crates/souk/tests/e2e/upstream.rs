@@ -803,7 +803,7 @@ async fn euro_panel(app: &TestApp, fake: &FakeUpstream) -> (String, String) {
             "/providers",
             Some(
                 json!({"name": "Euro Panel", "url": fake.url, "key": "upstream-key",
-                        "timeoutMs": 2000, "requestsPerSecond": 0}),
+                        "timeoutMs": 15000, "requestsPerSecond": 0}),
             ),
         )
         .await;
