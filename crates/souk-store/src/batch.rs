@@ -1,8 +1,8 @@
 //! Group commit of orders on SQLite. One writer task per node takes the orders placed
-//! concurrently, runs them one after another in one write transaction, each in a
-//! savepoint of its own, and commits once: a refusal ("Not enough stock", "Insufficient
-//! balance") or a fault rolls back its own savepoint and leaves the others in the batch
-//! alone. Nobody is answered before the commit returns, so an acknowledged order is as
+//! and canceled concurrently, runs them one after another in one write transaction, each
+//! in a savepoint of its own, and commits once: a refusal ("Not enough stock",
+//! "Insufficient balance") or a fault rolls back its own savepoint and leaves the others
+//! in the batch alone. Nobody is answered before the commit returns, so an acknowledged order is as
 //! durable as the configured `synchronous` makes any commit; if the commit fails, every
 //! order of the batch is answered with that failure (none of them was placed).
 //!
@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use souk_core::order::{ProductOrder, SmmOrder};
+use souk_core::supply::EarningsSettings;
 use sqlx::{Connection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{BeginWrite, WriteGate};
 use crate::idempotency::Idempotency;
-use crate::orders::{Buyer, PlaceSteps, Placed};
+use crate::orders::{Buyer, CancelOutcome, CancelSteps, OrderSteps, PlaceSteps, Placed};
 use crate::{Result, StoreError};
 
 /// At most this many orders share a commit.
@@ -92,11 +93,46 @@ pub(crate) enum Write {
         idem: Option<OwnedIdempotency>,
         now: i64,
     },
+    /// A buyer's `cancel` (never `allowcancel`, which writes nothing).
+    Cancel {
+        user_id: String,
+        order_id: i64,
+        now: i64,
+    },
+}
+
+/// What a write came to.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Placed(Placed),
+    Canceled(CancelOutcome),
+}
+
+impl Done {
+    /// The placed order of a `Product` or `Smm` write.
+    pub(crate) fn placed(self) -> Result<Placed> {
+        match self {
+            Done::Placed(placed) => Ok(placed),
+            Done::Canceled(_) => Err(mismatch()),
+        }
+    }
+
+    /// The outcome of a `Cancel` write.
+    pub(crate) fn canceled(self) -> Result<CancelOutcome> {
+        match self {
+            Done::Canceled(outcome) => Ok(outcome),
+            Done::Placed(_) => Err(mismatch()),
+        }
+    }
+}
+
+fn mismatch() -> StoreError {
+    StoreError::Internal("the order writer answered another kind of write".into())
 }
 
 struct Job {
     write: Write,
-    reply: oneshot::Sender<Result<Placed>>,
+    reply: oneshot::Sender<Result<Done>>,
 }
 
 /// The handle to a node's batch writer, started at its first order.
@@ -143,7 +179,7 @@ impl Batcher {
 impl Queue<'_> {
     /// Queues `write` and waits for its answer, given after its batch committed. The
     /// write runs to its end even if the caller stops waiting.
-    pub(crate) async fn run(&self, write: Write) -> Result<Placed> {
+    pub(crate) async fn run(&self, write: Write) -> Result<Done> {
         let (reply, answer) = oneshot::channel();
         self.0
             .send(Job { write, reply })
@@ -189,10 +225,20 @@ async fn run_batch(
             return None;
         }
     };
-    let mut done: Vec<(oneshot::Sender<Result<Placed>>, Result<Placed>)> = Vec::new();
+    // Read once for the whole batch: it holds the write lock, so no setting can change
+    // under it (one statement less per order).
+    let earnings = match tx.earnings_settings().await {
+        Ok(earnings) => earnings,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            let _ = first.reply.send(Err(e));
+            return None;
+        }
+    };
+    let mut done: Vec<(oneshot::Sender<Result<Done>>, Result<Done>)> = Vec::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        match in_savepoint(&mut tx, &job.write).await {
+        match in_savepoint(&mut tx, &job.write, &earnings).await {
             Ok(outcome) => done.push((job.reply, outcome)),
             Err(e) => {
                 // The savepoint could not be released or rolled back: the transaction is
@@ -238,7 +284,8 @@ async fn run_batch(
 async fn in_savepoint(
     conn: &mut sqlx::SqliteConnection,
     write: &Write,
-) -> std::result::Result<Result<Placed>, sqlx::Error> {
+    earnings: &EarningsSettings,
+) -> std::result::Result<Result<Done>, sqlx::Error> {
     let mut savepoint = conn.begin().await?;
     let outcome = match write {
         Write::Product {
@@ -249,8 +296,9 @@ async fn in_savepoint(
         } => {
             let idem = idem.as_ref().map(OwnedIdempotency::borrow);
             savepoint
-                .place_product_in(&buyer.borrow(), order, idem.as_ref(), *now)
+                .place_product_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
                 .await
+                .map(Done::Placed)
         }
         Write::Smm {
             buyer,
@@ -260,14 +308,23 @@ async fn in_savepoint(
         } => {
             let idem = idem.as_ref().map(OwnedIdempotency::borrow);
             savepoint
-                .place_smm_in(&buyer.borrow(), order, idem.as_ref(), *now)
+                .place_smm_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
                 .await
+                .map(Done::Placed)
         }
+        Write::Cancel {
+            user_id,
+            order_id,
+            now,
+        } => savepoint
+            .early_cancel_in(user_id, *order_id, false, *now)
+            .await
+            .map(Done::Canceled),
     };
     match outcome {
-        Ok(placed) => {
+        Ok(done) => {
             savepoint.commit().await?;
-            Ok(Ok(placed))
+            Ok(Ok(done))
         }
         Err(e) => {
             savepoint.rollback().await?;

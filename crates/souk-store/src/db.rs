@@ -123,7 +123,8 @@ impl Db {
     }
 
     /// Opens `sqlite://path` (created if missing; WAL, `sync`, busy timeout, foreign keys)
-    /// or `postgres://...`.
+    /// or `postgres://...`. A SQLite pool does not checkpoint its log itself: whoever
+    /// keeps it open runs `crate::checkpoint` beside it.
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -131,21 +132,14 @@ impl Db {
     ) -> Result<Db, StoreError> {
         let engine = Engine::of_url(url);
         if engine == Some(Engine::Sqlite) {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(match sync {
-                    SqliteSync::Full => SqliteSynchronous::Full,
-                    SqliteSync::Normal => SqliteSynchronous::Normal,
-                })
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-                .pragma("temp_store", "memory")
-                .pragma("cache_size", "-16000");
+            let options = sqlite_options(url, sync)?.pragma("wal_autocheckpoint", "0");
+            // No ping before handing out a connection: an open file does not go stale the
+            // way a socket does, and each ping is a round trip to the connection's thread,
+            // as costly as the one-row read most requests make.
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .min_connections(1)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Db::Sqlite(pool))
@@ -170,6 +164,25 @@ impl Db {
     pub async fn close(&self) {
         on_engine!(self, pool => pool.close().await)
     }
+}
+
+/// How every connection to the SQLite file at `url` is opened.
+pub(crate) fn sqlite_options(
+    url: &str,
+    sync: SqliteSync,
+) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match sync {
+            SqliteSync::Full => SqliteSynchronous::Full,
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", "-16000"))
 }
 
 /// Hides a password in a database URL for messages and logs.

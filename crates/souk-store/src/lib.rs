@@ -8,6 +8,7 @@ pub mod backup;
 mod batch;
 mod bulk;
 pub(crate) mod catalogue;
+mod checkpoint;
 mod console;
 pub mod crypto;
 mod db;
@@ -183,6 +184,8 @@ pub struct Store {
     crypto: Arc<Crypto>,
     /// The group commit of orders (SQLite); `None` when switched off.
     batch: Option<batch::Batcher>,
+    /// The log's checkpointer (SQLite), until the last clone of the store is dropped.
+    _checkpoints: Option<Arc<checkpoint::Running>>,
 }
 
 impl Store {
@@ -200,11 +203,19 @@ impl Store {
         sqlite_sync: SqliteSync,
     ) -> Result<Store> {
         let db = Db::connect(url, max_connections, sqlite_sync).await?;
+        let checkpoints = match db.engine() {
+            Engine::Sqlite => Some(Arc::new(checkpoint::start(db::sqlite_options(
+                url,
+                sqlite_sync,
+            )?))),
+            Engine::Postgres => None,
+        };
         Ok(Store {
             gate: WriteGate::for_engine(db.engine()),
             db,
             crypto: Arc::new(Crypto::new(data_key)),
             batch: Some(batch::Batcher::default()),
+            _checkpoints: checkpoints,
         })
     }
 

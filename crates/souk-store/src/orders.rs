@@ -10,7 +10,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::{ApiError, Money};
 
 use crate::batch::{OwnedBuyer, OwnedIdempotency, Write};
-use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
 use crate::events::{EventSteps, OrderFacts};
 use crate::forwarding::OrderJobSteps;
 use crate::idempotency::{Idempotency, IdempotencySteps};
@@ -127,18 +127,22 @@ tx_steps! {
             Ok(())
         }
 
-        /// The earning of a paid order for its shop (SPEC 11): the charge less the
-        /// operator's commission, held for the hold period, both read from the settings in
-        /// the same transaction.
-        async fn insert_earning(&mut self, order: i64, shop: &str, charge: Money, now: i64) -> Result<()> {
+        /// The operator's commission and hold period, as the settings hold them now.
+        async fn earnings_settings(&mut self) -> Result<EarningsSettings> {
             let pairs: Vec<(String, String)> =
                 sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2)")
                     .bind(supply::COMMISSION_PERCENT)
                     .bind(supply::EARNINGS_HOLD_HOURS)
                     .fetch_all(&mut *self)
                     .await?;
-            let earning = EarningsSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .earning(charge, now);
+            Ok(EarningsSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        }
+
+        /// The earning of a paid order for its shop (SPEC 11): the charge less the
+        /// operator's commission, held for the hold period, by `settings` read in the same
+        /// transaction ([`Self::earnings_settings`]).
+        async fn insert_earning(&mut self, order: i64, shop: &str, charge: Money, settings: &EarningsSettings, now: i64) -> Result<()> {
+            let earning = settings.earning(charge, now);
             sqlx::query(
                 "INSERT INTO earnings (order_id, shop_id, gross, commission, amount, available_at, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -266,6 +270,7 @@ tx_steps! {
             buyer: &Buyer<'_>,
             order: &ProductOrder,
             idem: Option<&Idempotency<'_>>,
+            earnings: &EarningsSettings,
             now: i64,
         ) -> Result<Placed> {
             if let Some(order_id) = self.claim_idempotency(buyer.user_id, idem, now).await? {
@@ -355,7 +360,7 @@ tx_steps! {
                     )));
                 }
             }
-            self.insert_earning(order_id, &order.shop_id, charge, now).await?;
+            self.insert_earning(order_id, &order.shop_id, charge, earnings, now).await?;
             self.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
             if inventory {
                 let facts = OrderFacts {
@@ -392,6 +397,7 @@ tx_steps! {
             buyer: &Buyer<'_>,
             order: &SmmOrder,
             idem: Option<&Idempotency<'_>>,
+            earnings: &EarningsSettings,
             now: i64,
         ) -> Result<Placed> {
             let params =
@@ -426,7 +432,7 @@ tx_steps! {
             if order.product_type == ProductType::Auto {
                 self.enqueue_forward(order_id, now).await?;
             }
-            self.insert_earning(order_id, &order.shop_id, order.charge, now).await?;
+            self.insert_earning(order_id, &order.shop_id, order.charge, earnings, now).await?;
             self.order_event(order_id, "placed", "", now).await?;
             self.order_to_fulfil(order_id, now).await?;
             self.settle_idempotency(buyer.user_id, idem, order_id).await?;
@@ -457,11 +463,13 @@ impl Store {
                     idem: idem.map(OwnedIdempotency::of),
                     now,
                 })
-                .await;
+                .await?
+                .placed();
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let placed = tx.place_product_in(buyer, order, idem, now).await?;
+            let earnings = tx.earnings_settings().await?;
+            let placed = tx.place_product_in(buyer, order, idem, &earnings, now).await?;
             tx.commit().await?;
             Ok(placed)
         })
@@ -485,11 +493,13 @@ impl Store {
                     idem: idem.map(OwnedIdempotency::of),
                     now,
                 })
-                .await;
+                .await?
+                .placed();
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let placed = tx.place_smm_in(buyer, order, idem, now).await?;
+            let earnings = tx.earnings_settings().await?;
+            let placed = tx.place_smm_in(buyer, order, idem, &earnings, now).await?;
             tx.commit().await?;
             Ok(placed)
         })
@@ -613,7 +623,8 @@ impl Store {
     }
 
     /// `cancel` (or, with `dry_run`, `allowcancel`) of one order of the caller's: the
-    /// rules of SPEC 8 read in the same transaction that refunds.
+    /// rules of SPEC 8 read in the same transaction that refunds. On SQLite a cancel joins
+    /// the node's group commit with the orders (`crate::batch`).
     pub async fn early_cancel(
         &self,
         user_id: &str,
@@ -621,26 +632,48 @@ impl Store {
         dry_run: bool,
         now: i64,
     ) -> Result<CancelOutcome> {
-        let engine = self.engine();
-        // An order a provider has or may have counts as sent: being sent, sent, outcome
-        // unknown, or queued again for a resend after an unknown outcome.
-        let select = if engine == Engine::Postgres && !dry_run {
-            "SELECT product_type, payment_status, status, \
-             COALESCE(external_id, CASE WHEN sent_at IS NOT NULL THEN 'forwarding' END) AS external_id, \
-             paid_at, self_refunded, quantity, delivered, \
-             charge, refunded FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE"
-        } else {
-            "SELECT product_type, payment_status, status, \
-             COALESCE(external_id, CASE WHEN sent_at IS NOT NULL THEN 'forwarding' END) AS external_id, \
-             paid_at, self_refunded, quantity, delivered, \
-             charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
-        };
+        if !dry_run {
+            if let Some(batch) = self.batch() {
+                let write = Write::Cancel {
+                    user_id: user_id.to_owned(),
+                    order_id,
+                    now,
+                };
+                return batch.run(write).await?.canceled();
+            }
+        }
         on_engine!(&self.db, pool => {
             let mut tx = if dry_run { pool.begin_read().await? } else { pool.begin_write(&self.gate).await? };
+            let outcome = tx.early_cancel_in(user_id, order_id, dry_run, now).await?;
+            // A refusal wrote nothing: ending it either way is the same.
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+}
+
+tx_steps! {
+    /// Cancels inside a write transaction (its own, or a savepoint of a batch).
+    pub(crate) trait CancelSteps {
+        /// The body of [`Store::early_cancel`].
+        async fn early_cancel_in(&mut self, user_id: &str, order_id: i64, dry_run: bool, now: i64) -> Result<CancelOutcome> {
+            // An order a provider has or may have counts as sent: being sent, sent, outcome
+            // unknown, or queued again for a resend after an unknown outcome.
+            let select = if Self::ENGINE == Engine::Postgres && !dry_run {
+                "SELECT product_type, payment_status, status, \
+                 COALESCE(external_id, CASE WHEN sent_at IS NOT NULL THEN 'forwarding' END) AS external_id, \
+                 paid_at, self_refunded, quantity, delivered, \
+                 charge, refunded FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE"
+            } else {
+                "SELECT product_type, payment_status, status, \
+                 COALESCE(external_id, CASE WHEN sent_at IS NOT NULL THEN 'forwarding' END) AS external_id, \
+                 paid_at, self_refunded, quantity, delivered, \
+                 charge, refunded FROM orders WHERE id = $1 AND user_id = $2"
+            };
             let row: Option<CancelRow> = sqlx::query_as(select)
                 .bind(order_id)
                 .bind(user_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *self)
                 .await?;
             let Some(row) = row else {
                 return Ok(CancelOutcome::NotFound);
@@ -650,19 +683,19 @@ impl Store {
             let pairs: Vec<(String, String)> = sqlx::query_as(CANCEL_SETTINGS_SQL)
                 .bind(supply::EARLY_CANCEL_ENABLED)
                 .bind(supply::EARLY_REFUND_MINUTES)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut *self)
                 .await?;
             let settings = CancelSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let (dispute,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM disputes WHERE order_id = $1 AND status = 'open'")
                 .bind(order_id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *self)
                 .await?;
             let (withdrawal,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM earnings e JOIN withdrawals w ON w.id = e.withdrawal_id \
                  WHERE e.order_id = $1 AND w.status IN ('requested', 'completed')",
             )
             .bind(order_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *self)
             .await?;
             let facts = early_cancel::OrderFacts {
                 product_type: ProductType::parse(&row.product_type).unwrap_or(ProductType::Manual),
@@ -683,13 +716,12 @@ impl Store {
                 Ok(refund) if dry_run => return Ok(CancelOutcome::Eligible(refund.amount)),
                 Ok(refund) => refund,
             };
-            tx.book_refund(order_id, user_id, refund.amount, refund.final_status, "early cancel", now).await?;
+            self.book_refund(order_id, user_id, refund.amount, refund.final_status, "early cancel", now).await?;
             sqlx::query("UPDATE orders SET self_refunded = TRUE, remains = quantity - delivered WHERE id = $1")
                 .bind(order_id)
-                .execute(&mut *tx)
+                .execute(&mut *self)
                 .await?;
-            tx.commit().await?;
             Ok(CancelOutcome::Refunded(refund.amount))
-        })
+        }
     }
 }

@@ -417,3 +417,76 @@ engine_test!(a_failing_order_does_not_sink_the_batch, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+engine_test!(racing_cancels_refund_each_order_once, |db| {
+    // Cancels race each other and new orders on one node, so on SQLite they share group
+    // commits: each order is refunded once, whichever of its three cancels wins.
+    let store = db.store().await;
+    let f = fixtures::load(&store).await;
+    let auto = fixtures::add_auto_products(&store, &f).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "200").await;
+    let service = auto.netflix_auto.to_string();
+    let add = || {
+        let (app, key, service) = (&app, key.clone(), service.clone());
+        async move {
+            app.call(&[
+                ("key", &key),
+                ("action", "add"),
+                ("service", &service),
+                ("quantity", "1"),
+            ])
+            .await
+        }
+    };
+    let mut orders = Vec::new();
+    for _ in 0..10 {
+        let v = add().await;
+        orders.push(v["order"].as_i64().unwrap_or_else(|| panic!("{v}")));
+    }
+    app.clock.advance(31 * 60_000);
+    let before = app.store.group_commit_stats();
+    let cancels = futures::future::join_all(orders.iter().cycle().take(30).map(|o| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.call(&[
+                ("key", &key),
+                ("action", "cancel"),
+                ("orders", &o.to_string()),
+            ])
+            .await
+        }
+    }));
+    let adds = futures::future::join_all((0..10).map(|_| add()));
+    let (cancels, adds) = futures::future::join(cancels, adds).await;
+    for o in &orders {
+        let answers: Vec<&Value> = cancels
+            .iter()
+            .filter(|v| v[0]["order"] == json!(o))
+            .map(|v| &v[0]["cancel"])
+            .collect();
+        assert_eq!(answers.len(), 3);
+        assert_eq!(
+            answers.iter().filter(|a| **a == &json!(1)).count(),
+            1,
+            "{answers:?}"
+        );
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM ledger WHERE order_id = {o} AND kind = 'refund'"
+            ))
+            .await,
+            1
+        );
+    }
+    assert!(adds.iter().all(|v| v["order"].is_i64()), "{adds:?}");
+    if let (Some(before), Some(after)) = (before, app.store.group_commit_stats()) {
+        assert_eq!(
+            after.1 - before.1,
+            40,
+            "every cancel and order went through it"
+        );
+    }
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
