@@ -26,6 +26,7 @@ mod migrations;
 mod operator;
 mod operators;
 mod ops;
+mod order_close;
 mod orders;
 mod payments;
 mod provider_oddities;
@@ -78,6 +79,7 @@ pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL}
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use operators::{AuditEntry, NewAuditEntry, NewOperator, OperatorRecord, OperatorSession};
 pub use ops::{OpsGauges, PoolUse};
+pub use order_close::Closing;
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,

@@ -13,7 +13,10 @@ mod dashboard;
 mod export;
 mod jobs;
 mod lists;
+mod order_actions;
 mod orders;
+mod providers;
+mod user_actions;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -46,16 +49,34 @@ pub fn routes() -> Router<AppState> {
         .route("/console/orders", get(orders::list))
         .route("/console/orders/{id}", get(orders::detail))
         .route("/console/orders/{id}/resolve", post(orders::resolve))
+        .route("/console/orders/{id}/resend", post(order_actions::resend))
+        .route("/console/orders/{id}/cancel", post(order_actions::cancel))
+        .route("/console/orders/{id}/refund", post(order_actions::refund))
         .route("/console/users", get(users::list))
         .route("/console/users/{id}", get(users::detail))
         .route("/console/users/{id}/balance", post(users::balance))
+        .route("/console/users/{id}/block", post(user_actions::block))
+        .route("/console/users/{id}/unblock", post(user_actions::unblock))
+        .route("/console/users/{id}/keys", post(user_actions::create_key))
+        .route(
+            "/console/users/{id}/keys/{key}/revoke",
+            post(user_actions::revoke_key),
+        )
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
+        .route("/console/jobs/{id}/drop", post(jobs::drop_job))
         .route("/console/audit", get(audit::list))
         .route("/console/disputes", get(lists::disputes))
         .route("/console/disputes/{id}", post(lists::decide_dispute))
         .route("/console/withdrawals", get(lists::withdrawals))
-        .route("/console/providers", get(lists::providers))
+        .route(
+            "/console/providers",
+            get(providers::list).post(providers::add),
+        )
+        .route("/console/providers/{id}", get(providers::detail))
+        .route("/console/providers/{id}/check", post(providers::check))
+        .route("/console/providers/{id}/sync", post(providers::sync))
+        .route("/console/providers/{id}/import", post(providers::import))
         .route("/console/payments", get(lists::payments))
         .route("/console/export/{what}", get(export::csv))
 }
@@ -243,6 +264,13 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
             souk_app::balances::BalanceError::Refused(r) => r.to_string(),
             _ => return None,
         },
+        OperatorError::Upstream(text) => format!(
+            "{} {text}",
+            ui.t(
+                "The provider did not answer as asked:",
+                "Провайдер ответил не так:"
+            )
+        ),
         OperatorError::Store(StoreError::NotFound(_)) => {
             ui.t("Not found.", "Не найдено.").to_owned()
         }
