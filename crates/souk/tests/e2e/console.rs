@@ -233,6 +233,7 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/disputes", "#disputes", "disputes"),
         ("/console/withdrawals", "#withdrawals", "withdrawals"),
         ("/console/providers", "#providers", "providers"),
+        ("/console/catalogue", "#categories", "catalogue"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
@@ -1619,6 +1620,144 @@ engine_test!(console_providers, |db| {
         assert!(!body.contains("upstream-key"), "{path}");
     }
     let (status, _) = page_of(&app, &admin, "/console/providers/000000000000000000000000").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+});
+
+engine_test!(console_catalogue, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let (status, social) = app
+        .operator(
+            reqwest::Method::POST,
+            "/categories",
+            Some(json!({"slug": "social", "name": "Social"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{social}");
+    let social = social["id"].as_str().expect("id").to_owned();
+    let (status, insta) = app
+        .operator(
+            reqwest::Method::POST,
+            "/subcategories",
+            Some(json!({"slug": "instagram", "name": "Instagram", "categoryId": social})),
+        )
+        .await;
+    assert_eq!(status, 201, "{insta}");
+    let insta = insta["id"].as_str().expect("id").to_owned();
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let record = |level: souk_store::Level, id: String| {
+        let store = app.store.clone();
+        async move {
+            souk_app::catalogue::record(&store, level, &id)
+                .await
+                .expect("record")
+        }
+    };
+
+    // Both levels listed; the search finds a subcategory under its category.
+    let (status, body) = page_of(&app, &support, "/console/catalogue?q=insta").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&format!(
+        "/console/catalogue/category/{social}\">Social</a>"
+    )));
+    assert!(body.contains(&format!(
+        "/console/catalogue/subcategory/{insta}\">Instagram</a>"
+    )));
+    let (_, body) = page_of(&app, &support, "/console/catalogue?q=nothing-like-it").await;
+    assert!(!body.contains("Instagram"));
+
+    // Support reads; the edit is neither offered nor allowed.
+    let page = format!("/console/catalogue/category/{social}");
+    let (status, body) = page_of(&app, &support, &page).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("id=\"category-form\""));
+    let before = record(souk_store::Level::Category, social.clone()).await;
+    let good = [
+        ("name", "Social media"),
+        ("description", "Followers and likes"),
+        ("position", "3"),
+        ("name_ru", "Соцсети"),
+    ];
+    let (status, _, _) = post_as(&app, &support, &page, &good).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        record(souk_store::Level::Category, social.clone()).await,
+        before
+    );
+
+    // Bad input: a clear error, nothing changed.
+    for (field, value, error) in [
+        ("name", "  ", "name is required"),
+        (
+            "position",
+            "first",
+            "Position must be a whole number, 0 or more",
+        ),
+        (
+            "position",
+            "-1",
+            "Position must be a whole number, 0 or more",
+        ),
+    ] {
+        let mut form: Vec<(&str, &str)> =
+            good.iter().filter(|(f, _)| *f != field).copied().collect();
+        form.push((field, value));
+        let (status, _, body) = post_as(&app, &admin, &page, &form).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{field}");
+    }
+    assert_eq!(
+        record(souk_store::Level::Category, social.clone()).await,
+        before
+    );
+
+    // Renamed, moved, hidden (the checkbox left out) and named in Russian; audited.
+    let (status, location, _) = post_as(&app, &admin, &page, &good).await;
+    assert_eq!((status, location.as_str()), (303, page.as_str()));
+    let after = record(souk_store::Level::Category, social.clone()).await;
+    assert_eq!(
+        (
+            after.name.as_str(),
+            after.description.as_str(),
+            after.position,
+            after.active,
+            souk_app::operator_catalogue::name_ru(&after)
+        ),
+        (
+            "Social media",
+            "Followers and likes",
+            3,
+            false,
+            Some("Соцсети")
+        )
+    );
+    assert_eq!(
+        last_audit(&app, &format!("category:{social}")).await,
+        (
+            "category.update".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"name": "Social", "description": "", "position": 0, "active": true, "nameRu": null}).to_string(),
+            json!({"name": "Social media", "description": "Followers and likes", "position": 3, "active": false, "nameRu": "Соцсети"}).to_string(),
+        )
+    );
+    // A subcategory, shown again with its Russian name removed.
+    let sub_page = format!("/console/catalogue/subcategory/{insta}");
+    let (status, _, _) = post_as(
+        &app,
+        &admin,
+        &sub_page,
+        &[
+            ("name", "Instagram"),
+            ("position", "1"),
+            ("active", "on"),
+            ("name_ru", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let sub = record(souk_store::Level::Subcategory, insta.clone()).await;
+    assert_eq!((sub.position, sub.active), (1, true));
+    let (status, _) = page_of(&app, &admin, "/console/catalogue/shelf/x").await;
     assert_eq!(status, 404);
     app.stop().await;
 });

@@ -8,6 +8,7 @@
 
 mod audit;
 mod auth;
+mod catalogue;
 mod chart;
 mod dashboard;
 mod export;
@@ -61,6 +62,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/users/{id}/keys/{key}/revoke",
             post(user_actions::revoke_key),
+        )
+        .route("/console/catalogue", get(catalogue::list))
+        .route(
+            "/console/catalogue/{level}/{id}",
+            get(catalogue::detail).post(catalogue::edit),
         )
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
@@ -334,6 +340,7 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/disputes" #nav-disputes { (ui.t("Disputes", "Споры")) }
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
+                            a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
                             a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
                             span.muted #operator-who { (op.email) " · " (role_name(ui, op.role)) }
