@@ -16,6 +16,7 @@ pub mod notify;
 pub mod operator_catalogue;
 pub mod operator_orders;
 pub mod operator_providers;
+pub mod operator_settings;
 pub mod operator_users;
 pub mod operators;
 pub mod orders;

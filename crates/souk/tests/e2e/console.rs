@@ -234,6 +234,7 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/withdrawals", "#withdrawals", "withdrawals"),
         ("/console/providers", "#providers", "providers"),
         ("/console/catalogue", "#categories", "catalogue"),
+        ("/console/settings", "#settings-form", "settings"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
@@ -1759,5 +1760,79 @@ engine_test!(console_catalogue, |db| {
     assert_eq!((sub.position, sub.active), (1, true));
     let (status, _) = page_of(&app, &admin, "/console/catalogue/shelf/x").await;
     assert_eq!(status, 404);
+    app.stop().await;
+});
+
+engine_test!(console_settings, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let owner = signed_in(&app, "owner@test.local", "owner").await;
+    let before = app.store.settings().await.expect("settings");
+
+    // An admin reads them; only an owner changes them.
+    let (status, body) = page_of(&app, &admin, "/console/settings").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"settings\""));
+    assert!(!body.contains("id=\"settings-form\""));
+    let change = [
+        ("auto_order_early_refund_minutes", "45"),
+        ("commission_percent", "12.5"),
+    ];
+    let (status, _, _) = post_as(&app, &admin, "/console/settings", &change).await;
+    assert_eq!(status, 403);
+    assert_eq!(app.store.settings().await.expect("settings"), before);
+
+    // Bad input, or nothing new: a clear error, nothing changed.
+    let (status, body) = page_of(&app, &owner, "/console/settings").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"settings-form\""));
+    for (form, error) in [
+        (
+            vec![
+                ("auto_order_early_refund_minutes", "45"),
+                ("commission_percent", "lots"),
+            ],
+            "commission_percent must be a percentage from 0 to 100 with up to 2 decimals",
+        ),
+        (
+            vec![("no_such_setting", "1")],
+            "Unknown setting: no_such_setting",
+        ),
+        (vec![("commission_percent", "10")], "No setting was changed"),
+    ] {
+        let (status, _, body) = post_as(&app, &owner, "/console/settings", &form).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{form:?}");
+        assert_eq!(app.store.settings().await.expect("settings"), before);
+    }
+
+    let (status, location, _) = post_as(&app, &owner, "/console/settings", &change).await;
+    assert_eq!((status, location.as_str()), (303, "/console/settings"));
+    let now: Vec<(String, String)> = app.store.settings().await.expect("settings");
+    let value = |key: &str| {
+        now.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .expect("setting")
+    };
+    let percent =
+        souk_core::supply::normalize_setting("commission_percent", "12.5").expect("valid");
+    assert_eq!(
+        (
+            value("auto_order_early_refund_minutes"),
+            value("commission_percent")
+        ),
+        ("45".to_owned(), percent.clone())
+    );
+    assert_eq!(
+        last_audit(&app, "settings").await,
+        (
+            "settings.update".to_owned(),
+            "owner@test.local".to_owned(),
+            json!({"auto_order_early_refund_minutes": "30", "commission_percent": "10"})
+                .to_string(),
+            json!({"auto_order_early_refund_minutes": "45", "commission_percent": percent})
+                .to_string(),
+        )
+    );
     app.stop().await;
 });

@@ -17,6 +17,7 @@ mod lists;
 mod order_actions;
 mod orders;
 mod providers;
+mod settings;
 mod user_actions;
 mod users;
 
@@ -67,6 +68,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/catalogue/{level}/{id}",
             get(catalogue::detail).post(catalogue::edit),
+        )
+        .route(
+            "/console/settings",
+            get(settings::show).post(settings::update),
         )
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
@@ -341,6 +346,7 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
                             a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
+                            a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
                             a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
                             span.muted #operator-who { (op.email) " · " (role_name(ui, op.role)) }
