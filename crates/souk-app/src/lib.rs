@@ -17,6 +17,7 @@ pub mod operator_catalogue;
 pub mod operator_orders;
 pub mod operator_providers;
 pub mod operator_settings;
+pub mod operator_sms;
 pub mod operator_users;
 pub mod operators;
 pub mod orders;

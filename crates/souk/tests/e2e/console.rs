@@ -235,6 +235,7 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/providers", "#providers", "providers"),
         ("/console/catalogue", "#categories", "catalogue"),
         ("/console/settings", "#settings-form", "settings"),
+        ("/console/sms", "#sms-prices", "sms"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
@@ -1834,5 +1835,125 @@ engine_test!(console_settings, |db| {
                 .to_string(),
         )
     );
+    app.stop().await;
+});
+
+engine_test!(console_sms, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let fixture = crate::sms::sms_fixture(&app).await;
+    let (status, injected) = app
+        .operator(
+            reqwest::Method::POST,
+            "/sms/inject",
+            Some(json!({"phone": crate::sms::US1, "text": "Your code is 4321", "from": "Bank"})),
+        )
+        .await;
+    assert!(status < 300, "{injected}");
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let prices = || async {
+        app.store
+            .sms_prices()
+            .await
+            .expect("prices")
+            .into_iter()
+            .map(|p| {
+                format!(
+                    "{}/{} {}",
+                    p.project_code,
+                    p.country_code,
+                    p.price.display4()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = prices().await;
+
+    // Everything reads, never a gateway's secret; support has no price form.
+    let (status, body) = page_of(&app, &support, "/console/sms").await;
+    assert_eq!(status, 200);
+    for shown in [
+        "Telegram",
+        "Телеграм",
+        "United Kingdom",
+        "0.5000",
+        "Your code is 4321",
+        &format!("/webhooks/sms/{}", fixture.gateway),
+    ] {
+        assert!(body.contains(shown), "{shown}");
+    }
+    assert!(!body.contains(&fixture.secret));
+    assert!(!body.contains("id=\"sms-price-form\""));
+    let (status, _, _) = post_as(
+        &app,
+        &support,
+        "/console/sms/prices",
+        &[("project", "tg"), ("country", "us"), ("price", "0.55")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(prices().await, before);
+    let (status, body) = page_of(&app, &support, "/console/sms?phone=nobody").await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "Write the phone like +12025550101.")
+    );
+    assert!(!body.contains("Your code is 4321"));
+    let (_, body) = page_of(&app, &support, "/console/sms?phone=%2B12025550102").await;
+    assert!(!body.contains("Your code is 4321"), "another phone's");
+    let (_, body) = page_of(&app, &support, "/console/sms?phone=%2B12025550101").await;
+    assert!(body.contains("Your code is 4321"));
+
+    // Bad input: a clear error, no price changed.
+    for (project, country, price, error) in [
+        ("tg", "us", "free", "Price must be a number like 0.50"),
+        ("tg", "us", "0", "The price must be above zero"),
+        ("xx", "us", "1", "No such SMS project"),
+        ("tg", "zz", "1", "No such country"),
+    ] {
+        let (status, _, body) = post_as(
+            &app,
+            &admin,
+            "/console/sms/prices",
+            &[("project", project), ("country", country), ("price", price)],
+        )
+        .await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{price}");
+    }
+    assert_eq!(prices().await, before);
+
+    // A price changed, and one set where there was none; both audited.
+    for (project, country, price) in [("tg", "us", "0.55"), ("dr", "gb", "1")] {
+        let (status, location, _) = post_as(
+            &app,
+            &admin,
+            "/console/sms/prices",
+            &[("project", project), ("country", country), ("price", price)],
+        )
+        .await;
+        assert_eq!((status, location.as_str()), (303, "/console/sms"));
+    }
+    let mut after = prices().await;
+    after.sort();
+    assert_eq!(
+        after,
+        [
+            "dr/gb 1.0000",
+            "dr/us 0.7500",
+            "tg/gb 0.4000",
+            "tg/us 0.5500"
+        ]
+    );
+    assert_eq!(
+        last_audit(&app, "sms:tg/us").await,
+        (
+            "sms.price".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"price": "0.5000"}).to_string(),
+            json!({"price": "0.5500"}).to_string(),
+        )
+    );
+    let (_, _, before_new, _) = last_audit(&app, "sms:dr/gb").await;
+    assert_eq!(before_new, json!({"price": null}).to_string());
     app.stop().await;
 });

@@ -18,6 +18,7 @@ mod order_actions;
 mod orders;
 mod providers;
 mod settings;
+mod sms;
 mod user_actions;
 mod users;
 
@@ -73,6 +74,8 @@ pub fn routes() -> Router<AppState> {
             "/console/settings",
             get(settings::show).post(settings::update),
         )
+        .route("/console/sms", get(sms::show))
+        .route("/console/sms/prices", post(sms::set_price))
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
         .route("/console/jobs/{id}/drop", post(jobs::drop_job))
@@ -346,6 +349,7 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
                             a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
+                            a href="/console/sms" #nav-sms { "SMS" }
                             a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
                             a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
