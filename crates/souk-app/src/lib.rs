@@ -14,6 +14,7 @@ pub mod email;
 pub mod mail;
 pub mod notify;
 pub mod operator_catalogue;
+pub mod operator_gateways;
 pub mod operator_orders;
 pub mod operator_providers;
 pub mod operator_settings;

@@ -236,6 +236,7 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/catalogue", "#categories", "catalogue"),
         ("/console/settings", "#settings-form", "settings"),
         ("/console/sms", "#sms-prices", "sms"),
+        ("/console/gateways", "#gateway-cryptomus", "gateways"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
@@ -1955,5 +1956,128 @@ engine_test!(console_sms, |db| {
     );
     let (_, _, before_new, _) = last_audit(&app, "sms:dr/gb").await;
     assert_eq!(before_new, json!({"price": null}).to_string());
+    app.stop().await;
+});
+
+engine_test!(console_gateways, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let owner = signed_in(&app, "owner@test.local", "owner").await;
+    let good = [
+        ("enabled", "on"),
+        ("title", ""),
+        ("merchant", "m-1"),
+        ("api_key", "ck-secret-123"),
+        ("min_amount", "5"),
+        ("max_amount", "500"),
+        ("fee_percent", "2.5"),
+    ];
+
+    // An admin reads; only an owner changes a gateway.
+    let (status, body) = page_of(&app, &admin, "/console/gateways").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"gateway-cryptomus\""));
+    assert!(!body.contains("action=\"/console/gateways/cryptomus\""));
+    let (status, _, _) = post_as(&app, &admin, "/console/gateways/cryptomus", &good).await;
+    assert_eq!(status, 403);
+    assert!(app
+        .store
+        .gateway("cryptomus")
+        .await
+        .expect("read")
+        .is_none());
+
+    // Bad input: a clear error, nothing stored.
+    let (_, body) = page_of(&app, &owner, "/console/gateways").await;
+    assert!(body.contains("action=\"/console/gateways/cryptomus\""));
+    let with = |field: &'static str, value: &'static str| {
+        let mut form: Vec<(&str, &str)> =
+            good.iter().filter(|(f, _)| *f != field).copied().collect();
+        form.push((field, value));
+        form
+    };
+    for (path, form, error) in [
+        (
+            "cryptomus",
+            with("min_amount", "abc"),
+            "min_amount must be a positive amount with at most two decimals".to_owned(),
+        ),
+        (
+            "cryptomus",
+            with("merchant", ""),
+            "cryptomus cannot be enabled without its merchant".to_owned(),
+        ),
+        (
+            "cryptomus",
+            with("fee_percent", "101"),
+            "fee_percent must be a percentage from 0 to 100 with up to 2 decimals".to_owned(),
+        ),
+        (
+            "paypal",
+            good.to_vec(),
+            format!(
+                "Unknown gateway &quot;paypal&quot;: one of {}",
+                souk_app::payments::GATEWAYS.join(", ")
+            ),
+        ),
+    ] {
+        let (status, _, body) =
+            post_as(&app, &owner, &format!("/console/gateways/{path}"), &form).await;
+        assert_eq!((status, alert(&body)), (422, error), "{form:?}");
+    }
+    assert!(app
+        .store
+        .gateway("cryptomus")
+        .await
+        .expect("read")
+        .is_none());
+
+    // Set up: on, with its key (never shown, never audited); saved again, the key stays.
+    let (status, location, _) = post_as(&app, &owner, "/console/gateways/cryptomus", &good).await;
+    assert_eq!((status, location.as_str()), (303, "/console/gateways"));
+    let g = app
+        .store
+        .gateway("cryptomus")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        (
+            g.enabled,
+            g.has_api_key,
+            g.merchant.as_str(),
+            g.min_amount,
+            g.max_amount,
+            g.fee_bp
+        ),
+        (true, true, "m-1", 5_000_000, 500_000_000, 250)
+    );
+    let (_, body) = page_of(&app, &owner, "/console/gateways").await;
+    assert!(!body.contains("ck-secret-123"));
+    let (action, who, before, after) = last_audit(&app, "gateway:cryptomus").await;
+    assert_eq!(
+        (action.as_str(), who.as_str(), before.as_str()),
+        ("gateway.configure", "owner@test.local", "null")
+    );
+    assert!(after.contains("\"apiKeySet\":true"), "{after}");
+    assert!(!after.contains("ck-secret-123"));
+    let (status, _, _) = post_as(
+        &app,
+        &owner,
+        "/console/gateways/cryptomus",
+        &with("api_key", ""),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(
+        app.store
+            .gateway("cryptomus")
+            .await
+            .expect("read")
+            .expect("stored")
+            .has_api_key
+    );
+    let (_, _, _, after) = last_audit(&app, "gateway:cryptomus").await;
+    assert!(after.contains("\"apiKeySet\":false"), "{after}");
     app.stop().await;
 });

@@ -12,6 +12,7 @@ mod catalogue;
 mod chart;
 mod dashboard;
 mod export;
+mod gateways;
 mod jobs;
 mod lists;
 mod order_actions;
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
             "/console/settings",
             get(settings::show).post(settings::update),
         )
+        .route("/console/gateways", get(gateways::list))
+        .route("/console/gateways/{id}", post(gateways::configure))
         .route("/console/sms", get(sms::show))
         .route("/console/sms/prices", post(sms::set_price))
         .route("/console/jobs", get(jobs::list))
@@ -349,6 +352,7 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
                             a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
+                            a href="/console/gateways" #nav-gateways { (ui.t("Gateways", "Шлюзы")) }
                             a href="/console/sms" #nav-sms { "SMS" }
                             a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
