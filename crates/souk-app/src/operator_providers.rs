@@ -7,7 +7,9 @@
 use serde_json::json;
 use souk_core::markup::{parse_markup, Markup};
 use souk_core::Money;
-use souk_store::{Change, NewProvider, Provider, ProviderService, Store};
+use souk_store::{
+    Change, ImportedVariant, NewProvider, Provider, ProviderService, Store, StoreError,
+};
 
 use crate::operators::{audit, Acting, OperatorError, Permission};
 use crate::providers::{self, ProviderError};
@@ -172,4 +174,53 @@ pub async fn import(
     )
     .await?;
     Ok((numbers, changes))
+}
+
+/// The operator's price for one of the provider's imported variants (typed, e.g.
+/// `7.20`), kept by sync from now on: the variant as stored and the changes to apply.
+/// Another provider's variant is "not found".
+pub async fn price_variant(
+    store: &Store,
+    actor: &Acting,
+    provider_id: &str,
+    variant_id: &str,
+    price: &str,
+    now: i64,
+) -> Result<(ImportedVariant, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
+    let price = Money::parse(price.trim())
+        .map_err(|_| OperatorError::Invalid("Price must be a number like 7.20".into()))?;
+    if price.micros() <= 0 {
+        return Err(OperatorError::Invalid(
+            "The price must be above zero".into(),
+        ));
+    }
+    let before = store
+        .imported_variants(provider_id)
+        .await?
+        .into_iter()
+        .find(|v| v.id == variant_id)
+        .ok_or(StoreError::NotFound("Imported variant"))?;
+    let (after, changes) = providers::price_variant(store, variant_id, price, now).await?;
+    let view = |v: &ImportedVariant| {
+        json!({
+            "variant": v.id,
+            "name": v.name,
+            "price": Money::from_micros(v.price).display2(),
+            "priceSetBy": if v.price_pinned { "operator" } else { "provider" },
+            "active": v.active,
+        })
+    };
+    audit(
+        store,
+        &actor.id,
+        &actor.email,
+        "variant.price",
+        &format!("provider:{provider_id}"),
+        Some(view(&before)),
+        Some(view(&after)),
+        now,
+    )
+    .await?;
+    Ok((after, changes))
 }

@@ -2081,3 +2081,106 @@ engine_test!(console_gateways, |db| {
     assert!(after.contains("\"apiKeySet\":false"), "{after}");
     app.stop().await;
 });
+
+engine_test!(console_provider_variants, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(
+        Shape::Hstock,
+        false,
+        vec![crate::fake_upstream::product_service(
+            "21",
+            "Netflix Premium",
+            "2.00",
+            (1, 10),
+            15,
+        )],
+    )
+    .await;
+    fake.set_inventory(
+        "21",
+        vec![
+            crate::fake_upstream::variant("v1", "1 Month", 10),
+            crate::fake_upstream::variant("v2", "3 Months", 5),
+        ],
+    );
+    let (provider, _) = connect(&app, &fake, false, 2_000).await;
+    let held = app
+        .store
+        .imported_variants(&provider)
+        .await
+        .expect("variants")
+        .into_iter()
+        .find(|v| v.name == "3 Months")
+        .expect("held back");
+    assert!(!held.active);
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let page = format!("/console/providers/{provider}");
+    let path = format!("{page}/variants/{}", held.id);
+    let current = || async {
+        app.store
+            .imported_variants(&provider)
+            .await
+            .expect("variants")
+            .into_iter()
+            .find(|v| v.name == "3 Months")
+            .expect("variant")
+    };
+
+    let (status, body) = page_of(&app, &support, &page).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("3 Months"));
+    assert!(!body.contains(&format!("action=\"{path}\"")));
+    let (status, _, _) = post_as(&app, &support, &path, &[("price", "7.20")]).await;
+    assert_eq!(status, 403);
+    assert_eq!(current().await, held);
+
+    // Bad input: a clear error (in Russian too), nothing priced.
+    for (to, price, error) in [
+        (path.clone(), "0", "The price must be above zero"),
+        (path.clone(), "abc", "Price must be a number like 7.20"),
+        (
+            format!("{page}/variants/0123456789abcdef01234567"),
+            "7.20",
+            "Not found.",
+        ),
+    ] {
+        let (status, _, body) = post_as(&app, &admin, &to, &[("price", price)]).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{price}");
+    }
+    let r = no_redirects()
+        .post(format!("{}{path}", app.url))
+        .header(COOKIE, format!("souk_console={}; souk_ui=ru", admin.cookie))
+        .form(&[("csrf", admin.csrf.as_str()), ("price", "0")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        alert(&r.text().await.expect("body")),
+        "Цена должна быть больше нуля."
+    );
+    assert_eq!(current().await, held);
+
+    // Priced: on sale at the operator's price, audited.
+    let (status, location, _) = post_as(&app, &admin, &path, &[("price", "7.20")]).await;
+    assert_eq!((status, location), (303, page.clone()));
+    let priced = current().await;
+    assert_eq!(
+        (priced.price, priced.price_pinned, priced.active),
+        (7_200_000, true, true)
+    );
+    let (action, who, before, after) = last_audit(&app, &format!("provider:{provider}")).await;
+    assert_eq!(
+        (action.as_str(), who.as_str()),
+        ("variant.price", "admin@test.local")
+    );
+    assert_eq!(
+        (before, after),
+        (
+            json!({"variant": held.id, "name": "3 Months", "price": Money::from_micros(held.price).display2(), "priceSetBy": "provider", "active": false}).to_string(),
+            json!({"variant": held.id, "name": "3 Months", "price": "7.20", "priceSetBy": "operator", "active": true}).to_string(),
+        )
+    );
+    app.stop().await;
+});

@@ -94,6 +94,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/providers/{id}/check", post(providers::check))
         .route("/console/providers/{id}/sync", post(providers::sync))
         .route("/console/providers/{id}/import", post(providers::import))
+        .route(
+            "/console/providers/{id}/variants/{variant}",
+            post(providers::price_variant),
+        )
         .route("/console/payments", get(lists::payments))
         .route("/console/export/{what}", get(export::csv))
 }
@@ -234,6 +238,21 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
         OperatorError::Invalid(text) => match (ui, text.as_str()) {
             (Ui::Ru, "A reason is required") => "Укажите причину.".to_owned(),
             (Ui::Ru, "Amount must not be zero") => "Сумма не может быть нулевой.".to_owned(),
+            (Ui::Ru, "The user is blocked already") => "Пользователь уже заблокирован.".to_owned(),
+            (Ui::Ru, "The user is not blocked") => "Пользователь не заблокирован.".to_owned(),
+            (Ui::Ru, "The label has characters that are not allowed") => {
+                "В метке есть недопустимые символы.".to_owned()
+            }
+            (Ui::Ru, "No setting was changed") => "Ни одна настройка не изменилась.".to_owned(),
+            (Ui::Ru, "Position must be a whole number, 0 or more") => {
+                "Позиция — целое число от 0.".to_owned()
+            }
+            (Ui::Ru, t) if t.starts_with("Price must be a number") => {
+                "Цена должна быть числом, например 0.50.".to_owned()
+            }
+            (Ui::Ru, "The price must be above zero") => "Цена должна быть больше нуля.".to_owned(),
+            (Ui::Ru, "No such SMS project") => "Нет такого SMS-проекта.".to_owned(),
+            (Ui::Ru, "No such country") => "Нет такой страны.".to_owned(),
             (Ui::Ru, t) if t.starts_with("Amount must be") => {
                 "Сумма должна быть числом, например 10 или -2.50.".to_owned()
             }

@@ -142,6 +142,7 @@ async fn detail_page(
     let p = state.store.provider(id).await?;
     let log = souk_app::providers::log(&state.store, id, 100).await?;
     let can = op.role.can(Permission::Change);
+    let variants = state.store.imported_variants(id).await?;
     // The preview reads the provider's list now (admins and owners: it calls out).
     let mut preview = None;
     if can && q.preview.is_some() {
@@ -220,6 +221,25 @@ async fn detail_page(
                 }
             }
         }
+        h2 { (ui.t("Imported variants", "Импортированные варианты")) }
+        p.hint { (ui.t("A variant the provider publishes no price for is held back until it is priced here; a price set here is kept by every sync.",
+                       "Вариант без цены у провайдера не продаётся, пока цена не задана здесь; заданную здесь цену синхронизация не меняет.")) }
+        div.scroll { table #provider-variants {
+            thead { tr { th { (ui.t("Service", "Услуга")) } th { (ui.t("Variant", "Вариант")) } th { (ui.t("Their id", "Их номер")) } th.num { (ui.t("Price", "Цена")) } th { (ui.t("Set by", "Кем задана")) } th { (ui.t("On sale", "В продаже")) } th.num { (ui.t("Stock", "Остаток")) } @if can { th {} } } }
+            tbody {
+                @for v in &variants { tr {
+                    td { (v.service) } td { (v.name) } td { code { (v.upstream_id) } } td.num.price { (super::money(v.price)) }
+                    td { @if v.price_pinned { (ui.t("operator", "оператор")) } @else { (ui.t("provider", "провайдер")) } }
+                    td.on-sale { @if v.active { "✓" } } td.num { (v.stock) }
+                    @if can { td { form.inline method="post" action=(format!("/console/providers/{id}/variants/{}", v.id)) {
+                        input type="hidden" name="csrf" value=(c.csrf());
+                        input.price type="text" name="price" required inputmode="decimal" maxlength="24" placeholder=(super::money(v.price)) aria-label=(ui.t("New price", "Новая цена"));
+                        button.small type="submit" { (ui.t("Price", "Задать")) }
+                    } } }
+                } }
+                @if variants.is_empty() { tr { td colspan="8" .muted { (ui.t("None.", "Нет.")) } } }
+            }
+        } }
         h2 { (ui.t("What it does oddly", "Странности в ответах")) }
         div.scroll { table #provider-oddities {
             thead { tr { th { (ui.t("Kind", "Вид")) } th { (ui.t("Meaning", "Значение")) } th.num { (ui.t("Answers", "Ответов")) } th { (ui.t("Last seen", "Последний раз")) } } }
@@ -371,4 +391,30 @@ pub async fn import(
         Err(e) => Err(e),
     };
     answer(&state, &c, &id, done).await
+}
+
+#[derive(Deserialize)]
+pub struct VariantForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    price: String,
+}
+
+pub async fn price_variant(
+    State(state): State<AppState>,
+    c: Console,
+    PagePath((id, variant)): PagePath<(String, String)>,
+    PageForm(form): PageForm<VariantForm>,
+) -> Result<Response, ConsoleError> {
+    c.check_csrf(form.csrf.as_deref())?;
+    let op = c.allowed(Permission::Change)?;
+    let priced =
+        ops::price_variant(&state.store, &op, &id, &variant, &form.price, state.now()).await;
+    match priced {
+        Ok((_, changes)) => {
+            state.apply_changes(&changes).await?;
+            Ok(see_other(&format!("/console/providers/{id}")))
+        }
+        Err(e) => answer(&state, &c, &id, Err(e)).await,
+    }
 }
