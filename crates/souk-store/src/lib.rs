@@ -9,6 +9,7 @@ mod batch;
 mod bulk;
 pub(crate) mod catalogue;
 mod console;
+mod console_catalogue;
 pub mod crypto;
 mod db;
 mod disputes;
@@ -58,6 +59,7 @@ pub use console::{
     ConsoleOrder, Counters, Dashboard, DayKindTotals, DayPayments, DayStatusCount, GroupTotals,
     LedgerExportRow, OrderEventRow, OrderFilter, DAY_MS,
 };
+pub use console_catalogue::ConsoleService;
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};

@@ -234,6 +234,7 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/withdrawals", "#withdrawals", "withdrawals"),
         ("/console/providers", "#providers", "providers"),
         ("/console/catalogue", "#categories", "catalogue"),
+        ("/console/catalogue/services", "#services", "services"),
         ("/console/settings", "#settings-form", "settings"),
         ("/console/sms", "#sms-prices", "sms"),
         ("/console/gateways", "#gateway-cryptomus", "gateways"),
@@ -1575,6 +1576,30 @@ engine_test!(console_providers, |db| {
         (200, "Services imported: 2")
     );
     assert_eq!(count(imported).await, 2);
+    // The imported services are listed, searched by name or number.
+    let (status, body) = page_of(&app, &support, "/console/catalogue/services?q=tiktok").await;
+    assert_eq!(status, 200);
+    assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
+    assert!(body.contains("<td class=\"name\">TikTok Views</td>"));
+    assert!(!body.contains("IG Followers HQ"));
+    let first: i64 = db
+        .scalar(&format!(
+            "SELECT MIN(number) FROM services WHERE provider_id = '{id}'"
+        ))
+        .await;
+    let (_, body) = page_of(
+        &app,
+        &support,
+        &format!("/console/catalogue/services?q={first}"),
+    )
+    .await;
+    assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
+    assert!(body.contains("<td class=\"name\">IG Followers HQ</td>"));
+    let (_, body) = page_of(&app, &support, "/console/catalogue/services?q=100%25_").await;
+    assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "0");
+    let (_, body) = page_of(&app, &support, "/console/catalogue/services?page=2").await;
+    assert!(body.contains("No services."));
+    assert!(!body.contains("upstream-key"));
     let (action, _, _, after) = last_audit(&app, &format!("provider:{id}")).await;
     assert_eq!(
         (action.as_str(), after),

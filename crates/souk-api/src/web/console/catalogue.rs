@@ -1,4 +1,5 @@
-//! The catalogue's structure: categories with their subcategories (a name search),
+//! The catalogue: its services (products and SMM) searched by name or number a page at
+//! a time; its structure, categories with their subcategories (a name search),
 //! and a record's page with its edit form (admins and owners): name, description,
 //! position, shown or not, and its Russian name. The edit is `operator_catalogue`'s,
 //! which audits it; its catalogue changes are applied here.
@@ -72,6 +73,7 @@ pub async fn list(
         }
     };
     let content = html! {
+        p { a #to-services href="/console/catalogue/services" { (ui.t("Services and products →", "Услуги и товары →")) } }
         form.row #catalogue-search method="get" action="/console/catalogue" {
             input type="search" name="q" placeholder=(ui.t("Name contains", "Название содержит")) value=(s.q);
             button type="submit" { (ui.t("Search", "Найти")) }
@@ -224,4 +226,75 @@ pub async fn edit(
             .await
         }
     }
+}
+
+const PAGE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct ServiceSearch {
+    #[serde(default)]
+    q: String,
+    page: Option<String>,
+}
+
+pub async fn services(
+    State(state): State<AppState>,
+    c: Console,
+    Query(s): Query<ServiceSearch>,
+) -> Result<Response, ConsoleError> {
+    c.allowed(Permission::Read)?;
+    let ui = c.ui();
+    let page_no = s
+        .page
+        .as_deref()
+        .and_then(|p| p.trim().parse::<i64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let (rows, total) = state
+        .store
+        .console_services(&s.q, PAGE, (page_no - 1) * PAGE)
+        .await?;
+    let pages = (total + PAGE - 1) / PAGE;
+    let link = |p: i64| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &s.q)
+            .append_pair("page", &p.to_string())
+            .finish();
+        format!("/console/catalogue/services?{q}")
+    };
+    let content = html! {
+        form.row #service-search method="get" action="/console/catalogue/services" {
+            input type="search" name="q" placeholder=(ui.t("Name contains, or a number", "Название или номер")) value=(s.q);
+            button type="submit" { (ui.t("Search", "Найти")) }
+        }
+        p.muted { (ui.t("Found: ", "Найдено: ")) span #service-total { (total) } }
+        div.scroll { table #services {
+            thead { tr {
+                th.num { "#" } th { (ui.t("Name", "Название")) } th { (ui.t("Kind", "Вид")) } th { (ui.t("Subcategory", "Подкатегория")) } th { (ui.t("Shop", "Магазин")) }
+                th.num { (ui.t("Price", "Цена")) } th { (ui.t("Provider", "Провайдер")) } th.num { (ui.t("Their price", "Их цена")) } th { (ui.t("On", "Вкл.")) }
+            } }
+            tbody {
+                @for r in &rows { tr {
+                    td.num { (r.number) } td.name { (r.name) } td { (r.entity) " · " (r.product_type) } td { (r.subcategory) } td { (r.shop) }
+                    td.num { (super::money(r.rate)) }
+                    td { @if let Some(p) = &r.provider_id { a href=(format!("/console/providers/{p}")) { (p) } } }
+                    td.num { @if let Some(p) = r.provider_rate { (super::money(p)) } }
+                    td { @if r.active { "✓" } }
+                } }
+                @if rows.is_empty() { tr { td colspan="9" .muted { (ui.t("No services.", "Услуг нет.")) } } }
+            }
+        } }
+        nav.pages {
+            @if page_no > 1 { a #prev-page href=(link(page_no - 1)) { (ui.t("← Previous", "← Назад")) } }
+            span.muted { (page_no) " / " (pages.max(1)) }
+            @if page_no < pages { a #next-page href=(link(page_no + 1)) { (ui.t("Next →", "Дальше →")) } }
+        }
+    };
+    Ok(page(
+        &c,
+        StatusCode::OK,
+        ui.t("Services and products", "Услуги и товары"),
+        Notice::None,
+        content,
+    ))
 }

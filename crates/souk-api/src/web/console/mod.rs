@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
             post(user_actions::revoke_key),
         )
         .route("/console/catalogue", get(catalogue::list))
+        .route("/console/catalogue/services", get(catalogue::services))
         .route(
             "/console/catalogue/{level}/{id}",
             get(catalogue::detail).post(catalogue::edit),
