@@ -133,6 +133,9 @@ pub enum OperatorError {
     /// No such operator, or a wrong password or code (the same answer for each).
     #[error("wrong email, password or code")]
     Wrong,
+    /// A provider did not answer as asked (nothing of ours changed).
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Balance(#[from] BalanceError),
     #[error(transparent)]
@@ -598,6 +601,32 @@ pub async fn retry_job(
         .await?;
     }
     Ok(retried)
+}
+
+/// Drops a parked job for good (admins and owners); false when no parked job has this
+/// id. An order's job is refused by the store: the order is settled from its page.
+pub async fn drop_job(
+    store: &Store,
+    actor: &Acting,
+    id: i64,
+    now: i64,
+) -> Result<bool, OperatorError> {
+    actor.require(Permission::Change)?;
+    let Some(job) = store.drop_parked_job(id).await? else {
+        return Ok(false);
+    };
+    audit(
+        store,
+        &actor.id,
+        &actor.email,
+        "job.drop",
+        &format!("job:{id}"),
+        Some(json!({ "state": "parked", "kind": job.kind, "error": job.last_error })),
+        None,
+        now,
+    )
+    .await?;
+    Ok(true)
 }
 
 /// A decision on a buyer's dispute (every role: support handles disputes), audited.

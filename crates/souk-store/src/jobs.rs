@@ -408,6 +408,33 @@ impl Store {
         }))
     }
 
+    /// The operator drops a parked job for good: `None` when no parked job has this id.
+    /// An order's forward or status job is refused (`Conflict`): dropping it would leave
+    /// the order open with nothing to settle it, so the order is settled from its page.
+    pub async fn drop_parked_job(&self, id: i64) -> Result<Option<Job>> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let job: Option<Job> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND state = 'parked'"
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(job) = job else {
+                return Ok(None);
+            };
+            if job.kind == ORDER_FORWARD || job.kind == ORDER_STATUS {
+                return Err(crate::StoreError::Conflict(format!(
+                    "Job {id} belongs to order {}: settle the order from its page",
+                    job.dedupe_key.as_deref().unwrap_or("?")
+                )));
+            }
+            tx.delete_job(id).await?;
+            tx.commit().await?;
+            Ok(Some(job))
+        })
+    }
+
     /// The operator sends a parked job round again: due at once, with all its tries.
     pub async fn retry_job(&self, id: i64, now: i64) -> Result<bool> {
         let _gate = self.gate.enter().await;

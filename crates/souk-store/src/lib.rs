@@ -10,6 +10,7 @@ mod bulk;
 pub(crate) mod catalogue;
 mod checkpoint;
 mod console;
+mod console_catalogue;
 pub mod crypto;
 mod db;
 mod disputes;
@@ -27,6 +28,7 @@ mod migrations;
 mod operator;
 mod operators;
 mod ops;
+mod order_close;
 mod orders;
 mod payments;
 mod provider_oddities;
@@ -58,6 +60,7 @@ pub use console::{
     ConsoleOrder, Counters, Dashboard, DayKindTotals, DayPayments, DayStatusCount, GroupTotals,
     LedgerExportRow, OrderEventRow, OrderFilter, DAY_MS,
 };
+pub use console_catalogue::ConsoleService;
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};
@@ -79,6 +82,7 @@ pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL}
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
 pub use operators::{AuditEntry, NewAuditEntry, NewOperator, OperatorRecord, OperatorSession};
 pub use ops::{OpsGauges, PoolUse};
+pub use order_close::Closing;
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};
 pub use payments::{
     verdict_of, GatewayRecord, GatewaySecrets, GatewaySetup, NewPayment, PaymentEvent,

@@ -601,6 +601,33 @@ impl Store {
         }))
     }
 
+    /// Payments created in `[from, to)` after the cursor `(created_at, id)`, oldest
+    /// first: the console's export reads the range a page at a time.
+    pub async fn payments_range(
+        &self,
+        from: i64,
+        to: i64,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<PaymentRecord>> {
+        let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments p JOIN users u ON u.id = p.user_id \
+                 WHERE p.created_at >= $1 AND p.created_at < $2 \
+                 AND (p.created_at > $3 OR (p.created_at = $3 AND p.id > $4)) \
+                 ORDER BY p.created_at, p.id LIMIT $5"
+            ))
+            .bind(from)
+            .bind(to)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// The record of one payment (`Some`), or the newest of all gateways' (`None`),
     /// newest first.
     pub async fn payment_events(

@@ -233,12 +233,20 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/disputes", "#disputes", "disputes"),
         ("/console/withdrawals", "#withdrawals", "withdrawals"),
         ("/console/providers", "#providers", "providers"),
+        ("/console/catalogue", "#categories", "catalogue"),
+        ("/console/catalogue/services", "#services", "services"),
+        ("/console/settings", "#settings-form", "settings"),
+        ("/console/sms", "#sms-prices", "sms"),
+        ("/console/gateways", "#gateway-cryptomus", "gateways"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
         shoot(&mut b, name).await;
     }
     assert_eq!(b.text("#providers tbody td").await, "Upstream Panel");
+    b.click("#providers tbody td a").await;
+    b.find("#provider-facts").await;
+    shoot(&mut b, "provider").await;
     let before_support = balance(&app, &key).await;
     sign_out(&b).await;
 
@@ -383,6 +391,16 @@ engine_test!(console_in_the_browser, |db| {
     b.goto(&format!("{base}/console")).await;
     b.find("#counters").await;
     shoot(&mut b, "dashboard-ru").await;
+
+    // The new actions, in Russian: a key issued (shown this once), an order's actions.
+    b.goto(&format!("{base}/console/users/{buyer}")).await;
+    b.type_into("#key-label", "reseller").await;
+    b.click("#key-submit").await;
+    b.find("#new-key-value").await;
+    shoot(&mut b, "user-new-key-ru").await;
+    b.goto(&format!("{base}/console/orders/{kept}")).await;
+    b.find("#order-actions").await;
+    shoot(&mut b, "order-actions-ru").await;
 
     // No page shows a secret: the provider's key, the buyer's API key.
     for path in [
@@ -763,4 +781,1431 @@ engine_test!(console_operator_command, |db| {
         out.contains(" boss@example.com owner active two-factor off since "),
         "{out}"
     );
+});
+
+/// An operator signed in over plain HTTP: the console cookie and the form token.
+struct Signed {
+    cookie: String,
+    csrf: String,
+}
+
+/// Creates an operator of `role` and signs them in (enrolling the second factor an
+/// owner or admin needs).
+async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
+    let http = no_redirects();
+    let base = &app.url;
+    let password = operator(app, email, role).await;
+    let page = http
+        .get(format!("{base}/console/signin"))
+        .send()
+        .await
+        .expect("get");
+    let csrf_cookie = page
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("souk_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let started = http
+        .post(format!("{base}/console/signin"))
+        .header(COOKIE, format!("souk_csrf={csrf_cookie}"))
+        .form(&[
+            ("csrf", csrf_cookie.as_str()),
+            ("email", email),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let mut cookie = console_cookie(&started).expect("session");
+    if started.headers()[LOCATION] == "/console/enrol" {
+        let page = http
+            .get(format!("{base}/console/enrol"))
+            .header(COOKIE, format!("souk_console={cookie}"))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        let secret = between(&page, "<code id=\"totp-secret\">", "</code>");
+        let csrf = between(&page, "name=\"csrf\" value=\"", "\"");
+        let enrolled = http
+            .post(format!("{base}/console/enrol"))
+            .header(COOKIE, format!("souk_console={cookie}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("code", code(app, &secret).as_str()),
+            ])
+            .send()
+            .await
+            .expect("enrol");
+        cookie = console_cookie(&enrolled).expect("full session");
+    }
+    let page = http
+        .get(format!("{base}/console/audit"))
+        .header(COOKIE, format!("souk_console={cookie}"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"");
+    Signed { cookie, csrf }
+}
+
+/// A console page as `s` sees it: (status, body).
+async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
+    let r = no_redirects()
+        .get(format!("{}{path}", app.url))
+        .header(COOKIE, format!("souk_console={}", s.cookie))
+        .send()
+        .await
+        .expect("get");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+/// A console form posted by `s` with their token: (status, where it leads, body).
+async fn post_as(
+    app: &TestApp,
+    s: &Signed,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String, String) {
+    let mut form = vec![("csrf", s.csrf.as_str())];
+    form.extend_from_slice(fields);
+    let r = no_redirects()
+        .post(format!("{}{path}", app.url))
+        .header(COOKIE, format!("souk_console={}", s.cookie))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, location, r.text().await.expect("body"))
+}
+
+/// The error a console page shows.
+fn alert(body: &str) -> String {
+    between(body, "role=\"alert\">", "</p>")
+}
+
+/// The newest audit row about `subject`: (action, who, before, after).
+async fn last_audit(app: &TestApp, subject: &str) -> (String, String, String, String) {
+    let rows = app
+        .store
+        .audit_log(Some(subject), None, 1)
+        .await
+        .expect("audit");
+    let a = rows.first().expect("an audit row");
+    (
+        a.action.clone(),
+        a.operator_email.clone(),
+        a.before_value.clone().unwrap_or_default(),
+        a.after_value.clone().unwrap_or_default(),
+    )
+}
+
+async fn order_row(app: &TestApp, id: i64) -> souk_store::ConsoleOrder {
+    app.store
+        .console_order(id)
+        .await
+        .expect("read")
+        .expect("order")
+}
+
+engine_test!(console_order_actions, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let lost = order(&app, &key, numbers[0], "1000").await;
+    let kept = order(&app, &key, numbers[0], "500").await;
+    assert_eq!(app.run_forwarding().await, 2, "the sends");
+    let upstream = fake
+        .orders()
+        .iter()
+        .find(|o| o.quantity == 1000)
+        .expect("sent")
+        .id;
+    fake.forget(upstream);
+    for _ in 0..souk_store::MAX_STATUS_MISSES {
+        app.clock.advance(60_000);
+        app.run_status_sync().await;
+    }
+    assert_eq!(forward_state(db, lost).await, "unknown", "parked");
+    app.expect_failed_jobs();
+    // Placed, not sent yet.
+    let fresh = order(&app, &key, numbers[0], "100").await;
+    assert_eq!(forward_state(db, fresh).await, "queued");
+
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+
+    // Support reads the order but has no actions, and posting them is refused.
+    let (status, body) = page_of(&app, &support, &format!("/console/orders/{fresh}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        !body.contains("id=\"order-actions\""),
+        "support sees no actions"
+    );
+    for action in ["cancel", "refund", "resend"] {
+        let (status, _, _) = post_as(
+            &app,
+            &support,
+            &format!("/console/orders/{fresh}/{action}"),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 403, "{action}");
+    }
+    let unchanged = order_row(&app, fresh).await;
+    assert_eq!(
+        (unchanged.status.as_str(), unchanged.refunded),
+        ("pending", 0)
+    );
+
+    // The admin sees what fits each order: a fresh one cancels, a stuck one sends again.
+    let (_, body) = page_of(&app, &admin, &format!("/console/orders/{fresh}")).await;
+    assert!(body.contains("id=\"cancel-submit\""));
+    assert!(body.contains("id=\"refund-submit\""));
+    assert!(!body.contains("id=\"resend-submit\""));
+    let (_, body) = page_of(&app, &admin, &format!("/console/orders/{lost}")).await;
+    assert!(body.contains("id=\"resend-submit\""));
+    assert!(!body.contains("id=\"cancel-submit\""));
+
+    // Without the form's token: refused.
+    let r = no_redirects()
+        .post(format!("{}/console/orders/{fresh}/cancel", app.url))
+        .header(COOKIE, format!("souk_console={}", admin.cookie))
+        .form(&[("csrf", "0")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+
+    // A provider may hold the stuck order: it is not cancelled outright.
+    let before = order_row(&app, lost).await;
+    let (status, _, body) =
+        post_as(&app, &admin, &format!("/console/orders/{lost}/cancel"), &[]).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        alert(&body),
+        format!("A provider has (or may have) order {lost}: refund what is left instead")
+    );
+    assert_eq!(order_row(&app, lost).await, before);
+
+    // Sent again: queued, then sent by the forwarder.
+    let (status, location, _) =
+        post_as(&app, &admin, &format!("/console/orders/{lost}/resend"), &[]).await;
+    assert_eq!((status, location), (303, format!("/console/orders/{lost}")));
+    assert_eq!(forward_state(db, lost).await, "queued");
+    let (action, who, _, after) = last_audit(&app, &format!("order:{lost}")).await;
+    assert_eq!(
+        (action.as_str(), who.as_str()),
+        ("order.resolve", "admin@test.local")
+    );
+    assert!(after.contains("\"resend\""), "{after}");
+    let (status, _, body) =
+        post_as(&app, &admin, &format!("/console/orders/{lost}/resend"), &[]).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        alert(&body),
+        format!("Order {lost} is queued, not waiting for a resolution")
+    );
+
+    // The fresh order, cancelled: refunded in full, never sent.
+    let balance_before = Money::parse(&balance(&app, &key).await).expect("balance");
+    let (status, _, _) = post_as(
+        &app,
+        &admin,
+        &format!("/console/orders/{fresh}/cancel"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let cancelled = order_row(&app, fresh).await;
+    assert_eq!(
+        (cancelled.status.as_str(), cancelled.refunded),
+        ("canceled", cancelled.charge)
+    );
+    assert_eq!(forward_state(db, fresh).await, "none", "its job is gone");
+    assert_eq!(
+        balance(&app, &key).await,
+        Money::from_micros(balance_before.micros() + cancelled.charge).display2()
+    );
+    let charge = Money::from_micros(cancelled.charge).display2();
+    assert_eq!(
+        last_audit(&app, &format!("order:{fresh}")).await,
+        (
+            "order.cancel".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"status": "pending", "refunded": "0.00"}).to_string(),
+            json!({"status": "canceled", "refunded": charge, "refundedNow": charge}).to_string(),
+        )
+    );
+    assert_eq!(
+        app.run_forwarding().await,
+        1,
+        "only the resent order goes out"
+    );
+    assert_eq!(forward_state(db, lost).await, "sent");
+
+    // What is left of the kept order, refunded: the undelivered part, by its remains.
+    let before = order_row(&app, kept).await;
+    let remains = db
+        .scalar(&format!(
+            "SELECT COALESCE(remains, quantity) FROM orders WHERE id = {kept}"
+        ))
+        .await;
+    let (refund, status_after) = souk_core::supply::fail_outcome(
+        Money::from_micros(before.charge),
+        Money::from_micros(before.refunded),
+        before.quantity,
+        before.quantity - remains.clamp(0, before.quantity),
+    );
+    let (status, _, _) =
+        post_as(&app, &admin, &format!("/console/orders/{kept}/refund"), &[]).await;
+    assert_eq!(status, 303);
+    let after = order_row(&app, kept).await;
+    assert_eq!(
+        (after.status.as_str(), after.refunded),
+        (status_after.as_str(), before.refunded + refund.micros())
+    );
+    let (action, _, _, _) = last_audit(&app, &format!("order:{kept}")).await;
+    assert_eq!(action, "order.refund_rest");
+    // A closed order has nothing left to refund; an unknown one is not found.
+    let (status, _, body) =
+        post_as(&app, &admin, &format!("/console/orders/{kept}/refund"), &[]).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        alert(&body),
+        format!("Order {kept} is {}: it is closed already", after.status)
+    );
+    assert_eq!(order_row(&app, kept).await, after);
+    let (status, _, _) = post_as(&app, &admin, "/console/orders/999999/refund", &[]).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+});
+
+engine_test!(console_user_actions, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let key = app.buyer("buyer@test.local", "10").await;
+    let other_key = app.buyer("other@test.local", "1").await;
+    let user_of = |email: &'static str| {
+        let store = app.store.clone();
+        async move {
+            store
+                .user_id_by_email(email)
+                .await
+                .expect("lookup")
+                .expect("user")
+        }
+    };
+    let buyer = user_of("buyer@test.local").await;
+    let other = user_of("other@test.local").await;
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let page = format!("/console/users/{buyer}");
+
+    // Support: no buttons, and each POST refused with nothing changed.
+    let (status, body) = page_of(&app, &support, &page).await;
+    assert_eq!(status, 200);
+    for absent in [
+        "id=\"block-form\"",
+        "id=\"key-form\"",
+        "class=\"small danger revoke\"",
+    ] {
+        assert!(!body.contains(absent), "{absent}");
+    }
+    let first_key = app.store.api_keys(&buyer).await.expect("keys")[0]
+        .id
+        .clone();
+    for path in [
+        format!("{page}/block"),
+        format!("{page}/keys"),
+        format!("{page}/keys/{first_key}/revoke"),
+    ] {
+        let (status, _, _) = post_as(&app, &support, &path, &[("label", "x")]).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    assert_eq!(app.store.user(&buyer).await.expect("user").status, "active");
+    assert_eq!(app.store.api_keys(&buyer).await.expect("keys").len(), 1);
+    assert_eq!(balance(&app, &key).await, "10.00");
+
+    // Blocked: the key stops working at once; once is enough; unblocked, it works.
+    let (_, body) = page_of(&app, &admin, &page).await;
+    assert!(body.contains("id=\"block-form\""));
+    let (status, location, _) = post_as(&app, &admin, &format!("{page}/block"), &[]).await;
+    assert_eq!((status, location.as_str()), (303, page.as_str()));
+    assert_eq!(
+        app.store.user(&buyer).await.expect("user").status,
+        "suspended"
+    );
+    let refused = app.call(&[("key", &key), ("action", "balance")]).await;
+    assert_eq!(refused, json!({"error": "Invalid API key"}));
+    let (status, _, body) = post_as(&app, &admin, &format!("{page}/block"), &[]).await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "The user is blocked already")
+    );
+    assert_eq!(
+        last_audit(&app, &format!("user:{buyer}")).await,
+        (
+            "user.block".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"status": "active"}).to_string(),
+            json!({"status": "suspended"}).to_string(),
+        )
+    );
+    let (_, body) = page_of(&app, &admin, &page).await;
+    assert!(body.contains("id=\"unblock-form\""));
+    let (status, _, _) = post_as(&app, &admin, &format!("{page}/unblock"), &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(balance(&app, &key).await, "10.00");
+    let (action, _, _, _) = last_audit(&app, &format!("user:{buyer}")).await;
+    assert_eq!(action, "user.unblock");
+
+    // Bad labels: a clear error, no key.
+    let long = "x".repeat(101);
+    for (label, error) in [
+        (
+            "two\nlines",
+            "The label has characters that are not allowed",
+        ),
+        (long.as_str(), "label is too long (max 100 characters)"),
+    ] {
+        let (status, _, body) =
+            post_as(&app, &admin, &format!("{page}/keys"), &[("label", label)]).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{label}");
+    }
+    assert_eq!(app.store.api_keys(&buyer).await.expect("keys").len(), 1);
+
+    // A new key is shown once, works, and is never shown or audited again.
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        &format!("{page}/keys"),
+        &[("label", "reseller")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        between(&body, "role=\"status\">", "</p>"),
+        "A new API key was issued."
+    );
+    let shown = between(&body, "id=\"new-key-value\"", "</code>");
+    let new_key = shown.split_once('>').expect("the key").1.to_owned();
+    assert_eq!(balance(&app, &new_key).await, "10.00");
+    let keys = app.store.api_keys(&buyer).await.expect("keys");
+    let made = keys
+        .iter()
+        .find(|k| k.label == "reseller")
+        .expect("new key");
+    assert_eq!(
+        last_audit(&app, &format!("user:{buyer}")).await,
+        (
+            "user.key_create".to_owned(),
+            "admin@test.local".to_owned(),
+            String::new(),
+            json!({"key": made.id, "prefix": made.key_prefix, "label": "reseller"}).to_string(),
+        )
+    );
+    let (_, body) = page_of(&app, &admin, &page).await;
+    assert!(!body.contains(&new_key), "the key is shown once only");
+    assert!(!body.contains(&key));
+    let (_, audit) = page_of(&app, &admin, "/console/audit").await;
+    assert!(!audit.contains(&new_key));
+
+    // Revoked: it stops at once, the first key still works; twice is refused, and
+    // another user's key is not this user's to revoke.
+    let (status, _, _) = post_as(
+        &app,
+        &admin,
+        &format!("{page}/keys/{}/revoke", made.id),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let refused = app.call(&[("key", &new_key), ("action", "balance")]).await;
+    assert_eq!(refused, json!({"error": "Invalid API key"}));
+    assert_eq!(balance(&app, &key).await, "10.00");
+    let (action, _, _, after) = last_audit(&app, &format!("user:{buyer}")).await;
+    assert_eq!(
+        (action.as_str(), after),
+        (
+            "user.key_revoke",
+            json!({"key": made.id, "prefix": made.key_prefix, "active": false}).to_string()
+        )
+    );
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        &format!("{page}/keys/{}/revoke", made.id),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "The API key is already revoked")
+    );
+    let foreign = app.store.api_keys(&other).await.expect("keys")[0]
+        .id
+        .clone();
+    let (status, _, body) =
+        post_as(&app, &admin, &format!("{page}/keys/{foreign}/revoke"), &[]).await;
+    assert_eq!((status, alert(&body).as_str()), (422, "Not found."));
+    assert_eq!(balance(&app, &other_key).await, "1.00");
+    app.stop().await;
+});
+
+engine_test!(console_jobs_drop, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    app.expect_failed_jobs();
+    let now = app.state.now();
+    let job = |kind: &str, key: Option<&str>| souk_store::NewJob {
+        kind: kind.to_owned(),
+        payload: "{}".to_owned(),
+        dedupe_key: key.map(str::to_owned),
+        run_at: now,
+        max_attempts: 1,
+        held_by: None,
+    };
+    let mail = app
+        .store
+        .enqueue_job(&job(souk_store::EMAIL_SEND, None), now)
+        .await
+        .expect("enqueue")
+        .expect("id");
+    let forward = app
+        .store
+        .enqueue_job(&job(souk_store::ORDER_FORWARD, Some("77")), now)
+        .await
+        .expect("enqueue")
+        .expect("id");
+    db.exec("UPDATE jobs SET state = 'parked', last_error = 'smtp said no'")
+        .await;
+
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let (_, body) = page_of(&app, &support, "/console/jobs").await;
+    assert!(!body.contains("/drop\""), "support has no drop");
+    let (status, _, _) = post_as(&app, &support, &format!("/console/jobs/{mail}/drop"), &[]).await;
+    assert_eq!(status, 403);
+    assert_eq!(app.store.jobs("parked", 10).await.expect("jobs").len(), 2);
+
+    // An order's job is settled from the order's page: no button, and refused.
+    let (_, body) = page_of(&app, &admin, "/console/jobs").await;
+    assert!(body.contains(&format!("/console/jobs/{mail}/drop\"")));
+    assert!(!body.contains(&format!("/console/jobs/{forward}/drop\"")));
+    let (status, _, body) =
+        post_as(&app, &admin, &format!("/console/jobs/{forward}/drop"), &[]).await;
+    assert_eq!(
+        (status, alert(&body)),
+        (
+            422,
+            format!("Job {forward} belongs to order 77: settle the order from its page")
+        )
+    );
+    assert_eq!(app.store.jobs("parked", 10).await.expect("jobs").len(), 2);
+
+    let (status, location, _) =
+        post_as(&app, &admin, &format!("/console/jobs/{mail}/drop"), &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/console/jobs"));
+    let left: Vec<i64> = app
+        .store
+        .jobs("parked", 10)
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, [forward]);
+    assert_eq!(
+        last_audit(&app, &format!("job:{mail}")).await,
+        (
+            "job.drop".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"state": "parked", "kind": souk_store::EMAIL_SEND, "error": "smtp said no"})
+                .to_string(),
+            String::new(),
+        )
+    );
+    let (status, _, body) = post_as(&app, &admin, &format!("/console/jobs/{mail}/drop"), &[]).await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "That job is not parked.")
+    );
+    app.stop().await;
+});
+
+engine_test!(console_payments_export, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    app.buyer("payer@test.local", "0").await;
+    let payer = app
+        .store
+        .user_id_by_email("payer@test.local")
+        .await
+        .expect("lookup")
+        .expect("payer");
+    let pay = |amount: &str, fee: &str| {
+        let store = app.store.clone();
+        let payer = payer.clone();
+        let now = app.state.now();
+        let amount = Money::parse(amount).expect("amount");
+        let fee = Money::parse(fee).expect("fee");
+        async move {
+            store
+                .create_payment(
+                    &souk_store::NewPayment {
+                        user_id: payer,
+                        gateway: "cryptomus".into(),
+                        quote: souk_core::payment::Quote {
+                            amount,
+                            fee,
+                            total: Money::from_micros(amount.micros() + fee.micros()),
+                            bonus: Money::ZERO,
+                        },
+                        currency: "USD".into(),
+                        expires_at: now + 3_600_000,
+                        transfer_id: None,
+                        first_check: None,
+                    },
+                    now,
+                )
+                .await
+                .expect("payment")
+        }
+    };
+    let yesterday = &souk_core::clock::iso_millis(app.state.now())[..10].to_owned();
+    let old = pay("5", "0").await;
+    app.clock.advance(souk_store::DAY_MS);
+    let today = souk_core::clock::iso_millis(app.state.now())[..10].to_owned();
+    pay("10", "0.30").await;
+    app.clock.advance(1_000);
+    pay("2", "0").await;
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let (status, body) = page_of(&app, &support, "/console/payments").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"payments-export\""));
+
+    let line = |p: &souk_store::PaymentRecord| {
+        format!(
+            "{},payer@test.local,cryptomus,created,{},{},{},USD,,0.00,0.00,false,{},\n",
+            p.id,
+            Money::from_micros(p.amount).display2(),
+            Money::from_micros(p.fee).display2(),
+            Money::from_micros(p.total).display2(),
+            souk_core::clock::iso_millis(p.created_at)
+        )
+    };
+    let header = "id,buyer,gateway,state,amount,fee,total,currency,received,credited,bonus_credited,late,created_at,settled_at\n";
+    let r = no_redirects()
+        .get(format!(
+            "{}/console/export/payments?from={today}&to={today}",
+            app.url
+        ))
+        .header(COOKIE, format!("souk_console={}", support.cookie))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let rows = app.store.payments(None, None, 10).await.expect("payments");
+    assert_eq!(rows.len(), 3);
+    let mut expected = String::from(header);
+    for p in rows.iter().rev().filter(|p| p.id != old.id) {
+        expected.push_str(&line(p));
+    }
+    assert_eq!(r.text().await.expect("body"), expected);
+
+    // Both days: the older one first.
+    let r = no_redirects()
+        .get(format!(
+            "{}/console/export/payments?from={yesterday}&to={today}",
+            app.url
+        ))
+        .header(COOKIE, format!("souk_console={}", support.cookie))
+        .send()
+        .await
+        .expect("get");
+    let body = r.text().await.expect("body");
+    assert_eq!(body.lines().count(), 4);
+    assert!(body.lines().nth(1).expect("row").starts_with(&old.id));
+
+    for (query, status, text) in [
+        (
+            "from=2026-13-01&to=2026-12-31",
+            400,
+            "from and to are days written 2026-12-31\n",
+        ),
+        (
+            "to=2026-12-31",
+            400,
+            "from and to are days written 2026-12-31\n",
+        ),
+    ] {
+        let r = no_redirects()
+            .get(format!("{}/console/export/payments?{query}", app.url))
+            .header(COOKIE, format!("souk_console={}", support.cookie))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), status);
+        assert_eq!(r.text().await.expect("body"), text);
+    }
+    app.stop().await;
+});
+
+engine_test!(console_providers, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let count = |sql: String| async move { db.scalar(&sql).await };
+
+    // Support reads; adding is neither offered nor allowed.
+    let (status, body) = page_of(&app, &support, "/console/providers").await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("id=\"provider-form\""));
+    let add = [
+        ("name", "Upstream Panel"),
+        ("url", fake.url.as_str()),
+        ("key", "upstream-key"),
+    ];
+    let (status, _, _) = post_as(&app, &support, "/console/providers", &add).await;
+    assert_eq!(status, 403);
+    assert_eq!(count("SELECT COUNT(*) FROM providers".into()).await, 0);
+
+    // Bad input: a clear error, nothing added, the key never filled back in.
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        "/console/providers",
+        &[
+            ("name", "Upstream Panel"),
+            ("url", fake.url.as_str()),
+            ("key", " "),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "Provider name and key are required")
+    );
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        "/console/providers",
+        &[
+            ("name", "Upstream Panel"),
+            ("url", "not an address"),
+            ("key", "upstream-key"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(!body.contains("upstream-key"));
+    assert_eq!(count("SELECT COUNT(*) FROM providers".into()).await, 0);
+
+    let (status, location, _) = post_as(&app, &admin, "/console/providers", &add).await;
+    assert_eq!(status, 303);
+    let id = location
+        .strip_prefix("/console/providers/")
+        .expect("the provider's page")
+        .to_owned();
+    let page = format!("/console/providers/{id}");
+    assert_eq!(
+        last_audit(&app, &format!("provider:{id}")).await,
+        (
+            "provider.create".to_owned(),
+            "admin@test.local".to_owned(),
+            String::new(),
+            json!({"name": "Upstream Panel", "url": fake.url}).to_string(),
+        )
+    );
+
+    // A preview at a markup shows each price and ours, and imports nothing.
+    let (status, body) = page_of(&app, &admin, &format!("{page}?preview=1&markup=abc")).await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "Invalid markup: abc")
+    );
+    let (status, body) = page_of(
+        &app,
+        &admin,
+        &format!("{page}?preview=1&markup=20&round=0.01"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<td class=\"num ours\">1.08</td>"),
+        "0.90 + 20 %"
+    );
+    assert!(
+        body.contains("<td class=\"num ours\">0.02</td>"),
+        "0.01 + 20 %, rounded up"
+    );
+    let imported = format!("SELECT COUNT(*) FROM services WHERE provider_id = '{id}'");
+    assert_eq!(count(imported.clone()).await, 0);
+
+    // Import, balance, sync: each says what it did and is audited; support may not.
+    for action in ["import", "check", "sync"] {
+        let (status, _, _) = post_as(&app, &support, &format!("{page}/{action}"), &[]).await;
+        assert_eq!(status, 403, "{action}");
+    }
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        &format!("{page}/import"),
+        &[("markup", "20"), ("round", "0.01")],
+    )
+    .await;
+    assert_eq!(
+        (status, between(&body, "role=\"status\">", "</p>").as_str()),
+        (200, "Services imported: 2")
+    );
+    assert_eq!(count(imported).await, 2);
+    // The imported services are listed, searched by name or number.
+    let (status, body) = page_of(&app, &support, "/console/catalogue/services?q=tiktok").await;
+    assert_eq!(status, 200);
+    assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
+    assert!(body.contains("<td class=\"name\">TikTok Views</td>"));
+    assert!(!body.contains("IG Followers HQ"));
+    let first: i64 = db
+        .scalar(&format!(
+            "SELECT MIN(number) FROM services WHERE provider_id = '{id}'"
+        ))
+        .await;
+    let (_, body) = page_of(
+        &app,
+        &support,
+        &format!("/console/catalogue/services?q={first}"),
+    )
+    .await;
+    assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
+    assert!(body.contains("<td class=\"name\">IG Followers HQ</td>"));
+    let (_, body) = page_of(&app, &support, "/console/catalogue/services?q=100%25_").await;
+    assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "0");
+    let (_, body) = page_of(&app, &support, "/console/catalogue/services?page=2").await;
+    assert!(body.contains("No services."));
+    assert!(!body.contains("upstream-key"));
+    let (action, _, _, after) = last_audit(&app, &format!("provider:{id}")).await;
+    assert_eq!(
+        (action.as_str(), after),
+        (
+            "provider.import",
+            json!({"markupPercent": "20.00", "roundTo": "0.01", "imported": 2}).to_string()
+        )
+    );
+    let (status, _, body) = post_as(&app, &admin, &format!("{page}/check"), &[]).await;
+    assert_eq!(
+        (status, between(&body, "role=\"status\">", "</p>")),
+        (
+            200,
+            format!(
+                "Balance at the provider: {} USD",
+                Money::parse("100.84292").expect("money").display2()
+            )
+        )
+    );
+    let (status, _, body) = post_as(&app, &admin, &format!("{page}/sync"), &[]).await;
+    assert_eq!(
+        (status, between(&body, "role=\"status\">", "</p>").as_str()),
+        (200, "Synced: seen 2, updated 0, disabled 0.")
+    );
+    let actions: Vec<String> = app
+        .store
+        .audit_log(Some(&format!("provider:{id}")), None, 10)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "provider.sync",
+            "provider.check",
+            "provider.import",
+            "provider.create"
+        ]
+    );
+
+    // No page shows the provider's key.
+    for path in ["/console/providers".to_owned(), page.clone()] {
+        let (_, body) = page_of(&app, &admin, &path).await;
+        assert!(!body.contains("upstream-key"), "{path}");
+    }
+    let (status, _) = page_of(&app, &admin, "/console/providers/000000000000000000000000").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+});
+
+engine_test!(console_catalogue, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let (status, social) = app
+        .operator(
+            reqwest::Method::POST,
+            "/categories",
+            Some(json!({"slug": "social", "name": "Social"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{social}");
+    let social = social["id"].as_str().expect("id").to_owned();
+    let (status, insta) = app
+        .operator(
+            reqwest::Method::POST,
+            "/subcategories",
+            Some(json!({"slug": "instagram", "name": "Instagram", "categoryId": social})),
+        )
+        .await;
+    assert_eq!(status, 201, "{insta}");
+    let insta = insta["id"].as_str().expect("id").to_owned();
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let record = |level: souk_store::Level, id: String| {
+        let store = app.store.clone();
+        async move {
+            souk_app::catalogue::record(&store, level, &id)
+                .await
+                .expect("record")
+        }
+    };
+
+    // Both levels listed; the search finds a subcategory under its category.
+    let (status, body) = page_of(&app, &support, "/console/catalogue?q=insta").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&format!(
+        "/console/catalogue/category/{social}\">Social</a>"
+    )));
+    assert!(body.contains(&format!(
+        "/console/catalogue/subcategory/{insta}\">Instagram</a>"
+    )));
+    let (_, body) = page_of(&app, &support, "/console/catalogue?q=nothing-like-it").await;
+    assert!(!body.contains("Instagram"));
+
+    // Support reads; the edit is neither offered nor allowed.
+    let page = format!("/console/catalogue/category/{social}");
+    let (status, body) = page_of(&app, &support, &page).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("id=\"category-form\""));
+    let before = record(souk_store::Level::Category, social.clone()).await;
+    let good = [
+        ("name", "Social media"),
+        ("description", "Followers and likes"),
+        ("position", "3"),
+        ("name_ru", "Соцсети"),
+    ];
+    let (status, _, _) = post_as(&app, &support, &page, &good).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        record(souk_store::Level::Category, social.clone()).await,
+        before
+    );
+
+    // Bad input: a clear error, nothing changed.
+    for (field, value, error) in [
+        ("name", "  ", "name is required"),
+        (
+            "position",
+            "first",
+            "Position must be a whole number, 0 or more",
+        ),
+        (
+            "position",
+            "-1",
+            "Position must be a whole number, 0 or more",
+        ),
+    ] {
+        let mut form: Vec<(&str, &str)> =
+            good.iter().filter(|(f, _)| *f != field).copied().collect();
+        form.push((field, value));
+        let (status, _, body) = post_as(&app, &admin, &page, &form).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{field}");
+    }
+    assert_eq!(
+        record(souk_store::Level::Category, social.clone()).await,
+        before
+    );
+
+    // Renamed, moved, hidden (the checkbox left out) and named in Russian; audited.
+    let (status, location, _) = post_as(&app, &admin, &page, &good).await;
+    assert_eq!((status, location.as_str()), (303, page.as_str()));
+    let after = record(souk_store::Level::Category, social.clone()).await;
+    assert_eq!(
+        (
+            after.name.as_str(),
+            after.description.as_str(),
+            after.position,
+            after.active,
+            souk_app::operator_catalogue::name_ru(&after)
+        ),
+        (
+            "Social media",
+            "Followers and likes",
+            3,
+            false,
+            Some("Соцсети")
+        )
+    );
+    assert_eq!(
+        last_audit(&app, &format!("category:{social}")).await,
+        (
+            "category.update".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"name": "Social", "description": "", "position": 0, "active": true, "nameRu": null}).to_string(),
+            json!({"name": "Social media", "description": "Followers and likes", "position": 3, "active": false, "nameRu": "Соцсети"}).to_string(),
+        )
+    );
+    // A subcategory, shown again with its Russian name removed.
+    let sub_page = format!("/console/catalogue/subcategory/{insta}");
+    let (status, _, _) = post_as(
+        &app,
+        &admin,
+        &sub_page,
+        &[
+            ("name", "Instagram"),
+            ("position", "1"),
+            ("active", "on"),
+            ("name_ru", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let sub = record(souk_store::Level::Subcategory, insta.clone()).await;
+    assert_eq!((sub.position, sub.active), (1, true));
+    let (status, _) = page_of(&app, &admin, "/console/catalogue/shelf/x").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+});
+
+engine_test!(console_settings, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let owner = signed_in(&app, "owner@test.local", "owner").await;
+    let before = app.store.settings().await.expect("settings");
+
+    // An admin reads them; only an owner changes them.
+    let (status, body) = page_of(&app, &admin, "/console/settings").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"settings\""));
+    assert!(!body.contains("id=\"settings-form\""));
+    let change = [
+        ("auto_order_early_refund_minutes", "45"),
+        ("commission_percent", "12.5"),
+    ];
+    let (status, _, _) = post_as(&app, &admin, "/console/settings", &change).await;
+    assert_eq!(status, 403);
+    assert_eq!(app.store.settings().await.expect("settings"), before);
+
+    // Bad input, or nothing new: a clear error, nothing changed.
+    let (status, body) = page_of(&app, &owner, "/console/settings").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"settings-form\""));
+    for (form, error) in [
+        (
+            vec![
+                ("auto_order_early_refund_minutes", "45"),
+                ("commission_percent", "lots"),
+            ],
+            "commission_percent must be a percentage from 0 to 100 with up to 2 decimals",
+        ),
+        (
+            vec![("no_such_setting", "1")],
+            "Unknown setting: no_such_setting",
+        ),
+        (vec![("commission_percent", "10")], "No setting was changed"),
+    ] {
+        let (status, _, body) = post_as(&app, &owner, "/console/settings", &form).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{form:?}");
+        assert_eq!(app.store.settings().await.expect("settings"), before);
+    }
+
+    let (status, location, _) = post_as(&app, &owner, "/console/settings", &change).await;
+    assert_eq!((status, location.as_str()), (303, "/console/settings"));
+    let now: Vec<(String, String)> = app.store.settings().await.expect("settings");
+    let value = |key: &str| {
+        now.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .expect("setting")
+    };
+    let percent =
+        souk_core::supply::normalize_setting("commission_percent", "12.5").expect("valid");
+    assert_eq!(
+        (
+            value("auto_order_early_refund_minutes"),
+            value("commission_percent")
+        ),
+        ("45".to_owned(), percent.clone())
+    );
+    assert_eq!(
+        last_audit(&app, "settings").await,
+        (
+            "settings.update".to_owned(),
+            "owner@test.local".to_owned(),
+            json!({"auto_order_early_refund_minutes": "30", "commission_percent": "10"})
+                .to_string(),
+            json!({"auto_order_early_refund_minutes": "45", "commission_percent": percent})
+                .to_string(),
+        )
+    );
+    app.stop().await;
+});
+
+engine_test!(console_sms, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let fixture = crate::sms::sms_fixture(&app).await;
+    let (status, injected) = app
+        .operator(
+            reqwest::Method::POST,
+            "/sms/inject",
+            Some(json!({"phone": crate::sms::US1, "text": "Your code is 4321", "from": "Bank"})),
+        )
+        .await;
+    assert!(status < 300, "{injected}");
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let prices = || async {
+        app.store
+            .sms_prices()
+            .await
+            .expect("prices")
+            .into_iter()
+            .map(|p| {
+                format!(
+                    "{}/{} {}",
+                    p.project_code,
+                    p.country_code,
+                    p.price.display4()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = prices().await;
+
+    // Everything reads, never a gateway's secret; support has no price form.
+    let (status, body) = page_of(&app, &support, "/console/sms").await;
+    assert_eq!(status, 200);
+    for shown in [
+        "Telegram",
+        "Телеграм",
+        "United Kingdom",
+        "0.5000",
+        "Your code is 4321",
+        &format!("/webhooks/sms/{}", fixture.gateway),
+    ] {
+        assert!(body.contains(shown), "{shown}");
+    }
+    assert!(!body.contains(&fixture.secret));
+    assert!(!body.contains("id=\"sms-price-form\""));
+    let (status, _, _) = post_as(
+        &app,
+        &support,
+        "/console/sms/prices",
+        &[("project", "tg"), ("country", "us"), ("price", "0.55")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(prices().await, before);
+    let (status, body) = page_of(&app, &support, "/console/sms?phone=nobody").await;
+    assert_eq!(
+        (status, alert(&body).as_str()),
+        (422, "Write the phone like +12025550101.")
+    );
+    assert!(!body.contains("Your code is 4321"));
+    let (_, body) = page_of(&app, &support, "/console/sms?phone=%2B12025550102").await;
+    assert!(!body.contains("Your code is 4321"), "another phone's");
+    let (_, body) = page_of(&app, &support, "/console/sms?phone=%2B12025550101").await;
+    assert!(body.contains("Your code is 4321"));
+
+    // Bad input: a clear error, no price changed.
+    for (project, country, price, error) in [
+        ("tg", "us", "free", "Price must be a number like 0.50"),
+        ("tg", "us", "0", "The price must be above zero"),
+        ("xx", "us", "1", "No such SMS project"),
+        ("tg", "zz", "1", "No such country"),
+    ] {
+        let (status, _, body) = post_as(
+            &app,
+            &admin,
+            "/console/sms/prices",
+            &[("project", project), ("country", country), ("price", price)],
+        )
+        .await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{price}");
+    }
+    assert_eq!(prices().await, before);
+
+    // A price changed, and one set where there was none; both audited.
+    for (project, country, price) in [("tg", "us", "0.55"), ("dr", "gb", "1")] {
+        let (status, location, _) = post_as(
+            &app,
+            &admin,
+            "/console/sms/prices",
+            &[("project", project), ("country", country), ("price", price)],
+        )
+        .await;
+        assert_eq!((status, location.as_str()), (303, "/console/sms"));
+    }
+    let mut after = prices().await;
+    after.sort();
+    assert_eq!(
+        after,
+        [
+            "dr/gb 1.0000",
+            "dr/us 0.7500",
+            "tg/gb 0.4000",
+            "tg/us 0.5500"
+        ]
+    );
+    assert_eq!(
+        last_audit(&app, "sms:tg/us").await,
+        (
+            "sms.price".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"price": "0.5000"}).to_string(),
+            json!({"price": "0.5500"}).to_string(),
+        )
+    );
+    let (_, _, before_new, _) = last_audit(&app, "sms:dr/gb").await;
+    assert_eq!(before_new, json!({"price": null}).to_string());
+    app.stop().await;
+});
+
+engine_test!(console_gateways, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let owner = signed_in(&app, "owner@test.local", "owner").await;
+    let good = [
+        ("enabled", "on"),
+        ("title", ""),
+        ("merchant", "m-1"),
+        ("api_key", "ck-secret-123"),
+        ("min_amount", "5"),
+        ("max_amount", "500"),
+        ("fee_percent", "2.5"),
+    ];
+
+    // An admin reads; only an owner changes a gateway.
+    let (status, body) = page_of(&app, &admin, "/console/gateways").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"gateway-cryptomus\""));
+    assert!(!body.contains("action=\"/console/gateways/cryptomus\""));
+    let (status, _, _) = post_as(&app, &admin, "/console/gateways/cryptomus", &good).await;
+    assert_eq!(status, 403);
+    assert!(app
+        .store
+        .gateway("cryptomus")
+        .await
+        .expect("read")
+        .is_none());
+
+    // Bad input: a clear error, nothing stored.
+    let (_, body) = page_of(&app, &owner, "/console/gateways").await;
+    assert!(body.contains("action=\"/console/gateways/cryptomus\""));
+    let with = |field: &'static str, value: &'static str| {
+        let mut form: Vec<(&str, &str)> =
+            good.iter().filter(|(f, _)| *f != field).copied().collect();
+        form.push((field, value));
+        form
+    };
+    for (path, form, error) in [
+        (
+            "cryptomus",
+            with("min_amount", "abc"),
+            "min_amount must be a positive amount with at most two decimals".to_owned(),
+        ),
+        (
+            "cryptomus",
+            with("merchant", ""),
+            "cryptomus cannot be enabled without its merchant".to_owned(),
+        ),
+        (
+            "cryptomus",
+            with("fee_percent", "101"),
+            "fee_percent must be a percentage from 0 to 100 with up to 2 decimals".to_owned(),
+        ),
+        (
+            "paypal",
+            good.to_vec(),
+            format!(
+                "Unknown gateway &quot;paypal&quot;: one of {}",
+                souk_app::payments::GATEWAYS.join(", ")
+            ),
+        ),
+    ] {
+        let (status, _, body) =
+            post_as(&app, &owner, &format!("/console/gateways/{path}"), &form).await;
+        assert_eq!((status, alert(&body)), (422, error), "{form:?}");
+    }
+    assert!(app
+        .store
+        .gateway("cryptomus")
+        .await
+        .expect("read")
+        .is_none());
+
+    // Set up: on, with its key (never shown, never audited); saved again, the key stays.
+    let (status, location, _) = post_as(&app, &owner, "/console/gateways/cryptomus", &good).await;
+    assert_eq!((status, location.as_str()), (303, "/console/gateways"));
+    let g = app
+        .store
+        .gateway("cryptomus")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        (
+            g.enabled,
+            g.has_api_key,
+            g.merchant.as_str(),
+            g.min_amount,
+            g.max_amount,
+            g.fee_bp
+        ),
+        (true, true, "m-1", 5_000_000, 500_000_000, 250)
+    );
+    let (_, body) = page_of(&app, &owner, "/console/gateways").await;
+    assert!(!body.contains("ck-secret-123"));
+    let (action, who, before, after) = last_audit(&app, "gateway:cryptomus").await;
+    assert_eq!(
+        (action.as_str(), who.as_str(), before.as_str()),
+        ("gateway.configure", "owner@test.local", "null")
+    );
+    assert!(after.contains("\"apiKeySet\":true"), "{after}");
+    assert!(!after.contains("ck-secret-123"));
+    let (status, _, _) = post_as(
+        &app,
+        &owner,
+        "/console/gateways/cryptomus",
+        &with("api_key", ""),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(
+        app.store
+            .gateway("cryptomus")
+            .await
+            .expect("read")
+            .expect("stored")
+            .has_api_key
+    );
+    let (_, _, _, after) = last_audit(&app, "gateway:cryptomus").await;
+    assert!(after.contains("\"apiKeySet\":false"), "{after}");
+    app.stop().await;
+});
+
+engine_test!(console_provider_variants, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let fake = FakeUpstream::start(
+        Shape::Hstock,
+        false,
+        vec![crate::fake_upstream::product_service(
+            "21",
+            "Netflix Premium",
+            "2.00",
+            (1, 10),
+            15,
+        )],
+    )
+    .await;
+    fake.set_inventory(
+        "21",
+        vec![
+            crate::fake_upstream::variant("v1", "1 Month", 10),
+            crate::fake_upstream::variant("v2", "3 Months", 5),
+        ],
+    );
+    let (provider, _) = connect(&app, &fake, false, 2_000).await;
+    let held = app
+        .store
+        .imported_variants(&provider)
+        .await
+        .expect("variants")
+        .into_iter()
+        .find(|v| v.name == "3 Months")
+        .expect("held back");
+    assert!(!held.active);
+    let support = signed_in(&app, "support@test.local", "support").await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let page = format!("/console/providers/{provider}");
+    let path = format!("{page}/variants/{}", held.id);
+    let current = || async {
+        app.store
+            .imported_variants(&provider)
+            .await
+            .expect("variants")
+            .into_iter()
+            .find(|v| v.name == "3 Months")
+            .expect("variant")
+    };
+
+    let (status, body) = page_of(&app, &support, &page).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("3 Months"));
+    assert!(!body.contains(&format!("action=\"{path}\"")));
+    let (status, _, _) = post_as(&app, &support, &path, &[("price", "7.20")]).await;
+    assert_eq!(status, 403);
+    assert_eq!(current().await, held);
+
+    // Bad input: a clear error (in Russian too), nothing priced.
+    for (to, price, error) in [
+        (path.clone(), "0", "The price must be above zero"),
+        (path.clone(), "abc", "Price must be a number like 7.20"),
+        (
+            format!("{page}/variants/0123456789abcdef01234567"),
+            "7.20",
+            "Not found.",
+        ),
+    ] {
+        let (status, _, body) = post_as(&app, &admin, &to, &[("price", price)]).await;
+        assert_eq!((status, alert(&body)), (422, error.to_owned()), "{price}");
+    }
+    let r = no_redirects()
+        .post(format!("{}{path}", app.url))
+        .header(COOKIE, format!("souk_console={}; souk_ui=ru", admin.cookie))
+        .form(&[("csrf", admin.csrf.as_str()), ("price", "0")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        alert(&r.text().await.expect("body")),
+        "Цена должна быть больше нуля."
+    );
+    assert_eq!(current().await, held);
+
+    // Priced: on sale at the operator's price, audited.
+    let (status, location, _) = post_as(&app, &admin, &path, &[("price", "7.20")]).await;
+    assert_eq!((status, location), (303, page.clone()));
+    let priced = current().await;
+    assert_eq!(
+        (priced.price, priced.price_pinned, priced.active),
+        (7_200_000, true, true)
+    );
+    let (action, who, before, after) = last_audit(&app, &format!("provider:{provider}")).await;
+    assert_eq!(
+        (action.as_str(), who.as_str()),
+        ("variant.price", "admin@test.local")
+    );
+    assert_eq!(
+        (before, after),
+        (
+            json!({"variant": held.id, "name": "3 Months", "price": Money::from_micros(held.price).display2(), "priceSetBy": "provider", "active": false}).to_string(),
+            json!({"variant": held.id, "name": "3 Months", "price": "7.20", "priceSetBy": "operator", "active": true}).to_string(),
+        )
+    );
+    app.stop().await;
 });

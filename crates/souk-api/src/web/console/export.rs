@@ -1,5 +1,5 @@
-//! CSV exports of orders and the ledger for a date range, streamed: the rows are read a
-//! page at a time while the response is being sent, never gathered in memory.
+//! CSV exports of orders, payments and the ledger for a date range, streamed: the rows
+//! are read a page at a time while the response is being sent, never gathered in memory.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -43,7 +43,41 @@ enum Cursor {
     Start,
     Orders(Option<i64>),
     Ledger(i64),
+    /// After this payment's (created_at, id).
+    Payments(Option<(i64, String)>),
     Done,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum What {
+    Orders,
+    Ledger,
+    Payments,
+}
+
+const PAYMENT_HEADER: &str = "id,buyer,gateway,state,amount,fee,total,currency,received,credited,bonus_credited,late,created_at,settled_at\n";
+
+/// One payment as a CSV line (never its pay link: that is the buyer's).
+fn payment_line(p: &souk_store::PaymentRecord) -> String {
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        field(&p.id),
+        field(&p.email),
+        field(&p.gateway),
+        p.state,
+        money(p.amount),
+        money(p.fee),
+        money(p.total),
+        field(&p.currency),
+        p.received.map(money).unwrap_or_default(),
+        money(p.credited),
+        money(p.bonus_credited),
+        p.late,
+        souk_core::clock::iso_millis(p.created_at),
+        p.settled_at
+            .map(souk_core::clock::iso_millis)
+            .unwrap_or_default()
+    )
 }
 
 pub async fn csv(
@@ -61,15 +95,16 @@ pub async fn csv(
             .into_response());
     };
     let to = to + DAY_MS;
-    let orders = match what.as_str() {
-        "orders" => true,
-        "ledger" => false,
+    let kind = match what.as_str() {
+        "orders" => What::Orders,
+        "ledger" => What::Ledger,
+        "payments" => What::Payments,
         _ => return Err(ConsoleError::NotFound),
     };
-    let header_line = if orders {
-        "id,buyer,kind,service,status,quantity,delivered,charge,refunded,provider,provider_cost,created_at\n"
-    } else {
-        "id,user,kind,amount,balance_after,order,payment,note,created_at\n"
+    let header_line = match kind {
+        What::Orders => "id,buyer,kind,service,status,quantity,delivered,charge,refunded,provider,provider_cost,created_at\n",
+        What::Ledger => "id,user,kind,amount,balance_after,order,payment,note,created_at\n",
+        What::Payments => PAYMENT_HEADER,
     };
     let store = state.store.clone();
     let body = stream::unfold(Cursor::Start, move |cursor| {
@@ -79,12 +114,29 @@ pub async fn csv(
                 Cursor::Done => return None,
                 Cursor::Start => (
                     header_line.to_owned(),
-                    if orders {
-                        Cursor::Orders(None)
-                    } else {
-                        Cursor::Ledger(0)
+                    match kind {
+                        What::Orders => Cursor::Orders(None),
+                        What::Ledger => Cursor::Ledger(0),
+                        What::Payments => Cursor::Payments(None),
                     },
                 ),
+                Cursor::Payments(after) => {
+                    match store.payments_range(from, to, after, CHUNK).await {
+                        Err(e) => {
+                            return Some((Err(std::io::Error::other(e.to_string())), Cursor::Done))
+                        }
+                        Ok(rows) => {
+                            let out: String = rows.iter().map(payment_line).collect();
+                            let next = match rows.last() {
+                                Some(last) if rows.len() as i64 == CHUNK => {
+                                    Cursor::Payments(Some((last.created_at, last.id.clone())))
+                                }
+                                _ => Cursor::Done,
+                            };
+                            (out, next)
+                        }
+                    }
+                }
                 Cursor::Orders(before) => {
                     let filter = OrderFilter {
                         from: Some(from),

@@ -1,4 +1,5 @@
-//! Jobs: the parked ones with their error, to send round again (admins and owners).
+//! Jobs: the parked ones with their error, to send round again or drop for good
+//! (admins and owners; an order's job is settled from the order's page instead).
 //! Payloads are not shown (a job's payload is the worker's business).
 
 use axum::extract::State;
@@ -31,10 +32,18 @@ async fn jobs_page(
                     td { (j.id) } td { (j.kind) }
                     td { @if let Some(k) = &j.dedupe_key { @if j.kind.starts_with("order.") { a href=(format!("/console/orders/{k}")) { (k) } } @else { (k) } } }
                     td.num { (j.attempts) } td { (j.last_error.as_deref().unwrap_or("")) } td { (when(j.updated_at)) }
-                    td { @if can { form.inline method="post" action=(format!("/console/jobs/{}/retry", j.id)) {
-                        input type="hidden" name="csrf" value=(c.csrf());
-                        button.small type="submit" { (ui.t("Retry", "Повторить")) }
-                    } } }
+                    td { @if can {
+                        form.inline method="post" action=(format!("/console/jobs/{}/retry", j.id)) {
+                            input type="hidden" name="csrf" value=(c.csrf());
+                            button.small.retry type="submit" { (ui.t("Retry", "Повторить")) }
+                        }
+                        @if !j.kind.starts_with("order.") {
+                            form.inline method="post" action=(format!("/console/jobs/{}/drop", j.id)) {
+                                input type="hidden" name="csrf" value=(c.csrf());
+                                button.small.danger.drop type="submit" { (ui.t("Drop", "Удалить")) }
+                            }
+                        }
+                    } }
                 } }
                 @if parked.is_empty() { tr { td colspan="7" .muted { (ui.t("No parked jobs.", "Отложенных задач нет.")) } } }
             }
@@ -92,4 +101,29 @@ pub async fn retry(
             .await
         }
     }
+}
+
+pub async fn drop_job(
+    State(state): State<AppState>,
+    c: Console,
+    PagePath(id): PagePath<i64>,
+    PageForm(form): PageForm<RetryForm>,
+) -> Result<Response, ConsoleError> {
+    c.check_csrf(form.csrf.as_deref())?;
+    let op = c.allowed(Permission::Change)?;
+    let ui = c.ui();
+    let text = match operators::drop_job(&state.store, &op, id, state.now()).await {
+        Ok(true) => return Ok(see_other("/console/jobs")),
+        Ok(false) => ui
+            .t("That job is not parked.", "Эта задача не отложена.")
+            .to_owned(),
+        Err(e) => refused_or_fault(ui, e)?,
+    };
+    jobs_page(
+        &state,
+        &c,
+        Notice::Error(text),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }

@@ -1,6 +1,5 @@
 //! The other screens over what the operator API already reads: disputes (with their
-//! decision, which support may take), suppliers' withdrawals, providers (never their
-//! keys) and buyers' payments.
+//! decision, which support may take), suppliers' withdrawals and buyers' payments.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -161,34 +160,6 @@ pub async fn withdrawals(
     ))
 }
 
-pub async fn providers(
-    State(state): State<AppState>,
-    c: Console,
-) -> Result<Response, ConsoleError> {
-    c.allowed(Permission::Read)?;
-    let ui = c.ui();
-    let rows = state.store.providers().await?;
-    let content = html! {
-        div.scroll { table #providers {
-            thead { tr { th { (ui.t("Name", "Название")) } th { (ui.t("Protocol", "Протокол")) } th { (ui.t("Address", "Адрес")) } th { (ui.t("On", "Вкл.")) } th.num { (ui.t("Balance", "Баланс")) } th { (ui.t("Checked", "Проверен")) } th { (ui.t("Health", "Состояние")) } } }
-            tbody { @for p in &rows { tr {
-                td { (p.name) } td { (p.protocol) } td { code { (p.url) } } td { @if p.enabled { "✓" } }
-                td.num { (p.balance.map(|b| b.display2()).unwrap_or_else(|| "—".into())) }
-                td { @if let Some(t) = p.balance_checked_at { (when(t)) } }
-                td { @if let Some(t) = p.failing_since { span.bad { (ui.t("failing since ", "ошибки с ")) (when(t)) } } @else { (ui.t("ok", "в порядке")) } }
-            } }
-            @if rows.is_empty() { tr { td colspan="7" .muted { (ui.t("None.", "Нет.")) } } } }
-        } }
-    };
-    Ok(page(
-        &c,
-        StatusCode::OK,
-        ui.t("Providers", "Провайдеры"),
-        Notice::None,
-        content,
-    ))
-}
-
 pub async fn payments(
     State(state): State<AppState>,
     c: Console,
@@ -211,6 +182,11 @@ pub async fn payments(
         form.row method="get" action="/console/payments" {
             select name="status" { option value="" { (ui.t("Any", "Любые")) } @for s in states { option value=(s) selected[status == Some(s)] { (s) } } }
             button type="submit" { (ui.t("Show", "Показать")) }
+        }
+        form.row #payments-export method="get" action="/console/export/payments" {
+            input type="text" name="from" placeholder="2026-12-01" required title=(ui.t("From (UTC day)", "С (день UTC)"));
+            input type="text" name="to" placeholder="2026-12-31" required title=(ui.t("To (UTC day)", "По (день UTC)"));
+            button #payments-export-submit type="submit" { (ui.t("Payments CSV", "Платежи CSV")) }
         }
         div.scroll { table #payments {
             thead { tr { th { (ui.t("Buyer", "Покупатель")) } th { (ui.t("Gateway", "Шлюз")) } th { (ui.t("State", "Состояние")) } th.num { (ui.t("Amount", "Сумма")) } th.num { (ui.t("Credited", "Зачислено")) } th { (ui.t("Created", "Создан")) } } }

@@ -8,12 +8,19 @@
 
 mod audit;
 mod auth;
+mod catalogue;
 mod chart;
 mod dashboard;
 mod export;
+mod gateways;
 mod jobs;
 mod lists;
+mod order_actions;
 mod orders;
+mod providers;
+mod settings;
+mod sms;
+mod user_actions;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -46,16 +53,52 @@ pub fn routes() -> Router<AppState> {
         .route("/console/orders", get(orders::list))
         .route("/console/orders/{id}", get(orders::detail))
         .route("/console/orders/{id}/resolve", post(orders::resolve))
+        .route("/console/orders/{id}/resend", post(order_actions::resend))
+        .route("/console/orders/{id}/cancel", post(order_actions::cancel))
+        .route("/console/orders/{id}/refund", post(order_actions::refund))
         .route("/console/users", get(users::list))
         .route("/console/users/{id}", get(users::detail))
         .route("/console/users/{id}/balance", post(users::balance))
+        .route("/console/users/{id}/block", post(user_actions::block))
+        .route("/console/users/{id}/unblock", post(user_actions::unblock))
+        .route("/console/users/{id}/keys", post(user_actions::create_key))
+        .route(
+            "/console/users/{id}/keys/{key}/revoke",
+            post(user_actions::revoke_key),
+        )
+        .route("/console/catalogue", get(catalogue::list))
+        .route("/console/catalogue/services", get(catalogue::services))
+        .route(
+            "/console/catalogue/{level}/{id}",
+            get(catalogue::detail).post(catalogue::edit),
+        )
+        .route(
+            "/console/settings",
+            get(settings::show).post(settings::update),
+        )
+        .route("/console/gateways", get(gateways::list))
+        .route("/console/gateways/{id}", post(gateways::configure))
+        .route("/console/sms", get(sms::show))
+        .route("/console/sms/prices", post(sms::set_price))
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
+        .route("/console/jobs/{id}/drop", post(jobs::drop_job))
         .route("/console/audit", get(audit::list))
         .route("/console/disputes", get(lists::disputes))
         .route("/console/disputes/{id}", post(lists::decide_dispute))
         .route("/console/withdrawals", get(lists::withdrawals))
-        .route("/console/providers", get(lists::providers))
+        .route(
+            "/console/providers",
+            get(providers::list).post(providers::add),
+        )
+        .route("/console/providers/{id}", get(providers::detail))
+        .route("/console/providers/{id}/check", post(providers::check))
+        .route("/console/providers/{id}/sync", post(providers::sync))
+        .route("/console/providers/{id}/import", post(providers::import))
+        .route(
+            "/console/providers/{id}/variants/{variant}",
+            post(providers::price_variant),
+        )
         .route("/console/payments", get(lists::payments))
         .route("/console/export/{what}", get(export::csv))
 }
@@ -196,6 +239,21 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
         OperatorError::Invalid(text) => match (ui, text.as_str()) {
             (Ui::Ru, "A reason is required") => "Укажите причину.".to_owned(),
             (Ui::Ru, "Amount must not be zero") => "Сумма не может быть нулевой.".to_owned(),
+            (Ui::Ru, "The user is blocked already") => "Пользователь уже заблокирован.".to_owned(),
+            (Ui::Ru, "The user is not blocked") => "Пользователь не заблокирован.".to_owned(),
+            (Ui::Ru, "The label has characters that are not allowed") => {
+                "В метке есть недопустимые символы.".to_owned()
+            }
+            (Ui::Ru, "No setting was changed") => "Ни одна настройка не изменилась.".to_owned(),
+            (Ui::Ru, "Position must be a whole number, 0 or more") => {
+                "Позиция — целое число от 0.".to_owned()
+            }
+            (Ui::Ru, t) if t.starts_with("Price must be a number") => {
+                "Цена должна быть числом, например 0.50.".to_owned()
+            }
+            (Ui::Ru, "The price must be above zero") => "Цена должна быть больше нуля.".to_owned(),
+            (Ui::Ru, "No such SMS project") => "Нет такого SMS-проекта.".to_owned(),
+            (Ui::Ru, "No such country") => "Нет такой страны.".to_owned(),
             (Ui::Ru, t) if t.starts_with("Amount must be") => {
                 "Сумма должна быть числом, например 10 или -2.50.".to_owned()
             }
@@ -243,6 +301,13 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
             souk_app::balances::BalanceError::Refused(r) => r.to_string(),
             _ => return None,
         },
+        OperatorError::Upstream(text) => format!(
+            "{} {text}",
+            ui.t(
+                "The provider did not answer as asked:",
+                "Провайдер ответил не так:"
+            )
+        ),
         OperatorError::Store(StoreError::NotFound(_)) => {
             ui.t("Not found.", "Не найдено.").to_owned()
         }
@@ -306,6 +371,10 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/disputes" #nav-disputes { (ui.t("Disputes", "Споры")) }
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
+                            a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
+                            a href="/console/gateways" #nav-gateways { (ui.t("Gateways", "Шлюзы")) }
+                            a href="/console/sms" #nav-sms { "SMS" }
+                            a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
                             a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
                             span.muted #operator-who { (op.email) " · " (role_name(ui, op.role)) }

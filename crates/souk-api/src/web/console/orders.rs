@@ -1,6 +1,7 @@
 //! Orders: a list with search and filters (id, buyer, link, status, provider, dates),
 //! newest first, a page at a time; an order's detail with its ledger rows and events;
-//! settling a stuck order by hand.
+//! settling a stuck order by hand. The other actions of the page (send again, cancel,
+//! refund what is left) post to `order_actions`.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -175,7 +176,7 @@ pub async fn list(
     Ok(page(&c, status, ui.t("Orders", "Заказы"), notice, content))
 }
 
-async fn detail_page(
+pub(super) async fn detail_page(
     state: &AppState,
     c: &Console,
     id: i64,
@@ -195,8 +196,13 @@ async fn detail_page(
         .store
         .audit_log(Some(&format!("order:{id}")), None, 50)
         .await?;
+    let forward = state.store.forward_state(id).await?.unwrap_or_default();
     let can_change = op.role.can(Permission::Change);
     let open = matches!(o.status.as_str(), "pending" | "processing" | "error");
+    // Only an order no provider holds and nothing of which was delivered can be
+    // cancelled outright; the store refuses the rest whatever the page showed.
+    let cancellable = o.external_id.is_none() && o.delivered == 0 && o.kind != "sms";
+    let stuck = forward == "unknown";
     let content = html! {
         dl.grid #order-facts {
             dt { (ui.t("Buyer", "Покупатель")) } dd { a href=(format!("/console/users/{}", o.user_id)) { (o.email) } }
@@ -208,11 +214,37 @@ async fn detail_page(
             dt { (ui.t("Charge", "Сумма")) } dd #order-charge { (money(o.charge)) }
             dt { (ui.t("Refunded", "Возвращено")) } dd #order-refunded { (money(o.refunded)) }
             dt { (ui.t("Provider", "Провайдер")) } dd { (o.provider_id.as_deref().unwrap_or("—")) " · " (o.external_id.as_deref().unwrap_or("—")) }
+            dt { (ui.t("Send", "Отправка")) } dd #order-forward { (forward) }
             dt { (ui.t("Provider cost", "Стоимость у провайдера")) } dd { (o.provider_cost.map(money).unwrap_or_else(|| "—".into())) }
             dt { (ui.t("Placed", "Создан")) } dd { (when(o.created_at)) }
             dt { (ui.t("Updated", "Изменён")) } dd { (when(o.updated_at)) }
         }
         @if can_change && open {
+            section.action #order-actions {
+                h2 { (ui.t("Actions", "Действия")) }
+                div.row {
+                    @if stuck {
+                        form.inline #resend-form method="post" action=(format!("/console/orders/{id}/resend")) {
+                            input type="hidden" name="csrf" value=(c.csrf());
+                            button #resend-submit type="submit" { (ui.t("Send again", "Отправить снова")) }
+                        }
+                    }
+                    @if o.kind != "sms" {
+                        form.inline #refund-form method="post" action=(format!("/console/orders/{id}/refund")) {
+                            input type="hidden" name="csrf" value=(c.csrf());
+                            button #refund-submit type="submit" { (ui.t("Refund what is left", "Вернуть остаток")) }
+                        }
+                    }
+                    @if cancellable {
+                        form.inline #cancel-form method="post" action=(format!("/console/orders/{id}/cancel")) {
+                            input type="hidden" name="csrf" value=(c.csrf());
+                            button.danger #cancel-submit type="submit" { (ui.t("Cancel and refund in full", "Отменить с полным возвратом")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if can_change && open && stuck {
             section.action #resolve {
                 h2 { (ui.t("Settle by hand", "Решить вручную")) }
                 p.hint { (ui.t("For an order whose send had an unknown outcome: it reached the provider (give its id), send it again, or fail it and refund in full.",

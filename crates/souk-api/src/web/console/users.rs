@@ -1,6 +1,7 @@
 //! Users: a search by email a page at a time, and a user's page with their balance,
 //! keys (prefixes only, never a key), ledger and the form to change the balance through
 //! the ledger with a reason (admins and owners; the use case refuses anyone else).
+//! Blocking and keys post to `user_actions`, which draws this page again.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -76,20 +77,27 @@ pub async fn list(
 
 #[derive(Deserialize, Default)]
 pub struct BalanceForm {
-    csrf: Option<String>,
+    pub(super) csrf: Option<String>,
     #[serde(default)]
     amount: String,
     #[serde(default)]
     reason: String,
 }
 
-async fn user_page(
+/// A key just created, shown this once.
+pub(super) struct NewKey {
+    pub id: String,
+    pub key: String,
+}
+
+pub(super) async fn user_page(
     state: &AppState,
     c: &Console,
     id: &str,
     form: &BalanceForm,
     notice: Notice,
     status: StatusCode,
+    new_key: Option<NewKey>,
 ) -> Result<Response, ConsoleError> {
     let op = c.allowed(Permission::Read)?;
     let ui = c.ui();
@@ -100,14 +108,35 @@ async fn user_page(
         .store
         .audit_log(Some(&format!("user:{id}")), None, 50)
         .await?;
+    let can_change = op.role.can(Permission::Change);
     let content = html! {
         dl.grid #user-facts {
-            dt { (ui.t("Status", "Статус")) } dd { (u.status) }
+            dt { (ui.t("Status", "Статус")) } dd #user-status-value { (u.status) }
             dt { (ui.t("Balance", "Баланс")) } dd #user-balance { (money(u.balance)) }
             dt { (ui.t("Supplier", "Поставщик")) } dd { @if u.is_supplier { (ui.t("yes", "да")) } @else { (ui.t("no", "нет")) } }
             dt { (ui.t("Since", "С")) } dd { (when(u.created_at)) }
         }
+        @if let Some(k) = &new_key {
+            section.action #new-key {
+                p { (ui.t("The new API key, shown only now: give it to the user.", "Новый API-ключ, показывается только сейчас: передайте его пользователю.")) }
+                p { code #new-key-value data-key=(k.id) { (k.key) } }
+            }
+        }
         @if op.role.can(Permission::Change) {
+            section.action #user-status {
+                h2 { (ui.t("Access", "Доступ")) }
+                @if u.status == "suspended" {
+                    form.inline #unblock-form method="post" action=(format!("/console/users/{id}/unblock")) {
+                        input type="hidden" name="csrf" value=(c.csrf());
+                        button #unblock-submit type="submit" { (ui.t("Unblock", "Разблокировать")) }
+                    }
+                } @else {
+                    form.inline #block-form method="post" action=(format!("/console/users/{id}/block")) {
+                        input type="hidden" name="csrf" value=(c.csrf());
+                        button.danger #block-submit type="submit" { (ui.t("Block", "Заблокировать")) }
+                    }
+                }
+            }
             section.action #balance-change {
                 h2 { (ui.t("Change the balance", "Изменить баланс")) }
                 form.stack #balance-form method="post" action=(format!("/console/users/{id}/balance")) {
@@ -122,9 +151,24 @@ async fn user_page(
         }
         h2 { (ui.t("API keys", "API-ключи")) }
         div.scroll { table #user-keys {
-            thead { tr { th { (ui.t("Key starts", "Начало ключа")) } th { (ui.t("Label", "Метка")) } th { (ui.t("Created", "Создан")) } th { (ui.t("Revoked", "Отозван")) } } }
-            tbody { @for k in &keys { tr { td { code { (k.key_prefix) "…" } } td { (k.label) } td { (when(k.created_at)) } td { @if let Some(r) = k.revoked_at { (when(r)) } } } } }
+            thead { tr { th { (ui.t("Key starts", "Начало ключа")) } th { (ui.t("Label", "Метка")) } th { (ui.t("Created", "Создан")) } th { (ui.t("Revoked", "Отозван")) } @if can_change { th {} } } }
+            tbody { @for k in &keys { tr {
+                td { code { (k.key_prefix) "…" } } td { (k.label) } td { (when(k.created_at)) } td.revoked { @if let Some(r) = k.revoked_at { (when(r)) } }
+                @if can_change { td { @if k.revoked_at.is_none() {
+                    form.inline method="post" action=(format!("/console/users/{id}/keys/{}/revoke", k.id)) {
+                        input type="hidden" name="csrf" value=(c.csrf());
+                        button.small.danger.revoke type="submit" { (ui.t("Revoke", "Отозвать")) }
+                    }
+                } } }
+            } } }
         } }
+        @if can_change {
+            form.row #key-form method="post" action=(format!("/console/users/{id}/keys")) {
+                input type="hidden" name="csrf" value=(c.csrf());
+                input #key-label type="text" name="label" placeholder=(ui.t("Label (optional)", "Метка (необязательно)")) maxlength="100";
+                button #key-submit type="submit" { (ui.t("New API key", "Новый API-ключ")) }
+            }
+        }
         h2 { (ui.t("Ledger", "Проводки")) }
         div.scroll { table #user-ledger {
             thead { tr { th { "#" } th { (ui.t("Kind", "Вид")) } th.num { (ui.t("Amount", "Сумма")) } th.num { (ui.t("Balance after", "Баланс после")) } th { (ui.t("Order", "Заказ")) } th { (ui.t("Note", "Примечание")) } th { (ui.t("When", "Когда")) } } }
@@ -153,6 +197,7 @@ pub async fn detail(
         &BalanceForm::default(),
         notice,
         StatusCode::OK,
+        None,
     )
     .await
 }
@@ -186,6 +231,7 @@ pub async fn balance(
                 &form,
                 Notice::Error(text),
                 StatusCode::UNPROCESSABLE_ENTITY,
+                None,
             )
             .await
         }
