@@ -243,6 +243,7 @@ engine_test!(console_in_the_browser, |db| {
         b.find(table).await;
         shoot(&mut b, name).await;
     }
+    b.goto(&format!("{base}/console/providers")).await;
     assert_eq!(b.text("#providers tbody td").await, "Upstream Panel");
     b.click("#providers tbody td a").await;
     b.find("#provider-facts").await;
