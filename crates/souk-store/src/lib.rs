@@ -9,6 +9,7 @@ mod batch;
 mod bulk;
 pub(crate) mod catalogue;
 mod console;
+mod console_totals;
 pub mod crypto;
 mod db;
 mod disputes;
