@@ -25,6 +25,7 @@ mod login_attempts;
 mod mail;
 mod migrations;
 mod operator;
+mod operator_audit;
 mod operators;
 mod ops;
 mod orders;

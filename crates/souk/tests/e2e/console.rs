@@ -6,7 +6,8 @@
 //! `target/tmp/screenshots/<engine>/console/`. Over plain HTTP: bad input changes
 //! nothing, forms without the token are refused, codes are good once, the audit log
 //! refuses updates and deletes, and `souk admin operator create`. The dashboard's sums
-//! follow every change of the orders.
+//! follow every change of the orders; an operator's change and its audit row are one
+//! transaction.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -923,3 +924,193 @@ engine_test!(console_dashboard_follows_the_orders, |db| {
     dashboard_is_the_orders(&app, db, "a late change").await;
     app.stop().await;
 });
+
+/// Makes the database refuse every new audit row (`true`), or take them again.
+async fn break_the_audit_log(db: &TestDb, broken: bool) {
+    let statements: &[&str] = match (db.kind, broken) {
+        (Kind::Sqlite, true) => &[
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \
+                                   BEGIN SELECT RAISE(ABORT, 'the audit log is broken'); END",
+        ],
+        (Kind::Sqlite, false) => &["DROP TRIGGER audit_broken"],
+        (Kind::Postgres, true) => &[
+            "CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the audit log is broken'; END $$",
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \
+             FOR EACH ROW EXECUTE FUNCTION audit_broken()",
+        ],
+        (Kind::Postgres, false) => &["DROP TRIGGER audit_broken ON operator_audit"],
+    };
+    for sql in statements {
+        assert!(!refused(db, sql).await, "{sql}");
+    }
+}
+
+// An operator's change and its audit row are one transaction: when the row cannot be
+// written the change does not happen, and when it happens the row is there with the
+// balance before and after.
+engine_test!(
+    console_actions_and_their_audit_rows_are_one_transaction,
+    |db| {
+        let app = TestApp::builder(db).private_upstreams().spawn().await;
+        let key = app.buyer("buyer@test.local", "100").await;
+        let buyer = app
+            .store
+            .user_id_by_email("buyer@test.local")
+            .await
+            .expect("lookup")
+            .expect("buyer");
+        operator(&app, "admin@test.local", "admin").await;
+        let op = app
+            .store
+            .operator_by_email("admin@test.local")
+            .await
+            .expect("lookup")
+            .expect("operator");
+        let admin = operators::Acting {
+            id: op.id.clone(),
+            email: op.email.clone(),
+            role: operators::Role::Admin,
+        };
+        // A stuck order: sent, then forgotten by the upstream.
+        let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+        let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+        let stuck = order(&app, &key, numbers[0], "1000").await;
+        assert_eq!(app.run_forwarding().await, 1, "the send");
+        fake.forget(fake.orders()[0].id);
+        for _ in 0..souk_store::MAX_STATUS_MISSES {
+            app.clock.advance(60_000);
+            app.run_status_sync().await;
+        }
+        assert_eq!(forward_state(db, stuck).await, "unknown", "parked");
+        app.expect_failed_jobs();
+        let subject = format!("user:{buyer}");
+        let ledger_rows = app.store.ledger(&buyer, 100).await.expect("ledger").len();
+        let balance_before = app.store.user(&buyer).await.expect("user").balance;
+
+        break_the_audit_log(db, true).await;
+        let refused = operators::adjust_balance(
+            &app.store,
+            &admin,
+            &buyer,
+            "-25",
+            "chargeback",
+            app.state.now(),
+        )
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(
+            app.store.user(&buyer).await.expect("user").balance,
+            balance_before,
+            "the balance is unchanged"
+        );
+        assert_eq!(
+            app.store.ledger(&buyer, 100).await.expect("ledger").len(),
+            ledger_rows,
+            "no ledger row"
+        );
+        let created = operators::create(
+            &app.store,
+            &app.state.passwords,
+            "new@test.local",
+            "support",
+            app.state.now(),
+        )
+        .await;
+        assert!(created.is_err(), "{created:?}");
+        let resolved = operators::resolve_order(
+            &app.store,
+            &admin,
+            stuck,
+            souk_store::Resolution::Fail,
+            app.state.now(),
+        )
+        .await;
+        assert!(resolved.is_err(), "{resolved:?}");
+        assert_eq!(forward_state(db, stuck).await, "unknown", "still stuck");
+        assert!(
+            app.store
+                .operator_by_email("new@test.local")
+                .await
+                .expect("lookup")
+                .is_none(),
+            "no operator without its audit row"
+        );
+        break_the_audit_log(db, false).await;
+
+        let balance = operators::adjust_balance(
+            &app.store,
+            &admin,
+            &buyer,
+            "-25",
+            "chargeback",
+            app.state.now(),
+        )
+        .await
+        .expect("adjusted");
+        assert_eq!(
+            balance,
+            Money::from_micros(balance_before - 25_000_000),
+            "debited"
+        );
+        assert_eq!(
+            app.store.ledger(&buyer, 100).await.expect("ledger").len(),
+            ledger_rows + 1
+        );
+        let rows = app
+            .store
+            .audit_log(Some(&subject), None, 10)
+            .await
+            .expect("audit log");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].action, "user.balance");
+        assert_eq!(rows[0].operator_id.as_deref(), Some(op.id.as_str()));
+        assert!(
+            rows[0]
+                .before_value
+                .as_deref()
+                .is_some_and(|b| b.contains(&Money::from_micros(balance_before).display2())),
+            "{rows:?}"
+        );
+        assert!(
+            rows[0]
+                .after_value
+                .as_deref()
+                .is_some_and(|a| a.contains(&balance.display2())),
+            "{rows:?}"
+        );
+        operators::create(
+            &app.store,
+            &app.state.passwords,
+            "new@test.local",
+            "support",
+            app.state.now(),
+        )
+        .await
+        .expect("created");
+        operators::resolve_order(
+            &app.store,
+            &admin,
+            stuck,
+            souk_store::Resolution::Fail,
+            app.state.now(),
+        )
+        .await
+        .expect("resolved");
+        let rows = app
+            .store
+            .audit_log(Some(&format!("order:{stuck}")), None, 10)
+            .await
+            .expect("audit log");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].action, "order.resolve");
+        assert!(
+            rows[0]
+                .after_value
+                .as_deref()
+                .is_some_and(|a| a.contains("\"canceled\"")),
+            "{rows:?}"
+        );
+        app.stop().await;
+    }
+);
