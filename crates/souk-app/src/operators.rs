@@ -15,7 +15,7 @@ use souk_store::{
     NewAuditEntry, NewOperator, OperatorRecord, OperatorSession, Resolution, Store, StoreError,
 };
 
-use crate::balances::{self, Account, AdjustBalance, BalanceError};
+use crate::balances::BalanceError;
 use crate::passwords::{PasswordError, Passwords};
 use crate::sessions::{address_key, count_attempt, random_token, Throttle};
 use crate::totp;
@@ -187,22 +187,13 @@ pub async fn create(
         })?;
     let id = souk_core::id::new_entity_id();
     let created = store
-        .create_operator(
+        .create_operator_audited(
             &NewOperator {
                 id: id.clone(),
                 email: email.clone(),
                 role: role.as_str().into(),
                 password_hash: hash,
             },
-            now,
-        )
-        .await;
-    match created {
-        Err(StoreError::Conflict(_)) => return Err(OperatorError::EmailTaken),
-        other => other?,
-    }
-    store
-        .append_audit(
             &NewAuditEntry {
                 operator_id: None,
                 operator_email: "command line".into(),
@@ -213,7 +204,11 @@ pub async fn create(
             },
             now,
         )
-        .await?;
+        .await;
+    match created {
+        Err(StoreError::Conflict(_)) => return Err(OperatorError::EmailTaken),
+        other => other?,
+    }
     Ok(Created {
         id,
         email,
@@ -463,7 +458,26 @@ fn recovery_code() -> String {
     format!("{}-{}", part(), part())
 }
 
-/// Adds an audit row.
+/// An audit row of `actor`'s, to write in the transaction of the change it records.
+fn entry(
+    actor: &Acting,
+    action: &str,
+    subject: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        operator_id: Some(actor.id.clone()),
+        operator_email: actor.email.clone(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        before: before.map(|v| v.to_string()),
+        after: after.map(|v| v.to_string()),
+    }
+}
+
+/// Adds an audit row on its own: for what changes nothing (signing in) or changes
+/// only through its own transaction elsewhere.
 #[allow(clippy::too_many_arguments)]
 pub async fn audit(
     store: &Store,
@@ -511,34 +525,34 @@ pub async fn adjust_balance(
     if reason.is_empty() {
         return Err(OperatorError::Invalid("A reason is required".into()));
     }
-    let before = store.user(user_id).await?.balance;
-    let adjusted = balances::adjust_balance(
-        store,
-        AdjustBalance {
-            account: Account::Id(user_id.to_owned()),
+    let change = souk_core::balance::balance_change(BalanceRequest::BySign, amount, reason)
+        .map_err(BalanceError::Refused)?;
+    let subject = format!("user:{user_id}");
+    // Booked and audited in one transaction, the balance before and after read in it.
+    let balance = store
+        .adjust_balance_audited(
+            user_id,
             amount,
-            request: BalanceRequest::BySign,
-            note: reason.to_owned(),
-        },
-        now,
-    )
-    .await?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "user.balance",
-        &format!("user:{user_id}"),
-        Some(json!({ "balance": Money::from_micros(before).display2() })),
-        Some(json!({
-            "balance": adjusted.balance.display2(),
-            "amount": amount.display2(),
-            "reason": reason,
-        })),
-        now,
-    )
-    .await?;
-    Ok(adjusted.balance)
+            change.kind.as_str(),
+            &change.note,
+            now,
+            |before, after| {
+                entry(
+                    actor,
+                    "user.balance",
+                    &subject,
+                    Some(json!({ "balance": before.display2() })),
+                    Some(json!({
+                        "balance": after.display2(),
+                        "amount": amount.display2(),
+                        "reason": reason,
+                    })),
+                )
+            },
+        )
+        .await
+        .map_err(BalanceError::Store)?;
+    Ok(balance)
 }
 
 /// Settles by hand an order whose send had an unknown outcome (admins and owners).
@@ -550,31 +564,23 @@ pub async fn resolve_order(
     now: i64,
 ) -> Result<(), OperatorError> {
     actor.require(Permission::Change)?;
-    let before = store
-        .console_order(order_id)
-        .await?
-        .ok_or(StoreError::NotFound("Order"))?;
-    crate::providers::resolve_stuck(store, order_id, &resolution, now).await?;
-    let after = store
-        .console_order(order_id)
-        .await?
-        .ok_or(StoreError::NotFound("Order"))?;
     let how = match &resolution {
         Resolution::Sent(id) => json!({ "resolution": "sent", "externalId": id }),
         Resolution::Resend => json!({ "resolution": "resend" }),
         Resolution::Fail => json!({ "resolution": "fail" }),
     };
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "order.resolve",
-        &format!("order:{order_id}"),
-        Some(json!({ "status": before.status, "refunded": Money::from_micros(before.refunded).display2() })),
-        Some(json!({ "status": after.status, "refunded": Money::from_micros(after.refunded).display2(), "how": how })),
-        now,
-    )
-    .await?;
+    // Settled and audited in one transaction, the order before and after read in it.
+    store
+        .resolve_forward_audited(order_id, &resolution, now, |before, after| {
+            Some(entry(
+                actor,
+                "order.resolve",
+                &format!("order:{order_id}"),
+                Some(json!({ "status": before.0, "refunded": Money::from_micros(before.1).display2() })),
+                Some(json!({ "status": after.0, "refunded": Money::from_micros(after.1).display2(), "how": how })),
+            ))
+        })
+        .await?;
     Ok(())
 }
 
@@ -586,20 +592,19 @@ pub async fn retry_job(
     now: i64,
 ) -> Result<bool, OperatorError> {
     actor.require(Permission::Change)?;
-    let retried = store.retry_job(id, now).await?;
-    if retried {
-        audit(
-            store,
-            &actor.id,
-            &actor.email,
-            "job.retry",
-            &format!("job:{id}"),
-            Some(json!({ "state": "parked" })),
-            Some(json!({ "state": "ready" })),
+    let retried = store
+        .retry_job_audited(
+            id,
+            &entry(
+                actor,
+                "job.retry",
+                &format!("job:{id}"),
+                Some(json!({ "state": "parked" })),
+                Some(json!({ "state": "ready" })),
+            ),
             now,
         )
         .await?;
-    }
     Ok(retried)
 }
 
@@ -648,35 +653,26 @@ pub async fn resolve_dispute(
             })?))
         }
     };
-    let resolved = crate::disputes::resolve(
-        store,
-        crate::disputes::ResolveDispute {
-            dispute_id: dispute_id.to_owned(),
-            decision,
-            note: note.trim().to_owned(),
-        },
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        crate::disputes::ResolveError::Refused(r) => OperatorError::Invalid(r.to_string()),
-        crate::disputes::ResolveError::Store(s) => OperatorError::Store(s),
-    })?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "dispute.resolve",
-        &format!("order:{}", resolved.order_id),
-        Some(json!({ "dispute": dispute_id, "status": "open" })),
-        Some(json!({
-            "dispute": dispute_id,
-            "status": resolved.status,
-            "refund": Money::from_micros(resolved.refund_amount).display2(),
-            "note": resolved.resolution,
-        })),
-        now,
-    )
-    .await?;
+    if let souk_store::DisputeDecision::Refund(amount) = decision {
+        souk_core::dispute::check_refund(amount)
+            .map_err(|r| OperatorError::Invalid(r.to_string()))?;
+    }
+    let note = note.trim();
+    let resolved = store
+        .resolve_dispute_audited(dispute_id, decision, note, now, |d| {
+            entry(
+                actor,
+                "dispute.resolve",
+                &format!("order:{}", d.order_id),
+                Some(json!({ "dispute": dispute_id, "status": "open" })),
+                Some(json!({
+                    "dispute": dispute_id,
+                    "status": d.status,
+                    "refund": Money::from_micros(d.refund_amount).display2(),
+                    "note": d.resolution,
+                })),
+            )
+        })
+        .await?;
     Ok(resolved)
 }

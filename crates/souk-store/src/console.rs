@@ -1,5 +1,5 @@
-//! What the operator console reads: the dashboard's sums per day (from orders and the
-//! ledger), its live counters, and the orders list with its filters. Reads only; every
+//! What the operator console reads: the dashboard's sums per day (from the daily sums of
+//! the orders that `console_totals` keeps, and from the ledger), its live counters, and the orders list with its filters. Reads only; every
 //! change goes through the use cases.
 
 use std::collections::{BTreeMap, HashMap};
@@ -149,12 +149,14 @@ fn like_pattern(text: &str) -> String {
 }
 
 type DayRow = (i64, String, String, i64, i64, i64);
-type GroupRow = (String, String, i64, i64, i64, i64);
+type GroupRow = (String, String, i64, i64, i64);
+type TopRow = (i64, i64, i64, i64);
 type CounterRow = (i64, i64, i64, i64, i64, i64, i64);
 /// What the dashboard's queries answer, before it is summed up.
 type DashboardRows = (
     Vec<DayRow>,
     Vec<GroupRow>,
+    Vec<TopRow>,
     Vec<DayPayments>,
     CounterRow,
     Vec<(String, String)>,
@@ -162,25 +164,38 @@ type DashboardRows = (
 );
 
 impl Store {
-    /// The dashboard over `[from, to)`; providers below `low_balance` count as low.
-    pub async fn dashboard(&self, from: i64, to: i64, low_balance: i64) -> Result<Dashboard> {
-        // Two passes over the period's orders, each read from the covering index
-        // `orders_created` alone: per day, kind and status; per provider, shop and service.
-        let sums = "CAST(COUNT(*) AS BIGINT) AS orders, CAST(COALESCE(SUM(o.charge - o.refunded), 0) AS BIGINT) AS revenue, \
-                    CAST(COALESCE(SUM(COALESCE(o.provider_cost, 0)), 0) AS BIGINT) AS cost";
+    /// The dashboard over the UTC days `[first_day, end_day)`, from the daily sums
+    /// (`console_totals`) brought up to date first; providers below `low_balance` count
+    /// as low. `now` is the reader's clock.
+    pub async fn dashboard(
+        &self,
+        first_day: i64,
+        end_day: i64,
+        low_balance: i64,
+        now: i64,
+    ) -> Result<Dashboard> {
+        self.refresh_console_totals(now).await?;
+        let sums =
+            "CAST(SUM(t.orders) AS BIGINT) AS orders, CAST(SUM(t.revenue) AS BIGINT) AS revenue, \
+                    CAST(SUM(t.cost) AS BIGINT) AS cost";
         let by_day = format!(
-            "SELECT CAST(o.created_at / {DAY_MS} AS BIGINT) AS day, o.kind, o.status, {sums} FROM orders o \
-             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY 1, 2, 3"
+            "SELECT t.day, t.kind, t.status, {sums} FROM console_day_totals t \
+             WHERE t.day >= $1 AND t.day < $2 GROUP BY 1, 2, 3"
         );
         let by_group = format!(
-            "SELECT COALESCE(o.provider_id, '') AS provider, COALESCE(o.shop_id, '') AS shop, \
-             COALESCE(o.service_number, 0) AS service, {sums} FROM orders o \
-             WHERE o.created_at >= $1 AND o.created_at < $2 GROUP BY 1, 2, 3"
+            "SELECT t.provider_id, t.shop_id, {sums} FROM console_day_totals t \
+             WHERE t.day >= $1 AND t.day < $2 GROUP BY 1, 2"
         );
+        // Ties: more orders first, then the lower number.
+        let top = format!(
+            "SELECT t.service_number, {sums} FROM console_day_services t \
+             WHERE t.day >= $1 AND t.day < $2 GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 LIMIT 10"
+        );
+        // The kind inlined, so that both engines read the partial index `ledger_deposits`.
         let payments = format!(
             "SELECT CAST(l.created_at / {DAY_MS} AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS payments, \
              CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS amount FROM ledger l \
-             WHERE l.kind = $3 AND l.created_at >= $1 AND l.created_at < $2 GROUP BY 1 ORDER BY 1"
+             WHERE l.kind = '{DEPOSIT}' AND l.created_at >= $1 AND l.created_at < $2 GROUP BY 1 ORDER BY 1"
         );
         let counters = "SELECT \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE state = 'parked' AND kind IN ($1, $2)), \
@@ -190,10 +205,15 @@ impl Store {
              (SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE gateway = $3 AND state IN ('pending', 'held')), \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM providers WHERE enabled AND failing_since IS NOT NULL), \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM providers WHERE enabled AND balance IS NOT NULL AND balance < $4)";
-        let (days, groups, payments, c, providers, shops): DashboardRows = on_engine!(&self.db, pool => {
-            let days = sqlx::query_as(&by_day).bind(from).bind(to).fetch_all(pool).await?;
-            let groups = sqlx::query_as(&by_group).bind(from).bind(to).fetch_all(pool).await?;
-            let payments = sqlx::query_as(&payments).bind(from).bind(to).bind(DEPOSIT).fetch_all(pool).await?;
+        let (days, groups, top, payments, c, providers, shops): DashboardRows = on_engine!(&self.db, pool => {
+            let days = sqlx::query_as(&by_day).bind(first_day).bind(end_day).fetch_all(pool).await?;
+            let groups = sqlx::query_as(&by_group).bind(first_day).bind(end_day).fetch_all(pool).await?;
+            let top = sqlx::query_as(&top).bind(first_day).bind(end_day).fetch_all(pool).await?;
+            let payments = sqlx::query_as(&payments)
+                .bind(first_day * DAY_MS)
+                .bind(end_day * DAY_MS)
+                .fetch_all(pool)
+                .await?;
             let c = sqlx::query_as(counters)
                 .bind(ORDER_FORWARD)
                 .bind(ORDER_STATUS)
@@ -203,7 +223,7 @@ impl Store {
                 .await?;
             let providers = sqlx::query_as("SELECT id, name FROM providers").fetch_all(pool).await?;
             let shops = sqlx::query_as("SELECT id, name FROM shops").fetch_all(pool).await?;
-            (days, groups, payments, c, providers, shops)
+            (days, groups, top, payments, c, providers, shops)
         });
         let mut by_day_kind: BTreeMap<(i64, String), DayKindTotals> = BTreeMap::new();
         let mut by_day_status: BTreeMap<(i64, String), i64> = BTreeMap::new();
@@ -224,7 +244,6 @@ impl Store {
         }
         let mut by_provider: HashMap<String, GroupTotals> = HashMap::new();
         let mut by_shop: HashMap<String, GroupTotals> = HashMap::new();
-        let mut by_service: HashMap<i64, GroupTotals> = HashMap::new();
         let add = |map: &mut HashMap<String, GroupTotals>,
                    key: &str,
                    orders: i64,
@@ -241,21 +260,9 @@ impl Store {
             g.revenue += revenue;
             g.cost += cost;
         };
-        for (provider, shop, service, orders, revenue, cost) in groups {
+        for (provider, shop, orders, revenue, cost) in groups {
             add(&mut by_provider, &provider, orders, revenue, cost);
             add(&mut by_shop, &shop, orders, revenue, cost);
-            if service != 0 {
-                let g = by_service.entry(service).or_insert_with(|| GroupTotals {
-                    key: service.to_string(),
-                    name: String::new(),
-                    orders: 0,
-                    revenue: 0,
-                    cost: 0,
-                });
-                g.orders += orders;
-                g.revenue += revenue;
-                g.cost += cost;
-            }
         }
         let named =
             |map: HashMap<String, GroupTotals>, names: &[(String, String)], limit: usize| {
@@ -277,19 +284,16 @@ impl Store {
                 rows.truncate(limit);
                 rows
             };
-        let mut top_products: Vec<GroupTotals> = by_service.into_values().collect();
-        top_products.sort_by(|a, b| {
-            b.revenue
-                .cmp(&a.revenue)
-                .then_with(|| b.orders.cmp(&a.orders))
-                .then_with(|| {
-                    a.key
-                        .len()
-                        .cmp(&b.key.len())
-                        .then_with(|| a.key.cmp(&b.key))
-                })
-        });
-        top_products.truncate(10);
+        let mut top_products: Vec<GroupTotals> = top
+            .into_iter()
+            .map(|(service, orders, revenue, cost)| GroupTotals {
+                key: service.to_string(),
+                name: String::new(),
+                orders,
+                revenue,
+                cost,
+            })
+            .collect();
         let numbers: Vec<i64> = top_products
             .iter()
             .filter_map(|g| g.key.parse().ok())

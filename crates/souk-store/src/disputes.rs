@@ -9,6 +9,7 @@ use souk_core::{ApiError, Money};
 
 use crate::db::{on_engine, BeginWrite, Engine};
 use crate::events::EventSteps;
+use crate::operator_audit::AuditSteps;
 use crate::orders::OrderSteps;
 use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
@@ -201,6 +202,20 @@ impl Store {
         resolution: &str,
         now: i64,
     ) -> Result<Dispute> {
+        self.decide_dispute(id, decision, resolution, now, |_| None)
+            .await
+    }
+
+    /// `resolve_dispute`, writing the audit row `audit` makes of the decided dispute (if
+    /// any) in the same transaction.
+    pub(crate) async fn decide_dispute(
+        &self,
+        id: &str,
+        decision: DisputeDecision,
+        resolution: &str,
+        now: i64,
+        audit: impl FnOnce(&Dispute) -> Option<crate::NewAuditEntry> + Send,
+    ) -> Result<Dispute> {
         let resolution = supply::check_len("note", resolution, supply::MAX_MESSAGE)?;
         let lock = if self.engine() == Engine::Postgres {
             " FOR UPDATE OF d, o"
@@ -261,6 +276,9 @@ impl Store {
                 "refund": Money::from_micros(d.refund_amount).format(2),
             });
             tx.record_event(&d.user_id, event::DISPUTE_UPDATED, &format!("order:{}", d.order_id), &data, now).await?;
+            if let Some(entry) = audit(&d) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok(d)
         })

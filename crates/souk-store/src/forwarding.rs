@@ -29,6 +29,7 @@ use crate::events::EventSteps;
 use crate::jobs::{
     forward_job, insert_job, status_job, Job, JobSteps, Lane, ORDER_FORWARD, ORDER_STATUS,
 };
+use crate::operator_audit::AuditSteps;
 use crate::orders::OrderSteps;
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError, IDEMPOTENCY_WINDOW_MS};
@@ -1067,6 +1068,19 @@ impl Store {
         resolution: &Resolution,
         now: i64,
     ) -> Result<()> {
+        self.resolve_forward_audited(order_id, resolution, now, |_, _| None)
+            .await
+    }
+
+    /// `resolve_forward`, writing in its transaction the audit row `audit` makes of the
+    /// order's (status, refunded) before and after.
+    pub async fn resolve_forward_audited(
+        &self,
+        order_id: i64,
+        resolution: &Resolution,
+        now: i64,
+        audit: impl FnOnce((String, i64), (String, i64)) -> Option<crate::NewAuditEntry> + Send,
+    ) -> Result<()> {
         match self.forward_state(order_id).await? {
             None => return Err(StoreError::NotFound("Order")),
             Some(s) if s != "unknown" => {
@@ -1076,29 +1090,38 @@ impl Store {
             }
             Some(_) => {}
         }
-        match resolution {
-            Resolution::Sent(external) => {
-                let external = external.trim();
-                if external.is_empty() {
-                    return Err(StoreError::Invalid(
-                        "The upstream order id is required".into(),
-                    ));
+        if let Resolution::Sent(external) = resolution {
+            if external.trim().is_empty() {
+                return Err(StoreError::Invalid(
+                    "The upstream order id is required".into(),
+                ));
+            }
+        }
+        const STATE: &str = "SELECT status, refunded FROM orders WHERE id = $1";
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let before: (String, i64) = sqlx::query_as(STATE).bind(order_id).fetch_one(&mut *tx).await?;
+            match resolution {
+                Resolution::Sent(external) => {
+                    // Replaces the id of an order the upstream stopped knowing, too.
+                    tx.settle_sent(order_id, external.trim(), true, now).await?;
                 }
-                // Replaces the id of an order the upstream stopped knowing, too.
-                on_engine!(&self.db, pool => {
-                    let mut tx = pool.begin_write(&self.gate).await?;
-                    tx.settle_sent(order_id, external, true, now).await?;
-                    tx.commit().await?;
-                });
-            }
-            Resolution::Fail => {
-                self.fail_forward(order_id, "failed by the operator", now)
+                Resolution::Fail => {
+                    // As `fail_forward`: refunded in full, if still open.
+                    let row: Option<(String, i64, i64)> = sqlx::query_as(
+                        "SELECT user_id, charge, refunded FROM orders WHERE id = $1 AND status IN ('pending', 'processing', 'error')",
+                    )
+                    .bind(order_id)
+                    .fetch_optional(&mut *tx)
                     .await?;
-            }
-            Resolution::Resend => {
-                // The operator says the upstream does not hold it: a fresh start.
-                on_engine!(&self.db, pool => {
-                    let mut tx = pool.begin_write(&self.gate).await?;
+                    if let Some((user, charge, refunded)) = row {
+                        tx.close_with_refund(order_id, &user, charge - refunded, OrderStatus::Canceled, "provider refused the order", now).await?;
+                        tx.drop_order_jobs(order_id).await?;
+                        tx.order_event(order_id, "forward_failed", "failed by the operator", now).await?;
+                    }
+                }
+                Resolution::Resend => {
+                    // The operator says the upstream does not hold it: a fresh start.
                     sqlx::query(
                         "UPDATE orders SET status = 'pending', external_id = NULL, sent_at = NULL, updated_at = $1 \
                          WHERE id = $2 AND status IN ('pending', 'processing', 'error')",
@@ -1109,10 +1132,14 @@ impl Store {
                     .await?;
                     tx.drop_order_jobs(order_id).await?;
                     tx.enqueue_forward(order_id, now).await?;
-                    tx.commit().await?;
-                });
+                }
             }
-        }
+            let after: (String, i64) = sqlx::query_as(STATE).bind(order_id).fetch_one(&mut *tx).await?;
+            if let Some(entry) = audit(before, after) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }

@@ -46,6 +46,7 @@ const FILES: (Files, Files) = embed!(
     "0017_alerts.sql",
     "0018_operators.sql",
     "0019_rate_source.sql",
+    "0020_console_totals.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

@@ -5,8 +5,11 @@
 //! desktop and phone screenshots of every screen land in
 //! `target/tmp/screenshots/<engine>/console/`. Over plain HTTP: bad input changes
 //! nothing, forms without the token are refused, codes are good once, the audit log
-//! refuses updates and deletes, and `souk admin operator create`.
+//! refuses updates and deletes, and `souk admin operator create`. The dashboard's sums
+//! follow every change of the orders; an operator's change and its audit row are one
+//! transaction.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -14,6 +17,7 @@ use serde_json::json;
 use souk_app::operators;
 use souk_app::totp;
 use souk_core::Money;
+use souk_store::DAY_MS;
 
 use crate::engine_test;
 use crate::fake_upstream::{FakeUpstream, Shape};
@@ -105,7 +109,7 @@ engine_test!(console_in_the_browser, |db| {
         .expect("lookup")
         .expect("buyer");
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
     let lost = order(&app, &key, numbers[0], "1000").await;
     let kept = order(&app, &key, numbers[0], "500").await;
     assert_eq!(app.run_forwarding().await, 2, "the sends");
@@ -929,7 +933,7 @@ engine_test!(console_order_actions, |db| {
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 2_000).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
     let lost = order(&app, &key, numbers[0], "1000").await;
     let kept = order(&app, &key, numbers[0], "500").await;
     assert_eq!(app.run_forwarding().await, 2, "the sends");
@@ -2129,7 +2133,7 @@ engine_test!(console_provider_variants, |db| {
             crate::fake_upstream::variant("v2", "3 Months", 5),
         ],
     );
-    let (provider, _) = connect(&app, &fake, false, 2_000).await;
+    let (provider, _) = connect(&app, &fake, false, 15_000).await;
     let held = app
         .store
         .imported_variants(&provider)
@@ -2210,3 +2214,349 @@ engine_test!(console_provider_variants, |db| {
     );
     app.stop().await;
 });
+
+/// Per day and kind (orders, revenue, cost), per day and status (orders), per provider
+/// (orders, revenue, cost).
+type Sums = (
+    BTreeMap<(i64, String), (i64, i64, i64)>,
+    BTreeMap<(i64, String), i64>,
+    BTreeMap<String, (i64, i64, i64)>,
+);
+
+/// The dashboard's sums over days `[first, end)`, computed here from the orders.
+async fn sums_of_orders(db: &TestDb, first: i64, end: i64) -> Sums {
+    use sqlx::Connection;
+    let sql = "SELECT CAST(created_at / 86400000 AS BIGINT), kind, status, COALESCE(provider_id, ''), \
+               CAST(charge - refunded AS BIGINT), CAST(COALESCE(provider_cost, 0) AS BIGINT) FROM orders \
+               WHERE created_at >= $1 AND created_at < $2";
+    type Row = (i64, String, String, String, i64, i64);
+    let (from, to) = (first * DAY_MS, end * DAY_MS);
+    let rows: Vec<Row> = match db.kind {
+        Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            sqlx::query_as(sql)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut c)
+                .await
+                .expect("orders")
+        }
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_as(sql)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut c)
+                .await
+                .expect("orders")
+        }
+    };
+    let mut sums = Sums::default();
+    for (day, kind, status, provider, revenue, cost) in rows {
+        let k = sums.0.entry((day, kind)).or_default();
+        *k = (k.0 + 1, k.1 + revenue, k.2 + cost);
+        *sums.1.entry((day, status)).or_default() += 1;
+        let p = sums.2.entry(provider).or_default();
+        *p = (p.0 + 1, p.1 + revenue, p.2 + cost);
+    }
+    sums
+}
+
+/// The same sums as the dashboard shows them.
+fn sums_shown(d: &souk_store::Dashboard) -> Sums {
+    let mut sums = Sums::default();
+    for r in &d.by_day_kind {
+        sums.0
+            .insert((r.day, r.kind.clone()), (r.orders, r.revenue, r.cost));
+    }
+    for r in &d.by_day_status {
+        sums.1.insert((r.day, r.status.clone()), r.orders);
+    }
+    for g in &d.by_provider {
+        sums.2.insert(g.key.clone(), (g.orders, g.revenue, g.cost));
+    }
+    sums
+}
+
+/// The dashboard of the last 30 days equals the sums of the orders.
+async fn dashboard_is_the_orders(app: &TestApp, db: &TestDb, what: &str) -> souk_store::Dashboard {
+    let now = app.state.now();
+    let today = now.div_euclid(DAY_MS);
+    let d = app
+        .store
+        .dashboard(today - 29, today + 1, 0, now)
+        .await
+        .expect("dashboard");
+    assert_eq!(
+        sums_shown(&d),
+        sums_of_orders(db, today - 29, today + 1).await,
+        "{what}"
+    );
+    d
+}
+
+// The dashboard reads daily sums the store keeps apart from the orders: each change
+// of an order shows on the next read, on the day the order was placed.
+engine_test!(console_dashboard_follows_the_orders, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
+    let empty = dashboard_is_the_orders(&app, db, "no orders").await;
+    assert!(empty.by_day_kind.is_empty() && empty.top_products.is_empty());
+
+    let first = order(&app, &key, numbers[0], "1000").await;
+    order(&app, &key, numbers[0], "500").await;
+    let placed = dashboard_is_the_orders(&app, db, "placed").await;
+    assert_eq!(placed.by_day_kind.iter().map(|r| r.orders).sum::<i64>(), 2);
+    assert_eq!(placed.top_products.len(), 1);
+    assert_eq!(placed.top_products[0].orders, 2);
+
+    // Sent: a provider and its cost.
+    assert_eq!(app.run_forwarding().await, 2, "the sends");
+    let sent = dashboard_is_the_orders(&app, db, "sent").await;
+    assert!(
+        sent.by_provider.iter().any(|g| !g.key.is_empty()),
+        "{:?}",
+        sent.by_provider
+    );
+
+    // Settled upstream: one partial (part refunded), one canceled (all refunded).
+    let upstream: Vec<i64> = fake.orders().iter().map(|o| o.id).collect();
+    fake.set_status(upstream[0], "Partial", 300, 1234);
+    fake.set_status(upstream[1], "Canceled", 500, 0);
+    app.clock.advance(60_000);
+    app.run_status_sync().await;
+    let settled = dashboard_is_the_orders(&app, db, "settled").await;
+    assert_ne!(
+        settled.by_day_kind.iter().map(|r| r.revenue).sum::<i64>(),
+        sent.by_day_kind.iter().map(|r| r.revenue).sum::<i64>(),
+        "the refunds show"
+    );
+
+    // The next day: a new order there, the old ones on their own day.
+    app.clock.advance(DAY_MS);
+    order(&app, &key, numbers[0], "700").await;
+    let next = dashboard_is_the_orders(&app, db, "the next day").await;
+    assert_eq!(next.by_day_kind.len(), 2, "{:?}", next.by_day_kind);
+
+    // A change stamped a little before the newest one seen (a transaction that
+    // committed late, or a node whose clock is behind) still shows.
+    use sqlx::Connection;
+    let late = "UPDATE orders SET status = 'completed', \
+                updated_at = (SELECT MAX(updated_at) FROM orders) - 60000 WHERE id = $1";
+    match db.kind {
+        Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            sqlx::query(late)
+                .bind(first)
+                .execute(&mut c)
+                .await
+                .expect("late change");
+        }
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(late)
+                .bind(first)
+                .execute(&mut c)
+                .await
+                .expect("late change");
+        }
+    }
+    dashboard_is_the_orders(&app, db, "a late change").await;
+    app.stop().await;
+});
+
+/// Makes the database refuse every new audit row (`true`), or take them again.
+async fn break_the_audit_log(db: &TestDb, broken: bool) {
+    let statements: &[&str] = match (db.kind, broken) {
+        (Kind::Sqlite, true) => &[
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \
+                                   BEGIN SELECT RAISE(ABORT, 'the audit log is broken'); END",
+        ],
+        (Kind::Sqlite, false) => &["DROP TRIGGER audit_broken"],
+        (Kind::Postgres, true) => &[
+            "CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the audit log is broken'; END $$",
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \
+             FOR EACH ROW EXECUTE FUNCTION audit_broken()",
+        ],
+        (Kind::Postgres, false) => &["DROP TRIGGER audit_broken ON operator_audit"],
+    };
+    for sql in statements {
+        assert!(!refused(db, sql).await, "{sql}");
+    }
+}
+
+// An operator's change and its audit row are one transaction: when the row cannot be
+// written the change does not happen, and when it happens the row is there with the
+// balance before and after.
+engine_test!(
+    console_actions_and_their_audit_rows_are_one_transaction,
+    |db| {
+        let app = TestApp::builder(db).private_upstreams().spawn().await;
+        let key = app.buyer("buyer@test.local", "100").await;
+        let buyer = app
+            .store
+            .user_id_by_email("buyer@test.local")
+            .await
+            .expect("lookup")
+            .expect("buyer");
+        operator(&app, "admin@test.local", "admin").await;
+        let op = app
+            .store
+            .operator_by_email("admin@test.local")
+            .await
+            .expect("lookup")
+            .expect("operator");
+        let admin = operators::Acting {
+            id: op.id.clone(),
+            email: op.email.clone(),
+            role: operators::Role::Admin,
+        };
+        // A stuck order: sent, then forgotten by the upstream.
+        let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
+        let (_, numbers) = connect(&app, &fake, false, 15_000).await;
+        let stuck = order(&app, &key, numbers[0], "1000").await;
+        assert_eq!(app.run_forwarding().await, 1, "the send");
+        fake.forget(fake.orders()[0].id);
+        for _ in 0..souk_store::MAX_STATUS_MISSES {
+            app.clock.advance(60_000);
+            app.run_status_sync().await;
+        }
+        assert_eq!(forward_state(db, stuck).await, "unknown", "parked");
+        app.expect_failed_jobs();
+        let subject = format!("user:{buyer}");
+        let ledger_rows = app.store.ledger(&buyer, 100).await.expect("ledger").len();
+        let balance_before = app.store.user(&buyer).await.expect("user").balance;
+
+        break_the_audit_log(db, true).await;
+        let refused = operators::adjust_balance(
+            &app.store,
+            &admin,
+            &buyer,
+            "-25",
+            "chargeback",
+            app.state.now(),
+        )
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(
+            app.store.user(&buyer).await.expect("user").balance,
+            balance_before,
+            "the balance is unchanged"
+        );
+        assert_eq!(
+            app.store.ledger(&buyer, 100).await.expect("ledger").len(),
+            ledger_rows,
+            "no ledger row"
+        );
+        let created = operators::create(
+            &app.store,
+            &app.state.passwords,
+            "new@test.local",
+            "support",
+            app.state.now(),
+        )
+        .await;
+        assert!(created.is_err(), "{created:?}");
+        let resolved = operators::resolve_order(
+            &app.store,
+            &admin,
+            stuck,
+            souk_store::Resolution::Fail,
+            app.state.now(),
+        )
+        .await;
+        assert!(resolved.is_err(), "{resolved:?}");
+        assert_eq!(forward_state(db, stuck).await, "unknown", "still stuck");
+        assert!(
+            app.store
+                .operator_by_email("new@test.local")
+                .await
+                .expect("lookup")
+                .is_none(),
+            "no operator without its audit row"
+        );
+        break_the_audit_log(db, false).await;
+
+        let balance = operators::adjust_balance(
+            &app.store,
+            &admin,
+            &buyer,
+            "-25",
+            "chargeback",
+            app.state.now(),
+        )
+        .await
+        .expect("adjusted");
+        assert_eq!(
+            balance,
+            Money::from_micros(balance_before - 25_000_000),
+            "debited"
+        );
+        assert_eq!(
+            app.store.ledger(&buyer, 100).await.expect("ledger").len(),
+            ledger_rows + 1
+        );
+        let rows = app
+            .store
+            .audit_log(Some(&subject), None, 10)
+            .await
+            .expect("audit log");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].action, "user.balance");
+        assert_eq!(rows[0].operator_id.as_deref(), Some(op.id.as_str()));
+        assert!(
+            rows[0]
+                .before_value
+                .as_deref()
+                .is_some_and(|b| b.contains(&Money::from_micros(balance_before).display2())),
+            "{rows:?}"
+        );
+        assert!(
+            rows[0]
+                .after_value
+                .as_deref()
+                .is_some_and(|a| a.contains(&balance.display2())),
+            "{rows:?}"
+        );
+        operators::create(
+            &app.store,
+            &app.state.passwords,
+            "new@test.local",
+            "support",
+            app.state.now(),
+        )
+        .await
+        .expect("created");
+        operators::resolve_order(
+            &app.store,
+            &admin,
+            stuck,
+            souk_store::Resolution::Fail,
+            app.state.now(),
+        )
+        .await
+        .expect("resolved");
+        let rows = app
+            .store
+            .audit_log(Some(&format!("order:{stuck}")), None, 10)
+            .await
+            .expect("audit log");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].action, "order.resolve");
+        assert!(
+            rows[0]
+                .after_value
+                .as_deref()
+                .is_some_and(|a| a.contains("\"canceled\"")),
+            "{rows:?}"
+        );
+        app.stop().await;
+    }
+);

@@ -123,7 +123,7 @@ pub async fn page_handler(
     let first_day = today - days + 1;
     let d = state
         .store
-        .dashboard(first_day * DAY_MS, (today + 1) * DAY_MS, LOW_BALANCE)
+        .dashboard(first_day, today + 1, LOW_BALANCE, now)
         .await?;
 
     let mut per_day: BTreeMap<i64, Sums> =
