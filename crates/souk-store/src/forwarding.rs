@@ -434,14 +434,18 @@ impl Store {
             }
             let list = id_list(payloads.keys().copied());
             if !list.is_empty() {
+                // The binding stamps `updated_at`: the dashboard's daily sums re-read the
+                // orders changed since they last looked (`console_totals`).
                 sqlx::query(&format!(
                     "UPDATE orders SET \
                      provider_id = COALESCE(provider_id, (SELECT s.provider_id FROM services s WHERE s.number = orders.service_number)), \
                      provider_service = CASE WHEN provider_id IS NULL \
                        THEN (SELECT s.provider_service FROM services s WHERE s.number = orders.service_number) \
-                       ELSE provider_service END \
+                       ELSE provider_service END, \
+                     updated_at = CASE WHEN provider_id IS NULL THEN $1 ELSE updated_at END \
                      WHERE id IN ({list}) AND status = 'pending' AND external_id IS NULL"
                 ))
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -611,7 +615,7 @@ impl Store {
                 return Ok(());
             }
             sqlx::query(
-                "UPDATE orders SET sent_at = CASE WHEN $1 THEN COALESCE(sent_at, $2) ELSE $3 END WHERE id = $4",
+                "UPDATE orders SET sent_at = CASE WHEN $1 THEN COALESCE(sent_at, $2) ELSE $3 END, updated_at = $2 WHERE id = $4",
             )
             .bind(retry == Retry::Unknown)
             .bind(now)
