@@ -146,6 +146,9 @@ impl Rendered {
     }
 }
 
+/// A whole list gzipped and the stock epoch it was rendered at, if made yet.
+pub type GzippedSlot = tokio::sync::Mutex<Option<(u64, Bytes)>>;
+
 /// The rendered rows of one snapshot, made per language on first use, and the whole
 /// lists gzipped.
 #[derive(Default)]
@@ -153,7 +156,7 @@ pub struct RenderedRows {
     per_lang: [OnceLock<Rendered>; Lang::ALL.len()],
     /// Per kind (`services`, `products`) and language: the gzipped whole list and the
     /// stock epoch it was rendered at.
-    gzipped: [[tokio::sync::Mutex<Option<(u64, Bytes)>>; Lang::ALL.len()]; 2],
+    gzipped: [[GzippedSlot; Lang::ALL.len()]; 2],
 }
 
 impl std::fmt::Debug for RenderedRows {
@@ -191,7 +194,7 @@ impl RenderedRows {
     }
 
     /// The slot of the gzipped whole list of `products` (else `services`) in `lang`.
-    pub fn gzipped(&self, products: bool, lang: Lang) -> &tokio::sync::Mutex<Option<(u64, Bytes)>> {
+    pub fn gzipped(&self, products: bool, lang: Lang) -> &GzippedSlot {
         &self.gzipped[usize::from(products)][slot(lang)]
     }
 }
