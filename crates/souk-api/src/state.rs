@@ -165,10 +165,15 @@ impl AppState {
     }
 
     /// Reads the catalogue until it is in, retrying a failed read every second (the
-    /// database answered the migrations just before, so a failure here is passing).
+    /// database answered the migrations just before, so a failure here is passing),
+    /// or until the node stops.
     pub async fn finish_loading(&self) {
         let started = std::time::Instant::now();
         while let Err(e) = self.cache.finish_loading().await {
+            // The node stopped before the catalogue was in: nothing left to load for.
+            if matches!(e, StoreError::Database(sqlx::Error::PoolClosed)) {
+                return;
+            }
             tracing::error!(error = %e, "cannot load the catalogue; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
