@@ -9,19 +9,25 @@
 #   default engines: sqlite, plus postgres when SOUK_BENCH_PG_URL is set
 #   SOUK_BENCH_PG_URL       e.g. postgres://postgres@127.0.0.1:5432/postgres (a database
 #                           souk_bench_* is created on that server and dropped afterwards)
-#   SOUK_BENCH_SERVICES     services to seed (10000)
+#   SOUK_BENCH_SERVICES     services to seed (10000); several sizes ("10000 100000") run
+#                           one after another, each on a fresh database, and end with a
+#                           table of memory per service so linearity shows
 #   SOUK_BENCH_CONCURRENCY  load workers (16)
 #   SOUK_BENCH_DURATION     measured time per workload (10s)
 #   SOUK_BENCH_WARMUP       unmeasured time before it (2s)
 #   SOUK_BENCH_ROUNDS       rounds of the four workloads (1); the table shows medians, and
 #                           each round's ratio to the /healthz of the same round, which
 #                           tames a shared, noisy machine
-#   SOUK_BENCH_SKIP_BUILD=1 use the binaries already in target/release
+#   SOUK_BENCH_SKIP_BUILD=1 use the binaries already in $CARGO_TARGET_DIR/release (or
+#                           target/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SERVICES=${SOUK_BENCH_SERVICES:-10000}
+read -r -a SIZES <<<"${SOUK_BENCH_SERVICES:-10000}"
+SERVICES=${SIZES[0]}
+# One line per engine and size for the memory table at the end.
+MEMORY_ROWS=$(mktemp "${TMPDIR:-/tmp}/souk-bench-memory.XXXXXX")
 CONCURRENCY=${SOUK_BENCH_CONCURRENCY:-16}
 DURATION=${SOUK_BENCH_DURATION:-10s}
 WARMUP=${SOUK_BENCH_WARMUP:-2s}
@@ -45,8 +51,9 @@ done
 if [ "${SOUK_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release -p souk -p souk-bench
 fi
-SOUK="$ROOT/target/release/souk"
-BENCH="$ROOT/target/release/souk-bench"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+SOUK="$TARGET/release/souk"
+BENCH="$TARGET/release/souk-bench"
 RESULTS="$ROOT/bench/results"
 mkdir -p "$RESULTS"
 
@@ -96,6 +103,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 bench_engine() {
   local engine=$1 url
+  SERVICES=$2
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/souk-bench.XXXXXX")
   case "$engine" in
     sqlite) url="sqlite://$WORK/souk.db" ;;
@@ -115,7 +123,7 @@ bench_engine() {
   key=$(tail -n 1 "$WORK/seed.out")
   head -n 1 "$WORK/seed.out" >&2
 
-  local port base cold_ms rss_idle rss_after
+  local port base cold_ms rss_idle rss_after t1
   port=$(free_port)
   base="http://127.0.0.1:$port"
   echo "== $engine: starting souk serve on $base" >&2
@@ -128,6 +136,12 @@ bench_engine() {
     cat "$WORK/server.err" >&2
     return 1
   fi
+  # /healthz answers while the catalogue is read in the background; catalogue requests
+  # wait for the whole of it. Also time the first catalogue answer from the spawn.
+  local ready_ms
+  curl -s -o /dev/null --max-time 120 -d "key=$key&action=services&limit=1" "$base/api/v2"
+  t1=${EPOCHREALTIME/./}
+  ready_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) / 1e3 }')
   rss_idle=$(rss_kb "$SERVER_PID")
 
   local spec label line round
@@ -137,6 +151,10 @@ bench_engine() {
     "services_limit50|--form key=$key&action=services&limit=50"
     "balance|--form key=$key&action=balance"
   )
+  # The full list compressed, when the load generator can ask for it.
+  if "$BENCH" load --help | grep -q -- '--header'; then
+    workloads+=("services_all_gzip|--header accept-encoding:gzip --form key=$key&action=services")
+  fi
   # One row per workload and round: label round rps p50 p99 bytes requests errors.
   : >"$WORK/rows.tsv"
   for round in $(seq 1 "$ROUNDS"); do
@@ -160,8 +178,8 @@ bench_engine() {
   wait "$SERVER_PID" || { echo "souk serve exited with status $?" >&2; return 1; }
   SERVER_PID=""
 
-  printf '{"label":"server","engine":"%s","run":"%s","commit":"%s","services":"%s","seed_s":%s,"cold_start_ms":%s,"rss_idle_kb":%s,"rss_after_load_kb":%s}\n' \
-    "$engine" "$RUN_ID" "$COMMIT" "$SERVICES" "$seed_s" "$cold_ms" "$rss_idle" "$rss_after" \
+  printf '{"label":"server","engine":"%s","run":"%s","commit":"%s","services":"%s","seed_s":%s,"cold_start_ms":%s,"catalogue_ready_ms":%s,"rss_idle_kb":%s,"rss_after_load_kb":%s}\n' \
+    "$engine" "$RUN_ID" "$COMMIT" "$SERVICES" "$seed_s" "$cold_ms" "$ready_ms" "$rss_idle" "$rss_after" \
     >>"$RESULTS/catalogue-$engine.jsonl"
 
   echo
@@ -189,12 +207,30 @@ bench_engine() {
         printf "%-18s %10.1f %8.2f%% %9.3f %9.3f %12d %9d %7d\n", l, median(R), median(PCT), median(P50), median(P99), B, N, E
       }
     }' "$WORK/rows.tsv"
-  awk -v c="$cold_ms" -v i="$rss_idle" -v a="$rss_after" -v s="$seed_s" \
-    'BEGIN { printf "cold start %.0f ms; RSS %.1f MiB idle, %.1f MiB after the load; seed %.2f s\n", c, i / 1024, a / 1024, s }'
+  awk -v c="$cold_ms" -v r="$ready_ms" -v i="$rss_idle" -v a="$rss_after" -v s="$seed_s" \
+    'BEGIN { printf "cold start %.0f ms (first catalogue answer %.0f ms); RSS %.1f MiB idle, %.1f MiB after the load; seed %.2f s\n", c, r, i / 1024, a / 1024, s }'
+  awk -v n="$SERVICES" -v i="$rss_idle" -v a="$rss_after" \
+    'BEGIN { printf "memory per service: %.0f bytes idle, %.0f bytes after the load (RSS / services)\n", i * 1024 / n, a * 1024 / n }'
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$SERVICES" "$cold_ms" "$rss_idle" "$rss_after" "$ready_ms" >>"$MEMORY_ROWS"
   echo
   cleanup
 }
 
 for engine in "${ENGINES[@]}"; do
-  bench_engine "$engine"
+  for size in "${SIZES[@]}"; do
+    bench_engine "$engine" "$size"
+  done
 done
+
+# Memory against catalogue size: RSS per service, and the growth per added service
+# between consecutive sizes of one engine (the fixed cost of the process cancels out).
+echo "memory by catalogue size"
+awk -F '\t' '
+  BEGIN { printf "%-9s %9s %10s %10s %10s %10s %12s %12s %14s %14s\n", "engine", "services", "cold ms", "ready ms", "idle MiB", "after MiB", "idle B/svc", "after B/svc", "idle B/added", "after B/added" }
+  { d_idle = "-"; d_after = "-"
+    if ($1 == engine && $2 > n) {
+      d_idle = sprintf("%.0f", ($4 - idle) * 1024 / ($2 - n)); d_after = sprintf("%.0f", ($5 - after) * 1024 / ($2 - n))
+    }
+    printf "%-9s %9d %10.0f %10.0f %10.1f %10.1f %12.0f %12.0f %14s %14s\n", $1, $2, $3, $6, $4 / 1024, $5 / 1024, $4 * 1024 / $2, $5 * 1024 / $2, d_idle, d_after
+    engine = $1; n = $2; idle = $4; after = $5 }' "$MEMORY_ROWS"
+rm -f "$MEMORY_ROWS"

@@ -2,14 +2,22 @@
 //! applies its changes before answering; changes from other nodes or processes arrive by
 //! NOTIFY (PostgreSQL) and, as a fallback, by polling the version counters.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use souk_app::orders::Services;
 use souk_core::catalogue::{Catalogue, Service, StockBoard};
 use souk_core::id::ServiceRef;
+use souk_core::Lang;
 use souk_store::{Change, Store, StoreError};
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
+
+use crate::v2::rows::RowChunks;
+
+/// The version of the placeholder snapshot before the first load: any real one is newer.
+const NOT_LOADED: i64 = i64::MIN;
 
 /// A catalogue snapshot and the catalogue version it was read at.
 #[derive(Debug)]
@@ -26,6 +34,12 @@ pub struct CatalogueCache {
     board: StockBoard,
     current: ArcSwap<Snapshot>,
     reload: Mutex<()>,
+    /// False until the first snapshot is in: a node starting on a large catalogue
+    /// answers `/healthz` at once and holds other requests (`loaded`) until then, so
+    /// no request ever sees an empty or half-read catalogue.
+    ready: watch::Sender<bool>,
+    /// Requests holding in `loaded` right now.
+    waiting: AtomicUsize,
 }
 
 /// Orders are validated against the snapshot current at the moment they ask.
@@ -37,23 +51,83 @@ impl Services for CatalogueCache {
 
 impl CatalogueCache {
     pub async fn load(store: Store) -> Result<CatalogueCache, StoreError> {
-        let board = StockBoard::default();
-        let version = store.state_versions().await?.catalogue;
-        let catalogue = store.load_catalogue(&board).await?;
-        Ok(CatalogueCache {
+        let cache = CatalogueCache::empty(store);
+        cache.finish_loading().await?;
+        Ok(cache)
+    }
+
+    /// A cache with no snapshot yet: `finish_loading` reads it, and requests wait for
+    /// that in `loaded`.
+    pub fn empty(store: Store) -> CatalogueCache {
+        CatalogueCache {
             store,
-            board,
+            board: StockBoard::default(),
             current: ArcSwap::from_pointee(Snapshot {
-                version,
-                catalogue,
+                version: NOT_LOADED,
+                catalogue: Catalogue::default(),
                 rows: Default::default(),
             }),
             reload: Mutex::new(()),
-        })
+            ready: watch::Sender::new(false),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reads the first snapshot (nothing when there is one already).
+    pub async fn finish_loading(&self) -> Result<(), StoreError> {
+        self.refresh_to(NOT_LOADED + 1).await
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Returns once the first snapshot is in.
+    pub async fn loaded(&self) {
+        if self.is_loaded() {
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut ready = self.ready.subscribe();
+        // The sender lives as long as `self`: the wait ends only when loaded.
+        let _ = ready.wait_for(|loaded| *loaded).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// How many requests are holding for the first snapshot.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
 
     pub fn get(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// The whole `services` (or `products`) list of `snapshot` in `lang`, gzipped: kept
+    /// per snapshot until a stock level moves, so many clients share one compression.
+    /// A request gets a body rendered after it arrived; requests that arrive while one
+    /// is being made wait for it.
+    pub async fn gzipped_list(
+        &self,
+        snapshot: &Snapshot,
+        products: bool,
+        lang: Lang,
+        rows: RowChunks,
+    ) -> std::io::Result<Bytes> {
+        let asked_at = self.board.epoch();
+        let mut kept = snapshot.rows.gzipped(products, lang).lock().await;
+        if let Some((epoch, body)) = &*kept {
+            if *epoch >= asked_at {
+                return Ok(body.clone());
+            }
+        }
+        let epoch = self.board.epoch();
+        // Compressing tens of megabytes takes a while: off the request threads.
+        let body = tokio::task::spawn_blocking(move || rows.gzip())
+            .await
+            .map_err(std::io::Error::other)??;
+        *kept = Some((epoch, body.clone()));
+        Ok(body)
     }
 
     /// Applies changes a write reported (ours, or another node's via NOTIFY).
@@ -94,6 +168,7 @@ impl CatalogueCache {
             catalogue,
             rows: Default::default(),
         }));
+        self.ready.send_replace(true);
         tracing::debug!(version, "catalogue reloaded");
         Ok(())
     }

@@ -54,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/admin.json", get(crate::openapi::admin))
         .merge(crate::web::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            wait_for_catalogue,
+        ))
         // Innermost first: the per-address limit before anything reads the request; the
         // API answers in JSON whatever refused it; panics become a 500; every answer
         // carries the security headers; every answer's status is counted.
@@ -149,7 +153,23 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// 200 once migrations ran and the caches are loaded; 503 before and while shutting down.
+/// Holds every request but `/healthz` and `/metrics` until the catalogue's first snapshot
+/// is in (at once after that): a node answers its health check while it reads a large
+/// catalogue, and no request sees a catalogue before it is whole.
+async fn wait_for_catalogue(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path != "/healthz" && path != "/metrics" {
+        state.cache.loaded().await;
+    }
+    next.run(request).await
+}
+
+/// 200 once migrations ran and the node listens (the catalogue may still be loading:
+/// requests that need it wait for it); 503 before and while shutting down.
 async fn healthz(State(state): State<AppState>) -> Response {
     if state.is_ready() {
         json_value(StatusCode::OK, &serde_json::json!({ "status": "ok" }))

@@ -107,7 +107,20 @@ impl AppState {
         config: ApiConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<AppState, StoreError> {
-        let cache = CatalogueCache::load(store.clone()).await?;
+        let state = AppState::starting(store, config, clock).await?;
+        state.cache.finish_loading().await?;
+        Ok(state)
+    }
+
+    /// The state before the catalogue is read: `finish_loading` reads it while the node
+    /// already answers `/healthz` (requests that need it wait; see `CatalogueCache`).
+    /// At 100,000 services the read takes seconds; binding first keeps the start fast.
+    pub async fn starting(
+        store: Store,
+        config: ApiConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppState, StoreError> {
+        let cache = CatalogueCache::empty(store.clone());
         let auth = AuthCache::default();
         auth.invalidate_to(store.state_versions().await?.auth);
         Ok(AppState(Arc::new(Inner {
@@ -149,6 +162,22 @@ impl AppState {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Reads the catalogue until it is in, retrying a failed read every second (the
+    /// database answered the migrations just before, so a failure here is passing),
+    /// or until the node stops.
+    pub async fn finish_loading(&self) {
+        let started = std::time::Instant::now();
+        while let Err(e) = self.cache.finish_loading().await {
+            // The node stopped before the catalogue was in: nothing left to load for.
+            if matches!(e, StoreError::Database(sqlx::Error::PoolClosed)) {
+                return;
+            }
+            tracing::error!(error = %e, "cannot load the catalogue; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "catalogue ready");
     }
 
     /// Makes changes a write reported visible to this node's next request.

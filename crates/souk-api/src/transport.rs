@@ -14,7 +14,7 @@ use souk_core::{ApiError, Params};
 /// The largest body `/api/v2` reads.
 pub const MAX_BODY: usize = 1 << 20;
 
-const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {
@@ -156,7 +156,7 @@ pub fn api_key<'a>(params: &'a Params, headers: &'a HeaderMap) -> Option<&'a str
 }
 
 /// A JSON body at `status` with the charset the spec names.
-pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+pub fn json_bytes(status: StatusCode, body: impl IntoResponse) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

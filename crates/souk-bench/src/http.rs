@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -56,6 +56,8 @@ pub struct Call {
     pub path: String,
     /// A form body (`application/x-www-form-urlencoded`) for POST.
     pub form: Option<Bytes>,
+    /// Extra request headers (`Accept-Encoding: gzip`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// One open connection.
@@ -87,6 +89,9 @@ impl Connection {
             .method(call.method.clone())
             .uri(call.path.as_str())
             .header(HOST, endpoint.host_header.clone());
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
+        }
         if call.form.is_some() {
             request = request.header(
                 CONTENT_TYPE,

@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Args;
 use hdrhistogram::Histogram;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::Method;
 use serde_json::{json, Map, Value};
 use souk::config::parse_duration;
@@ -52,6 +53,9 @@ pub struct LoadArgs {
     /// its key).
     #[arg(long)]
     label: Option<String>,
+    /// An extra request header, e.g. --header accept-encoding:gzip (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    headers: Vec<String>,
     /// Extra string fields for the JSON line, e.g. --meta engine=sqlite (repeatable).
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     meta: Vec<String>,
@@ -205,6 +209,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let Some(endpoint) = endpoints.first().cloned() else {
         bail!("--url is required");
     };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| {
+            let (name, value) = h
+                .split_once(':')
+                .with_context(|| format!("--header takes NAME:VALUE, got {h:?}"))?;
+            Ok((
+                HeaderName::from_bytes(name.trim().as_bytes()).context("--header name")?,
+                HeaderValue::from_str(value.trim()).context("--header value")?,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (calls, default_label) = match (args.form.first(), &args.get) {
         (Some(first), _) => (
             args.form
@@ -213,6 +230,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
                     method: Method::POST,
                     path: url_path.clone(),
                     form: Some(Bytes::from(form.clone())),
+                    headers: headers.clone(),
                 })
                 .collect::<Vec<_>>(),
             form_label(first),
@@ -226,6 +244,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
                     method: Method::GET,
                     path: path.clone(),
                     form: None,
+                    headers,
                 }],
                 format!("GET {path}"),
             )
@@ -351,6 +370,7 @@ pub async fn wait(args: WaitArgs) -> anyhow::Result<()> {
         method: Method::GET,
         path,
         form: None,
+        headers: Vec::new(),
     };
     let deadline = Instant::now() + timeout;
     let mut connection: Option<Connection> = None;

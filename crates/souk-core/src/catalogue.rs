@@ -3,7 +3,7 @@
 //! pagination, shop name masking. The store builds snapshots; the API caches and renders them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::ApiError;
@@ -138,15 +138,15 @@ impl StockCell {
         self.stock.load(Ordering::Acquire).max(0)
     }
 
-    /// Applies `stock` at `version` unless a newer version is already applied.
+    /// Applies `stock` at `version` unless a newer version is already applied; true when
+    /// the stock moved (a re-read of the same level is no change).
     pub fn apply(&self, version: i64, stock: i64) -> bool {
         let mut current = self.version.lock().unwrap_or_else(|e| e.into_inner());
         if version < *current {
             return false;
         }
         *current = version;
-        self.stock.store(stock, Ordering::Release);
-        true
+        self.stock.swap(stock, Ordering::AcqRel) != stock
     }
 }
 
@@ -154,6 +154,9 @@ impl StockCell {
 #[derive(Debug, Default)]
 pub struct StockBoard {
     cells: RwLock<HashMap<String, Arc<StockCell>>>,
+    /// Counts the stock changes applied: anything rendered from the cells (a whole list
+    /// kept compressed) is current while this has not moved.
+    epoch: AtomicU64,
 }
 
 impl StockBoard {
@@ -173,8 +176,15 @@ impl StockBoard {
                 .or_default()
                 .clone()
         });
-        cell.apply(version, stock);
+        if cell.apply(version, stock) {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
         cell
+    }
+
+    /// Moves on every applied stock change (see `epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Applies an update to a known cell; unknown ids are ignored (the next snapshot
@@ -187,7 +197,9 @@ impl StockBoard {
             .get(id)
             .cloned();
         if let Some(cell) = cell {
-            cell.apply(version, stock);
+            if cell.apply(version, stock) {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 }
@@ -432,14 +444,7 @@ impl Catalogue {
     /// `services` / `products`: filters combined with AND, ordered by number, paginated.
     /// The result holds indexes into `services`.
     pub fn list(&self, query: &ListQuery) -> Page<usize> {
-        let unfiltered = !query.products_only
-            && query.entity.is_none()
-            && query.product_ids.is_none()
-            && query.category.is_none()
-            && query.subcategory.is_none()
-            && query.shop_id.is_none()
-            && !query.recommended_only;
-        if unfiltered {
+        if !query.products_only && query.is_unfiltered() {
             // No filter: the page is a slice, the total the length.
             return Page::of_len(self.services.len(), query.page, query.limit);
         }
@@ -585,6 +590,16 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// No filter but, for `products`, the kind itself.
+    pub fn is_unfiltered(&self) -> bool {
+        self.entity.is_none()
+            && self.product_ids.is_none()
+            && self.category.is_none()
+            && self.subcategory.is_none()
+            && self.shop_id.is_none()
+            && !self.recommended_only
+    }
+
     pub fn parse(params: &Params, products_only: bool) -> Result<ListQuery, ApiError> {
         let lang = params.lang()?;
         let (page, limit) = parse_page_limit(params, 0)?;

@@ -72,7 +72,7 @@ impl Store {
                         ids[i].clone(),
                         field,
                         lang.code(),
-                        value,
+                        &**value,
                     ));
                 }
             }
@@ -84,7 +84,7 @@ impl Store {
                         sub_ids[i][j].clone(),
                         "name",
                         lang.code(),
-                        value,
+                        &**value,
                     ));
                 }
                 let mut accepted = 0i64;

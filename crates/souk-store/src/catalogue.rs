@@ -2,13 +2,14 @@
 //! demo loader, the operator and suppliers make. Every write bumps the catalogue version.
 
 use crate::rows::row_struct;
-use std::collections::HashMap;
+use futures::TryStreamExt;
 
 use souk_core::catalogue::{
     Catalogue, Category, EntityType, ProductType, Service, Shop, StockBoard, Subcategory,
     Subproduct,
 };
 use souk_core::id::new_entity_id;
+use souk_core::text::Interner;
 use souk_core::{Lang, Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
@@ -112,7 +113,7 @@ tx_steps! {
                 .bind(id)
                 .bind(field)
                 .bind(lang.code())
-                .bind(value)
+                .bind(&**value)
                 .execute(&mut *self)
                 .await?;
             }
@@ -195,16 +196,106 @@ row_struct! {
         cancel: bool,
         dripfeed: bool,
         recommended: bool,
+        /// The translations as a JSON array of `[field, lang, value]`.
+        texts: String,
     }
 }
-type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64);
+type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64, String);
+
+/// The translations of one entity (`entity` its kind, `id` its id column) as a JSON array
+/// of `[field, lang, value]`, beside its row: one row per service instead of one per
+/// service and text. Handing rows over one by one is what the load spends its time on.
+fn texts_column(engine: Engine, entity: &str, id: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!(
+            "(SELECT json_group_array(json_array(t.field, t.lang, t.value)) FROM translations t \
+             WHERE t.entity = '{entity}' AND t.entity_id = {id}) AS texts"
+        ),
+        Engine::Postgres => format!(
+            "(SELECT COALESCE(json_agg(json_build_array(t.field, t.lang, t.value)), '[]')::text \
+             FROM translations t WHERE t.entity = '{entity}' AND t.entity_id = {id}) AS texts"
+        ),
+    }
+}
+
+/// Writes the `name` and (when given) `description` translations of `texts`.
+fn apply_texts(
+    texts: &str,
+    name: &mut Text,
+    mut description: Option<&mut Text>,
+    strings: &mut Interner,
+) {
+    if texts == "[]" {
+        return;
+    }
+    let list: Vec<(String, String, String)> = match serde_json::from_str(texts) {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable translations skipped");
+            return;
+        }
+    };
+    for (field, lang, value) in list {
+        match (field.as_str(), description.as_deref_mut()) {
+            ("name", _) => set_text(name, &lang, &value, strings),
+            ("description", Some(d)) => set_text(d, &lang, &value, strings),
+            _ => {}
+        }
+    }
+}
+
+/// Where a translation goes once the entities are read: sorted ids and their place.
+struct Places<T> {
+    ids: Vec<(Box<str>, T)>,
+}
+
+impl<T: Copy> Places<T> {
+    fn new(mut ids: Vec<(Box<str>, T)>) -> Places<T> {
+        ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Places { ids }
+    }
+
+    fn find(&self, id: &str) -> Option<T> {
+        self.ids
+            .binary_search_by(|(k, _)| (**k).cmp(id))
+            .ok()
+            .map(|i| self.ids[i].1)
+    }
+}
+
+fn set_text(text: &mut Text, lang: &str, value: &str, strings: &mut Interner) {
+    if let Some(lang) = Lang::parse(lang) {
+        text.set(lang, strings.get(value));
+    }
+}
 
 impl Store {
     /// Reads everything buyers can see in one consistent snapshot. Stock cells come from
     /// `board`, so updates that race with the load are kept.
+    ///
+    /// Rows are streamed into the catalogue as they arrive, each service and subproduct
+    /// with its translations in one row, and every text is shared through one interner:
+    /// holding all rows, then a map of the translations, cost several times the
+    /// catalogue's own size at 100,000 services (the allocator kept that peak), and one
+    /// row per translation tripled the rows to hand over.
     pub async fn load_catalogue(&self, board: &StockBoard) -> Result<Catalogue> {
+        let started = std::time::Instant::now();
         let engine = self.engine();
-        let (categories, subcategories, shops, services, subproducts, translations) = on_engine!(&self.db, pool => {
+        let mut strings = Interner::default();
+        let mut translation_rows = 0usize;
+        let services_sql = format!(
+            "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, c.category_id, s.subcategory_id, \
+             s.name, s.description, s.type_name, s.image_url, s.rate, s.min_qty, s.max_qty, s.refill, s.refill_days, \
+             s.cancel, s.dripfeed, s.recommended, {} \
+             FROM services s JOIN subcategories c ON c.id = s.subcategory_id WHERE s.active ORDER BY s.number",
+            texts_column(engine, "service", "s.id")
+        );
+        let subproducts_sql = format!(
+            "SELECT p.id, p.service_number, p.name, p.price, p.min_qty, p.max_qty, p.position, p.stock, \
+             p.stock_version, {} FROM subproducts p WHERE p.active",
+            texts_column(engine, "subproduct", "p.id")
+        );
+        let (mut categories, mut subcategories, shops, mut services) = on_engine!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             if engine == Engine::Postgres {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -216,156 +307,155 @@ impl Store {
             )
             .fetch_all(&mut *tx)
             .await?;
+            let mut categories: Vec<Category> = categories
+                .into_iter()
+                .map(|(id, slug, name, description, image_url, position, active)| Category {
+                    name: Text::new(strings.get(&name)),
+                    description: Text::new(strings.get(&description)),
+                    id,
+                    slug,
+                    image_url,
+                    position,
+                    active,
+                })
+                .collect();
             let subcategories: Vec<SubcategoryRow> = sqlx::query_as(
                 "SELECT id, category_id, slug, name, description, image_url, position, active FROM subcategories",
             )
             .fetch_all(&mut *tx)
             .await?;
+            let mut subcategories: Vec<Subcategory> = subcategories
+                .into_iter()
+                .map(|(id, category_id, slug, name, description, image_url, position, active)| Subcategory {
+                    name: Text::new(strings.get(&name)),
+                    description: Text::new(strings.get(&description)),
+                    id,
+                    category_id,
+                    slug,
+                    image_url,
+                    position,
+                    active,
+                })
+                .collect();
             let shops: Vec<(String, String, bool, i64, i64)> = sqlx::query_as(
                 "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
                  FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id GROUP BY s.id, s.name, s.active",
             )
             .fetch_all(&mut *tx)
             .await?;
-            let services: Vec<ServiceRow> = sqlx::query_as(
-                "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, c.category_id, s.subcategory_id, \
-                 s.name, s.description, s.type_name, s.image_url, s.rate, s.min_qty, s.max_qty, s.refill, s.refill_days, \
-                 s.cancel, s.dripfeed, s.recommended \
-                 FROM services s JOIN subcategories c ON c.id = s.subcategory_id WHERE s.active ORDER BY s.number",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let subproducts: Vec<SubproductRow> = sqlx::query_as(
-                "SELECT id, service_number, name, price, min_qty, max_qty, position, stock, stock_version \
-                 FROM subproducts WHERE active",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let translations: Vec<(String, String, String, String, String)> = sqlx::query_as(
-                "SELECT entity, entity_id, field, lang, value FROM translations \
-                 WHERE entity IN ('category', 'subcategory', 'service', 'subproduct')",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            (categories, subcategories, shops, services, subproducts, translations)
-        });
+            let shops: Vec<Shop> = shops
+                .into_iter()
+                .map(|(id, name, active, review_count, rating_sum)| Shop {
+                    id,
+                    name,
+                    active,
+                    review_count,
+                    rating_sum,
+                })
+                .collect();
 
-        let mut texts: HashMap<(String, String), Vec<(Lang, String)>> = HashMap::new();
-        for (entity, id, field, lang, value) in translations {
-            if let Some(lang) = Lang::parse(&lang) {
-                texts
-                    .entry((format!("{entity}:{id}"), field))
-                    .or_default()
-                    .push((lang, value));
-            }
-        }
-        let text = |entity: TranslationEntity, id: &str, field: &str, en: String| {
-            let mut t = Text::new(en);
-            if let Some(list) = texts.get(&(format!("{}:{id}", entity.as_str()), field.to_owned()))
+            // Ordered by number, so a subproduct finds its service by binary search.
+            let mut services: Vec<Service> = Vec::new();
             {
-                for (lang, value) in list {
-                    t.set(*lang, value.clone());
+                let mut rows = sqlx::query_as::<_, ServiceRow>(&services_sql).fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await? {
+                    let (Some(entity), Some(product_type)) =
+                        (EntityType::parse(&row.entity), ProductType::parse(&row.product_type))
+                    else {
+                        continue;
+                    };
+                    let mut name = Text::new(strings.get(&row.name));
+                    let mut description = Text::new(strings.get(&row.description));
+                    apply_texts(&row.texts, &mut name, Some(&mut description), &mut strings);
+                    services.push(Service {
+                        number: row.number,
+                        name,
+                        description,
+                        entity,
+                        product_type,
+                        subproducts: Vec::new(),
+                        id: row.id,
+                        shop_id: row.shop_id,
+                        category_id: row.category_id,
+                        subcategory_id: row.subcategory_id,
+                        type_name: row.type_name,
+                        image_url: row.image_url,
+                        rate: Money::from_micros(row.rate),
+                        min: row.min_qty,
+                        max: row.max_qty,
+                        refill: row.refill,
+                        refill_days: row.refill_days,
+                        cancel: row.cancel,
+                        dripfeed: row.dripfeed,
+                        recommended: row.recommended,
+                    });
                 }
             }
-            t
-        };
-
-        let categories = categories
-            .into_iter()
-            .map(
-                |(id, slug, name, description, image_url, position, active)| Category {
-                    name: text(TranslationEntity::Category, &id, "name", name),
-                    description: text(TranslationEntity::Category, &id, "description", description),
-                    id,
-                    slug,
-                    image_url,
-                    position,
-                    active,
-                },
-            )
-            .collect();
-        let subcategories = subcategories
-            .into_iter()
-            .map(
-                |(id, category_id, slug, name, description, image_url, position, active)| {
-                    Subcategory {
-                        name: text(TranslationEntity::Subcategory, &id, "name", name),
-                        description: text(
-                            TranslationEntity::Subcategory,
-                            &id,
-                            "description",
-                            description,
-                        ),
+            {
+                let mut rows = sqlx::query_as::<_, SubproductRow>(&subproducts_sql).fetch(&mut *tx);
+                while let Some((id, service_number, name, price, min, max, position, stock, version, texts)) =
+                    rows.try_next().await?
+                {
+                    let Ok(at) = services.binary_search_by_key(&service_number, |s| s.number) else {
+                        continue;
+                    };
+                    let mut name = Text::new(strings.get(&name));
+                    apply_texts(&texts, &mut name, None, &mut strings);
+                    services[at].subproducts.push(Subproduct {
+                        name,
+                        stock: board.cell(&id, version, stock),
                         id,
-                        category_id,
-                        slug,
-                        image_url,
+                        price: Money::from_micros(price),
+                        min,
+                        max,
                         position,
-                        active,
-                    }
-                },
-            )
-            .collect();
-        let shops = shops
-            .into_iter()
-            .map(|(id, name, active, review_count, rating_sum)| Shop {
-                id,
-                name,
-                active,
-                review_count,
-                rating_sum,
-            })
-            .collect();
+                    });
+                }
+            }
 
-        let mut variants: HashMap<i64, Vec<Subproduct>> = HashMap::new();
-        for (id, service_number, name, price, min, max, position, stock, version) in subproducts {
-            variants
-                .entry(service_number)
-                .or_default()
-                .push(Subproduct {
-                    name: text(TranslationEntity::Subproduct, &id, "name", name),
-                    stock: board.cell(&id, version, stock),
-                    id,
-                    price: Money::from_micros(price),
-                    min,
-                    max,
-                    position,
-                });
-        }
-        let services = services
-            .into_iter()
-            .filter_map(|row| {
-                Some(Service {
-                    number: row.number,
-                    name: text(TranslationEntity::Service, &row.id, "name", row.name),
-                    description: text(
-                        TranslationEntity::Service,
-                        &row.id,
-                        "description",
-                        row.description,
-                    ),
-                    entity: EntityType::parse(&row.entity)?,
-                    product_type: ProductType::parse(&row.product_type)?,
-                    subproducts: variants.remove(&row.number).unwrap_or_default(),
-                    id: row.id,
-                    shop_id: row.shop_id,
-                    category_id: row.category_id,
-                    subcategory_id: row.subcategory_id,
-                    type_name: row.type_name,
-                    image_url: row.image_url,
-                    rate: Money::from_micros(row.rate),
-                    min: row.min_qty,
-                    max: row.max_qty,
-                    refill: row.refill,
-                    refill_days: row.refill_days,
-                    cancel: row.cancel,
-                    dripfeed: row.dripfeed,
-                    recommended: row.recommended,
-                })
-            })
-            .collect();
-        Ok(Catalogue::build(categories, subcategories, shops, services))
+            let category_at = Places::new(categories.iter().enumerate().map(|(i, c)| (c.id.as_str().into(), i)).collect());
+            let subcategory_at = Places::new(subcategories.iter().enumerate().map(|(i, c)| (c.id.as_str().into(), i)).collect());
+            {
+                let mut rows = sqlx::query_as::<_, (String, String, String, String, String)>(
+                    "SELECT entity, entity_id, field, lang, value FROM translations \
+                     WHERE entity IN ('category', 'subcategory')",
+                )
+                .fetch(&mut *tx);
+                while let Some((entity, id, field, lang, value)) = rows.try_next().await? {
+                    translation_rows += 1;
+                    let c = match entity.as_str() {
+                        "category" => category_at.find(&id).map(|i| {
+                            let c = &mut categories[i];
+                            (&mut c.name, &mut c.description)
+                        }),
+                        _ => subcategory_at.find(&id).map(|i| {
+                            let c = &mut subcategories[i];
+                            (&mut c.name, &mut c.description)
+                        }),
+                    };
+                    match (c, field.as_str()) {
+                        (Some((name, _)), "name") => set_text(name, &lang, &value, &mut strings),
+                        (Some((_, description)), "description") => set_text(description, &lang, &value, &mut strings),
+                        _ => {}
+                    }
+                }
+            }
+            tx.commit().await?;
+            (categories, subcategories, shops, services)
+        });
+        let read = started.elapsed();
+        categories.shrink_to_fit();
+        subcategories.shrink_to_fit();
+        services.shrink_to_fit();
+        let catalogue = Catalogue::build(categories, subcategories, shops, services);
+        tracing::info!(
+            services = catalogue.services.len(),
+            category_translations = translation_rows,
+            read_ms = read.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "catalogue loaded"
+        );
+        Ok(catalogue)
     }
 
     pub async fn create_category(

@@ -132,7 +132,7 @@ tx_steps! {
                 .bind(entity)
                 .bind(id)
                 .bind(lang.code())
-                .bind(value)
+                .bind(&**value)
                 .execute(&mut *self)
                 .await?;
             }

@@ -95,9 +95,13 @@ impl Node {
         config: ApiConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Node> {
-        let state = AppState::new(store, config, clock)
+        let state = AppState::starting(store, config, clock)
             .await
-            .context("cannot load the catalogue")?;
+            .context("cannot read the node's state")?;
+        // The catalogue is read while the node binds and answers `/healthz`: at 100,000
+        // services that takes seconds, and requests that need it wait for it.
+        let loading = state.clone();
+        tokio::spawn(async move { loading.finish_loading().await });
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

@@ -87,7 +87,7 @@ fn translations(t: &Text) -> Value {
     let map: serde_json::Map<String, Value> = t
         .translations()
         .iter()
-        .map(|(l, v)| (l.code().to_owned(), json!(v)))
+        .map(|(l, v)| (l.code().to_owned(), json!(&**v)))
         .collect();
     Value::Object(map)
 }

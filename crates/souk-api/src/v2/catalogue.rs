@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 use souk_core::catalogue::{
@@ -12,9 +13,10 @@ use souk_core::display_currency::{self, DisplayCurrencies};
 use souk_core::id::ServiceRef;
 use souk_core::{ApiError, Money, Params};
 
+use super::rows::RowChunks;
 use super::Fault;
 use crate::state::AppState;
-use crate::transport::{json_bytes, json_value};
+use crate::transport::{json_bytes, json_value, JSON_CONTENT_TYPE};
 
 #[derive(Serialize)]
 struct CategoryView<'a> {
@@ -183,9 +185,29 @@ impl Display {
     }
 }
 
-fn list(
+/// True when the client takes `gzip` (RFC 9110 `Accept-Encoding`, `q=0` refusing it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
+                && parts.all(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .is_none_or(|q| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0))
+                })
+        })
+}
+
+async fn list(
     state: &AppState,
     params: &Params,
+    headers: &HeaderMap,
     products_only: bool,
     display: Option<&Display>,
 ) -> Result<Response, Fault> {
@@ -198,36 +220,73 @@ fn list(
     } else {
         "services"
     };
-    let mut out = Vec::with_capacity(96 + page.items.len() * 420);
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
-    match display {
-        None => snapshot.rows.write(c, query.lang, &page.items, &mut out),
-        Some(d) => {
-            super::rows::write_converted(c, query.lang, &page.items, &|m| d.convert(m), &mut out);
-            out.extend_from_slice(b",\"currency\":");
-            serde_json::to_writer(&mut out, &d.code).map_err(|_| Fault::Api(ApiError::Internal))?;
-        }
+    let mut head = Vec::with_capacity(16);
+    head.extend_from_slice(b"{\"");
+    head.extend_from_slice(key.as_bytes());
+    head.extend_from_slice(b"\":");
+    let mut tail = Vec::with_capacity(80);
+    if let Some(d) = display {
+        // Few ask for another currency: rendered per request, not kept.
+        let mut out = head;
+        super::rows::write_converted(c, query.lang, &page.items, &|m| d.convert(m), &mut out);
+        out.extend_from_slice(b",\"currency\":");
+        serde_json::to_writer(&mut out, &d.code).map_err(|_| Fault::Api(ApiError::Internal))?;
+        finish_envelope(&mut out, &page);
+        return Ok(json_bytes(StatusCode::OK, out));
     }
-    finish_envelope(&mut out, &page);
-    Ok(json_bytes(StatusCode::OK, out))
+    finish_envelope(&mut tail, &page);
+    let whole = query.limit == 0 && query.is_unfiltered();
+    let chunks = RowChunks::new(snapshot.clone(), query.lang, page.items, head, tail);
+    let mut response = if whole && accepts_gzip(headers) {
+        let body = state
+            .cache
+            .gzipped_list(&snapshot, products_only, query.lang, chunks)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "compressing the list failed");
+                Fault::Api(ApiError::Internal)
+            })?;
+        let mut response = json_bytes(StatusCode::OK, body);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else if chunks.is_short() {
+        json_bytes(StatusCode::OK, chunks.into_vec())
+    } else {
+        // A long list goes out a chunk at a time, never built whole.
+        let stream = futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
+        let mut response = Response::new(Body::from_stream(stream));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+        );
+        response
+    };
+    if whole {
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    Ok(response)
 }
 
-pub fn services(
+pub async fn services(
     state: &AppState,
     params: &Params,
+    headers: &HeaderMap,
     display: Option<&Display>,
 ) -> Result<Response, Fault> {
-    list(state, params, false, display)
+    list(state, params, headers, false, display).await
 }
 
-pub fn products(
+pub async fn products(
     state: &AppState,
     params: &Params,
+    headers: &HeaderMap,
     display: Option<&Display>,
 ) -> Result<Response, Fault> {
-    list(state, params, true, display)
+    list(state, params, headers, true, display).await
 }
 
 #[derive(Serialize)]

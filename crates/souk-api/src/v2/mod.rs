@@ -112,11 +112,11 @@ async fn dispatch(
         "shops" => catalogue::shops(state, params),
         "products" => {
             let display = catalogue::Display::requested(state, params).await?;
-            catalogue::products(state, params, display.as_ref())
+            catalogue::products(state, params, headers, display.as_ref()).await
         }
         "services" => {
             let display = catalogue::Display::requested(state, params).await?;
-            catalogue::services(state, params, display.as_ref())
+            catalogue::services(state, params, headers, display.as_ref()).await
         }
         "inventory" => {
             let display = catalogue::Display::requested(state, params).await?;

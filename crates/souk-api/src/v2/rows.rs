@@ -1,13 +1,24 @@
 //! `services` and `products` rows, rendered once per catalogue snapshot and language.
 //! Only `max` and `stock` move without a new snapshot (stock cells change in place), so
 //! each row is kept as three pieces of JSON around those two numbers; a request copies
-//! the pieces and prints the numbers.
+//! the pieces and prints the numbers. All rows of one language share one buffer: a box
+//! per piece cost more than the JSON itself at 100,000 services.
+//!
+//! Long lists are streamed a chunk at a time instead of built whole per request, and the
+//! whole list is kept gzipped once per language and stock state for clients that accept
+//! it.
 
-use std::sync::OnceLock;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use serde::Serialize;
 use souk_core::catalogue::{Catalogue, EntityType, Service};
 use souk_core::{Lang, Money};
+
+use crate::cache::Snapshot;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,16 +80,83 @@ fn row<'a>(c: &'a Catalogue, s: &'a Service, lang: Lang) -> ServiceRowView<'a> {
 const MAX_HOLE: i64 = -9_007_199_254_740_991;
 const STOCK_HOLE: i64 = -9_007_199_254_740_993;
 
-struct RowParts {
-    head: Box<[u8]>,
-    mid: Box<[u8]>,
-    tail: Box<[u8]>,
+/// Rows per streamed chunk (about 100 KB of JSON); shorter lists are answered whole.
+pub const ROWS_PER_CHUNK: usize = 256;
+
+/// One language's rendered rows.
+struct Rendered {
+    /// Every row's head, mid and tail, back to back.
+    bytes: Vec<u8>,
+    /// Per row, where its head, mid and tail end in `bytes` (a row starts where the
+    /// previous one ends).
+    ends: Vec<[usize; 3]>,
 }
 
-/// The rendered rows of one snapshot, made per language on first use.
+impl Rendered {
+    fn build(c: &Catalogue, lang: Lang) -> Rendered {
+        let mut r = Rendered {
+            bytes: Vec::new(),
+            ends: Vec::with_capacity(c.services.len()),
+        };
+        let mut json = Vec::with_capacity(1024);
+        let max = format!("\"max\":{MAX_HOLE}");
+        let stock = format!("\"stock\":{STOCK_HOLE}");
+        for s in &c.services {
+            json.clear();
+            // Writing into a Vec cannot fail.
+            serde_json::to_writer(&mut json, &row(c, s, lang)).ok();
+            let find = |needle: &str| memchr::memmem::find(&json, needle.as_bytes());
+            let start = r.bytes.len();
+            match (find(&max), find(&stock)) {
+                (Some(m), Some(st)) if m < st => {
+                    r.bytes.extend_from_slice(&json[..m + 6]);
+                    let head = r.bytes.len();
+                    r.bytes.extend_from_slice(&json[m + max.len()..st + 8]);
+                    let mid = r.bytes.len();
+                    r.bytes.extend_from_slice(&json[st + stock.len()..]);
+                    r.ends.push([head, mid, r.bytes.len()]);
+                }
+                // Unreachable with the field order above; an empty row would be a bug,
+                // not a leak.
+                _ => r.ends.push([start; 3]),
+            }
+        }
+        r.bytes.shrink_to_fit();
+        r
+    }
+
+    /// Writes row `i` with its live numbers; false when there is none.
+    fn write_row(
+        &self,
+        c: &Catalogue,
+        i: usize,
+        numbers: &mut itoa::Buffer,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let (Some(&[head, mid, end]), Some(s)) = (self.ends.get(i), c.services.get(i)) else {
+            return false;
+        };
+        let start = if i == 0 { 0 } else { self.ends[i - 1][2] };
+        out.extend_from_slice(&self.bytes[start..head]);
+        out.extend_from_slice(numbers.format(s.max()).as_bytes());
+        out.extend_from_slice(&self.bytes[head..mid]);
+        out.extend_from_slice(numbers.format(s.stock()).as_bytes());
+        out.extend_from_slice(&self.bytes[mid..end]);
+        true
+    }
+}
+
+/// A whole list gzipped and the stock epoch it was rendered at, if made yet.
+pub type GzippedSlot = tokio::sync::Mutex<Option<(u64, Bytes)>>;
+
+/// The rendered rows of one snapshot, made per language on first use, and the whole
+/// lists gzipped.
 #[derive(Default)]
 pub struct RenderedRows {
-    per_lang: [OnceLock<Vec<RowParts>>; Lang::ALL.len()],
+    per_lang: [OnceLock<Rendered>; Lang::ALL.len()],
+    /// Per kind (`services`, `products`) and language: the gzipped whole list and the
+    /// stock epoch it was rendered at.
+    gzipped: [[GzippedSlot; Lang::ALL.len()]; 2],
 }
 
 impl std::fmt::Debug for RenderedRows {
@@ -87,54 +165,134 @@ impl std::fmt::Debug for RenderedRows {
     }
 }
 
-fn render(c: &Catalogue, s: &Service, lang: Lang) -> RowParts {
-    let json = serde_json::to_vec(&row(c, s, lang)).unwrap_or_default();
-    let max = format!("\"max\":{MAX_HOLE}");
-    let stock = format!("\"stock\":{STOCK_HOLE}");
-    let find = |needle: &str| {
-        json.windows(needle.len())
-            .position(|w| w == needle.as_bytes())
-    };
-    match (find(&max), find(&stock)) {
-        (Some(m), Some(st)) if m < st => RowParts {
-            head: json[..m + 6].into(),
-            mid: json[m + max.len()..st + 8].into(),
-            tail: json[st + stock.len()..].into(),
-        },
-        // Unreachable with the field order above; an empty row would be a bug, not a leak.
-        _ => RowParts {
-            head: Box::default(),
-            mid: Box::default(),
-            tail: Box::default(),
-        },
-    }
+fn slot(lang: Lang) -> usize {
+    Lang::ALL.iter().position(|l| *l == lang).unwrap_or(0)
 }
 
 impl RenderedRows {
-    fn rows(&self, c: &Catalogue, lang: Lang) -> &[RowParts] {
-        let slot = Lang::ALL.iter().position(|l| *l == lang).unwrap_or(0);
-        self.per_lang[slot].get_or_init(|| c.services.iter().map(|s| render(c, s, lang)).collect())
+    fn rendered(&self, c: &Catalogue, lang: Lang) -> &Rendered {
+        self.per_lang[slot(lang)].get_or_init(|| Rendered::build(c, lang))
     }
 
     /// Writes `[row, row, ...]` for the services at `indexes`.
     pub fn write(&self, c: &Catalogue, lang: Lang, indexes: &[usize], out: &mut Vec<u8>) {
-        let rows = self.rows(c, lang);
+        let rendered = self.rendered(c, lang);
         let mut numbers = itoa::Buffer::new();
         out.push(b'[');
-        for (n, &i) in indexes.iter().enumerate() {
-            let (Some(parts), Some(s)) = (rows.get(i), c.services.get(i)) else {
-                continue;
-            };
-            if n > 0 {
+        let mut written = 0usize;
+        for &i in indexes {
+            if written > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(&parts.head);
-            out.extend_from_slice(numbers.format(s.max()).as_bytes());
-            out.extend_from_slice(&parts.mid);
-            out.extend_from_slice(numbers.format(s.stock()).as_bytes());
-            out.extend_from_slice(&parts.tail);
+            if rendered.write_row(c, i, &mut numbers, out) {
+                written += 1;
+            } else if written > 0 {
+                out.pop();
+            }
         }
         out.push(b']');
+    }
+
+    /// The slot of the gzipped whole list of `products` (else `services`) in `lang`.
+    pub fn gzipped(&self, products: bool, lang: Lang) -> &GzippedSlot {
+        &self.gzipped[usize::from(products)][slot(lang)]
+    }
+}
+
+/// A list answer a chunk of rows at a time: `head`, `[`, the rows at `indexes`, `]`,
+/// `tail`. Holds the snapshot, so a long answer reads one catalogue to its end.
+pub struct RowChunks {
+    snapshot: Arc<Snapshot>,
+    lang: Lang,
+    indexes: Vec<usize>,
+    next: usize,
+    written: usize,
+    head: Option<Vec<u8>>,
+    tail: Option<Vec<u8>>,
+    numbers: itoa::Buffer,
+}
+
+impl RowChunks {
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        lang: Lang,
+        indexes: Vec<usize>,
+        head: Vec<u8>,
+        tail: Vec<u8>,
+    ) -> RowChunks {
+        RowChunks {
+            snapshot,
+            lang,
+            indexes,
+            next: 0,
+            written: 0,
+            head: Some(head),
+            tail: Some(tail),
+            numbers: itoa::Buffer::new(),
+        }
+    }
+
+    /// True when the answer fits one chunk.
+    pub fn is_short(&self) -> bool {
+        self.indexes.len() <= ROWS_PER_CHUNK
+    }
+
+    /// Everything at once.
+    pub fn into_vec(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in self {
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+
+    /// Everything, gzipped.
+    pub fn gzip(self) -> std::io::Result<Bytes> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        for chunk in self {
+            encoder.write_all(&chunk)?;
+        }
+        Ok(Bytes::from(encoder.finish()?))
+    }
+}
+
+impl Iterator for RowChunks {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let mut out = match self.head.take() {
+            Some(mut head) => {
+                head.push(b'[');
+                head
+            }
+            None if self.tail.is_none() => return None,
+            None => Vec::new(),
+        };
+        let end = self
+            .next
+            .saturating_add(ROWS_PER_CHUNK)
+            .min(self.indexes.len());
+        out.reserve((end - self.next) * 400 + 128);
+        let s = &*self.snapshot;
+        let rendered = s.rows.rendered(&s.catalogue, self.lang);
+        for &i in &self.indexes[self.next..end] {
+            if self.written > 0 {
+                out.push(b',');
+            }
+            if rendered.write_row(&s.catalogue, i, &mut self.numbers, &mut out) {
+                self.written += 1;
+            } else if self.written > 0 {
+                out.pop();
+            }
+        }
+        self.next = end;
+        if self.next == self.indexes.len() {
+            if let Some(tail) = self.tail.take() {
+                out.push(b']');
+                out.extend_from_slice(&tail);
+            }
+        }
+        Some(Bytes::from(out))
     }
 }
 
@@ -257,5 +415,108 @@ mod tests {
             (v[0]["max"].clone(), v[0]["stock"].clone()),
             (serde_json::json!(7), serde_json::json!(7))
         );
+    }
+
+    fn smm_catalogue(n: i64) -> Catalogue {
+        let services = (1..=n)
+            .map(|number| Service {
+                number,
+                id: format!("{number:024x}"),
+                entity: EntityType::Smm,
+                product_type: ProductType::Manual,
+                shop_id: "s".into(),
+                category_id: "c".into(),
+                subcategory_id: "sc".into(),
+                name: Text::new(format!("Followers #{number}")),
+                description: Text::new("d"),
+                type_name: "Default".into(),
+                image_url: None,
+                rate: Money::from_micros(number * 10_000),
+                min: 10,
+                max: 1000 + number,
+                refill: number % 2 == 0,
+                refill_days: None,
+                cancel: false,
+                dripfeed: number % 3 == 0,
+                recommended: false,
+                subproducts: Vec::new(),
+            })
+            .collect();
+        Catalogue::build(
+            vec![Category {
+                id: "c".into(),
+                slug: "c".into(),
+                name: Text::new("Cat"),
+                description: Text::new(""),
+                image_url: None,
+                position: 1,
+                active: true,
+            }],
+            vec![Subcategory {
+                id: "sc".into(),
+                category_id: "c".into(),
+                slug: "sc".into(),
+                name: Text::new("Sub"),
+                description: Text::new(""),
+                image_url: None,
+                position: 1,
+                active: true,
+            }],
+            vec![Shop {
+                id: "s".into(),
+                name: "S".into(),
+                active: true,
+                review_count: 0,
+                rating_sum: 0,
+            }],
+            services,
+        )
+    }
+
+    #[test]
+    fn chunks_and_gzip_carry_the_whole_answer() {
+        let rows = ROWS_PER_CHUNK * 2 + 7;
+        let snapshot = Arc::new(Snapshot {
+            version: 1,
+            catalogue: smm_catalogue(rows as i64),
+            rows: RenderedRows::default(),
+        });
+        let indexes: Vec<usize> = (0..rows).collect();
+        let mut expected = b"{\"services\":".to_vec();
+        snapshot
+            .rows
+            .write(&snapshot.catalogue, Lang::En, &indexes, &mut expected);
+        expected.extend_from_slice(b",\"total\":1}");
+        let chunks = || {
+            RowChunks::new(
+                snapshot.clone(),
+                Lang::En,
+                indexes.clone(),
+                b"{\"services\":".to_vec(),
+                b",\"total\":1}".to_vec(),
+            )
+        };
+        assert!(!chunks().is_short());
+        assert_eq!(chunks().count(), 3);
+        assert_eq!(chunks().into_vec(), expected);
+        let v: serde_json::Value = serde_json::from_slice(&expected).expect("json");
+        assert_eq!(v["services"].as_array().map(Vec::len), Some(rows));
+
+        let gzipped = chunks().gzip().expect("gzip");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut plain)
+            .expect("gunzip");
+        assert_eq!(plain, expected);
+
+        // An empty list is one chunk, brackets and envelope.
+        let empty = RowChunks::new(
+            snapshot.clone(),
+            Lang::En,
+            Vec::new(),
+            b"{".to_vec(),
+            b"}".to_vec(),
+        );
+        assert!(empty.is_short());
+        assert_eq!(empty.into_vec(), b"{[]}");
     }
 }

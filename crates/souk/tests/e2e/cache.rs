@@ -194,3 +194,166 @@ engine_test!(postgres_nodes_share_changes_by_notify, |db| {
     a.stop().await;
     b.stop().await;
 });
+
+/// One `/api/v2` answer as bytes: (content-encoding, vary, body as sent).
+async fn raw(
+    app: &TestApp,
+    params: &[(&str, &str)],
+    accept: Option<&str>,
+) -> (String, String, Vec<u8>) {
+    let mut request = app.http.post(app.api()).form(params);
+    if let Some(accept) = accept {
+        request = request.header("accept-encoding", accept);
+    }
+    let response = request.send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (encoding, vary) = (header("content-encoding"), header("vary"));
+    let body = response.bytes().await.expect("body").to_vec();
+    (encoding, vary, body)
+}
+
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain).expect("gzip");
+    plain
+}
+
+// The whole list is streamed in chunks (more rows than one chunk here) and, for clients
+// that accept gzip, served from a compressed copy that follows every stock change.
+engine_test!(whole_list_gzipped_equals_the_plain_one, |db| {
+    let f = fixtures::load(&db.store().await).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "1").await;
+    let before = app.call(&[("key", &key), ("action", "services")]).await["total"]
+        .as_u64()
+        .expect("total") as usize;
+    let extra: Vec<(NewService, Vec<Vec<String>>)> = (0..souk_api::v2::rows::ROWS_PER_CHUNK + 40)
+        .map(|n| (new_product(&f, &format!("Bulk {n}")), Vec::new()))
+        .collect();
+    let (_, changes) = app
+        .store
+        .create_services(&extra, app.state.now())
+        .await
+        .expect("bulk");
+    app.state.apply_changes(&changes).await.expect("apply");
+
+    for lang in ["en", "es"] {
+        let all = [
+            ("key", key.as_str()),
+            ("action", "services"),
+            ("lang", lang),
+        ];
+        let (encoding, vary, plain) = raw(&app, &all, None).await;
+        assert_eq!((encoding.as_str(), vary.as_str()), ("", "accept-encoding"));
+        let v: Value = serde_json::from_slice(&plain).expect("json");
+        assert_eq!(v["total"], json!(before + extra.len()), "{lang}");
+        assert_eq!(
+            v["services"].as_array().map(Vec::len),
+            Some(before + extra.len())
+        );
+        let (encoding, vary, gzipped) = raw(&app, &all, Some("br;q=1, gzip;q=0.5")).await;
+        assert_eq!(
+            (encoding.as_str(), vary.as_str()),
+            ("gzip", "accept-encoding")
+        );
+        assert!(gzipped.len() * 3 < plain.len());
+        assert_eq!(gunzip(&gzipped), plain, "{lang}");
+        // Refused, or not whole: plain.
+        let (encoding, _, body) = raw(&app, &all, Some("gzip;q=0")).await;
+        assert_eq!((encoding.as_str(), body == plain), ("", true));
+        let page = [
+            ("key", key.as_str()),
+            ("action", "services"),
+            ("limit", "5"),
+        ];
+        let (encoding, _, _) = raw(&app, &page, Some("gzip")).await;
+        assert_eq!(encoding, "");
+    }
+
+    // A stock upload moves the row; the compressed copy follows at once.
+    let all = [("key", key.as_str()), ("action", "services")];
+    let before = gunzip(&raw(&app, &all, Some("gzip")).await.2);
+    let lines: Vec<String> = (0..3).map(|n| format!("fresh{n}:pw")).collect();
+    let (_, _, changes) = app
+        .store
+        .add_stock_lines(&f.gmail_subs[0], &lines, true, app.state.now())
+        .await
+        .expect("upload");
+    app.state.apply_changes(&changes).await.expect("apply");
+    let after = gunzip(&raw(&app, &all, Some("gzip")).await.2);
+    assert_ne!(after, before);
+    assert_eq!(after, raw(&app, &all, None).await.2);
+    let v: Value = serde_json::from_slice(&after).expect("json");
+    let row = v["services"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["service"] == json!(f.gmail_usa)))
+        .expect("gmail row");
+    assert_eq!(row["stock"], json!(45));
+    app.stop().await;
+});
+
+// A node answers `/healthz` while it reads its catalogue; a request that needs the
+// catalogue waits for the whole of it and never sees an empty or partial one.
+engine_test!(a_request_during_loading_sees_the_whole_catalogue, |db| {
+    fixtures::load(&db.store().await).await;
+    let app = TestApp::spawn(db).await;
+    let key = app.buyer("buyer@test.local", "1").await;
+    let form = [("key", key.as_str()), ("action", "services")];
+    let expected = raw(&app, &form, None).await.2;
+
+    // A second node on the same database, its catalogue not read yet.
+    let state = souk_api::AppState::starting(
+        app.store.clone(),
+        crate::harness::quiet_config(),
+        std::sync::Arc::new(souk_core::clock::SystemClock),
+    )
+    .await
+    .expect("state");
+    assert!(!state.cache.is_loaded());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(souk_api::serve(listener, None, state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let health = app
+        .http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+
+    let (http, api, owned_key) = (app.http.clone(), format!("{url}/api/v2"), key.clone());
+    let pending = tokio::spawn(async move {
+        let response = http
+            .post(api)
+            .form(&[("key", owned_key.as_str()), ("action", "services")])
+            .send()
+            .await
+            .expect("request");
+        response.bytes().await.expect("body").to_vec()
+    });
+    eventually(Duration::from_secs(10), || async {
+        state.cache.waiting() == 1
+    })
+    .await;
+    assert!(!pending.is_finished());
+    state.finish_loading().await;
+    assert_eq!(pending.await.expect("answer"), expected);
+    assert_eq!(state.cache.waiting(), 0);
+
+    let _ = stop.send(());
+    server.await.expect("server").expect("serve");
+    app.stop().await;
+});

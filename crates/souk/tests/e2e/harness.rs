@@ -869,6 +869,8 @@ impl TestApp {
         )
         .await
         .expect("start node");
+        // Tests read the cache directly: start them on the whole catalogue.
+        node.state.cache.loaded().await;
         let mut workers = souk::server::worker_context(store.clone(), Arc::new(clock.clone()))
             .await
             .expect("workers");
