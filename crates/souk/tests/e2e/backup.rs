@@ -232,6 +232,7 @@ engine_test!(
         assert!(ok, "{err}");
         let app = TestApp::spawn(db).await;
         let number = stocked_product(&app.store, 4000).await;
+        app.catalogue_changed().await;
         let mut keys = Vec::new();
         for n in 0..4 {
             keys.push(buyer(&app.store, &format!("load{n}@example.com")).await);

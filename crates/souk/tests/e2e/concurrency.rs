@@ -355,6 +355,7 @@ engine_test!(refusals_in_a_shared_commit_roll_back_alone, |db| {
     // the same transaction, and every refusal must undo only itself.
     let app = crate::harness::TestApp::spawn(db).await;
     let service = stocked_product(&app.store, "Shared Commit", "2.00", 15).await;
+    app.catalogue_changed().await;
     let mut rich = Vec::new();
     let mut broke = Vec::new();
     for i in 0..25 {

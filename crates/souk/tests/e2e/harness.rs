@@ -982,6 +982,17 @@ impl TestApp {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Makes the node see catalogue changes the test wrote through the store itself
+    /// (the node's own poll would pick them up within 100 ms).
+    pub async fn catalogue_changed(&self) {
+        let versions = self.store.state_versions().await.expect("versions");
+        self.state
+            .cache
+            .refresh_to(versions.catalogue)
+            .await
+            .expect("refresh the catalogue");
+    }
+
     pub fn api(&self) -> String {
         format!("{}/api/v2", self.url)
     }

@@ -37,7 +37,7 @@ fn ru(t: &Text) -> &str {
     t.translations()
         .iter()
         .find(|(l, _)| *l == Lang::Ru)
-        .map_or("", |(_, v)| v.as_str())
+        .map_or("", |(_, v)| v.as_ref())
 }
 
 async fn sms_page(
