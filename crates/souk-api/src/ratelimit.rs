@@ -106,7 +106,7 @@ impl FromRequestParts<AppState> for ClientAddress {
 
 /// Paths outside the per-address limit: probes and the pages' own assets.
 fn exempt(path: &str) -> bool {
-    path == "/healthz" || path == "/metrics" || path.starts_with("/assets/")
+    path == "/healthz" || path == "/readyz" || path == "/metrics" || path.starts_with("/assets/")
 }
 
 /// The per-address limit, in front of every other layer and handler.

@@ -34,7 +34,8 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/payments/{gateway}",
             axum::routing::post(crate::webhooks::payment),
         )
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
     if state.config.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(metrics));
     }
@@ -153,16 +154,16 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Holds every request but `/healthz` and `/metrics` until the catalogue's first snapshot
-/// is in (at once after that): a node answers its health check while it reads a large
-/// catalogue, and no request sees a catalogue before it is whole.
+/// Holds every request but `/healthz`, `/readyz` and `/metrics` until the catalogue's
+/// first snapshot is in (at once after that): a node answers its health checks while it
+/// reads a large catalogue, and no request sees a catalogue before it is whole.
 async fn wait_for_catalogue(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if path != "/healthz" && path != "/metrics" {
+    if path != "/healthz" && path != "/readyz" && path != "/metrics" {
         state.cache.loaded().await;
     }
     next.run(request).await
@@ -179,6 +180,21 @@ async fn healthz(State(state): State<AppState>) -> Response {
             &serde_json::json!({ "status": "starting" }),
         )
     }
+}
+
+/// For a load balancer: 200 once the node also holds its whole catalogue (requests are
+/// answered without waiting), 503 `loading` while it reads it, `starting` before and
+/// while shutting down.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let status = match (state.is_ready(), state.cache.is_loaded()) {
+        (true, true) => return json_value(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
+        (true, false) => "loading",
+        (false, _) => "starting",
+    };
+    json_value(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({ "status": status }),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

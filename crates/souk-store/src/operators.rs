@@ -4,6 +4,7 @@
 
 use crate::crypto::digest_secret;
 use crate::db::{on_engine, BeginWrite};
+use crate::operator_audit::AuditSteps;
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError};
 
@@ -296,25 +297,15 @@ impl Store {
         Ok(())
     }
 
-    /// Adds one row to the audit log.
+    /// Adds one row to the audit log, in a transaction of its own (for what changes
+    /// nothing else: a sign-in, an enrolment; changes write theirs with `AuditSteps`).
     pub async fn append_audit(&self, entry: &NewAuditEntry, now: i64) -> Result<i64> {
-        let _gate = self.gate.enter().await;
-        let (id,): (i64,) = on_engine!(&self.db, pool => {
-            sqlx::query_as(
-                "INSERT INTO operator_audit (operator_id, operator_email, action, subject, before_value, after_value, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(&entry.operator_id)
-            .bind(&entry.operator_email)
-            .bind(&entry.action)
-            .bind(&entry.subject)
-            .bind(&entry.before)
-            .bind(&entry.after)
-            .bind(now)
-            .fetch_one(pool)
-            .await?
-        });
-        Ok(id)
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let id = tx.audit_row(entry, now).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
     }
 
     /// Audit rows, newest first, older than `before_id` when given; `subject` exact when

@@ -364,35 +364,7 @@ mod tests {
                 stock: board.cell("p", 1, 42),
             }],
         };
-        let c = Catalogue::build(
-            vec![Category {
-                id: "c".into(),
-                slug: "c".into(),
-                name: Text::new("Cat"),
-                description: Text::new(""),
-                image_url: None,
-                position: 1,
-                active: true,
-            }],
-            vec![Subcategory {
-                id: "sc".into(),
-                category_id: "c".into(),
-                slug: "sc".into(),
-                name: Text::new("Sub"),
-                description: Text::new(""),
-                image_url: None,
-                position: 1,
-                active: true,
-            }],
-            vec![Shop {
-                id: "s".into(),
-                name: "S".into(),
-                active: true,
-                review_count: 0,
-                rating_sum: 0,
-            }],
-            vec![product],
-        );
+        let c = one_subcategory(vec![product]);
         let rendered = RenderedRows::default();
         for lang in [Lang::En, Lang::Ru] {
             let mut out = Vec::new();
@@ -442,6 +414,11 @@ mod tests {
                 subproducts: Vec::new(),
             })
             .collect();
+        one_subcategory(services)
+    }
+
+    /// A catalogue of `services` in one category, subcategory and shop.
+    fn one_subcategory(services: Vec<souk_core::catalogue::Service>) -> Catalogue {
         Catalogue::build(
             vec![Category {
                 id: "c".into(),

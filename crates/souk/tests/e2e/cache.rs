@@ -333,6 +333,24 @@ engine_test!(a_request_during_loading_sees_the_whole_catalogue, |db| {
         .await
         .expect("healthz");
     assert_eq!(health.status(), 200);
+    let ready = |http: reqwest::Client| {
+        let url = url.clone();
+        async move {
+            let r = http
+                .get(format!("{url}/readyz"))
+                .send()
+                .await
+                .expect("readyz");
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+    assert_eq!(
+        ready(app.http.clone()).await,
+        (503, serde_json::json!({"status": "loading"}))
+    );
 
     let (http, api, owned_key) = (app.http.clone(), format!("{url}/api/v2"), key.clone());
     let pending = tokio::spawn(async move {
@@ -352,6 +370,10 @@ engine_test!(a_request_during_loading_sees_the_whole_catalogue, |db| {
     state.finish_loading().await;
     assert_eq!(pending.await.expect("answer"), expected);
     assert_eq!(state.cache.waiting(), 0);
+    assert_eq!(
+        ready(app.http.clone()).await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
 
     let _ = stop.send(());
     server.await.expect("server").expect("serve");

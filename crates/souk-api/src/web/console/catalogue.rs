@@ -13,6 +13,7 @@ use souk_app::operator_catalogue::{self as ops, CategoryEdit};
 use souk_app::operators::Permission;
 use souk_store::{CategoryRecord, Level};
 
+use super::pager::{Pager, PAGE};
 use super::{page, refused_or_fault, Console, ConsoleError};
 use crate::state::AppState;
 use crate::web::error::{PageForm, PagePath};
@@ -228,8 +229,6 @@ pub async fn edit(
     }
 }
 
-const PAGE: i64 = 50;
-
 #[derive(Deserialize, Default)]
 pub struct ServiceSearch {
     #[serde(default)]
@@ -244,17 +243,11 @@ pub async fn services(
 ) -> Result<Response, ConsoleError> {
     c.allowed(Permission::Read)?;
     let ui = c.ui();
-    let page_no = s
-        .page
-        .as_deref()
-        .and_then(|p| p.trim().parse::<i64>().ok())
-        .filter(|p| (1..=100_000).contains(p))
-        .unwrap_or(1);
+    let pager = Pager::of(s.page.as_deref());
     let (rows, total) = state
         .store
-        .console_services(&s.q, PAGE, (page_no - 1) * PAGE)
+        .console_services(&s.q, PAGE, pager.offset())
         .await?;
-    let pages = (total + PAGE - 1) / PAGE;
     let link = |p: i64| {
         let q: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("q", &s.q)
@@ -284,11 +277,7 @@ pub async fn services(
                 @if rows.is_empty() { tr { td colspan="9" .muted { (ui.t("No services.", "Услуг нет.")) } } }
             }
         } }
-        nav.pages {
-            @if page_no > 1 { a #prev-page href=(link(page_no - 1)) { (ui.t("← Previous", "← Назад")) } }
-            span.muted { (page_no) " / " (pages.max(1)) }
-            @if page_no < pages { a #next-page href=(link(page_no + 1)) { (ui.t("Next →", "Дальше →")) } }
-        }
+        (pager.nav(ui, total, link))
     };
     Ok(page(
         &c,

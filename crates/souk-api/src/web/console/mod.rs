@@ -17,6 +17,7 @@ mod jobs;
 mod lists;
 mod order_actions;
 mod orders;
+mod pager;
 mod providers;
 mod settings;
 mod sms;

@@ -10,12 +10,11 @@ use maud::html;
 use serde::Deserialize;
 use souk_app::operators::{self, Permission};
 
+use super::pager::{Pager, PAGE};
 use super::{money, page, refused_or_fault, Console, ConsoleError};
 use crate::state::AppState;
 use crate::web::error::{PageForm, PagePath};
 use crate::web::layout::{see_other, when, Notice};
-
-const PAGE: i64 = 50;
 
 #[derive(Deserialize, Default)]
 pub struct Search {
@@ -31,15 +30,9 @@ pub async fn list(
 ) -> Result<Response, ConsoleError> {
     c.allowed(Permission::Read)?;
     let ui = c.ui();
-    let page_no = q
-        .page
-        .as_deref()
-        .and_then(|p| p.trim().parse::<i64>().ok())
-        .filter(|p| (1..=100_000).contains(p))
-        .unwrap_or(1);
+    let pager = Pager::of(q.page.as_deref());
     let email = Some(q.email.trim()).filter(|e| !e.is_empty());
-    let (users, total) = state.store.users(email, PAGE, (page_no - 1) * PAGE).await?;
-    let pages = (total + PAGE - 1) / PAGE;
+    let (users, total) = state.store.users(email, PAGE, pager.offset()).await?;
     let link = |p: i64| {
         let q: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("email", &q.email)
@@ -60,11 +53,7 @@ pub async fn list(
                 td { (u.status) } td { @if u.is_supplier { "✓" } } td.num { (money(u.balance)) } td { (when(u.created_at)) }
             } } }
         } }
-        nav.pages {
-            @if page_no > 1 { a #prev-page href=(link(page_no - 1)) { (ui.t("← Previous", "← Назад")) } }
-            span.muted { (page_no) " / " (pages.max(1)) }
-            @if page_no < pages { a #next-page href=(link(page_no + 1)) { (ui.t("Next →", "Дальше →")) } }
-        }
+        (pager.nav(ui, total, link))
     };
     Ok(page(
         &c,
