@@ -21,10 +21,10 @@ use souk_core::supply::EarningsSettings;
 use sqlx::{Connection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{BeginWrite, WriteGate};
+use crate::db::{on_engine, tx_steps, BeginWrite, WriteGate};
 use crate::idempotency::Idempotency;
 use crate::orders::{Buyer, CancelOutcome, CancelSteps, OrderSteps, PlaceSteps, Placed};
-use crate::{Result, StoreError};
+use crate::{Result, Store, StoreError};
 
 /// At most this many orders share a commit.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -287,40 +287,7 @@ async fn in_savepoint(
     earnings: &EarningsSettings,
 ) -> std::result::Result<Result<Done>, sqlx::Error> {
     let mut savepoint = conn.begin().await?;
-    let outcome = match write {
-        Write::Product {
-            buyer,
-            order,
-            idem,
-            now,
-        } => {
-            let idem = idem.as_ref().map(OwnedIdempotency::borrow);
-            savepoint
-                .place_product_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
-                .await
-                .map(Done::Placed)
-        }
-        Write::Smm {
-            buyer,
-            order,
-            idem,
-            now,
-        } => {
-            let idem = idem.as_ref().map(OwnedIdempotency::borrow);
-            savepoint
-                .place_smm_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
-                .await
-                .map(Done::Placed)
-        }
-        Write::Cancel {
-            user_id,
-            order_id,
-            now,
-        } => savepoint
-            .early_cancel_in(user_id, *order_id, false, *now)
-            .await
-            .map(Done::Canceled),
-    };
+    let outcome = savepoint.run_write(write, Some(earnings)).await;
     match outcome {
         Ok(done) => {
             savepoint.commit().await?;
@@ -330,5 +297,66 @@ async fn in_savepoint(
             savepoint.rollback().await?;
             Ok(Err(e))
         }
+    }
+}
+
+tx_steps! {
+    /// What a write does, wherever it runs: in a savepoint of a batch, or in a
+    /// transaction of its own (PostgreSQL, or the group commit switched off).
+    pub(crate) trait WriteSteps {
+        /// Runs `write`. Orders take the earnings settings given (a batch reads them
+        /// once), or read them here.
+        async fn run_write(&mut self, write: &Write, earnings: Option<&EarningsSettings>) -> Result<Done> {
+            match write {
+                Write::Product { buyer, order, idem, now } => {
+                    let read;
+                    let earnings = match earnings {
+                        Some(e) => e,
+                        None => {
+                            read = self.earnings_settings().await?;
+                            &read
+                        }
+                    };
+                    let idem = idem.as_ref().map(OwnedIdempotency::borrow);
+                    self.place_product_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
+                        .await
+                        .map(Done::Placed)
+                }
+                Write::Smm { buyer, order, idem, now } => {
+                    let read;
+                    let earnings = match earnings {
+                        Some(e) => e,
+                        None => {
+                            read = self.earnings_settings().await?;
+                            &read
+                        }
+                    };
+                    let idem = idem.as_ref().map(OwnedIdempotency::borrow);
+                    self.place_smm_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
+                        .await
+                        .map(Done::Placed)
+                }
+                Write::Cancel { user_id, order_id, now } => self
+                    .early_cancel_in(user_id, *order_id, false, *now)
+                    .await
+                    .map(Done::Canceled),
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Runs `write`: in the node's group commit on SQLite, else in a write transaction
+    /// of its own.
+    pub(crate) async fn write(&self, write: Write) -> Result<Done> {
+        if let Some(batch) = self.batch() {
+            return batch.run(write).await;
+        }
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let done = tx.run_write(&write, None).await?;
+            tx.commit().await?;
+            Ok(done)
+        })
     }
 }

@@ -455,24 +455,14 @@ impl Store {
         idem: Option<&Idempotency<'_>>,
         now: i64,
     ) -> Result<Placed> {
-        if let Some(batch) = self.batch() {
-            return batch
-                .run(Write::Product {
-                    buyer: OwnedBuyer::of(buyer),
-                    order: order.clone(),
-                    idem: idem.map(OwnedIdempotency::of),
-                    now,
-                })
-                .await?
-                .placed();
-        }
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            let earnings = tx.earnings_settings().await?;
-            let placed = tx.place_product_in(buyer, order, idem, &earnings, now).await?;
-            tx.commit().await?;
-            Ok(placed)
+        self.write(Write::Product {
+            buyer: OwnedBuyer::of(buyer),
+            order: order.clone(),
+            idem: idem.map(OwnedIdempotency::of),
+            now,
         })
+        .await?
+        .placed()
     }
 
     /// Places an SMM order: validated and priced by the caller, charged here. Orders for
@@ -485,24 +475,14 @@ impl Store {
         idem: Option<&Idempotency<'_>>,
         now: i64,
     ) -> Result<Placed> {
-        if let Some(batch) = self.batch() {
-            return batch
-                .run(Write::Smm {
-                    buyer: OwnedBuyer::of(buyer),
-                    order: order.clone(),
-                    idem: idem.map(OwnedIdempotency::of),
-                    now,
-                })
-                .await?
-                .placed();
-        }
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            let earnings = tx.earnings_settings().await?;
-            let placed = tx.place_smm_in(buyer, order, idem, &earnings, now).await?;
-            tx.commit().await?;
-            Ok(placed)
+        self.write(Write::Smm {
+            buyer: OwnedBuyer::of(buyer),
+            order: order.clone(),
+            idem: idem.map(OwnedIdempotency::of),
+            now,
         })
+        .await?
+        .placed()
     }
 
     /// The caller's orders among `ids`, with delivered accounts decrypted. Orders of
@@ -633,19 +613,16 @@ impl Store {
         now: i64,
     ) -> Result<CancelOutcome> {
         if !dry_run {
-            if let Some(batch) = self.batch() {
-                let write = Write::Cancel {
-                    user_id: user_id.to_owned(),
-                    order_id,
-                    now,
-                };
-                return batch.run(write).await?.canceled();
-            }
+            let write = Write::Cancel {
+                user_id: user_id.to_owned(),
+                order_id,
+                now,
+            };
+            return self.write(write).await?.canceled();
         }
         on_engine!(&self.db, pool => {
-            let mut tx = if dry_run { pool.begin_read().await? } else { pool.begin_write(&self.gate).await? };
-            let outcome = tx.early_cancel_in(user_id, order_id, dry_run, now).await?;
-            // A refusal wrote nothing: ending it either way is the same.
+            let mut tx = pool.begin_read().await?;
+            let outcome = tx.early_cancel_in(user_id, order_id, true, now).await?;
             tx.commit().await?;
             Ok(outcome)
         })
