@@ -108,24 +108,8 @@ engine_test!(console_in_the_browser, |db| {
         .await
         .expect("lookup")
         .expect("buyer");
-    let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
-    let lost = order(&app, &key, numbers[0], "1000").await;
-    let kept = order(&app, &key, numbers[0], "500").await;
-    assert_eq!(app.run_forwarding().await, 2, "the sends");
-    let upstream = fake
-        .orders()
-        .iter()
-        .find(|o| o.quantity == 1000)
-        .expect("sent")
-        .id;
-    fake.forget(upstream);
-    for _ in 0..souk_store::MAX_STATUS_MISSES {
-        app.clock.advance(60_000);
-        app.run_status_sync().await;
-    }
-    assert_eq!(forward_state(db, lost).await, "unknown", "parked");
-    app.expect_failed_jobs();
+    // `_fake` keeps the upstream serving for the rest of the test.
+    let (_fake, _, lost, kept) = a_parked_order(&app, db, &key).await;
 
     let owner = operator(&app, "owner@test.local", "owner").await;
     let admin = operator(&app, "admin@test.local", "admin").await;
@@ -929,13 +913,18 @@ async fn order_row(app: &TestApp, id: i64) -> souk_store::ConsoleOrder {
         .expect("order")
 }
 
-engine_test!(console_order_actions, |db| {
-    let app = TestApp::builder(db).private_upstreams().spawn().await;
-    let key = app.buyer("buyer@test.local", "100").await;
+/// Two orders sent to a fake upstream, the first of which the upstream then forgets,
+/// so it ends parked (outcome unknown); the second stays sent. (fake, services, parked,
+/// sent).
+async fn a_parked_order(
+    app: &TestApp,
+    db: &crate::harness::TestDb,
+    key: &str,
+) -> (FakeUpstream, Vec<i64>, i64, i64) {
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
-    let lost = order(&app, &key, numbers[0], "1000").await;
-    let kept = order(&app, &key, numbers[0], "500").await;
+    let (_, numbers) = connect(app, &fake, false, 15_000).await;
+    let lost = order(app, key, numbers[0], "1000").await;
+    let kept = order(app, key, numbers[0], "500").await;
     assert_eq!(app.run_forwarding().await, 2, "the sends");
     let upstream = fake
         .orders()
@@ -949,7 +938,15 @@ engine_test!(console_order_actions, |db| {
         app.run_status_sync().await;
     }
     assert_eq!(forward_state(db, lost).await, "unknown", "parked");
+    // The parked send is a failed job on purpose.
     app.expect_failed_jobs();
+    (fake, numbers, lost, kept)
+}
+
+engine_test!(console_order_actions, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let key = app.buyer("buyer@test.local", "100").await;
+    let (_fake, numbers, lost, kept) = a_parked_order(&app, db, &key).await;
     // Placed, not sent yet.
     let fresh = order(&app, &key, numbers[0], "100").await;
     assert_eq!(forward_state(db, fresh).await, "queued");
