@@ -31,7 +31,8 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct CatalogueCache {
     store: Store,
-    board: StockBoard,
+    /// Shared with the catalogue reader, which may run on a thread of its own.
+    board: Arc<StockBoard>,
     current: ArcSwap<Snapshot>,
     reload: Mutex<()>,
     /// False until the first snapshot is in: a node starting on a large catalogue
@@ -61,7 +62,7 @@ impl CatalogueCache {
     pub fn empty(store: Store) -> CatalogueCache {
         CatalogueCache {
             store,
-            board: StockBoard::default(),
+            board: Arc::default(),
             current: ArcSwap::from_pointee(Snapshot {
                 version: NOT_LOADED,
                 catalogue: Catalogue::default(),

@@ -17,7 +17,7 @@ use clap::Args;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use souk_core::catalogue::{EntityType, ProductType, StockBoard};
+use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::clock::{Clock, SystemClock};
 use souk_core::{Lang, Money, Text};
 use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser};
@@ -269,7 +269,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // The server's own way in: migrations, and the data key checked against the database.
     let store = souk::server::open_store(&args.database_url, 4).await?;
-    let existing = store.load_catalogue(&StockBoard::default()).await?;
+    let existing = store.load_catalogue(&Default::default()).await?;
     if !existing.categories.is_empty() || !existing.services.is_empty() {
         bail!("the database already holds a catalogue; seed needs an empty one");
     }

@@ -2,7 +2,7 @@
 //! by `add_stock_lines` would, with the same checks and one catalogue version bump per
 //! batch. Runs on SQLite, and on PostgreSQL when `SOUK_TEST_DATABASE_URL` is set.
 
-use souk_core::catalogue::{EntityType, ProductType, Service, StockBoard};
+use souk_core::catalogue::{EntityType, ProductType, Service};
 use souk_core::{Lang, Money, Text};
 use souk_store::{
     Crypto, NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser, Store,
@@ -259,7 +259,7 @@ async fn run(url: &str) {
     assert_eq!(created.len(), items.len());
 
     let catalogue = store
-        .load_catalogue(&StockBoard::default())
+        .load_catalogue(&Default::default())
         .await
         .expect("catalogue");
     let by_number = |n: i64| {
@@ -272,9 +272,9 @@ async fn run(url: &str) {
     };
     for ((number, id, sub_ids), (old_number, old_subs)) in created.iter().zip(&expected) {
         let new = by_number(*number);
-        assert_eq!(&new.id, id);
-        let mut new_ids: Vec<&String> = new.subproducts.iter().map(|s| &s.id).collect();
-        let mut returned: Vec<&String> = sub_ids.iter().collect();
+        assert_eq!(*new.id, **id);
+        let mut new_ids: Vec<&str> = new.subproducts.iter().map(|s| &*s.id).collect();
+        let mut returned: Vec<&str> = sub_ids.iter().map(String::as_ref).collect();
         new_ids.sort();
         returned.sort();
         assert_eq!(new_ids, returned);

@@ -153,7 +153,8 @@ impl StockCell {
 /// Every subproduct's stock cell, by subproduct id.
 #[derive(Debug, Default)]
 pub struct StockBoard {
-    cells: RwLock<HashMap<String, Arc<StockCell>>>,
+    /// Keyed by the subproduct's own id: the same allocation the catalogue holds.
+    cells: RwLock<HashMap<Arc<str>, Arc<StockCell>>>,
     /// Counts the stock changes applied: anything rendered from the cells (a whole list
     /// kept compressed) is current while this has not moved.
     epoch: AtomicU64,
@@ -161,7 +162,7 @@ pub struct StockBoard {
 
 impl StockBoard {
     /// The cell for `id`, created if new, with `(version, stock)` applied.
-    pub fn cell(&self, id: &str, version: i64, stock: i64) -> Arc<StockCell> {
+    pub fn cell(&self, id: &Arc<str>, version: i64, stock: i64) -> Arc<StockCell> {
         let existing = self
             .cells
             .read()
@@ -206,7 +207,7 @@ impl StockBoard {
 
 #[derive(Debug)]
 pub struct Subproduct {
-    pub id: String,
+    pub id: Arc<str>,
     pub name: Text,
     /// Price per unit.
     pub price: Money,
@@ -227,16 +228,19 @@ impl Subproduct {
 pub struct Service {
     /// The friendly number buyers order with.
     pub number: i64,
-    pub id: String,
+    /// Ids are shared strings: a service's own id is also the key of the id index, and
+    /// shop, category, subcategory and type repeat across thousands of services, so the
+    /// loader keeps each once (at 100,000 services, separate `String`s were ~25 MB).
+    pub id: Arc<str>,
     pub entity: EntityType,
     pub product_type: ProductType,
-    pub shop_id: String,
-    pub category_id: String,
-    pub subcategory_id: String,
+    pub shop_id: Arc<str>,
+    pub category_id: Arc<str>,
+    pub subcategory_id: Arc<str>,
     pub name: Text,
     pub description: Text,
     /// SMM order type (`Default`, `Package`, ...); `Default` for products.
-    pub type_name: String,
+    pub type_name: Arc<str>,
     pub image_url: Option<String>,
     /// SMM only: price per 1000 units (per package for package types).
     pub rate: Money,
@@ -321,15 +325,15 @@ pub struct Catalogue {
     pub subcategories: Vec<Subcategory>,
     /// Active shops, ordered by name.
     pub shops: Vec<Shop>,
-    /// Visible services ordered by number.
+    /// Visible services ordered by number (numbers are unique, so a number is found by
+    /// binary search and needs no index of its own).
     pub services: Vec<Arc<Service>>,
-    by_number: HashMap<i64, usize>,
-    by_id: HashMap<String, usize>,
-    subproduct_index: HashMap<String, (usize, usize)>,
+    by_id: HashMap<Arc<str>, u32>,
+    subproduct_index: HashMap<Arc<str>, (u32, u32)>,
     category_index: HashMap<String, usize>,
     subcategory_index: HashMap<String, usize>,
     shop_index: HashMap<String, usize>,
-    product_counts: HashMap<String, i64>,
+    product_counts: HashMap<Arc<str>, i64>,
 }
 
 impl Catalogue {
@@ -368,8 +372,8 @@ impl Catalogue {
             .collect();
         let shop_ids: HashSet<&str> = shops.iter().map(|s| s.id.as_str()).collect();
         services.retain(|s| {
-            sub_parent.get(s.subcategory_id.as_str()) == Some(&s.category_id.as_str())
-                && shop_ids.contains(s.shop_id.as_str())
+            sub_parent.get(&*s.subcategory_id) == Some(&&*s.category_id)
+                && shop_ids.contains(&*s.shop_id)
                 && (s.entity == EntityType::Smm || !s.subproducts.is_empty())
         });
         for s in &mut services {
@@ -394,32 +398,40 @@ impl Catalogue {
             catalogue.shop_index.insert(s.id.clone(), i);
         }
         for (i, s) in services.iter().enumerate() {
-            catalogue.by_number.insert(s.number, i);
-            catalogue.by_id.insert(s.id.clone(), i);
+            // Fewer than 2^32 services and subproducts per service, by far.
+            catalogue.by_id.insert(s.id.clone(), i as u32);
             for (j, sp) in s.subproducts.iter().enumerate() {
-                catalogue.subproduct_index.insert(sp.id.clone(), (i, j));
+                catalogue
+                    .subproduct_index
+                    .insert(sp.id.clone(), (i as u32, j as u32));
             }
             *catalogue
                 .product_counts
                 .entry(s.shop_id.clone())
                 .or_default() += 1;
         }
+        catalogue.by_id.shrink_to_fit();
+        catalogue.subproduct_index.shrink_to_fit();
         catalogue.services = services.into_iter().map(Arc::new).collect();
         catalogue
     }
 
+    /// The index in `services` of the service `r` names.
+    fn index_of(&self, r: &ServiceRef) -> Option<usize> {
+        match r {
+            ServiceRef::Number(n) => self.services.binary_search_by_key(n, |s| s.number).ok(),
+            ServiceRef::Id(id) => self.by_id.get(id.as_str()).map(|&i| i as usize),
+        }
+    }
+
     pub fn service(&self, r: &ServiceRef) -> Option<&Arc<Service>> {
-        let index = match r {
-            ServiceRef::Number(n) => self.by_number.get(n),
-            ServiceRef::Id(id) => self.by_id.get(id),
-        };
-        index.map(|&i| &self.services[i])
+        self.index_of(r).map(|i| &self.services[i])
     }
 
     pub fn subproduct(&self, id: &str) -> Option<(&Arc<Service>, &Subproduct)> {
         let &(i, j) = self.subproduct_index.get(id)?;
-        let service = &self.services[i];
-        Some((service, &service.subproducts[j]))
+        let service = &self.services[i as usize];
+        Some((service, &service.subproducts[j as usize]))
     }
 
     pub fn category(&self, id: &str) -> Option<&Category> {
@@ -462,15 +474,10 @@ impl Catalogue {
                 .map(|s| s.id.as_str())
                 .collect()
         });
-        let wanted: Option<HashSet<usize>> = query.product_ids.as_ref().map(|refs| {
-            refs.iter()
-                .filter_map(|r| match r {
-                    ServiceRef::Number(n) => self.by_number.get(n),
-                    ServiceRef::Id(id) => self.by_id.get(id),
-                })
-                .copied()
-                .collect()
-        });
+        let wanted: Option<HashSet<usize>> = query
+            .product_ids
+            .as_ref()
+            .map(|refs| refs.iter().filter_map(|r| self.index_of(r)).collect());
         let rows = self.services.iter().enumerate().filter(|(i, s)| {
             // productIds and the products action select marketplace products only.
             let products_only = query.products_only || wanted.is_some();
@@ -479,11 +486,11 @@ impl Catalogue {
                 && wanted.as_ref().is_none_or(|w| w.contains(i))
                 && category_ids
                     .as_ref()
-                    .is_none_or(|ids| ids.contains(s.category_id.as_str()))
+                    .is_none_or(|ids| ids.contains(&*s.category_id))
                 && subcategory_ids
                     .as_ref()
-                    .is_none_or(|ids| ids.contains(s.subcategory_id.as_str()))
-                && query.shop_id.as_ref().is_none_or(|id| &s.shop_id == id)
+                    .is_none_or(|ids| ids.contains(&*s.subcategory_id))
+                && query.shop_id.as_ref().is_none_or(|id| *s.shop_id == **id)
                 && (!query.recommended_only || s.recommended)
         });
         Page::of(rows.map(|(i, _)| i), query.page, query.limit)
@@ -726,13 +733,13 @@ mod stock_tests {
     #[test]
     fn stock_updates_apply_in_version_order() {
         let board = StockBoard::default();
-        let cell = board.cell("a", 3, 10);
+        let cell = board.cell(&"a".into(), 3, 10);
         assert_eq!(cell.get(), 10);
         board.apply("a", 5, 8);
         board.apply("a", 4, 9);
         assert_eq!(cell.get(), 8);
         // A snapshot built from an older read does not roll the cell back.
-        let same = board.cell("a", 2, 50);
+        let same = board.cell(&"a".into(), 2, 50);
         assert!(Arc::ptr_eq(&cell, &same));
         assert_eq!(same.get(), 8);
         board.apply("unknown", 1, 1);

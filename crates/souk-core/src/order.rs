@@ -191,19 +191,19 @@ fn parse_product(params: &impl AddInput, service: &Service) -> Result<ProductOrd
             let sp = service
                 .subproducts
                 .iter()
-                .find(|s| s.id == id)
+                .find(|s| *s.id == *id)
                 .ok_or(ApiError::SubproductNotFound)?;
             if !(sp.min..=sp.max).contains(&quantity) {
                 return Err(ApiError::QuantityOutOfRange(sp.min, sp.max));
             }
-            vec![sp.id.clone()]
+            vec![sp.id.to_string()]
         }
         None => product_candidates(service, quantity)?,
     };
     Ok(ProductOrder {
         service_number: service.number,
         product_type: service.product_type,
-        shop_id: service.shop_id.clone(),
+        shop_id: service.shop_id.to_string(),
         quantity,
         link,
         candidates,
@@ -219,9 +219,9 @@ pub fn product_candidates(service: &Service, quantity: i64) -> Result<Vec<String
     others.sort_by_key(|s| (s.price, s.position));
     let mut candidates: Vec<String> = Vec::with_capacity(1 + others.len());
     if admits(&primary) {
-        candidates.push(primary.id.clone());
+        candidates.push(primary.id.to_string());
     }
-    candidates.extend(others.into_iter().map(|s| s.id.clone()));
+    candidates.extend(others.into_iter().map(|s| s.id.to_string()));
     if candidates.is_empty() {
         return Err(ApiError::QuantityOutOfRange(primary.min, primary.max));
     }
@@ -409,7 +409,7 @@ fn parse_smm(params: &impl AddInput, service: &Service) -> Result<SmmOrder, ApiE
     Ok(SmmOrder {
         service_number: service.number,
         product_type: service.product_type,
-        shop_id: service.shop_id.clone(),
+        shop_id: service.shop_id.to_string(),
         link,
         quantity,
         charge: charge.ok_or(ApiError::InvalidQuantity)?,
@@ -442,14 +442,14 @@ mod tests {
             min,
             max,
             position,
-            stock: board.cell(id, 0, stock),
+            stock: board.cell(&id.into(), 0, stock),
         }
     }
 
     fn service(entity: EntityType, type_name: &str, subproducts: Vec<Subproduct>) -> Service {
         Service {
             number: 7,
-            id: "a".repeat(24),
+            id: "a".repeat(24).into(),
             entity,
             product_type: ProductType::Inventory,
             shop_id: "s".into(),

@@ -8,6 +8,7 @@ pub mod backup;
 mod batch;
 mod bulk;
 pub(crate) mod catalogue;
+mod catalogue_load;
 mod checkpoint;
 mod console;
 mod console_catalogue;
@@ -134,6 +135,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// From the SQLite reads done beside sqlx (`catalogue_load`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("configuration error: {0}")]
     Config(String),
     #[error("stored secret cannot be decrypted with this data key")]

@@ -72,7 +72,7 @@ fn row<'a>(c: &'a Catalogue, s: &'a Service, lang: Lang) -> ServiceRowView<'a> {
         description: product.then(|| s.description.get(lang)),
         image_url: product.then(|| s.image_url.as_deref().unwrap_or("")),
         is_recommended: product.then_some(s.recommended),
-        subcategory_id: product.then_some(s.subcategory_id.as_str()),
+        subcategory_id: product.then_some(&*s.subcategory_id),
     }
 }
 
@@ -336,7 +336,7 @@ mod tests {
         name.set(Lang::Ru, "Почта");
         let product = Service {
             number: 2,
-            id: "b".repeat(24),
+            id: "b".repeat(24).into(),
             entity: EntityType::Product,
             product_type: ProductType::Inventory,
             shop_id: "s".into(),
@@ -361,7 +361,7 @@ mod tests {
                 min: 1,
                 max: 50,
                 position: 1,
-                stock: board.cell("p", 1, 42),
+                stock: board.cell(&"p".into(), 1, 42),
             }],
         };
         let c = one_subcategory(vec![product]);
@@ -393,7 +393,7 @@ mod tests {
         let services = (1..=n)
             .map(|number| Service {
                 number,
-                id: format!("{number:024x}"),
+                id: format!("{number:024x}").into(),
                 entity: EntityType::Smm,
                 product_type: ProductType::Manual,
                 shop_id: "s".into(),

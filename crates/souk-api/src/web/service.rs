@@ -154,7 +154,7 @@ fn order_form(v: &Visitor, s: &Service, filled: &Filled, currency: &str) -> Mark
                 fieldset #variants {
                     legend { (label(ui, "subproduct")) }
                     @for (i, sp) in s.subproducts.iter().enumerate() {
-                        @let checked = if chosen.is_empty() { i == 0 } else { chosen == sp.id };
+                        @let checked = if chosen.is_empty() { i == 0 } else { chosen == &*sp.id };
                         div.variant {
                             input type="radio" name="subproduct" value=(sp.id) #{"variant-" (i + 1)} checked[checked] disabled[sp.stock() == 0 && s.product_type == souk_core::catalogue::ProductType::Inventory]
                                 aria-invalid=[variant_error.map(|_| "true")] aria-describedby=[variant_error.map(|_| "err-subproduct")];

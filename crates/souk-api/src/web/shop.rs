@@ -153,8 +153,8 @@ fn render(
     let mut matching: Vec<&Arc<Service>> = catalogue
         .services
         .iter()
-        .filter(|s| query.category.is_empty() || s.category_id == query.category)
-        .filter(|s| query.sub.is_empty() || s.subcategory_id == query.sub)
+        .filter(|s| query.category.is_empty() || *s.category_id == *query.category)
+        .filter(|s| query.sub.is_empty() || *s.subcategory_id == *query.sub)
         .filter(|s| entity.is_none_or(|e| s.entity == e))
         .filter(|s| match query.delivery.as_str() {
             "instant" => s.auto_delivery(),
@@ -187,7 +187,9 @@ fn render(
         catalogue
             .services
             .iter()
-            .filter(|s| s.category_id == category && sub.is_none_or(|id| s.subcategory_id == id))
+            .filter(|s| {
+                *s.category_id == *category && sub.is_none_or(|id| *s.subcategory_id == *id)
+            })
             .count()
     };
     let currency = &state.config.currency;

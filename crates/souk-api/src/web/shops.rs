@@ -31,7 +31,7 @@ pub async fn page(
     let listings: Vec<_> = catalogue
         .services
         .iter()
-        .filter(|s| s.shop_id == shop.id)
+        .filter(|s| *s.shop_id == *shop.id)
         .collect();
     let content = html! {
         p { a href="/shop" { "← " (ui.t("Shop", "Магазин")) } }

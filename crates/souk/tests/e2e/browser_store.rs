@@ -204,7 +204,7 @@ async fn journey(
         .catalogue
         .services
         .iter()
-        .find(|s| s.entity == EntityType::Smm && s.type_name == "Custom Comments")
+        .find(|s| s.entity == EntityType::Smm && &*s.type_name == "Custom Comments")
         .expect("Custom Comments")
         .clone();
     b.goto(&format!("{base}/shop/s/{}", comments.number)).await;

@@ -180,7 +180,7 @@ engine_test!(web_store_browses_filters_and_searches_like_the_api, |db| {
     let count_in = catalogue
         .services
         .iter()
-        .filter(|s| s.category_id == category.id)
+        .filter(|s| *s.category_id == *category.id)
         .count();
     let (_, html) = page(&app, &cookie, &format!("/shop?category={}", category.id)).await;
     assert!(
@@ -355,7 +355,7 @@ engine_test!(web_store_order_forms_answer_as_add_does, |db| {
     let by_type = |t: &str| {
         everything
             .iter()
-            .find(|s| s.entity == EntityType::Smm && s.type_name == t)
+            .find(|s| s.entity == EntityType::Smm && &*s.type_name == t)
             .unwrap_or_else(|| panic!("a {t} service"))
             .clone()
     };
@@ -375,7 +375,7 @@ engine_test!(web_store_order_forms_answer_as_add_does, |db| {
     let default = by_type("Default");
     let dripfeed = everything
         .iter()
-        .find(|s| s.type_name == "Default" && s.dripfeed)
+        .find(|s| &*s.type_name == "Default" && s.dripfeed)
         .expect("a drip-feed service")
         .clone();
 
@@ -388,7 +388,7 @@ engine_test!(web_store_order_forms_answer_as_add_does, |db| {
             product.number,
             vec![
                 ("quantity", "100000".into()),
-                ("subproduct", second.clone()),
+                ("subproduct", second.to_string()),
             ],
             "quantity",
         ),
@@ -493,11 +493,7 @@ engine_test!(web_store_order_forms_answer_as_add_does, |db| {
     assert_eq!(digest(db).await, before);
 
     // The second variant of a product, bought from its page and through the API.
-    let fields = [
-        ("subproduct", second.as_str()),
-        ("quantity", "2"),
-        ("link", ""),
-    ];
+    let fields = [("subproduct", &*second), ("quantity", "2"), ("link", "")];
     let (code, _, location) = order_form(&app, &cookie, product.number, &fields).await;
     assert_eq!(code, 303);
     let web_order = placed(&location);
@@ -932,7 +928,7 @@ engine_test!(
             .as_array()
             .expect("shops")
             .iter()
-            .find(|s| s["shopId"] == product.shop_id.as_str())
+            .find(|s| s["shopId"] == *product.shop_id)
             .expect("the shop")
             .clone();
         assert_eq!(
@@ -1249,7 +1245,7 @@ engine_test!(web_store_pages_weigh_under_150_kb, |db| {
         .expect("p");
     let smm = all
         .iter()
-        .find(|s| s.type_name == "Subscriptions")
+        .find(|s| &*s.type_name == "Subscriptions")
         .expect("smm");
     let (_, _, location) = order_form(&app, &cookie, product.number, &[("quantity", "1")]).await;
     let order = placed(&location);

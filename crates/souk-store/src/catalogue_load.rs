@@ -1,0 +1,567 @@
+//! Reading the whole catalogue into a snapshot for the caches, on both engines.
+//!
+//! Both readers feed one [`Loader`], which turns rows into catalogue entries: every text
+//! goes through one interner (the many repeated descriptions and their translations are
+//! kept once), ids are shared strings, and rows are consumed as they arrive instead of
+//! all held first.
+//!
+//! PostgreSQL is read through sqlx, each service and subproduct with its translations
+//! folded into one JSON column (one row per entry instead of one per entry and text).
+//! SQLite is read through rusqlite on a blocking thread, in one read transaction of its
+//! own connection: sqlx hands every row from its connection thread to the async side (a
+//! wake-up and a copy of every value per row), which at 100,000 services was most of a
+//! 6 s load; read in place, the same rows take a fraction of a second. Its translations
+//! come from one ordered pass over the `translations` table, cheaper for SQLite than
+//! building JSON per entry.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use souk_core::catalogue::{
+    Catalogue, Category, EntityType, ProductType, Service, Shop, StockBoard, Subcategory,
+    Subproduct,
+};
+use souk_core::text::Interner;
+use souk_core::{Lang, Money, Text};
+
+use crate::db::Db;
+use crate::rows::row_struct;
+use crate::{Result, Store, StoreError};
+
+const CATEGORIES_SQL: &str =
+    "SELECT id, slug, name, description, image_url, position, active FROM categories";
+const SUBCATEGORIES_SQL: &str =
+    "SELECT id, category_id, slug, name, description, image_url, position, active FROM subcategories";
+const SHOPS_SQL: &str =
+    "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
+     FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id GROUP BY s.id, s.name, s.active";
+/// Ordered by number, so a subproduct finds its service by binary search. `{texts}` is
+/// the folded translations column on PostgreSQL, nothing on SQLite.
+const SERVICES_SQL: &str =
+    "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, c.category_id, s.subcategory_id, \
+     s.name, s.description, s.type_name, s.image_url, s.rate, s.min_qty, s.max_qty, s.refill, s.refill_days, \
+     s.cancel, s.dripfeed, s.recommended{texts} \
+     FROM services s JOIN subcategories c ON c.id = s.subcategory_id WHERE s.active ORDER BY s.number";
+const SUBPRODUCTS_SQL: &str =
+    "SELECT p.id, p.service_number, p.name, p.price, p.min_qty, p.max_qty, p.position, p.stock, \
+     p.stock_version{texts} FROM subproducts p WHERE p.active";
+
+type CategoryRow = (String, String, String, String, Option<String>, i64, bool);
+type SubcategoryRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    bool,
+);
+type ShopRow = (String, String, bool, i64, i64);
+row_struct! {
+    struct ServiceRow {
+        number: i64,
+        id: String,
+        entity: String,
+        product_type: String,
+        shop_id: String,
+        category_id: String,
+        subcategory_id: String,
+        name: String,
+        description: String,
+        type_name: String,
+        image_url: Option<String>,
+        rate: i64,
+        min_qty: i64,
+        max_qty: i64,
+        refill: bool,
+        refill_days: Option<i64>,
+        cancel: bool,
+        dripfeed: bool,
+        recommended: bool,
+        /// PostgreSQL: the translations as a JSON array of `[field, lang, value]`.
+        texts: String,
+    }
+}
+type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64, String);
+
+/// PostgreSQL: the translations of one entity (`entity` its kind, `id` its id column) as
+/// a JSON array of `[field, lang, value]`, beside its row.
+fn texts_column(entity: &str, id: &str) -> String {
+    format!(
+        ", (SELECT COALESCE(json_agg(json_build_array(t.field, t.lang, t.value)), '[]')::text \
+         FROM translations t WHERE t.entity = '{entity}' AND t.entity_id = {id}) AS texts"
+    )
+}
+
+/// Builds the catalogue's entries from rows, whichever engine they come from.
+struct Loader<'b> {
+    board: &'b StockBoard,
+    strings: Interner,
+    categories: Vec<Category>,
+    subcategories: Vec<Subcategory>,
+    shops: Vec<Shop>,
+    services: Vec<Service>,
+    translations: usize,
+}
+
+impl<'b> Loader<'b> {
+    fn new(board: &'b StockBoard) -> Self {
+        Loader {
+            board,
+            strings: Interner::default(),
+            categories: Vec::new(),
+            subcategories: Vec::new(),
+            shops: Vec::new(),
+            services: Vec::new(),
+            translations: 0,
+        }
+    }
+
+    fn category(
+        &mut self,
+        (id, slug, name, description, image_url, position, active): CategoryRow,
+    ) {
+        self.categories.push(Category {
+            name: Text::new(self.strings.get(&name)),
+            description: Text::new(self.strings.get(&description)),
+            id,
+            slug,
+            image_url,
+            position,
+            active,
+        });
+    }
+
+    fn subcategory(&mut self, row: SubcategoryRow) {
+        let (id, category_id, slug, name, description, image_url, position, active) = row;
+        self.subcategories.push(Subcategory {
+            name: Text::new(self.strings.get(&name)),
+            description: Text::new(self.strings.get(&description)),
+            id,
+            category_id,
+            slug,
+            image_url,
+            position,
+            active,
+        });
+    }
+
+    fn shop(&mut self, (id, name, active, review_count, rating_sum): ShopRow) {
+        self.shops.push(Shop {
+            id,
+            name,
+            active,
+            review_count,
+            rating_sum,
+        });
+    }
+
+    /// A service row; one of an unknown kind (a newer version's) is skipped.
+    fn service(&mut self, row: ServiceRow) {
+        let (Some(entity), Some(product_type)) = (
+            EntityType::parse(&row.entity),
+            ProductType::parse(&row.product_type),
+        ) else {
+            return;
+        };
+        let strings = &mut self.strings;
+        let mut name = Text::new(strings.get(&row.name));
+        let mut description = Text::new(strings.get(&row.description));
+        apply_texts(&row.texts, &mut name, Some(&mut description), strings);
+        self.services.push(Service {
+            number: row.number,
+            name,
+            description,
+            entity,
+            product_type,
+            subproducts: Vec::new(),
+            // Unique: not worth a place in the interner.
+            id: row.id.into(),
+            shop_id: strings.get(&row.shop_id),
+            category_id: strings.get(&row.category_id),
+            subcategory_id: strings.get(&row.subcategory_id),
+            type_name: strings.get(&row.type_name),
+            image_url: row.image_url,
+            rate: Money::from_micros(row.rate),
+            min: row.min_qty,
+            max: row.max_qty,
+            refill: row.refill,
+            refill_days: row.refill_days,
+            cancel: row.cancel,
+            dripfeed: row.dripfeed,
+            recommended: row.recommended,
+        });
+    }
+
+    /// A subproduct row, after every service: one of a service not read is skipped.
+    fn subproduct(&mut self, row: SubproductRow) {
+        let (id, service_number, name, price, min, max, position, stock, version, texts) = row;
+        let Ok(at) = self
+            .services
+            .binary_search_by_key(&service_number, |s| s.number)
+        else {
+            return;
+        };
+        let mut name = Text::new(self.strings.get(&name));
+        apply_texts(&texts, &mut name, None, &mut self.strings);
+        let id: Arc<str> = id.into();
+        self.services[at].subproducts.push(Subproduct {
+            name,
+            stock: self.board.cell(&id, version, stock),
+            id,
+            price: Money::from_micros(price),
+            min,
+            max,
+            position,
+        });
+    }
+
+    /// Where the translations of each kind of entity go, once all entities are read.
+    fn places(&self) -> TextPlaces {
+        TextPlaces {
+            categories: Places::new(self.categories.iter().enumerate().map(|(i, c)| (&*c.id, i))),
+            subcategories: Places::new(
+                self.subcategories
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (&*c.id, i)),
+            ),
+            services: Places::new(self.services.iter().enumerate().map(|(i, s)| (&*s.id, i))),
+            subproducts: Places::new(self.services.iter().enumerate().flat_map(|(i, s)| {
+                s.subproducts
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, p)| (&*p.id, i * SUBPRODUCTS_PER_SERVICE + j))
+            })),
+        }
+    }
+
+    /// One translation row; `places` from [`Loader::places`].
+    fn translation(
+        &mut self,
+        places: &TextPlaces,
+        (entity, id, field, lang): (&str, &str, &str, &str),
+        value: &str,
+    ) {
+        self.translations += 1;
+        let (name, description) = match entity {
+            "category" => match places.categories.find(id) {
+                Some(i) => {
+                    let c = &mut self.categories[i];
+                    (&mut c.name, Some(&mut c.description))
+                }
+                None => return,
+            },
+            "subcategory" => match places.subcategories.find(id) {
+                Some(i) => {
+                    let c = &mut self.subcategories[i];
+                    (&mut c.name, Some(&mut c.description))
+                }
+                None => return,
+            },
+            "service" => match places.services.find(id) {
+                Some(i) => {
+                    let s = &mut self.services[i];
+                    (&mut s.name, Some(&mut s.description))
+                }
+                None => return,
+            },
+            "subproduct" => match places.subproducts.find(id) {
+                Some(at) => {
+                    let p = &mut self.services[at / SUBPRODUCTS_PER_SERVICE].subproducts
+                        [at % SUBPRODUCTS_PER_SERVICE];
+                    (&mut p.name, None)
+                }
+                None => return,
+            },
+            _ => return,
+        };
+        match (field, description) {
+            ("name", _) => set_text(name, lang, value, &mut self.strings),
+            ("description", Some(d)) => set_text(d, lang, value, &mut self.strings),
+            _ => {}
+        }
+    }
+
+    fn finish(mut self, started: std::time::Instant) -> Catalogue {
+        let read = started.elapsed();
+        self.categories.shrink_to_fit();
+        self.subcategories.shrink_to_fit();
+        self.services.shrink_to_fit();
+        for s in &mut self.services {
+            s.subproducts.shrink_to_fit();
+        }
+        let catalogue = Catalogue::build(
+            self.categories,
+            self.subcategories,
+            self.shops,
+            self.services,
+        );
+        tracing::info!(
+            services = catalogue.services.len(),
+            translations = self.translations,
+            read_ms = read.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "catalogue loaded"
+        );
+        catalogue
+    }
+}
+
+/// A subproduct's place is `service index * SUBPRODUCTS_PER_SERVICE + its index`: a
+/// service has a handful of subproducts, far fewer than this.
+const SUBPRODUCTS_PER_SERVICE: usize = 1 << 16;
+
+/// Sorted ids and their place, found by binary search.
+struct Places {
+    ids: Vec<(Box<str>, usize)>,
+}
+
+impl Places {
+    fn new<'a>(ids: impl Iterator<Item = (&'a str, usize)>) -> Places {
+        let mut ids: Vec<(Box<str>, usize)> = ids.map(|(id, at)| (id.into(), at)).collect();
+        ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Places { ids }
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.ids
+            .binary_search_by(|(k, _)| (**k).cmp(id))
+            .ok()
+            .map(|i| self.ids[i].1)
+    }
+}
+
+struct TextPlaces {
+    categories: Places,
+    subcategories: Places,
+    services: Places,
+    subproducts: Places,
+}
+
+/// Writes the `name` and (when given) `description` translations of `texts`, a JSON
+/// array of `[field, lang, value]` (empty on SQLite, whose translations come apart).
+fn apply_texts(
+    texts: &str,
+    name: &mut Text,
+    mut description: Option<&mut Text>,
+    strings: &mut Interner,
+) {
+    if texts.is_empty() || texts == "[]" {
+        return;
+    }
+    let list: Vec<(String, String, String)> = match serde_json::from_str(texts) {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable translations skipped");
+            return;
+        }
+    };
+    for (field, lang, value) in list {
+        match (field.as_str(), description.as_deref_mut()) {
+            ("name", _) => set_text(name, &lang, &value, strings),
+            ("description", Some(d)) => set_text(d, &lang, &value, strings),
+            _ => {}
+        }
+    }
+}
+
+fn set_text(text: &mut Text, lang: &str, value: &str, strings: &mut Interner) {
+    if let Some(lang) = Lang::parse(lang) {
+        text.set(lang, strings.get(value));
+    }
+}
+
+impl Store {
+    /// Reads everything buyers can see in one consistent snapshot. Stock cells come from
+    /// `board`, so updates that race with the load are kept.
+    pub async fn load_catalogue(&self, board: &Arc<StockBoard>) -> Result<Catalogue> {
+        let started = std::time::Instant::now();
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let path = pool.connect_options().get_filename().to_owned();
+                let board = board.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut loader = Loader::new(&board);
+                    read_sqlite(&path, &mut loader)?;
+                    Ok(loader.finish(started))
+                })
+                .await
+                .map_err(|e| StoreError::Config(format!("the catalogue reader stopped: {e}")))?
+            }
+            Db::Postgres(pool) => {
+                let mut loader = Loader::new(board);
+                read_postgres(pool, &mut loader).await?;
+                Ok(loader.finish(started))
+            }
+        }
+    }
+}
+
+async fn read_postgres(pool: &sqlx::PgPool, loader: &mut Loader<'_>) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    for row in sqlx::query_as::<_, CategoryRow>(CATEGORIES_SQL)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        loader.category(row);
+    }
+    for row in sqlx::query_as::<_, SubcategoryRow>(SUBCATEGORIES_SQL)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        loader.subcategory(row);
+    }
+    for row in sqlx::query_as::<_, ShopRow>(SHOPS_SQL)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        loader.shop(row);
+    }
+    let services_sql = SERVICES_SQL.replace("{texts}", &texts_column("service", "s.id"));
+    let mut rows = sqlx::query_as::<_, ServiceRow>(&services_sql).fetch(&mut *tx);
+    while let Some(row) = rows.try_next().await? {
+        loader.service(row);
+    }
+    drop(rows);
+    let subproducts_sql = SUBPRODUCTS_SQL.replace("{texts}", &texts_column("subproduct", "p.id"));
+    let mut rows = sqlx::query_as::<_, SubproductRow>(&subproducts_sql).fetch(&mut *tx);
+    while let Some(row) = rows.try_next().await? {
+        loader.subproduct(row);
+    }
+    drop(rows);
+    // Services and subproducts came with theirs; the categories' are few.
+    let places = loader.places();
+    let mut rows = sqlx::query_as::<_, (String, String, String, String, String)>(
+        "SELECT entity, entity_id, field, lang, value FROM translations \
+         WHERE entity IN ('category', 'subcategory')",
+    )
+    .fetch(&mut *tx);
+    while let Some((entity, id, field, lang, value)) = rows.try_next().await? {
+        loader.translation(&places, (&entity, &id, &field, &lang), &value);
+    }
+    drop(rows);
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reads the catalogue from the SQLite file at `path` in one read transaction of a
+/// connection of its own (WAL: a consistent snapshot beside the node's writers).
+fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute_batch("BEGIN")?;
+    let text = |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<String> { row.get(i) };
+    each(&conn, CATEGORIES_SQL, |r| {
+        loader.category((
+            text(r, 0)?,
+            text(r, 1)?,
+            text(r, 2)?,
+            text(r, 3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ));
+        Ok(())
+    })?;
+    each(&conn, SUBCATEGORIES_SQL, |r| {
+        loader.subcategory((
+            text(r, 0)?,
+            text(r, 1)?,
+            text(r, 2)?,
+            text(r, 3)?,
+            text(r, 4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ));
+        Ok(())
+    })?;
+    each(&conn, SHOPS_SQL, |r| {
+        loader.shop((text(r, 0)?, text(r, 1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+        Ok(())
+    })?;
+    each(&conn, &SERVICES_SQL.replace("{texts}", ""), |r| {
+        loader.service(ServiceRow {
+            number: r.get(0)?,
+            id: text(r, 1)?,
+            entity: text(r, 2)?,
+            product_type: text(r, 3)?,
+            shop_id: text(r, 4)?,
+            category_id: text(r, 5)?,
+            subcategory_id: text(r, 6)?,
+            name: text(r, 7)?,
+            description: text(r, 8)?,
+            type_name: text(r, 9)?,
+            image_url: r.get(10)?,
+            rate: r.get(11)?,
+            min_qty: r.get(12)?,
+            max_qty: r.get(13)?,
+            refill: r.get(14)?,
+            refill_days: r.get(15)?,
+            cancel: r.get(16)?,
+            dripfeed: r.get(17)?,
+            recommended: r.get(18)?,
+            texts: String::new(),
+        });
+        Ok(())
+    })?;
+    each(&conn, &SUBPRODUCTS_SQL.replace("{texts}", ""), |r| {
+        loader.subproduct((
+            text(r, 0)?,
+            r.get(1)?,
+            text(r, 2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            String::new(),
+        ));
+        Ok(())
+    })?;
+    let places = loader.places();
+    // In key order (entity, entity_id, ...): read straight off the primary key.
+    each(
+        &conn,
+        "SELECT entity, entity_id, field, lang, value FROM translations \
+         WHERE entity IN ('category', 'subcategory', 'service', 'subproduct') \
+         ORDER BY entity, entity_id",
+        |r| {
+            let key = (
+                r.get_ref(0)?.as_str()?,
+                r.get_ref(1)?.as_str()?,
+                r.get_ref(2)?.as_str()?,
+                r.get_ref(3)?.as_str()?,
+            );
+            loader.translation(&places, key, r.get_ref(4)?.as_str()?);
+            Ok(())
+        },
+    )?;
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+/// Runs `sql` and hands each row to `f`, in place.
+fn each(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare(sql)?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        f(row)?;
+    }
+    Ok(())
+}
