@@ -341,8 +341,9 @@ async fn signed_in(
 }
 
 /// The audit row of a refused sign-in step, in a transaction of its own (the refusal
-/// commits nothing else). An email no operator has is kept as typed, cut to 254
-/// characters, under the subject `signin:<email>`.
+/// commits nothing else). Whoever tried is not known, so the row names no operator as
+/// its author, only the email tried; its subject is the operator of that email, or,
+/// for an email no operator has, `signin:<email>` (as typed, cut to 254 characters).
 async fn sign_in_failed(
     store: &Store,
     op: Option<&OperatorRecord>,
@@ -358,7 +359,7 @@ async fn sign_in_failed(
     store
         .append_audit(
             &NewAuditEntry {
-                operator_id: op.map(|o| o.id.clone()),
+                operator_id: None,
                 operator_email: op.map_or_else(|| typed.clone(), |o| o.email.clone()),
                 action: "operator.sign_in_failed".into(),
                 subject: op.map_or_else(
