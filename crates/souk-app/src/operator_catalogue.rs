@@ -41,7 +41,7 @@ fn view(c: &CategoryRecord) -> Value {
 }
 
 fn invalid(e: supply::SupplyError) -> OperatorError {
-    OperatorError::Invalid(e.to_string())
+    OperatorError::Supply(e)
 }
 
 pub async fn edit(

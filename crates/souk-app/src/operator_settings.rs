@@ -22,8 +22,7 @@ pub async fn update(
     let mut changes = Vec::new();
     let (mut before, mut after) = (Map::new(), Map::new());
     for (key, value) in given {
-        let value = supply::normalize_setting(key, value)
-            .map_err(|e| OperatorError::Invalid(e.to_string()))?;
+        let value = supply::normalize_setting(key, value).map_err(OperatorError::Supply)?;
         let old = current.iter().find(|(k, _)| k == key).map(|(_, v)| v);
         if old == Some(&value) {
             continue;

@@ -1,13 +1,51 @@
-//! The operator's SMS prices from the console: admins and owners set what a project
-//! costs in a country, through the same `sms_admin::set_price` the operator API uses;
-//! each change is an audit row with the price before and after.
+//! The operator's SMS verification from the console: admins and owners set prices, edit
+//! countries and projects, set up gateways (a webhook secret is typed and replaced,
+//! never shown), add pool numbers and turn them on or off, through the same
+//! `sms_admin` use cases the operator API calls. Each change is an audit row with what
+//! it was before and after, written in the transaction of the change; a refusal
+//! changes nothing.
 
-use serde_json::json;
-use souk_core::Money;
-use souk_store::{Store, StoreError};
+use serde_json::{json, Value};
+use souk_core::sms::normalize_phone;
+use souk_core::{Lang, Money, Text};
+use souk_store::{
+    NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsGateway, SmsNumber, SmsProject,
+    Store, StoreError,
+};
 
-use crate::operators::{audit, Acting, OperatorError, Permission};
-use crate::sms_admin;
+use crate::operators::{entry, Acting, OperatorError, Permission};
+use crate::sms_admin::{self, ProjectChange, SmsAdminError};
+
+fn ru(t: &Text) -> &str {
+    t.translations()
+        .iter()
+        .find(|(l, _)| *l == Lang::Ru)
+        .map_or("", |(_, v)| v.as_ref())
+}
+
+/// An English name and its Russian text; the English one required.
+fn name(en: &str, ru: &str) -> Result<Text, OperatorError> {
+    let en = en.trim();
+    if en.is_empty() {
+        return Err(OperatorError::Invalid("A name is required".into()));
+    }
+    let mut t = Text::new(en);
+    t.set(Lang::Ru, ru.trim());
+    Ok(t)
+}
+
+fn unchanged() -> OperatorError {
+    OperatorError::Invalid("Nothing was changed".into())
+}
+
+/// The store's words for what the form got wrong, as a refusal.
+fn refused(e: StoreError, not_found: &str) -> OperatorError {
+    match e {
+        StoreError::NotFound(_) => OperatorError::Invalid(not_found.into()),
+        StoreError::Invalid(t) | StoreError::Conflict(t) => OperatorError::Invalid(t),
+        e => e.into(),
+    }
+}
 
 /// Sells `project` (its id or code) in `country` at `price` (typed, e.g. `0.50`).
 pub async fn set_price(
@@ -29,32 +67,320 @@ pub async fn set_price(
     let country = country.trim().to_ascii_lowercase();
     let project = sms_admin::project(store, project.trim())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => OperatorError::Invalid("No such SMS project".into()),
-            e => e.into(),
-        })?;
+        .map_err(|e| refused(e, "No such SMS project"))?;
     let before = store
         .sms_prices()
         .await?
         .into_iter()
         .find(|p| p.project_id == project.id && p.country_code == country)
         .map(|p| p.price.display4());
-    sms_admin::set_price(store, &project.id, &country, price)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => OperatorError::Invalid("No such country".into()),
-            e => e.into(),
-        })?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
+    let row = entry(
+        actor,
         "sms.price",
         &format!("sms:{}/{country}", project.code),
         Some(json!({ "price": before })),
         Some(json!({ "price": price.display4() })),
-        now,
-    )
-    .await?;
+    );
+    sms_admin::set_price_audited(store, &project.id, &country, price, Some((&row, now)))
+        .await
+        .map_err(|e| refused(e, "No such country"))?;
     Ok(price)
+}
+
+fn country_facts(c: &SmsCountry) -> Value {
+    json!({ "name": c.name.en(), "ru": ru(&c.name), "active": c.active })
+}
+
+/// Renames a country (English and Russian) or turns it on or off.
+pub async fn save_country(
+    store: &Store,
+    actor: &Acting,
+    code: &str,
+    en: &str,
+    ru_name: &str,
+    active: bool,
+    now: i64,
+) -> Result<SmsCountry, OperatorError> {
+    actor.require(Permission::Change)?;
+    let code = code.trim().to_ascii_lowercase();
+    let current = store
+        .sms_countries(false)
+        .await?
+        .into_iter()
+        .find(|c| c.code == code)
+        .ok_or_else(|| OperatorError::Invalid("No such country".into()))?;
+    let mut text = name(en, ru_name)?;
+    for (l, v) in current.name.translations() {
+        if *l != Lang::Ru {
+            text.set(*l, v.clone());
+        }
+    }
+    let before = country_facts(&current);
+    let after = json!({ "name": text.en(), "ru": ru(&text), "active": active });
+    if before == after {
+        return Err(unchanged());
+    }
+    let row = entry(
+        actor,
+        "sms.country",
+        &format!("sms-country:{code}"),
+        Some(before),
+        Some(after),
+    );
+    let country = NewSmsCountry {
+        code,
+        name: text,
+        activate_id: current.activate_id,
+        active,
+    };
+    sms_admin::save_country_audited(store, country, Some((&row, now)))
+        .await
+        .map_err(|e| refused(e, "No such country"))
+}
+
+fn project_facts(p: &SmsProject) -> Value {
+    json!({ "name": p.name.en(), "ru": ru(&p.name), "active": p.active })
+}
+
+/// A new project: its code (`tg`), English and Russian names.
+pub async fn create_project(
+    store: &Store,
+    actor: &Acting,
+    code: &str,
+    en: &str,
+    ru_name: &str,
+    now: i64,
+) -> Result<SmsProject, OperatorError> {
+    actor.require(Permission::Change)?;
+    let text = name(en, ru_name)?;
+    let code = code.trim().to_ascii_lowercase();
+    let row = entry(
+        actor,
+        "sms.project_create",
+        &format!("sms-project:{code}"),
+        None,
+        Some(json!({ "code": code, "name": text.en(), "ru": ru(&text), "active": true })),
+    );
+    sms_admin::create_project_audited(
+        store,
+        NewSmsProject { code, name: text },
+        now,
+        Some((&row, now)),
+    )
+    .await
+    .map_err(|e| refused(e, "No such SMS project"))
+}
+
+/// Renames a project (English and Russian) or turns it on or off.
+pub async fn update_project(
+    store: &Store,
+    actor: &Acting,
+    reference: &str,
+    en: &str,
+    ru_name: &str,
+    active: bool,
+    now: i64,
+) -> Result<SmsProject, OperatorError> {
+    actor.require(Permission::Change)?;
+    let current = sms_admin::project(store, reference)
+        .await
+        .map_err(|e| refused(e, "No such SMS project"))?;
+    let text = name(en, ru_name)?;
+    let before = project_facts(&current);
+    let after = json!({ "name": text.en(), "ru": ru(&text), "active": active });
+    if before == after {
+        return Err(unchanged());
+    }
+    let row = entry(
+        actor,
+        "sms.project",
+        &format!("sms-project:{}", current.code),
+        Some(before),
+        Some(after),
+    );
+    let change = ProjectChange {
+        name: Some(text.en().to_owned()),
+        translations: Some(vec![("ru".to_owned(), ru(&text).to_owned())]),
+        active: Some(active),
+    };
+    match sms_admin::update_project_audited(store, &current.id, change, Some((&row, now))).await {
+        Ok(p) => Ok(p),
+        Err(SmsAdminError::Store(e)) => Err(refused(e, "No such SMS project")),
+        Err(e) => Err(OperatorError::Invalid(e.to_string())),
+    }
+}
+
+/// A webhook secret typed in a form: at least 16 characters, no spaces.
+fn secret(text: &str) -> Result<String, OperatorError> {
+    let s = text.trim();
+    if s.chars().count() < 16 || s.len() > 256 || s.chars().any(char::is_whitespace) {
+        return Err(OperatorError::Invalid(
+            "A gateway secret needs at least 16 characters".into(),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A new gateway with the webhook secret the operator typed (kept sealed, never shown
+/// again); answers its id.
+pub async fn create_gateway(
+    store: &Store,
+    actor: &Acting,
+    gateway_name: &str,
+    secret_text: &str,
+    now: i64,
+) -> Result<String, OperatorError> {
+    actor.require(Permission::Change)?;
+    let gateway_name = gateway_name.trim();
+    if gateway_name.is_empty() {
+        return Err(OperatorError::Invalid("A name is required".into()));
+    }
+    let secret = secret(secret_text)?;
+    let id = souk_core::id::new_entity_id();
+    let row = entry(
+        actor,
+        "sms.gateway_create",
+        &format!("sms-gateway:{id}"),
+        None,
+        Some(json!({ "name": gateway_name, "active": true, "secret": "set" })),
+    );
+    sms_admin::create_gateway_audited(
+        store,
+        &id,
+        gateway_name,
+        Some(secret),
+        now,
+        Some((&row, now)),
+    )
+    .await
+    .map_err(|e| refused(e, "No such gateway"))?;
+    Ok(id)
+}
+
+/// Renames a gateway, turns it on or off, or replaces its secret (a blank one keeps
+/// the stored secret).
+pub async fn update_gateway(
+    store: &Store,
+    actor: &Acting,
+    id: &str,
+    gateway_name: &str,
+    active: bool,
+    secret_text: &str,
+    now: i64,
+) -> Result<SmsGateway, OperatorError> {
+    actor.require(Permission::Change)?;
+    let current = sms_admin::gateway(store, id)
+        .await
+        .map_err(|e| refused(e, "No such gateway"))?;
+    let gateway_name = gateway_name.trim();
+    if gateway_name.is_empty() {
+        return Err(OperatorError::Invalid("A name is required".into()));
+    }
+    let replace = if secret_text.trim().is_empty() {
+        None
+    } else {
+        Some(secret(secret_text)?)
+    };
+    if gateway_name == current.name && active == current.active && replace.is_none() {
+        return Err(unchanged());
+    }
+    let row = entry(
+        actor,
+        "sms.gateway",
+        &format!("sms-gateway:{id}"),
+        Some(json!({ "name": current.name, "active": current.active, "secret": "set" })),
+        Some(json!({
+            "name": gateway_name,
+            "active": active,
+            "secret": if replace.is_some() { "replaced" } else { "set" },
+        })),
+    );
+    sms_admin::update_gateway_audited(
+        store,
+        id,
+        Some(gateway_name),
+        Some(active),
+        replace.as_deref(),
+        Some((&row, now)),
+    )
+    .await
+    .map_err(|e| refused(e, "No such gateway"))
+}
+
+/// Adds a number to the pool: its phone, country, gateway (blank: none) and the
+/// projects it serves (codes, separated by commas or spaces).
+pub async fn add_number(
+    store: &Store,
+    actor: &Acting,
+    phone: &str,
+    country: &str,
+    gateway: &str,
+    projects: &str,
+    now: i64,
+) -> Result<SmsNumber, OperatorError> {
+    actor.require(Permission::Change)?;
+    let normalized = normalize_phone(phone)
+        .ok_or_else(|| OperatorError::Invalid("Write the phone like +12025550101".into()))?;
+    let country = country.trim().to_ascii_lowercase();
+    let gateway = Some(gateway.trim()).filter(|g| !g.is_empty());
+    let projects: Vec<String> = projects
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let id = souk_core::id::new_entity_id();
+    let row = entry(
+        actor,
+        "sms.number_add",
+        &format!("sms-number:{normalized}"),
+        None,
+        Some(json!({
+            "phone": normalized,
+            "country": country,
+            "gateway": gateway,
+            "projects": projects,
+            "active": true,
+        })),
+    );
+    let number = NewSmsNumber {
+        phone: normalized,
+        country,
+        gateway_id: gateway.map(str::to_owned),
+        projects,
+    };
+    match sms_admin::add_number_audited(store, &id, number, now, Some((&row, now))).await {
+        Ok(n) => Ok(n),
+        Err(StoreError::NotFound("Gateway")) => {
+            Err(OperatorError::Invalid("No such gateway".into()))
+        }
+        Err(e) => Err(refused(e, "No such country")),
+    }
+}
+
+/// Turns a pool number on or off (a number turned off finishes its rental but gets no
+/// new one).
+pub async fn set_number_active(
+    store: &Store,
+    actor: &Acting,
+    id: &str,
+    active: bool,
+    now: i64,
+) -> Result<SmsNumber, OperatorError> {
+    actor.require(Permission::Change)?;
+    let current = sms_admin::number(store, id)
+        .await
+        .map_err(|e| refused(e, "No such number"))?;
+    if current.active == active {
+        return Err(unchanged());
+    }
+    let row = entry(
+        actor,
+        "sms.number",
+        &format!("sms-number:{}", current.phone),
+        Some(json!({ "active": current.active })),
+        Some(json!({ "active": active })),
+    );
+    sms_admin::update_number_audited(store, &current.id, Some(active), None, Some((&row, now)))
+        .await
+        .map_err(|e| refused(e, "No such number"))
 }

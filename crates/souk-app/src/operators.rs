@@ -12,7 +12,8 @@ use serde_json::json;
 use souk_core::balance::BalanceRequest;
 use souk_core::Money;
 use souk_store::{
-    NewAuditEntry, NewOperator, OperatorRecord, OperatorSession, Resolution, Store, StoreError,
+    NewAuditEntry, NewOperator, OperatorChange, OperatorListRow, OperatorRecord, OperatorSession,
+    Resolution, Store, StoreError,
 };
 
 use crate::balances::BalanceError;
@@ -136,6 +137,9 @@ pub enum OperatorError {
     /// A provider did not answer as asked (nothing of ours changed).
     #[error("{0}")]
     Upstream(String),
+    /// A value a form gave that the supply rules refuse (a name, a setting).
+    #[error(transparent)]
+    Supply(#[from] souk_core::supply::SupplyError),
     #[error(transparent)]
     Balance(#[from] BalanceError),
     #[error(transparent)]
@@ -174,6 +178,22 @@ pub async fn create(
     role: &str,
     now: i64,
 ) -> Result<Created, OperatorError> {
+    create_by(store, passwords, None, email, role, now).await
+}
+
+/// Creates an operator with a random password: from the command line (`by` none), or
+/// by an owner at the console's operators screen. The password is answered once.
+pub async fn create_by(
+    store: &Store,
+    passwords: &Passwords,
+    by: Option<&Acting>,
+    email: &str,
+    role: &str,
+    now: i64,
+) -> Result<Created, OperatorError> {
+    if let Some(actor) = by {
+        actor.require(Permission::Manage)?;
+    }
     let email = check_email(email)?;
     let role = Role::parse(role)
         .ok_or_else(|| OperatorError::Invalid("Role must be owner, admin or support".into()))?;
@@ -195,8 +215,8 @@ pub async fn create(
                 password_hash: hash,
             },
             &NewAuditEntry {
-                operator_id: None,
-                operator_email: "command line".into(),
+                operator_id: by.map(|a| a.id.clone()),
+                operator_email: by.map_or_else(|| "command line".into(), |a| a.email.clone()),
                 action: "operator.create".into(),
                 subject: format!("operator:{id}"),
                 before: None,
@@ -271,7 +291,17 @@ pub async fn sign_in(
     };
     let record = match record {
         Some(r) if matched && r.status == "active" => r,
-        _ => return Err(OperatorError::Wrong),
+        other => {
+            // Recorded in a transaction of its own: nothing else of a refused sign-in
+            // commits. Throttled attempts (above) are not checked, so not recorded.
+            let why = match &other {
+                None => "wrong email or password",
+                Some(r) if r.status != "active" => "disabled",
+                Some(_) => "wrong password",
+            };
+            sign_in_failed(store, other.as_ref(), &email, why, now).await?;
+            return Err(OperatorError::Wrong);
+        }
     };
     store.clear_attempts(&email_key).await?;
     let role = Role::parse(&record.role).unwrap_or(Role::Support);
@@ -283,7 +313,65 @@ pub async fn sign_in(
         Next::Done
     };
     let token = start(store, &record, next == Next::Done, now).await?;
+    if next == Next::Done {
+        signed_in(store, &record, "none", now).await?;
+    }
     Ok(Started { token, next })
+}
+
+/// The audit row of a full sign-in (the last sign-in the operators screen shows), in a
+/// transaction of its own; `second_factor` says how the sign-in was finished.
+async fn signed_in(
+    store: &Store,
+    op: &OperatorRecord,
+    second_factor: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    audit(
+        store,
+        &op.id,
+        &op.email,
+        "operator.sign_in",
+        &format!("operator:{}", op.id),
+        None,
+        Some(json!({ "second_factor": second_factor })),
+        now,
+    )
+    .await
+}
+
+/// The audit row of a refused sign-in step, in a transaction of its own (the refusal
+/// commits nothing else). Whoever tried is not known, so the row names no operator as
+/// its author, only the email tried; its subject is the operator of that email, or,
+/// for an email no operator has, `signin:<email>` (as typed, cut to 254 characters).
+async fn sign_in_failed(
+    store: &Store,
+    op: Option<&OperatorRecord>,
+    email: &str,
+    why: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let typed: String = email
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(254)
+        .collect();
+    store
+        .append_audit(
+            &NewAuditEntry {
+                operator_id: None,
+                operator_email: op.map_or_else(|| typed.clone(), |o| o.email.clone()),
+                action: "operator.sign_in_failed".into(),
+                subject: op.map_or_else(
+                    || format!("signin:{typed}"),
+                    |o| format!("operator:{}", o.id),
+                ),
+                before: None,
+                after: Some(json!({ "why": why }).to_string()),
+            },
+            now,
+        )
+        .await
 }
 
 async fn start(
@@ -335,7 +423,8 @@ pub async fn second_factor(
     count_code(store, throttle, &session.operator_id, now).await?;
     let op = store.operator(&session.operator_id).await?;
     let code = code.trim();
-    let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+    let by_app = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let accepted = if by_app {
         let secret = store
             .operator_totp_secret(&op.id)
             .await?
@@ -349,18 +438,35 @@ pub async fn second_factor(
         !normalized.is_empty() && store.use_recovery_code(&op.id, &normalized, now).await?
     };
     if !accepted {
+        let why = if by_app {
+            "wrong code"
+        } else {
+            "wrong recovery code"
+        };
+        sign_in_failed(store, Some(&op), &op.email, why, now).await?;
         return Err(OperatorError::Wrong);
+    }
+    if !by_app {
+        // A recovery code spent: its own row, with how many are left.
+        let left = store.recovery_codes_left(&op.id).await?;
+        audit(
+            store,
+            &op.id,
+            &op.email,
+            "operator.recovery_code",
+            &format!("operator:{}", op.id),
+            Some(json!({ "left": left + 1 })),
+            Some(json!({ "left": left })),
+            now,
+        )
+        .await?;
     }
     store.end_operator_session(token).await?;
     let token = start(store, &op, true, now).await?;
-    audit(
+    signed_in(
         store,
-        &op.id,
-        &op.email,
-        "operator.sign_in",
-        &format!("operator:{}", op.id),
-        None,
-        None,
+        &op,
+        if by_app { "totp" } else { "recovery code" },
         now,
     )
     .await?;
@@ -418,7 +524,11 @@ pub async fn finish_enrolment(
         .await?
         .and_then(|s| totp::from_base32(&s))
         .ok_or(OperatorError::Wrong)?;
-    let step = totp::verify(&secret, code, now, None).ok_or(OperatorError::Wrong)?;
+    let Some(step) = totp::verify(&secret, code, now, None) else {
+        let op = store.operator(&session.operator_id).await?;
+        sign_in_failed(store, Some(&op), &op.email, "wrong enrolment code", now).await?;
+        return Err(OperatorError::Wrong);
+    };
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
     let digests: Vec<String> = codes.iter().map(|c| normalize_recovery(c)).collect();
     if !store
@@ -438,11 +548,12 @@ pub async fn finish_enrolment(
         &op.email,
         "operator.totp_enrolled",
         &format!("operator:{}", op.id),
-        None,
-        None,
+        Some(json!({ "totp": false })),
+        Some(json!({ "totp": true, "recovery_codes": RECOVERY_CODES })),
         now,
     )
     .await?;
+    signed_in(store, &op, "enrolment", now).await?;
     Ok((token, codes))
 }
 
@@ -459,7 +570,7 @@ fn recovery_code() -> String {
 }
 
 /// An audit row of `actor`'s, to write in the transaction of the change it records.
-fn entry(
+pub(crate) fn entry(
     actor: &Acting,
     action: &str,
     subject: &str,
@@ -675,4 +786,90 @@ pub async fn resolve_dispute(
         })
         .await?;
     Ok(resolved)
+}
+
+/// Every operator with their last sign-in (owners only: the operators screen).
+pub async fn list(store: &Store, actor: &Acting) -> Result<Vec<OperatorListRow>, OperatorError> {
+    actor.require(Permission::Manage)?;
+    Ok(store.operator_list().await?)
+}
+
+/// What an owner changes about an operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Role(Role),
+    Disable,
+    Enable,
+    /// Forget the second factor (and the recovery codes): enrol again at the next
+    /// sign-in. Ends the operator's sessions.
+    ResetTotp,
+    /// Sign the operator out everywhere.
+    EndSessions,
+}
+
+impl Change {
+    /// A form's `do` (and `role` for `role`).
+    pub fn parse(what: &str, role: &str) -> Result<Change, OperatorError> {
+        match what.trim() {
+            "role" => Role::parse(role).map(Change::Role).ok_or_else(|| {
+                OperatorError::Invalid("Role must be owner, admin or support".into())
+            }),
+            "disable" => Ok(Change::Disable),
+            "enable" => Ok(Change::Enable),
+            "reset_totp" => Ok(Change::ResetTotp),
+            "end_sessions" => Ok(Change::EndSessions),
+            _ => Err(OperatorError::Invalid("Unknown change".into())),
+        }
+    }
+}
+
+fn operator_facts(op: &OperatorRecord) -> serde_json::Value {
+    json!({ "email": op.email, "role": op.role, "status": op.status, "totp": op.totp_enabled })
+}
+
+/// An owner's change to an operator account, audited in its transaction with the
+/// account before and after. An owner cannot demote or disable themselves, nor leave
+/// the installation without an active owner (checked in the store's transaction).
+pub async fn change(
+    store: &Store,
+    actor: &Acting,
+    operator_id: &str,
+    change: Change,
+    now: i64,
+) -> Result<OperatorRecord, OperatorError> {
+    actor.require(Permission::Manage)?;
+    if operator_id == actor.id && matches!(change, Change::Role(_) | Change::Disable) {
+        return Err(OperatorError::Invalid(
+            "You cannot demote or disable yourself".into(),
+        ));
+    }
+    let (action, stored) = match &change {
+        Change::Role(r) => ("operator.role", OperatorChange::Role(r.as_str().into())),
+        Change::Disable => (
+            "operator.disable",
+            OperatorChange::Status("disabled".into()),
+        ),
+        Change::Enable => ("operator.enable", OperatorChange::Status("active".into())),
+        Change::ResetTotp => ("operator.reset_totp", OperatorChange::ResetTotp),
+        Change::EndSessions => ("operator.end_sessions", OperatorChange::EndSessions),
+    };
+    let subject = format!("operator:{operator_id}");
+    let changed = store
+        .change_operator_audited(operator_id, &stored, now, |before, after, ended| {
+            let mut after = operator_facts(after);
+            after["sessions_ended"] = json!(ended);
+            entry(
+                actor,
+                action,
+                &subject,
+                Some(operator_facts(before)),
+                Some(after),
+            )
+        })
+        .await;
+    match changed {
+        Ok(op) => Ok(op),
+        Err(StoreError::Invalid(t)) => Err(OperatorError::Invalid(t)),
+        Err(e) => Err(e.into()),
+    }
 }

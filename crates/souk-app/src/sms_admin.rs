@@ -8,9 +8,13 @@
 use souk_core::sms::{lifetime_allowed, normalize_phone, LIFETIME_SETTING};
 use souk_core::{Lang, Text};
 use souk_store::{
-    InboundOutcome, InboundSms, NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsGateway,
-    SmsNumber, SmsProject, SmsProvider, Store, StoreError, StoredSms,
+    InboundOutcome, InboundSms, NewAuditEntry, NewSmsCountry, NewSmsNumber, NewSmsProject,
+    SmsCountry, SmsGateway, SmsNumber, SmsProject, SmsProvider, Store, StoreError, StoredSms,
 };
+
+/// An operator's audit row and its time, written in the transaction of the change (the
+/// console's changes); `None` for the operator API and the command line.
+pub type Audit<'a> = Option<(&'a NewAuditEntry, i64)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmsAdminError {
@@ -26,7 +30,16 @@ pub enum SmsAdminError {
 
 /// Creates or updates a country; answers it as stored.
 pub async fn save_country(store: &Store, country: NewSmsCountry) -> Result<SmsCountry, StoreError> {
-    store.upsert_sms_country(&country).await?;
+    save_country_audited(store, country, None).await
+}
+
+/// `save_country` with an operator's audit row.
+pub async fn save_country_audited(
+    store: &Store,
+    country: NewSmsCountry,
+    audit: Audit<'_>,
+) -> Result<SmsCountry, StoreError> {
+    store.upsert_sms_country_audited(&country, audit).await?;
     let code = country.code.trim().to_ascii_lowercase();
     store
         .sms_countries(false)
@@ -52,7 +65,19 @@ pub async fn create_project(
     project: NewSmsProject,
     now: i64,
 ) -> Result<SmsProject, StoreError> {
-    let id = store.create_sms_project(&project, now).await?;
+    create_project_audited(store, project, now, None).await
+}
+
+/// `create_project` with an operator's audit row.
+pub async fn create_project_audited(
+    store: &Store,
+    project: NewSmsProject,
+    now: i64,
+    audit: Audit<'_>,
+) -> Result<SmsProject, StoreError> {
+    let id = store
+        .create_sms_project_audited(&project, now, audit)
+        .await?;
     self::project(store, &id).await
 }
 
@@ -71,6 +96,16 @@ pub async fn update_project(
     reference: &str,
     change: ProjectChange,
 ) -> Result<SmsProject, SmsAdminError> {
+    update_project_audited(store, reference, change, None).await
+}
+
+/// `update_project` with an operator's audit row.
+pub async fn update_project_audited(
+    store: &Store,
+    reference: &str,
+    change: ProjectChange,
+    audit: Audit<'_>,
+) -> Result<SmsProject, SmsAdminError> {
     let current = project(store, reference).await?;
     let name = match (&change.name, &change.translations) {
         (None, None) => None,
@@ -88,7 +123,7 @@ pub async fn update_project(
         }
     };
     let id = store
-        .update_sms_project(&current.id, name.as_ref(), change.active)
+        .update_sms_project_audited(&current.id, name.as_ref(), change.active, audit)
         .await?;
     Ok(project(store, &id).await?)
 }
@@ -101,7 +136,20 @@ pub async fn set_price(
     country: &str,
     price: souk_core::Money,
 ) -> Result<SmsProject, StoreError> {
-    store.set_sms_price(project, country, Some(price)).await?;
+    set_price_audited(store, project, country, price, None).await
+}
+
+/// `set_price` with an operator's audit row.
+pub async fn set_price_audited(
+    store: &Store,
+    project: &str,
+    country: &str,
+    price: souk_core::Money,
+    audit: Audit<'_>,
+) -> Result<SmsProject, StoreError> {
+    store
+        .set_sms_price_audited(project, country, Some(price), audit)
+        .await?;
     self::project(store, project).await
 }
 
@@ -122,9 +170,53 @@ pub async fn create_gateway(
     secret: Option<String>,
     now: i64,
 ) -> Result<CreatedGateway, StoreError> {
+    let id = souk_core::id::new_entity_id();
+    create_gateway_audited(store, &id, name, secret, now, None).await
+}
+
+/// `create_gateway` under the id given, with an operator's audit row.
+pub async fn create_gateway_audited(
+    store: &Store,
+    id: &str,
+    name: &str,
+    secret: Option<String>,
+    now: i64,
+    audit: Audit<'_>,
+) -> Result<CreatedGateway, StoreError> {
     let secret = secret.unwrap_or_else(souk_store::crypto::new_api_key);
-    let id = store.create_sms_gateway(name, &secret, now).await?;
-    Ok(CreatedGateway { id, secret })
+    store
+        .create_sms_gateway_audited(id, name, &secret, now, audit)
+        .await?;
+    Ok(CreatedGateway {
+        id: id.to_owned(),
+        secret,
+    })
+}
+
+/// A gateway by its id.
+pub async fn gateway(store: &Store, id: &str) -> Result<SmsGateway, StoreError> {
+    store
+        .sms_gateways()
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or(StoreError::NotFound("Gateway"))
+}
+
+/// Renames a gateway, turns it on or off, or replaces its secret (each when given),
+/// with an operator's audit row; answers it as stored.
+pub async fn update_gateway_audited(
+    store: &Store,
+    id: &str,
+    name: Option<&str>,
+    active: Option<bool>,
+    secret: Option<&str>,
+    audit: Audit<'_>,
+) -> Result<SmsGateway, StoreError> {
+    store
+        .update_sms_gateway_audited(id, name, active, secret, audit)
+        .await?;
+    gateway(store, id).await
 }
 
 pub async fn set_gateway_active(
@@ -161,6 +253,20 @@ pub async fn add_number(
     self::number(store, &id).await
 }
 
+/// `add_number` under the id given, with an operator's audit row.
+pub async fn add_number_audited(
+    store: &Store,
+    id: &str,
+    number: NewSmsNumber,
+    now: i64,
+    audit: Audit<'_>,
+) -> Result<SmsNumber, StoreError> {
+    let id = store
+        .add_sms_number_audited(id, &number, now, audit)
+        .await?;
+    self::number(store, &id).await
+}
+
 /// (De)activates a number (by id or phone) or replaces its projects.
 pub async fn update_number(
     store: &Store,
@@ -168,7 +274,20 @@ pub async fn update_number(
     active: Option<bool>,
     projects: Option<&[String]>,
 ) -> Result<SmsNumber, StoreError> {
-    let id = store.update_sms_number(reference, active, projects).await?;
+    update_number_audited(store, reference, active, projects, None).await
+}
+
+/// `update_number` with an operator's audit row.
+pub async fn update_number_audited(
+    store: &Store,
+    reference: &str,
+    active: Option<bool>,
+    projects: Option<&[String]>,
+    audit: Audit<'_>,
+) -> Result<SmsNumber, StoreError> {
+    let id = store
+        .update_sms_number_audited(reference, active, projects, audit)
+        .await?;
     number(store, &id).await
 }
 

@@ -83,7 +83,10 @@ pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
 pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
-pub use operators::{AuditEntry, NewAuditEntry, NewOperator, OperatorRecord, OperatorSession};
+pub use operators::{
+    AuditEntry, NewAuditEntry, NewOperator, OperatorChange, OperatorListRow, OperatorRecord,
+    OperatorSession, LAST_OWNER,
+};
 pub use ops::{OpsGauges, PoolUse};
 pub use order_close::Closing;
 pub use orders::{Buyer, CancelOutcome, OrderView, Placed};

@@ -330,3 +330,158 @@ impl Store {
         }))
     }
 }
+
+row_struct! {
+    /// An operator as the console's operators screen lists them (never a secret): the
+    /// last sign-in is read from the audit log's `operator.sign_in` rows.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct OperatorListRow {
+        pub id: String,
+        pub email: String,
+        pub role: String,
+        pub totp_enabled: bool,
+        pub status: String,
+        pub created_at: i64,
+        pub last_sign_in: Option<i64>,
+    }
+}
+
+/// A change an owner makes to an operator account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorChange {
+    /// `owner`, `admin` or `support`.
+    Role(String),
+    /// `active` or `disabled`; disabling also ends the operator's sessions.
+    Status(String),
+    /// Forgets the second factor and the recovery codes and ends the sessions: the
+    /// next sign-in enrols again.
+    ResetTotp,
+    /// Signs the operator out everywhere.
+    EndSessions,
+}
+
+/// The last active owner may not stop being one (an installation nobody can manage).
+pub const LAST_OWNER: &str = "The last active owner must stay an active owner";
+
+impl Store {
+    /// Every operator with their last sign-in, oldest account first.
+    pub async fn operator_list(&self) -> Result<Vec<OperatorListRow>> {
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT o.id, o.email, o.role, o.totp_enabled, o.status, o.created_at, \
+                 (SELECT MAX(a.created_at) FROM operator_audit a \
+                  WHERE a.subject = 'operator:' || o.id AND a.action = 'operator.sign_in') AS last_sign_in \
+                 FROM operators o ORDER BY o.created_at, o.id",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Applies `change` to operator `id` with its audit row, made by `audit` from the
+    /// record before and after (both read in the transaction), in one transaction.
+    /// Refused (`Invalid`, nothing changed) when it would leave no active owner, or
+    /// when it changes nothing; an unknown operator is `NotFound`.
+    pub async fn change_operator_audited(
+        &self,
+        id: &str,
+        change: &OperatorChange,
+        now: i64,
+        audit: impl FnOnce(&OperatorRecord, &OperatorRecord, u64) -> NewAuditEntry + Send,
+    ) -> Result<OperatorRecord> {
+        let select = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1");
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            if matches!(change, OperatorChange::Role(_) | OperatorChange::Status(_)) {
+                // Every active owner's row locked first, so two owners demoting each
+                // other at once cannot both pass the count below (PostgreSQL; SQLite
+                // writes one at a time anyway).
+                sqlx::query("UPDATE operators SET role = role WHERE role = 'owner' AND status = 'active'")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let before: Option<OperatorRecord> = sqlx::query_as(&select)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(before) = before else {
+                return Err(StoreError::NotFound("Operator"));
+            };
+            let (role, status) = match change {
+                OperatorChange::Role(r) => (r.as_str(), before.status.as_str()),
+                OperatorChange::Status(s) => (before.role.as_str(), s.as_str()),
+                _ => (before.role.as_str(), before.status.as_str()),
+            };
+            let was_owner = before.role == "owner" && before.status == "active";
+            if was_owner && !(role == "owner" && status == "active") {
+                let (others,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM operators WHERE role = 'owner' AND status = 'active' AND id <> $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if others == 0 {
+                    return Err(StoreError::Invalid(LAST_OWNER.into()));
+                }
+            }
+            let mut sessions_ended = 0;
+            match change {
+                OperatorChange::Role(r) => {
+                    if *r == before.role {
+                        return Err(StoreError::Invalid("The operator has this role already".into()));
+                    }
+                    sqlx::query("UPDATE operators SET role = $1 WHERE id = $2")
+                        .bind(r)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                OperatorChange::Status(s) => {
+                    if *s == before.status {
+                        return Err(StoreError::Invalid(if s == "active" {
+                            "The operator is active already".into()
+                        } else {
+                            "The operator is disabled already".into()
+                        }));
+                    }
+                    sqlx::query("UPDATE operators SET status = $1 WHERE id = $2")
+                        .bind(s)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                OperatorChange::ResetTotp => {
+                    sqlx::query(
+                        "UPDATE operators SET totp_enabled = FALSE, totp_secret_sealed = NULL, totp_last_step = NULL \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM operator_recovery_codes WHERE operator_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                OperatorChange::EndSessions => {}
+            }
+            if !matches!(change, OperatorChange::Role(_))
+                && !matches!(change, OperatorChange::Status(s) if s == "active")
+            {
+                sessions_ended = sqlx::query("DELETE FROM operator_sessions WHERE operator_id = $1 AND expires_at > $2")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            let after: OperatorRecord = sqlx::query_as(&select)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.audit_row(&audit(&before, &after, sessions_ended), now).await?;
+            tx.commit().await?;
+            Ok(after)
+        })
+    }
+}

@@ -9,6 +9,11 @@ use souk_core::sms::{normalize_country, normalize_phone};
 use souk_core::{Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
+
+/// An operator's audit row and its time, written in the transaction of the change.
+pub type Audit<'a> = Option<(&'a NewAuditEntry, i64)>;
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
@@ -197,6 +202,15 @@ fn non_empty(what: &str, text: &str) -> Result<()> {
 impl Store {
     /// Creates or updates a country (name, translations, protocol number, active).
     pub async fn upsert_sms_country(&self, c: &NewSmsCountry) -> Result<()> {
+        self.upsert_sms_country_audited(c, None).await
+    }
+
+    /// `upsert_sms_country` with the audit row of an operator's change, in its transaction.
+    pub async fn upsert_sms_country_audited(
+        &self,
+        c: &NewSmsCountry,
+        audit: Audit<'_>,
+    ) -> Result<()> {
         let code = country_code(&c.code)?;
         non_empty("Country name", c.name.en())?;
         if c.activate_id.is_some_and(|id| id < 0) {
@@ -218,6 +232,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.write_name("sms_country", &code, &c.name).await?;
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -225,6 +242,16 @@ impl Store {
 
     /// Creates a project; returns its entity id.
     pub async fn create_sms_project(&self, p: &NewSmsProject, now: i64) -> Result<String> {
+        self.create_sms_project_audited(p, now, None).await
+    }
+
+    /// `create_sms_project` with the audit row of an operator's change, in its transaction.
+    pub async fn create_sms_project_audited(
+        &self,
+        p: &NewSmsProject,
+        now: i64,
+        audit: Audit<'_>,
+    ) -> Result<String> {
         let code = project_code(&p.code)?;
         non_empty("Project name", p.name.en())?;
         let id = new_entity_id();
@@ -244,6 +271,9 @@ impl Store {
                 return Err(StoreError::Conflict(format!("A project with code {code} already exists")));
             }
             tx.write_name("sms_project", &id, &p.name).await?;
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
             tx.commit().await?;
         });
         Ok(id)
@@ -255,6 +285,18 @@ impl Store {
         reference: &str,
         name: Option<&Text>,
         active: Option<bool>,
+    ) -> Result<String> {
+        self.update_sms_project_audited(reference, name, active, None)
+            .await
+    }
+
+    /// `update_sms_project` with the audit row of an operator's change, in its transaction.
+    pub async fn update_sms_project_audited(
+        &self,
+        reference: &str,
+        name: Option<&Text>,
+        active: Option<bool>,
+        audit: Audit<'_>,
     ) -> Result<String> {
         let reference = reference.trim().to_ascii_lowercase();
         on_engine!(&self.db, pool => {
@@ -282,6 +324,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
             tx.commit().await?;
             Ok(id)
         })
@@ -294,6 +339,18 @@ impl Store {
         project: &str,
         country: &str,
         price: Option<Money>,
+    ) -> Result<()> {
+        self.set_sms_price_audited(project, country, price, None)
+            .await
+    }
+
+    /// `set_sms_price` with the audit row of an operator's change, in its transaction.
+    pub async fn set_sms_price_audited(
+        &self,
+        project: &str,
+        country: &str,
+        price: Option<Money>,
+        audit: Audit<'_>,
     ) -> Result<()> {
         let country = country_code(country)?;
         if price.is_some_and(Money::is_negative) {
@@ -336,6 +393,9 @@ impl Store {
                         .await?;
                 }
             }
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -363,24 +423,89 @@ impl Store {
 
     /// Registers a gateway with its webhook secret (sealed at rest); returns its id.
     pub async fn create_sms_gateway(&self, name: &str, secret: &str, now: i64) -> Result<String> {
-        non_empty("Gateway name", name)?;
+        let id = new_entity_id();
+        self.create_sms_gateway_audited(&id, name, secret, now, None)
+            .await?;
+        Ok(id)
+    }
+
+    fn check_gateway_secret(secret: &str) -> Result<()> {
         if secret.len() < 16 {
             return Err(StoreError::Invalid(
                 "A gateway secret needs at least 16 characters".into(),
             ));
         }
-        let id = new_entity_id();
-        let _gate = self.gate.enter().await;
+        Ok(())
+    }
+
+    /// `create_sms_gateway` under the id given, with the audit row of an operator's
+    /// change, in its transaction.
+    pub async fn create_sms_gateway_audited(
+        &self,
+        id: &str,
+        name: &str,
+        secret: &str,
+        now: i64,
+        audit: Audit<'_>,
+    ) -> Result<()> {
+        non_empty("Gateway name", name)?;
+        Self::check_gateway_secret(secret)?;
         on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("INSERT INTO sms_gateways (id, name, secret_enc, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&id)
+                .bind(id)
                 .bind(name.trim())
                 .bind(self.crypto.seal(secret))
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
+            tx.commit().await?;
         });
-        Ok(id)
+        Ok(())
+    }
+
+    /// Renames a gateway, turns it on or off, or replaces its webhook secret (each when
+    /// given), with the audit row of an operator's change, in one transaction.
+    pub async fn update_sms_gateway_audited(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        active: Option<bool>,
+        secret: Option<&str>,
+        audit: Audit<'_>,
+    ) -> Result<()> {
+        if let Some(name) = name {
+            non_empty("Gateway name", name)?;
+        }
+        if let Some(secret) = secret {
+            Self::check_gateway_secret(secret)?;
+        }
+        let sealed = secret.map(|s| self.crypto.seal(s));
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let done = sqlx::query(
+                "UPDATE sms_gateways SET name = COALESCE($1, name), active = COALESCE($2, active), \
+                 secret_enc = COALESCE($3, secret_enc) WHERE id = $4",
+            )
+            .bind(name.map(str::trim))
+            .bind(active)
+            .bind(&sealed)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound("Gateway"));
+            }
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     pub async fn set_sms_gateway_active(&self, id: &str, active: bool) -> Result<()> {
@@ -418,10 +543,24 @@ impl Store {
 
     /// Adds a number to the pool; returns its id.
     pub async fn add_sms_number(&self, n: &NewSmsNumber, now: i64) -> Result<String> {
+        self.add_sms_number_audited(&new_entity_id(), n, now, None)
+            .await
+    }
+
+    /// `add_sms_number` under the id given, with the audit row of an operator's change,
+    /// in its transaction.
+    pub async fn add_sms_number_audited(
+        &self,
+        id: &str,
+        n: &NewSmsNumber,
+        now: i64,
+        audit: Audit<'_>,
+    ) -> Result<String> {
+        let id = id.to_owned();
         let phone = normalize_phone(&n.phone)
             .ok_or_else(|| StoreError::Invalid(format!("Invalid phone number {:?}", n.phone)))?;
         let country = country_code(&n.country)?;
-        let id = new_entity_id();
+
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT code FROM sms_countries WHERE code = $1")
@@ -456,6 +595,9 @@ impl Store {
                 return Err(StoreError::Conflict(format!("The number {phone} is already in the pool")));
             }
             tx.set_number_projects(&id, &n.projects).await?;
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
+            }
             tx.commit().await?;
         });
         Ok(id)
@@ -468,6 +610,18 @@ impl Store {
         reference: &str,
         active: Option<bool>,
         projects: Option<&[String]>,
+    ) -> Result<String> {
+        self.update_sms_number_audited(reference, active, projects, None)
+            .await
+    }
+
+    /// `update_sms_number` with the audit row of an operator's change, in its transaction.
+    pub async fn update_sms_number_audited(
+        &self,
+        reference: &str,
+        active: Option<bool>,
+        projects: Option<&[String]>,
+        audit: Audit<'_>,
     ) -> Result<String> {
         let phone = normalize_phone(reference).unwrap_or_default();
         on_engine!(&self.db, pool => {
@@ -493,6 +647,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 tx.set_number_projects(&id, projects).await?;
+            }
+            if let Some((entry, at)) = audit {
+                tx.audit_row(entry, at).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -609,18 +766,45 @@ impl Store {
             .collect()
     }
 
-    /// The newest SMS, optionally of one phone.
+    /// The newest SMS, optionally of one phone. A phone that is no phone number is
+    /// `Invalid` (it used to read as no filter, listing everyone's messages); a blank
+    /// one is no filter.
     pub async fn sms_messages(&self, phone: Option<&str>, limit: i64) -> Result<Vec<SmsMessage>> {
-        let phone = phone.and_then(normalize_phone);
+        Ok(self.sms_message_page(phone, 0, limit).await?.0)
+    }
+
+    /// A page of the newest SMS (optionally of one phone, as `sms_messages`) and how
+    /// many there are in all.
+    pub async fn sms_message_page(
+        &self,
+        phone: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<SmsMessage>, i64)> {
+        let phone = match phone.map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => Some(
+                normalize_phone(p)
+                    .ok_or_else(|| StoreError::Invalid(format!("Invalid phone number {p:?}")))?,
+            ),
+        };
         Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as(
+            let rows: Vec<SmsMessage> = sqlx::query_as(
                 "SELECT id, gateway_id, phone, sender, text, code, order_id, received_at FROM sms_messages \
-                 WHERE ($1 IS NULL OR phone = $1) ORDER BY id DESC LIMIT $2",
+                 WHERE ($1 IS NULL OR phone = $1) ORDER BY id DESC LIMIT $2 OFFSET $3",
             )
-            .bind(phone)
+            .bind(&phone)
             .bind(limit)
+            .bind(offset)
             .fetch_all(pool)
-            .await?
+            .await?;
+            let (total,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM sms_messages WHERE ($1 IS NULL OR phone = $1)",
+            )
+            .bind(&phone)
+            .fetch_one(pool)
+            .await?;
+            (rows, total)
         }))
     }
 
@@ -630,8 +814,19 @@ impl Store {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SmsActivationRow>> {
+        Ok(self.sms_activation_page(status, 0, limit).await?.0)
+    }
+
+    /// A page of the newest activations (optionally in one status) and how many there
+    /// are in all.
+    pub async fn sms_activation_page(
+        &self,
+        status: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<SmsActivationRow>, i64)> {
         Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as(
+            let rows: Vec<SmsActivationRow> = sqlx::query_as(
                 "SELECT a.order_id, a.user_id, a.project_id, a.country_code, a.phone, a.status, a.price, a.code, \
                  a.provider_id, a.external_id, \
                  CASE WHEN j.id IS NULL OR j.state = 'parked' THEN \
@@ -641,13 +836,21 @@ impl Store {
                       WHEN j.payload LIKE '%\"complete\"%' THEN 'complete' ELSE 'cancel' END AS upstream_state, \
                  a.expires_at, a.created_at FROM sms_activations a \
                  LEFT JOIN jobs j ON j.kind = $3 AND j.dedupe_key = CAST(a.order_id AS TEXT) \
-                 WHERE ($1 IS NULL OR a.status = $1) ORDER BY a.order_id DESC LIMIT $2",
+                 WHERE ($1 IS NULL OR a.status = $1) ORDER BY a.order_id DESC LIMIT $2 OFFSET $4",
             )
             .bind(status)
             .bind(limit)
             .bind(crate::SMS_UPSTREAM)
+            .bind(offset)
             .fetch_all(pool)
-            .await?
+            .await?;
+            let (total,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM sms_activations WHERE ($1 IS NULL OR status = $1)",
+            )
+            .bind(status)
+            .fetch_one(pool)
+            .await?;
+            (rows, total)
         }))
     }
 }

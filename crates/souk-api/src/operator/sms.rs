@@ -23,7 +23,7 @@
 //! | `PATCH /sms/providers/{id}` | `{"enabled":false}` | the provider |
 //! | `GET\|PUT /sms/settings` | `{"lifetime_minutes":20}` | the settings |
 //! | `POST /sms/inject` | `{"phone","text","from"?}` | `{"message_id","order","code"}` |
-//! | `GET /sms/messages?phone=&limit=` | | newest SMS first |
+//! | `GET /sms/messages?phone=&limit=` | | newest SMS first (a `phone` that is no phone number: 400) |
 //! | `GET /sms/activations?status=&limit=` | | newest activations first |
 
 use std::collections::BTreeMap;

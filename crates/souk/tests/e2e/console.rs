@@ -25,7 +25,7 @@ use crate::harness::{Kind, TestApp, TestDb};
 use crate::providers::{connect, forward_state, order, panel_services};
 use crate::webdriver::{self, Browser};
 
-fn engine(db: &TestDb) -> &'static str {
+pub(crate) fn engine(db: &TestDb) -> &'static str {
     match db.kind {
         Kind::Sqlite => "sqlite",
         Kind::Postgres => "postgres",
@@ -33,7 +33,7 @@ fn engine(db: &TestDb) -> &'static str {
 }
 
 /// A new operator's one-time password, through the use case the CLI calls.
-async fn operator(app: &TestApp, email: &str, role: &str) -> String {
+pub(crate) async fn operator(app: &TestApp, email: &str, role: &str) -> String {
     operators::create(
         &app.store,
         &app.state.passwords,
@@ -47,11 +47,11 @@ async fn operator(app: &TestApp, email: &str, role: &str) -> String {
 }
 
 /// The current code of a base32 secret, by the app's clock.
-fn code(app: &TestApp, secret: &str) -> String {
+pub(crate) fn code(app: &TestApp, secret: &str) -> String {
     totp::code_at(&totp::from_base32(secret).expect("base32"), app.state.now())
 }
 
-async fn wait_url(b: &Browser, part: &str) -> String {
+pub(crate) async fn wait_url(b: &Browser, part: &str) -> String {
     for _ in 0..100 {
         let url = b.url().await;
         if url.contains(part) {
@@ -63,7 +63,7 @@ async fn wait_url(b: &Browser, part: &str) -> String {
 }
 
 /// A desktop and a phone screenshot of the page shown.
-async fn shoot(b: &mut Browser, name: &str) {
+pub(crate) async fn shoot(b: &mut Browser, name: &str) {
     b.resize(1280, 900).await;
     b.screenshot(&format!("{name}-desktop")).await;
     b.resize(390, 844).await;
@@ -71,14 +71,14 @@ async fn shoot(b: &mut Browser, name: &str) {
     b.resize(1280, 900).await;
 }
 
-async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
+pub(crate) async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
     b.goto(&format!("{base}/console/signin")).await;
     b.type_into("#email", email).await;
     b.type_into("#password", password).await;
     b.click("#signin-submit").await;
 }
 
-async fn sign_out(b: &Browser) {
+pub(crate) async fn sign_out(b: &Browser) {
     b.click("#console-signout").await;
     b.find("#console-signin").await;
 }
@@ -113,6 +113,9 @@ engine_test!(console_in_the_browser, |db| {
 
     let owner = operator(&app, "owner@test.local", "owner").await;
     let admin = operator(&app, "admin@test.local", "admin").await;
+    // The SMS screens' records (countries, projects, a gateway) for the tour.
+    let sms = crate::sms::sms_fixture(&app).await;
+    let sms_gateway = format!("/console/sms/gateways/{}", sms.gateway);
     let support = operator(&app, "support@test.local", "support").await;
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -226,6 +229,24 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/settings", "#settings-form", "settings"),
         ("/console/sms", "#sms-prices", "sms"),
         ("/console/gateways", "#gateway-cryptomus", "gateways"),
+        ("/console/operators", "#operators", "operators"),
+        ("/console/sms/messages", "#sms-messages", "sms-messages"),
+        (
+            "/console/sms/activations",
+            "#sms-activations",
+            "sms-activations",
+        ),
+        (
+            "/console/sms/countries/us",
+            "#sms-country-form",
+            "sms-country",
+        ),
+        (
+            "/console/sms/projects/tg",
+            "#sms-project-edit",
+            "sms-project",
+        ),
+        (sms_gateway.as_str(), "#sms-gateway-edit", "sms-gateway"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
@@ -413,7 +434,7 @@ engine_test!(console_in_the_browser, |db| {
 });
 
 /// The `souk_console` cookie a response sets.
-fn console_cookie(response: &reqwest::Response) -> Option<String> {
+pub(crate) fn console_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -424,7 +445,7 @@ fn console_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -640,14 +661,20 @@ engine_test!(console_sign_in_over_http, |db| {
         .expect("get");
     assert_eq!(r.headers()[LOCATION], "/console/signin");
 
-    // The audit log only grows.
+    // The audit log only grows: every step of signing in is in it, the refused ones
+    // too (each in a transaction of its own), newest first.
     let rows = app.store.audit_log(None, None, 10).await.expect("audit");
     let actions: Vec<&str> = rows.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(
         actions,
         [
+            "operator.sign_in_failed",
+            "operator.sign_in",
+            "operator.recovery_code",
+            "operator.sign_in_failed",
             "operator.sign_in",
             "operator.totp_enrolled",
+            "operator.sign_in_failed",
             "operator.create"
         ]
     );
@@ -663,12 +690,12 @@ engine_test!(console_sign_in_over_http, |db| {
             .await
             .expect("audit")
             .len(),
-        3
+        actions.len()
     );
     app.stop().await;
 });
 
-fn between(text: &str, start: &str, end: &str) -> String {
+pub(crate) fn between(text: &str, start: &str, end: &str) -> String {
     let from = text.find(start).map(|i| i + start.len()).expect(start);
     let to = text[from..].find(end).expect(end) + from;
     text[from..to].to_owned()
@@ -773,17 +800,28 @@ engine_test!(console_operator_command, |db| {
 });
 
 /// An operator signed in over plain HTTP: the console cookie and the form token.
-struct Signed {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Signed {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Creates an operator of `role` and signs them in (enrolling the second factor an
 /// owner or admin needs).
-async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
+pub(crate) async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
+    let password = operator(app, email, role).await;
+    sign_in_as(app, email, &password).await.0
+}
+
+/// Signs an existing operator in with their password over plain HTTP, enrolling the
+/// second factor when asked: the session, and the recovery codes when it enrolled.
+pub(crate) async fn sign_in_as(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (Signed, Vec<String>) {
     let http = no_redirects();
     let base = &app.url;
-    let password = operator(app, email, role).await;
+    let mut codes = Vec::new();
     let page = http
         .get(format!("{base}/console/signin"))
         .send()
@@ -804,7 +842,7 @@ async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
         .form(&[
             ("csrf", csrf_cookie.as_str()),
             ("email", email),
-            ("password", password.as_str()),
+            ("password", password),
         ])
         .send()
         .await
@@ -833,6 +871,13 @@ async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
             .await
             .expect("enrol");
         cookie = console_cookie(&enrolled).expect("full session");
+        let body = enrolled.text().await.expect("body");
+        codes = body
+            .split("<li><code>")
+            .skip(1)
+            .filter_map(|c| c.split("</code>").next())
+            .map(str::to_owned)
+            .collect();
     }
     let page = http
         .get(format!("{base}/console/audit"))
@@ -844,11 +889,11 @@ async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
         .await
         .expect("body");
     let csrf = between(&page, "name=\"csrf\" value=\"", "\"");
-    Signed { cookie, csrf }
+    (Signed { cookie, csrf }, codes)
 }
 
 /// A console page as `s` sees it: (status, body).
-async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
+pub(crate) async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
     let r = no_redirects()
         .get(format!("{}{path}", app.url))
         .header(COOKIE, format!("souk_console={}", s.cookie))
@@ -859,7 +904,7 @@ async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
 }
 
 /// A console form posted by `s` with their token: (status, where it leads, body).
-async fn post_as(
+pub(crate) async fn post_as(
     app: &TestApp,
     s: &Signed,
     path: &str,
@@ -885,12 +930,12 @@ async fn post_as(
 }
 
 /// The error a console page shows.
-fn alert(body: &str) -> String {
+pub(crate) fn alert(body: &str) -> String {
     between(body, "role=\"alert\">", "</p>")
 }
 
 /// The newest audit row about `subject`: (action, who, before, after).
-async fn last_audit(app: &TestApp, subject: &str) -> (String, String, String, String) {
+pub(crate) async fn last_audit(app: &TestApp, subject: &str) -> (String, String, String, String) {
     let rows = app
         .store
         .audit_log(Some(subject), None, 1)

@@ -15,6 +15,7 @@ mod export;
 mod gateways;
 mod jobs;
 mod lists;
+mod operators;
 mod order_actions;
 mod orders;
 mod pager;
@@ -23,6 +24,7 @@ mod settings;
 mod sms;
 mod user_actions;
 mod users;
+mod words;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -81,6 +83,29 @@ pub fn routes() -> Router<AppState> {
         .route("/console/gateways/{id}", post(gateways::configure))
         .route("/console/sms", get(sms::show))
         .route("/console/sms/prices", post(sms::set_price))
+        .route(
+            "/console/sms/countries/{code}",
+            get(sms::country).post(sms::save_country),
+        )
+        .route("/console/sms/projects", post(sms::create_project))
+        .route(
+            "/console/sms/projects/{code}",
+            get(sms::project).post(sms::save_project),
+        )
+        .route("/console/sms/gateways", post(sms::create_gateway))
+        .route(
+            "/console/sms/gateways/{id}",
+            get(sms::gateway).post(sms::save_gateway),
+        )
+        .route("/console/sms/numbers", post(sms::add_number))
+        .route("/console/sms/numbers/{id}", post(sms::set_number))
+        .route("/console/sms/messages", get(sms::messages))
+        .route("/console/sms/activations", get(sms::activations))
+        .route(
+            "/console/operators",
+            get(operators::list).post(operators::create),
+        )
+        .route("/console/operators/{id}", post(operators::change))
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
         .route("/console/jobs/{id}/drop", post(jobs::drop_job))
@@ -237,29 +262,8 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
                 "Ваша роль этого не позволяет.",
             )
             .to_owned(),
-        OperatorError::Invalid(text) => match (ui, text.as_str()) {
-            (Ui::Ru, "A reason is required") => "Укажите причину.".to_owned(),
-            (Ui::Ru, "Amount must not be zero") => "Сумма не может быть нулевой.".to_owned(),
-            (Ui::Ru, "The user is blocked already") => "Пользователь уже заблокирован.".to_owned(),
-            (Ui::Ru, "The user is not blocked") => "Пользователь не заблокирован.".to_owned(),
-            (Ui::Ru, "The label has characters that are not allowed") => {
-                "В метке есть недопустимые символы.".to_owned()
-            }
-            (Ui::Ru, "No setting was changed") => "Ни одна настройка не изменилась.".to_owned(),
-            (Ui::Ru, "Position must be a whole number, 0 or more") => {
-                "Позиция — целое число от 0.".to_owned()
-            }
-            (Ui::Ru, t) if t.starts_with("Price must be a number") => {
-                "Цена должна быть числом, например 0.50.".to_owned()
-            }
-            (Ui::Ru, "The price must be above zero") => "Цена должна быть больше нуля.".to_owned(),
-            (Ui::Ru, "No such SMS project") => "Нет такого SMS-проекта.".to_owned(),
-            (Ui::Ru, "No such country") => "Нет такой страны.".to_owned(),
-            (Ui::Ru, t) if t.starts_with("Amount must be") => {
-                "Сумма должна быть числом, например 10 или -2.50.".to_owned()
-            }
-            _ => text.clone(),
-        },
+        OperatorError::Invalid(text) => said(ui, text),
+        OperatorError::Supply(e) => super::refusal::supply(ui, e),
         OperatorError::Wrong => ui
             .t(
                 "Wrong email, password or code.",
@@ -299,7 +303,7 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
             souk_app::balances::BalanceError::Store(StoreError::NotFound(_)) => {
                 ui.t("No such user.", "Нет такого пользователя.").to_owned()
             }
-            souk_app::balances::BalanceError::Refused(r) => r.to_string(),
+            souk_app::balances::BalanceError::Refused(r) => said(ui, &r.to_string()),
             _ => return None,
         },
         OperatorError::Upstream(text) => format!(
@@ -312,10 +316,18 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
         OperatorError::Store(StoreError::NotFound(_)) => {
             ui.t("Not found.", "Не найдено.").to_owned()
         }
-        OperatorError::Store(StoreError::Invalid(t) | StoreError::Conflict(t)) => t.clone(),
+        OperatorError::Store(StoreError::Invalid(t) | StoreError::Conflict(t)) => said(ui, t),
         OperatorError::Store(_) => return None,
     };
     Some(text)
+}
+
+/// A refusal worded in English by a use case or the store, in the page's language.
+fn said(ui: Ui, text: &str) -> String {
+    match ui {
+        Ui::Ru => words::ru(text),
+        _ => text.to_owned(),
+    }
 }
 
 /// An operator error as a page: a refusal shown on `page`, a fault as the fault page.
@@ -378,6 +390,9 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }
                             a href="/console/jobs" #nav-jobs { (ui.t("Jobs", "Задачи")) }
                             a href="/console/audit" #nav-audit { (ui.t("Audit log", "Журнал")) }
+                            @if op.role.can(Permission::Manage) {
+                                a href="/console/operators" #nav-operators { (ui.t("Operators", "Операторы")) }
+                            }
                             span.muted #operator-who { (op.email) " · " (role_name(ui, op.role)) }
                             form.inline method="post" action="/console/signout" {
                                 input type="hidden" name="csrf" value=(c.csrf());
