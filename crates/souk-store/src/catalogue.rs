@@ -13,9 +13,10 @@ use souk_core::text::Interner;
 use souk_core::{Lang, Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::operator_audit::AuditSteps;
 use crate::providers::SyncSteps;
 use crate::versions::{Change, Counter, Signals};
-use crate::{Result, Store, StoreError};
+use crate::{NewAuditEntry, Result, Store, StoreError};
 
 /// Which table a translation belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,7 +340,7 @@ impl Store {
                 .collect();
             let shops: Vec<(String, String, bool, i64, i64)> = sqlx::query_as(
                 "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
-                 FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id GROUP BY s.id, s.name, s.active",
+                 FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id AND NOT r.hidden GROUP BY s.id, s.name, s.active",
             )
             .fetch_all(&mut *tx)
             .await?;
@@ -556,6 +557,17 @@ impl Store {
     /// Opens a shop; its owner is a supplier from then on (their cached keys are dropped
     /// everywhere if they were not one before).
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
+        self.create_shop_audited(s, now, |_| None).await
+    }
+
+    /// `create_shop` with the audit row `audit` makes of the new shop's id, written in
+    /// the transaction that opens it (none for `None`).
+    pub async fn create_shop_audited(
+        &self,
+        s: &NewShop,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -574,6 +586,9 @@ impl Store {
                 .await?;
             if promoted.rows_affected() > 0 {
                 changes.push(tx.bump_version(Counter::Auth).await?);
+            }
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
             changes

@@ -6,9 +6,10 @@ use crate::rows::row_struct;
 use souk_core::supply::{self, Translation};
 
 use crate::db::{on_engine, BeginWrite};
+use crate::operator_audit::AuditSteps;
 use crate::supplier_catalogue::{group_translations, SupplySteps, TranslationRow};
 use crate::versions::{Change, Counter, Signals};
-use crate::{NewShop, Result, Store, StoreError};
+use crate::{NewAuditEntry, NewShop, Result, Store, StoreError};
 
 /// A category or subcategory as the operator sees it (inactive ones included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,8 +234,8 @@ impl Store {
             sqlx::query_as(
                 "SELECT s.id, s.owner_id, u.email AS owner_email, s.name, s.active, s.created_at, \
                  (SELECT COUNT(*) FROM services v WHERE v.shop_id = s.id) AS listings, \
-                 (SELECT COUNT(*) FROM reviews r WHERE r.shop_id = s.id) AS review_count, \
-                 CAST(COALESCE((SELECT SUM(r.rating) FROM reviews r WHERE r.shop_id = s.id), 0) AS BIGINT) AS rating_sum \
+                 (SELECT COUNT(*) FROM reviews r WHERE r.shop_id = s.id AND NOT r.hidden) AS review_count, \
+                 CAST(COALESCE((SELECT SUM(r.rating) FROM reviews r WHERE r.shop_id = s.id AND NOT r.hidden), 0) AS BIGINT) AS rating_sum \
                  FROM shops s JOIN users u ON u.id = s.owner_id ORDER BY s.created_at, s.id",
             )
             .fetch_all(pool)
@@ -249,9 +250,28 @@ impl Store {
         name: Option<&str>,
         active: Option<bool>,
     ) -> Result<Vec<Change>> {
+        self.update_shop_audited(id, name, active, 0, |_, _| None)
+            .await
+    }
+
+    /// `update_shop` with the audit row `audit` makes of the shop's (name, active)
+    /// before and after, written in the transaction of the change (none for `None`).
+    pub async fn update_shop_audited(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        active: Option<bool>,
+        now: i64,
+        audit: impl FnOnce((&str, bool), (&str, bool)) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Vec<Change>> {
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let done = sqlx::query(
+            let before: Option<(String, bool)> = sqlx::query_as("SELECT name, active FROM shops WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (old_name, old_active) = before.ok_or(StoreError::NotFound("Shop"))?;
+            sqlx::query(
                 "UPDATE shops SET name = COALESCE($1, name), active = COALESCE($2, active) WHERE id = $3",
             )
             .bind(name)
@@ -259,8 +279,9 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("Shop"));
+            let after = (name.unwrap_or(&old_name), active.unwrap_or(old_active));
+            if let Some(entry) = audit((&old_name, old_active), after) {
+                tx.audit_row(&entry, now).await?;
             }
             let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
