@@ -19,7 +19,10 @@ mod order_actions;
 mod orders;
 mod pager;
 mod providers;
+mod reviews;
+mod services;
 mod settings;
+mod shops;
 mod sms;
 mod user_actions;
 mod users;
@@ -69,6 +72,25 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/catalogue", get(catalogue::list))
         .route("/console/catalogue/services", get(catalogue::services))
+        .route(
+            "/console/catalogue/services/{number}",
+            get(services::detail).post(services::edit),
+        )
+        .route(
+            "/console/catalogue/services/{number}/translations",
+            post(services::translate),
+        )
+        .route(
+            "/console/catalogue/services/{number}/variants/{variant}",
+            post(services::price_variant),
+        )
+        .route("/console/shops", get(shops::list).post(shops::create))
+        .route(
+            "/console/shops/{id}",
+            get(shops::detail).post(shops::edit),
+        )
+        .route("/console/reviews", get(reviews::list))
+        .route("/console/reviews/{id}", post(reviews::moderate))
         .route(
             "/console/catalogue/{level}/{id}",
             get(catalogue::detail).post(catalogue::edit),
@@ -253,6 +275,27 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
                 "Цена должна быть числом, например 0.50.".to_owned()
             }
             (Ui::Ru, "The price must be above zero") => "Цена должна быть больше нуля.".to_owned(),
+            (Ui::Ru, t) if t.starts_with("The price must be at most") => {
+                "Цена слишком велика.".to_owned()
+            }
+            (Ui::Ru, t) if t.starts_with("Unknown language") => "Неизвестный язык.".to_owned(),
+            (Ui::Ru, "English is the service's own name and description") => {
+                "Английские название и описание — основные; меняйте их выше.".to_owned()
+            }
+            (Ui::Ru, "An imported service's price follows its markup") => {
+                "Цена импортированной услуги следует за наценкой.".to_owned()
+            }
+            (Ui::Ru, "Only an imported service has a markup") => {
+                "Наценка есть только у импортированных услуг.".to_owned()
+            }
+            (Ui::Ru, "name is required") => "Укажите название.".to_owned(),
+            (Ui::Ru, t) if t.starts_with("Invalid markup") || t.starts_with("Markup must be") => {
+                "Наценка — число от 0 до 1000 (процентов).".to_owned()
+            }
+            (Ui::Ru, "The owner's email is required") => "Укажите почту владельца.".to_owned(),
+            (Ui::Ru, "No user has this email") => "Пользователя с этой почтой нет.".to_owned(),
+            (Ui::Ru, "The review is hidden already") => "Отзыв уже скрыт.".to_owned(),
+            (Ui::Ru, "The review is not hidden") => "Отзыв не скрыт.".to_owned(),
             (Ui::Ru, "No such SMS project") => "Нет такого SMS-проекта.".to_owned(),
             (Ui::Ru, "No such country") => "Нет такой страны.".to_owned(),
             (Ui::Ru, t) if t.starts_with("Amount must be") => {
@@ -373,6 +416,8 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
                             a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
+                            a href="/console/shops" #nav-shops { (ui.t("Shops", "Магазины")) }
+                            a href="/console/reviews" #nav-reviews { (ui.t("Reviews", "Отзывы")) }
                             a href="/console/gateways" #nav-gateways { (ui.t("Gateways", "Шлюзы")) }
                             a href="/console/sms" #nav-sms { "SMS" }
                             a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }
