@@ -290,9 +290,38 @@ pub async fn translate_service(
             value: description,
         },
     ];
+    set_translations(store, actor, number, translations, now).await
+}
+
+/// Sets (a `None` value removes) a service's translations, already checked
+/// (`souk_core::supply::parse_translations`): the operator API's way in. Audited with the
+/// touched languages' texts before and after, in the change's transaction.
+pub async fn set_translations(
+    store: &Store,
+    actor: &Acting,
+    number: i64,
+    translations: Vec<Translation>,
+    now: i64,
+) -> Result<(OperatorService, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
+    if translations.iter().any(|t| t.lang == Lang::En) {
+        return Err(OperatorError::Invalid(
+            "English is the service's own name and description".into(),
+        ));
+    }
+    let mut langs: Vec<Lang> = translations.iter().map(|t| t.lang).collect();
+    langs.sort();
+    langs.dedup();
     let view = |s: &OperatorService| {
-        let (name, description) = translation_of(s, lang);
-        json!({ "lang": lang.code(), "name": name, "description": description })
+        let mut v = serde_json::Map::new();
+        for lang in &langs {
+            let (name, description) = translation_of(s, *lang);
+            v.insert(
+                lang.code().to_owned(),
+                json!({ "name": name, "description": description }),
+            );
+        }
+        Value::Object(v)
     };
     let subject = service_subject(number);
     Ok(store

@@ -85,10 +85,7 @@ pub fn routes() -> Router<AppState> {
             post(services::price_variant),
         )
         .route("/console/shops", get(shops::list).post(shops::create))
-        .route(
-            "/console/shops/{id}",
-            get(shops::detail).post(shops::edit),
-        )
+        .route("/console/shops/{id}", get(shops::detail).post(shops::edit))
         .route("/console/reviews", get(reviews::list))
         .route("/console/reviews/{id}", post(reviews::moderate))
         .route(

@@ -180,7 +180,10 @@ pub async fn moderate(
     match reviews::set_hidden(&state.store, &op, &id, hidden, state.now()).await {
         Ok((_, changes)) => {
             state.apply_changes(&changes).await?;
-            Ok(see_other(&format!("/console/reviews?{}", back.query(back_page(&back)))))
+            Ok(see_other(&format!(
+                "/console/reviews?{}",
+                back.query(back_page(&back))
+            )))
         }
         Err(e) => {
             let text = refused_or_fault(ui, e)?;

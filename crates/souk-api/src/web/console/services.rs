@@ -357,8 +357,15 @@ pub async fn price_variant(
     c.check_csrf(form.csrf.as_deref())?;
     let op = c.allowed(Permission::Change)?;
     let number = number_of(&number)?;
-    let outcome =
-        ops::price_variant(&state.store, &op, number, &variant, &form.price, state.now()).await;
+    let outcome = ops::price_variant(
+        &state.store,
+        &op,
+        number,
+        &variant,
+        &form.price,
+        state.now(),
+    )
+    .await;
     let typed = Typed {
         price: Some((variant.as_str(), form.price.as_str())),
         ..Typed::default()
