@@ -25,7 +25,7 @@ use crate::harness::{Kind, TestApp, TestDb};
 use crate::providers::{connect, forward_state, order, panel_services};
 use crate::webdriver::{self, Browser};
 
-fn engine(db: &TestDb) -> &'static str {
+pub(crate) fn engine(db: &TestDb) -> &'static str {
     match db.kind {
         Kind::Sqlite => "sqlite",
         Kind::Postgres => "postgres",
@@ -33,7 +33,7 @@ fn engine(db: &TestDb) -> &'static str {
 }
 
 /// A new operator's one-time password, through the use case the CLI calls.
-async fn operator(app: &TestApp, email: &str, role: &str) -> String {
+pub(crate) async fn operator(app: &TestApp, email: &str, role: &str) -> String {
     operators::create(
         &app.store,
         &app.state.passwords,
@@ -47,7 +47,7 @@ async fn operator(app: &TestApp, email: &str, role: &str) -> String {
 }
 
 /// The current code of a base32 secret, by the app's clock.
-fn code(app: &TestApp, secret: &str) -> String {
+pub(crate) fn code(app: &TestApp, secret: &str) -> String {
     totp::code_at(&totp::from_base32(secret).expect("base32"), app.state.now())
 }
 
@@ -109,7 +109,7 @@ engine_test!(console_in_the_browser, |db| {
         .expect("lookup")
         .expect("buyer");
     // `_fake` keeps the upstream serving for the rest of the test.
-    let (_fake, _, lost, kept) = a_parked_order(&app, db, &key).await;
+    let (_fake, numbers, lost, kept) = a_parked_order(&app, db, &key).await;
 
     let owner = operator(&app, "owner@test.local", "owner").await;
     let admin = operator(&app, "admin@test.local", "admin").await;
@@ -226,11 +226,22 @@ engine_test!(console_in_the_browser, |db| {
         ("/console/settings", "#settings-form", "settings"),
         ("/console/sms", "#sms-prices", "sms"),
         ("/console/gateways", "#gateway-cryptomus", "gateways"),
+        ("/console/shops", "#shops", "shops"),
+        ("/console/reviews", "#reviews", "reviews"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
         shoot(&mut b, name).await;
     }
+    // A service's edit page (imported: its markup), and a shop's.
+    b.goto(&format!("{base}/console/catalogue/services/{}", numbers[0]))
+        .await;
+    b.find("#service-form").await;
+    shoot(&mut b, "service").await;
+    b.goto(&format!("{base}/console/shops")).await;
+    b.click("#shops tbody td a").await;
+    b.find("#shop-form").await;
+    shoot(&mut b, "shop").await;
     b.goto(&format!("{base}/console/providers")).await;
     assert_eq!(b.text("#providers tbody td").await, "Upstream Panel");
     b.click("#providers tbody td a").await;
@@ -413,7 +424,7 @@ engine_test!(console_in_the_browser, |db| {
 });
 
 /// The `souk_console` cookie a response sets.
-fn console_cookie(response: &reqwest::Response) -> Option<String> {
+pub(crate) fn console_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -424,7 +435,7 @@ fn console_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -668,14 +679,14 @@ engine_test!(console_sign_in_over_http, |db| {
     app.stop().await;
 });
 
-fn between(text: &str, start: &str, end: &str) -> String {
+pub(crate) fn between(text: &str, start: &str, end: &str) -> String {
     let from = text.find(start).map(|i| i + start.len()).expect(start);
     let to = text[from..].find(end).expect(end) + from;
     text[from..to].to_owned()
 }
 
 /// Whether the database refuses `sql`.
-async fn refused(db: &TestDb, sql: &str) -> bool {
+pub(crate) async fn refused(db: &TestDb, sql: &str) -> bool {
     use sqlx::Connection;
     match db.kind {
         Kind::Sqlite => {
@@ -773,14 +784,14 @@ engine_test!(console_operator_command, |db| {
 });
 
 /// An operator signed in over plain HTTP: the console cookie and the form token.
-struct Signed {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Signed {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Creates an operator of `role` and signs them in (enrolling the second factor an
 /// owner or admin needs).
-async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
+pub(crate) async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
     let http = no_redirects();
     let base = &app.url;
     let password = operator(app, email, role).await;
@@ -848,7 +859,7 @@ async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed {
 }
 
 /// A console page as `s` sees it: (status, body).
-async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
+pub(crate) async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
     let r = no_redirects()
         .get(format!("{}{path}", app.url))
         .header(COOKIE, format!("souk_console={}", s.cookie))
@@ -859,7 +870,7 @@ async fn page_of(app: &TestApp, s: &Signed, path: &str) -> (u16, String) {
 }
 
 /// A console form posted by `s` with their token: (status, where it leads, body).
-async fn post_as(
+pub(crate) async fn post_as(
     app: &TestApp,
     s: &Signed,
     path: &str,
@@ -885,12 +896,12 @@ async fn post_as(
 }
 
 /// The error a console page shows.
-fn alert(body: &str) -> String {
+pub(crate) fn alert(body: &str) -> String {
     between(body, "role=\"alert\">", "</p>")
 }
 
 /// The newest audit row about `subject`: (action, who, before, after).
-async fn last_audit(app: &TestApp, subject: &str) -> (String, String, String, String) {
+pub(crate) async fn last_audit(app: &TestApp, subject: &str) -> (String, String, String, String) {
     let rows = app
         .store
         .audit_log(Some(subject), None, 1)
@@ -2369,7 +2380,7 @@ engine_test!(console_dashboard_follows_the_orders, |db| {
 });
 
 /// Makes the database refuse every new audit row (`true`), or take them again.
-async fn break_the_audit_log(db: &TestDb, broken: bool) {
+pub(crate) async fn break_the_audit_log(db: &TestDb, broken: bool) {
     let statements: &[&str] = match (db.kind, broken) {
         (Kind::Sqlite, true) => &[
             "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \
