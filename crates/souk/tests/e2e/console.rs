@@ -1593,7 +1593,8 @@ engine_test!(console_providers, |db| {
     let (status, body) = page_of(&app, &support, "/console/catalogue/services?q=tiktok").await;
     assert_eq!(status, 200);
     assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
-    assert!(body.contains("<td class=\"name\">TikTok Views</td>"));
+    // Each row leads to the service's own page.
+    assert!(body.contains("\">TikTok Views</a></td>"));
     assert!(!body.contains("IG Followers HQ"));
     let first: i64 = db
         .scalar(&format!(
@@ -1607,7 +1608,9 @@ engine_test!(console_providers, |db| {
     )
     .await;
     assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
-    assert!(body.contains("<td class=\"name\">IG Followers HQ</td>"));
+    assert!(body.contains(&format!(
+        "<td class=\"name\"><a href=\"/console/catalogue/services/{first}\">IG Followers HQ</a></td>"
+    )));
     let (_, body) = page_of(&app, &support, "/console/catalogue/services?q=100%25_").await;
     assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "0");
     let (_, body) = page_of(&app, &support, "/console/catalogue/services?page=2").await;
