@@ -13,7 +13,7 @@ use souk_store::{
 };
 
 use crate::catalogue;
-use crate::operators::{audit, Acting, OperatorError, Permission};
+use crate::operators::{Acting, OperatorError, Permission};
 
 /// The edit form's fields, as typed.
 #[derive(Clone, Debug, Default)]
@@ -91,22 +91,17 @@ pub async fn edit(
         translations,
         ..CategoryPatch::default()
     };
-    let (after, changes) = catalogue::update(store, level, id, &patch).await?;
     let (action, subject) = match level {
         Level::Category => ("category.update", format!("category:{id}")),
         Level::Subcategory => ("subcategory.update", format!("subcategory:{id}")),
     };
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        action,
-        &subject,
-        Some(view(&before)),
-        Some(view(&after)),
-        now,
-    )
-    .await?;
+    // The record before and after are read, and the audit row written, in the change's
+    // transaction.
+    let (after, changes) = store
+        .update_category_audited(level, id, &patch, now, |before, after| {
+            Some(actor.audit_entry(action, &subject, Some(view(before)), Some(view(after))))
+        })
+        .await?;
     Ok((after, changes))
 }
 

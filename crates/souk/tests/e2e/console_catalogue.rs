@@ -811,3 +811,145 @@ engine_test!(console_reviews_screen, |db| {
     );
     app.stop().await;
 });
+
+// Each catalogue change and its audit row are one transaction: when the row cannot be
+// written, the change does not happen either.
+engine_test!(
+    catalogue_changes_and_their_audit_rows_are_one_transaction,
+    |db| {
+        let f = fixtures::load(&db.store().await).await;
+        let app = TestApp::builder(db).spawn().await;
+        app.buyer("buyer@test.local", "0").await;
+        operator(&app, "admin@test.local", "admin").await;
+        let a = acting(&app, "admin@test.local", operators::Role::Admin).await;
+        let now = app.state.now();
+        let category =
+            || souk_app::catalogue::record(&app.store, souk_store::Level::Category, &f.email);
+        let (before_category, before_shops, before_service, before_product) = (
+            category().await.expect("category"),
+            app.store.all_shops().await.expect("shops"),
+            app.store
+                .operator_service(f.ig_followers)
+                .await
+                .expect("service"),
+            app.store
+                .operator_service(f.gmail_usa)
+                .await
+                .expect("product"),
+        );
+        let (reviews, _) = app
+            .store
+            .console_reviews(&ReviewFilter::default(), 10, 0)
+            .await
+            .expect("reviews");
+        let edit = souk_app::operator_catalogue::CategoryEdit {
+            name: "Mail".into(),
+            description: String::new(),
+            position: "9".into(),
+            active: true,
+            name_ru: "Почта".into(),
+        };
+
+        break_the_audit_log(db, true).await;
+        let ops = souk_app::operator_catalogue::edit(
+            &app.store,
+            &a,
+            souk_store::Level::Category,
+            &f.email,
+            &edit,
+            now,
+        )
+        .await;
+        assert!(ops.is_err(), "category: {ops:?}");
+        let shop =
+            souk_app::shops::update_audited(&app.store, &a, &f.nord, "Renamed", false, now).await;
+        assert!(shop.is_err(), "shop: {shop:?}");
+        let opened =
+            souk_app::shops::create_audited(&app.store, &a, "buyer@test.local", "New", now).await;
+        assert!(opened.is_err(), "new shop: {opened:?}");
+        let hidden = souk_app::reviews::set_hidden(&app.store, &a, &reviews[0].id, true, now).await;
+        assert!(hidden.is_err(), "review: {hidden:?}");
+        let translated = souk_app::operator_catalogue::translate_service(
+            &app.store,
+            &a,
+            f.ig_followers,
+            "de",
+            "Follower",
+            "",
+            now,
+        )
+        .await;
+        assert!(translated.is_err(), "translation: {translated:?}");
+        let priced = souk_app::operator_catalogue::price_variant(
+            &app.store,
+            &a,
+            f.gmail_usa,
+            &f.gmail_subs[0],
+            "1.00",
+            now,
+        )
+        .await;
+        assert!(priced.is_err(), "variant: {priced:?}");
+        break_the_audit_log(db, false).await;
+
+        assert_eq!(category().await.expect("category"), before_category);
+        assert_eq!(app.store.all_shops().await.expect("shops"), before_shops);
+        assert_eq!(
+            app.store.review(&reviews[0].id).await.expect("review"),
+            reviews[0]
+        );
+        assert_eq!(
+            app.store
+                .operator_service(f.ig_followers)
+                .await
+                .expect("service"),
+            before_service
+        );
+        assert_eq!(
+            app.store
+                .operator_service(f.gmail_usa)
+                .await
+                .expect("product"),
+            before_product
+        );
+        assert_eq!(
+            app.store
+                .audit_log(None, None, 100)
+                .await
+                .expect("audit")
+                .len(),
+            1,
+            "only the operator's creation"
+        );
+
+        // With the log back, the category edit goes through, audited before and after.
+        souk_app::operator_catalogue::edit(
+            &app.store,
+            &a,
+            souk_store::Level::Category,
+            &f.email,
+            &edit,
+            now,
+        )
+        .await
+        .expect("edited");
+        let (action, who, before, after) = audited(&app, &format!("category:{}", f.email)).await;
+        assert_eq!(
+            (
+                action.as_str(),
+                who.as_str(),
+                &before["nameRu"],
+                &after["nameRu"],
+                &after["name"]
+            ),
+            (
+                "category.update",
+                "admin@test.local",
+                &json!("Почтовые аккаунты"),
+                &json!("Почта"),
+                &json!("Mail")
+            )
+        );
+        app.stop().await;
+    }
+);
