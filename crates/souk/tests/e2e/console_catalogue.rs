@@ -53,6 +53,31 @@ async fn without_token(app: &TestApp, s: &Signed, path: &str, fields: &[(&str, &
         .as_u16()
 }
 
+/// A console request in Russian (the `souk_ui` cookie): (status, body).
+async fn in_russian(
+    app: &TestApp,
+    s: &Signed,
+    path: &str,
+    form: Option<&[(&str, &str)]>,
+) -> (u16, String) {
+    let cookie = format!("souk_console={}; souk_ui=ru", s.cookie);
+    let http = no_redirects();
+    let request = match form {
+        None => http.get(format!("{}{path}", app.url)),
+        Some(fields) => {
+            let mut all = vec![("csrf", s.csrf.as_str())];
+            all.extend_from_slice(fields);
+            http.post(format!("{}{path}", app.url)).form(&all)
+        }
+    };
+    let r = request
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
 /// An audit value as JSON (`Null` for none).
 fn parsed(text: &str) -> Value {
     if text.is_empty() {
@@ -336,11 +361,44 @@ engine_test!(console_edits_a_service_and_the_api_reports_it, |db| {
         )
     );
     let (_, body) = page_of(&app, &admin, &product).await;
+    let (_, service_page) = page_of(&app, &admin, &format!("{page}?lang=ja")).await;
+    crate::html_validator::validate(&[
+        (product.clone(), body.clone()),
+        (page.clone(), service_page),
+    ]);
     assert!(
         !body.contains("id=\"price\""),
         "a product's form has no price"
     );
     assert!(body.contains("<td class=\"num variant-price\">27.50</td>"));
+
+    // In Russian: the page, and a refusal in the page's language.
+    let (status, body) = in_russian(&app, &admin, &page, None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<html lang=\"ru\">") && body.contains("Показывать покупателям"));
+    let (status, body) = in_russian(
+        &app,
+        &admin,
+        &page,
+        Some(&[("name", "X"), ("price", "-1"), ("active", "on")]),
+    )
+    .await;
+    assert_eq!(
+        (status, alert(&body)),
+        (422, "Цена должна быть больше нуля.".to_owned())
+    );
+    let (status, body) = in_russian(
+        &app,
+        &admin,
+        &format!("{page}/translations"),
+        Some(&[("lang", "xx"), ("name", "X")]),
+    )
+    .await;
+    assert_eq!(
+        (status, alert(&body)),
+        (422, "Неизвестный язык.".to_owned())
+    );
+    assert_eq!(row(&app, &key, "services", n, "en").await["rate"], "0.75");
 
     // The change and its audit row are one transaction.
     let a = acting(&app, "admin@test.local", operators::Role::Admin).await;
@@ -520,6 +578,10 @@ engine_test!(console_shops_screen, |db| {
     let admin = signed_in(&app, "admin@test.local", "admin").await;
     let shop_count = || async { app.store.all_shops().await.expect("shops").len() };
 
+    let (status, body) = in_russian(&app, &support, "/console/shops", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<h1>Магазины</h1>"));
+
     // Searched by name or owner's email, a page at a time (50 a page).
     let (status, body) = page_of(&app, &support, "/console/shops?q=nord").await;
     assert_eq!(status, 200);
@@ -681,6 +743,9 @@ engine_test!(console_shops_screen, |db| {
         row(&app, &key, "products", f.gmail_usa, "en").await,
         Value::Null
     );
+    let (_, list) = page_of(&app, &admin, "/console/shops").await;
+    let (_, one) = page_of(&app, &admin, &nord_page).await;
+    crate::html_validator::validate(&[("/console/shops".to_owned(), list), (nord_page, one)]);
     app.stop().await;
 });
 
@@ -705,6 +770,10 @@ engine_test!(console_reviews_screen, |db| {
     };
     assert_eq!(nord().await, (json!(4.7), json!(3)));
     let total = |body: &str| between(body, "<span id=\"review-total\">", "</span>");
+
+    let (status, body) = in_russian(&app, &support, "/console/reviews", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<h1>Отзывы</h1>") && body.contains("Скрыть"));
 
     // Filters: shop, rating, hidden.
     let (status, body) = page_of(&app, &support, "/console/reviews").await;
@@ -794,6 +863,7 @@ engine_test!(console_reviews_screen, |db| {
     );
     let (_, body) = page_of(&app, &support, "/console/reviews?hidden=yes").await;
     assert_eq!(total(&body), "1");
+    crate::html_validator::validate(&[("/console/reviews?hidden=yes".to_owned(), body.clone())]);
     assert!(body.contains("value=\"show\""));
     let (status, _, body) = post_as(&app, &support, &target, &[("action", "hide")]).await;
     assert_eq!(
