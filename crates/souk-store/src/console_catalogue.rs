@@ -36,6 +36,11 @@ const FROM: &str = "FROM services s JOIN shops sh ON sh.id = s.shop_id \
      JOIN subcategories sc ON sc.id = s.subcategory_id \
      WHERE ($1 = '' OR LOWER(s.name) LIKE $2 ESCAPE '\\' OR CAST(s.number AS TEXT) = $1)";
 
+/// The price buyers see: an SMM service's rate, a product's primary (first active)
+/// variant's price (0 when it has none on sale).
+const RATE: &str = "CASE WHEN s.entity = 'product' THEN COALESCE((SELECT p.price FROM subproducts p \
+     WHERE p.service_number = s.number AND p.active ORDER BY p.position, p.id LIMIT 1), 0) ELSE s.rate END";
+
 impl Store {
     /// Services whose name contains `search` (case-insensitive) or whose number it is,
     /// by number, and how many match in all.
@@ -57,7 +62,7 @@ impl Store {
         on_engine!(&self.db, pool => {
             let rows: Vec<ConsoleService> = sqlx::query_as(&format!(
                 "SELECT s.number, s.entity, s.product_type, s.name, sh.name AS shop, sc.name AS subcategory, \
-                 s.rate, s.provider_id, s.provider_rate, s.active {FROM} ORDER BY s.number LIMIT $3 OFFSET $4"
+                 {RATE} AS rate, s.provider_id, s.provider_rate, s.active {FROM} ORDER BY s.number LIMIT $3 OFFSET $4"
             ))
             .bind(search)
             .bind(&pattern)

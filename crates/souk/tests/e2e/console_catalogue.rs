@@ -360,6 +360,14 @@ engine_test!(console_edits_a_service_and_the_api_reports_it, |db| {
             &json!("27.50")
         )
     );
+    // The services list shows a product at its primary variant's price.
+    let (_, list) = page_of(
+        &app,
+        &admin,
+        &format!("/console/catalogue/services?q={}", f.gmail_usa),
+    )
+    .await;
+    assert!(list.contains("<td class=\"num\">27.50</td>"), "{list}");
     let (_, body) = page_of(&app, &admin, &product).await;
     let (_, service_page) = page_of(&app, &admin, &format!("{page}?lang=ja")).await;
     crate::html_validator::validate(&[
