@@ -1,9 +1,9 @@
 //! Shops (the operator API's `/shops`, the console's shops screen, `souk admin shop
 //! ...`): created for a user, who becomes a supplier, renamed, hidden from buyers. A
 //! change answers the shop as stored and the `Change`s the caller's catalogue cache must
-//! follow. From the console each change is audited in its own transaction
-//! (`create_audited`, `update_audited`); the operator API and the command line write
-//! through the same steps.
+//! follow. The console and the operator API change shops through `create_audited` and
+//! `update_audited`, each change audited in its own transaction; the command line
+//! writes through the same store steps, unaudited.
 
 use serde_json::json;
 use souk_core::supply;
@@ -59,28 +59,32 @@ fn checked_name(name: &str) -> Result<String, OperatorError> {
     supply::check_name("name", name).map_err(|e| OperatorError::Invalid(e.to_string()))
 }
 
-/// Opens a shop for the user with `owner_email` (admins and owners), audited with the
-/// shop's name and owner in the transaction that opens it.
+/// Opens a shop for `owner` (admins and owners), who becomes a supplier, audited with
+/// the shop's name and owner in the transaction that opens it. An owner no user is is
+/// `NotFound("User")`.
 pub async fn create_audited(
     store: &Store,
     actor: &Acting,
-    owner_email: &str,
+    owner: Owner,
     name: &str,
     now: i64,
 ) -> Result<(ShopRecord, Vec<Change>), OperatorError> {
     actor.require(Permission::Change)?;
     let name = checked_name(name)?;
-    let email = owner_email.trim().to_lowercase();
-    if email.is_empty() {
-        return Err(OperatorError::Invalid(
-            "The owner's email is required".into(),
-        ));
-    }
-    let owner_id = store
-        .user_id_by_email(&email)
-        .await?
-        .ok_or_else(|| OperatorError::Invalid("No user has this email".into()))?;
-    let after = json!({ "name": name, "owner": email, "active": true });
+    let owner = match owner {
+        Owner::Email(email) => {
+            let email = email.trim().to_lowercase();
+            if email.is_empty() {
+                return Err(OperatorError::Invalid(
+                    "The owner's email is required".into(),
+                ));
+            }
+            Owner::Email(email)
+        }
+        id => id,
+    };
+    let owner_id = owner_id(store, owner).await?;
+    let after = json!({ "name": name, "owner": owner_id, "active": true });
     let (id, changes) = store
         .create_shop_audited(&NewShop { owner_id, name }, now, |id| {
             Some(actor.audit_entry("shop.create", &format!("shop:{id}"), None, Some(after)))
@@ -89,21 +93,22 @@ pub async fn create_audited(
     Ok((shop(store, &id).await?, changes))
 }
 
-/// Renames a shop and shows or hides it (admins and owners), audited with its name and
-/// visibility before and after in the change's transaction.
+/// Renames a shop and shows or hides it (admins and owners; `None` leaves a field as it
+/// is), audited with its name and visibility before and after in the change's
+/// transaction.
 pub async fn update_audited(
     store: &Store,
     actor: &Acting,
     id: &str,
-    name: &str,
-    active: bool,
+    name: Option<&str>,
+    active: Option<bool>,
     now: i64,
 ) -> Result<(ShopRecord, Vec<Change>), OperatorError> {
     actor.require(Permission::Change)?;
-    let name = checked_name(name)?;
+    let name = name.map(checked_name).transpose()?;
     let subject = format!("shop:{id}");
     let changes = store
-        .update_shop_audited(id, Some(&name), Some(active), now, |before, after| {
+        .update_shop_audited(id, name.as_deref(), active, now, |before, after| {
             let view = |(name, active): (&str, bool)| json!({ "name": name, "active": active });
             Some(actor.audit_entry(
                 "shop.update",

@@ -652,7 +652,7 @@ engine_test!(console_shops_screen, |db| {
         ),
         (
             vec![("name", "Fresh"), ("owner", "nobody@test.local")],
-            "No user has this email",
+            "No such user.",
         ),
         (
             vec![("name", "Fresh"), ("owner", "")],
@@ -750,6 +750,27 @@ engine_test!(console_shops_screen, |db| {
     assert_eq!(
         row(&app, &key, "products", f.gmail_usa, "en").await,
         Value::Null
+    );
+    // The operator API changes shops through the same use case, audited as such.
+    let (status, shown) = app
+        .operator(
+            reqwest::Method::PATCH,
+            &format!("/shops/{}", f.nord),
+            Some(json!({"active": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, &shown["name"], &shown["active"]),
+        (200, &json!("Nordic Accounts"), &json!(true))
+    );
+    assert_eq!(
+        audited(&app, &format!("shop:{}", f.nord)).await,
+        (
+            "shop.update".to_owned(),
+            "operator API".to_owned(),
+            json!({"name": "Nordic Accounts", "active": false}),
+            json!({"name": "Nordic Accounts", "active": true}),
+        )
     );
     let (_, list) = page_of(&app, &admin, "/console/shops").await;
     let (_, one) = page_of(&app, &admin, &nord_page).await;
@@ -939,11 +960,24 @@ engine_test!(
         )
         .await;
         assert!(ops.is_err(), "category: {ops:?}");
-        let shop =
-            souk_app::shops::update_audited(&app.store, &a, &f.nord, "Renamed", false, now).await;
+        let shop = souk_app::shops::update_audited(
+            &app.store,
+            &a,
+            &f.nord,
+            Some("Renamed"),
+            Some(false),
+            now,
+        )
+        .await;
         assert!(shop.is_err(), "shop: {shop:?}");
-        let opened =
-            souk_app::shops::create_audited(&app.store, &a, "buyer@test.local", "New", now).await;
+        let opened = souk_app::shops::create_audited(
+            &app.store,
+            &a,
+            souk_app::shops::Owner::Email("buyer@test.local".into()),
+            "New",
+            now,
+        )
+        .await;
         assert!(opened.is_err(), "new shop: {opened:?}");
         let hidden = souk_app::reviews::set_hidden(&app.store, &a, &reviews[0].id, true, now).await;
         assert!(hidden.is_err(), "review: {hidden:?}");

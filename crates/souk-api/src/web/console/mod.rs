@@ -290,7 +290,6 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
                 "Наценка — число от 0 до 1000 (процентов).".to_owned()
             }
             (Ui::Ru, "The owner's email is required") => "Укажите почту владельца.".to_owned(),
-            (Ui::Ru, "No user has this email") => "Пользователя с этой почтой нет.".to_owned(),
             (Ui::Ru, "The review is hidden already") => "Отзыв уже скрыт.".to_owned(),
             (Ui::Ru, "The review is not hidden") => "Отзыв не скрыт.".to_owned(),
             (Ui::Ru, "No such SMS project") => "Нет такого SMS-проекта.".to_owned(),
@@ -349,6 +348,9 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
                 "Провайдер ответил не так:"
             )
         ),
+        OperatorError::Store(StoreError::NotFound("User")) => {
+            ui.t("No such user.", "Нет такого пользователя.").to_owned()
+        }
         OperatorError::Store(StoreError::NotFound(_)) => {
             ui.t("Not found.", "Не найдено.").to_owned()
         }

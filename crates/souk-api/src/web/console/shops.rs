@@ -144,7 +144,8 @@ pub async fn create(
 ) -> Result<Response, ConsoleError> {
     c.check_csrf(form.csrf.as_deref())?;
     let op = c.allowed(Permission::Change)?;
-    match shops::create_audited(&state.store, &op, &form.owner, &form.name, state.now()).await {
+    let owner = shops::Owner::Email(form.owner.clone());
+    match shops::create_audited(&state.store, &op, owner, &form.name, state.now()).await {
         Ok((shop, changes)) => {
             state.apply_changes(&changes).await?;
             Ok(see_other(&format!("/console/shops/{}", shop.id)))
@@ -229,7 +230,8 @@ pub async fn edit(
     c.check_csrf(form.csrf.as_deref())?;
     let op = c.allowed(Permission::Change)?;
     let active = form.active.is_some();
-    match shops::update_audited(&state.store, &op, &id, &form.name, active, state.now()).await {
+    let name = Some(form.name.as_str());
+    match shops::update_audited(&state.store, &op, &id, name, Some(active), state.now()).await {
         Ok((_, changes)) => {
             state.apply_changes(&changes).await?;
             Ok(see_other(&format!("/console/shops/{id}")))
