@@ -282,6 +282,9 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
             (Ui::Ru, "An imported service's price follows its markup") => {
                 "Цена импортированной услуги следует за наценкой.".to_owned()
             }
+            (Ui::Ru, "A product's price is its variants'; price each of them") => {
+                "Цена товара — цены его вариантов; задайте каждую.".to_owned()
+            }
             (Ui::Ru, "Only an imported service has a markup") => {
                 "Наценка есть только у импортированных услуг.".to_owned()
             }
