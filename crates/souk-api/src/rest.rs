@@ -99,6 +99,23 @@ impl From<souk_app::payments::PaymentError> for RestError {
     }
 }
 
+impl From<souk_app::operators::OperatorError> for RestError {
+    fn from(e: souk_app::operators::OperatorError) -> Self {
+        use souk_app::operators::OperatorError;
+        match e {
+            OperatorError::Store(e) => RestError::from(e),
+            OperatorError::Forbidden => RestError::Forbidden(e.to_string()),
+            OperatorError::Invalid(text) => RestError::BadRequest(text),
+            OperatorError::EmailTaken => RestError::Conflict(e.to_string()),
+            OperatorError::Upstream(text) => RestError::Conflict(text),
+            OperatorError::Supply(s) => RestError::from(s),
+            OperatorError::Balance(b) => RestError::BadRequest(b.to_string()),
+            OperatorError::Throttled(_) | OperatorError::Busy => RestError::RateLimited,
+            OperatorError::Wrong => RestError::Unauthorized(e.to_string()),
+        }
+    }
+}
+
 impl From<SupplyError> for RestError {
     fn from(e: SupplyError) -> Self {
         RestError::from(StoreError::Supply(e))

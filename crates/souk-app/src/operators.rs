@@ -72,6 +72,8 @@ pub enum Permission {
     Read,
     /// Dispute decisions.
     HandleDisputes,
+    /// Hiding buyers' reviews and showing them again.
+    Moderate,
     /// Catalogue, providers, users, balances, orders, jobs, withdrawals, payments.
     Change,
     /// Operators, gateways, settings.
@@ -81,7 +83,7 @@ pub enum Permission {
 impl Permission {
     fn least(self) -> Role {
         match self {
-            Permission::Read | Permission::HandleDisputes => Role::Support,
+            Permission::Read | Permission::HandleDisputes | Permission::Moderate => Role::Support,
             Permission::Change => Role::Admin,
             Permission::Manage => Role::Owner,
         }
@@ -108,6 +110,34 @@ impl Acting {
                 })
             })
             .flatten()
+    }
+
+    /// The operator API (`/api/operator/v1`), whose admin token may do anything: its
+    /// changes are audited under this name, with no operator account.
+    pub fn operator_api() -> Acting {
+        Acting {
+            id: String::new(),
+            email: "operator API".into(),
+            role: Role::Owner,
+        }
+    }
+
+    /// An audit row of an action by this operator.
+    pub fn audit_entry(
+        &self,
+        action: &str,
+        subject: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            operator_id: Some(self.id.clone()).filter(|id| !id.is_empty()),
+            operator_email: self.email.clone(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            before: before.map(|v| v.to_string()),
+            after: after.map(|v| v.to_string()),
+        }
     }
 
     pub fn require(&self, p: Permission) -> Result<(), OperatorError> {

@@ -6,9 +6,10 @@ use souk_core::id::new_entity_id;
 use souk_core::{Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::operator_audit::AuditSteps;
 use crate::providers::SyncSteps;
 use crate::versions::{Change, Counter, Signals};
-use crate::{Result, Store, StoreError};
+use crate::{NewAuditEntry, Result, Store, StoreError};
 
 /// Which table a translation belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +257,17 @@ impl Store {
     /// Opens a shop; its owner is a supplier from then on (their cached keys are dropped
     /// everywhere if they were not one before).
     pub async fn create_shop(&self, s: &NewShop, now: i64) -> Result<(String, Vec<Change>)> {
+        self.create_shop_audited(s, now, |_| None).await
+    }
+
+    /// `create_shop` with the audit row `audit` makes of the new shop's id, written in
+    /// the transaction that opens it (none for `None`).
+    pub async fn create_shop_audited(
+        &self,
+        s: &NewShop,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -274,6 +286,9 @@ impl Store {
                 .await?;
             if promoted.rows_affected() > 0 {
                 changes.push(tx.bump_version(Counter::Auth).await?);
+            }
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
             changes

@@ -35,7 +35,7 @@ const SUBCATEGORIES_SQL: &str =
     "SELECT id, category_id, slug, name, description, image_url, position, active FROM subcategories";
 const SHOPS_SQL: &str =
     "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
-     FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id GROUP BY s.id, s.name, s.active";
+     FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id AND NOT r.hidden GROUP BY s.id, s.name, s.active";
 /// Ordered by number, so a subproduct finds its service by binary search. `{texts}` is
 /// the folded translations column on PostgreSQL, nothing on SQLite.
 const SERVICES_SQL: &str =

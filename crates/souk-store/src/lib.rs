@@ -63,7 +63,9 @@ pub use console::{
     ConsoleOrder, Counters, Dashboard, DayKindTotals, DayPayments, DayStatusCount, GroupTotals,
     LedgerExportRow, OrderEventRow, OrderFilter, DAY_MS,
 };
-pub use console_catalogue::ConsoleService;
+pub use console_catalogue::{
+    ConsoleReview, ConsoleService, OperatorService, OperatorVariant, ReviewFilter, ServiceEdit,
+};
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
 pub use disputes::{Dispute, DisputeDecision};

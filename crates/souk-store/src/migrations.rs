@@ -47,6 +47,7 @@ const FILES: (Files, Files) = embed!(
     "0018_operators.sql",
     "0019_rate_source.sql",
     "0020_console_totals.sql",
+    "0021_review_moderation.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

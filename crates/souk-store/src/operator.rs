@@ -5,10 +5,11 @@
 use crate::rows::row_struct;
 use souk_core::supply::{self, Translation};
 
-use crate::db::{on_engine, BeginWrite};
+use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::operator_audit::AuditSteps;
 use crate::supplier_catalogue::{group_translations, SupplySteps, TranslationRow};
 use crate::versions::{Change, Counter, Signals};
-use crate::{NewShop, Result, Store, StoreError};
+use crate::{NewAuditEntry, NewShop, Result, Store, StoreError};
 
 /// A category or subcategory as the operator sees it (inactive ones included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +99,47 @@ impl Level {
     }
 }
 
+tx_steps! {
+    /// The operator's records, inside a transaction.
+    trait RecordSteps {
+        /// One category or subcategory with its translations, if it exists.
+        async fn category_record(&mut self, level: Level, id: &str) -> Result<Option<CategoryRecord>> {
+            let parent_column = match level {
+                Level::Category => "CAST(NULL AS TEXT)",
+                Level::Subcategory => "category_id",
+            };
+            let row: Option<CategoryRow> = sqlx::query_as(&format!(
+                "SELECT id, {parent_column}, slug, name, description, image_url, position, active FROM {} WHERE id = $1",
+                level.table()
+            ))
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?;
+            let Some((id, category_id, slug, name, description, image_url, position, active)) = row else {
+                return Ok(None);
+            };
+            let translations: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT field, lang, value FROM translations WHERE entity = $1 AND entity_id = $2 ORDER BY field, lang",
+            )
+            .bind(level.entity())
+            .bind(&id)
+            .fetch_all(&mut *self)
+            .await?;
+            Ok(Some(CategoryRecord {
+                id,
+                category_id,
+                slug,
+                name,
+                description,
+                image_url,
+                position,
+                active,
+                translations,
+            }))
+        }
+    }
+}
+
 impl Store {
     /// Every category (or subcategory, optionally of one category), by position then
     /// name, with translations.
@@ -161,6 +203,23 @@ impl Store {
         id: &str,
         patch: &CategoryPatch,
     ) -> Result<Vec<Change>> {
+        let (_, changes) = self
+            .update_category_audited(level, id, patch, 0, |_, _| None)
+            .await?;
+        Ok(changes)
+    }
+
+    /// `update_category` with the audit row `audit` makes of the record before and after
+    /// (both read in the transaction), written in the transaction of the change (none for
+    /// `None`). Answers the record as stored.
+    pub async fn update_category_audited(
+        &self,
+        level: Level,
+        id: &str,
+        patch: &CategoryPatch,
+        now: i64,
+        audit: impl FnOnce(&CategoryRecord, &CategoryRecord) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(CategoryRecord, Vec<Change>)> {
         if let Some(slug) = &patch.slug {
             supply::check_slug(slug)?;
         }
@@ -170,22 +229,13 @@ impl Store {
             ));
         }
         let table = level.table();
-        let parent_column = match level {
-            Level::Category => "CAST(NULL AS TEXT)",
-            Level::Subcategory => "category_id",
-        };
-        let select = format!(
-            "SELECT id, {parent_column}, slug, name, description, image_url, position, active FROM {table} WHERE id = $1"
-        );
         let update = format!(
             "UPDATE {table} SET slug = $1, name = $2, description = $3, image_url = $4, position = $5, active = $6 \
              WHERE id = $7"
         );
-        let result: Result<Vec<Change>> = on_engine!(&self.db, pool => {
+        let result: Result<(CategoryRecord, Vec<Change>)> = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let row: Option<CategoryRow> = sqlx::query_as(&select).bind(id).fetch_optional(&mut *tx).await?;
-            let (_, _, slug, name, description, image_url, position, active) =
-                row.ok_or(StoreError::NotFound(level.what()))?;
+            let before = tx.category_record(level, id).await?.ok_or(StoreError::NotFound(level.what()))?;
             if let Some(parent) = &patch.category_id {
                 let found: Option<(String,)> = sqlx::query_as("SELECT id FROM categories WHERE id = $1")
                     .bind(parent)
@@ -201,19 +251,23 @@ impl Store {
                     .await?;
             }
             sqlx::query(&update)
-                .bind(patch.slug.as_ref().unwrap_or(&slug))
-                .bind(patch.name.as_ref().unwrap_or(&name))
-                .bind(patch.description.as_ref().unwrap_or(&description))
-                .bind(patch.image_url.as_ref().unwrap_or(&image_url))
-                .bind(patch.position.unwrap_or(position))
-                .bind(patch.active.unwrap_or(active))
+                .bind(patch.slug.as_ref().unwrap_or(&before.slug))
+                .bind(patch.name.as_ref().unwrap_or(&before.name))
+                .bind(patch.description.as_ref().unwrap_or(&before.description))
+                .bind(patch.image_url.as_ref().unwrap_or(&before.image_url))
+                .bind(patch.position.unwrap_or(before.position))
+                .bind(patch.active.unwrap_or(before.active))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             tx.apply_translations(level.entity(), id, &patch.translations).await?;
+            let after = tx.category_record(level, id).await?.ok_or(StoreError::NotFound(level.what()))?;
+            if let Some(entry) = audit(&before, &after) {
+                tx.audit_row(&entry, now).await?;
+            }
             let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;
-            Ok(vec![change])
+            Ok((after, vec![change]))
         });
         result.map_err(|e| {
             if e.is_unique_violation() {
@@ -233,8 +287,8 @@ impl Store {
             sqlx::query_as(
                 "SELECT s.id, s.owner_id, u.email AS owner_email, s.name, s.active, s.created_at, \
                  (SELECT COUNT(*) FROM services v WHERE v.shop_id = s.id) AS listings, \
-                 (SELECT COUNT(*) FROM reviews r WHERE r.shop_id = s.id) AS review_count, \
-                 CAST(COALESCE((SELECT SUM(r.rating) FROM reviews r WHERE r.shop_id = s.id), 0) AS BIGINT) AS rating_sum \
+                 (SELECT COUNT(*) FROM reviews r WHERE r.shop_id = s.id AND NOT r.hidden) AS review_count, \
+                 CAST(COALESCE((SELECT SUM(r.rating) FROM reviews r WHERE r.shop_id = s.id AND NOT r.hidden), 0) AS BIGINT) AS rating_sum \
                  FROM shops s JOIN users u ON u.id = s.owner_id ORDER BY s.created_at, s.id",
             )
             .fetch_all(pool)
@@ -249,9 +303,28 @@ impl Store {
         name: Option<&str>,
         active: Option<bool>,
     ) -> Result<Vec<Change>> {
+        self.update_shop_audited(id, name, active, 0, |_, _| None)
+            .await
+    }
+
+    /// `update_shop` with the audit row `audit` makes of the shop's (name, active)
+    /// before and after, written in the transaction of the change (none for `None`).
+    pub async fn update_shop_audited(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        active: Option<bool>,
+        now: i64,
+        audit: impl FnOnce((&str, bool), (&str, bool)) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Vec<Change>> {
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let done = sqlx::query(
+            let before: Option<(String, bool)> = sqlx::query_as("SELECT name, active FROM shops WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (old_name, old_active) = before.ok_or(StoreError::NotFound("Shop"))?;
+            sqlx::query(
                 "UPDATE shops SET name = COALESCE($1, name), active = COALESCE($2, active) WHERE id = $3",
             )
             .bind(name)
@@ -259,8 +332,9 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("Shop"));
+            let after = (name.unwrap_or(&old_name), active.unwrap_or(old_active));
+            if let Some(entry) = audit((&old_name, old_active), after) {
+                tx.audit_row(&entry, now).await?;
             }
             let change = tx.bump_version(Counter::Catalogue).await?;
             tx.commit().await?;

@@ -217,7 +217,7 @@ impl Store {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT r.rating, r.text, r.created_at, o.service_number FROM reviews r \
-                 LEFT JOIN orders o ON o.id = r.order_id WHERE r.shop_id = $1 \
+                 LEFT JOIN orders o ON o.id = r.order_id WHERE r.shop_id = $1 AND NOT r.hidden \
                  ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
             )
             .bind(shop_id)
@@ -236,7 +236,7 @@ impl Store {
         Ok(on_engine!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT r.rating, r.text, r.created_at, o.service_number FROM reviews r \
-                 JOIN orders o ON o.id = r.order_id WHERE o.service_number = $1 \
+                 JOIN orders o ON o.id = r.order_id WHERE o.service_number = $1 AND NOT r.hidden \
                  ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
             )
             .bind(service_number)

@@ -1,4 +1,7 @@
-//! Categories and subcategories: positions, the active flag, translations.
+//! Categories and subcategories: positions, the active flag, translations. Products and
+//! SMM services: name, description, visibility, price or (imported) markup,
+//! translations and variant prices, through the console's use cases (audited as the
+//! operator API).
 
 use crate::routes::{get, patch, Routes};
 use axum::extract::{Path, State};
@@ -7,9 +10,13 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_app::catalogue;
+use souk_app::operator_catalogue::{self as ops, ServiceChange};
+use souk_app::operators::Acting;
 use souk_core::supply::{self, translated};
-use souk_core::Text;
-use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory};
+use souk_core::{Money, Text};
+use souk_store::{
+    CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory, OperatorService,
+};
 
 use super::Operator;
 use crate::rest::{
@@ -30,6 +37,14 @@ pub fn routes() -> Routes {
             get(list_subcategories).post(create_subcategory),
         )
         .route("/subcategories/{id}", patch(update_subcategory))
+        .route(
+            "/services/{number}",
+            get(show_service).patch(update_service),
+        )
+        .route(
+            "/services/{number}/variants/{id}",
+            patch(price_service_variant),
+        )
 }
 
 fn view(c: &CategoryRecord) -> Value {
@@ -231,4 +246,149 @@ async fn update_subcategory(
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Response, RestError> {
     update(state, Level::Subcategory, id, body).await
+}
+
+fn money(micros: i64) -> String {
+    Money::from_micros(micros).display2()
+}
+
+fn service_view(s: &OperatorService) -> Value {
+    json!({
+        "number": s.number,
+        "id": s.id,
+        "entityType": s.entity,
+        "type": s.product_type,
+        "shopId": s.shop_id,
+        "name": s.name,
+        "description": s.description,
+        "active": s.active,
+        "price": s.is_smm().then(|| money(s.rate)),
+        "providerId": s.provider_id,
+        "providerPrice": s.provider_rate.map(money),
+        "markupPercent": s.markup.map(|m| money(m.basis_points * 10_000)),
+        "roundTo": s.markup.map(|m| money(m.round_to)),
+        "translations": translations_view(&s.translations),
+        "variants": s.variants.iter().map(|v| json!({
+            "id": v.id,
+            "name": v.name,
+            "price": money(v.price),
+            "active": v.active,
+            "stock": v.stock,
+            "pricePinned": v.price_pinned,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn number_of(text: &str) -> Result<i64, RestError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| RestError::NotFound("Service not found".into()))
+}
+
+async fn show_service(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(number): Path<String>,
+) -> Result<Response, RestError> {
+    let s = state.store.operator_service(number_of(&number)?).await?;
+    Ok(json_value(StatusCode::OK, &service_view(&s)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceBody {
+    name: Option<String>,
+    description: Option<String>,
+    active: Option<bool>,
+    /// A local SMM service's rate per 1000, as a string (`"1.50"`).
+    price: Option<String>,
+    /// An imported service's markup; the one left out stays as it is.
+    markup_percent: Option<String>,
+    round_to: Option<String>,
+    #[serde(default)]
+    translations: TranslationsInput,
+}
+
+/// `PATCH /services/{number}`: the fields given, then the translations given (each a
+/// change of its own, audited as the operator API).
+async fn update_service(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<ServiceBody>,
+) -> Result<Response, RestError> {
+    let number = number_of(&number)?;
+    let actor = Acting::operator_api();
+    let translations = supply::parse_translations(&body.translations, FIELDS)?;
+    let current = state.store.operator_service(number).await?;
+    let markup = match (&body.markup_percent, &body.round_to) {
+        (None, None) => None,
+        (percent, round) => {
+            let (bp, step) = current
+                .markup
+                .map_or((0, 0), |m| (m.basis_points, m.round_to));
+            Some((
+                percent.clone().unwrap_or_else(|| money(bp * 10_000)),
+                round.clone().unwrap_or_else(|| money(step)),
+            ))
+        }
+    };
+    let change = ServiceChange {
+        name: body.name,
+        description: body.description,
+        active: body.active,
+        price: body.price,
+        markup,
+    };
+    let fields = change.name.is_some()
+        || change.description.is_some()
+        || change.active.is_some()
+        || change.price.is_some()
+        || change.markup.is_some();
+    if !fields && translations.is_empty() {
+        return Err(RestError::BadRequest("Nothing to change".into()));
+    }
+    let mut s = current;
+    if fields {
+        let (after, changes) =
+            ops::edit_service(&state.store, &actor, number, &change, state.now()).await?;
+        state.apply_changes(&changes).await?;
+        s = after;
+    }
+    if !translations.is_empty() {
+        let (after, changes) =
+            ops::set_translations(&state.store, &actor, number, translations, state.now()).await?;
+        state.apply_changes(&changes).await?;
+        s = after;
+    }
+    Ok(json_value(StatusCode::OK, &service_view(&s)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantBody {
+    price: String,
+}
+
+/// `PATCH /services/{number}/variants/{id}` with `{"price": "7.20"}`.
+async fn price_service_variant(
+    State(state): State<AppState>,
+    _: Operator,
+    Path((number, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<VariantBody>,
+) -> Result<Response, RestError> {
+    let number = number_of(&number)?;
+    let (s, changes) = ops::price_variant(
+        &state.store,
+        &Acting::operator_api(),
+        number,
+        &id,
+        &body.price,
+        state.now(),
+    )
+    .await?;
+    state.apply_changes(&changes).await?;
+    Ok(json_value(StatusCode::OK, &service_view(&s)))
 }

@@ -1,4 +1,5 @@
-//! Shops: who owns them, their names, whether buyers see them.
+//! Shops: who owns them, their names, whether buyers see them. Changes go through the
+//! console's use cases, audited as the operator API.
 
 use crate::routes::{get, patch, Routes};
 use axum::extract::{Path, State};
@@ -6,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use souk_app::operators::Acting;
 use souk_app::shops::{self, Owner};
 use souk_core::catalogue::Shop;
 use souk_core::clock::iso_millis;
@@ -70,7 +72,9 @@ async fn create(
         (None, Some(email)) => Owner::Email(email.clone()),
         (None, None) => return Err(supply::SupplyError::Required("ownerId").into()),
     };
-    let (shop, changes) = shops::create(&state.store, owner, name, state.now()).await?;
+    let actor = Acting::operator_api();
+    let (shop, changes) =
+        shops::create_audited(&state.store, &actor, owner, &name, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::CREATED, &view(&shop)))
 }
@@ -94,7 +98,16 @@ async fn update(
         .as_deref()
         .map(|n| supply::check_name("name", n))
         .transpose()?;
-    let (shop, changes) = shops::update(&state.store, &id, name.as_deref(), body.active).await?;
+    let actor = Acting::operator_api();
+    let (shop, changes) = shops::update_audited(
+        &state.store,
+        &actor,
+        &id,
+        name.as_deref(),
+        body.active,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::OK, &view(&shop)))
 }

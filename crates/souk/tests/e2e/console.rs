@@ -109,7 +109,7 @@ engine_test!(console_in_the_browser, |db| {
         .expect("lookup")
         .expect("buyer");
     // `_fake` keeps the upstream serving for the rest of the test.
-    let (_fake, _, lost, kept) = a_parked_order(&app, db, &key).await;
+    let (_fake, numbers, lost, kept) = a_parked_order(&app, db, &key).await;
 
     let owner = operator(&app, "owner@test.local", "owner").await;
     let admin = operator(&app, "admin@test.local", "admin").await;
@@ -247,11 +247,22 @@ engine_test!(console_in_the_browser, |db| {
             "sms-project",
         ),
         (sms_gateway.as_str(), "#sms-gateway-edit", "sms-gateway"),
+        ("/console/shops", "#shops", "shops"),
+        ("/console/reviews", "#reviews", "reviews"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.find(table).await;
         shoot(&mut b, name).await;
     }
+    // A service's edit page (imported: its markup), and a shop's.
+    b.goto(&format!("{base}/console/catalogue/services/{}", numbers[0]))
+        .await;
+    b.find("#service-form").await;
+    shoot(&mut b, "service").await;
+    b.goto(&format!("{base}/console/shops")).await;
+    b.click("#shops tbody td a").await;
+    b.find("#shop-form").await;
+    shoot(&mut b, "shop").await;
     b.goto(&format!("{base}/console/providers")).await;
     assert_eq!(b.text("#providers tbody td").await, "Upstream Panel");
     b.click("#providers tbody td a").await;
@@ -702,7 +713,7 @@ pub(crate) fn between(text: &str, start: &str, end: &str) -> String {
 }
 
 /// Whether the database refuses `sql`.
-async fn refused(db: &TestDb, sql: &str) -> bool {
+pub(crate) async fn refused(db: &TestDb, sql: &str) -> bool {
     use sqlx::Connection;
     match db.kind {
         Kind::Sqlite => {
@@ -1627,7 +1638,8 @@ engine_test!(console_providers, |db| {
     let (status, body) = page_of(&app, &support, "/console/catalogue/services?q=tiktok").await;
     assert_eq!(status, 200);
     assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
-    assert!(body.contains("<td class=\"name\">TikTok Views</td>"));
+    // Each row leads to the service's own page.
+    assert!(body.contains("\">TikTok Views</a></td>"));
     assert!(!body.contains("IG Followers HQ"));
     let first: i64 = db
         .scalar(&format!(
@@ -1641,7 +1653,9 @@ engine_test!(console_providers, |db| {
     )
     .await;
     assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "1");
-    assert!(body.contains("<td class=\"name\">IG Followers HQ</td>"));
+    assert!(body.contains(&format!(
+        "<td class=\"name\"><a href=\"/console/catalogue/services/{first}\">IG Followers HQ</a></td>"
+    )));
     let (_, body) = page_of(&app, &support, "/console/catalogue/services?q=100%25_").await;
     assert_eq!(between(&body, "<span id=\"service-total\">", "<"), "0");
     let (_, body) = page_of(&app, &support, "/console/catalogue/services?page=2").await;
@@ -2414,7 +2428,7 @@ engine_test!(console_dashboard_follows_the_orders, |db| {
 });
 
 /// Makes the database refuse every new audit row (`true`), or take them again.
-async fn break_the_audit_log(db: &TestDb, broken: bool) {
+pub(crate) async fn break_the_audit_log(db: &TestDb, broken: bool) {
     let statements: &[&str] = match (db.kind, broken) {
         (Kind::Sqlite, true) => &[
             "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \

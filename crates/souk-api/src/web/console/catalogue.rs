@@ -268,7 +268,7 @@ pub async fn services(
             } }
             tbody {
                 @for r in &rows { tr {
-                    td.num { (r.number) } td.name { (r.name) } td { (r.entity) " · " (r.product_type) } td { (r.subcategory) } td { (r.shop) }
+                    td.num { (r.number) } td.name { a href=(format!("/console/catalogue/services/{}", r.number)) { (r.name) } } td { (r.entity) " · " (r.product_type) } td { (r.subcategory) } td { (r.shop) }
                     td.num { (super::money(r.rate)) }
                     td { @if let Some(p) = &r.provider_id { a href=(format!("/console/providers/{p}")) { (p) } } }
                     td.num { @if let Some(p) = r.provider_rate { (super::money(p)) } }

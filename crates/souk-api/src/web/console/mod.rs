@@ -20,7 +20,10 @@ mod order_actions;
 mod orders;
 mod pager;
 mod providers;
+mod reviews;
+mod services;
 mod settings;
+mod shops;
 mod sms;
 mod user_actions;
 mod users;
@@ -71,6 +74,22 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/catalogue", get(catalogue::list))
         .route("/console/catalogue/services", get(catalogue::services))
+        .route(
+            "/console/catalogue/services/{number}",
+            get(services::detail).post(services::edit),
+        )
+        .route(
+            "/console/catalogue/services/{number}/translations",
+            post(services::translate),
+        )
+        .route(
+            "/console/catalogue/services/{number}/variants/{variant}",
+            post(services::price_variant),
+        )
+        .route("/console/shops", get(shops::list).post(shops::create))
+        .route("/console/shops/{id}", get(shops::detail).post(shops::edit))
+        .route("/console/reviews", get(reviews::list))
+        .route("/console/reviews/{id}", post(reviews::moderate))
         .route(
             "/console/catalogue/{level}/{id}",
             get(catalogue::detail).post(catalogue::edit),
@@ -313,6 +332,9 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
                 "Провайдер ответил не так:"
             )
         ),
+        OperatorError::Store(StoreError::NotFound("User")) => {
+            ui.t("No such user.", "Нет такого пользователя.").to_owned()
+        }
         OperatorError::Store(StoreError::NotFound(_)) => {
             ui.t("Not found.", "Не найдено.").to_owned()
         }
@@ -385,6 +407,8 @@ pub fn frame(c: &Console, title: &str, notice: &Notice, content: Markup) -> Mark
                             a href="/console/withdrawals" #nav-withdrawals { (ui.t("Withdrawals", "Выводы")) }
                             a href="/console/providers" #nav-providers { (ui.t("Providers", "Провайдеры")) }
                             a href="/console/catalogue" #nav-catalogue { (ui.t("Catalogue", "Каталог")) }
+                            a href="/console/shops" #nav-shops { (ui.t("Shops", "Магазины")) }
+                            a href="/console/reviews" #nav-reviews { (ui.t("Reviews", "Отзывы")) }
                             a href="/console/gateways" #nav-gateways { (ui.t("Gateways", "Шлюзы")) }
                             a href="/console/sms" #nav-sms { "SMS" }
                             a href="/console/settings" #nav-settings { (ui.t("Settings", "Настройки")) }

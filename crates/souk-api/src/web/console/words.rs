@@ -163,6 +163,26 @@ pub(crate) const EXACT: &[(&str, &str)] = &[
         "This payment method is not available",
         "Этот способ оплаты недоступен.",
     ),
+    (
+        "An imported service's price follows its markup",
+        "Цена импортированной услуги следует за наценкой.",
+    ),
+    (
+        "A product's price is its variants'; price each of them",
+        "Цена товара — цены его вариантов; задайте каждую.",
+    ),
+    (
+        "Only an imported service has a markup",
+        "Наценка есть только у импортированных услуг.",
+    ),
+    (
+        "English is the service's own name and description",
+        "Английские название и описание — основные; меняйте их выше.",
+    ),
+    ("name is required", "Укажите название."),
+    ("The owner's email is required", "Укажите почту владельца."),
+    ("The review is hidden already", "Отзыв уже скрыт."),
+    ("The review is not hidden", "Отзыв не скрыт."),
 ];
 
 fn exact(t: &str) -> Option<&'static str> {
@@ -193,6 +213,15 @@ fn field(name: &str) -> &str {
 fn with_value(t: &str) -> Option<String> {
     if t.starts_with("Price must be a number") {
         return Some("Цена должна быть числом, например 0.50.".into());
+    }
+    if t.starts_with("The price must be at most") {
+        return Some("Цена слишком велика.".into());
+    }
+    if t.starts_with("Unknown language") {
+        return Some("Неизвестный язык.".into());
+    }
+    if t.starts_with("Markup must be") {
+        return Some("Наценка — число от 0 до 1000 (процентов).".into());
     }
     if t.starts_with("Amount must be") {
         return Some("Сумма должна быть числом, например 10 или -2.50.".into());
