@@ -36,13 +36,14 @@ const SUBCATEGORIES_SQL: &str =
 const SHOPS_SQL: &str =
     "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
      FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id AND NOT r.hidden GROUP BY s.id, s.name, s.active";
-/// Ordered by number, so a subproduct finds its service by binary search. `{texts}` is
-/// the folded translations column on PostgreSQL, nothing on SQLite.
+/// No join for the category (the loader has the subcategories) and no order (the loader
+/// sorts): on SQLite both cost a b-tree descent per service. `{texts}` is the folded
+/// translations column on PostgreSQL, nothing on SQLite.
 const SERVICES_SQL: &str =
-    "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, c.category_id, s.subcategory_id, \
+    "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, s.subcategory_id, \
      s.name, s.description, s.type_name, s.image_url, s.rate, s.min_qty, s.max_qty, s.refill, s.refill_days, \
      s.cancel, s.dripfeed, s.recommended{texts} \
-     FROM services s JOIN subcategories c ON c.id = s.subcategory_id WHERE s.active ORDER BY s.number";
+     FROM services s WHERE s.active";
 const SUBPRODUCTS_SQL: &str =
     "SELECT p.id, p.service_number, p.name, p.price, p.min_qty, p.max_qty, p.position, p.stock, \
      p.stock_version{texts} FROM subproducts p WHERE p.active";
@@ -66,7 +67,6 @@ row_struct! {
         entity: String,
         product_type: String,
         shop_id: String,
-        category_id: String,
         subcategory_id: String,
         name: String,
         description: String,
@@ -103,6 +103,8 @@ struct Loader<'b> {
     subcategories: Vec<Subcategory>,
     shops: Vec<Shop>,
     services: Vec<Service>,
+    /// Each subcategory's category, made at the first service.
+    parents: std::collections::HashMap<String, Arc<str>>,
     translations: usize,
 }
 
@@ -115,6 +117,7 @@ impl<'b> Loader<'b> {
             subcategories: Vec::new(),
             shops: Vec::new(),
             services: Vec::new(),
+            parents: Default::default(),
             translations: 0,
         }
     }
@@ -158,7 +161,8 @@ impl<'b> Loader<'b> {
         });
     }
 
-    /// A service row; one of an unknown kind (a newer version's) is skipped.
+    /// A service row; one of an unknown kind (a newer version's) or of a subcategory not
+    /// read is skipped.
     fn service(&mut self, row: ServiceRow) {
         let (Some(entity), Some(product_type)) = (
             EntityType::parse(&row.entity),
@@ -166,8 +170,18 @@ impl<'b> Loader<'b> {
         ) else {
             return;
         };
+        if self.parents.is_empty() {
+            for c in &self.subcategories {
+                let parent = self.strings.get(&c.category_id);
+                self.parents.insert(c.id.clone(), parent);
+            }
+        }
+        let Some(category_id) = self.parents.get(&row.subcategory_id).cloned() else {
+            return;
+        };
         let strings = &mut self.strings;
-        let mut name = Text::new(strings.get(&row.name));
+        // Service names are nearly all distinct: not worth the interner's lookups.
+        let mut name = Text::new(row.name);
         let mut description = Text::new(strings.get(&row.description));
         apply_texts(&row.texts, &mut name, Some(&mut description), strings);
         self.services.push(Service {
@@ -180,7 +194,7 @@ impl<'b> Loader<'b> {
             // Unique: not worth a place in the interner.
             id: row.id.into(),
             shop_id: strings.get(&row.shop_id),
-            category_id: strings.get(&row.category_id),
+            category_id,
             subcategory_id: strings.get(&row.subcategory_id),
             type_name: strings.get(&row.type_name),
             image_url: row.image_url,
@@ -193,6 +207,11 @@ impl<'b> Loader<'b> {
             dripfeed: row.dripfeed,
             recommended: row.recommended,
         });
+    }
+
+    /// After the last service: subproducts find theirs by number.
+    fn services_done(&mut self) {
+        self.services.sort_unstable_by_key(|s| s.number);
     }
 
     /// A subproduct row, after every service: one of a service not read is skipped.
@@ -221,20 +240,17 @@ impl<'b> Loader<'b> {
     /// Where the translations of each kind of entity go, once all entities are read.
     fn places(&self) -> TextPlaces {
         TextPlaces {
-            categories: Places::new(self.categories.iter().enumerate().map(|(i, c)| (&*c.id, i))),
-            subcategories: Places::new(
-                self.subcategories
+            categories: Places::new(self.categories.len(), |i| &self.categories[i].id),
+            subcategories: Places::new(self.subcategories.len(), |i| &self.subcategories[i].id),
+            services: Places::new(self.services.len(), |i| &self.services[i].id),
+            subproducts: Places::of_pairs(
+                self.services
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| (&*c.id, i)),
+                    .flat_map(|(i, s)| (0..s.subproducts.len()).map(move |j| (i as u32, j as u32)))
+                    .collect(),
+                |(i, j)| &self.services[i as usize].subproducts[j as usize].id,
             ),
-            services: Places::new(self.services.iter().enumerate().map(|(i, s)| (&*s.id, i))),
-            subproducts: Places::new(self.services.iter().enumerate().flat_map(|(i, s)| {
-                s.subproducts
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, p)| (&*p.id, i * SUBPRODUCTS_PER_SERVICE + j))
-            })),
         }
     }
 
@@ -247,38 +263,48 @@ impl<'b> Loader<'b> {
     ) {
         self.translations += 1;
         let (name, description) = match entity {
-            "category" => match places.categories.find(id) {
+            "category" => match places.categories.find(id, |i| &self.categories[i].id) {
                 Some(i) => {
                     let c = &mut self.categories[i];
                     (&mut c.name, Some(&mut c.description))
                 }
                 None => return,
             },
-            "subcategory" => match places.subcategories.find(id) {
+            "subcategory" => match places.subcategories.find(id, |i| &self.subcategories[i].id) {
                 Some(i) => {
                     let c = &mut self.subcategories[i];
                     (&mut c.name, Some(&mut c.description))
                 }
                 None => return,
             },
-            "service" => match places.services.find(id) {
+            "service" => match places.services.find(id, |i| &self.services[i].id) {
                 Some(i) => {
                     let s = &mut self.services[i];
                     (&mut s.name, Some(&mut s.description))
                 }
                 None => return,
             },
-            "subproduct" => match places.subproducts.find(id) {
-                Some(at) => {
-                    let p = &mut self.services[at / SUBPRODUCTS_PER_SERVICE].subproducts
-                        [at % SUBPRODUCTS_PER_SERVICE];
-                    (&mut p.name, None)
+            "subproduct" => {
+                let services = &self.services;
+                match places.subproducts.find(id, |(i, j)| {
+                    &services[i as usize].subproducts[j as usize].id
+                }) {
+                    Some((i, j)) => {
+                        let p = &mut self.services[i as usize].subproducts[j as usize];
+                        (&mut p.name, None)
+                    }
+                    None => return,
                 }
-                None => return,
-            },
+            }
             _ => return,
         };
         match (field, description) {
+            // A service's name in another language is as distinct as its English one.
+            ("name", _) if entity == "service" => {
+                if let Some(lang) = Lang::parse(lang) {
+                    name.set(lang, value);
+                }
+            }
             ("name", _) => set_text(name, lang, value, &mut self.strings),
             ("description", Some(d)) => set_text(d, lang, value, &mut self.strings),
             _ => {}
@@ -310,35 +336,46 @@ impl<'b> Loader<'b> {
     }
 }
 
-/// A subproduct's place is `service index * SUBPRODUCTS_PER_SERVICE + its index`: a
-/// service has a handful of subproducts, far fewer than this.
-const SUBPRODUCTS_PER_SERVICE: usize = 1 << 16;
-
-/// Sorted ids and their place, found by binary search.
-struct Places {
-    ids: Vec<(Box<str>, usize)>,
+/// Entries (indexes into the loader's lists) sorted by their id, found by binary
+/// search. Holds no copy of the ids: copies made for the pass were freed after it but
+/// left holes under what the pass kept, which the allocator never gave back.
+struct Places<K> {
+    sorted: Vec<K>,
+    /// The last id found and its entry: an entity's translations come one after another.
+    last: std::cell::Cell<Option<K>>,
 }
 
-impl Places {
-    fn new<'a>(ids: impl Iterator<Item = (&'a str, usize)>) -> Places {
-        let mut ids: Vec<(Box<str>, usize)> = ids.map(|(id, at)| (id.into(), at)).collect();
-        ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Places { ids }
+impl Places<usize> {
+    fn new<'a>(len: usize, id: impl Fn(usize) -> &'a str) -> Places<usize> {
+        Places::of_pairs((0..len).collect(), id)
+    }
+}
+
+impl<K: Copy> Places<K> {
+    fn of_pairs<'a>(mut sorted: Vec<K>, id: impl Fn(K) -> &'a str) -> Places<K> {
+        sorted.sort_unstable_by(|a, b| id(*a).cmp(id(*b)));
+        Places {
+            sorted,
+            last: std::cell::Cell::new(None),
+        }
     }
 
-    fn find(&self, id: &str) -> Option<usize> {
-        self.ids
-            .binary_search_by(|(k, _)| (**k).cmp(id))
-            .ok()
-            .map(|i| self.ids[i].1)
+    fn find<'a>(&self, wanted: &str, id: impl Fn(K) -> &'a str) -> Option<K> {
+        if let Some(k) = self.last.get().filter(|k| id(*k) == wanted) {
+            return Some(k);
+        }
+        let at = self.sorted.binary_search_by(|k| id(*k).cmp(wanted)).ok()?;
+        let k = self.sorted[at];
+        self.last.set(Some(k));
+        Some(k)
     }
 }
 
 struct TextPlaces {
-    categories: Places,
-    subcategories: Places,
-    services: Places,
-    subproducts: Places,
+    categories: Places<usize>,
+    subcategories: Places<usize>,
+    services: Places<usize>,
+    subproducts: Places<(u32, u32)>,
 }
 
 /// Writes the `name` and (when given) `description` translations of `texts`, a JSON
@@ -429,6 +466,7 @@ async fn read_postgres(pool: &sqlx::PgPool, loader: &mut Loader<'_>) -> Result<(
         loader.service(row);
     }
     drop(rows);
+    loader.services_done();
     let subproducts_sql = SUBPRODUCTS_SQL.replace("{texts}", &texts_column("subproduct", "p.id"));
     let mut rows = sqlx::query_as::<_, SubproductRow>(&subproducts_sql).fetch(&mut *tx);
     while let Some(row) = rows.try_next().await? {
@@ -459,7 +497,8 @@ fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.execute_batch("BEGIN")?;
+    // Pages read through a mapping instead of a copy per page by read(2).
+    conn.execute_batch("PRAGMA mmap_size = 1073741824; BEGIN")?;
     let text = |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<String> { row.get(i) };
     each(&conn, CATEGORIES_SQL, |r| {
         loader.category((
@@ -497,24 +536,24 @@ fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
             entity: text(r, 2)?,
             product_type: text(r, 3)?,
             shop_id: text(r, 4)?,
-            category_id: text(r, 5)?,
-            subcategory_id: text(r, 6)?,
-            name: text(r, 7)?,
-            description: text(r, 8)?,
-            type_name: text(r, 9)?,
-            image_url: r.get(10)?,
-            rate: r.get(11)?,
-            min_qty: r.get(12)?,
-            max_qty: r.get(13)?,
-            refill: r.get(14)?,
-            refill_days: r.get(15)?,
-            cancel: r.get(16)?,
-            dripfeed: r.get(17)?,
-            recommended: r.get(18)?,
+            subcategory_id: text(r, 5)?,
+            name: text(r, 6)?,
+            description: text(r, 7)?,
+            type_name: text(r, 8)?,
+            image_url: r.get(9)?,
+            rate: r.get(10)?,
+            min_qty: r.get(11)?,
+            max_qty: r.get(12)?,
+            refill: r.get(13)?,
+            refill_days: r.get(14)?,
+            cancel: r.get(15)?,
+            dripfeed: r.get(16)?,
+            recommended: r.get(17)?,
             texts: String::new(),
         });
         Ok(())
     })?;
+    loader.services_done();
     each(&conn, &SUBPRODUCTS_SQL.replace("{texts}", ""), |r| {
         loader.subproduct((
             text(r, 0)?,
@@ -531,12 +570,12 @@ fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
         Ok(())
     })?;
     let places = loader.places();
-    // In key order (entity, entity_id, ...): read straight off the primary key.
+    // The table in its own order, not through the key: that was a b-tree descent per
+    // row for the value. Rows written together (an entity's texts) still come together.
     each(
         &conn,
-        "SELECT entity, entity_id, field, lang, value FROM translations \
-         WHERE entity IN ('category', 'subcategory', 'service', 'subproduct') \
-         ORDER BY entity, entity_id",
+        "SELECT entity, entity_id, field, lang, value FROM translations NOT INDEXED \
+         WHERE entity IN ('category', 'subcategory', 'service', 'subproduct')",
         |r| {
             let key = (
                 r.get_ref(0)?.as_str()?,

@@ -1,8 +1,10 @@
 //! `services` and `products` rows, rendered once per catalogue snapshot and language.
 //! Only `max` and `stock` move without a new snapshot (stock cells change in place), so
 //! each row is kept as three pieces of JSON around those two numbers; a request copies
-//! the pieces and prints the numbers. All rows of one language share one buffer: a box
-//! per piece cost more than the JSON itself at 100,000 services.
+//! the pieces and prints the numbers. Rows are rendered and kept in blocks of 256, each
+//! the first time one of its rows is asked for: a box per piece cost more than the JSON
+//! itself at 100,000 services, and one buffer for all rows more than the blocks a node
+//! answering pages needs.
 //!
 //! Long lists are streamed a chunk at a time instead of built whole per request, and the
 //! whole list is kept gzipped once per language and stock state for clients that accept
@@ -83,46 +85,40 @@ const STOCK_HOLE: i64 = -9_007_199_254_740_993;
 /// Rows per streamed chunk (about 100 KB of JSON); shorter lists are answered whole.
 pub const ROWS_PER_CHUNK: usize = 256;
 
-/// One language's rendered rows.
+/// Rows rendered together and kept together: a block is rendered the first time one of
+/// its rows is asked for.
+const ROWS_PER_BLOCK: usize = 256;
+
+/// One language's rendered rows, in blocks of [`ROWS_PER_BLOCK`]. A node answering
+/// pages only holds the blocks those pages touched (at 100,000 services all rows of one
+/// language are ~35 MB), and each block is its own small allocation: one buffer for all
+/// rows grew by doubling through sizes the allocator then kept.
 struct Rendered {
+    blocks: Box<[OnceLock<Block>]>,
+    lang: Lang,
+}
+
+struct Block {
     /// Every row's head, mid and tail, back to back.
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
     /// Per row, where its head, mid and tail end in `bytes` (a row starts where the
     /// previous one ends).
-    ends: Vec<[usize; 3]>,
+    ends: Box<[[u32; 3]]>,
 }
 
 impl Rendered {
-    fn build(c: &Catalogue, lang: Lang) -> Rendered {
-        let mut r = Rendered {
-            bytes: Vec::new(),
-            ends: Vec::with_capacity(c.services.len()),
-        };
-        let mut json = Vec::with_capacity(1024);
-        let max = format!("\"max\":{MAX_HOLE}");
-        let stock = format!("\"stock\":{STOCK_HOLE}");
-        for s in &c.services {
-            json.clear();
-            // Writing into a Vec cannot fail.
-            serde_json::to_writer(&mut json, &row(c, s, lang)).ok();
-            let find = |needle: &str| memchr::memmem::find(&json, needle.as_bytes());
-            let start = r.bytes.len();
-            match (find(&max), find(&stock)) {
-                (Some(m), Some(st)) if m < st => {
-                    r.bytes.extend_from_slice(&json[..m + 6]);
-                    let head = r.bytes.len();
-                    r.bytes.extend_from_slice(&json[m + max.len()..st + 8]);
-                    let mid = r.bytes.len();
-                    r.bytes.extend_from_slice(&json[st + stock.len()..]);
-                    r.ends.push([head, mid, r.bytes.len()]);
-                }
-                // Unreachable with the field order above; an empty row would be a bug,
-                // not a leak.
-                _ => r.ends.push([start; 3]),
-            }
+    fn new(c: &Catalogue, lang: Lang) -> Rendered {
+        Rendered {
+            blocks: (0..c.services.len().div_ceil(ROWS_PER_BLOCK))
+                .map(|_| OnceLock::new())
+                .collect(),
+            lang,
         }
-        r.bytes.shrink_to_fit();
-        r
+    }
+
+    fn block(&self, c: &Catalogue, at: usize) -> Option<&Block> {
+        let cell = self.blocks.get(at)?;
+        Some(cell.get_or_init(|| Block::build(c, self.lang, at)))
     }
 
     /// Writes row `i` with its live numbers; false when there is none.
@@ -133,16 +129,60 @@ impl Rendered {
         numbers: &mut itoa::Buffer,
         out: &mut Vec<u8>,
     ) -> bool {
-        let (Some(&[head, mid, end]), Some(s)) = (self.ends.get(i), c.services.get(i)) else {
+        let (Some(block), Some(s)) = (self.block(c, i / ROWS_PER_BLOCK), c.services.get(i)) else {
             return false;
         };
-        let start = if i == 0 { 0 } else { self.ends[i - 1][2] };
-        out.extend_from_slice(&self.bytes[start..head]);
+        let j = i % ROWS_PER_BLOCK;
+        let Some(&[head, mid, end]) = block.ends.get(j) else {
+            return false;
+        };
+        let start = if j == 0 { 0 } else { block.ends[j - 1][2] };
+        let [start, head, mid, end] = [start, head, mid, end].map(|n| n as usize);
+        out.extend_from_slice(&block.bytes[start..head]);
         out.extend_from_slice(numbers.format(s.max()).as_bytes());
-        out.extend_from_slice(&self.bytes[head..mid]);
+        out.extend_from_slice(&block.bytes[head..mid]);
         out.extend_from_slice(numbers.format(s.stock()).as_bytes());
-        out.extend_from_slice(&self.bytes[mid..end]);
+        out.extend_from_slice(&block.bytes[mid..end]);
         true
+    }
+}
+
+impl Block {
+    fn build(c: &Catalogue, lang: Lang, at: usize) -> Block {
+        let first = at * ROWS_PER_BLOCK;
+        let services = c.services.get(first..).unwrap_or_default();
+        let services = &services[..services.len().min(ROWS_PER_BLOCK)];
+        let mut bytes = Vec::with_capacity(services.len() * 400);
+        let mut ends = Vec::with_capacity(services.len());
+        let mut json = Vec::with_capacity(1024);
+        let max = format!("\"max\":{MAX_HOLE}");
+        let stock = format!("\"stock\":{STOCK_HOLE}");
+        // A block is far below 4 GB, so its offsets fit in u32.
+        let len = |b: &Vec<u8>| b.len() as u32;
+        for s in services {
+            json.clear();
+            // Writing into a Vec cannot fail.
+            serde_json::to_writer(&mut json, &row(c, s, lang)).ok();
+            let find = |needle: &str| memchr::memmem::find(&json, needle.as_bytes());
+            let start = len(&bytes);
+            match (find(&max), find(&stock)) {
+                (Some(m), Some(st)) if m < st => {
+                    bytes.extend_from_slice(&json[..m + 6]);
+                    let head = len(&bytes);
+                    bytes.extend_from_slice(&json[m + max.len()..st + 8]);
+                    let mid = len(&bytes);
+                    bytes.extend_from_slice(&json[st + stock.len()..]);
+                    ends.push([head, mid, len(&bytes)]);
+                }
+                // Unreachable with the field order above; an empty row would be a bug,
+                // not a leak.
+                _ => ends.push([start; 3]),
+            }
+        }
+        Block {
+            bytes: bytes.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+        }
     }
 }
 
@@ -171,7 +211,7 @@ fn slot(lang: Lang) -> usize {
 
 impl RenderedRows {
     fn rendered(&self, c: &Catalogue, lang: Lang) -> &Rendered {
-        self.per_lang[slot(lang)].get_or_init(|| Rendered::build(c, lang))
+        self.per_lang[slot(lang)].get_or_init(|| Rendered::new(c, lang))
     }
 
     /// Writes `[row, row, ...]` for the services at `indexes`.
@@ -448,6 +488,35 @@ mod tests {
             }],
             services,
         )
+    }
+
+    #[test]
+    fn rows_of_every_block_are_the_serialized_rows() {
+        let c = smm_catalogue((ROWS_PER_BLOCK * 2 + 3) as i64);
+        let rendered = RenderedRows::default();
+        // A later block first, then rows on both sides of each boundary.
+        for i in [
+            ROWS_PER_BLOCK * 2 + 2,
+            0,
+            ROWS_PER_BLOCK - 1,
+            ROWS_PER_BLOCK,
+            ROWS_PER_BLOCK * 2,
+        ] {
+            let mut out = Vec::new();
+            rendered.write(&c, Lang::En, &[i], &mut out);
+            let mut view = row(&c, &c.services[i], Lang::En);
+            view.max = c.services[i].max();
+            view.stock = c.services[i].stock();
+            let expected = serde_json::to_vec(&vec![view]).expect("json");
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected),
+                "row {i}"
+            );
+        }
+        let mut out = Vec::new();
+        rendered.write(&c, Lang::En, &[c.services.len()], &mut out);
+        assert_eq!(out, b"[]");
     }
 
     #[test]
