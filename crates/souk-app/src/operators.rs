@@ -758,21 +758,19 @@ pub async fn drop_job(
     now: i64,
 ) -> Result<bool, OperatorError> {
     actor.require(Permission::Change)?;
-    let Some(job) = store.drop_parked_job(id).await? else {
-        return Ok(false);
-    };
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "job.drop",
-        &format!("job:{id}"),
-        Some(json!({ "state": "parked", "kind": job.kind, "error": job.last_error })),
-        None,
-        now,
-    )
-    .await?;
-    Ok(true)
+    // Dropped and audited in one transaction, the job read in it.
+    let dropped = store
+        .drop_parked_job_audited(id, now, |job| {
+            Some(entry(
+                actor,
+                "job.drop",
+                &format!("job:{id}"),
+                Some(json!({ "state": "parked", "kind": job.kind, "error": job.last_error })),
+                None,
+            ))
+        })
+        .await?;
+    Ok(dropped.is_some())
 }
 
 /// A decision on a buyer's dispute (every role: support handles disputes), audited.

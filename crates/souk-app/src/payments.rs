@@ -583,6 +583,19 @@ pub async fn configure(
     patch: GatewayPatch,
     now: i64,
 ) -> Result<GatewayRecord, PaymentError> {
+    configure_audited(store, id, patch, now, |_, _| None).await
+}
+
+/// `configure` with the audit row `audit` makes of the gateway before and after (read
+/// in the transaction that stores it), written in that transaction.
+pub async fn configure_audited(
+    store: &Store,
+    id: &str,
+    patch: GatewayPatch,
+    now: i64,
+    audit: impl FnOnce(Option<&GatewayRecord>, &GatewayRecord) -> Option<souk_store::NewAuditEntry>
+        + Send,
+) -> Result<GatewayRecord, PaymentError> {
     if !GATEWAYS.contains(&id) {
         return Err(PaymentError::Invalid(format!(
             "Unknown gateway {id:?}: one of {}",
@@ -693,7 +706,7 @@ pub async fn configure(
         }
     }
     Ok(store
-        .put_gateway(
+        .put_gateway_audited(
             &GatewaySetup {
                 id: id.to_owned(),
                 enabled,
@@ -708,6 +721,7 @@ pub async fn configure(
                 instructions,
             },
             now,
+            audit,
         )
         .await?)
 }

@@ -436,7 +436,15 @@ async fn configure(
         fee_percent: body.fee_percent,
         instructions: body.instructions,
     };
-    let g = payments::configure(&state.store, id.trim(), patch, state.now()).await?;
+    // Audited as the operator API, in the change's transaction.
+    let g = souk_app::operator_gateways::configure_patch(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        id.trim(),
+        patch,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &gateway_view(&g)))
 }
 
