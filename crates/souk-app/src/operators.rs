@@ -792,6 +792,20 @@ pub async fn resolve_dispute(
             })?))
         }
     };
+    resolve_dispute_as(store, actor, dispute_id, decision, note, now).await
+}
+
+/// A decision on a buyer's dispute already read (the operator API reads its own),
+/// audited in the transaction that books it.
+pub async fn resolve_dispute_as(
+    store: &Store,
+    actor: &Acting,
+    dispute_id: &str,
+    decision: souk_store::DisputeDecision,
+    note: &str,
+    now: i64,
+) -> Result<souk_store::Dispute, OperatorError> {
+    actor.require(Permission::HandleDisputes)?;
     if let souk_store::DisputeDecision::Refund(amount) = decision {
         souk_core::dispute::check_refund(amount)
             .map_err(|r| OperatorError::Invalid(r.to_string()))?;

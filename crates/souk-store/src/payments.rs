@@ -781,6 +781,22 @@ impl Store {
         tiers: &[BonusTier],
         now: i64,
     ) -> Result<Settled> {
+        self.decide_payment_audited(id, credit, note, tiers, now, |_, _| None)
+            .await
+    }
+
+    /// `decide_payment` with the audit row `audit` makes of the payment's state before
+    /// (read, locked, in the transaction) and the settlement booked, written in the
+    /// transaction that books it (none for `None`).
+    pub async fn decide_payment_audited(
+        &self,
+        id: &str,
+        credit: Option<Money>,
+        note: &str,
+        tiers: &[BonusTier],
+        now: i64,
+        audit: impl FnOnce(&str, &Settlement) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Settled> {
         let settlement = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let p = tx.lock_payment(id).await?.ok_or(StoreError::NotFound("Payment"))?;
@@ -840,6 +856,9 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(entry) = audit(&p.state, &settlement) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             settlement
         });
