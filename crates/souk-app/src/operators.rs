@@ -122,6 +122,16 @@ impl Acting {
         }
     }
 
+    /// `souk admin` on the server's command line, which may do anything: its changes
+    /// are audited under this name, with no operator account.
+    pub fn command_line() -> Acting {
+        Acting {
+            id: String::new(),
+            email: "command line".into(),
+            role: Role::Owner,
+        }
+    }
+
     /// An audit row of an action by this operator.
     pub fn audit_entry(
         &self,
