@@ -3,7 +3,8 @@
 //! API"), what, and the record before and after, read in the change's transaction; when
 //! the row cannot be written the change does not happen either. Covered here: a user
 //! blocked and unblocked, API keys issued and revoked, a parked job dropped and retried,
-//! an order cancelled and its rest refunded, settings and a payment gateway changed.
+//! an order cancelled and its rest refunded, settings and a payment gateway changed;
+//! from the operator API also providers, categories and SMTP; from `souk admin`, shops.
 
 use serde_json::{json, Value};
 use souk_app::operator_gateways::GatewayForm;
@@ -11,7 +12,7 @@ use souk_app::operators::{self, Acting, Role};
 use souk_core::Money;
 use souk_store::{ApiKeyRecord, Closing, ConsoleOrder, GatewayRecord, Job};
 
-use crate::console::{break_the_audit_log, operator};
+use crate::console::{break_the_audit_log, operator, souk};
 use crate::console_catalogue::{acting, audited};
 use crate::engine_test;
 use crate::fake_upstream::{FakeUpstream, Shape};
@@ -22,7 +23,8 @@ use crate::providers::{connect, order, panel_services};
 /// order's), an admin and an owner.
 struct World {
     app: TestApp,
-    _fake: FakeUpstream,
+    fake: FakeUpstream,
+    provider: String,
     buyer: String,
     key_id: String,
     orders: [i64; 2],
@@ -45,7 +47,7 @@ async fn world(db: &TestDb) -> World {
         .id
         .clone();
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
-    let (_, numbers) = connect(&app, &fake, false, 15_000).await;
+    let (provider, numbers) = connect(&app, &fake, false, 15_000).await;
     let orders = [
         order(&app, &key, numbers[0], "100").await,
         order(&app, &key, numbers[0], "200").await,
@@ -80,7 +82,8 @@ async fn world(db: &TestDb) -> World {
     let owner = acting(&app, "owner@test.local", Role::Owner).await;
     World {
         app,
-        _fake: fake,
+        fake,
+        provider,
         buyer,
         key_id,
         orders,
@@ -473,6 +476,276 @@ engine_test!(operator_actions_leave_their_audit_row, |db| {
     assert!(
         !after.to_string().contains("ck-secret-1"),
         "no key: {after}"
+    );
+    w.app.stop().await;
+});
+
+// The operator API's providers, categories and SMTP settings, and `souk admin shop`:
+// each change is its audit row, none happens when the row cannot be written, and no
+// key or password is ever in a row.
+engine_test!(api_and_command_line_changes_are_audited, |db| {
+    let w = world(db).await;
+    let app = &w.app;
+    let api = "operator API";
+    let subject = format!("provider:{}", w.provider);
+    let patch = reqwest::Method::PATCH;
+    let post = reqwest::Method::POST;
+
+    // `connect` added and imported through the API: both rows, the key in neither.
+    let rows = app
+        .store
+        .audit_log(Some(&subject), None, 10)
+        .await
+        .expect("audit");
+    let made: Vec<(&str, &str, Value)> = rows
+        .iter()
+        .rev()
+        .map(|r| {
+            let after = r
+                .after_value
+                .as_deref()
+                .map_or(Value::Null, |a| serde_json::from_str(a).expect("json"));
+            (r.action.as_str(), r.operator_email.as_str(), after)
+        })
+        .collect();
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert_eq!(
+        made[0],
+        (
+            "provider.create",
+            api,
+            json!({"name": "Upstream Panel", "url": w.fake.url})
+        )
+    );
+    assert_eq!((made[1].0, made[1].1), ("provider.import", api));
+    assert_eq!(
+        (&made[1].2["markupPercent"], &made[1].2["roundTo"]),
+        (&json!("20.00"), &json!("0.01"))
+    );
+    for r in &rows {
+        assert!(!format!("{r:?}").contains("upstream-key"), "{r:?}");
+    }
+
+    // With the log refusing rows, nothing changes.
+    let provider_before = app.store.provider(&w.provider).await.expect("provider");
+    let categories = app
+        .operator(reqwest::Method::GET, "/categories", None)
+        .await;
+    let audit_before = app.store.audit_log(None, None, 1000).await.expect("audit");
+    break_the_audit_log(db, true).await;
+    for (method, path, body) in [
+        (
+            patch.clone(),
+            format!("/providers/{}", w.provider),
+            Some(json!({"name": "Renamed", "key": "new-key-123"})),
+        ),
+        (
+            post.clone(),
+            format!("/providers/{}/check", w.provider),
+            None,
+        ),
+        (
+            post.clone(),
+            format!("/providers/{}/sync", w.provider),
+            None,
+        ),
+        (
+            post.clone(),
+            "/categories".into(),
+            Some(json!({"slug": "mail", "name": "Mail"})),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/notifiers/smtp".into(),
+            Some(json!({"host": "smtp.example.com", "from": "shop@example.com"})),
+        ),
+    ] {
+        let (status, answer) = app.operator(method, &path, body).await;
+        assert_eq!(status, 500, "{path}: {answer}");
+    }
+    let shops = app.store.all_shops().await.expect("shops");
+    let (ok, _, _) = souk(
+        db,
+        &[
+            "admin",
+            "shop",
+            "update",
+            "--id",
+            &shops[0].id,
+            "--name",
+            "Renamed",
+        ],
+    );
+    assert!(!ok, "the command fails with the log");
+    break_the_audit_log(db, false).await;
+    assert_eq!(
+        app.store.provider(&w.provider).await.expect("provider"),
+        provider_before
+    );
+    assert_eq!(
+        app.operator(reqwest::Method::GET, "/categories", None)
+            .await,
+        categories
+    );
+    assert!(app.store.smtp_notifier().await.expect("smtp").is_none());
+    assert_eq!(app.store.all_shops().await.expect("shops"), shops);
+    assert_eq!(
+        app.store.audit_log(None, None, 1000).await.expect("audit"),
+        audit_before
+    );
+
+    // Its balance asked, its services synced.
+    let (status, _) = app
+        .operator(
+            post.clone(),
+            &format!("/providers/{}/check", w.provider),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        audited(app, &subject).await,
+        (
+            "provider.check".to_owned(),
+            api.to_owned(),
+            json!({"balance": null}),
+            json!({"balance": "100.84292", "currency": "USD"})
+        )
+    );
+    let (status, report) = app
+        .operator(
+            post.clone(),
+            &format!("/providers/{}/sync", w.provider),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let (action, who, _, after) = audited(app, &subject).await;
+    assert_eq!(
+        (action.as_str(), who.as_str(), after),
+        (
+            "provider.sync",
+            api,
+            json!({"seen": report["seen"], "updated": 0, "disabled": 0})
+        )
+    );
+
+    // A provider renamed with a new key: the key only "replaced".
+    let (status, _) = app
+        .operator(
+            patch.clone(),
+            &format!("/providers/{}", w.provider),
+            Some(json!({"name": "Renamed", "key": "new-key-123"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (action, who, before, after) = audited(app, &subject).await;
+    assert_eq!((action.as_str(), who.as_str()), ("provider.update", api));
+    assert_eq!(
+        (
+            &before["name"],
+            &before["key"],
+            &after["name"],
+            &after["key"]
+        ),
+        (
+            &json!("Upstream Panel"),
+            &Value::Null,
+            &json!("Renamed"),
+            &json!("replaced")
+        )
+    );
+    assert!(!after.to_string().contains("new-key-123"));
+    // A category made and renamed.
+    let (status, made) = app
+        .operator(
+            post.clone(),
+            "/categories",
+            Some(json!({"slug": "mail", "name": "Mail", "position": 3})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+    let category = format!("category:{id}");
+    assert_eq!(
+        audited(app, &category).await,
+        (
+            "category.create".to_owned(),
+            api.to_owned(),
+            Value::Null,
+            json!({"slug": "mail", "name": "Mail", "position": 3, "active": true})
+        )
+    );
+    let (status, _) = app
+        .operator(
+            patch.clone(),
+            &format!("/categories/{id}"),
+            Some(json!({"name": "Post"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (action, who, before, after) = audited(app, &category).await;
+    assert_eq!((action.as_str(), who.as_str()), ("category.update", api));
+    assert_eq!(
+        (&before["name"], &after["name"]),
+        (&json!("Mail"), &json!("Post"))
+    );
+
+    // SMTP set up: the password only "replaced".
+    let (status, answer) = app
+        .operator(
+            reqwest::Method::PUT,
+            "/notifiers/smtp",
+            Some(json!({
+                "host": "smtp.example.com", "from": "shop@example.com",
+                "username": "mailer", "password": "secret-pw-1"
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (action, who, before, after) = audited(app, "notifier:smtp").await;
+    assert_eq!(
+        (action.as_str(), who.as_str(), before),
+        ("smtp.configure", api, Value::Null)
+    );
+    assert_eq!(
+        (&after["host"], &after["username"], &after["password"]),
+        (
+            &json!("smtp.example.com"),
+            &json!("mailer"),
+            &json!("replaced")
+        )
+    );
+    assert!(!after.to_string().contains("secret-pw-1"));
+
+    // A shop renamed from the command line.
+    let (ok, out, err) = souk(
+        db,
+        &[
+            "admin",
+            "shop",
+            "update",
+            "--id",
+            &shops[0].id,
+            "--name",
+            "Renamed",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let (action, who, before, after) = audited(app, &format!("shop:{}", shops[0].id)).await;
+    assert_eq!(
+        (
+            action.as_str(),
+            who.as_str(),
+            &before["name"],
+            &after["name"]
+        ),
+        (
+            "shop.update",
+            "command line",
+            &json!(shops[0].name),
+            &json!("Renamed")
+        )
     );
     w.app.stop().await;
 });
