@@ -403,7 +403,16 @@ async fn resolve(
             )))
         }
     };
-    providers::resolve_stuck(&state.store, id, &resolution, state.now()).await?;
+    // Through the console's use case: settled and audited as the operator API in one
+    // transaction.
+    souk_app::operators::resolve_order(
+        &state.store,
+        &Acting::operator_api(),
+        id,
+        resolution,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(
         StatusCode::OK,
         &json!({ "order": id, "resolved": body.action }),

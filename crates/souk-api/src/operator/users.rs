@@ -331,7 +331,7 @@ async fn balance(
     let Adjusted {
         user_id: id,
         balance,
-    } = balances::adjust_balance(&state.store, command, state.now())
+    } = balances::adjust_balance_as(&state.store, &Acting::operator_api(), command, state.now())
         .await
         .map_err(|e| match e {
             BalanceError::Refused(BalanceRefusal::Note(e)) => RestError::from(e),

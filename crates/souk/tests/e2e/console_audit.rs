@@ -528,6 +528,7 @@ engine_test!(api_and_command_line_changes_are_audited, |db| {
 
     // With the log refusing rows, nothing changes.
     let provider_before = app.store.provider(&w.provider).await.expect("provider");
+    let balance = app.store.user(&w.buyer).await.expect("user").balance;
     let categories = app
         .operator(reqwest::Method::GET, "/categories", None)
         .await;
@@ -559,6 +560,11 @@ engine_test!(api_and_command_line_changes_are_audited, |db| {
             "/notifiers/smtp".into(),
             Some(json!({"host": "smtp.example.com", "from": "shop@example.com"})),
         ),
+        (
+            post.clone(),
+            format!("/users/{}/balance", w.buyer),
+            Some(json!({"amount": "5", "note": "goodwill"})),
+        ),
     ] {
         let (status, answer) = app.operator(method, &path, body).await;
         assert_eq!(status, 500, "{path}: {answer}");
@@ -588,6 +594,10 @@ engine_test!(api_and_command_line_changes_are_audited, |db| {
         categories
     );
     assert!(app.store.smtp_notifier().await.expect("smtp").is_none());
+    assert_eq!(
+        app.store.user(&w.buyer).await.expect("user").balance,
+        balance
+    );
     assert_eq!(app.store.all_shops().await.expect("shops"), shops);
     assert_eq!(
         app.store.audit_log(None, None, 1000).await.expect("audit"),
@@ -717,6 +727,33 @@ engine_test!(api_and_command_line_changes_are_audited, |db| {
         )
     );
     assert!(!after.to_string().contains("secret-pw-1"));
+
+    // A balance credited: before and after read in the booking's transaction.
+    let (status, answer) = app
+        .operator(
+            post.clone(),
+            &format!("/users/{}/balance", w.buyer),
+            Some(json!({"amount": "5", "note": "goodwill"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (action, who, before, after) = audited(app, &format!("user:{}", w.buyer)).await;
+    assert_eq!(
+        (
+            action.as_str(),
+            who.as_str(),
+            before,
+            &after["balance"],
+            &after["amount"]
+        ),
+        (
+            "user.balance",
+            api,
+            json!({"balance": Money::from_micros(balance).display2()}),
+            &json!(Money::from_micros(balance + 5_000_000).display2()),
+            &json!("5.00")
+        )
+    );
 
     // A shop renamed from the command line.
     let (ok, out, err) = souk(
