@@ -48,15 +48,7 @@ pub async fn adjust_balance(
     command: AdjustBalance,
     now: i64,
 ) -> Result<Adjusted, BalanceError> {
-    let change = balance::balance_change(command.request, command.amount, &command.note)
-        .map_err(BalanceError::Refused)?;
-    let user_id = match command.account {
-        Account::Id(id) => id,
-        Account::Email(email) => store
-            .user_id_by_email(&email)
-            .await?
-            .ok_or(BalanceError::NoUserWithEmail)?,
-    };
+    let (user_id, change) = checked(store, &command).await?;
     let balance = store
         .adjust_balance(
             &user_id,
@@ -67,4 +59,56 @@ pub async fn adjust_balance(
         )
         .await?;
     Ok(Adjusted { user_id, balance })
+}
+
+/// `adjust_balance` by `actor` (the operator API), booked and audited (`user.balance`,
+/// as the console's) in one transaction with the balance before and after read in it.
+pub async fn adjust_balance_as(
+    store: &Store,
+    actor: &crate::operators::Acting,
+    command: AdjustBalance,
+    now: i64,
+) -> Result<Adjusted, BalanceError> {
+    let (user_id, change) = checked(store, &command).await?;
+    let subject = format!("user:{user_id}");
+    let amount = command.amount;
+    let balance = store
+        .adjust_balance_audited(
+            &user_id,
+            amount,
+            change.kind.as_str(),
+            &change.note,
+            now,
+            |before, after| {
+                actor.audit_entry(
+                    "user.balance",
+                    &subject,
+                    Some(serde_json::json!({ "balance": before.display2() })),
+                    Some(serde_json::json!({
+                        "balance": after.display2(),
+                        "amount": amount.display2(),
+                        "reason": change.note,
+                    })),
+                )
+            },
+        )
+        .await?;
+    Ok(Adjusted { user_id, balance })
+}
+
+/// The command's change as the ledger books it and whose balance it is.
+async fn checked(
+    store: &Store,
+    command: &AdjustBalance,
+) -> Result<(String, balance::BalanceChange), BalanceError> {
+    let change = balance::balance_change(command.request, command.amount, &command.note)
+        .map_err(BalanceError::Refused)?;
+    let user_id = match &command.account {
+        Account::Id(id) => id.clone(),
+        Account::Email(email) => store
+            .user_id_by_email(email)
+            .await?
+            .ok_or(BalanceError::NoUserWithEmail)?,
+    };
+    Ok((user_id, change))
 }

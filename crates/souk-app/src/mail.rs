@@ -210,6 +210,60 @@ fn credential(field: &str, text: &str, max: usize) -> Result<String, MailError> 
 
 /// Changes the settings, every field checked before anything is stored.
 pub async fn configure(store: &Store, patch: SmtpPatch, now: i64) -> Result<SmtpView, MailError> {
+    configure_audited(store, patch, now, |_, _| None).await
+}
+
+/// The SMTP settings as an audit row shows them: the password only as set or not.
+fn audit_view(enabled: bool, s: &SmtpSettings) -> serde_json::Value {
+    serde_json::json!({
+        "enabled": enabled,
+        "host": s.host,
+        "port": s.port,
+        "security": s.security,
+        "username": s.username,
+        "password": if s.password.is_empty() { "none" } else { "set" },
+        "from": s.from,
+        "operatorEmail": s.operator_email,
+        "siteUrl": s.site_url,
+    })
+}
+
+/// `configure` by `actor` (the operator API), audited (`smtp.configure`) with the
+/// settings before (read in the transaction that stores the new ones) and after; a
+/// password given is "replaced", never shown.
+pub async fn configure_as(
+    store: &Store,
+    actor: &crate::operators::Acting,
+    patch: SmtpPatch,
+    now: i64,
+) -> Result<SmtpView, MailError> {
+    let replaced = patch.password.is_some();
+    configure_audited(store, patch, now, |before, (enabled, after)| {
+        let before = before.map(|stored| {
+            serde_json::from_str::<SmtpSettings>(&stored.config)
+                .map_or(serde_json::Value::Null, |s| audit_view(stored.enabled, &s))
+        });
+        let mut after = audit_view(enabled, after);
+        if replaced {
+            after["password"] = serde_json::json!("replaced");
+        }
+        Some(actor.audit_entry("smtp.configure", "notifier:smtp", before, Some(after)))
+    })
+    .await
+}
+
+/// `configure` with the audit row `audit` makes of the settings stored before (read in
+/// the transaction that replaces them) and the new ones, written in it.
+pub async fn configure_audited(
+    store: &Store,
+    patch: SmtpPatch,
+    now: i64,
+    audit: impl FnOnce(
+            Option<&souk_store::StoredSmtp>,
+            (bool, &SmtpSettings),
+        ) -> Option<souk_store::NewAuditEntry>
+        + Send,
+) -> Result<SmtpView, MailError> {
     let (enabled, mut s) = settings(store).await?.unwrap_or_default();
     if let Some(h) = patch.host {
         s.host = host(&h)?;
@@ -281,7 +335,9 @@ pub async fn configure(store: &Store, patch: SmtpPatch, now: i64) -> Result<Smtp
     }
     let config = serde_json::to_string(&s)
         .map_err(|e| MailError::Store(StoreError::Config(e.to_string())))?;
-    store.put_smtp_notifier(enabled, &config, now).await?;
+    store
+        .put_smtp_notifier_audited(enabled, &config, now, |before| audit(before, (enabled, &s)))
+        .await?;
     Ok(view(store).await?)
 }
 

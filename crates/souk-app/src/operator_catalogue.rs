@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use souk_core::supply::{self, Translation};
 use souk_core::{Lang, Money};
 use souk_store::{
-    CategoryPatch, CategoryRecord, Change, Level, OperatorService, ServiceEdit, Store,
+    CategoryPatch, CategoryRecord, Change, Level, NewCategory, NewSubcategory, OperatorService,
+    ServiceEdit, Store,
 };
 
 use crate::catalogue;
@@ -91,18 +92,106 @@ pub async fn edit(
         translations,
         ..CategoryPatch::default()
     };
+    change(store, actor, level, id, &patch, now).await
+}
+
+/// A category or subcategory changed as `patch` says (the console's form, the operator
+/// API's `PATCH`), audited with the record before and after: both read, and the audit
+/// row written, in the change's transaction. The slug, parent and image are in the row
+/// only when they changed.
+pub async fn change(
+    store: &Store,
+    actor: &Acting,
+    level: Level,
+    id: &str,
+    patch: &CategoryPatch,
+    now: i64,
+) -> Result<(CategoryRecord, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
     let (action, subject) = match level {
         Level::Category => ("category.update", format!("category:{id}")),
         Level::Subcategory => ("subcategory.update", format!("subcategory:{id}")),
     };
-    // The record before and after are read, and the audit row written, in the change's
-    // transaction.
     let (after, changes) = store
-        .update_category_audited(level, id, &patch, now, |before, after| {
-            Some(actor.audit_entry(action, &subject, Some(view(before)), Some(view(after))))
+        .update_category_audited(level, id, patch, now, |before, after| {
+            let (mut b, mut a) = (view(before), view(after));
+            if before.slug != after.slug
+                || before.category_id != after.category_id
+                || before.image_url != after.image_url
+            {
+                for (v, r) in [(&mut b, before), (&mut a, after)] {
+                    v["slug"] = json!(r.slug);
+                    v["categoryId"] = json!(r.category_id);
+                    v["imageUrl"] = json!(r.image_url);
+                }
+            }
+            Some(actor.audit_entry(action, &subject, Some(b), Some(a)))
         })
         .await?;
     Ok((after, changes))
+}
+
+/// A new category (the operator API), audited in the transaction that creates it.
+pub async fn create_category(
+    store: &Store,
+    actor: &Acting,
+    category: NewCategory,
+    active: bool,
+    now: i64,
+) -> Result<(CategoryRecord, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
+    let after = json!({
+        "slug": category.slug,
+        "name": category.name.en(),
+        "position": category.position,
+        "active": active,
+    });
+    let (id, changes) = store
+        .insert_category_audited(&category, active, now, |id| {
+            Some(actor.audit_entry(
+                "category.create",
+                &format!("category:{id}"),
+                None,
+                Some(after),
+            ))
+        })
+        .await?;
+    Ok((
+        catalogue::record(store, Level::Category, &id).await?,
+        changes,
+    ))
+}
+
+/// A new subcategory (the operator API), audited in the transaction that creates it.
+pub async fn create_subcategory(
+    store: &Store,
+    actor: &Acting,
+    subcategory: NewSubcategory,
+    active: bool,
+    now: i64,
+) -> Result<(CategoryRecord, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
+    let after = json!({
+        "categoryId": subcategory.category_id,
+        "slug": subcategory.slug,
+        "name": subcategory.name.en(),
+        "position": subcategory.position,
+        "active": active,
+    });
+    let (id, changes) = store
+        .insert_subcategory_audited(&subcategory, active, now, |id| {
+            Some(actor.audit_entry(
+                "subcategory.create",
+                &format!("subcategory:{id}"),
+                None,
+                Some(after),
+            ))
+        })
+        .await?;
+    Ok((
+        catalogue::record(store, Level::Subcategory, &id).await?,
+        changes,
+    ))
 }
 
 /// The most a price may be: a million in our currency (anything above is a typo).

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use souk_core::Money;
 use souk_store::{GatewayRecord, Store};
 
-use crate::operators::{audit, Acting, OperatorError, Permission};
+use crate::operators::{Acting, OperatorError, Permission};
 use crate::payments::{self, GatewayPatch, PaymentError};
 
 /// The gateway form's fields, as typed: a blank key, secret, amount or fee keeps the
@@ -79,31 +79,40 @@ pub async fn configure(
         fee_percent: blank_keeps(&form.fee_percent),
         instructions: Some(form.instructions.trim().to_owned()),
     };
+    configure_patch(store, actor, id, patch, now).await
+}
+
+/// Stores a gateway's settings as `patch` says (blank keeps; the console's form and
+/// the operator API both come here), audited with the gateway before and after, read
+/// in the transaction that stores it; keys are audited as set, never shown.
+pub async fn configure_patch(
+    store: &Store,
+    actor: &Acting,
+    id: &str,
+    patch: GatewayPatch,
+    now: i64,
+) -> Result<GatewayRecord, OperatorError> {
+    actor.require(Permission::Manage)?;
     let keys_set = json!({
         "apiKeySet": patch.api_key.is_some(),
         "secretSet": patch.secret.is_some(),
     });
-    let before = store.gateway(id).await?;
-    let after = payments::configure(store, id, patch, now)
-        .await
-        .map_err(|e| match e {
-            PaymentError::Store(s) => OperatorError::Store(s),
-            other => OperatorError::Invalid(other.to_string()),
-        })?;
-    let mut after_view = view(Some(&after));
-    if let (Value::Object(map), Value::Object(keys)) = (&mut after_view, keys_set) {
-        map.extend(keys);
-    }
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "gateway.configure",
-        &format!("gateway:{id}"),
-        Some(view(before.as_ref())),
-        Some(after_view),
-        now,
-    )
-    .await?;
+    let after = payments::configure_audited(store, id, patch, now, |before, after| {
+        let mut after_view = view(Some(after));
+        if let (Value::Object(map), Value::Object(keys)) = (&mut after_view, keys_set) {
+            map.extend(keys);
+        }
+        Some(actor.audit_entry(
+            "gateway.configure",
+            &format!("gateway:{id}"),
+            Some(view(before)),
+            Some(after_view),
+        ))
+    })
+    .await
+    .map_err(|e| match e {
+        PaymentError::Store(s) => OperatorError::Store(s),
+        other => OperatorError::Invalid(other.to_string()),
+    })?;
     Ok(after)
 }

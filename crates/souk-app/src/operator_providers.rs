@@ -8,10 +8,11 @@ use serde_json::json;
 use souk_core::markup::{parse_markup, Markup};
 use souk_core::Money;
 use souk_store::{
-    Change, ImportedVariant, NewProvider, Provider, ProviderService, Store, StoreError,
+    Change, ImportedVariant, NewProvider, Provider, ProviderPatch, ProviderService, Store,
+    SyncReport,
 };
 
-use crate::operators::{audit, Acting, OperatorError, Permission};
+use crate::operators::{Acting, OperatorError, Permission};
 use crate::providers::{self, ProviderError};
 
 fn upstream(e: ProviderError) -> OperatorError {
@@ -36,9 +37,9 @@ pub async fn add(
     key: &str,
     now: i64,
 ) -> Result<Provider, OperatorError> {
-    actor.require(Permission::Change)?;
-    let provider = providers::create(
+    create(
         store,
+        actor,
         NewProvider {
             name: name.trim().to_owned(),
             url: url.trim().to_owned(),
@@ -50,22 +51,74 @@ pub async fn add(
         },
         now,
     )
-    .await?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "provider.create",
-        &format!("provider:{}", provider.id),
-        None,
-        Some(json!({ "name": provider.name, "url": provider.url })),
-        now,
-    )
-    .await?;
-    Ok(provider)
+    .await
 }
 
-/// Asks the provider's balance now: (balance, its currency).
+/// Registers a provider as given (the operator API names every field), audited in the
+/// transaction that adds it: its name and address, never its key.
+pub async fn create(
+    store: &Store,
+    actor: &Acting,
+    provider: NewProvider,
+    now: i64,
+) -> Result<Provider, OperatorError> {
+    actor.require(Permission::Change)?;
+    let after = json!({ "name": provider.name.trim(), "url": provider.url.trim() });
+    Ok(providers::create_audited(store, provider, now, |id| {
+        Some(actor.audit_entry(
+            "provider.create",
+            &format!("provider:{id}"),
+            None,
+            Some(after),
+        ))
+    })
+    .await?)
+}
+
+/// A provider as its audit rows show it: its key only as replaced when it was.
+fn provider_view(p: &Provider, key_replaced: bool) -> serde_json::Value {
+    let mut v = json!({
+        "name": p.name,
+        "url": p.url,
+        "enabled": p.enabled,
+        "timeoutMs": p.timeout_ms,
+        "requestsPerSecond": p.requests_per_second,
+        "supportsIdempotency": p.supports_idempotency,
+        "currency": p.currency.as_ref().map(|(code, rate)| json!({ "code": code, "rate": rate.format(6) })),
+    });
+    if key_replaced {
+        v["key"] = json!("replaced");
+    }
+    v
+}
+
+/// Changes the fields `patch` names (the operator API), audited with the provider
+/// before and after, read in the transaction of the change; a new key is audited as
+/// "replaced", never shown.
+pub async fn update(
+    store: &Store,
+    actor: &Acting,
+    provider_id: &str,
+    patch: &ProviderPatch,
+    now: i64,
+) -> Result<Provider, OperatorError> {
+    actor.require(Permission::Change)?;
+    let replaced = patch.key.is_some();
+    Ok(
+        providers::update_audited(store, provider_id, patch, now, |before, after| {
+            Some(actor.audit_entry(
+                "provider.update",
+                &format!("provider:{provider_id}"),
+                Some(provider_view(before, false)),
+                Some(provider_view(after, replaced)),
+            ))
+        })
+        .await?,
+    )
+}
+
+/// Asks the provider's balance now: (balance, its currency), recorded and audited in
+/// one transaction with the balance recorded before.
 pub async fn check_balance(
     store: &Store,
     actor: &Acting,
@@ -74,22 +127,22 @@ pub async fn check_balance(
     now: i64,
 ) -> Result<(Money, String), OperatorError> {
     actor.require(Permission::Change)?;
-    let before = store.provider(provider_id).await?.balance;
-    let (balance, currency) = providers::check_balance(store, provider_id, allow_private, now)
-        .await
-        .map_err(upstream)?;
-    audit(
+    providers::check_balance_audited(
         store,
-        &actor.id,
-        &actor.email,
-        "provider.check",
-        &format!("provider:{provider_id}"),
-        Some(json!({ "balance": before.map(Money::display2) })),
-        Some(json!({ "balance": balance.display2(), "currency": currency })),
+        provider_id,
+        allow_private,
         now,
+        |before, balance, currency| {
+            Some(actor.audit_entry(
+                "provider.check",
+                &format!("provider:{provider_id}"),
+                Some(json!({ "balance": before.map(Money::display2) })),
+                Some(json!({ "balance": balance.display2(), "currency": currency })),
+            ))
+        },
     )
-    .await?;
-    Ok((balance, currency))
+    .await
+    .map_err(upstream)
 }
 
 /// Brings the provider's imported services in line with its list now: (seen, updated,
@@ -101,23 +154,35 @@ pub async fn sync_now(
     allow_private: bool,
     now: i64,
 ) -> Result<((usize, usize, usize), Vec<Change>), OperatorError> {
-    actor.require(Permission::Change)?;
-    let report = providers::sync_services(store, provider_id, allow_private, now)
-        .await
-        .map_err(upstream)?;
+    let report = sync(store, actor, provider_id, allow_private, now).await?;
     let counts = (report.seen, report.updated.len(), report.disabled.len());
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "provider.sync",
-        &format!("provider:{provider_id}"),
-        None,
-        Some(json!({ "seen": counts.0, "updated": counts.1, "disabled": counts.2 })),
-        now,
-    )
-    .await?;
     Ok((counts, report.changes))
+}
+
+/// As `sync_now`, the whole report (the operator API lists what changed); audited in
+/// the transaction that changes the services.
+pub async fn sync(
+    store: &Store,
+    actor: &Acting,
+    provider_id: &str,
+    allow_private: bool,
+    now: i64,
+) -> Result<SyncReport, OperatorError> {
+    actor.require(Permission::Change)?;
+    providers::sync_services_audited(store, provider_id, allow_private, now, |report| {
+        Some(actor.audit_entry(
+            "provider.sync",
+            &format!("provider:{provider_id}"),
+            None,
+            Some(json!({
+                "seen": report.seen,
+                "updated": report.updated.len(),
+                "disabled": report.disabled.len(),
+            })),
+        ))
+    })
+    .await
+    .map_err(upstream)
 }
 
 /// What an import at `markup` would list: each upstream service with its price and
@@ -155,24 +220,22 @@ pub async fn import(
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), OperatorError> {
     actor.require(Permission::Change)?;
-    let (numbers, changes) = providers::import(store, provider_id, markup, allow_private, now)
+    // Audited in the import's final transaction (it is one per service by design).
+    let (numbers, changes) =
+        providers::import_audited(store, provider_id, markup, allow_private, now, |numbers| {
+            Some(actor.audit_entry(
+                "provider.import",
+                &format!("provider:{provider_id}"),
+                None,
+                Some(json!({
+                    "markupPercent": Money::from_micros(markup.basis_points * 10_000).display2(),
+                    "roundTo": Money::from_micros(markup.round_to).display2(),
+                    "imported": numbers.len(),
+                })),
+            ))
+        })
         .await
         .map_err(upstream)?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "provider.import",
-        &format!("provider:{provider_id}"),
-        None,
-        Some(json!({
-            "markupPercent": Money::from_micros(markup.basis_points * 10_000).display2(),
-            "roundTo": Money::from_micros(markup.round_to).display2(),
-            "imported": numbers.len(),
-        })),
-        now,
-    )
-    .await?;
     Ok((numbers, changes))
 }
 
@@ -195,13 +258,22 @@ pub async fn price_variant(
             "The price must be above zero".into(),
         ));
     }
-    let before = store
-        .imported_variants(provider_id)
-        .await?
-        .into_iter()
-        .find(|v| v.id == variant_id)
-        .ok_or(StoreError::NotFound("Imported variant"))?;
-    let (after, changes) = providers::price_variant(store, variant_id, price, now).await?;
+    price_variant_at(store, actor, Some(provider_id), variant_id, price, now).await
+}
+
+/// The operator's price for an imported variant, audited with the variant before and
+/// after, read in the transaction of the change (subject: its provider). With
+/// `provider`, another provider's variant is "not found"; the operator API names the
+/// variant only.
+pub async fn price_variant_at(
+    store: &Store,
+    actor: &Acting,
+    provider: Option<&str>,
+    variant_id: &str,
+    price: Money,
+    now: i64,
+) -> Result<(ImportedVariant, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
     let view = |v: &ImportedVariant| {
         json!({
             "variant": v.id,
@@ -211,16 +283,20 @@ pub async fn price_variant(
             "active": v.active,
         })
     };
-    audit(
+    Ok(providers::price_variant_audited(
         store,
-        &actor.id,
-        &actor.email,
-        "variant.price",
-        &format!("provider:{provider_id}"),
-        Some(view(&before)),
-        Some(view(&after)),
+        variant_id,
+        provider,
+        price,
         now,
+        |provider_id, before, after| {
+            Some(actor.audit_entry(
+                "variant.price",
+                &format!("provider:{provider_id}"),
+                Some(view(before)),
+                Some(view(after)),
+            ))
+        },
     )
-    .await?;
-    Ok((after, changes))
+    .await?)
 }

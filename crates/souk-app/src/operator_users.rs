@@ -1,16 +1,16 @@
-//! What an operator does to a buyer's account from the console besides the balance
-//! (`operators::adjust_balance`): block and unblock it, issue an API key (shown once,
-//! never audited in clear) and revoke one. Admins and owners only; each is an audit row.
-//! Each answers the `Change`s a node's caches must follow (a blocked user or a revoked
-//! key stops working at once).
+//! What an operator does to a buyer's account from the console or the operator API
+//! besides the balance (`operators::adjust_balance`): block and unblock it, issue an API
+//! key (shown once, never audited in clear) and revoke one. Admins and owners only; each
+//! is an audit row written in the transaction of the change, with what it changed read
+//! in it. Each answers the `Change`s a node's caches must follow (a blocked user or a
+//! revoked key stops working at once).
 
 use serde_json::json;
-use souk_store::{Change, Store, StoreError, UserStatus};
+use souk_store::{Change, Store, UserStatus};
 
-use crate::accounts;
-use crate::operators::{audit, Acting, OperatorError, Permission};
+use crate::operators::{Acting, OperatorError, Permission};
 
-/// Blocks (`true`) or unblocks a user.
+/// Blocks (`true`) or unblocks a user; refused when it is so already (the console).
 pub async fn set_blocked(
     store: &Store,
     actor: &Acting,
@@ -19,13 +19,12 @@ pub async fn set_blocked(
     now: i64,
 ) -> Result<Vec<Change>, OperatorError> {
     actor.require(Permission::Change)?;
-    let before = store.user(user_id).await?.status;
     let status = if blocked {
         UserStatus::Suspended
     } else {
         UserStatus::Active
     };
-    if before == status.as_str() {
+    if store.user(user_id).await?.status == status.as_str() {
         let text = if blocked {
             "The user is blocked already"
         } else {
@@ -33,23 +32,35 @@ pub async fn set_blocked(
         };
         return Err(OperatorError::Invalid(text.into()));
     }
-    let changes = accounts::set_status(store, user_id, status).await?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        if blocked {
-            "user.block"
-        } else {
-            "user.unblock"
-        },
-        &format!("user:{user_id}"),
-        Some(json!({ "status": before })),
-        Some(json!({ "status": status.as_str() })),
-        now,
-    )
-    .await?;
-    Ok(changes)
+    set_status(store, actor, user_id, status, now).await
+}
+
+/// Sets a user's status (the operator API's suspend and reactivate, which may repeat),
+/// audited as a block or an unblock with the status before and after.
+pub async fn set_status(
+    store: &Store,
+    actor: &Acting,
+    user_id: &str,
+    status: UserStatus,
+    now: i64,
+) -> Result<Vec<Change>, OperatorError> {
+    actor.require(Permission::Change)?;
+    let action = if status == UserStatus::Suspended {
+        "user.block"
+    } else {
+        "user.unblock"
+    };
+    let subject = format!("user:{user_id}");
+    Ok(store
+        .set_user_status_audited(user_id, status, now, |before| {
+            Some(actor.audit_entry(
+                action,
+                &subject,
+                Some(json!({ "status": before })),
+                Some(json!({ "status": status.as_str() })),
+            ))
+        })
+        .await?)
 }
 
 /// A new key for the user: (its id, the key in clear, to show this once).
@@ -67,54 +78,37 @@ pub async fn create_key(
             "The label has characters that are not allowed".into(),
         ));
     }
-    let (key_id, key) = accounts::create_key(store, user_id, label, now).await?;
-    let prefix = store
-        .api_keys(user_id)
-        .await?
-        .into_iter()
-        .find(|k| k.id == key_id)
-        .map(|k| k.key_prefix)
-        .unwrap_or_default();
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "user.key_create",
-        &format!("user:{user_id}"),
-        None,
-        Some(json!({ "key": key_id, "prefix": prefix, "label": label })),
-        now,
-    )
-    .await?;
-    Ok((key_id, key))
+    let subject = format!("user:{user_id}");
+    Ok(store
+        .create_api_key_audited(user_id, label, now, |key_id, prefix| {
+            Some(actor.audit_entry(
+                "user.key_create",
+                &subject,
+                None,
+                Some(json!({ "key": key_id, "prefix": prefix, "label": label })),
+            ))
+        })
+        .await?)
 }
 
-/// Revokes one of the user's keys (another user's key is "not found").
+/// Revokes one of the user's keys (another user's key is "not found"); with no user
+/// (the operator API, which names the key only), whoever's key it is.
 pub async fn revoke_key(
     store: &Store,
     actor: &Acting,
-    user_id: &str,
+    user_id: Option<&str>,
     key_id: &str,
     now: i64,
 ) -> Result<Vec<Change>, OperatorError> {
     actor.require(Permission::Change)?;
-    let key = store
-        .api_keys(user_id)
-        .await?
-        .into_iter()
-        .find(|k| k.id == key_id)
-        .ok_or(StoreError::NotFound("API key"))?;
-    let changes = accounts::revoke_key(store, key_id, now).await?;
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "user.key_revoke",
-        &format!("user:{user_id}"),
-        Some(json!({ "key": key_id, "prefix": key.key_prefix, "active": true })),
-        Some(json!({ "key": key_id, "prefix": key.key_prefix, "active": false })),
-        now,
-    )
-    .await?;
-    Ok(changes)
+    Ok(store
+        .revoke_api_key_audited(key_id, user_id, now, |key| {
+            Some(actor.audit_entry(
+                "user.key_revoke",
+                &format!("user:{}", key.user_id),
+                Some(json!({ "key": key_id, "prefix": key.prefix, "active": true })),
+                Some(json!({ "key": key_id, "prefix": key.prefix, "active": false })),
+            ))
+        })
+        .await?)
 }

@@ -122,6 +122,16 @@ impl Acting {
         }
     }
 
+    /// `souk admin` on the server's command line, which may do anything: its changes
+    /// are audited under this name, with no operator account.
+    pub fn command_line() -> Acting {
+        Acting {
+            id: String::new(),
+            email: "command line".into(),
+            role: Role::Owner,
+        }
+    }
+
     /// An audit row of an action by this operator.
     pub fn audit_entry(
         &self,
@@ -758,21 +768,19 @@ pub async fn drop_job(
     now: i64,
 ) -> Result<bool, OperatorError> {
     actor.require(Permission::Change)?;
-    let Some(job) = store.drop_parked_job(id).await? else {
-        return Ok(false);
-    };
-    audit(
-        store,
-        &actor.id,
-        &actor.email,
-        "job.drop",
-        &format!("job:{id}"),
-        Some(json!({ "state": "parked", "kind": job.kind, "error": job.last_error })),
-        None,
-        now,
-    )
-    .await?;
-    Ok(true)
+    // Dropped and audited in one transaction, the job read in it.
+    let dropped = store
+        .drop_parked_job_audited(id, now, |job| {
+            Some(entry(
+                actor,
+                "job.drop",
+                &format!("job:{id}"),
+                Some(json!({ "state": "parked", "kind": job.kind, "error": job.last_error })),
+                None,
+            ))
+        })
+        .await?;
+    Ok(dropped.is_some())
 }
 
 /// A decision on a buyer's dispute (every role: support handles disputes), audited.
@@ -794,6 +802,20 @@ pub async fn resolve_dispute(
             })?))
         }
     };
+    resolve_dispute_as(store, actor, dispute_id, decision, note, now).await
+}
+
+/// A decision on a buyer's dispute already read (the operator API reads its own),
+/// audited in the transaction that books it.
+pub async fn resolve_dispute_as(
+    store: &Store,
+    actor: &Acting,
+    dispute_id: &str,
+    decision: souk_store::DisputeDecision,
+    note: &str,
+    now: i64,
+) -> Result<souk_store::Dispute, OperatorError> {
+    actor.require(Permission::HandleDisputes)?;
     if let souk_store::DisputeDecision::Refund(amount) = decision {
         souk_core::dispute::check_refund(amount)
             .map_err(|r| OperatorError::Invalid(r.to_string()))?;

@@ -508,6 +508,65 @@ pub async fn decide(
     note: &str,
     now: i64,
 ) -> Result<Settled, PaymentError> {
+    decide_audited(store, payment_id, decision, note, now, |_, _| None).await
+}
+
+/// `decide` by `actor`, audited (`payment.approve` or `payment.reject`, subject the
+/// payment) with its state before and the settlement, in the transaction that books it.
+pub async fn decide_as(
+    store: &Store,
+    actor: &crate::operators::Acting,
+    payment_id: &str,
+    decision: Decision,
+    note: &str,
+    now: i64,
+) -> Result<Settled, PaymentError> {
+    let action = match decision {
+        Decision::Reject => "payment.reject",
+        Decision::Approve(_) => "payment.approve",
+    };
+    decide_audited(
+        store,
+        payment_id,
+        decision,
+        note,
+        now,
+        |before, settlement| {
+            let after = match settlement {
+                Settlement::Credit {
+                    state,
+                    credit,
+                    bonus,
+                    ..
+                } => serde_json::json!({
+                    "state": state.as_str(),
+                    "credited": credit.display2(),
+                    "bonus": bonus.display2(),
+                }),
+                Settlement::Close { state, .. } => serde_json::json!({ "state": state.as_str() }),
+                _ => serde_json::Value::Null,
+            };
+            Some(actor.audit_entry(
+                action,
+                &format!("payment:{payment_id}"),
+                Some(serde_json::json!({ "state": before })),
+                Some(after),
+            ))
+        },
+    )
+    .await
+}
+
+/// `decide` with the audit row `audit` makes of the payment's state before and the
+/// settlement, written in the transaction that books it.
+pub async fn decide_audited(
+    store: &Store,
+    payment_id: &str,
+    decision: Decision,
+    note: &str,
+    now: i64,
+    audit: impl FnOnce(&str, &Settlement) -> Option<souk_store::NewAuditEntry> + Send,
+) -> Result<Settled, PaymentError> {
     let p = store
         .payment(payment_id)
         .await?
@@ -536,7 +595,7 @@ pub async fn decide(
     }
     let (tiers, _) = rules(store).await?;
     Ok(store
-        .decide_payment(payment_id, credit, note.trim(), &tiers, now)
+        .decide_payment_audited(payment_id, credit, note.trim(), &tiers, now, audit)
         .await?)
 }
 
@@ -582,6 +641,19 @@ pub async fn configure(
     id: &str,
     patch: GatewayPatch,
     now: i64,
+) -> Result<GatewayRecord, PaymentError> {
+    configure_audited(store, id, patch, now, |_, _| None).await
+}
+
+/// `configure` with the audit row `audit` makes of the gateway before and after (read
+/// in the transaction that stores it), written in that transaction.
+pub async fn configure_audited(
+    store: &Store,
+    id: &str,
+    patch: GatewayPatch,
+    now: i64,
+    audit: impl FnOnce(Option<&GatewayRecord>, &GatewayRecord) -> Option<souk_store::NewAuditEntry>
+        + Send,
 ) -> Result<GatewayRecord, PaymentError> {
     if !GATEWAYS.contains(&id) {
         return Err(PaymentError::Invalid(format!(
@@ -693,7 +765,7 @@ pub async fn configure(
         }
     }
     Ok(store
-        .put_gateway(
+        .put_gateway_audited(
             &GatewaySetup {
                 id: id.to_owned(),
                 enabled,
@@ -708,6 +780,7 @@ pub async fn configure(
                 instructions,
             },
             now,
+            audit,
         )
         .await?)
 }

@@ -9,8 +9,8 @@ use souk_core::clock::Clock;
 use souk_core::markup::Markup;
 use souk_core::Money;
 use souk_store::{
-    Change, Fallback, ImportedVariant, NewProvider, Provider, ProviderOddity, ProviderPatch,
-    ProviderService, Resolution, ServiceProviders, Store, StoreError, SyncReport,
+    Change, Fallback, ImportedVariant, NewAuditEntry, NewProvider, Provider, ProviderOddity,
+    ProviderPatch, ProviderService, Resolution, ServiceProviders, Store, StoreError, SyncReport,
 };
 
 /// A new provider's protocol, timeout and rate, unless the operator says otherwise.
@@ -257,7 +257,18 @@ pub async fn create(
     provider: NewProvider,
     now: i64,
 ) -> Result<Provider, StoreError> {
-    let id = store.create_provider(&provider, now).await?;
+    create_audited(store, provider, now, |_| None).await
+}
+
+/// `create` with the audit row `audit` makes of the new provider's id, written in the
+/// transaction that adds it.
+pub async fn create_audited(
+    store: &Store,
+    provider: NewProvider,
+    now: i64,
+    audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+) -> Result<Provider, StoreError> {
+    let id = store.create_provider_audited(&provider, now, audit).await?;
     store.provider(&id).await
 }
 
@@ -269,6 +280,20 @@ pub async fn update(
     store.update_provider(provider_id, patch).await
 }
 
+/// `update` with the audit row `audit` makes of the provider before and after (read in
+/// the transaction of the change), written in it.
+pub async fn update_audited(
+    store: &Store,
+    provider_id: &str,
+    patch: &ProviderPatch,
+    now: i64,
+    audit: impl FnOnce(&Provider, &Provider) -> Option<NewAuditEntry> + Send,
+) -> Result<Provider, StoreError> {
+    store
+        .update_provider_audited(provider_id, patch, now, audit)
+        .await
+}
+
 /// The operator's price for an imported variant, kept by sync from now on; answers the
 /// variant and the catalogue changes to apply.
 pub async fn price_variant(
@@ -277,8 +302,23 @@ pub async fn price_variant(
     price: Money,
     now: i64,
 ) -> Result<(ImportedVariant, Vec<Change>), StoreError> {
+    price_variant_audited(store, subproduct_id, None, price, now, |_, _, _| None).await
+}
+
+/// `price_variant` with the audit row `audit` makes of the variant's provider and the
+/// variant before and after
+/// (read in the transaction of the change), written in it. With `provider`, another
+/// provider's variant is "not found".
+pub async fn price_variant_audited(
+    store: &Store,
+    subproduct_id: &str,
+    provider: Option<&str>,
+    price: Money,
+    now: i64,
+    audit: impl FnOnce(&str, &ImportedVariant, &ImportedVariant) -> Option<NewAuditEntry> + Send,
+) -> Result<(ImportedVariant, Vec<Change>), StoreError> {
     store
-        .price_imported_variant(subproduct_id, price, now)
+        .price_imported_variant_audited(subproduct_id, provider, price, now, audit)
         .await
 }
 
@@ -302,11 +342,24 @@ pub async fn import(
     allow_private: bool,
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
+    import_audited(store, provider_id, markup, allow_private, now, |_| None).await
+}
+
+/// `import` with the audit row `audit` makes of the new service numbers, written in
+/// the import's final transaction (an import is one transaction per service).
+pub async fn import_audited(
+    store: &Store,
+    provider_id: &str,
+    markup: Markup,
+    allow_private: bool,
+    now: i64,
+    audit: impl FnOnce(&[i64]) -> Option<NewAuditEntry> + Send,
+) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
     let provider = store.provider(provider_id).await?;
     let provider = refresh_rate(store, &provider, allow_private, now).await?;
     let services = fetch(store, &provider, allow_private, true, now).await?;
     Ok(store
-        .import_provider_services(provider_id, &services, markup, now)
+        .import_provider_services_audited(provider_id, &services, markup, now, audit)
         .await?)
 }
 
@@ -317,16 +370,30 @@ pub async fn check_balance(
     allow_private: bool,
     now: i64,
 ) -> Result<(Money, String), ProviderError> {
+    check_balance_audited(store, provider_id, allow_private, now, |_, _, _| None).await
+}
+
+/// `check_balance` with the audit row `audit` makes of the balance recorded before
+/// (read in the transaction that records the new one), the new one and its currency,
+/// written in that transaction.
+pub async fn check_balance_audited(
+    store: &Store,
+    provider_id: &str,
+    allow_private: bool,
+    now: i64,
+    audit: impl FnOnce(Option<Money>, Money, &str) -> Option<NewAuditEntry> + Send,
+) -> Result<(Money, String), ProviderError> {
     let provider = store.provider(provider_id).await?;
     let client = client(&provider, allow_private)?;
     let answer = client.balance().await;
     crate::upstream::record_oddities(store, provider_id, &client, now).await;
     let (balance, currency) = answer?;
     store
-        .set_provider_balance(
+        .set_provider_balance_audited(
             provider_id,
             balance_in_our_currency(&provider, balance)?,
             now,
+            |before| audit(before, balance, &currency),
         )
         .await?;
     Ok((balance, currency))
@@ -340,11 +407,23 @@ pub async fn sync_services(
     allow_private: bool,
     now: i64,
 ) -> Result<SyncReport, ProviderError> {
+    sync_services_audited(store, provider_id, allow_private, now, |_| None).await
+}
+
+/// `sync_services` with the audit row `audit` makes of the report, written in the
+/// transaction that changes the services.
+pub async fn sync_services_audited(
+    store: &Store,
+    provider_id: &str,
+    allow_private: bool,
+    now: i64,
+    audit: impl FnOnce(&SyncReport) -> Option<NewAuditEntry> + Send,
+) -> Result<SyncReport, ProviderError> {
     let provider = store.provider(provider_id).await?;
     let provider = refresh_rate(store, &provider, allow_private, now).await?;
     let services = fetch_services(store, &provider, allow_private, now).await?;
     Ok(store
-        .sync_provider_services(provider_id, &services, now)
+        .sync_provider_services_audited(provider_id, &services, now, audit)
         .await?)
 }
 

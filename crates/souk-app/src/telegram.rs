@@ -104,6 +104,68 @@ pub async fn configure(
     patch: TelegramPatch,
     now: i64,
 ) -> Result<TelegramView, TelegramError> {
+    configure_audited(store, allow_private, patch, now, |_, _, _, _| None).await
+}
+
+/// The bot's settings as an audit row shows them: the token only as set.
+fn audit_view(s: &TelegramSettings, events: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "enabled": s.enabled,
+        "token": "set",
+        "baseUrl": s.base_url,
+        "botUsername": s.bot_username,
+        "operatorEvents": events,
+    })
+}
+
+/// `configure` by `actor` (the operator API), audited (`telegram.configure`) with the
+/// settings and the operator's events before (read in the transaction that stores the
+/// new ones) and after; a token given is "replaced", never shown.
+pub async fn configure_as(
+    store: &Store,
+    actor: &crate::operators::Acting,
+    allow_private: bool,
+    patch: TelegramPatch,
+    now: i64,
+) -> Result<TelegramView, TelegramError> {
+    let replaced = patch.token.is_some();
+    configure_audited(
+        store,
+        allow_private,
+        patch,
+        now,
+        |before, events_before, after, events_after| {
+            let mut after = audit_view(after, events_after);
+            if replaced {
+                after["token"] = serde_json::json!("replaced");
+            }
+            Some(actor.audit_entry(
+                "telegram.configure",
+                "notifier:telegram",
+                before.map(|b| audit_view(b, events_before)),
+                Some(after),
+            ))
+        },
+    )
+    .await
+}
+
+/// `configure` with the audit row `audit` makes of the settings and the operator's
+/// events before (read in the transaction) and after, written in the one transaction
+/// that stores both.
+pub async fn configure_audited(
+    store: &Store,
+    allow_private: bool,
+    patch: TelegramPatch,
+    now: i64,
+    audit: impl FnOnce(
+            Option<&TelegramSettings>,
+            &[String],
+            &TelegramSettings,
+            &[String],
+        ) -> Option<souk_store::NewAuditEntry>
+        + Send,
+) -> Result<TelegramView, TelegramError> {
     let current = store.telegram_settings().await?;
     let token = match patch.token.map(|t| t.trim().to_owned()) {
         Some(t) if !bot::valid_token(&t) => {
@@ -149,12 +211,17 @@ pub async fn configure(
             .map_err(TelegramError::Bot)?;
         next.bot_username = me.username;
     }
-    store.put_telegram_settings(&next, now).await?;
-    if let Some(kinds) = events {
-        store
-            .set_notification_prefs(OPERATOR, TELEGRAM, &kinds)
-            .await?;
-    }
+    // The settings, the operator's events and the audit row in one transaction.
+    store
+        .put_telegram_settings_audited(&next, events.as_deref(), now, |before, events_before| {
+            audit(
+                before,
+                events_before,
+                &next,
+                events.as_deref().unwrap_or(events_before),
+            )
+        })
+        .await?;
     view(store).await
 }
 

@@ -3,7 +3,11 @@
 //! `/withdrawals/{id}/complete|reject`, `souk admin withdrawal complete|reject`): paid
 //! out of band, or rejected, which releases its earnings to be requested again.
 
+use serde_json::json;
+use souk_core::Money;
 use souk_store::{Store, StoreError, Withdrawal};
+
+use crate::operators::Acting;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WithdrawalDecision {
@@ -27,6 +31,39 @@ pub async fn decide(
     let paid = command.decision == WithdrawalDecision::Paid;
     store
         .decide_withdrawal(&command.withdrawal_id, paid, &command.note, now)
+        .await
+}
+
+/// `decide` by `actor` (the operator API, `souk admin`), audited
+/// (`withdrawal.complete` or `withdrawal.reject`) with the withdrawal as decided, in the
+/// transaction of the decision.
+pub async fn decide_as(
+    store: &Store,
+    actor: &Acting,
+    command: DecideWithdrawal,
+    now: i64,
+) -> Result<Withdrawal, StoreError> {
+    let paid = command.decision == WithdrawalDecision::Paid;
+    let id = command.withdrawal_id.as_str();
+    let action = if paid {
+        "withdrawal.complete"
+    } else {
+        "withdrawal.reject"
+    };
+    store
+        .decide_withdrawal_audited(id, paid, &command.note, now, |w| {
+            Some(actor.audit_entry(
+                action,
+                &format!("withdrawal:{id}"),
+                Some(json!({ "status": "requested" })),
+                Some(json!({
+                    "status": w.status,
+                    "amount": Money::from_micros(w.amount).display2(),
+                    "shop": w.shop_id,
+                    "resolution": w.resolution,
+                })),
+            ))
+        })
         .await
 }
 

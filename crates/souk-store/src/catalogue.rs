@@ -175,6 +175,18 @@ impl Store {
         active: bool,
         now: i64,
     ) -> Result<(String, Vec<Change>)> {
+        self.insert_category_audited(c, active, now, |_| None).await
+    }
+
+    /// `insert_category` with the audit row `audit` makes of the new category's id,
+    /// written in the transaction that creates it (none for `None`).
+    pub async fn insert_category_audited(
+        &self,
+        c: &NewCategory,
+        active: bool,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -198,6 +210,9 @@ impl Store {
             tx.write_text(TranslationEntity::Category, &id, "name", &c.name).await?;
             tx.write_text(TranslationEntity::Category, &id, "description", &c.description).await?;
             let change = tx.bump_version(Counter::Catalogue).await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             change
         });
@@ -219,6 +234,19 @@ impl Store {
         c: &NewSubcategory,
         active: bool,
         now: i64,
+    ) -> Result<(String, Vec<Change>)> {
+        self.insert_subcategory_audited(c, active, now, |_| None)
+            .await
+    }
+
+    /// `insert_subcategory` with the audit row `audit` makes of the new subcategory's
+    /// id, written in the transaction that creates it (none for `None`).
+    pub async fn insert_subcategory_audited(
+        &self,
+        c: &NewSubcategory,
+        active: bool,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
     ) -> Result<(String, Vec<Change>)> {
         let id = new_entity_id();
         let change = on_engine!(&self.db, pool => {
@@ -248,6 +276,9 @@ impl Store {
             tx.write_text(TranslationEntity::Subcategory, &id, "name", &c.name).await?;
             tx.write_text(TranslationEntity::Subcategory, &id, "description", &c.description).await?;
             let change = tx.bump_version(Counter::Catalogue).await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             change
         });

@@ -8,6 +8,8 @@
 
 use crate::db::{on_engine, tx_steps, BeginWrite, EngineOf};
 use crate::events::EventSteps;
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
@@ -412,6 +414,17 @@ impl Store {
     /// An order's forward or status job is refused (`Conflict`): dropping it would leave
     /// the order open with nothing to settle it, so the order is settled from its page.
     pub async fn drop_parked_job(&self, id: i64) -> Result<Option<Job>> {
+        self.drop_parked_job_audited(id, 0, |_| None).await
+    }
+
+    /// `drop_parked_job` with the audit row `audit` makes of the dropped job (read in
+    /// the transaction), written in the transaction that drops it (none for `None`).
+    pub async fn drop_parked_job_audited(
+        &self,
+        id: i64,
+        now: i64,
+        audit: impl FnOnce(&Job) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Option<Job>> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let job: Option<Job> = sqlx::query_as(&format!(
@@ -430,6 +443,9 @@ impl Store {
                 )));
             }
             tx.delete_job(id).await?;
+            if let Some(entry) = audit(&job) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok(Some(job))
         })

@@ -123,7 +123,8 @@ pub use supplier_catalogue::{
 };
 pub use telegram::{QueuedMessage, TelegramLink, TelegramSettings, TELEGRAM, TELEGRAM_UPDATES};
 pub use users::{
-    normalize_email, ApiKeyRecord, AuthUser, LedgerEntry, NewUser, UserRecord, UserStatus,
+    normalize_email, ApiKeyRecord, AuthUser, LedgerEntry, NewUser, RevokedKey, UserRecord,
+    UserStatus,
 };
 pub use versions::{Change, StateVersions};
 pub use web::{LoginRecord, OrderLine, WebSession};

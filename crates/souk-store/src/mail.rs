@@ -7,6 +7,8 @@
 use crate::crypto::digest_secret;
 use crate::db::{on_engine, BeginWrite};
 use crate::events::{WakeQueue, EMAIL_SEND};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::rows::row_struct;
 use crate::{Result, Store};
 
@@ -92,9 +94,35 @@ impl Store {
 
     /// Stores the SMTP settings (`config` sealed), replacing any.
     pub async fn put_smtp_notifier(&self, enabled: bool, config: &str, now: i64) -> Result<()> {
+        self.put_smtp_notifier_audited(enabled, config, now, |_| None)
+            .await
+    }
+
+    /// `put_smtp_notifier` with the audit row `audit` makes of the settings before
+    /// (opened; read in the transaction), written in the transaction that replaces
+    /// them (none for `None`). The config holds the password: the row must not.
+    pub async fn put_smtp_notifier_audited(
+        &self,
+        enabled: bool,
+        config: &str,
+        now: i64,
+        audit: impl FnOnce(Option<&StoredSmtp>) -> Option<NewAuditEntry> + Send,
+    ) -> Result<()> {
         let sealed = self.crypto.seal(config);
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let row: Option<NotifierRow> =
+                sqlx::query_as("SELECT enabled, config_enc, updated_at FROM notifiers WHERE id = 'smtp'")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let before = match row {
+                None => None,
+                Some(r) => Some(StoredSmtp {
+                    enabled: r.enabled,
+                    config: self.crypto.open(&r.config_enc)?,
+                    updated_at: r.updated_at,
+                }),
+            };
             sqlx::query(
                 "INSERT INTO notifiers (id, enabled, config_enc, updated_at) VALUES ('smtp', $1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, config_enc = excluded.config_enc, \
@@ -103,8 +131,12 @@ impl Store {
             .bind(enabled)
             .bind(&sealed)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            if let Some(entry) = audit(before.as_ref()) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

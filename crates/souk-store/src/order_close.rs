@@ -8,6 +8,8 @@ use souk_core::supply;
 use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite, Engine};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError};
 
@@ -41,6 +43,20 @@ impl Store {
         order_id: i64,
         closing: Closing,
         now: i64,
+    ) -> Result<Money> {
+        self.close_order_by_operator_audited(order_id, closing, now, |_, _, _| None)
+            .await
+    }
+
+    /// `close_order_by_operator` with the audit row `audit` makes of the order's
+    /// (status, refunded) before and after and the refund, all read in the transaction
+    /// that closes it, written in it (none for `None`).
+    pub async fn close_order_by_operator_audited(
+        &self,
+        order_id: i64,
+        closing: Closing,
+        now: i64,
+        audit: impl FnOnce((&str, i64), (&str, i64), Money) -> Option<NewAuditEntry> + Send,
     ) -> Result<Money> {
         let lock = if self.engine() == Engine::Postgres {
             " FOR UPDATE"
@@ -110,6 +126,14 @@ impl Store {
                 .bind(order_id)
                 .execute(&mut *tx)
                 .await?;
+            let (after_status, after_refunded): (String, i64) =
+                sqlx::query_as("SELECT status, refunded FROM orders WHERE id = $1")
+                    .bind(order_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if let Some(entry) = audit((&status, refunded), (&after_status, after_refunded), refund) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok(refund)
         })

@@ -14,6 +14,8 @@ use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
 use crate::events::{EventSteps, OrderFacts};
 use crate::forwarding::OrderJobSteps;
 use crate::idempotency::{Idempotency, IdempotencySteps};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::users::Ledger;
 use crate::versions::{Change, Signals};
 use crate::{Result, Store, StoreError};
@@ -584,8 +586,28 @@ impl Store {
 
     /// Sets several settings at once: all of them or, on a failure, none.
     pub async fn set_settings(&self, settings: &[(String, String)], now: i64) -> Result<()> {
+        self.set_settings_audited(settings, now, |_| None).await
+    }
+
+    /// `set_settings` with the audit row `audit` makes of the settings' values before
+    /// (key, value or `None` for unset; read in the transaction), written in the
+    /// transaction of the change (none for `None`).
+    pub async fn set_settings_audited(
+        &self,
+        settings: &[(String, String)],
+        now: i64,
+        audit: impl FnOnce(&[(String, Option<String>)]) -> Option<NewAuditEntry> + Send,
+    ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
+            let mut before = Vec::with_capacity(settings.len());
+            for (key, _) in settings {
+                let old: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                before.push((key.clone(), old.map(|(v,)| v)));
+            }
             for (key, value) in settings {
                 sqlx::query(
                     "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
@@ -596,6 +618,9 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            }
+            if let Some(entry) = audit(&before) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });

@@ -11,6 +11,8 @@ use souk_core::Money;
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::events::EventSteps;
 use crate::jobs::{insert_job, NewJob};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::rows::row_struct;
 use crate::users::Ledger;
 use crate::{Result, Store, StoreError};
@@ -364,10 +366,29 @@ pub fn verdict_of(settlement: &Settlement) -> String {
 impl Store {
     /// Stores a gateway's settings (creating it), keys sealed under the data key.
     pub async fn put_gateway(&self, g: &GatewaySetup, now: i64) -> Result<GatewayRecord> {
+        self.put_gateway_audited(g, now, |_, _| None).await
+    }
+
+    /// `put_gateway` with the audit row `audit` makes of the gateway before (`None`
+    /// for a new one) and after, both read in the transaction, written in it (none for
+    /// `None`). The records say whether keys are stored, never the keys.
+    pub async fn put_gateway_audited(
+        &self,
+        g: &GatewaySetup,
+        now: i64,
+        audit: impl FnOnce(Option<&GatewayRecord>, &GatewayRecord) -> Option<NewAuditEntry> + Send,
+    ) -> Result<GatewayRecord> {
+        const ONE: &str = "SELECT id, enabled, title, base_url, merchant, api_key_enc IS NOT NULL AS has_api_key, \
+                 secret_enc IS NOT NULL AS has_secret, min_amount, max_amount, fee_bp, instructions, updated_at \
+                 FROM payment_gateways WHERE id = $1";
         let key = g.api_key.as_deref().map(|k| self.crypto.seal(k.trim()));
         let secret = g.secret.as_deref().map(|k| self.crypto.seal(k.trim()));
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
+            let before: Option<GatewayRecord> = sqlx::query_as(ONE)
+                .bind(&g.id)
+                .fetch_optional(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO payment_gateways (id, enabled, title, base_url, merchant, api_key_enc, secret_enc, \
                  min_amount, max_amount, fee_bp, instructions, updated_at) \
@@ -393,11 +414,16 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let after: GatewayRecord = sqlx::query_as(ONE)
+                .bind(&g.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if let Some(entry) = audit(before.as_ref(), &after) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
-        });
-        self.gateway(&g.id)
-            .await?
-            .ok_or(StoreError::NotFound("Gateway"))
+            Ok(after)
+        })
     }
 
     pub async fn gateways(&self) -> Result<Vec<GatewayRecord>> {
@@ -755,6 +781,22 @@ impl Store {
         tiers: &[BonusTier],
         now: i64,
     ) -> Result<Settled> {
+        self.decide_payment_audited(id, credit, note, tiers, now, |_, _| None)
+            .await
+    }
+
+    /// `decide_payment` with the audit row `audit` makes of the payment's state before
+    /// (read, locked, in the transaction) and the settlement booked, written in the
+    /// transaction that books it (none for `None`).
+    pub async fn decide_payment_audited(
+        &self,
+        id: &str,
+        credit: Option<Money>,
+        note: &str,
+        tiers: &[BonusTier],
+        now: i64,
+        audit: impl FnOnce(&str, &Settlement) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Settled> {
         let settlement = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let p = tx.lock_payment(id).await?.ok_or(StoreError::NotFound("Payment"))?;
@@ -814,6 +856,9 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(entry) = audit(&p.state, &settlement) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             settlement
         });

@@ -10,6 +10,8 @@ use souk_core::{Money, Text};
 use crate::catalogue::{NewService, NewSubproduct};
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::events::EventSteps;
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
@@ -430,6 +432,17 @@ impl Store {
     }
 
     pub async fn create_provider(&self, p: &NewProvider, now: i64) -> Result<String> {
+        self.create_provider_audited(p, now, |_| None).await
+    }
+
+    /// `create_provider` with the audit row `audit` makes of the new provider's id,
+    /// written in the transaction that adds it (none for `None`).
+    pub async fn create_provider_audited(
+        &self,
+        p: &NewProvider,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<String> {
         validate_url(&p.url)?;
         if p.name.trim().is_empty() || p.key.trim().is_empty() {
             return Err(StoreError::Invalid(
@@ -447,8 +460,8 @@ impl Store {
             ));
         }
         let id = new_entity_id();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query(
                 "INSERT INTO providers (id, name, protocol, url, api_key_enc, timeout_ms, requests_per_second, \
                  supports_idempotency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -462,8 +475,12 @@ impl Store {
             .bind(p.requests_per_second)
             .bind(p.supports_idempotency)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
         });
         Ok(id)
     }
@@ -490,6 +507,20 @@ impl Store {
     /// value it has when the statement runs, so concurrent patches of different fields
     /// never undo each other (reading the row first and writing every column back did).
     pub async fn update_provider(&self, id: &str, patch: &ProviderPatch) -> Result<Provider> {
+        self.update_provider_audited(id, patch, 0, |_, _| None)
+            .await
+    }
+
+    /// `update_provider` with the audit row `audit` makes of the provider before and
+    /// after (both read in the transaction of the change), written in it (none for
+    /// `None`). The records carry the opened key: the row must not.
+    pub async fn update_provider_audited(
+        &self,
+        id: &str,
+        patch: &ProviderPatch,
+        now: i64,
+        audit: impl FnOnce(&Provider, &Provider) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Provider> {
         if let Some(url) = &patch.url {
             validate_url(url)?;
         }
@@ -537,8 +568,11 @@ impl Store {
                 .map(|s| (s.url.clone(), s.pointer.clone(), s.inverse))
         });
         let sealed = patch.key.as_deref().map(|k| self.crypto.seal(k.trim()));
-        let _gate = self.gate.enter().await;
-        let updated = on_engine!(&self.db, pool => {
+        let one = format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = $1");
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let before: Option<ProviderRow> = sqlx::query_as(&one).bind(id).fetch_optional(&mut *tx).await?;
+            let before = self.provider_from_row(before.ok_or(StoreError::NotFound("Provider"))?)?;
             sqlx::query(
                 "UPDATE providers SET name = COALESCE($1, name), url = COALESCE($2, url), \
                  api_key_enc = COALESCE($3, api_key_enc), enabled = COALESCE($4, enabled), \
@@ -565,15 +599,16 @@ impl Store {
             .bind(source.as_ref().and_then(|s| s.as_ref().map(|s| s.0.clone())))
             .bind(source.as_ref().and_then(|s| s.as_ref().map(|s| s.1.clone())))
             .bind(source.as_ref().and_then(|s| s.as_ref().map(|s| s.2)).unwrap_or(false))
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        drop(_gate);
-        if updated == 0 {
-            return Err(StoreError::NotFound("Provider"));
-        }
-        self.provider(id).await
+            .execute(&mut *tx)
+            .await?;
+            let after: ProviderRow = sqlx::query_as(&one).bind(id).fetch_one(&mut *tx).await?;
+            let after = self.provider_from_row(after)?;
+            if let Some(entry) = audit(&before, &after) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
+            Ok(after)
+        })
     }
 
     /// A line in the provider's log about its currency rate, with the new rate when
@@ -610,6 +645,19 @@ impl Store {
     /// Records the balance a provider reported; dropping below the operator's
     /// `provider_low_balance` is said once (`provider.failing`, reason `balance`).
     pub async fn set_provider_balance(&self, id: &str, balance: Money, now: i64) -> Result<()> {
+        self.set_provider_balance_audited(id, balance, now, |_| None)
+            .await
+    }
+
+    /// `set_provider_balance` with the audit row `audit` makes of the balance before
+    /// (read in the transaction), written in it (none for `None`).
+    pub async fn set_provider_balance_audited(
+        &self,
+        id: &str,
+        balance: Money,
+        now: i64,
+        audit: impl FnOnce(Option<Money>) -> Option<NewAuditEntry> + Send,
+    ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let before: Option<(Option<i64>, String)> = sqlx::query_as("SELECT balance, name FROM providers WHERE id = $1")
@@ -627,6 +675,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             let threshold = threshold.and_then(|(v,)| Money::parse(&v).ok());
+            let old_balance = before.as_ref().and_then(|(b, _)| b.map(Money::from_micros));
             if let (Some(threshold), Some((old, name))) = (threshold, before) {
                 let was_above = old.is_none_or(|o| o >= threshold.micros());
                 if balance < threshold && was_above {
@@ -636,6 +685,9 @@ impl Store {
                     });
                     tx.tell_operator(souk_core::event::PROVIDER_FAILING, &format!("provider:{id}"), &data, now).await?;
                 }
+            }
+            if let Some(entry) = audit(old_balance) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
@@ -718,6 +770,23 @@ impl Store {
         services: &[ProviderService],
         markup: Markup,
         now: i64,
+    ) -> Result<(Vec<i64>, Vec<Change>)> {
+        self.import_provider_services_audited(provider_id, services, markup, now, |_| None)
+            .await
+    }
+
+    /// `import_provider_services` with the audit row `audit` makes of the new service
+    /// numbers. An import is one transaction per service by design (thousands of them
+    /// must not hold the write lock at once, and each stands on its own), so the row
+    /// is written in the import's final transaction, after the last service: an import
+    /// cut short keeps the services it made, as a rerun would skip them.
+    pub async fn import_provider_services_audited(
+        &self,
+        provider_id: &str,
+        services: &[ProviderService],
+        markup: Markup,
+        now: i64,
+        audit: impl FnOnce(&[i64]) -> Option<NewAuditEntry> + Send,
     ) -> Result<(Vec<i64>, Vec<Change>)> {
         let provider = self.provider(provider_id).await?;
         let shop_id = match provider.shop_id {
@@ -831,6 +900,13 @@ impl Store {
                 .await?;
             changes.append(&mut c);
             numbers.push(number);
+        }
+        if let Some(entry) = audit(&numbers) {
+            on_engine!(&self.db, pool => {
+                let mut tx = pool.begin_write(&self.gate).await?;
+                tx.audit_row(&entry, now).await?;
+                tx.commit().await?;
+            });
         }
         Ok((numbers, changes))
     }
@@ -1007,6 +1083,20 @@ impl Store {
         services: &[ProviderService],
         now: i64,
     ) -> Result<SyncReport> {
+        self.sync_provider_services_audited(provider_id, services, now, |_| None)
+            .await
+    }
+
+    /// `sync_provider_services` with the audit row `audit` makes of the report, written
+    /// in the transaction that changes the services (the provider's listing is recorded
+    /// in one before it, as every sync does: it changes nothing of ours).
+    pub async fn sync_provider_services_audited(
+        &self,
+        provider_id: &str,
+        services: &[ProviderService],
+        now: i64,
+        audit: impl FnOnce(&SyncReport) -> Option<NewAuditEntry> + Send,
+    ) -> Result<SyncReport> {
         self.record_provider_services(provider_id, services, now)
             .await?;
         let by_id: std::collections::HashMap<&str, &ProviderService> = services
@@ -1094,6 +1184,9 @@ impl Store {
             if catalogue_changed {
                 report.changes.push(tx.bump_version(Counter::Catalogue).await?);
             }
+            if let Some(entry) = audit(&report) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
         });
         Ok(report)
@@ -1121,6 +1214,21 @@ impl Store {
         price: Money,
         now: i64,
     ) -> Result<(ImportedVariant, Vec<Change>)> {
+        self.price_imported_variant_audited(subproduct_id, None, price, now, |_, _, _| None)
+            .await
+    }
+
+    /// `price_imported_variant` with the audit row `audit` makes of the variant's
+    /// provider and the variant before and after (both read in the transaction), written in it (none for `None`). With
+    /// `provider`, another provider's variant is "not found".
+    pub async fn price_imported_variant_audited(
+        &self,
+        subproduct_id: &str,
+        provider: Option<&str>,
+        price: Money,
+        now: i64,
+        audit: impl FnOnce(&str, &ImportedVariant, &ImportedVariant) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(ImportedVariant, Vec<Change>)> {
         if price.micros() <= 0 {
             return Err(StoreError::Supply(
                 souk_core::supply::SupplyError::NotPositive("price"),
@@ -1136,9 +1244,13 @@ impl Store {
             .bind(subproduct_id)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((provider_id, number, old, name)) = found else {
+            let Some((provider_id, number, old, name)) = found.filter(|f| provider.is_none_or(|p| p == f.0)) else {
                 return Err(StoreError::NotFound("Imported variant"));
             };
+            let before: ImportedVariant = sqlx::query_as(&format!("{IMPORTED_VARIANT_SELECT} WHERE p.id = $1"))
+                .bind(subproduct_id)
+                .fetch_one(&mut *tx)
+                .await?;
             sqlx::query(
                 "UPDATE subproducts SET price = $1, price_pinned = TRUE, active = listed_upstream, updated_at = $2 WHERE id = $3",
             )
@@ -1158,6 +1270,9 @@ impl Store {
             .bind(subproduct_id)
             .fetch_one(&mut *tx)
             .await?;
+            if let Some(entry) = audit(&provider_id, &before, &variant) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok((variant, vec![change]))
         })

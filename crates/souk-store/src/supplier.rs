@@ -12,6 +12,8 @@ use souk_core::Money;
 
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
 use crate::events::EventSteps;
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::orders::OrderSteps;
 use crate::{Result, Store, StoreError};
 
@@ -637,6 +639,21 @@ impl Store {
         resolution: &str,
         now: i64,
     ) -> Result<Withdrawal> {
+        self.decide_withdrawal_audited(id, paid, resolution, now, |_| None)
+            .await
+    }
+
+    /// `decide_withdrawal` with the audit row `audit` makes of the decided withdrawal
+    /// (read in the transaction; it was `requested` before), written in the transaction
+    /// of the decision (none for `None`).
+    pub async fn decide_withdrawal_audited(
+        &self,
+        id: &str,
+        paid: bool,
+        resolution: &str,
+        now: i64,
+        audit: impl FnOnce(&Withdrawal) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Withdrawal> {
         let resolution = supply::check_len("note", resolution, supply::MAX_MESSAGE)?;
         let status = if paid { "completed" } else { "rejected" };
         on_engine!(&self.db, pool => {
@@ -680,6 +697,9 @@ impl Store {
                 "status": row.status, "resolution": row.resolution,
             });
             tx.record_event(&owner.0, souk_core::event::WITHDRAWAL_UPDATED, &format!("withdrawal:{id}"), &data, now).await?;
+            if let Some(entry) = audit(&row) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok(row)
         })

@@ -10,6 +10,8 @@ use serde_json::json;
 use crate::crypto::digest_secret;
 use crate::db::{on_engine, BeginWrite};
 use crate::jobs::{insert_job, NewJob};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError};
 
@@ -115,11 +117,48 @@ impl Store {
     /// Stores the bot's settings (sealed), and while it is enabled the job that reads
     /// what people write to it.
     pub async fn put_telegram_settings(&self, s: &TelegramSettings, now: i64) -> Result<()> {
+        self.put_telegram_settings_audited(s, None, now, |_, _| None)
+            .await
+    }
+
+    /// `put_telegram_settings`, with `operator_events` (when given) the kinds the
+    /// operator is told of on Telegram, and the audit row `audit` makes of the settings
+    /// and those kinds before (read in the transaction), all in one transaction (no row
+    /// for `None`). The settings hold the token: the row must not.
+    pub async fn put_telegram_settings_audited(
+        &self,
+        s: &TelegramSettings,
+        operator_events: Option<&[String]>,
+        now: i64,
+        audit: impl FnOnce(Option<&TelegramSettings>, &[String]) -> Option<NewAuditEntry> + Send,
+    ) -> Result<()> {
         let config = serde_json::to_string(s)
             .map_err(|e| StoreError::Config(format!("Telegram settings: {e}")))?;
         let sealed = self.crypto.seal(&config);
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
+            let row: Option<(bool, Vec<u8>, i64)> =
+                sqlx::query_as("SELECT enabled, config_enc, updated_at FROM notifiers WHERE id = 'telegram'")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let before = match row {
+                None => None,
+                Some((enabled, sealed, updated_at)) => {
+                    let mut b: TelegramSettings = serde_json::from_str(&self.crypto.open(&sealed)?)
+                        .map_err(|_| StoreError::Config("the Telegram settings are unreadable".into()))?;
+                    b.enabled = enabled;
+                    b.updated_at = updated_at;
+                    Some(b)
+                }
+            };
+            let kinds: Vec<(String,)> = sqlx::query_as(
+                "SELECT kind FROM notification_prefs WHERE audience = $1 AND channel = $2 ORDER BY kind",
+            )
+            .bind(souk_core::event::OPERATOR)
+            .bind(TELEGRAM)
+            .fetch_all(&mut *tx)
+            .await?;
+            let kinds: Vec<String> = kinds.into_iter().map(|(k,)| k).collect();
             sqlx::query(
                 "INSERT INTO notifiers (id, enabled, config_enc, updated_at) VALUES ('telegram', $1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, config_enc = excluded.config_enc, \
@@ -132,6 +171,27 @@ impl Store {
             .await?;
             if s.enabled {
                 insert_job(&updates_job(now), now).fetch_optional(&mut *tx).await?;
+            }
+            if let Some(wanted) = operator_events {
+                sqlx::query("DELETE FROM notification_prefs WHERE audience = $1 AND channel = $2")
+                    .bind(souk_core::event::OPERATOR)
+                    .bind(TELEGRAM)
+                    .execute(&mut *tx)
+                    .await?;
+                for kind in wanted {
+                    sqlx::query(
+                        "INSERT INTO notification_prefs (audience, channel, kind) VALUES ($1, $2, $3) \
+                         ON CONFLICT (audience, channel, kind) DO NOTHING",
+                    )
+                    .bind(souk_core::event::OPERATOR)
+                    .bind(TELEGRAM)
+                    .bind(kind)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if let Some(entry) = audit(before.as_ref(), &kinds) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });

@@ -9,6 +9,8 @@ use souk_core::Money;
 use crate::catalogue::CatalogueSteps;
 use crate::crypto::{digest_secret, new_api_key};
 use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
@@ -299,17 +301,37 @@ impl Store {
 
     /// Suspends or reactivates a user; their keys stop (or resume) working at once.
     pub async fn set_user_status(&self, user_id: &str, status: UserStatus) -> Result<Vec<Change>> {
+        self.set_user_status_audited(user_id, status, 0, |_| None)
+            .await
+    }
+
+    /// `set_user_status` with the audit row `audit` makes of the status before (read in
+    /// the transaction), written in the transaction of the change (none for `None`).
+    pub async fn set_user_status_audited(
+        &self,
+        user_id: &str,
+        status: UserStatus,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Vec<Change>> {
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+            let before: Option<(String,)> = sqlx::query_as("SELECT status FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((before,)) = before else {
+                return Err(StoreError::NotFound("User"));
+            };
+            sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
                 .bind(status.as_str())
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("User"));
-            }
             let change = tx.bump_version(Counter::Auth).await?;
+            if let Some(entry) = audit(&before) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             vec![change]
         }))
@@ -434,6 +456,19 @@ impl Store {
         label: &str,
         now: i64,
     ) -> Result<(String, String)> {
+        self.create_api_key_audited(user_id, label, now, |_, _| None)
+            .await
+    }
+
+    /// `create_api_key` with the audit row `audit` makes of the new key's id and prefix
+    /// (never the key), written in the transaction that issues it (none for `None`).
+    pub async fn create_api_key_audited(
+        &self,
+        user_id: &str,
+        label: &str,
+        now: i64,
+        audit: impl FnOnce(&str, &str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(String, String)> {
         let label = label.trim();
         if label.chars().count() > 100 {
             return Err(StoreError::Invalid(
@@ -445,6 +480,9 @@ impl Store {
             let mut tx = pool.begin_write(&self.gate).await?;
             tx.require_row("SELECT id FROM users WHERE id = $1", user_id, "User").await?;
             let key_id = tx.insert_key(user_id, &key, label, now).await?;
+            if let Some(entry) = audit(&key_id, &key[..6]) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             key_id
         });
@@ -453,28 +491,53 @@ impl Store {
 
     /// Revokes one key; it stops working on every node at once.
     pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<Vec<Change>> {
+        self.revoke_api_key_audited(key_id, None, now, |_| None)
+            .await
+    }
+
+    /// `revoke_api_key` with the audit row `audit` makes of the key's prefix (read in
+    /// the transaction), written in the transaction that revokes it (none for `None`).
+    /// With `owner`, a key of another user is "not found".
+    pub async fn revoke_api_key_audited(
+        &self,
+        key_id: &str,
+        owner: Option<&str>,
+        now: i64,
+        audit: impl FnOnce(&RevokedKey) -> Option<NewAuditEntry> + Send,
+    ) -> Result<Vec<Change>> {
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            let key: Option<(String, String, Option<i64>)> =
+                sqlx::query_as("SELECT user_id, key_prefix, revoked_at FROM api_keys WHERE id = $1")
+                    .bind(key_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((user_id, prefix, revoked_at)) = key.filter(|k| owner.is_none_or(|o| o == k.0)) else {
+                return Err(StoreError::NotFound("API key"));
+            };
+            if revoked_at.is_some() {
+                return Err(StoreError::Conflict("The API key is already revoked".into()));
+            }
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(key_id)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
-                    .bind(key_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                return Err(match exists {
-                    None => StoreError::NotFound("API key"),
-                    Some(_) => StoreError::Conflict("The API key is already revoked".into()),
-                });
-            }
             let change = tx.bump_version(Counter::Auth).await?;
+            if let Some(entry) = audit(&RevokedKey { user_id, prefix }) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             vec![change]
         }))
     }
+}
+
+/// The key a revocation found: whose it is and its shown prefix.
+#[derive(Clone, Debug)]
+pub struct RevokedKey {
+    pub user_id: String,
+    pub prefix: String,
 }
 
 /// Emails are compared in lower case; a minimal shape check keeps typos out.

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use souk_app::catalogue;
 use souk_app::operator_catalogue::{self as ops, ServiceChange};
 use souk_app::operators::Acting;
 use souk_core::supply::{self, translated};
@@ -154,8 +153,15 @@ async fn create_category(
         image_url: p.image_url,
         position: body.position,
     };
-    let (c, changes) =
-        catalogue::create_category(&state.store, category, body.active, state.now()).await?;
+    // Audited as the operator API, in the transaction that creates it.
+    let (c, changes) = ops::create_category(
+        &state.store,
+        &Acting::operator_api(),
+        category,
+        body.active,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::CREATED, &view(&c)))
 }
@@ -180,8 +186,14 @@ async fn create_subcategory(
         image_url: p.image_url,
         position: body.position,
     };
-    let (c, changes) =
-        catalogue::create_subcategory(&state.store, subcategory, body.active, state.now()).await?;
+    let (c, changes) = ops::create_subcategory(
+        &state.store,
+        &Acting::operator_api(),
+        subcategory,
+        body.active,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::CREATED, &view(&c)))
 }
@@ -225,7 +237,16 @@ async fn update(
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, level.what())?;
     let patch = parse_patch(body)?;
-    let (c, changes) = catalogue::update(&state.store, level, &id, &patch).await?;
+    // Audited as the operator API, in the change's transaction.
+    let (c, changes) = ops::change(
+        &state.store,
+        &Acting::operator_api(),
+        level,
+        &id,
+        &patch,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::OK, &view(&c)))
 }

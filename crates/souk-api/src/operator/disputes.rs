@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use souk_app::disputes::{self, DisputeDecision, ResolveDispute, ResolveError};
+use souk_app::disputes::DisputeDecision;
 use souk_core::clock::iso_millis;
 use souk_core::Money;
 use souk_store::{Dispute, DisputeAuthor};
@@ -103,18 +103,16 @@ async fn resolve(
             ))
         }
     };
-    let command = ResolveDispute {
-        dispute_id: id,
+    // Audited as the operator API, in the transaction that books the decision.
+    let d = souk_app::operators::resolve_dispute_as(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        &id,
         decision,
-        note: body.note,
-    };
-    let d = disputes::resolve(&state.store, command, state.now())
-        .await
-        .map_err(|e| match e {
-            // `price` refuses a negative amount first, in the API's own words.
-            ResolveError::Refused(refusal) => RestError::BadRequest(refusal.to_string()),
-            ResolveError::Store(e) => RestError::from(e),
-        })?;
+        &body.note,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &view(&d)))
 }
 

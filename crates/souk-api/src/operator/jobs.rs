@@ -66,7 +66,15 @@ async fn retry(
 ) -> Result<Response, RestError> {
     let not_found = || RestError::NotFound("Parked job not found".into());
     let id: i64 = id.trim().parse().map_err(|_| not_found())?;
-    if !state.store.retry_job(id, state.now()).await? {
+    // Audited as the operator API, in the retry's transaction.
+    if !souk_app::operators::retry_job(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        id,
+        state.now(),
+    )
+    .await?
+    {
         return Err(not_found());
     }
     Ok(json_value(

@@ -336,7 +336,16 @@ async fn decide(
     note: String,
 ) -> Result<Response, RestError> {
     let id = payment_id(&id)?;
-    let settled = payments::decide(&state.store, &id, decision, &note, state.now()).await?;
+    // Audited as the operator API, in the transaction that books it.
+    let settled = payments::decide_as(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        &id,
+        decision,
+        &note,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(
         StatusCode::OK,
         &json!({
@@ -436,7 +445,15 @@ async fn configure(
         fee_percent: body.fee_percent,
         instructions: body.instructions,
     };
-    let g = payments::configure(&state.store, id.trim(), patch, state.now()).await?;
+    // Audited as the operator API, in the change's transaction.
+    let g = souk_app::operator_gateways::configure_patch(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        id.trim(),
+        patch,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &gateway_view(&g)))
 }
 

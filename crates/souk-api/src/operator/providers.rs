@@ -7,6 +7,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
+use souk_app::operator_providers;
+use souk_app::operators::Acting;
 use souk_app::providers;
 use souk_core::rate_source::RateSource;
 use souk_core::Money;
@@ -103,7 +105,10 @@ async fn create(
             .unwrap_or(providers::DEFAULT_REQUESTS_PER_SECOND),
         supports_idempotency: body.supports_idempotency,
     };
-    let provider = providers::create(&state.store, provider, state.now()).await?;
+    // Audited as the operator API, in the transaction that adds it.
+    let provider =
+        operator_providers::create(&state.store, &Acting::operator_api(), provider, state.now())
+            .await?;
     Ok(json_value(StatusCode::CREATED, &view(&provider)))
 }
 
@@ -186,7 +191,14 @@ async fn update(
             )),
         },
     };
-    let provider = providers::update(&state.store, &id, &patch).await?;
+    let provider = operator_providers::update(
+        &state.store,
+        &Acting::operator_api(),
+        &id,
+        &patch,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &view(&provider)))
 }
 
@@ -210,15 +222,15 @@ async fn import(
     let body = body.map(|b| b.0).unwrap_or_default();
     let markup = souk_core::markup::parse_markup(body.markup.as_deref(), body.round.as_deref())
         .map_err(RestError::BadRequest)?;
-    let (numbers, changes) = providers::import(
+    let (numbers, changes) = operator_providers::import(
         &state.store,
+        &Acting::operator_api(),
         &id,
         markup,
         state.config.allow_private_upstreams,
         state.now(),
     )
-    .await
-    .map_err(provider_error)?;
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(
         StatusCode::OK,
@@ -226,26 +238,19 @@ async fn import(
     ))
 }
 
-fn provider_error(e: providers::ProviderError) -> RestError {
-    match e {
-        providers::ProviderError::Store(s) => s.into(),
-        other => RestError::Conflict(other.to_string()),
-    }
-}
-
 async fn sync(
     _: Operator,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    let report = providers::sync_services(
+    let report = operator_providers::sync(
         &state.store,
+        &Acting::operator_api(),
         &id,
         state.config.allow_private_upstreams,
         state.now(),
     )
-    .await
-    .map_err(provider_error)?;
+    .await?;
     state.apply_changes(&report.changes).await?;
     Ok(json_value(
         StatusCode::OK,
@@ -259,14 +264,14 @@ async fn check(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    let (balance, currency) = providers::check_balance(
+    let (balance, currency) = operator_providers::check_balance(
         &state.store,
+        &Acting::operator_api(),
         &id,
         state.config.allow_private_upstreams,
         state.now(),
     )
-    .await
-    .map_err(provider_error)?;
+    .await?;
     Ok(json_value(
         StatusCode::OK,
         &json!({ "id": id, "balance": balance.display2(), "currency": currency }),
@@ -342,8 +347,15 @@ async fn price_variant(
     JsonBody(body): JsonBody<VariantPrice>,
 ) -> Result<Response, RestError> {
     let price = body.price.price("price")?;
-    let (variant, changes) =
-        providers::price_variant(&state.store, &id, price, state.now()).await?;
+    let (variant, changes) = operator_providers::price_variant_at(
+        &state.store,
+        &Acting::operator_api(),
+        None,
+        &id,
+        price,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::OK, &variant_view(&variant)))
 }
@@ -391,7 +403,16 @@ async fn resolve(
             )))
         }
     };
-    providers::resolve_stuck(&state.store, id, &resolution, state.now()).await?;
+    // Through the console's use case: settled and audited as the operator API in one
+    // transaction.
+    souk_app::operators::resolve_order(
+        &state.store,
+        &Acting::operator_api(),
+        id,
+        resolution,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(
         StatusCode::OK,
         &json!({ "order": id, "resolved": body.action }),

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
-use souk_app::settings;
 use souk_core::params::parse_bool;
 use souk_core::supply;
 
@@ -67,6 +66,13 @@ async fn update(
         let text = supply::normalize_setting(&key, &text)?;
         changes.push((key, text));
     }
-    let settings = settings::update(&state.store, changes, state.now()).await?;
+    // Audited as the operator API, in the change's transaction.
+    let settings = souk_app::operator_settings::apply(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        &changes,
+        state.now(),
+    )
+    .await?;
     Ok(answer(settings))
 }

@@ -94,7 +94,14 @@ async fn configure(
         operator_email: body.operator_email,
         site_url: body.site_url,
     };
-    let v = mail::configure(&state.store, patch, state.now()).await?;
+    // Audited as the operator API, in the transaction that stores the settings.
+    let v = mail::configure_as(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        patch,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &smtp_view(&v)))
 }
 

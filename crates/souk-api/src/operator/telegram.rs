@@ -84,8 +84,10 @@ async fn configure(
         enabled: body.enabled,
         operator_events: body.operator_events,
     };
-    let v = telegram::configure(
+    // Audited as the operator API, in the transaction that stores the settings.
+    let v = telegram::configure_as(
         &state.store,
+        &souk_app::operators::Acting::operator_api(),
         state.config.allow_private_upstreams,
         patch,
         state.now(),

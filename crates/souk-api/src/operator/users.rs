@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_app::accounts::{self, CreateUser};
 use souk_app::balances::{self, Account, AdjustBalance, Adjusted, BalanceError};
+use souk_app::operator_users;
+use souk_app::operators::Acting;
 use souk_core::balance::{BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
 use souk_core::supply;
@@ -166,7 +168,15 @@ async fn set_status(
     status: UserStatus,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let changes = accounts::set_status(&state.store, &id, status).await?;
+    // Audited as the operator API, in the change's transaction.
+    let changes = operator_users::set_status(
+        &state.store,
+        &Acting::operator_api(),
+        &id,
+        status,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
     Ok(json_value(StatusCode::OK, &user_view(&user)))
@@ -246,7 +256,14 @@ async fn create_key(
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
     let label = body.map(|JsonBody(b)| b.label).unwrap_or_default();
-    let (key_id, key) = accounts::create_key(&state.store, &id, &label, state.now()).await?;
+    let (key_id, key) = operator_users::create_key(
+        &state.store,
+        &Acting::operator_api(),
+        &id,
+        &label,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(
         StatusCode::CREATED,
         &json!({"id": key_id, "key": key, "label": label.trim()}),
@@ -271,7 +288,14 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "API key")?;
-    let changes = accounts::revoke_key(&state.store, &id, state.now()).await?;
+    let changes = operator_users::revoke_key(
+        &state.store,
+        &Acting::operator_api(),
+        None,
+        &id,
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(
         StatusCode::OK,
@@ -307,7 +331,7 @@ async fn balance(
     let Adjusted {
         user_id: id,
         balance,
-    } = balances::adjust_balance(&state.store, command, state.now())
+    } = balances::adjust_balance_as(&state.store, &Acting::operator_api(), command, state.now())
         .await
         .map_err(|e| match e {
             BalanceError::Refused(BalanceRefusal::Note(e)) => RestError::from(e),

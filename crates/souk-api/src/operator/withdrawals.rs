@@ -66,7 +66,14 @@ async fn decide(
         decision,
         note: body.map(|JsonBody(b)| b.note).unwrap_or_default(),
     };
-    let w = withdrawals::decide(&state.store, command, state.now()).await?;
+    // Audited as the operator API, in the transaction of the decision.
+    let w = withdrawals::decide_as(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        command,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &withdrawal_view(&w)))
 }
 

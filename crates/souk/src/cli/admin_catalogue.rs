@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use souk_app::catalogue;
+use souk_app::operators::Acting;
 use souk_app::shops::{self, Owner};
 use souk_core::supply;
 use souk_store::{CategoryPatch, CategoryRecord, Level, NewCategory, NewSubcategory, Store};
@@ -241,13 +242,24 @@ pub async fn run_shop(store: &Store, command: ShopCommand, now: i64) -> anyhow::
         ShopCommand::Create { email, name } => {
             let owner = user_by_email(store, &email).await?;
             let name = supply::check_name("name", &name)?;
-            let (shop, _) = shops::create(store, Owner::Id(owner), name, now).await?;
+            // Audited as the command line, in the transaction that opens it.
+            let (shop, _) =
+                shops::create_audited(store, &Acting::command_line(), Owner::Id(owner), &name, now)
+                    .await?;
             println!("{}", shop.id);
             Ok(())
         }
         ShopCommand::Update { id, name, active } => {
             let name = name.map(|n| supply::check_name("name", &n)).transpose()?;
-            shops::update(store, &id, name.as_deref(), active).await?;
+            shops::update_audited(
+                store,
+                &Acting::command_line(),
+                &id,
+                name.as_deref(),
+                active,
+                now,
+            )
+            .await?;
             println!("updated shop {id}");
             Ok(())
         }

@@ -730,7 +730,7 @@ pub(crate) async fn refused(db: &TestDb, sql: &str) -> bool {
 }
 
 /// Runs `souk` with `args` against `db`: (success, stdout, stderr).
-fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn souk(db: &TestDb, args: &[&str]) -> (bool, String, String) {
     let dir = tempfile::tempdir().expect("dir");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_souk"))
         .args(args)

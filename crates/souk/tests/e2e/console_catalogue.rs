@@ -79,7 +79,7 @@ async fn in_russian(
 }
 
 /// An audit value as JSON (`Null` for none).
-fn parsed(text: &str) -> Value {
+pub(crate) fn parsed(text: &str) -> Value {
     if text.is_empty() {
         return Value::Null;
     }
@@ -87,12 +87,12 @@ fn parsed(text: &str) -> Value {
 }
 
 /// The audit row's (action, who, before, after) with before and after parsed.
-async fn audited(app: &TestApp, subject: &str) -> (String, String, Value, Value) {
+pub(crate) async fn audited(app: &TestApp, subject: &str) -> (String, String, Value, Value) {
     let (action, who, before, after) = last_audit(app, subject).await;
     (action, who, parsed(&before), parsed(&after))
 }
 
-async fn audit_rows(app: &TestApp, subject: &str) -> usize {
+pub(crate) async fn audit_rows(app: &TestApp, subject: &str) -> usize {
     app.store
         .audit_log(Some(subject), None, 100)
         .await
@@ -100,7 +100,7 @@ async fn audit_rows(app: &TestApp, subject: &str) -> usize {
         .len()
 }
 
-async fn acting(app: &TestApp, email: &str, role: operators::Role) -> operators::Acting {
+pub(crate) async fn acting(app: &TestApp, email: &str, role: operators::Role) -> operators::Acting {
     let op = app
         .store
         .operator_by_email(email)

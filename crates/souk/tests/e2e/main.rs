@@ -14,6 +14,7 @@ mod chain;
 mod cli;
 mod concurrency;
 mod console;
+mod console_audit;
 mod console_catalogue;
 mod console_operators;
 mod crash;

@@ -138,6 +138,6 @@ pub async fn revoke_key(
 ) -> Result<Response, ConsoleError> {
     c.check_csrf(form.csrf.as_deref())?;
     let op = c.allowed(Permission::Change)?;
-    let done = operator_users::revoke_key(&state.store, &op, &id, &key, state.now()).await;
+    let done = operator_users::revoke_key(&state.store, &op, Some(&id), &key, state.now()).await;
     applied(&state, &c, &id, done).await
 }
