@@ -2,7 +2,8 @@
 # Console page benchmark: seeds 10,000 services with the seed tool and 100,000 orders over
 # the last 90 days (one SQL statement per engine, outside the store: a fixture, not a use
 # case) into a fresh database per engine, creates a support operator with
-# `souk admin operator create` (no second factor to type), starts a release
+# `souk admin operator create` (no second factor to type; so the owner-only screens,
+# operators, gateways and settings, are not timed), starts a release
 # `souk serve`, signs in and times each console page with curl: one unmeasured request,
 # then SOUK_BENCH_REPEAT measured ones; prints the median and the slowest in ms.
 #
@@ -132,7 +133,10 @@ bench_engine() {
       "/console/orders?status=completed" "/console/orders?email=bench%40souk.local" \
       "/console/orders?link=p%2F5000" "/console/orders?from=2026-01-01&to=2026-12-31&status=partial" \
       "/console/orders/$order" "/console/users" "/console/users/$user" "/console/audit" \
-      "/console/jobs" "/console/providers" "/console/payments" "/console/disputes" "/console/withdrawals"; do
+      "/console/jobs" "/console/providers" "/console/payments" "/console/disputes" "/console/withdrawals" \
+      "/console/catalogue" "/console/catalogue/services" "/console/catalogue/services?q=Followers" \
+      "/console/catalogue/services/$((SERVICES / 2))" "/console/shops" "/console/reviews" \
+      "/console/sms" "/console/sms/messages" "/console/sms/activations"; do
     local status times=()
     status=$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$base$path")
     for _ in $(seq "$REPEAT"); do
