@@ -6,11 +6,11 @@
 //! changes nothing.
 
 use serde_json::{json, Value};
-use souk_core::sms::normalize_phone;
+use souk_core::sms::{lifetime_allowed, normalize_phone, LIFETIME_SETTING};
 use souk_core::{Lang, Money, Text};
 use souk_store::{
     NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsGateway, SmsNumber, SmsProject,
-    Store, StoreError,
+    SmsProvider, Store, StoreError,
 };
 
 use crate::operators::{entry, Acting, OperatorError, Permission};
@@ -68,23 +68,157 @@ pub async fn set_price(
     let project = sms_admin::project(store, project.trim())
         .await
         .map_err(|e| refused(e, "No such SMS project"))?;
-    let before = store
-        .sms_prices()
-        .await?
-        .into_iter()
-        .find(|p| p.project_id == project.id && p.country_code == country)
-        .map(|p| p.price.display4());
-    let row = entry(
-        actor,
-        "sms.price",
-        &format!("sms:{}/{country}", project.code),
-        Some(json!({ "price": before })),
-        Some(json!({ "price": price.display4() })),
-    );
-    sms_admin::set_price_audited(store, &project.id, &country, price, Some((&row, now)))
+    price_audited(store, actor, &project, &country, Some(price), now)
         .await
         .map_err(|e| refused(e, "No such country"))?;
     Ok(price)
+}
+
+/// Sets (or, with `None`, stops selling) the price of `project` in `country` with its
+/// audit row, the price before read in the change's transaction.
+async fn price_audited(
+    store: &Store,
+    actor: &Acting,
+    project: &SmsProject,
+    country: &str,
+    price: Option<Money>,
+    now: i64,
+) -> Result<SmsProject, StoreError> {
+    let subject = format!("sms:{}/{country}", project.code);
+    sms_admin::set_price_audited(store, &project.id, country, price, now, |before| {
+        Some(entry(
+            actor,
+            if price.is_some() {
+                "sms.price"
+            } else {
+                "sms.price_delete"
+            },
+            &subject,
+            Some(json!({ "price": before.map(|m| m.display4()) })),
+            Some(json!({ "price": price.map(|m| m.display4()) })),
+        ))
+    })
+    .await
+}
+
+/// The operator API's `PUT /sms/prices`: sells `project` (id or code) in `country` at
+/// `price`, audited; answers the project.
+pub async fn api_set_price(
+    store: &Store,
+    actor: &Acting,
+    project: &str,
+    country: &str,
+    price: Money,
+    now: i64,
+) -> Result<SmsProject, OperatorError> {
+    actor.require(Permission::Change)?;
+    let project = sms_admin::project(store, project).await?;
+    let country = country.trim().to_ascii_lowercase();
+    Ok(price_audited(store, actor, &project, &country, Some(price), now).await?)
+}
+
+/// Stops selling `project` (id or code) in `country`, audited with the price it had.
+pub async fn remove_price(
+    store: &Store,
+    actor: &Acting,
+    project: &str,
+    country: &str,
+    now: i64,
+) -> Result<(), OperatorError> {
+    actor.require(Permission::Change)?;
+    let project = sms_admin::project(store, project).await?;
+    let country = country.trim().to_ascii_lowercase();
+    price_audited(store, actor, &project, &country, None, now).await?;
+    Ok(())
+}
+
+/// Registers an sms-activate provider, audited (its key only as "set"); answers its id.
+pub async fn create_provider(
+    store: &Store,
+    actor: &Acting,
+    provider_name: &str,
+    url: &str,
+    key: &str,
+    now: i64,
+) -> Result<String, OperatorError> {
+    actor.require(Permission::Change)?;
+    let (provider_name, url) = (provider_name.trim(), url.trim());
+    Ok(store
+        .create_sms_provider_audited(provider_name, url, key, now, |id| {
+            Some(entry(
+                actor,
+                "sms.provider_create",
+                &format!("sms-provider:{id}"),
+                None,
+                Some(json!({ "name": provider_name, "url": url, "enabled": true, "key": "set" })),
+            ))
+        })
+        .await?)
+}
+
+/// Enables or disables an sms-activate provider, audited with what it was before
+/// (read in the change's transaction).
+pub async fn set_provider_enabled(
+    store: &Store,
+    actor: &Acting,
+    id: &str,
+    enabled: bool,
+    now: i64,
+) -> Result<SmsProvider, OperatorError> {
+    actor.require(Permission::Change)?;
+    store
+        .set_sms_provider_enabled_audited(id, enabled, now, |provider_name, was| {
+            Some(entry(
+                actor,
+                "sms.provider",
+                &format!("sms-provider:{id}"),
+                Some(json!({ "name": provider_name, "enabled": was })),
+                Some(json!({ "name": provider_name, "enabled": enabled })),
+            ))
+        })
+        .await?;
+    Ok(store
+        .sms_providers(false)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(StoreError::NotFound("Provider"))?)
+}
+
+/// How long an activation waits for its SMS, audited with the minutes before (read in
+/// the change's transaction).
+pub async fn set_lifetime(
+    store: &Store,
+    actor: &Acting,
+    minutes: i64,
+    now: i64,
+) -> Result<(), OperatorError> {
+    actor.require(Permission::Change)?;
+    if !lifetime_allowed(minutes) {
+        return Err(OperatorError::Invalid(
+            "lifetime_minutes must be between 1 and 1440".into(),
+        ));
+    }
+    store
+        .set_settings_audited(
+            &[(LIFETIME_SETTING.to_owned(), minutes.to_string())],
+            now,
+            |before| {
+                let old = before
+                    .first()
+                    .and_then(|(_, v)| v.as_deref())
+                    .and_then(|v| v.parse::<i64>().ok());
+                Some(entry(
+                    actor,
+                    "sms.settings",
+                    "sms-settings",
+                    Some(json!({ "lifetime_minutes": old })),
+                    Some(json!({ "lifetime_minutes": minutes })),
+                ))
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 fn country_facts(c: &SmsCountry) -> Value {
@@ -383,4 +517,201 @@ pub async fn set_number_active(
     sms_admin::update_number_audited(store, &current.id, Some(active), None, Some((&row, now)))
         .await
         .map_err(|e| refused(e, "No such number"))
+}
+
+// The operator API's changes: the same audited store forms as the console's, under the
+// actor given (`Acting::operator_api()`), with the API's own inputs.
+
+/// `PUT /sms/countries/{code}`: creates or updates a country, audited.
+pub async fn api_save_country(
+    store: &Store,
+    actor: &Acting,
+    country: NewSmsCountry,
+    now: i64,
+) -> Result<SmsCountry, OperatorError> {
+    actor.require(Permission::Change)?;
+    let code = country.code.trim().to_ascii_lowercase();
+    let before = store
+        .sms_countries(false)
+        .await?
+        .into_iter()
+        .find(|c| c.code == code)
+        .map(|c| country_facts(&c));
+    let after =
+        json!({ "name": country.name.en(), "ru": ru(&country.name), "active": country.active });
+    let row = entry(
+        actor,
+        "sms.country",
+        &format!("sms-country:{code}"),
+        before,
+        Some(after),
+    );
+    Ok(sms_admin::save_country_audited(store, country, Some((&row, now))).await?)
+}
+
+/// `POST /sms/projects`: a new project, audited.
+pub async fn api_create_project(
+    store: &Store,
+    actor: &Acting,
+    project: NewSmsProject,
+    now: i64,
+) -> Result<SmsProject, OperatorError> {
+    actor.require(Permission::Change)?;
+    let code = project.code.trim().to_ascii_lowercase();
+    let row = entry(
+        actor,
+        "sms.project_create",
+        &format!("sms-project:{code}"),
+        None,
+        Some(json!({
+            "code": code,
+            "name": project.name.en(),
+            "ru": ru(&project.name),
+            "active": true,
+        })),
+    );
+    Ok(sms_admin::create_project_audited(store, project, now, Some((&row, now))).await?)
+}
+
+/// `PATCH /sms/projects/{project}`: renames, translates or turns a project on or off,
+/// audited.
+pub async fn api_update_project(
+    store: &Store,
+    actor: &Acting,
+    reference: &str,
+    change: ProjectChange,
+    now: i64,
+) -> Result<SmsProject, OperatorError> {
+    actor.require(Permission::Change)?;
+    let current = sms_admin::project(store, reference).await?;
+    let ru_after = change
+        .translations
+        .iter()
+        .flatten()
+        .find(|(l, _)| l == "ru")
+        .map_or_else(
+            || ru(&current.name).to_owned(),
+            |(_, v)| v.trim().to_owned(),
+        );
+    let after = json!({
+        "name": change.name.as_deref().map_or(current.name.en(), str::trim),
+        "ru": ru_after,
+        "active": change.active.unwrap_or(current.active),
+    });
+    let row = entry(
+        actor,
+        "sms.project",
+        &format!("sms-project:{}", current.code),
+        Some(project_facts(&current)),
+        Some(after),
+    );
+    match sms_admin::update_project_audited(store, &current.id, change, Some((&row, now))).await {
+        Ok(p) => Ok(p),
+        Err(SmsAdminError::Store(e)) => Err(e.into()),
+        Err(SmsAdminError::UnsupportedLanguage(code)) => Err(OperatorError::Invalid(format!(
+            "Unsupported language {code:?}"
+        ))),
+        Err(e) => Err(OperatorError::Invalid(e.to_string())),
+    }
+}
+
+/// `POST /sms/gateways`: a new gateway with the secret given (or one made here, answered
+/// once), audited with the secret only as "set".
+pub async fn api_create_gateway(
+    store: &Store,
+    actor: &Acting,
+    gateway_name: &str,
+    secret: Option<String>,
+    now: i64,
+) -> Result<sms_admin::CreatedGateway, OperatorError> {
+    actor.require(Permission::Change)?;
+    let id = souk_core::id::new_entity_id();
+    let row = entry(
+        actor,
+        "sms.gateway_create",
+        &format!("sms-gateway:{id}"),
+        None,
+        Some(json!({ "name": gateway_name.trim(), "active": true, "secret": "set" })),
+    );
+    Ok(
+        sms_admin::create_gateway_audited(store, &id, gateway_name, secret, now, Some((&row, now)))
+            .await?,
+    )
+}
+
+/// `PATCH /sms/gateways/{id}`: turns a gateway on or off, audited.
+pub async fn api_set_gateway_active(
+    store: &Store,
+    actor: &Acting,
+    id: &str,
+    active: bool,
+    now: i64,
+) -> Result<SmsGateway, OperatorError> {
+    actor.require(Permission::Change)?;
+    let current = sms_admin::gateway(store, id).await?;
+    let row = entry(
+        actor,
+        "sms.gateway",
+        &format!("sms-gateway:{id}"),
+        Some(json!({ "name": current.name, "active": current.active, "secret": "set" })),
+        Some(json!({ "name": current.name, "active": active, "secret": "set" })),
+    );
+    Ok(
+        sms_admin::update_gateway_audited(store, id, None, Some(active), None, Some((&row, now)))
+            .await?,
+    )
+}
+
+/// `POST /sms/numbers`: a pool number, audited.
+pub async fn api_add_number(
+    store: &Store,
+    actor: &Acting,
+    number: NewSmsNumber,
+    now: i64,
+) -> Result<SmsNumber, OperatorError> {
+    actor.require(Permission::Change)?;
+    let phone = normalize_phone(&number.phone).unwrap_or_else(|| number.phone.trim().to_owned());
+    let id = souk_core::id::new_entity_id();
+    let row = entry(
+        actor,
+        "sms.number_add",
+        &format!("sms-number:{phone}"),
+        None,
+        Some(json!({
+            "phone": phone,
+            "country": number.country.trim().to_ascii_lowercase(),
+            "gateway": number.gateway_id,
+            "projects": number.projects,
+            "active": true,
+        })),
+    );
+    Ok(sms_admin::add_number_audited(store, &id, number, now, Some((&row, now))).await?)
+}
+
+/// `PATCH /sms/numbers/{number}`: turns a number on or off or replaces its projects,
+/// audited.
+pub async fn api_update_number(
+    store: &Store,
+    actor: &Acting,
+    reference: &str,
+    active: Option<bool>,
+    projects: Option<&[String]>,
+    now: i64,
+) -> Result<SmsNumber, OperatorError> {
+    actor.require(Permission::Change)?;
+    let current = sms_admin::number(store, reference).await?;
+    let row = entry(
+        actor,
+        "sms.number",
+        &format!("sms-number:{}", current.phone),
+        Some(json!({ "active": current.active, "projects": current.projects })),
+        Some(json!({
+            "active": active.unwrap_or(current.active),
+            "projects": projects.map_or_else(|| current.projects.clone(), <[String]>::to_vec),
+        })),
+    );
+    Ok(
+        sms_admin::update_number_audited(store, &current.id, active, projects, Some((&row, now)))
+            .await?,
+    )
 }

@@ -474,8 +474,22 @@ pub async fn second_factor(
             None => false,
         }
     } else {
+        // A recovery code spent and its own row, with how many are left, in one
+        // transaction.
         let normalized = normalize_recovery(code);
-        !normalized.is_empty() && store.use_recovery_code(&op.id, &normalized, now).await?
+        !normalized.is_empty()
+            && store
+                .use_recovery_code_audited(&op.id, &normalized, now, |before, after| {
+                    own_entry(
+                        &op.id,
+                        &op.email,
+                        "operator.recovery_code",
+                        &format!("operator:{}", op.id),
+                        Some(json!({ "left": before })),
+                        Some(json!({ "left": after })),
+                    )
+                })
+                .await?
     };
     if !accepted {
         let why = if by_app {
@@ -485,21 +499,6 @@ pub async fn second_factor(
         };
         sign_in_failed(store, Some(&op), &op.email, why, now).await?;
         return Err(OperatorError::Wrong);
-    }
-    if !by_app {
-        // A recovery code spent: its own row, with how many are left.
-        let left = store.recovery_codes_left(&op.id).await?;
-        audit(
-            store,
-            &op.id,
-            &op.email,
-            "operator.recovery_code",
-            &format!("operator:{}", op.id),
-            Some(json!({ "left": left + 1 })),
-            Some(json!({ "left": left })),
-            now,
-        )
-        .await?;
     }
     store.end_operator_session(token).await?;
     let token = start(store, &op, true, now).await?;
@@ -571,8 +570,19 @@ pub async fn finish_enrolment(
     };
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
     let digests: Vec<String> = codes.iter().map(|c| normalize_recovery(c)).collect();
+    // Enrolled and audited in one transaction.
+    let subject = format!("operator:{}", session.operator_id);
     if !store
-        .enable_totp(&session.operator_id, step, &digests)
+        .enable_totp_audited(&session.operator_id, step, &digests, now, || {
+            own_entry(
+                &session.operator_id,
+                &session.email,
+                "operator.totp_enrolled",
+                &subject,
+                Some(json!({ "totp": false })),
+                Some(json!({ "totp": true, "recovery_codes": RECOVERY_CODES })),
+            )
+        })
         .await?
     {
         return Err(OperatorError::Invalid(
@@ -582,17 +592,6 @@ pub async fn finish_enrolment(
     store.end_operator_session(token).await?;
     let op = store.operator(&session.operator_id).await?;
     let token = start(store, &op, true, now).await?;
-    audit(
-        store,
-        &op.id,
-        &op.email,
-        "operator.totp_enrolled",
-        &format!("operator:{}", op.id),
-        Some(json!({ "totp": false })),
-        Some(json!({ "totp": true, "recovery_codes": RECOVERY_CODES })),
-        now,
-    )
-    .await?;
     signed_in(store, &op, "enrolment", now).await?;
     Ok((token, codes))
 }
@@ -620,6 +619,26 @@ pub(crate) fn entry(
     NewAuditEntry {
         operator_id: Some(actor.id.clone()),
         operator_email: actor.email.clone(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        before: before.map(|v| v.to_string()),
+        after: after.map(|v| v.to_string()),
+    }
+}
+
+/// An audit row of an operator's own action (enrolling, spending a recovery code), to
+/// write in the transaction of the change it records.
+fn own_entry(
+    operator_id: &str,
+    email: &str,
+    action: &str,
+    subject: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        operator_id: Some(operator_id.to_owned()),
+        operator_email: email.to_owned(),
         action: action.to_owned(),
         subject: subject.to_owned(),
         before: before.map(|v| v.to_string()),

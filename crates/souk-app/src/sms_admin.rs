@@ -136,19 +136,21 @@ pub async fn set_price(
     country: &str,
     price: souk_core::Money,
 ) -> Result<SmsProject, StoreError> {
-    set_price_audited(store, project, country, price, None).await
+    set_price_audited(store, project, country, Some(price), 0, |_| None).await
 }
 
-/// `set_price` with an operator's audit row.
+/// `set_price` (or, with `None`, stops selling) with the audit row `audit` makes of
+/// the price before (read in the change's transaction).
 pub async fn set_price_audited(
     store: &Store,
     project: &str,
     country: &str,
-    price: souk_core::Money,
-    audit: Audit<'_>,
+    price: Option<souk_core::Money>,
+    now: i64,
+    audit: impl FnOnce(Option<souk_core::Money>) -> Option<NewAuditEntry> + Send,
 ) -> Result<SmsProject, StoreError> {
     store
-        .set_sms_price_audited(project, country, Some(price), audit)
+        .set_sms_price_audited(project, country, price, now, audit)
         .await?;
     self::project(store, project).await
 }

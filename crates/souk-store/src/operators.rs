@@ -159,8 +159,16 @@ impl Store {
     }
 
     /// Turns the second factor on (the code for `step` was right) with fresh recovery
-    /// codes (digests), in one transaction; false when it was already on.
-    pub async fn enable_totp(&self, id: &str, step: i64, recovery: &[String]) -> Result<bool> {
+    /// codes (digests) and the audit row `audit` makes, in one transaction; false (and
+    /// no row) when it was already on. If the row cannot be written nothing changes.
+    pub async fn enable_totp_audited(
+        &self,
+        id: &str,
+        step: i64,
+        recovery: &[String],
+        now: i64,
+        audit: impl FnOnce() -> NewAuditEntry + Send,
+    ) -> Result<bool> {
         Ok(on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             let done = sqlx::query(
@@ -186,6 +194,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            tx.audit_row(&audit(), now).await?;
             tx.commit().await?;
             true
         }))
@@ -209,22 +218,42 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Spends a recovery code; false when it is not one of the operator's unused codes.
-    pub async fn use_recovery_code(&self, id: &str, code: &str, now: i64) -> Result<bool> {
-        let _gate = self.gate.enter().await;
-        let done = on_engine!(&self.db, pool => {
-            sqlx::query(
+    /// Spends a recovery code with the audit row `audit` makes from the unused codes
+    /// left before and after (read in the transaction), in one transaction; false (and
+    /// no row) when it is not one of the operator's unused codes. If the row cannot be
+    /// written the code stays unused.
+    pub async fn use_recovery_code_audited(
+        &self,
+        id: &str,
+        code: &str,
+        now: i64,
+        audit: impl FnOnce(i64, i64) -> NewAuditEntry + Send,
+    ) -> Result<bool> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let done = sqlx::query(
                 "UPDATE operator_recovery_codes SET used_at = $1 \
                  WHERE operator_id = $2 AND code_hash = $3 AND used_at IS NULL",
             )
             .bind(now)
             .bind(id)
             .bind(digest_secret(code))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(done == 1)
+            .rows_affected();
+            if done != 1 {
+                return Ok(false);
+            }
+            let (left,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM operator_recovery_codes WHERE operator_id = $1 AND used_at IS NULL",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.audit_row(&audit(left + 1, left), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Unused recovery codes left.

@@ -340,17 +340,20 @@ impl Store {
         country: &str,
         price: Option<Money>,
     ) -> Result<()> {
-        self.set_sms_price_audited(project, country, price, None)
+        self.set_sms_price_audited(project, country, price, 0, |_| None)
             .await
     }
 
-    /// `set_sms_price` with the audit row of an operator's change, in its transaction.
+    /// `set_sms_price` with the audit row `audit` makes of the price before (read in the
+    /// transaction; `None` when it was not sold), written in the transaction of the
+    /// change at `now` (none for `None`).
     pub async fn set_sms_price_audited(
         &self,
         project: &str,
         country: &str,
         price: Option<Money>,
-        audit: Audit<'_>,
+        now: i64,
+        audit: impl FnOnce(Option<Money>) -> Option<NewAuditEntry> + Send,
     ) -> Result<()> {
         let country = country_code(country)?;
         if price.is_some_and(Money::is_negative) {
@@ -373,6 +376,13 @@ impl Store {
             if exists.is_none() {
                 return Err(StoreError::NotFound("Country"));
             }
+            let before: Option<(i64,)> = sqlx::query_as(
+                "SELECT price FROM sms_prices WHERE project_id = $1 AND country_code = $2",
+            )
+            .bind(&project_id)
+            .bind(&country)
+            .fetch_optional(&mut *tx)
+            .await?;
             match price {
                 Some(price) => {
                     sqlx::query(
@@ -393,8 +403,8 @@ impl Store {
                         .await?;
                 }
             }
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(before.map(|(m,)| Money::from_micros(m))) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
@@ -702,6 +712,20 @@ impl Store {
         api_key: &str,
         now: i64,
     ) -> Result<String> {
+        self.create_sms_provider_audited(name, url, api_key, now, |_| None)
+            .await
+    }
+
+    /// `create_sms_provider` with the audit row `audit` makes of the new provider's id,
+    /// written in the transaction of the change (none for `None`).
+    pub async fn create_sms_provider_audited(
+        &self,
+        name: &str,
+        url: &str,
+        api_key: &str,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<String> {
         non_empty("Provider name", name)?;
         non_empty("Provider key", api_key)?;
         let url = url.trim();
@@ -709,8 +733,8 @@ impl Store {
             return Err(StoreError::Invalid(format!("Provider URL {e}")));
         }
         let id = new_entity_id();
-        let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query(
                 "INSERT INTO providers (id, name, protocol, url, api_key_enc, created_at) VALUES ($1, $2, 'sms_activate', $3, $4, $5)",
             )
@@ -719,25 +743,52 @@ impl Store {
             .bind(url)
             .bind(self.crypto.seal(api_key.trim()))
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
         });
         Ok(id)
     }
 
     pub async fn set_sms_provider_enabled(&self, id: &str, enabled: bool) -> Result<()> {
-        let _gate = self.gate.enter().await;
-        let done = on_engine!(&self.db, pool => {
+        self.set_sms_provider_enabled_audited(id, enabled, 0, |_, _| None)
+            .await
+    }
+
+    /// `set_sms_provider_enabled` with the audit row `audit` makes of the provider's
+    /// name and whether it was enabled before (read in the transaction), written in the
+    /// transaction of the change at `now` (none for `None`).
+    pub async fn set_sms_provider_enabled_audited(
+        &self,
+        id: &str,
+        enabled: bool,
+        now: i64,
+        audit: impl FnOnce(&str, bool) -> Option<NewAuditEntry> + Send,
+    ) -> Result<()> {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let before: Option<(String, bool)> = sqlx::query_as(
+                "SELECT name, enabled FROM providers WHERE id = $1 AND protocol = 'sms_activate'",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((name, was)) = before else {
+                return Err(StoreError::NotFound("Provider"));
+            };
             sqlx::query("UPDATE providers SET enabled = $1 WHERE id = $2 AND protocol = 'sms_activate'")
                 .bind(enabled)
                 .bind(id)
-                .execute(pool)
-                .await?
-                .rows_affected()
+                .execute(&mut *tx)
+                .await?;
+            if let Some(entry) = audit(&name, was) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
         });
-        if done == 0 {
-            return Err(StoreError::NotFound("Provider"));
-        }
         Ok(())
     }
 

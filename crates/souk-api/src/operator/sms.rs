@@ -34,7 +34,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use souk_app::sms_admin::{self, InjectError, InjectSms, ProjectChange, SmsAdminError};
+use souk_app::operator_sms;
+use souk_app::operators::Acting;
+use souk_app::sms_admin::{self, InjectError, InjectSms, ProjectChange};
 use souk_core::sms::ActivationStatus;
 use souk_core::{Lang, Money, Text};
 use souk_store::{NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsNumber, SmsProject};
@@ -62,6 +64,11 @@ pub fn routes() -> Routes {
         .route("/sms/inject", post(inject))
         .route("/sms/messages", get(list_messages))
         .route("/sms/activations", get(list_activations))
+}
+
+/// Every change here is audited as the operator API.
+fn api() -> Acting {
+    Acting::operator_api()
 }
 
 fn ok(value: Value) -> Result<Response, RestError> {
@@ -156,7 +163,7 @@ async fn put_country(
         activate_id: body.activate_id,
         active: body.active,
     };
-    let c = sms_admin::save_country(&state.store, country).await?;
+    let c = operator_sms::api_save_country(&state.store, &api(), country, state.now()).await?;
     ok(country_json(&c))
 }
 
@@ -183,7 +190,7 @@ async fn create_project(
         code: body.code,
         name: text(&body.name, &body.translations)?,
     };
-    let p = sms_admin::create_project(&state.store, project, state.now()).await?;
+    let p = operator_sms::api_create_project(&state.store, &api(), project, state.now()).await?;
     created(project_json(&p))
 }
 
@@ -206,14 +213,9 @@ async fn update_project(
         translations: body.translations.map(|t| t.into_iter().collect()),
         active: body.active,
     };
-    match sms_admin::update_project(&state.store, &reference, change).await {
-        Ok(p) => ok(project_json(&p)),
-        Err(SmsAdminError::UnsupportedLanguage(code)) => Err(RestError::BadRequest(format!(
-            "Unsupported language {code:?}"
-        ))),
-        Err(SmsAdminError::Store(e)) => Err(e.into()),
-        Err(e @ SmsAdminError::LifetimeOutOfRange) => Err(RestError::BadRequest(e.to_string())),
-    }
+    let p = operator_sms::api_update_project(&state.store, &api(), &reference, change, state.now())
+        .await?;
+    ok(project_json(&p))
 }
 
 async fn list_prices(_: Operator, State(state): State<AppState>) -> Result<Response, RestError> {
@@ -248,7 +250,15 @@ async fn put_price(
 ) -> Result<Response, RestError> {
     let price = Money::parse(&body.price)
         .map_err(|e| RestError::BadRequest(format!("{e}: {:?}", body.price)))?;
-    let project = sms_admin::set_price(&state.store, &body.project, &body.country, price).await?;
+    let project = operator_sms::api_set_price(
+        &state.store,
+        &api(),
+        &body.project,
+        &body.country,
+        price,
+        state.now(),
+    )
+    .await?;
     ok(json!({
         "project_id": project.id,
         "project": project.code,
@@ -262,7 +272,7 @@ async fn delete_price(
     State(state): State<AppState>,
     Path((project, country)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    sms_admin::remove_price(&state.store, &project, &country).await?;
+    operator_sms::remove_price(&state.store, &api(), &project, &country, state.now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -295,7 +305,14 @@ async fn create_gateway(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<GatewayBody>,
 ) -> Result<Response, RestError> {
-    let g = sms_admin::create_gateway(&state.store, &body.name, body.secret, state.now()).await?;
+    let g = operator_sms::api_create_gateway(
+        &state.store,
+        &api(),
+        &body.name,
+        body.secret,
+        state.now(),
+    )
+    .await?;
     created(json!({
         "id": g.id,
         "name": body.name.trim(),
@@ -317,7 +334,9 @@ async fn update_gateway(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ActiveBody>,
 ) -> Result<Response, RestError> {
-    let g = sms_admin::set_gateway_active(&state.store, &id, body.active).await?;
+    let g =
+        operator_sms::api_set_gateway_active(&state.store, &api(), &id, body.active, state.now())
+            .await?;
     ok(
         json!({ "id": g.id, "name": g.name, "active": g.active, "webhook": format!("/webhooks/sms/{}", g.id) }),
     )
@@ -349,7 +368,7 @@ async fn create_number(
         gateway_id: body.gateway,
         projects: body.projects,
     };
-    let n = sms_admin::add_number(&state.store, number, state.now()).await?;
+    let n = operator_sms::api_add_number(&state.store, &api(), number, state.now()).await?;
     created(number_json(&n))
 }
 
@@ -366,11 +385,13 @@ async fn update_number(
     Path(reference): Path<String>,
     JsonBody(body): JsonBody<NumberPatch>,
 ) -> Result<Response, RestError> {
-    let n = sms_admin::update_number(
+    let n = operator_sms::api_update_number(
         &state.store,
+        &api(),
         &reference,
         body.active,
         body.projects.as_deref(),
+        state.now(),
     )
     .await?;
     ok(number_json(&n))
@@ -399,9 +420,15 @@ async fn create_provider(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ProviderBody>,
 ) -> Result<Response, RestError> {
-    let id =
-        sms_admin::create_provider(&state.store, &body.name, &body.url, &body.key, state.now())
-            .await?;
+    let id = operator_sms::create_provider(
+        &state.store,
+        &api(),
+        &body.name,
+        &body.url,
+        &body.key,
+        state.now(),
+    )
+    .await?;
     created(json!({ "id": id, "name": body.name.trim(), "url": body.url.trim(), "enabled": true }))
 }
 
@@ -417,7 +444,9 @@ async fn update_provider(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EnabledBody>,
 ) -> Result<Response, RestError> {
-    let p = sms_admin::set_provider_enabled(&state.store, &id, body.enabled).await?;
+    let p =
+        operator_sms::set_provider_enabled(&state.store, &api(), &id, body.enabled, state.now())
+            .await?;
     ok(json!({ "id": p.id, "name": p.name, "url": p.url, "enabled": p.enabled }))
 }
 
@@ -437,14 +466,8 @@ async fn put_settings(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SettingsBody>,
 ) -> Result<Response, RestError> {
-    match sms_admin::set_lifetime(&state.store, body.lifetime_minutes, state.now()).await {
-        Ok(()) => ok(json!({ "lifetime_minutes": body.lifetime_minutes })),
-        Err(SmsAdminError::LifetimeOutOfRange) => Err(RestError::BadRequest(
-            "lifetime_minutes must be between 1 and 1440".into(),
-        )),
-        Err(SmsAdminError::Store(e)) => Err(e.into()),
-        Err(e @ SmsAdminError::UnsupportedLanguage(_)) => Err(RestError::BadRequest(e.to_string())),
-    }
+    operator_sms::set_lifetime(&state.store, &api(), body.lifetime_minutes, state.now()).await?;
+    ok(json!({ "lifetime_minutes": body.lifetime_minutes }))
 }
 
 #[derive(Deserialize)]

@@ -2441,7 +2441,10 @@ pub(crate) async fn break_the_audit_log(db: &TestDb, broken: bool) {
             "CREATE TRIGGER audit_broken BEFORE INSERT ON operator_audit \
              FOR EACH ROW EXECUTE FUNCTION audit_broken()",
         ],
-        (Kind::Postgres, false) => &["DROP TRIGGER audit_broken ON operator_audit"],
+        (Kind::Postgres, false) => &[
+            "DROP TRIGGER audit_broken ON operator_audit",
+            "DROP FUNCTION audit_broken()",
+        ],
     };
     for sql in statements {
         assert!(!refused(db, sql).await, "{sql}");

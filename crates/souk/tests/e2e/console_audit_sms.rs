@@ -1,0 +1,495 @@
+//! Audit rows in the transaction of their change, for what `console_audit` does not
+//! cover: the operator API's SMS changes (countries, projects, prices and their
+//! removal, gateways, pool numbers, sms-activate providers, the activation lifetime),
+//! audited as the operator API with no gateway secret or provider key in any row; and an
+//! operator enrolling the second factor and spending a recovery code (the factor on, or
+//! the code spent, only with its row).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use souk_app::operators;
+use souk_core::Money;
+
+use crate::console::{break_the_audit_log, code, operator};
+use crate::console_operators::{audit_of, operator_id, password_step};
+use crate::engine_test;
+use crate::harness::{TestApp, TestDb};
+use crate::sms::US1;
+
+const GATEWAY_SECRET: &str = "gateway-secret-0123456789";
+const PROVIDER_KEY: &str = "provider-key-0123456789";
+
+/// Every audit row, oldest first: (action, who, subject, before, after).
+async fn rows(app: &TestApp) -> Vec<(String, String, String, Value, Value)> {
+    let json =
+        |v: Option<String>| v.map_or(Value::Null, |v| serde_json::from_str(&v).expect("json"));
+    let mut rows: Vec<_> = app
+        .store
+        .audit_log(None, None, 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| {
+            (
+                a.action,
+                a.operator_email,
+                a.subject,
+                json(a.before_value),
+                json(a.after_value),
+            )
+        })
+        .collect();
+    rows.reverse();
+    rows
+}
+
+/// An operator API call that must succeed: its answer.
+async fn api(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (status, answer) = app.operator(method, path, body).await;
+    assert!(status < 300, "{path}: {status} {answer}");
+    answer
+}
+
+/// What the SMS changes touch, as the operator API lists it.
+async fn sms_state(app: &TestApp) -> Vec<Value> {
+    let mut state = Vec::new();
+    for path in [
+        "/sms/countries",
+        "/sms/projects",
+        "/sms/prices",
+        "/sms/gateways",
+        "/sms/numbers",
+        "/sms/providers",
+        "/sms/settings",
+    ] {
+        state.push(api(app, Method::GET, path, None).await);
+    }
+    state
+}
+
+fn price(text: &str) -> String {
+    Money::parse(text).expect("money").display4()
+}
+
+// Each SMS change of the operator API leaves its exact row, as the operator API, with
+// the record before and after and no secret in it.
+engine_test!(sms_api_changes_leave_their_rows, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let put = Method::PUT;
+    let patch = Method::PATCH;
+    let post = Method::POST;
+    api(
+        &app,
+        put.clone(),
+        "/sms/countries/us",
+        Some(json!({"name": "United States", "translations": {"ru": "США"}, "activate_id": 187})),
+    )
+    .await;
+    api(&app, put.clone(), "/sms/countries/us",
+        Some(json!({"name": "USA", "translations": {"ru": "США"}, "activate_id": 187, "active": false}))).await;
+    api(
+        &app,
+        post.clone(),
+        "/sms/projects",
+        Some(json!({"code": "tg", "name": "Telegram", "translations": {"ru": "Телеграм"}})),
+    )
+    .await;
+    api(
+        &app,
+        patch.clone(),
+        "/sms/projects/tg",
+        Some(json!({"active": false})),
+    )
+    .await;
+    api(
+        &app,
+        put.clone(),
+        "/sms/prices",
+        Some(json!({"project": "tg", "country": "us", "price": "0.50"})),
+    )
+    .await;
+    api(
+        &app,
+        put.clone(),
+        "/sms/prices",
+        Some(json!({"project": "tg", "country": "us", "price": "0.75"})),
+    )
+    .await;
+    let (status, _) = app
+        .operator(Method::DELETE, "/sms/prices/tg/us", None)
+        .await;
+    assert_eq!(status, 204);
+    let gateway = api(
+        &app,
+        post.clone(),
+        "/sms/gateways",
+        Some(json!({"name": "Modem", "secret": GATEWAY_SECRET})),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let number = api(
+        &app,
+        post.clone(),
+        "/sms/numbers",
+        Some(json!({"phone": US1, "country": "us", "gateway": gateway, "projects": ["tg"]})),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    api(
+        &app,
+        patch.clone(),
+        &format!("/sms/gateways/{gateway}"),
+        Some(json!({"active": false})),
+    )
+    .await;
+    api(
+        &app,
+        patch.clone(),
+        &format!("/sms/numbers/{number}"),
+        Some(json!({"active": false})),
+    )
+    .await;
+    let provider = api(&app, post.clone(), "/sms/providers",
+        Some(json!({"name": "Activate", "url": "https://activate.example/stubs/handler_api.php", "key": PROVIDER_KEY}))).await["id"]
+        .as_str().expect("id").to_owned();
+    api(
+        &app,
+        patch.clone(),
+        &format!("/sms/providers/{provider}"),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    api(
+        &app,
+        put.clone(),
+        "/sms/settings",
+        Some(json!({"lifetime_minutes": 30})),
+    )
+    .await;
+    api(
+        &app,
+        put.clone(),
+        "/sms/settings",
+        Some(json!({"lifetime_minutes": 45})),
+    )
+    .await;
+
+    let who = "operator API";
+    let row = |action: &str, subject: &str, before: Value, after: Value| {
+        (
+            action.to_owned(),
+            who.to_owned(),
+            subject.to_owned(),
+            before,
+            after,
+        )
+    };
+    let gw = format!("sms-gateway:{gateway}");
+    let pr = format!("sms-provider:{provider}");
+    let num = format!("sms-number:{US1}");
+    assert_eq!(
+        rows(&app).await,
+        [
+            row(
+                "sms.country",
+                "sms-country:us",
+                Value::Null,
+                json!({"name": "United States", "ru": "США", "active": true})
+            ),
+            row(
+                "sms.country",
+                "sms-country:us",
+                json!({"name": "United States", "ru": "США", "active": true}),
+                json!({"name": "USA", "ru": "США", "active": false})
+            ),
+            row(
+                "sms.project_create",
+                "sms-project:tg",
+                Value::Null,
+                json!({"code": "tg", "name": "Telegram", "ru": "Телеграм", "active": true})
+            ),
+            row(
+                "sms.project",
+                "sms-project:tg",
+                json!({"name": "Telegram", "ru": "Телеграм", "active": true}),
+                json!({"name": "Telegram", "ru": "Телеграм", "active": false})
+            ),
+            row(
+                "sms.price",
+                "sms:tg/us",
+                json!({"price": null}),
+                json!({"price": price("0.50")})
+            ),
+            row(
+                "sms.price",
+                "sms:tg/us",
+                json!({"price": price("0.50")}),
+                json!({"price": price("0.75")})
+            ),
+            row(
+                "sms.price_delete",
+                "sms:tg/us",
+                json!({"price": price("0.75")}),
+                json!({"price": null})
+            ),
+            row(
+                "sms.gateway_create",
+                &gw,
+                Value::Null,
+                json!({"name": "Modem", "active": true, "secret": "set"})
+            ),
+            row(
+                "sms.number_add",
+                &num,
+                Value::Null,
+                json!({"phone": US1, "country": "us", "gateway": gateway, "projects": ["tg"], "active": true})
+            ),
+            row(
+                "sms.gateway",
+                &gw,
+                json!({"name": "Modem", "active": true, "secret": "set"}),
+                json!({"name": "Modem", "active": false, "secret": "set"})
+            ),
+            row(
+                "sms.number",
+                &num,
+                json!({"active": true, "projects": ["tg"]}),
+                json!({"active": false, "projects": ["tg"]})
+            ),
+            row(
+                "sms.provider_create",
+                &pr,
+                Value::Null,
+                json!({"name": "Activate", "url": "https://activate.example/stubs/handler_api.php", "enabled": true, "key": "set"})
+            ),
+            row(
+                "sms.provider",
+                &pr,
+                json!({"name": "Activate", "enabled": true}),
+                json!({"name": "Activate", "enabled": false})
+            ),
+            row(
+                "sms.settings",
+                "sms-settings",
+                json!({"lifetime_minutes": null}),
+                json!({"lifetime_minutes": 30})
+            ),
+            row(
+                "sms.settings",
+                "sms-settings",
+                json!({"lifetime_minutes": 30}),
+                json!({"lifetime_minutes": 45})
+            ),
+        ]
+    );
+    for r in rows(&app).await {
+        let text = format!("{r:?}");
+        assert!(
+            !text.contains(GATEWAY_SECRET) && !text.contains(PROVIDER_KEY),
+            "{text}"
+        );
+    }
+    app.stop().await;
+});
+
+/// A country, a project with a price, a gateway, a number and a provider.
+async fn sms_world(db: &TestDb) -> (TestApp, String, String) {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    crate::sms::sms_fixture(&app).await;
+    let gateway = api(
+        &app,
+        Method::POST,
+        "/sms/gateways",
+        Some(json!({"name": "Modem", "secret": GATEWAY_SECRET})),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let provider = api(&app, Method::POST, "/sms/providers",
+        Some(json!({"name": "Activate", "url": "https://activate.example/stubs/handler_api.php", "key": PROVIDER_KEY}))).await["id"]
+        .as_str().expect("id").to_owned();
+    (app, gateway, provider)
+}
+
+// With the audit log refusing rows, no SMS change of the operator API happens.
+engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
+    let (app, gateway, provider) = sms_world(db).await;
+    let before = sms_state(&app).await;
+    let rows_before = rows(&app).await;
+    break_the_audit_log(db, true).await;
+    let (put, patch, post) = (Method::PUT, Method::PATCH, Method::POST);
+    for (method, path, body) in [
+        (
+            put.clone(),
+            "/sms/countries/us".to_owned(),
+            Some(json!({"name": "USA", "active": false})),
+        ),
+        (
+            put.clone(),
+            "/sms/countries/de".to_owned(),
+            Some(json!({"name": "Germany"})),
+        ),
+        (
+            post.clone(),
+            "/sms/projects".to_owned(),
+            Some(json!({"code": "wa", "name": "WhatsApp"})),
+        ),
+        (
+            patch.clone(),
+            "/sms/projects/tg".to_owned(),
+            Some(json!({"active": false})),
+        ),
+        (
+            put.clone(),
+            "/sms/prices".to_owned(),
+            Some(json!({"project": "tg", "country": "us", "price": "0.99"})),
+        ),
+        (Method::DELETE, "/sms/prices/tg/us".to_owned(), None),
+        (
+            post.clone(),
+            "/sms/gateways".to_owned(),
+            Some(json!({"name": "Other", "secret": GATEWAY_SECRET})),
+        ),
+        (
+            patch.clone(),
+            format!("/sms/gateways/{gateway}"),
+            Some(json!({"active": false})),
+        ),
+        (
+            post.clone(),
+            "/sms/numbers".to_owned(),
+            Some(json!({"phone": "+12025550199", "country": "us", "projects": ["tg"]})),
+        ),
+        (
+            patch.clone(),
+            format!("/sms/numbers/{}", crate::sms::US1),
+            Some(json!({"active": false})),
+        ),
+        (
+            post.clone(),
+            "/sms/providers".to_owned(),
+            Some(json!({"name": "Other", "url": "https://other.example/api", "key": PROVIDER_KEY})),
+        ),
+        (
+            patch.clone(),
+            format!("/sms/providers/{provider}"),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            put.clone(),
+            "/sms/settings".to_owned(),
+            Some(json!({"lifetime_minutes": 7})),
+        ),
+    ] {
+        let (status, answer) = app.operator(method, &path, body).await;
+        assert!(status >= 500, "{path}: {status} {answer}");
+    }
+    break_the_audit_log(db, false).await;
+    assert_eq!(sms_state(&app).await, before);
+    assert_eq!(rows(&app).await, rows_before);
+    app.stop().await;
+});
+
+/// A half-way session (password given, second factor to come) of `email`: its token.
+async fn half_way(app: &TestApp, email: &str, password: &str) -> String {
+    let (status, _, cookie) = password_step(app, email, password).await;
+    assert_eq!(status, 303);
+    cookie.expect("half-way session")
+}
+
+// Enrolling and spending a recovery code happen only with their audit row: with the log
+// refusing rows the factor stays off and the code unused; then each leaves its row.
+engine_test!(enrolment_and_recovery_code_rows_are_atomic, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    let store = &app.store;
+    let throttle = &app.state.config.throttle;
+    let password = operator(&app, "owner@test.local", "owner").await;
+    let id = operator_id(&app, "owner@test.local").await;
+    let subject = format!("operator:{id}");
+    let now = app.state.now();
+
+    let token = half_way(&app, "owner@test.local", &password).await;
+    let session = store
+        .operator_session(&token, now)
+        .await
+        .expect("read")
+        .expect("session");
+    let (secret, _) = operators::enrolment(store, &session)
+        .await
+        .expect("enrolment");
+    let rows_before = audit_of(&app, &subject).await;
+
+    break_the_audit_log(db, true).await;
+    let refused =
+        operators::finish_enrolment(store, throttle, &session, &token, &code(&app, &secret), now)
+            .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(!store.operator(&id).await.expect("operator").totp_enabled);
+    assert_eq!(store.recovery_codes_left(&id).await.expect("codes"), 0);
+    assert_eq!(audit_of(&app, &subject).await, rows_before);
+    break_the_audit_log(db, false).await;
+
+    let (_, codes) =
+        operators::finish_enrolment(store, throttle, &session, &token, &code(&app, &secret), now)
+            .await
+            .expect("enrolled");
+    assert!(store.operator(&id).await.expect("operator").totp_enabled);
+    let rows = audit_of(&app, &subject).await;
+    let enrolled: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0 == "operator.totp_enrolled")
+        .collect();
+    assert_eq!(
+        enrolled,
+        [&(
+            "operator.totp_enrolled".to_owned(),
+            "owner@test.local".to_owned(),
+            json!({"totp": false}),
+            json!({"totp": true, "recovery_codes": codes.len()}),
+        )]
+    );
+
+    // A recovery code: not spent without its row, then spent with it.
+    let token = half_way(&app, "owner@test.local", &password).await;
+    let session = store
+        .operator_session(&token, now)
+        .await
+        .expect("read")
+        .expect("session");
+    let rows_before = audit_of(&app, &subject).await;
+    break_the_audit_log(db, true).await;
+    let refused = operators::second_factor(store, throttle, &session, &token, &codes[0], now).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let left = codes.len() as i64;
+    assert_eq!(store.recovery_codes_left(&id).await.expect("codes"), left);
+    assert_eq!(audit_of(&app, &subject).await, rows_before);
+    break_the_audit_log(db, false).await;
+
+    operators::second_factor(store, throttle, &session, &token, &codes[0], now)
+        .await
+        .expect("signed in");
+    assert_eq!(
+        store.recovery_codes_left(&id).await.expect("codes"),
+        left - 1
+    );
+    let spent: Vec<_> = audit_of(&app, &subject)
+        .await
+        .into_iter()
+        .filter(|r| r.0 == "operator.recovery_code")
+        .collect();
+    assert_eq!(
+        spent,
+        [(
+            "operator.recovery_code".to_owned(),
+            "owner@test.local".to_owned(),
+            json!({"left": left}),
+            json!({"left": left - 1}),
+        )]
+    );
+    app.stop().await;
+});
