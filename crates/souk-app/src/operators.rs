@@ -688,7 +688,7 @@ pub async fn adjust_balance(
             &change.note,
             now,
             |before, after| {
-                entry(
+                Some(entry(
                     actor,
                     "user.balance",
                     &subject,
@@ -698,7 +698,7 @@ pub async fn adjust_balance(
                         "amount": amount.display2(),
                         "reason": reason,
                     })),
-                )
+                ))
             },
         )
         .await
