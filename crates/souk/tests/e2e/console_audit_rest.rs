@@ -223,3 +223,49 @@ engine_test!(key_rotation_and_suspension_are_audited, |db| {
     assert_eq!(rows_of(&app, &subject).await.len(), 4);
     app.stop().await;
 });
+
+// `souk admin dispute reject`: refused with the log refusing rows (the dispute stays
+// open), then its row under "command line" with the dispute before and after.
+engine_test!(command_line_dispute_decision_is_audited, |db| {
+    use crate::supply_kit::{buy, inventory_product, market, ok, supplier, upload};
+
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (key, _, _) = supplier(&app, "cli@shop.test", "Cli").await;
+    let (_, number, subs) = inventory_product(&app, &key, &sub, "Cli Mail").await;
+    ok(200, upload(&app, &key, &subs[0], "c1", false).await);
+    let buyer = app.buyer("buyer@test.local", "20").await;
+    let order = buy(&app, &buyer, number, 1).await;
+    let v = app
+        .call(&[
+            ("key", &buyer),
+            ("action", "dispute"),
+            ("order", &order.to_string()),
+            ("message", "Wrong password"),
+        ])
+        .await;
+    let dispute = v["dispute"].as_str().expect("dispute").to_owned();
+    let subject = format!("order:{order}");
+    let reject = [
+        "admin", "dispute", "reject", "--id", &dispute, "--note", "works",
+    ];
+
+    break_the_audit_log(db, true).await;
+    let (ok_, _, _) = souk(db, &reject);
+    assert!(!ok_, "the command fails with the log");
+    break_the_audit_log(db, false).await;
+    assert!(rows_of(&app, &subject).await.is_empty());
+    let (ok_, _, err) = souk(db, &reject);
+    assert!(ok_, "the dispute was still open: {err}");
+
+    assert_eq!(
+        rows_of(&app, &subject).await,
+        [(
+            "dispute.resolve".to_owned(),
+            "command line".to_owned(),
+            json!({"dispute": dispute, "status": "open"}),
+            json!({"dispute": dispute, "status": "rejected", "refund": "0.00", "note": "works"}),
+        )]
+    );
+    app.stop().await;
+});
