@@ -161,7 +161,14 @@ pub async fn run_withdrawal(
         decision,
         note,
     };
-    let w = withdrawals::decide(store, command, now).await?;
+    // Audited as the command line, in the transaction of the decision.
+    let w = withdrawals::decide_as(
+        store,
+        &souk_app::operators::Acting::command_line(),
+        command,
+        now,
+    )
+    .await?;
     println!(
         "withdrawal {} {} ({})",
         w.id,

@@ -224,48 +224,98 @@ engine_test!(key_rotation_and_suspension_are_audited, |db| {
     app.stop().await;
 });
 
-// `souk admin dispute reject`: refused with the log refusing rows (the dispute stays
-// open), then its row under "command line" with the dispute before and after.
-engine_test!(command_line_dispute_decision_is_audited, |db| {
-    use crate::supply_kit::{buy, inventory_product, market, ok, supplier, upload};
+// `souk admin dispute reject` and `souk admin withdrawal reject`: refused with the log
+// refusing rows (the dispute stays open, the withdrawal requested), then each its row
+// under "command line" with the record before and after.
+engine_test!(
+    command_line_dispute_and_withdrawal_decisions_are_audited,
+    |db| {
+        use crate::supply_kit::{
+            buy, earnings_withdrawable_at_once, inventory_product, market, ok, post, supplier,
+            upload, As,
+        };
 
-    let app = TestApp::spawn(db).await;
-    let (_, sub) = market(&app).await;
-    let (key, _, _) = supplier(&app, "cli@shop.test", "Cli").await;
-    let (_, number, subs) = inventory_product(&app, &key, &sub, "Cli Mail").await;
-    ok(200, upload(&app, &key, &subs[0], "c1", false).await);
-    let buyer = app.buyer("buyer@test.local", "20").await;
-    let order = buy(&app, &buyer, number, 1).await;
-    let v = app
-        .call(&[
-            ("key", &buyer),
-            ("action", "dispute"),
-            ("order", &order.to_string()),
-            ("message", "Wrong password"),
-        ])
-        .await;
-    let dispute = v["dispute"].as_str().expect("dispute").to_owned();
-    let subject = format!("order:{order}");
-    let reject = [
-        "admin", "dispute", "reject", "--id", &dispute, "--note", "works",
-    ];
+        let app = TestApp::spawn(db).await;
+        earnings_withdrawable_at_once(&app).await;
+        let (_, sub) = market(&app).await;
+        let (key, _, _) = supplier(&app, "cli@shop.test", "Cli").await;
+        let (_, number, subs) = inventory_product(&app, &key, &sub, "Cli Mail").await;
+        ok(200, upload(&app, &key, &subs[0], "c1\nc2", false).await);
+        let buyer = app.buyer("buyer@test.local", "20").await;
+        let order = buy(&app, &buyer, number, 1).await;
+        buy(&app, &buyer, number, 1).await;
+        let v = app
+            .call(&[
+                ("key", &buyer),
+                ("action", "dispute"),
+                ("order", &order.to_string()),
+                ("message", "Wrong password"),
+            ])
+            .await;
+        let dispute = v["dispute"].as_str().expect("dispute").to_owned();
+        let w = ok(
+            201,
+            post(&app, As::Key(&key), "/api/admin/v2/withdrawals", json!({})).await,
+        );
+        let (withdrawal, amount) = (
+            w["id"].as_str().expect("id").to_owned(),
+            w["amount"].as_str().expect("amount").to_owned(),
+        );
+        let subjects = [format!("order:{order}"), format!("withdrawal:{withdrawal}")];
+        let commands = [
+            [
+                "admin", "dispute", "reject", "--id", &dispute, "--note", "works",
+            ],
+            [
+                "admin",
+                "withdrawal",
+                "reject",
+                "--id",
+                &withdrawal,
+                "--note",
+                "wrong details",
+            ],
+        ];
 
-    break_the_audit_log(db, true).await;
-    let (ok_, _, _) = souk(db, &reject);
-    assert!(!ok_, "the command fails with the log");
-    break_the_audit_log(db, false).await;
-    assert!(rows_of(&app, &subject).await.is_empty());
-    let (ok_, _, err) = souk(db, &reject);
-    assert!(ok_, "the dispute was still open: {err}");
+        break_the_audit_log(db, true).await;
+        for args in &commands {
+            let (ok_, _, _) = souk(db, args);
+            assert!(!ok_, "{args:?} fails with the log");
+        }
+        break_the_audit_log(db, false).await;
+        for (subject, args) in subjects.iter().zip(&commands) {
+            assert!(rows_of(&app, subject).await.is_empty());
+            let (ok_, _, err) = souk(db, args);
+            assert!(ok_, "still undecided: {err}");
+        }
 
-    assert_eq!(
-        rows_of(&app, &subject).await,
-        [(
-            "dispute.resolve".to_owned(),
-            "command line".to_owned(),
-            json!({"dispute": dispute, "status": "open"}),
-            json!({"dispute": dispute, "status": "rejected", "refund": "0.00", "note": "works"}),
-        )]
-    );
-    app.stop().await;
-});
+        assert_eq!(
+            rows_of(&app, &subjects[0]).await,
+            [(
+                "dispute.resolve".to_owned(),
+                "command line".to_owned(),
+                json!({"dispute": dispute, "status": "open"}),
+                json!({"dispute": dispute, "status": "rejected", "refund": "0.00", "note": "works"}),
+            )]
+        );
+        let rows = rows_of(&app, &subjects[1]).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].0.as_str(), rows[0].1.as_str(), &rows[0].2),
+            (
+                "withdrawal.reject",
+                "command line",
+                &json!({"status": "requested"})
+            )
+        );
+        assert_eq!(
+            (
+                &rows[0].3["status"],
+                &rows[0].3["amount"],
+                &rows[0].3["resolution"]
+            ),
+            (&json!("rejected"), &json!(amount), &json!("wrong details"))
+        );
+        app.stop().await;
+    }
+);
