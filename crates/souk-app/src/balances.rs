@@ -80,7 +80,7 @@ pub async fn adjust_balance_as(
             &change.note,
             now,
             |before, after| {
-                actor.audit_entry(
+                Some(actor.audit_entry(
                     "user.balance",
                     &subject,
                     Some(serde_json::json!({ "balance": before.display2() })),
@@ -89,7 +89,7 @@ pub async fn adjust_balance_as(
                         "amount": amount.display2(),
                         "reason": change.note,
                     })),
-                )
+                ))
             },
         )
         .await?;

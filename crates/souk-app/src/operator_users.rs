@@ -91,6 +91,29 @@ pub async fn create_key(
         .await?)
 }
 
+/// Revokes every key of the user and issues one new key (shown once, to the caller);
+/// audited as `user.key_rotate` with the revoked keys' ids and the new key's id and
+/// prefix, never the key.
+pub async fn rotate_key(
+    store: &Store,
+    actor: &Acting,
+    user_id: &str,
+    now: i64,
+) -> Result<(String, Vec<Change>), OperatorError> {
+    actor.require(Permission::Change)?;
+    let subject = format!("user:{user_id}");
+    Ok(store
+        .rotate_api_key_audited(user_id, now, |revoked, key_id, prefix| {
+            Some(actor.audit_entry(
+                "user.key_rotate",
+                &subject,
+                Some(json!({ "keys": revoked })),
+                Some(json!({ "key": key_id, "prefix": prefix })),
+            ))
+        })
+        .await?)
+}
+
 /// Revokes one of the user's keys (another user's key is "not found"); with no user
 /// (the operator API, which names the key only), whoever's key it is.
 pub async fn revoke_key(

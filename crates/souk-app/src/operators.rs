@@ -707,7 +707,7 @@ pub async fn adjust_balance(
             &change.note,
             now,
             |before, after| {
-                entry(
+                Some(entry(
                     actor,
                     "user.balance",
                     &subject,
@@ -717,7 +717,7 @@ pub async fn adjust_balance(
                         "amount": amount.display2(),
                         "reason": reason,
                     })),
-                )
+                ))
             },
         )
         .await

@@ -74,8 +74,8 @@ impl Store {
         })
     }
 
-    /// `adjust_balance` with its audit row, made by `audit` from the balance before and
-    /// after (both read in the transaction). A debit below zero changes nothing.
+    /// `adjust_balance` with the audit row `audit` makes of the balance before and after
+    /// (both read in the transaction; none for `None`). A debit below zero changes nothing.
     pub async fn adjust_balance_audited(
         &self,
         user_id: &str,
@@ -83,7 +83,7 @@ impl Store {
         kind: &str,
         note: &str,
         now: i64,
-        audit: impl FnOnce(Money, Money) -> NewAuditEntry + Send,
+        audit: impl FnOnce(Money, Money) -> Option<NewAuditEntry> + Send,
     ) -> Result<Money> {
         if amount.micros() == 0 {
             return Err(StoreError::Invalid("Amount must not be zero".into()));
@@ -101,7 +101,9 @@ impl Store {
                 });
             };
             let (before, after) = (Money::from_micros(after - amount.micros()), Money::from_micros(after));
-            tx.audit_row(&audit(before, after), now).await?;
+            if let Some(entry) = audit(before, after) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok(after)
         })

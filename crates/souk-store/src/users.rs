@@ -259,30 +259,8 @@ impl Store {
         note: &str,
         now: i64,
     ) -> Result<Money> {
-        if amount.micros() == 0 {
-            return Err(StoreError::Invalid("Amount must not be zero".into()));
-        }
-        let balance = on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            let balance = tx.ledger_entry(user_id, amount.micros(), kind, None, note, now).await?;
-            match balance {
-                Some(b) => {
-                    tx.commit().await?;
-                    b
-                }
-                None => {
-                    let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
-                        .bind(user_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    return Err(match exists {
-                        None => StoreError::NotFound("User"),
-                        Some(_) => StoreError::Invalid("The balance cannot go below zero".into()),
-                    });
-                }
-            }
-        });
-        Ok(Money::from_micros(balance))
+        self.adjust_balance_audited(user_id, amount, kind, note, now, |_, _| None)
+            .await
     }
 
     /// The newest ledger rows of a user, newest first.
@@ -339,6 +317,19 @@ impl Store {
 
     /// Revokes every key of the user and issues a new one, returned in clear once.
     pub async fn rotate_api_key(&self, user_id: &str, now: i64) -> Result<(String, Vec<Change>)> {
+        self.rotate_api_key_audited(user_id, now, |_, _, _| None)
+            .await
+    }
+
+    /// `rotate_api_key` with the audit row `audit` makes of the ids of the keys it
+    /// revoked (read in the transaction), the new key's id and its prefix (never the
+    /// key), written in the transaction of the change (none for `None`).
+    pub async fn rotate_api_key_audited(
+        &self,
+        user_id: &str,
+        now: i64,
+        audit: impl FnOnce(&[String], &str, &str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(String, Vec<Change>)> {
         let key = new_api_key();
         let change = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -349,13 +340,23 @@ impl Store {
             if exists.is_none() {
                 return Err(StoreError::NotFound("User"));
             }
+            let revoked: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let revoked: Vec<String> = revoked.into_iter().map(|(id,)| id).collect();
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            tx.insert_key(user_id, &key, "", now).await?;
+            let key_id = tx.insert_key(user_id, &key, "", now).await?;
             let change = tx.bump_version(Counter::Auth).await?;
+            if let Some(entry) = audit(&revoked, &key_id, &key[..6]) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             change
         });

@@ -277,7 +277,8 @@ async fn rotate_key(
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
-    let (key, changes) = accounts::rotate_keys(&state.store, &id, state.now()).await?;
+    let (key, changes) =
+        operator_users::rotate_key(&state.store, &Acting::operator_api(), &id, state.now()).await?;
     state.apply_changes(&changes).await?;
     Ok(json_value(StatusCode::OK, &json!({"key": key})))
 }

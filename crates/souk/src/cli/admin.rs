@@ -203,7 +203,14 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                 request: BalanceRequest::QuickBySign,
                 note,
             };
-            let balance = match balances::adjust_balance(store, command, now).await {
+            let balance = match balances::adjust_balance_as(
+                store,
+                &souk_app::operators::Acting::command_line(),
+                command,
+                now,
+            )
+            .await
+            {
                 Ok(done) => done.balance,
                 Err(BalanceError::NoUserWithEmail) => bail!("no user with email {email}"),
                 Err(BalanceError::Store(e)) => {

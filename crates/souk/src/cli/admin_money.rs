@@ -2,7 +2,7 @@
 //! suppliers' withdrawals.
 
 use clap::Subcommand;
-use souk_app::disputes::{self, DisputeDecision, ResolveDispute};
+use souk_app::disputes::DisputeDecision;
 use souk_app::settings;
 use souk_app::withdrawals::{self, DecideWithdrawal, WithdrawalDecision};
 use souk_core::clock::iso_millis;
@@ -113,12 +113,16 @@ pub async fn run_dispute(store: &Store, command: DisputeCommand, now: i64) -> an
         }
         DisputeCommand::Reject { id, note } => (id, DisputeDecision::Reject, note),
     };
-    let command = ResolveDispute {
-        dispute_id: id.trim().to_owned(),
+    // Audited as the command line, in the transaction that books the decision.
+    let d = souk_app::operators::resolve_dispute_as(
+        store,
+        &souk_app::operators::Acting::command_line(),
+        id.trim(),
         decision,
-        note,
-    };
-    let d = disputes::resolve(store, command, now).await?;
+        &note,
+        now,
+    )
+    .await?;
     println!(
         "dispute {} {}: {} refunded on order {}",
         d.id,
@@ -157,7 +161,14 @@ pub async fn run_withdrawal(
         decision,
         note,
     };
-    let w = withdrawals::decide(store, command, now).await?;
+    // Audited as the command line, in the transaction of the decision.
+    let w = withdrawals::decide_as(
+        store,
+        &souk_app::operators::Acting::command_line(),
+        command,
+        now,
+    )
+    .await?;
     println!(
         "withdrawal {} {} ({})",
         w.id,

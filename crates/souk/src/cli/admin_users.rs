@@ -5,6 +5,8 @@ use anyhow::bail;
 use clap::Subcommand;
 use souk_app::accounts;
 use souk_app::balances::{self, Account, AdjustBalance, BalanceError};
+use souk_app::operator_users;
+use souk_app::operators::Acting;
 use souk_core::balance::{BalanceKind, BalanceRefusal, BalanceRequest};
 use souk_core::clock::iso_millis;
 use souk_store::{Store, UserStatus};
@@ -145,13 +147,27 @@ pub async fn run_user(store: &Store, command: UserManage, now: i64) -> anyhow::R
         }
         UserManage::Suspend { email } => {
             let id = user_by_email(store, &email).await?;
-            accounts::set_status(store, &id, UserStatus::Suspended).await?;
+            operator_users::set_status(
+                store,
+                &Acting::command_line(),
+                &id,
+                UserStatus::Suspended,
+                now,
+            )
+            .await?;
             println!("suspended {}", email.trim().to_lowercase());
             Ok(())
         }
         UserManage::Reactivate { email } => {
             let id = user_by_email(store, &email).await?;
-            accounts::set_status(store, &id, UserStatus::Active).await?;
+            operator_users::set_status(
+                store,
+                &Acting::command_line(),
+                &id,
+                UserStatus::Active,
+                now,
+            )
+            .await?;
             println!("reactivated {}", email.trim().to_lowercase());
             Ok(())
         }
@@ -193,14 +209,17 @@ pub async fn run_key(store: &Store, command: KeyCommand, now: i64) -> anyhow::Re
         }
         KeyCommand::Create { email, label } => {
             let id = user_by_email(store, &email).await?;
-            let (key_id, key) = accounts::create_key(store, &id, &label, now).await?;
+            let (key_id, key) =
+                operator_users::create_key(store, &Acting::command_line(), &id, &label, now)
+                    .await?;
             println!("created key {key_id} for {}", email.trim().to_lowercase());
             println!("{key}");
             Ok(())
         }
         KeyCommand::Rotate { email } => {
             let id = user_by_email(store, &email).await?;
-            let (key, _) = accounts::rotate_keys(store, &id, now).await?;
+            let (key, _) =
+                operator_users::rotate_key(store, &Acting::command_line(), &id, now).await?;
             println!(
                 "revoked every key of {}; the new key:",
                 email.trim().to_lowercase()
@@ -209,7 +228,8 @@ pub async fn run_key(store: &Store, command: KeyCommand, now: i64) -> anyhow::Re
             Ok(())
         }
         KeyCommand::Revoke { id } => {
-            accounts::revoke_key(store, id.trim(), now).await?;
+            operator_users::revoke_key(store, &Acting::command_line(), None, id.trim(), now)
+                .await?;
             println!("revoked key {}", id.trim());
             Ok(())
         }
@@ -229,20 +249,23 @@ pub async fn run_balance(store: &Store, command: BalanceManage, now: i64) -> any
                 request: BalanceRequest::Kind(BalanceKind::Adjust),
                 note,
             };
-            let balance = match balances::adjust_balance(store, command, now).await {
-                Ok(done) => done.balance,
-                Err(BalanceError::Refused(BalanceRefusal::NoteMissing)) => {
-                    bail!("an adjustment needs a note saying why")
-                }
-                Err(BalanceError::Refused(BalanceRefusal::Note(e))) => return Err(e.into()),
-                Err(BalanceError::NoUserWithEmail) => {
-                    bail!("no user with email {}", email.trim())
-                }
-                Err(BalanceError::Store(e)) => {
-                    return Err(anyhow::Error::new(e).context("balance not changed"))
-                }
-                Err(e @ BalanceError::Refused(_)) => return Err(e.into()),
-            };
+            let balance =
+                match balances::adjust_balance_as(store, &Acting::command_line(), command, now)
+                    .await
+                {
+                    Ok(done) => done.balance,
+                    Err(BalanceError::Refused(BalanceRefusal::NoteMissing)) => {
+                        bail!("an adjustment needs a note saying why")
+                    }
+                    Err(BalanceError::Refused(BalanceRefusal::Note(e))) => return Err(e.into()),
+                    Err(BalanceError::NoUserWithEmail) => {
+                        bail!("no user with email {}", email.trim())
+                    }
+                    Err(BalanceError::Store(e)) => {
+                        return Err(anyhow::Error::new(e).context("balance not changed"))
+                    }
+                    Err(e @ BalanceError::Refused(_)) => return Err(e.into()),
+                };
             println!(
                 "balance of {} is now {}",
                 email.trim().to_lowercase(),
