@@ -94,23 +94,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn equal_texts_share_their_translations() {
-        let mut strings = Interner::default();
-        let text = |ru: &str| {
-            let mut t = Text::new("Fast followers");
-            t.set(Lang::Ru, ru);
-            t
-        };
-        let first = strings.text(text("Быстрые подписчики"));
-        let second = strings.text(text("Быстрые подписчики"));
-        let other = strings.text(text("Другие"));
-        assert!(Arc::ptr_eq(&first.translations, &second.translations));
-        assert!(!Arc::ptr_eq(&first.translations, &other.translations));
-        assert_eq!(second.get(Lang::Ru), "Быстрые подписчики");
-        assert_eq!(other.get(Lang::Ru), "Другие");
-    }
-
-    #[test]
     fn falls_back_to_english_per_field() {
         let mut t = Text::new("Followers");
         t.set(Lang::Ru, "Подписчики");
