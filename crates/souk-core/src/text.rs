@@ -8,19 +8,19 @@ use std::sync::Arc;
 
 use crate::lang::Lang;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Text {
     en: Arc<str>,
-    /// A shared slice, not a `Vec`: texts are set once and read often (a `Vec`'s spare
-    /// capacity doubled their size), and equal texts can share one ([`Interner::text`]).
-    translations: Arc<[(Lang, Arc<str>)]>,
+    /// A boxed slice, not a `Vec`: texts are set once and read often, and a `Vec`'s
+    /// spare capacity doubled their size.
+    translations: Box<[(Lang, Arc<str>)]>,
 }
 
 impl Text {
     pub fn new(en: impl Into<Arc<str>>) -> Self {
         Text {
             en: en.into(),
-            translations: Arc::new([]),
+            translations: Box::default(),
         }
     }
 
@@ -31,12 +31,14 @@ impl Text {
             self.en = value;
             return;
         }
-        let mut all = self.translations.to_vec();
-        match all.iter_mut().find(|(l, _)| *l == lang) {
+        match self.translations.iter_mut().find(|(l, _)| *l == lang) {
             Some(slot) => slot.1 = value,
-            None => all.push((lang, value)),
+            None => {
+                let mut all = std::mem::take(&mut self.translations).into_vec();
+                all.push((lang, value));
+                self.translations = all.into_boxed_slice();
+            }
         }
-        self.translations = all.into();
     }
 
     pub fn en(&self) -> &str {
@@ -59,33 +61,20 @@ impl Text {
     }
 }
 
-/// Hands out one shared copy of each distinct string, and of each distinct whole text.
-/// Hashed with foldhash: SipHash's resistance to chosen collisions buys nothing for the
-/// operator's own catalogue, and it was a fifth of a 100,000-service load.
+/// Hands out one shared copy of each distinct string. Hashed with foldhash: SipHash's
+/// resistance to chosen collisions buys nothing for the operator's own catalogue, and
+/// it was a fifth of a 100,000-service load.
 #[derive(Debug, Default)]
-pub struct Interner {
-    strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
-    texts: HashSet<Text, foldhash::fast::RandomState>,
-}
+pub struct Interner(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Interner {
     pub fn get(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.strings.get(text) {
+        if let Some(shared) = self.0.get(text) {
             return shared.clone();
         }
         let shared: Arc<str> = Arc::from(text);
-        self.strings.insert(shared.clone());
+        self.0.insert(shared.clone());
         shared
-    }
-
-    /// `text`, or an equal one seen before: the many services with one description then
-    /// hold one list of its translations between them.
-    pub fn text(&mut self, text: Text) -> Text {
-        if let Some(shared) = self.texts.get(&text) {
-            return shared.clone();
-        }
-        self.texts.insert(text.clone());
-        text
     }
 }
 

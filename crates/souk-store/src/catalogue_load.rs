@@ -313,10 +313,6 @@ impl<'b> Loader<'b> {
 
     fn finish(mut self, started: std::time::Instant) -> Catalogue {
         let read = started.elapsed();
-        for s in &mut self.services {
-            s.description = self.strings.text(std::mem::take(&mut s.description));
-        }
-        drop(self.strings);
         self.categories.shrink_to_fit();
         self.subcategories.shrink_to_fit();
         self.services.shrink_to_fit();
