@@ -5,14 +5,13 @@
 //! kept once), ids are shared strings, and rows are consumed as they arrive instead of
 //! all held first.
 //!
-//! PostgreSQL is read through sqlx, each service and subproduct with its translations
-//! folded into one JSON column (one row per entry instead of one per entry and text).
-//! SQLite is read through rusqlite on a blocking thread, in one read transaction of its
-//! own connection: sqlx hands every row from its connection thread to the async side (a
-//! wake-up and a copy of every value per row), which at 100,000 services was most of a
-//! 6 s load; read in place, the same rows take a fraction of a second. Its translations
-//! come from one ordered pass over the `translations` table, cheaper for SQLite than
-//! building JSON per entry.
+//! PostgreSQL is read through sqlx. SQLite is read through rusqlite on a blocking
+//! thread, in one read transaction of its own connection: sqlx hands every row from its
+//! connection thread to the async side (a wake-up and a copy of every value per row),
+//! which at 100,000 services was most of a 6 s load; read in place, the same rows take a
+//! fraction of a second. On both, the translations come last, in one pass over their
+//! table, each put in place by its entity's id: cheaper than folding them into a JSON
+//! column per entry (a subquery per service for the database, JSON both ways).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,16 +36,20 @@ const SHOPS_SQL: &str =
     "SELECT s.id, s.name, s.active, COUNT(r.id), CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) \
      FROM shops s LEFT JOIN reviews r ON r.shop_id = s.id AND NOT r.hidden GROUP BY s.id, s.name, s.active";
 /// No join for the category (the loader has the subcategories) and no order (the loader
-/// sorts): on SQLite both cost a b-tree descent per service. `{texts}` is the folded
-/// translations column on PostgreSQL, nothing on SQLite.
+/// sorts): on SQLite both cost a b-tree descent per service.
 const SERVICES_SQL: &str =
     "SELECT s.number, s.id, s.entity, s.product_type, s.shop_id, s.subcategory_id, \
      s.name, s.description, s.type_name, s.image_url, s.rate, s.min_qty, s.max_qty, s.refill, s.refill_days, \
-     s.cancel, s.dripfeed, s.recommended{texts} \
+     s.cancel, s.dripfeed, s.recommended \
      FROM services s WHERE s.active";
 const SUBPRODUCTS_SQL: &str =
     "SELECT p.id, p.service_number, p.name, p.price, p.min_qty, p.max_qty, p.position, p.stock, \
-     p.stock_version{texts} FROM subproducts p WHERE p.active";
+     p.stock_version FROM subproducts p WHERE p.active";
+/// Every text of the catalogue's entities, in the table's own order (SQLite adds `NOT
+/// INDEXED`: through the key it was a b-tree descent per row for the value).
+const TRANSLATIONS_SQL: &str =
+    "SELECT entity, entity_id, field, lang, value FROM translations{not_indexed} \
+     WHERE entity IN ('category', 'subcategory', 'service', 'subproduct')";
 
 type CategoryRow = (String, String, String, String, Option<String>, i64, bool);
 type SubcategoryRow = (
@@ -80,20 +83,9 @@ row_struct! {
         cancel: bool,
         dripfeed: bool,
         recommended: bool,
-        /// PostgreSQL: the translations as a JSON array of `[field, lang, value]`.
-        texts: String,
     }
 }
-type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64, String);
-
-/// PostgreSQL: the translations of one entity (`entity` its kind, `id` its id column) as
-/// a JSON array of `[field, lang, value]`, beside its row.
-fn texts_column(entity: &str, id: &str) -> String {
-    format!(
-        ", (SELECT COALESCE(json_agg(json_build_array(t.field, t.lang, t.value)), '[]')::text \
-         FROM translations t WHERE t.entity = '{entity}' AND t.entity_id = {id}) AS texts"
-    )
-}
+type SubproductRow = (String, i64, String, i64, i64, i64, i64, i64, i64);
 
 /// Builds the catalogue's entries from rows, whichever engine they come from.
 struct Loader<'b> {
@@ -181,9 +173,8 @@ impl<'b> Loader<'b> {
         };
         let strings = &mut self.strings;
         // Service names are nearly all distinct: not worth the interner's lookups.
-        let mut name = Text::new(row.name);
-        let mut description = Text::new(strings.get(&row.description));
-        apply_texts(&row.texts, &mut name, Some(&mut description), strings);
+        let name = Text::new(row.name);
+        let description = Text::new(strings.get(&row.description));
         self.services.push(Service {
             number: row.number,
             name,
@@ -216,15 +207,14 @@ impl<'b> Loader<'b> {
 
     /// A subproduct row, after every service: one of a service not read is skipped.
     fn subproduct(&mut self, row: SubproductRow) {
-        let (id, service_number, name, price, min, max, position, stock, version, texts) = row;
+        let (id, service_number, name, price, min, max, position, stock, version) = row;
         let Ok(at) = self
             .services
             .binary_search_by_key(&service_number, |s| s.number)
         else {
             return;
         };
-        let mut name = Text::new(self.strings.get(&name));
-        apply_texts(&texts, &mut name, None, &mut self.strings);
+        let name = Text::new(self.strings.get(&name));
         let id: Arc<str> = id.into();
         self.services[at].subproducts.push(Subproduct {
             name,
@@ -378,33 +368,6 @@ struct TextPlaces {
     subproducts: Places<(u32, u32)>,
 }
 
-/// Writes the `name` and (when given) `description` translations of `texts`, a JSON
-/// array of `[field, lang, value]` (empty on SQLite, whose translations come apart).
-fn apply_texts(
-    texts: &str,
-    name: &mut Text,
-    mut description: Option<&mut Text>,
-    strings: &mut Interner,
-) {
-    if texts.is_empty() || texts == "[]" {
-        return;
-    }
-    let list: Vec<(String, String, String)> = match serde_json::from_str(texts) {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::warn!(error = %e, "unreadable translations skipped");
-            return;
-        }
-    };
-    for (field, lang, value) in list {
-        match (field.as_str(), description.as_deref_mut()) {
-            ("name", _) => set_text(name, &lang, &value, strings),
-            ("description", Some(d)) => set_text(d, &lang, &value, strings),
-            _ => {}
-        }
-    }
-}
-
 fn set_text(text: &mut Text, lang: &str, value: &str, strings: &mut Interner) {
     if let Some(lang) = Lang::parse(lang) {
         text.set(lang, strings.get(value));
@@ -460,26 +423,21 @@ async fn read_postgres(pool: &sqlx::PgPool, loader: &mut Loader<'_>) -> Result<(
     {
         loader.shop(row);
     }
-    let services_sql = SERVICES_SQL.replace("{texts}", &texts_column("service", "s.id"));
-    let mut rows = sqlx::query_as::<_, ServiceRow>(&services_sql).fetch(&mut *tx);
+    let mut rows = sqlx::query_as::<_, ServiceRow>(SERVICES_SQL).fetch(&mut *tx);
     while let Some(row) = rows.try_next().await? {
         loader.service(row);
     }
     drop(rows);
     loader.services_done();
-    let subproducts_sql = SUBPRODUCTS_SQL.replace("{texts}", &texts_column("subproduct", "p.id"));
-    let mut rows = sqlx::query_as::<_, SubproductRow>(&subproducts_sql).fetch(&mut *tx);
+    let mut rows = sqlx::query_as::<_, SubproductRow>(SUBPRODUCTS_SQL).fetch(&mut *tx);
     while let Some(row) = rows.try_next().await? {
         loader.subproduct(row);
     }
     drop(rows);
-    // Services and subproducts came with theirs; the categories' are few.
     let places = loader.places();
-    let mut rows = sqlx::query_as::<_, (String, String, String, String, String)>(
-        "SELECT entity, entity_id, field, lang, value FROM translations \
-         WHERE entity IN ('category', 'subcategory')",
-    )
-    .fetch(&mut *tx);
+    let translations_sql = TRANSLATIONS_SQL.replace("{not_indexed}", "");
+    let mut rows = sqlx::query_as::<_, (String, String, String, String, String)>(&translations_sql)
+        .fetch(&mut *tx);
     while let Some((entity, id, field, lang, value)) = rows.try_next().await? {
         loader.translation(&places, (&entity, &id, &field, &lang), &value);
     }
@@ -529,7 +487,7 @@ fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
         loader.shop((text(r, 0)?, text(r, 1)?, r.get(2)?, r.get(3)?, r.get(4)?));
         Ok(())
     })?;
-    each(&conn, &SERVICES_SQL.replace("{texts}", ""), |r| {
+    each(&conn, SERVICES_SQL, |r| {
         loader.service(ServiceRow {
             number: r.get(0)?,
             id: text(r, 1)?,
@@ -549,12 +507,11 @@ fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
             cancel: r.get(15)?,
             dripfeed: r.get(16)?,
             recommended: r.get(17)?,
-            texts: String::new(),
         });
         Ok(())
     })?;
     loader.services_done();
-    each(&conn, &SUBPRODUCTS_SQL.replace("{texts}", ""), |r| {
+    each(&conn, SUBPRODUCTS_SQL, |r| {
         loader.subproduct((
             text(r, 0)?,
             r.get(1)?,
@@ -565,17 +522,13 @@ fn read_sqlite(path: &Path, loader: &mut Loader<'_>) -> Result<()> {
             r.get(6)?,
             r.get(7)?,
             r.get(8)?,
-            String::new(),
         ));
         Ok(())
     })?;
     let places = loader.places();
-    // The table in its own order, not through the key: that was a b-tree descent per
-    // row for the value. Rows written together (an entity's texts) still come together.
     each(
         &conn,
-        "SELECT entity, entity_id, field, lang, value FROM translations NOT INDEXED \
-         WHERE entity IN ('category', 'subcategory', 'service', 'subproduct')",
+        &TRANSLATIONS_SQL.replace("{not_indexed}", " NOT INDEXED"),
         |r| {
             let key = (
                 r.get_ref(0)?.as_str()?,
