@@ -31,8 +31,12 @@ pub fn validate(pages: &[(String, String)]) {
         eprintln!("skipped: HTML validation (no vnu.jar: set SOUK_VNU_JAR)");
         return;
     };
+    // A folder per call: tests validate at the same time in one process, and a shared
+    // folder let one test's pages overwrite (or its cleanup delete) another's mid-check.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("html-validation-{}", std::process::id()));
+        .join(format!("html-validation-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("validation folder");
     let mut files = Vec::new();
     for (i, (_, html)) in pages.iter().enumerate() {
