@@ -135,7 +135,7 @@ impl Browser {
                 .await
             {
                 Ok(v) => return v.as_str().unwrap_or("").to_owned(),
-                Err(err) if err.contains("stale element") && Instant::now() < deadline => {
+                Err(err) if replaced_under(&err) && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(err) => panic!("{err}"),
@@ -203,7 +203,7 @@ impl Browser {
                 .await
             {
                 Ok(_) => return,
-                Err(err) if err.contains("stale element") && Instant::now() < deadline => {
+                Err(err) if replaced_under(&err) && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(err) => panic!("{err}"),
@@ -301,4 +301,11 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
     }
+}
+
+/// The element found is gone because the page was replaced under it: W3C's "stale
+/// element reference", or, when the navigation lands mid-command, chromedriver's
+/// "unknown error" that the node "does not belong to the document".
+fn replaced_under(err: &str) -> bool {
+    err.contains("stale element") || err.contains("does not belong to the document")
 }
