@@ -1,10 +1,14 @@
-//! The operator's administration of users and their API keys (the operator API's
-//! `/users...` and `/keys/{id}`, `souk admin user|key ...`). Each change returns the
-//! `Change`s a node's caches must follow (a suspended user's or a revoked key stops
-//! working at once); the CLI, which keeps no cache, may drop them.
+//! Users made by the operator (the operator API's `POST /users` and
+//! `/users/{id}/supplier`, `souk admin user create|supplier`), each an audit row by the
+//! one acting, and a buyer's own key rotation from the account page. Each change returns
+//! the `Change`s a node's caches must follow; the CLI, which keeps no cache, may drop
+//! them. Blocking and keys are `operator_users`'.
 
+use serde_json::json;
 use souk_core::Money;
-use souk_store::{Change, NewUser, Store, StoreError, UserStatus};
+use souk_store::{Change, NewUser, Store, StoreError};
+
+use crate::operators::Acting;
 
 #[derive(Clone, Debug)]
 pub struct CreateUser {
@@ -44,14 +48,22 @@ impl CreateUserError {
 }
 
 /// The user with their first API key, then (for a supplier) the shop, in two store
-/// transactions: a refused shop name leaves the user in place, and says so.
+/// transactions, each with its audit row by `actor`: a refused shop name leaves the
+/// user in place, and says so. The key is never in a row.
 pub async fn create_user(
     store: &Store,
+    actor: &Acting,
     command: CreateUser,
     now: i64,
 ) -> Result<CreatedUser, CreateUserError> {
+    let after = json!({
+        "email": command.email.trim().to_lowercase(),
+        "name": command.name,
+        "balance": command.initial_balance.display2(),
+        "supplier": command.shop_name.is_some(),
+    });
     let (user_id, api_key) = store
-        .create_user(
+        .create_user_audited(
             &NewUser {
                 email: command.email,
                 name: command.name,
@@ -60,11 +72,12 @@ pub async fn create_user(
                 initial_balance: command.initial_balance,
             },
             now,
+            |id| Some(actor.audit_entry("user.create", &format!("user:{id}"), None, Some(after))),
         )
         .await
         .map_err(CreateUserError::NotCreated)?;
     let (shop_id, changes) = match command.shop_name {
-        Some(name) => match store.make_supplier(&user_id, &name, now).await {
+        Some(name) => match supplier(store, actor, &user_id, &name, now).await {
             Ok((shop, changes)) => (Some(shop), changes),
             Err(error) => return Err(CreateUserError::NoShop { user_id, error }),
         },
@@ -78,53 +91,48 @@ pub async fn create_user(
     })
 }
 
-/// Suspends or reactivates a user.
-pub async fn set_status(
-    store: &Store,
-    user_id: &str,
-    status: UserStatus,
-) -> Result<Vec<Change>, StoreError> {
-    store.set_user_status(user_id, status).await
-}
-
 /// Makes a user a supplier: with their first shop if they have one, else a new shop of
 /// this name (without one, named after the email the user has on record). Returns the
-/// shop's id.
+/// shop's id. Audited by `actor` in the transaction of the change.
 pub async fn make_supplier(
     store: &Store,
+    actor: &Acting,
     user_id: &str,
     shop_name: Option<&str>,
     now: i64,
 ) -> Result<(String, Vec<Change>), StoreError> {
-    let user = store.user(user_id).await?;
-    let name = shop_name.map_or_else(
-        || souk_core::supply::default_shop_name(&user.email),
-        str::to_owned,
-    );
-    store.make_supplier(user_id, &name, now).await
+    let name = match shop_name {
+        Some(name) => name.to_owned(),
+        None => souk_core::supply::default_shop_name(&store.user(user_id).await?.email),
+    };
+    supplier(store, actor, user_id, &name, now).await
 }
 
-/// One more key; returns (its id, the key, shown once).
-pub async fn create_key(
+async fn supplier(
     store: &Store,
+    actor: &Acting,
     user_id: &str,
-    label: &str,
-    now: i64,
-) -> Result<(String, String), StoreError> {
-    store.create_api_key(user_id, label, now).await
-}
-
-/// Every key of the user revoked and one new key issued (shown once).
-pub async fn rotate_keys(
-    store: &Store,
-    user_id: &str,
+    shop_name: &str,
     now: i64,
 ) -> Result<(String, Vec<Change>), StoreError> {
-    store.rotate_api_key(user_id, now).await
+    store
+        .make_supplier_audited(user_id, shop_name, now, |made| {
+            let mut after = json!({ "supplier": true, "shop": made.shop_id });
+            if let Some(name) = &made.shop_name {
+                after["shopName"] = json!(name);
+            }
+            Some(actor.audit_entry(
+                "user.supplier",
+                &format!("user:{user_id}"),
+                Some(json!({ "supplier": made.was_supplier })),
+                Some(after),
+            ))
+        })
+        .await
 }
 
-/// As `rotate_keys`, the new key kept sealed so its owner sees it again on their
-/// account page (the web's "new key").
+/// Every key of the user revoked and one new key issued, kept sealed so its owner
+/// sees it again on their account page (the web's "new key"; the user's own action).
 pub async fn rotate_visible_key(
     store: &Store,
     user_id: &str,
@@ -133,8 +141,4 @@ pub async fn rotate_visible_key(
     let (key, changes) = store.rotate_api_key(user_id, now).await?;
     store.remember_key(&key).await?;
     Ok((key, changes))
-}
-
-pub async fn revoke_key(store: &Store, key_id: &str, now: i64) -> Result<Vec<Change>, StoreError> {
-    store.revoke_api_key(key_id, now).await
 }

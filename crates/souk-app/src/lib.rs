@@ -8,7 +8,6 @@
 pub mod accounts;
 pub mod balances;
 pub mod cancel;
-pub mod catalogue;
 pub mod disputes;
 pub mod email;
 pub mod mail;

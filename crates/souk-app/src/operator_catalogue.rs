@@ -10,10 +10,9 @@ use souk_core::supply::{self, Translation};
 use souk_core::{Lang, Money};
 use souk_store::{
     CategoryPatch, CategoryRecord, Change, Level, NewCategory, NewSubcategory, OperatorService,
-    ServiceEdit, Store,
+    ServiceEdit, Store, StoreError, VariantEdit,
 };
 
-use crate::catalogue;
 use crate::operators::{Acting, OperatorError, Permission};
 
 /// The edit form's fields, as typed.
@@ -25,6 +24,16 @@ pub struct CategoryEdit {
     pub active: bool,
     /// Blank removes the Russian name (buyers then see the English one).
     pub name_ru: String,
+}
+
+/// One category or subcategory, inactive or not.
+pub async fn record(store: &Store, level: Level, id: &str) -> Result<CategoryRecord, StoreError> {
+    store
+        .categories_of(level, None)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(StoreError::NotFound(level.what()))
 }
 
 /// The Russian name of a record, if it has one.
@@ -73,7 +82,7 @@ pub async fn edit(
         "" => None,
         text => Some(supply::check_name("name", text).map_err(invalid)?),
     };
-    let before = catalogue::record(store, level, id).await?;
+    let before = record(store, level, id).await?;
     // Only a Russian name that changed is written (removing none is no change).
     let translations = if name_ru(&before).map(str::to_owned) == ru {
         Vec::new()
@@ -156,10 +165,7 @@ pub async fn create_category(
             ))
         })
         .await?;
-    Ok((
-        catalogue::record(store, Level::Category, &id).await?,
-        changes,
-    ))
+    Ok((record(store, Level::Category, &id).await?, changes))
 }
 
 /// A new subcategory (the operator API), audited in the transaction that creates it.
@@ -188,10 +194,7 @@ pub async fn create_subcategory(
             ))
         })
         .await?;
-    Ok((
-        catalogue::record(store, Level::Subcategory, &id).await?,
-        changes,
-    ))
+    Ok((record(store, Level::Subcategory, &id).await?, changes))
 }
 
 /// The most a price may be: a million in our currency (anything above is a typo).
@@ -420,18 +423,38 @@ pub async fn set_translations(
         .await?)
 }
 
-/// Prices one variant of a product (typed, e.g. `7.20`); an imported product's variant
-/// is then priced by the operator from now on (sync leaves it alone).
-pub async fn price_variant(
+/// Renames one variant of a product or prices it (typed, e.g. `7.20`), each when
+/// given; an imported product's variant priced here is priced by the operator from now
+/// on (sync leaves it alone, and never renames it). Refused when neither is given or
+/// neither differs from what the variant has.
+pub async fn edit_variant(
     store: &Store,
     actor: &Acting,
     number: i64,
     variant: &str,
-    price: &str,
+    name: Option<&str>,
+    price: Option<&str>,
     now: i64,
 ) -> Result<(OperatorService, Vec<Change>), OperatorError> {
     actor.require(Permission::Change)?;
-    let price = parse_price(price)?;
+    let name = name
+        .map(|n| supply::check_name("name", n))
+        .transpose()
+        .map_err(invalid)?;
+    let price = price.map(parse_price).transpose()?;
+    let current = store.operator_service(number).await?;
+    let Some(was) = current.variants.iter().find(|v| v.id == variant) else {
+        return Err(souk_store::StoreError::NotFound("Subproduct").into());
+    };
+    let edit = VariantEdit {
+        name: name.filter(|n| *n != was.name),
+        // The same price pins an imported variant's price: a change too.
+        price: price
+            .filter(|p| p.micros() != was.price || (current.imported() && !was.price_pinned)),
+    };
+    if edit.name.is_none() && edit.price.is_none() {
+        return Err(OperatorError::Invalid("Nothing was changed".into()));
+    }
     let view = |s: &OperatorService| {
         s.variants.iter().find(|v| v.id == variant).map(|v| {
             json!({
@@ -444,8 +467,8 @@ pub async fn price_variant(
     };
     let subject = service_subject(number);
     Ok(store
-        .price_variant_audited(number, variant, price, now, |before, after| {
-            actor.audit_entry("service.variant_price", &subject, view(before), view(after))
+        .edit_variant_audited(number, variant, &edit, now, |before, after| {
+            actor.audit_entry("service.variant", &subject, view(before), view(after))
         })
         .await?)
 }

@@ -8,8 +8,8 @@ use serde_json::json;
 use souk_core::markup::{parse_markup, Markup};
 use souk_core::Money;
 use souk_store::{
-    Change, ImportedVariant, NewProvider, Provider, ProviderPatch, ProviderService, Store,
-    SyncReport,
+    Change, Fallback, ImportedVariant, NewProvider, Provider, ProviderPatch, ProviderService,
+    ServiceProviders, Store, SyncReport,
 };
 
 use crate::operators::{Acting, OperatorError, Permission};
@@ -220,9 +220,10 @@ pub async fn import(
     now: i64,
 ) -> Result<(Vec<i64>, Vec<Change>), OperatorError> {
     actor.require(Permission::Change)?;
-    // Audited in the import's final transaction (it is one per service by design).
+    // Audited before the import's first change (it is one transaction per service by
+    // design): the row says how many services it is to import.
     let (numbers, changes) =
-        providers::import_audited(store, provider_id, markup, allow_private, now, |numbers| {
+        providers::import_audited(store, provider_id, markup, allow_private, now, |count| {
             Some(actor.audit_entry(
                 "provider.import",
                 &format!("provider:{provider_id}"),
@@ -230,7 +231,7 @@ pub async fn import(
                 Some(json!({
                     "markupPercent": Money::from_micros(markup.basis_points * 10_000).display2(),
                     "roundTo": Money::from_micros(markup.round_to).display2(),
-                    "imported": numbers.len(),
+                    "imported": count,
                 })),
             ))
         })
@@ -299,4 +300,32 @@ pub async fn price_variant_at(
         },
     )
     .await?)
+}
+
+/// The providers tried after a service's own when it cannot take an order, in order
+/// (empty: none), audited with the list before (read in the transaction that replaces
+/// it) and after.
+pub async fn set_fallbacks(
+    store: &Store,
+    actor: &Acting,
+    service: i64,
+    fallbacks: &[Fallback],
+    now: i64,
+) -> Result<ServiceProviders, OperatorError> {
+    actor.require(Permission::Change)?;
+    let view = |list: &[Fallback]| {
+        list.iter()
+            .map(|f| json!({ "provider": f.provider_id, "service": f.provider_service }))
+            .collect::<Vec<_>>()
+    };
+    Ok(store
+        .set_service_fallbacks_audited(service, fallbacks, now, |before, after| {
+            Some(actor.audit_entry(
+                "service.fallbacks",
+                &crate::operator_catalogue::service_subject(service),
+                Some(json!({ "fallbacks": view(before) })),
+                Some(json!({ "fallbacks": view(after) })),
+            ))
+        })
+        .await?)
 }

@@ -616,14 +616,7 @@ pub(crate) fn entry(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> NewAuditEntry {
-    NewAuditEntry {
-        operator_id: Some(actor.id.clone()),
-        operator_email: actor.email.clone(),
-        action: action.to_owned(),
-        subject: subject.to_owned(),
-        before: before.map(|v| v.to_string()),
-        after: after.map(|v| v.to_string()),
-    }
+    actor.audit_entry(action, subject, before, after)
 }
 
 /// An audit row of an operator's own action (enrolling, spending a recovery code), to
@@ -857,6 +850,37 @@ pub async fn resolve_dispute_as(
         })
         .await?;
     Ok(resolved)
+}
+
+/// An operator's message in an open dispute's thread (the buyer and the shop's owner
+/// hear of it), audited in the transaction that adds it.
+pub async fn dispute_message(
+    store: &Store,
+    actor: &Acting,
+    dispute_id: &str,
+    body: &str,
+    now: i64,
+) -> Result<souk_store::DisputeMessage, OperatorError> {
+    actor.require(Permission::HandleDisputes)?;
+    let body = body.trim();
+    let message = store
+        .add_dispute_message_audited(
+            dispute_id,
+            souk_store::DisputeAuthor::Operator,
+            body,
+            now,
+            |order_id| {
+                Some(entry(
+                    actor,
+                    "dispute.message",
+                    &format!("order:{order_id}"),
+                    None,
+                    Some(json!({ "dispute": dispute_id, "message": body })),
+                ))
+            },
+        )
+        .await?;
+    Ok(message)
 }
 
 /// Every operator with their last sign-in (owners only: the operators screen).

@@ -9,8 +9,8 @@ use souk_core::clock::Clock;
 use souk_core::markup::Markup;
 use souk_core::Money;
 use souk_store::{
-    Change, Fallback, ImportedVariant, NewAuditEntry, NewProvider, Provider, ProviderOddity,
-    ProviderPatch, ProviderService, Resolution, ServiceProviders, Store, StoreError, SyncReport,
+    Change, ImportedVariant, NewAuditEntry, NewProvider, Provider, ProviderOddity, ProviderPatch,
+    ProviderService, Store, StoreError, SyncReport,
 };
 
 /// A new provider's protocol, timeout and rate, unless the operator says otherwise.
@@ -251,15 +251,6 @@ async fn translate(client: &ApiV2Client, rows: &mut [ProviderService], subs: &[O
     }
 }
 
-/// Registers a provider; answers it as stored (its key sealed, never shown).
-pub async fn create(
-    store: &Store,
-    provider: NewProvider,
-    now: i64,
-) -> Result<Provider, StoreError> {
-    create_audited(store, provider, now, |_| None).await
-}
-
 /// `create` with the audit row `audit` makes of the new provider's id, written in the
 /// transaction that adds it.
 pub async fn create_audited(
@@ -270,14 +261,6 @@ pub async fn create_audited(
 ) -> Result<Provider, StoreError> {
     let id = store.create_provider_audited(&provider, now, audit).await?;
     store.provider(&id).await
-}
-
-pub async fn update(
-    store: &Store,
-    provider_id: &str,
-    patch: &ProviderPatch,
-) -> Result<Provider, StoreError> {
-    store.update_provider(provider_id, patch).await
 }
 
 /// `update` with the audit row `audit` makes of the provider before and after (read in
@@ -292,17 +275,6 @@ pub async fn update_audited(
     store
         .update_provider_audited(provider_id, patch, now, audit)
         .await
-}
-
-/// The operator's price for an imported variant, kept by sync from now on; answers the
-/// variant and the catalogue changes to apply.
-pub async fn price_variant(
-    store: &Store,
-    subproduct_id: &str,
-    price: Money,
-    now: i64,
-) -> Result<(ImportedVariant, Vec<Change>), StoreError> {
-    price_variant_audited(store, subproduct_id, None, price, now, |_, _, _| None).await
 }
 
 /// `price_variant` with the audit row `audit` makes of the variant's provider and the
@@ -322,38 +294,17 @@ pub async fn price_variant_audited(
         .await
 }
 
-/// Settles by hand an order whose send had an unknown outcome: sent (with the upstream's
-/// id), sent again, or failed and refunded.
-pub async fn resolve_stuck(
-    store: &Store,
-    order_id: i64,
-    resolution: &Resolution,
-    now: i64,
-) -> Result<(), StoreError> {
-    store.resolve_forward(order_id, resolution, now).await
-}
-
-/// Imports what the provider lists as local services priced with `markup`; returns the
-/// new service numbers and the catalogue changes to apply.
-pub async fn import(
-    store: &Store,
-    provider_id: &str,
-    markup: Markup,
-    allow_private: bool,
-    now: i64,
-) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
-    import_audited(store, provider_id, markup, allow_private, now, |_| None).await
-}
-
-/// `import` with the audit row `audit` makes of the new service numbers, written in
-/// the import's final transaction (an import is one transaction per service).
+/// Imports what the provider lists as local services priced with `markup`, with the
+/// audit row `audit` makes of how many it is to import, written before the import's
+/// first change (an import is one transaction per service); returns the new service
+/// numbers and the catalogue changes to apply.
 pub async fn import_audited(
     store: &Store,
     provider_id: &str,
     markup: Markup,
     allow_private: bool,
     now: i64,
-    audit: impl FnOnce(&[i64]) -> Option<NewAuditEntry> + Send,
+    audit: impl FnOnce(usize) -> Option<NewAuditEntry> + Send,
 ) -> Result<(Vec<i64>, Vec<Change>), ProviderError> {
     let provider = store.provider(provider_id).await?;
     let provider = refresh_rate(store, &provider, allow_private, now).await?;
@@ -397,17 +348,6 @@ pub async fn check_balance_audited(
         )
         .await?;
     Ok((balance, currency))
-}
-
-/// Brings imported services in line with what the provider lists now (the operator's
-/// "sync"; the balance is left alone, `check_balance` asks for it).
-pub async fn sync_services(
-    store: &Store,
-    provider_id: &str,
-    allow_private: bool,
-    now: i64,
-) -> Result<SyncReport, ProviderError> {
-    sync_services_audited(store, provider_id, allow_private, now, |_| None).await
 }
 
 /// `sync_services` with the audit row `audit` makes of the report, written in the
@@ -477,13 +417,4 @@ pub async fn log(store: &Store, provider_id: &str, limit: i64) -> Result<Provide
         .collect();
     let entries = store.sync_log(provider_id, limit).await?;
     Ok(ProviderLog { oddities, entries })
-}
-
-/// The providers tried after a service's own when it cannot take an order, in order.
-pub async fn set_fallbacks(
-    store: &Store,
-    service: i64,
-    fallbacks: &[Fallback],
-) -> Result<ServiceProviders, StoreError> {
-    store.set_service_fallbacks(service, fallbacks).await
 }

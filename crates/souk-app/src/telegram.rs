@@ -96,17 +96,6 @@ pub async fn view(store: &Store) -> Result<TelegramView, TelegramError> {
     })
 }
 
-/// Sets the bot up or changes it. A new token (or base URL) is tried with `getMe` first,
-/// which also names the bot for the deep links; when Telegram refuses, nothing changes.
-pub async fn configure(
-    store: &Store,
-    allow_private: bool,
-    patch: TelegramPatch,
-    now: i64,
-) -> Result<TelegramView, TelegramError> {
-    configure_audited(store, allow_private, patch, now, |_, _, _, _| None).await
-}
-
 /// The bot's settings as an audit row shows them: the token only as set.
 fn audit_view(s: &TelegramSettings, events: &[String]) -> serde_json::Value {
     serde_json::json!({

@@ -96,6 +96,35 @@ pub struct NewService {
 tx_steps! {
     /// The catalogue's shared steps, inside a transaction.
     pub(crate) trait CatalogueSteps {
+        /// Opens shop `id`; its owner is a supplier from then on (their cached keys
+        /// dropped everywhere if they were not one before).
+        async fn open_shop(&mut self, id: &str, s: &NewShop, now: i64) -> Result<Vec<Change>> {
+            sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&s.owner_id)
+                .bind(&s.name)
+                .bind(now)
+                .execute(&mut *self)
+                .await?;
+            let mut changes = vec![self.bump_version(Counter::Catalogue).await?];
+            changes.extend(self.promote_to_supplier(&s.owner_id).await?);
+            Ok(changes)
+        }
+
+        /// Makes a user a supplier; the change their cached keys must follow, if they
+        /// were not one already.
+        async fn promote_to_supplier(&mut self, user_id: &str) -> Result<Option<Change>> {
+            let promoted = sqlx::query("UPDATE users SET is_supplier = TRUE WHERE id = $1 AND NOT is_supplier")
+                .bind(user_id)
+                .execute(&mut *self)
+                .await?;
+            Ok(if promoted.rows_affected() > 0 {
+                Some(self.bump_version(Counter::Auth).await?)
+            } else {
+                None
+            })
+        }
+
         /// Replaces the translations of one entity's field.
         async fn write_text(&mut self, entity: TranslationEntity, id: &str, field: &str, text: &Text) -> Result<()> {
             for (lang, value) in text.translations() {
@@ -303,21 +332,7 @@ impl Store {
         let changes = on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             tx.require_row("SELECT id FROM users WHERE id = $1", &s.owner_id, "User").await?;
-            sqlx::query("INSERT INTO shops (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&id)
-                .bind(&s.owner_id)
-                .bind(&s.name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let mut changes = vec![tx.bump_version(Counter::Catalogue).await?];
-            let promoted = sqlx::query("UPDATE users SET is_supplier = TRUE WHERE id = $1 AND NOT is_supplier")
-                .bind(&s.owner_id)
-                .execute(&mut *tx)
-                .await?;
-            if promoted.rows_affected() > 0 {
-                changes.push(tx.bump_version(Counter::Auth).await?);
-            }
+            let changes = tx.open_shop(&id, s, now).await?;
             if let Some(entry) = audit(&id) {
                 tx.audit_row(&entry, now).await?;
             }

@@ -165,6 +165,13 @@ pub struct ServiceEdit {
     pub markup: Option<Markup>,
 }
 
+/// The operator's change to one variant: a new English name, a new price, or both.
+#[derive(Clone, Debug, Default)]
+pub struct VariantEdit {
+    pub name: Option<String>,
+    pub price: Option<Money>,
+}
+
 row_struct! {
     /// A review as the console lists it (with the buyer's email, for the operator only).
     #[derive(Clone, Debug, PartialEq, Eq)]
@@ -381,14 +388,15 @@ impl Store {
         })
     }
 
-    /// Prices one variant of a product, with its audit row, in one transaction. An
-    /// imported product's variant is priced as the provider's page does it: pinned (sync
-    /// leaves it alone) and sold while the provider lists it.
-    pub async fn price_variant_audited(
+    /// Renames or prices one variant of a product (each when given), with its audit
+    /// row, in one transaction. An imported product's variant is priced as the
+    /// provider's page does it: pinned (sync leaves it alone) and sold while the
+    /// provider lists it; sync never renames a variant.
+    pub async fn edit_variant_audited(
         &self,
         number: i64,
         subproduct_id: &str,
-        price: Money,
+        edit: &VariantEdit,
         now: i64,
         audit: impl FnOnce(&OperatorService, &OperatorService) -> NewAuditEntry + Send,
     ) -> Result<(OperatorService, Vec<Change>)> {
@@ -398,17 +406,27 @@ impl Store {
             if !before.variants.iter().any(|v| v.id == subproduct_id) {
                 return Err(StoreError::NotFound("Subproduct"));
             }
-            let sql = if before.imported() {
-                "UPDATE subproducts SET price = $1, price_pinned = TRUE, active = listed_upstream, updated_at = $2 WHERE id = $3"
-            } else {
-                "UPDATE subproducts SET price = $1, updated_at = $2 WHERE id = $3"
-            };
-            sqlx::query(sql)
-                .bind(price.micros())
-                .bind(now)
-                .bind(subproduct_id)
-                .execute(&mut *tx)
-                .await?;
+            if let Some(price) = edit.price {
+                let sql = if before.imported() {
+                    "UPDATE subproducts SET price = $1, price_pinned = TRUE, active = listed_upstream, updated_at = $2 WHERE id = $3"
+                } else {
+                    "UPDATE subproducts SET price = $1, updated_at = $2 WHERE id = $3"
+                };
+                sqlx::query(sql)
+                    .bind(price.micros())
+                    .bind(now)
+                    .bind(subproduct_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(name) = &edit.name {
+                sqlx::query("UPDATE subproducts SET name = $1, updated_at = $2 WHERE id = $3")
+                    .bind(name)
+                    .bind(now)
+                    .bind(subproduct_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let after = tx.operator_service(number).await?.ok_or(StoreError::NotFound("Service"))?;
             tx.audit_row(&audit(&before, &after), now).await?;
             let change = tx.bump_version(Counter::Catalogue).await?;

@@ -7,8 +7,9 @@ use souk_core::Money;
 
 use crate::db::{on_engine, BeginWrite};
 use crate::forwarding::{ForwardJob, OrderJobSteps};
+use crate::operator_audit::AuditSteps;
 use crate::orders::OrderSteps;
-use crate::{Result, Store, StoreError};
+use crate::{NewAuditEntry, Result, Store, StoreError};
 
 /// The most fallbacks one service may have.
 pub const MAX_FALLBACKS: usize = 10;
@@ -95,11 +96,15 @@ impl Store {
 
     /// Replaces the service's fallbacks with `list`, in priority order (empty: none). The
     /// service must be an SMM service with a provider; each fallback an API v2 provider's
-    /// service, none twice and none the service's own.
-    pub async fn set_service_fallbacks(
+    /// service, none twice and none the service's own. `audit` makes the row of the
+    /// fallbacks before (read in the transaction that replaces them) and after, written
+    /// in it.
+    pub async fn set_service_fallbacks_audited(
         &self,
         service: i64,
         list: &[Fallback],
+        now: i64,
+        audit: impl FnOnce(&[Fallback], &[Fallback]) -> Option<NewAuditEntry> + Send,
     ) -> Result<ServiceProviders> {
         if list.len() > MAX_FALLBACKS {
             return Err(StoreError::Invalid(format!(
@@ -153,6 +158,13 @@ impl Store {
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
+            let before: Vec<(String, String)> = sqlx::query_as(
+                "SELECT provider_id, provider_service FROM service_fallbacks \
+                 WHERE service_number = $1 ORDER BY priority",
+            )
+            .bind(service)
+            .fetch_all(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM service_fallbacks WHERE service_number = $1")
                 .bind(service)
                 .execute(&mut *tx)
@@ -168,6 +180,13 @@ impl Store {
                 .bind(&f.provider_service)
                 .execute(&mut *tx)
                 .await?;
+            }
+            let before: Vec<Fallback> = before
+                .into_iter()
+                .map(|(provider_id, provider_service)| Fallback { provider_id, provider_service })
+                .collect();
+            if let Some(entry) = audit(&before, &clean) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });

@@ -65,6 +65,7 @@ pub use console::{
 };
 pub use console_catalogue::{
     ConsoleReview, ConsoleService, OperatorService, OperatorVariant, ReviewFilter, ServiceEdit,
+    VariantEdit,
 };
 pub use crypto::Crypto;
 pub use db::{redact_url, Engine, SqliteSync};
@@ -84,7 +85,7 @@ pub use jobs::{
 pub use keycheck::KeyCheck;
 pub use login_attempts::AttemptCount;
 pub use mail::{PendingEmail, StoredSmtp, TokenUse, PASSWORD_RESET, VERIFY_EMAIL};
-pub use operator::{CategoryPatch, CategoryRecord, Level, ShopRecord};
+pub use operator::{CategoryPatch, CategoryRecord, Level, MadeSupplier, ShopRecord};
 pub use operators::{
     AuditEntry, NewAuditEntry, NewOperator, OperatorChange, OperatorListRow, OperatorRecord,
     OperatorSession, LAST_OWNER,

@@ -5,11 +5,22 @@
 use crate::rows::row_struct;
 use souk_core::supply::{self, Translation};
 
+use crate::catalogue::CatalogueSteps;
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::operator_audit::AuditSteps;
 use crate::supplier_catalogue::{group_translations, SupplySteps, TranslationRow};
 use crate::versions::{Change, Counter, Signals};
 use crate::{NewAuditEntry, NewShop, Result, Store, StoreError};
+
+/// What making a user a supplier did: their shop, the name it opened under when it is
+/// new, and whether they were a supplier before.
+#[derive(Clone, Debug)]
+pub struct MadeSupplier {
+    pub shop_id: String,
+    /// `Some` when the shop was opened now.
+    pub shop_name: Option<String>,
+    pub was_supplier: bool,
+}
 
 /// A category or subcategory as the operator sees it (inactive ones included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -342,29 +353,53 @@ impl Store {
         }))
     }
 
-    /// Makes a user a supplier with a shop: their oldest shop if they have one, else a
-    /// new one named `shop_name`. Returns the shop id.
-    pub async fn make_supplier(
+    /// Makes a user a supplier, in one transaction: with their first shop if they have
+    /// one, else a new shop named `shop_name` (checked only then). Answers the shop's id
+    /// and the changes caches must follow; `audit` makes the row of what it did, written
+    /// in that transaction.
+    pub async fn make_supplier_audited(
         &self,
         user_id: &str,
         shop_name: &str,
         now: i64,
+        audit: impl FnOnce(&MadeSupplier) -> Option<NewAuditEntry> + Send,
     ) -> Result<(String, Vec<Change>)> {
-        self.user(user_id).await?;
-        match self.shops_of(user_id).await?.into_iter().next() {
-            Some((shop, ..)) => Ok((shop, self.set_supplier(user_id, true).await?)),
-            None => {
-                let name = supply::check_name("shopName", shop_name)?;
-                self.create_shop(
-                    &NewShop {
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            let user: Option<(bool,)> = sqlx::query_as("SELECT is_supplier FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((was_supplier,)) = user else {
+                return Err(StoreError::NotFound("User"));
+            };
+            let first: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM shops WHERE owner_id = $1 ORDER BY created_at, id LIMIT 1",
+            )
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (made, changes) = match first {
+                Some((shop_id,)) => {
+                    let changes: Vec<Change> = tx.promote_to_supplier(user_id).await?.into_iter().collect();
+                    (MadeSupplier { shop_id, shop_name: None, was_supplier }, changes)
+                }
+                None => {
+                    let shop = NewShop {
                         owner_id: user_id.to_owned(),
-                        name,
-                    },
-                    now,
-                )
-                .await
+                        name: supply::check_name("shopName", shop_name)?,
+                    };
+                    let shop_id = souk_core::id::new_entity_id();
+                    let changes = tx.open_shop(&shop_id, &shop, now).await?;
+                    (MadeSupplier { shop_id, shop_name: Some(shop.name), was_supplier }, changes)
+                }
+            };
+            if let Some(entry) = audit(&made) {
+                tx.audit_row(&entry, now).await?;
             }
-        }
+            tx.commit().await?;
+            Ok((made.shop_id, changes))
+        })
     }
 
     /// Every operator setting with its value in effect (stored, else the default).

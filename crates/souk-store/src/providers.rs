@@ -775,24 +775,21 @@ impl Store {
             .await
     }
 
-    /// `import_provider_services` with the audit row `audit` makes of the new service
-    /// numbers. An import is one transaction per service by design (thousands of them
-    /// must not hold the write lock at once, and each stands on its own), so the row
-    /// is written in the import's final transaction, after the last service: an import
-    /// cut short keeps the services it made, as a rerun would skip them.
+    /// `import_provider_services` with the audit row `audit` makes of how many services
+    /// it is to import. An import is one transaction per service by design (thousands
+    /// of them must not hold the write lock at once, and each stands on its own), so the
+    /// row is written first, in a transaction of its own, before anything of the
+    /// import: an import never happens unrecorded, and one cut short keeps the services
+    /// it made, as a rerun (its own row) would skip them.
     pub async fn import_provider_services_audited(
         &self,
         provider_id: &str,
         services: &[ProviderService],
         markup: Markup,
         now: i64,
-        audit: impl FnOnce(&[i64]) -> Option<NewAuditEntry> + Send,
+        audit: impl FnOnce(usize) -> Option<NewAuditEntry> + Send,
     ) -> Result<(Vec<i64>, Vec<Change>)> {
         let provider = self.provider(provider_id).await?;
-        let shop_id = match provider.shop_id {
-            Some(s) => s,
-            None => self.provider_shop(&provider, now).await?,
-        };
         let existing: Vec<(String,)> = on_engine!(&self.db, pool => {
             sqlx::query_as("SELECT provider_service FROM services WHERE provider_id = $1 AND provider_service IS NOT NULL")
                 .bind(provider_id)
@@ -801,14 +798,22 @@ impl Store {
         });
         let existing: std::collections::HashSet<String> =
             existing.into_iter().map(|(s,)| s).collect();
+        let new: Vec<&ProviderService> = services
+            .iter()
+            .filter(|s| !existing.contains(&s.external_service))
+            .collect();
+        if let Some(entry) = audit(new.len()) {
+            self.append_audit(&entry, now).await?;
+        }
+        let shop_id = match provider.shop_id {
+            Some(s) => s,
+            None => self.provider_shop(&provider, now).await?,
+        };
         self.record_provider_services(provider_id, services, now)
             .await?;
         let mut numbers = Vec::new();
         let mut changes = Vec::new();
-        for s in services
-            .iter()
-            .filter(|s| !existing.contains(&s.external_service))
-        {
+        for s in new {
             let subcategory_id = self
                 .category_for_import(&s.category, s.subcategory.as_deref(), &s.translations, now)
                 .await?;
@@ -900,13 +905,6 @@ impl Store {
                 .await?;
             changes.append(&mut c);
             numbers.push(number);
-        }
-        if let Some(entry) = audit(&numbers) {
-            on_engine!(&self.db, pool => {
-                let mut tx = pool.begin_write(&self.gate).await?;
-                tx.audit_row(&entry, now).await?;
-                tx.commit().await?;
-            });
         }
         Ok((numbers, changes))
     }

@@ -7,9 +7,10 @@ use souk_core::{supply, ApiError};
 
 use crate::db::{on_engine, BeginWrite};
 use crate::events::EventSteps;
+use crate::operator_audit::AuditSteps;
 use crate::rows::row_struct;
 use crate::users::LedgerEntry;
-use crate::{Dispute, OrderLine, Result, Store, StoreError};
+use crate::{Dispute, NewAuditEntry, OrderLine, Result, Store, StoreError};
 use souk_core::event;
 
 row_struct! {
@@ -121,6 +122,21 @@ impl Store {
         body: &str,
         now: i64,
     ) -> Result<DisputeMessage> {
+        self.add_dispute_message_audited(dispute_id, author, body, now, |_| None)
+            .await
+    }
+
+    /// `add_dispute_message` with the audit row `audit` makes of the dispute's order
+    /// (read in the transaction), written in the transaction that adds the message (an
+    /// operator's message; none for `None`).
+    pub async fn add_dispute_message_audited(
+        &self,
+        dispute_id: &str,
+        author: DisputeAuthor<'_>,
+        body: &str,
+        now: i64,
+        audit: impl FnOnce(i64) -> Option<NewAuditEntry> + Send,
+    ) -> Result<DisputeMessage> {
         let body = body.trim();
         if body.is_empty() {
             return Err(StoreError::Rejected(ApiError::FieldRequired("message")));
@@ -172,6 +188,9 @@ impl Store {
             }
             if let (false, Some(owner)) = (matches!(author, DisputeAuthor::Supplier(_)), owner) {
                 tx.record_event(&owner, event::DISPUTE_UPDATED, &subject, &data, now).await?;
+            }
+            if let Some(entry) = audit(order_id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });

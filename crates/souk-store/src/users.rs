@@ -171,6 +171,17 @@ impl Store {
     /// Creates a user with one API key (returned in clear, once) and an optional opening
     /// balance booked as a top-up.
     pub async fn create_user(&self, user: &NewUser, now: i64) -> Result<(String, String)> {
+        self.create_user_audited(user, now, |_| None).await
+    }
+
+    /// `create_user` with the audit row `audit` makes of the new user's id, written in
+    /// the transaction that creates them (an operator's; none for `None`).
+    pub async fn create_user_audited(
+        &self,
+        user: &NewUser,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<(String, String)> {
         let email = normalize_email(&user.email)?;
         if user.initial_balance.is_negative() {
             return Err(StoreError::Invalid("Amount must not be negative".into()));
@@ -198,6 +209,9 @@ impl Store {
             if user.initial_balance.micros() > 0 {
                 tx.ledger_entry(&user_id, user.initial_balance.micros(), "topup", None, "opening balance", now)
                     .await?;
+            }
+            if let Some(entry) = audit(&user_id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });

@@ -42,7 +42,7 @@ pub fn routes() -> Routes {
         )
         .route(
             "/services/{number}/variants/{id}",
-            patch(price_service_variant),
+            patch(edit_service_variant),
         )
 }
 
@@ -390,23 +390,29 @@ async fn update_service(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VariantBody {
-    price: String,
+    name: Option<String>,
+    price: Option<String>,
 }
 
-/// `PATCH /services/{number}/variants/{id}` with `{"price": "7.20"}`.
-async fn price_service_variant(
+/// `PATCH /services/{number}/variants/{id}` with `{"name": "Gmail, aged"}`,
+/// `{"price": "7.20"}` or both.
+async fn edit_service_variant(
     State(state): State<AppState>,
     _: Operator,
     Path((number, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<VariantBody>,
 ) -> Result<Response, RestError> {
     let number = number_of(&number)?;
-    let (s, changes) = ops::price_variant(
+    if body.name.is_none() && body.price.is_none() {
+        return Err(RestError::BadRequest("Give a name, a price or both".into()));
+    }
+    let (s, changes) = ops::edit_variant(
         &state.store,
         &Acting::operator_api(),
         number,
         &id,
-        &body.price,
+        body.name.as_deref(),
+        body.price.as_deref(),
         state.now(),
     )
     .await?;

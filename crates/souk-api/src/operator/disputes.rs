@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use souk_app::disputes::DisputeDecision;
 use souk_core::clock::iso_millis;
 use souk_core::Money;
-use souk_store::{Dispute, DisputeAuthor};
+use souk_store::Dispute;
 
 use super::{status_filter, Operator};
 use crate::rest::{entity_id, AmountInput, JsonBody, QueryParams, RestError};
@@ -130,10 +130,15 @@ async fn message(
     JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<Response, RestError> {
     let id = entity_id(&id, "Dispute")?;
-    let m = state
-        .store
-        .add_dispute_message(&id, DisputeAuthor::Operator, &body.message, state.now())
-        .await?;
+    // Audited as the operator API, in the transaction that adds the message.
+    let m = souk_app::operators::dispute_message(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        &id,
+        &body.message,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(
         StatusCode::CREATED,
         &json!({

@@ -17,6 +17,7 @@ mod disputes;
 mod jobs;
 mod payments;
 mod providers;
+mod reviews;
 mod settings;
 mod shops;
 mod sms;
@@ -33,6 +34,7 @@ pub fn routes() -> Routes {
         .merge(sms::routes())
         .merge(catalogue::routes())
         .merge(shops::routes())
+        .merge(reviews::routes())
         .merge(users::routes())
         .merge(settings::routes())
         .merge(disputes::routes())

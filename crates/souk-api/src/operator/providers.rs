@@ -481,7 +481,15 @@ async fn set_fallbacks(
             provider_service: f.service,
         })
         .collect();
-    let p = providers::set_fallbacks(&state.store, number, &list).await?;
+    // Audited as the operator API, with the list before read in the change's transaction.
+    let p = souk_app::operator_providers::set_fallbacks(
+        &state.store,
+        &souk_app::operators::Acting::operator_api(),
+        number,
+        &list,
+        state.now(),
+    )
+    .await?;
     Ok(json_value(StatusCode::OK, &service_providers_view(&p)))
 }
 

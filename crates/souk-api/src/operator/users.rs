@@ -151,9 +151,11 @@ async fn create(
         initial_balance,
         shop_name,
     };
-    let created = accounts::create_user(&state.store, command, state.now())
-        .await
-        .map_err(|e| RestError::from(e.into_store_error()))?;
+    // Audited as the operator API: the user, then the shop, each in its transaction.
+    let created =
+        accounts::create_user(&state.store, &Acting::operator_api(), command, state.now())
+            .await
+            .map_err(|e| RestError::from(e.into_store_error()))?;
     state.apply_changes(&created.changes).await?;
     let user = state.store.user(&created.user_id).await?;
     Ok(json_value(
@@ -213,8 +215,14 @@ async fn make_supplier(
 ) -> Result<Response, RestError> {
     let id = user_id(&id)?;
     let body = body.map(|JsonBody(b)| b).unwrap_or_default();
-    let (shop, changes) =
-        accounts::make_supplier(&state.store, &id, body.shop_name.as_deref(), state.now()).await?;
+    let (shop, changes) = accounts::make_supplier(
+        &state.store,
+        &Acting::operator_api(),
+        &id,
+        body.shop_name.as_deref(),
+        state.now(),
+    )
+    .await?;
     state.apply_changes(&changes).await?;
     let user = state.store.user(&id).await?;
     Ok(json_value(

@@ -174,7 +174,9 @@ pub async fn run(store: &Store, command: AdminCommand, now: i64) -> anyhow::Resu
                     initial_balance.display2()
                 )
             };
-            let created = match accounts::create_user(store, command, now).await {
+            // Audited as the command line: the user, then the shop, each in its transaction.
+            let actor = souk_app::operators::Acting::command_line();
+            let created = match accounts::create_user(store, &actor, command, now).await {
                 Ok(created) => created,
                 Err(CreateUserError::NoShop { user_id, error }) => {
                     created_line(&user_id);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use souk_app::catalogue;
+use souk_app::operator_catalogue;
 use souk_app::operators::Acting;
 use souk_app::shops::{self, Owner};
 use souk_core::supply;
@@ -165,6 +165,8 @@ pub async fn run(
             let list = translations(&given)?;
             let name = supply::translated(name, "name", &list);
             let description = supply::translated(description, "description", &list);
+            // Audited as the command line, in the transaction that creates it.
+            let actor = Acting::command_line();
             let (created, _) = match (level, category) {
                 (Level::Category, None) => {
                     let category = NewCategory {
@@ -174,7 +176,8 @@ pub async fn run(
                         image_url,
                         position,
                     };
-                    catalogue::create_category(store, category, !inactive, now).await?
+                    operator_catalogue::create_category(store, &actor, category, !inactive, now)
+                        .await?
                 }
                 (Level::Subcategory, Some(category_id)) => {
                     let subcategory = NewSubcategory {
@@ -185,7 +188,14 @@ pub async fn run(
                         image_url,
                         position,
                     };
-                    catalogue::create_subcategory(store, subcategory, !inactive, now).await?
+                    operator_catalogue::create_subcategory(
+                        store,
+                        &actor,
+                        subcategory,
+                        !inactive,
+                        now,
+                    )
+                    .await?
                 }
                 (Level::Category, Some(_)) => {
                     bail!("a category has no parent (--category is for subcategories)")
@@ -216,7 +226,8 @@ pub async fn run(
                 category_id: category,
                 translations: translations(&given)?,
             };
-            catalogue::update(store, level, &id, &patch).await?;
+            operator_catalogue::change(store, &Acting::command_line(), level, &id, &patch, now)
+                .await?;
             println!("updated {id}");
             Ok(())
         }

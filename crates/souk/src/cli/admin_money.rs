@@ -3,7 +3,8 @@
 
 use clap::Subcommand;
 use souk_app::disputes::DisputeDecision;
-use souk_app::settings;
+use souk_app::operator_settings;
+use souk_app::operators::Acting;
 use souk_app::withdrawals::{self, DecideWithdrawal, WithdrawalDecision};
 use souk_core::clock::iso_millis;
 use souk_core::Money;
@@ -77,7 +78,9 @@ pub async fn run_setting(store: &Store, command: SettingCommand, now: i64) -> an
             Ok(())
         }
         SettingCommand::Set { key, value } => {
-            let value = settings::update(store, vec![(key.trim().to_owned(), value)], now)
+            // Audited as the command line; setting a value it has already is no change.
+            let given = [(key.trim().to_owned(), value)];
+            let value = operator_settings::apply(store, &Acting::command_line(), &given, now)
                 .await?
                 .into_iter()
                 .find(|(k, _)| k == key.trim())

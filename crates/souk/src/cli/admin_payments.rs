@@ -4,6 +4,8 @@
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
+use souk_app::operator_gateways;
+use souk_app::operators::Acting;
 use souk_app::payments::{self, CheckError, CheckStep, Decision, GatewayPatch, PaymentError};
 use souk_core::clock::iso_millis;
 use souk_core::payment::PaymentState;
@@ -290,9 +292,17 @@ pub async fn run_payment(store: &Store, command: PaymentCommand, now: i64) -> an
         }
         PaymentCommand::Reject { id, note } => (id, Decision::Reject, note),
     };
-    let settled = payments::decide(store, id.trim(), decision, &note, now)
-        .await
-        .map_err(payment_error)?;
+    // Booked and audited as the command line in one transaction.
+    let settled = payments::decide_as(
+        store,
+        &Acting::command_line(),
+        id.trim(),
+        decision,
+        &note,
+        now,
+    )
+    .await
+    .map_err(payment_error)?;
     println!(
         "{}: {}",
         settled.payment.id,
@@ -343,9 +353,15 @@ pub async fn run_gateway(store: &Store, command: GatewayCommand, now: i64) -> an
                 fee_percent,
                 instructions,
             };
-            let g = payments::configure(store, id.trim(), patch, now)
-                .await
-                .map_err(payment_error)?;
+            // Stored and audited as the command line in one transaction (keys only as set).
+            let g = operator_gateways::configure_patch(
+                store,
+                &Acting::command_line(),
+                id.trim(),
+                patch,
+                now,
+            )
+            .await?;
             println!("{}", gateway_line(&g));
             Ok(())
         }

@@ -3,7 +3,8 @@
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use souk_app::providers;
+use souk_app::operators::{self, Acting};
+use souk_app::{operator_providers, providers};
 use souk_core::Money;
 use souk_store::{ImportedVariant, NewProvider, Provider, ProviderPatch, Resolution, Store};
 
@@ -215,6 +216,8 @@ pub enum OrdersCommand {
 
 pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyhow::Result<()> {
     let allow_private = crate::config::allow_private_upstreams();
+    // Every change below is audited as the command line, in its own transaction.
+    let actor = Acting::command_line();
     match command {
         ProviderCommand::Add {
             name,
@@ -234,7 +237,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                 requests_per_second,
                 supports_idempotency: idempotent,
             };
-            let p = providers::create(store, provider, now).await?;
+            let p = operator_providers::create(store, &actor, provider, now).await?;
             println!("{}", p.id);
         }
         ProviderCommand::List => {
@@ -286,12 +289,13 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                 currency,
                 rate_source,
             };
-            let p = providers::update(store, &provider, &patch).await?;
+            let p = operator_providers::update(store, &actor, &provider, &patch, now).await?;
             print_provider(&p);
         }
         ProviderCommand::Check { provider } => {
             let (balance, currency) =
-                providers::check_balance(store, &provider, allow_private, now).await?;
+                operator_providers::check_balance(store, &actor, &provider, allow_private, now)
+                    .await?;
             println!("balance {} {currency}", balance.display2());
         }
         ProviderCommand::Variants { provider } => {
@@ -330,7 +334,7 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
                             .ok_or_else(|| anyhow!("--to takes PROVIDER_ID:SERVICE, not {t:?}"))
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                providers::set_fallbacks(store, service, &list).await?
+                operator_providers::set_fallbacks(store, &actor, service, &list, now).await?
             };
             match &p.primary {
                 Some(f) => println!("1\t{}\t{}\town", f.provider_id, f.provider_service),
@@ -358,7 +362,9 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
         }
         ProviderCommand::Price { subproduct, price } => {
             let price = souk_core::supply::parse_price("price", &price)?;
-            let (v, _) = providers::price_variant(store, &subproduct, price, now).await?;
+            let (v, _) =
+                operator_providers::price_variant_at(store, &actor, None, &subproduct, price, now)
+                    .await?;
             print_variant(&v);
         }
         ProviderCommand::Import {
@@ -369,14 +375,17 @@ pub async fn provider(store: &Store, command: ProviderCommand, now: i64) -> anyh
             let markup = souk_core::markup::parse_markup(markup.as_deref(), round.as_deref())
                 .map_err(|e| anyhow!(e))?;
             let progress = crate::progress::Progress::start("importing the provider's services");
-            let imported = providers::import(store, &provider, markup, allow_private, now).await;
+            let imported =
+                operator_providers::import(store, &actor, &provider, markup, allow_private, now)
+                    .await;
             drop(progress);
             let (numbers, _) = imported?;
             println!("imported {} services: {:?}", numbers.len(), numbers);
         }
         ProviderCommand::Sync { provider } => {
             let progress = crate::progress::Progress::start("syncing the provider's services");
-            let report = providers::sync_services(store, &provider, allow_private, now).await;
+            let report =
+                operator_providers::sync(store, &actor, &provider, allow_private, now).await;
             drop(progress);
             let report = report?;
             println!(
@@ -416,7 +425,9 @@ pub async fn orders(store: &Store, command: OrdersCommand, now: i64) -> anyhow::
                 (None, false, true) => Resolution::Fail,
                 _ => bail!("give exactly one of --sent ID, --resend, --fail"),
             };
-            providers::resolve_stuck(store, order, &resolution, now).await?;
+            // Settled and audited as the command line in one transaction.
+            operators::resolve_order(store, &Acting::command_line(), order, resolution, now)
+                .await?;
             println!("order {order} resolved");
         }
     }

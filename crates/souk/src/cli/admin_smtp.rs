@@ -121,9 +121,15 @@ pub async fn run(store: &Store, command: SmtpCommand, now: i64) -> anyhow::Resul
                 operator_email,
                 site_url,
             };
-            let v = mail::configure(store, patch, now)
-                .await
-                .map_err(mail_error)?;
+            // Audited as the command line (a password only as replaced).
+            let v = mail::configure_as(
+                store,
+                &souk_app::operators::Acting::command_line(),
+                patch,
+                now,
+            )
+            .await
+            .map_err(mail_error)?;
             show(&v);
             Ok(())
         }

@@ -108,7 +108,9 @@ pub async fn run(store: &Store, command: TelegramCommand, now: i64) -> anyhow::R
                         .collect()
                 }),
             };
-            let v = telegram::configure(store, allow_private, patch, now)
+            // Audited as the command line (a token only as replaced).
+            let actor = souk_app::operators::Acting::command_line();
+            let v = telegram::configure_as(store, &actor, allow_private, patch, now)
                 .await
                 .map_err(refusal)?;
             show(&v);

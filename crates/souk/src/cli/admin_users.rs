@@ -173,7 +173,9 @@ pub async fn run_user(store: &Store, command: UserManage, now: i64) -> anyhow::R
         }
         UserManage::Supplier { email, shop } => {
             let id = user_by_email(store, &email).await?;
-            let (shop, _) = accounts::make_supplier(store, &id, shop.as_deref(), now).await?;
+            let (shop, _) =
+                accounts::make_supplier(store, &Acting::command_line(), &id, shop.as_deref(), now)
+                    .await?;
             println!(
                 "{} is a supplier with shop {shop}",
                 email.trim().to_lowercase()

@@ -1738,7 +1738,7 @@ engine_test!(console_catalogue, |db| {
     let record = |level: souk_store::Level, id: String| {
         let store = app.store.clone();
         async move {
-            souk_app::catalogue::record(&store, level, &id)
+            souk_app::operator_catalogue::record(&store, level, &id)
                 .await
                 .expect("record")
         }

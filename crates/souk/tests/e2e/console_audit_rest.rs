@@ -101,7 +101,7 @@ engine_test!(command_line_balance_changes_are_audited, |db| {
 });
 
 /// The user's audit rows, oldest first: (action, author, before, after).
-async fn rows_of(app: &TestApp, subject: &str) -> Vec<(String, String, Value, Value)> {
+pub(crate) async fn rows_of(app: &TestApp, subject: &str) -> Vec<(String, String, Value, Value)> {
     let rows = app
         .store
         .audit_log(Some(subject), None, 100)

@@ -354,9 +354,99 @@ engine_test!(console_edits_a_service_and_the_api_reports_it, |db| {
             &after["price"]
         ),
         (
-            "service.variant_price",
+            "service.variant",
             "admin@test.local",
             &json!("25.00"),
+            &json!("27.50")
+        )
+    );
+    // A variant renamed (its price as it is): the name alone changes, in the row too;
+    // a blank name is refused and nothing typed the same is a change.
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        &format!("{product}/variants/{variant}"),
+        &[("name", "  "), ("price", "27.50")],
+    )
+    .await;
+    assert_eq!((status, alert(&body)), (422, "name is required".to_owned()));
+    let (status, location, _) = post_as(
+        &app,
+        &admin,
+        &format!("{product}/variants/{variant}"),
+        &[("name", "Gmail, aged"), ("price", "27.50")],
+    )
+    .await;
+    assert_eq!((status, location), (303, product.clone()));
+    let (action, _, before, after) = audited(&app, &format!("service:{}", f.gmail_usa)).await;
+    assert_eq!(
+        (
+            action.as_str(),
+            &before["name"],
+            &after["name"],
+            &after["price"]
+        ),
+        (
+            "service.variant",
+            &before["name"],
+            &json!("Gmail, aged"),
+            &json!("27.50")
+        )
+    );
+    assert_ne!(before["name"], json!("Gmail, aged"));
+    let variants = app
+        .store
+        .operator_service(f.gmail_usa)
+        .await
+        .expect("service")
+        .variants;
+    assert_eq!(
+        variants
+            .iter()
+            .find(|v| &v.id == variant)
+            .map(|v| v.name.as_str()),
+        Some("Gmail, aged")
+    );
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        &format!("{product}/variants/{variant}"),
+        &[("name", "Gmail, aged"), ("price", "27.50")],
+    )
+    .await;
+    assert_eq!(
+        (status, alert(&body)),
+        (422, "Nothing was changed".to_owned())
+    );
+    // The operator API renames a variant through the same use case.
+    let api_path = format!("/services/{}/variants/{variant}", f.gmail_usa);
+    let (status, body) = app
+        .operator(reqwest::Method::PATCH, &api_path, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": "Give a name, a price or both"}))
+    );
+    let (status, body) = app
+        .operator(
+            reqwest::Method::PATCH,
+            &api_path,
+            Some(json!({"name": "Gmail USA, aged"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (action, who, _, after) = audited(&app, &format!("service:{}", f.gmail_usa)).await;
+    assert_eq!(
+        (
+            action.as_str(),
+            who.as_str(),
+            &after["name"],
+            &after["price"]
+        ),
+        (
+            "service.variant",
+            "operator API",
+            &json!("Gmail USA, aged"),
             &json!("27.50")
         )
     );
@@ -908,6 +998,48 @@ engine_test!(console_reviews_screen, |db| {
         audited(&app, &format!("review:{}", four.id)).await.0,
         "review.show"
     );
+
+    // The operator API lists and moderates through the same use case.
+    let (status, body) = app
+        .operator(reqwest::Method::GET, "/reviews?rating=9", None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": "rating must be 1 to 5"}))
+    );
+    let path = format!("/reviews/{}", four.id);
+    let (status, body) = app
+        .operator(reqwest::Method::PATCH, &path, Some(json!({"hidden": true})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["id"], &body["hidden"], &body["rating"]),
+        (&json!(four.id), &json!(true), &json!(4))
+    );
+    assert_eq!(nord().await, (json!(5.0), json!(2)));
+    assert_eq!(
+        audited(&app, &format!("review:{}", four.id)).await.1,
+        "operator API"
+    );
+    let (status, body) = app
+        .operator(
+            reqwest::Method::GET,
+            &format!("/reviews?shop={}&hidden=true", f.nord),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["total"], &body["reviews"][0]["id"]),
+        (&json!(1), &json!(four.id))
+    );
+    let (status, body) = app
+        .operator(reqwest::Method::PATCH, &path, Some(json!({"hidden": true})))
+        .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": "The review is hidden already"}))
+    );
     app.stop().await;
 });
 
@@ -922,8 +1054,9 @@ engine_test!(
         operator(&app, "admin@test.local", "admin").await;
         let a = acting(&app, "admin@test.local", operators::Role::Admin).await;
         let now = app.state.now();
-        let category =
-            || souk_app::catalogue::record(&app.store, souk_store::Level::Category, &f.email);
+        let category = || {
+            souk_app::operator_catalogue::record(&app.store, souk_store::Level::Category, &f.email)
+        };
         let (before_category, before_shops, before_service, before_product) = (
             category().await.expect("category"),
             app.store.all_shops().await.expect("shops"),
@@ -992,12 +1125,13 @@ engine_test!(
         )
         .await;
         assert!(translated.is_err(), "translation: {translated:?}");
-        let priced = souk_app::operator_catalogue::price_variant(
+        let priced = souk_app::operator_catalogue::edit_variant(
             &app.store,
             &a,
             f.gmail_usa,
             &f.gmail_subs[0],
-            "1.00",
+            Some("Renamed"),
+            Some("1.00"),
             now,
         )
         .await;

@@ -15,6 +15,7 @@ mod cli;
 mod concurrency;
 mod console;
 mod console_audit;
+mod console_audit_admin;
 mod console_audit_rest;
 mod console_audit_sms;
 mod console_catalogue;

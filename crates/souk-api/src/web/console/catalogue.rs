@@ -141,7 +141,7 @@ async fn record_page(
 ) -> Result<Response, ConsoleError> {
     let op = c.allowed(Permission::Read)?;
     let ui = c.ui();
-    let r = souk_app::catalogue::record(&state.store, level, id).await?;
+    let r = souk_app::operator_catalogue::record(&state.store, level, id).await?;
     let shown = EditForm::of(&r);
     let f = form.unwrap_or(&shown);
     let audit = state

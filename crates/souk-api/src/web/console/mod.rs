@@ -84,7 +84,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/console/catalogue/services/{number}/variants/{variant}",
-            post(services::price_variant),
+            post(services::edit_variant),
         )
         .route("/console/shops", get(shops::list).post(shops::create))
         .route("/console/shops/{id}", get(shops::detail).post(shops::edit))

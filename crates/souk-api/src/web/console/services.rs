@@ -78,10 +78,11 @@ pub struct TranslationForm {
 }
 
 #[derive(Deserialize, Default)]
-pub struct PriceForm {
+pub struct VariantForm {
     csrf: Option<String>,
-    #[serde(default)]
-    price: String,
+    /// Absent keeps the name; present and blank is refused.
+    name: Option<String>,
+    price: Option<String>,
 }
 
 /// `?lang=` picks the language the translation form starts with.
@@ -95,8 +96,8 @@ pub struct LangQuery {
 struct Typed<'a> {
     edit: Option<&'a EditForm>,
     translation: Option<&'a TranslationForm>,
-    /// The variant whose price was refused, and what was typed.
-    price: Option<(&'a str, &'a str)>,
+    /// The variant whose change was refused, and what was typed.
+    variant: Option<(&'a str, &'a VariantForm)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -182,7 +183,7 @@ async fn service_page(
             div.scroll { table #variants {
                 thead { tr {
                     th { (ui.t("Variant", "Вариант")) } th.num { (ui.t("Price", "Цена")) } th.num { (ui.t("In stock", "В наличии")) } th { (ui.t("On", "Вкл.")) }
-                    @if can_change { th { (ui.t("New price", "Новая цена")) } }
+                    @if can_change { th { (ui.t("Change name or price", "Изменить название или цену")) } }
                 } }
                 tbody {
                     @for v in &s.variants { tr {
@@ -191,10 +192,11 @@ async fn service_page(
                         td.num { (v.stock) }
                         td { @if v.active { "✓" } }
                         @if can_change { td {
-                            @let typed_price = typed.price.filter(|(id, _)| *id == v.id).map(|(_, p)| p.to_owned());
+                            @let typed_variant = typed.variant.filter(|(id, _)| *id == v.id).map(|(_, f)| f);
                             form.inline method="post" action=(format!("{here}/variants/{}", v.id)) {
                                 input type="hidden" name="csrf" value=(c.csrf());
-                                input type="text" name="price" aria-label=(ui.t("New price", "Новая цена")) value=(typed_price.unwrap_or_else(|| money(v.price))) required inputmode="decimal" maxlength="24" size="10";
+                                input type="text" name="name" aria-label=(ui.t("Variant name", "Название варианта")) value=(typed_variant.and_then(|f| f.name.as_deref()).unwrap_or(&v.name)) required maxlength="200" size="16";
+                                input type="text" name="price" aria-label=(ui.t("New price", "Новая цена")) value=(typed_variant.and_then(|f| f.price.clone()).unwrap_or_else(|| money(v.price))) required inputmode="decimal" maxlength="24" size="10";
                                 button.small type="submit" { (ui.t("Set", "Задать")) }
                             }
                         } }
@@ -348,26 +350,27 @@ pub async fn translate(
     done(&state, &c, number, outcome, typed, Some(&form.lang)).await
 }
 
-pub async fn price_variant(
+pub async fn edit_variant(
     State(state): State<AppState>,
     c: Console,
     PagePath((number, variant)): PagePath<(String, String)>,
-    PageForm(form): PageForm<PriceForm>,
+    PageForm(form): PageForm<VariantForm>,
 ) -> Result<Response, ConsoleError> {
     c.check_csrf(form.csrf.as_deref())?;
     let op = c.allowed(Permission::Change)?;
     let number = number_of(&number)?;
-    let outcome = ops::price_variant(
+    let outcome = ops::edit_variant(
         &state.store,
         &op,
         number,
         &variant,
-        &form.price,
+        form.name.as_deref(),
+        form.price.as_deref(),
         state.now(),
     )
     .await;
     let typed = Typed {
-        price: Some((variant.as_str(), form.price.as_str())),
+        variant: Some((variant.as_str(), &form)),
         ..Typed::default()
     };
     done(&state, &c, number, outcome, typed, None).await
