@@ -1,8 +1,9 @@
 //! SMS verification: prices, countries, projects, gateways (never their webhook
 //! secrets: a secret is typed and replaced, the page says only that it is set), the
 //! pool's numbers, and the messages and activations, page by page. Every operator
-//! reads; admins and owners change, through `souk_app::operator_sms` (the operator
-//! API's `sms_admin` use cases, each change audited in its transaction).
+//! reads; admins and owners change, through `souk_app::operator_sms` (the audited
+//! writes the operator API and the command line use too, each change's row in its
+//! transaction).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
