@@ -73,7 +73,7 @@ fn price(text: &str) -> String {
 }
 
 // Each SMS change of the operator API leaves its exact row, as the operator API, with
-// the record before and after and no secret in it.
+// the record before and after and no secret in it; an SMS delivered by hand too.
 engine_test!(sms_api_changes_leave_their_rows, |db| {
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     let put = Method::PUT;
@@ -178,6 +178,15 @@ engine_test!(sms_api_changes_leave_their_rows, |db| {
         Some(json!({"lifetime_minutes": 45})),
     )
     .await;
+    let message = api(
+        &app,
+        post.clone(),
+        "/sms/inject",
+        Some(json!({"phone": US1, "text": "code 12345"})),
+    )
+    .await["message_id"]
+        .as_i64()
+        .expect("message");
 
     let who = "operator API";
     let row = |action: &str, subject: &str, before: Value, after: Value| {
@@ -285,6 +294,12 @@ engine_test!(sms_api_changes_leave_their_rows, |db| {
                 json!({"lifetime_minutes": 30}),
                 json!({"lifetime_minutes": 45})
             ),
+            row(
+                "sms.inject",
+                &num,
+                Value::Null,
+                json!({"message": message, "order": null})
+            ),
         ]
     );
     no_secret_in_rows(&app).await;
@@ -311,11 +326,14 @@ async fn sms_world(db: &TestDb) -> (TestApp, String, String) {
     (app, gateway, provider)
 }
 
-// With the audit log refusing rows, no SMS change of the operator API happens.
+// With the audit log refusing rows, no SMS change of the operator API happens, an SMS
+// delivered by hand included.
 engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
     let (app, gateway, provider) = sms_world(db).await;
     let before = sms_state(&app).await;
     let rows_before = rows(&app).await;
+    let messages = || async { app.store.sms_messages(None, 1000).await.expect("messages") };
+    let messages_before = messages().await;
     break_the_audit_log(db, true).await;
     let (put, patch, post) = (Method::PUT, Method::PATCH, Method::POST);
     for (method, path, body) in [
@@ -380,6 +398,11 @@ engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
             "/sms/settings".to_owned(),
             Some(json!({"lifetime_minutes": 7})),
         ),
+        (
+            post.clone(),
+            "/sms/inject".to_owned(),
+            Some(json!({"phone": crate::sms::US1, "text": "code 12345"})),
+        ),
     ] {
         let (status, answer) = app.operator(method, &path, body).await;
         assert!(status >= 500, "{path}: {status} {answer}");
@@ -387,6 +410,7 @@ engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
     break_the_audit_log(db, false).await;
     assert_eq!(sms_state(&app).await, before);
     assert_eq!(rows(&app).await, rows_before);
+    assert_eq!(messages().await, messages_before);
     app.stop().await;
 });
 
