@@ -1,20 +1,20 @@
-//! The operator's SMS verification from the console: admins and owners set prices, edit
-//! countries and projects, set up gateways (a webhook secret is typed and replaced,
-//! never shown), add pool numbers and turn them on or off, through the same
-//! `sms_admin` use cases the operator API calls. Each change is an audit row with what
-//! it was before and after, written in the transaction of the change; a refusal
-//! changes nothing.
+//! The operator's SMS changes, from the console, the operator API and `souk admin sms`:
+//! prices, countries and projects, gateways (a webhook secret is never in a row, only
+//! "set" or "replaced"), pool numbers, sms-activate providers (their key only as "set"),
+//! the activation lifetime, and an SMS delivered by hand. Each change is an audit row of
+//! its actor with what it was before (read in the change's transaction) and after,
+//! written in that transaction; a refusal changes nothing.
 
 use serde_json::{json, Value};
 use souk_core::sms::{lifetime_allowed, normalize_phone, LIFETIME_SETTING};
 use souk_core::{Lang, Money, Text};
 use souk_store::{
-    NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsGateway, SmsNumber, SmsProject,
-    SmsProvider, Store, StoreError,
+    InboundOutcome, InboundSms, NewAuditEntry, NewSmsCountry, NewSmsNumber, NewSmsProject,
+    SmsCountry, SmsGateway, SmsNumber, SmsProject, SmsProvider, Store, StoreError, StoredSms,
 };
 
-use crate::operators::{entry, Acting, OperatorError, Permission};
-use crate::sms_admin::{self, ProjectChange, SmsAdminError};
+use crate::operators::{Acting, OperatorError, Permission};
+use crate::sms_admin::{self, CreatedGateway, InjectError, InjectSms, ProjectChange};
 
 fn ru(t: &Text) -> &str {
     t.translations()
@@ -83,22 +83,22 @@ async fn price_audited(
     country: &str,
     price: Option<Money>,
     now: i64,
-) -> Result<SmsProject, StoreError> {
+) -> Result<(), StoreError> {
     let subject = format!("sms:{}/{country}", project.code);
-    sms_admin::set_price_audited(store, &project.id, country, price, now, |before| {
-        Some(entry(
-            actor,
-            if price.is_some() {
-                "sms.price"
-            } else {
-                "sms.price_delete"
-            },
-            &subject,
-            Some(json!({ "price": before.map(|m| m.display4()) })),
-            Some(json!({ "price": price.map(|m| m.display4()) })),
-        ))
-    })
-    .await
+    store
+        .set_sms_price_audited(&project.id, country, price, now, |before| {
+            Some(actor.audit_entry(
+                if price.is_some() {
+                    "sms.price"
+                } else {
+                    "sms.price_delete"
+                },
+                &subject,
+                Some(json!({ "price": before.map(|m| m.display4()) })),
+                Some(json!({ "price": price.map(|m| m.display4()) })),
+            ))
+        })
+        .await
 }
 
 /// The operator API's `PUT /sms/prices`: sells `project` (id or code) in `country` at
@@ -114,7 +114,8 @@ pub async fn api_set_price(
     actor.require(Permission::Change)?;
     let project = sms_admin::project(store, project).await?;
     let country = country.trim().to_ascii_lowercase();
-    Ok(price_audited(store, actor, &project, &country, Some(price), now).await?)
+    price_audited(store, actor, &project, &country, Some(price), now).await?;
+    Ok(project)
 }
 
 /// Stops selling `project` (id or code) in `country`, audited with the price it had.
@@ -145,8 +146,7 @@ pub async fn create_provider(
     let (provider_name, url) = (provider_name.trim(), url.trim());
     Ok(store
         .create_sms_provider_audited(provider_name, url, key, now, |id| {
-            Some(entry(
-                actor,
+            Some(actor.audit_entry(
                 "sms.provider_create",
                 &format!("sms-provider:{id}"),
                 None,
@@ -168,8 +168,7 @@ pub async fn set_provider_enabled(
     actor.require(Permission::Change)?;
     store
         .set_sms_provider_enabled_audited(id, enabled, now, |provider_name, was| {
-            Some(entry(
-                actor,
+            Some(actor.audit_entry(
                 "sms.provider",
                 &format!("sms-provider:{id}"),
                 Some(json!({ "name": provider_name, "enabled": was })),
@@ -208,8 +207,7 @@ pub async fn set_lifetime(
                     .first()
                     .and_then(|(_, v)| v.as_deref())
                     .and_then(|v| v.parse::<i64>().ok());
-                Some(entry(
-                    actor,
+                Some(actor.audit_entry(
                     "sms.settings",
                     "sms-settings",
                     Some(json!({ "lifetime_minutes": old })),
@@ -221,8 +219,245 @@ pub async fn set_lifetime(
     Ok(())
 }
 
-fn country_facts(c: &SmsCountry) -> Value {
-    json!({ "name": c.name.en(), "ru": ru(&c.name), "active": c.active })
+/// What an audit row keeps of a country or a project: its names and whether it is on.
+fn named_facts(name: &Text, active: bool) -> Value {
+    json!({ "name": name.en(), "ru": ru(name), "active": active })
+}
+
+/// A change to a country's or a project's name (English, and translations by language)
+/// and whether it is on; what it does not give stays as it is, as the store keeps it.
+struct NamedChange {
+    en: Option<String>,
+    translations: Vec<(Lang, String)>,
+    active: Option<bool>,
+}
+
+impl NamedChange {
+    /// A whole name (every language it has) and on or off: a form, or a country put.
+    fn whole(name: &Text, active: bool) -> Self {
+        NamedChange {
+            en: Some(name.en().trim().to_owned()),
+            translations: name
+                .translations()
+                .iter()
+                .map(|(l, v)| (*l, v.trim().to_owned()))
+                .collect(),
+            active: Some(active),
+        }
+    }
+
+    /// The operator API's and the command line's project change, its languages checked.
+    fn of(change: ProjectChange) -> Result<Self, OperatorError> {
+        let translations = change
+            .translations
+            .into_iter()
+            .flatten()
+            .map(|(code, value)| match Lang::parse(&code) {
+                Some(lang) => Ok((lang, value.trim().to_owned())),
+                None => Err(OperatorError::Invalid(format!(
+                    "Unsupported language {code:?}"
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(NamedChange {
+            en: change.name.map(|n| n.trim().to_owned()),
+            translations,
+            active: change.active,
+        })
+    }
+
+    /// The facts of a record named `name` (on or not) once changed.
+    fn applied(&self, name: &Text, active: bool) -> Value {
+        let mut after = name.clone();
+        if let Some(en) = &self.en {
+            after.set(Lang::En, en.as_str());
+        }
+        for (lang, value) in &self.translations {
+            after.set(*lang, value.as_str());
+        }
+        named_facts(&after, self.active.unwrap_or(active))
+    }
+
+    /// The console refuses a form that changes nothing (a pre-check: the row's before
+    /// is read again in the change's transaction).
+    fn refuse_unchanged(&self, name: &Text, active: bool) -> Result<(), OperatorError> {
+        if self.applied(name, active) == named_facts(name, active) {
+            return Err(unchanged());
+        }
+        Ok(())
+    }
+
+    /// This change's audit row, of a record that was `before` (`None`: a new one).
+    fn row(
+        &self,
+        actor: &Acting,
+        action: &str,
+        subject: &str,
+        before: Option<(&Text, bool)>,
+    ) -> NewAuditEntry {
+        let after = match before {
+            Some((name, active)) => self.applied(name, active),
+            None => self.applied(&Text::new(""), true),
+        };
+        actor.audit_entry(
+            action,
+            subject,
+            before.map(|(name, active)| named_facts(name, active)),
+            Some(after),
+        )
+    }
+}
+
+/// Creates or updates a country with its row; answers it as stored.
+async fn write_country(
+    store: &Store,
+    actor: &Acting,
+    country: &NewSmsCountry,
+    now: i64,
+) -> Result<SmsCountry, StoreError> {
+    let change = NamedChange::whole(&country.name, country.active);
+    let code = country.code.trim().to_ascii_lowercase();
+    let subject = format!("sms-country:{code}");
+    store
+        .upsert_sms_country_audited(country, now, |before| {
+            Some(change.row(
+                actor,
+                "sms.country",
+                &subject,
+                before.map(|c| (&c.name, c.active)),
+            ))
+        })
+        .await?;
+    sms_admin::country(store, &code).await
+}
+
+/// Changes a project (by id or code) with its row; answers it as stored.
+async fn write_project(
+    store: &Store,
+    actor: &Acting,
+    reference: &str,
+    change: &NamedChange,
+    now: i64,
+) -> Result<SmsProject, StoreError> {
+    let id = store
+        .update_sms_project_audited(
+            reference,
+            change.en.as_deref(),
+            &change.translations,
+            change.active,
+            now,
+            |before| {
+                Some(change.row(
+                    actor,
+                    "sms.project",
+                    &format!("sms-project:{}", before.code),
+                    Some((&before.name, before.active)),
+                ))
+            },
+        )
+        .await?;
+    sms_admin::project(store, &id).await
+}
+
+/// A new project with its row; answers it as stored.
+async fn write_new_project(
+    store: &Store,
+    actor: &Acting,
+    project: &NewSmsProject,
+    now: i64,
+) -> Result<SmsProject, StoreError> {
+    let code = project.code.trim().to_ascii_lowercase();
+    let id = store
+        .create_sms_project_audited(project, now, |_| {
+            Some(actor.audit_entry(
+                "sms.project_create",
+                &format!("sms-project:{code}"),
+                None,
+                Some(json!({
+                    "code": code,
+                    "name": project.name.en().trim(),
+                    "ru": ru(&project.name),
+                    "active": true,
+                })),
+            ))
+        })
+        .await?;
+    sms_admin::project(store, &id).await
+}
+
+/// A new gateway with its row (the secret only as "set"); answers its id.
+async fn write_new_gateway(
+    store: &Store,
+    actor: &Acting,
+    gateway_name: &str,
+    secret: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    store
+        .create_sms_gateway_audited(gateway_name, secret, now, |id| {
+            Some(actor.audit_entry(
+                "sms.gateway_create",
+                &format!("sms-gateway:{id}"),
+                None,
+                Some(json!({ "name": gateway_name.trim(), "active": true, "secret": "set" })),
+            ))
+        })
+        .await
+}
+
+/// Renames a gateway, turns it on or off or replaces its secret (each when given), with
+/// its row (the secret only as "set" or "replaced"); answers it as stored.
+async fn write_gateway(
+    store: &Store,
+    actor: &Acting,
+    id: &str,
+    gateway_name: Option<&str>,
+    active: Option<bool>,
+    secret: Option<&str>,
+    now: i64,
+) -> Result<SmsGateway, StoreError> {
+    store
+        .update_sms_gateway_audited(id, gateway_name, active, secret, now, |before| {
+            Some(actor.audit_entry(
+                "sms.gateway",
+                &format!("sms-gateway:{id}"),
+                Some(json!({ "name": before.name, "active": before.active, "secret": "set" })),
+                Some(json!({
+                    "name": gateway_name.map_or(before.name.as_str(), str::trim),
+                    "active": active.unwrap_or(before.active),
+                    "secret": if secret.is_some() { "replaced" } else { "set" },
+                })),
+            ))
+        })
+        .await?;
+    sms_admin::gateway(store, id).await
+}
+
+/// A new pool number with its row; answers it as stored.
+async fn write_new_number(
+    store: &Store,
+    actor: &Acting,
+    number: &NewSmsNumber,
+    now: i64,
+) -> Result<SmsNumber, StoreError> {
+    let phone = normalize_phone(&number.phone).unwrap_or_else(|| number.phone.trim().to_owned());
+    let id = store
+        .add_sms_number_audited(number, now, |_| {
+            Some(actor.audit_entry(
+                "sms.number_add",
+                &format!("sms-number:{phone}"),
+                None,
+                Some(json!({
+                    "phone": phone,
+                    "country": number.country.trim().to_ascii_lowercase(),
+                    "gateway": number.gateway_id,
+                    "projects": number.projects,
+                    "active": true,
+                })),
+            ))
+        })
+        .await?;
+    sms_admin::number(store, &id).await
 }
 
 /// Renames a country (English and Russian) or turns it on or off.
@@ -236,44 +471,20 @@ pub async fn save_country(
     now: i64,
 ) -> Result<SmsCountry, OperatorError> {
     actor.require(Permission::Change)?;
-    let code = code.trim().to_ascii_lowercase();
-    let current = store
-        .sms_countries(false)
-        .await?
-        .into_iter()
-        .find(|c| c.code == code)
-        .ok_or_else(|| OperatorError::Invalid("No such country".into()))?;
-    let mut text = name(en, ru_name)?;
-    for (l, v) in current.name.translations() {
-        if *l != Lang::Ru {
-            text.set(*l, v.clone());
-        }
-    }
-    let before = country_facts(&current);
-    let after = json!({ "name": text.en(), "ru": ru(&text), "active": active });
-    if before == after {
-        return Err(unchanged());
-    }
-    let row = entry(
-        actor,
-        "sms.country",
-        &format!("sms-country:{code}"),
-        Some(before),
-        Some(after),
-    );
+    let current = sms_admin::country(store, code)
+        .await
+        .map_err(|e| refused(e, "No such country"))?;
+    let text = name(en, ru_name)?;
+    NamedChange::whole(&text, active).refuse_unchanged(&current.name, current.active)?;
     let country = NewSmsCountry {
-        code,
+        code: current.code,
         name: text,
         activate_id: current.activate_id,
         active,
     };
-    sms_admin::save_country_audited(store, country, Some((&row, now)))
+    write_country(store, actor, &country, now)
         .await
         .map_err(|e| refused(e, "No such country"))
-}
-
-fn project_facts(p: &SmsProject) -> Value {
-    json!({ "name": p.name.en(), "ru": ru(&p.name), "active": p.active })
 }
 
 /// A new project: its code (`tg`), English and Russian names.
@@ -286,23 +497,13 @@ pub async fn create_project(
     now: i64,
 ) -> Result<SmsProject, OperatorError> {
     actor.require(Permission::Change)?;
-    let text = name(en, ru_name)?;
-    let code = code.trim().to_ascii_lowercase();
-    let row = entry(
-        actor,
-        "sms.project_create",
-        &format!("sms-project:{code}"),
-        None,
-        Some(json!({ "code": code, "name": text.en(), "ru": ru(&text), "active": true })),
-    );
-    sms_admin::create_project_audited(
-        store,
-        NewSmsProject { code, name: text },
-        now,
-        Some((&row, now)),
-    )
-    .await
-    .map_err(|e| refused(e, "No such SMS project"))
+    let project = NewSmsProject {
+        code: code.trim().to_ascii_lowercase(),
+        name: name(en, ru_name)?,
+    };
+    write_new_project(store, actor, &project, now)
+        .await
+        .map_err(|e| refused(e, "No such SMS project"))
 }
 
 /// Renames a project (English and Russian) or turns it on or off.
@@ -319,29 +520,11 @@ pub async fn update_project(
     let current = sms_admin::project(store, reference)
         .await
         .map_err(|e| refused(e, "No such SMS project"))?;
-    let text = name(en, ru_name)?;
-    let before = project_facts(&current);
-    let after = json!({ "name": text.en(), "ru": ru(&text), "active": active });
-    if before == after {
-        return Err(unchanged());
-    }
-    let row = entry(
-        actor,
-        "sms.project",
-        &format!("sms-project:{}", current.code),
-        Some(before),
-        Some(after),
-    );
-    let change = ProjectChange {
-        name: Some(text.en().to_owned()),
-        translations: Some(vec![("ru".to_owned(), ru(&text).to_owned())]),
-        active: Some(active),
-    };
-    match sms_admin::update_project_audited(store, &current.id, change, Some((&row, now))).await {
-        Ok(p) => Ok(p),
-        Err(SmsAdminError::Store(e)) => Err(refused(e, "No such SMS project")),
-        Err(e) => Err(OperatorError::Invalid(e.to_string())),
-    }
+    let change = NamedChange::whole(&name(en, ru_name)?, active);
+    change.refuse_unchanged(&current.name, current.active)?;
+    write_project(store, actor, &current.id, &change, now)
+        .await
+        .map_err(|e| refused(e, "No such SMS project"))
 }
 
 /// A webhook secret typed in a form: at least 16 characters, no spaces.
@@ -370,25 +553,9 @@ pub async fn create_gateway(
         return Err(OperatorError::Invalid("A name is required".into()));
     }
     let secret = secret(secret_text)?;
-    let id = souk_core::id::new_entity_id();
-    let row = entry(
-        actor,
-        "sms.gateway_create",
-        &format!("sms-gateway:{id}"),
-        None,
-        Some(json!({ "name": gateway_name, "active": true, "secret": "set" })),
-    );
-    sms_admin::create_gateway_audited(
-        store,
-        &id,
-        gateway_name,
-        Some(secret),
-        now,
-        Some((&row, now)),
-    )
-    .await
-    .map_err(|e| refused(e, "No such gateway"))?;
-    Ok(id)
+    write_new_gateway(store, actor, gateway_name, &secret, now)
+        .await
+        .map_err(|e| refused(e, "No such gateway"))
 }
 
 /// Renames a gateway, turns it on or off, or replaces its secret (a blank one keeps
@@ -418,24 +585,14 @@ pub async fn update_gateway(
     if gateway_name == current.name && active == current.active && replace.is_none() {
         return Err(unchanged());
     }
-    let row = entry(
-        actor,
-        "sms.gateway",
-        &format!("sms-gateway:{id}"),
-        Some(json!({ "name": current.name, "active": current.active, "secret": "set" })),
-        Some(json!({
-            "name": gateway_name,
-            "active": active,
-            "secret": if replace.is_some() { "replaced" } else { "set" },
-        })),
-    );
-    sms_admin::update_gateway_audited(
+    write_gateway(
         store,
+        actor,
         id,
         Some(gateway_name),
         Some(active),
         replace.as_deref(),
-        Some((&row, now)),
+        now,
     )
     .await
     .map_err(|e| refused(e, "No such gateway"))
@@ -455,34 +612,19 @@ pub async fn add_number(
     actor.require(Permission::Change)?;
     let normalized = normalize_phone(phone)
         .ok_or_else(|| OperatorError::Invalid("Write the phone like +12025550101".into()))?;
-    let country = country.trim().to_ascii_lowercase();
-    let gateway = Some(gateway.trim()).filter(|g| !g.is_empty());
-    let projects: Vec<String> = projects
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .map(|p| p.trim().to_ascii_lowercase())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let id = souk_core::id::new_entity_id();
-    let row = entry(
-        actor,
-        "sms.number_add",
-        &format!("sms-number:{normalized}"),
-        None,
-        Some(json!({
-            "phone": normalized,
-            "country": country,
-            "gateway": gateway,
-            "projects": projects,
-            "active": true,
-        })),
-    );
     let number = NewSmsNumber {
         phone: normalized,
-        country,
-        gateway_id: gateway.map(str::to_owned),
-        projects,
+        country: country.trim().to_ascii_lowercase(),
+        gateway_id: Some(gateway.trim())
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned),
+        projects: projects
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect(),
     };
-    match sms_admin::add_number_audited(store, &id, number, now, Some((&row, now))).await {
+    match write_new_number(store, actor, &number, now).await {
         Ok(n) => Ok(n),
         Err(StoreError::NotFound("Gateway")) => {
             Err(OperatorError::Invalid("No such gateway".into()))
@@ -507,22 +649,27 @@ pub async fn set_number_active(
     if current.active == active {
         return Err(unchanged());
     }
-    let row = entry(
-        actor,
-        "sms.number",
-        &format!("sms-number:{}", current.phone),
-        Some(json!({ "active": current.active })),
-        Some(json!({ "active": active })),
-    );
-    sms_admin::update_number_audited(store, &current.id, Some(active), None, Some((&row, now)))
+    // The console only turns numbers on and off: its row says only that.
+    let id = store
+        .update_sms_number_audited(&current.id, Some(active), None, now, |before| {
+            Some(actor.audit_entry(
+                "sms.number",
+                &format!("sms-number:{}", before.phone),
+                Some(json!({ "active": before.active })),
+                Some(json!({ "active": active })),
+            ))
+        })
         .await
-        .map_err(|e| refused(e, "No such number"))
+        .map_err(|e| refused(e, "No such number"))?;
+    Ok(sms_admin::number(store, &id).await?)
 }
 
-// The operator API's changes: the same audited store forms as the console's, under the
-// actor given (`Acting::operator_api()`), with the API's own inputs.
+// The operator API's and the command line's changes: the same audited writes as the
+// console's, under the actor given (`Acting::operator_api()`, `Acting::command_line()`),
+// with their own inputs and the store's words for a refusal.
 
-/// `PUT /sms/countries/{code}`: creates or updates a country, audited.
+/// `PUT /sms/countries/{code}`, `souk admin sms country set`: creates or updates a
+/// country, audited.
 pub async fn api_save_country(
     store: &Store,
     actor: &Acting,
@@ -530,26 +677,10 @@ pub async fn api_save_country(
     now: i64,
 ) -> Result<SmsCountry, OperatorError> {
     actor.require(Permission::Change)?;
-    let code = country.code.trim().to_ascii_lowercase();
-    let before = store
-        .sms_countries(false)
-        .await?
-        .into_iter()
-        .find(|c| c.code == code)
-        .map(|c| country_facts(&c));
-    let after =
-        json!({ "name": country.name.en(), "ru": ru(&country.name), "active": country.active });
-    let row = entry(
-        actor,
-        "sms.country",
-        &format!("sms-country:{code}"),
-        before,
-        Some(after),
-    );
-    Ok(sms_admin::save_country_audited(store, country, Some((&row, now))).await?)
+    Ok(write_country(store, actor, &country, now).await?)
 }
 
-/// `POST /sms/projects`: a new project, audited.
+/// `POST /sms/projects`, `souk admin sms project add`: a new project, audited.
 pub async fn api_create_project(
     store: &Store,
     actor: &Acting,
@@ -557,24 +688,11 @@ pub async fn api_create_project(
     now: i64,
 ) -> Result<SmsProject, OperatorError> {
     actor.require(Permission::Change)?;
-    let code = project.code.trim().to_ascii_lowercase();
-    let row = entry(
-        actor,
-        "sms.project_create",
-        &format!("sms-project:{code}"),
-        None,
-        Some(json!({
-            "code": code,
-            "name": project.name.en(),
-            "ru": ru(&project.name),
-            "active": true,
-        })),
-    );
-    Ok(sms_admin::create_project_audited(store, project, now, Some((&row, now))).await?)
+    Ok(write_new_project(store, actor, &project, now).await?)
 }
 
-/// `PATCH /sms/projects/{project}`: renames, translates or turns a project on or off,
-/// audited.
+/// `PATCH /sms/projects/{project}`, `souk admin sms project set`: renames, translates or
+/// turns a project on or off, audited.
 pub async fn api_update_project(
     store: &Store,
     actor: &Acting,
@@ -583,63 +701,27 @@ pub async fn api_update_project(
     now: i64,
 ) -> Result<SmsProject, OperatorError> {
     actor.require(Permission::Change)?;
-    let current = sms_admin::project(store, reference).await?;
-    let ru_after = change
-        .translations
-        .iter()
-        .flatten()
-        .find(|(l, _)| l == "ru")
-        .map_or_else(
-            || ru(&current.name).to_owned(),
-            |(_, v)| v.trim().to_owned(),
-        );
-    let after = json!({
-        "name": change.name.as_deref().map_or(current.name.en(), str::trim),
-        "ru": ru_after,
-        "active": change.active.unwrap_or(current.active),
-    });
-    let row = entry(
-        actor,
-        "sms.project",
-        &format!("sms-project:{}", current.code),
-        Some(project_facts(&current)),
-        Some(after),
-    );
-    match sms_admin::update_project_audited(store, &current.id, change, Some((&row, now))).await {
-        Ok(p) => Ok(p),
-        Err(SmsAdminError::Store(e)) => Err(e.into()),
-        Err(SmsAdminError::UnsupportedLanguage(code)) => Err(OperatorError::Invalid(format!(
-            "Unsupported language {code:?}"
-        ))),
-        Err(e) => Err(OperatorError::Invalid(e.to_string())),
-    }
+    let change = NamedChange::of(change)?;
+    Ok(write_project(store, actor, reference, &change, now).await?)
 }
 
-/// `POST /sms/gateways`: a new gateway with the secret given (or one made here, answered
-/// once), audited with the secret only as "set".
+/// `POST /sms/gateways`, `souk admin sms gateway add`: a new gateway with the secret
+/// given (or one made here, answered once), audited with the secret only as "set".
 pub async fn api_create_gateway(
     store: &Store,
     actor: &Acting,
     gateway_name: &str,
     secret: Option<String>,
     now: i64,
-) -> Result<sms_admin::CreatedGateway, OperatorError> {
+) -> Result<CreatedGateway, OperatorError> {
     actor.require(Permission::Change)?;
-    let id = souk_core::id::new_entity_id();
-    let row = entry(
-        actor,
-        "sms.gateway_create",
-        &format!("sms-gateway:{id}"),
-        None,
-        Some(json!({ "name": gateway_name.trim(), "active": true, "secret": "set" })),
-    );
-    Ok(
-        sms_admin::create_gateway_audited(store, &id, gateway_name, secret, now, Some((&row, now)))
-            .await?,
-    )
+    let secret = secret.unwrap_or_else(souk_store::crypto::new_api_key);
+    let id = write_new_gateway(store, actor, gateway_name, &secret, now).await?;
+    Ok(CreatedGateway { id, secret })
 }
 
-/// `PATCH /sms/gateways/{id}`: turns a gateway on or off, audited.
+/// `PATCH /sms/gateways/{id}`, `souk admin sms gateway set`: turns a gateway on or off,
+/// audited.
 pub async fn api_set_gateway_active(
     store: &Store,
     actor: &Acting,
@@ -648,21 +730,10 @@ pub async fn api_set_gateway_active(
     now: i64,
 ) -> Result<SmsGateway, OperatorError> {
     actor.require(Permission::Change)?;
-    let current = sms_admin::gateway(store, id).await?;
-    let row = entry(
-        actor,
-        "sms.gateway",
-        &format!("sms-gateway:{id}"),
-        Some(json!({ "name": current.name, "active": current.active, "secret": "set" })),
-        Some(json!({ "name": current.name, "active": active, "secret": "set" })),
-    );
-    Ok(
-        sms_admin::update_gateway_audited(store, id, None, Some(active), None, Some((&row, now)))
-            .await?,
-    )
+    Ok(write_gateway(store, actor, id, None, Some(active), None, now).await?)
 }
 
-/// `POST /sms/numbers`: a pool number, audited.
+/// `POST /sms/numbers`, `souk admin sms number add`: a pool number, audited.
 pub async fn api_add_number(
     store: &Store,
     actor: &Acting,
@@ -670,26 +741,11 @@ pub async fn api_add_number(
     now: i64,
 ) -> Result<SmsNumber, OperatorError> {
     actor.require(Permission::Change)?;
-    let phone = normalize_phone(&number.phone).unwrap_or_else(|| number.phone.trim().to_owned());
-    let id = souk_core::id::new_entity_id();
-    let row = entry(
-        actor,
-        "sms.number_add",
-        &format!("sms-number:{phone}"),
-        None,
-        Some(json!({
-            "phone": phone,
-            "country": number.country.trim().to_ascii_lowercase(),
-            "gateway": number.gateway_id,
-            "projects": number.projects,
-            "active": true,
-        })),
-    );
-    Ok(sms_admin::add_number_audited(store, &id, number, now, Some((&row, now))).await?)
+    Ok(write_new_number(store, actor, &number, now).await?)
 }
 
-/// `PATCH /sms/numbers/{number}`: turns a number on or off or replaces its projects,
-/// audited.
+/// `PATCH /sms/numbers/{number}`, `souk admin sms number set`: turns a number on or off
+/// or replaces its projects, audited.
 pub async fn api_update_number(
     store: &Store,
     actor: &Acting,
@@ -699,19 +755,59 @@ pub async fn api_update_number(
     now: i64,
 ) -> Result<SmsNumber, OperatorError> {
     actor.require(Permission::Change)?;
-    let current = sms_admin::number(store, reference).await?;
-    let row = entry(
-        actor,
-        "sms.number",
-        &format!("sms-number:{}", current.phone),
-        Some(json!({ "active": current.active, "projects": current.projects })),
-        Some(json!({
-            "active": active.unwrap_or(current.active),
-            "projects": projects.map_or_else(|| current.projects.clone(), <[String]>::to_vec),
-        })),
-    );
-    Ok(
-        sms_admin::update_number_audited(store, &current.id, active, projects, Some((&row, now)))
-            .await?,
-    )
+    let id = store
+        .update_sms_number_audited(reference, active, projects, now, |before| {
+            Some(actor.audit_entry(
+                "sms.number",
+                &format!("sms-number:{}", before.phone),
+                Some(json!({ "active": before.active, "projects": before.projects })),
+                Some(json!({
+                    "active": active.unwrap_or(before.active),
+                    "projects": projects.map_or_else(|| before.projects.clone(), <[String]>::to_vec),
+                })),
+            ))
+        })
+        .await?;
+    Ok(sms_admin::number(store, &id).await?)
+}
+
+/// `POST /sms/inject`, `souk admin sms inject`: an SMS delivered as if a gateway had
+/// pushed it (demos, tests), audited with the order whose code it was, if any (never
+/// its text or code); answers the stored SMS and the phone as normalized.
+pub async fn inject(
+    store: &Store,
+    actor: &Acting,
+    sms: InjectSms,
+    now: i64,
+) -> Result<(StoredSms, String), InjectError> {
+    actor.require(Permission::Change)?;
+    let phone = normalize_phone(&sms.phone).ok_or(InjectError::InvalidPhone(sms.phone))?;
+    if sms.text.trim().is_empty() {
+        return Err(InjectError::EmptyText);
+    }
+    let inbound = InboundSms {
+        gateway_id: None,
+        phone: &phone,
+        sender: &sms.sender,
+        text: &sms.text,
+        received_at: now,
+        signature: None,
+    };
+    let outcome = store
+        .receive_sms_audited(&inbound, now, |stored| {
+            Some(actor.audit_entry(
+                "sms.inject",
+                &format!("sms-number:{phone}"),
+                None,
+                Some(json!({
+                    "message": stored.message_id,
+                    "order": stored.code.as_ref().and(stored.order_id),
+                })),
+            ))
+        })
+        .await?;
+    match outcome {
+        InboundOutcome::Stored(stored) => Ok((stored, phone)),
+        InboundOutcome::Replayed => Err(InjectError::Replayed),
+    }
 }

@@ -6,15 +6,12 @@
 use crate::rows::row_struct;
 use souk_core::id::new_entity_id;
 use souk_core::sms::{normalize_country, normalize_phone};
-use souk_core::{Money, Text};
+use souk_core::{Lang, Money, Text};
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::operator_audit::AuditSteps;
 use crate::operators::NewAuditEntry;
-
-/// An operator's audit row and its time, written in the transaction of the change.
-pub type Audit<'a> = Option<(&'a NewAuditEntry, i64)>;
-use crate::{Result, Store, StoreError};
+use crate::{Result, SmsCountry, SmsProject, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct NewSmsCountry {
@@ -124,6 +121,9 @@ row_struct! {
     }
 }
 
+/// A pool number as read: id, phone, country, gateway, on, the order renting it.
+type NumberRow = (String, String, String, Option<String>, bool, Option<i64>);
+
 tx_steps! {
     /// The SMS pool's shared steps, inside a write transaction.
     trait PoolSteps {
@@ -142,6 +142,95 @@ tx_steps! {
                 .await?;
             }
             Ok(())
+        }
+
+        /// An SMS name as stored: its English text and its translations.
+        async fn name_in(&mut self, entity: &str, id: &str, en: String) -> Result<Text> {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT lang, value FROM translations WHERE entity = $1 AND entity_id = $2 AND field = 'name'",
+            )
+            .bind(entity)
+            .bind(id)
+            .fetch_all(&mut *self)
+            .await?;
+            let mut text = Text::new(en);
+            for (lang, value) in rows {
+                if let Some(lang) = Lang::parse(&lang) {
+                    text.set(lang, value);
+                }
+            }
+            Ok(text)
+        }
+
+        /// A country as it is, read in the change's transaction for its audit row.
+        async fn country_in(&mut self, code: &str) -> Result<Option<SmsCountry>> {
+            let row: Option<(String, Option<i64>, bool)> =
+                sqlx::query_as("SELECT name, activate_id, active FROM sms_countries WHERE code = $1")
+                    .bind(code)
+                    .fetch_optional(&mut *self)
+                    .await?;
+            let Some((name, activate_id, active)) = row else {
+                return Ok(None);
+            };
+            let name = self.name_in("sms_country", code, name).await?;
+            Ok(Some(SmsCountry { code: code.to_owned(), name, activate_id, active }))
+        }
+
+        /// A project (by id or code) as it is, read in the change's transaction.
+        async fn project_in(&mut self, reference: &str) -> Result<Option<SmsProject>> {
+            let row: Option<(String, String, String, bool)> =
+                sqlx::query_as("SELECT id, code, name, active FROM sms_projects WHERE id = $1 OR code = $1")
+                    .bind(reference)
+                    .fetch_optional(&mut *self)
+                    .await?;
+            let Some((id, code, name, active)) = row else {
+                return Ok(None);
+            };
+            let name = self.name_in("sms_project", &id, name).await?;
+            Ok(Some(SmsProject { id, code, name, active }))
+        }
+
+        /// A gateway as it is, read in the change's transaction.
+        async fn gateway_in(&mut self, id: &str) -> Result<Option<SmsGateway>> {
+            let row: Option<(String, String, bool, i64)> =
+                sqlx::query_as("SELECT id, name, active, created_at FROM sms_gateways WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self)
+                    .await?;
+            Ok(row.map(|(id, name, active, created_at)| SmsGateway { id, name, active, created_at }))
+        }
+
+        /// A pool number (by id or phone) and the codes of its projects, read in the
+        /// change's transaction.
+        async fn number_in(&mut self, reference: &str) -> Result<Option<SmsNumber>> {
+            let phone = normalize_phone(reference).unwrap_or_default();
+            let row: Option<NumberRow> = sqlx::query_as(
+                "SELECT id, phone, country_code, gateway_id, active, current_order FROM sms_numbers \
+                 WHERE id = $1 OR phone = $2",
+            )
+            .bind(reference.trim())
+            .bind(&phone)
+            .fetch_optional(&mut *self)
+            .await?;
+            let Some((id, phone, country_code, gateway_id, active, current_order)) = row else {
+                return Ok(None);
+            };
+            let projects: Vec<(String,)> = sqlx::query_as(
+                "SELECT p.code FROM sms_number_projects np JOIN sms_projects p ON p.id = np.project_id \
+                 WHERE np.number_id = $1 ORDER BY p.code",
+            )
+            .bind(&id)
+            .fetch_all(&mut *self)
+            .await?;
+            Ok(Some(SmsNumber {
+                id,
+                phone,
+                country_code,
+                gateway_id,
+                active,
+                projects: projects.into_iter().map(|(code,)| code).collect(),
+                current_order,
+            }))
         }
 
         /// Links a number to projects given by id or code; an unknown one is `Invalid`.
@@ -202,14 +291,17 @@ fn non_empty(what: &str, text: &str) -> Result<()> {
 impl Store {
     /// Creates or updates a country (name, translations, protocol number, active).
     pub async fn upsert_sms_country(&self, c: &NewSmsCountry) -> Result<()> {
-        self.upsert_sms_country_audited(c, None).await
+        self.upsert_sms_country_audited(c, 0, |_| None).await
     }
 
-    /// `upsert_sms_country` with the audit row of an operator's change, in its transaction.
+    /// `upsert_sms_country` with the audit row `audit` makes of the country before
+    /// (read in the transaction; `None` when new), written in the transaction of the
+    /// change at `now` (none for `None`). Languages `c` does not name keep their text.
     pub async fn upsert_sms_country_audited(
         &self,
         c: &NewSmsCountry,
-        audit: Audit<'_>,
+        now: i64,
+        audit: impl FnOnce(Option<&SmsCountry>) -> Option<NewAuditEntry> + Send,
     ) -> Result<()> {
         let code = country_code(&c.code)?;
         non_empty("Country name", c.name.en())?;
@@ -220,6 +312,7 @@ impl Store {
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
+            let before = tx.country_in(&code).await?;
             sqlx::query(
                 "INSERT INTO sms_countries (code, name, activate_id, active) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, activate_id = excluded.activate_id, \
@@ -232,8 +325,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.write_name("sms_country", &code, &c.name).await?;
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(before.as_ref()) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
@@ -242,15 +335,16 @@ impl Store {
 
     /// Creates a project; returns its entity id.
     pub async fn create_sms_project(&self, p: &NewSmsProject, now: i64) -> Result<String> {
-        self.create_sms_project_audited(p, now, None).await
+        self.create_sms_project_audited(p, now, |_| None).await
     }
 
-    /// `create_sms_project` with the audit row of an operator's change, in its transaction.
+    /// `create_sms_project` with the audit row `audit` makes of the new project's id,
+    /// written in the transaction of the change (none for `None`).
     pub async fn create_sms_project_audited(
         &self,
         p: &NewSmsProject,
         now: i64,
-        audit: Audit<'_>,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
     ) -> Result<String> {
         let code = project_code(&p.code)?;
         non_empty("Project name", p.name.en())?;
@@ -271,52 +365,50 @@ impl Store {
                 return Err(StoreError::Conflict(format!("A project with code {code} already exists")));
             }
             tx.write_name("sms_project", &id, &p.name).await?;
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
         Ok(id)
     }
 
-    /// Renames (with translations) or (de)activates a project, found by id or code.
-    pub async fn update_sms_project(
-        &self,
-        reference: &str,
-        name: Option<&Text>,
-        active: Option<bool>,
-    ) -> Result<String> {
-        self.update_sms_project_audited(reference, name, active, None)
-            .await
-    }
-
-    /// `update_sms_project` with the audit row of an operator's change, in its transaction.
+    /// Renames a project, found by id or code (its English name, `en`, and the
+    /// `translations` given; languages not given keep their text) or (de)activates it,
+    /// with the audit row `audit` makes of the project before (read in the
+    /// transaction), written in the transaction of the change at `now` (none for
+    /// `None`). Returns its id.
     pub async fn update_sms_project_audited(
         &self,
         reference: &str,
-        name: Option<&Text>,
+        en: Option<&str>,
+        translations: &[(Lang, String)],
         active: Option<bool>,
-        audit: Audit<'_>,
+        now: i64,
+        audit: impl FnOnce(&SmsProject) -> Option<NewAuditEntry> + Send,
     ) -> Result<String> {
+        if let Some(en) = en {
+            non_empty("Project name", en)?;
+        }
         let reference = reference.trim().to_ascii_lowercase();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_projects WHERE id = $1 OR code = $1")
-                .bind(&reference)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((id,)) = row else {
+            let Some(before) = tx.project_in(&reference).await? else {
                 return Err(StoreError::NotFound("Project"));
             };
-            if let Some(name) = name {
-                non_empty("Project name", name.en())?;
+            let id = before.id.clone();
+            if let Some(en) = en {
                 sqlx::query("UPDATE sms_projects SET name = $1 WHERE id = $2")
-                    .bind(name.en().trim())
+                    .bind(en.trim())
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                tx.write_name("sms_project", &id, name).await?;
             }
+            let mut name = Text::new(en.map_or(before.name.en(), str::trim));
+            for (lang, value) in translations {
+                name.set(*lang, value.trim());
+            }
+            tx.write_name("sms_project", &id, &name).await?;
             if let Some(active) = active {
                 sqlx::query("UPDATE sms_projects SET active = $1 WHERE id = $2")
                     .bind(active)
@@ -324,8 +416,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(&before) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -433,10 +525,8 @@ impl Store {
 
     /// Registers a gateway with its webhook secret (sealed at rest); returns its id.
     pub async fn create_sms_gateway(&self, name: &str, secret: &str, now: i64) -> Result<String> {
-        let id = new_entity_id();
-        self.create_sms_gateway_audited(&id, name, secret, now, None)
-            .await?;
-        Ok(id)
+        self.create_sms_gateway_audited(name, secret, now, |_| None)
+            .await
     }
 
     fn check_gateway_secret(secret: &str) -> Result<()> {
@@ -448,44 +538,46 @@ impl Store {
         Ok(())
     }
 
-    /// `create_sms_gateway` under the id given, with the audit row of an operator's
-    /// change, in its transaction.
+    /// `create_sms_gateway` with the audit row `audit` makes of the new gateway's id,
+    /// written in the transaction of the change (none for `None`).
     pub async fn create_sms_gateway_audited(
         &self,
-        id: &str,
         name: &str,
         secret: &str,
         now: i64,
-        audit: Audit<'_>,
-    ) -> Result<()> {
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
+    ) -> Result<String> {
         non_empty("Gateway name", name)?;
         Self::check_gateway_secret(secret)?;
+        let id = new_entity_id();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
             sqlx::query("INSERT INTO sms_gateways (id, name, secret_enc, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
+                .bind(&id)
                 .bind(name.trim())
                 .bind(self.crypto.seal(secret))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
-        Ok(())
+        Ok(id)
     }
 
     /// Renames a gateway, turns it on or off, or replaces its webhook secret (each when
-    /// given), with the audit row of an operator's change, in one transaction.
+    /// given), with the audit row `audit` makes of the gateway before (read in the
+    /// transaction), written in the transaction of the change at `now` (none for `None`).
     pub async fn update_sms_gateway_audited(
         &self,
         id: &str,
         name: Option<&str>,
         active: Option<bool>,
         secret: Option<&str>,
-        audit: Audit<'_>,
+        now: i64,
+        audit: impl FnOnce(&SmsGateway) -> Option<NewAuditEntry> + Send,
     ) -> Result<()> {
         if let Some(name) = name {
             non_empty("Gateway name", name)?;
@@ -496,7 +588,10 @@ impl Store {
         let sealed = secret.map(|s| self.crypto.seal(s));
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let done = sqlx::query(
+            let Some(before) = tx.gateway_in(id).await? else {
+                return Err(StoreError::NotFound("Gateway"));
+            };
+            sqlx::query(
                 "UPDATE sms_gateways SET name = COALESCE($1, name), active = COALESCE($2, active), \
                  secret_enc = COALESCE($3, secret_enc) WHERE id = $4",
             )
@@ -505,32 +600,12 @@ impl Store {
             .bind(&sealed)
             .bind(id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 0 {
-                return Err(StoreError::NotFound("Gateway"));
-            }
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            .await?;
+            if let Some(entry) = audit(&before) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
-        Ok(())
-    }
-
-    pub async fn set_sms_gateway_active(&self, id: &str, active: bool) -> Result<()> {
-        let _gate = self.gate.enter().await;
-        let done = on_engine!(&self.db, pool => {
-            sqlx::query("UPDATE sms_gateways SET active = $1 WHERE id = $2")
-                .bind(active)
-                .bind(id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if done == 0 {
-            return Err(StoreError::NotFound("Gateway"));
-        }
         Ok(())
     }
 
@@ -553,20 +628,18 @@ impl Store {
 
     /// Adds a number to the pool; returns its id.
     pub async fn add_sms_number(&self, n: &NewSmsNumber, now: i64) -> Result<String> {
-        self.add_sms_number_audited(&new_entity_id(), n, now, None)
-            .await
+        self.add_sms_number_audited(n, now, |_| None).await
     }
 
-    /// `add_sms_number` under the id given, with the audit row of an operator's change,
-    /// in its transaction.
+    /// `add_sms_number` with the audit row `audit` makes of the new number's id,
+    /// written in the transaction of the change (none for `None`).
     pub async fn add_sms_number_audited(
         &self,
-        id: &str,
         n: &NewSmsNumber,
         now: i64,
-        audit: Audit<'_>,
+        audit: impl FnOnce(&str) -> Option<NewAuditEntry> + Send,
     ) -> Result<String> {
-        let id = id.to_owned();
+        let id = new_entity_id();
         let phone = normalize_phone(&n.phone)
             .ok_or_else(|| StoreError::Invalid(format!("Invalid phone number {:?}", n.phone)))?;
         let country = country_code(&n.country)?;
@@ -605,45 +678,33 @@ impl Store {
                 return Err(StoreError::Conflict(format!("The number {phone} is already in the pool")));
             }
             tx.set_number_projects(&id, &n.projects).await?;
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(&id) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
         });
         Ok(id)
     }
 
-    /// (De)activates a number (found by id or phone) or replaces the projects it serves.
-    /// A deactivated number finishes its current activation but gets no new one.
-    pub async fn update_sms_number(
-        &self,
-        reference: &str,
-        active: Option<bool>,
-        projects: Option<&[String]>,
-    ) -> Result<String> {
-        self.update_sms_number_audited(reference, active, projects, None)
-            .await
-    }
-
-    /// `update_sms_number` with the audit row of an operator's change, in its transaction.
+    /// (De)activates a number (found by id or phone) or replaces the projects it serves,
+    /// with the audit row `audit` makes of the number before (read in the transaction),
+    /// written in the transaction of the change at `now` (none for `None`). A
+    /// deactivated number finishes its current activation but gets no new one. Returns
+    /// its id.
     pub async fn update_sms_number_audited(
         &self,
         reference: &str,
         active: Option<bool>,
         projects: Option<&[String]>,
-        audit: Audit<'_>,
+        now: i64,
+        audit: impl FnOnce(&SmsNumber) -> Option<NewAuditEntry> + Send,
     ) -> Result<String> {
-        let phone = normalize_phone(reference).unwrap_or_default();
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sms_numbers WHERE id = $1 OR phone = $2")
-                .bind(reference.trim())
-                .bind(&phone)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((id,)) = row else {
+            let Some(before) = tx.number_in(reference).await? else {
                 return Err(StoreError::NotFound("Number"));
             };
+            let id = before.id.clone();
             if let Some(active) = active {
                 sqlx::query("UPDATE sms_numbers SET active = $1 WHERE id = $2")
                     .bind(active)
@@ -658,8 +719,8 @@ impl Store {
                     .await?;
                 tx.set_number_projects(&id, projects).await?;
             }
-            if let Some((entry, at)) = audit {
-                tx.audit_row(entry, at).await?;
+            if let Some(entry) = audit(&before) {
+                tx.audit_row(&entry, now).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -668,7 +729,6 @@ impl Store {
 
     /// The pool, by phone.
     pub async fn sms_numbers(&self) -> Result<Vec<SmsNumber>> {
-        type NumberRow = (String, String, String, Option<String>, bool, Option<i64>);
         let (numbers, links): (Vec<NumberRow>, Vec<(String, String)>) = on_engine!(&self.db, pool => {
             let numbers = sqlx::query_as(
                 "SELECT id, phone, country_code, gateway_id, active, current_order FROM sms_numbers ORDER BY phone",
@@ -704,20 +764,8 @@ impl Store {
     }
 
     /// Registers an upstream provider speaking the sms-activate protocol (key sealed at
-    /// rest); returns its id.
-    pub async fn create_sms_provider(
-        &self,
-        name: &str,
-        url: &str,
-        api_key: &str,
-        now: i64,
-    ) -> Result<String> {
-        self.create_sms_provider_audited(name, url, api_key, now, |_| None)
-            .await
-    }
-
-    /// `create_sms_provider` with the audit row `audit` makes of the new provider's id,
-    /// written in the transaction of the change (none for `None`).
+    /// rest) with the audit row `audit` makes of the new provider's id, written in the
+    /// transaction of the change (none for `None`); returns its id.
     pub async fn create_sms_provider_audited(
         &self,
         name: &str,
@@ -753,13 +801,8 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn set_sms_provider_enabled(&self, id: &str, enabled: bool) -> Result<()> {
-        self.set_sms_provider_enabled_audited(id, enabled, 0, |_, _| None)
-            .await
-    }
-
-    /// `set_sms_provider_enabled` with the audit row `audit` makes of the provider's
-    /// name and whether it was enabled before (read in the transaction), written in the
+    /// Enables or disables an sms-activate provider, with the audit row `audit` makes of
+    /// the provider's name and whether it was enabled before (read in the transaction), written in the
     /// transaction of the change at `now` (none for `None`).
     pub async fn set_sms_provider_enabled_audited(
         &self,

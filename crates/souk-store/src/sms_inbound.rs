@@ -9,6 +9,8 @@ use souk_core::sms::extract_code;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::events::EventSteps;
+use crate::operator_audit::AuditSteps;
+use crate::operators::NewAuditEntry;
 use crate::sms::SmsSteps;
 use crate::{Result, Store, StoreError};
 
@@ -128,6 +130,17 @@ impl Store {
     /// Stores an inbound SMS and, when it belongs to a rented number, gives its code to
     /// the activation. A replayed signature stores nothing.
     pub async fn receive_sms(&self, sms: &InboundSms<'_>, now: i64) -> Result<InboundOutcome> {
+        self.receive_sms_audited(sms, now, |_| None).await
+    }
+
+    /// `receive_sms` with the audit row `audit` makes of what became of the SMS (an SMS
+    /// the operator delivers by hand), written in its transaction (none for `None`).
+    pub async fn receive_sms_audited(
+        &self,
+        sms: &InboundSms<'_>,
+        now: i64,
+        audit: impl FnOnce(&StoredSms) -> Option<NewAuditEntry> + Send,
+    ) -> Result<InboundOutcome> {
         let received_at = sms.received_at.min(now);
         let code = extract_code(sms.text);
         // On PostgreSQL the activation is locked while we decide, so an expiry or a
@@ -200,8 +213,12 @@ impl Store {
                     applied = Some(c.clone());
                 }
             }
+            let stored = StoredSms { message_id, order_id, code: applied };
+            if let Some(entry) = audit(&stored) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
-            Ok(InboundOutcome::Stored(StoredSms { message_id, order_id, code: applied }))
+            Ok(InboundOutcome::Stored(stored))
         })
     }
 

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_app::operator_sms;
 use souk_app::operators::Acting;
-use souk_app::sms_admin::{self, InjectError, InjectSms, ProjectChange};
+use souk_app::sms_admin::{InjectError, InjectSms, ProjectChange};
 use souk_core::sms::ActivationStatus;
 use souk_core::{Lang, Money, Text};
 use souk_store::{NewSmsCountry, NewSmsNumber, NewSmsProject, SmsCountry, SmsNumber, SmsProject};
@@ -488,7 +488,7 @@ async fn inject(
         text: body.text,
         sender: body.from.unwrap_or_default(),
     };
-    match sms_admin::inject(&state.store, sms, state.now()).await {
+    match operator_sms::inject(&state.store, &api(), sms, state.now()).await {
         Ok((s, _)) => ok(json!({
             "message_id": s.message_id,
             "order": s.code.as_ref().and(s.order_id),
@@ -500,6 +500,7 @@ async fn inject(
         Err(InjectError::EmptyText) => Err(RestError::BadRequest("text is required".into())),
         Err(InjectError::Replayed) => Err(RestError::Conflict("Replayed".into())),
         Err(InjectError::Store(e)) => Err(e.into()),
+        Err(InjectError::Operator(e)) => Err(e.into()),
     }
 }
 

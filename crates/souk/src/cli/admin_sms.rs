@@ -1,10 +1,13 @@
 //! `souk admin sms ...`: the SMS catalogue, gateways, pool numbers, upstream providers
 //! and the lifetime setting, plus `inject` (SPEC 13), which delivers an SMS as if a
-//! gateway had pushed it.
+//! gateway had pushed it. Each change is audited as the command line, in its own
+//! transaction, through the operator's SMS use cases.
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use souk_app::sms_admin::{self, InjectSms, ProjectChange, SmsAdminError};
+use souk_app::operator_sms;
+use souk_app::operators::{Acting, OperatorError};
+use souk_app::sms_admin::{InjectSms, ProjectChange};
 use souk_core::{Lang, Text};
 use souk_store::{NewSmsCountry, NewSmsNumber, NewSmsProject, Store, StoreError};
 
@@ -194,19 +197,30 @@ pub enum ProviderCommand {
     },
 }
 
-fn text(name: &str, translations: &[String]) -> anyhow::Result<Text> {
+/// `LANG=NAME` pairs, each a language we speak.
+fn parse_translations(pairs: &[String]) -> anyhow::Result<Vec<(Lang, String)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (code, value) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow!("a translation is LANG=NAME, got {pair:?}"))?;
+            let lang = Lang::parse(code).ok_or_else(|| anyhow!("unsupported language {code:?}"))?;
+            Ok((lang, value.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn text(name: &str, pairs: &[String]) -> anyhow::Result<Text> {
     let mut t = Text::new(name.trim());
-    for pair in translations {
-        let (code, value) = pair
-            .split_once('=')
-            .ok_or_else(|| anyhow!("a translation is LANG=NAME, got {pair:?}"))?;
-        let lang = Lang::parse(code).ok_or_else(|| anyhow!("unsupported language {code:?}"))?;
-        t.set(lang, value.trim());
+    for (lang, value) in parse_translations(pairs)? {
+        t.set(lang, value);
     }
     Ok(t)
 }
 
 pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result<()> {
+    let actor = &Acting::command_line();
     match command {
         SmsCommand::Country {
             command:
@@ -224,7 +238,7 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                 activate_id,
                 active: !inactive,
             };
-            let c = sms_admin::save_country(store, country).await?;
+            let c = operator_sms::api_save_country(store, actor, country, now).await?;
             println!("country {} saved", c.code);
         }
         SmsCommand::Project {
@@ -239,7 +253,7 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                 code,
                 name: text(&name, &translations)?,
             };
-            let p = sms_admin::create_project(store, project, now).await?;
+            let p = operator_sms::api_create_project(store, actor, project, now).await?;
             println!("{}", p.id);
         }
         SmsCommand::Project {
@@ -251,26 +265,23 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     active,
                 },
         } => {
-            let translations = translations
-                .iter()
-                .map(|pair| {
-                    pair.split_once('=')
-                        .map(|(code, value)| (code.to_owned(), value.to_owned()))
-                        .ok_or_else(|| anyhow!("a translation is LANG=NAME, got {pair:?}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let translations: Vec<(String, String)> = parse_translations(&translations)?
+                .into_iter()
+                .map(|(lang, value)| (lang.code().to_owned(), value))
+                .collect();
             let change = ProjectChange {
                 name,
                 translations: (!translations.is_empty()).then_some(translations),
                 active,
             };
-            let p = match sms_admin::update_project(store, &project, change).await {
-                Ok(p) => p,
-                Err(SmsAdminError::Store(StoreError::NotFound(_))) => {
-                    bail!("no project {project}")
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let p =
+                match operator_sms::api_update_project(store, actor, &project, change, now).await {
+                    Ok(p) => p,
+                    Err(OperatorError::Store(StoreError::NotFound("Project"))) => {
+                        bail!("no project {project}")
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             println!("project {} saved", p.id);
         }
         SmsCommand::Price {
@@ -282,19 +293,19 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                 },
         } => {
             let price = parse_amount(&price)?;
-            sms_admin::set_price(store, &project, &country, price).await?;
+            operator_sms::api_set_price(store, actor, &project, &country, price, now).await?;
             println!("{project} in {country}: {}", price.display4());
         }
         SmsCommand::Price {
             command: PriceCommand::Remove { project, country },
         } => {
-            sms_admin::remove_price(store, &project, &country).await?;
+            operator_sms::remove_price(store, actor, &project, &country, now).await?;
             println!("{project} is no longer sold in {country}");
         }
         SmsCommand::Gateway {
             command: GatewayCommand::Add { name, secret },
         } => {
-            let g = sms_admin::create_gateway(store, &name, secret, now).await?;
+            let g = operator_sms::api_create_gateway(store, actor, &name, secret, now).await?;
             println!("gateway {}", g.id);
             println!("webhook POST /webhooks/sms/{}", g.id);
             println!("secret {}", g.secret);
@@ -302,7 +313,7 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
         SmsCommand::Gateway {
             command: GatewayCommand::Set { id, active },
         } => {
-            sms_admin::set_gateway_active(store, &id, active).await?;
+            operator_sms::api_set_gateway_active(store, actor, &id, active, now).await?;
             println!(
                 "gateway {id} {}",
                 if active { "enabled" } else { "disabled" }
@@ -323,7 +334,7 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                 gateway_id: gateway,
                 projects,
             };
-            let n = sms_admin::add_number(store, number, now).await?;
+            let n = operator_sms::api_add_number(store, actor, number, now).await?;
             println!("number {} {}", n.id, n.phone);
         }
         SmsCommand::Number {
@@ -334,26 +345,39 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                     projects,
                 },
         } => {
-            let n = sms_admin::update_number(store, &phone, active, projects.as_deref()).await?;
+            let n = operator_sms::api_update_number(
+                store,
+                actor,
+                &phone,
+                active,
+                projects.as_deref(),
+                now,
+            )
+            .await?;
             println!("number {} saved", n.id);
         }
         SmsCommand::Provider {
             command: ProviderCommand::Add { name, url, key },
         } => {
-            let id = sms_admin::create_provider(store, &name, &url, &key, now).await?;
+            let id = operator_sms::create_provider(store, actor, &name, &url, &key, now).await?;
             println!("{id}");
         }
         SmsCommand::Provider {
             command: ProviderCommand::Set { id, enabled },
         } => {
-            sms_admin::set_provider_enabled(store, &id, enabled).await?;
+            operator_sms::set_provider_enabled(store, actor, &id, enabled, now).await?;
             println!(
                 "provider {id} {}",
                 if enabled { "enabled" } else { "disabled" }
             );
         }
         SmsCommand::Lifetime { minutes } => {
-            sms_admin::set_lifetime(store, minutes, now).await?;
+            match operator_sms::set_lifetime(store, actor, minutes, now).await {
+                Err(OperatorError::Invalid(_)) => {
+                    bail!("the lifetime must be between 1 and 1440 minutes")
+                }
+                done => done?,
+            }
             println!("SMS activations now wait {minutes} minutes for their SMS");
         }
         SmsCommand::List => list(store).await?,
@@ -363,7 +387,7 @@ pub async fn run(store: &Store, command: SmsCommand, now: i64) -> anyhow::Result
                 text,
                 sender: from,
             };
-            let (s, phone) = sms_admin::inject(store, sms, now).await?;
+            let (s, phone) = operator_sms::inject(store, actor, sms, now).await?;
             match (s.order_id, s.code) {
                 (Some(order), Some(code)) => {
                     println!(

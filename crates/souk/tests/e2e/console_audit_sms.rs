@@ -1,20 +1,21 @@
 //! Audit rows in the transaction of their change, for what `console_audit` does not
-//! cover: the operator API's SMS changes (countries, projects, prices and their
-//! removal, gateways, pool numbers, sms-activate providers, the activation lifetime),
-//! audited as the operator API with no gateway secret or provider key in any row; and an
-//! operator enrolling the second factor and spending a recovery code (the factor on, or
-//! the code spent, only with its row).
+//! cover: the SMS changes of the operator API and of `souk admin sms` (countries,
+//! projects, prices and their removal, gateways, pool numbers, sms-activate providers,
+//! the activation lifetime, an SMS delivered by hand), audited as the operator API or the
+//! command line with no gateway secret or provider key in any row; and an operator
+//! enrolling the second factor and spending a recovery code (the factor on, or the code
+//! spent, only with its row).
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use souk_app::operators;
 use souk_core::Money;
 
-use crate::console::{break_the_audit_log, code, operator};
+use crate::console::{break_the_audit_log, code, operator, souk};
 use crate::console_operators::{audit_of, operator_id, password_step};
 use crate::engine_test;
 use crate::harness::{TestApp, TestDb};
-use crate::sms::US1;
+use crate::sms::{add_sms, only_order, sms_call, US1};
 
 const GATEWAY_SECRET: &str = "gateway-secret-0123456789";
 const PROVIDER_KEY: &str = "provider-key-0123456789";
@@ -72,7 +73,7 @@ fn price(text: &str) -> String {
 }
 
 // Each SMS change of the operator API leaves its exact row, as the operator API, with
-// the record before and after and no secret in it.
+// the record before and after and no secret in it; an SMS delivered by hand too.
 engine_test!(sms_api_changes_leave_their_rows, |db| {
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     let put = Method::PUT;
@@ -177,6 +178,15 @@ engine_test!(sms_api_changes_leave_their_rows, |db| {
         Some(json!({"lifetime_minutes": 45})),
     )
     .await;
+    let message = api(
+        &app,
+        post.clone(),
+        "/sms/inject",
+        Some(json!({"phone": US1, "text": "code 12345"})),
+    )
+    .await["message_id"]
+        .as_i64()
+        .expect("message");
 
     let who = "operator API";
     let row = |action: &str, subject: &str, before: Value, after: Value| {
@@ -284,15 +294,15 @@ engine_test!(sms_api_changes_leave_their_rows, |db| {
                 json!({"lifetime_minutes": 30}),
                 json!({"lifetime_minutes": 45})
             ),
+            row(
+                "sms.inject",
+                &num,
+                Value::Null,
+                json!({"message": message, "order": null})
+            ),
         ]
     );
-    for r in rows(&app).await {
-        let text = format!("{r:?}");
-        assert!(
-            !text.contains(GATEWAY_SECRET) && !text.contains(PROVIDER_KEY),
-            "{text}"
-        );
-    }
+    no_secret_in_rows(&app).await;
     app.stop().await;
 });
 
@@ -316,11 +326,14 @@ async fn sms_world(db: &TestDb) -> (TestApp, String, String) {
     (app, gateway, provider)
 }
 
-// With the audit log refusing rows, no SMS change of the operator API happens.
+// With the audit log refusing rows, no SMS change of the operator API happens, an SMS
+// delivered by hand included.
 engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
     let (app, gateway, provider) = sms_world(db).await;
     let before = sms_state(&app).await;
     let rows_before = rows(&app).await;
+    let messages = || async { app.store.sms_messages(None, 1000).await.expect("messages") };
+    let messages_before = messages().await;
     break_the_audit_log(db, true).await;
     let (put, patch, post) = (Method::PUT, Method::PATCH, Method::POST);
     for (method, path, body) in [
@@ -385,6 +398,11 @@ engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
             "/sms/settings".to_owned(),
             Some(json!({"lifetime_minutes": 7})),
         ),
+        (
+            post.clone(),
+            "/sms/inject".to_owned(),
+            Some(json!({"phone": crate::sms::US1, "text": "code 12345"})),
+        ),
     ] {
         let (status, answer) = app.operator(method, &path, body).await;
         assert!(status >= 500, "{path}: {status} {answer}");
@@ -392,8 +410,409 @@ engine_test!(sms_api_changes_do_not_happen_without_their_row, |db| {
     break_the_audit_log(db, false).await;
     assert_eq!(sms_state(&app).await, before);
     assert_eq!(rows(&app).await, rows_before);
+    assert_eq!(messages().await, messages_before);
     app.stop().await;
 });
+
+/// `souk admin sms ARGS` that must succeed: what it printed.
+fn sms_cli(db: &TestDb, args: &[&str]) -> String {
+    let args: Vec<&str> = ["admin", "sms"].iter().chain(args).copied().collect();
+    let (ok, out, err) = souk(db, &args);
+    assert!(ok, "{args:?}: {err}");
+    out
+}
+
+/// No row mentions the gateway secret or the provider key.
+async fn no_secret_in_rows(app: &TestApp) {
+    for r in rows(app).await {
+        let text = format!("{r:?}");
+        assert!(
+            !text.contains(GATEWAY_SECRET) && !text.contains(PROVIDER_KEY),
+            "{text}"
+        );
+    }
+}
+
+// Each change of `souk admin sms` leaves its exact row, as the command line, with the
+// record before and after and no secret in it; an SMS delivered by hand names the
+// activation it completed.
+engine_test!(sms_command_line_changes_leave_their_rows, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let url = "https://activate.example/stubs/handler_api.php";
+    sms_cli(
+        db,
+        &[
+            "country",
+            "set",
+            "--code",
+            "us",
+            "--name",
+            "United States",
+            "--activate-id",
+            "187",
+            "--translation",
+            "ru=США",
+        ],
+    );
+    sms_cli(
+        db,
+        &[
+            "country",
+            "set",
+            "--code",
+            "us",
+            "--name",
+            "USA",
+            "--translation",
+            "ru=США",
+            "--inactive",
+        ],
+    );
+    sms_cli(
+        db,
+        &[
+            "project",
+            "add",
+            "--code",
+            "tg",
+            "--name",
+            "Telegram",
+            "--translation",
+            "ru=Телеграм",
+        ],
+    );
+    sms_cli(
+        db,
+        &["project", "set", "--project", "tg", "--active", "false"],
+    );
+    sms_cli(
+        db,
+        &[
+            "price",
+            "set",
+            "--project",
+            "tg",
+            "--country",
+            "us",
+            "--price",
+            "0.50",
+        ],
+    );
+    sms_cli(
+        db,
+        &[
+            "price",
+            "set",
+            "--project",
+            "tg",
+            "--country",
+            "us",
+            "--price",
+            "0.75",
+        ],
+    );
+    sms_cli(
+        db,
+        &["price", "remove", "--project", "tg", "--country", "us"],
+    );
+    let out = sms_cli(
+        db,
+        &[
+            "gateway",
+            "add",
+            "--name",
+            "Modem",
+            "--secret",
+            GATEWAY_SECRET,
+        ],
+    );
+    let gateway = out
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway "))
+        .expect("gateway line")
+        .to_owned();
+    sms_cli(
+        db,
+        &[
+            "number",
+            "add",
+            "--phone",
+            US1,
+            "--country",
+            "us",
+            "--gateway",
+            &gateway,
+            "--projects",
+            "tg",
+        ],
+    );
+    // `--active` is a switch: without it the gateway is turned off.
+    sms_cli(db, &["gateway", "set", "--id", &gateway]);
+    sms_cli(db, &["number", "set", "--phone", US1, "--active", "false"]);
+    let provider = sms_cli(
+        db,
+        &[
+            "provider",
+            "add",
+            "--name",
+            "Activate",
+            "--url",
+            url,
+            "--key",
+            PROVIDER_KEY,
+        ],
+    );
+    let provider = provider.trim();
+    sms_cli(db, &["provider", "set", "--id", provider]);
+    sms_cli(db, &["lifetime", "--minutes", "30"]);
+    sms_cli(db, &["lifetime", "--minutes", "45"]);
+    let out = sms_cli(db, &["inject", "--phone", US1, "--text", "code 12345"]);
+    let message: i64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no message id in {out}"));
+
+    let who = "command line";
+    let row = |action: &str, subject: &str, before: Value, after: Value| {
+        (
+            action.to_owned(),
+            who.to_owned(),
+            subject.to_owned(),
+            before,
+            after,
+        )
+    };
+    let gw = format!("sms-gateway:{gateway}");
+    let pr = format!("sms-provider:{provider}");
+    let num = format!("sms-number:{US1}");
+    assert_eq!(
+        rows(&app).await,
+        [
+            row(
+                "sms.country",
+                "sms-country:us",
+                Value::Null,
+                json!({"name": "United States", "ru": "США", "active": true})
+            ),
+            row(
+                "sms.country",
+                "sms-country:us",
+                json!({"name": "United States", "ru": "США", "active": true}),
+                json!({"name": "USA", "ru": "США", "active": false})
+            ),
+            row(
+                "sms.project_create",
+                "sms-project:tg",
+                Value::Null,
+                json!({"code": "tg", "name": "Telegram", "ru": "Телеграм", "active": true})
+            ),
+            row(
+                "sms.project",
+                "sms-project:tg",
+                json!({"name": "Telegram", "ru": "Телеграм", "active": true}),
+                json!({"name": "Telegram", "ru": "Телеграм", "active": false})
+            ),
+            row(
+                "sms.price",
+                "sms:tg/us",
+                json!({"price": null}),
+                json!({"price": price("0.50")})
+            ),
+            row(
+                "sms.price",
+                "sms:tg/us",
+                json!({"price": price("0.50")}),
+                json!({"price": price("0.75")})
+            ),
+            row(
+                "sms.price_delete",
+                "sms:tg/us",
+                json!({"price": price("0.75")}),
+                json!({"price": null})
+            ),
+            row(
+                "sms.gateway_create",
+                &gw,
+                Value::Null,
+                json!({"name": "Modem", "active": true, "secret": "set"})
+            ),
+            row(
+                "sms.number_add",
+                &num,
+                Value::Null,
+                json!({"phone": US1, "country": "us", "gateway": gateway, "projects": ["tg"],
+                    "active": true})
+            ),
+            row(
+                "sms.gateway",
+                &gw,
+                json!({"name": "Modem", "active": true, "secret": "set"}),
+                json!({"name": "Modem", "active": false, "secret": "set"})
+            ),
+            row(
+                "sms.number",
+                &num,
+                json!({"active": true, "projects": ["tg"]}),
+                json!({"active": false, "projects": ["tg"]})
+            ),
+            row(
+                "sms.provider_create",
+                &pr,
+                Value::Null,
+                json!({"name": "Activate", "url": url, "enabled": true, "key": "set"})
+            ),
+            row(
+                "sms.provider",
+                &pr,
+                json!({"name": "Activate", "enabled": true}),
+                json!({"name": "Activate", "enabled": false})
+            ),
+            row(
+                "sms.settings",
+                "sms-settings",
+                json!({"lifetime_minutes": null}),
+                json!({"lifetime_minutes": 30})
+            ),
+            row(
+                "sms.settings",
+                "sms-settings",
+                json!({"lifetime_minutes": 30}),
+                json!({"lifetime_minutes": 45})
+            ),
+            row(
+                "sms.inject",
+                &num,
+                Value::Null,
+                json!({"message": message, "order": null})
+            ),
+        ]
+    );
+    let authors = app.store.audit_log(None, None, 1000).await.expect("audit");
+    assert!(
+        authors.iter().all(|r| r.operator_id.is_none()),
+        "{authors:?}"
+    );
+    no_secret_in_rows(&app).await;
+    app.stop().await;
+});
+
+// With the audit log refusing rows, no `souk admin sms` change happens, an SMS delivered
+// by hand included (the activation waiting on it keeps waiting); then the SMS delivered
+// by hand is kept with its row, naming the order it completed.
+engine_test!(
+    sms_command_line_changes_do_not_happen_without_their_row,
+    |db| {
+        let (app, gateway, provider) = sms_world(db).await;
+        let key = app.buyer("buyer@test.local", "5").await;
+        let (order, phone) =
+            only_order(&add_sms(&app, &key, &[("project_id", "tg"), ("country", "gb")]).await);
+        let messages = || async { app.store.sms_messages(None, 1000).await.expect("messages") };
+        let before = sms_state(&app).await;
+        let rows_before = rows(&app).await;
+        let messages_before = messages().await;
+        let inject = [
+            "inject",
+            "--phone",
+            phone.as_str(),
+            "--text",
+            "Telegram code: 60606",
+        ];
+        break_the_audit_log(db, true).await;
+        let commands: [&[&str]; 15] = [
+            &[
+                "country",
+                "set",
+                "--code",
+                "us",
+                "--name",
+                "USA",
+                "--inactive",
+            ],
+            &["country", "set", "--code", "de", "--name", "Germany"],
+            &["project", "add", "--code", "wa", "--name", "WhatsApp"],
+            &["project", "set", "--project", "tg", "--active", "false"],
+            &[
+                "price",
+                "set",
+                "--project",
+                "tg",
+                "--country",
+                "us",
+                "--price",
+                "0.99",
+            ],
+            &["price", "remove", "--project", "tg", "--country", "us"],
+            &[
+                "gateway",
+                "add",
+                "--name",
+                "Other",
+                "--secret",
+                GATEWAY_SECRET,
+            ],
+            &["gateway", "set", "--id", &gateway],
+            &[
+                "number",
+                "add",
+                "--phone",
+                "+12025550199",
+                "--country",
+                "us",
+                "--projects",
+                "tg",
+            ],
+            &["number", "set", "--phone", US1, "--active", "false"],
+            &[
+                "provider",
+                "add",
+                "--name",
+                "Other",
+                "--url",
+                "https://other.example/api",
+                "--key",
+                PROVIDER_KEY,
+            ],
+            &["provider", "set", "--id", &provider],
+            &["lifetime", "--minutes", "7"],
+            &inject,
+            &["inject", "--phone", "+15550001111", "--text", "hello"],
+        ];
+        for args in commands {
+            let args: Vec<&str> = ["admin", "sms"].iter().chain(args).copied().collect();
+            let (ok, _, _) = souk(db, &args);
+            assert!(!ok, "{args:?} fails with the log");
+        }
+        break_the_audit_log(db, false).await;
+        assert_eq!(sms_state(&app).await, before);
+        assert_eq!(rows(&app).await, rows_before);
+        assert_eq!(messages().await, messages_before);
+        assert_eq!(
+            sms_call(&app, &key, "sms_code", order).await["status"],
+            "waiting"
+        );
+
+        let out = sms_cli(db, &inject);
+        assert!(
+            out.contains(&format!("delivered to order {order}: code 60606")),
+            "{out}"
+        );
+        let message = messages().await[0].id;
+        let last = rows(&app).await.pop().expect("a row");
+        assert_eq!(
+            last,
+            (
+                "sms.inject".to_owned(),
+                "command line".to_owned(),
+                format!("sms-number:{phone}"),
+                Value::Null,
+                json!({"message": message, "order": order}),
+            )
+        );
+        assert!(!format!("{last:?}").contains("60606"), "no code in the row");
+        app.stop().await;
+    }
+);
 
 /// A half-way session (password given, second factor to come) of `email`: its token.
 async fn half_way(app: &TestApp, email: &str, password: &str) -> String {

@@ -1,8 +1,9 @@
 //! SMS verification: prices, countries, projects, gateways (never their webhook
 //! secrets: a secret is typed and replaced, the page says only that it is set), the
 //! pool's numbers, and the messages and activations, page by page. Every operator
-//! reads; admins and owners change, through `souk_app::operator_sms` (the operator
-//! API's `sms_admin` use cases, each change audited in its transaction).
+//! reads; admins and owners change, through `souk_app::operator_sms` (the audited
+//! writes the operator API and the command line use too, each change's row in its
+//! transaction).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -430,42 +431,115 @@ fn edit_page(
     page(c, status, title, notice, content)
 }
 
-async fn country_page(
+/// A country or a project: each is edited as a name, its Russian text and on or off,
+/// on one form and through one save.
+#[derive(Clone, Copy)]
+enum Named {
+    Country,
+    Project,
+}
+
+impl Named {
+    /// Its code, name and whether it is on, as stored (none: the console's 404).
+    async fn stored(
+        self,
+        state: &AppState,
+        key: &str,
+    ) -> Result<(String, Text, bool), ConsoleError> {
+        Ok(match self {
+            Named::Country => {
+                let k = souk_app::sms_admin::country(&state.store, key).await?;
+                (k.code, k.name, k.active)
+            }
+            Named::Project => {
+                let p = souk_app::sms_admin::project(&state.store, key).await?;
+                (p.code, p.name, p.active)
+            }
+        })
+    }
+}
+
+/// A country's or a project's edit page: its name, Russian text and on or off, as
+/// stored or as typed.
+async fn named_page(
     state: &AppState,
     c: &Console,
-    code: &str,
+    kind: Named,
+    key: &str,
     typed: Option<&SmsForm>,
     notice: Notice,
     status: StatusCode,
 ) -> Result<Response, ConsoleError> {
     c.allowed(Permission::Change)?;
     let ui = c.ui();
-    let country = state
-        .store
-        .sms_countries(false)
-        .await?
-        .into_iter()
-        .find(|k| k.code == code)
-        .ok_or(ConsoleError::NotFound)?;
+    let (code, stored, on) = kind.stored(state, key).await?;
     let (name, name_ru, active) = match typed {
         Some(f) => (f.name.clone(), f.name_ru.clone(), f.active.is_some()),
-        None => (
-            country.name.en().to_owned(),
-            ru(&country.name).to_owned(),
-            country.active,
+        None => (stored.en().to_owned(), ru(&stored).to_owned(), on),
+    };
+    let (what, path, form_id, on_label, submit_id) = match kind {
+        Named::Country => (
+            ui.t("Country", "Страна"),
+            "countries",
+            "sms-country-form",
+            ui.t(
+                "Buyers may rent numbers here",
+                "Покупатели могут арендовать номера",
+            ),
+            "sms-country-submit",
+        ),
+        Named::Project => (
+            ui.t("Project", "Проект"),
+            "projects",
+            "sms-project-edit",
+            ui.t("On sale", "В продаже"),
+            "sms-project-save",
         ),
     };
     let form = html! {
-        form.stack #sms-country-form method="post" action=(format!("/console/sms/countries/{code}")) {
+        form.stack id=(form_id) method="post" action=(format!("/console/sms/{path}/{code}")) {
             input type="hidden" name="csrf" value=(c.csrf());
             label { (ui.t("Name", "Название")) input type="text" name="name" value=(name) required maxlength="100"; }
             label { (ui.t("In Russian", "По-русски")) input type="text" name="name_ru" value=(name_ru) maxlength="100"; }
-            label.check { input type="checkbox" name="active" checked[active]; " " (ui.t("Buyers may rent numbers here", "Покупатели могут арендовать номера")) }
-            button #sms-country-submit type="submit" { (ui.t("Save", "Сохранить")) }
+            label.check { input type="checkbox" name="active" checked[active]; " " (on_label) }
+            button id=(submit_id) type="submit" { (ui.t("Save", "Сохранить")) }
         }
     };
-    let title = format!("{} · {}", ui.t("Country", "Страна"), country.code);
+    let title = format!("{what} · {code}");
     Ok(edit_page(c, &title, notice, status, form))
+}
+
+/// A country's or a project's form saved: back to the overview, or its page again with
+/// the refusal.
+async fn save_named(
+    state: &AppState,
+    c: &Console,
+    kind: Named,
+    key: &str,
+    form: &SmsForm,
+) -> Result<Response, ConsoleError> {
+    c.check_csrf(form.csrf.as_deref())?;
+    let op = c.allowed(Permission::Change)?;
+    let (store, now) = (&state.store, state.now());
+    let (en, ru, active) = (&form.name, &form.name_ru, form.active.is_some());
+    let done = match kind {
+        Named::Country => operator_sms::save_country(store, &op, key, en, ru, active, now)
+            .await
+            .map(drop),
+        Named::Project => operator_sms::update_project(store, &op, key, en, ru, active, now)
+            .await
+            .map(drop),
+    };
+    match done {
+        Ok(()) => Ok(see_other("/console/sms")),
+        Err(e) => {
+            let text = refused_or_fault(c.ui(), e)?;
+            let page_of = move |state, c, key, typed, notice, status| {
+                named_page(state, c, kind, key, typed, notice, status)
+            };
+            edit_refused(state, c, form, text, page_of, key).await
+        }
+    }
 }
 
 pub async fn country(
@@ -473,7 +547,16 @@ pub async fn country(
     c: Console,
     PagePath(code): PagePath<String>,
 ) -> Result<Response, ConsoleError> {
-    country_page(&state, &c, &code, None, Notice::None, StatusCode::OK).await
+    named_page(
+        &state,
+        &c,
+        Named::Country,
+        &code,
+        None,
+        Notice::None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub async fn save_country(
@@ -482,57 +565,7 @@ pub async fn save_country(
     PagePath(code): PagePath<String>,
     PageForm(form): PageForm<SmsForm>,
 ) -> Result<Response, ConsoleError> {
-    c.check_csrf(form.csrf.as_deref())?;
-    let op = c.allowed(Permission::Change)?;
-    match operator_sms::save_country(
-        &state.store,
-        &op,
-        &code,
-        &form.name,
-        &form.name_ru,
-        form.active.is_some(),
-        state.now(),
-    )
-    .await
-    {
-        Ok(_) => Ok(see_other("/console/sms")),
-        Err(e) => {
-            let text = refused_or_fault(c.ui(), e)?;
-            edit_refused(&state, &c, &form, text, country_page, &code).await
-        }
-    }
-}
-
-async fn project_page(
-    state: &AppState,
-    c: &Console,
-    code: &str,
-    typed: Option<&SmsForm>,
-    notice: Notice,
-    status: StatusCode,
-) -> Result<Response, ConsoleError> {
-    c.allowed(Permission::Change)?;
-    let ui = c.ui();
-    let project = souk_app::sms_admin::project(&state.store, code).await?;
-    let (name, name_ru, active) = match typed {
-        Some(f) => (f.name.clone(), f.name_ru.clone(), f.active.is_some()),
-        None => (
-            project.name.en().to_owned(),
-            ru(&project.name).to_owned(),
-            project.active,
-        ),
-    };
-    let form = html! {
-        form.stack #sms-project-edit method="post" action=(format!("/console/sms/projects/{}", project.code)) {
-            input type="hidden" name="csrf" value=(c.csrf());
-            label { (ui.t("Name", "Название")) input type="text" name="name" value=(name) required maxlength="100"; }
-            label { (ui.t("In Russian", "По-русски")) input type="text" name="name_ru" value=(name_ru) maxlength="100"; }
-            label.check { input type="checkbox" name="active" checked[active]; " " (ui.t("On sale", "В продаже")) }
-            button #sms-project-save type="submit" { (ui.t("Save", "Сохранить")) }
-        }
-    };
-    let title = format!("{} · {}", ui.t("Project", "Проект"), project.code);
-    Ok(edit_page(c, &title, notice, status, form))
+    save_named(&state, &c, Named::Country, &code, &form).await
 }
 
 pub async fn project(
@@ -540,7 +573,16 @@ pub async fn project(
     c: Console,
     PagePath(code): PagePath<String>,
 ) -> Result<Response, ConsoleError> {
-    project_page(&state, &c, &code, None, Notice::None, StatusCode::OK).await
+    named_page(
+        &state,
+        &c,
+        Named::Project,
+        &code,
+        None,
+        Notice::None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub async fn save_project(
@@ -549,25 +591,7 @@ pub async fn save_project(
     PagePath(code): PagePath<String>,
     PageForm(form): PageForm<SmsForm>,
 ) -> Result<Response, ConsoleError> {
-    c.check_csrf(form.csrf.as_deref())?;
-    let op = c.allowed(Permission::Change)?;
-    match operator_sms::update_project(
-        &state.store,
-        &op,
-        &code,
-        &form.name,
-        &form.name_ru,
-        form.active.is_some(),
-        state.now(),
-    )
-    .await
-    {
-        Ok(_) => Ok(see_other("/console/sms")),
-        Err(e) => {
-            let text = refused_or_fault(c.ui(), e)?;
-            edit_refused(&state, &c, &form, text, project_page, &code).await
-        }
-    }
+    save_named(&state, &c, Named::Project, &code, &form).await
 }
 
 async fn gateway_page(
