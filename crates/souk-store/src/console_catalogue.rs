@@ -50,27 +50,47 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ConsoleService>, i64)> {
-        let search = search.trim();
-        let pattern = format!(
-            "%{}%",
-            search
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        on_engine!(&self.db, pool => {
-            let rows: Vec<ConsoleService> = sqlx::query_as(&format!(
+        self.searched_page(
+            &format!(
                 "SELECT s.number, s.entity, s.product_type, s.name, sh.name AS shop, sc.name AS subcategory, \
                  {RATE} AS rate, s.provider_id, s.provider_rate, s.active {FROM} ORDER BY s.number LIMIT $3 OFFSET $4"
-            ))
-            .bind(search)
-            .bind(&pattern)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-            let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) {FROM}"))
+            ),
+            &format!("SELECT COUNT(*) {FROM}"),
+            search,
+            limit,
+            offset,
+        )
+        .await
+    }
+
+    /// One page of `rows_sql` and how many rows `count_sql` counts, both filtered by a
+    /// search bound as `$1` (the text, trimmed) and `$2` (its `contains_pattern`), the
+    /// page as `$3` (limit) and `$4` (offset): the console's searched lists.
+    async fn searched_page<T>(
+        &self,
+        rows_sql: &str,
+        count_sql: &str,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<T>, i64)>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let search = search.trim();
+        let pattern = contains_pattern(search);
+        on_engine!(&self.db, pool => {
+            let rows: Vec<T> = sqlx::query_as(rows_sql)
+                .bind(search)
+                .bind(&pattern)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let (total,): (i64,) = sqlx::query_as(count_sql)
                 .bind(search)
                 .bind(&pattern)
                 .fetch_one(pool)
@@ -443,27 +463,16 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ShopRecord>, i64)> {
-        let search = search.trim();
-        let pattern = contains_pattern(search);
-        on_engine!(&self.db, pool => {
-            let rows: Vec<ShopRecord> = sqlx::query_as(&format!(
-                "{SHOP_SELECT} {SHOP_FILTER} ORDER BY s.created_at, s.id LIMIT $3 OFFSET $4"
-            ))
-            .bind(search)
-            .bind(&pattern)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-            let (total,): (i64,) = sqlx::query_as(&format!(
+        self.searched_page(
+            &format!("{SHOP_SELECT} {SHOP_FILTER} ORDER BY s.created_at, s.id LIMIT $3 OFFSET $4"),
+            &format!(
                 "SELECT COUNT(*) FROM shops s JOIN users u ON u.id = s.owner_id {SHOP_FILTER}"
-            ))
-            .bind(search)
-            .bind(&pattern)
-            .fetch_one(pool)
-            .await?;
-            Ok((rows, total))
-        })
+            ),
+            search,
+            limit,
+            offset,
+        )
+        .await
     }
 
     /// One shop with its owner, listings and (shown) reviews.

@@ -823,6 +823,47 @@ pub(crate) async fn signed_in(app: &TestApp, email: &str, role: &str) -> Signed 
     sign_in_as(app, email, &password).await.0
 }
 
+/// A password sign-in by hand: (status, where it leads, the session cookie).
+pub(crate) async fn password_step(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (u16, String, Option<String>) {
+    let http = no_redirects();
+    let page = http
+        .get(format!("{}/console/signin", app.url))
+        .send()
+        .await
+        .expect("get");
+    let csrf = page
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("souk_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let r = http
+        .post(format!("{}/console/signin", app.url))
+        .header(COOKIE, format!("souk_csrf={csrf}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (r.status().as_u16(), location, console_cookie(&r))
+}
+
 /// Signs an existing operator in with their password over plain HTTP, enrolling the
 /// second factor when asked: the session, and the recovery codes when it enrolled.
 pub(crate) async fn sign_in_as(
@@ -833,33 +874,9 @@ pub(crate) async fn sign_in_as(
     let http = no_redirects();
     let base = &app.url;
     let mut codes = Vec::new();
-    let page = http
-        .get(format!("{base}/console/signin"))
-        .send()
-        .await
-        .expect("get");
-    let csrf_cookie = page
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("souk_csrf="))
-        .and_then(|v| v.split(';').next())
-        .expect("csrf cookie")
-        .to_owned();
-    let started = http
-        .post(format!("{base}/console/signin"))
-        .header(COOKIE, format!("souk_csrf={csrf_cookie}"))
-        .form(&[
-            ("csrf", csrf_cookie.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("sign in");
-    let mut cookie = console_cookie(&started).expect("session");
-    if started.headers()[LOCATION] == "/console/enrol" {
+    let (_, location, cookie) = password_step(app, email, password).await;
+    let mut cookie = cookie.expect("session");
+    if location == "/console/enrol" {
         let page = http
             .get(format!("{base}/console/enrol"))
             .header(COOKIE, format!("souk_console={cookie}"))

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use souk_app::operators;
 use souk_core::Money;
 
+use crate::console::password_step;
 use crate::console::{break_the_audit_log, code, operator, souk};
-use crate::console_operators::{audit_of, operator_id, password_step};
+use crate::console_operators::{audit_of, operator_id};
 use crate::engine_test;
 use crate::harness::{TestApp, TestDb};
 use crate::sms::{add_sms, only_order, sms_call, US1};

@@ -6,12 +6,12 @@
 //! recovery code are audit rows of their own; an SMS gateway's secret never appears on
 //! a page; bad input changes nothing; the Russian console refuses in Russian.
 
-use reqwest::header::{COOKIE, LOCATION};
+use reqwest::header::COOKIE;
 use serde_json::{json, Value};
 use souk_app::operators::{self, Acting, Change, OperatorError, Role};
 
 use crate::console::{
-    alert, between, console_cookie, last_audit, no_redirects, operator, page_of, post_as,
+    alert, between, last_audit, no_redirects, operator, page_of, password_step, post_as,
     sign_in_as, signed_in, Signed,
 };
 use crate::engine_test;
@@ -84,47 +84,6 @@ pub(crate) async fn audit_of(app: &TestApp, subject: &str) -> Vec<(String, Strin
         .collect();
     rows.reverse();
     rows
-}
-
-/// A password sign-in by hand: (status, where it leads, the session cookie).
-pub(crate) async fn password_step(
-    app: &TestApp,
-    email: &str,
-    password: &str,
-) -> (u16, String, Option<String>) {
-    let http = no_redirects();
-    let page = http
-        .get(format!("{}/console/signin", app.url))
-        .send()
-        .await
-        .expect("get");
-    let csrf = page
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("souk_csrf="))
-        .and_then(|v| v.split(';').next())
-        .expect("csrf cookie")
-        .to_owned();
-    let r = http
-        .post(format!("{}/console/signin", app.url))
-        .header(COOKIE, format!("souk_csrf={csrf}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("sign in");
-    let location = r
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (r.status().as_u16(), location, console_cookie(&r))
 }
 
 engine_test!(console_operators_screen, |db| {
