@@ -1,5 +1,5 @@
 //! Group commit of orders on SQLite. One writer task per node takes the orders placed
-//! and canceled concurrently, runs them one after another in one write transaction, each
+//! and canceled, the SMS numbers rented and the suppliers' deliveries concurrently, runs them one after another in one write transaction, each
 //! in a savepoint of its own, and commits once: a refusal ("Not enough stock",
 //! "Insufficient balance") or a fault rolls back its own savepoint and leaves the others
 //! in the batch alone. Nobody is answered before the commit returns, so an acknowledged order is as
@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::db::{on_engine, tx_steps, BeginWrite, WriteGate};
 use crate::idempotency::Idempotency;
 use crate::orders::{Buyer, CancelOutcome, CancelSteps, OrderSteps, PlaceSteps, Placed};
+use crate::sms::{OwnedSmsRent, RentOutcome, SmsSteps};
+use crate::supplier::{DeliverySteps, OrderProgress};
 use crate::{Result, Store, StoreError};
 
 /// At most this many orders share a commit.
@@ -99,6 +101,15 @@ pub(crate) enum Write {
         order_id: i64,
         now: i64,
     },
+    /// SMS numbers rented for one buyer, all or nothing.
+    SmsRent { rent: OwnedSmsRent, now: i64 },
+    /// A supplier's accounts for a manual order, sealed before they came here.
+    Deliver {
+        owner: String,
+        order_id: i64,
+        sealed: Vec<(Vec<u8>, String)>,
+        now: i64,
+    },
 }
 
 /// What a write came to.
@@ -106,14 +117,21 @@ pub(crate) enum Write {
 pub(crate) enum Done {
     Placed(Placed),
     Canceled(CancelOutcome),
+    Rented(RentOutcome),
+    Delivered(OrderProgress),
 }
 
 impl Done {
+    /// Whether what the write did stays: a rental short of numbers answers without
+    /// keeping any of its writes.
+    fn keeps(&self) -> bool {
+        !matches!(self, Done::Rented(RentOutcome::Short { .. }))
+    }
     /// The placed order of a `Product` or `Smm` write.
     pub(crate) fn placed(self) -> Result<Placed> {
         match self {
             Done::Placed(placed) => Ok(placed),
-            Done::Canceled(_) => Err(mismatch()),
+            _ => Err(mismatch()),
         }
     }
 
@@ -121,7 +139,23 @@ impl Done {
     pub(crate) fn canceled(self) -> Result<CancelOutcome> {
         match self {
             Done::Canceled(outcome) => Ok(outcome),
-            Done::Placed(_) => Err(mismatch()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The outcome of an `SmsRent` write.
+    pub(crate) fn rented(self) -> Result<RentOutcome> {
+        match self {
+            Done::Rented(outcome) => Ok(outcome),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The order's progress after a `Deliver` write.
+    pub(crate) fn delivered(self) -> Result<OrderProgress> {
+        match self {
+            Done::Delivered(progress) => Ok(progress),
+            _ => Err(mismatch()),
         }
     }
 }
@@ -280,7 +314,8 @@ async fn run_batch(
 }
 
 /// Runs one write in a savepoint: released when it succeeds, rolled back when it is
-/// refused or fails. The outer error is the savepoint's own failure.
+/// refused, fails or keeps nothing (`Done::keeps`). The outer error is the savepoint's
+/// own failure.
 async fn in_savepoint(
     conn: &mut sqlx::SqliteConnection,
     write: &Write,
@@ -289,13 +324,13 @@ async fn in_savepoint(
     let mut savepoint = conn.begin().await?;
     let outcome = savepoint.run_write(write, Some(earnings)).await;
     match outcome {
-        Ok(done) => {
+        Ok(done) if done.keeps() => {
             savepoint.commit().await?;
             Ok(Ok(done))
         }
-        Err(e) => {
+        outcome => {
             savepoint.rollback().await?;
-            Ok(Err(e))
+            Ok(outcome)
         }
     }
 }
@@ -340,6 +375,14 @@ tx_steps! {
                     .early_cancel_in(user_id, *order_id, false, *now)
                     .await
                     .map(Done::Canceled),
+                Write::SmsRent { rent, now } => self
+                    .rent_sms_in(&rent.borrow(), *now)
+                    .await
+                    .map(Done::Rented),
+                Write::Deliver { owner, order_id, sealed, now } => self
+                    .deliver_in(owner, *order_id, sealed, *now)
+                    .await
+                    .map(Done::Delivered),
             }
         }
     }
@@ -354,9 +397,22 @@ impl Store {
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let done = tx.run_write(&write, None).await?;
-            tx.commit().await?;
-            Ok(done)
+            match tx.run_write(&write, None).await {
+                Ok(done) if done.keeps() => {
+                    tx.commit().await?;
+                    Ok(done)
+                }
+                outcome => {
+                    // Rolled back here and now: a transaction merely dropped rolls back
+                    // when its connection is next used, and until then keeps its row
+                    // locks (which a rental's SKIP LOCKED would pass over). The answer
+                    // stands if this fails: the connection is closed then, ending it.
+                    if let Err(e) = tx.rollback().await {
+                        tracing::warn!(error = %e, "rolling back a refused write failed");
+                    }
+                    outcome
+                }
+            }
         })
     }
 }

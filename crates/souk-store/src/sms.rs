@@ -12,7 +12,8 @@ use souk_core::early_cancel::Reason;
 use souk_core::sms::{cancel_rule, ActivationStatus, DEFAULT_LIFETIME_MINUTES, LIFETIME_SETTING};
 use souk_core::{ApiError, Lang, Money, Text};
 
-use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::batch::Write;
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
 use crate::jobs::{insert_job, JobSteps, SMS_UPSTREAM};
 use crate::sms_worker::{sms_job, sms_payload, UpstreamAction};
 use crate::users::Ledger;
@@ -78,6 +79,50 @@ pub struct SmsRent<'a> {
     /// The `sms.rent` job that recorded the upstream rentals before they were made: it
     /// ends in the transaction that records them.
     pub settles_job: Option<i64>,
+}
+
+/// [`SmsRent`] owned, to cross into the batch writer.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedSmsRent {
+    user_id: String,
+    project_id: String,
+    country: Option<String>,
+    pool: i64,
+    phone: Option<String>,
+    upstream: Vec<UpstreamRental>,
+    max_price: Option<Money>,
+    lifetime_ms: i64,
+    settles_job: Option<i64>,
+}
+
+impl OwnedSmsRent {
+    pub(crate) fn of(rent: &SmsRent<'_>) -> OwnedSmsRent {
+        OwnedSmsRent {
+            user_id: rent.user_id.to_owned(),
+            project_id: rent.project_id.to_owned(),
+            country: rent.country.map(str::to_owned),
+            pool: rent.pool,
+            phone: rent.phone.map(str::to_owned),
+            upstream: rent.upstream.to_vec(),
+            max_price: rent.max_price,
+            lifetime_ms: rent.lifetime_ms,
+            settles_job: rent.settles_job,
+        }
+    }
+
+    pub(crate) fn borrow(&self) -> SmsRent<'_> {
+        SmsRent {
+            user_id: &self.user_id,
+            project_id: &self.project_id,
+            country: self.country.as_deref(),
+            pool: self.pool,
+            phone: self.phone.as_deref(),
+            upstream: &self.upstream,
+            max_price: self.max_price,
+            lifetime_ms: self.lifetime_ms,
+            settles_job: self.settles_job,
+        }
+    }
 }
 
 /// One rented number and its order.
@@ -166,6 +211,164 @@ const ACTIVATION_SELECT: &str = "SELECT a.order_id, a.project_id, p.code AS proj
 tx_steps! {
     /// Rentals' money and numbers, inside a write transaction.
     pub(crate) trait SmsSteps {
+        /// The body of [`Store::rent_sms`]. Anything but `Rented` leaves writes the caller
+        /// must roll back (the batch's savepoint, or the transaction).
+        async fn rent_sms_in(&mut self, rent: &SmsRent<'_>, now: i64) -> Result<RentOutcome> {
+            let postgres = Self::ENGINE == Engine::Postgres;
+            let skip_locked = if postgres { " FOR UPDATE OF n SKIP LOCKED" } else { "" };
+            // Per country, in price order: each pick walks `sms_numbers_free` in
+            // least-recently-rented order and stops at the first number serving the project.
+            let pick = format!(
+                "SELECT n.id, n.phone FROM sms_numbers n \
+                 JOIN sms_number_projects np ON np.number_id = n.id AND np.project_id = $1 \
+                 LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
+                 WHERE n.country_code = $2 AND n.current_order IS NULL AND n.active AND (g.id IS NULL OR g.active) \
+                 ORDER BY n.last_rented_at, n.phone LIMIT 1{skip_locked}"
+            );
+            let lock = if postgres { " FOR UPDATE OF n" } else { "" };
+            let pick_phone = format!(
+                "SELECT n.id, n.phone, n.country_code, pr.price, n.current_order FROM sms_numbers n \
+                 JOIN sms_number_projects np ON np.number_id = n.id AND np.project_id = $1 \
+                 JOIN sms_prices pr ON pr.project_id = $1 AND pr.country_code = n.country_code \
+                 JOIN sms_countries c ON c.code = n.country_code AND c.active \
+                 LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
+                 WHERE n.phone = $2 AND n.active AND (g.id IS NULL OR g.active) \
+                 AND EXISTS (SELECT 1 FROM sms_activations a WHERE a.number_id = n.id AND a.project_id = $1 AND a.user_id = $3){lock}"
+            );
+            let expires_at = now + rent.lifetime_ms;
+            let prices: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT pr.country_code, pr.price FROM sms_prices pr \
+                 JOIN sms_countries c ON c.code = pr.country_code AND c.active \
+                 WHERE pr.project_id = $1 ORDER BY pr.price, pr.country_code",
+            )
+            .bind(rent.project_id)
+            .fetch_all(&mut *self)
+            .await?;
+            let prices: Vec<(String, i64)> = prices
+                .into_iter()
+                .filter(|(country, price)| {
+                    rent.country.is_none_or(|c| c == country)
+                        && rent.max_price.is_none_or(|m| *price <= m.micros())
+                })
+                .collect();
+            let price_in = |country: &str| prices.iter().find(|(c, _)| c == country).map(|(_, p)| *p);
+            // Countries found without a free number are not asked again for the next one.
+            let mut dry = vec![false; prices.len()];
+            let mut rentals = Vec::with_capacity(rent.pool as usize + rent.upstream.len());
+            for taken in 0..rent.pool {
+                let (number_id, phone, country_code, price): (String, String, String, i64) = match rent.phone {
+                    Some(phone) => {
+                        let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(&pick_phone)
+                            .bind(rent.project_id)
+                            .bind(phone)
+                            .bind(rent.user_id)
+                            .fetch_optional(&mut *self)
+                            .await?;
+                        match row {
+                            Some((id, phone, country, _, current)) => match (price_in(&country), current) {
+                                (None, _) => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
+                                (Some(_), Some(_)) => return Err(StoreError::Rejected(ApiError::SmsPhoneBusy)),
+                                (Some(price), None) => (id, phone, country, price),
+                            },
+                            None => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
+                        }
+                    }
+                    None => {
+                        let mut found = None;
+                        for (i, (country, price)) in prices.iter().enumerate() {
+                            if dry[i] {
+                                continue;
+                            }
+                            let row: Option<(String, String)> = sqlx::query_as(&pick)
+                                .bind(rent.project_id)
+                                .bind(country)
+                                .fetch_optional(&mut *self)
+                                .await?;
+                            match row {
+                                Some((id, phone)) => {
+                                    found = Some((id, phone, country.clone(), *price));
+                                    break;
+                                }
+                                None => dry[i] = true,
+                            }
+                        }
+                        match found {
+                            Some(row) => row,
+                            None => return Ok(RentOutcome::Short { free: taken }),
+                        }
+                    }
+                };
+                let order_id = self.insert_sms_order(rent.user_id, &phone, price, now).await?;
+                let claimed = sqlx::query(
+                    "UPDATE sms_numbers SET current_order = $1, last_rented_at = $2 WHERE id = $3 AND current_order IS NULL",
+                )
+                .bind(order_id)
+                .bind(now)
+                .bind(&number_id)
+                .execute(&mut *self)
+                .await?
+                .rows_affected();
+                if claimed != 1 {
+                    // Only possible when a concurrent writer slipped past the row lock.
+                    return Err(StoreError::Rejected(ApiError::Busy));
+                }
+                sqlx::query(
+                    "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, number_id, status, \
+                     price, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $9)",
+                )
+                .bind(order_id)
+                .bind(rent.user_id)
+                .bind(rent.project_id)
+                .bind(&country_code)
+                .bind(&phone)
+                .bind(&number_id)
+                .bind(price)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *self)
+                .await?;
+                rentals.push(Rental { order_id, phone, country_code, price: Money::from_micros(price), created_at: now, expires_at });
+            }
+            for up in rent.upstream {
+                let Some(price) = price_in(&up.country_code) else {
+                    return Err(StoreError::Rejected(ApiError::SmsNotOffered));
+                };
+                let order_id = self.insert_sms_order(rent.user_id, &up.phone, price, now).await?;
+                sqlx::query(
+                    "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, provider_id, external_id, \
+                     status, price, expires_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10)",
+                )
+                .bind(order_id)
+                .bind(rent.user_id)
+                .bind(rent.project_id)
+                .bind(&up.country_code)
+                .bind(&up.phone)
+                .bind(&up.provider_id)
+                .bind(&up.external_id)
+                .bind(price)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *self)
+                .await?;
+                // Its upstream work (polling for the code) begins with it.
+                insert_job(&sms_job(order_id, UpstreamAction::Poll, now), now).fetch_optional(&mut *self).await?;
+                rentals.push(Rental {
+                    order_id,
+                    phone: up.phone.clone(),
+                    country_code: up.country_code.clone(),
+                    price: Money::from_micros(price),
+                    created_at: now,
+                    expires_at,
+                });
+            }
+            // The job that recorded the upstream rentals ends with them.
+            if let Some(job) = rent.settles_job {
+                self.delete_job(job).await?;
+            }
+            Ok(RentOutcome::Rented(rentals))
+        }
+
         /// The `orders` row of one rented number, charged through the ledger. Answers the
         /// order id; an unaffordable charge is `Insufficient balance` (the caller's
         /// transaction is dropped, so nothing stays).
@@ -458,194 +661,14 @@ impl Store {
     /// transaction: pool numbers are claimed with a conditional update (one activation
     /// per number), upstream rentals are recorded as they are. `Short` when the pool
     /// lacks numbers (nothing written); `Insufficient balance` changes nothing either.
+    /// On SQLite the rental joins the node's group commit (`crate::batch`) like orders.
     pub async fn rent_sms(&self, rent: &SmsRent<'_>, now: i64) -> Result<RentOutcome> {
-        let engine = self.engine();
-        let skip_locked = if engine == Engine::Postgres {
-            " FOR UPDATE OF n SKIP LOCKED"
-        } else {
-            ""
-        };
-        // Per country, in price order: each pick walks `sms_numbers_free` in
-        // least-recently-rented order and stops at the first number serving the project.
-        let pick = format!(
-            "SELECT n.id, n.phone FROM sms_numbers n \
-             JOIN sms_number_projects np ON np.number_id = n.id AND np.project_id = $1 \
-             LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
-             WHERE n.country_code = $2 AND n.current_order IS NULL AND n.active AND (g.id IS NULL OR g.active) \
-             ORDER BY n.last_rented_at, n.phone LIMIT 1{skip_locked}"
-        );
-        let lock = if engine == Engine::Postgres {
-            " FOR UPDATE OF n"
-        } else {
-            ""
-        };
-        let pick_phone = format!(
-            "SELECT n.id, n.phone, n.country_code, pr.price, n.current_order FROM sms_numbers n \
-             JOIN sms_number_projects np ON np.number_id = n.id AND np.project_id = $1 \
-             JOIN sms_prices pr ON pr.project_id = $1 AND pr.country_code = n.country_code \
-             JOIN sms_countries c ON c.code = n.country_code AND c.active \
-             LEFT JOIN sms_gateways g ON g.id = n.gateway_id \
-             WHERE n.phone = $2 AND n.active AND (g.id IS NULL OR g.active) \
-             AND EXISTS (SELECT 1 FROM sms_activations a WHERE a.number_id = n.id AND a.project_id = $1 AND a.user_id = $3){lock}"
-        );
-        let expires_at = now + rent.lifetime_ms;
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            // The work in a block of its own, so that every way out but success rolls back
-            // here and now: a transaction merely dropped rolls back later, when its
-            // connection is next used, and until then keeps the numbers it locked, which
-            // the next rental's SKIP LOCKED would pass over for a dearer country.
-            let outcome: Result<RentOutcome> = async {
-                let prices: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT pr.country_code, pr.price FROM sms_prices pr \
-                     JOIN sms_countries c ON c.code = pr.country_code AND c.active \
-                     WHERE pr.project_id = $1 ORDER BY pr.price, pr.country_code",
-                )
-                .bind(rent.project_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let prices: Vec<(String, i64)> = prices
-                    .into_iter()
-                    .filter(|(country, price)| {
-                        rent.country.is_none_or(|c| c == country)
-                            && rent.max_price.is_none_or(|m| *price <= m.micros())
-                    })
-                    .collect();
-                let price_in = |country: &str| prices.iter().find(|(c, _)| c == country).map(|(_, p)| *p);
-                // Countries found without a free number are not asked again for the next one.
-                let mut dry = vec![false; prices.len()];
-                let mut rentals = Vec::with_capacity(rent.pool as usize + rent.upstream.len());
-                for taken in 0..rent.pool {
-                    let (number_id, phone, country_code, price): (String, String, String, i64) = match rent.phone {
-                        Some(phone) => {
-                            let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(&pick_phone)
-                                .bind(rent.project_id)
-                                .bind(phone)
-                                .bind(rent.user_id)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            match row {
-                                Some((id, phone, country, _, current)) => match (price_in(&country), current) {
-                                    (None, _) => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
-                                    (Some(_), Some(_)) => return Err(StoreError::Rejected(ApiError::SmsPhoneBusy)),
-                                    (Some(price), None) => (id, phone, country, price),
-                                },
-                                None => return Err(StoreError::Rejected(ApiError::SmsPhoneNotAvailable)),
-                            }
-                        }
-                        None => {
-                            let mut found = None;
-                            for (i, (country, price)) in prices.iter().enumerate() {
-                                if dry[i] {
-                                    continue;
-                                }
-                                let row: Option<(String, String)> = sqlx::query_as(&pick)
-                                    .bind(rent.project_id)
-                                    .bind(country)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                match row {
-                                    Some((id, phone)) => {
-                                        found = Some((id, phone, country.clone(), *price));
-                                        break;
-                                    }
-                                    None => dry[i] = true,
-                                }
-                            }
-                            match found {
-                                Some(row) => row,
-                                None => return Ok(RentOutcome::Short { free: taken }),
-                            }
-                        }
-                    };
-                    let order_id = tx.insert_sms_order(rent.user_id, &phone, price, now).await?;
-                    let claimed = sqlx::query(
-                        "UPDATE sms_numbers SET current_order = $1, last_rented_at = $2 WHERE id = $3 AND current_order IS NULL",
-                    )
-                    .bind(order_id)
-                    .bind(now)
-                    .bind(&number_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if claimed != 1 {
-                        // Only possible when a concurrent writer slipped past the row lock.
-                        return Err(StoreError::Rejected(ApiError::Busy));
-                    }
-                    sqlx::query(
-                        "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, number_id, status, \
-                         price, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $9)",
-                    )
-                    .bind(order_id)
-                    .bind(rent.user_id)
-                    .bind(rent.project_id)
-                    .bind(&country_code)
-                    .bind(&phone)
-                    .bind(&number_id)
-                    .bind(price)
-                    .bind(expires_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    rentals.push(Rental { order_id, phone, country_code, price: Money::from_micros(price), created_at: now, expires_at });
-                }
-                for up in rent.upstream {
-                    let Some(price) = price_in(&up.country_code) else {
-                        return Err(StoreError::Rejected(ApiError::SmsNotOffered));
-                    };
-                    let order_id = tx.insert_sms_order(rent.user_id, &up.phone, price, now).await?;
-                    sqlx::query(
-                        "INSERT INTO sms_activations (order_id, user_id, project_id, country_code, phone, provider_id, external_id, \
-                         status, price, expires_at, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10)",
-                    )
-                    .bind(order_id)
-                    .bind(rent.user_id)
-                    .bind(rent.project_id)
-                    .bind(&up.country_code)
-                    .bind(&up.phone)
-                    .bind(&up.provider_id)
-                    .bind(&up.external_id)
-                    .bind(price)
-                    .bind(expires_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    // Its upstream work (polling for the code) begins with it.
-                    insert_job(&sms_job(order_id, UpstreamAction::Poll, now), now).fetch_optional(&mut *tx).await?;
-                    rentals.push(Rental {
-                        order_id,
-                        phone: up.phone.clone(),
-                        country_code: up.country_code.clone(),
-                        price: Money::from_micros(price),
-                        created_at: now,
-                        expires_at,
-                    });
-                }
-                Ok(RentOutcome::Rented(rentals))
-            }
-            .await;
-            let outcome = match (outcome, rent.settles_job) {
-                (Ok(rented @ RentOutcome::Rented(_)), Some(job)) => {
-                    tx.delete_job(job).await.map(|()| rented)
-                }
-                (outcome, _) => outcome,
-            };
-            match outcome {
-                Ok(rented @ RentOutcome::Rented(_)) => {
-                    tx.commit().await?;
-                    Ok(rented)
-                }
-                other => {
-                    // The answer stands even if the rollback fails: the connection is
-                    // then closed, which ends the transaction too.
-                    if let Err(e) = tx.rollback().await {
-                        tracing::warn!(error = %e, "rolling back a refused rental failed");
-                    }
-                    other
-                }
-            }
+        self.write(Write::SmsRent {
+            rent: OwnedSmsRent::of(rent),
+            now,
         })
+        .await?
+        .rented()
     }
 
     /// The caller's SMS activations among `order_ids` (others' are simply absent).

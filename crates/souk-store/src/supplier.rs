@@ -10,7 +10,8 @@ use souk_core::order::OrderStatus;
 use souk_core::supply::{self, Progress};
 use souk_core::Money;
 
-use crate::db::{on_engine, tx_steps, BeginWrite, Engine};
+use crate::batch::Write;
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
 use crate::events::EventSteps;
 use crate::operator_audit::AuditSteps;
 use crate::operators::NewAuditEntry;
@@ -172,6 +173,68 @@ fn owned_order_sql(engine: Engine) -> String {
 }
 
 tx_steps! {
+    /// A supplier's delivery, inside a write transaction (its own, or a savepoint of a
+    /// batch: `crate::batch`).
+    pub(crate) trait DeliverySteps {
+        /// The body of [`Store::deliver`]: `sealed` are the accounts as stored, each with
+        /// its fingerprint.
+        async fn deliver_in(&mut self, owner: &str, order_id: i64, sealed: &[(Vec<u8>, String)], now: i64) -> Result<OrderProgress> {
+            let select = owned_order_sql(Self::ENGINE);
+            let o = self.owned_order(&select, order_id, owner).await?;
+            if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
+                return Err(StoreError::Supply(supply::SupplyError::NotManualProductOrder));
+            }
+            o.require_open()?;
+            let remaining = o.quantity - o.delivered;
+            if sealed.len() as i64 > remaining {
+                return Err(StoreError::Supply(supply::SupplyError::TooManyAccounts(remaining)));
+            }
+            let (Some(service_number), Some(subproduct)) = (o.service_number, o.subproduct_id.as_deref()) else {
+                return Err(StoreError::Conflict(format!("order {order_id} names no subproduct")));
+            };
+            for (content, fingerprint) in sealed {
+                sqlx::query(
+                    "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, \
+                     created_at, delivered_at) VALUES ($1, $2, $3, $4, 'delivery', $5, $6, $6)",
+                )
+                .bind(service_number)
+                .bind(subproduct)
+                .bind(content.as_slice())
+                .bind(fingerprint.as_str())
+                .bind(order_id)
+                .bind(now)
+                .execute(&mut *self)
+                .await?;
+            }
+            let delivered = o.delivered + sealed.len() as i64;
+            let status = supply::status_after_delivery(o.quantity, delivered);
+            sqlx::query(
+                "UPDATE orders SET delivered = $1, remains = quantity - $1, status = $2, updated_at = $3, \
+                 completed_at = CASE WHEN $2 = 'completed' THEN COALESCE(completed_at, $3) ELSE completed_at END \
+                 WHERE id = $4",
+            )
+            .bind(delivered)
+            .bind(status.as_str())
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *self)
+            .await?;
+            self.order_event(order_id, "delivered", &format!("{} by the supplier", sealed.len()), now).await?;
+            self.order_changed(order_id, now).await?;
+            Ok(OrderProgress {
+                order_id,
+                status,
+                quantity: o.quantity,
+                delivered,
+                remains: o.quantity - delivered,
+                start_count: o.start_count,
+                refunded_now: Money::ZERO,
+            })
+        }
+    }
+}
+
+tx_steps! {
     /// The supplier's side of an order, inside a write transaction.
     trait SupplierSteps {
         /// The supplier's order (`sql` selects it by id and owner) or `NotFound("Order")`.
@@ -268,7 +331,9 @@ impl Store {
 
     /// Delivers accounts to one of the supplier's manual product orders: stored sealed as
     /// delivered stock lines of the order, so the buyer's `status` shows them. The order
-    /// goes to processing, and to completed once everything is delivered.
+    /// goes to processing, and to completed once everything is delivered. The accounts
+    /// are sealed here, before the write; on SQLite the delivery joins the node's group
+    /// commit (`crate::batch`) like orders.
     pub async fn deliver(
         &self,
         owner: &str,
@@ -281,62 +346,14 @@ impl Store {
             .iter()
             .map(|a| (self.crypto.seal(a), self.crypto.fingerprint(a)))
             .collect();
-        let engine = self.engine();
-        let select = owned_order_sql(engine);
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            let o = tx.owned_order(&select, order_id, owner).await?;
-            if o.kind != "product" || o.product_type != ProductType::Manual.as_str() {
-                return Err(StoreError::Supply(supply::SupplyError::NotManualProductOrder));
-            }
-            o.require_open()?;
-            let remaining = o.quantity - o.delivered;
-            if sealed.len() as i64 > remaining {
-                return Err(StoreError::Supply(supply::SupplyError::TooManyAccounts(remaining)));
-            }
-            let (Some(service_number), Some(subproduct)) = (o.service_number, o.subproduct_id.as_deref()) else {
-                return Err(StoreError::Conflict(format!("order {order_id} names no subproduct")));
-            };
-            for (content, fingerprint) in &sealed {
-                sqlx::query(
-                    "INSERT INTO stock_lines (service_number, subproduct_id, content, fingerprint, source, order_id, \
-                     created_at, delivered_at) VALUES ($1, $2, $3, $4, 'delivery', $5, $6, $6)",
-                )
-                .bind(service_number)
-                .bind(subproduct)
-                .bind(content.as_slice())
-                .bind(fingerprint.as_str())
-                .bind(order_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            let delivered = o.delivered + sealed.len() as i64;
-            let status = supply::status_after_delivery(o.quantity, delivered);
-            sqlx::query(
-                "UPDATE orders SET delivered = $1, remains = quantity - $1, status = $2, updated_at = $3, \
-                 completed_at = CASE WHEN $2 = 'completed' THEN COALESCE(completed_at, $3) ELSE completed_at END \
-                 WHERE id = $4",
-            )
-            .bind(delivered)
-            .bind(status.as_str())
-            .bind(now)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
-            tx.order_event(order_id, "delivered", &format!("{} by the supplier", sealed.len()), now).await?;
-            tx.order_changed(order_id, now).await?;
-            tx.commit().await?;
-            Ok(OrderProgress {
-                order_id,
-                status,
-                quantity: o.quantity,
-                delivered,
-                remains: o.quantity - delivered,
-                start_count: o.start_count,
-                refunded_now: Money::ZERO,
-            })
+        self.write(Write::Deliver {
+            owner: owner.to_owned(),
+            order_id,
+            sealed,
+            now,
         })
+        .await?
+        .delivered()
     }
 
     /// Fails what is left of one of the supplier's open orders: the undelivered part is

@@ -1459,3 +1459,70 @@ fn chrono_now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+// SMS rentals and a supplier's delivery race with each other: on SQLite each goes
+// through the group commit (a rental short of numbers too, keeping nothing), and every
+// number is rented once, every buyer charged once or not at all, the delivery kept.
+engine_test!(rentals_and_deliveries_share_the_group_commit, |db| {
+    use crate::supply_kit::{self, buy, manual_product, market, post, As};
+
+    let app = TestApp::spawn(db).await;
+    let f = sms_fixture(&app).await;
+    let (_, sub) = market(&app).await;
+    let (shop_key, _, _) = supply_kit::supplier(&app, "farm@shop.test", "Farm").await;
+    let product = manual_product(&app, &shop_key, &sub, "Outlook", "1.50").await;
+    let number = product["service"].as_i64().expect("service");
+    let buyer = app.buyer("buyer@test.local", "100").await;
+    let order = buy(&app, &buyer, number, 2).await;
+    let mut keys = Vec::new();
+    for i in 0..6 {
+        keys.push(app.buyer(&format!("renter{i}@test.local"), "10").await);
+    }
+
+    let before = app.store.group_commit_stats();
+    let project = [("project_id", f.tg.as_str())];
+    let rentals = futures::future::join_all(keys.iter().map(|key| add_sms(&app, key, &project)));
+    let deliver = format!("/api/admin/v2/orders/{order}/deliver");
+    let delivery = post(
+        &app,
+        As::Key(&shop_key),
+        &deliver,
+        json!({"accounts": ["a1:p1", "a2:p2"]}),
+    );
+    let (rentals, delivery) = futures::future::join(rentals, delivery).await;
+    assert_eq!(
+        delivery,
+        (
+            200,
+            json!({"order": order, "delivered": 2, "remains": 0, "status": "completed"})
+        )
+    );
+    let mut phones: Vec<&str> = rentals
+        .iter()
+        .filter_map(|v| v["orders"][0]["phone"].as_str())
+        .collect();
+    phones.sort_unstable();
+    assert_eq!(phones, [US1, US2, GB1], "{rentals:?}");
+    assert_eq!(
+        rentals.iter().filter(|v| v["error"] == NO_NUMBERS).count(),
+        3,
+        "{rentals:?}"
+    );
+    for (key, v) in keys.iter().zip(&rentals) {
+        let expected = match v["orders"][0]["phone"].as_str() {
+            Some(GB1) => "9.60",
+            Some(_) => "9.50",
+            None => "10.00",
+        };
+        assert_eq!(balance(&app, key).await, expected, "{v}");
+    }
+    if let (Some(before), Some(after)) = (before, app.store.group_commit_stats()) {
+        assert_eq!(
+            after.1 - before.1,
+            7,
+            "every rental and the delivery went through it"
+        );
+    }
+    db.assert_audit_clean().await;
+    app.stop().await;
+});
