@@ -317,6 +317,12 @@ engine_test!(console_in_the_browser, |db| {
         ])
         .await;
     assert!(opened.get("error").is_none(), "{opened}");
+    // Its page: the thread and support's message form.
+    let dispute = opened["dispute"].as_str().expect("dispute id");
+    b.goto(&format!("{base}/console/disputes/{dispute}")).await;
+    b.find("#dispute-message-form").await;
+    assert_eq!(b.text("#dispute-thread li p").await, "Nothing arrived yet");
+    shoot(&mut b, "dispute").await;
     b.goto(&format!("{base}/console/disputes")).await;
     b.type_into("#disputes input[name=note]", "It is on its way")
         .await;
