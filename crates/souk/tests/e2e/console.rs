@@ -2569,6 +2569,72 @@ pub(crate) async fn break_the_audit_log(db: &TestDb, broken: bool) {
     }
 }
 
+/// An operator action tried while the audit log refuses rows (`without_the_log`).
+pub(crate) enum Try<'a> {
+    /// An operator API call (method, path, body): answered 500, the store's fault.
+    Api(reqwest::Method, String, Option<serde_json::Value>),
+    /// `souk ARGS`: fails, saying the log is broken.
+    Command(Vec<&'a str>),
+    /// A use case called in the test (what it is, its outcome): fails, for the log.
+    Call(
+        &'a str,
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>>,
+    ),
+}
+
+/// A use case's call as a `Try::Call`.
+pub(crate) fn call<'a, T, E: std::fmt::Debug>(
+    what: &'a str,
+    outcome: impl std::future::Future<Output = Result<T, E>> + 'a,
+) -> Try<'a> {
+    Try::Call(
+        what,
+        Box::pin(async move { outcome.await.map(drop).map_err(|e| format!("{e:?}")) }),
+    )
+}
+
+/// Breaks the audit log, tries each action (each must fail for want of its row), repairs
+/// the log, and checks that `state` reads as it did before.
+pub(crate) async fn without_the_log<S, F, Fut>(
+    app: &TestApp,
+    db: &TestDb,
+    actions: Vec<Try<'_>>,
+    state: F,
+) where
+    S: PartialEq + std::fmt::Debug,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let before = state().await;
+    break_the_audit_log(db, true).await;
+    for action in actions {
+        match action {
+            Try::Api(method, path, body) => {
+                let (status, answer) = app.operator(method, &path, body).await;
+                assert_eq!(status, 500, "{path}: {answer}");
+            }
+            Try::Command(args) => {
+                let (done, out, err) = crate::provider_cli::souk(db, &args);
+                assert!(
+                    !done && err.contains("the audit log is broken"),
+                    "{args:?} fails for the log: {out}{err}"
+                );
+            }
+            Try::Call(what, outcome) => {
+                let outcome = outcome.await;
+                assert!(
+                    outcome
+                        .as_ref()
+                        .is_err_and(|e| e.contains("the audit log is broken")),
+                    "{what} fails for the log: {outcome:?}"
+                );
+            }
+        }
+    }
+    break_the_audit_log(db, false).await;
+    assert_eq!(state().await, before);
+}
+
 // An operator's change and its audit row are one transaction: when the row cannot be
 // written the change does not happen, and when it happens the row is there with the
 // balance before and after.
