@@ -460,7 +460,10 @@ async fn write_new_number(
     sms_admin::number(store, &id).await
 }
 
-/// Renames a country (English and Russian) or turns it on or off.
+/// Renames a country (English and Russian) or turns it on or off: an update of only
+/// those fields, so its sms-activate number, which the operator API and `souk admin
+/// sms` set, stays as it is at the write (a whole write of the country read here lost a
+/// change made in between).
 pub async fn save_country(
     store: &Store,
     actor: &Acting,
@@ -474,15 +477,28 @@ pub async fn save_country(
     let current = sms_admin::country(store, code)
         .await
         .map_err(|e| refused(e, "No such country"))?;
-    let text = name(en, ru_name)?;
-    NamedChange::whole(&text, active).refuse_unchanged(&current.name, current.active)?;
-    let country = NewSmsCountry {
-        code: current.code,
-        name: text,
-        activate_id: current.activate_id,
-        active,
-    };
-    write_country(store, actor, &country, now)
+    let change = NamedChange::whole(&name(en, ru_name)?, active);
+    change.refuse_unchanged(&current.name, current.active)?;
+    let subject = format!("sms-country:{}", current.code);
+    store
+        .update_sms_country_audited(
+            &current.code,
+            change.en.as_deref(),
+            &change.translations,
+            change.active,
+            now,
+            |before| {
+                Some(change.row(
+                    actor,
+                    "sms.country",
+                    &subject,
+                    Some((&before.name, before.active)),
+                ))
+            },
+        )
+        .await
+        .map_err(|e| refused(e, "No such country"))?;
+    sms_admin::country(store, &current.code)
         .await
         .map_err(|e| refused(e, "No such country"))
 }

@@ -178,6 +178,17 @@ impl Store {
         Ok((id, vec![change]))
     }
 
+    /// One dispute by its id (the console's dispute page).
+    pub async fn dispute(&self, id: &str) -> Result<Option<Dispute>> {
+        let sql = format!(
+            "SELECT {DISPUTE_COLUMNS} FROM disputes d JOIN orders o ON o.id = d.order_id \
+             JOIN users u ON u.id = d.user_id WHERE d.id = $1"
+        );
+        Ok(on_engine!(&self.db, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        }))
+    }
+
     /// Disputes, optionally of one status, oldest first.
     pub async fn disputes(&self, status: Option<&str>) -> Result<Vec<Dispute>> {
         let sql = format!(

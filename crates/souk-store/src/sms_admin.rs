@@ -333,6 +333,63 @@ impl Store {
         Ok(())
     }
 
+    /// Renames a country (its English name, `en`, and the `translations` given;
+    /// languages not given keep their text) or turns it on or off, leaving what the
+    /// change does not name (its sms-activate number) as it is at the write, with the
+    /// audit row `audit` makes of the country before (read, and on PostgreSQL locked, in
+    /// the transaction), written in the transaction of the change at `now` (none for
+    /// `None`).
+    pub async fn update_sms_country_audited(
+        &self,
+        code: &str,
+        en: Option<&str>,
+        translations: &[(Lang, String)],
+        active: Option<bool>,
+        now: i64,
+        audit: impl FnOnce(&SmsCountry) -> Option<NewAuditEntry> + Send,
+    ) -> Result<()> {
+        let code = country_code(code)?;
+        if let Some(en) = en {
+            non_empty("Country name", en)?;
+        }
+        let lock = if self.engine() == crate::db::Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let lock_sql = format!("SELECT code FROM sms_countries WHERE code = $1{lock}");
+        on_engine!(&self.db, pool => {
+            let mut tx = pool.begin_write(&self.gate).await?;
+            // Locked first so the before read below is the row this change replaces.
+            let found: Option<(String,)> = sqlx::query_as(&lock_sql)
+                .bind(&code)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("Country"));
+            }
+            let Some(before) = tx.country_in(&code).await? else {
+                return Err(StoreError::NotFound("Country"));
+            };
+            let mut name = Text::new(en.map_or(before.name.en(), str::trim));
+            for (lang, value) in translations {
+                name.set(*lang, value.trim());
+            }
+            sqlx::query("UPDATE sms_countries SET name = $1, active = COALESCE($2, active) WHERE code = $3")
+                .bind(name.en())
+                .bind(active)
+                .bind(&code)
+                .execute(&mut *tx)
+                .await?;
+            tx.write_name("sms_country", &code, &name).await?;
+            if let Some(entry) = audit(&before) {
+                tx.audit_row(&entry, now).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Creates a project; returns its entity id.
     pub async fn create_sms_project(&self, p: &NewSmsProject, now: i64) -> Result<String> {
         self.create_sms_project_audited(p, now, |_| None).await

@@ -317,6 +317,12 @@ engine_test!(console_in_the_browser, |db| {
         ])
         .await;
     assert!(opened.get("error").is_none(), "{opened}");
+    // Its page: the thread and support's message form.
+    let dispute = opened["dispute"].as_str().expect("dispute id");
+    b.goto(&format!("{base}/console/disputes/{dispute}")).await;
+    b.find("#dispute-message-form").await;
+    assert_eq!(b.text("#dispute-thread li p").await, "Nothing arrived yet");
+    shoot(&mut b, "dispute").await;
     b.goto(&format!("{base}/console/disputes")).await;
     b.type_into("#disputes input[name=note]", "It is on its way")
         .await;
@@ -2062,6 +2068,101 @@ engine_test!(console_sms, |db| {
     app.stop().await;
 });
 
+/// Another writer's change held in an open transaction (its connection), until `commit`.
+pub(crate) enum Held {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+/// Begins a write transaction of its own on `db`, runs `sql` in it and keeps it open:
+/// a change made while a request is between its reads and its write.
+pub(crate) async fn hold_change(db: &TestDb, sql: &str) -> Held {
+    use sqlx::{Connection, Executor};
+    match db.kind {
+        Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            c.execute("BEGIN IMMEDIATE").await.expect("begin");
+            c.execute(sql).await.expect(sql);
+            Held::Sqlite(c)
+        }
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            c.execute("BEGIN").await.expect("begin");
+            c.execute(sql).await.expect(sql);
+            Held::Postgres(c)
+        }
+    }
+}
+
+impl Held {
+    pub(crate) async fn commit(self) {
+        use sqlx::Executor;
+        match self {
+            Held::Sqlite(mut c) => c.execute("COMMIT").await.map(drop),
+            Held::Postgres(mut c) => c.execute("COMMIT").await.map(drop),
+        }
+        .expect("commit");
+    }
+}
+
+// The console's country form changes only what it shows (names, on or off): the
+// sms-activate number the operator API or `souk admin sms` set while the form was being
+// saved stays. The save once read the country, then wrote all of it back.
+engine_test!(console_sms_country_keeps_a_change_made_in_between, |db| {
+    let app = TestApp::builder(db).spawn().await;
+    crate::sms::sms_fixture(&app).await;
+    let admin = signed_in(&app, "admin@test.local", "admin").await;
+    let us = || async {
+        let c = souk_app::sms_admin::country(&app.store, "us")
+            .await
+            .expect("us");
+        (c.name.en().to_owned(), c.activate_id, c.active)
+    };
+    assert_eq!(us().await, ("United States".to_owned(), Some(187), true));
+    let held = hold_change(
+        db,
+        "UPDATE sms_countries SET activate_id = 12 WHERE code = 'us'",
+    )
+    .await;
+    let ((status, location, body), ()) = tokio::join!(
+        post_as(
+            &app,
+            &admin,
+            "/console/sms/countries/us",
+            &[("name", "USA"), ("name_ru", "США"), ("active", "on")],
+        ),
+        async {
+            // Long enough for the save to read the country and wait for the write.
+            tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+            held.commit().await;
+        }
+    );
+    assert_eq!((status, location.as_str()), (303, "/console/sms"), "{body}");
+    assert_eq!(us().await, ("USA".to_owned(), Some(12), true));
+    assert_eq!(
+        last_audit(&app, "sms-country:us").await,
+        (
+            "sms.country".to_owned(),
+            "admin@test.local".to_owned(),
+            json!({"name": "United States", "ru": "США", "active": true}).to_string(),
+            json!({"name": "USA", "ru": "США", "active": true}).to_string(),
+        )
+    );
+    // Turned off from the form: the number still stays.
+    let (status, _, body) = post_as(
+        &app,
+        &admin,
+        "/console/sms/countries/us",
+        &[("name", "USA"), ("name_ru", "США")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(us().await, ("USA".to_owned(), Some(12), false));
+    app.stop().await;
+});
+
 engine_test!(console_gateways, |db| {
     let app = TestApp::builder(db).spawn().await;
     let admin = signed_in(&app, "admin@test.local", "admin").await;
@@ -2466,6 +2567,72 @@ pub(crate) async fn break_the_audit_log(db: &TestDb, broken: bool) {
     for sql in statements {
         assert!(!refused(db, sql).await, "{sql}");
     }
+}
+
+/// An operator action tried while the audit log refuses rows (`without_the_log`).
+pub(crate) enum Try<'a> {
+    /// An operator API call (method, path, body): answered 500, the store's fault.
+    Api(reqwest::Method, String, Option<serde_json::Value>),
+    /// `souk ARGS`: fails, saying the log is broken.
+    Command(Vec<&'a str>),
+    /// A use case called in the test (what it is, its outcome): fails, for the log.
+    Call(
+        &'a str,
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>>,
+    ),
+}
+
+/// A use case's call as a `Try::Call`.
+pub(crate) fn call<'a, T, E: std::fmt::Debug>(
+    what: &'a str,
+    outcome: impl std::future::Future<Output = Result<T, E>> + 'a,
+) -> Try<'a> {
+    Try::Call(
+        what,
+        Box::pin(async move { outcome.await.map(drop).map_err(|e| format!("{e:?}")) }),
+    )
+}
+
+/// Breaks the audit log, tries each action (each must fail for want of its row), repairs
+/// the log, and checks that `state` reads as it did before.
+pub(crate) async fn without_the_log<S, F, Fut>(
+    app: &TestApp,
+    db: &TestDb,
+    actions: Vec<Try<'_>>,
+    state: F,
+) where
+    S: PartialEq + std::fmt::Debug,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let before = state().await;
+    break_the_audit_log(db, true).await;
+    for action in actions {
+        match action {
+            Try::Api(method, path, body) => {
+                let (status, answer) = app.operator(method, &path, body).await;
+                assert_eq!(status, 500, "{path}: {answer}");
+            }
+            Try::Command(args) => {
+                let (done, out, err) = crate::provider_cli::souk(db, &args);
+                assert!(
+                    !done && err.contains("the audit log is broken"),
+                    "{args:?} fails for the log: {out}{err}"
+                );
+            }
+            Try::Call(what, outcome) => {
+                let outcome = outcome.await;
+                assert!(
+                    outcome
+                        .as_ref()
+                        .is_err_and(|e| e.contains("the audit log is broken")),
+                    "{what} fails for the log: {outcome:?}"
+                );
+            }
+        }
+    }
+    break_the_audit_log(db, false).await;
+    assert_eq!(state().await, before);
 }
 
 // An operator's change and its audit row are one transaction: when the row cannot be

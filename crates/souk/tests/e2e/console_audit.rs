@@ -12,7 +12,7 @@ use souk_app::operators::{self, Acting, Role};
 use souk_core::Money;
 use souk_store::{ApiKeyRecord, Closing, ConsoleOrder, GatewayRecord, Job};
 
-use crate::console::{break_the_audit_log, operator, souk};
+use crate::console::{call, operator, souk, without_the_log, Try};
 use crate::console_catalogue::{acting, audited};
 use crate::engine_test;
 use crate::fake_upstream::{FakeUpstream, Shape};
@@ -146,68 +146,70 @@ engine_test!(
         let w = world(db).await;
         let (app, a, o) = (&w.app, &w.admin, &w.owner);
         let now = app.state.now();
-        let before = snapshot(&w).await;
-
-        break_the_audit_log(db, true).await;
         let store = &app.store;
-        let blocked = souk_app::operator_users::set_blocked(store, a, &w.buyer, true, now).await;
-        assert!(blocked.is_err(), "block: {blocked:?}");
-        let key = souk_app::operator_users::create_key(store, a, &w.buyer, "bot", now).await;
-        assert!(key.is_err(), "key: {key:?}");
-        let revoked =
-            souk_app::operator_users::revoke_key(store, a, Some(&w.buyer), &w.key_id, now).await;
-        assert!(revoked.is_err(), "revoke: {revoked:?}");
-        let dropped = operators::drop_job(store, a, w.jobs[0], now).await;
-        assert!(dropped.is_err(), "drop: {dropped:?}");
-        let retried = operators::retry_job(store, a, w.jobs[1], now).await;
-        assert!(retried.is_err(), "retry: {retried:?}");
-        for (id, closing) in [
-            (w.orders[0], Closing::Cancel),
-            (w.orders[1], Closing::RefundRest),
-        ] {
-            let closed = souk_app::operator_orders::close_order(store, a, id, closing, now).await;
-            assert!(closed.is_err(), "close {id}: {closed:?}");
-        }
-        let set = souk_app::operator_settings::update(
-            store,
-            o,
-            &[("commission_percent".into(), "15".into())],
-            now,
-        )
-        .await;
-        assert!(set.is_err(), "settings: {set:?}");
-        let gateway =
-            souk_app::operator_gateways::configure(store, o, "manual", &manual_form(), now).await;
-        assert!(gateway.is_err(), "gateway: {gateway:?}");
-
-        // The operator API: the same use cases, so the same refusal.
         let post = reqwest::Method::POST;
-        for (method, path, body) in [
-            (post.clone(), format!("/users/{}/suspend", w.buyer), None),
-            (
+        let form = manual_form();
+        let settings = [("commission_percent".to_owned(), "15".to_owned())];
+        let mut actions = vec![
+            call(
+                "block",
+                souk_app::operator_users::set_blocked(store, a, &w.buyer, true, now),
+            ),
+            call(
+                "key",
+                souk_app::operator_users::create_key(store, a, &w.buyer, "bot", now),
+            ),
+            call(
+                "revoke",
+                souk_app::operator_users::revoke_key(store, a, Some(&w.buyer), &w.key_id, now),
+            ),
+            call("drop", operators::drop_job(store, a, w.jobs[0], now)),
+            call("retry", operators::retry_job(store, a, w.jobs[1], now)),
+            call(
+                "cancel",
+                souk_app::operator_orders::close_order(store, a, w.orders[0], Closing::Cancel, now),
+            ),
+            call(
+                "refund the rest",
+                souk_app::operator_orders::close_order(
+                    store,
+                    a,
+                    w.orders[1],
+                    Closing::RefundRest,
+                    now,
+                ),
+            ),
+            call(
+                "settings",
+                souk_app::operator_settings::update(store, o, &settings, now),
+            ),
+            call(
+                "gateway",
+                souk_app::operator_gateways::configure(store, o, "manual", &form, now),
+            ),
+        ];
+        // The operator API: the same use cases, so the same refusal.
+        actions.extend([
+            Try::Api(post.clone(), format!("/users/{}/suspend", w.buyer), None),
+            Try::Api(
                 post.clone(),
                 format!("/users/{}/keys", w.buyer),
                 Some(json!({"label": "api"})),
             ),
-            (reqwest::Method::DELETE, format!("/keys/{}", w.key_id), None),
-            (post.clone(), format!("/jobs/{}/retry", w.jobs[1]), None),
-            (
+            Try::Api(reqwest::Method::DELETE, format!("/keys/{}", w.key_id), None),
+            Try::Api(post.clone(), format!("/jobs/{}/retry", w.jobs[1]), None),
+            Try::Api(
                 reqwest::Method::PATCH,
                 "/settings".into(),
                 Some(json!({"commission_percent": "12"})),
             ),
-            (
+            Try::Api(
                 reqwest::Method::PUT,
                 "/gateways/cryptomus".into(),
                 Some(json!({"merchant": "m-1", "api_key": "ck-secret-1"})),
             ),
-        ] {
-            let (status, answer) = app.operator(method, &path, body).await;
-            assert_eq!(status, 500, "{path}: {answer}");
-        }
-        break_the_audit_log(db, false).await;
-
-        assert_eq!(snapshot(&w).await, before);
+        ]);
+        without_the_log(app, db, actions, || snapshot(&w)).await;
         w.app.stop().await;
     }
 );
@@ -527,14 +529,9 @@ engine_test!(api_and_command_line_changes_are_audited, |db| {
     }
 
     // With the log refusing rows, nothing changes.
-    let provider_before = app.store.provider(&w.provider).await.expect("provider");
+    let shops = app.store.all_shops().await.expect("shops");
     let balance = app.store.user(&w.buyer).await.expect("user").balance;
-    let categories = app
-        .operator(reqwest::Method::GET, "/categories", None)
-        .await;
-    let audit_before = app.store.audit_log(None, None, 1000).await.expect("audit");
-    break_the_audit_log(db, true).await;
-    for (method, path, body) in [
+    let mut actions: Vec<Try> = [
         (
             patch.clone(),
             format!("/providers/{}", w.provider),
@@ -565,44 +562,32 @@ engine_test!(api_and_command_line_changes_are_audited, |db| {
             format!("/users/{}/balance", w.buyer),
             Some(json!({"amount": "5", "note": "goodwill"})),
         ),
-    ] {
-        let (status, answer) = app.operator(method, &path, body).await;
-        assert_eq!(status, 500, "{path}: {answer}");
-    }
-    let shops = app.store.all_shops().await.expect("shops");
-    let (ok, _, _) = souk(
-        db,
-        &[
-            "admin",
-            "shop",
-            "update",
-            "--id",
-            &shops[0].id,
-            "--name",
-            "Renamed",
-        ],
-    );
-    assert!(!ok, "the command fails with the log");
-    break_the_audit_log(db, false).await;
-    assert_eq!(
-        app.store.provider(&w.provider).await.expect("provider"),
-        provider_before
-    );
-    assert_eq!(
-        app.operator(reqwest::Method::GET, "/categories", None)
-            .await,
-        categories
-    );
+    ]
+    .into_iter()
+    .map(|(method, path, body)| Try::Api(method, path, body))
+    .collect();
+    actions.push(Try::Command(vec![
+        "admin",
+        "shop",
+        "update",
+        "--id",
+        &shops[0].id,
+        "--name",
+        "Renamed",
+    ]));
+    let state = || async {
+        (
+            app.store.provider(&w.provider).await.expect("provider"),
+            app.operator(reqwest::Method::GET, "/categories", None)
+                .await,
+            app.store.smtp_notifier().await.expect("smtp").is_none(),
+            app.store.user(&w.buyer).await.expect("user").balance,
+            app.store.all_shops().await.expect("shops"),
+            app.store.audit_log(None, None, 1000).await.expect("audit"),
+        )
+    };
+    without_the_log(app, db, actions, state).await;
     assert!(app.store.smtp_notifier().await.expect("smtp").is_none());
-    assert_eq!(
-        app.store.user(&w.buyer).await.expect("user").balance,
-        balance
-    );
-    assert_eq!(app.store.all_shops().await.expect("shops"), shops);
-    assert_eq!(
-        app.store.audit_log(None, None, 1000).await.expect("audit"),
-        audit_before
-    );
 
     // Its balance asked, its services synced.
     let (status, _) = app

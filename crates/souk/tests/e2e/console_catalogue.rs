@@ -38,7 +38,12 @@ async fn row(app: &TestApp, key: &str, action: &str, number: i64, lang: &str) ->
 }
 
 /// A form posted without its token, by a signed-in operator: the status.
-async fn without_token(app: &TestApp, s: &Signed, path: &str, fields: &[(&str, &str)]) -> u16 {
+pub(crate) async fn without_token(
+    app: &TestApp,
+    s: &Signed,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> u16 {
     no_redirects()
         .post(format!("{}{path}", app.url))
         .header(
@@ -54,7 +59,7 @@ async fn without_token(app: &TestApp, s: &Signed, path: &str, fields: &[(&str, &
 }
 
 /// A console request in Russian (the `souk_ui` cookie): (status, body).
-async fn in_russian(
+pub(crate) async fn in_russian(
     app: &TestApp,
     s: &Signed,
     path: &str,

@@ -19,6 +19,7 @@ mod console_audit_admin;
 mod console_audit_rest;
 mod console_audit_sms;
 mod console_catalogue;
+mod console_disputes;
 mod console_operators;
 mod crash;
 mod disputes;

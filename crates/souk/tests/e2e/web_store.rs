@@ -1369,7 +1369,7 @@ engine_test!(web_store_demo_pictures_are_served, |db| {
 
 /// A shop's inventory product with two lines, one of them bought by a web buyer
 /// (`buyer@example.com`): (the buyer's cookie, their key, the order).
-async fn one_line_sold(
+pub(crate) async fn one_line_sold(
     app: &TestApp,
     seller_key: &str,
     subcategory: &str,

@@ -11,6 +11,7 @@ mod auth;
 mod catalogue;
 mod chart;
 mod dashboard;
+mod disputes;
 mod export;
 mod gateways;
 mod jobs;
@@ -129,8 +130,12 @@ pub fn routes() -> Router<AppState> {
         .route("/console/jobs/{id}/retry", post(jobs::retry))
         .route("/console/jobs/{id}/drop", post(jobs::drop_job))
         .route("/console/audit", get(audit::list))
-        .route("/console/disputes", get(lists::disputes))
-        .route("/console/disputes/{id}", post(lists::decide_dispute))
+        .route("/console/disputes", get(disputes::list))
+        .route(
+            "/console/disputes/{id}",
+            get(disputes::detail).post(disputes::decide),
+        )
+        .route("/console/disputes/{id}/messages", post(disputes::message))
         .route("/console/withdrawals", get(lists::withdrawals))
         .route(
             "/console/providers",
@@ -339,6 +344,11 @@ pub fn refusal(ui: Ui, e: &OperatorError) -> Option<String> {
             ui.t("Not found.", "Не найдено.").to_owned()
         }
         OperatorError::Store(StoreError::Invalid(t) | StoreError::Conflict(t)) => said(ui, t),
+        OperatorError::Store(StoreError::Rejected(souk_core::ApiError::FieldRequired(
+            "message",
+        ))) => ui.t("Write a message.", "Напишите сообщение.").to_owned(),
+        // A rule the buyers' API words too (a message too long): its page text.
+        OperatorError::Store(StoreError::Rejected(e)) => super::refusal::api(ui, e),
         OperatorError::Store(_) => return None,
     };
     Some(text)
