@@ -15,6 +15,7 @@
 #   SOUK_BENCH_LINES         stock lines per product (40000)
 #   SOUK_BENCH_SKIP_BUILD=1  use the binaries already built
 #   SOUK_GROUP_COMMIT=off    the server commits each order alone (the comparison)
+#   SOUK_BENCH_PERF=add_spread  perf record of the server during that workload
 # Binaries are taken from $CARGO_TARGET_DIR/release (default target/release). Raw JSON
 # lines are appended to bench/results/writes.jsonl.
 set -euo pipefail
@@ -140,6 +141,12 @@ run() {
         add_hot) args=(--form "key=${keys[0]}&action=add&service=${services[$level]}&quantity=1") ;;
         add_spread) for i in $(seq 0 $((BUYERS - 1))); do args+=(--form "key=${keys[$i]}&action=add&service=${services[$((hot + i))]}&quantity=1"); done ;;
       esac
+      # SOUK_BENCH_PERF=<workload>: the server's profile over that workload's measured
+      # seconds, to bench/results/perf-<config>-<workload>-<clients>.data.
+      if [ "${SOUK_BENCH_PERF:-}" = "$label" ]; then
+        (sleep "$WARMUP" && perf record -q -F 999 -g -p "$SERVER_PID" \
+          -o "$ROOT/bench/results/perf-$config-$label-$c.data" -- sleep "$DURATION" >/dev/null 2>&1) &
+      fi
       line=$("$BENCH" load --url "$base/api/v2" "${args[@]}" --label "$label" --concurrency "$c" \
         --duration "$DURATION" --warmup "$WARMUP" --meta config="$config" --meta run="$RUN_ID" \
         --meta commit="$COMMIT" --meta clients="$c" --meta group_commit="${SOUK_GROUP_COMMIT:-on}")

@@ -228,8 +228,10 @@ impl Queue<'_> {
 /// switches and wake-ups). Alone on its thread, the writer is polled the moment its
 /// statement is answered. Without a thread or a runtime, it runs on the node's runtime.
 fn start_writer(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    // Timers only (sqlx times its pool's waits): with no I/O driver the thread parks on
+    // a futex, which SQLite's connection thread wakes more cheaply than an eventfd.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_time()
         .build()
     {
         Ok(runtime) => runtime,
