@@ -436,10 +436,13 @@ async fn read_postgres(pool: &sqlx::PgPool, loader: &mut Loader<'_>) -> Result<(
     drop(rows);
     let places = loader.places();
     let translations_sql = TRANSLATIONS_SQL.replace("{not_indexed}", "");
-    let mut rows = sqlx::query_as::<_, (String, String, String, String, String)>(&translations_sql)
-        .fetch(&mut *tx);
-    while let Some((entity, id, field, lang, value)) = rows.try_next().await? {
-        loader.translation(&places, (&entity, &id, &field, &lang), &value);
+    // Read in place from each row, as on SQLite: half a million rows at 100,000
+    // services, five strings each, were as many allocations and frees.
+    let mut rows = sqlx::query(&translations_sql).fetch(&mut *tx);
+    while let Some(row) = rows.try_next().await? {
+        use sqlx::Row as _;
+        let text = |i: usize| row.try_get::<&str, _>(i);
+        loader.translation(&places, (text(0)?, text(1)?, text(2)?, text(3)?), text(4)?);
     }
     drop(rows);
     tx.commit().await?;
