@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use souk_client::webhook::{self as wire, Message};
 use souk_core::event::{self, Audience, OPERATOR};
 use souk_store::{
-    AttemptOutcome, AttemptRecord, EndpointPatch, Event, NewEndpoint, Store, StoreError,
-    WebhookEndpoint,
+    AttemptOutcome, AttemptRecord, EndpointPatch, Event, NewAuditEntry, NewEndpoint, Store,
+    StoreError, WebhookEndpoint,
 };
 
 use crate::notify::{Channels, QueueStep};
@@ -69,6 +69,42 @@ pub enum Owner<'a> {
 }
 
 impl Owner<'_> {
+    /// The row an operator's endpoint change leaves in the audit log, made of the
+    /// endpoint before and after (never its secret): the operator's endpoints are kept
+    /// through the operator API, so it is the author. A buyer's or supplier's own
+    /// endpoints are theirs to keep, unaudited.
+    fn audit(
+        self,
+        action: &'static str,
+        secret: Option<&'static str>,
+    ) -> impl FnOnce(Option<&WebhookEndpoint>, Option<&WebhookEndpoint>) -> Option<NewAuditEntry> + Send
+    {
+        let operator = matches!(self, Owner::Operator);
+        move |before, after| {
+            let view = |e: &WebhookEndpoint| {
+                let mut v = json!({
+                    "url": e.url,
+                    "events": e.events,
+                    "description": e.description,
+                    "enabled": e.enabled,
+                });
+                if let Some(secret) = secret {
+                    v["secret"] = json!(secret);
+                }
+                v
+            };
+            let id = before.or(after).map_or("", |e| e.id.as_str());
+            operator.then(|| {
+                crate::operators::Acting::operator_api().audit_entry(
+                    action,
+                    &format!("webhook:{id}"),
+                    before.map(&view),
+                    after.map(view),
+                )
+            })
+        }
+    }
+
     /// The events' `audience` of this owner.
     pub fn audience(&self) -> &str {
         match self {
@@ -165,6 +201,7 @@ pub async fn create(
                 secret: &secret,
             },
             now,
+            owner.audit("webhook.create", Some("set")),
         )
         .await?;
     Ok((endpoint, secret))
@@ -204,7 +241,30 @@ pub async fn update(
         enabled: change.enabled,
     };
     Ok(store
-        .update_webhook_endpoint(owner.audience(), id, &patch, now)
+        .update_webhook_endpoint(
+            owner.audience(),
+            id,
+            &patch,
+            now,
+            owner.audit("webhook.update", None),
+        )
+        .await?)
+}
+
+/// Deletes an endpoint with its deliveries and their attempts.
+pub async fn remove(
+    store: &Store,
+    owner: Owner<'_>,
+    id: &str,
+    now: i64,
+) -> Result<(), WebhookError> {
+    Ok(store
+        .delete_webhook_endpoint(
+            owner.audience(),
+            id,
+            now,
+            owner.audit("webhook.delete", None),
+        )
         .await?)
 }
 
@@ -217,7 +277,13 @@ pub async fn rotate_secret(
 ) -> Result<String, WebhookError> {
     let secret = new_secret();
     store
-        .rotate_webhook_secret(owner.audience(), id, &secret, now)
+        .rotate_webhook_secret(
+            owner.audience(),
+            id,
+            &secret,
+            now,
+            owner.audit("webhook.rotate_secret", Some("replaced")),
+        )
         .await?;
     Ok(secret)
 }

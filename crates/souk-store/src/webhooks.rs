@@ -8,8 +8,9 @@ use souk_core::event::ENDPOINT_DISABLED;
 
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::events::{Event, EventSteps, FillQueue, WakeQueue, LAST_HANDED_OUT, WEBHOOK_SEND};
+use crate::operator_audit::AuditSteps;
 use crate::rows::row_struct;
-use crate::{Result, Store, StoreError};
+use crate::{NewAuditEntry, Result, Store, StoreError};
 
 row_struct! {
     /// An endpoint as its owner sees it (the secret apart).
@@ -156,7 +157,32 @@ tx_steps! {
             .await?;
             enabled.ok_or_else(not_found)
         }
+
+        /// Endpoint `id` of `audience` as its owner reads it (for an audit row's before
+        /// and after, read in the change's transaction).
+        async fn read_endpoint(&mut self, id: &str, audience: &str) -> Result<WebhookEndpoint> {
+            let found: Option<WebhookEndpoint> = sqlx::query_as(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e WHERE e.id = $1 AND e.audience = $2"
+            ))
+            .bind(id)
+            .bind(audience)
+            .fetch_optional(&mut *self)
+            .await?;
+            found.ok_or_else(not_found)
+        }
     }
+}
+
+/// What an endpoint change's audit row is made of: the endpoint before (none for a new
+/// one) and after (none once deleted), both read in the change's transaction.
+pub trait EndpointAudit:
+    FnOnce(Option<&WebhookEndpoint>, Option<&WebhookEndpoint>) -> Option<NewAuditEntry> + Send
+{
+}
+
+impl<F> EndpointAudit for F where
+    F: FnOnce(Option<&WebhookEndpoint>, Option<&WebhookEndpoint>) -> Option<NewAuditEntry> + Send
+{
 }
 
 fn not_found() -> StoreError {
@@ -164,11 +190,13 @@ fn not_found() -> StoreError {
 }
 
 impl Store {
-    /// Registers an endpoint; answers it.
+    /// Registers an endpoint; answers it. `audit` makes the row of an operator's change
+    /// (none for `None`), written in its transaction; so for every change below.
     pub async fn create_webhook_endpoint(
         &self,
         new: &NewEndpoint<'_>,
         now: i64,
+        audit: impl EndpointAudit,
     ) -> Result<WebhookEndpoint> {
         let id = souk_core::id::new_entity_id();
         let sealed = self.crypto.seal(new.secret);
@@ -187,6 +215,10 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let after = tx.read_endpoint(&id, new.audience).await?;
+            if let Some(entry) = audit(None, Some(&after)) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
         });
         self.webhook_endpoint(new.audience, &id).await
@@ -276,26 +308,23 @@ impl Store {
         id: &str,
         secret: &str,
         now: i64,
+        audit: impl EndpointAudit,
     ) -> Result<()> {
         let sealed = self.crypto.seal(secret);
-        let changed = on_engine!(&self.db, pool => {
+        on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let changed = sqlx::query(
-                "UPDATE webhook_endpoints SET secret_enc = $1, updated_at = $2 WHERE id = $3 AND audience = $4",
-            )
-            .bind(&sealed)
-            .bind(now)
-            .bind(id)
-            .bind(audience)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let endpoint = tx.read_endpoint(id, audience).await?;
+            sqlx::query("UPDATE webhook_endpoints SET secret_enc = $1, updated_at = $2 WHERE id = $3")
+                .bind(&sealed)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(entry) = audit(Some(&endpoint), Some(&endpoint)) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
-            changed
         });
-        if changed == 0 {
-            return Err(not_found());
-        }
         Ok(())
     }
 
@@ -307,10 +336,12 @@ impl Store {
         id: &str,
         patch: &EndpointPatch,
         now: i64,
+        audit: impl EndpointAudit,
     ) -> Result<WebhookEndpoint> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let was_enabled = tx.owned_endpoint(id, audience).await?;
+            let before = tx.read_endpoint(id, audience).await?;
+            let was_enabled = before.enabled;
             if patch.enabled == Some(false) && was_enabled {
                 // Its queue keeps what was handed out so far; nothing more while disabled.
                 tx.fill_queue(id, None, now).await?;
@@ -358,6 +389,10 @@ impl Store {
                 }
                 _ => {}
             }
+            let after = tx.read_endpoint(id, audience).await?;
+            if let Some(entry) = audit(Some(&before), Some(&after)) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
         });
         self.webhook_endpoint(audience, id).await
@@ -365,10 +400,16 @@ impl Store {
 
     /// Deletes an endpoint with its deliveries and their attempts. Its job, if any, finds
     /// it gone and ends.
-    pub async fn delete_webhook_endpoint(&self, audience: &str, id: &str) -> Result<()> {
+    pub async fn delete_webhook_endpoint(
+        &self,
+        audience: &str,
+        id: &str,
+        now: i64,
+        audit: impl EndpointAudit,
+    ) -> Result<()> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            tx.owned_endpoint(id, audience).await?;
+            let before = tx.read_endpoint(id, audience).await?;
             // Explicitly, not by ON DELETE CASCADE: SQLite enforces foreign keys only
             // when a connection asks for it.
             sqlx::query(
@@ -385,6 +426,9 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(entry) = audit(Some(&before), None) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
         });
         Ok(())

@@ -226,10 +226,7 @@ async fn remove<O: HookOwner>(
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
     let id = endpoint_id(&id)?;
-    state
-        .store
-        .delete_webhook_endpoint(caller.owner().audience(), &id)
-        .await?;
+    webhooks::remove(&state.store, caller.owner(), &id, state.now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

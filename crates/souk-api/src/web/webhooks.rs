@@ -309,14 +309,11 @@ pub async fn delete(
     let user = visitor.user()?;
     visitor.check_csrf(form.csrf.as_deref())?;
     let id = endpoint_id(&id)?;
-    match state
-        .store
-        .delete_webhook_endpoint(&user.user_id, &id)
-        .await
-    {
+    match webhooks::remove(&state.store, owner(user), &id, state.now()).await {
         Ok(()) => Ok(see_other("/account/webhooks?done=deleted")),
-        Err(StoreError::NotFound(_)) => Err(WebError::NotFound),
-        Err(e) => Err(e.into()),
+        Err(WebhookError::Store(StoreError::NotFound(_))) => Err(WebError::NotFound),
+        Err(WebhookError::Store(e)) => Err(e.into()),
+        Err(e) => Err(StoreError::Internal(e.to_string()).into()),
     }
 }
 

@@ -373,3 +373,119 @@ engine_test!(api_and_command_line_operator_actions_are_audited, |db| {
     assert_eq!(rows_of(&app, "settings").await.len(), 1);
     app.stop().await;
 });
+
+// The operator's webhook endpoints, kept through the operator API: each change is its
+// row (the secret only as "set" or "replaced"), none happens with the log refusing rows,
+// and a buyer's own endpoints leave no row.
+engine_test!(operator_webhook_endpoints_are_audited, |db| {
+    let app = TestApp::builder(db).private_upstreams().spawn().await;
+    let url = "http://127.0.0.1:9/hooks";
+    let (status, made) = app
+        .operator(
+            Method::POST,
+            "/webhooks",
+            Some(json!({"url": url, "events": ["job.parked"], "description": "pager"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+    let secret = made["secret"].as_str().expect("secret").to_owned();
+    let path = format!("/webhooks/{id}");
+    let calls = [
+        (
+            Method::POST,
+            "/webhooks".to_owned(),
+            Some(json!({"url": url, "events": ["job.parked"]})),
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"description": "on call", "enabled": false})),
+        ),
+        (Method::POST, format!("{path}/rotate-secret"), None),
+        (Method::DELETE, path.clone(), None),
+    ];
+
+    let state = || async {
+        (
+            app.store.webhook_endpoints("operator").await.expect("list"),
+            app.store
+                .webhook_secret("operator", &id)
+                .await
+                .expect("secret"),
+            app.store.audit_log(None, None, 100).await.expect("audit"),
+        )
+    };
+    let actions = calls
+        .iter()
+        .map(|(method, path, body)| Try::Api(method.clone(), path.clone(), body.clone()))
+        .collect();
+    without_the_log(&app, db, actions, state).await;
+
+    for (method, path, body) in calls.iter().skip(1) {
+        let (status, answer) = app.operator(method.clone(), path, body.clone()).await;
+        assert!(status < 300, "{method} {path}: {status} {answer}");
+    }
+    let view = |description: &str, enabled: bool, secret: Option<&str>| {
+        let mut v = json!({"url": url, "events": "job.parked", "description": description, "enabled": enabled});
+        if let Some(s) = secret {
+            v["secret"] = json!(s);
+        }
+        v
+    };
+    assert_eq!(
+        rows_of(&app, &format!("webhook:{id}")).await,
+        [
+            (
+                "webhook.create".to_owned(),
+                API.to_owned(),
+                Value::Null,
+                view("pager", true, Some("set"))
+            ),
+            (
+                "webhook.update".to_owned(),
+                API.to_owned(),
+                view("pager", true, None),
+                view("on call", false, None)
+            ),
+            (
+                "webhook.rotate_secret".to_owned(),
+                API.to_owned(),
+                view("on call", false, Some("replaced")),
+                view("on call", false, Some("replaced"))
+            ),
+            (
+                "webhook.delete".to_owned(),
+                API.to_owned(),
+                view("on call", false, None),
+                Value::Null
+            ),
+        ]
+    );
+    let log = format!(
+        "{:?}",
+        app.store.audit_log(None, None, 100).await.expect("audit")
+    );
+    assert!(!log.contains(&secret), "no secret in the log");
+
+    // A buyer's own endpoint is theirs: no row.
+    let key = app.buyer("buyer@test.local", "1").await;
+    let response = app
+        .http
+        .post(format!("{}/api/account/v1/webhooks", app.url))
+        .bearer_auth(&key)
+        .json(&json!({"url": url, "events": ["order.completed"]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(
+        app.store
+            .audit_log(None, None, 100)
+            .await
+            .expect("audit")
+            .len(),
+        4
+    );
+    app.stop().await;
+});
