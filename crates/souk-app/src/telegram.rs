@@ -6,10 +6,10 @@
 //! Only a linked chat ever gets anything: messages go to the chat of the queue's own
 //! audience, and the bot answers strangers with help or a refusal, nothing more.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use souk_client::telegram::{self as bot, Bot, Client, Incoming};
 use souk_core::event::{self, OPERATOR};
-use souk_store::{Store, StoreError, TelegramSettings, TELEGRAM};
+use souk_store::{NewAuditEntry, Store, StoreError, TelegramSettings, TELEGRAM};
 
 use crate::notify::{check_kinds, kinds_for, Channels, Chooser, QueueStep};
 
@@ -523,8 +523,21 @@ async fn answer(store: &Store, m: &Incoming, now: i64) -> Result<String, Telegra
         return Ok(help(theirs));
     }
     let linked = if link_token_shape(token) {
+        // The operator's alerts going to a new chat is an audit row, by whoever opened
+        // the link (a buyer's or supplier's own link is theirs).
+        let chat = json!({ "chat": m.chat_id, "username": m.username });
         store
-            .link_telegram(token, m.chat_id, &m.username, now)
+            .link_telegram(token, m.chat_id, &m.username, now, |audience, before| {
+                (audience == OPERATOR).then(|| NewAuditEntry {
+                    operator_id: None,
+                    operator_email: "Telegram".into(),
+                    action: "telegram.link".into(),
+                    subject: "notifier:telegram".into(),
+                    before: before
+                        .map(|b| json!({ "chat": b.chat_id, "username": b.username }).to_string()),
+                    after: Some(chat.to_string()),
+                })
+            })
             .await?
     } else {
         None

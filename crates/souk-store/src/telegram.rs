@@ -249,13 +249,16 @@ impl Store {
 
     /// Spends a `/start` token and links `chat_id` to its audience (replacing the
     /// audience's earlier chat), in one transaction: the audience it linked, or `None`
-    /// for a token that is unknown, used or expired (nothing changes then).
+    /// for a token that is unknown, used or expired (nothing changes then). `audit`
+    /// makes the row of a link, given the audience and the chat it had before (read in
+    /// the transaction), written in it.
     pub async fn link_telegram(
         &self,
         token: &str,
         chat_id: i64,
         username: &str,
         now: i64,
+        audit: impl FnOnce(&str, Option<&TelegramLink>) -> Option<NewAuditEntry> + Send,
     ) -> Result<Option<String>> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
@@ -272,6 +275,12 @@ impl Store {
             let Some((audience,)) = spent else {
                 return Ok(None);
             };
+            let before: Option<TelegramLink> = sqlx::query_as(
+                "SELECT audience, chat_id, username, linked_at FROM telegram_links WHERE audience = $1",
+            )
+            .bind(&audience)
+            .fetch_optional(&mut *tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO telegram_links (audience, chat_id, username, linked_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (audience) DO UPDATE SET chat_id = excluded.chat_id, \
@@ -283,6 +292,9 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if let Some(entry) = audit(&audience, before.as_ref()) {
+                tx.audit_row(&entry, now).await?;
+            }
             tx.commit().await?;
             Ok(Some(audience))
         })

@@ -401,7 +401,7 @@ engine_test!(telegram_waits_out_floods_and_forgets_blocked_chats, |db| {
     let now = app.state.now();
     assert_eq!(
         app.store
-            .link_telegram(&token_of(&first), 556, "", now)
+            .link_telegram(&token_of(&first), 556, "", now, |_, _| None)
             .await
             .expect("link"),
         None,
@@ -539,6 +539,26 @@ engine_test!(telegram_operator_setup_and_the_operators_own_chat, |db| {
     assert!(fake.sent_to(900)[0].contains("operator's notifications"));
     let (_, body) = app.operator(Method::GET, "/notifiers/telegram", None).await;
     assert_eq!(body["operator_linked"], true);
+    // Where the operator's alerts go is an audit row, by the chat's link; a buyer's own
+    // link left none.
+    let rows = app
+        .store
+        .audit_log(Some("notifier:telegram"), None, 10)
+        .await
+        .expect("audit");
+    let linked: Vec<_> = rows
+        .iter()
+        .filter(|r| r.action == "telegram.link")
+        .collect();
+    assert_eq!(linked.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            linked[0].operator_email.as_str(),
+            linked[0].before_value.as_deref(),
+            linked[0].after_value.as_deref()
+        ),
+        ("Telegram", None, Some(r#"{"chat":900,"username":"boss"}"#))
+    );
     assert!(body["operator_events"]
         .as_array()
         .is_some_and(|e| e.iter().any(|k| k == "provider.failing")));
