@@ -189,7 +189,29 @@ engine_test!(sms_api_changes_leave_their_rows, |db| {
         .as_i64()
         .expect("message");
 
-    let who = "operator API";
+    assert_eq!(
+        rows(&app).await,
+        sms_rows(
+            "operator API",
+            &gateway,
+            &provider,
+            "https://activate.example/stubs/handler_api.php",
+            message
+        )
+    );
+    no_secret_in_rows(&app).await;
+    app.stop().await;
+});
+
+/// The rows of the SMS changes both tests make, in order, by `who`: the gateway, the
+/// provider (at `url`) and the message they made.
+fn sms_rows(
+    who: &str,
+    gateway: &str,
+    provider: &str,
+    url: &str,
+    message: i64,
+) -> Vec<(String, String, String, Value, Value)> {
     let row = |action: &str, subject: &str, before: Value, after: Value| {
         (
             action.to_owned(),
@@ -202,110 +224,105 @@ engine_test!(sms_api_changes_leave_their_rows, |db| {
     let gw = format!("sms-gateway:{gateway}");
     let pr = format!("sms-provider:{provider}");
     let num = format!("sms-number:{US1}");
-    assert_eq!(
-        rows(&app).await,
-        [
-            row(
-                "sms.country",
-                "sms-country:us",
-                Value::Null,
-                json!({"name": "United States", "ru": "США", "active": true})
-            ),
-            row(
-                "sms.country",
-                "sms-country:us",
-                json!({"name": "United States", "ru": "США", "active": true}),
-                json!({"name": "USA", "ru": "США", "active": false})
-            ),
-            row(
-                "sms.project_create",
-                "sms-project:tg",
-                Value::Null,
-                json!({"code": "tg", "name": "Telegram", "ru": "Телеграм", "active": true})
-            ),
-            row(
-                "sms.project",
-                "sms-project:tg",
-                json!({"name": "Telegram", "ru": "Телеграм", "active": true}),
-                json!({"name": "Telegram", "ru": "Телеграм", "active": false})
-            ),
-            row(
-                "sms.price",
-                "sms:tg/us",
-                json!({"price": null}),
-                json!({"price": price("0.50")})
-            ),
-            row(
-                "sms.price",
-                "sms:tg/us",
-                json!({"price": price("0.50")}),
-                json!({"price": price("0.75")})
-            ),
-            row(
-                "sms.price_delete",
-                "sms:tg/us",
-                json!({"price": price("0.75")}),
-                json!({"price": null})
-            ),
-            row(
-                "sms.gateway_create",
-                &gw,
-                Value::Null,
-                json!({"name": "Modem", "active": true, "secret": "set"})
-            ),
-            row(
-                "sms.number_add",
-                &num,
-                Value::Null,
-                json!({"phone": US1, "country": "us", "gateway": gateway, "projects": ["tg"], "active": true})
-            ),
-            row(
-                "sms.gateway",
-                &gw,
-                json!({"name": "Modem", "active": true, "secret": "set"}),
-                json!({"name": "Modem", "active": false, "secret": "set"})
-            ),
-            row(
-                "sms.number",
-                &num,
-                json!({"active": true, "projects": ["tg"]}),
-                json!({"active": false, "projects": ["tg"]})
-            ),
-            row(
-                "sms.provider_create",
-                &pr,
-                Value::Null,
-                json!({"name": "Activate", "url": "https://activate.example/stubs/handler_api.php", "enabled": true, "key": "set"})
-            ),
-            row(
-                "sms.provider",
-                &pr,
-                json!({"name": "Activate", "enabled": true}),
-                json!({"name": "Activate", "enabled": false})
-            ),
-            row(
-                "sms.settings",
-                "sms-settings",
-                json!({"lifetime_minutes": null}),
-                json!({"lifetime_minutes": 30})
-            ),
-            row(
-                "sms.settings",
-                "sms-settings",
-                json!({"lifetime_minutes": 30}),
-                json!({"lifetime_minutes": 45})
-            ),
-            row(
-                "sms.inject",
-                &num,
-                Value::Null,
-                json!({"message": message, "order": null})
-            ),
-        ]
-    );
-    no_secret_in_rows(&app).await;
-    app.stop().await;
-});
+    vec![
+        row(
+            "sms.country",
+            "sms-country:us",
+            Value::Null,
+            json!({"name": "United States", "ru": "США", "active": true}),
+        ),
+        row(
+            "sms.country",
+            "sms-country:us",
+            json!({"name": "United States", "ru": "США", "active": true}),
+            json!({"name": "USA", "ru": "США", "active": false}),
+        ),
+        row(
+            "sms.project_create",
+            "sms-project:tg",
+            Value::Null,
+            json!({"code": "tg", "name": "Telegram", "ru": "Телеграм", "active": true}),
+        ),
+        row(
+            "sms.project",
+            "sms-project:tg",
+            json!({"name": "Telegram", "ru": "Телеграм", "active": true}),
+            json!({"name": "Telegram", "ru": "Телеграм", "active": false}),
+        ),
+        row(
+            "sms.price",
+            "sms:tg/us",
+            json!({"price": null}),
+            json!({"price": price("0.50")}),
+        ),
+        row(
+            "sms.price",
+            "sms:tg/us",
+            json!({"price": price("0.50")}),
+            json!({"price": price("0.75")}),
+        ),
+        row(
+            "sms.price_delete",
+            "sms:tg/us",
+            json!({"price": price("0.75")}),
+            json!({"price": null}),
+        ),
+        row(
+            "sms.gateway_create",
+            &gw,
+            Value::Null,
+            json!({"name": "Modem", "active": true, "secret": "set"}),
+        ),
+        row(
+            "sms.number_add",
+            &num,
+            Value::Null,
+            json!({"phone": US1, "country": "us", "gateway": gateway, "projects": ["tg"], "active": true}),
+        ),
+        row(
+            "sms.gateway",
+            &gw,
+            json!({"name": "Modem", "active": true, "secret": "set"}),
+            json!({"name": "Modem", "active": false, "secret": "set"}),
+        ),
+        row(
+            "sms.number",
+            &num,
+            json!({"active": true, "projects": ["tg"]}),
+            json!({"active": false, "projects": ["tg"]}),
+        ),
+        row(
+            "sms.provider_create",
+            &pr,
+            Value::Null,
+            json!({"name": "Activate", "url": url, "enabled": true, "key": "set"}),
+        ),
+        row(
+            "sms.provider",
+            &pr,
+            json!({"name": "Activate", "enabled": true}),
+            json!({"name": "Activate", "enabled": false}),
+        ),
+        row(
+            "sms.settings",
+            "sms-settings",
+            json!({"lifetime_minutes": null}),
+            json!({"lifetime_minutes": 30}),
+        ),
+        row(
+            "sms.settings",
+            "sms-settings",
+            json!({"lifetime_minutes": 30}),
+            json!({"lifetime_minutes": 45}),
+        ),
+        row(
+            "sms.inject",
+            &num,
+            Value::Null,
+            json!({"message": message, "order": null}),
+        ),
+    ]
+}
 
 /// What an SMS change touches: the SMS records, the audit rows and the messages.
 async fn everything(
@@ -582,120 +599,9 @@ engine_test!(sms_command_line_changes_leave_their_rows, |db| {
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("no message id in {out}"));
 
-    let who = "command line";
-    let row = |action: &str, subject: &str, before: Value, after: Value| {
-        (
-            action.to_owned(),
-            who.to_owned(),
-            subject.to_owned(),
-            before,
-            after,
-        )
-    };
-    let gw = format!("sms-gateway:{gateway}");
-    let pr = format!("sms-provider:{provider}");
-    let num = format!("sms-number:{US1}");
     assert_eq!(
         rows(&app).await,
-        [
-            row(
-                "sms.country",
-                "sms-country:us",
-                Value::Null,
-                json!({"name": "United States", "ru": "США", "active": true})
-            ),
-            row(
-                "sms.country",
-                "sms-country:us",
-                json!({"name": "United States", "ru": "США", "active": true}),
-                json!({"name": "USA", "ru": "США", "active": false})
-            ),
-            row(
-                "sms.project_create",
-                "sms-project:tg",
-                Value::Null,
-                json!({"code": "tg", "name": "Telegram", "ru": "Телеграм", "active": true})
-            ),
-            row(
-                "sms.project",
-                "sms-project:tg",
-                json!({"name": "Telegram", "ru": "Телеграм", "active": true}),
-                json!({"name": "Telegram", "ru": "Телеграм", "active": false})
-            ),
-            row(
-                "sms.price",
-                "sms:tg/us",
-                json!({"price": null}),
-                json!({"price": price("0.50")})
-            ),
-            row(
-                "sms.price",
-                "sms:tg/us",
-                json!({"price": price("0.50")}),
-                json!({"price": price("0.75")})
-            ),
-            row(
-                "sms.price_delete",
-                "sms:tg/us",
-                json!({"price": price("0.75")}),
-                json!({"price": null})
-            ),
-            row(
-                "sms.gateway_create",
-                &gw,
-                Value::Null,
-                json!({"name": "Modem", "active": true, "secret": "set"})
-            ),
-            row(
-                "sms.number_add",
-                &num,
-                Value::Null,
-                json!({"phone": US1, "country": "us", "gateway": gateway, "projects": ["tg"],
-                    "active": true})
-            ),
-            row(
-                "sms.gateway",
-                &gw,
-                json!({"name": "Modem", "active": true, "secret": "set"}),
-                json!({"name": "Modem", "active": false, "secret": "set"})
-            ),
-            row(
-                "sms.number",
-                &num,
-                json!({"active": true, "projects": ["tg"]}),
-                json!({"active": false, "projects": ["tg"]})
-            ),
-            row(
-                "sms.provider_create",
-                &pr,
-                Value::Null,
-                json!({"name": "Activate", "url": url, "enabled": true, "key": "set"})
-            ),
-            row(
-                "sms.provider",
-                &pr,
-                json!({"name": "Activate", "enabled": true}),
-                json!({"name": "Activate", "enabled": false})
-            ),
-            row(
-                "sms.settings",
-                "sms-settings",
-                json!({"lifetime_minutes": null}),
-                json!({"lifetime_minutes": 30})
-            ),
-            row(
-                "sms.settings",
-                "sms-settings",
-                json!({"lifetime_minutes": 30}),
-                json!({"lifetime_minutes": 45})
-            ),
-            row(
-                "sms.inject",
-                &num,
-                Value::Null,
-                json!({"message": message, "order": null})
-            ),
-        ]
+        sms_rows("command line", &gateway, provider, url, message)
     );
     let authors = app.store.audit_log(None, None, 1000).await.expect("audit");
     assert!(
