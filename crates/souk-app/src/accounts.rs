@@ -77,7 +77,7 @@ pub async fn create_user(
         .await
         .map_err(CreateUserError::NotCreated)?;
     let (shop_id, changes) = match command.shop_name {
-        Some(name) => match supplier(store, actor, &user_id, &name, now).await {
+        Some(name) => match make_supplier(store, actor, &user_id, Some(&name), now).await {
             Ok((shop, changes)) => (Some(shop), changes),
             Err(error) => return Err(CreateUserError::NoShop { user_id, error }),
         },
@@ -99,20 +99,6 @@ pub async fn make_supplier(
     actor: &Acting,
     user_id: &str,
     shop_name: Option<&str>,
-    now: i64,
-) -> Result<(String, Vec<Change>), StoreError> {
-    let name = match shop_name {
-        Some(name) => name.to_owned(),
-        None => souk_core::supply::default_shop_name(&store.user(user_id).await?.email),
-    };
-    supplier(store, actor, user_id, &name, now).await
-}
-
-async fn supplier(
-    store: &Store,
-    actor: &Acting,
-    user_id: &str,
-    shop_name: &str,
     now: i64,
 ) -> Result<(String, Vec<Change>), StoreError> {
     store

@@ -608,17 +608,6 @@ fn recovery_code() -> String {
     format!("{}-{}", part(), part())
 }
 
-/// An audit row of `actor`'s, to write in the transaction of the change it records.
-pub(crate) fn entry(
-    actor: &Acting,
-    action: &str,
-    subject: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> NewAuditEntry {
-    actor.audit_entry(action, subject, before, after)
-}
-
 /// An audit row of an operator's own action (enrolling, spending a recovery code), to
 /// write in the transaction of the change it records.
 fn own_entry(
@@ -700,8 +689,7 @@ pub async fn adjust_balance(
             &change.note,
             now,
             |before, after| {
-                Some(entry(
-                    actor,
+                Some(actor.audit_entry(
                     "user.balance",
                     &subject,
                     Some(json!({ "balance": before.display2() })),
@@ -735,8 +723,7 @@ pub async fn resolve_order(
     // Settled and audited in one transaction, the order before and after read in it.
     store
         .resolve_forward_audited(order_id, &resolution, now, |before, after| {
-            Some(entry(
-                actor,
+            Some(actor.audit_entry(
                 "order.resolve",
                 &format!("order:{order_id}"),
                 Some(json!({ "status": before.0, "refunded": Money::from_micros(before.1).display2() })),
@@ -758,8 +745,7 @@ pub async fn retry_job(
     let retried = store
         .retry_job_audited(
             id,
-            &entry(
-                actor,
+            &actor.audit_entry(
                 "job.retry",
                 &format!("job:{id}"),
                 Some(json!({ "state": "parked" })),
@@ -783,8 +769,7 @@ pub async fn drop_job(
     // Dropped and audited in one transaction, the job read in it.
     let dropped = store
         .drop_parked_job_audited(id, now, |job| {
-            Some(entry(
-                actor,
+            Some(actor.audit_entry(
                 "job.drop",
                 &format!("job:{id}"),
                 Some(json!({ "state": "parked", "kind": job.kind, "error": job.last_error })),
@@ -835,8 +820,7 @@ pub async fn resolve_dispute_as(
     let note = note.trim();
     let resolved = store
         .resolve_dispute_audited(dispute_id, decision, note, now, |d| {
-            entry(
-                actor,
+            actor.audit_entry(
                 "dispute.resolve",
                 &format!("order:{}", d.order_id),
                 Some(json!({ "dispute": dispute_id, "status": "open" })),
@@ -870,8 +854,7 @@ pub async fn dispute_message(
             body,
             now,
             |order_id| {
-                Some(entry(
-                    actor,
+                Some(actor.audit_entry(
                     "dispute.message",
                     &format!("order:{order_id}"),
                     None,
@@ -953,13 +936,7 @@ pub async fn change(
         .change_operator_audited(operator_id, &stored, now, |before, after, ended| {
             let mut after = operator_facts(after);
             after["sessions_ended"] = json!(ended);
-            entry(
-                actor,
-                action,
-                &subject,
-                Some(operator_facts(before)),
-                Some(after),
-            )
+            actor.audit_entry(action, &subject, Some(operator_facts(before)), Some(after))
         })
         .await;
     match changed {

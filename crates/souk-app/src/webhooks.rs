@@ -252,20 +252,15 @@ pub async fn update(
 }
 
 /// Deletes an endpoint with its deliveries and their attempts.
-pub async fn remove(
-    store: &Store,
-    owner: Owner<'_>,
-    id: &str,
-    now: i64,
-) -> Result<(), WebhookError> {
-    Ok(store
+pub async fn remove(store: &Store, owner: Owner<'_>, id: &str, now: i64) -> Result<(), StoreError> {
+    store
         .delete_webhook_endpoint(
             owner.audience(),
             id,
             now,
             owner.audit("webhook.delete", None),
         )
-        .await?)
+        .await
 }
 
 /// A new secret for an endpoint; answers it, shown this once.

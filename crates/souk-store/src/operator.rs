@@ -354,23 +354,23 @@ impl Store {
     }
 
     /// Makes a user a supplier, in one transaction: with their first shop if they have
-    /// one, else a new shop named `shop_name` (checked only then). Answers the shop's id
-    /// and the changes caches must follow; `audit` makes the row of what it did, written
-    /// in that transaction.
+    /// one, else a new shop named `shop_name` (checked only then; without one, named after
+    /// the email the user has on record). Answers the shop's id and the changes caches
+    /// must follow; `audit` makes the row of what it did, written in that transaction.
     pub async fn make_supplier_audited(
         &self,
         user_id: &str,
-        shop_name: &str,
+        shop_name: Option<&str>,
         now: i64,
         audit: impl FnOnce(&MadeSupplier) -> Option<NewAuditEntry> + Send,
     ) -> Result<(String, Vec<Change>)> {
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            let user: Option<(bool,)> = sqlx::query_as("SELECT is_supplier FROM users WHERE id = $1")
+            let user: Option<(bool, String)> = sqlx::query_as("SELECT is_supplier, email FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some((was_supplier,)) = user else {
+            let Some((was_supplier, email)) = user else {
                 return Err(StoreError::NotFound("User"));
             };
             let first: Option<(String,)> = sqlx::query_as(
@@ -387,7 +387,10 @@ impl Store {
                 None => {
                     let shop = NewShop {
                         owner_id: user_id.to_owned(),
-                        name: supply::check_name("shopName", shop_name)?,
+                        name: match shop_name {
+                            Some(name) => supply::check_name("shopName", name)?,
+                            None => supply::default_shop_name(&email),
+                        },
                     };
                     let shop_id = souk_core::id::new_entity_id();
                     let changes = tx.open_shop(&shop_id, &shop, now).await?;

@@ -311,9 +311,8 @@ pub async fn delete(
     let id = endpoint_id(&id)?;
     match webhooks::remove(&state.store, owner(user), &id, state.now()).await {
         Ok(()) => Ok(see_other("/account/webhooks?done=deleted")),
-        Err(WebhookError::Store(StoreError::NotFound(_))) => Err(WebError::NotFound),
-        Err(WebhookError::Store(e)) => Err(e.into()),
-        Err(e) => Err(StoreError::Internal(e.to_string()).into()),
+        Err(StoreError::NotFound(_)) => Err(WebError::NotFound),
+        Err(e) => Err(e.into()),
     }
 }
 
