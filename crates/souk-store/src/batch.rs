@@ -1,29 +1,35 @@
-//! Group commit of orders on SQLite. One writer task per node takes the orders placed
-//! and canceled, the SMS numbers rented and the suppliers' deliveries concurrently, runs them one after another in one write transaction, each
-//! in a savepoint of its own, and commits once: a refusal ("Not enough stock",
-//! "Insufficient balance") or a fault rolls back its own savepoint and leaves the others
-//! in the batch alone. Nobody is answered before the commit returns, so an acknowledged order is as
-//! durable as the configured `synchronous` makes any commit; if the commit fails, every
-//! order of the batch is answered with that failure (none of them was placed).
+//! Group commit of orders on SQLite. Writers per node take the orders placed and
+//! canceled, the SMS numbers rented and the suppliers' deliveries concurrently, run them
+//! one after another in one write transaction, each in a savepoint of its own, and commit
+//! once: a refusal ("Not enough stock", "Insufficient balance") or a fault rolls back its
+//! own savepoint and leaves the others in the batch alone. Nobody is answered before the
+//! commit returns, so an acknowledged order is as durable as the configured `synchronous`
+//! makes any commit; if the commit fails, every order of the batch is answered with that
+//! failure (none of them was placed).
 //!
-//! A batch has no waiting time of its own: the writer starts as soon as one order is
-//! queued, and the orders that arrive while it runs join it (up to [`MAX_BATCH`]) before
-//! it commits. One order alone commits at once.
+//! Placements, the bulk of the traffic, have a writer with a SQLite connection of its own
+//! that it calls in place (`crate::placements`); cancels, rentals and deliveries are
+//! written through sqlx's connection by the writer here.
 //!
-//! The writer takes the process's write gate for each batch, like every other write, so
-//! the writes that do not go through it keep their meaning unchanged.
+//! A batch has no waiting time of its own: the writer starts as soon as one write is
+//! queued, and the writes that arrive while it runs join it (up to [`MAX_BATCH`]) before
+//! it commits. One write alone commits at once.
+//!
+//! Each writer takes the process's write gate for each batch, like every other write, so
+//! the writes that do not go through them keep their meaning unchanged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use souk_core::order::{ProductOrder, SmmOrder};
 use souk_core::supply::EarningsSettings;
-use sqlx::{Connection, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{on_engine, tx_steps, BeginWrite, WriteGate};
+use crate::db::{on_engine, tx_steps, BeginWrite, SqliteSync, WriteGate};
 use crate::idempotency::Idempotency;
-use crate::orders::{Buyer, CancelOutcome, CancelSteps, OrderSteps, PlaceSteps, Placed};
+use crate::orders::{Buyer, CancelOutcome, CancelSteps, Placed};
+use crate::placements;
 use crate::sms::{OwnedSmsRent, RentOutcome, SmsSteps};
 use crate::supplier::{DeliverySteps, OrderProgress};
 use crate::{Result, Store, StoreError};
@@ -49,7 +55,7 @@ impl OwnedBuyer {
         }
     }
 
-    fn borrow(&self) -> Buyer<'_> {
+    pub(crate) fn borrow(&self) -> Buyer<'_> {
         Buyer {
             user_id: &self.user_id,
             email: &self.email,
@@ -72,7 +78,7 @@ impl OwnedIdempotency {
         }
     }
 
-    fn borrow(&self) -> Idempotency<'_> {
+    pub(crate) fn borrow(&self) -> Idempotency<'_> {
         Idempotency {
             key: &self.key,
             fingerprint: &self.fingerprint,
@@ -124,7 +130,7 @@ pub(crate) enum Done {
 impl Done {
     /// Whether what the write did stays: a rental short of numbers answers without
     /// keeping any of its writes.
-    fn keeps(&self) -> bool {
+    pub(crate) fn keeps(&self) -> bool {
         !matches!(self, Done::Rented(RentOutcome::Short { .. }))
     }
     /// The placed order of a `Product` or `Smm` write.
@@ -164,37 +170,78 @@ fn mismatch() -> StoreError {
     StoreError::Internal("the order writer answered another kind of write".into())
 }
 
-struct Job {
-    write: Write,
-    reply: oneshot::Sender<Result<Done>>,
+pub(crate) struct Job {
+    pub(crate) write: Write,
+    pub(crate) reply: oneshot::Sender<Result<Done>>,
 }
 
-/// The handle to a node's batch writer, started at its first order.
-#[derive(Clone, Debug, Default)]
+/// The handle to a node's batch writers, each started at its first write: placements
+/// go to the writer with a connection of its own (`crate::placements`), the other writes
+/// to the one on sqlx's.
+#[derive(Clone, Debug)]
 pub(crate) struct Batcher {
+    sync: SqliteSync,
     queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+    /// `None` when the placement writer could not start: placements then join the
+    /// other writes.
+    placements: Arc<OnceLock<Option<mpsc::Sender<Job>>>>,
     counts: Arc<Counts>,
 }
 
 /// Commits and the writes they carried, since the start.
 #[derive(Debug, Default)]
-struct Counts {
+pub(crate) struct Counts {
     commits: AtomicU64,
     writes: AtomicU64,
 }
 
-/// A started writer: where to queue.
-pub(crate) struct Queue<'a>(&'a mpsc::Sender<Job>);
+impl Counts {
+    /// A commit that carried `writes`.
+    pub(crate) fn add(&self, writes: u64) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes, Ordering::Relaxed);
+    }
+}
+
+/// Started writers: where to queue.
+pub(crate) struct Queue<'a> {
+    others: &'a mpsc::Sender<Job>,
+    placements: Option<&'a mpsc::Sender<Job>>,
+}
 
 impl Batcher {
-    /// The writer's queue, starting the writer on first use.
+    pub(crate) fn new(sync: SqliteSync) -> Batcher {
+        Batcher {
+            sync,
+            queue: Arc::default(),
+            placements: Arc::default(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// The writers' queues, starting each writer on first use.
     pub(crate) fn queue(&self, pool: &SqlitePool, gate: &WriteGate) -> Queue<'_> {
-        Queue(self.queue.get_or_init(|| {
+        let others = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
             let work = writer(pool.clone(), gate.clone(), receiver, self.counts.clone());
             start_writer(work);
             sender
-        }))
+        });
+        let placements = self.placements.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let path = pool.connect_options().get_filename().to_owned();
+            match placements::start(path, self.sync, gate.clone(), self.counts.clone(), receiver) {
+                Ok(()) => Some(sender),
+                Err(e) => {
+                    tracing::error!(error = %e, "the placement writer could not start: orders join the other writes");
+                    None
+                }
+            }
+        });
+        Queue {
+            others,
+            placements: placements.as_ref(),
+        }
     }
 
     /// Batches committed and the writes in them, since the start.
@@ -211,7 +258,11 @@ impl Queue<'_> {
     /// write runs to its end even if the caller stops waiting.
     pub(crate) async fn run(&self, write: Write) -> Result<Done> {
         let (reply, answer) = oneshot::channel();
-        self.0
+        let queue = match (&write, self.placements) {
+            (Write::Product { .. } | Write::Smm { .. }, Some(placements)) => placements,
+            _ => self.others,
+        };
+        queue
             .send(Job { write, reply })
             .await
             .map_err(|_| StoreError::Internal("the order writer has stopped".into()))?;
@@ -260,8 +311,7 @@ async fn writer(
 ) {
     while let Some(first) = jobs.recv().await {
         if let Some(writes) = run_batch(&pool, &gate, first, &mut jobs).await {
-            counts.commits.fetch_add(1, Ordering::Relaxed);
-            counts.writes.fetch_add(writes, Ordering::Relaxed);
+            counts.add(writes);
         }
     }
 }
@@ -287,7 +337,7 @@ async fn run_batch(
     };
     // Read once for the whole batch: it holds the write lock, so no setting can change
     // under it (one statement less per order).
-    let earnings = match tx.earnings_settings().await {
+    let earnings = match crate::sale::earnings_settings(&mut *tx).await {
         Ok(earnings) => earnings,
         Err(e) => {
             let _ = tx.rollback().await;
@@ -298,7 +348,7 @@ async fn run_batch(
     let mut done: Vec<(oneshot::Sender<Result<Done>>, Result<Done>)> = Vec::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        match in_savepoint(&mut tx, &job.write, &earnings).await {
+        match in_savepoint(&mut tx, &job.write, &earnings, done.is_empty()).await {
             Ok(outcome) => done.push((job.reply, outcome)),
             Err(e) => {
                 // The savepoint could not be released or rolled back: the transaction is
@@ -339,23 +389,28 @@ async fn run_batch(
     }
 }
 
-/// Runs one write in a savepoint: released when it succeeds, rolled back when it is
-/// refused, fails or keeps nothing (`Done::keeps`). The outer error is the savepoint's
-/// own failure.
+/// Runs one write in the savepoint `write`: rolled back when the write is refused, fails
+/// or keeps nothing (`Done::keeps`); else kept, and released as the next write opens
+/// its own (one statement less per write) or by the batch's commit. The outer error is
+/// the savepoint's own failure.
 async fn in_savepoint(
     conn: &mut sqlx::SqliteConnection,
     write: &Write,
     earnings: &EarningsSettings,
+    first: bool,
 ) -> std::result::Result<Result<Done>, sqlx::Error> {
-    let mut savepoint = conn.begin().await?;
-    let outcome = savepoint.run_write(write, Some(earnings)).await;
+    // A rolled-back savepoint stays open (empty): releasing it is a no-op.
+    let open = if first {
+        "SAVEPOINT write"
+    } else {
+        "RELEASE write; SAVEPOINT write"
+    };
+    sqlx::query(open).execute(&mut *conn).await?;
+    let outcome = conn.run_write(write, Some(earnings)).await;
     match outcome {
-        Ok(done) if done.keeps() => {
-            savepoint.commit().await?;
-            Ok(Ok(done))
-        }
+        Ok(done) if done.keeps() => Ok(Ok(done)),
         outcome => {
-            savepoint.rollback().await?;
+            sqlx::query("ROLLBACK TO write").execute(&mut *conn).await?;
             Ok(outcome)
         }
     }
@@ -374,12 +429,12 @@ tx_steps! {
                     let earnings = match earnings {
                         Some(e) => e,
                         None => {
-                            read = self.earnings_settings().await?;
+                            read = crate::sale::earnings_settings(self).await?;
                             &read
                         }
                     };
                     let idem = idem.as_ref().map(OwnedIdempotency::borrow);
-                    self.place_product_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
+                    crate::sale::place_product(self, &buyer.borrow(), order, idem.as_ref(), earnings, *now)
                         .await
                         .map(Done::Placed)
                 }
@@ -388,12 +443,12 @@ tx_steps! {
                     let earnings = match earnings {
                         Some(e) => e,
                         None => {
-                            read = self.earnings_settings().await?;
+                            read = crate::sale::earnings_settings(self).await?;
                             &read
                         }
                     };
                     let idem = idem.as_ref().map(OwnedIdempotency::borrow);
-                    self.place_smm_in(&buyer.borrow(), order, idem.as_ref(), earnings, *now)
+                    crate::sale::place_smm(self, &buyer.borrow(), order, idem.as_ref(), earnings, *now)
                         .await
                         .map(Done::Placed)
                 }

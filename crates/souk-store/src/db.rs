@@ -346,6 +346,11 @@ impl WriteGate {
         }
     }
 
+    /// `enter`, from a thread outside any runtime (the order writer's).
+    pub fn enter_blocking(&self) -> Option<MutexGuard<'_, ()>> {
+        self.0.as_ref().map(|m| m.blocking_lock())
+    }
+
     /// `enter`, for a guard that outlives the borrow (a `Tx`).
     pub async fn enter_owned(&self) -> Option<OwnedMutexGuard<()>> {
         match &self.0 {

@@ -12,6 +12,7 @@ use souk_core::order::OrderStatus;
 use crate::db::{on_engine, tx_steps, BeginWrite, EngineOf};
 use crate::jobs::{insert_job, NewJob};
 use crate::rows::row_struct;
+use crate::script::{Part, Script, ScriptSteps};
 use crate::Engine;
 use crate::{Result, Store};
 
@@ -106,6 +107,69 @@ row_struct! {
     }
 }
 
+/// What to say of an order's change to its buyer (the event's kind and data), if
+/// anything: [`EventSteps::order_changed`].
+fn order_said(order: i64, o: &OrderFacts) -> Option<(&'static str, Value)> {
+    let status = OrderStatus::parse(&o.status)?;
+    let told = o
+        .told_status
+        .as_deref()
+        .and_then(OrderStatus::parse)
+        .map(|s| (s, o.told_delivered.unwrap_or(0)));
+    // SMS activations have events of their own.
+    if o.kind == "sms" {
+        return None;
+    }
+    let kind = event::order_event(status, o.delivered, told)?;
+    let data = json!({
+        "order": order,
+        "kind": o.kind,
+        "service": o.service_number,
+        "status": status.display(),
+        "quantity": o.quantity,
+        "delivered": o.delivered,
+        "remains": o.remains,
+        "charge": souk_core::Money::from_micros(o.charge).format(2),
+        "refunded": souk_core::Money::from_micros(o.refunded).format(2),
+    });
+    Some((kind, data))
+}
+
+/// [`EventSteps::record_event`] as a part of a script: returns its row when recorded.
+pub(crate) fn event_part(
+    audience: &str,
+    kind: &str,
+    subject: &str,
+    data: &Value,
+    now: i64,
+) -> Part {
+    let id = format!("msg_{}", souk_core::id::new_entity_id());
+    Part::new(
+        RECORD_EVENT,
+        vec![
+            id.into(),
+            kind.into(),
+            audience.into(),
+            subject.into(),
+            data.to_string().into(),
+            now.into(),
+        ],
+    )
+}
+
+/// The event of a new order whose row was written with what it says as told
+/// (`tell_order` with `remembered`), as a part of the sale's script.
+pub(crate) fn new_order_event(order: i64, o: &OrderFacts, now: i64) -> Option<Part> {
+    let (kind, data) = order_said(order, o)?;
+    Some(event_part(
+        &o.user_id,
+        kind,
+        &format!("order:{order}"),
+        &data,
+        now,
+    ))
+}
+
 tx_steps! {
     /// Events inside the transaction of the change they describe.
     pub(crate) trait EventSteps {
@@ -114,17 +178,8 @@ tx_steps! {
         /// can receive on (a linked Telegram chat, or e-mail while it is on).
         /// True when it was recorded.
         async fn record_event(&mut self, audience: &str, kind: &str, subject: &str, data: &Value, now: i64) -> Result<bool> {
-            let id = format!("msg_{}", souk_core::id::new_entity_id());
-            let recorded: Option<(i64,)> = sqlx::query_as(RECORD_EVENT)
-            .bind(&id)
-            .bind(kind)
-            .bind(audience)
-            .bind(subject)
-            .bind(data.to_string())
-            .bind(now)
-            .fetch_optional(&mut *self)
-            .await?;
-            Ok(recorded.is_some())
+            let recorded = self.run_script(Script::counting(event_part(audience, kind, subject, data, now))).await?;
+            Ok(recorded > 0)
         }
 
         /// Says what changed on an order to its buyer (`order.completed`, `.partial`,
@@ -150,28 +205,7 @@ tx_steps! {
         /// wrote what this says as the row's `told_*` already (a new order, written with
         /// them, costs no second write of its row).
         async fn tell_order(&mut self, order: i64, o: &OrderFacts, remembered: bool, now: i64) -> Result<()> {
-            let Some(status) = OrderStatus::parse(&o.status) else { return Ok(()) };
-            let told = o
-                .told_status
-                .as_deref()
-                .and_then(OrderStatus::parse)
-                .map(|s| (s, o.told_delivered.unwrap_or(0)));
-            // SMS activations have events of their own.
-            if o.kind == "sms" {
-                return Ok(());
-            }
-            let Some(kind) = event::order_event(status, o.delivered, told) else { return Ok(()) };
-            let data = json!({
-                "order": order,
-                "kind": o.kind,
-                "service": o.service_number,
-                "status": status.display(),
-                "quantity": o.quantity,
-                "delivered": o.delivered,
-                "remains": o.remains,
-                "charge": souk_core::Money::from_micros(o.charge).format(2),
-                "refunded": souk_core::Money::from_micros(o.refunded).format(2),
-            });
+            let Some((kind, data)) = order_said(order, o) else { return Ok(()) };
             let subject = format!("order:{order}");
             // Remembered only when said: while nobody listens, this costs nothing more.
             if remembered {
@@ -202,43 +236,6 @@ tx_steps! {
                     .bind(order)
                     .execute(&mut *self)
                     .await?;
-            }
-            Ok(())
-        }
-
-        /// `order.created` for the supplier who must fulfil a new manual order of their
-        /// shop.
-        async fn order_to_fulfil(&mut self, order: i64, now: i64) -> Result<()> {
-            let row: Option<(String, String, i64, i64, String)> = sqlx::query_as(
-                "SELECT s.owner_id, o.kind, o.quantity, COALESCE(o.service_number, 0), o.link \
-                 FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1 AND o.product_type = 'manual'",
-            )
-            .bind(order)
-            .fetch_optional(&mut *self)
-            .await?;
-            if let Some((owner, kind, quantity, service, link)) = row {
-                let data = json!({"order": order, "kind": kind, "service": service, "quantity": quantity, "link": link});
-                self.record_event(&owner, event::ORDER_CREATED, &format!("order:{order}"), &data, now).await?;
-            }
-            Ok(())
-        }
-
-        /// `stock.low` for the supplier when a sale left a variant with fewer unsold
-        /// lines than its threshold (said on the sale that crossed it).
-        async fn stock_sold(&mut self, subproduct: &str, sold: i64, now: i64) -> Result<()> {
-            let row: Option<(String, i64, Option<i64>, String, i64)> = sqlx::query_as(
-                "SELECT sh.owner_id, p.stock, p.low_stock_threshold, p.name, p.service_number \
-                 FROM subproducts p JOIN services s ON s.number = p.service_number JOIN shops sh ON sh.id = s.shop_id \
-                 WHERE p.id = $1",
-            )
-            .bind(subproduct)
-            .fetch_optional(&mut *self)
-            .await?;
-            if let Some((owner, stock, Some(threshold), name, service)) = row {
-                if stock < threshold && stock + sold >= threshold {
-                    let data = json!({"subproduct": subproduct, "service": service, "name": name, "stock": stock, "threshold": threshold});
-                    self.record_event(&owner, event::STOCK_LOW, &format!("subproduct:{subproduct}"), &data, now).await?;
-                }
             }
             Ok(())
         }

@@ -32,6 +32,7 @@ use crate::jobs::{
 use crate::operator_audit::AuditSteps;
 use crate::orders::OrderSteps;
 use crate::rows::row_struct;
+use crate::script::{Part, Script, ScriptSteps};
 use crate::{Result, Store, StoreError, IDEMPOTENCY_WINDOW_MS};
 
 /// How long after a send whose outcome was unknown a resend with the same
@@ -249,27 +250,32 @@ tx_steps! {
     }
 }
 
+/// [`OrderJobSteps::enqueue_forward`] as a part of a sale's script.
+pub(crate) fn forward_part(order: i64, now: i64) -> Part {
+    let job = forward_job(order, now);
+    Part::new(
+        "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, attempts, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $5, 0, $4, $4 FROM orders o JOIN services s ON s.number = o.service_number \
+         WHERE o.id = $6 AND s.provider_id IS NOT NULL \
+         ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+        vec![
+            job.kind.into(),
+            job.payload.into(),
+            job.dedupe_key.into(),
+            now.into(),
+            job.max_attempts.into(),
+            order.into(),
+        ],
+    )
+}
+
 tx_steps! {
     /// An order's jobs, inside the transaction that changes the order.
     pub(crate) trait OrderJobSteps {
         /// The order's `order.forward` job, if its service is connected to a provider:
         /// committed with the order, so an order is sent exactly when it exists.
         async fn enqueue_forward(&mut self, order: i64, now: i64) -> Result<()> {
-            let job = forward_job(order, now);
-            sqlx::query(
-                "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, attempts, created_at, updated_at) \
-                 SELECT $1, $2, $3, $4, $5, 0, $4, $4 FROM orders o JOIN services s ON s.number = o.service_number \
-                 WHERE o.id = $6 AND s.provider_id IS NOT NULL \
-                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
-            )
-            .bind(&job.kind)
-            .bind(&job.payload)
-            .bind(&job.dedupe_key)
-            .bind(now)
-            .bind(job.max_attempts)
-            .bind(order)
-            .execute(&mut *self)
-            .await?;
+            self.run_script(Script::one(forward_part(order, now))).await?;
             Ok(())
         }
 

@@ -5,7 +5,8 @@
 
 use souk_core::ApiError;
 
-use crate::db::{on_engine, tx_steps};
+use crate::db::on_engine;
+use crate::script::Part;
 use crate::{Result, Store, StoreError};
 
 /// How long an idempotency key holds its first order.
@@ -16,75 +17,6 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 pub struct Idempotency<'a> {
     pub key: &'a str,
     pub fingerprint: &'a str,
-}
-
-tx_steps! {
-    /// Idempotency keys, inside the order's write transaction.
-    pub(crate) trait IdempotencySteps {
-        /// Claims the idempotency key (waiting for a concurrent holder of the same key).
-        /// `Some(earlier order)` when the key was already used, after checking that it was
-        /// used for the same request.
-        async fn claim_idempotency(
-            &mut self,
-            user: &str,
-            idem: Option<&Idempotency<'_>>,
-            now: i64,
-        ) -> Result<Option<i64>> {
-            let Some(idem) = idem else {
-                return Ok(None);
-            };
-            sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3")
-                .bind(user)
-                .bind(idem.key)
-                .bind(now - IDEMPOTENCY_WINDOW_MS)
-                .execute(&mut *self)
-                .await?;
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
-                 VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING",
-            )
-            .bind(user)
-            .bind(idem.key)
-            .bind(idem.fingerprint)
-            .bind(now)
-            .execute(&mut *self)
-            .await?;
-            if claimed.rows_affected() == 1 {
-                return Ok(None);
-            }
-            let (order_id, hash): (Option<i64>, String) = sqlx::query_as(
-                "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-            )
-            .bind(user)
-            .bind(idem.key)
-            .fetch_one(&mut *self)
-            .await?;
-            if !souk_core::idempotency::same_request(&hash, idem.fingerprint) {
-                return Err(StoreError::Rejected(ApiError::IdempotencyKeyReused));
-            }
-            Ok(Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?))
-        }
-
-        /// Records the order a claimed key produced.
-        async fn settle_idempotency(
-            &mut self,
-            user: &str,
-            idem: Option<&Idempotency<'_>>,
-            order: i64,
-        ) -> Result<()> {
-            if let Some(idem) = idem {
-                sqlx::query(
-                    "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
-                )
-                .bind(order)
-                .bind(user)
-                .bind(idem.key)
-                .execute(&mut *self)
-                .await?;
-            }
-            Ok(())
-        }
-    }
 }
 
 impl Store {
@@ -126,4 +58,13 @@ impl Store {
                 .await?
         }))
     }
+}
+
+/// Records the order a claimed key produced, as a part of the sale's script.
+pub(crate) fn settle_part(user: &str, idem: Option<&Idempotency<'_>>, order: i64) -> Option<Part> {
+    let idem = idem?;
+    Some(Part::new(
+        "UPDATE idempotency_keys SET order_id = $1 WHERE user_id = $2 AND key = $3",
+        vec![order.into(), user.into(), idem.key.into()],
+    ))
 }

@@ -34,10 +34,13 @@ mod ops;
 mod order_close;
 mod orders;
 mod payments;
+mod placements;
 mod provider_oddities;
 mod providers;
 mod refills;
 mod rows;
+mod sale;
+mod script;
 mod sms;
 mod sms_admin;
 mod sms_inbound;
@@ -231,7 +234,7 @@ impl Store {
             gate: WriteGate::for_engine(db.engine()),
             db,
             crypto: Arc::new(Crypto::new(data_key)),
-            batch: Some(batch::Batcher::default()),
+            batch: Some(batch::Batcher::new(sqlite_sync)),
             _checkpoints: checkpoints,
         })
     }
@@ -239,7 +242,9 @@ impl Store {
     /// With `false`, every order is a transaction of its own on SQLite too (the group
     /// commit is on by default; `SOUK_GROUP_COMMIT=off`).
     pub fn with_group_commit(mut self, on: bool) -> Store {
-        self.batch = on.then(batch::Batcher::default);
+        if !on {
+            self.batch = None;
+        }
         self
     }
 

@@ -5,19 +5,20 @@
 use crate::rows::row_struct;
 use souk_core::catalogue::ProductType;
 use souk_core::early_cancel::{self, CancelSettings, Reason};
-use souk_core::order::{product_charge, OrderStatus, ProductOrder, SmmOrder};
+use souk_core::order::{OrderStatus, ProductOrder, SmmOrder};
 use souk_core::supply::{self, EarningsSettings};
-use souk_core::{ApiError, Money};
+use souk_core::Money;
 
 use crate::batch::{OwnedBuyer, OwnedIdempotency, Write};
 use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
-use crate::events::{EventSteps, OrderFacts};
+use crate::events::EventSteps;
 use crate::forwarding::OrderJobSteps;
-use crate::idempotency::{Idempotency, IdempotencySteps};
+use crate::idempotency::Idempotency;
 use crate::operator_audit::AuditSteps;
 use crate::operators::NewAuditEntry;
+use crate::script::{Part, Script, ScriptSteps};
 use crate::users::Ledger;
-use crate::versions::{Change, Signals};
+use crate::versions::Change;
 use crate::{Result, Store, StoreError};
 
 /// Who is ordering.
@@ -112,52 +113,46 @@ row_struct! {
     }
 }
 
+/// [`OrderSteps::order_event`] as a part of a script.
+pub(crate) fn order_event_part(order: i64, kind: &str, detail: &str, now: i64) -> Part {
+    Part::new(
+        "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)",
+        vec![order.into(), kind.into(), detail.into(), now.into()],
+    )
+}
+
+/// The earning of a paid order for its shop (SPEC 11): the charge less the
+/// operator's commission, held for the hold period, by `settings` read in the same
+/// transaction ([`OrderSteps::earnings_settings`]), as a part of the sale's script.
+pub(crate) fn earning_part(
+    order: i64,
+    shop: &str,
+    charge: Money,
+    settings: &EarningsSettings,
+    now: i64,
+) -> Part {
+    let earning = settings.earning(charge, now);
+    Part::new(
+        "INSERT INTO earnings (order_id, shop_id, gross, commission, amount, available_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        vec![
+            order.into(),
+            shop.into(),
+            earning.gross.micros().into(),
+            earning.commission.micros().into(),
+            earning.amount.micros().into(),
+            earning.available_at.into(),
+            now.into(),
+        ],
+    )
+}
+
 tx_steps! {
     /// An order's money and history, inside a write transaction.
     pub(crate) trait OrderSteps {
         /// An entry in the order's history.
         async fn order_event(&mut self, order: i64, kind: &str, detail: &str, now: i64) -> Result<()> {
-            sqlx::query(
-                "INSERT INTO order_events (order_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(order)
-            .bind(kind)
-            .bind(detail)
-            .bind(now)
-            .execute(&mut *self)
-            .await?;
-            Ok(())
-        }
-
-        /// The operator's commission and hold period, as the settings hold them now.
-        async fn earnings_settings(&mut self) -> Result<EarningsSettings> {
-            let pairs: Vec<(String, String)> =
-                sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2)")
-                    .bind(supply::COMMISSION_PERCENT)
-                    .bind(supply::EARNINGS_HOLD_HOURS)
-                    .fetch_all(&mut *self)
-                    .await?;
-            Ok(EarningsSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
-        }
-
-        /// The earning of a paid order for its shop (SPEC 11): the charge less the
-        /// operator's commission, held for the hold period, by `settings` read in the same
-        /// transaction ([`Self::earnings_settings`]).
-        async fn insert_earning(&mut self, order: i64, shop: &str, charge: Money, settings: &EarningsSettings, now: i64) -> Result<()> {
-            let earning = settings.earning(charge, now);
-            sqlx::query(
-                "INSERT INTO earnings (order_id, shop_id, gross, commission, amount, available_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(order)
-            .bind(shop)
-            .bind(earning.gross.micros())
-            .bind(earning.commission.micros())
-            .bind(earning.amount.micros())
-            .bind(earning.available_at)
-            .bind(now)
-            .execute(&mut *self)
-            .await?;
+            self.run_script(Script::one(order_event_part(order, kind, detail, now))).await?;
             Ok(())
         }
 
@@ -258,187 +253,6 @@ tx_steps! {
                 .await?;
             self.order_changed(order_id, now).await?;
             Ok(Money::from_micros(refunded))
-        }
-    }
-}
-
-tx_steps! {
-    /// Placing orders, inside a write transaction (its own, or a savepoint of a batch:
-    /// `crate::batch`). On an error the caller rolls back what the step wrote.
-    pub(crate) trait PlaceSteps {
-        /// The body of [`Store::place_product_order`].
-        async fn place_product_in(
-            &mut self,
-            buyer: &Buyer<'_>,
-            order: &ProductOrder,
-            idem: Option<&Idempotency<'_>>,
-            earnings: &EarningsSettings,
-            now: i64,
-        ) -> Result<Placed> {
-            if let Some(order_id) = self.claim_idempotency(buyer.user_id, idem, now).await? {
-                return Ok(Placed { order_id, new: false, changes: Vec::new() });
-            }
-            let mut chosen = None;
-            for candidate in &order.candidates {
-                let row: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
-                    "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
-                     WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
-                     RETURNING price, stock_version, stock, low_stock_threshold",
-                )
-                .bind(order.quantity)
-                .bind(now)
-                .bind(candidate)
-                .bind(order.service_number)
-                .fetch_optional(&mut *self)
-                .await?;
-                if let Some(row) = row {
-                    chosen = Some((candidate, row));
-                    break;
-                }
-            }
-            let Some((subproduct, (price, stock_version, stock, low_stock))) = chosen else {
-                return Err(StoreError::Rejected(ApiError::NotEnoughStock));
-            };
-            let price = Money::from_micros(price);
-            let charge = product_charge(price, order.quantity)
-                .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
-            let inventory = order.product_type == ProductType::Inventory;
-            let link = if order.link.is_empty() { buyer.email } else { order.link.as_str() };
-            // An inventory order is delivered in this transaction (or not placed), so it
-            // is written completed at once, and as told so to its buyer (`tell_order`).
-            let (status, delivered, remains, completed_at) = if inventory {
-                (OrderStatus::Completed, order.quantity, 0, Some(now))
-            } else {
-                (OrderStatus::Pending, 0, order.quantity, None)
-            };
-            let told = inventory.then_some(status.as_str());
-            let (order_id,): (i64,) = sqlx::query_as(
-                "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
-                 quantity, unit_price, charge, status, payment_status, start_count, delivered, remains, \
-                 created_at, paid_at, completed_at, updated_at, told_status, told_delivered) \
-                 VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, $11, 'completed', $7, $12, $13, \
-                 $10, $10, $14, $10, $15, $16) \
-                 RETURNING id",
-            )
-            .bind(buyer.user_id)
-            .bind(order.service_number)
-            .bind(subproduct)
-            .bind(&order.shop_id)
-            .bind(order.product_type.as_str())
-            .bind(link)
-            .bind(order.quantity)
-            .bind(price.micros())
-            .bind(charge.micros())
-            .bind(now)
-            .bind(status.as_str())
-            .bind(delivered)
-            .bind(remains)
-            .bind(completed_at)
-            .bind(told)
-            .bind(told.map(|_| delivered))
-            .fetch_one(&mut *self)
-            .await?;
-            if self.ledger_entry(buyer.user_id, -charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
-                return Err(StoreError::Rejected(ApiError::InsufficientBalance));
-            }
-            if order.product_type == ProductType::Auto {
-                self.enqueue_forward(order_id, now).await?;
-            }
-            if inventory {
-                let delivered = sqlx::query(
-                    "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN \
-                     (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL ORDER BY id LIMIT $4)",
-                )
-                .bind(order_id)
-                .bind(now)
-                .bind(subproduct)
-                .bind(order.quantity)
-                .execute(&mut *self)
-                .await?
-                .rows_affected();
-                if delivered != order.quantity as u64 {
-                    return Err(StoreError::Conflict(format!(
-                        "subproduct {subproduct} counts more stock than it has lines"
-                    )));
-                }
-            }
-            self.insert_earning(order_id, &order.shop_id, charge, earnings, now).await?;
-            self.order_event(order_id, "placed", &format!("subproduct {subproduct}"), now).await?;
-            if inventory {
-                let facts = OrderFacts {
-                    user_id: buyer.user_id.to_owned(),
-                    kind: "product".to_owned(),
-                    status: status.as_str().to_owned(),
-                    quantity: order.quantity,
-                    delivered,
-                    remains: Some(remains),
-                    charge: charge.micros(),
-                    refunded: 0,
-                    service_number: Some(order.service_number),
-                    told_status: None,
-                    told_delivered: None,
-                };
-                self.tell_order(order_id, &facts, true, now).await?;
-                // `stock.low` only on the sale that crosses the threshold: the others
-                // need not read the shop behind the variant.
-                if low_stock.is_some_and(|t| stock < t && stock + order.quantity >= t) {
-                    self.stock_sold(subproduct, order.quantity, now).await?;
-                }
-            } else {
-                self.order_to_fulfil(order_id, now).await?;
-            }
-            self.settle_idempotency(buyer.user_id, idem, order_id).await?;
-            let change = Change::Stock { subproduct: subproduct.clone(), version: stock_version, stock };
-            self.notify(&change).await?;
-            Ok(Placed { order_id, new: true, changes: vec![change] })
-        }
-
-        /// The body of [`Store::place_smm_order`].
-        async fn place_smm_in(
-            &mut self,
-            buyer: &Buyer<'_>,
-            order: &SmmOrder,
-            idem: Option<&Idempotency<'_>>,
-            earnings: &EarningsSettings,
-            now: i64,
-        ) -> Result<Placed> {
-            let params =
-                serde_json::to_string(&order.fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            if let Some(order_id) = self.claim_idempotency(buyer.user_id, idem, now).await? {
-                return Ok(Placed { order_id, new: false, changes: Vec::new() });
-            }
-            let (order_id,): (i64,) = sqlx::query_as(
-                "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
-                 status, payment_status, remains, params, runs, interval_minutes, \
-                 created_at, paid_at, updated_at) \
-                 VALUES ($1, 'smm', $2, $3, $4, $5, $6, $7, 'pending', 'completed', $6, $8, \
-                 $10, $11, $9, $9, $9) \
-                 RETURNING id",
-            )
-            .bind(buyer.user_id)
-            .bind(order.service_number)
-            .bind(&order.shop_id)
-            .bind(order.product_type.as_str())
-            .bind(&order.link)
-            .bind(order.quantity)
-            .bind(order.charge.micros())
-            .bind(&params)
-            .bind(now)
-            .bind(order.runs)
-            .bind(order.interval_minutes)
-            .fetch_one(&mut *self)
-            .await?;
-            if self.ledger_entry(buyer.user_id, -order.charge.micros(), "charge", Some(order_id), "", now).await?.is_none() {
-                return Err(StoreError::Rejected(ApiError::InsufficientBalance));
-            }
-            if order.product_type == ProductType::Auto {
-                self.enqueue_forward(order_id, now).await?;
-            }
-            self.insert_earning(order_id, &order.shop_id, order.charge, earnings, now).await?;
-            self.order_event(order_id, "placed", "", now).await?;
-            self.order_to_fulfil(order_id, now).await?;
-            self.settle_idempotency(buyer.user_id, idem, order_id).await?;
-            Ok(Placed { order_id, new: true, changes: Vec::new() })
         }
     }
 }

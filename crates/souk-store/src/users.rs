@@ -11,6 +11,7 @@ use crate::crypto::{digest_secret, new_api_key};
 use crate::db::{on_engine, tx_steps, BeginWrite};
 use crate::operator_audit::AuditSteps;
 use crate::operators::NewAuditEntry;
+use crate::script::{Part, Script, ScriptSteps};
 use crate::versions::{Change, Counter, Signals};
 use crate::{Result, Store, StoreError};
 
@@ -89,6 +90,34 @@ row_struct! {
     }
 }
 
+/// The ledger row of a balance change to `balance` (`Ledger::change_balance`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ledger_row(
+    user: &str,
+    amount: i64,
+    balance: i64,
+    kind: &str,
+    order: Option<i64>,
+    payment: Option<&str>,
+    note: &str,
+    now: i64,
+) -> Part {
+    Part::new(
+        "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, payment_id, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            user.into(),
+            amount.into(),
+            balance.into(),
+            kind.into(),
+            order.into(),
+            payment.into(),
+            note.into(),
+            now.into(),
+        ],
+    )
+}
+
 tx_steps! {
     /// The ledger's steps inside a write transaction.
     pub(crate) trait Ledger {
@@ -120,30 +149,11 @@ tx_steps! {
             note: &str,
             now: i64,
         ) -> Result<Option<i64>> {
-            let updated: Option<(i64,)> = sqlx::query_as(
-                "UPDATE users SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance",
-            )
-            .bind(amount)
-            .bind(user)
-            .fetch_optional(&mut *self)
-            .await?;
-            let Some((balance,)) = updated else {
+            let Some(balance) = crate::sale::change_balance(self, user, amount).await? else {
                 return Ok(None);
             };
-            sqlx::query(
-                "INSERT INTO ledger (user_id, amount, balance_after, kind, order_id, payment_id, note, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(user)
-            .bind(amount)
-            .bind(balance)
-            .bind(kind)
-            .bind(order)
-            .bind(payment)
-            .bind(note)
-            .bind(now)
-            .execute(&mut *self)
-            .await?;
+            self.run_script(Script::one(ledger_row(user, amount, balance, kind, order, payment, note, now)))
+                .await?;
             Ok(Some(balance))
         }
 

@@ -1,0 +1,504 @@
+//! Placing orders, written once for every connection a sale runs on: sqlx's, on either
+//! engine (a transaction of its own, or a savepoint of the group commit), and the order
+//! writer's own SQLite connection (`crate::placements`), which calls SQLite in place
+//! instead of handing each statement to a connection thread. A sale is a handful of
+//! statements, so it speaks through [`SaleConn`]: the first row of a statement, all of
+//! them, or a [`Script`] of writes.
+//!
+//! On an error the caller rolls back what the sale wrote.
+
+use serde_json::json;
+use souk_core::catalogue::ProductType;
+use souk_core::event;
+use souk_core::order::{product_charge, OrderStatus, ProductOrder, SmmOrder};
+use souk_core::supply::{self, EarningsSettings};
+use souk_core::{ApiError, Money};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::db::Engine;
+use crate::events::{event_part, new_order_event, OrderFacts};
+use crate::forwarding::forward_part;
+use crate::idempotency::{settle_part, Idempotency, IDEMPOTENCY_WINDOW_MS};
+use crate::orders::{earning_part, order_event_part, Buyer, Placed};
+use crate::script::{bind_args, Arg, Part, Script, ScriptSteps};
+use crate::users::ledger_row;
+use crate::versions::{Change, CHANNEL};
+use crate::{Result, StoreError};
+
+/// A row a sale reads, decoded alike from every connection.
+pub(crate) trait SaleRow:
+    Sized + Send + Unpin + for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow>
+{
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! sale_rows {
+    ($( ($($t:ty),+) [$($i:tt)+] ),* $(,)?) => {
+        $(
+            impl SaleRow for ($($t,)+) {
+                fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                    Ok(($(row.get::<_, $t>($i)?,)+))
+                }
+            }
+        )*
+    };
+}
+
+sale_rows! {
+    (i64) [0],
+    (String, String) [0 1],
+    (Option<i64>, String) [0 1],
+    (i64, i64, i64, Option<i64>) [0 1 2 3],
+    (String, String, i64, i64, String) [0 1 2 3 4],
+    (String, i64, Option<i64>, String, i64) [0 1 2 3 4],
+}
+
+/// What a sale needs of its connection.
+pub(crate) trait SaleConn {
+    const ENGINE: Engine;
+    /// The first row `sql` returns, if any (a write's changes are all made by then).
+    async fn first<T: SaleRow>(&mut self, sql: &'static str, args: Vec<Arg>) -> Result<Option<T>>;
+    /// Every row `sql` returns.
+    async fn all<T: SaleRow>(&mut self, sql: &'static str, args: Vec<Arg>) -> Result<Vec<T>>;
+    /// Runs `script`: the rows its counted part returned.
+    async fn script(&mut self, script: Script) -> Result<u64>;
+}
+
+macro_rules! sqlx_sale_conn {
+    ($conn:ty, $engine:expr) => {
+        impl SaleConn for $conn {
+            const ENGINE: Engine = $engine;
+
+            async fn first<T: SaleRow>(
+                &mut self,
+                sql: &'static str,
+                args: Vec<Arg>,
+            ) -> Result<Option<T>> {
+                Ok(bind_args!(sqlx::query_as::<_, T>(sql), args)
+                    .fetch_optional(&mut *self)
+                    .await?)
+            }
+
+            async fn all<T: SaleRow>(
+                &mut self,
+                sql: &'static str,
+                args: Vec<Arg>,
+            ) -> Result<Vec<T>> {
+                Ok(bind_args!(sqlx::query_as::<_, T>(sql), args)
+                    .fetch_all(&mut *self)
+                    .await?)
+            }
+
+            async fn script(&mut self, script: Script) -> Result<u64> {
+                self.run_script(script).await
+            }
+        }
+    };
+}
+
+sqlx_sale_conn!(sqlx::SqliteConnection, Engine::Sqlite);
+sqlx_sale_conn!(sqlx::PgConnection, Engine::Postgres);
+
+/// The operator's commission and hold period, as the settings hold them now.
+pub(crate) async fn earnings_settings(conn: &mut impl SaleConn) -> Result<EarningsSettings> {
+    let pairs: Vec<(String, String)> = conn
+        .all(
+            "SELECT key, value FROM settings WHERE key IN ($1, $2)",
+            vec![
+                supply::COMMISSION_PERCENT.into(),
+                supply::EARNINGS_HOLD_HOURS.into(),
+            ],
+        )
+        .await?;
+    Ok(EarningsSettings::from_pairs(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
+}
+
+/// Adds `amount` (negative to debit) to a balance unless it would go negative: the new
+/// balance, or `None` (nothing changed). The caller writes its [`ledger_row`] in the
+/// same transaction.
+pub(crate) async fn change_balance(
+    conn: &mut impl SaleConn,
+    user: &str,
+    amount: i64,
+) -> Result<Option<i64>> {
+    let row: Option<(i64,)> = conn
+        .first(
+            "UPDATE users SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance",
+            vec![amount.into(), user.into()],
+        )
+        .await?;
+    Ok(row.map(|(balance,)| balance))
+}
+
+/// Claims an idempotency key for a new order (`None`), or answers the order the same
+/// request already produced; a key reused for a different request is refused.
+async fn claim_idempotency(
+    conn: &mut impl SaleConn,
+    user: &str,
+    idem: Option<&Idempotency<'_>>,
+    now: i64,
+) -> Result<Option<i64>> {
+    let Some(idem) = idem else {
+        return Ok(None);
+    };
+    // Two statements, not one script: the claim must see the expired key gone.
+    conn.script(Script::one(Part::new(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3",
+        vec![
+            user.into(),
+            idem.key.into(),
+            (now - IDEMPOTENCY_WINDOW_MS).into(),
+        ],
+    )))
+    .await?;
+    let claimed = conn
+        .script(Script::counting(Part::new(
+            "INSERT INTO idempotency_keys (user_id, key, order_id, request_hash, created_at) \
+             VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+            vec![
+                user.into(),
+                idem.key.into(),
+                idem.fingerprint.into(),
+                now.into(),
+            ],
+        )))
+        .await?;
+    if claimed == 1 {
+        return Ok(None);
+    }
+    let (order_id, hash): (Option<i64>, String) = conn
+        .first(
+            "SELECT order_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+            vec![user.into(), idem.key.into()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Internal("an idempotency key vanished while claimed".into()))?;
+    if !souk_core::idempotency::same_request(&hash, idem.fingerprint) {
+        return Err(StoreError::Rejected(ApiError::IdempotencyKeyReused));
+    }
+    Ok(Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?))
+}
+
+/// A stock change for the other nodes (PostgreSQL's `NOTIFY`, sent at commit); SQLite
+/// has one node.
+async fn notify<C: SaleConn>(conn: &mut C, change: &Change) -> Result<()> {
+    if C::ENGINE == Engine::Postgres {
+        conn.script(Script::counting(Part::new(
+            "SELECT pg_notify($1, $2)",
+            vec![CHANNEL.into(), change.payload().into()],
+        )))
+        .await?;
+    }
+    Ok(())
+}
+
+/// `order.created` for the supplier who must fulfil a new manual order of their shop.
+async fn order_to_fulfil(conn: &mut impl SaleConn, order: i64, now: i64) -> Result<()> {
+    let row: Option<(String, String, i64, i64, String)> = conn
+        .first(
+            "SELECT s.owner_id, o.kind, o.quantity, COALESCE(o.service_number, 0), o.link \
+             FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1 AND o.product_type = 'manual'",
+            vec![order.into()],
+        )
+        .await?;
+    if let Some((owner, kind, quantity, service, link)) = row {
+        let data = json!({"order": order, "kind": kind, "service": service, "quantity": quantity, "link": link});
+        let event = event_part(
+            &owner,
+            event::ORDER_CREATED,
+            &format!("order:{order}"),
+            &data,
+            now,
+        );
+        conn.script(Script::one(event)).await?;
+    }
+    Ok(())
+}
+
+/// `stock.low` for the supplier when a sale left a variant with fewer unsold lines than
+/// its threshold (said on the sale that crossed it).
+async fn stock_sold(conn: &mut impl SaleConn, subproduct: &str, sold: i64, now: i64) -> Result<()> {
+    let row: Option<(String, i64, Option<i64>, String, i64)> = conn
+        .first(
+            "SELECT sh.owner_id, p.stock, p.low_stock_threshold, p.name, p.service_number \
+             FROM subproducts p JOIN services s ON s.number = p.service_number JOIN shops sh ON sh.id = s.shop_id \
+             WHERE p.id = $1",
+            vec![subproduct.into()],
+        )
+        .await?;
+    if let Some((owner, stock, Some(threshold), name, service)) = row {
+        if stock < threshold && stock + sold >= threshold {
+            let data = json!({"subproduct": subproduct, "service": service, "name": name, "stock": stock, "threshold": threshold});
+            let event = event_part(
+                &owner,
+                event::STOCK_LOW,
+                &format!("subproduct:{subproduct}"),
+                &data,
+                now,
+            );
+            conn.script(Script::one(event)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The writes that end a sale, once its order is placed and paid, sent together: its
+/// ledger row, its earning, its history entry, its job upstream and its idempotency key.
+struct SaleEnd<'a> {
+    buyer: &'a Buyer<'a>,
+    order_id: i64,
+    shop: &'a str,
+    charge: Money,
+    balance: i64,
+    auto: bool,
+    detail: &'a str,
+    idem: Option<&'a Idempotency<'a>>,
+}
+
+impl SaleEnd<'_> {
+    fn script(&self, earnings: &EarningsSettings, now: i64) -> Script {
+        let mut script = Script::new();
+        let user = self.buyer.user_id;
+        let charge = -self.charge.micros();
+        script.push(ledger_row(
+            user,
+            charge,
+            self.balance,
+            "charge",
+            Some(self.order_id),
+            None,
+            "",
+            now,
+        ));
+        if self.auto {
+            script.push(forward_part(self.order_id, now));
+        }
+        script.push(earning_part(
+            self.order_id,
+            self.shop,
+            self.charge,
+            earnings,
+            now,
+        ));
+        script.push(order_event_part(self.order_id, "placed", self.detail, now));
+        script.extend(settle_part(user, self.idem, self.order_id));
+        script
+    }
+}
+
+/// Places a product order ([`crate::Store::place_product_order`]): the first candidate
+/// variant with the stock serves it at its price.
+pub(crate) async fn place_product(
+    conn: &mut impl SaleConn,
+    buyer: &Buyer<'_>,
+    order: &ProductOrder,
+    idem: Option<&Idempotency<'_>>,
+    earnings: &EarningsSettings,
+    now: i64,
+) -> Result<Placed> {
+    if let Some(order_id) = claim_idempotency(conn, buyer.user_id, idem, now).await? {
+        return Ok(Placed {
+            order_id,
+            new: false,
+            changes: Vec::new(),
+        });
+    }
+    let mut chosen = None;
+    for candidate in &order.candidates {
+        let row: Option<(i64, i64, i64, Option<i64>)> = conn
+            .first(
+                "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
+                 WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
+                 RETURNING price, stock_version, stock, low_stock_threshold",
+                vec![order.quantity.into(), now.into(), candidate.as_str().into(), order.service_number.into()],
+            )
+            .await?;
+        if let Some(row) = row {
+            chosen = Some((candidate, row));
+            break;
+        }
+    }
+    let Some((subproduct, (price, stock_version, stock, low_stock))) = chosen else {
+        return Err(StoreError::Rejected(ApiError::NotEnoughStock));
+    };
+    let price = Money::from_micros(price);
+    let charge = product_charge(price, order.quantity)
+        .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
+    let inventory = order.product_type == ProductType::Inventory;
+    let link = if order.link.is_empty() {
+        buyer.email
+    } else {
+        order.link.as_str()
+    };
+    // An inventory order is delivered in this transaction (or not placed), so it is
+    // written completed at once, and as told so to its buyer (`new_order_event`).
+    let (status, delivered, remains, completed_at) = if inventory {
+        (OrderStatus::Completed, order.quantity, 0, Some(now))
+    } else {
+        (OrderStatus::Pending, 0, order.quantity, None)
+    };
+    let told = inventory.then_some(status.as_str());
+    let (order_id,): (i64,) = conn
+        .first(
+            "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
+             quantity, unit_price, charge, status, payment_status, start_count, delivered, remains, \
+             created_at, paid_at, completed_at, updated_at, told_status, told_delivered) \
+             VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, $11, 'completed', $7, $12, $13, \
+             $10, $10, $14, $10, $15, $16) \
+             RETURNING id",
+            vec![
+                buyer.user_id.into(),
+                order.service_number.into(),
+                subproduct.as_str().into(),
+                order.shop_id.as_str().into(),
+                order.product_type.as_str().into(),
+                link.into(),
+                order.quantity.into(),
+                price.micros().into(),
+                charge.micros().into(),
+                now.into(),
+                status.as_str().into(),
+                delivered.into(),
+                remains.into(),
+                completed_at.into(),
+                told.into(),
+                told.map(|_| delivered).into(),
+            ],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Internal("an order insert returned no id".into()))?;
+    let Some(balance) = change_balance(conn, buyer.user_id, -charge.micros()).await? else {
+        return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+    };
+    let detail = format!("subproduct {subproduct}");
+    let end = SaleEnd {
+        buyer,
+        order_id,
+        shop: &order.shop_id,
+        charge,
+        balance,
+        auto: order.product_type == ProductType::Auto,
+        detail: &detail,
+        idem,
+    };
+    let mut script = end.script(earnings, now);
+    if inventory {
+        let facts = OrderFacts {
+            user_id: buyer.user_id.to_owned(),
+            kind: "product".to_owned(),
+            status: status.as_str().to_owned(),
+            quantity: order.quantity,
+            delivered,
+            remains: Some(remains),
+            charge: charge.micros(),
+            refunded: 0,
+            service_number: Some(order.service_number),
+            told_status: None,
+            told_delivered: None,
+        };
+        script.extend(new_order_event(order_id, &facts, now));
+        // The oldest unsold lines, counted: the variant's stock promised them.
+        script.count(Part::new(
+            "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN \
+             (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL ORDER BY id LIMIT $4) \
+             RETURNING id",
+            vec![order_id.into(), now.into(), subproduct.as_str().into(), order.quantity.into()],
+        ));
+    }
+    let lines = conn.script(script).await?;
+    if inventory {
+        if lines != order.quantity as u64 {
+            return Err(StoreError::Conflict(format!(
+                "subproduct {subproduct} counts more stock than it has lines"
+            )));
+        }
+        // `stock.low` only on the sale that crosses the threshold: the others need not
+        // read the shop behind the variant.
+        if low_stock.is_some_and(|t| stock < t && stock + order.quantity >= t) {
+            stock_sold(conn, subproduct, order.quantity, now).await?;
+        }
+    } else if order.product_type == ProductType::Manual {
+        order_to_fulfil(conn, order_id, now).await?;
+    }
+    let change = Change::Stock {
+        subproduct: subproduct.clone(),
+        version: stock_version,
+        stock,
+    };
+    notify(conn, &change).await?;
+    Ok(Placed {
+        order_id,
+        new: true,
+        changes: vec![change],
+    })
+}
+
+/// Places an SMM order ([`crate::Store::place_smm_order`]), validated and priced by the
+/// caller.
+pub(crate) async fn place_smm(
+    conn: &mut impl SaleConn,
+    buyer: &Buyer<'_>,
+    order: &SmmOrder,
+    idem: Option<&Idempotency<'_>>,
+    earnings: &EarningsSettings,
+    now: i64,
+) -> Result<Placed> {
+    let params =
+        serde_json::to_string(&order.fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    if let Some(order_id) = claim_idempotency(conn, buyer.user_id, idem, now).await? {
+        return Ok(Placed {
+            order_id,
+            new: false,
+            changes: Vec::new(),
+        });
+    }
+    let (order_id,): (i64,) = conn
+        .first(
+            "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
+             status, payment_status, remains, params, runs, interval_minutes, \
+             created_at, paid_at, updated_at) \
+             VALUES ($1, 'smm', $2, $3, $4, $5, $6, $7, 'pending', 'completed', $6, $8, \
+             $10, $11, $9, $9, $9) \
+             RETURNING id",
+            vec![
+                buyer.user_id.into(),
+                order.service_number.into(),
+                order.shop_id.as_str().into(),
+                order.product_type.as_str().into(),
+                order.link.as_str().into(),
+                order.quantity.into(),
+                order.charge.micros().into(),
+                params.into(),
+                now.into(),
+                order.runs.into(),
+                order.interval_minutes.into(),
+            ],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Internal("an order insert returned no id".into()))?;
+    let Some(balance) = change_balance(conn, buyer.user_id, -order.charge.micros()).await? else {
+        return Err(StoreError::Rejected(ApiError::InsufficientBalance));
+    };
+    let end = SaleEnd {
+        buyer,
+        order_id,
+        shop: &order.shop_id,
+        charge: order.charge,
+        balance,
+        auto: order.product_type == ProductType::Auto,
+        detail: "",
+        idem,
+    };
+    conn.script(end.script(earnings, now)).await?;
+    if order.product_type == ProductType::Manual {
+        order_to_fulfil(conn, order_id, now).await?;
+    }
+    Ok(Placed {
+        order_id,
+        new: true,
+        changes: Vec::new(),
+    })
+}
