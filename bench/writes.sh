@@ -107,7 +107,11 @@ run() {
     SOUK_RATE_LIMIT_PER_KEY=0 SOUK_RATE_LIMIT_PER_ADDRESS=0 SOUK_LOG=warn \
     "$SOUK" serve >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
-  "$BENCH" wait --url "$base/healthz" --timeout 60s >/dev/null
+  if ! "$BENCH" wait --url "$base/healthz" --timeout 60s >/dev/null; then
+    echo "== the server did not come up; its log:" >&2
+    tail -n 30 "$WORK/server.err" >&2
+    exit 1
+  fi
 
   # Ten orders per buyer, for `status`: client i asks after buyer i's first order, and
   # after its ten with `orders=`.

@@ -49,8 +49,10 @@ impl WriterConn {
         Ok(WriterConn(conn))
     }
 
-    fn batch(&self, sql: &str) -> Result<()> {
-        Ok(self.0.execute_batch(sql)?)
+    /// Runs one statement without arguments (kept prepared: they recur every write).
+    fn run(&self, sql: &str) -> Result<()> {
+        self.0.prepare_cached(sql)?.execute([])?;
+        Ok(())
     }
 }
 
@@ -169,7 +171,7 @@ fn batch_failed(e: &StoreError) -> StoreError {
 
 /// Runs one batch; answers how many writes its commit carried (`None`: it failed).
 fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) -> Option<u64> {
-    if let Err(e) = conn.batch("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.run("BEGIN IMMEDIATE") {
         let _ = first.reply.send(Err(e));
         return None;
     }
@@ -178,7 +180,7 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
     let earnings = match in_place(sale::earnings_settings(conn)).and_then(|read| read) {
         Ok(earnings) => earnings,
         Err(e) => {
-            let _ = conn.batch("ROLLBACK");
+            let _ = conn.run("ROLLBACK");
             let _ = first.reply.send(Err(e));
             return None;
         }
@@ -192,7 +194,7 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
                 // The savepoint could not be opened or rolled back: the transaction is in
                 // no known state, so none of the batch is kept.
                 tracing::error!(error = %e, "a savepoint of a batch of orders failed");
-                let _ = conn.batch("ROLLBACK");
+                let _ = conn.run("ROLLBACK");
                 let _ = job.reply.send(Err(batch_failed(&e)));
                 for (reply, _) in done {
                     let _ = reply.send(Err(batch_failed(&e)));
@@ -204,7 +206,7 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
             next = jobs.try_recv().ok();
         }
     }
-    match conn.batch("COMMIT") {
+    match conn.run("COMMIT") {
         Ok(()) => {
             let writes = done.len() as u64;
             for (reply, outcome) in done {
@@ -214,7 +216,7 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
         }
         Err(e) => {
             tracing::error!(error = %e, "committing a batch of orders failed");
-            let _ = conn.batch("ROLLBACK");
+            let _ = conn.run("ROLLBACK");
             for (reply, outcome) in done {
                 // A refusal changed nothing and stays what it was; a placed order is not.
                 let outcome = match outcome {
@@ -235,11 +237,11 @@ fn in_savepoint(
     earnings: &EarningsSettings,
     first: bool,
 ) -> Result<Result<Done>> {
-    conn.batch(if first {
-        "SAVEPOINT write"
-    } else {
-        "RELEASE write; SAVEPOINT write"
-    })?;
+    // A rolled-back savepoint stays open (empty): releasing it is a no-op.
+    if !first {
+        conn.run("RELEASE write")?;
+    }
+    conn.run("SAVEPOINT write")?;
     let outcome = match write {
         Write::Product {
             buyer,
@@ -282,7 +284,7 @@ fn in_savepoint(
         )),
     };
     if !matches!(outcome, Ok(ref done) if done.keeps()) {
-        conn.batch("ROLLBACK TO write")?;
+        conn.run("ROLLBACK TO write")?;
     }
     Ok(outcome)
 }
