@@ -317,8 +317,75 @@ async fn writer(
 }
 
 /// What went wrong with a batch as a whole, for every order in it.
-fn batch_failed(e: &sqlx::Error) -> StoreError {
+fn batch_failed(e: &dyn std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("a batch of orders failed: {e}"))
+}
+
+/// The writes a batch ran so far, each with whoever waits for it: nobody is answered
+/// before the batch's end is known. Both writers' batches keep them so.
+pub(crate) struct Answers(Vec<(oneshot::Sender<Result<Done>>, Result<Done>)>);
+
+impl Answers {
+    pub(crate) fn new() -> Answers {
+        Answers(Vec::new())
+    }
+
+    /// No write ran yet (the next one opens the batch's first savepoint).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A write ran to `outcome`; answers the next job queued while the batch has room.
+    pub(crate) fn ran(
+        &mut self,
+        reply: oneshot::Sender<Result<Done>>,
+        outcome: Result<Done>,
+        jobs: &mut mpsc::Receiver<Job>,
+    ) -> Option<Job> {
+        self.0.push((reply, outcome));
+        if self.0.len() < MAX_BATCH {
+            jobs.try_recv().ok()
+        } else {
+            None
+        }
+    }
+
+    /// A savepoint could not be opened, released or rolled back while `reply`'s write
+    /// ran: the transaction is in no known state, the caller rolls it back, and every
+    /// write of the batch is answered with `e`.
+    pub(crate) fn savepoint_failed(
+        self,
+        reply: oneshot::Sender<Result<Done>>,
+        e: &dyn std::fmt::Display,
+    ) {
+        tracing::error!(error = %e, "a savepoint of a batch of orders failed");
+        let _ = reply.send(Err(batch_failed(e)));
+        for (reply, _) in self.0 {
+            let _ = reply.send(Err(batch_failed(e)));
+        }
+    }
+
+    /// The batch committed: every write is answered its outcome. How many there were.
+    pub(crate) fn committed(self) -> u64 {
+        let writes = self.0.len() as u64;
+        for (reply, outcome) in self.0 {
+            let _ = reply.send(outcome);
+        }
+        writes
+    }
+
+    /// The commit failed with `e`: a refusal changed nothing and stays what it was; a
+    /// write that was done is not, and is answered with the failure.
+    pub(crate) fn commit_failed(self, e: &dyn std::fmt::Display) {
+        tracing::error!(error = %e, "committing a batch of orders failed");
+        for (reply, outcome) in self.0 {
+            let outcome = match outcome {
+                Ok(_) => Err(batch_failed(e)),
+                refused => refused,
+            };
+            let _ = reply.send(outcome);
+        }
+    }
 }
 
 /// Runs one batch; answers how many writes its commit carried (`None`: it failed).
@@ -345,45 +412,22 @@ async fn run_batch(
             return None;
         }
     };
-    let mut done: Vec<(oneshot::Sender<Result<Done>>, Result<Done>)> = Vec::new();
+    let mut done = Answers::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
         match in_savepoint(&mut tx, &job.write, &earnings, done.is_empty()).await {
-            Ok(outcome) => done.push((job.reply, outcome)),
+            Ok(outcome) => next = done.ran(job.reply, outcome, jobs),
             Err(e) => {
-                // The savepoint could not be released or rolled back: the transaction is
-                // in no known state, so none of the batch is kept.
-                tracing::error!(error = %e, "a savepoint of a batch of orders failed");
                 let _ = tx.rollback().await;
-                let _ = job.reply.send(Err(batch_failed(&e)));
-                for (reply, _) in done {
-                    let _ = reply.send(Err(batch_failed(&e)));
-                }
+                done.savepoint_failed(job.reply, &e);
                 return None;
             }
         }
-        if done.len() < MAX_BATCH {
-            next = jobs.try_recv().ok();
-        }
     }
     match tx.commit().await {
-        Ok(()) => {
-            let writes = done.len() as u64;
-            for (reply, outcome) in done {
-                let _ = reply.send(outcome);
-            }
-            Some(writes)
-        }
+        Ok(()) => Some(done.committed()),
         Err(e) => {
-            tracing::error!(error = %e, "committing a batch of orders failed");
-            for (reply, outcome) in done {
-                // A refusal changed nothing and stays what it was; a placed order is not.
-                let outcome = match outcome {
-                    Ok(_) => Err(batch_failed(&e)),
-                    refused => refused,
-                };
-                let _ = reply.send(outcome);
-            }
+            done.commit_failed(&e);
             None
         }
     }
@@ -424,7 +468,7 @@ tx_steps! {
         /// once), or read them here.
         async fn run_write(&mut self, write: &Write, earnings: Option<&EarningsSettings>) -> Result<Done> {
             match write {
-                Write::Product { buyer, order, idem, now } => {
+                Write::Product { .. } | Write::Smm { .. } => {
                     let read;
                     let earnings = match earnings {
                         Some(e) => e,
@@ -433,24 +477,7 @@ tx_steps! {
                             &read
                         }
                     };
-                    let idem = idem.as_ref().map(OwnedIdempotency::borrow);
-                    crate::sale::place_product(self, &buyer.borrow(), order, idem.as_ref(), earnings, *now)
-                        .await
-                        .map(Done::Placed)
-                }
-                Write::Smm { buyer, order, idem, now } => {
-                    let read;
-                    let earnings = match earnings {
-                        Some(e) => e,
-                        None => {
-                            read = crate::sale::earnings_settings(self).await?;
-                            &read
-                        }
-                    };
-                    let idem = idem.as_ref().map(OwnedIdempotency::borrow);
-                    crate::sale::place_smm(self, &buyer.borrow(), order, idem.as_ref(), earnings, *now)
-                        .await
-                        .map(Done::Placed)
+                    crate::sale::place(self, write, earnings).await.map(Done::Placed)
                 }
                 Write::Cancel { user_id, order_id, now } => self
                     .early_cancel_in(user_id, *order_id, false, *now)

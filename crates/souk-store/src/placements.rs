@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use souk_core::supply::EarningsSettings;
 use tokio::sync::mpsc;
 
-use crate::batch::{Counts, Done, Job, Write, MAX_BATCH};
+use crate::batch::{Answers, Counts, Done, Job, Write};
 use crate::db::{Engine, SqliteSync, WriteGate};
 use crate::sale::{self, SaleConn, SaleRow};
 use crate::script::{Arg, Script};
@@ -164,11 +164,6 @@ fn writer(mut conn: WriterConn, gate: WriteGate, mut jobs: mpsc::Receiver<Job>, 
     }
 }
 
-/// What went wrong with a batch as a whole, for every order in it.
-fn batch_failed(e: &StoreError) -> StoreError {
-    StoreError::Internal(format!("a batch of orders failed: {e}"))
-}
-
 /// Runs one batch; answers how many writes its commit carried (`None`: it failed).
 fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) -> Option<u64> {
     if let Err(e) = conn.run("BEGIN IMMEDIATE") {
@@ -185,46 +180,23 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
             return None;
         }
     };
-    let mut done: Vec<(tokio::sync::oneshot::Sender<Result<Done>>, Result<Done>)> = Vec::new();
+    let mut done = Answers::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
         match in_savepoint(conn, &job.write, &earnings, done.is_empty()) {
-            Ok(outcome) => done.push((job.reply, outcome)),
+            Ok(outcome) => next = done.ran(job.reply, outcome, jobs),
             Err(e) => {
-                // The savepoint could not be opened or rolled back: the transaction is in
-                // no known state, so none of the batch is kept.
-                tracing::error!(error = %e, "a savepoint of a batch of orders failed");
                 let _ = conn.run("ROLLBACK");
-                let _ = job.reply.send(Err(batch_failed(&e)));
-                for (reply, _) in done {
-                    let _ = reply.send(Err(batch_failed(&e)));
-                }
+                done.savepoint_failed(job.reply, &e);
                 return None;
             }
         }
-        if done.len() < MAX_BATCH {
-            next = jobs.try_recv().ok();
-        }
     }
     match conn.run("COMMIT") {
-        Ok(()) => {
-            let writes = done.len() as u64;
-            for (reply, outcome) in done {
-                let _ = reply.send(outcome);
-            }
-            Some(writes)
-        }
+        Ok(()) => Some(done.committed()),
         Err(e) => {
-            tracing::error!(error = %e, "committing a batch of orders failed");
             let _ = conn.run("ROLLBACK");
-            for (reply, outcome) in done {
-                // A refusal changed nothing and stays what it was; a placed order is not.
-                let outcome = match outcome {
-                    Ok(_) => Err(batch_failed(&e)),
-                    refused => refused,
-                };
-                let _ = reply.send(outcome);
-            }
+            done.commit_failed(&e);
             None
         }
     }
@@ -242,47 +214,9 @@ fn in_savepoint(
         conn.run("RELEASE write")?;
     }
     conn.run("SAVEPOINT write")?;
-    let outcome = match write {
-        Write::Product {
-            buyer,
-            order,
-            idem,
-            now,
-        } => {
-            let idem = idem.as_ref().map(|i| i.borrow());
-            in_place(sale::place_product(
-                conn,
-                &buyer.borrow(),
-                order,
-                idem.as_ref(),
-                earnings,
-                *now,
-            ))
-            .and_then(|placed| placed)
-            .map(Done::Placed)
-        }
-        Write::Smm {
-            buyer,
-            order,
-            idem,
-            now,
-        } => {
-            let idem = idem.as_ref().map(|i| i.borrow());
-            in_place(sale::place_smm(
-                conn,
-                &buyer.borrow(),
-                order,
-                idem.as_ref(),
-                earnings,
-                *now,
-            ))
-            .and_then(|placed| placed)
-            .map(Done::Placed)
-        }
-        _ => Err(StoreError::Internal(
-            "the placement writer was sent another kind of write".into(),
-        )),
-    };
+    let outcome = in_place(sale::place(conn, write, earnings))
+        .and_then(|placed| placed)
+        .map(Done::Placed);
     if !matches!(outcome, Ok(ref done) if done.keeps()) {
         conn.run("ROLLBACK TO write")?;
     }

@@ -16,6 +16,7 @@ use souk_core::{ApiError, Money};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
+use crate::batch::{OwnedIdempotency, Write};
 use crate::db::Engine;
 use crate::events::{event_part, new_order_event, OrderFacts};
 use crate::forwarding::forward_part;
@@ -291,7 +292,7 @@ impl SaleEnd<'_> {
 
 /// Places a product order ([`crate::Store::place_product_order`]): the first candidate
 /// variant with the stock serves it at its price.
-pub(crate) async fn place_product(
+async fn place_product(
     conn: &mut impl SaleConn,
     buyer: &Buyer<'_>,
     order: &ProductOrder,
@@ -438,7 +439,7 @@ pub(crate) async fn place_product(
 
 /// Places an SMM order ([`crate::Store::place_smm_order`]), validated and priced by the
 /// caller.
-pub(crate) async fn place_smm(
+async fn place_smm(
     conn: &mut impl SaleConn,
     buyer: &Buyer<'_>,
     order: &SmmOrder,
@@ -501,4 +502,35 @@ pub(crate) async fn place_smm(
         new: true,
         changes: Vec::new(),
     })
+}
+
+/// Places a `Write::Product` or `Write::Smm`; any other write is not a placement.
+pub(crate) async fn place(
+    conn: &mut impl SaleConn,
+    write: &Write,
+    earnings: &EarningsSettings,
+) -> Result<Placed> {
+    match write {
+        Write::Product {
+            buyer,
+            order,
+            idem,
+            now,
+        } => {
+            let idem = idem.as_ref().map(OwnedIdempotency::borrow);
+            place_product(conn, &buyer.borrow(), order, idem.as_ref(), earnings, *now).await
+        }
+        Write::Smm {
+            buyer,
+            order,
+            idem,
+            now,
+        } => {
+            let idem = idem.as_ref().map(OwnedIdempotency::borrow);
+            place_smm(conn, &buyer.borrow(), order, idem.as_ref(), earnings, *now).await
+        }
+        _ => Err(StoreError::Internal(
+            "a placement was asked of another kind of write".into(),
+        )),
+    }
 }
