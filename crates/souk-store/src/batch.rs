@@ -310,9 +310,7 @@ async fn writer(
     counts: Arc<Counts>,
 ) {
     while let Some(first) = jobs.recv().await {
-        if let Some(writes) = run_batch(&pool, &gate, first, &mut jobs).await {
-            counts.add(writes);
-        }
+        run_batch(&pool, &gate, first, &mut jobs, &counts).await;
     }
 }
 
@@ -365,13 +363,13 @@ impl Answers {
         }
     }
 
-    /// The batch committed: every write is answered its outcome. How many there were.
-    pub(crate) fn committed(self) -> u64 {
-        let writes = self.0.len() as u64;
+    /// The batch committed: counted in `counts` (before anyone is answered, so that an
+    /// answered write is always counted), then every write is answered its outcome.
+    pub(crate) fn committed(self, counts: &Counts) {
+        counts.add(self.0.len() as u64);
         for (reply, outcome) in self.0 {
             let _ = reply.send(outcome);
         }
-        writes
     }
 
     /// The commit failed with `e`: a refusal changed nothing and stays what it was; a
@@ -388,18 +386,19 @@ impl Answers {
     }
 }
 
-/// Runs one batch; answers how many writes its commit carried (`None`: it failed).
+/// Runs one batch, counted in `counts` when it commits.
 async fn run_batch(
     pool: &SqlitePool,
     gate: &WriteGate,
     first: Job,
     jobs: &mut mpsc::Receiver<Job>,
-) -> Option<u64> {
+    counts: &Counts,
+) {
     let mut tx = match pool.begin_write(gate).await {
         Ok(tx) => tx,
         Err(e) => {
             let _ = first.reply.send(Err(e.into()));
-            return None;
+            return;
         }
     };
     // Read once for the whole batch: it holds the write lock, so no setting can change
@@ -409,7 +408,7 @@ async fn run_batch(
         Err(e) => {
             let _ = tx.rollback().await;
             let _ = first.reply.send(Err(e));
-            return None;
+            return;
         }
     };
     let mut done = Answers::new();
@@ -420,15 +419,14 @@ async fn run_batch(
             Err(e) => {
                 let _ = tx.rollback().await;
                 done.savepoint_failed(job.reply, &e);
-                return None;
+                return;
             }
         }
     }
     match tx.commit().await {
-        Ok(()) => Some(done.committed()),
+        Ok(()) => done.committed(counts),
         Err(e) => {
             done.commit_failed(&e);
-            None
         }
     }
 }

@@ -157,18 +157,22 @@ fn writer(mut conn: WriterConn, gate: WriteGate, mut jobs: mpsc::Receiver<Job>, 
     while let Some(first) = jobs.blocking_recv() {
         let _gate = gate.enter_blocking();
         let begun = std::time::Instant::now();
-        if let Some(writes) = run_batch(&mut conn, first, &mut jobs) {
+        if run_batch(&mut conn, first, &mut jobs, counts) {
             crate::txstats::record(begun.elapsed());
-            counts.add(writes);
         }
     }
 }
 
-/// Runs one batch; answers how many writes its commit carried (`None`: it failed).
-fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) -> Option<u64> {
+/// Runs one batch, counted in `counts` when it commits; answers whether it did.
+fn run_batch(
+    conn: &mut WriterConn,
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+    counts: &Counts,
+) -> bool {
     if let Err(e) = conn.run("BEGIN IMMEDIATE") {
         let _ = first.reply.send(Err(e));
-        return None;
+        return false;
     }
     // Read once for the whole batch: it holds the write lock, so no setting can change
     // under it.
@@ -177,7 +181,7 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
         Err(e) => {
             let _ = conn.run("ROLLBACK");
             let _ = first.reply.send(Err(e));
-            return None;
+            return false;
         }
     };
     let mut done = Answers::new();
@@ -188,16 +192,19 @@ fn run_batch(conn: &mut WriterConn, first: Job, jobs: &mut mpsc::Receiver<Job>) 
             Err(e) => {
                 let _ = conn.run("ROLLBACK");
                 done.savepoint_failed(job.reply, &e);
-                return None;
+                return false;
             }
         }
     }
     match conn.run("COMMIT") {
-        Ok(()) => Some(done.committed()),
+        Ok(()) => {
+            done.committed(counts);
+            true
+        }
         Err(e) => {
             let _ = conn.run("ROLLBACK");
             done.commit_failed(&e);
-            None
+            false
         }
     }
 }
