@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use souk_core::order::{ProductOrder, SmmOrder};
-use souk_core::supply::EarningsSettings;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -401,20 +400,10 @@ async fn run_batch(
             return;
         }
     };
-    // Read once for the whole batch: it holds the write lock, so no setting can change
-    // under it (one statement less per order).
-    let earnings = match crate::sale::earnings_settings(&mut *tx).await {
-        Ok(earnings) => earnings,
-        Err(e) => {
-            let _ = tx.rollback().await;
-            let _ = first.reply.send(Err(e));
-            return;
-        }
-    };
     let mut done = Answers::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        match in_savepoint(&mut tx, &job.write, &earnings, done.is_empty()).await {
+        match in_savepoint(&mut tx, &job.write, done.is_empty()).await {
             Ok(outcome) => next = done.ran(job.reply, outcome, jobs),
             Err(e) => {
                 let _ = tx.rollback().await;
@@ -434,11 +423,12 @@ async fn run_batch(
 /// Runs one write in the savepoint `write`: rolled back when the write is refused, fails
 /// or keeps nothing (`Done::keeps`); else kept, and released as the next write opens
 /// its own (one statement less per write) or by the batch's commit. The outer error is
-/// the savepoint's own failure.
+/// the savepoint's own failure. Placements come here only when the placements' writer
+/// could not start, and read the earnings settings each (the writer reads them once a
+/// batch).
 async fn in_savepoint(
     conn: &mut sqlx::SqliteConnection,
     write: &Write,
-    earnings: &EarningsSettings,
     first: bool,
 ) -> std::result::Result<Result<Done>, sqlx::Error> {
     // A rolled-back savepoint stays open (empty): releasing it is a no-op.
@@ -448,7 +438,7 @@ async fn in_savepoint(
         "RELEASE write; SAVEPOINT write"
     };
     sqlx::query(open).execute(&mut *conn).await?;
-    let outcome = conn.run_write(write, Some(earnings)).await;
+    let outcome = conn.run_write(write).await;
     match outcome {
         Ok(done) if done.keeps() => Ok(Ok(done)),
         outcome => {
@@ -462,20 +452,13 @@ tx_steps! {
     /// What a write does, wherever it runs: in a savepoint of a batch, or in a
     /// transaction of its own (PostgreSQL, or the group commit switched off).
     pub(crate) trait WriteSteps {
-        /// Runs `write`. Orders take the earnings settings given (a batch reads them
-        /// once), or read them here.
-        async fn run_write(&mut self, write: &Write, earnings: Option<&EarningsSettings>) -> Result<Done> {
+        /// Runs `write`. Orders read the earnings settings here, in the write's
+        /// transaction (the placements' writer reads them once a batch instead).
+        async fn run_write(&mut self, write: &Write) -> Result<Done> {
             match write {
                 Write::Product { .. } | Write::Smm { .. } => {
-                    let read;
-                    let earnings = match earnings {
-                        Some(e) => e,
-                        None => {
-                            read = crate::sale::earnings_settings(self).await?;
-                            &read
-                        }
-                    };
-                    crate::sale::place(self, write, earnings).await.map(Done::Placed)
+                    let earnings = crate::sale::earnings_settings(self).await?;
+                    crate::sale::place(self, write, &earnings).await.map(Done::Placed)
                 }
                 Write::Cancel { user_id, order_id, now } => self
                     .early_cancel_in(user_id, *order_id, false, *now)
@@ -503,7 +486,7 @@ impl Store {
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;
-            match tx.run_write(&write, None).await {
+            match tx.run_write(&write).await {
                 Ok(done) if done.keeps() => {
                     tx.commit().await?;
                     Ok(done)

@@ -123,7 +123,7 @@ pub(crate) fn order_event_part(order: i64, kind: &str, detail: &str, now: i64) -
 
 /// The earning of a paid order for its shop (SPEC 11): the charge less the
 /// operator's commission, held for the hold period, by `settings` read in the same
-/// transaction ([`OrderSteps::earnings_settings`]), as a part of the sale's script.
+/// transaction (`crate::sale::earnings_settings`), as a part of the sale's script.
 pub(crate) fn earning_part(
     order: i64,
     shop: &str,
