@@ -12,10 +12,16 @@
 #   SOUK_BENCH_PG_URL        e.g. postgres://postgres@127.0.0.1:5432/postgres
 #   SOUK_BENCH_CLIENTS       concurrency levels ("1 8 32 128")
 #   SOUK_BENCH_DURATION (5s) SOUK_BENCH_WARMUP (1s)
-#   SOUK_BENCH_LINES         stock lines per product (40000)
+#   SOUK_BENCH_LINES         stock lines per product (60000: `add_hot` at ~10,000 orders/s
+#                            for a 1 s warmup and 5 s must not run dry)
+#   SOUK_BENCH_ROUNDS (1)    rounds of all the workloads in turn at each level: each
+#                            ratio is then the median of the rounds' ratios (each to
+#                            `balance` of its own round), printed with their range, so a
+#                            drift of the machine over the run moves both sides of it
 #   SOUK_BENCH_SKIP_BUILD=1  use the binaries already built
 #   SOUK_GROUP_COMMIT=off    the server commits each order alone (the comparison)
 #   SOUK_BENCH_PERF=add_spread  perf record of the server during that workload
+#   SOUK_BENCH_PERF_SYSTEM=1    ... of the whole machine instead (the database's processes too)
 # Binaries are taken from $CARGO_TARGET_DIR/release (default target/release). Raw JSON
 # lines are appended to bench/results/writes.jsonl.
 set -euo pipefail
@@ -23,7 +29,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${SOUK_BENCH_DURATION:-5s}
 WARMUP=${SOUK_BENCH_WARMUP:-1s}
-LINES=${SOUK_BENCH_LINES:-40000}
+LINES=${SOUK_BENCH_LINES:-60000}
+ROUNDS=${SOUK_BENCH_ROUNDS:-1}
 read -r -a LEVELS <<<"${SOUK_BENCH_CLIENTS:-1 8 32 128}"
 PG_URL=${SOUK_BENCH_PG_URL:-}
 BUYERS=32
@@ -93,7 +100,8 @@ run() {
       psql "$PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
       url="${PG_URL%/*}/$PG_DB" ;;
   esac
-  local hot=${#LEVELS[@]}
+  # A hot product per level and round, so none runs dry.
+  local hot=$(( ${#LEVELS[@]} * ROUNDS ))
   echo "== $config: seeding $((hot + BUYERS)) products x $LINES lines, $BUYERS buyers" >&2
   "$BENCH" seed-orders --database-url "$url" --lines "$LINES" --products $((hot + BUYERS)) \
     --buyers "$BUYERS" >"$WORK/seed.out"
@@ -130,10 +138,11 @@ run() {
     status_ten+=("key=${keys[$b]}&action=status&orders=$multi")
   done
 
-  local c label line level=0 i
+  local c label line level=0 i round
   local -a args
   : >"$WORK/rows.tsv"
   for c in "${LEVELS[@]}"; do
+   for round in $(seq 1 "$ROUNDS"); do
     for label in healthz balance status status10 add_hot add_spread; do
       args=()
       case $label in
@@ -142,36 +151,53 @@ run() {
         status) for i in "${status_one[@]}"; do args+=(--form "$i"); done ;;
         status10) for i in "${status_ten[@]}"; do args+=(--form "$i"); done ;;
         # The hot case takes a product of its own per level, so no level runs dry.
-        add_hot) args=(--form "key=${keys[0]}&action=add&service=${services[$level]}&quantity=1") ;;
+        add_hot) args=(--form "key=${keys[0]}&action=add&service=${services[$((level * ROUNDS + round - 1))]}&quantity=1") ;;
         add_spread) for i in $(seq 0 $((BUYERS - 1))); do args+=(--form "key=${keys[$i]}&action=add&service=${services[$((hot + i))]}&quantity=1"); done ;;
       esac
       # SOUK_BENCH_PERF=<workload>: the server's profile over that workload's measured
-      # seconds, to bench/results/perf-<config>-<workload>-<clients>.data.
-      if [ "${SOUK_BENCH_PERF:-}" = "$label" ]; then
-        (sleep "$WARMUP" && perf record -q -F 999 -g -p "$SERVER_PID" \
+      # seconds, to bench/results/perf-<config>-<workload>-<clients>.data; with
+      # SOUK_BENCH_PERF_SYSTEM=1, the whole machine's (the database's processes too).
+      if [ "${SOUK_BENCH_PERF:-}" = "$label" ] && [ "$round" = 1 ]; then
+        target=(-p "$SERVER_PID")
+        [ "${SOUK_BENCH_PERF_SYSTEM:-}" = 1 ] && target=(-a)
+        (sleep "$WARMUP" && perf record -q -F 999 -g "${target[@]}" \
           -o "$ROOT/bench/results/perf-$config-$label-$c.data" -- sleep "$DURATION" >/dev/null 2>&1) &
       fi
       line=$("$BENCH" load --url "$base/api/v2" "${args[@]}" --label "$label" --concurrency "$c" \
         --duration "$DURATION" --warmup "$WARMUP" --meta config="$config" --meta run="$RUN_ID" \
-        --meta commit="$COMMIT" --meta clients="$c" --meta group_commit="${SOUK_GROUP_COMMIT:-on}")
+        --meta commit="$COMMIT" --meta clients="$c" --meta round="$round" \
+        --meta group_commit="${SOUK_GROUP_COMMIT:-on}")
       echo "$line" >>"$ROOT/bench/results/writes.jsonl"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$label" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
-        "$(field "$line" p99_ms)" "$(field "$line" errors)" >>"$WORK/rows.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$label" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+        "$(field "$line" p99_ms)" "$(field "$line" errors)" "$round" >>"$WORK/rows.tsv"
     done
+   done
     level=$((level + 1))
   done
   stop_server
 
   echo
-  echo "$config, group commit ${SOUK_GROUP_COMMIT:-on} ($RUN_ID, $COMMIT): $DURATION per workload after $WARMUP warmup; ratio = rps / balance rps at the same clients"
-  awk -F '\t' '
-    { key = $1 SUBSEP $2; rps[key] = $3; p50[key] = $4; p99[key] = $5; err[key] = $6
-      if ($2 == "balance") base[$1] = $3
-      row[NR] = key }
+  echo "$config, group commit ${SOUK_GROUP_COMMIT:-on} ($RUN_ID, $COMMIT): $DURATION per workload after $WARMUP warmup, $ROUNDS round(s); ratio = rps / balance rps at the same clients (in the same round; with rounds, the median and the range)"
+  awk -F '\t' -v rounds="$ROUNDS" '
+    function median(list,   n, a, i, j, t) {
+      n = split(list, a, " ")
+      for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function lo(list,   n, a, i, m) { n = split(list, a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 < m) m = a[i] + 0; return m }
+    function hi(list,   n, a, i, m) { n = split(list, a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
+    { key = $1 SUBSEP $2; rkey = $1 SUBSEP $7
+      if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+      rps[key] = rps[key] " " $3; p50[key] = p50[key] " " $4; p99[key] = p99[key] " " $5; err[key] += $6
+      if ($2 == "balance") base[rkey] = $3
+      got[NR] = key; gotr[NR] = rkey; gotrps[NR] = $3 }
     END {
-      printf "%7s %-11s %10s %7s %9s %9s %7s\n", "clients", "workload", "rps", "ratio", "p50 ms", "p99 ms", "errors"
-      for (i = 1; i <= NR; i++) { split(row[i], k, SUBSEP)
-        printf "%7s %-11s %10.0f %7.3f %9.2f %9.2f %7s\n", k[1], k[2], rps[row[i]], (base[k[1]] > 0 ? rps[row[i]] / base[k[1]] : 0), p50[row[i]], p99[row[i]], err[row[i]] }
+      for (i = 1; i <= NR; i++) ratio[got[i]] = ratio[got[i]] " " (base[gotr[i]] > 0 ? gotrps[i] / base[gotr[i]] : 0)
+      printf "%7s %-11s %10s %7s %9s %9s %7s%s\n", "clients", "workload", "rps", "ratio", "p50 ms", "p99 ms", "errors", (rounds > 1 ? "  ratio range" : "")
+      for (i = 1; i <= n; i++) { k = order[i]; split(k, kk, SUBSEP)
+        printf "%7s %-11s %10.0f %7.3f %9.2f %9.2f %7s", kk[1], kk[2], median(rps[k]), median(ratio[k]), median(p50[k]), median(p99[k]), err[k]
+        if (rounds > 1) printf "  %.3f-%.3f", lo(ratio[k]), hi(ratio[k])
+        printf "\n" }
     }' "$WORK/rows.tsv"
   if SOUK_DATABASE_URL="$url" "$SOUK" admin audit >"$WORK/audit.out" 2>&1; then
     echo "audit: $(tail -n 1 "$WORK/audit.out")"
