@@ -88,6 +88,11 @@ free_port() {
   return 1
 }
 field() { sed -nE "s/.*\"$2\":\"?([^,\"}]*)\"?.*/\1/p" <<<"$1"; }
+# The server's CPU time so far in clock ticks (user + system; its own process only).
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$SERVER_PID/stat"; }
+TICK=$(getconf CLK_TCK)
+# seconds DURATION: "3s" or "500ms" in seconds.
+seconds() { case $1 in *ms) awk -v v="${1%ms}" 'BEGIN { print v / 1000 }' ;; *s) echo "${1%s}" ;; *) echo "$1" ;; esac; }
 
 # run CONFIG
 run() {
@@ -163,13 +168,20 @@ run() {
         (sleep "$WARMUP" && perf record -q -F 999 -g "${target[@]}" \
           -o "$ROOT/bench/results/perf-$config-$label-$c.data" -- sleep "$DURATION" >/dev/null 2>&1) &
       fi
+      before=$(cpu_ticks)
       line=$("$BENCH" load --url "$base/api/v2" "${args[@]}" --label "$label" --concurrency "$c" \
         --duration "$DURATION" --warmup "$WARMUP" --meta config="$config" --meta run="$RUN_ID" \
         --meta commit="$COMMIT" --meta clients="$c" --meta round="$round" \
         --meta group_commit="${SOUK_GROUP_COMMIT:-on}")
+      # The server's CPU per request over the warmup and the measured time, both taken at
+      # the measured rate: a cost that other tenants of the machine move far less than a
+      # rate.
+      cpu_us=$(awk -v t=$(( $(cpu_ticks) - before )) -v tick="$TICK" -v rps="$(field "$line" rps)" \
+        -v secs="$(awk -v a="$(seconds "$WARMUP")" -v b="$(seconds "$DURATION")" 'BEGIN { print a + b }')" \
+        'BEGIN { printf "%.1f", (rps > 0 ? t / tick * 1e6 / (rps * secs) : 0) }')
       echo "$line" >>"$ROOT/bench/results/writes.jsonl"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$label" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
-        "$(field "$line" p99_ms)" "$(field "$line" errors)" "$round" >>"$WORK/rows.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$label" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+        "$(field "$line" p99_ms)" "$(field "$line" errors)" "$round" "$cpu_us" >>"$WORK/rows.tsv"
     done
    done
     level=$((level + 1))
@@ -177,7 +189,7 @@ run() {
   stop_server
 
   echo
-  echo "$config, group commit ${SOUK_GROUP_COMMIT:-on} ($RUN_ID, $COMMIT): $DURATION per workload after $WARMUP warmup, $ROUNDS round(s); ratio = rps / balance rps at the same clients (in the same round; with rounds, the median and the range)"
+  echo "$config, group commit ${SOUK_GROUP_COMMIT:-on} ($RUN_ID, $COMMIT): $DURATION per workload after $WARMUP warmup, $ROUNDS round(s); ratio = rps / balance rps at the same clients (in the same round; with rounds, the median and the range); cpu us/req = the server process's CPU per request"
   awk -F '\t' -v rounds="$ROUNDS" '
     function median(list,   n, a, i, j, t) {
       n = split(list, a, " ")
@@ -188,14 +200,14 @@ run() {
     function hi(list,   n, a, i, m) { n = split(list, a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
     { key = $1 SUBSEP $2; rkey = $1 SUBSEP $7
       if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-      rps[key] = rps[key] " " $3; p50[key] = p50[key] " " $4; p99[key] = p99[key] " " $5; err[key] += $6
+      rps[key] = rps[key] " " $3; cpu[key] = cpu[key] " " $8; p50[key] = p50[key] " " $4; p99[key] = p99[key] " " $5; err[key] += $6
       if ($2 == "balance") base[rkey] = $3
       got[NR] = key; gotr[NR] = rkey; gotrps[NR] = $3 }
     END {
       for (i = 1; i <= NR; i++) ratio[got[i]] = ratio[got[i]] " " (base[gotr[i]] > 0 ? gotrps[i] / base[gotr[i]] : 0)
-      printf "%7s %-11s %10s %7s %9s %9s %7s%s\n", "clients", "workload", "rps", "ratio", "p50 ms", "p99 ms", "errors", (rounds > 1 ? "  ratio range" : "")
+      printf "%7s %-11s %10s %7s %9s %9s %7s %10s%s\n", "clients", "workload", "rps", "ratio", "p50 ms", "p99 ms", "errors", "cpu us/req", (rounds > 1 ? "  ratio range" : "")
       for (i = 1; i <= n; i++) { k = order[i]; split(k, kk, SUBSEP)
-        printf "%7s %-11s %10.0f %7.3f %9.2f %9.2f %7s", kk[1], kk[2], median(rps[k]), median(ratio[k]), median(p50[k]), median(p99[k]), err[k]
+        printf "%7s %-11s %10.0f %7.3f %9.2f %9.2f %7s %10.1f", kk[1], kk[2], median(rps[k]), median(ratio[k]), median(p50[k]), median(p99[k]), err[k], median(cpu[k])
         if (rounds > 1) printf "  %.3f-%.3f", lo(ratio[k]), hi(ratio[k])
         printf "\n" }
     }' "$WORK/rows.tsv"
