@@ -313,8 +313,8 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         // Only an SMM order has a type (a subscription answers in its own states), so
-        // only an SMM order reads its service's row: with the join for every order,
-        // `status` cost 1.35-1.46 times `balance`'s CPU, 1.2 without (`bench/README.md`).
+        // only an SMM order reads its service's row (`status` measured cheaper so in
+        // `bench/README.md`, for a cause not yet found).
         let sql = format!(
             "SELECT o.id, o.kind, o.product_type, o.status, o.quantity, o.charge, o.refunded, o.delivered, \
              o.start_count, o.remains, o.params, \

@@ -349,40 +349,28 @@ const SMM_INSERT: OrderInsert = OrderInsert {
     with_debit: debit_with!(smm_insert!(), "$12"),
 };
 
-/// Inserts a new order (`args`: the insert's, then the debit last) and debits its
-/// charge: the order's id and the balance after, or `None` when the balance is short
-/// (the caller rolls the order back with the rest).
+/// Inserts a new order for `buyer` (`args`: the insert's, `$1` the buyer) and debits
+/// its `charge`: the order's id and the balance after, or `None` when the balance is
+/// short (the caller rolls the order back with the rest).
 async fn insert_and_debit<C: SaleConn>(
     conn: &mut C,
     insert: &OrderInsert,
     mut args: Vec<Arg>,
+    buyer: &str,
+    charge: Money,
 ) -> Result<Option<(i64, i64)>> {
     let no_id = || StoreError::Internal("an order insert returned no id".into());
     if C::ENGINE == Engine::Postgres {
+        // The debit is the statement's last argument.
+        args.push((-charge.micros()).into());
         let (order_id, balance): (i64, Option<i64>) = conn
             .first(insert.with_debit, args)
             .await?
             .ok_or_else(no_id)?;
         return Ok(balance.map(|balance| (order_id, balance)));
     }
-    let amount = match args.pop() {
-        Some(Arg::Int(amount)) => amount,
-        _ => {
-            return Err(StoreError::Internal(
-                "an order insert without its debit".into(),
-            ))
-        }
-    };
-    let user = match args.first() {
-        Some(Arg::Text(user)) => user.clone(),
-        _ => {
-            return Err(StoreError::Internal(
-                "an order insert without its buyer".into(),
-            ))
-        }
-    };
     let (order_id,): (i64,) = conn.first(insert.alone, args).await?.ok_or_else(no_id)?;
-    Ok(change_balance(conn, &user, amount)
+    Ok(change_balance(conn, buyer, -charge.micros())
         .await?
         .map(|balance| (order_id, balance)))
 }
@@ -439,7 +427,6 @@ async fn place_product(
         (OrderStatus::Pending, 0, order.quantity, None)
     };
     let told = inventory.then_some(status.as_str());
-    // The insert's arguments, then the debit.
     let args = vec![
         buyer.user_id.into(),
         order.service_number.into(),
@@ -457,9 +444,10 @@ async fn place_product(
         completed_at.into(),
         told.into(),
         told.map(|_| delivered).into(),
-        (-charge.micros()).into(),
     ];
-    let Some((order_id, balance)) = insert_and_debit(conn, &PRODUCT_INSERT, args).await? else {
+    let Some((order_id, balance)) =
+        insert_and_debit(conn, &PRODUCT_INSERT, args, buyer.user_id, charge).await?
+    else {
         return Err(StoreError::Rejected(ApiError::InsufficientBalance));
     };
     let detail = format!("subproduct {subproduct}");
@@ -544,7 +532,6 @@ async fn place_smm(
             changes: Vec::new(),
         });
     }
-    // The insert's arguments, then the debit.
     let args = vec![
         buyer.user_id.into(),
         order.service_number.into(),
@@ -557,9 +544,10 @@ async fn place_smm(
         now.into(),
         order.runs.into(),
         order.interval_minutes.into(),
-        (-order.charge.micros()).into(),
     ];
-    let Some((order_id, balance)) = insert_and_debit(conn, &SMM_INSERT, args).await? else {
+    let Some((order_id, balance)) =
+        insert_and_debit(conn, &SMM_INSERT, args, buyer.user_id, order.charge).await?
+    else {
         return Err(StoreError::Rejected(ApiError::InsufficientBalance));
     };
     let end = SaleEnd {
