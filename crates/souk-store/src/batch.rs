@@ -452,13 +452,12 @@ tx_steps! {
     /// What a write does, wherever it runs: in a savepoint of a batch, or in a
     /// transaction of its own (PostgreSQL, or the group commit switched off).
     pub(crate) trait WriteSteps {
-        /// Runs `write`. Orders read the earnings settings here, in the write's
-        /// transaction (the placements' writer reads them once a batch instead).
+        /// Runs `write`. Orders read the earnings settings in the write's transaction
+        /// (the placements' writer reads them once a batch instead).
         async fn run_write(&mut self, write: &Write) -> Result<Done> {
             match write {
                 Write::Product { .. } | Write::Smm { .. } => {
-                    let earnings = crate::sale::earnings_settings(self).await?;
-                    crate::sale::place(self, write, &earnings).await.map(Done::Placed)
+                    crate::sale::place(self, write, None).await.map(Done::Placed)
                 }
                 Write::Cancel { user_id, order_id, now } => self
                     .early_cancel_in(user_id, *order_id, false, *now)

@@ -250,13 +250,14 @@ tx_steps! {
     }
 }
 
-/// [`OrderJobSteps::enqueue_forward`] as a part of a sale's script.
-pub(crate) fn forward_part(order: i64, now: i64) -> Part {
+/// [`OrderJobSteps::enqueue_forward`] as a part of a sale's script, for an order of
+/// `service`. It reads the service, not the order: on PostgreSQL the order's row may be
+/// written by the same statement, whose parts do not see each other's rows.
+pub(crate) fn forward_part(order: i64, service: i64, now: i64) -> Part {
     let job = forward_job(order, now);
     Part::new(
         "INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, attempts, created_at, updated_at) \
-         SELECT $1, $2, $3, $4, $5, 0, $4, $4 FROM orders o JOIN services s ON s.number = o.service_number \
-         WHERE o.id = $6 AND s.provider_id IS NOT NULL \
+         SELECT $1, $2, $3, $4, $5, 0, $4, $4 FROM services WHERE number = $6 AND provider_id IS NOT NULL \
          ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
         vec![
             job.kind.into(),
@@ -264,7 +265,7 @@ pub(crate) fn forward_part(order: i64, now: i64) -> Part {
             job.dedupe_key.into(),
             now.into(),
             job.max_attempts.into(),
-            order.into(),
+            service.into(),
         ],
     )
 }
@@ -275,7 +276,14 @@ tx_steps! {
         /// The order's `order.forward` job, if its service is connected to a provider:
         /// committed with the order, so an order is sent exactly when it exists.
         async fn enqueue_forward(&mut self, order: i64, now: i64) -> Result<()> {
-            self.run_script(Script::one(forward_part(order, now))).await?;
+            let service: Option<(Option<i64>,)> =
+                sqlx::query_as("SELECT service_number FROM orders WHERE id = $1")
+                    .bind(order)
+                    .fetch_optional(&mut *self)
+                    .await?;
+            if let Some((Some(service),)) = service {
+                self.run_script(Script::one(forward_part(order, service, now))).await?;
+            }
             Ok(())
         }
 

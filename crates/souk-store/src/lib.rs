@@ -45,6 +45,7 @@ mod sms;
 mod sms_admin;
 mod sms_inbound;
 mod sms_worker;
+mod stock_notices;
 mod storefront;
 mod supplier;
 mod supplier_catalogue;
@@ -206,6 +207,8 @@ pub struct Store {
     batch: Option<batch::Batcher>,
     /// The log's checkpointer (SQLite), until the last clone of the store is dropped.
     _checkpoints: Option<Arc<checkpoint::Running>>,
+    /// Sales' stock changes, told to the other nodes after commit (PostgreSQL).
+    stock_notices: Option<stock_notices::StockNotices>,
 }
 
 impl Store {
@@ -230,12 +233,17 @@ impl Store {
             )?))),
             Engine::Postgres => None,
         };
+        let stock_notices = match &db {
+            Db::Postgres(pool) => Some(stock_notices::StockNotices::start(pool.clone())),
+            Db::Sqlite(_) => None,
+        };
         Ok(Store {
             gate: WriteGate::for_engine(db.engine()),
             db,
             crypto: Arc::new(Crypto::new(data_key)),
             batch: Some(batch::Batcher::new(sqlite_sync)),
             _checkpoints: checkpoints,
+            stock_notices,
         })
     }
 

@@ -271,14 +271,19 @@ impl Store {
         idem: Option<&Idempotency<'_>>,
         now: i64,
     ) -> Result<Placed> {
-        self.write(Write::Product {
-            buyer: OwnedBuyer::of(buyer),
-            order: order.clone(),
-            idem: idem.map(OwnedIdempotency::of),
-            now,
-        })
-        .await?
-        .placed()
+        let placed = self
+            .write(Write::Product {
+                buyer: OwnedBuyer::of(buyer),
+                order: order.clone(),
+                idem: idem.map(OwnedIdempotency::of),
+                now,
+            })
+            .await?
+            .placed()?;
+        if let Some(notices) = &self.stock_notices {
+            notices.tell(&placed.changes);
+        }
+        Ok(placed)
     }
 
     /// Places an SMM order: validated and priced by the caller, charged here. Orders for

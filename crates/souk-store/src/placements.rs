@@ -221,7 +221,7 @@ fn in_savepoint(
         conn.run("RELEASE write")?;
     }
     conn.run("SAVEPOINT write")?;
-    let outcome = in_place(sale::place(conn, write, earnings))
+    let outcome = in_place(sale::place(conn, write, Some(earnings)))
         .and_then(|placed| placed)
         .map(Done::Placed);
     if !matches!(outcome, Ok(ref done) if done.keeps()) {

@@ -24,7 +24,7 @@ use crate::idempotency::{settle_part, Idempotency, IDEMPOTENCY_WINDOW_MS};
 use crate::orders::{earning_part, order_event_part, Buyer, Placed};
 use crate::script::{bind_args, Arg, Part, Script, ScriptSteps};
 use crate::users::ledger_row;
-use crate::versions::{Change, CHANNEL};
+use crate::versions::Change;
 use crate::{Result, StoreError};
 
 /// A row a sale reads, decoded alike from every connection.
@@ -52,6 +52,7 @@ sale_rows! {
     (Option<i64>, String) [0 1],
     (i64, Option<i64>) [0 1],
     (i64, i64, i64, Option<i64>) [0 1 2 3],
+    (i64, i64, i64, Option<i64>, i64, Option<i64>, Option<String>, Option<String>) [0 1 2 3 4 5 6 7],
     (String, String, i64, i64, String) [0 1 2 3 4],
     (String, i64, Option<i64>, String, i64) [0 1 2 3 4],
 }
@@ -184,19 +185,6 @@ async fn claim_idempotency(
     Ok(Some(order_id.ok_or(StoreError::Rejected(ApiError::Busy))?))
 }
 
-/// A stock change for the other nodes (PostgreSQL's `NOTIFY`, sent at commit); SQLite
-/// has one node.
-async fn notify<C: SaleConn>(conn: &mut C, change: &Change) -> Result<()> {
-    if C::ENGINE == Engine::Postgres {
-        conn.script(Script::counting(Part::new(
-            "SELECT pg_notify($1, $2)",
-            vec![CHANNEL.into(), change.payload().into()],
-        )))
-        .await?;
-    }
-    Ok(())
-}
-
 /// `order.created` for the supplier who must fulfil a new manual order of their shop.
 async fn order_to_fulfil(conn: &mut impl SaleConn, order: i64, now: i64) -> Result<()> {
     let row: Option<(String, String, i64, i64, String)> = conn
@@ -252,6 +240,7 @@ async fn stock_sold(conn: &mut impl SaleConn, subproduct: &str, sold: i64, now: 
 struct SaleEnd<'a> {
     buyer: &'a Buyer<'a>,
     order_id: i64,
+    service: i64,
     shop: &'a str,
     charge: Money,
     balance: i64,
@@ -261,8 +250,8 @@ struct SaleEnd<'a> {
 }
 
 impl SaleEnd<'_> {
-    fn script(&self, earnings: &EarningsSettings, now: i64) -> Script {
-        let mut script = Script::new();
+    /// Adds the closing writes to `script`.
+    fn write_into(&self, script: &mut Script, earnings: &EarningsSettings, now: i64) {
         let user = self.buyer.user_id;
         let charge = -self.charge.micros();
         script.push(ledger_row(
@@ -276,7 +265,7 @@ impl SaleEnd<'_> {
             now,
         ));
         if self.auto {
-            script.push(forward_part(self.order_id, now));
+            script.push(forward_part(self.order_id, self.service, now));
         }
         script.push(earning_part(
             self.order_id,
@@ -287,7 +276,6 @@ impl SaleEnd<'_> {
         ));
         script.push(order_event_part(self.order_id, "placed", self.detail, now));
         script.extend(settle_part(user, self.idem, self.order_id));
-        script
     }
 }
 
@@ -299,17 +287,27 @@ struct OrderInsert {
     with_debit: &'static str,
 }
 
-/// The insert of a product order, `$1` the buyer, `$17` the (negative) debit.
+/// The insert of a product order, `$1` the buyer: with the id the database gives it
+/// (SQLite), or with the id drawn beforehand, `$17` (PostgreSQL, [`TAKE_AND_PAY`]).
 macro_rules! product_insert {
-    () => {
-        "INSERT INTO orders (user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
+    ($id_column:literal, $id:literal, $returning:literal) => {
+        concat!(
+            "INSERT INTO orders (",
+            $id_column,
+            "user_id, kind, service_number, subproduct_id, shop_id, product_type, link, \
              quantity, unit_price, charge, status, payment_status, start_count, delivered, remains, \
              created_at, paid_at, completed_at, updated_at, told_status, told_delivered) \
-             VALUES ($1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, $11, 'completed', $7, $12, $13, \
-             $10, $10, $14, $10, $15, $16) \
-             RETURNING id"
+             VALUES (",
+            $id,
+            "$1, 'product', $2, $3, $4, $5, $6, $7, $8, $9, $11, 'completed', $7, $12, $13, \
+             $10, $10, $14, $10, $15, $16)",
+            $returning
+        )
     };
 }
+
+const PRODUCT_INSERT: &str = product_insert!("", "", " RETURNING id");
+const PRODUCT_INSERT_WITH_ID: &str = product_insert!("id, ", "$17, ", "");
 
 /// The insert of an SMM order, `$1` the buyer, `$12` the (negative) debit.
 macro_rules! smm_insert {
@@ -339,11 +337,6 @@ macro_rules! debit_with {
     };
 }
 
-const PRODUCT_INSERT: OrderInsert = OrderInsert {
-    alone: product_insert!(),
-    with_debit: debit_with!(product_insert!(), "$17"),
-};
-
 const SMM_INSERT: OrderInsert = OrderInsert {
     alone: smm_insert!(),
     with_debit: debit_with!(smm_insert!(), "$12"),
@@ -369,10 +362,139 @@ async fn insert_and_debit<C: SaleConn>(
             .ok_or_else(no_id)?;
         return Ok(balance.map(|balance| (order_id, balance)));
     }
-    let (order_id,): (i64,) = conn.first(insert.alone, args).await?.ok_or_else(no_id)?;
+    insert_then_debit(conn, insert.alone, args, buyer, charge).await
+}
+
+/// [`insert_and_debit`] in two statements: the insert (`RETURNING id`), then the debit.
+async fn insert_then_debit<C: SaleConn>(
+    conn: &mut C,
+    insert: &'static str,
+    args: Vec<Arg>,
+    buyer: &str,
+    charge: Money,
+) -> Result<Option<(i64, i64)>> {
+    let (order_id,): (i64,) = conn
+        .first(insert, args)
+        .await?
+        .ok_or_else(|| StoreError::Internal("an order insert returned no id".into()))?;
     Ok(change_balance(conn, buyer, -charge.micros())
         .await?
         .map(|balance| (order_id, balance)))
+}
+
+/// Takes a product order's quantity from a variant (`$1` the quantity, `$2` now, `$3` the
+/// variant, `$4` its service): its price, stock version, stock after and low-stock
+/// threshold.
+macro_rules! take_stock {
+    () => {
+        "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
+         WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
+         RETURNING price, stock_version, stock, low_stock_threshold"
+    };
+}
+
+const TAKE: &str = take_stock!();
+
+/// [`TAKE`], and in the same statement, for PostgreSQL: the buyer (`$5`) debited the price
+/// times the quantity (a charge past `i64` counts as short, as [`product_charge`] has
+/// it), the new order's id drawn, and the earnings settings (`$6`, `$7`) read. The order
+/// and every write that closes the sale then go in one more statement ([`Script`]): with
+/// `BEGIN` and `COMMIT` a sale is four round trips, where it was seven with the settings
+/// read apart, the order inserted apart and the stock's `NOTIFY` (now sent after commit,
+/// `crate::stock_notices`). A short balance comes back as no balance; the caller rolls
+/// the stock back with the rest.
+const TAKE_AND_PAY: &str = concat!(
+    "WITH s AS (",
+    take_stock!(),
+    "), u AS (UPDATE users SET balance = users.balance - s.price * $1 FROM s \
+     WHERE users.id = $5 AND CASE WHEN s.price > 9223372036854775807 / NULLIF($1, 0) THEN FALSE \
+     ELSE users.balance - s.price * $1 >= 0 END RETURNING users.balance) \
+     SELECT s.price, s.stock_version, s.stock, s.low_stock_threshold, nextval('orders_id_seq'), u.balance, \
+     (SELECT value FROM settings WHERE key = $6), (SELECT value FROM settings WHERE key = $7) \
+     FROM s LEFT JOIN u ON TRUE"
+);
+
+/// The stock a product sale took.
+struct Taken<'o> {
+    subproduct: &'o str,
+    price: Money,
+    stock_version: i64,
+    stock: i64,
+    low_stock: Option<i64>,
+    /// PostgreSQL's [`TAKE_AND_PAY`]: the new order's id and the balance after the
+    /// debit (`None`: short).
+    paid: Option<(i64, Option<i64>)>,
+    /// The earnings settings, where the same statement read them (PostgreSQL).
+    earnings: Option<EarningsSettings>,
+}
+
+/// Takes `order`'s quantity from the first candidate variant with the stock (`None`:
+/// none has it); on PostgreSQL it pays for it too.
+async fn take_stock<'o, C: SaleConn>(
+    conn: &mut C,
+    buyer: &str,
+    order: &'o ProductOrder,
+    now: i64,
+) -> Result<Option<Taken<'o>>> {
+    for candidate in &order.candidates {
+        let mut args = vec![
+            order.quantity.into(),
+            now.into(),
+            candidate.as_str().into(),
+            order.service_number.into(),
+        ];
+        let taken = |(price, stock_version, stock, low_stock)| Taken {
+            subproduct: candidate,
+            price: Money::from_micros(price),
+            stock_version,
+            stock,
+            low_stock,
+            paid: None,
+            earnings: None,
+        };
+        let row = if C::ENGINE == Engine::Postgres {
+            args.extend([
+                buyer.into(),
+                supply::COMMISSION_PERCENT.into(),
+                supply::EARNINGS_HOLD_HOURS.into(),
+            ]);
+            type Row = (
+                i64,
+                i64,
+                i64,
+                Option<i64>,
+                i64,
+                Option<i64>,
+                Option<String>,
+                Option<String>,
+            );
+            conn.first::<Row>(TAKE_AND_PAY, args).await?.map(
+                |(price, version, stock, low, order_id, balance, commission, hold)| {
+                    let settings = [
+                        (supply::COMMISSION_PERCENT, commission),
+                        (supply::EARNINGS_HOLD_HOURS, hold),
+                    ];
+                    Taken {
+                        paid: Some((order_id, balance)),
+                        earnings: Some(EarningsSettings::from_pairs(
+                            settings
+                                .iter()
+                                .filter_map(|(k, v)| Some((*k, v.as_deref()?))),
+                        )),
+                        ..taken((price, version, stock, low))
+                    }
+                },
+            )
+        } else {
+            conn.first::<(i64, i64, i64, Option<i64>)>(TAKE, args)
+                .await?
+                .map(taken)
+        };
+        if row.is_some() {
+            return Ok(row);
+        }
+    }
+    Ok(None)
 }
 
 /// Places a product order ([`crate::Store::place_product_order`]): the first candidate
@@ -382,7 +504,7 @@ async fn place_product(
     buyer: &Buyer<'_>,
     order: &ProductOrder,
     idem: Option<&Idempotency<'_>>,
-    earnings: &EarningsSettings,
+    earnings: Option<&EarningsSettings>,
     now: i64,
 ) -> Result<Placed> {
     if let Some(order_id) = claim_idempotency(conn, buyer.user_id, idem, now).await? {
@@ -392,25 +514,22 @@ async fn place_product(
             changes: Vec::new(),
         });
     }
-    let mut chosen = None;
-    for candidate in &order.candidates {
-        let row: Option<(i64, i64, i64, Option<i64>)> = conn
-            .first(
-                "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
-                 WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
-                 RETURNING price, stock_version, stock, low_stock_threshold",
-                vec![order.quantity.into(), now.into(), candidate.as_str().into(), order.service_number.into()],
-            )
-            .await?;
-        if let Some(row) = row {
-            chosen = Some((candidate, row));
-            break;
-        }
-    }
-    let Some((subproduct, (price, stock_version, stock, low_stock))) = chosen else {
+    let Some(Taken {
+        subproduct,
+        price,
+        stock_version,
+        stock,
+        low_stock,
+        paid,
+        earnings: read,
+    }) = take_stock(conn, buyer.user_id, order, now).await?
+    else {
         return Err(StoreError::Rejected(ApiError::NotEnoughStock));
     };
-    let price = Money::from_micros(price);
+    let earnings = match earnings.copied().or(read) {
+        Some(earnings) => earnings,
+        None => earnings_settings(conn).await?,
+    };
     let charge = product_charge(price, order.quantity)
         .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
     let inventory = order.product_type == ProductType::Inventory;
@@ -427,10 +546,10 @@ async fn place_product(
         (OrderStatus::Pending, 0, order.quantity, None)
     };
     let told = inventory.then_some(status.as_str());
-    let args = vec![
+    let mut args = vec![
         buyer.user_id.into(),
         order.service_number.into(),
-        subproduct.as_str().into(),
+        subproduct.into(),
         order.shop_id.as_str().into(),
         order.product_type.as_str().into(),
         link.into(),
@@ -445,15 +564,24 @@ async fn place_product(
         told.into(),
         told.map(|_| delivered).into(),
     ];
-    let Some((order_id, balance)) =
-        insert_and_debit(conn, &PRODUCT_INSERT, args, buyer.user_id, charge).await?
-    else {
+    let mut script = Script::new();
+    let paid = match paid {
+        // PostgreSQL paid already: the order goes with the closing writes.
+        Some((order_id, balance)) => balance.map(|balance| {
+            args.push(order_id.into());
+            script.push(Part::new(PRODUCT_INSERT_WITH_ID, args));
+            (order_id, balance)
+        }),
+        None => insert_then_debit(conn, PRODUCT_INSERT, args, buyer.user_id, charge).await?,
+    };
+    let Some((order_id, balance)) = paid else {
         return Err(StoreError::Rejected(ApiError::InsufficientBalance));
     };
     let detail = format!("subproduct {subproduct}");
     let end = SaleEnd {
         buyer,
         order_id,
+        service: order.service_number,
         shop: &order.shop_id,
         charge,
         balance,
@@ -461,7 +589,7 @@ async fn place_product(
         detail: &detail,
         idem,
     };
-    let mut script = end.script(earnings, now);
+    end.write_into(&mut script, &earnings, now);
     if inventory {
         let facts = OrderFacts {
             user_id: buyer.user_id.to_owned(),
@@ -482,7 +610,7 @@ async fn place_product(
             "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN \
              (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL ORDER BY id LIMIT $4) \
              RETURNING id",
-            vec![order_id.into(), now.into(), subproduct.as_str().into(), order.quantity.into()],
+            vec![order_id.into(), now.into(), subproduct.into(), order.quantity.into()],
         ));
     }
     let lines = conn.script(script).await?;
@@ -500,12 +628,12 @@ async fn place_product(
     } else if order.product_type == ProductType::Manual {
         order_to_fulfil(conn, order_id, now).await?;
     }
+    // Told to the other nodes after commit (`crate::stock_notices`).
     let change = Change::Stock {
-        subproduct: subproduct.clone(),
+        subproduct: subproduct.to_owned(),
         version: stock_version,
         stock,
     };
-    notify(conn, &change).await?;
     Ok(Placed {
         order_id,
         new: true,
@@ -520,7 +648,7 @@ async fn place_smm(
     buyer: &Buyer<'_>,
     order: &SmmOrder,
     idem: Option<&Idempotency<'_>>,
-    earnings: &EarningsSettings,
+    earnings: Option<&EarningsSettings>,
     now: i64,
 ) -> Result<Placed> {
     let params =
@@ -553,6 +681,7 @@ async fn place_smm(
     let end = SaleEnd {
         buyer,
         order_id,
+        service: order.service_number,
         shop: &order.shop_id,
         charge: order.charge,
         balance,
@@ -560,7 +689,13 @@ async fn place_smm(
         detail: "",
         idem,
     };
-    conn.script(end.script(earnings, now)).await?;
+    let earnings = match earnings {
+        Some(earnings) => *earnings,
+        None => earnings_settings(conn).await?,
+    };
+    let mut script = Script::new();
+    end.write_into(&mut script, &earnings, now);
+    conn.script(script).await?;
     if order.product_type == ProductType::Manual {
         order_to_fulfil(conn, order_id, now).await?;
     }
@@ -572,10 +707,12 @@ async fn place_smm(
 }
 
 /// Places a `Write::Product` or `Write::Smm`; any other write is not a placement.
+/// `earnings`: the settings the caller read for a batch; `None` reads them in the sale
+/// (PostgreSQL's product sale in the statement that takes its stock).
 pub(crate) async fn place(
     conn: &mut impl SaleConn,
     write: &Write,
-    earnings: &EarningsSettings,
+    earnings: Option<&EarningsSettings>,
 ) -> Result<Placed> {
     match write {
         Write::Product {

@@ -802,3 +802,48 @@ engine_test!(a_declared_capacity_is_bounded, |db| {
     assert_eq!(listed["services"][0]["stock"], json!(1_000_000_001));
     app.stop().await;
 });
+
+// A variant's price times the quantity asked can pass the largest amount (PostgreSQL
+// computes the charge in the statement that takes the stock): the order is short, as
+// any other the balance cannot pay, and nothing changed.
+engine_test!(a_charge_past_the_largest_amount_is_short, |db| {
+    let app = TestApp::spawn(db).await;
+    let (_, sub) = market(&app).await;
+    let (key, _, _) = supplier(&app, "s@example.com", "Shop").await;
+    ok(
+        201,
+        post(
+            &app,
+            As::Key(&key),
+            "/api/admin/v2/products",
+            json!({"name": "Estate", "subcategoryId": sub, "type": "manual", "subproducts": [
+                {"name": "A", "price": "9000000000000.00", "max": 10, "stock": 10}]}),
+        )
+        .await,
+    );
+    let buyer = app.buyer("b@example.com", "1.00").await;
+    let listed = app
+        .call(&[("key", &buyer), ("action", "services"), ("limit", "0")])
+        .await;
+    let service = listed["services"][0]["service"].to_string();
+    for quantity in ["2", "1"] {
+        assert_eq!(
+            app.call(&[
+                ("key", &buyer),
+                ("action", "add"),
+                ("service", &service),
+                ("quantity", quantity),
+            ])
+            .await,
+            json!({"error": "Insufficient balance"}),
+            "quantity {quantity}"
+        );
+    }
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM orders").await, 0);
+    let listed = app
+        .call(&[("key", &buyer), ("action", "services"), ("limit", "0")])
+        .await;
+    assert_eq!(listed["services"][0]["stock"], json!(10));
+    db.assert_audit_clean().await;
+    app.stop().await;
+});

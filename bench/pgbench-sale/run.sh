@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# A product sale's statements on PostgreSQL alone, without the HTTP server: pgbench
+# replays each script of this directory (32 clients, each its own buyer and product, as
+# bench/writes.sh's `add` spread) on a fresh copy of one seeded database per run, the
+# scripts in turn, so the machine's drift reaches them alike.
+#
+# Usage: SOUK_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres \
+#          bench/pgbench-sale/run.sh [script.sql ...]     (default: every script here)
+#   SOUK_BENCH_ROUNDS (3)  runs of each script   SOUK_BENCH_SECONDS (6)  per run
+# Needs pgbench and psql, and souk-bench built (cargo build --release -p souk-bench).
+set -euo pipefail
+cd "$(dirname "$0")"
+export PGOPTIONS="-c client_min_messages=warning"
+HERE=$PWD
+PG_URL=${SOUK_BENCH_PG_URL:?set SOUK_BENCH_PG_URL}
+ROUNDS=${SOUK_BENCH_ROUNDS:-3}
+SECONDS_EACH=${SOUK_BENCH_SECONDS:-6}
+BENCH="${CARGO_TARGET_DIR:-$HERE/../../target}/release/souk-bench"
+BASE=${PG_URL%/*}
+TEMPLATE="souk_pgbench_sale_$$"
+COPY="${TEMPLATE}_run"
+cleanup() {
+  psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $COPY WITH (FORCE)" -c "DROP DATABASE IF EXISTS $TEMPLATE WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+if [ "$#" -gt 0 ]; then SCRIPTS=("$@"); else SCRIPTS=(before.sql no-notify.sql now.sql); fi
+
+psql "$PG_URL" -qc "CREATE DATABASE $TEMPLATE" >/dev/null
+SOUK_DATA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+  "$BENCH" seed-orders --database-url "$BASE/$TEMPLATE" --lines 20000 --products 40 --buyers 32 >/dev/null
+psql "$BASE/$TEMPLATE" -q -f setup.sql >/dev/null
+
+for round in $(seq 1 "$ROUNDS"); do
+  for script in "${SCRIPTS[@]}"; do
+    psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $COPY" -c "CREATE DATABASE $COPY TEMPLATE $TEMPLATE" >/dev/null
+    tps=$(pgbench "$BASE/$COPY" -n -M prepared -c 32 -j 2 -T "$SECONDS_EACH" -f "$script" 2>&1 |
+      sed -nE 's/^tps = ([0-9.]+).*/\1/p')
+    printf 'round %s  %-16s %8.0f sales/s\n' "$round" "$script" "${tps:-0}"
+  done
+done
