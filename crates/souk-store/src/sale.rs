@@ -51,6 +51,7 @@ sale_rows! {
     (String, String) [0 1],
     (Option<i64>, String) [0 1],
     (i64, Option<i64>) [0 1],
+    (i64, Option<i64>, Option<String>, Option<String>) [0 1 2 3],
     (i64, i64, i64, Option<i64>) [0 1 2 3],
     (i64, i64, i64, Option<i64>, i64, Option<i64>, Option<String>, Option<String>) [0 1 2 3 4 5 6 7],
     (String, String, i64, i64, String) [0 1 2 3 4],
@@ -117,6 +118,37 @@ pub(crate) async fn earnings_settings(conn: &mut impl SaleConn) -> Result<Earnin
     Ok(EarningsSettings::from_pairs(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ))
+}
+
+/// The earnings settings' keys, as the arguments of a statement that reads them beside
+/// its own work (PostgreSQL: one round trip less per sale).
+fn settings_keys() -> [Arg; 2] {
+    [
+        supply::COMMISSION_PERCENT.into(),
+        supply::EARNINGS_HOLD_HOURS.into(),
+    ]
+}
+
+/// The earnings settings from their values as such a statement read them.
+fn settings_read(commission: Option<String>, hold: Option<String>) -> EarningsSettings {
+    let pairs = [
+        (supply::COMMISSION_PERCENT, commission),
+        (supply::EARNINGS_HOLD_HOURS, hold),
+    ];
+    EarningsSettings::from_pairs(pairs.iter().filter_map(|(k, v)| Some((*k, v.as_deref()?))))
+}
+
+/// The settings a sale applies: those its caller read for a whole batch, else those its
+/// own statements read, else read now.
+async fn settings_for(
+    conn: &mut impl SaleConn,
+    given: Option<&EarningsSettings>,
+    read: Option<EarningsSettings>,
+) -> Result<EarningsSettings> {
+    match given.copied().or(read) {
+        Some(settings) => Ok(settings),
+        None => earnings_settings(conn).await,
+    }
 }
 
 /// Adds `amount` (negative to debit) to a balance unless it would go negative: the new
@@ -279,14 +311,6 @@ impl SaleEnd<'_> {
     }
 }
 
-/// A new order's insert, and the same with its charge debited in one statement.
-struct OrderInsert {
-    /// The insert (`RETURNING id`): on SQLite the debit follows it.
-    alone: &'static str,
-    /// `WITH` the insert and the debit, for PostgreSQL: one round trip less per sale.
-    with_debit: &'static str,
-}
-
 /// The insert of a product order, `$1` the buyer: with the id the database gives it
 /// (SQLite), or with the id drawn beforehand, `$17` (PostgreSQL, [`TAKE_AND_PAY`]).
 macro_rules! product_insert {
@@ -309,7 +333,7 @@ macro_rules! product_insert {
 const PRODUCT_INSERT: &str = product_insert!("", "", " RETURNING id");
 const PRODUCT_INSERT_WITH_ID: &str = product_insert!("id, ", "$17, ", "");
 
-/// The insert of an SMM order, `$1` the buyer, `$12` the (negative) debit.
+/// The insert of an SMM order, `$1` the buyer.
 macro_rules! smm_insert {
     () => {
         "INSERT INTO orders (user_id, kind, service_number, shop_id, product_type, link, quantity, charge, \
@@ -321,51 +345,22 @@ macro_rules! smm_insert {
     };
 }
 
-/// The debit that follows an order's insert in [`OrderInsert::with_debit`] (`$1` the
-/// buyer, `$N` the amount, as each insert numbers it).
-macro_rules! debit_with {
-    ($insert:expr, $amount:literal) => {
-        concat!(
-            "WITH o AS (",
-            $insert,
-            "), u AS (UPDATE users SET balance = balance + ",
-            $amount,
-            " WHERE id = $1 AND balance + ",
-            $amount,
-            " >= 0 RETURNING balance) SELECT o.id, u.balance FROM o LEFT JOIN u ON TRUE"
-        )
-    };
-}
+const SMM_INSERT: &str = smm_insert!();
 
-const SMM_INSERT: OrderInsert = OrderInsert {
-    alone: smm_insert!(),
-    with_debit: debit_with!(smm_insert!(), "$12"),
-};
+/// [`SMM_INSERT`], and in the same statement, for PostgreSQL: the buyer debited (`$12`,
+/// negative) and the earnings settings read (`$13`, `$14`). A short balance comes back as
+/// no balance; the caller rolls the order back with the rest.
+const SMM_INSERT_AND_PAY: &str = concat!(
+    "WITH o AS (",
+    smm_insert!(),
+    "), u AS (UPDATE users SET balance = balance + $12 WHERE id = $1 AND balance + $12 >= 0 \
+     RETURNING balance) SELECT o.id, u.balance, (SELECT value FROM settings WHERE key = $13), \
+     (SELECT value FROM settings WHERE key = $14) FROM o LEFT JOIN u ON TRUE"
+);
 
-/// Inserts a new order for `buyer` (`args`: the insert's, `$1` the buyer) and debits
+/// Inserts a new order for `buyer` (`insert`, `RETURNING id`, with `args`), then debits
 /// its `charge`: the order's id and the balance after, or `None` when the balance is
 /// short (the caller rolls the order back with the rest).
-async fn insert_and_debit<C: SaleConn>(
-    conn: &mut C,
-    insert: &OrderInsert,
-    mut args: Vec<Arg>,
-    buyer: &str,
-    charge: Money,
-) -> Result<Option<(i64, i64)>> {
-    let no_id = || StoreError::Internal("an order insert returned no id".into());
-    if C::ENGINE == Engine::Postgres {
-        // The debit is the statement's last argument.
-        args.push((-charge.micros()).into());
-        let (order_id, balance): (i64, Option<i64>) = conn
-            .first(insert.with_debit, args)
-            .await?
-            .ok_or_else(no_id)?;
-        return Ok(balance.map(|balance| (order_id, balance)));
-    }
-    insert_then_debit(conn, insert.alone, args, buyer, charge).await
-}
-
-/// [`insert_and_debit`] in two statements: the insert (`RETURNING id`), then the debit.
 async fn insert_then_debit<C: SaleConn>(
     conn: &mut C,
     insert: &'static str,
@@ -453,11 +448,8 @@ async fn take_stock<'o, C: SaleConn>(
             earnings: None,
         };
         let row = if C::ENGINE == Engine::Postgres {
-            args.extend([
-                buyer.into(),
-                supply::COMMISSION_PERCENT.into(),
-                supply::EARNINGS_HOLD_HOURS.into(),
-            ]);
+            args.push(buyer.into());
+            args.extend(settings_keys());
             type Row = (
                 i64,
                 i64,
@@ -469,20 +461,10 @@ async fn take_stock<'o, C: SaleConn>(
                 Option<String>,
             );
             conn.first::<Row>(TAKE_AND_PAY, args).await?.map(
-                |(price, version, stock, low, order_id, balance, commission, hold)| {
-                    let settings = [
-                        (supply::COMMISSION_PERCENT, commission),
-                        (supply::EARNINGS_HOLD_HOURS, hold),
-                    ];
-                    Taken {
-                        paid: Some((order_id, balance)),
-                        earnings: Some(EarningsSettings::from_pairs(
-                            settings
-                                .iter()
-                                .filter_map(|(k, v)| Some((*k, v.as_deref()?))),
-                        )),
-                        ..taken((price, version, stock, low))
-                    }
+                |(price, version, stock, low, order_id, balance, commission, hold)| Taken {
+                    paid: Some((order_id, balance)),
+                    earnings: Some(settings_read(commission, hold)),
+                    ..taken((price, version, stock, low))
                 },
             )
         } else {
@@ -526,10 +508,7 @@ async fn place_product(
     else {
         return Err(StoreError::Rejected(ApiError::NotEnoughStock));
     };
-    let earnings = match earnings.copied().or(read) {
-        Some(earnings) => earnings,
-        None => earnings_settings(conn).await?,
-    };
+    let earnings = settings_for(conn, earnings, read).await?;
     let charge = product_charge(price, order.quantity)
         .ok_or(StoreError::Rejected(ApiError::InsufficientBalance))?;
     let inventory = order.product_type == ProductType::Inventory;
@@ -643,8 +622,8 @@ async fn place_product(
 
 /// Places an SMM order ([`crate::Store::place_smm_order`]), validated and priced by the
 /// caller.
-async fn place_smm(
-    conn: &mut impl SaleConn,
+async fn place_smm<C: SaleConn>(
+    conn: &mut C,
     buyer: &Buyer<'_>,
     order: &SmmOrder,
     idem: Option<&Idempotency<'_>>,
@@ -660,7 +639,7 @@ async fn place_smm(
             changes: Vec::new(),
         });
     }
-    let args = vec![
+    let mut args = vec![
         buyer.user_id.into(),
         order.service_number.into(),
         order.shop_id.as_str().into(),
@@ -673,9 +652,23 @@ async fn place_smm(
         order.runs.into(),
         order.interval_minutes.into(),
     ];
-    let Some((order_id, balance)) =
-        insert_and_debit(conn, &SMM_INSERT, args, buyer.user_id, order.charge).await?
-    else {
+    let (paid, read) = if C::ENGINE == Engine::Postgres {
+        args.push((-order.charge.micros()).into());
+        args.extend(settings_keys());
+        type Row = (i64, Option<i64>, Option<String>, Option<String>);
+        let (order_id, balance, commission, hold) = conn
+            .first::<Row>(SMM_INSERT_AND_PAY, args)
+            .await?
+            .ok_or_else(|| StoreError::Internal("an order insert returned no id".into()))?;
+        (
+            balance.map(|balance| (order_id, balance)),
+            Some(settings_read(commission, hold)),
+        )
+    } else {
+        let paid = insert_then_debit(conn, SMM_INSERT, args, buyer.user_id, order.charge).await?;
+        (paid, None)
+    };
+    let Some((order_id, balance)) = paid else {
         return Err(StoreError::Rejected(ApiError::InsufficientBalance));
     };
     let end = SaleEnd {
@@ -689,10 +682,7 @@ async fn place_smm(
         detail: "",
         idem,
     };
-    let earnings = match earnings {
-        Some(earnings) => *earnings,
-        None => earnings_settings(conn).await?,
-    };
+    let earnings = settings_for(conn, earnings, read).await?;
     let mut script = Script::new();
     end.write_into(&mut script, &earnings, now);
     conn.script(script).await?;
