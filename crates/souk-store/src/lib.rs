@@ -37,6 +37,7 @@ mod payments;
 mod placements;
 mod provider_oddities;
 mod providers;
+mod reads;
 mod refills;
 mod rows;
 mod sale;
@@ -209,6 +210,8 @@ pub struct Store {
     _checkpoints: Option<Arc<checkpoint::Running>>,
     /// Sales' stock changes, told to the other nodes after commit (PostgreSQL).
     stock_notices: Option<stock_notices::StockNotices>,
+    /// Reads answered in place (SQLite).
+    reads: Option<Arc<reads::SqliteReads>>,
 }
 
 impl Store {
@@ -233,9 +236,12 @@ impl Store {
             )?))),
             Engine::Postgres => None,
         };
-        let stock_notices = match &db {
-            Db::Postgres(pool) => Some(stock_notices::StockNotices::start(pool.clone())),
-            Db::Sqlite(_) => None,
+        let (stock_notices, reads) = match &db {
+            Db::Postgres(pool) => (Some(stock_notices::StockNotices::start(pool.clone())), None),
+            Db::Sqlite(pool) => {
+                let path = pool.connect_options().get_filename().to_owned();
+                (None, Some(Arc::new(reads::SqliteReads::new(path))))
+            }
         };
         Ok(Store {
             gate: WriteGate::for_engine(db.engine()),
@@ -244,6 +250,7 @@ impl Store {
             batch: Some(batch::Batcher::new(sqlite_sync)),
             _checkpoints: checkpoints,
             stock_notices,
+            reads,
         })
     }
 

@@ -10,7 +10,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::Money;
 
 use crate::batch::{OwnedBuyer, OwnedIdempotency, Write};
-use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
+use crate::db::{on_engine, tx_steps, BeginWrite, Db, Engine, EngineOf};
 use crate::events::EventSteps;
 use crate::forwarding::OrderJobSteps;
 use crate::idempotency::Idempotency;
@@ -328,41 +328,66 @@ impl Store {
              FROM orders o LEFT JOIN stock_lines l ON l.order_id = o.id \
              WHERE o.user_id = $1 AND o.id IN ({placeholders}) ORDER BY o.id, l.id"
         );
-        let (rows, children) = on_engine!(&self.db, pool => {
-            let mut q = sqlx::query_as::<_, OrderLineRow>(&sql).bind(user_id);
-            for id in ids {
-                q = q.bind(id);
-            }
-            let rows = q.fetch_all(pool).await?;
-            // Only a subscription has children worth listing (a drip-feed's runs are
-            // its own business): asked for, in one query, only when one is among the rows.
-            let mut parents: Vec<i64> = rows
-                .iter()
-                .filter(|r| {
-                    r.parent_id.is_none()
-                        && r.type_name.as_deref().and_then(souk_core::smm_type::canonical)
-                            == Some("Subscriptions")
-                })
-                .map(|r| r.id)
-                .collect();
-            parents.dedup();
-            let mut children: Vec<(i64, i64)> = Vec::new();
-            if !parents.is_empty() {
-                let placeholders = (1..=parents.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!(
-                    "SELECT parent_id, id FROM orders WHERE parent_id IN ({placeholders}) ORDER BY id"
-                );
-                let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
-                for parent in &parents {
-                    q = q.bind(parent);
+        let (rows, children) = match (&self.db, &self.reads) {
+            // SQLite answers in place (`crate::reads`): no hand-off per row.
+            (Db::Sqlite(_), Some(reads)) => reads.read(|conn| {
+                let mut args: Vec<rusqlite::types::Value> = Vec::with_capacity(ids.len() + 1);
+                args.push(user_id.to_owned().into());
+                args.extend(ids.iter().map(|id| rusqlite::types::Value::from(*id)));
+                let mut statement = conn.prepare_cached(&sql)?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(args), |r| {
+                        Ok(OrderLineRow {
+                            id: r.get(0)?,
+                            kind: r.get(1)?,
+                            product_type: r.get(2)?,
+                            status: r.get(3)?,
+                            quantity: r.get(4)?,
+                            charge: r.get(5)?,
+                            refunded: r.get(6)?,
+                            delivered: r.get(7)?,
+                            start_count: r.get(8)?,
+                            remains: r.get(9)?,
+                            params: r.get(10)?,
+                            type_name: r.get(11)?,
+                            sub_state: r.get(12)?,
+                            posts_done: r.get(13)?,
+                            parent_id: r.get(14)?,
+                            content: r.get(15)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let parents = subscriptions_among(&rows);
+                let mut children = Vec::new();
+                if !parents.is_empty() {
+                    let mut statement = conn.prepare_cached(&children_sql(parents.len()))?;
+                    children = statement
+                        .query_map(rusqlite::params_from_iter(&parents), |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
                 }
-                children = q.fetch_all(pool).await?;
-            }
-            (rows, children)
-        });
+                Ok((rows, children))
+            })?,
+            _ => on_engine!(&self.db, pool => {
+                let mut q = sqlx::query_as::<_, OrderLineRow>(&sql).bind(user_id);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                let rows = q.fetch_all(pool).await?;
+                let parents = subscriptions_among(&rows);
+                let mut children: Vec<(i64, i64)> = Vec::new();
+                if !parents.is_empty() {
+                    let sql = children_sql(parents.len());
+                    let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+                    for parent in &parents {
+                        q = q.bind(parent);
+                    }
+                    children = q.fetch_all(pool).await?;
+                }
+                (rows, children)
+            }),
+        };
         let mut views: Vec<OrderView> = Vec::with_capacity(rows.len().min(ids.len()));
         for row in rows {
             let line = match &row.content {
@@ -549,4 +574,31 @@ tx_steps! {
             Ok(CancelOutcome::Refunded(refund.amount))
         }
     }
+}
+
+/// Only a subscription has children worth listing (a drip-feed's runs are its own
+/// business): the subscriptions among `rows`, whose children are asked for in one query.
+fn subscriptions_among(rows: &[OrderLineRow]) -> Vec<i64> {
+    let mut parents: Vec<i64> = rows
+        .iter()
+        .filter(|r| {
+            r.parent_id.is_none()
+                && r.type_name
+                    .as_deref()
+                    .and_then(souk_core::smm_type::canonical)
+                    == Some("Subscriptions")
+        })
+        .map(|r| r.id)
+        .collect();
+    parents.dedup();
+    parents
+}
+
+/// The children of `parents` subscriptions (`$1`..), oldest first.
+fn children_sql(parents: usize) -> String {
+    let placeholders = (1..=parents)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT parent_id, id FROM orders WHERE parent_id IN ({placeholders}) ORDER BY id")
 }
