@@ -22,7 +22,10 @@ COPY="${TEMPLATE}_run"
 cleanup() {
   psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $COPY WITH (FORCE)" -c "DROP DATABASE IF EXISTS $TEMPLATE WITH (FORCE)" >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
+# `no-notify.sql`: before.sql without its NOTIFY, made here from it.
+WORK=$(mktemp -d)
+trap 'cleanup; rm -rf "$WORK"' EXIT
+grep -v pg_notify before.sql >"$WORK/no-notify.sql"
 if [ "$#" -gt 0 ]; then SCRIPTS=("$@"); else SCRIPTS=(before.sql no-notify.sql now.sql); fi
 
 psql "$PG_URL" -qc "CREATE DATABASE $TEMPLATE" >/dev/null
@@ -33,7 +36,9 @@ psql "$BASE/$TEMPLATE" -q -f setup.sql >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
   for script in "${SCRIPTS[@]}"; do
     psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $COPY" -c "CREATE DATABASE $COPY TEMPLATE $TEMPLATE" >/dev/null
-    tps=$(pgbench "$BASE/$COPY" -n -M prepared -c 32 -j 2 -T "$SECONDS_EACH" -f "$script" 2>&1 |
+    file=$script
+    [ -f "$file" ] || file="$WORK/$script"
+    tps=$(pgbench "$BASE/$COPY" -n -M prepared -c 32 -j 2 -T "$SECONDS_EACH" -f "$file" 2>&1 |
       sed -nE 's/^tps = ([0-9.]+).*/\1/p')
     printf 'round %s  %-16s %8.0f sales/s\n' "$round" "$script" "${tps:-0}"
   done
