@@ -1,4 +1,5 @@
-//! Group commit of orders on SQLite. Writers per node take the orders placed and
+//! Group commit of orders on SQLite (PostgreSQL's, for placements: `crate::pg_batch`,
+//! which shares the savepoint step and the answers kept here). Writers per node take the orders placed and
 //! canceled, the SMS numbers rented and the suppliers' deliveries concurrently, run them
 //! one after another in one write transaction, each in a savepoint of its own, and commit
 //! once: a refusal ("Not enough stock", "Insufficient balance") or a fault rolls back its
@@ -25,7 +26,7 @@ use souk_core::order::{ProductOrder, SmmOrder};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{on_engine, tx_steps, BeginWrite, SqliteSync, WriteGate};
+use crate::db::{on_engine, tx_steps, BeginWrite, Db, SqliteSync, WriteGate};
 use crate::idempotency::Idempotency;
 use crate::orders::{Buyer, CancelOutcome, CancelSteps, Placed};
 use crate::placements;
@@ -117,6 +118,25 @@ pub(crate) enum Write {
     },
 }
 
+impl Write {
+    /// The buyer of a placement.
+    pub(crate) fn buyer(&self) -> Option<&str> {
+        match self {
+            Write::Product { buyer, .. } | Write::Smm { buyer, .. } => Some(&buyer.user_id),
+            _ => None,
+        }
+    }
+
+    /// The variant a product order tries first, whose row it locks (`crate::pg_batch`
+    /// takes them in this order).
+    pub(crate) fn variant(&self) -> Option<&str> {
+        match self {
+            Write::Product { order, .. } => order.candidates.first().map(String::as_str),
+            _ => None,
+        }
+    }
+}
+
 /// What a write came to.
 #[derive(Debug)]
 pub(crate) enum Done {
@@ -200,6 +220,14 @@ impl Counts {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(writes, Ordering::Relaxed);
     }
+
+    /// Commits and the writes they carried.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Started writers: where to queue.
@@ -245,10 +273,7 @@ impl Batcher {
 
     /// Batches committed and the writes in them, since the start.
     pub(crate) fn counts(&self) -> (u64, u64) {
-        (
-            self.counts.commits.load(Ordering::Relaxed),
-            self.counts.writes.load(Ordering::Relaxed),
-        )
+        self.counts.read()
     }
 }
 
@@ -314,7 +339,7 @@ async fn writer(
 }
 
 /// What went wrong with a batch as a whole, for every order in it.
-fn batch_failed(e: &dyn std::fmt::Display) -> StoreError {
+pub(crate) fn batch_failed(e: &dyn std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("a batch of orders failed: {e}"))
 }
 
@@ -332,6 +357,11 @@ impl Answers {
         self.0.is_empty()
     }
 
+    /// A write ran to `outcome`.
+    pub(crate) fn push(&mut self, reply: oneshot::Sender<Result<Done>>, outcome: Result<Done>) {
+        self.0.push((reply, outcome));
+    }
+
     /// A write ran to `outcome`; answers the next job queued while the batch has room.
     pub(crate) fn ran(
         &mut self,
@@ -339,7 +369,7 @@ impl Answers {
         outcome: Result<Done>,
         jobs: &mut mpsc::Receiver<Job>,
     ) -> Option<Job> {
-        self.0.push((reply, outcome));
+        self.push(reply, outcome);
         if self.0.len() < MAX_BATCH {
             jobs.try_recv().ok()
         } else {
@@ -403,7 +433,7 @@ async fn run_batch(
     let mut done = Answers::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        match in_savepoint(&mut tx, &job.write, done.is_empty()).await {
+        match tx.in_savepoint(&job.write, done.is_empty()).await {
             Ok(outcome) => next = done.ran(job.reply, outcome, jobs),
             Err(e) => {
                 let _ = tx.rollback().await;
@@ -420,37 +450,44 @@ async fn run_batch(
     }
 }
 
-/// Runs one write in the savepoint `write`: rolled back when the write is refused, fails
-/// or keeps nothing (`Done::keeps`); else kept, and released as the next write opens
-/// its own (one statement less per write) or by the batch's commit. The outer error is
-/// the savepoint's own failure. Placements come here only when the placements' writer
-/// could not start, and read the earnings settings each (the writer reads them once a
-/// batch).
-async fn in_savepoint(
-    conn: &mut sqlx::SqliteConnection,
-    write: &Write,
-    first: bool,
-) -> std::result::Result<Result<Done>, sqlx::Error> {
-    // A rolled-back savepoint stays open (empty): releasing it is a no-op.
-    let open = if first {
-        "SAVEPOINT write"
-    } else {
-        "RELEASE write; SAVEPOINT write"
-    };
-    sqlx::query(open).execute(&mut *conn).await?;
-    let outcome = conn.run_write(write).await;
-    match outcome {
-        Ok(done) if done.keeps() => Ok(Ok(done)),
-        outcome => {
-            sqlx::query("ROLLBACK TO write").execute(&mut *conn).await?;
-            Ok(outcome)
+tx_steps! {
+    /// A write in a batch: in the savepoint `write`, rolled back when the write is
+    /// refused, fails or keeps nothing (`Done::keeps`); else kept, and released as the
+    /// next write opens its own (one message for both, on either engine) or by the
+    /// batch's commit. The outer error is the savepoint's own failure. Placements come
+    /// here on SQLite only when the placements' writer could not start, and read the
+    /// earnings settings each (the writer reads them once a batch).
+    pub(crate) trait SavepointSteps {
+        async fn in_savepoint(
+            &mut self,
+            write: &Write,
+            first: bool,
+        ) -> std::result::Result<Result<Done>, sqlx::Error> {
+            use sqlx::Executor;
+            // A rolled-back savepoint stays open (empty): releasing it is a no-op.
+            let open = if first {
+                "SAVEPOINT write"
+            } else {
+                "RELEASE write; SAVEPOINT write"
+            };
+            // Without arguments: PostgreSQL's simple protocol, which takes both at once.
+            self.execute(open).await?;
+            let outcome = self.run_write(write).await;
+            match outcome {
+                Ok(done) if done.keeps() => Ok(Ok(done)),
+                outcome => {
+                    self.execute("ROLLBACK TO write").await?;
+                    Ok(outcome)
+                }
+            }
         }
     }
 }
 
 tx_steps! {
     /// What a write does, wherever it runs: in a savepoint of a batch, or in a
-    /// transaction of its own (PostgreSQL, or the group commit switched off).
+    /// transaction of its own (an order alone, PostgreSQL's other writes, or the group
+    /// commit switched off).
     pub(crate) trait WriteSteps {
         /// Runs `write`. Orders read the earnings settings in the write's transaction
         /// (the placements' writer reads them once a batch instead).
@@ -482,6 +519,11 @@ impl Store {
     pub(crate) async fn write(&self, write: Write) -> Result<Done> {
         if let Some(batch) = self.batch() {
             return batch.run(write).await;
+        }
+        if let (Db::Postgres(pool), Some(batch), Some(_)) =
+            (&self.db, &self.pg_batch, write.buyer())
+        {
+            return batch.run(pool, &self.gate, write).await;
         }
         on_engine!(&self.db, pool => {
             let mut tx = pool.begin_write(&self.gate).await?;

@@ -34,6 +34,7 @@ mod ops;
 mod order_close;
 mod orders;
 mod payments;
+mod pg_batch;
 mod placements;
 mod provider_oddities;
 mod providers;
@@ -206,6 +207,8 @@ pub struct Store {
     crypto: Arc<Crypto>,
     /// The group commit of orders (SQLite); `None` when switched off.
     batch: Option<batch::Batcher>,
+    /// The group commit of placements (PostgreSQL); `None` when switched off.
+    pg_batch: Option<pg_batch::PgBatcher>,
     /// The log's checkpointer (SQLite), until the last clone of the store is dropped.
     _checkpoints: Option<Arc<checkpoint::Running>>,
     /// Sales' stock changes, told to the other nodes after commit (PostgreSQL).
@@ -248,17 +251,19 @@ impl Store {
             db,
             crypto: Arc::new(Crypto::new(data_key)),
             batch: Some(batch::Batcher::new(sqlite_sync)),
+            pg_batch: Some(pg_batch::PgBatcher::default()),
             _checkpoints: checkpoints,
             stock_notices,
             reads,
         })
     }
 
-    /// With `false`, every order is a transaction of its own on SQLite too (the group
-    /// commit is on by default; `SOUK_GROUP_COMMIT=off`).
+    /// With `false`, every order is a transaction of its own (the group commit is on by
+    /// default; `SOUK_GROUP_COMMIT=off`).
     pub fn with_group_commit(mut self, on: bool) -> Store {
         if !on {
             self.batch = None;
+            self.pg_batch = None;
         }
         self
     }
@@ -266,14 +271,15 @@ impl Store {
     /// The group commit's batches committed and the orders they carried since the
     /// start (`None` where orders commit one by one).
     pub fn group_commit_stats(&self) -> Option<(u64, u64)> {
-        match (&self.db, &self.batch) {
-            (Db::Sqlite(_), Some(batch)) => Some(batch.counts()),
+        match (&self.db, &self.batch, &self.pg_batch) {
+            (Db::Sqlite(_), Some(batch), _) => Some(batch.counts()),
+            (Db::Postgres(_), _, Some(batch)) => Some(batch.counts()),
             _ => None,
         }
     }
 
-    /// The group commit orders join, on SQLite (on PostgreSQL each order is its own
-    /// transaction: its commits already run in parallel).
+    /// The group commit orders join, on SQLite (PostgreSQL's is `crate::pg_batch`, for
+    /// placements only).
     pub(crate) fn batch(&self) -> Option<batch::Queue<'_>> {
         match (&self.db, &self.batch) {
             (Db::Sqlite(pool), Some(batch)) => Some(batch.queue(pool, &self.gate)),

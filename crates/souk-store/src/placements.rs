@@ -209,7 +209,7 @@ fn run_batch(
     }
 }
 
-/// Runs one placement in the savepoint `write` (`crate::batch::in_savepoint`, in place).
+/// Runs one placement in the savepoint `write` (`crate::batch::SavepointSteps`, in place).
 fn in_savepoint(
     conn: &mut WriterConn,
     write: &Write,

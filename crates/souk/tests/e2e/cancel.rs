@@ -480,10 +480,15 @@ engine_test!(racing_cancels_refund_each_order_once, |db| {
         );
     }
     assert!(adds.iter().all(|v| v["order"].is_i64()), "{adds:?}");
+    // PostgreSQL's group commit takes the orders only; SQLite's the cancels too.
     if let (Some(before), Some(after)) = (before, app.store.group_commit_stats()) {
+        let expected = match db.kind {
+            crate::harness::Kind::Sqlite => 40,
+            crate::harness::Kind::Postgres => 10,
+        };
         assert_eq!(
             after.1 - before.1,
-            40,
+            expected,
             "every cancel and order went through it"
         );
     }

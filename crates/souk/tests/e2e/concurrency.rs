@@ -18,8 +18,13 @@ use crate::harness::ServerProcess;
 /// An inventory product at `price` with `lines` stock lines; returns its number.
 async fn stocked_product(store: &Store, name: &str, price: &str, lines: usize) -> i64 {
     let f = fixtures::load_minimal(store).await;
+    product_in(store, (&f.0, &f.1), name, price, lines).await
+}
+
+/// [`stocked_product`] in the shop and subcategory `at`.
+async fn product_in(store: &Store, at: (&str, &str), name: &str, price: &str, lines: usize) -> i64 {
     let spec = fixtures::one_variant_product(
-        (&f.0, &f.1),
+        at,
         ProductType::Inventory,
         Text::new(name),
         price,
@@ -27,7 +32,9 @@ async fn stocked_product(store: &Store, name: &str, price: &str, lines: usize) -
         0,
     );
     let (number, _, subs, _) = store.create_service(&spec, 0).await.expect("product");
-    let stock: Vec<String> = (0..lines).map(|n| format!("line-{n:05}:secret")).collect();
+    let stock: Vec<String> = (0..lines)
+        .map(|n| format!("{name}-{n:05}:secret"))
+        .collect();
     store
         .add_stock_lines(&subs[0], &stock, false, 0)
         .await
@@ -150,6 +157,61 @@ engine_test!(one_buyer_hundred_orders_money_for_37, |db| {
     }
     db.assert_audit_clean().await;
 });
+
+engine_test!(
+    two_nodes_batching_the_same_buyers_answer_every_order_once,
+    |db| {
+        // Each node batches its orders (PostgreSQL holds a batch's row locks until its
+        // commit); the same buyers buying the same products on both nodes at once can make
+        // two batches wait for each other. PostgreSQL breaks such a deadlock by failing one
+        // statement (here after 20 ms); that order runs again alone, and every order is
+        // answered once, placed, and charged once.
+        let store = db.store().await;
+        let f = fixtures::load_minimal(&store).await;
+        let mut services = Vec::new();
+        for p in 0..6 {
+            let name = format!("Crossed {p}");
+            services.push(product_in(&store, (&f.0, &f.1), &name, "1.00", 60).await);
+        }
+        let mut buyers = Vec::new();
+        for b in 0..6 {
+            buyers.push(buyer(&store, &format!("crossed{b}@test.local"), "100").await);
+        }
+        let quick = [("PGOPTIONS", "-c deadlock_timeout=20ms")];
+        let nodes = [
+            ServerProcess::spawn_with_env(db, &quick).await,
+            ServerProcess::spawn_with_env(db, &quick).await,
+        ];
+        let http = reqwest::Client::new();
+        // 288 orders: each buyer buys every product eight times, half on each node.
+        let results = futures::future::join_all((0..288).map(|i| {
+            let (_, key) = &buyers[i % 6];
+            let service = services[(i / 6 + i) % 6];
+            let (http, api, key) = (http.clone(), nodes[(i / 12) % 2].api(), key.clone());
+            async move { add(&http, &api, &key, service).await }
+        }))
+        .await;
+        let orders: HashSet<i64> = results.iter().filter_map(|v| v["order"].as_i64()).collect();
+        assert_eq!(orders.len(), 288, "{results:?}");
+        for (user, _) in &buyers {
+            assert_eq!(
+                store.balance(user).await.expect("balance").display2(),
+                "52.00"
+            );
+        }
+        assert_eq!(
+            db.scalar(
+                "SELECT COUNT(DISTINCT order_id) FROM stock_lines WHERE order_id IS NOT NULL"
+            )
+            .await,
+            288
+        );
+        for node in nodes {
+            node.stop();
+        }
+        db.assert_audit_clean().await;
+    }
+);
 
 engine_test!(sigkill_mid_stream_loses_nothing, |db| {
     let store = db.store().await;

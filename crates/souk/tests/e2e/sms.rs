@@ -1516,7 +1516,9 @@ engine_test!(rentals_and_deliveries_share_the_group_commit, |db| {
         };
         assert_eq!(balance(&app, key).await, expected, "{v}");
     }
-    if let (Some(before), Some(after)) = (before, app.store.group_commit_stats()) {
+    // PostgreSQL's group commit takes orders only, not rentals and deliveries.
+    let sqlite = matches!(db.kind, crate::harness::Kind::Sqlite);
+    if let (true, Some(before), Some(after)) = (sqlite, before, app.store.group_commit_stats()) {
         assert_eq!(
             after.1 - before.1,
             7,
