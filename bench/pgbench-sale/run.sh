@@ -7,7 +7,7 @@
 # Usage: SOUK_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres \
 #          bench/pgbench-sale/run.sh [script.sql ...]     (default: every script here)
 #   SOUK_BENCH_ROUNDS (3)  runs of each script   SOUK_BENCH_SECONDS (6)  per run
-# Needs pgbench and psql, and souk-bench built (cargo build --release -p souk-bench).
+# Needs pgbench, psql and bc, and souk-bench built (cargo build --release -p souk-bench).
 set -euo pipefail
 cd "$(dirname "$0")"
 export PGOPTIONS="-c client_min_messages=warning"
@@ -26,7 +26,24 @@ cleanup() {
 WORK=$(mktemp -d)
 trap 'cleanup; rm -rf "$WORK"' EXIT
 grep -v pg_notify before.sql >"$WORK/no-notify.sql"
-if [ "$#" -gt 0 ]; then SCRIPTS=("$@"); else SCRIPTS=(before.sql no-notify.sql now.sql); fi
+# `batch8.sql`: now.sql's sale eight times in one transaction, each in a savepoint, as a
+# lane of PostgreSQL's group commit runs a batch (crates/souk-store/src/pg_batch.rs), for
+# 4 clients (the lanes) over the same 32 buyers and products; `batch8-nosp.sql` the same
+# without the savepoints. Made here from now.sql.
+{
+  echo "-- now.sql's sale, eight per transaction (made by run.sh)"
+  for i in 0 1 2 3 4 5 6 7; do
+    sed -nE "s/^(SELECT user_id AS) u, sub_id AS s, service AS svc, shop_id AS shop (FROM bench_map WHERE n = ):client_id % 32 (.*)$/\1 u$i, sub_id AS s$i, service AS svc$i, shop_id AS shop$i \2(:client_id * 8 + $i) % 32 \3/p" now.sql
+  done
+  echo "BEGIN;"
+  for i in 0 1 2 3 4 5 6 7; do
+    if [ "$i" = 0 ]; then echo "SAVEPOINT w;"; else echo "RELEASE w; SAVEPOINT w;"; fi
+    grep -E '^WITH ' now.sql | sed -E "s/:(u|s|svc|shop)\b/:\1$i/g"
+  done
+  echo "COMMIT;"
+} >"$WORK/batch8.sql"
+grep -v SAVEPOINT "$WORK/batch8.sql" >"$WORK/batch8-nosp.sql"
+if [ "$#" -gt 0 ]; then SCRIPTS=("$@"); else SCRIPTS=(before.sql no-notify.sql now.sql batch8.sql batch8-nosp.sql); fi
 
 psql "$PG_URL" -qc "CREATE DATABASE $TEMPLATE" >/dev/null
 SOUK_DATA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
@@ -38,8 +55,10 @@ for round in $(seq 1 "$ROUNDS"); do
     psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $COPY" -c "CREATE DATABASE $COPY TEMPLATE $TEMPLATE" >/dev/null
     file=$script
     [ -f "$file" ] || file="$WORK/$script"
-    tps=$(pgbench "$BASE/$COPY" -n -M prepared -c 32 -j 2 -T "$SECONDS_EACH" -f "$file" 2>&1 |
+    clients=32 per_tx=1
+    case "$script" in batch8*) clients=4 per_tx=8 ;; esac
+    tps=$(pgbench "$BASE/$COPY" -n -M prepared -c "$clients" -j 2 -T "$SECONDS_EACH" -f "$file" 2>&1 |
       sed -nE 's/^tps = ([0-9.]+).*/\1/p')
-    printf 'round %s  %-16s %8.0f sales/s\n' "$round" "$script" "${tps:-0}"
+    printf 'round %s  %-16s %8.0f sales/s\n' "$round" "$script" "$(echo "${tps:-0} * $per_tx" | bc)"
   done
 done
