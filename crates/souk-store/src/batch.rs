@@ -127,6 +127,12 @@ impl Write {
         }
     }
 
+    /// A product order without an idempotency key: nothing is written for it before its
+    /// stock is taken.
+    pub(crate) fn unclaimed_product(&self) -> bool {
+        matches!(self, Write::Product { idem: None, .. })
+    }
+
     /// The variant a product order tries first, whose row it locks (`crate::pg_batch`
     /// takes them in this order).
     pub(crate) fn variant(&self) -> Option<&str> {
