@@ -519,21 +519,16 @@ tx_steps! {
     }
 }
 
-impl Store {
-    /// Runs `write`: in the node's group commit on SQLite, else in a write transaction
-    /// of its own.
-    pub(crate) async fn write(&self, write: Write) -> Result<Done> {
-        if let Some(batch) = self.batch() {
-            return batch.run(write).await;
-        }
-        if let (Db::Postgres(pool), Some(batch), Some(_)) =
-            (&self.db, &self.pg_batch, write.buyer())
-        {
-            return batch.run(pool, &self.gate, write).await;
-        }
-        on_engine!(&self.db, pool => {
-            let mut tx = pool.begin_write(&self.gate).await?;
-            match tx.run_write(&write).await {
+/// Runs a [`Write`] in a write transaction of its own on `$pool` (either engine's), as
+/// an async block answering `Result<Done>`: committed when the write keeps what it did,
+/// else rolled back at once. Written once for [`Store::write`] and PostgreSQL's order
+/// alone (`crate::pg_batch`); a macro, as `crate::db::on_engine` is, because a generic
+/// function over the engines' connections would not keep the callers' futures `Send`.
+macro_rules! own_transaction {
+    ($pool:expr, $gate:expr, $write:expr) => {
+        async {
+            let mut tx = $pool.begin_write($gate).await?;
+            let outcome: $crate::Result<$crate::batch::Done> = match tx.run_write($write).await {
                 Ok(done) if done.keeps() => {
                     tx.commit().await?;
                     Ok(done)
@@ -548,7 +543,25 @@ impl Store {
                     }
                     outcome
                 }
-            }
-        })
+            };
+            outcome
+        }
+    };
+}
+pub(crate) use own_transaction;
+
+impl Store {
+    /// Runs `write`: in the node's group commit (SQLite's for every kind of write,
+    /// PostgreSQL's for placements), else in a write transaction of its own.
+    pub(crate) async fn write(&self, write: Write) -> Result<Done> {
+        if let Some(batch) = self.batch() {
+            return batch.run(write).await;
+        }
+        if let (Db::Postgres(pool), Some(batch), Some(_)) =
+            (&self.db, &self.pg_batch, write.buyer())
+        {
+            return batch.run(pool, &self.gate, write).await;
+        }
+        on_engine!(&self.db, pool => own_transaction!(pool, &self.gate, &write).await)
     }
 }

@@ -29,7 +29,9 @@ use souk_core::ApiError;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use crate::batch::{batch_failed, Answers, Counts, Done, Job, SavepointSteps, Write, WriteSteps};
+use crate::batch::{
+    batch_failed, own_transaction, Answers, Counts, Done, Job, SavepointSteps, Write, WriteSteps,
+};
 use crate::db::{BeginWrite, Tx, WriteGate};
 use crate::{Result, StoreError};
 
@@ -129,15 +131,18 @@ fn lost_to_lock(e: &StoreError) -> bool {
 /// deadlock to another node's batch: that one (rolled back to its savepoint) and those
 /// after it are given back unanswered, to run once the writes before them committed and
 /// let the other batch go on. The first of a batch that loses one runs alone instead.
-async fn run_batch(pool: &PgPool, gate: &WriteGate, jobs: Vec<Job>, counts: &Counts) -> Vec<Job> {
-    let mut jobs = jobs.into_iter();
+async fn run_batch(
+    pool: &PgPool,
+    gate: &WriteGate,
+    mut jobs: Vec<Job>,
+    counts: &Counts,
+) -> Vec<Job> {
     if jobs.len() == 1 {
-        if let Some(job) = jobs.next() {
+        if let Some(job) = jobs.pop() {
             alone(pool, gate, job, counts).await;
         }
         return Vec::new();
     }
-    let jobs: Vec<Job> = jobs.collect();
     match without_savepoints(pool, gate, &jobs).await {
         Ok(Some((tx, outcomes))) => {
             let mut done = Answers::new();
@@ -152,22 +157,18 @@ async fn run_batch(pool: &PgPool, gate: &WriteGate, jobs: Vec<Job>, counts: &Cou
         }
         Ok(None) => {}
         Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(batch_failed(&e)));
-            }
+            fail_all(jobs, &e);
             return Vec::new();
         }
     }
-    let mut jobs = jobs.into_iter();
     let mut tx = match pool.begin_write(gate).await {
         Ok(tx) => tx,
         Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(batch_failed(&e)));
-            }
+            fail_all(jobs, &e);
             return Vec::new();
         }
     };
+    let mut jobs = jobs.into_iter();
     let mut done = Answers::new();
     let mut left = Vec::new();
     let mut first = true;
@@ -181,9 +182,7 @@ async fn run_batch(pool: &PgPool, gate: &WriteGate, jobs: Vec<Job>, counts: &Cou
             Ok(outcome) => done.push(job.reply, outcome),
             Err(e) => {
                 let _ = tx.rollback().await;
-                for job in jobs {
-                    let _ = job.reply.send(Err(batch_failed(&e)));
-                }
+                fail_all(jobs, &e);
                 done.savepoint_failed(job.reply, &e);
                 return Vec::new();
             }
@@ -254,21 +253,7 @@ async fn alone(pool: &PgPool, gate: &WriteGate, job: Job, counts: &Counts) {
     let mut tries = 0;
     let outcome = loop {
         tries += 1;
-        let mut tx = match pool.begin_write(gate).await {
-            Ok(tx) => tx,
-            Err(e) => break Err(e.into()),
-        };
-        let outcome = match tx.run_write(&job.write).await {
-            Ok(done) if done.keeps() => break tx.commit().await.map(|()| done).map_err(Into::into),
-            outcome => outcome,
-        };
-        // Rolled back now: a transaction merely dropped keeps its row locks until its
-        // connection is next used. The answer stands if this fails (the connection is
-        // closed then, ending it).
-        if let Err(e) = tx.rollback().await {
-            tracing::warn!(error = %e, "rolling back a refused order failed");
-        }
-        match outcome {
+        match own_transaction!(pool, gate, &job.write).await {
             Err(e) if lost_to_lock(&e) && tries < ALONE_TRIES => continue,
             outcome => break outcome,
         }
@@ -277,4 +262,11 @@ async fn alone(pool: &PgPool, gate: &WriteGate, job: Job, counts: &Counts) {
         counts.add(1);
     }
     let _ = job.reply.send(outcome);
+}
+
+/// Answers every one of `jobs` that the batch failed with `e`.
+fn fail_all(jobs: impl IntoIterator<Item = Job>, e: &dyn std::fmt::Display) {
+    for job in jobs {
+        let _ = job.reply.send(Err(batch_failed(e)));
+    }
 }
