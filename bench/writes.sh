@@ -14,6 +14,10 @@
 #   SOUK_BENCH_DURATION (5s) SOUK_BENCH_WARMUP (1s)
 #   SOUK_BENCH_LINES         stock lines per product (60000: `add_hot` at ~10,000 orders/s
 #                            for a 1 s warmup and 5 s must not run dry)
+#   SOUK_BENCH_HISTORY (50000) orders placed while seeding, before the server starts, so
+#                            the tables are those of a database in service (PostgreSQL:
+#                            then vacuumed and analysed as autovacuum would have; its plans are
+#                            made for the tables it sees when a statement is first run)
 #   SOUK_BENCH_ROUNDS (1)    rounds of all the workloads in turn at each level: each
 #                            ratio is then the median of the rounds' ratios (each to
 #                            `balance` of its own round), printed with their range, so a
@@ -31,6 +35,7 @@ DURATION=${SOUK_BENCH_DURATION:-5s}
 WARMUP=${SOUK_BENCH_WARMUP:-1s}
 LINES=${SOUK_BENCH_LINES:-60000}
 ROUNDS=${SOUK_BENCH_ROUNDS:-1}
+HISTORY=${SOUK_BENCH_HISTORY:-50000}
 read -r -a LEVELS <<<"${SOUK_BENCH_CLIENTS:-1 8 32 128}"
 PG_URL=${SOUK_BENCH_PG_URL:-}
 BUYERS=32
@@ -107,9 +112,11 @@ run() {
   esac
   # A hot product per level and round, so none runs dry.
   local hot=$(( ${#LEVELS[@]} * ROUNDS ))
-  echo "== $config: seeding $((hot + BUYERS)) products x $LINES lines, $BUYERS buyers" >&2
+  echo "== $config: seeding $((hot + BUYERS)) products x $LINES lines, $BUYERS buyers, $HISTORY orders" >&2
   "$BENCH" seed-orders --database-url "$url" --lines "$LINES" --products $((hot + BUYERS)) \
-    --buyers "$BUYERS" >"$WORK/seed.out"
+    --buyers "$BUYERS" --history "$HISTORY" >"$WORK/seed.out"
+  head -n 1 "$WORK/seed.out" >&2
+  if [ "$config" = postgres ]; then psql "$url" -qc "VACUUM ANALYZE"; fi
   local -a services keys
   IFS=, read -r -a services <<<"$(tail -n 2 "$WORK/seed.out" | head -n 1)"
   IFS=, read -r -a keys <<<"$(tail -n 1 "$WORK/seed.out")"

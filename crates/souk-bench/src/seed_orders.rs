@@ -1,14 +1,19 @@
 //! `seed-orders`: a database ready for an order benchmark: one inventory product with
-//! plenty of stock lines and a buyer rich enough to buy them all.
+//! plenty of stock lines and a buyer rich enough to buy them all, and optionally a history
+//! of orders already placed, as a database in service has.
 
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use futures::StreamExt;
 use souk_core::catalogue::{EntityType, ProductType};
 use souk_core::clock::{Clock, SystemClock};
+use souk_core::order::ProductOrder;
 use souk_core::{Money, Text};
-use souk_store::{NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser};
+use souk_store::{
+    Buyer, NewCategory, NewService, NewShop, NewSubcategory, NewSubproduct, NewUser, Store,
+};
 
 #[derive(Args, Debug)]
 pub struct SeedOrdersArgs {
@@ -23,6 +28,13 @@ pub struct SeedOrdersArgs {
     /// Buyers, each able to buy every line.
     #[arg(long, default_value_t = 1)]
     buyers: usize,
+    /// Orders of one line placed before the benchmark, the buyers and products in turn,
+    /// through the store's own order path (their lines come on top of `lines`). A
+    /// benchmark against an empty `orders` table measures PostgreSQL's plans for an empty
+    /// table: a prepared statement keeps the plan it was first given until the table is
+    /// analysed again, and the table grows a hundredfold within the run.
+    #[arg(long, default_value_t = 0)]
+    history: usize,
 }
 
 pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
@@ -101,40 +113,59 @@ pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
             declared_stock: 0,
         }],
     };
+    let products = args.products.max(1);
+    let per_product = args.lines + args.history.div_ceil(products);
     let mut numbers = Vec::new();
-    for n in 0..args.products.max(1) {
-        let lines: Vec<String> = (0..args.lines)
+    let mut variants = Vec::new();
+    for n in 0..products {
+        let lines: Vec<String> = (0..per_product)
             .map(|i| format!("bench{n}-{i:07}@example.com:pw{i}"))
             .collect();
         let (created, _) = store
             .create_services(&[(product(n), vec![lines])], now)
             .await?;
-        numbers.push(created.first().map(|c| c.0).context("no product created")?);
+        let (number, _, subproducts) = created.into_iter().next().context("no product created")?;
+        numbers.push(number);
+        variants.push(subproducts);
     }
     let mut keys = Vec::new();
+    let mut buyers = Vec::new();
     for b in 0..args.buyers.max(1) {
-        let (_, key) = store
+        let email = format!("buyer{b}@bench.local");
+        let (id, key) = store
             .create_user(
                 &NewUser {
-                    email: format!("buyer{b}@bench.local"),
+                    email: email.clone(),
                     name: String::new(),
                     password_hash: None,
                     is_supplier: false,
                     initial_balance: Money::from_micros(
-                        10_000 * (args.lines * args.products.max(1)) as i64 + 1_000_000,
+                        10_000 * (per_product * products) as i64 + 1_000_000,
                     ),
                 },
                 now,
             )
             .await?;
         keys.push(key);
+        buyers.push((id, email));
     }
+    place_history(
+        &store,
+        args.history,
+        &buyers,
+        &numbers,
+        &variants,
+        &shop,
+        now,
+    )
+    .await?;
     store.close().await;
     println!(
-        "seeded {} products with {} lines each and {} buyers in {:?}",
+        "seeded {} products with {} lines each, {} buyers and {} orders in {:?}",
         numbers.len(),
-        args.lines,
+        per_product,
         keys.len(),
+        args.history,
         started.elapsed()
     );
     // The last two lines: the product numbers, then the buyers' keys, comma-separated.
@@ -147,5 +178,42 @@ pub async fn run(args: SeedOrdersArgs) -> anyhow::Result<()> {
             .join(",")
     );
     println!("{}", keys.join(","));
+    Ok(())
+}
+
+/// Places `count` orders of one line: order `i` is buyer `i mod buyers`'s, of product
+/// `i mod products`, 64 at a time (so they share commits as a server's do).
+async fn place_history(
+    store: &Store,
+    count: usize,
+    buyers: &[(String, String)],
+    numbers: &[i64],
+    variants: &[Vec<String>],
+    shop: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    let orders = (0..count).map(|i| {
+        let (user_id, email) = &buyers[i % buyers.len()];
+        let p = i % numbers.len();
+        let order = ProductOrder {
+            service_number: numbers[p],
+            product_type: ProductType::Inventory,
+            shop_id: shop.to_owned(),
+            quantity: 1,
+            link: String::new(),
+            candidates: variants[p].clone(),
+        };
+        async move {
+            let buyer = Buyer { user_id, email };
+            store
+                .place_product_order(&buyer, &order, None, now)
+                .await
+                .with_context(|| format!("placing history order {i}"))
+        }
+    });
+    let mut placing = futures::stream::iter(orders).buffer_unordered(64);
+    while let Some(placed) = placing.next().await {
+        placed?;
+    }
     Ok(())
 }

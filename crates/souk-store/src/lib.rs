@@ -32,6 +32,7 @@ mod operator_audit;
 mod operators;
 mod ops;
 mod order_close;
+mod order_views;
 mod orders;
 mod payments;
 mod pg_batch;

@@ -10,7 +10,7 @@ use souk_core::supply::{self, EarningsSettings};
 use souk_core::Money;
 
 use crate::batch::{OwnedBuyer, OwnedIdempotency, Write};
-use crate::db::{on_engine, tx_steps, BeginWrite, Db, Engine, EngineOf};
+use crate::db::{on_engine, tx_steps, BeginWrite, Engine, EngineOf};
 use crate::events::EventSteps;
 use crate::forwarding::OrderJobSteps;
 use crate::idempotency::Idempotency;
@@ -75,28 +75,6 @@ pub enum CancelOutcome {
 }
 
 const CANCEL_SETTINGS_SQL: &str = "SELECT key, value FROM settings WHERE key IN ($1, $2)";
-
-row_struct! {
-    /// An order with one of its delivered lines (`content`), if any.
-    struct OrderLineRow {
-        id: i64,
-        kind: String,
-        product_type: String,
-        status: String,
-        quantity: i64,
-        charge: i64,
-        refunded: i64,
-        delivered: i64,
-        start_count: Option<i64>,
-        remains: Option<i64>,
-        params: String,
-        type_name: Option<String>,
-        sub_state: Option<String>,
-        posts_done: Option<i64>,
-        parent_id: Option<i64>,
-        content: Option<Vec<u8>>,
-    }
-}
 
 row_struct! {
     struct CancelRow {
@@ -306,126 +284,6 @@ impl Store {
         .placed()
     }
 
-    /// The caller's orders among `ids`, with delivered accounts decrypted. Orders of
-    /// other users are simply absent. One query: each order's row comes once per
-    /// delivered line (once when it has none), in order and line order.
-    pub async fn orders_of(&self, user_id: &str, ids: &[i64]) -> Result<Vec<OrderView>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders = (0..ids.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // Only an SMM order has a type (a subscription answers in its own states), so
-        // only an SMM order reads its service's row (`status` measured cheaper so in
-        // `bench/README.md`, for a cause not yet found).
-        let sql = format!(
-            "SELECT o.id, o.kind, o.product_type, o.status, o.quantity, o.charge, o.refunded, o.delivered, \
-             o.start_count, o.remains, o.params, \
-             CASE WHEN o.kind = 'smm' THEN (SELECT s.type_name FROM services s WHERE s.number = o.service_number) END \
-             AS type_name, o.sub_state, o.posts_done, o.parent_id, l.content \
-             FROM orders o LEFT JOIN stock_lines l ON l.order_id = o.id \
-             WHERE o.user_id = $1 AND o.id IN ({placeholders}) ORDER BY o.id, l.id"
-        );
-        let (rows, children) = match (&self.db, &self.reads) {
-            // SQLite answers in place (`crate::reads`): no hand-off per row.
-            (Db::Sqlite(_), Some(reads)) => reads.read(|conn| {
-                let mut args: Vec<rusqlite::types::Value> = Vec::with_capacity(ids.len() + 1);
-                args.push(user_id.to_owned().into());
-                args.extend(ids.iter().map(|id| rusqlite::types::Value::from(*id)));
-                let mut statement = conn.prepare_cached(&sql)?;
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(args), |r| {
-                        Ok(OrderLineRow {
-                            id: r.get(0)?,
-                            kind: r.get(1)?,
-                            product_type: r.get(2)?,
-                            status: r.get(3)?,
-                            quantity: r.get(4)?,
-                            charge: r.get(5)?,
-                            refunded: r.get(6)?,
-                            delivered: r.get(7)?,
-                            start_count: r.get(8)?,
-                            remains: r.get(9)?,
-                            params: r.get(10)?,
-                            type_name: r.get(11)?,
-                            sub_state: r.get(12)?,
-                            posts_done: r.get(13)?,
-                            parent_id: r.get(14)?,
-                            content: r.get(15)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let parents = subscriptions_among(&rows);
-                let mut children = Vec::new();
-                if !parents.is_empty() {
-                    let mut statement = conn.prepare_cached(&children_sql(parents.len()))?;
-                    children = statement
-                        .query_map(rusqlite::params_from_iter(&parents), |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })?
-                        .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
-                }
-                Ok((rows, children))
-            })?,
-            _ => on_engine!(&self.db, pool => {
-                let mut q = sqlx::query_as::<_, OrderLineRow>(&sql).bind(user_id);
-                for id in ids {
-                    q = q.bind(id);
-                }
-                let rows = q.fetch_all(pool).await?;
-                let parents = subscriptions_among(&rows);
-                let mut children: Vec<(i64, i64)> = Vec::new();
-                if !parents.is_empty() {
-                    let sql = children_sql(parents.len());
-                    let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
-                    for parent in &parents {
-                        q = q.bind(parent);
-                    }
-                    children = q.fetch_all(pool).await?;
-                }
-                (rows, children)
-            }),
-        };
-        let mut views: Vec<OrderView> = Vec::with_capacity(rows.len().min(ids.len()));
-        for row in rows {
-            let line = match &row.content {
-                Some(sealed) => Some(self.crypto.open(sealed)?),
-                None => None,
-            };
-            if let Some(last) = views.last_mut().filter(|v| v.id == row.id) {
-                last.accounts.extend(line);
-                continue;
-            }
-            views.push(OrderView {
-                id: row.id,
-                kind: row.kind,
-                product_type: ProductType::parse(&row.product_type).unwrap_or(ProductType::Manual),
-                status: OrderStatus::parse(&row.status).unwrap_or(OrderStatus::Error),
-                quantity: row.quantity,
-                charge: Money::from_micros(row.charge),
-                refunded: Money::from_micros(row.refunded),
-                delivered: row.delivered,
-                start_count: row.start_count,
-                remains: row.remains,
-                accounts: line.into_iter().collect(),
-                // Written by `add` as a flat map of text; anything else shows as none.
-                params: serde_json::from_str(&row.params).unwrap_or_default(),
-                type_name: row.type_name,
-                sub_state: row.sub_state,
-                posts_done: row.posts_done,
-                parent_id: row.parent_id,
-                child_orders: children
-                    .iter()
-                    .filter(|(parent, _)| *parent == row.id)
-                    .map(|(_, child)| *child)
-                    .collect(),
-            });
-        }
-        Ok(views)
-    }
-
     /// Sets one setting (checked by the caller: `souk_app::settings`).
     pub async fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
         self.set_settings(&[(key.to_owned(), value.to_owned())], now)
@@ -574,31 +432,4 @@ tx_steps! {
             Ok(CancelOutcome::Refunded(refund.amount))
         }
     }
-}
-
-/// Only a subscription has children worth listing (a drip-feed's runs are its own
-/// business): the subscriptions among `rows`, whose children are asked for in one query.
-fn subscriptions_among(rows: &[OrderLineRow]) -> Vec<i64> {
-    let mut parents: Vec<i64> = rows
-        .iter()
-        .filter(|r| {
-            r.parent_id.is_none()
-                && r.type_name
-                    .as_deref()
-                    .and_then(souk_core::smm_type::canonical)
-                    == Some("Subscriptions")
-        })
-        .map(|r| r.id)
-        .collect();
-    parents.dedup();
-    parents
-}
-
-/// The children of `parents` subscriptions (`$1`..), oldest first.
-fn children_sql(parents: usize) -> String {
-    let placeholders = (1..=parents)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("SELECT parent_id, id FROM orders WHERE parent_id IN ({placeholders}) ORDER BY id")
 }

@@ -136,6 +136,16 @@ engine_test!(inventory_orders_deliver_oldest_lines_at_once, |db| {
         .await,
         json!({"error": "Order not found"})
     );
+    // Nor among several ids (the orders are looked up by id, their owner checked after).
+    let ids = format!("{order},999999");
+    assert_eq!(
+        app.call(&[("key", &other), ("action", "status"), ("orders", &ids)])
+            .await,
+        json!({
+            order.to_string(): {"error": "Incorrect order ID"},
+            "999999": {"error": "Incorrect order ID"},
+        })
+    );
     db.assert_audit_clean().await;
     app.stop().await;
 });
