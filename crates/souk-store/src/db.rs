@@ -166,6 +166,15 @@ impl Db {
     }
 }
 
+/// `$first, $first+1, ...`: `count` numbered placeholders for an `IN (...)` list, read
+/// alike by both engines (and by rusqlite, which numbers `$N` in order of appearance).
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How every connection to the SQLite file at `url` is opened.
 pub(crate) fn sqlite_options(
     url: &str,

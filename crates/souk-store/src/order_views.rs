@@ -10,7 +10,7 @@
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
 
-use crate::db::Db;
+use crate::db::{placeholders, Db};
 use crate::orders::OrderView;
 use crate::rows::row_struct;
 use crate::{Result, Store, StoreError};
@@ -70,7 +70,7 @@ fn postgres_sql(ids: usize) -> String {
             ", ARRAY(SELECT l.content FROM stock_lines l WHERE l.order_id = o.id ORDER BY l.id) AS contents \
              FROM orders o WHERE o.id IN ({placeholders}) ORDER BY o.id"
         ),
-        placeholders = placeholders(ids, '$')
+        placeholders = placeholders(1, ids)
     )
 }
 
@@ -84,16 +84,8 @@ fn sqlite_sql(ids: usize) -> String {
             ", l.content FROM orders o LEFT JOIN stock_lines l ON l.order_id = o.id \
              WHERE o.id IN ({placeholders}) ORDER BY o.id, l.id"
         ),
-        placeholders = placeholders(ids, '?')
+        placeholders = placeholders(1, ids)
     )
-}
-
-/// `$1, $2, ...` (or `?1, ?2, ...`) for `n` values.
-fn placeholders(n: usize, sign: char) -> String {
-    (1..=n)
-        .map(|i| format!("{sign}{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Store {
@@ -144,10 +136,12 @@ async fn postgres_orders(pool: &PgPool, user_id: &str, ids: &[i64]) -> Result<An
     let parents = subscriptions_among(&found);
     let mut children = Vec::new();
     if !parents.is_empty() {
-        children = sqlx::query_as::<_, (i64, i64)>(CHILDREN_POSTGRES)
-            .bind(&parents)
-            .fetch_all(pool)
-            .await?;
+        let sql = children_sql(parents.len());
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+        for parent in &parents {
+            query = query.bind(parent);
+        }
+        children = query.fetch_all(pool).await?;
     }
     Ok((found, children))
 }
@@ -197,7 +191,7 @@ fn sqlite_orders(
     let parents = subscriptions_among(&found);
     let mut children = Vec::new();
     if !parents.is_empty() {
-        let mut statement = conn.prepare_cached(&children_sqlite(parents.len()))?;
+        let mut statement = conn.prepare_cached(&children_sql(parents.len()))?;
         children = statement
             .query_map(rusqlite::params_from_iter(&parents), |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -251,13 +245,10 @@ fn subscriptions_among(found: &[Found]) -> Vec<i64> {
         .collect()
 }
 
-/// The children of subscriptions, oldest first.
-const CHILDREN_POSTGRES: &str =
-    "SELECT parent_id, id FROM orders WHERE parent_id = ANY($1) ORDER BY id";
-
-fn children_sqlite(parents: usize) -> String {
+/// The children of `parents` subscriptions, oldest first.
+fn children_sql(parents: usize) -> String {
     format!(
         "SELECT parent_id, id FROM orders WHERE parent_id IN ({}) ORDER BY id",
-        placeholders(parents, '?')
+        placeholders(1, parents)
     )
 }

@@ -680,10 +680,7 @@ impl Store {
         if order_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = (0..order_ids.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = crate::db::placeholders(2, order_ids.len());
         let sql = format!(
             "{ACTIVATION_SELECT} WHERE a.user_id = $1 AND a.order_id IN ({placeholders}) ORDER BY a.order_id"
         );

@@ -801,7 +801,7 @@ impl Store {
                 }
                 Some(list) => {
                     for chunk in list.chunks(per_chunk) {
-                        let placeholders = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+                        let placeholders = crate::db::placeholders(2, chunk.len());
                         let sql = format!(
                             "DELETE FROM stock_lines WHERE subproduct_id = $1 AND order_id IS NULL AND fingerprint IN ({placeholders})"
                         );
