@@ -26,6 +26,11 @@
 #   SOUK_GROUP_COMMIT=off    the server commits each order alone (the comparison)
 #   SOUK_BENCH_PERF=add_spread  perf record of the server during that workload
 #   SOUK_BENCH_PERF_SYSTEM=1    ... of the whole machine instead (the database's processes too)
+#   SOUK_BENCH_PERF_CALL_GRAPH=dwarf  perf's call graphs (default fp; Rust's release code
+#                               keeps no frame pointers, so dwarf names the callers)
+#   SOUK_BENCH_SYSCALLS=add_spread  count the server's writes and syncs during that
+#                               workload (perf stat), printed per request after the table:
+#                               on SQLite, WAL frames written per order (two writes each)
 # Binaries are taken from $CARGO_TARGET_DIR/release (default target/release). Raw JSON
 # lines are appended to bench/results/writes.jsonl.
 set -euo pipefail
@@ -172,8 +177,17 @@ run() {
       if [ "${SOUK_BENCH_PERF:-}" = "$label" ] && [ "$round" = 1 ]; then
         target=(-p "$SERVER_PID")
         [ "${SOUK_BENCH_PERF_SYSTEM:-}" = 1 ] && target=(-a)
-        (sleep "$WARMUP" && perf record -q -F 999 -g "${target[@]}" \
+        (sleep "$WARMUP" && perf record -q -F 999 --call-graph "${SOUK_BENCH_PERF_CALL_GRAPH:-fp}" "${target[@]}" \
           -o "$ROOT/bench/results/perf-$config-$label-$c.data" -- sleep "$DURATION" >/dev/null 2>&1) &
+      fi
+      # SOUK_BENCH_SYSCALLS=<workload>: the server's file writes and syncs over that
+      # workload's measured seconds, per request.
+      counting=
+      if [ "${SOUK_BENCH_SYSCALLS:-}" = "$label" ] && [ "$round" = 1 ]; then
+        counting="$WORK/syscalls-$label-$c.csv"
+        (sleep "$WARMUP" && perf stat -x, -e syscalls:sys_enter_pwrite64,syscalls:sys_enter_write,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync \
+          -p "$SERVER_PID" -o "$counting" -- sleep "$DURATION" >/dev/null 2>&1) &
+        counter=$!
       fi
       before=$(cpu_ticks)
       line=$("$BENCH" load --url "$base/api/v2" "${args[@]}" --label "$label" --concurrency "$c" \
@@ -187,6 +201,12 @@ run() {
         -v secs="$(awk -v a="$(seconds "$WARMUP")" -v b="$(seconds "$DURATION")" 'BEGIN { print a + b }')" \
         'BEGIN { printf "%.1f", (rps > 0 ? t / tick * 1e6 / (rps * secs) : 0) }')
       echo "$line" >>"$ROOT/bench/results/writes.jsonl"
+      if [ -n "$counting" ]; then
+        wait "$counter" || true
+        awk -F, -v label="$label" -v c="$c" -v n="$(awk -v r="$(field "$line" rps)" -v d="$(seconds "$DURATION")" 'BEGIN { print r * d }')" '
+          $3 ~ /^syscalls:sys_enter_/ { sub(/^syscalls:sys_enter_/, "", $3); out = out sprintf("  %s %.2f", $3, n > 0 ? $1 / n : 0) }
+          END { printf "%s at %s clients, system calls per request:%s\n", label, c, out }' "$counting" >>"$WORK/syscalls.txt"
+      fi
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$label" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
         "$(field "$line" p99_ms)" "$(field "$line" errors)" "$round" "$cpu_us" >>"$WORK/rows.tsv"
     done
@@ -218,6 +238,7 @@ run() {
         if (rounds > 1) printf "  %.3f-%.3f", lo(ratio[k]), hi(ratio[k])
         printf "\n" }
     }' "$WORK/rows.tsv"
+  if [ -s "$WORK/syscalls.txt" ]; then cat "$WORK/syscalls.txt"; rm -f "$WORK/syscalls.txt"; fi
   if SOUK_DATABASE_URL="$url" "$SOUK" admin audit >"$WORK/audit.out" 2>&1; then
     echo "audit: $(tail -n 1 "$WORK/audit.out")"
   else

@@ -304,12 +304,13 @@ impl Store {
                 .map(i64::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            // Numbers from the database itself: inlined.
+            // Numbers from the database itself: inlined, and not cached (see
+            // `forwarding::id_list`).
             let sql = format!(
                 "SELECT CAST(number AS BIGINT), name FROM services WHERE number IN ({list})"
             );
             let names: Vec<(i64, String)> = on_engine!(&self.db, pool => {
-                sqlx::query_as(&sql).fetch_all(pool).await?
+                sqlx::query_as(&sql).persistent(false).fetch_all(pool).await?
             });
             for g in &mut top_products {
                 if let Some((_, name)) = names.iter().find(|(n, _)| n.to_string() == g.key) {

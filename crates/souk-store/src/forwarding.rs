@@ -198,7 +198,9 @@ pub struct StuckOrder {
     pub updated_at: i64,
 }
 
-/// Order ids as a SQL list (they come from the database, so they can be inlined).
+/// Order ids as a SQL list (they come from the database, so they can be inlined). A
+/// statement with a list inlined is sent `persistent(false)`: it is hardly ever made twice,
+/// and cached it would push the pool connection's reused statements out of its cache.
 fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
     ids.into_iter()
         .map(|id| id.to_string())
@@ -459,6 +461,7 @@ impl Store {
                      updated_at = CASE WHEN provider_id IS NULL THEN $1 ELSE updated_at END \
                      WHERE id IN ({list}) AND status = 'pending' AND external_id IS NULL"
                 ))
+                .persistent(false)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -475,6 +478,7 @@ impl Store {
                      LEFT JOIN provider_services ps ON ps.provider_id = o.provider_id AND ps.external_service = o.provider_service \
                      WHERE o.id IN ({list}) ORDER BY o.id"
                 ))
+                .persistent(false)
                 .fetch_all(&mut *tx)
                 .await?
             };
@@ -721,6 +725,7 @@ impl Store {
                      AND status IN ('pending', 'processing', 'error') ORDER BY id",
                     id_list(by_order.keys().copied())
                 ))
+                .persistent(false)
                 .fetch_all(&mut *tx)
                 .await?
             };
@@ -758,7 +763,7 @@ impl Store {
         );
         let _gate = self.gate.enter().await;
         on_engine!(&self.db, pool => {
-            sqlx::query(&sql).bind(at).bind(node).execute(pool).await?;
+            sqlx::query(&sql).persistent(false).bind(at).bind(node).execute(pool).await?;
         });
         Ok(())
     }
@@ -1028,6 +1033,7 @@ impl Store {
                  WHERE o.id IN ({}) ORDER BY o.id LIMIT $1",
                 id_list(by_order.keys().copied())
             ))
+            .persistent(false)
             .bind(limit)
             .fetch_all(pool)
             .await?

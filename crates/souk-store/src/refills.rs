@@ -199,12 +199,19 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // One placeholder per id: the ids inlined made a new statement for every list a
+        // reseller polls, each prepared and cached on a pool connection shared with every
+        // other request, pushing their statements out of its cache (100 per connection).
         let sql = format!(
-            "SELECT id, order_id, status, external_id, provider_id FROM refills WHERE user_id = $1 AND id IN ({list})"
+            "SELECT id, order_id, status, external_id, provider_id FROM refills WHERE user_id = $1 AND id IN ({})",
+            crate::db::placeholders(2, ids.len())
         );
         Ok(on_engine!(&self.db, pool => {
-            sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await?
+            let mut q = sqlx::query_as(&sql).bind(user_id);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await?
         }))
     }
 

@@ -226,6 +226,7 @@ impl Store {
                 "SELECT order_id, provider_id, external_id, status, awaiting_retry, expires_at \
                  FROM sms_activations WHERE order_id IN ({list})"
             ))
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await?;
             let mut claimed = Vec::new();

@@ -508,6 +508,34 @@ engine_test!(rent_receive_a_signed_sms_and_read_the_code, |db| {
         json!({ order.to_string(): {"status": "Completed", "charge": "0.4000", "start_count": 0, "remains": 0,
                "currency": "USD", "entityType": "sms", "autoDelivery": true, "phone": GB1, "code": "48213"} })
     );
+    // The activation is looked up by its order alone and its owner checked after: another
+    // buyer gets neither the order nor its activation.
+    let stranger_key = app.buyer("stranger@test.local", "1").await;
+    assert_eq!(
+        app.call(&[
+            ("key", &stranger_key),
+            ("action", "status"),
+            ("orders", &order.to_string())
+        ])
+        .await,
+        json!({ order.to_string(): {"error": "Incorrect order ID"} })
+    );
+    let owner = app
+        .store
+        .user_id_by_email("buyer@test.local")
+        .await
+        .expect("lookup")
+        .expect("buyer");
+    let stranger = app
+        .store
+        .user_id_by_email("stranger@test.local")
+        .await
+        .expect("lookup")
+        .expect("stranger");
+    let mine = app.store.sms_activations_of(&owner, &[order]).await;
+    assert_eq!(mine.expect("read").len(), 1);
+    let theirs = app.store.sms_activations_of(&stranger, &[order]).await;
+    assert!(theirs.expect("read").is_empty());
     let id = order.to_string();
     let (content_type, body) = handler_api(
         &app,
