@@ -655,12 +655,7 @@ engine_test!(languages_and_fallback, |db| {
 engine_test!(seed_error_strings, |db| {
     let (app, f, key) = app_with_fixture(db).await;
     let revoked = app.buyer("revoked@test.local", "0").await;
-    let user = app
-        .store
-        .user_id_by_email("revoked@test.local")
-        .await
-        .expect("lookup")
-        .expect("user");
+    let user = app.user_id("revoked@test.local").await;
     let (_, changes) = app.store.rotate_api_key(&user, 0).await.expect("rotate");
     app.state.apply_changes(&changes).await.expect("apply");
     for params in [

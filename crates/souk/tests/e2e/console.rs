@@ -102,12 +102,7 @@ engine_test!(console_in_the_browser, |db| {
     // Stepped: the test runs the forwarder and the status polls itself.
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     let key = app.buyer("buyer@test.local", "100").await;
-    let buyer = app
-        .store
-        .user_id_by_email("buyer@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let buyer = app.user_id("buyer@test.local").await;
     // `_fake` keeps the upstream serving for the rest of the test.
     let (_fake, numbers, lost, kept) = a_parked_order(&app, db, &key).await;
 
@@ -623,12 +618,7 @@ engine_test!(console_sign_in_over_http, |db| {
 
     // The ledger as CSV for a day range, and a range that is not one.
     app.buyer("csv@test.local", "25").await;
-    let buyer = app
-        .store
-        .user_id_by_email("csv@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let buyer = app.user_id("csv@test.local").await;
     let rows = app.store.ledger(&buyer, 10).await.expect("ledger");
     let today = &souk_core::clock::iso_millis(app.state.now())[..10];
     let r = http
@@ -1433,12 +1423,7 @@ engine_test!(console_jobs_drop, |db| {
 engine_test!(console_payments_export, |db| {
     let app = TestApp::builder(db).spawn().await;
     app.buyer("payer@test.local", "0").await;
-    let payer = app
-        .store
-        .user_id_by_email("payer@test.local")
-        .await
-        .expect("lookup")
-        .expect("payer");
+    let payer = app.user_id("payer@test.local").await;
     let pay = |amount: &str, fee: &str| {
         let store = app.store.clone();
         let payer = payer.clone();
@@ -2643,12 +2628,7 @@ engine_test!(
     |db| {
         let app = TestApp::builder(db).private_upstreams().spawn().await;
         let key = app.buyer("buyer@test.local", "100").await;
-        let buyer = app
-            .store
-            .user_id_by_email("buyer@test.local")
-            .await
-            .expect("lookup")
-            .expect("buyer");
+        let buyer = app.user_id("buyer@test.local").await;
         operator(&app, "admin@test.local", "admin").await;
         let op = app
             .store

@@ -37,12 +37,7 @@ async fn world(db: &TestDb) -> World {
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
-    let buyer = app
-        .store
-        .user_id_by_email("buyer@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let buyer = app.user_id("buyer@test.local").await;
     let key_id = app.store.api_keys(&buyer).await.expect("keys")[0]
         .id
         .clone();

@@ -50,12 +50,7 @@ engine_test!(api_and_command_line_operator_actions_are_audited, |db| {
     let app = TestApp::builder(db).private_upstreams().spawn().await;
     app.expect_failed_jobs();
     let key = app.buyer("buyer@test.local", "100").await;
-    let buyer = app
-        .store
-        .user_id_by_email("buyer@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let buyer = app.user_id("buyer@test.local").await;
     // A provider with its services imported; a second one not imported yet.
     let fake = FakeUpstream::start(Shape::PerfectPanel, false, panel_services()).await;
     let (provider, numbers) = connect(&app, &fake, false, 15_000).await;

@@ -16,12 +16,7 @@ fn value(v: &Option<String>) -> Value {
 engine_test!(command_line_balance_changes_are_audited, |db| {
     let app = TestApp::builder(db).spawn().await;
     app.buyer("buyer@test.local", "10").await;
-    let buyer = app
-        .store
-        .user_id_by_email("buyer@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let buyer = app.user_id("buyer@test.local").await;
     let subject = format!("user:{buyer}");
     let email = "buyer@test.local";
     for args in [
@@ -137,12 +132,7 @@ engine_test!(key_rotation_and_suspension_are_audited, |db| {
     let app = TestApp::builder(db).spawn().await;
     let email = "buyer@test.local";
     let first_key = app.buyer(email, "10").await;
-    let buyer = app
-        .store
-        .user_id_by_email(email)
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let buyer = app.user_id(email).await;
     let subject = format!("user:{buyer}");
     let first_id = active_key(&app, &buyer).await;
 

@@ -694,12 +694,7 @@ engine_test!(console_shops_screen, |db| {
         f.nord
     )));
     assert!(!body.contains("BoostLab"));
-    let owner = app
-        .store
-        .user_id_by_email("buyer@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
+    let owner = app.user_id("buyer@test.local").await;
     for i in 0..50 {
         app.store
             .create_shop(

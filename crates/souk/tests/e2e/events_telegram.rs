@@ -81,11 +81,7 @@ async fn prefs(app: &TestApp, audience: &str, channel: &str, kinds: &[&str]) {
 }
 
 async fn user_id(app: &TestApp, email: &str) -> String {
-    app.store
-        .user_id_by_email(email)
-        .await
-        .expect("lookup")
-        .expect("user")
+    app.user_id(email).await
 }
 
 async fn post_form(

@@ -1018,6 +1018,15 @@ impl TestApp {
     }
 
     /// Creates a buyer with `balance` and returns their key.
+    /// The id of the user signed up with `email` (who must exist).
+    pub async fn user_id(&self, email: &str) -> String {
+        self.store
+            .user_id_by_email(email)
+            .await
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("no user {email}"))
+    }
+
     pub async fn buyer(&self, email: &str, balance: &str) -> String {
         self.store
             .create_user(

@@ -399,19 +399,9 @@ engine_test!(payments_operator_manual_transfers, |db| {
         .await;
     assert_eq!(status, 200);
     app.buyer("ann@test.local", "3.00").await;
-    let ann = app
-        .store
-        .user_id_by_email("ann@test.local")
-        .await
-        .expect("lookup")
-        .expect("ann");
+    let ann = app.user_id("ann@test.local").await;
     app.buyer("bob@test.local", "0").await;
-    let bob = app
-        .store
-        .user_id_by_email("bob@test.local")
-        .await
-        .expect("lookup")
-        .expect("bob");
+    let bob = app.user_id("bob@test.local").await;
     let now = app.state.now();
     let approved = transfer(&app.store, &ann, "25.00", "TX-1001", now).await;
     app.clock.advance(1_000);
@@ -841,12 +831,7 @@ engine_test!(payments_operator_gateway_checks, |db| {
         .await;
     assert_eq!(status, 200);
     app.buyer("cy@test.local", "0").await;
-    let cy = app
-        .store
-        .user_id_by_email("cy@test.local")
-        .await
-        .expect("lookup")
-        .expect("cy");
+    let cy = app.user_id("cy@test.local").await;
     // The invoice cannot be made: the payment fails at once, nothing was paid.
     let started = payments::start(
         &app.store,

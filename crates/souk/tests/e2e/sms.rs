@@ -520,18 +520,8 @@ engine_test!(rent_receive_a_signed_sms_and_read_the_code, |db| {
         .await,
         json!({ order.to_string(): {"error": "Incorrect order ID"} })
     );
-    let owner = app
-        .store
-        .user_id_by_email("buyer@test.local")
-        .await
-        .expect("lookup")
-        .expect("buyer");
-    let stranger = app
-        .store
-        .user_id_by_email("stranger@test.local")
-        .await
-        .expect("lookup")
-        .expect("stranger");
+    let owner = app.user_id("buyer@test.local").await;
+    let stranger = app.user_id("stranger@test.local").await;
     let mine = app.store.sms_activations_of(&owner, &[order]).await;
     assert_eq!(mine.expect("read").len(), 1);
     let theirs = app.store.sms_activations_of(&stranger, &[order]).await;
