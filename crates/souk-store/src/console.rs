@@ -299,15 +299,10 @@ impl Store {
             .filter_map(|g| g.key.parse().ok())
             .collect();
         if !numbers.is_empty() {
-            let list = numbers
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            // Numbers from the database itself: inlined, and not cached (see
-            // `forwarding::id_list`).
+            // Numbers from the database itself: inlined, and not cached (`db::id_list`).
             let sql = format!(
-                "SELECT CAST(number AS BIGINT), name FROM services WHERE number IN ({list})"
+                "SELECT CAST(number AS BIGINT), name FROM services WHERE number IN ({})",
+                crate::db::id_list(numbers.iter().copied())
             );
             let names: Vec<(i64, String)> = on_engine!(&self.db, pool => {
                 sqlx::query_as(&sql).persistent(false).fetch_all(pool).await?

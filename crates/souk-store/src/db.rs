@@ -175,6 +175,17 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Ids read from the database itself as a SQL list, inlined. A statement with such a list
+/// is sent `persistent(false)`: it is hardly ever made twice, and cached it would push the
+/// pool connection's reused statements out of its cache. Ids from a request are bound
+/// instead ([`placeholders`]).
+pub(crate) fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// How every connection to the SQLite file at `url` is opened.
 pub(crate) fn sqlite_options(
     url: &str,

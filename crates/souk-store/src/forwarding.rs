@@ -24,7 +24,7 @@ use souk_core::order::OrderStatus;
 use souk_core::subscription::SubscriptionState;
 use souk_core::Money;
 
-use crate::db::{on_engine, tx_steps, BeginWrite};
+use crate::db::{id_list, on_engine, tx_steps, BeginWrite};
 use crate::events::EventSteps;
 use crate::jobs::{
     forward_job, insert_job, status_job, Job, JobSteps, Lane, ORDER_FORWARD, ORDER_STATUS,
@@ -196,16 +196,6 @@ pub struct StuckOrder {
     pub forward_attempts: i64,
     pub last_error: Option<String>,
     pub updated_at: i64,
-}
-
-/// Order ids as a SQL list (they come from the database, so they can be inlined). A
-/// statement with a list inlined is sent `persistent(false)`: it is hardly ever made twice,
-/// and cached it would push the pool connection's reused statements out of its cache.
-fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
-    ids.into_iter()
-        .map(|id| id.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The order an `order.*` job is for.

@@ -221,7 +221,7 @@ impl Store {
                 let order = payload.as_ref().map_or(-1, |p| p.activation);
                 work.insert(order, (job.id, payload.and_then(|p| UpstreamAction::parse(&p.action)), job.attempts));
             }
-            let list = work.keys().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let list = crate::db::id_list(work.keys().copied());
             let rows: Vec<Row> = sqlx::query_as(&format!(
                 "SELECT order_id, provider_id, external_id, status, awaiting_retry, expires_at \
                  FROM sms_activations WHERE order_id IN ({list})"
