@@ -1,10 +1,9 @@
 # `refill_status` with a new list of 100 ids every call (as a reseller polls its pending
 # refills), between two runs of `balance`, against one server over one keep-alive
 # connection: rate and the server's CPU per request (bench/refills.sh runs it).
-# Usage: refill_lists.py URL KEY SERVER_PID SECONDS [fixed]
+# Usage: refill_lists.py URL KEY SERVER_PID SECONDS
 import http.client, os, random, sys, time, urllib.parse
 url, key, pid, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-fixed = len(sys.argv) > 5 and sys.argv[5] == "fixed"
 u = urllib.parse.urlparse(url)
 conn = http.client.HTTPConnection(u.hostname, u.port)
 tick = os.sysconf("SC_CLK_TCK")
@@ -15,7 +14,7 @@ rng = random.Random(7)
 def body(action):
     if action == "balance":
         return urllib.parse.urlencode({"key": key, "action": "balance"})
-    ids = list(range(1, 101)) if fixed else rng.sample(range(1, 10_000_000), 100)
+    ids = rng.sample(range(1, 10_000_000), 100)
     return urllib.parse.urlencode({"key": key, "action": "refill_status", "refills": ",".join(map(str, ids))})
 for action in ("balance", "refill_status", "balance"):
     n, c0, t0 = 0, cpu(), time.time()

@@ -1017,7 +1017,6 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
-    /// Creates a buyer with `balance` and returns their key.
     /// The id of the user signed up with `email` (who must exist).
     pub async fn user_id(&self, email: &str) -> String {
         self.store
@@ -1027,6 +1026,7 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no user {email}"))
     }
 
+    /// Creates a buyer with `balance` and returns their key.
     pub async fn buyer(&self, email: &str, balance: &str) -> String {
         self.store
             .create_user(
