@@ -267,6 +267,18 @@ impl Store {
         };
         Ok(on_engine!(&self.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
     }
+
+    /// The page size of a SQLite database (`None` on PostgreSQL): `souk doctor` names a
+    /// database made with larger pages than [`crate::db::SQLITE_PAGE_SIZE`].
+    pub async fn sqlite_page_size(&self) -> Result<Option<u32>> {
+        let Db::Sqlite(pool) = &self.db else {
+            return Ok(None);
+        };
+        let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(pool)
+            .await?;
+        Ok(u32::try_from(size).ok())
+    }
 }
 
 /// The facts of a SQLite file, opened read-only (a copy being checked or restored).

@@ -75,7 +75,7 @@ pub use console_catalogue::{
     VariantEdit,
 };
 pub use crypto::Crypto;
-pub use db::{redact_url, Engine, SqliteSync};
+pub use db::{redact_url, Engine, SqliteSync, SQLITE_PAGE_SIZE};
 pub use disputes::{Dispute, DisputeDecision};
 pub use dripfeed::LOCAL_DRIPFEED;
 pub use events::{Event, EMAIL_SEND, TELEGRAM_SEND, WEBHOOK_SEND};

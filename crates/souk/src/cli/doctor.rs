@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 use souk_core::clock::{Clock, SystemClock};
-use souk_store::Store;
+use souk_store::{Store, SQLITE_PAGE_SIZE};
 
 use super::DatabaseArg;
 use crate::config::{self, DataKey};
@@ -71,6 +71,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         let migrated = migrations(&mut f, &store).await;
         let key_ok = key_matches(&mut f, &store, key.as_ref()).await;
         clock(&mut f, &store).await;
+        sqlite_pages(&mut f, &store).await;
         if migrated && key_ok && !args.offline {
             upstreams(&mut f, &store).await;
             notifications(&mut f, &store).await;
@@ -332,6 +333,35 @@ async fn key_matches(f: &mut Findings, store: &Store, key: Option<&[u8; 32]>) ->
             );
             true
         }
+    }
+}
+
+/// A SQLite database made with larger pages than a new one gets writes more to its log
+/// for every order (`souk_store::SQLITE_PAGE_SIZE`); SQLite cannot change that in place,
+/// but the copy `souk backup` writes has the new size.
+async fn sqlite_pages(f: &mut Findings, store: &Store) {
+    match store.sqlite_page_size().await {
+        Ok(None) => {}
+        Ok(Some(size)) if size == SQLITE_PAGE_SIZE => f.say(
+            Level::Ok,
+            "database",
+            &format!("SQLite pages of {size} bytes"),
+            "",
+        ),
+        Ok(Some(size)) => f.say(
+            Level::Warn,
+            "database",
+            &format!(
+                "SQLite pages of {size} bytes, where a new database has {SQLITE_PAGE_SIZE}: every order writes more to the log"
+            ),
+            "stop the node, souk backup --to FILE, souk restore --from FILE --database-url sqlite://NEW.db, and serve NEW.db (the copy has the smaller pages)",
+        ),
+        Err(e) => f.say(
+            Level::Warn,
+            "database",
+            &format!("its page size cannot be read: {e}"),
+            "",
+        ),
     }
 }
 

@@ -203,7 +203,7 @@ fn manifests(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn the_manifest(dir: &Path) -> PathBuf {
+pub(crate) fn the_manifest(dir: &Path) -> PathBuf {
     let found = manifests(dir);
     assert_eq!(found.len(), 1, "one backup in {}", dir.display());
     found[0].clone()

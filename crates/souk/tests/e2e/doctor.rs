@@ -2,7 +2,7 @@
 //! unreachable provider, a full disk (a free-space threshold above what any disk has),
 //! a pending migration; and says nothing is wrong when nothing is.
 
-use crate::backup::{souk_with, test_key};
+use crate::backup::{souk_with, test_key, the_manifest};
 use crate::engine_test;
 
 /// The lines of the doctor's report that are not `ok`.
@@ -238,4 +238,79 @@ impl Drop for TinyDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.dir).status();
     }
+}
+
+/// A SQLite database made with SQLite's default 4096-byte pages (every database made
+/// before `souk_store::SQLITE_PAGE_SIZE`) still serves, `souk doctor` names its pages,
+/// and the backup of it, restored into a new file, has the smaller pages.
+#[tokio::test]
+async fn doctor_names_large_sqlite_pages_and_a_restored_backup_has_small_ones() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+
+    let work = tempfile::tempdir().expect("dir");
+    let old = format!("sqlite://{}", work.path().join("old.db").display());
+    let options = SqliteConnectOptions::from_str(&old)
+        .expect("url")
+        .create_if_missing(true)
+        .page_size(4096)
+        .journal_mode(SqliteJournalMode::Wal);
+    options
+        .connect()
+        .await
+        .expect("create")
+        .close()
+        .await
+        .expect("close");
+    let key = test_key();
+    let backups = work.path().display().to_string();
+    let old_env = [
+        ("SOUK_DATABASE_URL", old.as_str()),
+        ("SOUK_DATA_KEY", key.as_str()),
+        ("SOUK_BACKUP_DIR", backups.as_str()),
+        ("SOUK_DOCTOR_MIN_FREE_MB", "1"),
+    ];
+    let (ok, _, err) = souk_with(work.path(), &old_env, &["migrate"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = souk_with(work.path(), &old_env, &["doctor", "--offline"]);
+    assert!(ok, "a warning is not a fault: {out}\n{err}");
+    assert_eq!(
+        findings(&out),
+        vec![
+            "WARN  database: SQLite pages of 4096 bytes, where a new database has 2048: every order writes more to the log".to_owned(),
+            "      fix: stop the node, souk backup --to FILE, souk restore --from FILE --database-url sqlite://NEW.db, and serve NEW.db (the copy has the smaller pages)".to_owned(),
+            "0 fault(s), 1 warning(s)".to_owned(),
+        ],
+        "{out}"
+    );
+
+    let copies = work.path().join("copies");
+    let (ok, _, err) = souk_with(
+        work.path(),
+        &old_env,
+        &["backup", "--to", &copies.display().to_string()],
+    );
+    assert!(ok, "{err}");
+    let copy = the_manifest(&copies).display().to_string();
+    let new = format!("sqlite://{}", work.path().join("new.db").display());
+    let (ok, _, err) = souk_with(
+        work.path(),
+        &old_env,
+        &["restore", "--from", &copy, "--database-url", &new],
+    );
+    assert!(ok, "{err}");
+    let new_env = [
+        ("SOUK_DATABASE_URL", new.as_str()),
+        ("SOUK_DATA_KEY", key.as_str()),
+        ("SOUK_BACKUP_DIR", backups.as_str()),
+        ("SOUK_DOCTOR_MIN_FREE_MB", "1"),
+    ];
+    let (ok, out, err) = souk_with(work.path(), &new_env, &["doctor", "--offline"]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(findings(&out), vec!["0 fault(s), 0 warning(s)"], "{out}");
+    assert!(
+        out.contains("ok    database: SQLite pages of 2048 bytes"),
+        "{out}"
+    );
 }
