@@ -80,10 +80,6 @@ async fn prefs(app: &TestApp, audience: &str, channel: &str, kinds: &[&str]) {
         .expect("prefs");
 }
 
-async fn user_id(app: &TestApp, email: &str) -> String {
-    app.user_id(email).await
-}
-
 async fn post_form(
     app: &TestApp,
     cookie: &str,
@@ -105,7 +101,7 @@ engine_test!(telegram_links_chats_and_speaks_each_users_language, |db| {
 
     // Ann (English) links through the web page.
     let ann = sign_up(&app, "ann@example.com").await;
-    let ann_id = user_id(&app, "ann@example.com").await;
+    let ann_id = app.user_id("ann@example.com").await;
     let (status, html) = page(&app, &ann, "/account").await;
     assert_eq!(status, 200);
     assert!(html.contains("href=\"/account/notifications\""));
@@ -274,7 +270,7 @@ engine_test!(telegram_links_chats_and_speaks_each_users_language, |db| {
 
     // Boris reads the pages in Russian: his messages are Russian.
     let boris = sign_up(&app, "boris@example.com").await;
-    let boris_id = user_id(&app, "boris@example.com").await;
+    let boris_id = app.user_id("boris@example.com").await;
     let r = client()
         .get(format!("{}/ui/ru?next=/account", app.url))
         .header(COOKIE, &boris)
@@ -353,7 +349,7 @@ engine_test!(telegram_links_chats_and_speaks_each_users_language, |db| {
 engine_test!(telegram_waits_out_floods_and_forgets_blocked_chats, |db| {
     let (app, fake) = setup(db).await;
     let _ = sign_up(&app, "cleo@example.com").await;
-    let cleo = user_id(&app, "cleo@example.com").await;
+    let cleo = app.user_id("cleo@example.com").await;
     link_chat(&app, &fake, &cleo, 555, "en").await;
     prefs(
         &app,
@@ -570,7 +566,7 @@ engine_test!(telegram_operator_setup_and_the_operators_own_chat, |db| {
         .await
     );
     let _ = sign_up(&app, "dana@example.com").await;
-    let dana = user_id(&app, "dana@example.com").await;
+    let dana = app.user_id("dana@example.com").await;
     prefs(&app, &dana, "telegram", &["order.completed"]).await;
     // Dana chose Telegram but linked no chat: her event is not even recorded.
     assert!(!event(&app, &dana, "order.completed", json!({"order": 9})).await);
@@ -630,7 +626,7 @@ engine_test!(telegram_tells_a_buyer_of_a_real_sale, |db| {
     let (status, _) = upload(&app, &supplier_key, &subs[0], "a:1\nb:2\n", false).await;
     assert_eq!(status, 200);
     let key = app.buyer("eve@tg.test", "100").await;
-    let eve = user_id(&app, "eve@tg.test").await;
+    let eve = app.user_id("eve@tg.test").await;
     link_chat(&app, &fake, &eve, 777, "en").await;
     prefs(&app, &eve, "telegram", &["order.completed"]).await;
 
