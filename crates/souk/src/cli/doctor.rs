@@ -354,7 +354,7 @@ async fn sqlite_pages(f: &mut Findings, store: &Store) {
             &format!(
                 "SQLite pages of {size} bytes, where a new database has {SQLITE_PAGE_SIZE}: every order writes more to the log"
             ),
-            "stop the node, souk backup --to FILE, souk restore --from FILE --database-url sqlite://NEW.db, and serve NEW.db (the copy has the smaller pages)",
+            "stop the node, souk backup --to DIR, souk restore --from DIR/<the backup>.manifest.json --database-url sqlite://NEW.db, and serve NEW.db (the copy has the smaller pages)",
         ),
         Err(e) => f.say(
             Level::Warn,

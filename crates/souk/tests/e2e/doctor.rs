@@ -240,6 +240,16 @@ impl Drop for TinyDisk {
     }
 }
 
+/// The settings of a healthy installation on the database at `url`.
+fn on_database<'a>(url: &'a str, key: &'a str, backups: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("SOUK_DATABASE_URL", url),
+        ("SOUK_DATA_KEY", key),
+        ("SOUK_BACKUP_DIR", backups),
+        ("SOUK_DOCTOR_MIN_FREE_MB", "1"),
+    ]
+}
+
 /// A SQLite database made with SQLite's default 4096-byte pages (every database made
 /// before `souk_store::SQLITE_PAGE_SIZE`) still serves, `souk doctor` names its pages,
 /// and the backup of it, restored into a new file, has the smaller pages.
@@ -265,12 +275,7 @@ async fn doctor_names_large_sqlite_pages_and_a_restored_backup_has_small_ones() 
         .expect("close");
     let key = test_key();
     let backups = work.path().display().to_string();
-    let old_env = [
-        ("SOUK_DATABASE_URL", old.as_str()),
-        ("SOUK_DATA_KEY", key.as_str()),
-        ("SOUK_BACKUP_DIR", backups.as_str()),
-        ("SOUK_DOCTOR_MIN_FREE_MB", "1"),
-    ];
+    let old_env = on_database(&old, &key, &backups);
     let (ok, _, err) = souk_with(work.path(), &old_env, &["migrate"]);
     assert!(ok, "{err}");
     let (ok, out, err) = souk_with(work.path(), &old_env, &["doctor", "--offline"]);
@@ -279,7 +284,7 @@ async fn doctor_names_large_sqlite_pages_and_a_restored_backup_has_small_ones() 
         findings(&out),
         vec![
             "WARN  database: SQLite pages of 4096 bytes, where a new database has 2048: every order writes more to the log".to_owned(),
-            "      fix: stop the node, souk backup --to FILE, souk restore --from FILE --database-url sqlite://NEW.db, and serve NEW.db (the copy has the smaller pages)".to_owned(),
+            "      fix: stop the node, souk backup --to DIR, souk restore --from DIR/<the backup>.manifest.json --database-url sqlite://NEW.db, and serve NEW.db (the copy has the smaller pages)".to_owned(),
             "0 fault(s), 1 warning(s)".to_owned(),
         ],
         "{out}"
@@ -300,12 +305,7 @@ async fn doctor_names_large_sqlite_pages_and_a_restored_backup_has_small_ones() 
         &["restore", "--from", &copy, "--database-url", &new],
     );
     assert!(ok, "{err}");
-    let new_env = [
-        ("SOUK_DATABASE_URL", new.as_str()),
-        ("SOUK_DATA_KEY", key.as_str()),
-        ("SOUK_BACKUP_DIR", backups.as_str()),
-        ("SOUK_DOCTOR_MIN_FREE_MB", "1"),
-    ];
+    let new_env = on_database(&new, &key, &backups);
     let (ok, out, err) = souk_with(work.path(), &new_env, &["doctor", "--offline"]);
     assert!(ok, "{out}\n{err}");
     assert_eq!(findings(&out), vec!["0 fault(s), 0 warning(s)"], "{out}");
