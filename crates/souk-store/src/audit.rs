@@ -150,6 +150,20 @@ impl Store {
                     report.violations.push(format!("subproduct {id}: stock counter {counter} but {unsold} unsold lines"));
                 }
             }
+            // A sale looks for lines past its variant's `sold_through` only: an unsold
+            // line at or below it is counted in the stock but never sold.
+            let hidden: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT p.id, p.sold_through, COUNT(*) FROM subproducts p \
+                 JOIN stock_lines l ON l.subproduct_id = p.id AND l.order_id IS NULL AND l.id <= p.sold_through \
+                 GROUP BY p.id, p.sold_through ORDER BY p.id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, through, lines) in hidden {
+                report.violations.push(format!(
+                    "subproduct {id}: {lines} unsold line(s) at or below its sold_through {through}, where no sale looks"
+                ));
+            }
             // Supply side: an earning belongs to its order's shop, started from its charge,
             // and never pays out more than the sale less commission; a live withdrawal is
             // exactly the earnings it covers.

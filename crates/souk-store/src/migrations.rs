@@ -48,6 +48,7 @@ const FILES: (Files, Files) = embed!(
     "0019_rate_source.sql",
     "0020_console_totals.sql",
     "0021_review_moderation.sql",
+    "0022_sold_through.sql",
 );
 const SQLITE: Files = FILES.0;
 const POSTGRES: Files = FILES.1;

@@ -52,8 +52,8 @@ sale_rows! {
     (Option<i64>, String) [0 1],
     (i64, Option<i64>) [0 1],
     (i64, Option<i64>, Option<String>, Option<String>) [0 1 2 3],
-    (i64, i64, i64, Option<i64>) [0 1 2 3],
-    (i64, i64, i64, Option<i64>, i64, Option<i64>, Option<String>, Option<String>) [0 1 2 3 4 5 6 7],
+    (i64, i64, i64, Option<i64>, i64) [0 1 2 3 4],
+    (i64, i64, i64, Option<i64>, i64, i64, Option<i64>, Option<String>, Option<String>) [0 1 2 3 4 5 6 7 8],
     (String, String, i64, i64, String) [0 1 2 3 4],
     (String, i64, Option<i64>, String, i64) [0 1 2 3 4],
 }
@@ -378,13 +378,14 @@ async fn insert_then_debit<C: SaleConn>(
 }
 
 /// Takes a product order's quantity from a variant (`$1` the quantity, `$2` now, `$3` the
-/// variant, `$4` its service): its price, stock version, stock after and low-stock
-/// threshold.
+/// variant, `$4` its service): its price, stock version, stock after, low-stock
+/// threshold and the line its sales have sold through (the row stays locked to the
+/// end of the transaction, so that line is the one this sale starts after).
 macro_rules! take_stock {
     () => {
         "UPDATE subproducts SET stock = stock - $1, stock_version = stock_version + 1, updated_at = $2 \
          WHERE id = $3 AND service_number = $4 AND active AND stock >= $1 AND min_qty <= $1 AND max_qty >= $1 \
-         RETURNING price, stock_version, stock, low_stock_threshold"
+         RETURNING price, stock_version, stock, low_stock_threshold, sold_through"
     };
 }
 
@@ -404,10 +405,32 @@ const TAKE_AND_PAY: &str = concat!(
     "), u AS (UPDATE users SET balance = users.balance - s.price * $1 FROM s \
      WHERE users.id = $5 AND CASE WHEN s.price > 9223372036854775807 / NULLIF($1, 0) THEN FALSE \
      ELSE users.balance - s.price * $1 >= 0 END RETURNING users.balance) \
-     SELECT s.price, s.stock_version, s.stock, s.low_stock_threshold, nextval('orders_id_seq'), u.balance, \
+     SELECT s.price, s.stock_version, s.stock, s.low_stock_threshold, s.sold_through, nextval('orders_id_seq'), u.balance, \
      (SELECT value FROM settings WHERE key = $6), (SELECT value FROM settings WHERE key = $7) \
      FROM s LEFT JOIN u ON TRUE"
 );
+
+/// Raises a variant's `sold_through` (`$1` the variant, `$2` its value, `$3` the
+/// quantity) to the last of the lines this sale takes: the same lines as the counted part
+/// that delivers them finds, read before it (SQLite runs that part last; PostgreSQL runs
+/// every part on one snapshot). Its row is locked by the sale from [`TAKE`] on, and an
+/// upload lowers the value under the same lock (`crate::supplier_catalogue`), so no
+/// unsold line is ever at or below it.
+const ADVANCE_SOLD_THROUGH: &str = "UPDATE subproducts SET sold_through = COALESCE((SELECT MAX(id) FROM \
+     (SELECT id FROM stock_lines WHERE subproduct_id = $1 AND order_id IS NULL AND id > $2 ORDER BY id LIMIT $3) \
+     AS taken), sold_through) WHERE id = $1";
+
+/// Lines a variant sells between two raises of its `sold_through`.
+const SOLD_THROUGH_EVERY: i64 = 32;
+
+/// Whether a sale that left `stock` after taking `quantity` raises its variant's
+/// `sold_through`: once per [`SOLD_THROUGH_EVERY`] lines sold, not on every sale, which
+/// would write the variant's row twice per order. Between two raises a sale steps over
+/// at most that many sold lines' dead index entries (PostgreSQL), where without the bound
+/// it stepped over every line the variant ever sold since the last `VACUUM`.
+fn advances_sold_through(stock: i64, quantity: i64) -> bool {
+    stock.div_euclid(SOLD_THROUGH_EVERY) != (stock + quantity).div_euclid(SOLD_THROUGH_EVERY)
+}
 
 /// The stock a product sale took.
 struct Taken<'o> {
@@ -416,6 +439,8 @@ struct Taken<'o> {
     stock_version: i64,
     stock: i64,
     low_stock: Option<i64>,
+    /// Every line of the variant up to this id is sold.
+    sold_through: i64,
     /// PostgreSQL's [`TAKE_AND_PAY`]: the new order's id and the balance after the
     /// debit (`None`: short).
     paid: Option<(i64, Option<i64>)>,
@@ -438,12 +463,13 @@ async fn take_stock<'o, C: SaleConn>(
             candidate.as_str().into(),
             order.service_number.into(),
         ];
-        let taken = |(price, stock_version, stock, low_stock)| Taken {
+        let taken = |(price, stock_version, stock, low_stock, sold_through)| Taken {
             subproduct: candidate,
             price: Money::from_micros(price),
             stock_version,
             stock,
             low_stock,
+            sold_through,
             paid: None,
             earnings: None,
         };
@@ -456,19 +482,22 @@ async fn take_stock<'o, C: SaleConn>(
                 i64,
                 Option<i64>,
                 i64,
+                i64,
                 Option<i64>,
                 Option<String>,
                 Option<String>,
             );
             conn.first::<Row>(TAKE_AND_PAY, args).await?.map(
-                |(price, version, stock, low, order_id, balance, commission, hold)| Taken {
-                    paid: Some((order_id, balance)),
-                    earnings: Some(settings_read(commission, hold)),
-                    ..taken((price, version, stock, low))
+                |(price, version, stock, low, through, order_id, balance, commission, hold)| {
+                    Taken {
+                        paid: Some((order_id, balance)),
+                        earnings: Some(settings_read(commission, hold)),
+                        ..taken((price, version, stock, low, through))
+                    }
                 },
             )
         } else {
-            conn.first::<(i64, i64, i64, Option<i64>)>(TAKE, args)
+            conn.first::<(i64, i64, i64, Option<i64>, i64)>(TAKE, args)
                 .await?
                 .map(taken)
         };
@@ -502,6 +531,7 @@ async fn place_product(
         stock_version,
         stock,
         low_stock,
+        sold_through,
         paid,
         earnings: read,
     }) = take_stock(conn, buyer.user_id, order, now).await?
@@ -584,12 +614,28 @@ async fn place_product(
             told_delivered: None,
         };
         script.extend(new_order_event(order_id, &facts, now));
+        if advances_sold_through(stock, order.quantity) {
+            script.push(Part::new(
+                ADVANCE_SOLD_THROUGH,
+                vec![
+                    subproduct.into(),
+                    sold_through.into(),
+                    order.quantity.into(),
+                ],
+            ));
+        }
         // The oldest unsold lines, counted: the variant's stock promised them.
         script.count(Part::new(
             "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN \
-             (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL ORDER BY id LIMIT $4) \
-             RETURNING id",
-            vec![order_id.into(), now.into(), subproduct.into(), order.quantity.into()],
+             (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL AND id > $5 \
+             ORDER BY id LIMIT $4) RETURNING id",
+            vec![
+                order_id.into(),
+                now.into(),
+                subproduct.into(),
+                order.quantity.into(),
+                sold_through.into(),
+            ],
         ));
     }
     let lines = conn.script(script).await?;
@@ -726,5 +772,25 @@ pub(crate) async fn place(
         _ => Err(StoreError::Internal(
             "a placement was asked of another kind of write".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sold_through_moves_once_per_thirty_two_lines_sold() {
+        // (stock after the sale, quantity): stock 32 to 31 crosses, 31 to 30 does not.
+        assert!(advances_sold_through(31, 1));
+        assert!(!advances_sold_through(30, 1));
+        assert!(!advances_sold_through(0, 1));
+        assert!(advances_sold_through(0, 32));
+        assert!(advances_sold_through(5, 40));
+        let sales = (0..320)
+            .rev()
+            .filter(|&s| advances_sold_through(s, 1))
+            .count();
+        assert_eq!(sales, 10);
     }
 }

@@ -169,6 +169,8 @@ pub struct StockCounts {
 pub(crate) enum Restock {
     Set(i64),
     Add(i64),
+    /// Lines added, the first of them with this id.
+    Lines(i64, i64),
 }
 
 tx_steps! {
@@ -210,24 +212,37 @@ tx_steps! {
         /// A subproduct's stock set or moved; bumps its stock version, queues the
         /// notification and answers the `Change`.
         async fn restock(&mut self, sub: &str, how: Restock, now: i64) -> Result<Change> {
-            let (sql, value) = match how {
+            let (sql, value, first) = match how {
                 Restock::Set(value) => (
                     "UPDATE subproducts SET stock = $1, stock_version = stock_version + 1, updated_at = $2 \
                      WHERE id = $3 RETURNING stock_version, stock",
                     value,
+                    None,
                 ),
                 Restock::Add(delta) => (
                     "UPDATE subproducts SET stock = stock + $1, stock_version = stock_version + 1, updated_at = $2 \
                      WHERE id = $3 RETURNING stock_version, stock",
                     delta,
+                    None,
+                ),
+                // Sales look for lines past `sold_through` (`crate::sale`). On PostgreSQL
+                // these lines' ids were drawn before this row was locked, and a sale may
+                // since have sold lines with higher ids that another upload committed
+                // first: the bound goes below this upload's first line, under the lock
+                // every sale of the variant takes.
+                Restock::Lines(added, first) => (
+                    "UPDATE subproducts SET stock = stock + $1, stock_version = stock_version + 1, updated_at = $2, \
+                     sold_through = CASE WHEN sold_through < $4 THEN sold_through ELSE $4 END \
+                     WHERE id = $3 RETURNING stock_version, stock",
+                    added,
+                    Some(first - 1),
                 ),
             };
-            let (version, stock): (i64, i64) = sqlx::query_as(sql)
-                .bind(value)
-                .bind(now)
-                .bind(sub)
-                .fetch_one(&mut *self)
-                .await?;
+            let mut query = sqlx::query_as(sql).bind(value).bind(now).bind(sub);
+            if let Some(below) = first {
+                query = query.bind(below);
+            }
+            let (version, stock): (i64, i64) = query.fetch_one(&mut *self).await?;
             let change = Change::Stock { subproduct: sub.to_owned(), version, stock };
             self.notify(&change).await?;
             Ok(change)
@@ -688,6 +703,7 @@ impl Store {
             }
             let accepted = keep.len() as u64;
             let rejected = (sealed.len() - keep.len()) as u64;
+            let mut first_line: Option<i64> = None;
             for chunk in keep.chunks(rows_per_chunk) {
                 // The integers are ours (a row id and the clock) and go in as literals.
                 let mut sql = String::with_capacity(96 + chunk.len() * 40);
@@ -704,7 +720,8 @@ impl Store {
                         let _ = write!(sql, "({service_number}, $1, {now}, ${}, ${})", 2 + 2 * i, 3 + 2 * i);
                     }
                 }
-                let mut q = sqlx::query(&sql).persistent(false);
+                sql.push_str(" RETURNING id");
+                let mut q = sqlx::query_as::<_, (i64,)>(&sql).persistent(false);
                 if !anonymous {
                     q = q.bind(subproduct_id);
                 }
@@ -714,9 +731,14 @@ impl Store {
                     }
                     q = q.bind(content.as_slice()).bind(fingerprint.as_str());
                 }
-                q.execute(&mut *tx).await?;
+                let ids = q.fetch_all(&mut *tx).await?;
+                first_line = ids.iter().map(|(id,)| *id).chain(first_line).min();
             }
-            let change = tx.restock(subproduct_id, Restock::Add(accepted as i64), now).await?;
+            let how = match first_line {
+                Some(first) => Restock::Lines(accepted as i64, first),
+                None => Restock::Add(0),
+            };
+            let change = tx.restock(subproduct_id, how, now).await?;
             tx.commit().await?;
             (accepted, rejected, change)
         });

@@ -182,6 +182,31 @@ engine_test!(audit_names_each_broken_invariant, |db| {
         &format!("DELETE FROM stock_lines WHERE id > {last_line}"),
     )
     .await;
+    // An unsold line below where its variant's sales start looking (`sold_through`)
+    // would be counted in the stock and never sold.
+    let unsold = db
+        .scalar(&format!(
+            "SELECT MIN(id) FROM stock_lines WHERE subproduct_id = '{}' AND order_id IS NULL",
+            f.gmail_bulk_sub
+        ))
+        .await;
+    expect_violations(
+        db,
+        "an unsold line below sold_through",
+        &format!(
+            "UPDATE subproducts SET sold_through = {unsold} WHERE id = '{}'",
+            f.gmail_bulk_sub
+        ),
+        &[format!(
+            "subproduct {}: 1 unsold line(s) at or below its sold_through {unsold}, where no sale looks",
+            f.gmail_bulk_sub
+        )],
+        &format!(
+            "UPDATE subproducts SET sold_through = 0 WHERE id = '{}'",
+            f.gmail_bulk_sub
+        ),
+    )
+    .await;
     expect_violations(
         db,
         "an orphan line",

@@ -734,3 +734,119 @@ engine_test!(idempotent_retry_survives_deactivation, |db| {
     db.assert_audit_clean().await;
     app.stop().await;
 });
+
+/// Makes the next stock line's id `next` where the engine lets it: PostgreSQL's sequence
+/// goes anywhere; SQLite's `AUTOINCREMENT` never hands out an id at or below one it gave.
+async fn next_line_id(db: &TestDb, next: i64) {
+    match db.kind {
+        crate::harness::Kind::Postgres => {
+            db.exec(&format!(
+                "SELECT setval('stock_lines_id_seq', {})",
+                next - 1
+            ))
+            .await
+        }
+        crate::harness::Kind::Sqlite => {
+            db.exec(&format!(
+                "DELETE FROM sqlite_sequence WHERE name = 'stock_lines'; \
+                 INSERT INTO sqlite_sequence (name, seq) VALUES ('stock_lines', {})",
+                next - 1
+            ))
+            .await
+        }
+    }
+}
+
+// A variant's sales look for lines past its `sold_through`. On PostgreSQL an upload draws
+// its ids before it locks the variant, so it can commit lines with lower ids than lines
+// another upload committed first and a sale already sold: those must still be sold.
+engine_test!(
+    lines_uploaded_below_lines_already_sold_are_still_sold,
+    |db| {
+        let store = db.store().await;
+        let at = fixtures::load_minimal(&store).await;
+        let spec = fixtures::one_variant_product(
+            (&at.0, &at.1),
+            souk_core::catalogue::ProductType::Inventory,
+            souk_core::Text::new("Late Upload"),
+            "1.00",
+            (1, 1000),
+            0,
+        );
+        let (number, _, subs, _) = store.create_service(&spec, 0).await.expect("product");
+        let sub = &subs[0];
+        let service = number.to_string();
+        let app = TestApp::spawn(db).await;
+        let key = app.buyer("late@test.local", "100").await;
+        let upload = |prefix: &'static str, count: usize| {
+            let app = &app;
+            async move {
+                let lines: Vec<String> = (0..count).map(|n| format!("{prefix}{n:02}:pw")).collect();
+                let (_, _, changes) = app
+                    .store
+                    .add_stock_lines(sub, &lines, false, 0)
+                    .await
+                    .expect("upload");
+                app.state.apply_changes(&changes).await.expect("apply");
+            }
+        };
+        let buy = |quantity: usize| {
+            let (app, key, service) = (&app, &key, &service);
+            async move {
+                let v = app
+                    .call(&[
+                        ("key", key),
+                        ("action", "add"),
+                        ("service", service),
+                        ("quantity", &quantity.to_string()),
+                    ])
+                    .await;
+                let order = order_of(&v).to_string();
+                let status = app
+                    .call(&[("key", key), ("action", "status"), ("order", &order)])
+                    .await;
+                let accounts = status["accounts"].as_array().expect("accounts").clone();
+                accounts
+                    .iter()
+                    .map(|a| a.as_str().expect("an account").to_owned())
+                    .collect::<Vec<String>>()
+            }
+        };
+        let through_sql = format!("SELECT sold_through FROM subproducts WHERE id = '{sub}'");
+        let sold_through = || db.scalar(&through_sql);
+        next_line_id(db, 1001).await;
+        upload("early", 40).await;
+        assert_eq!(sold_through().await, 0);
+        // Stock 40 to 31 crosses a multiple of 32: the sales now start past the ninth line.
+        let first = buy(9).await;
+        let early: Vec<String> = (0..40).map(|n| format!("early{n:02}:pw")).collect();
+        assert_eq!(first, early[..9]);
+        assert_eq!(sold_through().await, 1009);
+        // The late upload's lines take ids 101-103 on PostgreSQL, as if drawn before the
+        // sale above and committed after it; SQLite gives them the next ids.
+        next_line_id(db, 101).await;
+        upload("late", 3).await;
+        let postgres = db.kind == crate::harness::Kind::Postgres;
+        assert_eq!(sold_through().await, if postgres { 100 } else { 1009 });
+        let late: Vec<String> = (0..3).map(|n| format!("late{n:02}:pw")).collect();
+        // All 34 lines in stock are sold, the oldest ids first.
+        let rest = buy(34).await;
+        let want: Vec<String> = if postgres {
+            late.iter().chain(&early[9..]).cloned().collect()
+        } else {
+            early[9..].iter().chain(&late).cloned().collect()
+        };
+        assert_eq!(rest, want);
+        let v = app
+            .call(&[
+                ("key", &key),
+                ("action", "add"),
+                ("service", &service),
+                ("quantity", "1"),
+            ])
+            .await;
+        assert_eq!(v, json!({"error": "Not enough stock"}));
+        app.stop().await;
+        db.assert_audit_clean().await;
+    }
+);
