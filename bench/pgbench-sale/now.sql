@@ -1,4 +1,4 @@
--- A product sale as Souk sends it on PostgreSQL: now: stock, debit, order id and settings in one statement, the order with its closing writes in another
+-- A product sale as Souk sent it on PostgreSQL before its search started past the variant's sold_through (f9902c5): now: stock, debit, order id and settings in one statement, the order with its closing writes in another
 -- (bench/pgbench-sale/run.sh; one client per buyer and product, values fixed)
 SELECT user_id AS u, sub_id AS s, service AS svc, shop_id AS shop FROM bench_map WHERE n = :client_id % 32 \gset
 BEGIN;
