@@ -410,15 +410,33 @@ const TAKE_AND_PAY: &str = concat!(
      FROM s LEFT JOIN u ON TRUE"
 );
 
+/// The ids of the lines a sale of the variant `$sub` delivers: the oldest `$quantity`
+/// unsold past its `sold_through` (`$through`). Written once for the part that delivers
+/// them and the one that raises the bound to the last of them, which must find the same.
+macro_rules! lines_to_sell {
+    ($sub:literal, $through:literal, $quantity:literal) => {
+        concat!(
+            "SELECT id FROM stock_lines WHERE subproduct_id = ",
+            $sub,
+            " AND order_id IS NULL AND id > ",
+            $through,
+            " ORDER BY id LIMIT ",
+            $quantity
+        )
+    };
+}
+
 /// Raises a variant's `sold_through` (`$1` the variant, `$2` its value, `$3` the
 /// quantity) to the last of the lines this sale takes: the same lines as the counted part
 /// that delivers them finds, read before it (SQLite runs that part last; PostgreSQL runs
 /// every part on one snapshot). Its row is locked by the sale from [`TAKE`] on, and an
 /// upload lowers the value under the same lock (`crate::supplier_catalogue`), so no
 /// unsold line is ever at or below it.
-const ADVANCE_SOLD_THROUGH: &str = "UPDATE subproducts SET sold_through = COALESCE((SELECT MAX(id) FROM \
-     (SELECT id FROM stock_lines WHERE subproduct_id = $1 AND order_id IS NULL AND id > $2 ORDER BY id LIMIT $3) \
-     AS taken), sold_through) WHERE id = $1";
+const ADVANCE_SOLD_THROUGH: &str = concat!(
+    "UPDATE subproducts SET sold_through = COALESCE((SELECT MAX(id) FROM (",
+    lines_to_sell!("$1", "$2", "$3"),
+    ") AS taken), sold_through) WHERE id = $1"
+);
 
 /// Lines a variant sells between two raises of its `sold_through`.
 const SOLD_THROUGH_EVERY: i64 = 32;
@@ -626,9 +644,11 @@ async fn place_product(
         }
         // The oldest unsold lines, counted: the variant's stock promised them.
         script.count(Part::new(
-            "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN \
-             (SELECT id FROM stock_lines WHERE subproduct_id = $3 AND order_id IS NULL AND id > $5 \
-             ORDER BY id LIMIT $4) RETURNING id",
+            concat!(
+                "UPDATE stock_lines SET order_id = $1, delivered_at = $2 WHERE order_id IS NULL AND id IN (",
+                lines_to_sell!("$3", "$5", "$4"),
+                ") RETURNING id"
+            ),
             vec![
                 order_id.into(),
                 now.into(),
